@@ -1,1 +1,176 @@
-fn main(){}
+//! The `moesim` command line: parses arguments and calls the library; exit code 0 ok, 1 failed run, 2 bad input.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use moesim::{hardware, report, Scenario};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "moesim",
+    version,
+    about = "Simulate training energy, time, CO2 and cost of dense vs MoE vs circadian MoE training"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate every strategy of a scenario (the embedded default if no file is given).
+    Run {
+        /// Scenario file (TOML).
+        scenario: Option<PathBuf>,
+        /// Output folder (default: outputs/<scenario name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// What to print: a table or the summary as JSON.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Validate a scenario file without running it.
+    Check {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+    },
+    /// Accelerator presets.
+    Hardware {
+        #[command(subcommand)]
+        what: HardwareCmd,
+    },
+    /// List the strategies a scenario can compare.
+    Strategies,
+}
+
+#[derive(Subcommand)]
+enum HardwareCmd {
+    /// List the presets.
+    List,
+    /// Show one preset with its sources.
+    Show {
+        /// Preset key, e.g. h100.
+        key: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(code)
+}
+
+fn run(scenario: Option<PathBuf>, out: Option<PathBuf>, format: Format) -> ExitCode {
+    let s = match &scenario {
+        Some(p) => Scenario::from_file(p),
+        None => Scenario::default_embedded(),
+    };
+    let s = match s {
+        Ok(s) => s,
+        Err(e) => return fail(2, e),
+    };
+    let res = match moesim::simulate(&s) {
+        Ok(r) => r,
+        Err(e @ (moesim::SimError::Grid(_) | moesim::SimError::Routing(_))) => return fail(2, e),
+        Err(e) => return fail(1, e),
+    };
+    let dir = out.unwrap_or_else(|| PathBuf::from("outputs").join(&s.name));
+    let written = match report::write_outputs(&res, &dir) {
+        Ok(w) => w,
+        Err(e) => return fail(1, e),
+    };
+    match format {
+        Format::Json => println!("{}", report::to_json(&res)),
+        Format::Table => {
+            println!(
+                "scenario {} ({}) — grid {} (mean {:.0} gCO2/kWh), PUE {:.2}",
+                s.name,
+                s.file,
+                res.grid.source,
+                res.grid.mean_ci(),
+                res.pue
+            );
+            println!("{}", report::table(&res));
+            for p in written {
+                println!("wrote {}", p.display());
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run {
+        scenario: None,
+        out: None,
+        format: Format::Table,
+    }) {
+        Command::Run {
+            scenario,
+            out,
+            format,
+        } => run(scenario, out, format),
+        Command::Check { scenario } => match Scenario::from_file(&scenario) {
+            Ok(s) => {
+                println!(
+                    "{}: ok ({} strategies: {})",
+                    scenario.display(),
+                    s.strategies.len(),
+                    s.strategies
+                        .iter()
+                        .map(|k| k.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(2, e),
+        },
+        Command::Hardware {
+            what: HardwareCmd::List,
+        } => {
+            println!(
+                "{:<8} {:<28} {:>14} {:>8} {:>10} {:>7} {:>7}",
+                "key", "name", "bf16 TFLOP/s", "HBM GiB", "HBM TB/s", "TDP W", "idle W"
+            );
+            for a in hardware::presets() {
+                let bf16 = a
+                    .peak_flops
+                    .get(hardware::Precision::Bf16)
+                    .map_or("-".to_string(), |f| format!("{:.0}", f / 1e12));
+                println!(
+                    "{:<8} {:<28} {:>14} {:>8.0} {:>10.2} {:>7.0} {:>7.0}",
+                    a.key,
+                    a.name,
+                    bf16,
+                    a.hbm_bytes / (1u64 << 30) as f64,
+                    a.hbm_bw_bytes_per_s / 1e12,
+                    a.tdp_w,
+                    a.idle_w
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Hardware {
+            what: HardwareCmd::Show { key },
+        } => match hardware::preset(&key) {
+            Ok(a) => {
+                println!("{}", hardware::describe(&a));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(2, e),
+        },
+        Command::Strategies => {
+            for (_, name, what) in moesim::StrategyKind::ALL {
+                println!("{name:<10} {what}");
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Electricity-grid time series: carbon intensity, load and price; CSV loaders; embedded profiles; PUE.
+//!
+//! - [`GridSeries`]: a regular series (interval i covers [start + i*interval, +interval), UTC
+//!   seconds) with a local time zone, windowing and resampling;
+//! - [`load_csv`]: a generic CSV loader (column names, zone, interval-start/end stamps, gaps);
+//!   [`eia_2022_spec`] and [`europe_2020_spec`] describe the shared real files;
+//! - [`default_profile_series`]: a series built from the embedded mean (month, local hour) profile
+//!   of nine regions, so a run needs no data file;
+//! - [`Pue`]: power usage effectiveness.
+
+mod csv_load;
+mod error;
+mod presets;
+mod profile;
+mod pue;
+mod regular;
+mod series;
+mod time;
+
+pub use csv_load::{load_csv, load_csv_with_report, CsvSpec, LoadReport};
+pub use error::GridError;
+pub use presets::{eia_2022_spec, europe_2020_spec, EIA_FUEL_SUM};
+pub use profile::{default_profile_series, profile_regions, region_profile, RegionProfile};
+pub use pue::Pue;
+pub use series::{CiKind, GridSeries};
+pub use time::{fmt_utc, parse_time_zone};
+
+#[cfg(test)]
+pub(crate) mod test_data {
+    //! Locating the shared real data from a worktree or from the main repository.
+    use std::path::PathBuf;
+
+    /// `/work/shared/data`, found relative to the crate root (works from /work/main and /work/wt/<m>).
+    pub(crate) fn shared_data_dir() -> PathBuf {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let one = root.join("../shared/data");
+        if one.is_dir() {
+            one
+        } else {
+            root.join("../../shared/data")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests_real;

@@ -1,0 +1,102 @@
+//! Size-dependent compute efficiency (fraction of peak at the current clock) and memory efficiency.
+
+/// Achieved fraction of peak throughput as a function of kernel size.
+///
+/// Compute efficiency of a matmul-like kernel with `flops` of work is
+/// `max_eff / (1 + (half_flops / flops)^exponent)`: small kernels cannot fill all SMs
+/// (wave quantisation, prologue/epilogue), large ones approach `max_eff`. Work [FLOP] is the size
+/// measure because, on the H100 data, it orders the measured efficiencies better than output
+/// size (m*n) or the smallest dimension.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EfficiencyCurve {
+    /// Asymptotic tensor efficiency of a large GEMM [fraction of peak at the running clock].
+    pub max_eff: f64,
+    /// Work at which efficiency is `max_eff / 2` [FLOP].
+    pub half_flops: f64,
+    /// Sharpness of the knee [dimensionless].
+    pub exponent: f64,
+    /// Achieved fraction of HBM bandwidth for streaming (copy-like) kernels.
+    pub mem_eff: f64,
+    /// Lowest efficiency of any kernel, however small [fraction of peak]; tiny matmuls are
+    /// launch- or memory-bound long before this matters.
+    pub min_eff: f64,
+    /// Multiplier on `max_eff` for plain fp32 (SIMT, non-tensor) matmuls.
+    pub simt_eff_scale: f64,
+    /// Asymptotic efficiency of causal flash attention fwd+bwd [fraction of tensor peak].
+    pub attention_max_eff: f64,
+    /// Work per (batch x head) at which attention reaches half its asymptote [FLOP]; attention
+    /// efficiency is `attention_max_eff / (1 + attention_half_flops / (flops / (batch*heads)))`.
+    pub attention_half_flops: f64,
+    /// Multiplier on the GEMM efficiency for expert matmuls issued from a per-expert Python loop.
+    pub loop_gemm_eff_scale: f64,
+}
+
+impl EfficiencyCurve {
+    /// Tensor efficiency for a kernel of `flops` work [fraction of peak at the running clock].
+    #[inline]
+    pub fn compute_eff(&self, flops: f64) -> f64 {
+        if flops <= 0.0 || !flops.is_finite() {
+            return self.max_eff.max(1e-9);
+        }
+        let ratio = (self.half_flops / flops).powf(self.exponent);
+        (self.max_eff / (1.0 + ratio)).max(self.min_eff).max(1e-9)
+    }
+
+    /// Attention fwd+bwd efficiency for `flops_per_head` of work per (batch x head).
+    #[inline]
+    pub fn attention_eff(&self, flops_per_head: f64) -> f64 {
+        if flops_per_head <= 0.0 || !flops_per_head.is_finite() {
+            return self.min_eff.max(1e-9);
+        }
+        (self.attention_max_eff / (1.0 + self.attention_half_flops / flops_per_head))
+            .max(self.min_eff)
+            .max(1e-9)
+    }
+
+    /// The same curve for an accelerator whose peak is `peak_ratio` times this one's: the knee
+    /// moves with peak (a faster chip needs proportionally more work to fill) — an assumption.
+    pub fn scaled_to_peak(&self, peak_ratio: f64) -> EfficiencyCurve {
+        EfficiencyCurve {
+            half_flops: self.half_flops * peak_ratio,
+            attention_half_flops: self.attention_half_flops * peak_ratio,
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn curve() -> EfficiencyCurve {
+        EfficiencyCurve {
+            max_eff: 0.9,
+            half_flops: 1e10,
+            exponent: 1.5,
+            mem_eff: 0.9,
+            min_eff: 0.01,
+            simt_eff_scale: 1.0,
+            attention_max_eff: 0.5,
+            attention_half_flops: 1e9,
+            loop_gemm_eff_scale: 1.0,
+        }
+    }
+
+    #[test]
+    fn efficiency_rises_with_size_towards_max() {
+        let c = curve();
+        let small = c.compute_eff(1e9);
+        let half = c.compute_eff(1e10);
+        let big = c.compute_eff(1e13);
+        assert!(small < half && half < big);
+        assert!((half - 0.45).abs() < 1e-12);
+        assert!(big < 0.9 && big > 0.89);
+        assert_eq!(c.compute_eff(1.0), 0.01);
+    }
+
+    #[test]
+    fn scaling_moves_the_knee() {
+        let c = curve().scaled_to_peak(2.0);
+        assert!((c.compute_eff(2e10) - 0.45).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,360 @@
+//! Accelerator presets with their datasheet sources; H100 curves fitted from measurements.
+
+use super::{Accelerator, EfficiencyCurve, HardwareError, PeakFlops, PowerModel};
+
+/// Preset keys, in the fixed order of [`presets`].
+pub const PRESET_KEYS: [&str; 7] = ["h100", "h200", "a100", "v100", "b200", "tpu-v3", "tpu-v4"];
+
+/// H100 clock scaling: NVIDIA quotes H100 SXM5 peaks at the 1830 MHz boost clock
+/// (989.4 TF bf16 = 132 SMs x 4096 FLOP/clk x 1.83 GHz; https://glennklockwood.com/garden/processors/h100
+/// from the NVIDIA H100 whitepaper); the measured card's maximum SM clock is 1980 MHz
+/// (../shared/data/h100/env.json), so peaks at max clock are scaled by 1980/1830.
+const HOPPER_CLOCK_SCALE: f64 = 1980.0 / 1830.0;
+
+// ---- H100 calibration constants: fitted from ../shared/data/h100/micro.csv by
+// ---- calibrate::fit_h100 (router/attention/loop scales from moe_layer.csv and attn.csv by
+// ---- calibrate::fit_h100_all); the test calibrate::tests::preset_constants_match_a_fresh_fit
+// ---- recomputes them and checks agreement within 1%.
+const H100_IDLE_W: f64 = 122.188;
+const H100_LAUNCH_S: f64 = 21.311e-6;
+const H100_MAX_EFF: f64 = 0.8912;
+const H100_HALF_FLOPS: f64 = 1.7259e10;
+const H100_EXPONENT: f64 = 2.78;
+const H100_MEM_EFF: f64 = 0.9036;
+const H100_SIMT_EFF_SCALE: f64 = 0.8056;
+const H100_TENSOR_COEF_W: f64 = 1236.06;
+const H100_SIMT_COEF_W: f64 = 822.29;
+const H100_MEM_COEF_W: f64 = 314.64;
+/// Clock exponent of dynamic power: assumed 2.0. CMOS dynamic power is C*V^2*f with V rising
+/// with f over the DVFS range (gamma 1..3); micro.csv cannot identify it (all power-limited GEMMs
+/// run at 0.66-0.76 of max clock; the least-squares profile is flat within the noise of the
+/// 695-723 W readings), so it is fixed and the coefficients are fitted at it.
+const H100_GAMMA: f64 = 2.0;
+/// Efficiency floor for tiny kernels: assumed 5% of peak (they are launch-bound anyway).
+const MIN_EFF: f64 = 0.05;
+const H100_ATTENTION_MAX_EFF: f64 = 0.5141;
+const H100_ATTENTION_HALF_FLOPS: f64 = 8.1257e8;
+const H100_LOOP_SCALE: f64 = 0.325;
+/// Lowest SM clock the controller may use, as a fraction of max: assumed 0.2 (~400 MHz;
+/// H100 supported graphics clocks reach down to a few hundred MHz per `nvidia-smi -q -d SUPPORTED_CLOCKS`).
+const MIN_CLOCK_FACTOR: f64 = 0.2;
+
+fn h100_efficiency() -> EfficiencyCurve {
+    EfficiencyCurve {
+        max_eff: H100_MAX_EFF,
+        half_flops: H100_HALF_FLOPS,
+        exponent: H100_EXPONENT,
+        mem_eff: H100_MEM_EFF,
+        min_eff: MIN_EFF,
+        simt_eff_scale: H100_SIMT_EFF_SCALE,
+        attention_max_eff: H100_ATTENTION_MAX_EFF,
+        attention_half_flops: H100_ATTENTION_HALF_FLOPS,
+        loop_gemm_eff_scale: H100_LOOP_SCALE,
+    }
+}
+
+fn h100_power() -> PowerModel {
+    PowerModel {
+        tensor_coef_w: H100_TENSOR_COEF_W,
+        simt_coef_w: H100_SIMT_COEF_W,
+        mem_coef_w: H100_MEM_COEF_W,
+        gamma: H100_GAMMA,
+        min_clock_factor: MIN_CLOCK_FACTOR,
+    }
+}
+
+const H100_BF16: f64 = 989.4e12 * HOPPER_CLOCK_SCALE;
+
+/// Build a non-H100 preset whose curves are the H100 shapes scaled (an assumption): the
+/// efficiency knee by the bf16 (or best tensor) peak ratio, the dynamic power coefficients by
+/// the ratio of dynamic ranges `(tdp - idle) / (700 - 122)`.
+fn scaled_from_h100(mut a: Accelerator) -> Accelerator {
+    let peak = a.peak_flops.bf16.or(a.peak_flops.fp16).unwrap_or(H100_BF16);
+    a.efficiency = h100_efficiency().scaled_to_peak(peak / H100_BF16);
+    a.power = h100_power().scaled((a.tdp_w - a.idle_w) / (700.0 - H100_IDLE_W));
+    a.sources.push(
+        "efficiency and power curve shapes: H100 fit scaled (assumed): knee by peak ratio, coefficients by (tdp-idle) ratio"
+            .into(),
+    );
+    a
+}
+
+fn h100() -> Accelerator {
+    Accelerator {
+        key: "h100".into(),
+        name: "NVIDIA H100 SXM5 80GB".into(),
+        peak_flops: PeakFlops {
+            fp32: Some(66.9e12 * HOPPER_CLOCK_SCALE),
+            tf32: Some(494.7e12 * HOPPER_CLOCK_SCALE),
+            bf16: Some(H100_BF16),
+            fp16: Some(989.4e12 * HOPPER_CLOCK_SCALE),
+            fp8: Some(1978.9e12 * HOPPER_CLOCK_SCALE),
+        },
+        hbm_bytes: 80e9,
+        hbm_bw_bytes_per_s: 3.35e12,
+        tdp_w: 700.0,
+        min_power_cap_w: 200.0,
+        idle_w: H100_IDLE_W,
+        max_clock_mhz: 1980.0,
+        intra_node_bw_bytes_per_s: 450e9,
+        intra_node_latency_s: 2e-6,
+        gpus_per_node: 8,
+        node_overhead_w: 2300.0,
+        efficiency: h100_efficiency(),
+        power: h100_power(),
+        launch_overhead_s: H100_LAUNCH_S,
+        sources: vec![
+            "peaks: 989.4 TF bf16/fp16, 494.7 tf32, 1978.9 fp8, 66.9 fp32 dense at 1830 MHz, x1980/1830 — https://glennklockwood.com/garden/processors/h100 (NVIDIA H100 whitepaper)".into(),
+            "80 GB HBM3, 3.35 TB/s, 700 W, NVLink 900 GB/s bidirectional (450 GB/s each way) — https://archive-lib.hpctech.co.jp/gpuproduct/nvidia-h100.html (NVIDIA datasheet table)".into(),
+            "max SM clock 1980 MHz, power limit 700 W — ../shared/data/h100/env.json".into(),
+            "min power cap 200 W — NVIDIA DGX user guide, Redfish PowerLimitWatts AllowableMin 200 / AllowableMax 700 (https://docs.nvidia.com/dgx/dgxb200-user-guide/power-capping.html)".into(),
+            "idle power, launch floor, efficiency and power curves — fitted from ../shared/data/h100/micro.csv (calibrate::fit_h100)".into(),
+            "attention efficiency curve, loop-GEMM efficiency scale, router kernel count — fitted from ../shared/data/h100/attn.csv and moe_layer.csv (calibrate::fit_h100_all)".into(),
+            "NVLink small-message latency 2 us — assumed (typical NCCL intra-node latency)".into(),
+            "node overhead 2300 W — assumed: DGX H100 max system power 10.2 kW (NVIDIA DGX H100 datasheet) minus 8x700 W = 4.6 kW at maximum; half of it taken as typical".into(),
+        ],
+    }
+}
+
+fn h200() -> Accelerator {
+    let mut a = h100();
+    a.key = "h200".into();
+    a.name = "NVIDIA H200 SXM 141GB".into();
+    a.hbm_bytes = 141e9;
+    a.hbm_bw_bytes_per_s = 4.8e12;
+    a.sources = vec![
+        "same GH100 compute, clocks and 700 W as H100; 141 GB HBM3e, 4.8 TB/s, NVLink 900 GB/s bidirectional — https://lzwjava.github.io/nvidia-h200-gpu-specs-en (NVIDIA H200 datasheet comparison)".into(),
+        "idle power, min cap, curves, launch floor, node overhead: H100 values (assumed identical die and board)".into(),
+    ];
+    a
+}
+
+fn a100() -> Accelerator {
+    let idle_w = H100_IDLE_W * 400.0 / 700.0;
+    scaled_from_h100(Accelerator {
+        key: "a100".into(),
+        name: "NVIDIA A100 SXM4 80GB".into(),
+        peak_flops: PeakFlops {
+            fp32: Some(19.5e12),
+            tf32: Some(156e12),
+            bf16: Some(312e12),
+            fp16: Some(312e12),
+            fp8: None,
+        },
+        hbm_bytes: 80e9,
+        hbm_bw_bytes_per_s: 2.039e12,
+        tdp_w: 400.0,
+        min_power_cap_w: 100.0,
+        idle_w,
+        max_clock_mhz: 1410.0,
+        intra_node_bw_bytes_per_s: 300e9,
+        intra_node_latency_s: 2e-6,
+        gpus_per_node: 8,
+        node_overhead_w: 1650.0,
+        efficiency: h100_efficiency(),
+        power: h100_power(),
+        launch_overhead_s: H100_LAUNCH_S,
+        sources: vec![
+            "312 TF bf16/fp16, 156 tf32, 19.5 fp32 dense; 80 GB HBM2e 2.039 TB/s; 400 W; NVLink 300+300 GB/s — https://glennklockwood.com/garden/processors/A100 (NVIDIA A100 datasheet)".into(),
+            "boost (max) clock 1410 MHz — https://www.techpowerup.com/gpu-specs/a100-sxm4-40-gb.c3506".into(),
+            "min power cap 100 W — assumed (nvidia-smi range commonly reported for A100 SXM4)".into(),
+            "idle power — assumed: H100 measured idle scaled by TDP (122 W x 400/700)".into(),
+            "node overhead 1650 W — assumed: DGX A100 max 6.5 kW (NVIDIA DGX A100 datasheet) minus 8x400 W, halved".into(),
+            "launch floor and latency — H100 values (assumed, same software stack)".into(),
+        ],
+    })
+}
+
+fn v100() -> Accelerator {
+    let idle_w = H100_IDLE_W * 300.0 / 700.0;
+    scaled_from_h100(Accelerator {
+        key: "v100".into(),
+        name: "NVIDIA Tesla V100 SXM2 32GB".into(),
+        peak_flops: PeakFlops {
+            fp32: Some(15.7e12),
+            tf32: None,
+            bf16: None,
+            fp16: Some(125e12),
+            fp8: None,
+        },
+        hbm_bytes: 32e9,
+        hbm_bw_bytes_per_s: 900e9,
+        tdp_w: 300.0,
+        min_power_cap_w: 150.0,
+        idle_w,
+        max_clock_mhz: 1530.0,
+        intra_node_bw_bytes_per_s: 150e9,
+        intra_node_latency_s: 3e-6,
+        gpus_per_node: 8,
+        node_overhead_w: 550.0,
+        efficiency: h100_efficiency(),
+        power: h100_power(),
+        launch_overhead_s: H100_LAUNCH_S,
+        sources: vec![
+            "125 TF fp16 tensor, 15.7 fp32 at 1530 MHz boost; 300 W; NVLink 2.0 300 GB/s bidirectional — NVIDIA Tesla V100 datasheet (https://images.nvidia.com/content/technologies/volta/pdf/volta-v100-datasheet-update-us-1165301-r5.pdf); no bf16/tf32 (Volta)".into(),
+            "32 GB HBM2 at 900 GB/s — https://www.io-tech.fi/uutinen/nvidia-esitteli-tesla-v100-pci-express-kiihdyttimen-tieteelliseen-laskentaan/".into(),
+            "min power cap 150 W, idle (122 W x 300/700), 3 us NVLink latency — assumed".into(),
+            "node overhead 550 W — assumed: DGX-1 3.5 kW max minus 8x300 W, halved".into(),
+        ],
+    })
+}
+
+fn b200() -> Accelerator {
+    let idle_w = H100_IDLE_W * 1000.0 / 700.0;
+    scaled_from_h100(Accelerator {
+        key: "b200".into(),
+        name: "NVIDIA B200 (HGX, 1000 W)".into(),
+        peak_flops: PeakFlops {
+            fp32: Some(75e12),
+            tf32: Some(1.1e15),
+            bf16: Some(2.25e15),
+            fp16: Some(2.25e15),
+            fp8: Some(4.5e15),
+        },
+        hbm_bytes: 180e9,
+        hbm_bw_bytes_per_s: 7.7e12,
+        tdp_w: 1000.0,
+        min_power_cap_w: 200.0,
+        idle_w,
+        max_clock_mhz: 1965.0,
+        intra_node_bw_bytes_per_s: 900e9,
+        intra_node_latency_s: 2e-6,
+        gpus_per_node: 8,
+        node_overhead_w: 3150.0,
+        efficiency: h100_efficiency(),
+        power: h100_power(),
+        launch_overhead_s: H100_LAUNCH_S,
+        sources: vec![
+            "HGX B200: 4.5 PF fp16/bf16, 9 PF fp8, 2.2 PF tf32 with sparsity (halved for dense), 75 TF fp32; 180 GB HBM3e 7.7 TB/s; up to 1000 W; NVLink 5 1.8 TB/s bidirectional — NVIDIA GB200 NVL72 / HGX B200 spec table as quoted at https://zdszero.github.io/Computer/Artificial_Intelligence/Hardware.html".into(),
+            "min power cap 200 W — NVIDIA DGX B200 user guide, Redfish AllowableMin 200 (https://docs.nvidia.com/dgx/dgxb200-user-guide/power-capping.html)".into(),
+            "max clock 1965 MHz — assumed (only used for reporting clocks)".into(),
+            "idle (122 W x 1000/700), node overhead 3150 W (DGX B200 ~14.3 kW max minus 8 kW, halved) — assumed".into(),
+        ],
+    })
+}
+
+fn tpu_v3() -> Accelerator {
+    scaled_from_h100(Accelerator {
+        key: "tpu-v3".into(),
+        name: "Google Cloud TPU v3 (per chip)".into(),
+        peak_flops: PeakFlops {
+            fp32: None,
+            tf32: None,
+            bf16: Some(123e12),
+            fp16: None,
+            fp8: None,
+        },
+        hbm_bytes: 32.0 * 1024.0 * 1024.0 * 1024.0,
+        hbm_bw_bytes_per_s: 900e9,
+        tdp_w: 262.0,
+        min_power_cap_w: 262.0,
+        idle_w: 123.0,
+        max_clock_mhz: 940.0,
+        intra_node_bw_bytes_per_s: 340e12 / 1024.0,
+        intra_node_latency_s: 5e-6,
+        gpus_per_node: 4,
+        node_overhead_w: 500.0,
+        efficiency: h100_efficiency(),
+        power: h100_power(),
+        launch_overhead_s: 5e-6,
+        sources: vec![
+            "123 TF bf16 per chip; 32 GiB HBM2 900 GB/s; measured min/mean/max power 123/220/262 W (idle = min, limit = max); pod all-reduce bandwidth 340 TB/s over 1024 chips — https://cloud.google.com/tpu/docs/v3".into(),
+            "no user power cap: min_power_cap_w = tdp_w (capping is a no-op)".into(),
+            "940 MHz clock — Jouppi et al., 'A Domain-Specific Supercomputer for Training Deep Neural Networks', CACM 2020".into(),
+            "4 chips per host (v3-8), 5 us ICI latency, 5 us per XLA op, 500 W host overhead — assumed".into(),
+        ],
+    })
+}
+
+fn tpu_v4() -> Accelerator {
+    scaled_from_h100(Accelerator {
+        key: "tpu-v4".into(),
+        name: "Google Cloud TPU v4 (per chip)".into(),
+        peak_flops: PeakFlops {
+            fp32: None,
+            tf32: None,
+            bf16: Some(275e12),
+            fp16: None,
+            fp8: None,
+        },
+        hbm_bytes: 32.0 * 1024.0 * 1024.0 * 1024.0,
+        hbm_bw_bytes_per_s: 1200e9,
+        tdp_w: 192.0,
+        min_power_cap_w: 192.0,
+        idle_w: 90.0,
+        max_clock_mhz: 1050.0,
+        intra_node_bw_bytes_per_s: 1.1e15 / 4096.0,
+        intra_node_latency_s: 5e-6,
+        gpus_per_node: 4,
+        node_overhead_w: 500.0,
+        efficiency: h100_efficiency(),
+        power: h100_power(),
+        launch_overhead_s: 5e-6,
+        sources: vec![
+            "275 TF bf16 per chip; 32 GiB HBM2 1200 GB/s; measured min/mean/max power 90/170/192 W (idle = min, limit = max); pod all-reduce bandwidth 1.1 PB/s over 4096 chips — https://cloud.google.com/tpu/docs/v4".into(),
+            "no user power cap: min_power_cap_w = tdp_w (capping is a no-op)".into(),
+            "1050 MHz clock — Jouppi et al., 'TPU v4: An Optically Reconfigurable Supercomputer for ML', ISCA 2023".into(),
+            "4 chips per host, 5 us ICI latency, 5 us per XLA op, 500 W host overhead — assumed".into(),
+        ],
+    })
+}
+
+/// All presets, in the order of [`PRESET_KEYS`].
+pub fn presets() -> Vec<Accelerator> {
+    vec![h100(), h200(), a100(), v100(), b200(), tpu_v3(), tpu_v4()]
+}
+
+/// The preset with `key` (case-insensitive); the error lists the valid keys.
+pub fn preset(key: &str) -> Result<Accelerator, HardwareError> {
+    let k = key.trim().to_ascii_lowercase();
+    presets()
+        .into_iter()
+        .find(|a| a.key == k)
+        .ok_or_else(|| HardwareError::UnknownPreset {
+            key: key.to_string(),
+            valid: PRESET_KEYS.join(", "),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_follow_the_key_table_and_are_sane() {
+        let all = presets();
+        let keys: Vec<&str> = all.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(keys, PRESET_KEYS);
+        for a in &all {
+            assert!(a.idle_w > 0.0 && a.idle_w < a.tdp_w, "{}", a.key);
+            assert!(a.min_power_cap_w <= a.tdp_w, "{}", a.key);
+            assert!(
+                a.peak_flops.bf16.or(a.peak_flops.fp16).is_some(),
+                "{}",
+                a.key
+            );
+            assert!(
+                a.hbm_bw_bytes_per_s > 1e11 && a.hbm_bytes > 1e10,
+                "{}",
+                a.key
+            );
+            assert!(!a.sources.is_empty(), "{}", a.key);
+            // A large GEMM never draws more than the limit.
+            let c = a.gemm(8192.0, 8192.0, 8192.0, super::super::Precision::Bf16, 0.0);
+            assert!(c.mean_power_w() <= a.tdp_w + 1e-6, "{}", a.key);
+        }
+    }
+
+    #[test]
+    fn unknown_key_lists_valid_keys() {
+        let msg = preset("h300")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            msg.contains("h300") && msg.contains("tpu-v4") && msg.contains("a100"),
+            "{msg}"
+        );
+        assert!(preset("H100").is_ok());
+    }
+}

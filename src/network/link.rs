@@ -1,0 +1,265 @@
+//! Links (bandwidth and latency per direction per GPU port), interconnect kinds and sourced presets.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::NetworkError;
+
+/// One GPU's port on an interconnect: raw line rate and per-message latency, per direction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Link {
+    /// Line rate per direction [bytes/s] (before protocol overhead; see the fabric's derating).
+    pub bw_bytes_per_s: f64,
+    /// Per-message (per algorithm step) latency α [s].
+    pub latency_s: f64,
+}
+
+/// The family of an interconnect, as named in scenario files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InterconnectKind {
+    /// NVLink through NVSwitch inside a node (`nvlink`).
+    NvlinkNvswitch,
+    /// InfiniBand fat-tree between nodes (`infiniband`, `ib`).
+    InfinibandFatTree,
+    /// RDMA over Converged Ethernet (`roce`).
+    Roce,
+    /// Google TPU inter-chip interconnect (`tpu-ici`).
+    TpuIci,
+}
+
+/// Accepted names for each kind: (name, kind). The first name per kind is canonical.
+const KIND_NAMES: &[(&str, InterconnectKind)] = &[
+    ("nvlink", InterconnectKind::NvlinkNvswitch),
+    ("nvswitch", InterconnectKind::NvlinkNvswitch),
+    ("infiniband", InterconnectKind::InfinibandFatTree),
+    ("ib", InterconnectKind::InfinibandFatTree),
+    ("roce", InterconnectKind::Roce),
+    ("tpu-ici", InterconnectKind::TpuIci),
+    ("ici", InterconnectKind::TpuIci),
+];
+
+impl InterconnectKind {
+    /// Canonical lower-case name, the one `FromStr` and scenario files use.
+    pub fn name(self) -> &'static str {
+        KIND_NAMES
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("?", |(n, _)| n)
+    }
+
+    /// Key of the preset used when a scenario names only the kind (the current generation).
+    pub fn default_preset_key(self) -> &'static str {
+        match self {
+            InterconnectKind::NvlinkNvswitch => "nvlink4",
+            InterconnectKind::InfinibandFatTree => "ib-ndr",
+            InterconnectKind::Roce => "roce-400",
+            InterconnectKind::TpuIci => "tpu-v4-ici",
+        }
+    }
+}
+
+impl fmt::Display for InterconnectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for InterconnectKind {
+    type Err = NetworkError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim().to_ascii_lowercase();
+        KIND_NAMES
+            .iter()
+            .find(|(n, _)| *n == t)
+            .map(|(_, k)| *k)
+            .ok_or_else(|| NetworkError::UnknownInterconnect {
+                name: s.to_string(),
+                valid: KIND_NAMES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}
+
+/// A named, sourced link: one row of the preset table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkPreset {
+    /// Short key used in scenario files, e.g. `nvlink4`.
+    pub key: &'static str,
+    /// Human-readable name.
+    pub name: &'static str,
+    /// Interconnect family.
+    pub kind: InterconnectKind,
+    /// Line rate and latency per direction per GPU port.
+    pub link: Link,
+    /// Where the figures come from.
+    pub source: &'static str,
+}
+
+/// Gb/s (decimal) to bytes/s.
+const fn gbit(g: f64) -> f64 {
+    g * 1e9 / 8.0
+}
+
+/// NCCL's per-step NVLink latency (Ring/LL128, 1.9 µs) [s]:
+/// NVIDIA/nccl src/graph/tuning.cc, `hwLat[NVLINK]`.
+const NVLINK_LATENCY_S: f64 = 1.9e-6;
+/// NCCL's per-step network latency (Ring/LL128, 4.0 µs) [s]:
+/// NVIDIA/nccl src/graph/tuning.cc, `hwLat[NET]`.
+const NET_LATENCY_S: f64 = 4.0e-6;
+
+static PRESETS: [LinkPreset; 9] = [
+    LinkPreset {
+        key: "nvlink3",
+        name: "NVLink 3 (A100 SXM, 600 GB/s bidirectional)",
+        kind: InterconnectKind::NvlinkNvswitch,
+        link: Link { bw_bytes_per_s: 300e9, latency_s: NVLINK_LATENCY_S },
+        source: "NVIDIA A100 datasheet: NVLink 600 GB/s total (bidirectional) -> 300 GB/s per direction; latency NCCL tuning.cc",
+    },
+    LinkPreset {
+        key: "nvlink4",
+        name: "NVLink 4 (H100 SXM, 900 GB/s bidirectional)",
+        kind: InterconnectKind::NvlinkNvswitch,
+        link: Link { bw_bytes_per_s: 450e9, latency_s: NVLINK_LATENCY_S },
+        source: "NVIDIA H100 datasheet: NVLink 900 GB/s bidirectional; 450 GB/s line rate per direction confirmed in github.com/NVIDIA/nccl-tests/issues/212; latency NCCL tuning.cc",
+    },
+    LinkPreset {
+        key: "nvlink5",
+        name: "NVLink 5 (B200/GB200, 1.8 TB/s bidirectional)",
+        kind: InterconnectKind::NvlinkNvswitch,
+        link: Link { bw_bytes_per_s: 900e9, latency_s: NVLINK_LATENCY_S },
+        source: "NVIDIA Blackwell datasheet: NVLink 1.8 TB/s per GPU -> 900 GB/s per direction (also github.com/Azure/AI-benchmarking-guide/issues/7); latency NCCL tuning.cc (assumed unchanged)",
+    },
+    LinkPreset {
+        key: "ib-hdr",
+        name: "InfiniBand HDR 200 Gb/s (ConnectX-6)",
+        kind: InterconnectKind::InfinibandFatTree,
+        link: Link { bw_bytes_per_s: gbit(200.0), latency_s: NET_LATENCY_S },
+        source: "IBTA HDR 200 Gb/s per port; latency NCCL tuning.cc hwLat[NET]",
+    },
+    LinkPreset {
+        key: "ib-ndr",
+        name: "InfiniBand NDR 400 Gb/s (ConnectX-7, Quantum-2)",
+        kind: InterconnectKind::InfinibandFatTree,
+        link: Link { bw_bytes_per_s: gbit(400.0), latency_s: NET_LATENCY_S },
+        source: "NVIDIA Quantum-2 QM9700: 64 ports of NDR 400 Gb/s; latency NCCL tuning.cc hwLat[NET]",
+    },
+    LinkPreset {
+        key: "ib-xdr",
+        name: "InfiniBand XDR 800 Gb/s (ConnectX-8, Quantum-X800)",
+        kind: InterconnectKind::InfinibandFatTree,
+        link: Link { bw_bytes_per_s: gbit(800.0), latency_s: NET_LATENCY_S },
+        source: "NVIDIA Quantum-X800 / ConnectX-8: 800 Gb/s per port; latency NCCL tuning.cc hwLat[NET] (assumed unchanged)",
+    },
+    LinkPreset {
+        key: "ib-ndr800",
+        name: "InfiniBand XDR 800 Gb/s (alias of ib-xdr)",
+        kind: InterconnectKind::InfinibandFatTree,
+        link: Link { bw_bytes_per_s: gbit(800.0), latency_s: NET_LATENCY_S },
+        source: "alias of ib-xdr",
+    },
+    LinkPreset {
+        key: "roce-400",
+        name: "RoCEv2 400 GbE (Spectrum-X / ConnectX-7)",
+        kind: InterconnectKind::Roce,
+        link: Link { bw_bytes_per_s: gbit(400.0), latency_s: NET_LATENCY_S },
+        source: "400 GbE line rate; latency assumed equal to IB (NCCL's tuning model uses one NET latency for both)",
+    },
+    LinkPreset {
+        key: "tpu-v4-ici",
+        name: "TPU v4 ICI (3D torus)",
+        kind: InterconnectKind::TpuIci,
+        link: Link { bw_bytes_per_s: 1.1e15 / 4096.0, latency_s: 1.0e-6 },
+        source: "cloud.google.com/tpu/docs/v4: all-reduce bandwidth 1.1 PB/s per 4096-chip pod -> 268.6 GB/s per chip; latency 1 µs assumed (no per-hop figure published)",
+    },
+];
+
+/// The table of link presets (one row per key, each with its source).
+pub fn link_presets() -> &'static [LinkPreset] {
+    &PRESETS
+}
+
+/// Looks a preset up by key (case-insensitive); the error lists the valid keys.
+pub fn link_preset(key: &str) -> Result<&'static LinkPreset, NetworkError> {
+    let k = key.trim();
+    PRESETS
+        .iter()
+        .find(|p| p.key.eq_ignore_ascii_case(k))
+        .ok_or_else(|| NetworkError::UnknownPreset {
+            key: key.to_string(),
+            valid: PRESETS.iter().map(|p| p.key).collect::<Vec<_>>().join(", "),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_have_unique_keys_positive_values_and_sources() {
+        for (i, p) in link_presets().iter().enumerate() {
+            assert!(
+                p.link.bw_bytes_per_s > 0.0 && p.link.bw_bytes_per_s.is_finite(),
+                "{}",
+                p.key
+            );
+            assert!(
+                p.link.latency_s > 0.0 && p.link.latency_s < 1e-3,
+                "{}",
+                p.key
+            );
+            assert!(!p.source.is_empty(), "{}", p.key);
+            assert!(
+                link_presets()[i + 1..].iter().all(|q| q.key != p.key),
+                "dup {}",
+                p.key
+            );
+            assert_eq!(link_preset(p.key).map(|q| q.key), Ok(p.key));
+        }
+    }
+
+    #[test]
+    fn nvlink4_is_450_gb_per_direction_and_ndr_is_50() {
+        assert_eq!(
+            link_preset("nvlink4").map(|p| p.link.bw_bytes_per_s),
+            Ok(450e9)
+        );
+        assert_eq!(
+            link_preset("IB-NDR").map(|p| p.link.bw_bytes_per_s),
+            Ok(50e9)
+        );
+        assert_eq!(
+            link_preset("ib-hdr").map(|p| p.link.bw_bytes_per_s),
+            Ok(25e9)
+        );
+    }
+
+    #[test]
+    fn unknown_preset_error_lists_valid_keys() {
+        let msg = link_preset("nvlink9").map(|_| ()).unwrap_err().to_string();
+        assert!(
+            msg.contains("nvlink9") && msg.contains("nvlink4") && msg.contains("ib-ndr"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn kind_parses_names_and_round_trips() {
+        assert_eq!(
+            "infiniband".parse(),
+            Ok(InterconnectKind::InfinibandFatTree)
+        );
+        assert_eq!(" NVLink ".parse(), Ok(InterconnectKind::NvlinkNvswitch));
+        for &(_, k) in KIND_NAMES {
+            assert_eq!(k.name().parse(), Ok(k));
+            assert!(link_preset(k.default_preset_key()).is_ok_and(|p| p.kind == k));
+        }
+        let err = "myrinet"
+            .parse::<InterconnectKind>()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("myrinet") && err.contains("roce"), "{err}");
+    }
+}

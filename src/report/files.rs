@@ -1,0 +1,123 @@
+//! Output files: summary.csv and timeline.csv, each written to a temporary file and renamed.
+
+use super::summary::summary_rows;
+use crate::sim::Results;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// Creating, writing or renaming failed.
+    #[error("{path}: cannot write: {source}")]
+    Io {
+        /// File or folder.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// CSV encoding failed.
+    #[error("{path}: cannot write CSV: {source}")]
+    Csv {
+        /// File.
+        path: PathBuf,
+        /// Underlying error.
+        source: csv::Error,
+    },
+}
+
+/// Write `bytes` to `path` through a temporary file in the same folder and a rename, so readers never
+/// see a half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    let io = |source| OutputError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
+    ));
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+fn csv_bytes<F>(path: &Path, fill: F) -> Result<Vec<u8>, OutputError>
+where
+    F: FnOnce(&mut csv::Writer<Vec<u8>>) -> Result<(), csv::Error>,
+{
+    let mut w = csv::Writer::from_writer(Vec::new());
+    fill(&mut w).map_err(|source| OutputError::Csv {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    w.into_inner().map_err(|e| OutputError::Io {
+        path: path.to_path_buf(),
+        source: e.into_error(),
+    })
+}
+
+fn utc_text(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// Write `summary.csv` and `timeline.csv` into `dir`; returns the paths written.
+pub fn write_outputs(res: &Results, dir: &Path) -> Result<Vec<PathBuf>, OutputError> {
+    let summary = dir.join("summary.csv");
+    let bytes = csv_bytes(&summary, |w| {
+        for r in summary_rows(res) {
+            w.serialize(r)?;
+        }
+        Ok(())
+    })?;
+    write_atomic(&summary, &bytes)?;
+    let timeline = dir.join("timeline.csv");
+    let bytes = csv_bytes(&timeline, |w| {
+        w.write_record([
+            "strategy",
+            "interval_start_utc",
+            "local_hour",
+            "ci_g_per_kwh",
+            "price_per_mwh",
+            "mode",
+            "covered_s",
+            "avg_facility_power_w",
+            "avg_it_power_w",
+            "energy_facility_kwh",
+            "co2_kg",
+            "cost",
+            "tokens",
+            "throughput_tokens_per_s",
+        ])?;
+        for s in &res.strategies {
+            for row in &s.outcome.timeline {
+                let t = &row.totals;
+                let dur = row.covered_s.max(f64::MIN_POSITIVE);
+                w.write_record([
+                    s.kind.name().to_string(),
+                    utc_text(row.start_utc_s),
+                    row.local_hour.to_string(),
+                    format!("{:.3}", row.ci_g_per_kwh),
+                    format!("{:.3}", row.price_per_mwh),
+                    row.mode.map_or("done", |m| m.name()).to_string(),
+                    format!("{:.3}", row.covered_s),
+                    format!("{:.3}", t.facility_j / dur),
+                    format!("{:.3}", t.it_j() / dur),
+                    format!("{:.6}", t.facility_j / 3.6e6),
+                    format!("{:.6}", t.co2_kg),
+                    format!("{:.6}", t.cost),
+                    format!("{:.0}", row.tokens),
+                    format!("{:.3}", row.tokens / dur),
+                ])?;
+            }
+        }
+        Ok(())
+    })?;
+    write_atomic(&timeline, &bytes)?;
+    Ok(vec![summary, timeline])
+}

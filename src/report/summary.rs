@@ -1,0 +1,297 @@
+//! One summary row per strategy, and its renderings: console table and JSON.
+
+use crate::sim::{Results, StrategyResult};
+use serde::Serialize;
+
+/// The headline figures of one strategy, in report units.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SummaryRow {
+    /// Strategy name.
+    pub strategy: String,
+    /// Model trained.
+    pub model: String,
+    /// Total parameters [billions].
+    pub params_total_b: f64,
+    /// Active parameters per token [billions].
+    pub params_active_b: f64,
+    /// Tokens trained.
+    pub tokens: f64,
+    /// Optimizer steps.
+    pub steps: u64,
+    /// Wall-clock time from start to finish [h].
+    pub wall_clock_h: f64,
+    /// GPU-hours held by the job [h].
+    pub gpu_hours: f64,
+    /// IT energy (GPUs + nodes + network) [kWh].
+    pub energy_it_kwh: f64,
+    /// Facility energy (IT × PUE) [kWh].
+    pub energy_facility_kwh: f64,
+    /// GPU energy [kWh].
+    pub energy_gpu_kwh: f64,
+    /// GPU energy drawn while waiting (bubbles, stragglers, communication) [kWh].
+    pub energy_waiting_kwh: f64,
+    /// Node overhead energy [kWh].
+    pub energy_node_kwh: f64,
+    /// Network switch energy [kWh].
+    pub energy_network_kwh: f64,
+    /// Cooling/facility overhead energy [kWh].
+    pub energy_cooling_kwh: f64,
+    /// Emissions [kg CO2e].
+    pub co2_kg: f64,
+    /// Electricity cost [currency] (0 when the grid has no price).
+    pub cost: f64,
+    /// Mean facility power over the wall-clock time [kW].
+    pub avg_facility_kw: f64,
+    /// Peak facility power [kW].
+    pub peak_facility_kw: f64,
+    /// Facility energy per million tokens [kWh].
+    pub kwh_per_mtok: f64,
+    /// Hours at full speed.
+    pub hours_full: f64,
+    /// Hours throttled.
+    pub hours_throttled: f64,
+    /// Hours paused (with checkpoint and restore).
+    pub hours_paused: f64,
+    /// Pauses taken.
+    pub pauses: u32,
+    /// Mean step time [s].
+    pub mean_step_s: f64,
+    /// Model FLOPs utilisation.
+    pub mfu: f64,
+    /// Share of token-to-expert assignments dropped at capacity.
+    pub dropped_share: f64,
+    /// Router/gating share of step time.
+    pub gating_share: f64,
+    /// Straggler (load imbalance) share of step time.
+    pub straggler_share: f64,
+    /// Communication share of step time (critical path).
+    pub comm_share: f64,
+    /// Estimated final loss (NaN when unavailable).
+    pub estimated_loss: f64,
+    /// The scaling law behind the loss.
+    pub loss_law: String,
+    /// Deadline [h after start] (NaN without one).
+    pub deadline_h: f64,
+    /// Whether the deadline was met (empty without one).
+    pub deadline_met: String,
+}
+
+fn row(r: &StrategyResult) -> SummaryRow {
+    let o = &r.outcome;
+    let t = &o.totals;
+    let kwh = |j: f64| j / 3.6e6;
+    let st = o.sums.time_s.max(f64::MIN_POSITIVE);
+    SummaryRow {
+        strategy: r.kind.name().to_string(),
+        model: r.model_name.clone(),
+        params_total_b: r.params_total / 1e9,
+        params_active_b: r.params_active / 1e9,
+        tokens: o.tokens,
+        steps: o.sums.steps,
+        wall_clock_h: o.wall_s / 3600.0,
+        gpu_hours: o.gpu_hours,
+        energy_it_kwh: kwh(t.it_j()),
+        energy_facility_kwh: kwh(t.facility_j),
+        energy_gpu_kwh: kwh(t.gpu_j),
+        energy_waiting_kwh: kwh(t.waiting_j),
+        energy_node_kwh: kwh(t.node_j),
+        energy_network_kwh: kwh(t.network_j),
+        energy_cooling_kwh: kwh(t.cooling_j()),
+        co2_kg: t.co2_kg,
+        cost: t.cost,
+        avg_facility_kw: if o.wall_s > 0.0 {
+            t.facility_j / o.wall_s / 1e3
+        } else {
+            0.0
+        },
+        peak_facility_kw: o.peak_facility_w / 1e3,
+        kwh_per_mtok: if o.tokens > 0.0 {
+            kwh(t.facility_j) / (o.tokens / 1e6)
+        } else {
+            0.0
+        },
+        hours_full: o.mode_s[0] / 3600.0,
+        hours_throttled: o.mode_s[1] / 3600.0,
+        hours_paused: o.mode_s[2] / 3600.0,
+        pauses: o.pauses,
+        mean_step_s: if o.sums.steps > 0 {
+            o.sums.time_s / o.sums.steps as f64
+        } else {
+            0.0
+        },
+        mfu: r.mfu,
+        dropped_share: if o.sums.assignments > 0.0 {
+            o.sums.dropped / o.sums.assignments
+        } else {
+            0.0
+        },
+        gating_share: o.sums.router_s / st,
+        straggler_share: o.sums.straggler_s / st,
+        comm_share: o.sums.comm_s / st,
+        estimated_loss: r.loss.as_ref().map_or(f64::NAN, |l| l.loss),
+        loss_law: r.loss.as_ref().map_or_else(String::new, |l| {
+            format!(
+                "{}{}",
+                l.law,
+                if l.extrapolated {
+                    " (extrapolated)"
+                } else {
+                    ""
+                }
+            )
+        }),
+        deadline_h: r.deadline_s.map_or(f64::NAN, |d| d / 3600.0),
+        deadline_met: r.deadline_met().map_or_else(String::new, |m| m.to_string()),
+    }
+}
+
+/// Summary rows of every strategy, in scenario order.
+pub fn summary_rows(res: &Results) -> Vec<SummaryRow> {
+    res.strategies.iter().map(row).collect()
+}
+
+fn co2_text(kg: f64) -> String {
+    if kg >= 1000.0 {
+        format!("{:.2} t", kg / 1000.0)
+    } else {
+        format!("{kg:.1} kg")
+    }
+}
+
+/// The comparison table printed to the console.
+pub fn table(res: &Results) -> String {
+    let rows = summary_rows(res);
+    let mut lines: Vec<(String, Vec<String>)> = Vec::new();
+    let mut add = |name: &str, f: &dyn Fn(&SummaryRow) -> String| {
+        lines.push((name.to_string(), rows.iter().map(f).collect()))
+    };
+    add("model", &|r| r.model.clone());
+    add("params total / active", &|r| {
+        format!("{:.1}B / {:.1}B", r.params_total_b, r.params_active_b)
+    });
+    add("tokens", &|r| format!("{:.3e}", r.tokens));
+    add("wall-clock", &|r| format!("{:.1} h", r.wall_clock_h));
+    add("GPU-hours", &|r| format!("{:.0}", r.gpu_hours));
+    add("energy IT", &|r| format!("{:.0} kWh", r.energy_it_kwh));
+    add("energy facility", &|r| {
+        format!("{:.0} kWh", r.energy_facility_kwh)
+    });
+    add("  of which GPUs waiting", &|r| {
+        format!("{:.0} kWh", r.energy_waiting_kwh)
+    });
+    add("energy / M tokens", &|r| {
+        format!("{:.3} kWh", r.kwh_per_mtok)
+    });
+    add("CO2e", &|r| co2_text(r.co2_kg));
+    add("cost", &|r| {
+        if r.cost > 0.0 {
+            format!("{:.0}", r.cost)
+        } else {
+            "n/a (no price)".into()
+        }
+    });
+    add("avg / peak power", &|r| {
+        format!("{:.0} / {:.0} kW", r.avg_facility_kw, r.peak_facility_kw)
+    });
+    add("MFU", &|r| format!("{:.1} %", r.mfu * 100.0));
+    add("hours full/thr/paused", &|r| {
+        format!(
+            "{:.0}/{:.0}/{:.0}",
+            r.hours_full, r.hours_throttled, r.hours_paused
+        )
+    });
+    add("dropped assignments", &|r| {
+        format!("{:.2} %", r.dropped_share * 100.0)
+    });
+    add("gating share of step", &|r| {
+        format!("{:.1} %", r.gating_share * 100.0)
+    });
+    add("straggler share", &|r| {
+        format!("{:.1} %", r.straggler_share * 100.0)
+    });
+    add("estimated loss", &|r| {
+        if r.estimated_loss.is_nan() {
+            "n/a".into()
+        } else {
+            format!("{:.3}", r.estimated_loss)
+        }
+    });
+    add("deadline", &|r| {
+        if r.deadline_h.is_nan() {
+            "-".into()
+        } else {
+            format!(
+                "{:.0} h ({})",
+                r.deadline_h,
+                if r.deadline_met == "true" {
+                    "met"
+                } else {
+                    "MISSED"
+                }
+            )
+        }
+    });
+    let w0 = lines
+        .iter()
+        .map(|(n, _)| n.chars().count())
+        .max()
+        .unwrap_or(0);
+    let widths: Vec<usize> = (0..rows.len())
+        .map(|i| {
+            lines
+                .iter()
+                .map(|(_, v)| v[i].chars().count())
+                .chain([rows[i].strategy.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    out.push_str(&format!("{:w0$}", "", w0 = w0));
+    for (i, r) in rows.iter().enumerate() {
+        out.push_str(&format!("  {:>w$}", r.strategy, w = widths[i]));
+    }
+    out.push('\n');
+    for (name, vals) in &lines {
+        out.push_str(&format!("{name:w0$}"));
+        for (i, v) in vals.iter().enumerate() {
+            out.push_str(&format!("  {:>w$}", v, w = widths[i]));
+        }
+        out.push('\n');
+    }
+    let laws: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.loss_law.is_empty())
+        .map(|r| format!("{}: {}", r.strategy, r.loss_law))
+        .collect();
+    if !laws.is_empty() {
+        out.push_str(&format!("estimated loss by law — {}\n", laws.join("; ")));
+    }
+    if let Some(base) = rows.iter().find(|r| r.strategy == "moe") {
+        for r in rows.iter().filter(|r| r.strategy != "moe") {
+            out.push_str(&format!(
+                "{} vs moe: CO2e {:+.1} %, facility energy {:+.1} %, wall-clock {:+.1} h\n",
+                r.strategy,
+                pct(r.co2_kg, base.co2_kg),
+                pct(r.energy_facility_kwh, base.energy_facility_kwh),
+                r.wall_clock_h - base.wall_clock_h
+            ));
+        }
+    }
+    out
+}
+
+fn pct(x: f64, base: f64) -> f64 {
+    if base == 0.0 {
+        0.0
+    } else {
+        (x / base - 1.0) * 100.0
+    }
+}
+
+/// The summary as pretty JSON (NaN becomes null).
+pub fn to_json(res: &Results) -> String {
+    let rows = summary_rows(res);
+    let v = serde_json::json!({ "scenario": res.scenario, "grid": { "region": res.grid.region, "source": res.grid.source, "mean_ci_g_per_kwh": res.grid.mean_ci() }, "strategies": rows });
+    serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}

@@ -1,0 +1,181 @@
+//! Scenario errors that point at the file, line:column and key, and say what would be valid.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Something wrong with a scenario file.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{path}: cannot read scenario: {source}")]
+    Io {
+        /// Scenario file.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// A value in the file is invalid; `at` locates it.
+    #[error("{at}: {msg}")]
+    Invalid {
+        /// Where: file, line, column and key.
+        at: Location,
+        /// What is wrong and what would be valid.
+        msg: String,
+    },
+}
+
+/// A place in a scenario file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// File name (or `<embedded default>`).
+    pub file: String,
+    /// 1-based line (0 if unknown).
+    pub line: usize,
+    /// 1-based column (0 if unknown).
+    pub col: usize,
+    /// Dotted key path, e.g. `models.moe.top_k` (empty for syntax errors).
+    pub key: String,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.col)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": `{}`", self.key)?;
+        }
+        Ok(())
+    }
+}
+
+/// 1-based line and column of a byte offset in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|s| s.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+/// Resolves dotted key paths to positions, using the spans toml_edit keeps.
+pub struct Locator<'a> {
+    file: String,
+    text: &'a str,
+    doc: Option<toml_edit::ImDocument<&'a str>>,
+}
+
+impl<'a> Locator<'a> {
+    /// A locator over the scenario text.
+    pub fn new(file: String, text: &'a str) -> Self {
+        let doc = toml_edit::ImDocument::parse(text).ok();
+        Self { file, text, doc }
+    }
+
+    /// Location of `key` (dotted path; array indices as numbers); falls back to the nearest parent that exists.
+    pub fn at(&self, key: &str) -> Location {
+        let (line, col) = self
+            .span_of(key)
+            .map(|o| line_col(self.text, o))
+            .unwrap_or((0, 0));
+        Location {
+            file: self.file.clone(),
+            line,
+            col,
+            key: key.to_string(),
+        }
+    }
+
+    /// An `Invalid` error at `key`.
+    pub fn invalid(&self, key: &str, msg: impl Into<String>) -> ScenarioError {
+        ScenarioError::Invalid {
+            at: self.at(key),
+            msg: msg.into(),
+        }
+    }
+
+    fn span_of(&self, key: &str) -> Option<usize> {
+        let doc = self.doc.as_ref()?;
+        let parts: Vec<&str> = key.split('.').filter(|s| !s.is_empty()).collect();
+        let mut best: Option<usize> = None;
+        let mut item: &toml_edit::Item = doc.as_item();
+        for part in parts {
+            let next = if let Ok(i) = part.parse::<usize>() {
+                item.as_array()
+                    .and_then(|a| a.get(i))
+                    .and_then(|v| v.span())
+            } else {
+                None
+            };
+            if let Some(s) = next {
+                return Some(s.start);
+            }
+            let (key_span, child) = match item {
+                toml_edit::Item::Table(t) => (t.key(part).and_then(|k| k.span()), t.get(part)),
+                toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => (
+                    t.key(part).and_then(|k| k.span()),
+                    t.get(part).map(|_| ()).and(None),
+                ),
+                _ => (None, None),
+            };
+            if let Some(s) = key_span {
+                best = Some(s.start);
+            }
+            match child {
+                Some(c) => item = c,
+                None => break,
+            }
+        }
+        best.or_else(|| item.span().map(|s| s.start))
+    }
+}
+
+/// Turn a toml deserialization error into one with file:line:col.
+pub fn from_toml(file: &str, text: &str, e: toml::de::Error) -> ScenarioError {
+    let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+    let msg = e.message().trim().to_string();
+    let msg = if msg.starts_with("missing field") {
+        format!("{msg} (see scenarios/README.md or `moesim scenario example` for the full schema)")
+    } else {
+        msg
+    };
+    ScenarioError::Invalid {
+        at: Location {
+            file: file.to_string(),
+            line,
+            col,
+            key: String::new(),
+        },
+        msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let t = "a = 1\nbb = 2\n";
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(t, 6), (2, 1));
+        assert_eq!(line_col(t, 11), (2, 6));
+    }
+
+    #[test]
+    fn locator_finds_nested_keys_and_falls_back_to_parents() {
+        let t = "name = \"x\"\n[models.moe]\nlayers = 4\ntop_k = 9\n";
+        let l = Locator::new("f.toml".into(), t);
+        let at = l.at("models.moe.top_k");
+        assert_eq!((at.line, at.col), (4, 1));
+        let at = l.at("models.moe.missing");
+        assert_eq!(at.line, 2);
+        assert_eq!(at.to_string(), "f.toml:2:9: `models.moe.missing`");
+    }
+}

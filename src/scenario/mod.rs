@@ -1,0 +1,239 @@
+//! Typed scenario files: parsed in two stages (serde raw structs, then validated domain types) with
+//! errors that name the file, line:column, key and what would be valid.
+
+mod error;
+mod raw;
+mod validate;
+
+pub use error::{line_col, Location, Locator, ScenarioError};
+pub use validate::parse_scenario;
+
+use crate::grid::CsvSpec;
+use crate::hardware::{Accelerator, ExpertKernel, Precision};
+use crate::network::Fabric;
+use crate::workload::{ModelSpec, ParallelPlan};
+use std::path::{Path, PathBuf};
+
+/// The scenario `moesim run` uses when no file is given (the seed comparison, embedded in the binary).
+pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/seed_comparison.toml");
+
+/// A strategy a scenario can compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StrategyKind {
+    /// Dense transformer trained 24/7.
+    Dense,
+    /// Sparse MoE trained 24/7.
+    Moe,
+    /// The MoE with a carbon/grid-aware schedule and a deadline.
+    Circadian,
+}
+
+impl StrategyKind {
+    /// Every strategy with its scenario name and one-line description (the registry).
+    pub const ALL: [(StrategyKind, &'static str, &'static str); 3] = [
+        (StrategyKind::Dense, "dense", "dense transformer trained 24/7 from the start time"),
+        (StrategyKind::Moe, "moe", "sparse MoE trained 24/7 from the start time"),
+        (StrategyKind::Circadian, "circadian", "the MoE at full speed in clean hours, throttled or paused in dirty ones, within a deadline"),
+    ];
+
+    /// The scenario name (`dense`, `moe`, `circadian`).
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(k, _, _)| *k == self)
+            .map(|(_, n, _)| *n)
+            .unwrap_or("?")
+    }
+
+    /// Look a name up in the registry.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .find(|(_, n, _)| *n == s)
+            .map(|(k, _, _)| *k)
+    }
+}
+
+/// The cluster the job runs on.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// Accelerator preset.
+    pub accelerator: Accelerator,
+    /// GPUs in the job.
+    pub gpus: u32,
+    /// GPUs per node.
+    pub gpus_per_node: u32,
+    /// Interconnect (NVLink inside a node, InfiniBand across).
+    pub fabric: Fabric,
+    /// Facility power usage effectiveness (≥ 1).
+    pub pue: f64,
+    /// Whether a paused job releases its nodes (then they draw nothing for this job).
+    pub release_nodes_when_paused: bool,
+    /// Per-node power besides the GPUs (CPUs, DRAM, NICs, fans) [W].
+    pub node_overhead_w: f64,
+}
+
+impl Cluster {
+    /// Nodes in the job.
+    pub fn nodes(&self) -> u32 {
+        self.gpus.div_ceil(self.gpus_per_node)
+    }
+}
+
+/// One model with its parallelism plan.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The architecture.
+    pub model: ModelSpec,
+    /// How it is spread over the GPUs.
+    pub plan: ParallelPlan,
+    /// How the expert matmuls are launched (MoE only).
+    pub expert_kernel: ExpertKernel,
+}
+
+/// Training job settings common to all strategies.
+#[derive(Debug, Clone)]
+pub struct Training {
+    /// Tokens to train on.
+    pub tokens: f64,
+    /// Numeric precision of matmuls.
+    pub precision: Precision,
+    /// Start time, UNIX seconds (UTC).
+    pub start_utc_s: i64,
+    /// The start as written in the file.
+    pub start_text: String,
+}
+
+/// Where routing loads come from.
+#[derive(Debug, Clone)]
+pub enum RoutingSpec {
+    /// Uniform router (sampling noise only).
+    Uniform,
+    /// Zipf-skewed popularity with exponent `s`.
+    Zipf(f64),
+    /// A recorded trace file.
+    Trace(PathBuf),
+}
+
+/// Where the grid series comes from.
+#[derive(Debug, Clone)]
+pub enum GridSource {
+    /// The embedded mean (month × local hour) profile of the region.
+    Profile,
+    /// A CSV file.
+    Csv {
+        /// Loader settings.
+        spec: CsvSpec,
+        /// Whether runs longer than the file may wrap onto the same day of another year.
+        wrap_years: bool,
+    },
+}
+
+/// The grid a scenario runs against.
+#[derive(Debug, Clone)]
+pub struct GridSpec {
+    /// Region name (a profile key such as `CISO`, or a label for a CSV).
+    pub region: String,
+    /// Where the series comes from.
+    pub source: GridSource,
+    /// Flat electricity price [currency/MWh] used when the series has no price column.
+    pub price_per_mwh: Option<f64>,
+    /// Grid interval of the profile series [s].
+    pub interval_s: i64,
+}
+
+/// What the circadian scheduler minimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    /// Carbon emissions.
+    Co2,
+    /// Facility energy.
+    Energy,
+    /// Electricity cost.
+    Cost,
+}
+
+/// Settings of the circadian strategy.
+#[derive(Debug, Clone)]
+pub struct CircadianSpec {
+    /// Deadline after the start [s].
+    pub deadline_s: f64,
+    /// Signal to minimise.
+    pub objective: Objective,
+    /// Target share of intervals at full speed (the cleanest ones), in [0, 1].
+    pub full_share: f64,
+    /// Target share of intervals paused (the dirtiest ones), in [0, 1].
+    pub pause_share: f64,
+    /// If set, a fixed local-hour window (0–23) at full speed instead of following the signal.
+    pub window_hours: Option<Vec<u32>>,
+    /// Top-k while throttled.
+    pub throttle_top_k: u32,
+    /// GPU power cap while throttled [W].
+    pub throttle_power_cap_w: f64,
+    /// Share of the global batch trained per step while throttled (0, 1].
+    pub throttle_batch_fraction: f64,
+    /// Time to write a checkpoint before a pause [s].
+    pub checkpoint_write_s: f64,
+    /// Time to restore and warm up after a pause [s].
+    pub restore_s: f64,
+}
+
+/// A validated scenario: every value here is in range.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Short name; also the output folder name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// The file it came from (`<embedded default>` for the default).
+    pub file: String,
+    /// The file's text, echoed in reports.
+    pub text: String,
+    /// Strategies to compare, in file order.
+    pub strategies: Vec<StrategyKind>,
+    /// Hardware.
+    pub cluster: Cluster,
+    /// Training settings.
+    pub training: Training,
+    /// Dense comparator (required by `dense`).
+    pub dense: Option<Job>,
+    /// MoE model (required by `moe` and `circadian`).
+    pub moe: Option<Job>,
+    /// Routing source for MoE layers.
+    pub routing: RoutingSpec,
+    /// Grid.
+    pub grid: GridSpec,
+    /// Circadian settings (required by `circadian`).
+    pub circadian: Option<CircadianSpec>,
+}
+
+impl Scenario {
+    /// Read and validate a scenario file.
+    pub fn from_file(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        parse_scenario(&path.display().to_string(), &text, base)
+    }
+
+    /// The embedded default scenario.
+    pub fn default_embedded() -> Result<Scenario, ScenarioError> {
+        parse_scenario(
+            "<embedded default: scenarios/seed_comparison.toml>",
+            DEFAULT_SCENARIO,
+            Path::new("."),
+        )
+    }
+
+    /// The job a strategy trains.
+    pub fn job(&self, kind: StrategyKind) -> Option<&Job> {
+        match kind {
+            StrategyKind::Dense => self.dense.as_ref(),
+            StrategyKind::Moe | StrategyKind::Circadian => self.moe.as_ref(),
+        }
+    }
+}

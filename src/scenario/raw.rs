@@ -1,0 +1,149 @@
+//! Stage one of scenario parsing: the TOML file as serde sees it, unknown keys refused.
+
+use serde::Deserialize;
+
+/// The whole scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub seed: i64,
+    pub strategies: Vec<String>,
+    pub cluster: RawCluster,
+    pub training: RawTraining,
+    #[serde(default)]
+    pub models: RawModels,
+    #[serde(default)]
+    pub parallel: RawParallels,
+    pub routing: Option<RawRouting>,
+    pub grid: RawGrid,
+    #[serde(default)]
+    pub strategy: RawStrategies,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub gpu: String,
+    pub gpus: i64,
+    pub gpus_per_node: Option<i64>,
+    pub intra_node_link: Option<String>,
+    pub inter_node_link: String,
+    pub pue: f64,
+    pub release_nodes_when_paused: bool,
+    pub node_overhead_w: Option<f64>,
+    pub oversubscription: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraining {
+    pub tokens: f64,
+    pub global_batch_seqs: i64,
+    pub micro_batch_seqs: i64,
+    pub precision: String,
+    pub zero_stage: i64,
+    pub recompute: bool,
+    pub start: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModels {
+    pub dense: Option<RawModel>,
+    pub moe: Option<RawModel>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub name: String,
+    pub layers: i64,
+    pub d_model: i64,
+    pub heads: i64,
+    pub kv_heads: Option<i64>,
+    pub seq_len: i64,
+    pub vocab: i64,
+    pub ffn_hidden: i64,
+    pub experts: Option<i64>,
+    pub top_k: Option<i64>,
+    /// A number (> 0) or the string "dropless".
+    pub capacity_factor: Option<toml::Value>,
+    pub expert_ffn_hidden: Option<i64>,
+    pub shared_experts: Option<i64>,
+    pub moe_every: Option<i64>,
+    pub expert_kernel: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParallels {
+    pub dense: Option<RawParallel>,
+    pub moe: Option<RawParallel>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParallel {
+    pub dp: i64,
+    pub tp: i64,
+    pub pp: i64,
+    pub ep: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouting {
+    pub model: String,
+    pub zipf_s: Option<f64>,
+    pub trace: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGrid {
+    pub region: String,
+    pub source: String,
+    pub price_per_mwh: Option<f64>,
+    pub interval_minutes: Option<i64>,
+    pub csv: Option<RawGridCsv>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGridCsv {
+    pub path: String,
+    pub time_column: String,
+    pub time_zone: String,
+    pub local_time_zone: Option<String>,
+    pub stamp: String,
+    pub ci_column: String,
+    pub ci_kind: String,
+    pub load_column: Option<String>,
+    pub price_column: Option<String>,
+    pub max_gap_intervals: i64,
+    pub wrap_years: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStrategies {
+    pub circadian: Option<RawCircadian>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCircadian {
+    pub deadline_hours: f64,
+    pub objective: String,
+    pub full_share: f64,
+    pub pause_share: f64,
+    pub window_hours: Option<Vec<i64>>,
+    pub throttle_top_k: Option<i64>,
+    pub throttle_power_cap_w: Option<f64>,
+    pub throttle_batch_fraction: Option<f64>,
+    pub checkpoint_write_s: f64,
+    pub restore_s: f64,
+}

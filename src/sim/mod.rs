@@ -1,0 +1,334 @@
+//! Puts the models together: the step model and the run-level simulation of every strategy of a scenario.
+
+mod meter;
+mod run;
+pub mod step;
+pub mod step_events;
+
+pub use meter::{Meter, Power, Totals};
+pub use run::{run, RunError, RunOutcome, RunSetup, StepSums, TimelineRow};
+pub use step::{Knobs, StepCost, StepModel};
+
+use crate::grid::{self, GridError, GridSeries};
+use crate::quality::{self, LossEstimate};
+use crate::routing::{read_trace, Router, RouterModel, RoutingError};
+use crate::scenario::{GridSource, Job, RoutingSpec, Scenario, StrategyKind};
+use crate::strategy::{CircadianPolicy, Policy, Rates};
+use crate::workload::FfnKind;
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// Why a scenario could not be simulated.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The grid series could not be built or loaded.
+    #[error(transparent)]
+    Grid(#[from] GridError),
+    /// The routing trace could not be read or does not fit the model.
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
+    /// A run could not complete.
+    #[error("strategy `{strategy}`: {source}")]
+    Run {
+        /// Strategy name.
+        strategy: &'static str,
+        /// What went wrong.
+        source: RunError,
+    },
+}
+
+/// The result of one strategy.
+#[derive(Debug, Clone)]
+pub struct StrategyResult {
+    /// Which strategy.
+    pub kind: StrategyKind,
+    /// Name of the model it trained.
+    pub model_name: String,
+    /// Total parameters of the model.
+    pub params_total: f64,
+    /// Parameters active per token.
+    pub params_active: f64,
+    /// The run.
+    pub outcome: RunOutcome,
+    /// Deadline [s after start] if the strategy has one.
+    pub deadline_s: Option<f64>,
+    /// Estimated final loss, with the law used (None if the law could not be applied).
+    pub loss: Option<LossEstimate>,
+    /// Tokens the quality law counts (dropped assignments and reduced top-k discounted).
+    pub effective_tokens: f64,
+    /// Model FLOPs utilisation over training time (6·N_active·D-style FLOPs over peak).
+    pub mfu: f64,
+}
+
+impl StrategyResult {
+    /// Whether the run met its deadline (None without a deadline).
+    pub fn deadline_met(&self) -> Option<bool> {
+        self.deadline_s.map(|d| self.outcome.wall_s <= d + 1e-6)
+    }
+}
+
+/// Everything a scenario run produced.
+#[derive(Debug, Clone)]
+pub struct Results {
+    /// Scenario name.
+    pub scenario: String,
+    /// The grid series used.
+    pub grid: GridSeries,
+    /// PUE used.
+    pub pue: f64,
+    /// One result per strategy, in scenario order.
+    pub strategies: Vec<StrategyResult>,
+}
+
+fn router_for(
+    s: &Scenario,
+    job: &Job,
+    trace: &Option<Arc<crate::routing::RoutingTrace>>,
+    salt: u64,
+) -> Option<Router> {
+    let FfnKind::Moe(m) = &job.model.ffn else {
+        return None;
+    };
+    let model = match (&s.routing, trace) {
+        (RoutingSpec::Trace(_), Some(t)) => RouterModel::Trace(t.clone()),
+        (RoutingSpec::Zipf(z), _) => RouterModel::Zipf { s: *z },
+        _ => RouterModel::Uniform,
+    };
+    Some(Router::new(
+        model,
+        m.experts as usize,
+        job.model.moe_layers() as usize,
+        s.seed
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(salt),
+    ))
+}
+
+/// Full-speed seconds per token of a job, from the fast path with the router's mean loads.
+fn seconds_per_token(sm: &mut StepModel, router: &Option<Router>, knobs: Knobs) -> f64 {
+    let shares = match router {
+        Some(r) => r.mean_shares(16, sm.assignments_per_layer(knobs.top_k)),
+        None => Vec::new(),
+    };
+    let c = sm.step(&shares, knobs);
+    c.time_s / c.tokens
+}
+
+/// Simulate every strategy of `scenario` (in parallel; results are the same on any thread count).
+pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
+    let s = scenario;
+    let trace = match &s.routing {
+        RoutingSpec::Trace(p) if s.moe.is_some() => {
+            let t = read_trace(p)?;
+            if let Some(FfnKind::Moe(m)) = s.moe.as_ref().map(|j| &j.model.ffn) {
+                if t.experts != m.experts as usize {
+                    return Err(RoutingError::Shape {
+                        path: p.clone(),
+                        msg: format!("trace has {} experts per layer but models.moe.experts = {}; use a trace of the same width", t.experts, m.experts),
+                    }
+                    .into());
+                }
+            }
+            Some(Arc::new(t))
+        }
+        _ => None,
+    };
+    // Horizon of the grid series: long enough for the slowest plausible run.
+    let mut horizon_s: f64 = 2.0 * 86_400.0;
+    for kind in &s.strategies {
+        if let Some(job) = s.job(*kind) {
+            let mut sm = StepModel::new(job, &s.cluster, s.training.precision);
+            let router = router_for(s, job, &trace, 0);
+            let full = sm.full_knobs();
+            let est = seconds_per_token(&mut sm, &router, full) * s.training.tokens;
+            let deadline = if *kind == StrategyKind::Circadian {
+                s.circadian.as_ref().map_or(0.0, |c| c.deadline_s)
+            } else {
+                0.0
+            };
+            horizon_s = horizon_s.max((deadline + est) * 1.3 + 2.0 * 86_400.0);
+        }
+    }
+    let horizon_s = ((horizon_s / 86_400.0).ceil() * 86_400.0) as i64;
+    let grid = match &s.grid.source {
+        GridSource::Profile => grid::default_profile_series(
+            &s.grid.region,
+            s.training.start_utc_s,
+            horizon_s,
+            s.grid.interval_s,
+            s.grid.price_per_mwh,
+        )?,
+        GridSource::Csv { spec, wrap_years } => {
+            let mut g =
+                grid::load_csv(spec)?.window(s.training.start_utc_s, horizon_s, *wrap_years)?;
+            if g.price_per_mwh.is_none() {
+                if let Some(p) = s.grid.price_per_mwh {
+                    g.price_per_mwh = Some(vec![p; g.ci_g_per_kwh.len()]);
+                }
+            }
+            g
+        }
+    };
+    let results: Vec<Result<StrategyResult, SimError>> = s
+        .strategies
+        .par_iter()
+        .enumerate()
+        .map(|(i, kind)| simulate_strategy(s, *kind, i as u64, &grid, &trace))
+        .collect();
+    let strategies = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(Results {
+        scenario: s.name.clone(),
+        grid,
+        pue: s.cluster.pue,
+        strategies,
+    })
+}
+
+fn simulate_strategy(
+    s: &Scenario,
+    kind: StrategyKind,
+    salt: u64,
+    grid: &GridSeries,
+    trace: &Option<Arc<crate::routing::RoutingTrace>>,
+) -> Result<StrategyResult, SimError> {
+    // The scenario validator guarantees the job exists for every listed strategy.
+    let Some(job) = s.job(kind) else {
+        return Err(SimError::Run {
+            strategy: kind.name(),
+            source: RunError::GridTooShort {
+                source_name: "no model".into(),
+                hours: 0.0,
+                done: 0.0,
+                total: 0.0,
+            },
+        });
+    };
+    let acc = &s.cluster.accelerator;
+    let mut sm = StepModel::new(job, &s.cluster, s.training.precision);
+    let mut router = router_for(s, job, trace, salt + 1);
+    let full = sm.full_knobs();
+    let mut throttled = full;
+    let (mut checkpoint_s, mut restore_s) = (0.0, 0.0);
+    let mut deadline_s = None;
+    let mut policy = match kind {
+        StrategyKind::Circadian => {
+            let c = s.circadian.as_ref().ok_or_else(|| SimError::Run {
+                strategy: kind.name(),
+                source: RunError::GridTooShort {
+                    source_name: "no [strategy.circadian]".into(),
+                    hours: 0.0,
+                    done: 0.0,
+                    total: 0.0,
+                },
+            })?;
+            throttled = Knobs {
+                power_limit_w: c.throttle_power_cap_w,
+                top_k: c.throttle_top_k,
+                micro_batches: ((full.micro_batches as f64 * c.throttle_batch_fraction).round()
+                    as u32)
+                    .max(1),
+            };
+            checkpoint_s = c.checkpoint_write_s;
+            restore_s = c.restore_s;
+            deadline_s = Some(c.deadline_s);
+            let rates = Rates {
+                full_tps: 1.0 / seconds_per_token(&mut sm, &router, full),
+                throttled_tps: 1.0 / seconds_per_token(&mut sm, &router, throttled),
+                pause_overhead_s: checkpoint_s + restore_s,
+            };
+            let signal: Vec<f64> = match c.objective {
+                crate::scenario::Objective::Co2 => grid.ci_g_per_kwh.clone(),
+                crate::scenario::Objective::Cost => grid
+                    .price_per_mwh
+                    .clone()
+                    .unwrap_or_else(|| vec![1.0; grid.ci_g_per_kwh.len()]),
+                crate::scenario::Objective::Energy => vec![s.cluster.pue; grid.ci_g_per_kwh.len()],
+            };
+            let hours = (0..grid.ci_g_per_kwh.len())
+                .map(|i| grid.local_hour(i))
+                .collect();
+            let deadline_intervals = (c.deadline_s / grid.interval_s as f64).floor() as usize;
+            Policy::Circadian(Box::new(CircadianPolicy::new(
+                signal,
+                hours,
+                grid.interval_s as f64,
+                deadline_intervals,
+                c.full_share,
+                c.pause_share,
+                c.window_hours.clone(),
+                rates,
+            )))
+        }
+        _ => Policy::AlwaysFull,
+    };
+    let setup = RunSetup {
+        tokens: s.training.tokens,
+        full,
+        throttled,
+        checkpoint_s,
+        restore_s,
+        release_when_paused: s.cluster.release_nodes_when_paused,
+        node_w: s.cluster.node_overhead_w * s.cluster.nodes() as f64,
+        network_w: s.cluster.fabric.switch_power_w(),
+        gpu_idle_w: acc.idle_w,
+        gpus: s.cluster.gpus as f64,
+        pue: s.cluster.pue,
+    };
+    let outcome = run(&setup, grid, &mut sm, router.as_mut(), &mut policy).map_err(|source| {
+        SimError::Run {
+            strategy: kind.name(),
+            source,
+        }
+    })?;
+    let model = &job.model;
+    let sums = &outcome.sums;
+    let (loss, effective_tokens) = match &model.ffn {
+        // Both strategies use Krajewski et al. 2024 (one data set, so dense and MoE losses compare).
+        FfnKind::Dense => (
+            quality::LossLaw::KrajewskiDense {
+                params: model.params_non_embedding(),
+            }
+            .loss(outcome.tokens)
+            .ok(),
+            outcome.tokens,
+        ),
+        FfnKind::Moe(m) => {
+            let dropped = if sums.assignments > 0.0 {
+                sums.dropped / sums.assignments
+            } else {
+                0.0
+            };
+            let mean_k = if outcome.tokens > 0.0 {
+                sums.token_top_k / outcome.tokens
+            } else {
+                m.top_k as f64
+            };
+            let eff = quality::effective_tokens(outcome.tokens, dropped, mean_k, m.top_k as f64)
+                .unwrap_or(outcome.tokens);
+            // Granularity G = d_ff/d_expert with d_ff the GELU FFN of width 4·d_model (Krajewski et al. 2024);
+            // an expert of SwiGLU width f holds as many weights as a GELU FFN of width 1.5·f.
+            let g = (4.0 * model.d_model as f64 / (1.5 * m.expert_ffn_hidden as f64)).max(1.0);
+            (
+                quality::moe_loss(model.params_non_embedding(), g, eff).ok(),
+                eff,
+            )
+        }
+    };
+    let peak = acc.peak_flops.get(s.training.precision).unwrap_or(0.0) * s.cluster.gpus as f64;
+    let mfu = if sums.time_s > 0.0 && peak > 0.0 {
+        model.flops_per_token_train() * outcome.tokens / (sums.time_s * peak)
+    } else {
+        0.0
+    };
+    Ok(StrategyResult {
+        kind,
+        model_name: model.name.clone(),
+        params_total: model.params_total(),
+        params_active: model.params_active(),
+        outcome,
+        deadline_s,
+        loss,
+        effective_tokens,
+        mfu,
+    })
+}

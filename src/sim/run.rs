@@ -1,0 +1,439 @@
+//! The run-level simulation of one strategy: steps, grid intervals, decisions, checkpoints and pauses
+//! over wall-clock time, on the discrete-event engine, with energy metered per component.
+
+use super::meter::{Meter, Power, Totals};
+use super::step::{Knobs, StepCost, StepModel};
+use crate::engine::{Handler, SimTime, Simulation};
+use crate::grid::GridSeries;
+use crate::routing::Router;
+use crate::strategy::{Mode, Policy, Progress};
+
+/// One grid interval of a strategy's run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineRow {
+    /// Interval start, UNIX seconds (UTC).
+    pub start_utc_s: i64,
+    /// Local hour of the start.
+    pub local_hour: u32,
+    /// Carbon intensity [g/kWh].
+    pub ci_g_per_kwh: f64,
+    /// Price [currency/MWh].
+    pub price_per_mwh: f64,
+    /// Mode decided for the interval (`None` once training has finished).
+    pub mode: Option<Mode>,
+    /// Energy and emissions within the interval.
+    pub totals: Totals,
+    /// Tokens trained within the interval (counted at step completion).
+    pub tokens: f64,
+    /// Length of the interval covered by the run [s].
+    pub covered_s: f64,
+}
+
+/// Per-step statistics summed over a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepSums {
+    /// Steps completed.
+    pub steps: u64,
+    /// Sum of step times [s].
+    pub time_s: f64,
+    /// Router/gating time on the critical path [s].
+    pub router_s: f64,
+    /// Straggler time (imbalance) on the critical path [s].
+    pub straggler_s: f64,
+    /// Communication time on the critical path [s].
+    pub comm_s: f64,
+    /// Token-to-expert assignments.
+    pub assignments: f64,
+    /// Assignments dropped at capacity.
+    pub dropped: f64,
+    /// Σ tokens × top-k used (for the mean top-k).
+    pub token_top_k: f64,
+    /// Longest step [s].
+    pub max_step_s: f64,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Totals over the run.
+    pub totals: Totals,
+    /// Wall-clock time from start to the last step [s].
+    pub wall_s: f64,
+    /// Tokens trained.
+    pub tokens: f64,
+    /// GPU-hours held by the job (nodes held, training or not) [h].
+    pub gpu_hours: f64,
+    /// Highest facility power [W].
+    pub peak_facility_w: f64,
+    /// Time in each mode [s]: full, throttled, paused (incl. checkpoint and restore).
+    pub mode_s: [f64; 3],
+    /// Number of pauses.
+    pub pauses: u32,
+    /// Step statistics.
+    pub sums: StepSums,
+    /// One row per grid interval.
+    pub timeline: Vec<TimelineRow>,
+}
+
+/// Why a run could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The grid series ended before the run finished.
+    #[error("the grid series ({source_name}) ends {hours:.1} h after the start, before training finished ({done:.3e} of {total:.3e} tokens); give a longer series or set wrap_years = true")]
+    GridTooShort {
+        /// Series source.
+        source_name: String,
+        /// Series length [h].
+        hours: f64,
+        /// Tokens done.
+        done: f64,
+        /// Tokens to train.
+        total: f64,
+    },
+}
+
+/// Settings of one run.
+#[derive(Debug, Clone)]
+pub struct RunSetup {
+    /// Tokens to train.
+    pub tokens: f64,
+    /// Knobs at full speed.
+    pub full: Knobs,
+    /// Knobs when throttled.
+    pub throttled: Knobs,
+    /// Checkpoint write time before a pause [s].
+    pub checkpoint_s: f64,
+    /// Restore + warm-up time after a pause [s].
+    pub restore_s: f64,
+    /// Whether paused jobs release their nodes.
+    pub release_when_paused: bool,
+    /// Node overhead of the job [W].
+    pub node_w: f64,
+    /// Network power of the job [W].
+    pub network_w: f64,
+    /// GPU idle power of the job [W].
+    pub gpu_idle_w: f64,
+    /// GPUs in the job.
+    pub gpus: f64,
+    /// PUE.
+    pub pue: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ev {
+    Interval(usize),
+    StepDone,
+    CheckpointDone,
+    RestoreDone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Training,
+    Checkpointing,
+    Paused,
+    Restoring,
+    Finished,
+}
+
+struct Run<'a> {
+    setup: &'a RunSetup,
+    grid: &'a GridSeries,
+    step_model: &'a mut StepModel,
+    router: Option<&'a mut Router>,
+    policy: &'a mut Policy,
+    shares: Vec<f64>,
+    meter: Meter,
+    state: State,
+    mode: Mode,
+    in_flight: StepCost,
+    in_flight_k: u32,
+    tokens_done: f64,
+    interval_tokens: f64,
+    current: Option<usize>,
+    interval_start_s: f64,
+    timeline: Vec<TimelineRow>,
+    sums: StepSums,
+    mode_s: [f64; 3],
+    mode_since_s: f64,
+    mode_slot: usize,
+    pauses: u32,
+    held_s: f64,
+    held_since: Option<f64>,
+    end_s: f64,
+    error: Option<RunError>,
+}
+
+impl Run<'_> {
+    fn held_power(&self) -> Power {
+        if self.setup.release_when_paused && self.state == State::Paused {
+            return Power::default();
+        }
+        let gpu = self.setup.gpus * self.setup.gpu_idle_w;
+        Power {
+            gpu_w: gpu,
+            waiting_w: gpu,
+            node_w: self.setup.node_w,
+            network_w: self.setup.network_w,
+        }
+    }
+
+    fn set_slot(&mut self, now: f64, slot: usize) {
+        self.mode_s[self.mode_slot] += now - self.mode_since_s;
+        self.mode_since_s = now;
+        self.mode_slot = slot;
+    }
+
+    fn set_held(&mut self, now: f64, held: bool) {
+        match (self.held_since, held) {
+            (None, true) => self.held_since = Some(now),
+            (Some(t), false) => {
+                self.held_s += now - t;
+                self.held_since = None;
+            }
+            _ => {}
+        }
+    }
+
+    fn start_step(&mut self, now: SimTime, out: &mut Vec<(SimTime, Ev)>) {
+        let knobs = if self.mode == Mode::Throttled {
+            self.setup.throttled
+        } else {
+            self.setup.full
+        };
+        if let Some(r) = self.router.as_deref_mut() {
+            let assignments = self.step_model.assignments_per_layer(knobs.top_k);
+            r.fill_shares(self.sums.steps, assignments, &mut self.shares);
+        }
+        let c = self.step_model.step(&self.shares, knobs);
+        self.in_flight = c;
+        self.in_flight_k = knobs.top_k;
+        let p = Power {
+            gpu_w: c.gpu_energy_j / c.time_s,
+            waiting_w: c.waiting_energy_j / c.time_s,
+            node_w: self.setup.node_w,
+            network_w: self.setup.network_w,
+        };
+        self.meter.set_power(now.as_secs_f64(), p);
+        out.push((now + SimTime::from_secs_f64(c.time_s), Ev::StepDone));
+    }
+
+    fn close_interval(&mut self, now_s: f64, next: Option<usize>) {
+        let (ci, price) = match next {
+            Some(i) => (self.grid.ci_g_per_kwh[i], self.price(i)),
+            None => (0.0, 0.0),
+        };
+        let totals = self.meter.new_interval(now_s, ci, price, self.setup.pue);
+        if let Some(i) = self.current {
+            self.timeline.push(TimelineRow {
+                start_utc_s: self.grid.start_utc_s + i as i64 * self.grid.interval_s,
+                local_hour: self.grid.local_hour(i),
+                ci_g_per_kwh: self.grid.ci_g_per_kwh[i],
+                price_per_mwh: self.price(i),
+                mode: if self.state == State::Finished && totals.time_s == 0.0 {
+                    None
+                } else {
+                    Some(self.mode)
+                },
+                totals,
+                tokens: self.interval_tokens,
+                covered_s: now_s - self.interval_start_s,
+            });
+        }
+        self.interval_tokens = 0.0;
+        self.interval_start_s = now_s;
+        self.current = next;
+    }
+
+    fn price(&self, i: usize) -> f64 {
+        self.grid.price_per_mwh.as_ref().map_or(0.0, |p| p[i])
+    }
+}
+
+impl Handler<Ev> for Run<'_> {
+    fn handle(&mut self, now: SimTime, ev: Ev, out: &mut Vec<(SimTime, Ev)>) {
+        let t = now.as_secs_f64();
+        if self.state == State::Finished {
+            return;
+        }
+        match ev {
+            Ev::Interval(i) => {
+                if i >= self.grid.ci_g_per_kwh.len() {
+                    self.error = Some(RunError::GridTooShort {
+                        source_name: self.grid.source.clone(),
+                        hours: (self.grid.ci_g_per_kwh.len() as f64 * self.grid.interval_s as f64)
+                            / 3600.0,
+                        done: self.tokens_done,
+                        total: self.setup.tokens,
+                    });
+                    self.state = State::Finished;
+                    return;
+                }
+                self.close_interval(t, Some(i));
+                let paused = matches!(self.state, State::Paused | State::Checkpointing);
+                let m = self.policy.decide(
+                    i,
+                    Progress {
+                        tokens_left: self.setup.tokens - self.tokens_done,
+                        paused,
+                    },
+                );
+                let first = i == 0;
+                self.mode = m;
+                match (m, self.state) {
+                    (Mode::Paused, State::Paused) if first => {}
+                    (Mode::Paused, _) if first => {
+                        // Starting paused: nothing to checkpoint yet.
+                        self.state = State::Paused;
+                        self.set_slot(t, 2);
+                        self.set_held(t, !self.setup.release_when_paused);
+                        let p = self.held_power();
+                        self.meter.set_power(t, p);
+                    }
+                    (Mode::Full | Mode::Throttled, State::Paused) => {
+                        self.state = State::Restoring;
+                        self.set_held(t, true);
+                        let p = self.held_power();
+                        self.meter.set_power(t, p);
+                        out.push((
+                            now + SimTime::from_secs_f64(self.setup.restore_s),
+                            Ev::RestoreDone,
+                        ));
+                    }
+                    (Mode::Full | Mode::Throttled, State::Training) if first => {
+                        self.set_held(t, true);
+                        self.set_slot(t, m as usize);
+                        self.start_step(now, out);
+                    }
+                    _ => {}
+                }
+                out.push((
+                    now + SimTime::from_secs(self.grid.interval_s as u64),
+                    Ev::Interval(i + 1),
+                ));
+            }
+            Ev::StepDone => {
+                let c = self.in_flight;
+                self.tokens_done += c.tokens;
+                self.interval_tokens += c.tokens;
+                let s = &mut self.sums;
+                s.steps += 1;
+                s.time_s += c.time_s;
+                s.router_s += c.router_s;
+                s.straggler_s += c.straggler_s;
+                s.comm_s += c.comm_s;
+                s.assignments += c.assignments;
+                s.dropped += c.dropped;
+                s.token_top_k += c.tokens * self.in_flight_k as f64;
+                s.max_step_s = s.max_step_s.max(c.time_s);
+                if self.tokens_done >= self.setup.tokens {
+                    self.state = State::Finished;
+                    self.end_s = t;
+                    self.set_slot(t, self.mode_slot);
+                    self.set_held(t, false);
+                    self.meter.set_power(t, Power::default());
+                    self.close_interval(t, None);
+                    return;
+                }
+                if self.mode == Mode::Paused {
+                    self.state = State::Checkpointing;
+                    self.pauses += 1;
+                    self.set_slot(t, 2);
+                    let p = self.held_power();
+                    self.meter.set_power(t, p);
+                    out.push((
+                        now + SimTime::from_secs_f64(self.setup.checkpoint_s),
+                        Ev::CheckpointDone,
+                    ));
+                } else {
+                    self.set_slot(t, self.mode as usize);
+                    self.start_step(now, out);
+                }
+            }
+            Ev::CheckpointDone => {
+                self.state = State::Paused;
+                if self.setup.release_when_paused {
+                    self.set_held(t, false);
+                }
+                let p = self.held_power();
+                self.meter.set_power(t, p);
+                if self.mode != Mode::Paused {
+                    // The interval changed its mind while the checkpoint was written: resume at once.
+                    self.state = State::Restoring;
+                    self.set_held(t, true);
+                    out.push((
+                        now + SimTime::from_secs_f64(self.setup.restore_s),
+                        Ev::RestoreDone,
+                    ));
+                }
+            }
+            Ev::RestoreDone => {
+                if self.mode == Mode::Paused {
+                    self.state = State::Checkpointing;
+                    out.push((now, Ev::CheckpointDone));
+                    return;
+                }
+                self.state = State::Training;
+                self.set_slot(t, self.mode as usize);
+                self.start_step(now, out);
+            }
+        }
+    }
+}
+
+/// Simulate one strategy's run over `grid`, from its first interval.
+pub fn run(
+    setup: &RunSetup,
+    grid: &GridSeries,
+    step_model: &mut StepModel,
+    router: Option<&mut Router>,
+    policy: &mut Policy,
+) -> Result<RunOutcome, RunError> {
+    let n_shares = router.as_ref().map_or(0, |r| r.experts() * r.layers());
+    let mut run = Run {
+        setup,
+        grid,
+        step_model,
+        router,
+        policy,
+        shares: vec![0.0; n_shares],
+        meter: Meter::new(setup.pue),
+        state: State::Training,
+        mode: Mode::Full,
+        in_flight: StepCost::default(),
+        in_flight_k: 0,
+        tokens_done: 0.0,
+        interval_tokens: 0.0,
+        current: None,
+        interval_start_s: 0.0,
+        timeline: Vec::with_capacity(grid.ci_g_per_kwh.len()),
+        sums: StepSums::default(),
+        mode_s: [0.0; 3],
+        mode_since_s: 0.0,
+        mode_slot: 0,
+        pauses: 0,
+        held_s: 0.0,
+        held_since: None,
+        end_s: 0.0,
+        error: None,
+    };
+    let mut sim = Simulation::new();
+    // Scheduling at time zero on an empty simulation cannot fail.
+    let _ = sim.schedule(SimTime::ZERO, Ev::Interval(0));
+    let _ = sim.run(&mut run);
+    if let Some(e) = run.error {
+        return Err(e);
+    }
+    let wall_s = run.end_s;
+    Ok(RunOutcome {
+        totals: run.meter.total,
+        wall_s,
+        tokens: run.tokens_done,
+        gpu_hours: run.held_s * setup.gpus / 3600.0,
+        peak_facility_w: run.meter.peak_facility_w,
+        mode_s: run.mode_s,
+        pauses: run.pauses,
+        sums: run.sums,
+        timeline: run.timeline,
+    })
+}

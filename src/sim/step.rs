@@ -1,0 +1,474 @@
+//! The fast per-step model: one optimizer step's time and GPU energy from the routing loads of that
+//! step and the strategy's knobs, without building the event graph (checked against `step_events`).
+
+use crate::hardware::{
+    experts_fwd_bwd, router_fwd_bwd, Accelerator, ExpertKernel, KernelCost, Precision,
+};
+use crate::network::{Fabric, Group};
+use crate::scenario::{Cluster, Job};
+use crate::workload::{self, FfnKind, ModelSpec, ParallelPlan};
+
+/// The strategy's knobs for a step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Knobs {
+    /// GPU power limit [W].
+    pub power_limit_w: f64,
+    /// Experts per token.
+    pub top_k: u32,
+    /// Micro-batches per step (the global batch is this × micro-batch × dp sequences).
+    pub micro_batches: u32,
+}
+
+/// Time and energy of one optimizer step of the whole job.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepCost {
+    /// Wall-clock time of the step [s].
+    pub time_s: f64,
+    /// Energy of all GPUs of the job over the step [J] (idle power included).
+    pub gpu_energy_j: f64,
+    /// Part of `gpu_energy_j` drawn at idle power while GPUs wait (bubbles, stragglers, exposed communication) [J].
+    pub waiting_energy_j: f64,
+    /// Tokens trained in the step.
+    pub tokens: f64,
+    /// Token-to-expert assignments routed (all MoE layers, all replicas).
+    pub assignments: f64,
+    /// Assignments dropped by the capacity limit.
+    pub dropped: f64,
+    /// Time of router/gating work on the critical path [s].
+    pub router_s: f64,
+    /// Time lost on the critical path to expert-load imbalance against a perfectly balanced router [s].
+    pub straggler_s: f64,
+    /// Communication time on the critical path [s].
+    pub comm_s: f64,
+}
+
+/// Forward and backward cost of one micro-batch on one GPU of one pipeline stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StagePass {
+    /// Forward time [s].
+    pub fwd_s: f64,
+    /// Backward time [s] (recomputation included).
+    pub bwd_s: f64,
+    /// Dynamic energy (above idle) of one GPU over forward + backward [J].
+    pub dyn_j: f64,
+    /// Time the GPU computes (not waiting) over forward + backward [s].
+    pub busy_s: f64,
+}
+
+/// Costs that do not depend on routing, for one knob setting.
+#[derive(Debug, Clone)]
+struct Fixed {
+    knobs: Knobs,
+    /// Per layer (fwd+bwd, one micro-batch, one GPU): time [s] and dynamic energy [J] of everything but the MoE block.
+    layer_s: Vec<f64>,
+    layer_dyn_j: Vec<f64>,
+    /// Extra time / energy on the first stage (embedding) and last stage (LM head + loss).
+    first_s: f64,
+    first_dyn_j: f64,
+    last_s: f64,
+    last_dyn_j: f64,
+    p2p_s: f64,
+    dp_sync_s: f64,
+    optimizer_s: f64,
+    optimizer_dyn_j: f64,
+    /// Router cost per MoE layer per micro-batch (fwd+bwd).
+    router: KernelCost,
+}
+
+/// The per-step model of one job on one cluster.
+#[derive(Debug, Clone)]
+pub struct StepModel {
+    acc: Accelerator,
+    fabric: Fabric,
+    model: ModelSpec,
+    plan: ParallelPlan,
+    kernel: ExpertKernel,
+    precision: Precision,
+    gpus: u32,
+    gpus_per_node: u32,
+    /// Tokens each GPU of a TP group processes per micro-batch.
+    tokens_per_mb: f64,
+    experts: usize,
+    experts_per_rank: usize,
+    nominal_top_k: u32,
+    capacity_factor: Option<f64>,
+    moe_layer_of: Vec<Option<usize>>,
+    cache: Vec<Fixed>,
+    counts: Vec<u32>,
+    send: Vec<f64>,
+    recv: Vec<f64>,
+    stage_f: Vec<f64>,
+    stage_b: Vec<f64>,
+}
+
+fn dyn_j(c: KernelCost, idle_w: f64) -> f64 {
+    (c.energy_j - idle_w * c.time_s).max(0.0)
+}
+
+impl StepModel {
+    /// A step model for `job` on `cluster`.
+    pub fn new(job: &Job, cluster: &Cluster, precision: Precision) -> Self {
+        let model = job.model.clone();
+        let plan = job.plan.clone();
+        let (experts, nominal_top_k, capacity_factor) = match &model.ffn {
+            FfnKind::Moe(m) => (m.experts as usize, m.top_k, m.capacity_factor),
+            FfnKind::Dense => (0, 0, None),
+        };
+        let mut moe_layer_of = Vec::with_capacity(model.layers as usize);
+        let mut n = 0;
+        for l in 0..model.layers {
+            if model.is_moe_layer(l) {
+                moe_layer_of.push(Some(n));
+                n += 1;
+            } else {
+                moe_layer_of.push(None);
+            }
+        }
+        let ep = plan.ep.max(1) as usize;
+        let experts_per_rank = if experts > 0 { experts / ep } else { 0 };
+        Self {
+            acc: cluster.accelerator.clone(),
+            fabric: cluster.fabric.clone(),
+            tokens_per_mb: plan.micro_batch_seqs as f64 * model.seq_len as f64,
+            model,
+            plan,
+            kernel: job.expert_kernel,
+            precision,
+            gpus: cluster.gpus,
+            gpus_per_node: cluster.gpus_per_node,
+            experts,
+            experts_per_rank,
+            nominal_top_k,
+            capacity_factor,
+            moe_layer_of,
+            cache: Vec::new(),
+            counts: vec![0; experts_per_rank.max(1)],
+            send: vec![0.0; ep],
+            recv: vec![0.0; ep],
+            stage_f: Vec::new(),
+            stage_b: Vec::new(),
+        }
+    }
+
+    /// Knobs of full-speed training: TDP, nominal top-k, all micro-batches.
+    pub fn full_knobs(&self) -> Knobs {
+        Knobs {
+            power_limit_w: self.acc.tdp_w,
+            top_k: self.nominal_top_k,
+            micro_batches: self.plan.micro_batches().unwrap_or(1),
+        }
+    }
+
+    /// MoE layers in the model.
+    pub fn moe_layers(&self) -> usize {
+        self.moe_layer_of.iter().filter(|x| x.is_some()).count()
+    }
+
+    /// Experts per MoE layer (0 for dense).
+    pub fn experts(&self) -> usize {
+        self.experts
+    }
+
+    /// Token-to-expert assignments per MoE layer per micro-batch in one expert-parallel group at `top_k`.
+    pub fn assignments_per_layer(&self, top_k: u32) -> f64 {
+        self.tokens_per_mb * self.plan.ep as f64 * top_k as f64
+    }
+
+    /// Number of GPUs in the job.
+    pub fn gpus(&self) -> u32 {
+        self.gpus
+    }
+
+    /// Accelerator of the job.
+    pub fn accelerator(&self) -> &Accelerator {
+        &self.acc
+    }
+
+    fn group(&self, size: u32, stride: u32) -> Group {
+        // Ranks of a group `stride` apart: how many share a node.
+        let per_node = (self.gpus_per_node / stride.max(1)).max(1).min(size);
+        Group {
+            size,
+            ranks_per_node: per_node,
+        }
+    }
+
+    fn fixed(&mut self, knobs: Knobs) -> usize {
+        if let Some(i) = self.cache.iter().position(|f| f.knobs == knobs) {
+            return i;
+        }
+        let f = self.compute_fixed(knobs);
+        self.cache.push(f);
+        self.cache.len() - 1
+    }
+
+    fn compute_fixed(&self, knobs: Knobs) -> Fixed {
+        let acc = &self.acc;
+        let idle = acc.idle_w;
+        let pl = knobs.power_limit_w;
+        let prec = self.precision;
+        let m = &self.model;
+        let plan = &self.plan;
+        let tp_group = self.group(plan.tp, 1);
+        let recompute = if plan.recompute { 1.0 } else { 0.0 };
+        let mut layer_s = Vec::with_capacity(m.layers as usize);
+        let mut layer_dyn_j = Vec::with_capacity(m.layers as usize);
+        for l in 0..m.layers {
+            let w = workload::layer_work(m, plan, l);
+            let mut t = 0.0;
+            let mut e = 0.0;
+            // Matmuls: forward once, backward twice the FLOPs (input and weight gradients), recompute adds a forward.
+            let mut add_gemm = |g: &workload::Gemm| {
+                let c = acc.gemm(g.m, g.n, g.k, prec, pl);
+                let b1 = acc.gemm(g.m, g.k, g.n, prec, pl);
+                let b2 = acc.gemm(g.k, g.n, g.m, prec, pl);
+                t += c.time_s * (1.0 + recompute) + b1.time_s + b2.time_s;
+                e += dyn_j(c, idle) * (1.0 + recompute) + dyn_j(b1, idle) + dyn_j(b2, idle);
+            };
+            for g in &w.attn_gemms {
+                add_gemm(g);
+            }
+            if let Some(ffn) = &w.dense_ffn {
+                for g in ffn {
+                    add_gemm(g);
+                }
+            }
+            if let Some(moe) = &w.moe {
+                if let Some(sh) = &moe.shared_expert {
+                    for g in sh {
+                        add_gemm(g);
+                    }
+                }
+            }
+            let a = &w.attn_core;
+            let c = acc.attention_fwd_bwd(a.batch, a.heads_per_gpu, a.seq, a.head_dim, prec, pl);
+            t += c.time_s * (1.0 + recompute / 3.0);
+            e += dyn_j(c, idle) * (1.0 + recompute / 3.0);
+            // Norms, residuals, activations: memory-bound, forward and backward.
+            let c = acc.memory_op(w.norm_bytes * 3.0, pl);
+            t += c.time_s;
+            e += dyn_j(c, idle);
+            // Tensor-parallel all-reduces: 2 forward, 2 backward (Megatron-LM).
+            t += 4.0 * self.fabric.all_reduce_s(w.tp_allreduce_bytes, tp_group);
+            layer_s.push(t);
+            layer_dyn_j.push(e);
+        }
+        let c = acc.memory_op(workload::embedding_work_bytes(m, plan) * 3.0, pl);
+        let (first_s, first_dyn_j) = (c.time_s, dyn_j(c, idle));
+        let head = workload::head_work(m, plan);
+        let f = acc.gemm(head.m, head.n, head.k, prec, pl);
+        let b1 = acc.gemm(head.m, head.k, head.n, prec, pl);
+        let b2 = acc.gemm(head.k, head.n, head.m, prec, pl);
+        let last_s = f.time_s + b1.time_s + b2.time_s;
+        let last_dyn_j = dyn_j(f, idle) + dyn_j(b1, idle) + dyn_j(b2, idle);
+        let act_bytes =
+            self.tokens_per_mb * m.d_model as f64 * plan.precision_bytes / plan.tp as f64;
+        let crosses = plan.pp > 1 && self.gpus > self.gpus_per_node;
+        let p2p_s = if plan.pp > 1 {
+            self.fabric.p2p_s(act_bytes, crosses)
+        } else {
+            0.0
+        };
+        // Dense gradients over all dp replicas, expert gradients over the dp/ep replicas of each expert
+        // (expert replicas sit ep ranks apart).
+        let g = workload::dp_grad_sync(m, plan);
+        let dp_sync_s = self
+            .fabric
+            .all_reduce_s(g.dense_bytes, self.group(g.dense_group, plan.tp))
+            + self.fabric.all_reduce_s(
+                g.expert_bytes,
+                self.group(g.expert_group, plan.tp * plan.ep.max(1)),
+            );
+        let opt = acc.memory_op(workload::optimizer_update_bytes(m, plan), pl);
+        let router = match &m.ffn {
+            FfnKind::Moe(moe) => router_fwd_bwd(
+                acc,
+                self.tokens_per_mb,
+                m.d_model as f64,
+                moe.experts as f64,
+                knobs.top_k as f64,
+                prec,
+                pl,
+            ),
+            FfnKind::Dense => KernelCost {
+                time_s: 0.0,
+                energy_j: 0.0,
+                clock_factor: 1.0,
+            },
+        };
+        Fixed {
+            knobs,
+            layer_s,
+            layer_dyn_j,
+            first_s,
+            first_dyn_j,
+            last_s,
+            last_dyn_j,
+            p2p_s,
+            dp_sync_s,
+            optimizer_s: opt.time_s,
+            optimizer_dyn_j: dyn_j(opt, idle),
+            router,
+        }
+    }
+
+    /// The MoE block of one layer for one micro-batch: (critical time [s], dynamic energy summed over the
+    /// EP group's GPUs [J], busy time summed over them [s], dropped assignments, straggler time [s], comm time [s]).
+    fn moe_block(&mut self, shares: &[f64], knobs: Knobs) -> (f64, f64, f64, f64, f64, f64) {
+        let ep = self.plan.ep.max(1) as usize;
+        let epr = self.experts_per_rank;
+        let hidden = self.model.d_model as f64;
+        let (expert_ffn, bytes) = match &self.model.ffn {
+            FfnKind::Moe(m) => (
+                m.expert_ffn_hidden as f64 / self.plan.tp as f64,
+                self.plan.precision_bytes,
+            ),
+            FfnKind::Dense => return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+        };
+        let total = self.assignments_per_layer(knobs.top_k);
+        let capacity = self
+            .capacity_factor
+            .map(|cf| (cf * total / self.experts as f64).ceil());
+        let idle = self.acc.idle_w;
+        let (mut t_max, mut dyn_sum, mut busy_sum, mut dropped) = (0.0f64, 0.0, 0.0, 0.0);
+        for r in 0..ep {
+            let mut load = 0.0;
+            for j in 0..epr {
+                let want = (shares[r * epr + j] * total).round();
+                let kept = capacity.map_or(want, |c| want.min(c));
+                dropped += want - kept;
+                load += kept;
+                self.counts[j] = kept as u32;
+            }
+            let cap = capacity.map(|c| c as u32);
+            let c = experts_fwd_bwd(
+                &self.acc,
+                &self.counts[..epr],
+                hidden,
+                expert_ffn,
+                self.kernel,
+                cap,
+                self.precision,
+                knobs.power_limit_w,
+            );
+            t_max = t_max.max(c.time_s);
+            dyn_sum += dyn_j(c, idle);
+            busy_sum += c.time_s;
+            self.recv[r] = load * hidden * bytes;
+            // Tokens travel before the capacity check drops overflow at the expert, so senders send all.
+            self.send[r] = self.tokens_per_mb * knobs.top_k as f64 * hidden * bytes;
+        }
+        // A perfectly balanced router would give every rank the mean expert time.
+        let straggler = t_max - busy_sum / ep as f64;
+        let group = self.group(self.plan.ep, self.plan.tp);
+        let a2a = if ep > 1 {
+            self.fabric.all_to_all_s(&self.send, &self.recv, group)
+        } else {
+            0.0
+        };
+        // Dispatch and combine, forward and backward.
+        let comm = 4.0 * a2a;
+        (t_max + comm, dyn_sum, busy_sum, dropped, straggler, comm)
+    }
+
+    /// Cost of one step given `shares` (MoE layers × experts, each row summing to 1; empty for dense).
+    pub fn step(&mut self, shares: &[f64], knobs: Knobs) -> StepCost {
+        let fi = self.fixed(knobs);
+        let pp = self.plan.pp as usize;
+        let layers_per_stage = (self.model.layers as usize).div_ceil(pp);
+        let ep = self.plan.ep.max(1) as f64;
+        let idle = self.acc.idle_w;
+        let mb = knobs.micro_batches.max(1) as f64;
+        self.stage_f.clear();
+        self.stage_b.clear();
+        let mut gpu_dyn_j = 0.0;
+        let mut busy_gpu_s = 0.0; // summed over all GPUs
+        let (mut dropped, mut router_s, mut straggler_s, mut comm_s) = (0.0, 0.0, 0.0, 0.0);
+        let gpus_per_stage = (self.plan.dp * self.plan.tp) as f64;
+        let e = self.experts;
+        for s in 0..pp {
+            let (mut t, mut dyn_gpu, mut busy) = (0.0, 0.0, 0.0);
+            let lo = s * layers_per_stage;
+            let hi = ((s + 1) * layers_per_stage).min(self.model.layers as usize);
+            for l in lo..hi {
+                let f = &self.cache[fi];
+                t += f.layer_s[l];
+                dyn_gpu += f.layer_dyn_j[l];
+                busy += f.layer_s[l];
+                if let Some(ml) = self.moe_layer_of[l] {
+                    let router = f.router;
+                    t += router.time_s;
+                    dyn_gpu += dyn_j(router, idle);
+                    busy += router.time_s;
+                    router_s += router.time_s;
+                    let (bt, bdyn, bbusy, bdrop, bstr, bcomm) =
+                        self.moe_block(&shares[ml * e..(ml + 1) * e], knobs);
+                    t += bt;
+                    dyn_gpu += bdyn / ep;
+                    busy += bbusy / ep;
+                    dropped += bdrop;
+                    straggler_s += bstr;
+                    comm_s += bcomm;
+                }
+            }
+            let f = &self.cache[fi];
+            if s == 0 {
+                t += f.first_s;
+                dyn_gpu += f.first_dyn_j;
+                busy += f.first_s;
+            }
+            if s + 1 == pp {
+                t += f.last_s;
+                dyn_gpu += f.last_dyn_j;
+                busy += f.last_s;
+            }
+            // Forward is a third of forward + backward for matmul-dominated work.
+            self.stage_f.push(t / 3.0);
+            self.stage_b.push(t * 2.0 / 3.0);
+            gpu_dyn_j += dyn_gpu * mb * gpus_per_stage;
+            busy_gpu_s += busy * mb * gpus_per_stage;
+        }
+        let f = &self.cache[fi];
+        let pipe = pipeline_1f1b_s(&self.stage_f, &self.stage_b, mb as u32, f.p2p_s);
+        // The gradient all-reduce overlaps the last backward pass of stage 0, the last stage to finish.
+        let exposed_dp = (f.dp_sync_s - self.stage_b[0]).max(0.0);
+        let time_s = pipe + exposed_dp + f.optimizer_s;
+        gpu_dyn_j += f.optimizer_dyn_j * self.gpus as f64;
+        busy_gpu_s += f.optimizer_s * self.gpus as f64;
+        let gpus = self.gpus as f64;
+        let waiting_s = (gpus * time_s - busy_gpu_s).max(0.0);
+        let replicas = self.plan.dp as f64 / ep;
+        let moe_layers = self.moe_layers() as f64;
+        StepCost {
+            time_s,
+            gpu_energy_j: gpus * idle * time_s + gpu_dyn_j,
+            waiting_energy_j: idle * waiting_s,
+            tokens: mb * self.plan.dp as f64 * self.tokens_per_mb,
+            assignments: self.assignments_per_layer(knobs.top_k) * moe_layers * mb * replicas,
+            dropped: dropped * mb * replicas,
+            router_s: router_s * mb,
+            straggler_s: straggler_s * mb,
+            comm_s: comm_s * mb + exposed_dp,
+        }
+    }
+
+    /// Time of the data-parallel gradient synchronisation and the pipeline p2p transfer for `knobs` [s].
+    pub fn sync_times(&mut self, knobs: Knobs) -> (f64, f64) {
+        let fi = self.fixed(knobs);
+        (self.cache[fi].dp_sync_s, self.cache[fi].p2p_s)
+    }
+
+    /// Per-stage forward/backward times of the last `step` call [s].
+    pub fn last_stage_times(&self) -> (&[f64], &[f64]) {
+        (&self.stage_f, &self.stage_b)
+    }
+}
+
+/// Makespan of a 1F1B pipeline step [s]: the first micro-batch crosses every stage forward and backward,
+/// the remaining ones are paced by the slowest stage; plus p2p transfers on the fill and drain.
+pub fn pipeline_1f1b_s(fwd: &[f64], bwd: &[f64], micro_batches: u32, p2p_s: f64) -> f64 {
+    let p = fwd.len();
+    let sum: f64 = fwd.iter().zip(bwd).map(|(f, b)| f + b).sum();
+    let slow = fwd.iter().zip(bwd).map(|(f, b)| f + b).fold(0.0, f64::max);
+    sum + (micro_batches.max(1) - 1) as f64 * slow + 2.0 * (p.saturating_sub(1)) as f64 * p2p_s
+}

@@ -1,0 +1,349 @@
+//! Per-GPU memory of a training plan (weights, gradients, optimizer states, activations) and the fits-in-HBM check.
+
+use super::error::{invalid, WorkloadError};
+use super::model::ModelSpec;
+use super::plan::ParallelPlan;
+
+/// Bytes in one GiB.
+pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// Optimizer bytes per parameter for mixed-precision Adam: fp32 master weights + momentum +
+/// variance = 12 B (Rajbhandari et al. 2020, "ZeRO", arXiv:1910.02054, Sec. 3.1: K = 12).
+pub const ADAM_MIXED_OPT_BYTES_PER_PARAM: f64 = 12.0;
+/// Optimizer bytes per parameter when training in fp32 (no separate master copy): m + v = 8 B.
+pub const ADAM_FP32_OPT_BYTES_PER_PARAM: f64 = 8.0;
+
+/// Memory needed on one GPU [bytes]; for the pipeline stage that needs the most.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryBreakdown {
+    /// Compute-precision weights [bytes].
+    pub weights_bytes: f64,
+    /// Compute-precision gradients [bytes].
+    pub grads_bytes: f64,
+    /// Optimizer states (fp32 master, m, v) [bytes].
+    pub optimizer_bytes: f64,
+    /// Activations kept for backward, all in-flight micro-batches [bytes].
+    pub activations_bytes: f64,
+    /// Sum of the above [bytes].
+    pub total_bytes: f64,
+}
+
+impl MemoryBreakdown {
+    /// One-line description in GiB.
+    pub fn describe(&self) -> String {
+        format!(
+            "weights {:.1} GiB + grads {:.1} GiB + optimizer {:.1} GiB + activations {:.1} GiB = {:.1} GiB",
+            self.weights_bytes / GIB,
+            self.grads_bytes / GIB,
+            self.optimizer_bytes / GIB,
+            self.activations_bytes / GIB,
+            self.total_bytes / GIB
+        )
+    }
+}
+
+/// Parameters held by one GPU of a pipeline stage [parameter count].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StageParams {
+    /// Non-expert parameters (attention, norms, dense FFN, router, shared experts, embeddings).
+    pub dense: f64,
+    /// Routed-expert parameters (sharded over `ep` and `tp`).
+    pub expert: f64,
+}
+
+/// Layers `[first, end)` of pipeline stage `stage` (layers split evenly; `pp | layers`).
+pub fn stage_layers(model: &ModelSpec, plan: &ParallelPlan, stage: u32) -> std::ops::Range<u32> {
+    let per = model.layers / plan.pp.max(1);
+    (stage * per)..((stage + 1) * per).min(model.layers)
+}
+
+/// Parameters on one GPU of `stage`: the stage's layers sharded by `tp` (experts also by `ep`),
+/// the embedding on stage 0, the LM head and final norm on the last stage.
+pub fn stage_params(model: &ModelSpec, plan: &ParallelPlan, stage: u32) -> StageParams {
+    let tp = plan.tp.max(1) as f64;
+    let d = model.d_model as f64;
+    let v = model.vocab as f64;
+    let mut dense = 0.0;
+    let mut expert = 0.0;
+    for layer in stage_layers(model, plan, stage) {
+        dense += model.attn_params_per_layer() + model.norm_params_per_layer();
+        match model.moe() {
+            Some(m) if model.is_moe_layer(layer) => {
+                dense += model.router_params() + m.shared_experts as f64 * model.expert_params();
+                expert += plan.experts_per_rank(model) as f64 * model.expert_params();
+            }
+            _ => dense += model.dense_ffn_params(),
+        }
+    }
+    if stage == 0 {
+        dense += v * d;
+    }
+    if stage + 1 == plan.pp.max(1) {
+        dense += v * d + d;
+    }
+    StageParams {
+        dense: dense / tp,
+        expert: expert / tp,
+    }
+}
+
+/// Activation bytes kept for backward by one layer for one micro-batch on one GPU.
+///
+/// Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer Models"
+/// (arXiv:2205.05198), Sec. 4: per layer `s*b*h*(34 + 5*a*s/h)` bytes at 2-byte activations,
+/// divided by `t` with tensor + sequence parallelism; selective recomputation drops the
+/// `5*a*s^2*b` attention-score term. Generalised here term by term: attention
+/// `7sbh + 4sb*h_kv` (GQA shrinks K and V) `+ 5as^2b`; two norms `4sbh`; SwiGLU MLP
+/// `3sbh + 6sbf` (equals the paper's 19sbh at f = 8h/3); MoE MLP `3sbh + k*c*(2sbh + 6sb*f_e)`
+/// `+ 6sb*f_e*shared` plus fp32 router logits `4sbE`, with `c` the capacity factor (1 if dropless).
+/// 2-byte terms scale with `precision_bytes / 2`.
+pub fn activation_bytes_per_layer(model: &ModelSpec, plan: &ParallelPlan, layer: u32) -> f64 {
+    let s = model.seq_len as f64;
+    let b = plan.micro_batch_seqs as f64;
+    let h = model.d_model as f64;
+    let t = plan.tp.max(1) as f64;
+    let a = model.heads as f64;
+    let h_kv = (model.kv_heads * model.head_dim()) as f64;
+    let sb = s * b;
+    let mut units = 7.0 * sb * h + 4.0 * sb * h_kv + 4.0 * sb * h;
+    if !plan.recompute {
+        units += 5.0 * a * s * s * b;
+    }
+    let mut router = 0.0;
+    match model.moe() {
+        Some(m) if model.is_moe_layer(layer) => {
+            let fe = m.expert_ffn_hidden as f64;
+            let k = m.top_k as f64;
+            let c = m.capacity_factor.unwrap_or(1.0);
+            units += 3.0 * sb * h
+                + k * c * (2.0 * sb * h + 6.0 * sb * fe)
+                + 6.0 * sb * fe * m.shared_experts as f64;
+            router = 4.0 * sb * m.experts as f64;
+        }
+        _ => units += 3.0 * sb * h + 6.0 * sb * model.ffn_hidden as f64,
+    }
+    (units * plan.precision_bytes / 2.0 + router) / t
+}
+
+/// Per-GPU memory for the stage that needs the most. Mixed-precision Adam: weights and grads
+/// in `precision_bytes`, 12 B/param fp32 master+m+v (8 B if `precision_bytes >= 4`); ZeRO 1
+/// shards optimizer states, 2 also gradients, 3 also weights, over the data-parallel replicas of
+/// each parameter (`dp` for non-expert, `dp/ep` for expert parameters). Under 1F1B, stage `i`
+/// keeps `min(pp - i, micro_batches)` micro-batches of activations in flight; the last stage
+/// also keeps fp32 logits (`4*s*b*vocab/tp`).
+pub fn memory_per_gpu(model: &ModelSpec, plan: &ParallelPlan) -> MemoryBreakdown {
+    let pp = plan.pp.max(1);
+    let dp = plan.dp.max(1) as f64;
+    let edp = (plan.dp.max(1) / plan.ep.max(1)).max(1) as f64;
+    let p = plan.precision_bytes;
+    let opt = if p >= 4.0 {
+        ADAM_FP32_OPT_BYTES_PER_PARAM
+    } else {
+        ADAM_MIXED_OPT_BYTES_PER_PARAM
+    };
+    let shard = |stage_at_least: u8, n: f64| {
+        if plan.zero_stage >= stage_at_least {
+            n
+        } else {
+            1.0
+        }
+    };
+    let micro_batches = plan.micro_batches().unwrap_or(pp).max(1);
+    let mut worst: Option<MemoryBreakdown> = None;
+    for stage in 0..pp {
+        let sp = stage_params(model, plan, stage);
+        let weights = p * (sp.dense / shard(3, dp) + sp.expert / shard(3, edp));
+        let grads = p * (sp.dense / shard(2, dp) + sp.expert / shard(2, edp));
+        let optimizer = opt * (sp.dense / shard(1, dp) + sp.expert / shard(1, edp));
+        let per_mb: f64 = stage_layers(model, plan, stage)
+            .map(|l| activation_bytes_per_layer(model, plan, l))
+            .sum();
+        let in_flight = (pp - stage).min(micro_batches) as f64;
+        let mut acts = per_mb * in_flight;
+        if stage + 1 == pp {
+            acts += 4.0 * model.seq_len as f64 * plan.micro_batch_seqs as f64 * model.vocab as f64
+                / plan.tp.max(1) as f64;
+        }
+        let m = MemoryBreakdown {
+            weights_bytes: weights,
+            grads_bytes: grads,
+            optimizer_bytes: optimizer,
+            activations_bytes: acts,
+            total_bytes: weights + grads + optimizer + acts,
+        };
+        if worst.as_ref().is_none_or(|w| m.total_bytes > w.total_bytes) {
+            worst = Some(m);
+        }
+    }
+    worst.unwrap_or(MemoryBreakdown {
+        weights_bytes: 0.0,
+        grads_bytes: 0.0,
+        optimizer_bytes: 0.0,
+        activations_bytes: 0.0,
+        total_bytes: 0.0,
+    })
+}
+
+/// The memory breakdown if it fits in `hbm_bytes` per GPU, else [`WorkloadError::DoesNotFit`]
+/// saying by how many GiB it is over.
+pub fn check_fits(
+    model: &ModelSpec,
+    plan: &ParallelPlan,
+    hbm_bytes: f64,
+) -> Result<MemoryBreakdown, WorkloadError> {
+    if !(hbm_bytes.is_finite() && hbm_bytes > 0.0) {
+        return Err(invalid(
+            "hardware.hbm_bytes",
+            hbm_bytes,
+            "must be a finite number of bytes > 0",
+        ));
+    }
+    let m = memory_per_gpu(model, plan);
+    if m.total_bytes > hbm_bytes {
+        return Err(WorkloadError::DoesNotFit {
+            need_gib: m.total_bytes / GIB,
+            have_gib: hbm_bytes / GIB,
+            over_gib: (m.total_bytes - hbm_bytes) / GIB,
+            breakdown: m.describe(),
+        });
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::model::presets::*;
+    use super::*;
+
+    const H100_HBM_BYTES: f64 = 80e9; // H100 SXM: 80 GB HBM3 (NVIDIA H100 datasheet).
+
+    fn plan(dp: u32, tp: u32, pp: u32, zero: u8) -> ParallelPlan {
+        ParallelPlan {
+            dp,
+            tp,
+            pp,
+            ep: 1,
+            micro_batch_seqs: 1,
+            global_batch_seqs: 64 * dp,
+            zero_stage: zero,
+            recompute: true,
+            precision_bytes: 2.0,
+        }
+    }
+
+    #[test]
+    fn korthikanti_34sbh_recovered_for_mha_with_8h_over_3_swiglu() {
+        // A model matching the paper's assumptions (MHA, FFN params = 8h^2) gives 34sbh + 5as^2b.
+        let mut m = llama2_7b();
+        m.ffn_hidden = 8 * m.d_model / 3 + 1; // 10923: as close to 8h/3 as integers allow
+        let (s, h, a) = (m.seq_len as f64, m.d_model as f64, m.heads as f64);
+        let p = ParallelPlan {
+            recompute: false,
+            ..plan(1, 1, 1, 0)
+        };
+        let expect = s * h * (34.0 + 5.0 * a * s / h);
+        let got = activation_bytes_per_layer(&m, &p, 0);
+        assert!((got / expect - 1.0).abs() < 1e-3, "{got} vs {expect}");
+        let p = ParallelPlan {
+            recompute: true,
+            tp: 4,
+            ..p
+        };
+        let got = activation_bytes_per_layer(&m, &p, 0);
+        assert!((got / (s * h * 34.0 / 4.0) - 1.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn dense_70b_on_8x80gb_dp8_does_not_fit_and_says_by_how_much() {
+        let m = llama2_70b();
+        let e = check_fits(&m, &plan(8, 1, 1, 0), H100_HBM_BYTES).unwrap_err();
+        match &e {
+            WorkloadError::DoesNotFit {
+                need_gib,
+                have_gib,
+                over_gib,
+                breakdown,
+            } => {
+                // 16 B/param x 69e9 params = 1.1 TB of model states on one GPU.
+                assert!(*need_gib > 1000.0, "{need_gib}");
+                assert!((need_gib - have_gib - over_gib).abs() < 1e-9);
+                assert!(breakdown.contains("optimizer"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(e.to_string().contains("over by"), "{e}");
+    }
+
+    #[test]
+    fn dense_70b_fits_once_sharded_over_tp8_and_enough_gpus() {
+        let m = llama2_70b();
+        // tp = 8 on only 8 GPUs still needs 16 B x 69e9 / 8 = 138 GB per GPU: no plan on
+        // 8 x 80 GB holds mixed-precision Adam for 70B parameters (1.1 TB > 640 GB).
+        let over8 = check_fits(&m, &plan(1, 8, 1, 0), H100_HBM_BYTES).unwrap_err();
+        assert!(matches!(over8, WorkloadError::DoesNotFit { over_gib, .. } if over_gib > 40.0));
+        // tp = 8 x pp = 4 (32 GPUs) fits; so does tp = 8 with ZeRO-3 over dp = 4.
+        let fit = check_fits(&m, &plan(1, 8, 4, 0), H100_HBM_BYTES).unwrap();
+        assert!(fit.total_bytes < H100_HBM_BYTES && fit.activations_bytes > 0.0);
+        check_fits(&m, &plan(4, 8, 1, 3), H100_HBM_BYTES).unwrap();
+    }
+
+    #[test]
+    fn zero_stages_shard_successively_more() {
+        let m = llama2_7b();
+        let z: Vec<MemoryBreakdown> = (0..=3)
+            .map(|s| memory_per_gpu(&m, &plan(8, 1, 1, s)))
+            .collect();
+        assert!(
+            z[1].optimizer_bytes < z[0].optimizer_bytes && z[1].grads_bytes == z[0].grads_bytes
+        );
+        assert!(z[2].grads_bytes < z[1].grads_bytes && z[2].weights_bytes == z[1].weights_bytes);
+        assert!(z[3].weights_bytes < z[2].weights_bytes);
+        // ZeRO-0 model states are 16 B per parameter.
+        let states = z[0].weights_bytes + z[0].grads_bytes + z[0].optimizer_bytes;
+        assert!((states / (16.0 * m.params_total()) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn expert_weights_shard_over_ep_and_recompute_saves_memory() {
+        let m = mixtral_8x7b();
+        let p1 = ParallelPlan {
+            ep: 1,
+            ..plan(8, 1, 1, 0)
+        };
+        let p8 = ParallelPlan {
+            ep: 8,
+            ..p1.clone()
+        };
+        let w1 = memory_per_gpu(&m, &p1).weights_bytes;
+        let w8 = memory_per_gpu(&m, &p8).weights_bytes;
+        let expected = 2.0 * (m.params_total() - m.routed_expert_params_total() * 7.0 / 8.0);
+        assert!(
+            w8 < w1 && (w8 / expected - 1.0).abs() < 1e-9,
+            "{w8} {expected}"
+        );
+        let no_rc = memory_per_gpu(
+            &m,
+            &ParallelPlan {
+                recompute: false,
+                ..p8.clone()
+            },
+        );
+        assert!(no_rc.activations_bytes > memory_per_gpu(&m, &p8).activations_bytes);
+    }
+
+    #[test]
+    fn stage_zero_keeps_pp_microbatches_in_flight() {
+        let m = llama2_7b();
+        let p = plan(1, 1, 4, 0);
+        let per_layer = activation_bytes_per_layer(&m, &p, 0);
+        let mem = memory_per_gpu(&m, &p);
+        // Stage 0: 8 layers x 4 micro-batches in flight (the worst stage).
+        assert!((mem.activations_bytes / (per_layer * 8.0 * 4.0) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bad_hbm_is_an_error() {
+        let e = check_fits(&llama2_7b(), &plan(1, 1, 1, 0), f64::NAN).unwrap_err();
+        assert!(e.to_string().contains("hardware.hbm_bytes"));
+    }
+}

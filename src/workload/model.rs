@@ -1,0 +1,474 @@
+//! Transformer architecture description (dense or MoE), its validation, parameter counts and training FLOPs.
+
+use super::error::{invalid, WorkloadError};
+
+/// Mixture-of-Experts configuration of the MoE layers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MoeSpec {
+    /// Routed experts per MoE layer.
+    pub experts: u32,
+    /// Routed experts each token is sent to.
+    pub top_k: u32,
+    /// Capacity factor (expert capacity = factor x tokens x top_k / experts); `None` = dropless.
+    pub capacity_factor: Option<f64>,
+    /// Hidden width of one expert's SwiGLU FFN (3 matrices).
+    pub expert_ffn_hidden: u32,
+    /// Shared (always active) experts per MoE layer, each `expert_ffn_hidden` wide.
+    pub shared_experts: u32,
+    /// Every Nth layer is an MoE layer (layers `N-1, 2N-1, ...`, 0-based); 1 = all layers.
+    pub moe_every: u32,
+}
+
+/// Kind of feed-forward block.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FfnKind {
+    /// Every layer has a dense SwiGLU FFN of width `ModelSpec::ffn_hidden`.
+    Dense,
+    /// MoE layers as described; the other layers are dense.
+    Moe(MoeSpec),
+}
+
+/// Decoder-only transformer (pre-norm, RMSNorm, SwiGLU, rotary positions, untied embeddings).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSpec {
+    /// Display name.
+    pub name: String,
+    /// Transformer layers (blocks).
+    pub layers: u32,
+    /// Residual-stream width.
+    pub d_model: u32,
+    /// Query heads.
+    pub heads: u32,
+    /// Key/value heads (GQA; `== heads` is multi-head attention).
+    pub kv_heads: u32,
+    /// Training sequence length [tokens].
+    pub seq_len: u32,
+    /// Vocabulary size [tokens].
+    pub vocab: u32,
+    /// Dense FFN width (SwiGLU, 3 matrices), used by the non-MoE layers.
+    pub ffn_hidden: u32,
+    /// Dense or MoE feed-forward blocks.
+    pub ffn: FfnKind,
+}
+
+impl ModelSpec {
+    /// The MoE configuration, if any.
+    pub fn moe(&self) -> Option<&MoeSpec> {
+        match &self.ffn {
+            FfnKind::Dense => None,
+            FfnKind::Moe(m) => Some(m),
+        }
+    }
+
+    /// Width of one attention head (`d_model / heads`).
+    pub fn head_dim(&self) -> u32 {
+        self.d_model / self.heads.max(1)
+    }
+
+    /// Check counts, ranges and divisibility; each error names the field and what is valid.
+    pub fn validate(&self) -> Result<(), WorkloadError> {
+        let positive: [(&'static str, u32); 6] = [
+            ("model.layers", self.layers),
+            ("model.d_model", self.d_model),
+            ("model.heads", self.heads),
+            ("model.kv_heads", self.kv_heads),
+            ("model.seq_len", self.seq_len),
+            ("model.vocab", self.vocab),
+        ];
+        for (field, v) in positive {
+            if v == 0 {
+                return Err(invalid(field, v, "must be at least 1"));
+            }
+        }
+        if !self.d_model.is_multiple_of(self.heads) {
+            return Err(invalid(
+                "model.heads",
+                self.heads,
+                format!("must divide model.d_model = {}", self.d_model),
+            ));
+        }
+        if self.kv_heads > self.heads || !self.heads.is_multiple_of(self.kv_heads) {
+            return Err(invalid(
+                "model.kv_heads",
+                self.kv_heads,
+                format!("must divide model.heads = {}", self.heads),
+            ));
+        }
+        if let Some(m) = self.moe() {
+            if m.experts == 0 {
+                return Err(invalid("model.experts", m.experts, "must be at least 1"));
+            }
+            if m.top_k == 0 || m.top_k > m.experts {
+                return Err(invalid(
+                    "model.top_k",
+                    m.top_k,
+                    format!("must be between 1 and model.experts = {}", m.experts),
+                ));
+            }
+            if m.expert_ffn_hidden == 0 {
+                return Err(invalid("model.expert_ffn_hidden", 0, "must be at least 1"));
+            }
+            if m.moe_every == 0 || m.moe_every > self.layers {
+                return Err(invalid(
+                    "model.moe_every",
+                    m.moe_every,
+                    format!("must be between 1 and model.layers = {}", self.layers),
+                ));
+            }
+            if let Some(cf) = m.capacity_factor {
+                if !cf.is_finite() || cf <= 0.0 {
+                    return Err(invalid(
+                        "model.capacity_factor",
+                        cf,
+                        "must be a finite number > 0 (typically 1.0-2.0), or absent for dropless routing",
+                    ));
+                }
+            }
+        }
+        if self.dense_layers() > 0 && self.ffn_hidden == 0 {
+            return Err(invalid(
+                "model.ffn_hidden",
+                0,
+                "must be at least 1 (the model has dense FFN layers)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Layers with an MoE FFN.
+    pub fn moe_layers(&self) -> u32 {
+        match self.moe() {
+            None => 0,
+            Some(m) => self.layers / m.moe_every.max(1),
+        }
+    }
+
+    /// Layers with a dense FFN.
+    pub fn dense_layers(&self) -> u32 {
+        self.layers - self.moe_layers()
+    }
+
+    /// Whether 0-based `layer` has an MoE FFN (layers `moe_every-1, 2*moe_every-1, ...`).
+    pub fn is_moe_layer(&self, layer: u32) -> bool {
+        match self.moe() {
+            None => false,
+            Some(m) => {
+                let every = m.moe_every.max(1);
+                layer < self.layers && (layer + 1).is_multiple_of(every)
+            }
+        }
+    }
+
+    /// Attention parameters of one layer: Q and O (`d x d`), K and V (`d x kv_heads*head_dim`).
+    pub fn attn_params_per_layer(&self) -> f64 {
+        let d = self.d_model as f64;
+        let kv = (self.kv_heads * self.head_dim()) as f64;
+        2.0 * d * d + 2.0 * d * kv
+    }
+
+    /// RMSNorm gains of one layer (two norms).
+    pub fn norm_params_per_layer(&self) -> f64 {
+        2.0 * self.d_model as f64
+    }
+
+    /// Parameters of a dense SwiGLU FFN layer.
+    pub fn dense_ffn_params(&self) -> f64 {
+        3.0 * self.d_model as f64 * self.ffn_hidden as f64
+    }
+
+    /// Parameters of one expert (SwiGLU, 3 matrices); 0 for a dense model.
+    pub fn expert_params(&self) -> f64 {
+        self.moe().map_or(0.0, |m| {
+            3.0 * self.d_model as f64 * m.expert_ffn_hidden as f64
+        })
+    }
+
+    /// Router (gate) parameters of one MoE layer (`d x experts`).
+    pub fn router_params(&self) -> f64 {
+        self.moe()
+            .map_or(0.0, |m| self.d_model as f64 * m.experts as f64)
+    }
+
+    /// Embedding + untied LM head + final norm parameters.
+    pub fn embedding_params(&self) -> f64 {
+        2.0 * self.vocab as f64 * self.d_model as f64 + self.d_model as f64
+    }
+
+    /// Routed-expert parameters of the whole model (sharded over expert parallelism).
+    pub fn routed_expert_params_total(&self) -> f64 {
+        self.moe().map_or(0.0, |m| {
+            self.moe_layers() as f64 * m.experts as f64 * self.expert_params()
+        })
+    }
+
+    /// Non-embedding parameters of the layers (all experts counted).
+    pub fn params_non_embedding(&self) -> f64 {
+        let mut p = self.layers as f64
+            * (self.attn_params_per_layer() + self.norm_params_per_layer())
+            + self.dense_layers() as f64 * self.dense_ffn_params();
+        if let Some(m) = self.moe() {
+            p += self.moe_layers() as f64
+                * ((m.experts + m.shared_experts) as f64 * self.expert_params()
+                    + self.router_params());
+        }
+        p
+    }
+
+    /// Total parameters (all experts, embeddings, LM head).
+    pub fn params_total(&self) -> f64 {
+        self.params_non_embedding() + self.embedding_params()
+    }
+
+    /// Parameters used per token: attention, dense FFNs, `top_k` routed + shared experts, router, embeddings.
+    pub fn params_active(&self) -> f64 {
+        let mut p = self.layers as f64
+            * (self.attn_params_per_layer() + self.norm_params_per_layer())
+            + self.dense_layers() as f64 * self.dense_ffn_params()
+            + self.embedding_params();
+        if let Some(m) = self.moe() {
+            p += self.moe_layers() as f64
+                * ((m.top_k + m.shared_experts) as f64 * self.expert_params()
+                    + self.router_params());
+        }
+        p
+    }
+
+    /// Training FLOP per token: 3 x forward (backward = 2 x forward). Forward = 2 FLOP per
+    /// active matmul weight (incl. LM head, excl. embedding lookup and norms) + attention scores
+    /// and context `4 * seq * d_model` per layer (Hoffmann et al. 2022, Appendix F; no causal halving).
+    pub fn flops_per_token_train(&self) -> f64 {
+        let d = self.d_model as f64;
+        let mut matmul = self.layers as f64 * self.attn_params_per_layer()
+            + self.dense_layers() as f64 * self.dense_ffn_params()
+            + self.vocab as f64 * d;
+        if let Some(m) = self.moe() {
+            matmul += self.moe_layers() as f64
+                * ((m.top_k + m.shared_experts) as f64 * self.expert_params()
+                    + self.router_params());
+        }
+        let attn_core = self.layers as f64 * 4.0 * self.seq_len as f64 * d;
+        3.0 * (2.0 * matmul + attn_core)
+    }
+}
+
+/// Published architectures used as presets and in tests.
+pub mod presets {
+    use super::{FfnKind, ModelSpec, MoeSpec};
+
+    /// Mixtral 8x7B: 32 layers, d 4096, 32 heads / 8 KV heads, 8 experts top-2, expert FFN 14336,
+    /// vocab 32000 (Jiang et al. 2024, "Mixtral of Experts", arXiv:2401.04088, Table 1).
+    pub fn mixtral_8x7b() -> ModelSpec {
+        ModelSpec {
+            name: "mixtral-8x7b".into(),
+            layers: 32,
+            d_model: 4096,
+            heads: 32,
+            kv_heads: 8,
+            seq_len: 4096,
+            vocab: 32000,
+            ffn_hidden: 14336,
+            ffn: FfnKind::Moe(MoeSpec {
+                experts: 8,
+                top_k: 2,
+                capacity_factor: None,
+                expert_ffn_hidden: 14336,
+                shared_experts: 0,
+                moe_every: 1,
+            }),
+        }
+    }
+
+    /// Llama-2-7B: 32 layers, d 4096, 32 heads, FFN 11008, vocab 32000, seq 4096
+    /// (Touvron et al. 2023, arXiv:2307.09288; HF config `meta-llama/Llama-2-7b-hf`).
+    pub fn llama2_7b() -> ModelSpec {
+        ModelSpec {
+            name: "llama2-7b".into(),
+            layers: 32,
+            d_model: 4096,
+            heads: 32,
+            kv_heads: 32,
+            seq_len: 4096,
+            vocab: 32000,
+            ffn_hidden: 11008,
+            ffn: FfnKind::Dense,
+        }
+    }
+
+    /// Llama-2-70B: 80 layers, d 8192, 64 heads / 8 KV heads, FFN 28672, vocab 32000
+    /// (Touvron et al. 2023, arXiv:2307.09288; HF config `meta-llama/Llama-2-70b-hf`).
+    pub fn llama2_70b() -> ModelSpec {
+        ModelSpec {
+            name: "llama2-70b".into(),
+            layers: 80,
+            d_model: 8192,
+            heads: 64,
+            kv_heads: 8,
+            seq_len: 4096,
+            vocab: 32000,
+            ffn_hidden: 28672,
+            ffn: FfnKind::Dense,
+        }
+    }
+
+    /// GPT-3 175B: 96 layers, d 12288, 96 heads, seq 2048, vocab 50257 (Brown et al. 2020,
+    /// arXiv:2005.14165, Table 2.1). GPT-3's GELU FFN (2 x d x 4d) is expressed as the SwiGLU
+    /// width with equal parameters, 8d/3 = 32768; embeddings are untied here (GPT-3 ties them:
+    /// +0.6B parameters, +0.35%).
+    pub fn gpt3_175b() -> ModelSpec {
+        ModelSpec {
+            name: "gpt3-175b".into(),
+            layers: 96,
+            d_model: 12288,
+            heads: 96,
+            kv_heads: 96,
+            seq_len: 2048,
+            vocab: 50257,
+            ffn_hidden: 32768,
+            ffn: FfnKind::Dense,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::presets::*;
+    use super::*;
+
+    fn rel(a: f64, b: f64) -> f64 {
+        (a - b).abs() / b
+    }
+
+    #[test]
+    fn mixtral_counts_match_published_46_7b_total_12_9b_active() {
+        // Mistral AI, "Mixtral of experts" (2023-12-11, mistral.ai/news/mixtral-of-experts):
+        // 46.7B total, 12.9B used per token; the paper (arXiv:2401.04088) rounds to 47B / 13B.
+        let m = mixtral_8x7b();
+        m.validate().unwrap();
+        assert!(
+            rel(m.params_total(), 46.7e9) < 0.005,
+            "{}",
+            m.params_total()
+        );
+        assert!(
+            rel(m.params_active(), 12.9e9) < 0.005,
+            "{}",
+            m.params_active()
+        );
+    }
+
+    #[test]
+    fn llama2_7b_counts_6_74b() {
+        // HF model card: 6,738,415,616 parameters.
+        let m = llama2_7b();
+        assert!(
+            rel(m.params_total(), 6.738_415_616e9) < 0.001,
+            "{}",
+            m.params_total()
+        );
+        assert_eq!(m.params_total(), m.params_active());
+    }
+
+    #[test]
+    fn gpt3_counts_175b() {
+        let m = gpt3_175b();
+        m.validate().unwrap();
+        assert!(
+            rel(m.params_total(), 175.0e9) < 0.01,
+            "{}",
+            m.params_total()
+        );
+    }
+
+    #[test]
+    fn llama2_70b_counts_69b() {
+        // HF model card: 68,976,648,192 parameters.
+        assert!(rel(llama2_70b().params_total(), 68.977e9) < 0.002);
+    }
+
+    #[test]
+    fn flops_per_token_is_close_to_6n_at_seq_2048() {
+        // Kaplan et al. 2020 / Hoffmann et al. 2022: C ~ 6 N D.
+        for mut m in [llama2_7b(), llama2_70b(), gpt3_175b()] {
+            m.seq_len = 2048;
+            let ratio = m.flops_per_token_train() / (6.0 * m.params_active());
+            assert!((0.9..1.1).contains(&ratio), "{}: {ratio}", m.name);
+        }
+        // For MoE the 6N rule applies to active parameters.
+        let mut m = mixtral_8x7b();
+        m.seq_len = 2048;
+        let ratio = m.flops_per_token_train() / (6.0 * m.params_active());
+        assert!((0.9..1.1).contains(&ratio), "mixtral: {ratio}");
+    }
+
+    #[test]
+    fn moe_every_selects_layers() {
+        let mut m = mixtral_8x7b();
+        if let FfnKind::Moe(s) = &mut m.ffn {
+            s.moe_every = 2;
+        }
+        assert_eq!(m.moe_layers(), 16);
+        assert!(!m.is_moe_layer(0));
+        assert!(m.is_moe_layer(1));
+        assert!(!m.is_moe_layer(32));
+        let moe_count = (0..m.layers).filter(|&l| m.is_moe_layer(l)).count() as u32;
+        assert_eq!(moe_count, m.moe_layers());
+        // Fewer MoE layers -> fewer total parameters than all-MoE Mixtral.
+        assert!(m.params_total() < mixtral_8x7b().params_total());
+    }
+
+    fn field_of(e: WorkloadError) -> &'static str {
+        match e {
+            WorkloadError::InvalidField { field, .. } => field,
+            other => panic!("unexpected error {other:?}"),
+        }
+    }
+
+    #[test]
+    fn validation_rejects_top_k_above_experts() {
+        let mut m = mixtral_8x7b();
+        if let FfnKind::Moe(s) = &mut m.ffn {
+            s.top_k = 9;
+        }
+        let e = m.validate().unwrap_err();
+        assert!(
+            e.to_string().contains("between 1 and model.experts = 8"),
+            "{e}"
+        );
+        assert_eq!(field_of(e), "model.top_k");
+    }
+
+    #[test]
+    fn validation_rejects_zero_counts() {
+        let mut m = llama2_7b();
+        m.layers = 0;
+        assert_eq!(field_of(m.validate().unwrap_err()), "model.layers");
+        let mut m = llama2_7b();
+        m.ffn_hidden = 0;
+        assert_eq!(field_of(m.validate().unwrap_err()), "model.ffn_hidden");
+        let mut m = mixtral_8x7b();
+        if let FfnKind::Moe(s) = &mut m.ffn {
+            s.experts = 0;
+        }
+        assert_eq!(field_of(m.validate().unwrap_err()), "model.experts");
+        let mut m = mixtral_8x7b();
+        if let FfnKind::Moe(s) = &mut m.ffn {
+            s.moe_every = 0;
+        }
+        assert_eq!(field_of(m.validate().unwrap_err()), "model.moe_every");
+        let mut m = mixtral_8x7b();
+        if let FfnKind::Moe(s) = &mut m.ffn {
+            s.capacity_factor = Some(-1.0);
+        }
+        assert_eq!(field_of(m.validate().unwrap_err()), "model.capacity_factor");
+    }
+
+    #[test]
+    fn validation_rejects_non_dividing_heads() {
+        let mut m = llama2_7b();
+        m.heads = 31;
+        assert_eq!(field_of(m.validate().unwrap_err()), "model.heads");
+        let mut m = llama2_7b();
+        m.kv_heads = 5;
+        assert_eq!(field_of(m.validate().unwrap_err()), "model.kv_heads");
+    }
+}

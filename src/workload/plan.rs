@@ -1,0 +1,361 @@
+//! Parallelism plan (data, tensor, pipeline, expert parallel; micro-batching; ZeRO; precision) and its validation.
+
+use super::error::{invalid, WorkloadError};
+use super::model::ModelSpec;
+
+/// How one training job is laid out on GPUs.
+///
+/// Layout rule (Megatron-style): the job uses `dp * tp * pp` GPUs. Expert-parallel groups are
+/// carved out of the data-parallel dimension: `ep` must divide `dp` (and `experts`); the `ep`
+/// data-parallel ranks of one group each hold `experts / ep` experts of every MoE layer and
+/// exchange tokens by all-to-all. Expert matrices are additionally sharded over `tp` (expert
+/// tensor parallelism = `tp`). Expert gradients are reduced over the `dp / ep` replicas of
+/// each expert; non-expert gradients over all `dp` replicas. Sequence parallelism is assumed
+/// on whenever `tp > 1` (activations of norms/dropout are sharded by `tp`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParallelPlan {
+    /// Data-parallel degree (model replicas).
+    pub dp: u32,
+    /// Tensor-parallel degree.
+    pub tp: u32,
+    /// Pipeline-parallel degree (stages).
+    pub pp: u32,
+    /// Expert-parallel degree (must divide `dp` and the expert count); 1 for dense models.
+    pub ep: u32,
+    /// Micro-batch size [sequences].
+    pub micro_batch_seqs: u32,
+    /// Global batch size per optimizer step [sequences].
+    pub global_batch_seqs: u32,
+    /// ZeRO stage 0..=3 (1: optimizer states sharded over dp; 2: + gradients; 3: + weights).
+    pub zero_stage: u8,
+    /// Selective activation recomputation (Korthikanti et al. 2022): attention scores not stored.
+    pub recompute: bool,
+    /// Bytes per weight/activation element in compute precision (2 = bf16/fp16).
+    pub precision_bytes: f64,
+}
+
+impl ParallelPlan {
+    /// GPUs used: `dp * tp * pp` (expert parallelism reuses the data-parallel ranks).
+    pub fn gpus(&self) -> u32 {
+        self.dp.saturating_mul(self.tp).saturating_mul(self.pp)
+    }
+
+    /// Micro-batches per data-parallel rank per step: `global / (dp * micro)`; an error if it
+    /// does not divide, naming the nearest valid global batch sizes.
+    pub fn micro_batches(&self) -> Result<u32, WorkloadError> {
+        let step = self.dp as u64 * self.micro_batch_seqs as u64;
+        if step == 0 {
+            return Err(invalid(
+                if self.dp == 0 {
+                    "plan.dp"
+                } else {
+                    "plan.micro_batch_seqs"
+                },
+                0,
+                "must be at least 1",
+            ));
+        }
+        let g = self.global_batch_seqs as u64;
+        if g == 0 || !g.is_multiple_of(step) {
+            let lower = (g / step).max(1) * step;
+            let upper = (g / step + 1) * step;
+            return Err(WorkloadError::BatchNotDivisible {
+                global: self.global_batch_seqs,
+                dp: self.dp,
+                micro: self.micro_batch_seqs,
+                step,
+                lower,
+                upper,
+            });
+        }
+        // g / step <= g <= u32::MAX.
+        Ok((g / step) as u32)
+    }
+
+    /// Experts of each MoE layer held by one expert-parallel rank (0 for dense models).
+    pub fn experts_per_rank(&self, model: &ModelSpec) -> u32 {
+        model.moe().map_or(0, |m| m.experts / self.ep.max(1))
+    }
+
+    /// Check the plan against the model and the GPU count: positive degrees, `tp | heads`,
+    /// `tp | kv_heads`, `tp | ffn widths`, `pp | layers`, `ep | experts`, `ep | dp`,
+    /// `dp*tp*pp == gpus_available`, batch divisibility, `zero_stage <= 3`, precision in (0, 8].
+    pub fn validate(&self, model: &ModelSpec, gpus_available: u32) -> Result<(), WorkloadError> {
+        let positive: [(&'static str, u32); 6] = [
+            ("plan.dp", self.dp),
+            ("plan.tp", self.tp),
+            ("plan.pp", self.pp),
+            ("plan.ep", self.ep),
+            ("plan.micro_batch_seqs", self.micro_batch_seqs),
+            ("plan.global_batch_seqs", self.global_batch_seqs),
+        ];
+        for (field, v) in positive {
+            if v == 0 {
+                return Err(invalid(field, v, "must be at least 1"));
+            }
+        }
+        if self.zero_stage > 3 {
+            return Err(invalid(
+                "plan.zero_stage",
+                self.zero_stage,
+                "must be 0, 1, 2 or 3",
+            ));
+        }
+        if !(self.precision_bytes.is_finite()
+            && self.precision_bytes > 0.0
+            && self.precision_bytes <= 8.0)
+        {
+            return Err(invalid(
+                "plan.precision_bytes",
+                self.precision_bytes,
+                "must be in (0, 8] (2 = bf16, 1 = fp8, 4 = fp32)",
+            ));
+        }
+        let divides = |field: &'static str, v: u32, of_field: &str, of: u32| {
+            if !of.is_multiple_of(v) {
+                Err(invalid(
+                    field,
+                    v,
+                    format!(
+                        "must divide {of_field} = {of}; valid values: {}",
+                        divisors(of)
+                    ),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        divides("plan.tp", self.tp, "model.heads", model.heads)?;
+        divides("plan.tp", self.tp, "model.kv_heads", model.kv_heads)?;
+        if model.dense_layers() > 0 {
+            divides("plan.tp", self.tp, "model.ffn_hidden", model.ffn_hidden)?;
+        }
+        divides("plan.pp", self.pp, "model.layers", model.layers)?;
+        match model.moe() {
+            None => {
+                if self.ep != 1 {
+                    return Err(invalid("plan.ep", self.ep, "must be 1 for a dense model"));
+                }
+            }
+            Some(m) => {
+                divides(
+                    "plan.tp",
+                    self.tp,
+                    "model.expert_ffn_hidden",
+                    m.expert_ffn_hidden,
+                )?;
+                divides("plan.ep", self.ep, "model.experts", m.experts)?;
+                divides("plan.ep", self.ep, "plan.dp", self.dp)?;
+            }
+        }
+        let product = self.dp as u64 * self.tp as u64 * self.pp as u64;
+        if product != gpus_available as u64 {
+            return Err(WorkloadError::GpuCountMismatch {
+                dp: self.dp,
+                tp: self.tp,
+                pp: self.pp,
+                product,
+                available: gpus_available,
+            });
+        }
+        self.micro_batches()?;
+        Ok(())
+    }
+}
+
+/// Divisors of `n`, comma separated (for error messages; `n` is a model dimension, so small work).
+fn divisors(n: u32) -> String {
+    let mut small = Vec::new();
+    let mut large = Vec::new();
+    let mut i = 1u32;
+    while (i as u64) * (i as u64) <= n as u64 {
+        if n.is_multiple_of(i) {
+            small.push(i);
+            if i != n / i {
+                large.push(n / i);
+            }
+        }
+        i += 1;
+    }
+    large.reverse();
+    small.extend(large);
+    small
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::model::presets::*;
+    use super::*;
+
+    fn plan() -> ParallelPlan {
+        ParallelPlan {
+            dp: 8,
+            tp: 2,
+            pp: 2,
+            ep: 8,
+            micro_batch_seqs: 1,
+            global_batch_seqs: 256,
+            zero_stage: 1,
+            recompute: true,
+            precision_bytes: 2.0,
+        }
+    }
+
+    fn field_of(e: WorkloadError) -> &'static str {
+        match e {
+            WorkloadError::InvalidField { field, .. } => field,
+            other => panic!("unexpected error {other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_plan_passes_and_counts() {
+        let p = plan();
+        p.validate(&mixtral_8x7b(), 32).unwrap();
+        assert_eq!(p.gpus(), 32);
+        assert_eq!(p.micro_batches().unwrap(), 32);
+        assert_eq!(p.experts_per_rank(&mixtral_8x7b()), 1);
+    }
+
+    #[test]
+    fn non_dividing_batch_names_fields_and_nearest_valid_values() {
+        let p = ParallelPlan {
+            global_batch_seqs: 100,
+            micro_batch_seqs: 3,
+            ..plan()
+        };
+        let e = p.micro_batches().unwrap_err();
+        assert_eq!(
+            e,
+            WorkloadError::BatchNotDivisible {
+                global: 100,
+                dp: 8,
+                micro: 3,
+                step: 24,
+                lower: 96,
+                upper: 120
+            }
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains("plan.global_batch_seqs") && msg.contains("96 or 120"),
+            "{msg}"
+        );
+        // Below one step the lower suggestion is the step itself.
+        let p = ParallelPlan {
+            global_batch_seqs: 5,
+            ..plan()
+        };
+        assert!(matches!(
+            p.micro_batches(),
+            Err(WorkloadError::BatchNotDivisible {
+                lower: 8,
+                upper: 8,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn gpu_count_mismatch_is_reported() {
+        let e = plan().validate(&mixtral_8x7b(), 64).unwrap_err();
+        assert!(matches!(
+            e,
+            WorkloadError::GpuCountMismatch {
+                product: 32,
+                available: 64,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn divisibility_rules_name_field_and_valid_values() {
+        let m = mixtral_8x7b();
+        let e = ParallelPlan {
+            tp: 3,
+            dp: 8,
+            pp: 2,
+            ..plan()
+        }
+        .validate(&m, 48)
+        .unwrap_err();
+        assert!(e.to_string().contains("1, 2, 4, 8"), "{e}");
+        assert_eq!(field_of(e), "plan.tp");
+        let e = ParallelPlan { pp: 3, ..plan() }
+            .validate(&m, 48)
+            .unwrap_err();
+        assert_eq!(field_of(e), "plan.pp");
+        let e = ParallelPlan {
+            ep: 16,
+            dp: 16,
+            ..plan()
+        }
+        .validate(&m, 64)
+        .unwrap_err();
+        assert!(e.to_string().contains("model.experts = 8"), "{e}");
+        let e = ParallelPlan {
+            ep: 4,
+            dp: 2,
+            global_batch_seqs: 64,
+            ..plan()
+        }
+        .validate(&m, 8)
+        .unwrap_err();
+        assert!(e.to_string().contains("plan.dp = 2"), "{e}");
+        let e = ParallelPlan { ep: 2, ..plan() }
+            .validate(&llama2_7b(), 32)
+            .unwrap_err();
+        assert_eq!(field_of(e), "plan.ep");
+    }
+
+    #[test]
+    fn zero_and_out_of_range_values_are_rejected() {
+        let m = mixtral_8x7b();
+        assert_eq!(
+            field_of(
+                ParallelPlan { dp: 0, ..plan() }
+                    .validate(&m, 0)
+                    .unwrap_err()
+            ),
+            "plan.dp"
+        );
+        assert_eq!(
+            field_of(
+                ParallelPlan {
+                    micro_batch_seqs: 0,
+                    ..plan()
+                }
+                .validate(&m, 32)
+                .unwrap_err()
+            ),
+            "plan.micro_batch_seqs"
+        );
+        assert_eq!(
+            field_of(
+                ParallelPlan {
+                    zero_stage: 4,
+                    ..plan()
+                }
+                .validate(&m, 32)
+                .unwrap_err()
+            ),
+            "plan.zero_stage"
+        );
+        assert_eq!(
+            field_of(
+                ParallelPlan {
+                    precision_bytes: f64::NAN,
+                    ..plan()
+                }
+                .validate(&m, 32)
+                .unwrap_err()
+            ),
+            "plan.precision_bytes"
+        );
+    }
+}
