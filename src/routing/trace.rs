@@ -108,13 +108,15 @@ pub fn read_trace(path: &Path) -> Result<RoutingTrace, RoutingError> {
             if cur_step != 0 {
                 match layers {
                     None => layers = Some(cur_layer_count),
-                    Some(l) if l != cur_layer_count => return Err(RoutingError::Row {
-                        path: p,
-                        row,
-                        msg: format!(
+                    Some(l) if l != cur_layer_count => {
+                        return Err(RoutingError::Row {
+                            path: p,
+                            row,
+                            msg: format!(
                             "step {cur_step} has {cur_layer_count} layers, earlier steps have {l}"
                         ),
-                    }),
+                        })
+                    }
                     _ => {}
                 }
             }

@@ -139,7 +139,12 @@ impl<'a> Locator<'a> {
 /// Turn a toml deserialization error into one with file:line:col.
 pub fn from_toml(file: &str, text: &str, e: toml::de::Error) -> ScenarioError {
     let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
-    let msg = e.message().trim().to_string();
+    let msg = e
+        .message()
+        .trim()
+        .replace("expected i64", "expected an integer")
+        .replace("expected f64", "expected a number")
+        .replace("expected a boolean", "expected true or false");
     let msg = if msg.starts_with("missing field") {
         format!("{msg} (see scenarios/README.md or `moesim scenario example` for the full schema)")
     } else {

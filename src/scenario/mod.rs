@@ -123,7 +123,7 @@ pub enum GridSource {
     /// A CSV file.
     Csv {
         /// Loader settings.
-        spec: CsvSpec,
+        spec: Box<CsvSpec>,
         /// Whether runs longer than the file may wrap onto the same day of another year.
         wrap_years: bool,
     },

@@ -548,7 +548,7 @@ impl Validator<'_> {
                     return Err(self.loc.invalid("grid.csv.time_zone", format!("`{}` is not an IANA time zone (e.g. UTC, America/Los_Angeles, Europe/London)", c.time_zone)));
                 }
                 GridSource::Csv {
-                    spec: CsvSpec {
+                    spec: Box::new(CsvSpec {
                         path: self.path(&c.path),
                         time_column: c.time_column.clone(),
                         time_zone: c.time_zone.clone(),
@@ -560,7 +560,7 @@ impl Validator<'_> {
                         max_gap_intervals: c.max_gap_intervals as u32,
                         region: g.region.clone(),
                         local_time_zone: c.local_time_zone.clone(),
-                    },
+                    }),
                     wrap_years: c.wrap_years,
                 }
             }

@@ -23,7 +23,15 @@ use std::sync::Arc;
 pub enum SimError {
     /// The grid series could not be built or loaded.
     #[error(transparent)]
-    Grid(#[from] GridError),
+    Grid(Box<GridError>),
+    /// The scenario lacks what a strategy needs (the validator normally catches this first).
+    #[error("strategy `{strategy}` needs {what}")]
+    Missing {
+        /// Strategy name.
+        strategy: &'static str,
+        /// What is missing.
+        what: &'static str,
+    },
     /// The routing trace could not be read or does not fit the model.
     #[error(transparent)]
     Routing(#[from] RoutingError),
@@ -35,6 +43,12 @@ pub enum SimError {
         /// What went wrong.
         source: RunError,
     },
+}
+
+impl From<GridError> for SimError {
+    fn from(e: GridError) -> Self {
+        SimError::Grid(Box::new(e))
+    }
 }
 
 /// The result of one strategy.
@@ -193,14 +207,9 @@ fn simulate_strategy(
 ) -> Result<StrategyResult, SimError> {
     // The scenario validator guarantees the job exists for every listed strategy.
     let Some(job) = s.job(kind) else {
-        return Err(SimError::Run {
+        return Err(SimError::Missing {
             strategy: kind.name(),
-            source: RunError::GridTooShort {
-                source_name: "no model".into(),
-                hours: 0.0,
-                done: 0.0,
-                total: 0.0,
-            },
+            what: "a model table",
         });
     };
     let acc = &s.cluster.accelerator;
@@ -212,14 +221,9 @@ fn simulate_strategy(
     let mut deadline_s = None;
     let mut policy = match kind {
         StrategyKind::Circadian => {
-            let c = s.circadian.as_ref().ok_or_else(|| SimError::Run {
+            let c = s.circadian.as_ref().ok_or(SimError::Missing {
                 strategy: kind.name(),
-                source: RunError::GridTooShort {
-                    source_name: "no [strategy.circadian]".into(),
-                    hours: 0.0,
-                    done: 0.0,
-                    total: 0.0,
-                },
+                what: "a [strategy.circadian] table",
             })?;
             throttled = Knobs {
                 power_limit_w: c.throttle_power_cap_w,

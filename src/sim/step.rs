@@ -128,7 +128,7 @@ impl StepModel {
         let experts_per_rank = if experts > 0 { experts / ep } else { 0 };
         Self {
             acc: cluster.accelerator.clone(),
-            fabric: cluster.fabric.clone(),
+            fabric: cluster.fabric,
             tokens_per_mb: plan.micro_batch_seqs as f64 * model.seq_len as f64,
             model,
             plan,

@@ -36,12 +36,24 @@ pub struct CircadianPolicy {
     modes: Vec<Mode>,
 }
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
+/// The largest value among the lowest `share` of `sorted` (at least one value).
+fn lowest_share_bound(sorted: &[f64], share: f64) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
         return 0.0;
     }
-    let idx = ((sorted.len() as f64 - 1.0) * q.clamp(0.0, 1.0)).round() as usize;
-    sorted[idx]
+    let k = ((share.clamp(0.0, 1.0) * n as f64).ceil() as usize).clamp(1, n);
+    sorted[k - 1]
+}
+
+/// The smallest value among the highest `share` of `sorted` (at least one value).
+fn highest_share_bound(sorted: &[f64], share: f64) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let k = ((share.clamp(0.0, 1.0) * n as f64).ceil() as usize).clamp(1, n);
+    sorted[n - k]
 }
 
 impl CircadianPolicy {
@@ -62,12 +74,12 @@ impl CircadianPolicy {
         let mut sorted: Vec<f64> = signal[..d].to_vec();
         sorted.sort_by(f64::total_cmp);
         let full_below = if full_share > 0.0 {
-            quantile(&sorted, full_share)
+            lowest_share_bound(&sorted, full_share)
         } else {
             f64::NEG_INFINITY
         };
         let pause_above = if pause_share > 0.0 {
-            quantile(&sorted, 1.0 - pause_share)
+            highest_share_bound(&sorted, pause_share)
         } else {
             f64::INFINITY
         };
