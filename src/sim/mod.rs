@@ -336,3 +336,6 @@ fn simulate_strategy(
         mfu,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -99,6 +99,7 @@ pub struct StepModel {
     recv: Vec<f64>,
     stage_f: Vec<f64>,
     stage_b: Vec<f64>,
+    stage_x: Vec<[f64; 3]>,
 }
 
 fn dyn_j(c: KernelCost, idle_w: f64) -> f64 {
@@ -147,6 +148,7 @@ impl StepModel {
             recv: vec![0.0; ep],
             stage_f: Vec::new(),
             stage_b: Vec::new(),
+            stage_x: Vec::new(),
         }
     }
 
@@ -383,11 +385,14 @@ impl StepModel {
         self.stage_b.clear();
         let mut gpu_dyn_j = 0.0;
         let mut busy_gpu_s = 0.0; // summed over all GPUs
-        let (mut dropped, mut router_s, mut straggler_s, mut comm_s) = (0.0, 0.0, 0.0, 0.0);
+        let mut dropped = 0.0;
+        // Router, straggler and communication time per stage and micro-batch, to be put on the critical path.
+        self.stage_x.clear();
         let gpus_per_stage = (self.plan.dp * self.plan.tp) as f64;
         let e = self.experts;
         for s in 0..pp {
             let (mut t, mut dyn_gpu, mut busy) = (0.0, 0.0, 0.0);
+            let (mut router_s, mut straggler_s, mut comm_s) = (0.0, 0.0, 0.0);
             let lo = s * layers_per_stage;
             let hi = ((s + 1) * layers_per_stage).min(self.model.layers as usize);
             for l in lo..hi {
@@ -422,6 +427,7 @@ impl StepModel {
                 dyn_gpu += f.last_dyn_j;
                 busy += f.last_s;
             }
+            self.stage_x.push([router_s, straggler_s, comm_s]);
             // Forward is a third of forward + backward for matmul-dominated work.
             self.stage_f.push(t / 3.0);
             self.stage_b.push(t * 2.0 / 3.0);
@@ -439,6 +445,17 @@ impl StepModel {
         let waiting_s = (gpus * time_s - busy_gpu_s).max(0.0);
         let replicas = self.plan.dp as f64 / ep;
         let moe_layers = self.moe_layers() as f64;
+        // On the 1F1B critical path every stage counts once and the slowest stage m-1 more times.
+        let slowest = (0..pp)
+            .max_by(|&a, &b| {
+                (self.stage_f[a] + self.stage_b[a]).total_cmp(&(self.stage_f[b] + self.stage_b[b]))
+            })
+            .unwrap_or(0);
+        let mut crit = [0.0; 3];
+        for (k, c) in crit.iter_mut().enumerate() {
+            *c = self.stage_x.iter().map(|x| x[k]).sum::<f64>()
+                + (mb - 1.0) * self.stage_x[slowest][k];
+        }
         StepCost {
             time_s,
             gpu_energy_j: gpus * idle * time_s + gpu_dyn_j,
@@ -446,9 +463,9 @@ impl StepModel {
             tokens: mb * self.plan.dp as f64 * self.tokens_per_mb,
             assignments: self.assignments_per_layer(knobs.top_k) * moe_layers * mb * replicas,
             dropped: dropped * mb * replicas,
-            router_s: router_s * mb,
-            straggler_s: straggler_s * mb,
-            comm_s: comm_s * mb + exposed_dp,
+            router_s: crit[0],
+            straggler_s: crit[1],
+            comm_s: crit[2] + exposed_dp,
         }
     }
 

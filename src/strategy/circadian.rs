@@ -24,6 +24,17 @@ pub struct CircadianPolicy {
     interval_s: f64,
     /// Intervals before the deadline.
     deadline_intervals: usize,
+    /// Target share of the forecast window at full speed.
+    full_share: f64,
+    /// Target share of the forecast window paused.
+    pause_share: f64,
+    /// Forecast window for the thresholds [intervals].
+    lookahead: usize,
+    /// Current forecast window [start, end) and how many intervals tied at each threshold join its share.
+    window_start: usize,
+    window_end: usize,
+    full_ties: usize,
+    pause_ties: usize,
     /// Signal at or below this runs full (unless a window is set).
     full_below: f64,
     /// Signal at or above this pauses.
@@ -34,6 +45,7 @@ pub struct CircadianPolicy {
     margin: f64,
     order: Vec<usize>,
     modes: Vec<Mode>,
+    sorted: Vec<f64>,
 }
 
 /// The largest value among the lowest `share` of `sorted` (at least one value).
@@ -71,31 +83,81 @@ impl CircadianPolicy {
         rates: Rates,
     ) -> Self {
         let d = deadline_intervals.min(signal.len());
-        let mut sorted: Vec<f64> = signal[..d].to_vec();
-        sorted.sort_by(f64::total_cmp);
-        let full_below = if full_share > 0.0 {
-            lowest_share_bound(&sorted, full_share)
-        } else {
-            f64::NEG_INFINITY
-        };
-        let pause_above = if pause_share > 0.0 {
-            highest_share_bound(&sorted, pause_share)
-        } else {
-            f64::INFINITY
-        };
+        // Thresholds come from the forecast of the next week (or up to the deadline): a percentile over a
+        // whole season would put every pause in its dirtiest month, which the run may never reach.
+        let lookahead = ((7.0 * 86_400.0 / interval_s).round() as usize).max(1);
         Self {
             signal,
             local_hour,
             interval_s,
             deadline_intervals: d,
-            full_below,
-            pause_above,
+            full_share,
+            pause_share,
+            lookahead,
+            window_start: 0,
+            window_end: 0,
+            full_ties: 0,
+            pause_ties: 0,
+            full_below: f64::NEG_INFINITY,
+            pause_above: f64::INFINITY,
             window,
             rates,
             margin: 0.03,
             order: Vec::with_capacity(d),
             modes: Vec::with_capacity(d),
+            sorted: Vec::with_capacity(lookahead),
         }
+    }
+
+    /// Use a forecast window of `intervals` for the thresholds instead of one week.
+    pub fn with_lookahead(mut self, intervals: usize) -> Self {
+        self.lookahead = intervals.max(1);
+        self
+    }
+
+    fn set_thresholds(&mut self, i: usize) {
+        let end = (i + self.lookahead).min(self.deadline_intervals);
+        self.sorted.clear();
+        self.sorted.extend_from_slice(&self.signal[i..end]);
+        self.sorted.sort_by(f64::total_cmp);
+        self.full_below = if self.full_share > 0.0 {
+            lowest_share_bound(&self.sorted, self.full_share)
+        } else {
+            f64::NEG_INFINITY
+        };
+        self.pause_above = if self.pause_share > 0.0 {
+            highest_share_bound(&self.sorted, self.pause_share)
+        } else {
+            f64::INFINITY
+        };
+        // Ties at a threshold would stretch a share (every equal hour would join it): keep the share's
+        // size by taking tied intervals in time order.
+        let n = self.sorted.len();
+        let k = |share: f64| {
+            if share > 0.0 {
+                ((share * n as f64).ceil() as usize).clamp(1, n)
+            } else {
+                0
+            }
+        };
+        let below = self.sorted.iter().filter(|&&v| v < self.full_below).count();
+        self.full_ties = k(self.full_share).saturating_sub(below);
+        let above = self
+            .sorted
+            .iter()
+            .filter(|&&v| v > self.pause_above)
+            .count();
+        self.pause_ties = k(self.pause_share).saturating_sub(above);
+        self.window_start = i;
+        self.window_end = end;
+    }
+
+    /// Rank of interval `j` among the window's intervals of equal signal `v` (0 for the first in time).
+    fn tie_rank(&self, j: usize, v: f64) -> usize {
+        let end = j.min(self.window_end);
+        (self.window_start..end)
+            .filter(|&x| self.signal[x] == v)
+            .count()
     }
 
     fn preferred(&self, j: usize) -> Mode {
@@ -104,13 +166,17 @@ impl CircadianPolicy {
         if self.pause_above <= self.full_below {
             return Mode::Full;
         }
-        if s >= self.pause_above {
+        let paused = s > self.pause_above
+            || (s == self.pause_above && self.tie_rank(j, s) < self.pause_ties);
+        if paused {
             return Mode::Paused;
         }
+        let full =
+            s < self.full_below || (s == self.full_below && self.tie_rank(j, s) < self.full_ties);
         match &self.window {
             Some(w) if w.contains(&self.local_hour[j]) => Mode::Full,
             Some(_) => Mode::Throttled,
-            None if s <= self.full_below => Mode::Full,
+            None if full => Mode::Full,
             None => Mode::Throttled,
         }
     }
@@ -146,6 +212,7 @@ impl CircadianPolicy {
             return Mode::Full;
         }
         let d = self.deadline_intervals;
+        self.set_thresholds(i);
         self.modes.clear();
         for j in i..d {
             let m = self.preferred(j);
@@ -158,12 +225,19 @@ impl CircadianPolicy {
             let sig = &self.signal[i..d];
             self.order
                 .sort_by(|&a, &b| sig[a].total_cmp(&sig[b]).then(a.cmp(&b)));
+            // Upgrade the cleanest intervals first, tracking capacity incrementally (pause overheads aside)
+            // and checking exactly when the estimate says enough.
+            let mut cap = self.capacity(i, progress.paused);
             for k in 0..self.order.len() {
                 let j = self.order[k];
                 if self.modes[j] != Mode::Full {
+                    cap += (self.rate(Mode::Full) - self.rate(self.modes[j])) * self.interval_s;
                     self.modes[j] = Mode::Full;
-                    if self.capacity(i, progress.paused) >= need {
-                        break;
+                    if cap >= need {
+                        cap = self.capacity(i, progress.paused);
+                        if cap >= need {
+                            break;
+                        }
                     }
                 }
             }
@@ -185,7 +259,7 @@ mod tests {
     }
 
     fn day_signal() -> (Vec<f64>, Vec<u32>) {
-        let sig: Vec<f64> = (0..48)
+        let sig: Vec<f64> = (0..240)
             .map(|h| {
                 if (h % 24) < 6 {
                     100.0
@@ -196,30 +270,61 @@ mod tests {
                 }
             })
             .collect();
-        let hours = (0..48).map(|h| (h % 24) as u32).collect();
+        let hours = (0..240).map(|h| (h % 24) as u32).collect();
         (sig, hours)
+    }
+
+    #[test]
+    fn thresholds_follow_the_coming_week_not_the_whole_season() {
+        // Ten days of a daily cycle, then a much dirtier season: a percentile over the whole window
+        // would put every pause in the dirty season; the coming week's dirty evenings must still pause.
+        let days = 60;
+        let sig: Vec<f64> = (0..days * 24)
+            .map(|h| {
+                if h >= 240 {
+                    2000.0
+                } else if h % 24 < 6 {
+                    100.0
+                } else if h % 24 > 17 {
+                    500.0
+                } else {
+                    300.0
+                }
+            })
+            .collect();
+        let hours = (0..days * 24).map(|h| (h % 24) as u32).collect();
+        let mut p = CircadianPolicy::new(sig, hours, 3600.0, days * 24, 0.25, 0.25, None, rates());
+        let prog = Progress {
+            tokens_left: 1.0,
+            paused: false,
+        };
+        assert_eq!(p.decide(20, prog), Mode::Paused);
+        assert_eq!(p.decide(26, prog), Mode::Full);
+        assert_eq!(p.decide(36, prog), Mode::Throttled);
     }
 
     #[test]
     fn clean_hours_run_full_and_dirty_hours_pause_when_time_allows() {
         let (sig, hours) = day_signal();
-        let mut p = CircadianPolicy::new(sig, hours, 1.0, 48, 0.25, 0.25, None, rates());
+        let mut p = CircadianPolicy::new(sig, hours, 1.0, 240, 0.25, 0.25, None, rates())
+            .with_lookahead(48);
         let prog = Progress {
             tokens_left: 5.0,
             paused: false,
         };
-        assert_eq!(p.decide(2, prog), Mode::Full);
-        assert_eq!(p.decide(12, prog), Mode::Throttled);
-        assert_eq!(p.decide(20, prog), Mode::Paused);
+        assert_eq!(p.decide(26, prog), Mode::Full);
+        assert_eq!(p.decide(36, prog), Mode::Throttled);
+        assert_eq!(p.decide(44, prog), Mode::Paused);
     }
 
     #[test]
     fn a_tight_deadline_upgrades_dirty_hours_to_full() {
         let (sig, hours) = day_signal();
-        let mut p = CircadianPolicy::new(sig, hours, 1.0, 48, 0.25, 0.25, None, rates());
-        // 47 tokens in 48 intervals at 1 token/s: nearly every interval must run full.
+        let mut p = CircadianPolicy::new(sig, hours, 1.0, 240, 0.25, 0.25, None, rates())
+            .with_lookahead(48);
+        // 230 tokens in 239 intervals at 1 token/s: nearly every interval must run full, the dirtiest too.
         let prog = Progress {
-            tokens_left: 46.0,
+            tokens_left: 230.0,
             paused: false,
         };
         assert_eq!(p.decide(1, prog), Mode::Full);
@@ -227,7 +332,7 @@ mod tests {
             p.decide(
                 20,
                 Progress {
-                    tokens_left: 27.0,
+                    tokens_left: 215.0,
                     paused: false
                 }
             ),
@@ -265,7 +370,8 @@ mod tests {
     fn the_window_sets_full_hours_by_local_time() {
         let (sig, hours) = day_signal();
         let mut p =
-            CircadianPolicy::new(sig, hours, 1.0, 48, 0.25, 0.0, Some(vec![12, 13]), rates());
+            CircadianPolicy::new(sig, hours, 1.0, 240, 0.25, 0.0, Some(vec![12, 13]), rates())
+                .with_lookahead(48);
         let prog = Progress {
             tokens_left: 1.0,
             paused: false,

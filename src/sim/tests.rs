@@ -1,0 +1,287 @@
+//! Whole-run checks: energy and carbon identities, the fast step path against the event-level
+//! reference, deadlines, and the physics direction of each knob.
+
+use super::step_events::step_time_events;
+use super::*;
+use crate::scenario::parse_scenario;
+use std::path::Path;
+
+fn scenario_from(file: &str, edits: &[(&str, &str)]) -> Scenario {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut text = std::fs::read_to_string(dir.join(file)).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "anchor {from:?} missing in {file}");
+        text = text.replacen(from, to, 1);
+    }
+    parse_scenario(file, &text, &dir).unwrap()
+}
+
+#[test]
+fn timeline_sums_to_totals_and_co2_is_facility_energy_times_intensity() {
+    let s = scenario_from("single_node.toml", &[]);
+    let res = simulate(&s).unwrap();
+    for r in &res.strategies {
+        let o = &r.outcome;
+        let t = &o.totals;
+        let sum =
+            |f: &dyn Fn(&Totals) -> f64| o.timeline.iter().map(|row| f(&row.totals)).sum::<f64>();
+        let rel = |a: f64, b: f64| (a - b).abs() / b.abs().max(1e-9);
+        assert!(
+            rel(sum(&|x| x.facility_j), t.facility_j) < 1e-9,
+            "{:?}",
+            r.kind
+        );
+        assert!(rel(sum(&|x| x.gpu_j), t.gpu_j) < 1e-9);
+        assert!(rel(sum(&|x| x.co2_kg), t.co2_kg) < 1e-9);
+        // CO2 = ∫ facility power × intensity dt, interval by interval.
+        let co2: f64 = o
+            .timeline
+            .iter()
+            .map(|row| row.totals.facility_j / 3.6e6 * row.ci_g_per_kwh / 1000.0)
+            .sum();
+        assert!(rel(co2, t.co2_kg) < 1e-9);
+        // Facility = IT × PUE; IT = GPUs + nodes + network.
+        assert!(rel(t.facility_j, t.it_j() * s.cluster.pue) < 1e-9);
+        assert!(rel(t.it_j(), t.gpu_j + t.node_j + t.network_j) < 1e-12);
+        // The meter covers the wall-clock time exactly.
+        assert!(
+            rel(t.time_s, o.wall_s) < 1e-9,
+            "{} vs {}",
+            t.time_s,
+            o.wall_s
+        );
+        assert!(o.tokens >= s.training.tokens);
+    }
+}
+
+#[test]
+fn gpu_energy_of_a_plain_run_is_the_sum_of_its_steps() {
+    let s = scenario_from("single_node.toml", &[]);
+    let job = s.moe.as_ref().unwrap();
+    let mut sm = StepModel::new(job, &s.cluster, s.training.precision);
+    let mut router = Router::new(
+        RouterModel::Zipf { s: 0.5 },
+        8,
+        job.model.moe_layers() as usize,
+        3,
+    );
+    let setup = RunSetup {
+        tokens: 2e8,
+        full: sm.full_knobs(),
+        throttled: sm.full_knobs(),
+        checkpoint_s: 0.0,
+        restore_s: 0.0,
+        release_when_paused: true,
+        node_w: 1000.0,
+        network_w: 0.0,
+        gpu_idle_w: s.cluster.accelerator.idle_w,
+        gpus: 8.0,
+        pue: 1.25,
+    };
+    let grid =
+        grid::default_profile_series("CISO", s.training.start_utc_s, 86_400, 3600, None).unwrap();
+    let mut probe_sm = sm.clone();
+    let mut probe_router = router.clone();
+    let out = run(
+        &setup,
+        &grid,
+        &mut sm,
+        Some(&mut router),
+        &mut Policy::AlwaysFull,
+    )
+    .unwrap();
+    let mut shares = vec![0.0; 8 * job.model.moe_layers() as usize];
+    let (mut e, mut t) = (0.0, 0.0);
+    for i in 0..out.sums.steps {
+        probe_router.fill_shares(
+            i,
+            probe_sm.assignments_per_layer(setup.full.top_k),
+            &mut shares,
+        );
+        let c = probe_sm.step(&shares, setup.full);
+        e += c.gpu_energy_j;
+        t += c.time_s;
+    }
+    assert!(
+        (out.totals.gpu_j - e).abs() / e < 1e-9,
+        "{} vs {e}",
+        out.totals.gpu_j
+    );
+    assert!((out.wall_s - t).abs() < 1e-6 * t);
+    assert!((out.totals.node_j - 1000.0 * t).abs() < 1e-6 * out.totals.node_j);
+}
+
+#[test]
+fn fast_step_path_agrees_with_the_event_level_pipeline_within_one_percent() {
+    // A pipelined MoE (pp = 4) with skewed routing, so stages differ step to step.
+    let s = scenario_from("mixtral_pretrain.toml", &[]);
+    let job = s.moe.as_ref().unwrap();
+    let mut sm = StepModel::new(job, &s.cluster, s.training.precision);
+    let layers = job.model.moe_layers() as usize;
+    for (model, seed) in [
+        (RouterModel::Zipf { s: 1.2 }, 1u64),
+        (RouterModel::Uniform, 2),
+    ] {
+        let mut router = Router::new(model, 8, layers, seed);
+        let mut shares = vec![0.0; 8 * layers];
+        let knobs = sm.full_knobs();
+        for step in 0..50 {
+            router.fill_shares(step, sm.assignments_per_layer(knobs.top_k), &mut shares);
+            let fast = sm.step(&shares, knobs);
+            let (f, b) = sm.last_stage_times();
+            let (f, b) = (f.to_vec(), b.to_vec());
+            let (dp, p2p) = sm.sync_times(knobs);
+            let opt = fast.time_s
+                - super::step::pipeline_1f1b_s(&f, &b, knobs.micro_batches, p2p)
+                - (dp - b[0]).max(0.0);
+            let slow = step_time_events(&f, &b, knobs.micro_batches, p2p, dp, opt);
+            assert!(
+                (fast.time_s - slow).abs() / slow < 0.01,
+                "step {step}: fast {} vs events {slow}",
+                fast.time_s
+            );
+        }
+    }
+}
+
+#[test]
+fn circadian_meets_a_feasible_deadline_and_saves_carbon_on_a_varying_grid() {
+    let s = scenario_from("seed_comparison.toml", &[]);
+    let res = simulate(&s).unwrap();
+    let moe = res
+        .strategies
+        .iter()
+        .find(|r| r.kind == StrategyKind::Moe)
+        .unwrap();
+    let circ = res
+        .strategies
+        .iter()
+        .find(|r| r.kind == StrategyKind::Circadian)
+        .unwrap();
+    assert_eq!(circ.deadline_met(), Some(true));
+    assert!(circ.outcome.totals.co2_kg < moe.outcome.totals.co2_kg);
+    assert!(circ.outcome.wall_s > moe.outcome.wall_s);
+    assert!(
+        circ.outcome.mode_s[2] > 0.0 && circ.outcome.mode_s[1] > 0.0,
+        "{:?}",
+        circ.outcome.mode_s
+    );
+}
+
+#[test]
+fn circadian_with_a_tight_deadline_runs_full_speed_and_still_meets_it() {
+    // The MoE needs about 51 h at full speed; a 53 h deadline leaves little room to pause.
+    let s = scenario_from(
+        "seed_comparison.toml",
+        &[("deadline_hours = 120", "deadline_hours = 53")],
+    );
+    let res = simulate(&s).unwrap();
+    let circ = res
+        .strategies
+        .iter()
+        .find(|r| r.kind == StrategyKind::Circadian)
+        .unwrap();
+    assert_eq!(
+        circ.deadline_met(),
+        Some(true),
+        "wall {} h",
+        circ.outcome.wall_s / 3600.0
+    );
+}
+
+#[test]
+fn circadian_on_a_flat_grid_changes_nothing_and_saves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("flat.csv");
+    let mut text = String::from("timestamp,ci\n");
+    for h in 0..(24 * 40) {
+        let t = chrono::DateTime::from_timestamp(1_709_510_400 + h * 3600, 0).unwrap();
+        text.push_str(&format!("{},250\n", t.format("%Y-%m-%dT%H:%M:%S+00:00")));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let csv_table = format!(
+        "source = \"csv\"\n[grid.csv]\npath = \"{}\"\ntime_column = \"timestamp\"\ntime_zone = \"UTC\"\nstamp = \"start\"\nci_column = \"ci\"\nci_kind = \"average\"\nmax_gap_intervals = 0\nwrap_years = false\n",
+        csv.display()
+    );
+    let base = scenario_from("seed_comparison.toml", &[]).text;
+    let text = base.replacen("source = \"profile\"", "", 1).replacen(
+        "[strategy.circadian]",
+        &format!("{csv_table}\n[strategy.circadian]"),
+        1,
+    );
+    // The grid table must keep its keys: put region/price back before the csv table.
+    let dirp = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let s = parse_scenario(
+        "flat.toml",
+        &text.replacen("[grid]\n", "[grid]\n", 1),
+        &dirp,
+    );
+    let s = match s {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    };
+    let res = simulate(&s).unwrap();
+    let moe = res
+        .strategies
+        .iter()
+        .find(|r| r.kind == StrategyKind::Moe)
+        .unwrap();
+    let circ = res
+        .strategies
+        .iter()
+        .find(|r| r.kind == StrategyKind::Circadian)
+        .unwrap();
+    assert_eq!(circ.outcome.mode_s[1] + circ.outcome.mode_s[2], 0.0);
+    assert!(
+        (circ.outcome.totals.co2_kg - moe.outcome.totals.co2_kg).abs() / moe.outcome.totals.co2_kg
+            < 0.01
+    );
+}
+
+#[test]
+fn a_power_cap_lowers_power_and_raises_step_time() {
+    let s = scenario_from("seed_comparison.toml", &[]);
+    let job = s.moe.as_ref().unwrap();
+    let mut sm = StepModel::new(job, &s.cluster, s.training.precision);
+    let layers = job.model.moe_layers() as usize;
+    let shares = vec![1.0 / 16.0; 16 * layers];
+    let full = sm.full_knobs();
+    let capped = Knobs {
+        power_limit_w: 400.0,
+        ..full
+    };
+    let (a, b) = (sm.step(&shares, full), sm.step(&shares, capped));
+    assert!(b.time_s > a.time_s);
+    assert!(b.gpu_energy_j / b.time_s < a.gpu_energy_j / a.time_s);
+    // Lower top-k: less expert compute and communication per token.
+    let k1 = Knobs { top_k: 1, ..full };
+    let c = sm.step(&shares, k1);
+    assert!(c.time_s < a.time_s && c.gpu_energy_j < a.gpu_energy_j);
+    // Half the batch: fewer tokens per step, so more energy per token (fixed costs per step).
+    let half = Knobs {
+        micro_batches: full.micro_batches / 2,
+        ..full
+    };
+    let d = sm.step(&shares, half);
+    assert!(d.time_s < a.time_s);
+    assert!(d.gpu_energy_j / d.tokens > a.gpu_energy_j / a.tokens);
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let s = scenario_from("single_node.toml", &[]);
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| simulate(&s).unwrap());
+    let many = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap()
+        .install(|| simulate(&s).unwrap());
+    for (a, b) in one.strategies.iter().zip(&many.strategies) {
+        assert_eq!(a.outcome.totals, b.outcome.totals);
+        assert_eq!(a.outcome.timeline, b.outcome.timeline);
+    }
+}
