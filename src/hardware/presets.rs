@@ -90,7 +90,8 @@ fn h100() -> Accelerator {
             fp16: Some(989.4e12 * HOPPER_CLOCK_SCALE),
             fp8: Some(1978.9e12 * HOPPER_CLOCK_SCALE),
         },
-        hbm_bytes: 80e9,
+        // 80 GiB of HBM3 of which CUDA reports 79.18 GiB usable (../shared/data/h100/env.json).
+        hbm_bytes: 79.18 * 1024.0 * 1024.0 * 1024.0,
         hbm_bw_bytes_per_s: 3.35e12,
         tdp_w: 700.0,
         min_power_cap_w: 200.0,

@@ -146,7 +146,7 @@ pub fn from_toml(file: &str, text: &str, e: toml::de::Error) -> ScenarioError {
         .replace("expected f64", "expected a number")
         .replace("expected a boolean", "expected true or false");
     let msg = if msg.starts_with("missing field") {
-        format!("{msg} (see scenarios/README.md or `moesim scenario example` for the full schema)")
+        format!("{msg} (scenarios/README.md lists every key)")
     } else {
         msg
     };
