@@ -209,13 +209,9 @@ fn circadian_on_a_flat_grid_changes_nothing_and_saves_nothing() {
         &format!("{csv_table}\n[strategy.circadian]"),
         1,
     );
-    // The grid table must keep its keys: put region/price back before the csv table.
+    // `source = "csv"` lands at the end of [grid], just before the new [grid.csv] table.
     let dirp = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let s = parse_scenario(
-        "flat.toml",
-        &text.replacen("[grid]\n", "[grid]\n", 1),
-        &dirp,
-    );
+    let s = parse_scenario("flat.toml", &text, &dirp);
     let s = match s {
         Ok(s) => s,
         Err(e) => panic!("{e}"),
