@@ -56,6 +56,8 @@ pub struct SummaryRow {
     pub pauses: u32,
     /// Mean step time [s].
     pub mean_step_s: f64,
+    /// 99th-percentile step time [s].
+    pub p99_step_s: f64,
     /// Model FLOPs utilisation.
     pub mfu: f64,
     /// Share of token-to-expert assignments dropped at capacity.
@@ -70,6 +72,10 @@ pub struct SummaryRow {
     pub estimated_loss: f64,
     /// The scaling law behind the loss.
     pub loss_law: String,
+    /// Expert slots moved by rebalancing.
+    pub moved_expert_slots: u64,
+    /// How routing was produced.
+    pub routing: String,
     /// Deadline [h after start] (NaN without one).
     pub deadline_h: f64,
     /// Whether the deadline was met (empty without one).
@@ -119,6 +125,7 @@ fn row(r: &StrategyResult) -> SummaryRow {
         } else {
             0.0
         },
+        p99_step_s: o.sums.p99_step_s,
         mfu: r.mfu,
         dropped_share: if o.sums.assignments > 0.0 {
             o.sums.dropped / o.sums.assignments
@@ -140,6 +147,8 @@ fn row(r: &StrategyResult) -> SummaryRow {
                 }
             )
         }),
+        moved_expert_slots: r.moved_slots,
+        routing: r.routing.clone().unwrap_or_default(),
         deadline_h: r.deadline_s.map_or(f64::NAN, |d| d / 3600.0),
         deadline_met: r.deadline_met().map_or_else(String::new, |m| m.to_string()),
     }
@@ -200,6 +209,9 @@ pub fn table(res: &Results) -> String {
             r.hours_full, r.hours_throttled, r.hours_paused
         )
     });
+    add("step time mean / p99", &|r| {
+        format!("{:.3} / {:.3} s", r.mean_step_s, r.p99_step_s)
+    });
     add("dropped assignments", &|r| {
         format!("{:.2} %", r.dropped_share * 100.0)
     });
@@ -258,6 +270,15 @@ pub fn table(res: &Results) -> String {
             out.push_str(&format!("  {:>w$}", v, w = widths[i]));
         }
         out.push('\n');
+    }
+    let mut routes: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.routing.is_empty())
+        .map(|r| r.routing.clone())
+        .collect();
+    routes.dedup();
+    for r in routes {
+        out.push_str(&format!("routing: {r}\n"));
     }
     let laws: Vec<String> = rows
         .iter()

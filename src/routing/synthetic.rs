@@ -1,23 +1,41 @@
-//! Seeded routers that give each MoE layer's expert shares for a step: uniform, Zipf, or a replayed trace.
+//! Seeded routers that give each MoE layer's expert shares for a step: balanced, uniform, Zipf,
+//! Dirichlet with drifting hot experts, a growing collapse, or a replayed trace.
 
-use super::RoutingTrace;
+use super::replay::TraceReplay;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
-use std::sync::Arc;
+use rand_distr::{Dirichlet, Distribution, StandardNormal};
 
 /// Where a run's routing comes from.
 #[derive(Debug, Clone)]
 pub enum RouterModel {
-    /// Every expert equally likely: loads differ only by sampling noise.
+    /// Exactly equal loads every step (the perfectly balanced limit).
+    Balanced,
+    /// Every expert equally likely: loads differ only by multinomial sampling noise.
     Uniform,
     /// Expert popularity ∝ 1/rank^s, with a seeded random order of experts per layer.
     Zipf {
         /// Zipf exponent (0 = uniform).
         s: f64,
     },
-    /// Replay a recorded trace: step i uses trace step i mod steps; model layer l uses trace layer l mod layers.
-    Trace(Arc<RoutingTrace>),
+    /// Popularity drawn from a symmetric Dirichlet(α) per layer, drifting as a log-normal random walk.
+    Dirichlet {
+        /// Concentration (small = skewed, large = balanced).
+        alpha: f64,
+        /// Standard deviation of the per-step log-popularity change (0 = no drift).
+        drift: f64,
+    },
+    /// Replay of a recorded trace.
+    Trace(TraceReplay),
+}
+
+/// A router collapse that grows over training: the hottest expert of each layer gains share linearly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Collapse {
+    /// Share of all assignments the collapsed expert takes at full collapse, in (0, 1].
+    pub max_share: f64,
+    /// Steps until full collapse.
+    pub over_steps: u64,
 }
 
 /// Produces per-step expert shares for every MoE layer of a model, deterministically from a seed.
@@ -27,8 +45,14 @@ pub struct Router {
     experts: usize,
     layers: usize,
     rng: ChaCha8Rng,
-    /// Base popularity per layer × expert (Zipf), normalised per layer.
+    /// Base popularity per layer × expert, normalised per layer.
     base: Vec<f64>,
+    /// sqrt(p (1 − p)) per cell, for the sampling noise.
+    sd: Vec<f64>,
+    collapse: Option<Collapse>,
+    /// Hottest base expert per layer (the one a collapse grows).
+    hot: Vec<usize>,
+    last_step: Option<u64>,
 }
 
 impl Router {
@@ -36,28 +60,62 @@ impl Router {
     pub fn new(model: RouterModel, experts: usize, layers: usize, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut base = vec![1.0 / experts as f64; experts * layers];
-        if let RouterModel::Zipf { s } = model {
-            for l in 0..layers {
-                let row = &mut base[l * experts..(l + 1) * experts];
-                let mut order: Vec<usize> = (0..experts).collect();
-                for i in (1..experts).rev() {
-                    order.swap(i, rng.gen_range(0..=i));
+        match &model {
+            RouterModel::Zipf { s } => {
+                for row in base.chunks_mut(experts) {
+                    let mut order: Vec<usize> = (0..experts).collect();
+                    for i in (1..experts).rev() {
+                        order.swap(i, rng.gen_range(0..=i));
+                    }
+                    for (rank, &e) in order.iter().enumerate() {
+                        row[e] = 1.0 / ((rank + 1) as f64).powf(*s);
+                    }
+                    let total: f64 = row.iter().sum();
+                    row.iter_mut().for_each(|x| *x /= total);
                 }
-                let mut total = 0.0;
-                for (rank, &e) in order.iter().enumerate() {
-                    row[e] = 1.0 / ((rank + 1) as f64).powf(s);
-                    total += row[e];
-                }
-                row.iter_mut().for_each(|x| *x /= total);
             }
+            RouterModel::Dirichlet { alpha, .. } if experts > 1 => {
+                if let Ok(d) = Dirichlet::new_with_size(alpha.max(1e-3), experts) {
+                    for row in base.chunks_mut(experts) {
+                        let p: Vec<f64> = d.sample(&mut rng);
+                        // Keep every expert reachable so the drift can move popularity to it.
+                        let floor = 1e-6;
+                        let total: f64 = p.iter().map(|x| x.max(floor)).sum();
+                        row.iter_mut()
+                            .zip(&p)
+                            .for_each(|(r, x)| *r = x.max(floor) / total);
+                    }
+                }
+            }
+            _ => {}
         }
+        let sd = base.iter().map(|p| (p * (1.0 - p)).sqrt()).collect();
+        let hot = base
+            .chunks(experts)
+            .map(|row| {
+                row.iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0, |(i, _)| i)
+            })
+            .collect();
         Self {
             model,
             experts,
             layers,
             rng,
             base,
+            sd,
+            collapse: None,
+            hot,
+            last_step: None,
         }
+    }
+
+    /// Add a collapse that grows over training (synthetic routers only).
+    pub fn with_collapse(mut self, c: Collapse) -> Self {
+        self.collapse = Some(c);
+        self
     }
 
     /// Experts per layer.
@@ -70,45 +128,84 @@ impl Router {
         self.layers
     }
 
+    /// A short description for reports (e.g. how a trace was mapped).
+    pub fn describe(&self) -> String {
+        let c = self.collapse.map_or(String::new(), |c| {
+            format!(
+                ", collapse to {:.0} % over {} steps",
+                c.max_share * 100.0,
+                c.over_steps
+            )
+        });
+        match &self.model {
+            RouterModel::Balanced => "balanced (exactly equal loads)".into(),
+            RouterModel::Uniform => format!("uniform with sampling noise{c}"),
+            RouterModel::Zipf { s } => format!("Zipf s = {s}{c}"),
+            RouterModel::Dirichlet { alpha, drift } => {
+                format!("Dirichlet α = {alpha}, drift σ = {drift}{c}")
+            }
+            RouterModel::Trace(t) => t.describe(),
+        }
+    }
+
     /// Fill `out` (layers × experts) with the share of assignments each expert gets at `step`
     /// (0-based), for `assignments` token-to-expert assignments per layer (sets the sampling noise).
+    /// Steps are expected in order (drifting routers advance their state once per new step).
     pub fn fill_shares(&mut self, step: u64, assignments: f64, out: &mut [f64]) {
         let e = self.experts;
         match &self.model {
             RouterModel::Trace(t) => {
-                let ts = (step % t.steps as u64) as usize;
-                for l in 0..self.layers {
-                    let c = t.counts(ts, l % t.layers);
-                    let total: f64 = c.iter().map(|&x| x as f64).sum();
-                    let row = &mut out[l * e..(l + 1) * e];
-                    for (o, &x) in row.iter_mut().zip(c) {
-                        *o = if total > 0.0 {
-                            x as f64 / total
-                        } else {
-                            1.0 / e as f64
-                        };
+                t.fill_shares(step, out);
+                return;
+            }
+            RouterModel::Balanced => {
+                out.iter_mut().for_each(|x| *x = 1.0 / e as f64);
+                return;
+            }
+            RouterModel::Dirichlet { drift, .. }
+                if *drift > 0.0 && self.last_step != Some(step) =>
+            {
+                // A log-normal random walk of popularity, once per step.
+                let drift = *drift;
+                for row in self.base.chunks_mut(e) {
+                    let mut total = 0.0;
+                    for p in row.iter_mut() {
+                        let z: f64 = StandardNormal.sample(&mut self.rng);
+                        *p *= (drift * z).exp();
+                        total += *p;
                     }
+                    row.iter_mut().for_each(|p| *p /= total);
+                }
+                for (s, p) in self.sd.iter_mut().zip(&self.base) {
+                    *s = (p * (1.0 - p)).sqrt();
                 }
             }
-            RouterModel::Uniform | RouterModel::Zipf { .. } => {
-                // Multinomial sampling noise by its normal approximation: sd of a count = sqrt(n p (1-p)).
-                for l in 0..self.layers {
-                    let base = &self.base[l * e..(l + 1) * e];
-                    let row = &mut out[l * e..(l + 1) * e];
-                    let mut total = 0.0;
-                    for (o, &p) in row.iter_mut().zip(base) {
-                        let z: f64 = StandardNormal.sample(&mut self.rng);
-                        let sd = (p * (1.0 - p) / assignments.max(1.0)).sqrt();
-                        *o = (p + sd * z).max(0.0);
-                        total += *o;
-                    }
-                    row.iter_mut().for_each(|x| *x /= total);
-                }
+            _ => {}
+        }
+        self.last_step = Some(step);
+        // Multinomial sampling noise by its normal approximation: sd of a share = sqrt(p (1-p) / n).
+        let inv_sqrt_n = 1.0 / assignments.max(1.0).sqrt();
+        let c = self.collapse.map_or(0.0, |c| {
+            c.max_share * (step as f64 / c.over_steps.max(1) as f64).min(1.0)
+        });
+        for l in 0..self.layers {
+            let base = &self.base[l * e..(l + 1) * e];
+            let sd = &self.sd[l * e..(l + 1) * e];
+            let row = &mut out[l * e..(l + 1) * e];
+            let mut total = 0.0;
+            for ((o, &p), &s) in row.iter_mut().zip(base).zip(sd) {
+                let z: f64 = StandardNormal.sample(&mut self.rng);
+                *o = (p + s * inv_sqrt_n * z).max(0.0);
+                total += *o;
+            }
+            let hot = self.hot[l];
+            for (i, x) in row.iter_mut().enumerate() {
+                *x = *x / total * (1.0 - c) + if i == hot { c } else { 0.0 };
             }
         }
     }
 
-    /// Mean shares over `steps` steps (for planning and for the balanced-router comparison).
+    /// Mean shares over `steps` steps (for planning), without advancing this router.
     pub fn mean_shares(&self, steps: u64, assignments: f64) -> Vec<f64> {
         let mut probe = self.clone();
         let mut acc = vec![0.0; self.experts * self.layers];
@@ -126,17 +223,27 @@ impl Router {
 
 #[cfg(test)]
 mod tests {
+    use super::super::imbalance;
     use super::*;
 
     #[test]
     fn shares_sum_to_one_and_repeat_with_the_seed() {
-        for model in [RouterModel::Uniform, RouterModel::Zipf { s: 1.0 }] {
+        for model in [
+            RouterModel::Uniform,
+            RouterModel::Zipf { s: 1.0 },
+            RouterModel::Dirichlet {
+                alpha: 0.5,
+                drift: 0.05,
+            },
+        ] {
             let mut a = Router::new(model.clone(), 8, 3, 7);
             let mut b = Router::new(model, 8, 3, 7);
             let (mut x, mut y) = (vec![0.0; 24], vec![0.0; 24]);
-            a.fill_shares(0, 1e4, &mut x);
-            b.fill_shares(0, 1e4, &mut y);
-            assert_eq!(x, y);
+            for s in 0..5 {
+                a.fill_shares(s, 1e4, &mut x);
+                b.fill_shares(s, 1e4, &mut y);
+                assert_eq!(x, y);
+            }
             for l in 0..3 {
                 let s: f64 = x[l * 8..(l + 1) * 8].iter().sum();
                 assert!((s - 1.0).abs() < 1e-12);
@@ -145,13 +252,47 @@ mod tests {
     }
 
     #[test]
-    fn zipf_is_skewed_and_uniform_is_not() {
+    fn zipf_is_skewed_uniform_is_not_and_balanced_is_exact() {
         let mut u = Router::new(RouterModel::Uniform, 16, 1, 1);
         let mut z = Router::new(RouterModel::Zipf { s: 1.0 }, 16, 1, 1);
-        let (mut x, mut y) = (vec![0.0; 16], vec![0.0; 16]);
+        let mut b = Router::new(RouterModel::Balanced, 16, 1, 1);
+        let (mut x, mut y, mut w) = (vec![0.0; 16], vec![0.0; 16], vec![0.0; 16]);
         u.fill_shares(0, 1e6, &mut x);
         z.fill_shares(0, 1e6, &mut y);
-        assert!(super::super::imbalance(&x).max_over_mean < 1.02);
-        assert!(super::super::imbalance(&y).max_over_mean > 4.0);
+        b.fill_shares(0, 1e6, &mut w);
+        assert!(imbalance(&x).max_over_mean < 1.02);
+        assert!(imbalance(&y).max_over_mean > 4.0);
+        assert_eq!(imbalance(&w).max_over_mean, 1.0);
+    }
+
+    #[test]
+    fn dirichlet_drift_moves_the_hot_expert_and_collapse_grows() {
+        let mut d = Router::new(
+            RouterModel::Dirichlet {
+                alpha: 1.0,
+                drift: 0.2,
+            },
+            16,
+            1,
+            3,
+        );
+        let mut x = vec![0.0; 16];
+        d.fill_shares(0, 1e9, &mut x);
+        let first = x.clone();
+        for s in 1..500 {
+            d.fill_shares(s, 1e9, &mut x);
+        }
+        let moved: f64 = first.iter().zip(&x).map(|(a, b)| (a - b).abs()).sum();
+        assert!(moved > 0.3, "popularity should drift: L1 change {moved}");
+        let mut c = Router::new(RouterModel::Uniform, 8, 2, 5).with_collapse(Collapse {
+            max_share: 0.6,
+            over_steps: 100,
+        });
+        let mut y = vec![0.0; 16];
+        c.fill_shares(0, 1e9, &mut y);
+        let early = imbalance(&y[..8]).max_over_mean;
+        c.fill_shares(200, 1e9, &mut y);
+        let late = imbalance(&y[..8]).max_over_mean;
+        assert!(early < 1.01 && late > 5.0 - 1e-9, "{early} {late}");
     }
 }

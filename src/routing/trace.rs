@@ -1,6 +1,8 @@
-//! Routing traces recorded from real MoE training: wide CSV `step,layer,e0..eN` (assignments per expert).
+//! Routing traces recorded from real MoE training, in two layouts detected from the header:
+//! wide `step,layer,e0..eN` and long `step,layer,expert,tokens` (assignments per expert).
 
 use super::RoutingError;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A routing trace held as assignment counts, step-major then layer then expert.
@@ -18,6 +20,30 @@ pub struct RoutingTrace {
 }
 
 impl RoutingTrace {
+    /// A trace from counts laid out step-major, then layer, then expert.
+    pub fn from_counts(
+        experts: usize,
+        layers: usize,
+        counts: Vec<u32>,
+        source: String,
+    ) -> Option<Self> {
+        if experts == 0
+            || layers == 0
+            || counts.is_empty()
+            || counts.len() % (experts * layers) != 0
+        {
+            return None;
+        }
+        let steps = counts.len() / (experts * layers);
+        Some(Self {
+            experts,
+            layers,
+            steps,
+            source,
+            counts,
+        })
+    }
+
     /// Counts of one step (0-based) and layer, one per expert.
     pub fn counts(&self, step: usize, layer: usize) -> &[u32] {
         let base = (step * self.layers + layer) * self.experts;
@@ -25,133 +51,150 @@ impl RoutingTrace {
     }
 }
 
-/// Read a wide routing CSV (`step,layer,e0,...,e{N-1}`); steps must be 1-based and contiguous, and
-/// every step must list every layer once, in order.
+/// The two file layouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceLayout {
+    /// `step,layer,e0,e1,...`: one row per step and layer.
+    Wide,
+    /// `step,layer,expert,tokens`: one row per step, layer and expert.
+    Long,
+}
+
+fn row_err(path: &Path, row: u64, msg: String) -> RoutingError {
+    RoutingError::Row {
+        path: path.to_path_buf(),
+        row,
+        msg,
+    }
+}
+
+/// Read a routing trace, detecting the layout from the header. Steps are 1-based and contiguous; every step
+/// lists every layer, and every layer every expert.
 pub fn read_trace(path: &Path) -> Result<RoutingTrace, RoutingError> {
-    let p = path.to_path_buf();
     let file = std::fs::File::open(path).map_err(|source| RoutingError::Io {
-        path: p.clone(),
+        path: path.to_path_buf(),
         source,
     })?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(file);
+        .from_reader(std::io::BufReader::new(file));
     let headers = rdr
         .headers()
-        .map_err(|e| RoutingError::Row {
-            path: p.clone(),
-            row: 1,
-            msg: format!("cannot read header: {e}"),
-        })?
+        .map_err(|e| row_err(path, 1, format!("cannot read header: {e}")))?
         .clone();
     let names: Vec<String> = headers
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
         .collect();
+    let layout = detect_layout(path, &names)?;
+    match layout {
+        TraceLayout::Wide => read_wide(path, rdr, names.len() - 2),
+        TraceLayout::Long => read_long(path, rdr),
+    }
+}
+
+/// Which layout a header is, or an error saying what headers are valid.
+pub fn detect_layout(path: &Path, names: &[String]) -> Result<TraceLayout, RoutingError> {
+    let valid = "valid headers: `step,layer,e0,e1,...` (wide) or `step,layer,expert,tokens` (long)";
     if names.len() < 3 || names[0] != "step" || names[1] != "layer" {
-        return Err(RoutingError::Row {
-            path: p,
-            row: 1,
-            msg: format!(
-                "header must be `step,layer,e0,e1,...`; found `{}`",
+        return Err(row_err(
+            path,
+            1,
+            format!(
+                "header `{}` is not a routing trace; {valid}",
                 names.join(",")
             ),
-        });
+        ));
+    }
+    if names.len() == 4 && names[2] == "expert" && names[3] == "tokens" {
+        return Ok(TraceLayout::Long);
     }
     for (i, n) in names[2..].iter().enumerate() {
         if *n != format!("e{i}") {
-            return Err(RoutingError::Row {
-                path: p,
-                row: 1,
-                msg: format!(
-                    "column {} is `{n}`, expected `e{i}` (expert columns must be e0..eN in order)",
-                    i + 3
-                ),
-            });
+            return Err(row_err(path, 1, format!("column {} is `{n}`, expected `e{i}` (expert columns must be e0..eN in order); {valid}", i + 3)));
         }
     }
-    let experts = names.len() - 2;
+    Ok(TraceLayout::Wide)
+}
+
+fn parse_count(path: &Path, row: u64, what: &str, s: &str) -> Result<u64, RoutingError> {
+    let s = s.trim();
+    s.parse::<u64>().map_err(|_| {
+        row_err(
+            path,
+            row,
+            format!("{what} `{s}` is not a non-negative integer"),
+        )
+    })
+}
+
+fn to_u32(path: &Path, row: u64, what: &str, v: u64) -> Result<u32, RoutingError> {
+    u32::try_from(v).map_err(|_| row_err(path, row, format!("{what} = {v} exceeds {}", u32::MAX)))
+}
+
+fn read_wide<R: std::io::Read>(
+    path: &Path,
+    mut rdr: csv::Reader<R>,
+    experts: usize,
+) -> Result<RoutingTrace, RoutingError> {
     let mut counts = Vec::new();
     let mut layers: Option<usize> = None;
     let (mut cur_step, mut cur_layer_count) = (0u64, 0usize);
     let mut steps = 0usize;
-    for (i, rec) in rdr.records().enumerate() {
-        let row = i as u64 + 2;
-        let rec = rec.map_err(|e| RoutingError::Row {
-            path: p.clone(),
-            row,
-            msg: e.to_string(),
-        })?;
+    let mut rec = csv::StringRecord::new();
+    let mut row = 1u64;
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(row_err(path, row + 1, e.to_string())),
+        }
+        row += 1;
         if rec.len() != experts + 2 {
-            return Err(RoutingError::Row {
-                path: p,
+            return Err(row_err(
+                path,
                 row,
-                msg: format!(
+                format!(
                     "has {} fields, expected {} (step, layer and {experts} experts)",
                     rec.len(),
                     experts + 2
                 ),
-            });
+            ));
         }
-        let int = |j: usize, what: &str| -> Result<u64, RoutingError> {
-            let s = rec[j].trim();
-            s.parse::<u64>().map_err(|_| RoutingError::Row {
-                path: p.clone(),
-                row,
-                msg: format!("{what} `{s}` is not a non-negative integer"),
-            })
-        };
-        let step = int(0, "step")?;
-        let layer = int(1, "layer")? as usize;
+        let step = parse_count(path, row, "step", &rec[0])?;
+        let layer = parse_count(path, row, "layer", &rec[1])? as usize;
         if step != cur_step {
             if cur_step != 0 {
                 match layers {
                     None => layers = Some(cur_layer_count),
                     Some(l) if l != cur_layer_count => {
-                        return Err(RoutingError::Row {
-                            path: p,
-                            row,
-                            msg: format!(
-                            "step {cur_step} has {cur_layer_count} layers, earlier steps have {l}"
-                        ),
-                        })
+                        return Err(row_err(path, row, format!("step {cur_step} has {cur_layer_count} layers, earlier steps have {l}")));
                     }
                     _ => {}
                 }
             }
             if step != cur_step + 1 {
-                return Err(RoutingError::Row {
-                    path: p,
-                    row,
-                    msg: format!("step {step} follows step {cur_step}: steps must start at 1 and increase by 1 (missing step?)"),
-                });
+                return Err(row_err(path, row, format!("step {step} follows step {cur_step}: steps must start at 1 and increase by 1 (missing step?)")));
             }
             cur_step = step;
             cur_layer_count = 0;
             steps += 1;
         }
         if layer != cur_layer_count {
-            return Err(RoutingError::Row {
-                path: p,
-                row,
-                msg: format!("layer {layer} where layer {cur_layer_count} was expected (layers 0.. in order within a step)"),
-            });
+            return Err(row_err(path, row, format!("layer {layer} where layer {cur_layer_count} was expected (layers 0.. in order within a step)")));
         }
         cur_layer_count += 1;
         for j in 0..experts {
-            let v = int(j + 2, &format!("count e{j}"))?;
-            counts.push(u32::try_from(v).map_err(|_| RoutingError::Row {
-                path: p.clone(),
-                row,
-                msg: format!("count e{j} = {v} exceeds {}", u32::MAX),
-            })?);
+            let what = format!("count e{j}");
+            let v = parse_count(path, row, &what, &rec[j + 2])?;
+            counts.push(to_u32(path, row, &what, v)?);
         }
     }
     if steps == 0 {
         return Err(RoutingError::Shape {
-            path: p,
-            msg: "trace has no rows (expected step,layer,e0.. rows after the header)".into(),
+            path: path.to_path_buf(),
+            msg: "trace has no rows (expected data rows after the header)".into(),
         });
     }
     let layers = match layers {
@@ -159,11 +202,11 @@ pub fn read_trace(path: &Path) -> Result<RoutingTrace, RoutingError> {
         Some(l) if l == cur_layer_count => l,
         Some(l) => {
             return Err(RoutingError::Shape {
-                path: p,
+                path: path.to_path_buf(),
                 msg: format!(
                     "last step {cur_step} has {cur_layer_count} layers, earlier steps have {l}"
                 ),
-            })
+            });
         }
     };
     Ok(RoutingTrace {
@@ -173,6 +216,110 @@ pub fn read_trace(path: &Path) -> Result<RoutingTrace, RoutingError> {
         source: path.display().to_string(),
         counts,
     })
+}
+
+fn read_long<R: std::io::Read>(
+    path: &Path,
+    mut rdr: csv::Reader<R>,
+) -> Result<RoutingTrace, RoutingError> {
+    // (step, layer) -> expert -> (count, row)
+    let mut cells: BTreeMap<(u64, u64), BTreeMap<u64, (u32, u64)>> = BTreeMap::new();
+    let mut rec = csv::StringRecord::new();
+    let mut row = 1u64;
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(row_err(path, row + 1, e.to_string())),
+        }
+        row += 1;
+        if rec.len() != 4 {
+            return Err(row_err(
+                path,
+                row,
+                format!(
+                    "has {} fields, expected 4 (step, layer, expert, tokens)",
+                    rec.len()
+                ),
+            ));
+        }
+        let step = parse_count(path, row, "step", &rec[0])?;
+        let layer = parse_count(path, row, "layer", &rec[1])?;
+        let expert = parse_count(path, row, "expert", &rec[2])?;
+        let tokens = parse_count(path, row, "tokens", &rec[3])?;
+        let tokens = to_u32(path, row, "tokens", tokens)?;
+        if step == 0 {
+            return Err(row_err(path, row, "step 0: steps are 1-based".into()));
+        }
+        let e = cells.entry((step, layer)).or_default();
+        if let Some((_, first)) = e.insert(expert, (tokens, row)) {
+            return Err(row_err(
+                path,
+                row,
+                format!("step {step}, layer {layer}, expert {expert} already given on row {first}"),
+            ));
+        }
+    }
+    if cells.is_empty() {
+        return Err(RoutingError::Shape {
+            path: path.to_path_buf(),
+            msg: "trace has no rows (expected data rows after the header)".into(),
+        });
+    }
+    let steps = cells.keys().map(|k| k.0).max().unwrap_or(0) as usize;
+    let layers = cells.keys().map(|k| k.1).max().unwrap_or(0) as usize + 1;
+    let experts = cells
+        .values()
+        .flat_map(|m| m.keys())
+        .max()
+        .copied()
+        .unwrap_or(0) as usize
+        + 1;
+    let mut counts = vec![0u32; steps * layers * experts];
+    for s in 1..=steps as u64 {
+        for l in 0..layers as u64 {
+            let Some(m) = cells.get(&(s, l)) else {
+                return Err(RoutingError::Shape { path: path.to_path_buf(), msg: format!("step {s}, layer {l} has no rows (steps 1..={steps} and layers 0..{layers} must all be present)") });
+            };
+            if m.len() != experts {
+                let missing: Vec<u64> = (0..experts as u64)
+                    .filter(|e| !m.contains_key(e))
+                    .take(5)
+                    .collect();
+                return Err(RoutingError::Shape { path: path.to_path_buf(), msg: format!("step {s}, layer {l} lacks experts {missing:?} (every layer lists experts 0..{experts})") });
+            }
+            for (&e, &(c, _)) in m {
+                counts[((s as usize - 1) * layers + l as usize) * experts + e as usize] = c;
+            }
+        }
+    }
+    Ok(RoutingTrace {
+        experts,
+        layers,
+        steps,
+        source: path.display().to_string(),
+        counts,
+    })
+}
+
+/// Write a trace in the wide layout.
+pub fn write_wide(trace: &RoutingTrace) -> String {
+    use std::fmt::Write;
+    let mut s = String::from("step,layer");
+    for e in 0..trace.experts {
+        let _ = write!(s, ",e{e}");
+    }
+    s.push('\n');
+    for st in 0..trace.steps {
+        for l in 0..trace.layers {
+            let _ = write!(s, "{},{}", st + 1, l);
+            for c in trace.counts(st, l) {
+                let _ = write!(s, ",{c}");
+            }
+            s.push('\n');
+        }
+    }
+    s
 }
 
 #[cfg(test)]
@@ -199,6 +346,22 @@ mod tests {
     }
 
     #[test]
+    fn long_and_wide_layouts_give_the_same_trace() {
+        let wide = write("step,layer,e0,e1\n1,0,3,5\n1,1,2,6\n2,0,4,4\n2,1,8,0\n");
+        let long = write("step,layer,expert,tokens\n2,1,1,0\n1,0,0,3\n1,0,1,5\n1,1,0,2\n1,1,1,6\n2,0,0,4\n2,0,1,4\n2,1,0,8\n");
+        let a = read_trace(wide.path()).unwrap();
+        let b = read_trace(long.path()).unwrap();
+        assert_eq!(
+            (a.steps, a.layers, a.experts),
+            (b.steps, b.layers, b.experts)
+        );
+        assert_eq!(a.counts, b.counts);
+        // And the wide writer round-trips.
+        let again = write(&write_wide(&a));
+        assert_eq!(read_trace(again.path()).unwrap().counts, a.counts);
+    }
+
+    #[test]
     fn malformed_rows_name_the_row() {
         let cases = [
             ("step,layer,e0,e1\n1,0,1,2\n1,1,3\n", "row 3", "fields"),
@@ -218,17 +381,33 @@ mod tests {
                 "row 3",
                 "layer 1 was expected",
             ),
-            ("step,expert,e0\n", "row 1", "header"),
+            ("step,expert,e0\n", "row 1", "valid headers"),
+            (
+                "step,layer,expert,tokens\n1,0,0,5\n1,0,0,6\n",
+                "row 3",
+                "already given on row 2",
+            ),
+            ("step,layer,expert,tokens\n1,0,0,x\n", "row 2", "tokens `x`"),
         ];
         for (text, row, what) in cases {
             let f = write(text);
             let msg = read_trace(f.path()).unwrap_err().to_string();
             assert!(msg.contains(row) && msg.contains(what), "{text:?} -> {msg}");
         }
-        let f = write("step,layer,e0,e1\n");
+        for text in ["step,layer,e0,e1\n", "step,layer,expert,tokens\n"] {
+            let f = write(text);
+            assert!(read_trace(f.path())
+                .unwrap_err()
+                .to_string()
+                .contains("no rows"));
+        }
+        let f = write("step,layer,expert,tokens\n1,0,0,5\n1,0,1,5\n2,0,0,5\n");
+        let msg = read_trace(f.path()).unwrap_err().to_string();
+        assert!(msg.contains("step 2, layer 0 lacks experts [1]"), "{msg}");
+        let f = write("step,layer,expert,tokens\n1,0,0,5\n3,0,0,5\n");
         assert!(read_trace(f.path())
             .unwrap_err()
             .to_string()
-            .contains("no rows"));
+            .contains("step 2, layer 0 has no rows"));
     }
 }

@@ -98,7 +98,18 @@ pub struct RawParallel {
 pub struct RawRouting {
     pub model: String,
     pub zipf_s: Option<f64>,
+    pub dirichlet_alpha: Option<f64>,
+    pub drift: Option<f64>,
+    pub collapse_share: Option<f64>,
+    pub collapse_steps: Option<i64>,
     pub trace: Option<String>,
+    pub map: Option<bool>,
+    pub past_end: Option<String>,
+    pub bootstrap_block: Option<i64>,
+    pub choice: Option<String>,
+    pub placement: Option<String>,
+    pub replica_slots: Option<i64>,
+    pub rebalance_every_steps: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,8 +11,8 @@ pub use step::{Knobs, StepCost, StepModel};
 
 use crate::grid::{self, GridError, GridSeries};
 use crate::quality::{self, LossEstimate};
-use crate::routing::{read_trace, Router, RouterModel, RoutingError};
-use crate::scenario::{GridSource, Job, RoutingSpec, Scenario, StrategyKind};
+use crate::routing::{read_trace, Router, RouterModel, RoutingError, RoutingTrace, TraceReplay};
+use crate::scenario::{GridSource, Job, RoutingSource, Scenario, StrategyKind};
 use crate::strategy::{CircadianPolicy, Policy, Rates};
 use crate::workload::FfnKind;
 use rayon::prelude::*;
@@ -72,6 +72,10 @@ pub struct StrategyResult {
     pub effective_tokens: f64,
     /// Model FLOPs utilisation over training time (6·N_active·D-style FLOPs over peak).
     pub mfu: f64,
+    /// How routing was produced (router model, trace and its mapping), for MoE models.
+    pub routing: Option<String>,
+    /// Expert slots moved by rebalancing (on the rank that received most, summed over rebalances).
+    pub moved_slots: u64,
 }
 
 impl StrategyResult {
@@ -94,28 +98,47 @@ pub struct Results {
     pub strategies: Vec<StrategyResult>,
 }
 
-fn router_for(
+/// The router and step model of `job`, routing set up as the scenario says (placement from the mean loads).
+fn models_for(
     s: &Scenario,
     job: &Job,
-    trace: &Option<Arc<crate::routing::RoutingTrace>>,
+    trace: &Option<Arc<RoutingTrace>>,
     salt: u64,
-) -> Option<Router> {
+) -> Result<(StepModel, Option<Router>), SimError> {
+    let mut sm = StepModel::new(job, &s.cluster, s.training.precision);
     let FfnKind::Moe(m) = &job.model.ffn else {
-        return None;
+        return Ok((sm, None));
     };
-    let model = match (&s.routing, trace) {
-        (RoutingSpec::Trace(_), Some(t)) => RouterModel::Trace(t.clone()),
-        (RoutingSpec::Zipf(z), _) => RouterModel::Zipf { s: *z },
+    let seed = s
+        .seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(salt);
+    let (experts, layers) = (m.experts as usize, job.model.moe_layers() as usize);
+    let model = match (&s.routing.source, trace) {
+        (RoutingSource::Trace { map, past_end, .. }, Some(t)) => RouterModel::Trace(
+            TraceReplay::new(t.clone(), layers, experts, *past_end, *map, seed)?,
+        ),
+        (RoutingSource::Balanced, _) => RouterModel::Balanced,
+        (RoutingSource::Zipf(z), _) => RouterModel::Zipf { s: *z },
+        (RoutingSource::Dirichlet { alpha, drift }, _) => RouterModel::Dirichlet {
+            alpha: *alpha,
+            drift: *drift,
+        },
         _ => RouterModel::Uniform,
     };
-    Some(Router::new(
-        model,
-        m.experts as usize,
-        job.model.moe_layers() as usize,
-        s.seed
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(salt),
-    ))
+    let mut router = Router::new(model, experts, layers, seed);
+    if let Some(c) = s.routing.collapse {
+        router = router.with_collapse(c);
+    }
+    let full = sm.full_knobs();
+    let mean = router.mean_shares(16, sm.assignments_per_layer(full.top_k));
+    sm.set_routing(
+        s.routing.choice,
+        s.routing.placement,
+        s.routing.rebalance_every_steps,
+        &mean,
+    );
+    Ok((sm, Some(router)))
 }
 
 /// Full-speed seconds per token of a job, from the fast path with the router's mean loads.
@@ -131,28 +154,15 @@ fn seconds_per_token(sm: &mut StepModel, router: &Option<Router>, knobs: Knobs) 
 /// Simulate every strategy of `scenario` (in parallel; results are the same on any thread count).
 pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
     let s = scenario;
-    let trace = match &s.routing {
-        RoutingSpec::Trace(p) if s.moe.is_some() => {
-            let t = read_trace(p)?;
-            if let Some(FfnKind::Moe(m)) = s.moe.as_ref().map(|j| &j.model.ffn) {
-                if t.experts != m.experts as usize {
-                    return Err(RoutingError::Shape {
-                        path: p.clone(),
-                        msg: format!("trace has {} experts per layer but models.moe.experts = {}; use a trace of the same width", t.experts, m.experts),
-                    }
-                    .into());
-                }
-            }
-            Some(Arc::new(t))
-        }
+    let trace = match &s.routing.source {
+        RoutingSource::Trace { path, .. } if s.moe.is_some() => Some(Arc::new(read_trace(path)?)),
         _ => None,
     };
     // Horizon of the grid series: long enough for the slowest plausible run.
     let mut horizon_s: f64 = 2.0 * 86_400.0;
     for kind in &s.strategies {
         if let Some(job) = s.job(*kind) {
-            let mut sm = StepModel::new(job, &s.cluster, s.training.precision);
-            let router = router_for(s, job, &trace, 0);
+            let (mut sm, router) = models_for(s, job, &trace, 0)?;
             let full = sm.full_knobs();
             let est = seconds_per_token(&mut sm, &router, full) * s.training.tokens;
             let deadline = if *kind == StrategyKind::Circadian {
@@ -203,7 +213,7 @@ fn simulate_strategy(
     kind: StrategyKind,
     salt: u64,
     grid: &GridSeries,
-    trace: &Option<Arc<crate::routing::RoutingTrace>>,
+    trace: &Option<Arc<RoutingTrace>>,
 ) -> Result<StrategyResult, SimError> {
     // The scenario validator guarantees the job exists for every listed strategy.
     let Some(job) = s.job(kind) else {
@@ -213,8 +223,7 @@ fn simulate_strategy(
         });
     };
     let acc = &s.cluster.accelerator;
-    let mut sm = StepModel::new(job, &s.cluster, s.training.precision);
-    let mut router = router_for(s, job, trace, salt + 1);
+    let (mut sm, mut router) = models_for(s, job, trace, salt + 1)?;
     let full = sm.full_knobs();
     let mut throttled = full;
     let (mut checkpoint_s, mut restore_s) = (0.0, 0.0);
@@ -278,6 +287,7 @@ fn simulate_strategy(
         gpus: s.cluster.gpus as f64,
         pue: s.cluster.pue,
     };
+    let routing = router.as_ref().map(|r| r.describe());
     let outcome = run(&setup, grid, &mut sm, router.as_mut(), &mut policy).map_err(|source| {
         SimError::Run {
             strategy: kind.name(),
@@ -334,6 +344,8 @@ fn simulate_strategy(
         loss,
         effective_tokens,
         mfu,
+        routing,
+        moved_slots: sm.moved_slots(),
     })
 }
 

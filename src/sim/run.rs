@@ -50,6 +50,8 @@ pub struct StepSums {
     pub token_top_k: f64,
     /// Longest step [s].
     pub max_step_s: f64,
+    /// 99th percentile of step time [s].
+    pub p99_step_s: f64,
 }
 
 /// What a run produced.
@@ -154,6 +156,7 @@ struct Run<'a> {
     interval_start_s: f64,
     timeline: Vec<TimelineRow>,
     sums: StepSums,
+    step_times: Vec<f32>,
     mode_s: [f64; 3],
     mode_since_s: f64,
     mode_slot: usize,
@@ -326,6 +329,7 @@ impl Handler<Ev> for Run<'_> {
                 s.dropped += c.dropped;
                 s.token_top_k += c.tokens * self.in_flight_k as f64;
                 s.max_step_s = s.max_step_s.max(c.time_s);
+                self.step_times.push(c.time_s as f32);
                 if self.tokens_done >= self.setup.tokens {
                     self.state = State::Finished;
                     self.end_s = t;
@@ -390,6 +394,15 @@ pub fn run(
     policy: &mut Policy,
 ) -> Result<RunOutcome, RunError> {
     let n_shares = router.as_ref().map_or(0, |r| r.experts() * r.layers());
+    // Reserve the step-time record once, outside the per-step path (throttled steps may be smaller).
+    let per_step = step_model
+        .tokens_per_step(setup.throttled)
+        .min(step_model.tokens_per_step(setup.full));
+    let expected_steps = if per_step > 0.0 {
+        (setup.tokens / per_step) as usize + 16
+    } else {
+        16
+    };
     let mut run = Run {
         setup,
         grid,
@@ -408,6 +421,7 @@ pub fn run(
         interval_start_s: 0.0,
         timeline: Vec::with_capacity(grid.ci_g_per_kwh.len()),
         sums: StepSums::default(),
+        step_times: Vec::with_capacity(expected_steps),
         mode_s: [0.0; 3],
         mode_since_s: 0.0,
         mode_slot: 0,
@@ -425,6 +439,14 @@ pub fn run(
         return Err(e);
     }
     let wall_s = run.end_s;
+    let mut sums = run.sums;
+    if !run.step_times.is_empty() {
+        let k = ((run.step_times.len() as f64 * 0.99).ceil() as usize)
+            .clamp(1, run.step_times.len())
+            - 1;
+        let (_, v, _) = run.step_times.select_nth_unstable_by(k, f32::total_cmp);
+        sums.p99_step_s = *v as f64;
+    }
     Ok(RunOutcome {
         totals: run.meter.total,
         wall_s,
@@ -433,7 +455,7 @@ pub fn run(
         peak_facility_w: run.meter.peak_facility_w,
         mode_s: run.mode_s,
         pauses: run.pauses,
-        sums: run.sums,
+        sums,
         timeline: run.timeline,
     })
 }

@@ -5,7 +5,8 @@ use crate::hardware::{
     experts_fwd_bwd, router_fwd_bwd, Accelerator, ExpertKernel, KernelCost, Precision,
 };
 use crate::network::{Fabric, Group};
-use crate::scenario::{Cluster, Job};
+use crate::routing::{Placement, PlacementPolicy};
+use crate::scenario::{Cluster, Job, RoutingChoice};
 use crate::workload::{self, FfnKind, ModelSpec, ParallelPlan};
 
 /// The strategy's knobs for a step.
@@ -73,6 +74,9 @@ struct Fixed {
     optimizer_dyn_j: f64,
     /// Router cost per MoE layer per micro-batch (fwd+bwd).
     router: KernelCost,
+    /// One MoE layer under perfectly balanced routing: expert time of a rank and all-to-all time [s].
+    balanced_expert_s: f64,
+    balanced_comm_s: f64,
 }
 
 /// The per-step model of one job on one cluster.
@@ -100,6 +104,17 @@ pub struct StepModel {
     stage_f: Vec<f64>,
     stage_b: Vec<f64>,
     stage_x: Vec<[f64; 3]>,
+    choice: RoutingChoice,
+    placement: Placement,
+    placement_policy: PlacementPolicy,
+    rebalance_every: Option<u64>,
+    /// Shares summed since the last placement, and how many steps they cover.
+    acc_shares: Vec<f64>,
+    acc_steps: u64,
+    /// Bytes of one expert slot's weights, gradients and optimizer states on one GPU [bytes].
+    slot_bytes: f64,
+    /// Expert slots moved by rebalancing so far (most loaded rank, summed over rebalances).
+    moved_slots: u64,
 }
 
 fn dyn_j(c: KernelCost, idle_w: f64) -> f64 {
@@ -127,6 +142,15 @@ impl StepModel {
         }
         let ep = plan.ep.max(1) as usize;
         let experts_per_rank = if experts > 0 { experts / ep } else { 0 };
+        let moe_layers = moe_layer_of.iter().filter(|x| x.is_some()).count();
+        let placement = Placement::new(PlacementPolicy::Contiguous, moe_layers, experts, ep, &[]);
+        // bf16 weights and gradients + fp32 master weights, Adam m and v: 16 bytes per parameter (ZeRO paper).
+        let slot_bytes = match &model.ffn {
+            FfnKind::Moe(m) => {
+                3.0 * model.d_model as f64 * m.expert_ffn_hidden as f64 / plan.tp as f64 * 16.0
+            }
+            FfnKind::Dense => 0.0,
+        };
         Self {
             acc: cluster.accelerator.clone(),
             fabric: cluster.fabric,
@@ -149,7 +173,78 @@ impl StepModel {
             stage_f: Vec::new(),
             stage_b: Vec::new(),
             stage_x: Vec::new(),
+            choice: RoutingChoice::TokenChoice,
+            placement,
+            placement_policy: PlacementPolicy::Contiguous,
+            rebalance_every: None,
+            acc_shares: vec![0.0; moe_layers * experts],
+            acc_steps: 0,
+            slot_bytes,
+            moved_slots: 0,
         }
+    }
+
+    /// Set the routing side of the model: token or expert choice, expert placement (computed from
+    /// `shares`, the expected loads, layers × experts) and periodic rebalancing.
+    pub fn set_routing(
+        &mut self,
+        choice: RoutingChoice,
+        policy: PlacementPolicy,
+        rebalance_every: Option<u64>,
+        shares: &[f64],
+    ) {
+        self.choice = choice;
+        self.placement_policy = policy;
+        self.rebalance_every = rebalance_every;
+        let ep = self.plan.ep.max(1) as usize;
+        self.placement = Placement::new(policy, self.moe_layers(), self.experts, ep, shares);
+        self.counts = vec![0; self.placement.max_slots_per_rank().max(1)];
+    }
+
+    /// Expert slots moved by rebalancing so far (on the rank that received most).
+    pub fn moved_slots(&self) -> u64 {
+        self.moved_slots
+    }
+
+    /// Rebalance if due: re-place experts from the loads since the last placement; returns the time the
+    /// weight migration takes [s] (all ranks wait for the slowest transfer).
+    fn maybe_rebalance(&mut self, shares: &[f64]) -> f64 {
+        let Some(every) = self.rebalance_every else {
+            return 0.0;
+        };
+        if shares.len() != self.acc_shares.len() {
+            return 0.0;
+        }
+        self.acc_shares
+            .iter_mut()
+            .zip(shares)
+            .for_each(|(a, s)| *a += s);
+        self.acc_steps += 1;
+        if self.acc_steps < every {
+            return 0.0;
+        }
+        let n = self.acc_steps as f64;
+        self.acc_shares.iter_mut().for_each(|a| *a /= n);
+        let ep = self.plan.ep.max(1) as usize;
+        let next = Placement::new(
+            self.placement_policy,
+            self.moe_layers(),
+            self.experts,
+            ep,
+            &self.acc_shares,
+        );
+        let moved = self.placement.incoming_slots(&next);
+        self.placement = next;
+        self.counts
+            .resize(self.placement.max_slots_per_rank().max(1), 0);
+        self.acc_shares.iter_mut().for_each(|a| *a = 0.0);
+        self.acc_steps = 0;
+        self.moved_slots += moved as u64;
+        if moved == 0 {
+            return 0.0;
+        }
+        let crosses = self.plan.ep * self.plan.tp > self.gpus_per_node;
+        self.fabric.p2p_s(moved as f64 * self.slot_bytes, crosses)
     }
 
     /// Knobs of full-speed training: TDP, nominal top-k, all micro-batches.
@@ -176,6 +271,11 @@ impl StepModel {
         self.tokens_per_mb * self.plan.ep as f64 * top_k as f64
     }
 
+    /// Tokens trained per step with `knobs`.
+    pub fn tokens_per_step(&self, knobs: Knobs) -> f64 {
+        knobs.micro_batches.max(1) as f64 * self.plan.dp as f64 * self.tokens_per_mb
+    }
+
     /// Number of GPUs in the job.
     pub fn gpus(&self) -> u32 {
         self.gpus
@@ -199,7 +299,8 @@ impl StepModel {
         if let Some(i) = self.cache.iter().position(|f| f.knobs == knobs) {
             return i;
         }
-        let f = self.compute_fixed(knobs);
+        let mut f = self.compute_fixed(knobs);
+        (f.balanced_expert_s, f.balanced_comm_s) = self.balanced_moe(knobs);
         self.cache.push(f);
         self.cache.len() - 1
     }
@@ -311,14 +412,21 @@ impl StepModel {
             optimizer_s: opt.time_s,
             optimizer_dyn_j: dyn_j(opt, idle),
             router,
+            balanced_expert_s: 0.0,
+            balanced_comm_s: 0.0,
         }
     }
 
     /// The MoE block of one layer for one micro-batch: (critical time [s], dynamic energy summed over the
     /// EP group's GPUs [J], busy time summed over them [s], dropped assignments, straggler time [s], comm time [s]).
-    fn moe_block(&mut self, shares: &[f64], knobs: Knobs) -> (f64, f64, f64, f64, f64, f64) {
+    fn moe_block(
+        &mut self,
+        ml: usize,
+        shares: &[f64],
+        knobs: Knobs,
+        fi: usize,
+    ) -> (f64, f64, f64, f64, f64, f64) {
         let ep = self.plan.ep.max(1) as usize;
-        let epr = self.experts_per_rank;
         let hidden = self.model.d_model as f64;
         let (expert_ffn, bytes) = match &self.model.ffn {
             FfnKind::Moe(m) => (
@@ -328,24 +436,39 @@ impl StepModel {
             FfnKind::Dense => return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
         };
         let total = self.assignments_per_layer(knobs.top_k);
-        let capacity = self
-            .capacity_factor
-            .map(|cf| (cf * total / self.experts as f64).ceil());
+        let e = self.experts as f64;
+        let capacity = self.capacity_factor.map(|cf| (cf * total / e).ceil());
         let idle = self.acc.idle_w;
         let (mut t_max, mut dyn_sum, mut busy_sum, mut dropped) = (0.0f64, 0.0, 0.0, 0.0);
+        if self.choice == RoutingChoice::ExpertChoice {
+            // Every expert takes exactly its capacity: balanced by construction. Tokens no expert took,
+            // if experts picked independently: (1 − C/T)^E with C/T = cf·k/E (an approximation).
+            let cf = self.capacity_factor.unwrap_or(1.0);
+            let pick = (cf * knobs.top_k as f64 / e).min(1.0);
+            dropped = (1.0 - pick).powf(e) * total;
+        }
         for r in 0..ep {
+            let (slots, fracs) = self.placement.slots(ml, r);
+            let n = slots.len();
             let mut load = 0.0;
-            for j in 0..epr {
-                let want = (shares[r * epr + j] * total).round();
-                let kept = capacity.map_or(want, |c| want.min(c));
-                dropped += want - kept;
+            for j in 0..n {
+                let want_e = if self.choice == RoutingChoice::ExpertChoice {
+                    capacity.unwrap_or((total / e).ceil())
+                } else {
+                    (shares[slots[j] as usize] * total).round()
+                };
+                let kept_e = capacity.map_or(want_e, |c| want_e.min(c));
+                if self.choice == RoutingChoice::TokenChoice {
+                    dropped += (want_e - kept_e) * fracs[j];
+                }
+                let kept = (kept_e * fracs[j]).round();
                 load += kept;
                 self.counts[j] = kept as u32;
             }
             let cap = capacity.map(|c| c as u32);
             let c = experts_fwd_bwd(
                 &self.acc,
-                &self.counts[..epr],
+                &self.counts[..n],
                 hidden,
                 expert_ffn,
                 self.kernel,
@@ -360,8 +483,6 @@ impl StepModel {
             // Tokens travel before the capacity check drops overflow at the expert, so senders send all.
             self.send[r] = self.tokens_per_mb * knobs.top_k as f64 * hidden * bytes;
         }
-        // A perfectly balanced router would give every rank the mean expert time.
-        let straggler = t_max - busy_sum / ep as f64;
         let group = self.group(self.plan.ep, self.plan.tp);
         let a2a = if ep > 1 {
             self.fabric.all_to_all_s(&self.send, &self.recv, group)
@@ -370,12 +491,53 @@ impl StepModel {
         };
         // Dispatch and combine, forward and backward.
         let comm = 4.0 * a2a;
+        // Time lost to imbalance: this layer against the same layer under a perfectly balanced router.
+        let f = &self.cache[fi];
+        let straggler = ((t_max + comm) - (f.balanced_expert_s + f.balanced_comm_s)).max(0.0);
         (t_max + comm, dyn_sum, busy_sum, dropped, straggler, comm)
+    }
+
+    /// Expert time of one rank and all-to-all time of one MoE layer under perfectly balanced routing.
+    fn balanced_moe(&mut self, knobs: Knobs) -> (f64, f64) {
+        let ep = self.plan.ep.max(1) as usize;
+        let FfnKind::Moe(m) = &self.model.ffn else {
+            return (0.0, 0.0);
+        };
+        let hidden = self.model.d_model as f64;
+        let expert_ffn = m.expert_ffn_hidden as f64 / self.plan.tp as f64;
+        let bytes = self.plan.precision_bytes;
+        let total = self.assignments_per_layer(knobs.top_k);
+        let per_expert = (total / self.experts as f64).round();
+        let capacity = self
+            .capacity_factor
+            .map(|cf| (cf * total / self.experts as f64).ceil() as u32);
+        let epr = self.experts_per_rank.max(1);
+        let counts = vec![per_expert as u32; epr];
+        let c = experts_fwd_bwd(
+            &self.acc,
+            &counts,
+            hidden,
+            expert_ffn,
+            self.kernel,
+            capacity,
+            self.precision,
+            knobs.power_limit_w,
+        );
+        let send = vec![self.tokens_per_mb * knobs.top_k as f64 * hidden * bytes; ep];
+        let recv = vec![per_expert * epr as f64 * hidden * bytes; ep];
+        let a2a = if ep > 1 {
+            self.fabric
+                .all_to_all_s(&send, &recv, self.group(self.plan.ep, self.plan.tp))
+        } else {
+            0.0
+        };
+        (c.time_s, 4.0 * a2a)
     }
 
     /// Cost of one step given `shares` (MoE layers × experts, each row summing to 1; empty for dense).
     pub fn step(&mut self, shares: &[f64], knobs: Knobs) -> StepCost {
         let fi = self.fixed(knobs);
+        let migration_s = self.maybe_rebalance(shares);
         let pp = self.plan.pp as usize;
         let layers_per_stage = (self.model.layers as usize).div_ceil(pp);
         let ep = self.plan.ep.max(1) as f64;
@@ -407,7 +569,7 @@ impl StepModel {
                     busy += router.time_s;
                     router_s += router.time_s;
                     let (bt, bdyn, bbusy, bdrop, bstr, bcomm) =
-                        self.moe_block(&shares[ml * e..(ml + 1) * e], knobs);
+                        self.moe_block(ml, &shares[ml * e..(ml + 1) * e], knobs, fi);
                     t += bt;
                     dyn_gpu += bdyn / ep;
                     busy += bbusy / ep;
@@ -438,7 +600,7 @@ impl StepModel {
         let pipe = pipeline_1f1b_s(&self.stage_f, &self.stage_b, mb as u32, f.p2p_s);
         // The gradient all-reduce overlaps the last backward pass of stage 0, the last stage to finish.
         let exposed_dp = (f.dp_sync_s - self.stage_b[0]).max(0.0);
-        let time_s = pipe + exposed_dp + f.optimizer_s;
+        let time_s = pipe + exposed_dp + f.optimizer_s + migration_s;
         gpu_dyn_j += f.optimizer_dyn_j * self.gpus as f64;
         busy_gpu_s += f.optimizer_s * self.gpus as f64;
         let gpus = self.gpus as f64;
@@ -465,7 +627,7 @@ impl StepModel {
             dropped: dropped * mb * replicas,
             router_s: crit[0],
             straggler_s: crit[1],
-            comm_s: crit[2] + exposed_dp,
+            comm_s: crit[2] + exposed_dp + migration_s,
         }
     }
 

@@ -3,6 +3,7 @@
 
 use super::step_events::step_time_events;
 use super::*;
+use crate::routing::TraceReplay;
 use crate::scenario::parse_scenario;
 use std::path::Path;
 
@@ -280,4 +281,162 @@ fn results_do_not_depend_on_the_thread_count() {
         assert_eq!(a.outcome.totals, b.outcome.totals);
         assert_eq!(a.outcome.timeline, b.outcome.timeline);
     }
+}
+
+fn run_one(s: &Scenario) -> StrategyResult {
+    let mut res = simulate(s).unwrap();
+    res.strategies.remove(0)
+}
+
+fn per_token(r: &StrategyResult) -> (f64, f64) {
+    let o = &r.outcome;
+    (o.wall_s / o.tokens, o.totals.gpu_j / o.tokens)
+}
+
+// Issue 3: the collapsing router costs measurably more, and the straggler overhead says why.
+#[test]
+fn the_collapsed_trace_costs_more_per_token_than_the_balanced_one_and_stragglers_show_why() {
+    let noaux = run_one(&scenario_from(
+        "trace_replay.toml",
+        &[("tokens = 2.0e9", "tokens = 3.0e8")],
+    ));
+    let aux = run_one(&scenario_from(
+        "trace_replay.toml",
+        &[
+            ("tokens = 2.0e9", "tokens = 3.0e8"),
+            ("top2_noaux.csv\"", "top2_aux.csv\""),
+        ],
+    ));
+    let ((tn, en), (ta, ea)) = (per_token(&noaux), per_token(&aux));
+    assert!(
+        tn > ta * 1.05 && en > ea * 1.03,
+        "time/token {tn:e} vs {ta:e}, energy/token {en:e} vs {ea:e}"
+    );
+    let share = |r: &StrategyResult| r.outcome.sums.straggler_s / r.outcome.sums.time_s;
+    assert!(
+        share(&noaux) > 2.0 * share(&aux),
+        "{} vs {}",
+        share(&noaux),
+        share(&aux)
+    );
+    assert!(noaux.outcome.totals.waiting_j > aux.outcome.totals.waiting_j);
+}
+
+#[test]
+fn a_perfectly_balanced_router_has_no_straggler_overhead() {
+    let s = scenario_from("trace_replay.toml", &[("tokens = 2.0e9", "tokens = 1.0e8"), ("model = \"trace\"\ntrace = \"../../shared/data/routing/routing_moe16top2_noaux.csv\"\npast_end = \"loop\"", "model = \"balanced\"")]);
+    let r = run_one(&s);
+    assert_eq!(r.outcome.sums.straggler_s, 0.0);
+    assert_eq!(r.outcome.sums.dropped, 0.0);
+}
+
+#[test]
+fn fast_path_agrees_with_events_on_sampled_steps_of_both_traces() {
+    for trace in ["noaux.csv", "aux.csv"] {
+        // Pipelined (pp 2) so the event-level schedule has work to do.
+        let s = scenario_from(
+            "trace_replay.toml",
+            &[(
+                "dp = 8\ntp = 1\npp = 1\nep = 8",
+                "dp = 4\ntp = 1\npp = 2\nep = 4",
+            )],
+        );
+        let job = s.moe.as_ref().unwrap();
+        let t = Arc::new(
+            read_trace(
+                &Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../shared/data/routing")
+                    .join(format!("routing_moe16top2_{trace}")),
+            )
+            .unwrap(),
+        );
+        let mut router = Router::new(
+            RouterModel::Trace(
+                TraceReplay::new(t, 8, 16, crate::routing::PastEnd::Loop, false, 0).unwrap(),
+            ),
+            16,
+            8,
+            0,
+        );
+        let mut sm = StepModel::new(job, &s.cluster, s.training.precision);
+        let knobs = sm.full_knobs();
+        let mut shares = vec![0.0; 16 * 8];
+        for step in (0..400).step_by(37) {
+            router.fill_shares(step, sm.assignments_per_layer(knobs.top_k), &mut shares);
+            let fast = sm.step(&shares, knobs);
+            let (f, b) = sm.last_stage_times();
+            let (f, b) = (f.to_vec(), b.to_vec());
+            let (dp, p2p) = sm.sync_times(knobs);
+            let opt = fast.time_s
+                - super::step::pipeline_1f1b_s(&f, &b, knobs.micro_batches, p2p)
+                - (dp - b[0]).max(0.0);
+            let slow = step_time_events(&f, &b, knobs.micro_batches, p2p, dp, opt);
+            assert!(
+                (fast.time_s - slow).abs() / slow < 0.01,
+                "{trace} step {step}: {} vs {slow}",
+                fast.time_s
+            );
+        }
+    }
+}
+
+#[test]
+fn a_trace_of_another_shape_needs_mapping_and_reports_it() {
+    let narrow = [("experts = 16", "experts = 8")];
+    let s = scenario_from("trace_replay.toml", &narrow);
+    let err = simulate(&s).unwrap_err().to_string();
+    assert!(
+        err.contains("16 experts") && err.contains("routing.map"),
+        "{err}"
+    );
+    let s = scenario_from(
+        "trace_replay.toml",
+        &[
+            narrow[0],
+            ("tokens = 2.0e9", "tokens = 1.0e8"),
+            ("past_end = \"loop\"", "past_end = \"loop\"\nmap = true"),
+        ],
+    );
+    let r = run_one(&s);
+    assert!(
+        r.routing
+            .as_deref()
+            .unwrap_or("")
+            .contains("folded proportionally into 8"),
+        "{:?}",
+        r.routing
+    );
+}
+
+#[test]
+fn replicating_hot_experts_cuts_the_straggler_overhead_of_the_collapsed_trace() {
+    let base = [("tokens = 2.0e9", "tokens = 3.0e8")];
+    let plain = run_one(&scenario_from("trace_replay.toml", &base));
+    let s = scenario_from("trace_replay.toml", &[base[0], ("past_end = \"loop\"", "past_end = \"loop\"\nplacement = \"replicate\"\nreplica_slots = 1\nrebalance_every_steps = 50")]);
+    let eplb = run_one(&s);
+    assert!(
+        eplb.outcome.sums.straggler_s < 0.7 * plain.outcome.sums.straggler_s,
+        "{} vs {}",
+        eplb.outcome.sums.straggler_s,
+        plain.outcome.sums.straggler_s
+    );
+    assert!(eplb.moved_slots > 0, "rebalancing should move experts");
+}
+
+#[test]
+fn expert_choice_is_balanced_but_leaves_some_tokens_unrouted() {
+    let s = scenario_from(
+        "trace_replay.toml",
+        &[
+            ("tokens = 2.0e9", "tokens = 1.0e8"),
+            (
+                "past_end = \"loop\"",
+                "past_end = \"loop\"\nchoice = \"expert\"",
+            ),
+        ],
+    );
+    let r = run_one(&s);
+    assert_eq!(r.outcome.sums.straggler_s, 0.0);
+    let dropped = r.outcome.sums.dropped / r.outcome.sums.assignments;
+    assert!(dropped > 0.0 && dropped < 0.3, "{dropped}");
 }
