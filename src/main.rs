@@ -1,7 +1,7 @@
 //! The `moesim` command line: parses arguments and calls the library; exit code 0 ok, 1 failed run, 2 bad input.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use moesim::{hardware, report, Scenario};
+use moesim::{hardware, report, routing, Scenario};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,6 +41,65 @@ enum Command {
     },
     /// List the strategies a scenario can compare.
     Strategies,
+    /// Routing traces: statistics and synthetic traces.
+    Trace {
+        #[command(subcommand)]
+        what: TraceCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum TraceCmd {
+    /// Per-layer and over-time load imbalance of a trace (wide or long CSV).
+    Stats {
+        /// Trace file.
+        file: PathBuf,
+        /// Step ranges to summarise the imbalance over training in.
+        #[arg(long, default_value_t = 10)]
+        buckets: usize,
+    },
+    /// Write a synthetic trace (wide CSV) from a seeded router.
+    Synth {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Router: balanced, uniform, zipf, dirichlet.
+        #[arg(long, default_value = "uniform")]
+        model: String,
+        /// Experts per layer.
+        #[arg(long)]
+        experts: usize,
+        /// MoE layers.
+        #[arg(long)]
+        layers: usize,
+        /// Steps.
+        #[arg(long)]
+        steps: usize,
+        /// Tokens per step.
+        #[arg(long)]
+        tokens: u64,
+        /// Experts per token.
+        #[arg(long, default_value_t = 2)]
+        top_k: u64,
+        /// Zipf exponent (model zipf).
+        #[arg(long)]
+        zipf_s: Option<f64>,
+        /// Dirichlet concentration (model dirichlet).
+        #[arg(long)]
+        alpha: Option<f64>,
+        /// Log-normal drift per step (model dirichlet).
+        #[arg(long, default_value_t = 0.0)]
+        drift: f64,
+        /// Share of the collapsed expert at full collapse.
+        #[arg(long)]
+        collapse_share: Option<f64>,
+        /// Steps until full collapse.
+        #[arg(long)]
+        collapse_steps: Option<u64>,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -166,6 +225,67 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(2, e),
         },
+        Command::Trace {
+            what: TraceCmd::Stats { file, buckets },
+        } => match routing::read_trace(&file) {
+            Ok(t) => {
+                print!(
+                    "{}",
+                    routing::stats_text(&t, &routing::trace_stats(&t), buckets)
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(2, e),
+        },
+        Command::Trace {
+            what:
+                TraceCmd::Synth {
+                    out,
+                    model,
+                    experts,
+                    layers,
+                    steps,
+                    tokens,
+                    top_k,
+                    zipf_s,
+                    alpha,
+                    drift,
+                    collapse_share,
+                    collapse_steps,
+                    seed,
+                },
+        } => {
+            let spec = routing::SynthSpec {
+                model,
+                experts,
+                layers,
+                steps,
+                tokens,
+                top_k,
+                zipf_s,
+                alpha,
+                drift,
+                collapse_share,
+                collapse_steps,
+                seed,
+            };
+            match routing::synth_trace(&spec, &out.display().to_string()) {
+                Ok(t) => match report::write_atomic(&out, routing::write_wide(&t).as_bytes()) {
+                    Ok(()) => {
+                        println!(
+                            "wrote {} ({} steps × {} layers × {} experts)",
+                            out.display(),
+                            t.steps,
+                            t.layers,
+                            t.experts
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => fail(1, e),
+                },
+                Err(e) => fail(2, e),
+            }
+        }
         Command::Strategies => {
             for (_, name, what) in moesim::StrategyKind::ALL {
                 println!("{name:<10} {what}");

@@ -8,7 +8,10 @@ mod trace;
 
 pub use placement::{Placement, PlacementPolicy};
 pub use replay::{PastEnd, TraceReplay};
-pub use stats::{imbalance, stats_text, synthesize, trace_stats, Imbalance, TraceStats};
+pub use stats::{
+    imbalance, stats_text, synth_trace, synthesize, trace_stats, Imbalance, SynthError, SynthSpec,
+    TraceStats,
+};
 pub use synthetic::{Collapse, Router, RouterModel};
 pub use trace::{read_trace, write_wide, RoutingTrace, TraceLayout};
 

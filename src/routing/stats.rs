@@ -212,3 +212,111 @@ mod tests {
         }
     }
 }
+
+/// What `moesim trace synth` asks for.
+#[derive(Debug, Clone)]
+pub struct SynthSpec {
+    /// Router name: balanced, uniform, zipf, dirichlet.
+    pub model: String,
+    /// Experts per layer.
+    pub experts: usize,
+    /// MoE layers.
+    pub layers: usize,
+    /// Steps.
+    pub steps: usize,
+    /// Tokens per step.
+    pub tokens: u64,
+    /// Experts per token.
+    pub top_k: u64,
+    /// Zipf exponent.
+    pub zipf_s: Option<f64>,
+    /// Dirichlet concentration.
+    pub alpha: Option<f64>,
+    /// Log-normal drift per step.
+    pub drift: f64,
+    /// Collapse share.
+    pub collapse_share: Option<f64>,
+    /// Collapse steps.
+    pub collapse_steps: Option<u64>,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// Why a synthetic trace cannot be made.
+#[derive(Debug, thiserror::Error)]
+#[error("trace synth: `{flag}`: {msg}")]
+pub struct SynthError {
+    /// The flag at fault.
+    pub flag: &'static str,
+    /// What is wrong and what is valid.
+    pub msg: String,
+}
+
+/// Build the synthetic trace `spec` describes.
+pub fn synth_trace(spec: &SynthSpec, source: &str) -> Result<RoutingTrace, SynthError> {
+    use super::{Collapse, RouterModel};
+    let bad = |flag, msg: String| SynthError { flag, msg };
+    for (flag, v) in [
+        ("--experts", spec.experts),
+        ("--layers", spec.layers),
+        ("--steps", spec.steps),
+    ] {
+        if v == 0 {
+            return Err(bad(flag, "must be a positive integer".into()));
+        }
+    }
+    if spec.tokens == 0 || spec.top_k == 0 || spec.top_k > spec.experts as u64 {
+        return Err(bad(
+            "--top-k",
+            format!(
+                "needs --tokens > 0 and 1 <= top-k <= experts ({})",
+                spec.experts
+            ),
+        ));
+    }
+    let model = match spec.model.as_str() {
+        "balanced" => RouterModel::Balanced,
+        "uniform" => RouterModel::Uniform,
+        "zipf" => RouterModel::Zipf {
+            s: spec
+                .zipf_s
+                .filter(|s| *s >= 0.0)
+                .ok_or_else(|| bad("--zipf-s", "model zipf needs --zipf-s >= 0".into()))?,
+        },
+        "dirichlet" => RouterModel::Dirichlet {
+            alpha: spec
+                .alpha
+                .filter(|a| *a > 0.0)
+                .ok_or_else(|| bad("--alpha", "model dirichlet needs --alpha > 0".into()))?,
+            drift: if spec.drift >= 0.0 {
+                spec.drift
+            } else {
+                return Err(bad("--drift", "must be >= 0".into()));
+            },
+        },
+        o => {
+            return Err(bad(
+                "--model",
+                format!("unknown `{o}`; valid: balanced, uniform, zipf, dirichlet"),
+            ))
+        }
+    };
+    let mut router = Router::new(model, spec.experts, spec.layers, spec.seed);
+    match (spec.collapse_share, spec.collapse_steps) {
+        (Some(c), Some(n)) if c > 0.0 && c <= 1.0 && n > 0 => {
+            router = router.with_collapse(Collapse {
+                max_share: c,
+                over_steps: n,
+            })
+        }
+        (None, None) => {}
+        _ => {
+            return Err(bad(
+                "--collapse-share",
+                "give both --collapse-share in (0, 1] and --collapse-steps > 0".into(),
+            ))
+        }
+    }
+    synthesize(&mut router, spec.steps, spec.tokens, spec.top_k, source)
+        .ok_or_else(|| bad("--steps", "empty trace".into()))
+}

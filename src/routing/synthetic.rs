@@ -198,10 +198,9 @@ impl Router {
                 *o = (p + s * inv_sqrt_n * z).max(0.0);
                 total += *o;
             }
-            let hot = self.hot[l];
-            for (i, x) in row.iter_mut().enumerate() {
-                *x = *x / total * (1.0 - c) + if i == hot { c } else { 0.0 };
-            }
+            let scale = (1.0 - c) / total;
+            row.iter_mut().for_each(|x| *x *= scale);
+            row[self.hot[l]] += c;
         }
     }
 

@@ -95,8 +95,11 @@ pub struct Job {
 /// Training job settings common to all strategies.
 #[derive(Debug, Clone)]
 pub struct Training {
-    /// Tokens to train on.
+    /// Tokens to train on (with `target_loss`, a first estimate only: each strategy trains until its
+    /// estimated loss reaches the target).
     pub tokens: f64,
+    /// Train each strategy to this estimated loss instead of a token budget (equal-quality comparison).
+    pub target_loss: Option<f64>,
     /// Numeric precision of matmuls.
     pub precision: Precision,
     /// Start time, UNIX seconds (UTC).
@@ -229,6 +232,10 @@ pub struct CircadianSpec {
     pub checkpoint_write_s: f64,
     /// Time to restore and warm up after a pause [s].
     pub restore_s: f64,
+    /// Relative standard deviation of the planner's forecast of the signal (0 = perfect forecast).
+    pub forecast_error: f64,
+    /// Top-k by local hour at full speed (a time-aware router); `None` keeps the model's top-k.
+    pub top_k_by_hour: Option<[u32; 24]>,
 }
 
 /// A validated scenario: every value here is in range.

@@ -40,7 +40,8 @@ pub struct RawCluster {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTraining {
-    pub tokens: f64,
+    pub tokens: Option<f64>,
+    pub target_loss: Option<f64>,
     pub global_batch_seqs: i64,
     pub micro_batch_seqs: i64,
     pub precision: String,
@@ -157,4 +158,6 @@ pub struct RawCircadian {
     pub throttle_batch_fraction: Option<f64>,
     pub checkpoint_write_s: f64,
     pub restore_s: f64,
+    pub forecast_error: Option<f64>,
+    pub top_k_by_hour: Option<Vec<i64>>,
 }

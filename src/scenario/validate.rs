@@ -177,7 +177,12 @@ impl Validator<'_> {
     }
 
     fn training(&self, t: &RawTraining) -> Result<Training, ScenarioError> {
-        let tokens = self.positive("training.tokens", t.tokens)?;
+        let (tokens, target_loss) = match (t.tokens, t.target_loss) {
+            (Some(n), None) => (self.positive("training.tokens", n)?, None),
+            (None, Some(l)) => (0.0, Some(self.positive("training.target_loss", l)?)),
+            (Some(_), Some(_)) => return Err(self.loc.invalid("training.target_loss", "give either `tokens` (a token budget) or `target_loss` (train to an estimated loss), not both")),
+            (None, None) => return Err(self.loc.invalid("training", "give `tokens` (a token budget) or `target_loss` (train each strategy to this estimated loss)")),
+        };
         let precision: Precision = t.precision.parse().map_err(|_| {
             self.loc.invalid(
                 "training.precision",
@@ -195,6 +200,7 @@ impl Validator<'_> {
         })?;
         Ok(Training {
             tokens,
+            target_loss,
             precision,
             start_utc_s: start.timestamp(),
             start_text: t.start.clone(),
@@ -550,12 +556,14 @@ impl Validator<'_> {
                     past_end,
                 }
             }
-            o => return Err(self.loc.invalid(
-                &k("model"),
-                format!(
+            o => {
+                return Err(self.loc.invalid(
+                    &k("model"),
+                    format!(
                     "unknown routing model `{o}`; valid: balanced, uniform, zipf, dirichlet, trace"
                 ),
-            )),
+                ))
+            }
         };
         let collapse = match (r.collapse_share, r.collapse_steps) {
             (None, None) => None,
@@ -589,17 +597,18 @@ impl Validator<'_> {
                 ))
             }
         };
-        let choice =
-            match r.choice.as_deref() {
-                None | Some("token") => RoutingChoice::TokenChoice,
-                Some("expert") => RoutingChoice::ExpertChoice,
-                Some(o) => return Err(self.loc.invalid(
+        let choice = match r.choice.as_deref() {
+            None | Some("token") => RoutingChoice::TokenChoice,
+            Some("expert") => RoutingChoice::ExpertChoice,
+            Some(o) => {
+                return Err(self.loc.invalid(
                     &k("choice"),
                     format!(
                         "unknown `{o}`; valid: token (token-choice top-k), expert (expert choice)"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let placement = match (r.placement.as_deref(), r.replica_slots) {
             (None | Some("contiguous"), None) => PlacementPolicy::Contiguous,
             (Some("round_robin"), None) => PlacementPolicy::RoundRobin,
@@ -840,6 +849,29 @@ impl Validator<'_> {
             throttle_batch_fraction,
             checkpoint_write_s: nonneg("checkpoint_write_s", c.checkpoint_write_s)?,
             restore_s: nonneg("restore_s", c.restore_s)?,
+            forecast_error: nonneg("forecast_error", c.forecast_error.unwrap_or(0.0))?,
+            top_k_by_hour: match &c.top_k_by_hour {
+                None => None,
+                Some(v) if v.len() != 24 => {
+                    return Err(self.loc.invalid(
+                        &k("top_k_by_hour"),
+                        format!("needs 24 values (local hours 0–23), got {}", v.len()),
+                    ))
+                }
+                Some(v) => {
+                    let mut out = [0u32; 24];
+                    for (i, &x) in v.iter().enumerate() {
+                        if x < 1 || x as u32 > nominal_k {
+                            return Err(self.loc.invalid(
+                                &format!("{}.{i}", k("top_k_by_hour")),
+                                format!("top-k {x} at hour {i} is outside 1..={nominal_k}"),
+                            ));
+                        }
+                        out[i] = x as u32;
+                    }
+                    Some(out)
+                }
+            },
         })
     }
 }

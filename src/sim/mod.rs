@@ -24,6 +24,16 @@ pub enum SimError {
     /// The grid series could not be built or loaded.
     #[error(transparent)]
     Grid(Box<GridError>),
+    /// The target loss is below what the model can reach.
+    #[error("strategy `{strategy}`: training.target_loss = {target} is unreachable: the scaling law's floor for this model is {floor:.3}; pick a higher target")]
+    Unreachable {
+        /// Strategy name.
+        strategy: &'static str,
+        /// Target loss.
+        target: f64,
+        /// Loss with infinite data.
+        floor: f64,
+    },
     /// The scenario lacks what a strategy needs (the validator normally catches this first).
     #[error("strategy `{strategy}` needs {what}")]
     Missing {
@@ -141,6 +151,38 @@ fn models_for(
     Ok((sm, Some(router)))
 }
 
+/// Tokens a strategy trains: the scenario's budget, or (with a target loss) the effective tokens the
+/// job's scaling law needs to reach it. Returns (tokens, whether they are effective tokens).
+fn token_target(s: &Scenario, job: &Job, kind: StrategyKind) -> Result<(f64, bool), SimError> {
+    let Some(target) = s.training.target_loss else {
+        return Ok((s.training.tokens, false));
+    };
+    let law = loss_law(job);
+    quality::tokens_for_target_loss(law, target)
+        .map(|d| (d, true))
+        .ok_or(SimError::Unreachable {
+            strategy: kind.name(),
+            target,
+            floor: law.floor(),
+        })
+}
+
+/// The scaling law a job's loss is estimated with (Krajewski et al. 2024 for both, one data set).
+fn loss_law(job: &Job) -> quality::LossLaw {
+    let model = &job.model;
+    match &model.ffn {
+        FfnKind::Dense => quality::LossLaw::KrajewskiDense {
+            params: model.params_non_embedding(),
+        },
+        // Granularity G = d_ff/d_expert with d_ff the GELU FFN of width 4·d_model (Krajewski et al. 2024);
+        // an expert of SwiGLU width f holds as many weights as a GELU FFN of width 1.5·f.
+        FfnKind::Moe(m) => quality::LossLaw::KrajewskiMoe {
+            total_params: model.params_non_embedding(),
+            granularity: (4.0 * model.d_model as f64 / (1.5 * m.expert_ffn_hidden as f64)).max(1.0),
+        },
+    }
+}
+
 /// Full-speed seconds per token of a job, from the fast path with the router's mean loads.
 fn seconds_per_token(sm: &mut StepModel, router: &Option<Router>, knobs: Knobs) -> f64 {
     let shares = match router {
@@ -164,7 +206,7 @@ pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
         if let Some(job) = s.job(*kind) {
             let (mut sm, router) = models_for(s, job, &trace, 0)?;
             let full = sm.full_knobs();
-            let est = seconds_per_token(&mut sm, &router, full) * s.training.tokens;
+            let est = seconds_per_token(&mut sm, &router, full) * token_target(s, job, *kind)?.0;
             let deadline = if *kind == StrategyKind::Circadian {
                 s.circadian.as_ref().map_or(0.0, |c| c.deadline_s)
             } else {
@@ -224,6 +266,7 @@ fn simulate_strategy(
     };
     let acc = &s.cluster.accelerator;
     let (mut sm, mut router) = models_for(s, job, trace, salt + 1)?;
+    let (target_tokens, count_effective) = token_target(s, job, kind)?;
     let full = sm.full_knobs();
     let mut throttled = full;
     let (mut checkpoint_s, mut restore_s) = (0.0, 0.0);
@@ -261,6 +304,19 @@ fn simulate_strategy(
                 .map(|i| grid.local_hour(i))
                 .collect();
             let deadline_intervals = (c.deadline_s / grid.interval_s as f64).floor() as usize;
+            // The planner sees a forecast: the signal with seeded relative noise (accounting uses the truth).
+            let signal = match rand_distr::Normal::new(0.0, c.forecast_error) {
+                Ok(normal) if c.forecast_error > 0.0 => {
+                    use rand::SeedableRng;
+                    use rand_distr::Distribution;
+                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed ^ 0xF0CA_57E7);
+                    signal
+                        .into_iter()
+                        .map(|x| (x * (1.0 + normal.sample(&mut rng))).max(0.0))
+                        .collect()
+                }
+                _ => signal,
+            };
             Policy::Circadian(Box::new(CircadianPolicy::new(
                 signal,
                 hours,
@@ -275,7 +331,13 @@ fn simulate_strategy(
         _ => Policy::AlwaysFull,
     };
     let setup = RunSetup {
-        tokens: s.training.tokens,
+        tokens: target_tokens,
+        count_effective,
+        top_k_by_hour: s
+            .circadian
+            .as_ref()
+            .filter(|_| kind == StrategyKind::Circadian)
+            .and_then(|c| c.top_k_by_hour),
         full,
         throttled,
         checkpoint_s,
@@ -296,37 +358,24 @@ fn simulate_strategy(
     })?;
     let model = &job.model;
     let sums = &outcome.sums;
-    let (loss, effective_tokens) = match &model.ffn {
-        // Both strategies use Krajewski et al. 2024 (one data set, so dense and MoE losses compare).
-        FfnKind::Dense => (
-            quality::LossLaw::KrajewskiDense {
-                params: model.params_non_embedding(),
-            }
-            .loss(outcome.tokens)
-            .ok(),
-            outcome.tokens,
-        ),
-        FfnKind::Moe(m) => {
-            let dropped = if sums.assignments > 0.0 {
-                sums.dropped / sums.assignments
-            } else {
-                0.0
-            };
-            let mean_k = if outcome.tokens > 0.0 {
-                sums.token_top_k / outcome.tokens
-            } else {
-                m.top_k as f64
-            };
-            let eff = quality::effective_tokens(outcome.tokens, dropped, mean_k, m.top_k as f64)
-                .unwrap_or(outcome.tokens);
-            // Granularity G = d_ff/d_expert with d_ff the GELU FFN of width 4·d_model (Krajewski et al. 2024);
-            // an expert of SwiGLU width f holds as many weights as a GELU FFN of width 1.5·f.
-            let g = (4.0 * model.d_model as f64 / (1.5 * m.expert_ffn_hidden as f64)).max(1.0);
-            (
-                quality::moe_loss(model.params_non_embedding(), g, eff).ok(),
-                eff,
-            )
-        }
+    let (loss, effective_tokens) = {
+        let dropped = if sums.assignments > 0.0 {
+            sums.dropped / sums.assignments
+        } else {
+            0.0
+        };
+        let nominal_k = match &model.ffn {
+            FfnKind::Moe(m) => m.top_k as f64,
+            FfnKind::Dense => 1.0,
+        };
+        let mean_k = if outcome.tokens > 0.0 && sums.token_top_k > 0.0 {
+            sums.token_top_k / outcome.tokens
+        } else {
+            nominal_k
+        };
+        let eff = quality::effective_tokens(outcome.tokens, dropped, mean_k, nominal_k)
+            .unwrap_or(outcome.tokens);
+        (loss_law(job).loss(eff).ok(), eff)
     };
     let peak = acc.peak_flops.get(s.training.precision).unwrap_or(0.0) * s.cluster.gpus as f64;
     let mfu = if sums.time_s > 0.0 && peak > 0.0 {

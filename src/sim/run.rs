@@ -97,8 +97,12 @@ pub enum RunError {
 /// Settings of one run.
 #[derive(Debug, Clone)]
 pub struct RunSetup {
-    /// Tokens to train.
+    /// Tokens to train (effective tokens when `count_effective`).
     pub tokens: f64,
+    /// Count progress in effective tokens: dropped assignments and a lower top-k discounted.
+    pub count_effective: bool,
+    /// Top-k by local hour at full speed (a time-aware router).
+    pub top_k_by_hour: Option<[u32; 24]>,
     /// Knobs at full speed.
     pub full: Knobs,
     /// Knobs when throttled.
@@ -151,6 +155,7 @@ struct Run<'a> {
     in_flight: StepCost,
     in_flight_k: u32,
     tokens_done: f64,
+    tokens_raw: f64,
     interval_tokens: f64,
     current: Option<usize>,
     interval_start_s: f64,
@@ -199,11 +204,16 @@ impl Run<'_> {
     }
 
     fn start_step(&mut self, now: SimTime, out: &mut Vec<(SimTime, Ev)>) {
-        let knobs = if self.mode == Mode::Throttled {
+        let mut knobs = if self.mode == Mode::Throttled {
             self.setup.throttled
         } else {
             self.setup.full
         };
+        if let (Some(sched), Some(i)) = (&self.setup.top_k_by_hour, self.current) {
+            if self.mode == Mode::Full {
+                knobs.top_k = sched[self.grid.local_hour(i) as usize % 24];
+            }
+        }
         if let Some(r) = self.router.as_deref_mut() {
             let assignments = self.step_model.assignments_per_layer(knobs.top_k);
             r.fill_shares(self.sums.steps, assignments, &mut self.shares);
@@ -317,7 +327,22 @@ impl Handler<Ev> for Run<'_> {
             }
             Ev::StepDone => {
                 let c = self.in_flight;
-                self.tokens_done += c.tokens;
+                self.tokens_raw += c.tokens;
+                self.tokens_done += if self.setup.count_effective {
+                    let kept = if c.assignments > 0.0 {
+                        1.0 - c.dropped / c.assignments
+                    } else {
+                        1.0
+                    };
+                    let k = if self.setup.full.top_k == 0 {
+                        1.0
+                    } else {
+                        (self.in_flight_k as f64 / self.setup.full.top_k as f64).min(1.0)
+                    };
+                    c.tokens * kept * k
+                } else {
+                    c.tokens
+                };
                 self.interval_tokens += c.tokens;
                 let s = &mut self.sums;
                 s.steps += 1;
@@ -416,6 +441,7 @@ pub fn run(
         in_flight: StepCost::default(),
         in_flight_k: 0,
         tokens_done: 0.0,
+        tokens_raw: 0.0,
         interval_tokens: 0.0,
         current: None,
         interval_start_s: 0.0,
@@ -450,7 +476,7 @@ pub fn run(
     Ok(RunOutcome {
         totals: run.meter.total,
         wall_s,
-        tokens: run.tokens_done,
+        tokens: run.tokens_raw,
         gpu_hours: run.held_s * setup.gpus / 3600.0,
         peak_facility_w: run.meter.peak_facility_w,
         mode_s: run.mode_s,
