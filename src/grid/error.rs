@@ -203,4 +203,24 @@ pub enum GridError {
         /// What is wrong.
         message: String,
     },
+    /// A carbon-intensity signal asked for by name is not in the series.
+    #[error("{source_name}: no carbon-intensity signal '{name}'; this series has: {available}")]
+    UnknownSignal {
+        /// The series' source.
+        source_name: String,
+        /// The name asked for.
+        name: String,
+        /// Comma-separated names of the signals present.
+        available: String,
+    },
+    /// No data row matched the row filter (e.g. the balancing authority in an EIA-930 file).
+    #[error("{path}: no data row has '{value}' in column '{column}'; check the region code")]
+    NoMatchingRows {
+        /// File that failed.
+        path: PathBuf,
+        /// Filter column.
+        column: String,
+        /// Value looked for.
+        value: String,
+    },
 }

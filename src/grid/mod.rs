@@ -22,7 +22,7 @@ pub use error::GridError;
 pub use presets::{eia_2022_spec, europe_2020_spec, EIA_FUEL_SUM};
 pub use profile::{default_profile_series, profile_regions, region_profile, RegionProfile};
 pub use pue::Pue;
-pub use series::{CiKind, GridSeries};
+pub use series::{CiKind, CiSignal, GridSeries};
 pub use time::{fmt_utc, parse_time_zone};
 
 #[cfg(test)]
