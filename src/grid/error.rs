@@ -223,4 +223,36 @@ pub enum GridError {
         /// Value looked for.
         value: String,
     },
+    /// A grid format name is not known.
+    #[error("unknown grid file format '{value}'; available: {available}")]
+    UnknownFormat {
+        /// The name given.
+        value: String,
+        /// Comma-separated format names.
+        available: String,
+    },
+    /// The file gave no carbon-intensity signal (e.g. an ENTSO-E load/price export).
+    #[error("{source_name}: the file has no carbon-intensity column or generation mix; combine it with an intensity series (GridColumns::into_series_with_ci)")]
+    NoIntensity {
+        /// The file and format.
+        source_name: String,
+    },
+    /// An interval has no positive generation, so its mix intensity is undefined.
+    #[error("{path}: interval starting {at_utc} has no positive generation in any fuel column; intensity from the mix is undefined there")]
+    NoGeneration {
+        /// File that failed.
+        path: PathBuf,
+        /// UTC start of the interval (RFC 3339).
+        at_utc: String,
+    },
+    /// A generation column names a production type without an emission factor.
+    #[error("{path}:1: column '{column}': unknown production type; known types: {valid}")]
+    UnknownFuel {
+        /// File that failed.
+        path: PathBuf,
+        /// The header.
+        column: String,
+        /// Comma-separated known types.
+        valid: String,
+    },
 }

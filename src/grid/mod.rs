@@ -10,6 +10,7 @@
 
 mod csv_load;
 mod error;
+mod format;
 mod presets;
 mod profile;
 mod pue;
@@ -19,6 +20,10 @@ mod time;
 
 pub use csv_load::{load_csv, load_csv_with_report, CsvSpec, LoadReport};
 pub use error::GridError;
+pub use format::{
+    detect_format, format_names, load_grid_columns, load_grid_file, FormatInfo, FormatOptions,
+    GridColumns, GridFormat, FORMATS, IPCC_FACTORS_G_PER_KWH,
+};
 pub use presets::{eia_2022_spec, europe_2020_spec, EIA_FUEL_SUM};
 pub use profile::{default_profile_series, profile_regions, region_profile, RegionProfile};
 pub use pue::Pue;
@@ -42,5 +47,7 @@ pub(crate) mod test_data {
     }
 }
 
+#[cfg(test)]
+mod tests_format;
 #[cfg(test)]
 mod tests_real;

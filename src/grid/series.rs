@@ -533,16 +533,24 @@ mod tests {
             g_per_kwh: vec![100.0, 200.0, 300.0, 400.0],
         });
         assert!(s.validate().is_ok());
-        let w = s.window(T2022 + 1800, 2 * 3600, false).map_err(|e| e.to_string());
+        let w = s
+            .window(T2022 + 1800, 2 * 3600, false)
+            .map_err(|e| e.to_string());
         let w = w.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(w.ci_alt[0].g_per_kwh, vec![150.0, 250.0]);
         assert_eq!(w.ci_names(), vec!["ci", "marginal"]);
         let m = w.select_ci("MARGINAL").map_err(|e| e.to_string());
         let m = m.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((m.ci_kind, m.ci_name.as_str()), (CiKind::Marginal, "marginal"));
+        assert_eq!(
+            (m.ci_kind, m.ci_name.as_str()),
+            (CiKind::Marginal, "marginal")
+        );
         assert_eq!(m.ci_g_per_kwh, vec![150.0, 250.0]);
         assert_eq!(m.ci_signal("ci"), Some(&[15.0, 25.0][..]));
-        let e = w.select_ci("lifecycle").map(|_| ()).map_err(|e| e.to_string());
+        let e = w
+            .select_ci("lifecycle")
+            .map(|_| ())
+            .map_err(|e| e.to_string());
         assert!(e.is_err_and(|m| m.contains("'lifecycle'") && m.contains("ci, marginal")));
         s.ci_alt[0].g_per_kwh.pop();
         assert!(s.validate().is_err());
