@@ -255,4 +255,18 @@ pub enum GridError {
         /// Comma-separated known types.
         valid: String,
     },
+    /// A weather file misses too many consecutive values.
+    #[error("{path}: {column} missing on lines {first_line} to {last_line}; at most {limit} consecutive hours are interpolated, and not at the start or end")]
+    WeatherGap {
+        /// File that failed.
+        path: PathBuf,
+        /// Which quantity.
+        column: String,
+        /// First line of the run.
+        first_line: u64,
+        /// Last line of the run.
+        last_line: u64,
+        /// Hours that may be interpolated.
+        limit: usize,
+    },
 }
