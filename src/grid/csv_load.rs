@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 use super::error::GridError;
 use super::regular::{fill_gaps, infer_interval_s, FillError};
 use super::series::{CiKind, GridSeries};
+use chrono::NaiveDateTime;
+
 use super::time::{
     fmt_utc, parse_stamp, parse_time_zone, resolve_local, Resolved, Stamp, STAMP_FORMS,
 };
@@ -149,6 +151,7 @@ fn read_value(
     record: &csv::StringRecord,
     raw_headers: &[String],
     col: &ValueColumn,
+    thousands_separator: bool,
 ) -> Result<Option<f64>, GridError> {
     let mut sum = 0.0;
     let mut any_missing = false;
@@ -169,7 +172,14 @@ fn read_value(
             value: cell.to_string(),
             expected,
         };
-        let v: f64 = cell
+        let stripped;
+        let text = if thousands_separator && cell.contains(',') {
+            stripped = cell.replace(',', "");
+            stripped.as_str()
+        } else {
+            cell
+        };
+        let v: f64 = text
             .parse()
             .map_err(|_| bad("a decimal number (or an empty cell for a missing value)"))?;
         if !v.is_finite() {
@@ -197,8 +207,7 @@ pub fn load_csv(spec: &CsvSpec) -> Result<GridSeries, GridError> {
 
 /// Like [`load_csv`], also returning what the loader did (rows averaged, values interpolated).
 pub fn load_csv_with_report(spec: &CsvSpec) -> Result<(GridSeries, LoadReport), GridError> {
-    let path = spec.path.as_path();
-    let context = path.display().to_string();
+    let context = spec.path.display().to_string();
     let stamp_zone = if spec.time_zone.trim().is_empty() {
         "UTC"
     } else {
@@ -209,6 +218,206 @@ pub fn load_csv_with_report(spec: &CsvSpec) -> Result<(GridSeries, LoadReport), 
         Some(z) => parse_time_zone(z, &context)?,
         None => tz,
     };
+    let mut columns = vec![ColumnReq::required(&spec.ci_column, "ci column", true)];
+    if let Some(l) = &spec.load_column {
+        columns.push(ColumnReq::required(l, "load column", false));
+    }
+    if let Some(p) = &spec.price_column {
+        columns.push(ColumnReq::required(p, "price column", false));
+    }
+    let table = load_table(&TableSpec {
+        path: spec.path.clone(),
+        time_column: spec.time_column.clone(),
+        stamp_style: StampStyle::Iso,
+        time_zone: stamp_zone.to_string(),
+        stamp_is_interval_end: spec.stamp_is_interval_end,
+        columns,
+        max_gap_intervals: spec.max_gap_intervals,
+        thousands_separator: false,
+        row_filter: None,
+    })?;
+    let mut it = table.columns.into_iter().map(Option::unwrap_or_default);
+    let ci = it.next().unwrap_or_default();
+    let load = spec.load_column.as_ref().and_then(|_| it.next());
+    let price = spec.price_column.as_ref().and_then(|_| it.next());
+    let series = GridSeries {
+        region: spec.region.clone(),
+        tz: local_tz,
+        start_utc_s: table.start_utc_s,
+        interval_s: table.interval_s,
+        ci_g_per_kwh: ci,
+        ci_kind: spec.ci_kind,
+        ci_name: spec.ci_column.trim().to_string(),
+        ci_alt: Vec::new(),
+        load_mw: load,
+        price_per_mwh: price,
+        source: spec.path.display().to_string(),
+    };
+    series.validate()?;
+    Ok((series, table.report))
+}
+
+/// How the time column writes its stamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StampStyle {
+    /// ISO 8601-like forms ([`STAMP_FORMS`]), with or without a UTC offset.
+    Iso,
+    /// `%m/%d/%Y %I:%M:%S %p` (EIA-930 BALANCE, e.g. `01/01/2022 1:00:00 AM`), naive.
+    UsSlash12h,
+    /// An ENTSO-E market time unit `START - END`, dates `dd.mm.yyyy` (legacy) or `dd/mm/yyyy` (new
+    /// platform), times `HH:MM[:SS]`, optionally followed by `(UTC)`, `(CET)`, `(CEST)` or
+    /// `(CET/CEST)`; the start is used. `(UTC)`/`(CET)`/`(CEST)` fix the offset, which settles the
+    /// repeated autumn hour; otherwise the start is local in the table's zone.
+    EntsoeMtu,
+}
+
+const US_STAMP_FORM: &str = "'MM/DD/YYYY hh:mm:ss AM' or 'PM' (EIA-930 hour-ending stamps)";
+const MTU_FORM: &str = "'DD.MM.YYYY HH:MM - DD.MM.YYYY HH:MM' or 'DD/MM/YYYY HH:MM:SS - DD/MM/YYYY HH:MM:SS', optionally followed by '(UTC)', '(CET)', '(CEST)' or '(CET/CEST)'";
+
+impl StampStyle {
+    fn expected(self) -> &'static str {
+        match self {
+            StampStyle::Iso => STAMP_FORMS,
+            StampStyle::UsSlash12h => US_STAMP_FORM,
+            StampStyle::EntsoeMtu => MTU_FORM,
+        }
+    }
+
+    fn parse(self, cell: &str) -> Option<Stamp> {
+        match self {
+            StampStyle::Iso => parse_stamp(cell),
+            StampStyle::UsSlash12h => {
+                let t = cell.trim();
+                ["%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p"]
+                    .iter()
+                    .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
+                    .map(Stamp::Local)
+            }
+            StampStyle::EntsoeMtu => parse_mtu(cell),
+        }
+    }
+}
+
+/// Parses an ENTSO-E MTU cell (see [`StampStyle::EntsoeMtu`]) into its start.
+fn parse_mtu(cell: &str) -> Option<Stamp> {
+    let mut text = cell.trim();
+    let mut offset_s: Option<i64> = None;
+    if let Some(open) = text.rfind('(') {
+        let zone = text[open..]
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .trim();
+        offset_s = match zone.to_ascii_uppercase().as_str() {
+            "UTC" => Some(0),
+            "CET" => Some(3600),
+            "CEST" => Some(7200),
+            "CET/CEST" => None,
+            _ => return None,
+        };
+        text = text[..open].trim();
+    }
+    let start = text.split(" - ").next()?.trim();
+    let naive = [
+        "%d.%m.%Y %H:%M",
+        "%d.%m.%Y %H:%M:%S",
+        "%d/%m/%Y %H:%M:%S",
+        "%d/%m/%Y %H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(start, f).ok())?;
+    Some(match offset_s {
+        Some(off) => Stamp::Instant(naive.and_utc().timestamp() - off),
+        None => Stamp::Local(naive),
+    })
+}
+
+/// One value column a table loader asks for.
+#[derive(Debug, Clone)]
+pub(crate) struct ColumnReq {
+    /// A header, or `sum:A+B`.
+    pub spec: String,
+    /// What it is for (in messages).
+    pub role: &'static str,
+    /// Negative values are errors.
+    pub non_negative: bool,
+    /// A missing header, or a column with no value in any row, gives `None` instead of an error.
+    pub optional: bool,
+}
+
+impl ColumnReq {
+    /// A column that must exist and have values.
+    pub fn required(spec: &str, role: &'static str, non_negative: bool) -> ColumnReq {
+        ColumnReq {
+            spec: spec.to_string(),
+            role,
+            non_negative,
+            optional: false,
+        }
+    }
+
+    /// A column that may be absent (header missing or every cell empty).
+    pub fn optional(spec: &str, role: &'static str, non_negative: bool) -> ColumnReq {
+        ColumnReq {
+            optional: true,
+            ..ColumnReq::required(spec, role, non_negative)
+        }
+    }
+}
+
+/// Everything the shared table reader needs: the generic loader and the format loaders build one.
+#[derive(Debug, Clone)]
+pub(crate) struct TableSpec {
+    pub path: PathBuf,
+    pub time_column: String,
+    pub stamp_style: StampStyle,
+    /// Zone of naive stamps (IANA name or "UTC").
+    pub time_zone: String,
+    pub stamp_is_interval_end: bool,
+    pub columns: Vec<ColumnReq>,
+    pub max_gap_intervals: u32,
+    /// Numbers may carry ',' thousands separators (`"12,345"`).
+    pub thousands_separator: bool,
+    /// Keep only rows whose column (header) equals the value (case-insensitive, trimmed).
+    pub row_filter: Option<(String, String)>,
+}
+
+/// A regular table read by [`load_table`].
+#[derive(Debug, Clone)]
+pub(crate) struct Table {
+    pub start_utc_s: i64,
+    pub interval_s: i64,
+    /// Per requested column: values per interval (gaps filled), or `None` for an absent optional one.
+    pub columns: Vec<Option<Vec<f64>>>,
+    pub report: LoadReport,
+}
+
+/// Reads the header row of a CSV file (BOM stripped, trimmed; comment lines skipped).
+pub(crate) fn read_headers(path: &Path) -> Result<Vec<String>, GridError> {
+    let file = std::fs::File::open(path).map_err(|source| GridError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .from_reader(std::io::BufReader::new(file));
+    let headers = reader.headers().map_err(|e| GridError::Csv {
+        path: path.to_path_buf(),
+        line: e.position().map_or(0, |p| p.line()),
+        message: e.to_string(),
+    })?;
+    Ok(headers
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
+        .collect())
+}
+
+/// Reads a CSV table into regular columns by the rules in the module docs.
+pub(crate) fn load_table(spec: &TableSpec) -> Result<Table, GridError> {
+    let path = spec.path.as_path();
+    let context = path.display().to_string();
+    let tz = parse_time_zone(&spec.time_zone, &context)?;
     let file = std::fs::File::open(path).map_err(|source| GridError::Io {
         path: path.to_path_buf(),
         source,
@@ -237,33 +446,32 @@ pub fn load_csv_with_report(spec: &CsvSpec) -> Result<(GridSeries, LoadReport), 
         &spec.time_column,
         "time column",
     )?;
-    let mut columns = vec![resolve_value_column(
-        path,
-        &headers,
-        &raw_headers,
-        &spec.ci_column,
-        "ci column",
-        true,
-    )?];
-    if let Some(l) = &spec.load_column {
-        columns.push(resolve_value_column(
+    let filter = match &spec.row_filter {
+        Some((col, value)) => Some((
+            find_column(path, &headers, &raw_headers, col, "row filter column")?,
+            value.trim().to_lowercase(),
+        )),
+        None => None,
+    };
+    // `slots[k]` is the index in `columns` of requested column k, or None if absent (optional).
+    let mut columns: Vec<ValueColumn> = Vec::new();
+    let mut slots: Vec<Option<usize>> = Vec::new();
+    for req in &spec.columns {
+        match resolve_value_column(
             path,
             &headers,
             &raw_headers,
-            l,
-            "load column",
-            false,
-        )?);
-    }
-    if let Some(p) = &spec.price_column {
-        columns.push(resolve_value_column(
-            path,
-            &headers,
-            &raw_headers,
-            p,
-            "price column",
-            false,
-        )?);
+            &req.spec,
+            req.role,
+            req.non_negative,
+        ) {
+            Ok(c) => {
+                slots.push(Some(columns.len()));
+                columns.push(c);
+            }
+            Err(GridError::UnknownColumn { .. }) if req.optional => slots.push(None),
+            Err(e) => return Err(e),
+        }
     }
     let time_name = raw_headers[time_idx]
         .trim_start_matches('\u{feff}')
@@ -275,14 +483,22 @@ pub fn load_csv_with_report(spec: &CsvSpec) -> Result<(GridSeries, LoadReport), 
     let mut record = csv::StringRecord::new();
     while reader.read_record(&mut record).map_err(csv_err)? {
         let line = record.position().map_or(0, |p| p.line());
+        if let Some((idx, want)) = &filter {
+            if record.get(*idx).unwrap_or("").trim().to_lowercase() != *want {
+                continue;
+            }
+        }
         let cell = record.get(time_idx).unwrap_or("").trim();
-        let stamp = parse_stamp(cell).ok_or_else(|| GridError::BadTimestamp {
-            path: path.to_path_buf(),
-            line,
-            column: time_name.clone(),
-            value: cell.to_string(),
-            expected: STAMP_FORMS,
-        })?;
+        let stamp = spec
+            .stamp_style
+            .parse(cell)
+            .ok_or_else(|| GridError::BadTimestamp {
+                path: path.to_path_buf(),
+                line,
+                column: time_name.clone(),
+                value: cell.to_string(),
+                expected: spec.stamp_style.expected(),
+            })?;
         let prev = rows.last().map(|r| (r.line, r.t_utc_s));
         let t_utc_s = match stamp {
             Stamp::Instant(t) => t,
@@ -320,7 +536,16 @@ pub fn load_csv_with_report(spec: &CsvSpec) -> Result<(GridSeries, LoadReport), 
         }
         let values = columns
             .iter()
-            .map(|c| read_value(path, line, &record, &raw_headers, c))
+            .map(|c| {
+                read_value(
+                    path,
+                    line,
+                    &record,
+                    &raw_headers,
+                    c,
+                    spec.thousands_separator,
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         prev_text = cell.to_string();
         rows.push(Row {
@@ -328,6 +553,15 @@ pub fn load_csv_with_report(spec: &CsvSpec) -> Result<(GridSeries, LoadReport), 
             t_utc_s,
             values,
         });
+    }
+    if rows.is_empty() {
+        if let Some((col, value)) = &spec.row_filter {
+            return Err(GridError::NoMatchingRows {
+                path: path.to_path_buf(),
+                column: col.clone(),
+                value: value.clone(),
+            });
+        }
     }
     let times: Vec<i64> = rows.iter().map(|r| r.t_utc_s).collect();
     let interval_s = match infer_interval_s(&times) {
@@ -400,7 +634,7 @@ pub fn load_csv_with_report(spec: &CsvSpec) -> Result<(GridSeries, LoadReport), 
             .map_or(0, |i| first_line[i])
     };
 
-    let mut filled_columns: Vec<Vec<f64>> = Vec::with_capacity(ncol);
+    let mut filled_columns: Vec<Option<Vec<f64>>> = Vec::with_capacity(ncol);
     let mut interpolated = Vec::with_capacity(ncol);
     for (c, col) in columns.iter().enumerate() {
         let values: Vec<Option<f64>> = (0..n_bins)
@@ -409,6 +643,15 @@ pub fn load_csv_with_report(spec: &CsvSpec) -> Result<(GridSeries, LoadReport), 
                 (k > 0).then(|| sums[b * ncol + c] / f64::from(k))
             })
             .collect();
+        let optional = spec
+            .columns
+            .iter()
+            .zip(&slots)
+            .any(|(req, slot)| *slot == Some(c) && req.optional);
+        if optional && values.iter().all(Option::is_none) {
+            filled_columns.push(None);
+            continue;
+        }
         let (v, n) = fill_gaps(&values, spec.max_gap_intervals as usize).map_err(|e| match e {
             FillError::Edge {
                 first,
@@ -437,31 +680,23 @@ pub fn load_csv_with_report(spec: &CsvSpec) -> Result<(GridSeries, LoadReport), 
             },
         })?;
         interpolated.push((col.name.clone(), n));
-        filled_columns.push(v);
+        filled_columns.push(Some(v));
     }
-    let mut it = filled_columns.into_iter();
-    let ci = it.next().unwrap_or_default();
-    let load = spec.load_column.as_ref().and_then(|_| it.next());
-    let price = spec.price_column.as_ref().and_then(|_| it.next());
-    let series = GridSeries {
-        region: spec.region.clone(),
-        tz: local_tz,
+    let out_columns = slots
+        .iter()
+        .map(|s| s.and_then(|c| filled_columns[c].clone()))
+        .collect();
+    Ok(Table {
         start_utc_s: origin,
         interval_s,
-        ci_g_per_kwh: ci,
-        ci_kind: spec.ci_kind,
-        load_mw: load,
-        price_per_mwh: price,
-        source: path.display().to_string(),
-    };
-    series.validate()?;
-    let report = LoadReport {
-        rows: rows.len(),
-        interval_s,
-        averaged_intervals,
-        interpolated,
-    };
-    Ok((series, report))
+        columns: out_columns,
+        report: LoadReport {
+            rows: rows.len(),
+            interval_s,
+            averaged_intervals,
+            interpolated,
+        },
+    })
 }
 
 #[cfg(test)]

@@ -203,4 +203,70 @@ pub enum GridError {
         /// What is wrong.
         message: String,
     },
+    /// A carbon-intensity signal asked for by name is not in the series.
+    #[error("{source_name}: no carbon-intensity signal '{name}'; this series has: {available}")]
+    UnknownSignal {
+        /// The series' source.
+        source_name: String,
+        /// The name asked for.
+        name: String,
+        /// Comma-separated names of the signals present.
+        available: String,
+    },
+    /// No data row matched the row filter (e.g. the balancing authority in an EIA-930 file).
+    #[error("{path}: no data row has '{value}' in column '{column}'; check the region code")]
+    NoMatchingRows {
+        /// File that failed.
+        path: PathBuf,
+        /// Filter column.
+        column: String,
+        /// Value looked for.
+        value: String,
+    },
+    /// A grid format name is not known.
+    #[error("unknown grid file format '{value}'; available: {available}")]
+    UnknownFormat {
+        /// The name given.
+        value: String,
+        /// Comma-separated format names.
+        available: String,
+    },
+    /// The file gave no carbon-intensity signal (e.g. an ENTSO-E load/price export).
+    #[error("{source_name}: the file has no carbon-intensity column or generation mix; combine it with an intensity series (GridColumns::into_series_with_ci)")]
+    NoIntensity {
+        /// The file and format.
+        source_name: String,
+    },
+    /// An interval has no positive generation, so its mix intensity is undefined.
+    #[error("{path}: interval starting {at_utc} has no positive generation in any fuel column; intensity from the mix is undefined there")]
+    NoGeneration {
+        /// File that failed.
+        path: PathBuf,
+        /// UTC start of the interval (RFC 3339).
+        at_utc: String,
+    },
+    /// A generation column names a production type without an emission factor.
+    #[error("{path}:1: column '{column}': unknown production type; known types: {valid}")]
+    UnknownFuel {
+        /// File that failed.
+        path: PathBuf,
+        /// The header.
+        column: String,
+        /// Comma-separated known types.
+        valid: String,
+    },
+    /// A weather file misses too many consecutive values.
+    #[error("{path}: {column} missing on lines {first_line} to {last_line}; at most {limit} consecutive hours are interpolated, and not at the start or end")]
+    WeatherGap {
+        /// File that failed.
+        path: PathBuf,
+        /// Which quantity.
+        column: String,
+        /// First line of the run.
+        first_line: u64,
+        /// Last line of the run.
+        last_line: u64,
+        /// Hours that may be interpolated.
+        limit: usize,
+    },
 }

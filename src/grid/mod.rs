@@ -6,24 +6,34 @@
 //!   [`eia_2022_spec`] and [`europe_2020_spec`] describe the shared real files;
 //! - [`default_profile_series`]: a series built from the embedded mean (month, local hour) profile
 //!   of nine regions, so a run needs no data file;
-//! - [`Pue`]: power usage effectiveness.
+//! - [`Pue`]: power usage effectiveness; [`PueModel`] and [`pue_series`]: PUE from outdoor
+//!   temperature read by [`load_epw`] from typical-year weather files;
+//! - [`GridFormat`] / [`FORMATS`]: the file formats people have (Electricity Maps, EIA-930,
+//!   ENTSO-E), detected by [`detect_format`] and read by [`load_grid_file`].
 
 mod csv_load;
 mod error;
+mod format;
 mod presets;
 mod profile;
 mod pue;
 mod regular;
 mod series;
 mod time;
+mod weather;
 
 pub use csv_load::{load_csv, load_csv_with_report, CsvSpec, LoadReport};
 pub use error::GridError;
+pub use format::{
+    detect_format, format_names, load_grid_columns, load_grid_file, FormatInfo, FormatOptions,
+    GridColumns, GridFormat, FORMATS, IPCC_FACTORS_G_PER_KWH,
+};
 pub use presets::{eia_2022_spec, europe_2020_spec, EIA_FUEL_SUM};
 pub use profile::{default_profile_series, profile_regions, region_profile, RegionProfile};
-pub use pue::Pue;
-pub use series::{CiKind, GridSeries};
+pub use pue::{pue_series, CoolingTemp, Pue, PueModel, CHILLER_COP_COEFFS};
+pub use series::{CiKind, CiSignal, GridSeries};
 pub use time::{fmt_utc, parse_time_zone};
+pub use weather::{load_epw, wet_bulb_stull_c, WeatherSeries, MAX_WEATHER_GAP_H};
 
 #[cfg(test)]
 pub(crate) mod test_data {
@@ -42,5 +52,7 @@ pub(crate) mod test_data {
     }
 }
 
+#[cfg(test)]
+mod tests_format;
 #[cfg(test)]
 mod tests_real;

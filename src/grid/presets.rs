@@ -20,6 +20,11 @@ const EIA_ZONES: [(&str, &str); 6] = [
     ("BPAT", "America/Los_Angeles"),
 ];
 
+/// The built-in local zone of an EIA balancing authority (CISO, ERCO, PJM, MISO, NYIS, BPAT), if known.
+pub(crate) fn eia_zone(region: &str) -> Option<&'static str> {
+    zone_of(&EIA_ZONES, region).ok()
+}
+
 /// Countries with a file in europe_2020 and their local zones.
 const EUROPE_ZONES: [(&str, &str); 3] = [
     ("GB", "Europe/London"),

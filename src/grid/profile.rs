@@ -222,6 +222,8 @@ pub fn default_profile_series(
         interval_s,
         ci_g_per_kwh: ci,
         ci_kind: CiKind::Average,
+        ci_name: "profile".into(),
+        ci_alt: Vec::new(),
         load_mw: load,
         price_per_mwh: price_per_mwh.map(|x| vec![x; n]),
         source: format!(

@@ -19,6 +19,18 @@ pub enum CiKind {
     Marginal,
 }
 
+/// A further carbon-intensity signal carried beside the primary one (e.g. life-cycle beside direct,
+/// marginal beside average), one value per interval of its series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CiSignal {
+    /// Short name, unique within a series: e.g. "direct", "lifecycle", "marginal", "ipcc-mix".
+    pub name: String,
+    /// Average or marginal.
+    pub kind: CiKind,
+    /// Intensity per interval, gCO2eq/kWh; same length as the series' `ci_g_per_kwh`.
+    pub g_per_kwh: Vec<f64>,
+}
+
 /// A regular time series of grid signals. Interval i covers [start_utc_s + i*interval_s, +interval_s).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GridSeries {
@@ -34,6 +46,12 @@ pub struct GridSeries {
     pub ci_g_per_kwh: Vec<f64>,
     /// Whether `ci_g_per_kwh` is average or marginal intensity.
     pub ci_kind: CiKind,
+    /// Name of the primary intensity signal (e.g. "direct", "lifecycle", "avg_CI"; the column name
+    /// for generic files), used by [`GridSeries::select_ci`].
+    pub ci_name: String,
+    /// Other intensity signals the source gave (life-cycle beside direct, marginal beside average);
+    /// empty for most sources. Windowing and resampling carry them along.
+    pub ci_alt: Vec<CiSignal>,
     /// Grid load per interval (total generation or demand), MW; same length as `ci_g_per_kwh`.
     pub load_mw: Option<Vec<f64>>,
     /// Electricity price per interval, currency per MWh; same length as `ci_g_per_kwh`.
@@ -43,9 +61,10 @@ pub struct GridSeries {
 }
 
 /// Time-weighted means of the three signals over a span.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct SpanMean {
     ci: f64,
+    alt: Vec<f64>,
     load: f64,
     price: f64,
 }
@@ -93,6 +112,22 @@ impl GridSeries {
                 value: bad.to_string(),
                 valid: "finite and >= 0 gCO2eq/kWh",
             });
+        }
+        for sig in &self.ci_alt {
+            if sig.g_per_kwh.len() != self.len() {
+                return Err(GridError::InvalidArgument {
+                    what: "ci_alt signal length",
+                    value: format!("'{}': length {}", sig.name, sig.g_per_kwh.len()),
+                    valid: "the same length as ci_g_per_kwh",
+                });
+            }
+            if let Some(bad) = sig.g_per_kwh.iter().find(|v| !v.is_finite() || **v < 0.0) {
+                return Err(GridError::InvalidArgument {
+                    what: "ci_alt value",
+                    value: format!("'{}': {bad}", sig.name),
+                    valid: "finite and >= 0 gCO2eq/kWh",
+                });
+            }
         }
         for (what, col) in [
             ("load_mw", &self.load_mw),
@@ -160,6 +195,52 @@ impl GridSeries {
         self.ci_g_per_kwh.iter().sum::<f64>() / self.len() as f64
     }
 
+    /// Names of all intensity signals: the primary first, then `ci_alt` in order.
+    pub fn ci_names(&self) -> Vec<&str> {
+        std::iter::once(self.ci_name.as_str())
+            .chain(self.ci_alt.iter().map(|s| s.name.as_str()))
+            .collect()
+    }
+
+    /// The values of the signal called `name` (case-insensitive; primary or alternative), gCO2eq/kWh.
+    pub fn ci_signal(&self, name: &str) -> Option<&[f64]> {
+        if self.ci_name.eq_ignore_ascii_case(name.trim()) {
+            return Some(&self.ci_g_per_kwh);
+        }
+        self.ci_alt
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name.trim()))
+            .map(|s| s.g_per_kwh.as_slice())
+    }
+
+    /// The same series with the signal called `name` as the primary intensity (the former primary
+    /// moves into `ci_alt`); an error lists the signals available.
+    pub fn select_ci(&self, name: &str) -> Result<GridSeries, GridError> {
+        let mut out = self.clone();
+        if self.ci_name.eq_ignore_ascii_case(name.trim()) {
+            return Ok(out);
+        }
+        let Some(k) = self
+            .ci_alt
+            .iter()
+            .position(|s| s.name.eq_ignore_ascii_case(name.trim()))
+        else {
+            return Err(GridError::UnknownSignal {
+                source_name: self.source.clone(),
+                name: name.to_string(),
+                available: self.ci_names().join(", "),
+            });
+        };
+        let chosen = out.ci_alt.remove(k);
+        let former = CiSignal {
+            name: std::mem::replace(&mut out.ci_name, chosen.name),
+            kind: std::mem::replace(&mut out.ci_kind, chosen.kind),
+            g_per_kwh: std::mem::replace(&mut out.ci_g_per_kwh, chosen.g_per_kwh),
+        };
+        out.ci_alt.insert(k, former);
+        Ok(out)
+    }
+
     /// Time-weighted means over [a, b) (UTC seconds); `None` unless fully covered and a < b.
     fn span_mean(&self, a: i64, b: i64) -> Option<SpanMean> {
         if a >= b || a < self.start_utc_s || b > self.end_utc_s() {
@@ -169,10 +250,14 @@ impl GridSeries {
         let first = ((a - self.start_utc_s) / iv) as usize;
         let last = ((b - 1 - self.start_utc_s) / iv) as usize;
         let (mut ci, mut load, mut price) = (0.0, 0.0, 0.0);
+        let mut alt = vec![0.0; self.ci_alt.len()];
         for i in first..=last {
             let s = self.interval_start_utc_s(i);
             let w = (b.min(s + iv) - a.max(s)) as f64;
             ci += w * self.ci_g_per_kwh[i];
+            for (acc, sig) in alt.iter_mut().zip(&self.ci_alt) {
+                *acc += w * sig.g_per_kwh[i];
+            }
             if let Some(l) = &self.load_mw {
                 load += w * l[i];
             }
@@ -181,8 +266,10 @@ impl GridSeries {
             }
         }
         let total = (b - a) as f64;
+        alt.iter_mut().for_each(|x| *x /= total);
         Some(SpanMean {
             ci: ci / total,
+            alt,
             load: load / total,
             price: price / total,
         })
@@ -243,6 +330,7 @@ impl GridSeries {
         }
         let n = ((duration_s + interval_s - 1) / interval_s) as usize;
         let mut ci = Vec::with_capacity(n);
+        let mut alt: Vec<Vec<f64>> = self.ci_alt.iter().map(|_| Vec::with_capacity(n)).collect();
         let mut load = self.load_mw.as_ref().map(|_| Vec::with_capacity(n));
         let mut price = self.price_per_mwh.as_ref().map(|_| Vec::with_capacity(n));
         for k in 0..n {
@@ -254,6 +342,9 @@ impl GridSeries {
                 None => return Err(not_covered()),
             };
             ci.push(m.ci);
+            for (v, x) in alt.iter_mut().zip(&m.alt) {
+                v.push(*x);
+            }
             if let Some(l) = load.as_mut() {
                 l.push(m.load);
             }
@@ -283,6 +374,17 @@ impl GridSeries {
             interval_s,
             ci_g_per_kwh: ci,
             ci_kind: self.ci_kind,
+            ci_name: self.ci_name.clone(),
+            ci_alt: self
+                .ci_alt
+                .iter()
+                .zip(alt)
+                .map(|(sig, g_per_kwh)| CiSignal {
+                    name: sig.name.clone(),
+                    kind: sig.kind,
+                    g_per_kwh,
+                })
+                .collect(),
             load_mw: load,
             price_per_mwh: price,
             source,
@@ -336,6 +438,8 @@ mod tests {
             interval_s: 3600,
             ci_g_per_kwh: ci,
             ci_kind: CiKind::Average,
+            ci_name: "ci".into(),
+            ci_alt: Vec::new(),
             load_mw: Some((0..n).map(|i| 1000.0 + i as f64).collect()),
             price_per_mwh: None,
             source: "test".into(),
@@ -417,6 +521,38 @@ mod tests {
         assert!(s.validate().is_err());
         let mut s = hourly(T2022, vec![1.0, -2.0]);
         s.load_mw = None;
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn alternative_signals_follow_windows_and_can_be_selected() {
+        let mut s = hourly(T2022, vec![10.0, 20.0, 30.0, 40.0]);
+        s.ci_alt.push(CiSignal {
+            name: "marginal".into(),
+            kind: CiKind::Marginal,
+            g_per_kwh: vec![100.0, 200.0, 300.0, 400.0],
+        });
+        assert!(s.validate().is_ok());
+        let w = s
+            .window(T2022 + 1800, 2 * 3600, false)
+            .map_err(|e| e.to_string());
+        let w = w.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(w.ci_alt[0].g_per_kwh, vec![150.0, 250.0]);
+        assert_eq!(w.ci_names(), vec!["ci", "marginal"]);
+        let m = w.select_ci("MARGINAL").map_err(|e| e.to_string());
+        let m = m.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (m.ci_kind, m.ci_name.as_str()),
+            (CiKind::Marginal, "marginal")
+        );
+        assert_eq!(m.ci_g_per_kwh, vec![150.0, 250.0]);
+        assert_eq!(m.ci_signal("ci"), Some(&[15.0, 25.0][..]));
+        let e = w
+            .select_ci("lifecycle")
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(e.is_err_and(|m| m.contains("'lifecycle'") && m.contains("ci, marginal")));
+        s.ci_alt[0].g_per_kwh.pop();
         assert!(s.validate().is_err());
     }
 }

@@ -1,0 +1,759 @@
+//! Grid file formats people have — generic CSV, Electricity Maps, EIA-930, ENTSO-E — as one registry with detection and loaders.
+//!
+//! [`FORMATS`] is the registry: one row per [`GridFormat`] with its name (as a scenario or CLI would
+//! write it), a description, a header test for [`detect_format`] and the function that plans the
+//! read (columns, stamp style, zones). [`load_grid_columns`] reads any of them into [`GridColumns`]
+//! (intensity signals, load, price); [`load_grid_file`] makes that a [`GridSeries`].
+//!
+//! Conventions per format (details and traps in /work/shared/data/grid/FORMATS.md):
+//! - **Electricity Maps** (`Datetime (UTC)`, interval start, UTC): both header generations
+//!   (`Carbon intensity gCO₂eq/kWh (direct)` / `(Life cycle)`, older `Carbon Intensity ... (LCA)`;
+//!   `CO2` or `CO₂`). Both signals are kept: the primary is `lifecycle` (as Electricity Maps shows
+//!   by default, and as the other shipped series, computed with life-cycle factors, are), `direct`
+//!   goes to `ci_alt`. Both are average intensities. The local zone is not in the file: give it.
+//! - **EIA-930 BALANCE** (`UTC Time at End of Hour`, `%m/%d/%Y %I:%M:%S %p`, hour-ending, numbers
+//!   may carry thousands separators): one balancing authority selected by `region` from the
+//!   `Balancing Authority` column; load = `Demand (MW) (Adjusted)` if present, else `Demand (MW)`;
+//!   intensity `ipcc-mix` = Σ generation × factor / Σ generation over the fuel columns
+//!   (`(Adjusted)` variants preferred), factors in [`IPCC_FACTORS_G_PER_KWH`]. The dc-rl files
+//!   (`timestamp`, `WND..OTH`, `avg_CI`; /work/shared/data/grid/us_eia_2022) load under the same
+//!   format: primary `avg_CI`, alternative `ipcc-mix` recomputed from the fuel columns.
+//! - **ENTSO-E legacy export** (`MTU` = `01.01.2016 00:00 - 01.01.2016 01:00 (CET/CEST)` or
+//!   `(UTC)`): generation columns `<Type>  - Actual Aggregated [MW]` give `ipcc-mix`;
+//!   `Actual Total Load` columns give load, `Day-ahead Price` columns give price. `n/e`, `N/A`, `-`
+//!   are missing values; the repeated autumn hour is read as two consecutive hours.
+//! - **ENTSO-E new platform** (`MTU (CET/CEST)` or `MTU (UTC)`, `dd/mm/yyyy HH:MM:SS - ...`):
+//!   `Actual Total Load (MW)` and `Day-ahead Price (EUR/MWh)`; such files carry no intensity, so
+//!   use [`GridColumns::into_series_with_ci`] with an intensity series from another file.
+//!
+//! Negative generation (pumping, net consumption of "other") is counted as zero in the mix.
+
+use std::path::Path;
+
+use chrono_tz::Tz;
+
+use super::csv_load::{
+    load_csv_with_report, load_table, read_headers, ColumnReq, CsvSpec, LoadReport, StampStyle,
+    TableSpec,
+};
+use super::error::GridError;
+use super::series::{CiKind, CiSignal, GridSeries};
+use super::time::{fmt_utc, parse_time_zone};
+
+/// A grid file format known to the loaders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GridFormat {
+    /// Any CSV with a timestamp column and named value columns, described by a [`CsvSpec`].
+    Generic,
+    /// Electricity Maps CSV export (hourly, 5-minute or yearly), both header generations.
+    ElectricityMaps,
+    /// EIA-930 BALANCE CSV (hour-ending stamps, generation by fuel), and the dc-rl EIA extracts.
+    Eia930Balance,
+    /// ENTSO-E Transparency Platform legacy export (`MTU` interval column).
+    EntsoeLegacy,
+    /// ENTSO-E Transparency Platform new-platform export (`MTU (CET/CEST)`, dd/mm/yyyy).
+    EntsoeNew,
+}
+
+/// Settings the format loaders need beyond the file itself.
+#[derive(Debug, Clone, Default)]
+pub struct FormatOptions {
+    /// Region label; for EIA-930 BALANCE files also the balancing authority to select (e.g. "CISO").
+    /// Empty: the file's stem.
+    pub region: String,
+    /// The region's IANA zone for local hours. Needed for Electricity Maps files (they carry only
+    /// UTC) and EIA authorities outside the built-in table; ENTSO-E defaults to Europe/Brussels.
+    pub local_time_zone: Option<String>,
+    /// Longest run of missing intervals interpolated; longer runs are errors.
+    pub max_gap_intervals: u32,
+    /// For [`GridFormat::Generic`] only: the column description.
+    pub generic: Option<CsvSpec>,
+}
+
+/// One row of the format registry.
+#[derive(Debug, Clone, Copy)]
+pub struct FormatInfo {
+    /// The format.
+    pub format: GridFormat,
+    /// Its name in scenario files and on the command line.
+    pub name: &'static str,
+    /// One line saying what files it reads.
+    pub description: &'static str,
+    /// True if a header row (trimmed, BOM stripped) looks like this format.
+    pub detect: fn(&[String]) -> bool,
+    /// Plans the read: which columns are what, how stamps are written.
+    plan: fn(&Path, &[String], &FormatOptions) -> Result<Plan, GridError>,
+}
+
+/// The registry: every format, in detection order (generic last: it matches anything).
+pub const FORMATS: [FormatInfo; 5] = [
+    FormatInfo {
+        format: GridFormat::ElectricityMaps,
+        name: "electricitymaps",
+        description: "Electricity Maps CSV export: 'Datetime (UTC)', direct and life-cycle carbon intensity (both kept)",
+        detect: detect_electricity_maps,
+        plan: plan_electricity_maps,
+    },
+    FormatInfo {
+        format: GridFormat::Eia930Balance,
+        name: "eia930",
+        description: "EIA-930 BALANCE CSV (hour-ending US stamps, demand, generation by fuel -> intensity), or a dc-rl EIA extract (timestamp, WND..OTH, avg_CI)",
+        detect: detect_eia,
+        plan: plan_eia,
+    },
+    FormatInfo {
+        format: GridFormat::EntsoeLegacy,
+        name: "entsoe-legacy",
+        description: "ENTSO-E Transparency legacy export: 'MTU' ranges in CET/CEST or UTC, generation per type -> intensity, load, day-ahead price",
+        detect: detect_entsoe_legacy,
+        plan: plan_entsoe_legacy,
+    },
+    FormatInfo {
+        format: GridFormat::EntsoeNew,
+        name: "entsoe",
+        description: "ENTSO-E Transparency new platform export: 'MTU (CET/CEST)' dd/mm/yyyy ranges, total load and day-ahead price",
+        detect: detect_entsoe_new,
+        plan: plan_entsoe_new,
+    },
+    FormatInfo {
+        format: GridFormat::Generic,
+        name: "generic",
+        description: "any CSV: a timestamp column and named intensity / load / price columns (a CsvSpec)",
+        detect: |_| true,
+        plan: plan_generic,
+    },
+];
+
+impl GridFormat {
+    /// The registry row of this format.
+    pub fn info(self) -> &'static FormatInfo {
+        // FORMATS lists every variant; the fallback is the generic row (never reached).
+        FORMATS
+            .iter()
+            .find(|f| f.format == self)
+            .unwrap_or(&FORMATS[FORMATS.len() - 1])
+    }
+
+    /// Name used in scenario files (`generic`, `electricitymaps`, `eia930`, `entsoe-legacy`, `entsoe`).
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    /// The format called `name` (case-insensitive); an error lists the names.
+    pub fn from_name(name: &str) -> Result<GridFormat, GridError> {
+        FORMATS
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name.trim()))
+            .map(|f| f.format)
+            .ok_or_else(|| GridError::UnknownFormat {
+                value: name.to_string(),
+                available: format_names().join(", "),
+            })
+    }
+}
+
+/// The names of all formats, in registry order.
+pub fn format_names() -> Vec<&'static str> {
+    FORMATS.iter().map(|f| f.name).collect()
+}
+
+/// The format a file's header row matches (the first in [`FORMATS`] order; `Generic` if none).
+pub fn detect_format(path: &Path) -> Result<GridFormat, GridError> {
+    let headers = read_headers(path)?;
+    Ok(FORMATS
+        .iter()
+        .find(|f| (f.detect)(&headers))
+        .map_or(GridFormat::Generic, |f| f.format))
+}
+
+/// Everything a format file gave, on a regular grid, before choosing the primary intensity.
+#[derive(Debug, Clone)]
+pub struct GridColumns {
+    /// Region label.
+    pub region: String,
+    /// Local zone of the region.
+    pub tz: Tz,
+    /// Start of interval 0, seconds since the Unix epoch (UTC).
+    pub start_utc_s: i64,
+    /// Interval, seconds.
+    pub interval_s: i64,
+    /// Intensity signals in order of preference (the first becomes the primary), gCO2eq/kWh.
+    pub ci: Vec<CiSignal>,
+    /// Grid load (demand or total generation), MW.
+    pub load_mw: Option<Vec<f64>>,
+    /// Price, currency per MWh.
+    pub price_per_mwh: Option<Vec<f64>>,
+    /// The file read, and its format.
+    pub source: String,
+    /// What the reader did (rows, interval, averaged and interpolated intervals).
+    pub report: LoadReport,
+}
+
+impl GridColumns {
+    /// A [`GridSeries`] with the first intensity signal as primary; an error if the file gave none.
+    pub fn into_series(self) -> Result<GridSeries, GridError> {
+        let mut ci = self.ci.into_iter();
+        let Some(primary) = ci.next() else {
+            return Err(GridError::NoIntensity {
+                source_name: self.source,
+            });
+        };
+        let s = GridSeries {
+            region: self.region,
+            tz: self.tz,
+            start_utc_s: self.start_utc_s,
+            interval_s: self.interval_s,
+            ci_g_per_kwh: primary.g_per_kwh,
+            ci_kind: primary.kind,
+            ci_name: primary.name,
+            ci_alt: ci.collect(),
+            load_mw: self.load_mw,
+            price_per_mwh: self.price_per_mwh,
+            source: self.source,
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// A [`GridSeries`] on this file's grid whose intensity signals come from `ci` (resampled by
+    /// time-weighted means; `ci` must cover this file's span) and whose load and price come from
+    /// this file where it has them, else from `ci`. For load/price-only files (ENTSO-E new platform).
+    pub fn into_series_with_ci(self, ci: &GridSeries) -> Result<GridSeries, GridError> {
+        let duration_s = self.interval_s * self.report_len() as i64;
+        let w = ci.window_resampled(self.start_utc_s, duration_s, self.interval_s, false)?;
+        let s = GridSeries {
+            region: self.region,
+            tz: self.tz,
+            start_utc_s: self.start_utc_s,
+            interval_s: self.interval_s,
+            ci_g_per_kwh: w.ci_g_per_kwh,
+            ci_kind: w.ci_kind,
+            ci_name: w.ci_name,
+            ci_alt: w.ci_alt,
+            load_mw: self.load_mw.or(w.load_mw),
+            price_per_mwh: self.price_per_mwh.or(w.price_per_mwh),
+            source: format!("{} + intensity from {}", self.source, ci.source),
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Number of intervals.
+    fn report_len(&self) -> usize {
+        self.ci
+            .first()
+            .map(|c| c.g_per_kwh.len())
+            .or(self.load_mw.as_ref().map(Vec::len))
+            .or(self.price_per_mwh.as_ref().map(Vec::len))
+            .unwrap_or(0)
+    }
+}
+
+/// Reads a grid file of the given format (see the module docs for each format's rules).
+pub fn load_grid_columns(
+    path: &Path,
+    format: GridFormat,
+    opts: &FormatOptions,
+) -> Result<GridColumns, GridError> {
+    if format == GridFormat::Generic {
+        let Some(spec) = &opts.generic else {
+            return Err(GridError::InvalidArgument {
+                what: "generic grid format",
+                value: path.display().to_string(),
+                valid: "a column description (time_column, ci_column, ...) for the generic format",
+            });
+        };
+        let spec = CsvSpec {
+            path: path.to_path_buf(),
+            ..spec.clone()
+        };
+        let (s, report) = load_csv_with_report(&spec)?;
+        return Ok(GridColumns {
+            region: s.region,
+            tz: s.tz,
+            start_utc_s: s.start_utc_s,
+            interval_s: s.interval_s,
+            ci: vec![CiSignal {
+                name: s.ci_name,
+                kind: s.ci_kind,
+                g_per_kwh: s.ci_g_per_kwh,
+            }],
+            load_mw: s.load_mw,
+            price_per_mwh: s.price_per_mwh,
+            source: s.source,
+            report,
+        });
+    }
+    let headers = read_headers(path)?;
+    let info = format.info();
+    let plan = (info.plan)(path, &headers, opts)?;
+    let table = load_table(&plan.table)?;
+    let n = table
+        .columns
+        .iter()
+        .flatten()
+        .map(Vec::len)
+        .next()
+        .unwrap_or(0);
+    let get = |slot: Option<usize>| slot.and_then(|k| table.columns.get(k).cloned().flatten());
+    let mut ci: Vec<CiSignal> = plan
+        .ci
+        .iter()
+        .filter_map(|(slot, name, kind)| {
+            get(Some(*slot)).map(|g_per_kwh| CiSignal {
+                name: name.clone(),
+                kind: *kind,
+                g_per_kwh,
+            })
+        })
+        .collect();
+    if !plan.mix.is_empty() {
+        let fuels: Vec<(Vec<f64>, f64)> = plan
+            .mix
+            .iter()
+            .filter_map(|(slot, ef)| get(Some(*slot)).map(|v| (v, *ef)))
+            .collect();
+        if !fuels.is_empty() {
+            ci.push(CiSignal {
+                name: "ipcc-mix".into(),
+                kind: CiKind::Average,
+                g_per_kwh: mix_intensity(path, &fuels, n, table.start_utc_s, table.interval_s)?,
+            });
+        }
+    }
+    let region = if opts.region.trim().is_empty() {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default()
+    } else {
+        opts.region.trim().to_string()
+    };
+    Ok(GridColumns {
+        region,
+        tz: plan.local_tz,
+        start_utc_s: table.start_utc_s,
+        interval_s: table.interval_s,
+        ci,
+        load_mw: get(plan.load),
+        price_per_mwh: get(plan.price),
+        source: format!("{} ({})", path.display(), info.name),
+        report: table.report,
+    })
+}
+
+/// Reads a grid file of the given format into a series (the first intensity signal primary).
+pub fn load_grid_file(
+    path: &Path,
+    format: GridFormat,
+    opts: &FormatOptions,
+) -> Result<(GridSeries, LoadReport), GridError> {
+    let cols = load_grid_columns(path, format, opts)?;
+    let report = cols.report.clone();
+    Ok((cols.into_series()?, report))
+}
+
+/// Generation-weighted intensity: Σ max(g, 0) × factor / Σ max(g, 0) per interval.
+fn mix_intensity(
+    path: &Path,
+    fuels: &[(Vec<f64>, f64)],
+    n: usize,
+    start_utc_s: i64,
+    interval_s: i64,
+) -> Result<Vec<f64>, GridError> {
+    (0..n)
+        .map(|i| {
+            let (mut total, mut weighted) = (0.0, 0.0);
+            for (v, ef) in fuels {
+                let g = v.get(i).copied().unwrap_or(0.0).max(0.0);
+                total += g;
+                weighted += g * ef;
+            }
+            if total > 0.0 {
+                Ok(weighted / total)
+            } else {
+                Err(GridError::NoGeneration {
+                    path: path.to_path_buf(),
+                    at_utc: fmt_utc(start_utc_s + interval_s * i as i64),
+                })
+            }
+        })
+        .collect()
+}
+
+/// Life-cycle emission factors by fuel, gCO2eq/kWh: IPCC AR5 (2014) WG3 Annex III medians as used by
+/// Let's Wait Awhile (Wiesner et al. 2021), quoted in /work/shared/data/grid/FORMATS.md; geothermal
+/// 38 (IPCC 2014 median, as in electricitymaps-contrib's zone configs); "other"/"unknown" 700 and
+/// "other renewable" 30 are Electricity Maps' defaults for unknown sources (electricitymaps-contrib).
+pub const IPCC_FACTORS_G_PER_KWH: [(&str, f64); 10] = [
+    ("coal", 1001.0),
+    ("gas", 469.0),
+    ("oil", 840.0),
+    ("nuclear", 16.0),
+    ("wind", 12.0),
+    ("solar", 46.0),
+    ("hydro", 4.0),
+    ("biomass", 18.0),
+    ("geothermal", 38.0),
+    ("other", 700.0),
+];
+
+/// Factor of a fuel key in [`IPCC_FACTORS_G_PER_KWH`] (plus "other renewable": 30).
+fn factor(key: &str) -> f64 {
+    if key == "other renewable" {
+        return 30.0;
+    }
+    IPCC_FACTORS_G_PER_KWH
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(700.0, |(_, f)| *f)
+}
+
+/// What to read and how the columns map to signals.
+struct Plan {
+    table: TableSpec,
+    /// (column slot, signal name, kind) for intensity columns read directly, in preference order.
+    ci: Vec<(usize, String, CiKind)>,
+    /// (column slot, factor g/kWh) for generation columns that make the `ipcc-mix` signal.
+    mix: Vec<(usize, f64)>,
+    load: Option<usize>,
+    price: Option<usize>,
+    local_tz: Tz,
+}
+
+impl Plan {
+    fn new(table: TableSpec, local_tz: Tz) -> Plan {
+        Plan {
+            table,
+            ci: Vec::new(),
+            mix: Vec::new(),
+            load: None,
+            price: None,
+            local_tz,
+        }
+    }
+
+    fn push(&mut self, req: ColumnReq) -> usize {
+        self.table.columns.push(req);
+        self.table.columns.len() - 1
+    }
+}
+
+fn table(path: &Path, time_column: &str, style: StampStyle, zone: &str, end: bool) -> TableSpec {
+    TableSpec {
+        path: path.to_path_buf(),
+        time_column: time_column.to_string(),
+        stamp_style: style,
+        time_zone: zone.to_string(),
+        stamp_is_interval_end: end,
+        columns: Vec::new(),
+        max_gap_intervals: 0,
+        thousands_separator: false,
+        row_filter: None,
+    }
+}
+
+/// Lower case, `₂` as `2`, runs of whitespace as one space.
+fn norm(h: &str) -> String {
+    h.to_lowercase()
+        .replace('₂', "2")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn has(headers: &[String], name: &str) -> bool {
+    headers.iter().any(|h| norm(h) == name)
+}
+
+fn local_zone(path: &Path, opts: &FormatOptions, default: &str) -> Result<Tz, GridError> {
+    let zone = opts.local_time_zone.as_deref().unwrap_or(default);
+    parse_time_zone(zone, &path.display().to_string())
+}
+
+fn detect_electricity_maps(headers: &[String]) -> bool {
+    has(headers, "datetime (utc)")
+        && headers
+            .iter()
+            .any(|h| norm(h).starts_with("carbon intensity gco2"))
+}
+
+fn plan_electricity_maps(
+    path: &Path,
+    headers: &[String],
+    opts: &FormatOptions,
+) -> Result<Plan, GridError> {
+    let tz = local_zone(path, opts, "UTC")?;
+    let mut plan = Plan::new(
+        table(path, "Datetime (UTC)", StampStyle::Iso, "UTC", false),
+        tz,
+    );
+    plan.table.max_gap_intervals = opts.max_gap_intervals;
+    let find = |tags: &[&str]| {
+        headers.iter().find(|h| {
+            let n = norm(h);
+            n.starts_with("carbon intensity gco2") && tags.iter().any(|t| n.ends_with(t))
+        })
+    };
+    // Life-cycle first (primary), then direct.
+    for (tags, name) in [
+        (&["(life cycle)", "(lca)", "(lifecycle)"][..], "lifecycle"),
+        (&["(direct)"][..], "direct"),
+    ] {
+        if let Some(h) = find(tags) {
+            let slot = plan.push(ColumnReq::required(h, "ci column", true));
+            plan.ci.push((slot, name.to_string(), CiKind::Average));
+        }
+    }
+    if plan.ci.is_empty() {
+        return Err(GridError::UnknownColumn {
+            path: path.to_path_buf(),
+            column: "Carbon intensity gCO₂eq/kWh (direct) or (Life cycle)".into(),
+            role: "ci column",
+            available: quoted(headers),
+        });
+    }
+    Ok(plan)
+}
+
+fn quoted(headers: &[String]) -> String {
+    headers
+        .iter()
+        .map(|h| format!("'{h}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// EIA-930 fuel column suffixes and their factor keys.
+const EIA930_FUELS: [(&str, &str); 8] = [
+    ("coal", "coal"),
+    ("natural gas", "gas"),
+    ("nuclear", "nuclear"),
+    ("all petroleum products", "oil"),
+    ("hydropower and pumped storage", "hydro"),
+    ("solar", "solar"),
+    ("wind", "wind"),
+    ("other fuel sources", "other"),
+];
+
+/// dc-rl EIA extract fuel columns and their factor keys (PROVENANCE.md).
+const DCRL_FUELS: [(&str, &str); 8] = [
+    ("WND", "wind"),
+    ("SUN", "solar"),
+    ("WAT", "hydro"),
+    ("OIL", "oil"),
+    ("NG", "gas"),
+    ("COL", "coal"),
+    ("NUC", "nuclear"),
+    ("OTH", "other"),
+];
+
+fn detect_eia(headers: &[String]) -> bool {
+    (has(headers, "balancing authority")
+        && (has(headers, "utc time at end of hour") || has(headers, "local time at end of hour")))
+        || (has(headers, "timestamp") && has(headers, "avg_ci"))
+}
+
+fn plan_eia(path: &Path, headers: &[String], opts: &FormatOptions) -> Result<Plan, GridError> {
+    let mut region = opts.region.trim().to_uppercase();
+    if region.is_empty() && has(headers, "avg_ci") {
+        // dc-rl extracts are one file per authority, named after it (us_eia_2022/CISO.csv).
+        region = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_uppercase())
+            .unwrap_or_default();
+    }
+    let default_zone = super::presets::eia_zone(&region);
+    let tz = match (&opts.local_time_zone, default_zone) {
+        (Some(z), _) => parse_time_zone(z, &path.display().to_string())?,
+        (None, Some(z)) => parse_time_zone(z, &path.display().to_string())?,
+        (None, None) => {
+            return Err(GridError::InvalidArgument {
+                what: "local_time_zone",
+                value: format!("(none) for region '{region}' in {}", path.display()),
+                valid: "an IANA zone for the balancing authority (built in: CISO, ERCO, PJM, MISO, NYIS, BPAT)",
+            })
+        }
+    };
+    if has(headers, "avg_ci") {
+        // dc-rl extract: timestamps with offsets, interval start.
+        let mut plan = Plan::new(
+            table(path, "timestamp", StampStyle::Iso, tz.name(), false),
+            tz,
+        );
+        plan.table.max_gap_intervals = opts.max_gap_intervals;
+        let slot = plan.push(ColumnReq::required("avg_CI", "ci column", true));
+        plan.ci.push((slot, "avg_CI".into(), CiKind::Average));
+        for (col, key) in DCRL_FUELS {
+            let slot = plan.push(ColumnReq::optional(col, "generation column", false));
+            plan.mix.push((slot, factor(key)));
+        }
+        let sum = format!("sum:{}", DCRL_FUELS.map(|(c, _)| c).join("+"));
+        plan.load = Some(plan.push(ColumnReq::required(&sum, "load column", false)));
+        return Ok(plan);
+    }
+    if region.is_empty() {
+        return Err(GridError::InvalidArgument {
+            what: "region",
+            value: format!("(empty) for {}", path.display()),
+            valid: "the balancing authority code to select from the 'Balancing Authority' column, e.g. 'CISO'",
+        });
+    }
+    let mut plan = Plan::new(
+        table(
+            path,
+            "UTC Time at End of Hour",
+            StampStyle::UsSlash12h,
+            "UTC",
+            true,
+        ),
+        tz,
+    );
+    plan.table.max_gap_intervals = opts.max_gap_intervals;
+    plan.table.thousands_separator = true;
+    plan.table.row_filter = Some(("Balancing Authority".into(), region));
+    let demand = if has(headers, "demand (mw) (adjusted)") {
+        "Demand (MW) (Adjusted)"
+    } else {
+        "Demand (MW)"
+    };
+    plan.load = Some(plan.push(ColumnReq::required(demand, "load column", false)));
+    for (suffix, key) in EIA930_FUELS {
+        let base = format!("net generation (mw) from {suffix}");
+        let pick = headers
+            .iter()
+            .find(|h| norm(h) == format!("{base} (adjusted)"))
+            .or_else(|| headers.iter().find(|h| norm(h) == base));
+        if let Some(h) = pick {
+            let slot = plan.push(ColumnReq::optional(h, "generation column", false));
+            plan.mix.push((slot, factor(key)));
+        }
+    }
+    if plan.mix.is_empty() {
+        return Err(GridError::UnknownColumn {
+            path: path.to_path_buf(),
+            column: "Net Generation (MW) from <fuel>".into(),
+            role: "generation column",
+            available: quoted(headers),
+        });
+    }
+    Ok(plan)
+}
+
+/// ENTSO-E production types (lower case) and their factor keys.
+const ENTSOE_TYPES: [(&str, &str); 21] = [
+    ("biomass", "biomass"),
+    ("fossil brown coal/lignite", "coal"),
+    ("fossil coal-derived gas", "coal"),
+    ("fossil gas", "gas"),
+    ("fossil hard coal", "coal"),
+    ("fossil oil", "oil"),
+    ("fossil oil shale", "oil"),
+    ("fossil peat", "coal"),
+    ("geothermal", "geothermal"),
+    ("hydro pumped storage", "hydro"),
+    ("hydro run-of-river and poundage", "hydro"),
+    ("hydro water reservoir", "hydro"),
+    ("marine", "wind"),
+    ("nuclear", "nuclear"),
+    ("other", "other"),
+    ("other renewable", "other renewable"),
+    ("solar", "solar"),
+    ("waste", "other"),
+    ("wind offshore", "wind"),
+    ("wind onshore", "wind"),
+    ("energy storage", "hydro"),
+];
+
+fn detect_entsoe_legacy(headers: &[String]) -> bool {
+    has(headers, "mtu")
+}
+
+fn detect_entsoe_new(headers: &[String]) -> bool {
+    headers.iter().any(|h| norm(h).starts_with("mtu ("))
+}
+
+/// Load, price and generation columns of an ENTSO-E export.
+fn plan_entsoe_values(path: &Path, headers: &[String], plan: &mut Plan) -> Result<(), GridError> {
+    for h in headers {
+        let n = norm(h);
+        if n.contains("actual total load") && plan.load.is_none() {
+            plan.load = Some(plan.push(ColumnReq::required(h, "load column", false)));
+        } else if n.contains("day-ahead price") && plan.price.is_none() {
+            plan.price = Some(plan.push(ColumnReq::required(h, "price column", false)));
+        } else if n.contains("actual aggregated") {
+            let kind = n.split(" - ").next().unwrap_or("").trim().to_string();
+            let Some((_, key)) = ENTSOE_TYPES.iter().find(|(t, _)| *t == kind) else {
+                return Err(GridError::UnknownFuel {
+                    path: path.to_path_buf(),
+                    column: h.clone(),
+                    valid: ENTSOE_TYPES.map(|(t, _)| t).join(", "),
+                });
+            };
+            let slot = plan.push(ColumnReq::optional(h, "generation column", false));
+            plan.mix.push((slot, factor(key)));
+        }
+    }
+    if plan.table.columns.is_empty() {
+        return Err(GridError::UnknownColumn {
+            path: path.to_path_buf(),
+            column: "'<Type>  - Actual Aggregated [MW]', 'Actual Total Load ...' or 'Day-ahead Price ...'".into(),
+            role: "value column",
+            available: quoted(headers),
+        });
+    }
+    Ok(())
+}
+
+fn plan_entsoe_legacy(
+    path: &Path,
+    headers: &[String],
+    opts: &FormatOptions,
+) -> Result<Plan, GridError> {
+    // Naive MTU starts (no zone suffix, or "(CET/CEST)") are Central European local time.
+    let tz = local_zone(path, opts, "Europe/Brussels")?;
+    let mut plan = Plan::new(
+        table(path, "MTU", StampStyle::EntsoeMtu, "Europe/Brussels", false),
+        tz,
+    );
+    plan.table.max_gap_intervals = opts.max_gap_intervals;
+    plan_entsoe_values(path, headers, &mut plan)?;
+    Ok(plan)
+}
+
+fn plan_entsoe_new(
+    path: &Path,
+    headers: &[String],
+    opts: &FormatOptions,
+) -> Result<Plan, GridError> {
+    let Some(time_col) = headers.iter().find(|h| norm(h).starts_with("mtu (")) else {
+        return Err(GridError::UnknownColumn {
+            path: path.to_path_buf(),
+            column: "MTU (CET/CEST)".into(),
+            role: "time column",
+            available: quoted(headers),
+        });
+    };
+    let stamp_zone = if norm(time_col).contains("utc") {
+        "UTC"
+    } else {
+        "Europe/Brussels"
+    };
+    let tz = local_zone(path, opts, "Europe/Brussels")?;
+    let mut plan = Plan::new(
+        table(path, time_col, StampStyle::EntsoeMtu, stamp_zone, false),
+        tz,
+    );
+    plan.table.max_gap_intervals = opts.max_gap_intervals;
+    plan_entsoe_values(path, headers, &mut plan)?;
+    Ok(plan)
+}
+
+fn plan_generic(path: &Path, _: &[String], _: &FormatOptions) -> Result<Plan, GridError> {
+    // Generic files are read by `load_csv_with_report` in `load_grid_columns`; never planned here.
+    Err(GridError::InvalidArgument {
+        what: "generic grid format",
+        value: path.display().to_string(),
+        valid: "a CsvSpec (use load_csv)",
+    })
+}
