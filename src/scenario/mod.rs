@@ -8,7 +8,7 @@ mod validate;
 pub use error::{line_col, Location, Locator, ScenarioError};
 pub use validate::parse_scenario;
 
-use crate::grid::CsvSpec;
+use crate::grid::{CsvSpec, GridFormat, PueModel};
 use crate::hardware::{Accelerator, ExpertKernel, Precision};
 use crate::network::Fabric;
 use crate::routing::{Collapse, PastEnd, PlacementPolicy};
@@ -72,6 +72,9 @@ pub struct Cluster {
     pub release_nodes_when_paused: bool,
     /// Per-node power besides the GPUs (CPUs, DRAM, NICs, fans) [W].
     pub node_overhead_w: f64,
+    /// Weather-driven cooling: an EPW weather file and the PUE model that turns its temperature into PUE
+    /// (replaces the constant `pue` hour by hour).
+    pub weather_pue: Option<(PathBuf, PueModel)>,
 }
 
 impl Cluster {
@@ -178,7 +181,11 @@ pub enum GridSource {
     Profile,
     /// A CSV file.
     Csv {
-        /// Loader settings.
+        /// The file's format (generic CSV, Electricity Maps, EIA-930, ENTSO-E).
+        format: GridFormat,
+        /// Which intensity signal to use when the file gives several (e.g. `direct`, `lifecycle`).
+        ci_signal: Option<String>,
+        /// Loader settings (columns are used by the generic format).
         spec: Box<CsvSpec>,
         /// Whether runs longer than the file may wrap onto the same day of another year.
         wrap_years: bool,

@@ -35,6 +35,8 @@ pub struct RawCluster {
     pub release_nodes_when_paused: bool,
     pub node_overhead_w: Option<f64>,
     pub oversubscription: Option<f64>,
+    pub weather: Option<String>,
+    pub pue_model: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,12 +129,14 @@ pub struct RawGrid {
 #[serde(deny_unknown_fields)]
 pub struct RawGridCsv {
     pub path: String,
-    pub time_column: String,
-    pub time_zone: String,
+    pub format: Option<String>,
+    pub time_column: Option<String>,
+    pub time_zone: Option<String>,
     pub local_time_zone: Option<String>,
-    pub stamp: String,
-    pub ci_column: String,
-    pub ci_kind: String,
+    pub stamp: Option<String>,
+    pub ci_column: Option<String>,
+    pub ci_kind: Option<String>,
+    pub ci_signal: Option<String>,
     pub load_column: Option<String>,
     pub price_column: Option<String>,
     pub max_gap_intervals: i64,

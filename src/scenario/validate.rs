@@ -3,7 +3,7 @@
 use super::error::{from_toml, Locator};
 use super::raw::*;
 use super::*;
-use crate::grid::{self, CiKind};
+use crate::grid::{self, CiKind, GridFormat};
 use crate::hardware;
 use crate::network::{self, Fabric};
 use crate::workload::{self, FfnKind, MoeSpec};
@@ -263,6 +263,15 @@ impl Validator<'_> {
             }
             None => 1.0,
         };
+        let weather_pue = match (&c.weather, &c.pue_model) {
+            (None, None) => None,
+            (Some(w), Some(m)) => {
+                let model = grid::PueModel::by_name(m).map_err(|e| self.loc.invalid("cluster.pue_model", e.to_string()))?;
+                Some((self.path(w), model))
+            }
+            (Some(_), None) => return Err(self.loc.invalid("cluster.pue_model", "a weather file needs `pue_model` (chiller or free_cooled) to turn temperature into PUE")),
+            (None, Some(_)) => return Err(self.loc.invalid("cluster.weather", "`pue_model` needs `weather = \"path/to/file.epw\"` (hourly typical-year weather)")),
+        };
         let nodes = gpus.div_ceil(gpus_per_node);
         let mut fabric = Fabric::new(intra, inter, gpus_per_node.min(gpus), nodes);
         fabric.oversubscription = oversubscription;
@@ -274,6 +283,7 @@ impl Validator<'_> {
             pue: c.pue,
             release_nodes_when_paused: c.release_nodes_when_paused,
             node_overhead_w,
+            weather_pue,
         })
     }
 
@@ -670,38 +680,51 @@ impl Validator<'_> {
                 GridSource::Profile
             }
             "csv" => {
-                let c = g.csv.as_ref().ok_or_else(|| self.loc.invalid("grid", "grid.source = \"csv\" needs a [grid.csv] table (path, time_column, time_zone, stamp, ci_column, ci_kind, max_gap_intervals, wrap_years)"))?;
-                let stamp_is_interval_end = match c.stamp.as_str() {
-                    "start" => false,
-                    "end" => true,
-                    o => return Err(self.loc.invalid("grid.csv.stamp", format!("`{o}`: valid: \"start\" (stamp = interval start) or \"end\" (hour-ending, as in EIA-930)"))),
+                let c = g.csv.as_ref().ok_or_else(|| self.loc.invalid("grid", "grid.source = \"csv\" needs a [grid.csv] table (path, format, max_gap_intervals, wrap_years; for the generic format also time_column, time_zone, stamp, ci_column, ci_kind)"))?;
+                let format = match c.format.as_deref() {
+                    None => GridFormat::Generic,
+                    Some(f) => GridFormat::from_name(f).map_err(|_| self.loc.invalid("grid.csv.format", format!("unknown format `{f}`; valid: {}", grid::format_names().join(", "))))?,
                 };
-                let ci_kind = match c.ci_kind.as_str() {
-                    "average" => CiKind::Average,
-                    "marginal" => CiKind::Marginal,
-                    o => {
-                        return Err(self.loc.invalid(
-                            "grid.csv.ci_kind",
-                            format!("`{o}`: valid: average, marginal"),
-                        ))
+                let generic = format == GridFormat::Generic;
+                let need = |key: &str, v: &Option<String>| -> Result<String, ScenarioError> {
+                    match (v, generic) {
+                        (Some(x), _) => Ok(x.clone()),
+                        (None, true) => Err(self.loc.invalid(&format!("grid.csv.{key}"), format!("the generic CSV format needs `{key}`"))),
+                        (None, false) => Ok(String::new()),
                     }
                 };
+                let stamp = need("stamp", &c.stamp)?;
+                let stamp_is_interval_end = match (stamp.as_str(), generic) {
+                    ("start", _) | ("", false) => false,
+                    ("end", _) => true,
+                    (o, _) => return Err(self.loc.invalid("grid.csv.stamp", format!("`{o}`: valid: \"start\" (stamp = interval start) or \"end\" (hour-ending, as in EIA-930)"))),
+                };
+                let ci_kind = match need("ci_kind", &c.ci_kind)?.as_str() {
+                    "average" | "" => CiKind::Average,
+                    "marginal" => CiKind::Marginal,
+                    o => return Err(self.loc.invalid("grid.csv.ci_kind", format!("`{o}`: valid: average, marginal"))),
+                };
                 if c.max_gap_intervals < 0 {
-                    return Err(self.loc.invalid(
-                        "grid.csv.max_gap_intervals",
-                        format!("must be ≥ 0, got {}", c.max_gap_intervals),
-                    ));
+                    return Err(self.loc.invalid("grid.csv.max_gap_intervals", format!("must be ≥ 0, got {}", c.max_gap_intervals)));
                 }
-                if c.time_zone.parse::<chrono_tz::Tz>().is_err() && c.time_zone != "UTC" {
-                    return Err(self.loc.invalid("grid.csv.time_zone", format!("`{}` is not an IANA time zone (e.g. UTC, America/Los_Angeles, Europe/London)", c.time_zone)));
+                let time_zone = need("time_zone", &c.time_zone)?;
+                if generic && time_zone.parse::<chrono_tz::Tz>().is_err() && time_zone != "UTC" {
+                    return Err(self.loc.invalid("grid.csv.time_zone", format!("`{time_zone}` is not an IANA time zone (e.g. UTC, America/Los_Angeles, Europe/London)")));
+                }
+                if let Some(z) = &c.local_time_zone {
+                    if z.parse::<chrono_tz::Tz>().is_err() && z != "UTC" {
+                        return Err(self.loc.invalid("grid.csv.local_time_zone", format!("`{z}` is not an IANA time zone (e.g. Europe/Berlin)")));
+                    }
                 }
                 GridSource::Csv {
+                    format,
+                    ci_signal: c.ci_signal.clone(),
                     spec: Box::new(CsvSpec {
                         path: self.path(&c.path),
-                        time_column: c.time_column.clone(),
-                        time_zone: c.time_zone.clone(),
+                        time_column: need("time_column", &c.time_column)?,
+                        time_zone,
                         stamp_is_interval_end,
-                        ci_column: c.ci_column.clone(),
+                        ci_column: need("ci_column", &c.ci_column)?,
                         load_column: c.load_column.clone(),
                         price_column: c.price_column.clone(),
                         ci_kind,

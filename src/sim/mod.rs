@@ -102,8 +102,10 @@ pub struct Results {
     pub scenario: String,
     /// The grid series used.
     pub grid: GridSeries,
-    /// PUE used.
+    /// Mean PUE over the grid series.
     pub pue: f64,
+    /// PUE of each grid interval (constant unless weather-driven).
+    pub pue_by_interval: Vec<f64>,
     /// One result per strategy, in scenario order.
     pub strategies: Vec<StrategyResult>,
 }
@@ -224,9 +226,19 @@ pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
             s.grid.interval_s,
             s.grid.price_per_mwh,
         )?,
-        GridSource::Csv { spec, wrap_years } => {
-            let mut g =
-                grid::load_csv(spec)?.window(s.training.start_utc_s, horizon_s, *wrap_years)?;
+        GridSource::Csv { format, ci_signal, spec, wrap_years } => {
+            let opts = grid::FormatOptions {
+                region: s.grid.region.clone(),
+                local_time_zone: spec.local_time_zone.clone(),
+                max_gap_intervals: spec.max_gap_intervals,
+                generic: Some((**spec).clone()),
+            };
+            let (full, _report) = grid::load_grid_file(&spec.path, *format, &opts)?;
+            let full = match ci_signal {
+                Some(name) => full.select_ci(name)?,
+                None => full,
+            };
+            let mut g = full.window(s.training.start_utc_s, horizon_s, *wrap_years)?;
             if g.price_per_mwh.is_none() {
                 if let Some(p) = s.grid.price_per_mwh {
                     g.price_per_mwh = Some(vec![p; g.ci_g_per_kwh.len()]);
@@ -235,17 +247,26 @@ pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
             g
         }
     };
+    // Weather-driven PUE, one value per grid interval (a constant PUE otherwise).
+    let pue = match &s.cluster.weather_pue {
+        Some((path, model)) => {
+            let w = grid::load_epw(path)?;
+            Arc::new(grid::pue_series(&grid, &w, model))
+        }
+        None => Arc::new(vec![s.cluster.pue; grid.ci_g_per_kwh.len()]),
+    };
     let results: Vec<Result<StrategyResult, SimError>> = s
         .strategies
         .par_iter()
         .enumerate()
-        .map(|(i, kind)| simulate_strategy(s, *kind, i as u64, &grid, &trace))
+        .map(|(i, kind)| simulate_strategy(s, *kind, i as u64, &grid, &pue, &trace))
         .collect();
     let strategies = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(Results {
         scenario: s.name.clone(),
         grid,
-        pue: s.cluster.pue,
+        pue: pue.iter().sum::<f64>() / pue.len().max(1) as f64,
+        pue_by_interval: pue.to_vec(),
         strategies,
     })
 }
@@ -255,6 +276,7 @@ fn simulate_strategy(
     kind: StrategyKind,
     salt: u64,
     grid: &GridSeries,
+    pue: &Arc<Vec<f64>>,
     trace: &Option<Arc<RoutingTrace>>,
 ) -> Result<StrategyResult, SimError> {
     // The scenario validator guarantees the job exists for every listed strategy.
@@ -298,7 +320,7 @@ fn simulate_strategy(
                     .price_per_mwh
                     .clone()
                     .unwrap_or_else(|| vec![1.0; grid.ci_g_per_kwh.len()]),
-                crate::scenario::Objective::Energy => vec![s.cluster.pue; grid.ci_g_per_kwh.len()],
+                crate::scenario::Objective::Energy => pue.to_vec(),
             };
             let hours = (0..grid.ci_g_per_kwh.len())
                 .map(|i| grid.local_hour(i))
@@ -348,6 +370,7 @@ fn simulate_strategy(
         gpu_idle_w: acc.idle_w,
         gpus: s.cluster.gpus as f64,
         pue: s.cluster.pue,
+        pue_by_interval: Some(pue.clone()),
     };
     let routing = router.as_ref().map(|r| r.describe());
     let outcome = run(&setup, grid, &mut sm, router.as_mut(), &mut policy).map_err(|source| {

@@ -121,8 +121,10 @@ pub struct RunSetup {
     pub gpu_idle_w: f64,
     /// GPUs in the job.
     pub gpus: f64,
-    /// PUE.
+    /// PUE when no per-interval series is given.
     pub pue: f64,
+    /// PUE of each grid interval (weather-driven cooling).
+    pub pue_by_interval: Option<std::sync::Arc<Vec<f64>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,7 +238,11 @@ impl Run<'_> {
             Some(i) => (self.grid.ci_g_per_kwh[i], self.price(i)),
             None => (0.0, 0.0),
         };
-        let totals = self.meter.new_interval(now_s, ci, price, self.setup.pue);
+        let pue = match (next, &self.setup.pue_by_interval) {
+            (Some(i), Some(p)) => p.get(i).copied().unwrap_or(self.setup.pue),
+            _ => self.setup.pue,
+        };
+        let totals = self.meter.new_interval(now_s, ci, price, pue);
         if let Some(i) = self.current {
             self.timeline.push(TimelineRow {
                 start_utc_s: self.grid.start_utc_s + i as i64 * self.grid.interval_s,

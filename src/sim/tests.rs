@@ -78,6 +78,9 @@ fn gpu_energy_of_a_plain_run_is_the_sum_of_its_steps() {
         gpu_idle_w: s.cluster.accelerator.idle_w,
         gpus: 8.0,
         pue: 1.25,
+        pue_by_interval: None,
+        count_effective: false,
+        top_k_by_hour: None,
     };
     let grid =
         grid::default_profile_series("CISO", s.training.start_utc_s, 86_400, 3600, None).unwrap();

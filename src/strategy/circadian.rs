@@ -228,11 +228,13 @@ impl CircadianPolicy {
             // Upgrade the cleanest intervals first, tracking capacity incrementally (pause overheads aside)
             // and checking exactly when the estimate says enough.
             let mut cap = self.capacity(i, progress.paused);
+            // Upgrade to the faster of full and throttled (a lower top-k can make throttled the faster one).
+            let fast = if self.rate(Mode::Throttled) > self.rate(Mode::Full) { Mode::Throttled } else { Mode::Full };
             for k in 0..self.order.len() {
                 let j = self.order[k];
-                if self.modes[j] != Mode::Full {
-                    cap += (self.rate(Mode::Full) - self.rate(self.modes[j])) * self.interval_s;
-                    self.modes[j] = Mode::Full;
+                if self.rate(self.modes[j]) < self.rate(fast) {
+                    cap += (self.rate(fast) - self.rate(self.modes[j])) * self.interval_s;
+                    self.modes[j] = fast;
                     if cap >= need {
                         cap = self.capacity(i, progress.paused);
                         if cap >= need {
