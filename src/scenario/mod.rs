@@ -223,6 +223,8 @@ pub struct CircadianSpec {
     pub deadline_s: f64,
     /// Signal to minimise.
     pub objective: Objective,
+    /// Use the cost-minimising planner (`policy = "optimal"`) rather than shares or a window.
+    pub optimal: bool,
     /// Target share of intervals at full speed (the cleanest ones), in [0, 1].
     pub full_share: f64,
     /// Target share of intervals paused (the dirtiest ones), in [0, 1].

@@ -154,8 +154,9 @@ pub struct RawStrategies {
 pub struct RawCircadian {
     pub deadline_hours: f64,
     pub objective: String,
-    pub full_share: f64,
-    pub pause_share: f64,
+    pub policy: String,
+    pub full_share: Option<f64>,
+    pub pause_share: Option<f64>,
     pub window_hours: Option<Vec<i64>>,
     pub throttle_top_k: Option<i64>,
     pub throttle_power_cap_w: Option<f64>,

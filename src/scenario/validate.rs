@@ -683,13 +683,24 @@ impl Validator<'_> {
                 let c = g.csv.as_ref().ok_or_else(|| self.loc.invalid("grid", "grid.source = \"csv\" needs a [grid.csv] table (path, format, max_gap_intervals, wrap_years; for the generic format also time_column, time_zone, stamp, ci_column, ci_kind)"))?;
                 let format = match c.format.as_deref() {
                     None => GridFormat::Generic,
-                    Some(f) => GridFormat::from_name(f).map_err(|_| self.loc.invalid("grid.csv.format", format!("unknown format `{f}`; valid: {}", grid::format_names().join(", "))))?,
+                    Some(f) => GridFormat::from_name(f).map_err(|_| {
+                        self.loc.invalid(
+                            "grid.csv.format",
+                            format!(
+                                "unknown format `{f}`; valid: {}",
+                                grid::format_names().join(", ")
+                            ),
+                        )
+                    })?,
                 };
                 let generic = format == GridFormat::Generic;
                 let need = |key: &str, v: &Option<String>| -> Result<String, ScenarioError> {
                     match (v, generic) {
                         (Some(x), _) => Ok(x.clone()),
-                        (None, true) => Err(self.loc.invalid(&format!("grid.csv.{key}"), format!("the generic CSV format needs `{key}`"))),
+                        (None, true) => Err(self.loc.invalid(
+                            &format!("grid.csv.{key}"),
+                            format!("the generic CSV format needs `{key}`"),
+                        )),
                         (None, false) => Ok(String::new()),
                     }
                 };
@@ -702,10 +713,18 @@ impl Validator<'_> {
                 let ci_kind = match need("ci_kind", &c.ci_kind)?.as_str() {
                     "average" | "" => CiKind::Average,
                     "marginal" => CiKind::Marginal,
-                    o => return Err(self.loc.invalid("grid.csv.ci_kind", format!("`{o}`: valid: average, marginal"))),
+                    o => {
+                        return Err(self.loc.invalid(
+                            "grid.csv.ci_kind",
+                            format!("`{o}`: valid: average, marginal"),
+                        ))
+                    }
                 };
                 if c.max_gap_intervals < 0 {
-                    return Err(self.loc.invalid("grid.csv.max_gap_intervals", format!("must be ≥ 0, got {}", c.max_gap_intervals)));
+                    return Err(self.loc.invalid(
+                        "grid.csv.max_gap_intervals",
+                        format!("must be ≥ 0, got {}", c.max_gap_intervals),
+                    ));
                 }
                 let time_zone = need("time_zone", &c.time_zone)?;
                 if generic && time_zone.parse::<chrono_tz::Tz>().is_err() && time_zone != "UTC" {
@@ -713,7 +732,10 @@ impl Validator<'_> {
                 }
                 if let Some(z) = &c.local_time_zone {
                     if z.parse::<chrono_tz::Tz>().is_err() && z != "UTC" {
-                        return Err(self.loc.invalid("grid.csv.local_time_zone", format!("`{z}` is not an IANA time zone (e.g. Europe/Berlin)")));
+                        return Err(self.loc.invalid(
+                            "grid.csv.local_time_zone",
+                            format!("`{z}` is not an IANA time zone (e.g. Europe/Berlin)"),
+                        ));
                     }
                 }
                 GridSource::Csv {
@@ -769,8 +791,24 @@ impl Validator<'_> {
                 ))
             }
         };
-        let full_share = self.share(&k("full_share"), c.full_share)?;
-        let pause_share = self.share(&k("pause_share"), c.pause_share)?;
+        let (optimal, needs_shares, needs_window) = match c.policy.as_str() {
+            "optimal" => (true, false, false),
+            "threshold" => (false, true, false),
+            "window" => (false, false, true),
+            o => return Err(self.loc.invalid(&k("policy"), format!("unknown policy `{o}`; valid: optimal (minimise the objective within the deadline), threshold (shares of the coming week), window (fixed local hours)"))),
+        };
+        let share = |f: &str, v: Option<f64>| -> Result<f64, ScenarioError> {
+            match v {
+                Some(x) => self.share(&k(f), x),
+                None if needs_shares => Err(self.loc.invalid(
+                    &k(f),
+                    format!("policy `{}` needs `{f}` (a share in [0, 1])", c.policy),
+                )),
+                None => Ok(0.0),
+            }
+        };
+        let full_share = share("full_share", c.full_share)?;
+        let pause_share = share("pause_share", c.pause_share)?;
         if full_share + pause_share > 1.0 {
             return Err(self.loc.invalid(
                 &k("pause_share"),
@@ -778,6 +816,19 @@ impl Validator<'_> {
                     "full_share + pause_share = {} exceeds 1",
                     full_share + pause_share
                 ),
+            ));
+        }
+        if optimal && (c.full_share.is_some() || c.window_hours.is_some()) {
+            return Err(self.loc.invalid(&k("policy"), "policy `optimal` picks its own hours: remove full_share / window_hours (pause_share is ignored too)"));
+        }
+        if needs_window != c.window_hours.is_some() {
+            return Err(self.loc.invalid(
+                &k("window_hours"),
+                if needs_window {
+                    "policy `window` needs `window_hours` (local hours 0–23, e.g. [1, 2, 3, 4])"
+                } else {
+                    "`window_hours` only applies with policy = \"window\""
+                },
             ));
         }
         let window_hours = match &c.window_hours {
@@ -864,6 +915,7 @@ impl Validator<'_> {
         Ok(CircadianSpec {
             deadline_s,
             objective,
+            optimal,
             full_share,
             pause_share,
             window_hours,

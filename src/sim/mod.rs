@@ -187,12 +187,17 @@ fn loss_law(job: &Job) -> quality::LossLaw {
 
 /// Full-speed seconds per token of a job, from the fast path with the router's mean loads.
 fn seconds_per_token(sm: &mut StepModel, router: &Option<Router>, knobs: Knobs) -> f64 {
+    let c = mean_step(sm, router, knobs);
+    c.time_s / c.tokens
+}
+
+/// A step at the router's mean loads (on a copy of the step model, which stays untouched).
+fn mean_step(sm: &StepModel, router: &Option<Router>, knobs: Knobs) -> StepCost {
     let shares = match router {
         Some(r) => r.mean_shares(16, sm.assignments_per_layer(knobs.top_k)),
         None => Vec::new(),
     };
-    let c = sm.step(&shares, knobs);
-    c.time_s / c.tokens
+    sm.clone().step(&shares, knobs)
 }
 
 /// Simulate every strategy of `scenario` (in parallel; results are the same on any thread count).
@@ -226,7 +231,12 @@ pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
             s.grid.interval_s,
             s.grid.price_per_mwh,
         )?,
-        GridSource::Csv { format, ci_signal, spec, wrap_years } => {
+        GridSource::Csv {
+            format,
+            ci_signal,
+            spec,
+            wrap_years,
+        } => {
             let opts = grid::FormatOptions {
                 region: s.grid.region.clone(),
                 local_time_zone: spec.local_time_zone.clone(),
@@ -309,17 +319,42 @@ fn simulate_strategy(
             checkpoint_s = c.checkpoint_write_s;
             restore_s = c.restore_s;
             deadline_s = Some(c.deadline_s);
-            let rates = Rates {
-                full_tps: 1.0 / seconds_per_token(&mut sm, &router, full),
-                throttled_tps: 1.0 / seconds_per_token(&mut sm, &router, throttled),
-                pause_overhead_s: checkpoint_s + restore_s,
+            let overhead_w = s.cluster.node_overhead_w * s.cluster.nodes() as f64
+                + s.cluster.fabric.switch_power_w();
+            let (f, t) = (
+                mean_step(&sm, &router, full),
+                mean_step(&sm, &router, throttled),
+            );
+            // With a target loss the run counts effective tokens: a lower top-k trains less per token.
+            let k_eff = if count_effective && full.top_k > 0 {
+                (throttled.top_k as f64 / full.top_k as f64).min(1.0)
+            } else {
+                1.0
             };
+            let rates = Rates {
+                full_tps: f.tokens / f.time_s,
+                throttled_tps: t.tokens / t.time_s * k_eff,
+                pause_overhead_s: checkpoint_s + restore_s,
+                full_w: f.gpu_energy_j / f.time_s + overhead_w,
+                throttled_w: t.gpu_energy_j / t.time_s + overhead_w,
+                paused_w: if s.cluster.release_nodes_when_paused {
+                    0.0
+                } else {
+                    s.cluster.gpus as f64 * acc.idle_w + overhead_w
+                },
+            };
+            // Cost of one joule of IT energy in each interval: facility energy × intensity, × price, or PUE.
             let signal: Vec<f64> = match c.objective {
-                crate::scenario::Objective::Co2 => grid.ci_g_per_kwh.clone(),
-                crate::scenario::Objective::Cost => grid
-                    .price_per_mwh
-                    .clone()
-                    .unwrap_or_else(|| vec![1.0; grid.ci_g_per_kwh.len()]),
+                crate::scenario::Objective::Co2 => grid
+                    .ci_g_per_kwh
+                    .iter()
+                    .zip(pue.iter())
+                    .map(|(c, p)| c * p)
+                    .collect(),
+                crate::scenario::Objective::Cost => match &grid.price_per_mwh {
+                    Some(pr) => pr.iter().zip(pue.iter()).map(|(c, p)| c * p).collect(),
+                    None => pue.to_vec(),
+                },
                 crate::scenario::Objective::Energy => pue.to_vec(),
             };
             let hours = (0..grid.ci_g_per_kwh.len())
@@ -339,7 +374,7 @@ fn simulate_strategy(
                 }
                 _ => signal,
             };
-            Policy::Circadian(Box::new(CircadianPolicy::new(
+            let policy = CircadianPolicy::new(
                 signal,
                 hours,
                 grid.interval_s as f64,
@@ -348,7 +383,9 @@ fn simulate_strategy(
                 c.pause_share,
                 c.window_hours.clone(),
                 rates,
-            )))
+            );
+            let policy = if c.optimal { policy.optimal() } else { policy };
+            Policy::Circadian(Box::new(policy))
         }
         _ => Policy::AlwaysFull,
     };

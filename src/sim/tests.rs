@@ -207,7 +207,14 @@ fn circadian_on_a_flat_grid_changes_nothing_and_saves_nothing() {
         "source = \"csv\"\n[grid.csv]\npath = \"{}\"\ntime_column = \"timestamp\"\ntime_zone = \"UTC\"\nstamp = \"start\"\nci_column = \"ci\"\nci_kind = \"average\"\nmax_gap_intervals = 0\nwrap_years = false\n",
         csv.display()
     );
-    let base = scenario_from("seed_comparison.toml", &[]).text;
+    let base = scenario_from(
+        "seed_comparison.toml",
+        &[(
+            "policy = \"optimal\"",
+            "policy = \"threshold\"\nfull_share = 0.35\npause_share = 0.25",
+        )],
+    )
+    .text;
     let text = base.replacen("source = \"profile\"", "", 1).replacen(
         "[strategy.circadian]",
         &format!("{csv_table}\n[strategy.circadian]"),

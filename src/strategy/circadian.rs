@@ -12,6 +12,25 @@ pub struct Rates {
     pub throttled_tps: f64,
     /// Time lost to one pause (checkpoint write + restore) [s].
     pub pause_overhead_s: f64,
+    /// IT power at full speed [W].
+    pub full_w: f64,
+    /// IT power throttled [W].
+    pub throttled_w: f64,
+    /// IT power paused (0 when nodes are released) [W].
+    pub paused_w: f64,
+}
+
+/// How the circadian strategy picks modes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PolicyKind {
+    /// The cleanest `full_share` of the coming week at full speed, the dirtiest `pause_share` paused,
+    /// throttled between; upgraded to full speed when the deadline needs it.
+    Threshold,
+    /// Full speed in fixed local hours, throttled otherwise (dirtiest `pause_share` paused).
+    Window(Vec<u32>),
+    /// Minimise Σ signal × power × time subject to the work left before the deadline: the LP relaxation
+    /// of the multiple-choice knapsack, solved exactly by taking mode upgrades in order of cost per token.
+    Optimal,
 }
 
 /// Deadline-aware circadian scheduler over a grid signal.
@@ -46,6 +65,9 @@ pub struct CircadianPolicy {
     order: Vec<usize>,
     modes: Vec<Mode>,
     sorted: Vec<f64>,
+    optimal: bool,
+    /// Scratch for the optimizer: (cost per token, interval offset, target mode).
+    steps: Vec<(f64, usize, Mode)>,
 }
 
 /// The largest value among the lowest `share` of `sorted` (at least one value).
@@ -106,7 +128,105 @@ impl CircadianPolicy {
             order: Vec::with_capacity(d),
             modes: Vec::with_capacity(d),
             sorted: Vec::with_capacity(lookahead),
+            optimal: false,
+            steps: Vec::new(),
         }
+    }
+
+    /// Use the cost-minimising planner instead of thresholds (see [`PolicyKind::Optimal`]).
+    pub fn optimal(mut self) -> Self {
+        self.optimal = true;
+        self
+    }
+
+    /// The upgrades along the lower convex hull of (work rate, power) of paused → throttled → full:
+    /// (from, to, extra tokens/s, extra W). A mode that is slower and no cheaper per token is skipped.
+    fn hull(&self) -> Vec<(Mode, Mode, f64, f64)> {
+        let r = &self.rates;
+        let mut pts = [
+            (0.0, r.paused_w, Mode::Paused),
+            (r.throttled_tps, r.throttled_w, Mode::Throttled),
+            (r.full_tps, r.full_w, Mode::Full),
+        ];
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut hull: Vec<(f64, f64, Mode)> = Vec::with_capacity(3);
+        for p in pts {
+            if hull.last().is_some_and(|h| p.0 <= h.0) {
+                // Same rate: keep the cheaper.
+                if let Some(h) = hull.last_mut() {
+                    if p.1 < h.1 {
+                        *h = p;
+                    }
+                }
+                continue;
+            }
+            while hull.len() >= 2 {
+                let (a, b) = (hull[hull.len() - 2], hull[hull.len() - 1]);
+                // b is above the segment a→p: not on the lower hull.
+                if (b.1 - a.1) * (p.0 - a.0) >= (p.1 - a.1) * (b.0 - a.0) {
+                    hull.pop();
+                } else {
+                    break;
+                }
+            }
+            hull.push(p);
+        }
+        hull.windows(2)
+            .map(|w| (w[0].2, w[1].2, w[1].0 - w[0].0, w[1].1 - w[0].1))
+            .collect()
+    }
+
+    /// The optimizer's mode for interval `i`.
+    fn decide_optimal(&mut self, i: usize, progress: Progress) -> Mode {
+        let d = self.deadline_intervals;
+        let hull = self.hull();
+        let base = hull.first().map_or(Mode::Full, |h| h.0);
+        self.steps.clear();
+        for (off, &c) in self.signal[i..d].iter().enumerate() {
+            for &(_, to, dr, dp) in &hull {
+                self.steps.push((c * dp / dr, off, to));
+            }
+        }
+        // Cost per token, then time, then the slower mode first: deterministic and hull-ordered per interval.
+        self.steps.sort_by(|a, b| {
+            a.0.total_cmp(&b.0)
+                .then(a.1.cmp(&b.1))
+                .then((a.2 as u8).cmp(&(b.2 as u8)).reverse())
+        });
+        let need = progress.tokens_left * (1.0 + self.margin);
+        let rate = |m: Mode, r: &Rates| match m {
+            Mode::Full => r.full_tps,
+            Mode::Throttled => r.throttled_tps,
+            Mode::Paused => 0.0,
+        };
+        self.modes.clear();
+        self.modes.resize(d - i, base);
+        let mut work: f64 = self
+            .modes
+            .iter()
+            .map(|&m| rate(m, &self.rates) * self.interval_s)
+            .sum();
+        for k in 0..self.steps.len() {
+            if work >= need {
+                break;
+            }
+            let (_, off, to) = self.steps[k];
+            let from = self.modes[off];
+            if rate(to, &self.rates) > rate(from, &self.rates) {
+                work += (rate(to, &self.rates) - rate(from, &self.rates)) * self.interval_s;
+                self.modes[off] = to;
+            }
+        }
+        if work < need {
+            // Infeasible: everything at the fastest mode.
+            let fast = if self.rates.throttled_tps > self.rates.full_tps {
+                Mode::Throttled
+            } else {
+                Mode::Full
+            };
+            return fast;
+        }
+        self.modes[0]
     }
 
     /// Use a forecast window of `intervals` for the thresholds instead of one week.
@@ -211,6 +331,9 @@ impl CircadianPolicy {
         if i >= self.deadline_intervals {
             return Mode::Full;
         }
+        if self.optimal {
+            return self.decide_optimal(i, progress);
+        }
         let d = self.deadline_intervals;
         self.set_thresholds(i);
         self.modes.clear();
@@ -229,7 +352,11 @@ impl CircadianPolicy {
             // and checking exactly when the estimate says enough.
             let mut cap = self.capacity(i, progress.paused);
             // Upgrade to the faster of full and throttled (a lower top-k can make throttled the faster one).
-            let fast = if self.rate(Mode::Throttled) > self.rate(Mode::Full) { Mode::Throttled } else { Mode::Full };
+            let fast = if self.rate(Mode::Throttled) > self.rate(Mode::Full) {
+                Mode::Throttled
+            } else {
+                Mode::Full
+            };
             for k in 0..self.order.len() {
                 let j = self.order[k];
                 if self.rate(self.modes[j]) < self.rate(fast) {
@@ -257,7 +384,100 @@ mod tests {
             full_tps: 1.0,
             throttled_tps: 0.5,
             pause_overhead_s: 0.0,
+            full_w: 1000.0,
+            throttled_w: 450.0,
+            paused_w: 0.0,
         }
+    }
+
+    /// Carbon of a plan: Σ signal × power over the intervals it trains in, and the tokens it trains.
+    fn plan_cost(p: &mut CircadianPolicy, sig: &[f64], tokens: f64) -> (f64, f64) {
+        let r = rates();
+        let (mut cost, mut left) = (0.0, tokens);
+        for (i, &c) in sig.iter().enumerate() {
+            if left <= 0.0 {
+                break;
+            }
+            let m = p.decide(
+                i,
+                Progress {
+                    tokens_left: left,
+                    paused: false,
+                },
+            );
+            let (tps, w) = match m {
+                Mode::Full => (r.full_tps, r.full_w),
+                Mode::Throttled => (r.throttled_tps, r.throttled_w),
+                Mode::Paused => (0.0, r.paused_w),
+            };
+            cost += c * w;
+            left -= tps;
+        }
+        (cost, left)
+    }
+
+    #[test]
+    fn with_a_perfect_forecast_the_optimizer_is_never_worse_than_thresholds() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for _ in 0..40 {
+            let n = 96;
+            let sig: Vec<f64> = (0..n)
+                .map(|h| 200.0 + 150.0 * ((h as f64) * 0.26).sin() + rng.gen_range(0.0..80.0))
+                .collect();
+            let hours: Vec<u32> = (0..n).map(|h| (h % 24) as u32).collect();
+            let tokens = rng.gen_range(10.0..80.0);
+            let mut thr =
+                CircadianPolicy::new(sig.clone(), hours.clone(), 1.0, n, 0.3, 0.2, None, rates())
+                    .with_lookahead(48);
+            let mut opt =
+                CircadianPolicy::new(sig.clone(), hours, 1.0, n, 0.3, 0.2, None, rates()).optimal();
+            let (c_thr, left_thr) = plan_cost(&mut thr, &sig, tokens);
+            let (c_opt, left_opt) = plan_cost(&mut opt, &sig, tokens);
+            assert!(
+                left_opt <= 0.0 && left_thr <= 0.0,
+                "both meet the deadline: {left_opt} {left_thr}"
+            );
+            assert!(
+                c_opt <= c_thr * 1.0001,
+                "optimizer {c_opt} vs thresholds {c_thr} for {tokens} tokens"
+            );
+        }
+    }
+
+    #[test]
+    fn the_optimizer_skips_a_mode_that_is_dominated() {
+        // Throttled faster and cheaper per token than full: full is never chosen.
+        let r = Rates {
+            full_tps: 1.0,
+            throttled_tps: 1.2,
+            pause_overhead_s: 0.0,
+            full_w: 1000.0,
+            throttled_w: 900.0,
+            paused_w: 0.0,
+        };
+        let mut p = CircadianPolicy::new(
+            vec![100.0; 24],
+            (0..24).collect(),
+            1.0,
+            24,
+            0.3,
+            0.3,
+            None,
+            r,
+        )
+        .optimal();
+        assert_eq!(p.hull().len(), 1);
+        assert_eq!(
+            p.decide(
+                0,
+                Progress {
+                    tokens_left: 20.0,
+                    paused: false
+                }
+            ),
+            Mode::Throttled
+        );
     }
 
     fn day_signal() -> (Vec<f64>, Vec<u32>) {

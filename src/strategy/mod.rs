@@ -2,7 +2,7 @@
 
 mod circadian;
 
-pub use circadian::{CircadianPolicy, Rates};
+pub use circadian::{CircadianPolicy, PolicyKind, Rates};
 
 use crate::scenario::StrategyKind;
 
