@@ -91,7 +91,12 @@ fn plot(dir: Option<PathBuf>, trace: Option<PathBuf>, out: Option<PathBuf>) -> E
             let d = out.unwrap_or_else(|| PathBuf::from("outputs").join(format!("trace_{stem}")));
             report::plot_trace_file(&t, &d)
         }
-        (None, None) => return fail(2, "give an output folder (moesim plot outputs/NAME) or --trace FILE"),
+        (None, None) => {
+            return fail(
+                2,
+                "give an output folder (moesim plot outputs/NAME) or --trace FILE",
+            )
+        }
     };
     match written {
         Ok(w) => {
@@ -104,7 +109,12 @@ fn plot(dir: Option<PathBuf>, trace: Option<PathBuf>, out: Option<PathBuf>) -> E
     }
 }
 
-fn run(scenario: Option<PathBuf>, out: Option<PathBuf>, format: Format, no_plots: bool) -> ExitCode {
+fn run(
+    scenario: Option<PathBuf>,
+    out: Option<PathBuf>,
+    format: Format,
+    no_plots: bool,
+) -> ExitCode {
     let s = match &scenario {
         Some(p) => Scenario::from_file(p),
         None => Scenario::default_embedded(),

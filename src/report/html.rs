@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 /// The plots the report inlines when present, in page order: file stem and heading.
 const SECTIONS: [(&str, &str); 7] = [
-    ("timeline", "Power over time against the grid's carbon intensity"),
+    (
+        "timeline",
+        "Power over time against the grid's carbon intensity",
+    ),
     ("comparison", "Strategies compared"),
     ("energy_breakdown", "Energy breakdown"),
     ("routing_heatmap", "Expert load per layer"),
@@ -138,7 +141,13 @@ pub fn write_report(
     // Headline: circadian vs moe when both ran.
     let find = |s: &str| summary.iter().find(|r| r.strategy == s);
     if let (Some(m), Some(c)) = (find("moe"), find("circadian")) {
-        let pct = |a: f64, b: f64| if a > 0.0 { 100.0 * (b - a) / a } else { f64::NAN };
+        let pct = |a: f64, b: f64| {
+            if a > 0.0 {
+                100.0 * (b - a) / a
+            } else {
+                f64::NAN
+            }
+        };
         let _ = writeln!(
             h,
             "<p class=\"headline\">circadian vs moe: CO2e {:+.1} %, facility energy {:+.1} %, wall-clock {:+.1} h</p>",
@@ -169,7 +178,11 @@ pub fn write_report(
         h.push_str("</ul></li>\n");
         let _ = writeln!(h, "<li>Grid series: {}</li>", escape(&i.grid));
         let _ = writeln!(h, "<li>Routing: {}</li>", escape(&i.routing));
-        let _ = writeln!(h, "<li>Facility overhead: constant PUE {:.2} (from the scenario)</li>", i.pue);
+        let _ = writeln!(
+            h,
+            "<li>Facility overhead: constant PUE {:.2} (from the scenario)</li>",
+            i.pue
+        );
         h.push_str("<li>Loss laws:<ul>\n");
         for l in &i.loss_laws {
             let _ = writeln!(h, "<li>{}</li>", escape(l));
@@ -184,7 +197,9 @@ pub fn write_report(
                 escape(&r.loss_law)
             );
         }
-        h.push_str("<li>(no run_info.json in the folder: accelerator and grid sources unknown)</li>\n");
+        h.push_str(
+            "<li>(no run_info.json in the folder: accelerator and grid sources unknown)</li>\n",
+        );
     }
     h.push_str("</ul>\n");
     if let Some(text) = read_text(&dir.join("scenario.toml"))? {
@@ -221,7 +236,10 @@ mod tests {
 
     #[test]
     fn escape_covers_markup_characters() {
-        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 
     #[test]

@@ -234,16 +234,23 @@ impl Figure for Timeline<'_> {
                 let spans: Vec<(f64, f64)> = rows
                     .iter()
                     .filter(|r| &r.strategy == s && r.mode == mode)
-                    .map(|r| (day(r.start_utc_s), end(r).max(day(r.start_utc_s + interval_s))))
+                    .map(|r| {
+                        (
+                            day(r.start_utc_s),
+                            end(r).max(day(r.start_utc_s + interval_s)),
+                        )
+                    })
                     .collect();
                 if spans.is_empty() {
                     continue;
                 }
                 let y_top = p_max_kw * 1.45;
                 chart
-                    .draw_series(spans.iter().map(|&(a, b)| {
-                        Rectangle::new([(a, 0.0), (b, y_top)], color.filled())
-                    }))?
+                    .draw_series(
+                        spans
+                            .iter()
+                            .map(|&(a, b)| Rectangle::new([(a, 0.0), (b, y_top)], color.filled())),
+                    )?
                     .label(format!("{s} {mode}"))
                     .legend(move |(x, y)| {
                         Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.filled())
@@ -265,7 +272,9 @@ impl Figure for Timeline<'_> {
         chart
             .draw_secondary_series(LineSeries::new(ci_pts, grey.stroke_width(1)))?
             .label("grid carbon intensity (right axis)")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(2))
+            });
 
         for (i, s) in strategies.iter().enumerate() {
             let c = strategy_color(s, i);
@@ -278,7 +287,9 @@ impl Figure for Timeline<'_> {
             chart
                 .draw_series(LineSeries::new(pts, c.stroke_width(2)))?
                 .label(s.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
+                });
         }
         chart
             .configure_series_labels()
@@ -379,10 +390,9 @@ impl Figure for Comparison<'_> {
                 .disable_x_mesh()
                 .x_labels(names.len())
                 .x_label_formatter(&|v| match v {
-                    SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names_ref
-                        .get(*i as usize)
-                        .cloned()
-                        .unwrap_or_default(),
+                    SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                        names_ref.get(*i as usize).cloned().unwrap_or_default()
+                    }
                     SegmentValue::Last => String::new(),
                 })
                 .y_label_formatter(&tick)
@@ -404,7 +414,10 @@ impl Figure for Comparison<'_> {
                 let c = strategy_color(name, i);
                 let i = i as i32;
                 let mut bar = Rectangle::new(
-                    [(SegmentValue::Exact(i), lo), (SegmentValue::Exact(i + 1), v)],
+                    [
+                        (SegmentValue::Exact(i), lo),
+                        (SegmentValue::Exact(i + 1), v),
+                    ],
                     c.filled(),
                 );
                 bar.set_margin(0, 0, 12, 12);
@@ -433,12 +446,16 @@ const PARTS: [Part; 5] = [
     ("GPU busy", RGBColor(31, 119, 180), |r| {
         (r.energy_gpu_kwh - r.energy_waiting_kwh).max(0.0)
     }),
-    ("GPU waiting (bubbles, stragglers, comm.)", RGBColor(174, 199, 232), |r| {
-        r.energy_waiting_kwh
-    }),
-    ("node overhead (CPU, DRAM, NIC, fans)", RGBColor(255, 127, 14), |r| {
-        r.energy_node_kwh
-    }),
+    (
+        "GPU waiting (bubbles, stragglers, comm.)",
+        RGBColor(174, 199, 232),
+        |r| r.energy_waiting_kwh,
+    ),
+    (
+        "node overhead (CPU, DRAM, NIC, fans)",
+        RGBColor(255, 127, 14),
+        |r| r.energy_node_kwh,
+    ),
     ("network switches", RGBColor(148, 103, 189), |r| {
         r.energy_network_kwh
     }),
@@ -498,7 +515,10 @@ impl Figure for Breakdown<'_> {
                 let total: f64 = PARTS.iter().map(|p| (p.2)(r)).sum();
                 let i = i as i32;
                 let mut rect = Rectangle::new(
-                    [(x0, SegmentValue::Exact(i)), (x0 + v, SegmentValue::Exact(i + 1))],
+                    [
+                        (x0, SegmentValue::Exact(i)),
+                        (x0 + v, SegmentValue::Exact(i + 1)),
+                    ],
                     color.filled(),
                 );
                 rect.set_margin(14, 14, 0, 0);
@@ -523,7 +543,9 @@ impl Figure for Breakdown<'_> {
             chart
                 .draw_series(rects)?
                 .label(*label)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.filled())
+                });
             chart.draw_series(texts)?;
         }
         chart

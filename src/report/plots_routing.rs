@@ -25,7 +25,11 @@ pub(crate) fn viridis(t: f64) -> RGBColor {
         (160, 219, 57),
         (254, 232, 37),
     ];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let x = t * (STOPS.len() - 1) as f64;
     let i = (x.floor() as usize).min(STOPS.len() - 2);
     let f = x - i as f64;
@@ -84,7 +88,7 @@ impl Figure for Heatmap<'_> {
             font(22),
         )?;
         let (w, _) = root.dim_in_pixel();
-        let (panels, bar) = root.split_horizontally(w.saturating_sub(120));
+        let (panels, bar) = root.split_horizontally(w.saturating_sub(140));
         let (ratios, starts) = binned_ratios(t);
         let cols = t.layers.clamp(1, 4);
         let rows = t.layers.div_ceil(4).max(1);
@@ -128,7 +132,7 @@ impl Figure for Heatmap<'_> {
             .margin_top(40)
             .margin_bottom(40)
             .margin_right(10)
-            .y_label_area_size(70)
+            .y_label_area_size(95)
             .build_cartesian_2d(0.0..1.0, -LOG2_SPAN..LOG2_SPAN)?;
         cb.configure_mesh()
             .disable_mesh()
@@ -188,12 +192,7 @@ impl Figure for ImbalancePlot<'_> {
                 v.push(((step + 1) as f64, imbalance(&loads).max_over_mean));
             }
         }
-        let y_max = per_layer
-            .iter()
-            .flatten()
-            .map(|p| p.1)
-            .fold(1.0, f64::max)
-            * 1.1;
+        let y_max = per_layer.iter().flatten().map(|p| p.1).fold(1.0, f64::max) * 1.1;
         let mut chart = ChartBuilder::on(root)
             .caption(
                 format!(
@@ -231,7 +230,7 @@ impl Figure for ImbalancePlot<'_> {
         ))?;
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(SeriesLabelPosition::LowerRight)
             .label_font(font(14))
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK.mix(0.5))

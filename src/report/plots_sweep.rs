@@ -54,10 +54,11 @@ impl Figure for Pareto<'_> {
         "sweep_pareto".into()
     }
     fn size(&self) -> (u32, u32) {
-        (1280, 720)
+        (1400, 720)
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr> {
         root.fill(&WHITE)?;
+        let (root, key) = root.split_horizontally(1000);
         let rows = &self.s.rows;
         let fin = |f: fn(&SweepRow) -> f64| {
             rows.iter()
@@ -73,7 +74,7 @@ impl Figure for Pareto<'_> {
         };
         let (x0, x1) = pad(x0.min(x1), x1.max(x0));
         let (y0, y1) = pad(y0.min(y1), y1.max(y0));
-        let mut chart = ChartBuilder::on(root)
+        let mut chart = ChartBuilder::on(&root)
             .caption(
                 format!("Sweep: emissions vs wall-clock time ({} rows)", rows.len()),
                 font(24),
@@ -86,6 +87,7 @@ impl Figure for Pareto<'_> {
             .configure_mesh()
             .x_desc("wall-clock time [h]")
             .y_desc("emissions [kg CO2e]")
+            .light_line_style(TRANSPARENT)
             .x_label_formatter(&super::plots::tick)
             .y_label_formatter(&super::plots::tick)
             .label_style(font(15))
@@ -129,12 +131,45 @@ impl Figure for Pareto<'_> {
             })
             .map(|(_, r)| {
                 Text::new(
-                    format!("{} {}", label(self.s, r), r.strategy),
+                    format!("p{}", r.point),
                     (r.wall_clock_h, r.co2_kg),
-                    font(12).pos(Pos::new(HPos::Left, VPos::Bottom)),
+                    font(13).pos(Pos::new(HPos::Left, VPos::Bottom)),
                 )
             });
         chart.draw_series(labelled)?;
+        // The key: each labelled point's parameter values.
+        let mut points: Vec<&SweepRow> = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            if (all || front.contains(&i)) && !points.iter().any(|p| p.point == r.point) {
+                points.push(r);
+            }
+        }
+        points.sort_by_key(|r| r.point);
+        key.draw(&Text::new(
+            if all {
+                "points"
+            } else {
+                "points on the Pareto front"
+            },
+            (10, 50),
+            font(16),
+        ))?;
+        let line_h = 20;
+        let max_lines = ((720 - 80) / line_h) as usize;
+        for (k, r) in points.iter().take(max_lines).enumerate() {
+            key.draw(&Text::new(
+                label(self.s, r),
+                (10, 78 + line_h * k as i32),
+                font(13),
+            ))?;
+        }
+        if points.len() > max_lines {
+            key.draw(&Text::new(
+                format!("… and {} more (see sweep.csv)", points.len() - max_lines),
+                (10, 78 + line_h * max_lines as i32),
+                font(13),
+            ))?;
+        }
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
@@ -189,14 +224,14 @@ impl Figure for Heat<'_> {
         "sweep_heatmap".into()
     }
     fn size(&self) -> (u32, u32) {
-        (460 * self.strategies().len().max(1) as u32, 520)
+        ((460 * self.strategies().len().max(1) as u32).max(1000), 540)
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr> {
         root.fill(&WHITE)?;
         let s = self.s;
         let (px, py) = (&s.params[0], &s.params[1]);
         let root = root.titled(
-            &format!("Sweep: emissions [kg CO2e] over {px} × {py} (mean over other parameters)"),
+            "Sweep: emissions [kg CO2e] (mean over any other swept parameters)",
             font(20),
         )?;
         let xs = categories(&s.rows, 0);
@@ -207,7 +242,9 @@ impl Figure for Heat<'_> {
         for r in &s.rows {
             let (Some(k), Some(i), Some(j)) = (
                 strategies.iter().position(|x| x == &r.strategy),
-                r.values.first().and_then(|v| xs.iter().position(|x| x == v)),
+                r.values
+                    .first()
+                    .and_then(|v| xs.iter().position(|x| x == v)),
                 r.values.get(1).and_then(|v| ys.iter().position(|x| x == v)),
             ) else {
                 continue;
@@ -218,8 +255,10 @@ impl Figure for Heat<'_> {
                 e.1 += 1;
             }
         }
-        let means: BTreeMap<(usize, usize, usize), f64> =
-            cells.iter().map(|(k, (s, n))| (*k, s / *n as f64)).collect();
+        let means: BTreeMap<(usize, usize, usize), f64> = cells
+            .iter()
+            .map(|(k, (s, n))| (*k, s / *n as f64))
+            .collect();
         let lo = means.values().cloned().fold(f64::MAX, f64::min);
         let hi = means.values().cloned().fold(f64::MIN, f64::max);
         let span = (hi - lo).max(1e-12);
