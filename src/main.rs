@@ -28,6 +28,20 @@ enum Command {
         /// What to print: a table or the summary as JSON.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Skip the plots and report.html.
+        #[arg(long)]
+        no_plots: bool,
+    },
+    /// Draw the plots (PNG and SVG) and report.html of an output folder (or of a routing trace).
+    Plot {
+        /// Output folder of `moesim run` (summary.csv, timeline.csv; sweep.csv if present).
+        dir: Option<PathBuf>,
+        /// Routing trace (wide CSV `step,layer,e0..`) to draw as a per-layer expert-load heatmap.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        /// Where to write the trace plots when no folder is given (default: outputs/trace_<file stem>).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Validate a scenario file without running it.
     Check {
@@ -124,7 +138,42 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn run(scenario: Option<PathBuf>, out: Option<PathBuf>, format: Format) -> ExitCode {
+fn plot_fail(e: report::PlotError) -> ExitCode {
+    fail(if e.is_bad_input() { 2 } else { 1 }, e)
+}
+
+fn plot(dir: Option<PathBuf>, trace: Option<PathBuf>, out: Option<PathBuf>) -> ExitCode {
+    let written = match (dir, trace) {
+        (Some(d), t) => report::plot_dir(&d, &report::PlotOptions { trace: t }),
+        (None, Some(t)) => {
+            let stem = t.file_stem().and_then(|s| s.to_str()).unwrap_or("trace");
+            let d = out.unwrap_or_else(|| PathBuf::from("outputs").join(format!("trace_{stem}")));
+            report::plot_trace_file(&t, &d)
+        }
+        (None, None) => {
+            return fail(
+                2,
+                "give an output folder (moesim plot outputs/NAME) or --trace FILE",
+            )
+        }
+    };
+    match written {
+        Ok(w) => {
+            for p in w {
+                println!("wrote {}", p.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => plot_fail(e),
+    }
+}
+
+fn run(
+    scenario: Option<PathBuf>,
+    out: Option<PathBuf>,
+    format: Format,
+    no_plots: bool,
+) -> ExitCode {
     let s = match &scenario {
         Some(p) => Scenario::from_file(p),
         None => Scenario::default_embedded(),
@@ -139,10 +188,20 @@ fn run(scenario: Option<PathBuf>, out: Option<PathBuf>, format: Format) -> ExitC
         Err(e) => return fail(1, e),
     };
     let dir = out.unwrap_or_else(|| PathBuf::from("outputs").join(&s.name));
-    let written = match report::write_outputs(&res, &dir) {
+    let mut written = match report::write_outputs(&res, &dir) {
         Ok(w) => w,
         Err(e) => return fail(1, e),
     };
+    match report::write_run_files(&s, &res, &dir) {
+        Ok(w) => written.extend(w),
+        Err(e) => return fail(1, e),
+    }
+    if !no_plots {
+        match report::plot_dir(&dir, &report::PlotOptions::default()) {
+            Ok(w) => written.extend(w),
+            Err(e) => return plot_fail(e),
+        }
+    }
     match format {
         Format::Json => println!("{}", report::to_json(&res)),
         Format::Table => {
@@ -169,12 +228,15 @@ fn main() -> ExitCode {
         scenario: None,
         out: None,
         format: Format::Table,
+        no_plots: false,
     }) {
         Command::Run {
             scenario,
             out,
             format,
-        } => run(scenario, out, format),
+            no_plots,
+        } => run(scenario, out, format, no_plots),
+        Command::Plot { dir, trace, out } => plot(dir, trace, out),
         Command::Check { scenario } => match Scenario::from_file(&scenario) {
             Ok(s) => {
                 println!(

@@ -1,7 +1,20 @@
-//! Results out: the summary rows, console table, CSV files and JSON, written atomically.
+//! Results out: the summary rows, console table, CSV files and JSON, written atomically; plots and the HTML report.
 
 mod files;
+mod html;
+mod plots;
+mod plots_data;
+mod plots_routing;
+mod plots_sweep;
 mod summary;
 
 pub use files::{write_atomic, write_outputs, OutputError};
+pub use html::{escape, write_report};
+pub use plots::{plot_dir, plot_trace_file, PlotOptions};
+pub use plots_data::{
+    read_run_info, read_summary, read_sweep, read_timeline, summary_columns, write_run_files,
+    PlotError, RunInfo, SummaryIn, SweepIn, SweepRow, TimelineIn,
+};
+pub use plots_routing::plot_trace;
+pub use plots_sweep::plot_sweep;
 pub use summary::{summary_rows, table, to_json, SummaryRow};

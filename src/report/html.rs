@@ -1,0 +1,258 @@
+//! The shareable report: `report.html`, one self-contained page (plots inlined as SVG, summary table, scenario, sources).
+
+use super::files::write_atomic;
+use super::plots_data::{PlotError, RunInfo, SummaryIn};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The plots the report inlines when present, in page order: file stem and heading.
+const SECTIONS: [(&str, &str); 7] = [
+    (
+        "timeline",
+        "Power over time against the grid's carbon intensity",
+    ),
+    ("comparison", "Strategies compared"),
+    ("energy_breakdown", "Energy breakdown"),
+    ("routing_heatmap", "Expert load per layer"),
+    ("routing_imbalance", "Load imbalance over training"),
+    ("sweep_pareto", "Sweep: emissions vs time"),
+    ("sweep_heatmap", "Sweep: emissions over two parameters"),
+];
+
+/// Escape text for HTML element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            _ => o.push(c),
+        }
+    }
+    o
+}
+
+/// A CSV cell for the table: numbers rounded to a readable precision, text as is.
+fn cell(v: &str) -> String {
+    match v.trim().parse::<f64>() {
+        Ok(x) if !x.is_finite() => "–".into(),
+        Ok(x) if x == x.trunc() && x.abs() < 1e9 => format!("{x:.0}"),
+        Ok(x) if x.abs() >= 1e9 => format!("{x:.3e}"),
+        Ok(x) if x.abs() >= 100.0 => format!("{x:.1}"),
+        Ok(x) => {
+            let s = format!("{x:.4}");
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        }
+        Err(_) => v.to_string(),
+    }
+}
+
+fn read_text(path: &Path) -> Result<Option<String>, PlotError> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    std::fs::read_to_string(path)
+        .map(Some)
+        .map_err(|source| PlotError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// The summary table, transposed (one row per column of summary.csv, one column per strategy).
+fn summary_table(path: &Path) -> Result<String, PlotError> {
+    let parse = |line: u64, msg: String| PlotError::Parse {
+        path: path.to_path_buf(),
+        line,
+        msg,
+    };
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| parse(1, e.to_string()))?;
+    let headers = rdr.headers().map_err(|e| parse(1, e.to_string()))?.clone();
+    let recs: Vec<csv::StringRecord> = rdr
+        .records()
+        .collect::<Result<_, _>>()
+        .map_err(|e| parse(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+    let mut t = String::from("<table class=\"summary\">\n<thead><tr>");
+    let _ = write!(t, "<th>{}</th>", escape(headers.get(0).unwrap_or("")));
+    for r in &recs {
+        let _ = write!(t, "<th>{}</th>", escape(r.get(0).unwrap_or("")));
+    }
+    t.push_str("</tr></thead>\n<tbody>\n");
+    for (i, h) in headers.iter().enumerate().skip(1) {
+        let _ = write!(t, "<tr><td>{}</td>", escape(h));
+        for r in &recs {
+            let _ = write!(t, "<td>{}</td>", escape(&cell(r.get(i).unwrap_or(""))));
+        }
+        t.push_str("</tr>\n");
+    }
+    t.push_str("</tbody>\n</table>\n");
+    Ok(t)
+}
+
+/// An SVG file's markup ready to inline (any XML declaration or doctype dropped).
+fn inline_svg(text: &str) -> &str {
+    match text.find("<svg") {
+        Some(i) => &text[i..],
+        None => "",
+    }
+}
+
+/// Write `dir/report.html` from the folder's files (summary.csv, scenario.toml, run_info.json and the
+/// plot SVGs present); returns its path.
+pub fn write_report(
+    dir: &Path,
+    summary: &[SummaryIn],
+    info: Option<&RunInfo>,
+) -> Result<PathBuf, PlotError> {
+    let name = info.map_or_else(
+        || {
+            dir.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("run")
+                .to_string()
+        },
+        |i| i.scenario.clone(),
+    );
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>moesim report: {}</title>\n<style>\n{}</style>\n</head>\n<body>\n",
+        escape(&name),
+        CSS
+    );
+    let _ = writeln!(h, "<h1>moesim report: {}</h1>", escape(&name));
+    if let Some(i) = info {
+        let _ = writeln!(
+            h,
+            "<p class=\"meta\">moesim {} · scenario file <code>{}</code> · seed {} · {} × {} · PUE {:.2} · grid {} (mean {:.0} gCO2e/kWh)</p>",
+            escape(&i.moesim_version),
+            escape(&i.scenario_file),
+            i.seed,
+            i.gpus,
+            escape(&i.accelerator),
+            i.pue,
+            escape(&i.grid),
+            i.grid_mean_ci_g_per_kwh
+        );
+    }
+    // Headline: circadian vs moe when both ran.
+    let find = |s: &str| summary.iter().find(|r| r.strategy == s);
+    if let (Some(m), Some(c)) = (find("moe"), find("circadian")) {
+        let pct = |a: f64, b: f64| {
+            if a > 0.0 {
+                100.0 * (b - a) / a
+            } else {
+                f64::NAN
+            }
+        };
+        let _ = writeln!(
+            h,
+            "<p class=\"headline\">circadian vs moe: CO2e {:+.1} %, facility energy {:+.1} %, wall-clock {:+.1} h</p>",
+            pct(m.co2_kg, c.co2_kg),
+            pct(m.energy_facility_kwh, c.energy_facility_kwh),
+            c.wall_clock_h - m.wall_clock_h
+        );
+    }
+    h.push_str("<h2>Summary</h2>\n");
+    h.push_str(&summary_table(&dir.join("summary.csv"))?);
+    h.push_str("<p class=\"note\">Energies in kWh, times in hours, CO2 in kg CO2e, power in kW, shares as fractions; cost in the grid series' currency.</p>\n");
+    for (stem, title) in SECTIONS {
+        if let Some(svg) = read_text(&dir.join(format!("{stem}.svg")))? {
+            let _ = writeln!(
+                h,
+                "<h2>{}</h2>\n<figure id=\"{stem}\">{}</figure>",
+                escape(title),
+                inline_svg(&svg)
+            );
+        }
+    }
+    h.push_str("<h2>Sources and model versions</h2>\n<ul>\n");
+    if let Some(i) = info {
+        let _ = writeln!(h, "<li>Accelerator {}:<ul>", escape(&i.accelerator));
+        for s in &i.accelerator_sources {
+            let _ = writeln!(h, "<li>{}</li>", escape(s));
+        }
+        h.push_str("</ul></li>\n");
+        let _ = writeln!(h, "<li>Grid series: {}</li>", escape(&i.grid));
+        let _ = writeln!(h, "<li>Routing: {}</li>", escape(&i.routing));
+        let _ = writeln!(
+            h,
+            "<li>Facility overhead: constant PUE {:.2} (from the scenario)</li>",
+            i.pue
+        );
+        h.push_str("<li>Loss laws:<ul>\n");
+        for l in &i.loss_laws {
+            let _ = writeln!(h, "<li>{}</li>", escape(l));
+        }
+        h.push_str("</ul></li>\n");
+    } else {
+        for r in summary {
+            let _ = writeln!(
+                h,
+                "<li>Loss law ({}): {}</li>",
+                escape(&r.strategy),
+                escape(&r.loss_law)
+            );
+        }
+        h.push_str(
+            "<li>(no run_info.json in the folder: accelerator and grid sources unknown)</li>\n",
+        );
+    }
+    h.push_str("</ul>\n");
+    if let Some(text) = read_text(&dir.join("scenario.toml"))? {
+        let _ = writeln!(
+            h,
+            "<h2>Scenario</h2>\n<pre class=\"scenario\">{}</pre>",
+            escape(&text)
+        );
+    }
+    h.push_str("</body>\n</html>\n");
+    let path = dir.join("report.html");
+    write_atomic(&path, h.as_bytes())?;
+    Ok(path)
+}
+
+const CSS: &str = "body { font-family: 'DejaVu Sans', Arial, sans-serif; max-width: 1500px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { font-size: 1.7em; margin-bottom: 0.2em; }
+h2 { font-size: 1.25em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }
+.meta { color: #555; }
+.headline { font-weight: bold; }
+.note { color: #666; font-size: 0.85em; }
+table.summary { border-collapse: collapse; font-size: 0.9em; }
+table.summary th, table.summary td { border: 1px solid #ddd; padding: 3px 10px; text-align: right; }
+table.summary td:first-child, table.summary th:first-child { text-align: left; }
+table.summary tbody tr:nth-child(even) { background: #f6f6f6; }
+figure { margin: 0.5em 0; overflow-x: auto; }
+figure svg { max-width: 100%; height: auto; }
+pre.scenario { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.85em; }
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_covers_markup_characters() {
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn cells_round_numbers_and_keep_text() {
+        assert_eq!(cell("1234.5678"), "1234.6");
+        assert_eq!(cell("0.5592030815"), "0.5592");
+        assert_eq!(cell("28611"), "28611");
+        assert_eq!(cell("NaN"), "–");
+        assert_eq!(cell("Krajewski"), "Krajewski");
+    }
+
+    #[test]
+    fn inline_svg_drops_the_xml_declaration() {
+        assert_eq!(inline_svg("<?xml version=\"1.0\"?>\n<svg a>"), "<svg a>");
+    }
+}
