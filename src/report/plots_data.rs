@@ -210,6 +210,7 @@ pub fn summary_columns() -> Vec<String> {
         hours_paused: 0.0,
         pauses: 0,
         mean_step_s: 0.0,
+        p99_step_s: 0.0,
         mfu: 0.0,
         dropped_share: 0.0,
         gating_share: 0.0,
@@ -217,6 +218,8 @@ pub fn summary_columns() -> Vec<String> {
         comm_share: 0.0,
         estimated_loss: 0.0,
         loss_law: String::new(),
+        moved_expert_slots: 0,
+        routing: String::new(),
         deadline_h: 0.0,
         deadline_met: String::new(),
     };
@@ -416,20 +419,19 @@ pub fn write_run_files(
     res: &crate::Results,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, OutputError> {
-    use crate::scenario::RoutingSpec;
+    use crate::scenario::RoutingSource;
     let scenario_path = dir.join("scenario.toml");
     super::files::write_atomic(&scenario_path, s.text.as_bytes())?;
-    let trace_path = match &s.routing {
-        RoutingSpec::Trace(p) if s.moe.is_some() => {
+    let trace_path = match &s.routing.source {
+        RoutingSource::Trace { path: p, .. } if s.moe.is_some() => {
             Some(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
         }
         _ => None,
     };
-    let routing = match (&s.routing, &trace_path) {
+    let routing = match res.strategies.iter().find_map(|r| r.routing.clone()) {
         _ if s.moe.is_none() => "none (no MoE model)".to_string(),
-        (_, Some(p)) => format!("recorded trace {}", p.display()),
-        (RoutingSpec::Zipf(z), _) => format!("synthetic Zipf popularity, s = {z}, seed {}", s.seed),
-        _ => format!("synthetic uniform, seed {}", s.seed),
+        Some(r) => format!("{r}, seed {}", s.seed),
+        None => format!("seed {}", s.seed),
     };
     let a = &s.cluster.accelerator;
     let info = RunInfo {

@@ -30,7 +30,7 @@ impl RoutingTrace {
         if experts == 0
             || layers == 0
             || counts.is_empty()
-            || counts.len() % (experts * layers) != 0
+            || !counts.len().is_multiple_of(experts * layers)
         {
             return None;
         }
