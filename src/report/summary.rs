@@ -159,6 +159,19 @@ pub fn summary_rows(res: &Results) -> Vec<SummaryRow> {
     res.strategies.iter().map(row).collect()
 }
 
+/// Energy with about three significant figures.
+fn kwh_text(kwh: f64) -> String {
+    if kwh >= 1e5 {
+        format!("{:.1} MWh", kwh / 1e3)
+    } else if kwh >= 100.0 {
+        format!("{kwh:.0} kWh")
+    } else if kwh >= 10.0 {
+        format!("{kwh:.1} kWh")
+    } else {
+        format!("{kwh:.2} kWh")
+    }
+}
+
 fn co2_text(kg: f64) -> String {
     if kg >= 1000.0 {
         format!("{:.2} t", kg / 1000.0)
@@ -181,16 +194,10 @@ pub fn table(res: &Results) -> String {
     add("tokens", &|r| format!("{:.3e}", r.tokens));
     add("wall-clock", &|r| format!("{:.1} h", r.wall_clock_h));
     add("GPU-hours", &|r| format!("{:.0}", r.gpu_hours));
-    add("energy IT", &|r| format!("{:.0} kWh", r.energy_it_kwh));
-    add("energy facility", &|r| {
-        format!("{:.0} kWh", r.energy_facility_kwh)
-    });
-    add("  of which GPUs waiting", &|r| {
-        format!("{:.0} kWh", r.energy_waiting_kwh)
-    });
-    add("energy / M tokens", &|r| {
-        format!("{:.3} kWh", r.kwh_per_mtok)
-    });
+    add("energy IT", &|r| kwh_text(r.energy_it_kwh));
+    add("energy facility", &|r| kwh_text(r.energy_facility_kwh));
+    add("  of which GPUs waiting", &|r| kwh_text(r.energy_waiting_kwh));
+    add("energy / M tokens", &|r| format!("{:.2} Wh", r.kwh_per_mtok * 1e3));
     add("CO2e", &|r| co2_text(r.co2_kg));
     add("cost", &|r| {
         if r.cost > 0.0 {
