@@ -226,7 +226,11 @@ pub fn read_spec(path: &Path) -> Result<ValidationSpec, ValidateError> {
     }
     if let Some(f) = spec.token_fraction {
         if !(f.is_finite() && f > 0.0 && f <= 1.0) {
-            return Err(spec_err(path, ".token_fraction", format!("must be in (0, 1], got {f}")));
+            return Err(spec_err(
+                path,
+                ".token_fraction",
+                format!("must be in (0, 1], got {f}"),
+            ));
         }
     }
     if let Some(ci) = spec.ci_kg_per_kwh {
@@ -402,6 +406,15 @@ const H100_GROUPS: [(RowGroup, &str, Option<f64>, Option<f64>); 6] = [
     ),
 ];
 
+/// Why an H100 group may miss its tolerance (known limits of the kernel model).
+fn h100_note(group: RowGroup) -> &'static str {
+    match group {
+        RowGroup::Attention => "the small b8 s1024 h16 d64 row is launch/occupancy-limited and draws more power than its modelled utilisation implies (hardware::validation allows 1 of the 4 rows out); the other rows are within 20 %",
+        RowGroup::MoeDropless => "the per-expert Python loop keeps the GPU busier between kernels than the model's idle-power launch gaps",
+        _ => "",
+    }
+}
+
 /// The H100 preset against the measurements in `dir` (micro.csv, attn.csv, moe_layer.csv): per
 /// group, the worst row's time and energy.
 pub fn h100_cases(dir: &Path) -> Result<Vec<CaseResult>, ValidateError> {
@@ -446,7 +459,7 @@ pub fn h100_cases(dir: &Path) -> Result<Vec<CaseResult>, ValidateError> {
                 case: label.into(),
                 file: dir.display().to_string(),
                 sources: vec![format!("{} (measured, this project)", dir.display())],
-                note: String::new(),
+                note: h100_note(group).into(),
                 checks,
             });
         }
