@@ -529,7 +529,10 @@ pub fn markdown_table(results: &[CaseResult]) -> String {
 pub fn failure_notes(results: &[CaseResult]) -> String {
     let mut s = String::new();
     for r in results.iter().filter(|r| !r.ok()) {
-        s.push_str(&format!("- {} ({}): {}\n", r.case, r.file, r.note.trim()));
+        let file = Path::new(&r.file)
+            .file_name()
+            .map_or(r.file.clone(), |f| f.to_string_lossy().into_owned());
+        s.push_str(&format!("- {} ({file}): {}\n", r.case, r.note.trim()));
     }
     s
 }
