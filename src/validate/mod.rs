@@ -570,6 +570,27 @@ mod tests {
         assert!(!c.ok());
     }
 
+    /// The H100 cases of the suite reproduce what `hardware::validation` asserts: idle, large GEMMs,
+    /// copy time and both MoE-layer modes within tolerance (attention energy is reported, not held).
+    #[test]
+    fn h100_cases_hold_the_asserted_groups() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = [
+            root.join("../shared/data/h100"),
+            root.join("../../shared/data/h100"),
+        ]
+        .into_iter()
+        .find(|d| d.is_dir())
+        .expect("shared H100 data beside the checkout");
+        let cases = h100_cases(&dir).expect("H100 cases run");
+        assert_eq!(cases.len(), 6);
+        for c in &cases {
+            if !c.case.contains("attention") {
+                assert!(c.ok(), "{}: {:?}", c.case, c.checks);
+            }
+        }
+    }
+
     #[test]
     fn spec_errors_name_file_and_key() {
         let dir = tempfile::tempdir().expect("tempdir");
