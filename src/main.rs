@@ -55,6 +55,42 @@ enum Command {
     },
     /// List the strategies a scenario can compare.
     Strategies,
+    /// Run the validation suite (published runs and H100 measurements); exit 1 if any figure is out of tolerance.
+    Validate {
+        /// Folder of case files (scenarios with a [validation] table).
+        #[arg(long)]
+        cases: Option<PathBuf>,
+        /// Folder of H100 measurements (micro.csv, attn.csv, moe_layer.csv).
+        #[arg(long)]
+        h100_data: Option<PathBuf>,
+        /// Skip the H100 measurement cases.
+        #[arg(long)]
+        no_h100: bool,
+        /// Also write the accuracy table (Markdown) to this file.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+    },
+    /// Fit a preset's efficiency and power coefficients to measurement CSVs and write it as TOML.
+    Calibrate {
+        /// Micro-benchmark CSV (format of ../shared/data/h100/micro.csv).
+        #[arg(long)]
+        micro: PathBuf,
+        /// Attention CSV (format of attn.csv).
+        #[arg(long)]
+        attn: Option<PathBuf>,
+        /// MoE-layer CSV (format of moe_layer.csv).
+        #[arg(long)]
+        moe: Option<PathBuf>,
+        /// Preset giving peaks, bandwidth, clock, TDP, links (e.g. h100).
+        #[arg(long)]
+        base: String,
+        /// Key of the new preset (default: the output file's stem).
+        #[arg(long)]
+        key: Option<String>,
+        /// Output preset file (TOML), usable as `cluster.gpu_file`.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Routing traces: statistics and synthetic traces.
     Trace {
         #[command(subcommand)]
@@ -222,6 +258,96 @@ fn run(
     ExitCode::SUCCESS
 }
 
+fn validate(
+    cases: Option<PathBuf>,
+    h100_data: Option<PathBuf>,
+    no_h100: bool,
+    markdown: Option<PathBuf>,
+) -> ExitCode {
+    use moesim::validate as v;
+    let cases = cases.unwrap_or_else(v::default_cases_dir);
+    let h100 = h100_data.unwrap_or_else(v::default_h100_dir);
+    let results = match v::run_suite(&cases, (!no_h100).then_some(h100.as_path())) {
+        Ok(r) => r,
+        Err(e @ v::ValidateError::Sim { .. }) => return fail(1, e),
+        Err(e) => return fail(2, e),
+    };
+    let table = v::markdown_table(&results);
+    println!("{table}");
+    let notes = v::failure_notes(&results);
+    if !notes.is_empty() {
+        println!("Out of tolerance, and why:\n{notes}");
+    }
+    if let Some(p) = markdown {
+        if let Err(e) = std::fs::write(&p, format!("{table}\n{notes}")) {
+            return fail(1, format!("{}: {e}", p.display()));
+        }
+    }
+    if results.iter().all(v::CaseResult::ok) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn calibrate(
+    micro: &std::path::Path,
+    attn: Option<&std::path::Path>,
+    moe: Option<&std::path::Path>,
+    base: &str,
+    key: Option<String>,
+    out: &std::path::Path,
+) -> ExitCode {
+    use moesim::hardware::fit_preset;
+    let base = match hardware::preset(base) {
+        Ok(b) => b,
+        Err(e) => return fail(2, e),
+    };
+    let key = key.unwrap_or_else(|| {
+        out.file_stem()
+            .map_or("calibrated".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let cal = match fit_preset::calibrate(&base, &key, micro, attn, moe) {
+        Ok(c) => c,
+        Err(e @ hardware::HardwareError::Fit(_)) => return fail(1, e),
+        Err(e) => return fail(2, e),
+    };
+    let f = &cal.micro;
+    println!(
+        "fitted on base {}: idle {:.1} W, launch {:.2} us, GEMM max eff {:.4}, half {:.4e} FLOP, exponent {:.2}, mem eff {:.4}",
+        base.key, f.idle_w, f.launch_overhead_s * 1e6, f.max_eff, f.half_flops, f.exponent, f.mem_eff
+    );
+    println!(
+        "power: tensor {:.1} W, simt {:.1} W, mem {:.1} W at gamma {:.1} (assumed, from the base)",
+        f.tensor_coef_w, f.simt_coef_w, f.mem_coef_w, f.gamma
+    );
+    if let Some((m, h)) = cal.attention {
+        println!("attention: max eff {m:.4}, half {h:.4e} FLOP per head");
+    }
+    if let Some(s) = cal.loop_scale {
+        println!("loop-issued expert GEMM scale {s:.4}");
+    }
+    if let Some(n) = cal.router_launches {
+        println!("router small kernels implied by the data: {n:.0} (reported only)");
+    }
+    println!(
+        "\nresiduals:\n{}",
+        fit_preset::residual_table(&cal.residuals)
+    );
+    let header = format!(
+        "moesim calibrate --base {} --micro {}{}{}",
+        base.key,
+        micro.display(),
+        attn.map_or(String::new(), |p| format!(" --attn {}", p.display())),
+        moe.map_or(String::new(), |p| format!(" --moe {}", p.display()))
+    );
+    if let Err(e) = hardware::write_preset_file(&cal.accelerator, &header, out) {
+        return fail(1, e);
+    }
+    println!("wrote {}", out.display());
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run {
@@ -348,6 +474,20 @@ fn main() -> ExitCode {
                 Err(e) => fail(2, e),
             }
         }
+        Command::Validate {
+            cases,
+            h100_data,
+            no_h100,
+            markdown,
+        } => validate(cases, h100_data, no_h100, markdown),
+        Command::Calibrate {
+            micro,
+            attn,
+            moe,
+            base,
+            key,
+            out,
+        } => calibrate(&micro, attn.as_deref(), moe.as_deref(), &base, key, &out),
         Command::Strategies => {
             for (_, name, what) in moesim::StrategyKind::ALL {
                 println!("{name:<10} {what}");

@@ -7,9 +7,11 @@
 
 pub mod calibrate;
 mod efficiency;
+pub mod fit_preset;
 pub mod kernels;
 mod power;
 mod precision;
+pub mod preset_file;
 mod presets;
 #[cfg(test)]
 mod validation;
@@ -20,6 +22,7 @@ pub use efficiency::EfficiencyCurve;
 pub use kernels::{experts_fwd_bwd, router_fwd_bwd, ExpertKernel};
 pub use power::PowerModel;
 pub use precision::Precision;
+pub use preset_file::{parse_preset, preset_to_toml, read_preset_file, write_preset_file};
 pub use presets::{preset, presets, PRESET_KEYS};
 
 use power::Demand;
@@ -64,6 +67,18 @@ pub enum HardwareError {
     /// A calibration fit could not be made from the data given.
     #[error("calibration fit failed: {0}")]
     Fit(String),
+    /// A bad accelerator preset file (TOML).
+    #[error("{path}{}{}: {message}", if .at.is_empty() { String::new() } else { format!(":{}", .at) }, if .key.is_empty() { String::new() } else { format!(": `{}`", .key) })]
+    PresetFile {
+        /// File path.
+        path: String,
+        /// `line:column` of a syntax or type error (empty for range errors).
+        at: String,
+        /// Dotted key (empty for syntax errors).
+        key: String,
+        /// What is wrong and what would be valid.
+        message: String,
+    },
 }
 
 /// Dense (no sparsity) peak throughput per precision at maximum clock [FLOP/s]; `None` = unsupported.

@@ -196,8 +196,12 @@ pub fn table(res: &Results) -> String {
     add("GPU-hours", &|r| format!("{:.0}", r.gpu_hours));
     add("energy IT", &|r| kwh_text(r.energy_it_kwh));
     add("energy facility", &|r| kwh_text(r.energy_facility_kwh));
-    add("  of which GPUs waiting", &|r| kwh_text(r.energy_waiting_kwh));
-    add("energy / M tokens", &|r| format!("{:.2} Wh", r.kwh_per_mtok * 1e3));
+    add("  of which GPUs waiting", &|r| {
+        kwh_text(r.energy_waiting_kwh)
+    });
+    add("energy / M tokens", &|r| {
+        format!("{:.2} Wh", r.kwh_per_mtok * 1e3)
+    });
     add("CO2e", &|r| co2_text(r.co2_kg));
     add("cost", &|r| {
         if r.cost > 0.0 {

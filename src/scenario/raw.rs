@@ -21,12 +21,16 @@ pub struct RawScenario {
     pub grid: RawGrid,
     #[serde(default)]
     pub strategy: RawStrategies,
+    /// Published figures of a validation case (read by `moesim validate`, ignored by `run`).
+    pub validation: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCluster {
-    pub gpu: String,
+    pub gpu: Option<String>,
+    /// A preset file (TOML, as written by `moesim calibrate`) instead of a `gpu` preset key.
+    pub gpu_file: Option<String>,
     pub gpus: i64,
     pub gpus_per_node: Option<i64>,
     pub intra_node_link: Option<String>,

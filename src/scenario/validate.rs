@@ -100,6 +100,12 @@ impl Validator<'_> {
                 .loc
                 .invalid("strategies", "list at least one of: dense, moe, circadian"));
         }
+        if raw.validation.as_ref().is_some_and(|v| !v.is_table()) {
+            return Err(self.loc.invalid(
+                "validation",
+                "must be a table ([validation]) of published figures, as in scenarios/validation/",
+            ));
+        }
         let training = self.training(&raw.training)?;
         let cluster = self.cluster(&raw.cluster)?;
         let needs_dense = strategies.contains(&StrategyKind::Dense);
@@ -208,8 +214,28 @@ impl Validator<'_> {
     }
 
     fn cluster(&self, c: &RawCluster) -> Result<Cluster, ScenarioError> {
-        let accelerator =
-            hardware::preset(&c.gpu).map_err(|e| self.loc.invalid("cluster.gpu", e.to_string()))?;
+        let accelerator = match (&c.gpu, &c.gpu_file) {
+            (Some(k), None) => {
+                hardware::preset(k).map_err(|e| self.loc.invalid("cluster.gpu", e.to_string()))?
+            }
+            (None, Some(f)) => hardware::read_preset_file(&self.path(f))
+                .map_err(|e| self.loc.invalid("cluster.gpu_file", e.to_string()))?,
+            (Some(_), Some(_)) => {
+                return Err(self.loc.invalid(
+                    "cluster.gpu_file",
+                    "give either `gpu` (a preset key) or `gpu_file` (a preset TOML file), not both",
+                ))
+            }
+            (None, None) => {
+                return Err(self.loc.invalid(
+                    "cluster",
+                    format!(
+                        "needs `gpu` (a preset key: {}) or `gpu_file` (a preset TOML file written by `moesim calibrate`)",
+                        hardware::PRESET_KEYS.join(", ")
+                    ),
+                ))
+            }
+        };
         let gpus = self.count("cluster.gpus", c.gpus)?;
         let gpus_per_node = match c.gpus_per_node {
             Some(n) => self.count("cluster.gpus_per_node", n)?,

@@ -1,0 +1,392 @@
+//! Accelerator presets as TOML files (written by `moesim calibrate`, read by `cluster.gpu_file`).
+//!
+//! The file mirrors [`Accelerator`] field by field, in SI units (FLOP/s, bytes, bytes/s, W, s, MHz).
+//! Unknown keys are errors; every number is checked for range after parsing, and errors name the
+//! file, line:column (for syntax and type errors) and the key.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Accelerator, EfficiencyCurve, HardwareError, PeakFlops, PowerModel};
+
+/// Peak throughput table of a preset file [FLOP/s]; absent = unsupported.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeakFile {
+    fp32: Option<f64>,
+    tf32: Option<f64>,
+    bf16: Option<f64>,
+    fp16: Option<f64>,
+    fp8: Option<f64>,
+}
+
+/// Efficiency table of a preset file (see [`EfficiencyCurve`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EfficiencyFile {
+    max_eff: f64,
+    half_flops: f64,
+    exponent: f64,
+    mem_eff: f64,
+    min_eff: f64,
+    simt_eff_scale: f64,
+    attention_max_eff: f64,
+    attention_half_flops: f64,
+    loop_gemm_eff_scale: f64,
+}
+
+/// Power table of a preset file (see [`PowerModel`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PowerFile {
+    tensor_coef_w: f64,
+    simt_coef_w: f64,
+    mem_coef_w: f64,
+    gamma: f64,
+    min_clock_factor: f64,
+}
+
+/// The whole preset file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetFile {
+    key: String,
+    name: String,
+    hbm_bytes: f64,
+    hbm_bw_bytes_per_s: f64,
+    tdp_w: f64,
+    min_power_cap_w: f64,
+    idle_w: f64,
+    max_clock_mhz: f64,
+    intra_node_bw_bytes_per_s: f64,
+    intra_node_latency_s: f64,
+    gpus_per_node: u32,
+    node_overhead_w: f64,
+    launch_overhead_s: f64,
+    sources: Vec<String>,
+    peak_flops: PeakFile,
+    efficiency: EfficiencyFile,
+    power: PowerFile,
+}
+
+impl From<&Accelerator> for PresetFile {
+    fn from(a: &Accelerator) -> Self {
+        let e = &a.efficiency;
+        let p = &a.power;
+        PresetFile {
+            key: a.key.clone(),
+            name: a.name.clone(),
+            hbm_bytes: a.hbm_bytes,
+            hbm_bw_bytes_per_s: a.hbm_bw_bytes_per_s,
+            tdp_w: a.tdp_w,
+            min_power_cap_w: a.min_power_cap_w,
+            idle_w: a.idle_w,
+            max_clock_mhz: a.max_clock_mhz,
+            intra_node_bw_bytes_per_s: a.intra_node_bw_bytes_per_s,
+            intra_node_latency_s: a.intra_node_latency_s,
+            gpus_per_node: a.gpus_per_node,
+            node_overhead_w: a.node_overhead_w,
+            launch_overhead_s: a.launch_overhead_s,
+            sources: a.sources.clone(),
+            peak_flops: PeakFile {
+                fp32: a.peak_flops.fp32,
+                tf32: a.peak_flops.tf32,
+                bf16: a.peak_flops.bf16,
+                fp16: a.peak_flops.fp16,
+                fp8: a.peak_flops.fp8,
+            },
+            efficiency: EfficiencyFile {
+                max_eff: e.max_eff,
+                half_flops: e.half_flops,
+                exponent: e.exponent,
+                mem_eff: e.mem_eff,
+                min_eff: e.min_eff,
+                simt_eff_scale: e.simt_eff_scale,
+                attention_max_eff: e.attention_max_eff,
+                attention_half_flops: e.attention_half_flops,
+                loop_gemm_eff_scale: e.loop_gemm_eff_scale,
+            },
+            power: PowerFile {
+                tensor_coef_w: p.tensor_coef_w,
+                simt_coef_w: p.simt_coef_w,
+                mem_coef_w: p.mem_coef_w,
+                gamma: p.gamma,
+                min_clock_factor: p.min_clock_factor,
+            },
+        }
+    }
+}
+
+impl PresetFile {
+    fn into_accelerator(self) -> Accelerator {
+        let e = self.efficiency;
+        let p = self.power;
+        Accelerator {
+            key: self.key,
+            name: self.name,
+            peak_flops: PeakFlops {
+                fp32: self.peak_flops.fp32,
+                tf32: self.peak_flops.tf32,
+                bf16: self.peak_flops.bf16,
+                fp16: self.peak_flops.fp16,
+                fp8: self.peak_flops.fp8,
+            },
+            hbm_bytes: self.hbm_bytes,
+            hbm_bw_bytes_per_s: self.hbm_bw_bytes_per_s,
+            tdp_w: self.tdp_w,
+            min_power_cap_w: self.min_power_cap_w,
+            idle_w: self.idle_w,
+            max_clock_mhz: self.max_clock_mhz,
+            intra_node_bw_bytes_per_s: self.intra_node_bw_bytes_per_s,
+            intra_node_latency_s: self.intra_node_latency_s,
+            gpus_per_node: self.gpus_per_node,
+            node_overhead_w: self.node_overhead_w,
+            efficiency: EfficiencyCurve {
+                max_eff: e.max_eff,
+                half_flops: e.half_flops,
+                exponent: e.exponent,
+                mem_eff: e.mem_eff,
+                min_eff: e.min_eff,
+                simt_eff_scale: e.simt_eff_scale,
+                attention_max_eff: e.attention_max_eff,
+                attention_half_flops: e.attention_half_flops,
+                loop_gemm_eff_scale: e.loop_gemm_eff_scale,
+            },
+            power: PowerModel {
+                tensor_coef_w: p.tensor_coef_w,
+                simt_coef_w: p.simt_coef_w,
+                mem_coef_w: p.mem_coef_w,
+                gamma: p.gamma,
+                min_clock_factor: p.min_clock_factor,
+            },
+            launch_overhead_s: self.launch_overhead_s,
+            sources: self.sources,
+        }
+    }
+}
+
+fn bad(path: &str, key: &str, message: String) -> HardwareError {
+    HardwareError::PresetFile {
+        path: path.to_string(),
+        at: String::new(),
+        key: key.to_string(),
+        message,
+    }
+}
+
+/// Range checks of every figure; the error names the key and the valid range.
+fn check(a: &Accelerator, path: &str) -> Result<(), HardwareError> {
+    let e = &a.efficiency;
+    let p = &a.power;
+    let positive = [
+        ("hbm_bytes", a.hbm_bytes),
+        ("hbm_bw_bytes_per_s", a.hbm_bw_bytes_per_s),
+        ("tdp_w", a.tdp_w),
+        ("min_power_cap_w", a.min_power_cap_w),
+        ("idle_w", a.idle_w),
+        ("max_clock_mhz", a.max_clock_mhz),
+        ("intra_node_bw_bytes_per_s", a.intra_node_bw_bytes_per_s),
+        ("efficiency.half_flops", e.half_flops),
+        ("efficiency.exponent", e.exponent),
+        ("efficiency.attention_half_flops", e.attention_half_flops),
+        ("efficiency.loop_gemm_eff_scale", e.loop_gemm_eff_scale),
+        ("efficiency.simt_eff_scale", e.simt_eff_scale),
+        ("power.tensor_coef_w", p.tensor_coef_w),
+        ("power.gamma", p.gamma),
+    ];
+    for (k, v) in positive {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(bad(
+                path,
+                k,
+                format!("must be a finite number > 0, got {v}"),
+            ));
+        }
+    }
+    let non_negative = [
+        ("intra_node_latency_s", a.intra_node_latency_s),
+        ("node_overhead_w", a.node_overhead_w),
+        ("launch_overhead_s", a.launch_overhead_s),
+        ("power.simt_coef_w", p.simt_coef_w),
+        ("power.mem_coef_w", p.mem_coef_w),
+    ];
+    for (k, v) in non_negative {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(bad(
+                path,
+                k,
+                format!("must be a finite number ≥ 0, got {v}"),
+            ));
+        }
+    }
+    let fractions = [
+        ("efficiency.max_eff", e.max_eff),
+        ("efficiency.mem_eff", e.mem_eff),
+        ("efficiency.min_eff", e.min_eff),
+        ("efficiency.attention_max_eff", e.attention_max_eff),
+        ("power.min_clock_factor", p.min_clock_factor),
+    ];
+    for (k, v) in fractions {
+        if !(v.is_finite() && v > 0.0 && v <= 1.0) {
+            return Err(bad(path, k, format!("must be in (0, 1], got {v}")));
+        }
+    }
+    if a.idle_w >= a.tdp_w {
+        return Err(bad(
+            path,
+            "idle_w",
+            format!("must be below tdp_w = {} W, got {} W", a.tdp_w, a.idle_w),
+        ));
+    }
+    if a.min_power_cap_w > a.tdp_w {
+        return Err(bad(
+            path,
+            "min_power_cap_w",
+            format!(
+                "must be ≤ tdp_w = {} W, got {} W",
+                a.tdp_w, a.min_power_cap_w
+            ),
+        ));
+    }
+    if a.gpus_per_node == 0 {
+        return Err(bad(path, "gpus_per_node", "must be at least 1".into()));
+    }
+    let peaks = [
+        ("peak_flops.fp32", a.peak_flops.fp32),
+        ("peak_flops.tf32", a.peak_flops.tf32),
+        ("peak_flops.bf16", a.peak_flops.bf16),
+        ("peak_flops.fp16", a.peak_flops.fp16),
+        ("peak_flops.fp8", a.peak_flops.fp8),
+    ];
+    for (k, v) in peaks {
+        if let Some(v) = v {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(bad(
+                    path,
+                    k,
+                    format!("must be a FLOP/s figure > 0 (or absent if unsupported), got {v}"),
+                ));
+            }
+        }
+    }
+    if a.peak_flops.bf16.or(a.peak_flops.fp16).is_none() {
+        return Err(bad(
+            path,
+            "peak_flops",
+            "needs at least one of bf16 or fp16 [FLOP/s]".into(),
+        ));
+    }
+    if a.key.trim().is_empty() {
+        return Err(bad(path, "key", "must not be empty".into()));
+    }
+    Ok(())
+}
+
+/// Parse preset TOML `text` read from `path` (used in messages) into a checked [`Accelerator`].
+pub fn parse_preset(path: &str, text: &str) -> Result<Accelerator, HardwareError> {
+    let raw: PresetFile = toml::from_str(text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| {
+                let before = &text[..s.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!("{line}:{col}")
+            })
+            .unwrap_or_default();
+        HardwareError::PresetFile {
+            path: path.to_string(),
+            at,
+            key: String::new(),
+            message: e.message().to_string(),
+        }
+    })?;
+    let a = raw.into_accelerator();
+    check(&a, path)?;
+    Ok(a)
+}
+
+/// Read and check a preset file.
+pub fn read_preset_file(path: &Path) -> Result<Accelerator, HardwareError> {
+    let text = std::fs::read_to_string(path).map_err(|source| HardwareError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse_preset(&path.display().to_string(), &text)
+}
+
+/// The preset as TOML text, with a header comment naming where it came from.
+pub fn preset_to_toml(a: &Accelerator, header: &str) -> String {
+    let body = toml::to_string_pretty(&PresetFile::from(a)).unwrap_or_default();
+    let mut out = String::new();
+    for l in header.lines() {
+        out.push_str("# ");
+        out.push_str(l);
+        out.push('\n');
+    }
+    out.push_str(
+        "# Units: FLOP/s, bytes, bytes/s, W, s, MHz; read by `cluster.gpu_file` in a scenario.\n",
+    );
+    out.push_str(&body);
+    out
+}
+
+/// Write the preset to `path` (temporary file, then rename).
+pub fn write_preset_file(a: &Accelerator, header: &str, path: &Path) -> Result<(), HardwareError> {
+    let text = preset_to_toml(a, header);
+    let io = |source| HardwareError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hardware::{presets, Precision};
+
+    #[test]
+    fn every_preset_round_trips_through_toml() {
+        for a in presets() {
+            let text = preset_to_toml(&a, "test");
+            let b = parse_preset("mem.toml", &text).expect("round trip parses");
+            assert_eq!(a.key, b.key);
+            assert_eq!(a.peak_flops, b.peak_flops);
+            assert_eq!(a.efficiency, b.efficiency);
+            assert_eq!(a.power, b.power);
+            assert_eq!(a.sources, b.sources);
+            let (x, y) = (
+                a.gemm(4096.0, 4096.0, 4096.0, Precision::Bf16, 0.0),
+                b.gemm(4096.0, 4096.0, 4096.0, Precision::Bf16, 0.0),
+            );
+            assert_eq!(x, y, "{}", a.key);
+        }
+    }
+
+    #[test]
+    fn unknown_key_and_bad_values_name_the_file_and_key() {
+        let a = presets().remove(0);
+        let text = preset_to_toml(&a, "t").replace("tdp_w = 700.0", "tdp_watts = 700.0");
+        let msg = parse_preset("g.toml", &text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            msg.contains("g.toml:") && msg.contains("tdp_watts"),
+            "{msg}"
+        );
+        let text = preset_to_toml(&a, "t").replace("max_eff = 0.8912", "max_eff = 1.7");
+        let msg = parse_preset("g.toml", &text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            msg.contains("efficiency.max_eff") && msg.contains("(0, 1]"),
+            "{msg}"
+        );
+    }
+}
