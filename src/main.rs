@@ -5,6 +5,22 @@ use moesim::{hardware, report, routing, Scenario};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Print a line to stdout, ignoring a closed pipe (`moesim ... | head` must not panic).
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// Print to stdout, ignoring a closed pipe.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "moesim",
@@ -196,7 +212,7 @@ fn plot(dir: Option<PathBuf>, trace: Option<PathBuf>, out: Option<PathBuf>) -> E
     match written {
         Ok(w) => {
             for p in w {
-                println!("wrote {}", p.display());
+                outln!("wrote {}", p.display());
             }
             ExitCode::SUCCESS
         }
@@ -239,9 +255,9 @@ fn run(
         }
     }
     match format {
-        Format::Json => println!("{}", report::to_json(&res)),
+        Format::Json => outln!("{}", report::to_json(&res)),
         Format::Table => {
-            println!(
+            outln!(
                 "scenario {} ({}) — grid {} (mean {:.0} gCO2/kWh), PUE {:.2}",
                 s.name,
                 s.file,
@@ -249,9 +265,9 @@ fn run(
                 res.grid.mean_ci(),
                 res.pue
             );
-            println!("{}", report::table(&res));
+            outln!("{}", report::table(&res));
             for p in written {
-                println!("wrote {}", p.display());
+                outln!("wrote {}", p.display());
             }
         }
     }
@@ -273,10 +289,10 @@ fn validate(
         Err(e) => return fail(2, e),
     };
     let table = v::markdown_table(&results);
-    println!("{table}");
+    outln!("{table}");
     let notes = v::failure_notes(&results);
     if !notes.is_empty() {
-        println!("Out of tolerance, and why:\n{notes}");
+        outln!("Out of tolerance, and why:\n{notes}");
     }
     if let Some(p) = markdown {
         if let Err(e) = std::fs::write(&p, format!("{table}\n{notes}")) {
@@ -313,24 +329,24 @@ fn calibrate(
         Err(e) => return fail(2, e),
     };
     let f = &cal.micro;
-    println!(
+    outln!(
         "fitted on base {}: idle {:.1} W, launch {:.2} us, GEMM max eff {:.4}, half {:.4e} FLOP, exponent {:.2}, mem eff {:.4}",
         base.key, f.idle_w, f.launch_overhead_s * 1e6, f.max_eff, f.half_flops, f.exponent, f.mem_eff
     );
-    println!(
+    outln!(
         "power: tensor {:.1} W, simt {:.1} W, mem {:.1} W at gamma {:.1} (assumed, from the base)",
         f.tensor_coef_w, f.simt_coef_w, f.mem_coef_w, f.gamma
     );
     if let Some((m, h)) = cal.attention {
-        println!("attention: max eff {m:.4}, half {h:.4e} FLOP per head");
+        outln!("attention: max eff {m:.4}, half {h:.4e} FLOP per head");
     }
     if let Some(s) = cal.loop_scale {
-        println!("loop-issued expert GEMM scale {s:.4}");
+        outln!("loop-issued expert GEMM scale {s:.4}");
     }
     if let Some(n) = cal.router_launches {
-        println!("router small kernels implied by the data: {n:.0} (reported only)");
+        outln!("router small kernels implied by the data: {n:.0} (reported only)");
     }
-    println!(
+    outln!(
         "\nresiduals:\n{}",
         fit_preset::residual_table(&cal.residuals)
     );
@@ -344,7 +360,7 @@ fn calibrate(
     if let Err(e) = hardware::write_preset_file(&cal.accelerator, &header, out) {
         return fail(1, e);
     }
-    println!("wrote {}", out.display());
+    outln!("wrote {}", out.display());
     ExitCode::SUCCESS
 }
 
@@ -365,7 +381,7 @@ fn main() -> ExitCode {
         Command::Plot { dir, trace, out } => plot(dir, trace, out),
         Command::Check { scenario } => match Scenario::from_file(&scenario) {
             Ok(s) => {
-                println!(
+                outln!(
                     "{}: ok ({} strategies: {})",
                     scenario.display(),
                     s.strategies.len(),
@@ -382,7 +398,7 @@ fn main() -> ExitCode {
         Command::Hardware {
             what: HardwareCmd::List,
         } => {
-            println!(
+            outln!(
                 "{:<8} {:<28} {:>14} {:>8} {:>10} {:>7} {:>7}",
                 "key", "name", "bf16 TFLOP/s", "HBM GiB", "HBM TB/s", "TDP W", "idle W"
             );
@@ -391,7 +407,7 @@ fn main() -> ExitCode {
                     .peak_flops
                     .get(hardware::Precision::Bf16)
                     .map_or("-".to_string(), |f| format!("{:.0}", f / 1e12));
-                println!(
+                outln!(
                     "{:<8} {:<28} {:>14} {:>8.0} {:>10.2} {:>7.0} {:>7.0}",
                     a.key,
                     a.name,
@@ -408,7 +424,7 @@ fn main() -> ExitCode {
             what: HardwareCmd::Show { key },
         } => match hardware::preset(&key) {
             Ok(a) => {
-                println!("{}", hardware::describe(&a));
+                outln!("{}", hardware::describe(&a));
                 ExitCode::SUCCESS
             }
             Err(e) => fail(2, e),
@@ -417,7 +433,7 @@ fn main() -> ExitCode {
             what: TraceCmd::Stats { file, buckets },
         } => match routing::read_trace(&file) {
             Ok(t) => {
-                print!(
+                out!(
                     "{}",
                     routing::stats_text(&t, &routing::trace_stats(&t), buckets)
                 );
@@ -460,7 +476,7 @@ fn main() -> ExitCode {
             match routing::synth_trace(&spec, &out.display().to_string()) {
                 Ok(t) => match report::write_atomic(&out, routing::write_wide(&t).as_bytes()) {
                     Ok(()) => {
-                        println!(
+                        outln!(
                             "wrote {} ({} steps × {} layers × {} experts)",
                             out.display(),
                             t.steps,
@@ -490,7 +506,7 @@ fn main() -> ExitCode {
         } => calibrate(&micro, attn.as_deref(), moe.as_deref(), &base, key, &out),
         Command::Strategies => {
             for (_, name, what) in moesim::StrategyKind::ALL {
-                println!("{name:<10} {what}");
+                outln!("{name:<10} {what}");
             }
             ExitCode::SUCCESS
         }
