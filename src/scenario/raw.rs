@@ -21,6 +21,9 @@ pub struct RawScenario {
     pub grid: RawGrid,
     #[serde(default)]
     pub strategy: RawStrategies,
+    /// Parameter sweep (read by `moesim::sweep`; a single run ignores it).
+    #[allow(dead_code)]
+    pub sweep: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
