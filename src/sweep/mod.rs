@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     /// The file has no `[sweep]` table.
-    #[error("{file}: no [sweep] table (see scenarios/README.md, \"Sweeps\")")]
+    #[error("{file}: no [sweep] table; add one, e.g. `[sweep.params]` with `\"grid.region\" = [\"GB\", \"DE\"]` (scenarios/README.md, \"Sweeps\")")]
     NoSweep {
         /// Scenario file.
         file: String,

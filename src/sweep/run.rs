@@ -433,7 +433,12 @@ pub fn run_sweep(
         }
     }
     if let Some(old) = read_manifest(&manifest_path)? {
-        if old != manifest {
+        // The file name may differ (another path to the same file); the content may not.
+        let old_same_file = Manifest {
+            file: manifest.file.clone(),
+            ..old.clone()
+        };
+        if old_same_file != manifest {
             let what = if old.fingerprint != manifest.fingerprint || old.columns != manifest.columns
             {
                 format!(
