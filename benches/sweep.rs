@@ -57,7 +57,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2);
     let mut rates = [0.0f64; 2];
-    let mut outputs = vec![Vec::new(), Vec::new()];
+    let mut outputs = [Vec::new(), Vec::new()];
     for rep in 0..repeats {
         for (k, jobs) in [1, cores].into_iter().enumerate() {
             let dir = tmp.join(format!("jobs{jobs}"));
