@@ -19,6 +19,30 @@ fn cpu_s() -> f64 {
     (tick(11) + tick(12)) / 100.0
 }
 
+/// Control workload: `threads` threads each doing the same fixed integer work; returns work units
+/// per second. Its 2-vs-1 ratio is what the machine gives two threads at the moment (other load on a
+/// shared machine lowers it), the ceiling a sweep's speed-up is measured against.
+fn control_rate(threads: usize) -> f64 {
+    let t = Instant::now();
+    let hs: Vec<_> = (0..threads)
+        .map(|k| {
+            std::thread::spawn(move || {
+                let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ k as u64;
+                for _ in 0..300_000_000u64 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                }
+                std::hint::black_box(x)
+            })
+        })
+        .collect();
+    for h in hs {
+        let _ = h.join();
+    }
+    threads as f64 / t.elapsed().as_secs_f64()
+}
+
 fn main() {
     let points: usize = std::env::var("MOESIM_SWEEP_POINTS")
         .ok()
@@ -58,8 +82,10 @@ fn main() {
         .unwrap_or(2);
     let mut rates = [0.0f64; 2];
     let mut outputs = [Vec::new(), Vec::new()];
+    let mut control = [0.0f64; 2];
     for rep in 0..repeats {
         for (k, jobs) in [1, cores].into_iter().enumerate() {
+            control[k] = control[k].max(control_rate(jobs));
             let dir = tmp.join(format!("jobs{jobs}"));
             let mut o = RunOptions::new(dir.clone());
             o.jobs = Some(jobs);
@@ -85,11 +111,18 @@ fn main() {
         }
     }
     println!(
-        "best: 1 thread {:.1} points/s, {} threads {:.1} points/s; speed-up {:.2}x; outputs identical: {}",
+        "control (fixed integer work per thread): {} threads give {:.2}x one thread's throughput right now",
+        cores,
+        control[1] / control[0]
+    );
+    println!(
+        "best: 1 thread {:.1} points/s, {} threads {:.1} points/s; speed-up {:.2}x \
+         ({:.0} % of the control's); outputs identical: {}",
         rates[0],
         cores,
         rates[1],
         rates[1] / rates[0],
+        (rates[1] / rates[0]) / (control[1] / control[0]) * 100.0,
         outputs[0] == outputs[1]
     );
     let _ = std::fs::remove_dir_all(&tmp);

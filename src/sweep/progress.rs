@@ -60,14 +60,14 @@ impl BarObserver {
     }
 }
 
-/// `best co2: dense 130.0 (#3) · moe ...`
+/// `best co2_kg: dense 130 @3 · moe ...` (value, then the point that has it)
 pub fn best_text(metric: Metric, best: &[(String, f64, usize)]) -> String {
     if best.is_empty() {
         return String::new();
     }
     let parts: Vec<String> = best
         .iter()
-        .map(|(s, v, p)| format!("{s} {v:.4} (#{p})"))
+        .map(|(s, v, p)| format!("{s} {v:.4} @{p}"))
         .collect();
     format!("best {}: {}", metric.column(), parts.join(" · "))
 }
@@ -76,7 +76,7 @@ impl Observer for BarObserver {
     fn start(&self, total: usize, done: usize, metric: Metric) {
         let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} points  {per_sec}  ETA {eta}  {wide_msg}",
+            "{bar:30} {pos}/{len} points  {per_sec}  ETA {eta}\n  {wide_msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
