@@ -18,6 +18,7 @@ pub mod routing;
 pub mod scenario;
 pub mod sim;
 pub mod strategy;
+pub mod sweep;
 pub mod validate;
 pub mod workload;
 

@@ -1,7 +1,7 @@
 //! The `moesim` command line: parses arguments and calls the library; exit code 0 ok, 1 failed run, 2 bad input.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use moesim::{hardware, report, routing, Scenario};
+use moesim::{hardware, report, routing, sweep, Scenario};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -112,6 +112,38 @@ enum Command {
         #[command(subcommand)]
         what: TraceCmd,
     },
+    /// Run every point of a scenario's [sweep] table in parallel (resumes what an earlier run left).
+    Sweep {
+        /// Scenario file (TOML) with a [sweep] table.
+        scenario: PathBuf,
+        /// Output folder (default: outputs/<name>, or outputs/<name>/shard-I-of-N with --shard).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run only shard I of N (0-based: I = 0..N-1), e.g. --shard $SLURM_ARRAY_TASK_ID/8.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Discard earlier results in the output folder instead of resuming.
+        #[arg(long)]
+        fresh: bool,
+        /// Figure whose running best per strategy is shown.
+        #[arg(long, value_enum, default_value_t = BestBy::Co2)]
+        best_by: BestBy,
+        /// Validate every point and print the count, without running.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Join the outputs of sweep shards into one sweep.csv, checking that no point is missing or duplicated.
+    Merge {
+        /// Shard output folders (each with sweep.csv and sweep.manifest.json).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Output folder (default: the parent of the first shard folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -166,6 +198,27 @@ enum TraceCmd {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BestBy {
+    Co2,
+    Energy,
+    Time,
+    Cost,
+    Loss,
+}
+
+impl BestBy {
+    fn metric(self) -> sweep::Metric {
+        match self {
+            BestBy::Co2 => sweep::Metric::Co2,
+            BestBy::Energy => sweep::Metric::Energy,
+            BestBy::Time => sweep::Metric::Time,
+            BestBy::Cost => sweep::Metric::Cost,
+            BestBy::Loss => sweep::Metric::Loss,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -234,6 +287,12 @@ fn run(
         Ok(s) => s,
         Err(e) => return fail(2, e),
     };
+    if sweep::has_sweep(&s.text) {
+        eprintln!(
+            "note: {} has a [sweep] table; `run` ignores it (use `moesim sweep`)",
+            s.file
+        );
+    }
     let res = match moesim::simulate(&s) {
         Ok(r) => r,
         Err(e @ (moesim::SimError::Grid(_) | moesim::SimError::Routing(_))) => return fail(2, e),
@@ -335,7 +394,10 @@ fn calibrate(
     );
     outln!(
         "power: tensor {:.1} W, simt {:.1} W, mem {:.1} W at gamma {:.1} (assumed, from the base)",
-        f.tensor_coef_w, f.simt_coef_w, f.mem_coef_w, f.gamma
+        f.tensor_coef_w,
+        f.simt_coef_w,
+        f.mem_coef_w,
+        f.gamma
     );
     if let Some((m, h)) = cal.attention {
         outln!("attention: max eff {m:.4}, half {h:.4e} FLOP per head");
@@ -361,6 +423,103 @@ fn calibrate(
         return fail(1, e);
     }
     outln!("wrote {}", out.display());
+    ExitCode::SUCCESS
+}
+
+fn sweep_fail(e: sweep::SweepError) -> ExitCode {
+    fail(if e.is_input_error() { 2 } else { 1 }, e)
+}
+
+struct SweepArgs {
+    scenario: PathBuf,
+    out: Option<PathBuf>,
+    jobs: Option<usize>,
+    shard: Option<String>,
+    fresh: bool,
+    best_by: BestBy,
+    check: bool,
+}
+
+fn run_sweep(a: SweepArgs) -> ExitCode {
+    if a.jobs == Some(0) {
+        return fail(2, "--jobs: must be at least 1");
+    }
+    let shard = match a.shard.as_deref().map(sweep::Shard::parse).transpose() {
+        Ok(s) => s.unwrap_or(sweep::Shard::ALL),
+        Err(e) => return sweep_fail(e),
+    };
+    let sw = match sweep::Sweep::from_file(&a.scenario) {
+        Ok(s) => s,
+        Err(e) => return sweep_fail(e),
+    };
+    if a.check {
+        outln!(
+            "{}: ok ({} points, mode {}, parameters: {})",
+            a.scenario.display(),
+            sw.len(),
+            sw.spec.mode.name(),
+            sw.param_columns().join(", ")
+        );
+        return ExitCode::SUCCESS;
+    }
+    let out = a.out.unwrap_or_else(|| {
+        let base = PathBuf::from("outputs").join(&sw.name);
+        if shard.count > 1 {
+            base.join(format!("shard-{}-of-{}", shard.index, shard.count))
+        } else {
+            base
+        }
+    });
+    let mut opts = sweep::RunOptions::new(out);
+    opts.jobs = a.jobs;
+    opts.shard = shard;
+    opts.fresh = a.fresh;
+    opts.best_by = a.best_by.metric();
+    let bar = sweep::BarObserver::new();
+    let r = match sweep::run_sweep(&sw, &opts, &bar) {
+        Ok(r) => r,
+        Err(e) => return sweep_fail(e),
+    };
+    outln!(
+        "sweep {}: {} points{} — {} already done, {} run in {:.1} s ({:.2} points/s), {} failed",
+        sw.name,
+        r.points_shard,
+        if shard.count > 1 {
+            format!(
+                " (shard {}/{} of {})",
+                shard.index, shard.count, r.points_total
+            )
+        } else {
+            String::new()
+        },
+        r.skipped,
+        r.ran,
+        r.elapsed_s,
+        if r.elapsed_s > 0.0 {
+            r.ran as f64 / r.elapsed_s
+        } else {
+            0.0
+        },
+        r.failed
+    );
+    for (s, v, p) in &r.best {
+        let assign = sw.points[*p].describe();
+        outln!(
+            "  best {} for {s}: {v:.4} at point {p} ({assign})",
+            opts.best_by.column()
+        );
+    }
+    outln!("wrote {}", r.csv.display());
+    if r.failed > 0 {
+        return fail(
+            1,
+            format!(
+                "{} points failed (status = failed in {})",
+                r.failed,
+                r.csv.display()
+            ),
+        );
+    }
     ExitCode::SUCCESS
 }
 
@@ -400,7 +559,13 @@ fn main() -> ExitCode {
         } => {
             outln!(
                 "{:<8} {:<28} {:>14} {:>8} {:>10} {:>7} {:>7}",
-                "key", "name", "bf16 TFLOP/s", "HBM GiB", "HBM TB/s", "TDP W", "idle W"
+                "key",
+                "name",
+                "bf16 TFLOP/s",
+                "HBM GiB",
+                "HBM TB/s",
+                "TDP W",
+                "idle W"
             );
             for a in hardware::presets() {
                 let bf16 = a
@@ -504,6 +669,44 @@ fn main() -> ExitCode {
             key,
             out,
         } => calibrate(&micro, attn.as_deref(), moe.as_deref(), &base, key, &out),
+        Command::Sweep {
+            scenario,
+            out,
+            jobs,
+            shard,
+            fresh,
+            best_by,
+            check,
+        } => run_sweep(SweepArgs {
+            scenario,
+            out,
+            jobs,
+            shard,
+            fresh,
+            best_by,
+            check,
+        }),
+        Command::Merge { dirs, out } => {
+            let out = out.unwrap_or_else(|| {
+                dirs.first()
+                    .and_then(|d| d.parent())
+                    .map_or_else(|| PathBuf::from("."), |p| p.to_path_buf())
+            });
+            match sweep::merge(&dirs, &out) {
+                Ok(m) => {
+                    outln!(
+                        "merged {} folders: {} points, {} rows ({} failed) -> {}",
+                        dirs.len(),
+                        m.points,
+                        m.rows,
+                        m.failed_rows,
+                        m.csv.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => sweep_fail(e),
+            }
+        }
         Command::Strategies => {
             for (_, name, what) in moesim::StrategyKind::ALL {
                 outln!("{name:<10} {what}");

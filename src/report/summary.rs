@@ -4,7 +4,7 @@ use crate::sim::{Results, StrategyResult};
 use serde::Serialize;
 
 /// The headline figures of one strategy, in report units.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct SummaryRow {
     /// Strategy name.
     pub strategy: String,

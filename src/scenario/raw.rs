@@ -23,6 +23,9 @@ pub struct RawScenario {
     pub strategy: RawStrategies,
     /// Published figures of a validation case (read by `moesim validate`, ignored by `run`).
     pub validation: Option<toml::Value>,
+    /// Parameter sweep (read by `moesim::sweep`; a single run ignores it).
+    #[allow(dead_code)]
+    pub sweep: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
