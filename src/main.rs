@@ -134,6 +134,9 @@ enum Command {
         /// Validate every point and print the count, without running.
         #[arg(long)]
         check: bool,
+        /// Do not draw the sweep plots.
+        #[arg(long)]
+        no_plots: bool,
     },
     /// Join the outputs of sweep shards into one sweep.csv, checking that no point is missing or duplicated.
     Merge {
@@ -438,6 +441,7 @@ struct SweepArgs {
     fresh: bool,
     best_by: BestBy,
     check: bool,
+    no_plots: bool,
 }
 
 fn run_sweep(a: SweepArgs) -> ExitCode {
@@ -510,6 +514,19 @@ fn run_sweep(a: SweepArgs) -> ExitCode {
         );
     }
     outln!("wrote {}", r.csv.display());
+    // Sweep plots (Pareto front, heatmap) from sweep.csv, unless asked not to.
+    if !a.no_plots && shard.count == 1 {
+        if let Some(dir) = r.csv.parent() {
+            match report::plot_sweep_dir(dir) {
+                Ok(written) => {
+                    for p in written {
+                        outln!("wrote {}", p.display());
+                    }
+                }
+                Err(e) => return fail(1, e),
+            }
+        }
+    }
     if r.failed > 0 {
         return fail(
             1,
@@ -677,6 +694,7 @@ fn main() -> ExitCode {
             fresh,
             best_by,
             check,
+            no_plots,
         } => run_sweep(SweepArgs {
             scenario,
             out,
@@ -685,6 +703,7 @@ fn main() -> ExitCode {
             fresh,
             best_by,
             check,
+            no_plots,
         }),
         Command::Merge { dirs, out } => {
             let out = out.unwrap_or_else(|| {

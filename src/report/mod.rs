@@ -16,5 +16,5 @@ pub use plots_data::{
     PlotError, RunInfo, SummaryIn, SweepIn, SweepRow, TimelineIn,
 };
 pub use plots_routing::plot_trace;
-pub use plots_sweep::plot_sweep;
+pub use plots_sweep::{plot_sweep, plot_sweep_dir};
 pub use summary::{summary_rows, table, to_json, SummaryRow};

@@ -342,7 +342,10 @@ pub fn read_sweep(path: &Path) -> Result<SweepIn, PlotError> {
     let pcols: Vec<usize> = headers
         .iter()
         .enumerate()
-        .filter(|(_, h)| *h != "point" && !known.iter().any(|k| k == h))
+        // Run bookkeeping columns of sweep.csv are not swept parameters.
+        .filter(|(_, h)| {
+            !["point", "status", "error", "seed"].contains(h) && !known.iter().any(|k| k == h)
+        })
         .map(|(i, _)| i)
         .collect();
     let params = pcols.iter().map(|&i| headers[i].to_string()).collect();

@@ -264,13 +264,16 @@ impl Figure for Heat<'_> {
         let span = (hi - lo).max(1e-12);
         let nx = xs.len().max(1) as i32;
         let ny = ys.len().max(1) as i32;
+        // Tick labels without the prefix all values share (e.g. the date of start times), so they fit.
+        let (xs_l, ys_l) = (strip_common_prefix(&xs), strip_common_prefix(&ys));
+        let y_area = ys_l.iter().map(|l| l.chars().count()).max().unwrap_or(4) as u32 * 8 + 40;
         let areas = root.split_evenly((1, strategies.len().max(1)));
         for (k, (area, name)) in areas.iter().zip(&strategies).enumerate() {
             let mut chart = ChartBuilder::on(area)
                 .caption(name, font(18))
                 .margin(12)
                 .x_label_area_size(50)
-                .y_label_area_size(70)
+                .y_label_area_size(y_area)
                 .build_cartesian_2d((0..nx - 1).into_segmented(), (0..ny - 1).into_segmented())?;
             let fmt = |cats: &Vec<String>, v: &SegmentValue<i32>| match v {
                 SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
@@ -283,8 +286,8 @@ impl Figure for Heat<'_> {
                 .disable_mesh()
                 .x_labels(xs.len())
                 .y_labels(ys.len())
-                .x_label_formatter(&|v| fmt(&xs, v))
-                .y_label_formatter(&|v| fmt(&ys, v))
+                .x_label_formatter(&|v| fmt(&xs_l, v))
+                .y_label_formatter(&|v| fmt(&ys_l, v))
                 .x_desc(px.as_str())
                 .y_desc(py.as_str())
                 .label_style(font(14))
@@ -325,6 +328,38 @@ pub fn plot_sweep(dir: &Path, s: &SweepIn) -> Result<Vec<PathBuf>, PlotError> {
         out.extend(render(dir, &Heat { s })?);
     }
     Ok(out)
+}
+
+/// Labels without the longest prefix they all share (cut at a separator), when that leaves them distinct.
+fn strip_common_prefix(labels: &[String]) -> Vec<String> {
+    if labels.len() < 2 {
+        return labels.to_vec();
+    }
+    let first = &labels[0];
+    let mut n = first.len();
+    for l in &labels[1..] {
+        n = n.min(
+            first
+                .bytes()
+                .zip(l.bytes())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
+    }
+    // Back off to just after a separator so a number is not cut in half.
+    while n > 0 && !first.is_char_boundary(n) {
+        n -= 1;
+    }
+    let cut = first[..n]
+        .rfind(['T', ' ', '-', '_', ':', '/'])
+        .map_or(0, |i| i + 1);
+    labels.iter().map(|l| l[cut..].to_string()).collect()
+}
+
+/// Draw the sweep plots of the `sweep.csv` in `dir`; returns the files written.
+pub fn plot_sweep_dir(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
+    let s = super::plots_data::read_sweep(&dir.join("sweep.csv"))?;
+    plot_sweep(dir, &s)
 }
 
 #[cfg(test)]
