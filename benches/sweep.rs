@@ -59,7 +59,7 @@ fn main() {
          \"training.tokens\" = [1.2e9]\n\
          \"grid.region\" = [\"GB\", \"DE\", \"FR\", \"CISO\", \"ERCO\", \"PJM\"]\n\
          \"strategy.circadian.throttle_power_cap_w\" = {{ from = 300, to = 700 }}\n\
-         \"strategy.circadian.full_share\" = {{ from = 0.2, to = 0.5 }}\n\
+         \"strategy.circadian.deadline_hours\" = {{ from = 24, to = 120 }}\n\
          \"models.moe.top_k\" = [1, 2, 3, 4]\n"
     );
     let t = Instant::now();
