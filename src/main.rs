@@ -188,6 +188,12 @@ enum TraceCmd {
         /// Dirichlet concentration (model dirichlet).
         #[arg(long)]
         alpha: Option<f64>,
+        /// Gate logit noise standard deviation (model noisy_topk).
+        #[arg(long)]
+        noise: Option<f64>,
+        /// Tokens sampled per layer and step (model noisy_topk; default 1024).
+        #[arg(long)]
+        sample_tokens: Option<usize>,
         /// Log-normal drift per step (model dirichlet).
         #[arg(long, default_value_t = 0.0)]
         drift: f64,
@@ -635,6 +641,8 @@ fn main() -> ExitCode {
                     top_k,
                     zipf_s,
                     alpha,
+                    noise,
+                    sample_tokens,
                     drift,
                     collapse_share,
                     collapse_steps,
@@ -650,6 +658,8 @@ fn main() -> ExitCode {
                 top_k,
                 zipf_s,
                 alpha,
+                noise,
+                sample_tokens,
                 drift,
                 collapse_share,
                 collapse_steps,

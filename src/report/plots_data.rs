@@ -218,6 +218,7 @@ pub fn summary_columns() -> Vec<String> {
         comm_share: 0.0,
         estimated_loss: 0.0,
         loss_law: String::new(),
+        chinchilla_loss: 0.0,
         moved_expert_slots: 0,
         routing: String::new(),
         deadline_h: 0.0,

@@ -72,6 +72,8 @@ pub struct SummaryRow {
     pub estimated_loss: f64,
     /// The scaling law behind the loss.
     pub loss_law: String,
+    /// Chinchilla (Hoffmann et al. 2022) loss estimate, dense models only (NaN otherwise).
+    pub chinchilla_loss: f64,
     /// Expert slots moved by rebalancing.
     pub moved_expert_slots: u64,
     /// How routing was produced.
@@ -147,6 +149,7 @@ fn row(r: &StrategyResult) -> SummaryRow {
                 }
             )
         }),
+        chinchilla_loss: r.chinchilla.as_ref().map_or(f64::NAN, |l| l.loss),
         moved_expert_slots: r.moved_slots,
         routing: r.routing.clone().unwrap_or_default(),
         deadline_h: r.deadline_s.map_or(f64::NAN, |d| d / 3600.0),
@@ -298,6 +301,18 @@ pub fn table(res: &Results) -> String {
         .collect();
     if !laws.is_empty() {
         out.push_str(&format!("estimated loss by law — {}\n", laws.join("; ")));
+    }
+    if let Some(d) = rows.iter().find(|r| !r.chinchilla_loss.is_nan()) {
+        out.push_str(&format!("dense model by Chinchilla (Hoffmann et al. 2022, Eq. 10; another data set, not comparable with the line above): {:.3}\n", d.chinchilla_loss));
+    }
+    // A flat signal leaves nothing to shift: say so rather than let a knob's saving pass for timing.
+    let ci = &res.grid.ci_g_per_kwh;
+    if !ci.is_empty() {
+        let mean = ci.iter().sum::<f64>() / ci.len() as f64;
+        let sd = (ci.iter().map(|c| (c - mean) * (c - mean)).sum::<f64>() / ci.len() as f64).sqrt();
+        if mean > 0.0 && sd / mean < 0.01 {
+            out.push_str(&format!("note: the grid's carbon intensity is flat (variation {:.2} % of its mean): moving work in time cannot save carbon here; a saving can only come from the throttle knobs (energy per token)\n", sd / mean * 100.0));
+        }
     }
     if let Some(base) = rows.iter().find(|r| r.strategy == "moe") {
         for r in rows.iter().filter(|r| r.strategy != "moe") {

@@ -232,6 +232,10 @@ pub struct SynthSpec {
     pub zipf_s: Option<f64>,
     /// Dirichlet concentration.
     pub alpha: Option<f64>,
+    /// Logit noise (model noisy_topk).
+    pub noise: Option<f64>,
+    /// Tokens sampled per layer and step (model noisy_topk).
+    pub sample_tokens: Option<usize>,
     /// Log-normal drift per step.
     pub drift: f64,
     /// Collapse share.

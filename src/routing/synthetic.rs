@@ -25,6 +25,18 @@ pub enum RouterModel {
         /// Standard deviation of the per-step log-popularity change (0 = no drift).
         drift: f64,
     },
+    /// Noisy top-k gating (Shazeer et al. 2017): each of `tokens` sampled tokens per layer and step adds
+    /// Gaussian noise of standard deviation `noise` to Zipf(s)-skewed logits and takes its top `k`.
+    NoisyTopK {
+        /// Zipf exponent of the clean gate probabilities (their logs are the logits).
+        s: f64,
+        /// Standard deviation of the logit noise.
+        noise: f64,
+        /// Experts per token.
+        k: usize,
+        /// Tokens sampled per layer and step (more = less sampling noise, more time).
+        tokens: usize,
+    },
     /// Replay of a recorded trace.
     Trace(TraceReplay),
 }
@@ -53,6 +65,8 @@ pub struct Router {
     /// Hottest base expert per layer (the one a collapse grows).
     hot: Vec<usize>,
     last_step: Option<u64>,
+    /// Scratch: one token's noisy gate scores.
+    scores: Vec<f64>,
 }
 
 impl Router {
@@ -61,7 +75,7 @@ impl Router {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut base = vec![1.0 / experts as f64; experts * layers];
         match &model {
-            RouterModel::Zipf { s } => {
+            RouterModel::Zipf { s } | RouterModel::NoisyTopK { s, .. } => {
                 for row in base.chunks_mut(experts) {
                     let mut order: Vec<usize> = (0..experts).collect();
                     for i in (1..experts).rev() {
@@ -109,6 +123,7 @@ impl Router {
             collapse: None,
             hot,
             last_step: None,
+            scores: vec![0.0; experts],
         }
     }
 
@@ -144,6 +159,9 @@ impl Router {
             RouterModel::Dirichlet { alpha, drift } => {
                 format!("Dirichlet α = {alpha}, drift σ = {drift}{c}")
             }
+            RouterModel::NoisyTopK { s, noise, k, tokens } => format!(
+                "noisy top-{k} gating: Zipf s = {s} logits + N(0, {noise}²) noise, {tokens} tokens sampled per layer and step{c}"
+            ),
             RouterModel::Trace(t) => t.describe(),
         }
     }
@@ -160,6 +178,40 @@ impl Router {
             }
             RouterModel::Balanced => {
                 out.iter_mut().for_each(|x| *x = 1.0 / e as f64);
+                return;
+            }
+            RouterModel::NoisyTopK {
+                noise, k, tokens, ..
+            } => {
+                let (noise, k, tokens) = (*noise, (*k).clamp(1, e), (*tokens).max(1));
+                let c = self.collapse.map_or(0.0, |c| {
+                    c.max_share * (step as f64 / c.over_steps.max(1) as f64).min(1.0)
+                });
+                for l in 0..self.layers {
+                    let base = &self.base[l * e..(l + 1) * e];
+                    let row = &mut out[l * e..(l + 1) * e];
+                    row.iter_mut().for_each(|x| *x = 0.0);
+                    for _ in 0..tokens {
+                        // Top-k of noisy logits: one noise draw per expert, then k passes of max (k is small).
+                        for (i, &p) in base.iter().enumerate() {
+                            let z: f64 = StandardNormal.sample(&mut self.rng);
+                            self.scores[i] = p.max(1e-300).ln() + noise * z;
+                        }
+                        for _ in 0..k {
+                            let mut best = (f64::NEG_INFINITY, 0usize);
+                            for (i, &sc) in self.scores.iter().enumerate() {
+                                if sc > best.0 {
+                                    best = (sc, i);
+                                }
+                            }
+                            self.scores[best.1] = f64::NEG_INFINITY;
+                            row[best.1] += 1.0;
+                        }
+                    }
+                    let scale = (1.0 - c) / (tokens * k) as f64;
+                    row.iter_mut().for_each(|x| *x *= scale);
+                    row[self.hot[l]] += c;
+                }
                 return;
             }
             RouterModel::Dirichlet { drift, .. }
@@ -262,6 +314,30 @@ mod tests {
         assert!(imbalance(&x).max_over_mean < 1.02);
         assert!(imbalance(&y).max_over_mean > 4.0);
         assert_eq!(imbalance(&w).max_over_mean, 1.0);
+    }
+
+    #[test]
+    fn noise_in_the_gate_flattens_a_skewed_router() {
+        // Shazeer et al. 2017 add noise to the gate logits to spread load: more noise, less skew.
+        let skew = |noise: f64| {
+            let mut r = Router::new(
+                RouterModel::NoisyTopK {
+                    s: 1.0,
+                    noise,
+                    k: 2,
+                    tokens: 2000,
+                },
+                8,
+                1,
+                4,
+            );
+            let mut x = vec![0.0; 8];
+            r.fill_shares(0, 1e6, &mut x);
+            assert!((x.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+            imbalance(&x).max_over_mean
+        };
+        let (quiet, loud) = (skew(0.1), skew(3.0));
+        assert!(quiet > 1.5 && loud < quiet * 0.8, "{quiet} vs {loud}");
     }
 
     #[test]

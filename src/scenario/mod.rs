@@ -127,6 +127,15 @@ pub enum RoutingSource {
         /// Drift per step.
         drift: f64,
     },
+    /// Noisy top-k gating over Zipf(s)-skewed logits, `tokens` sampled per layer and step.
+    NoisyTopK {
+        /// Zipf exponent of the clean gate.
+        s: f64,
+        /// Logit noise standard deviation.
+        noise: f64,
+        /// Tokens sampled per layer and step.
+        tokens: u32,
+    },
     /// A recorded trace file.
     Trace {
         /// Trace file.
@@ -214,6 +223,8 @@ pub enum Objective {
     Energy,
     /// Electricity cost.
     Cost,
+    /// Grid load: train when the grid is lightly loaded (needs a series with load).
+    Load,
 }
 
 /// Settings of the circadian strategy.

@@ -109,6 +109,8 @@ pub struct RawRouting {
     pub model: String,
     pub zipf_s: Option<f64>,
     pub dirichlet_alpha: Option<f64>,
+    pub noise: Option<f64>,
+    pub sample_tokens: Option<i64>,
     pub drift: Option<f64>,
     pub collapse_share: Option<f64>,
     pub collapse_steps: Option<i64>,

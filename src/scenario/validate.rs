@@ -517,8 +517,12 @@ impl Validator<'_> {
             }
         };
         let m = r.model.as_str();
-        if m != "zipf" {
+        if m != "zipf" && m != "noisy_topk" {
             unused("zipf_s", r.zipf_s.is_some(), m)?;
+        }
+        if m != "noisy_topk" {
+            unused("noise", r.noise.is_some(), m)?;
+            unused("sample_tokens", r.sample_tokens.is_some(), m)?;
         }
         if m != "dirichlet" {
             unused("dirichlet_alpha", r.dirichlet_alpha.is_some(), m)?;
@@ -545,6 +549,12 @@ impl Validator<'_> {
                     )
                 })?;
                 RoutingSource::Zipf(nonneg("zipf_s", s)?)
+            }
+            "noisy_topk" => {
+                let s = r.zipf_s.ok_or_else(|| self.loc.invalid(&k("zipf_s"), "routing model `noisy_topk` needs `zipf_s` (skew of the clean gate, ≥ 0)"))?;
+                let noise = r.noise.ok_or_else(|| self.loc.invalid(&k("noise"), "routing model `noisy_topk` needs `noise` (logit noise standard deviation, ≥ 0)"))?;
+                let tokens = r.sample_tokens.ok_or_else(|| self.loc.invalid(&k("sample_tokens"), "routing model `noisy_topk` needs `sample_tokens` (tokens sampled per layer and step, e.g. 256)"))?;
+                RoutingSource::NoisyTopK { s: nonneg("zipf_s", s)?, noise: nonneg("noise", noise)?, tokens: self.count(&k("sample_tokens"), tokens)? }
             }
             "dirichlet" => {
                 let a = r.dirichlet_alpha.ok_or_else(|| {
@@ -596,7 +606,7 @@ impl Validator<'_> {
                 return Err(self.loc.invalid(
                     &k("model"),
                     format!(
-                    "unknown routing model `{o}`; valid: balanced, uniform, zipf, dirichlet, trace"
+                    "unknown routing model `{o}`; valid: balanced, uniform, zipf, dirichlet, noisy_topk, trace"
                 ),
                 ))
             }
@@ -810,10 +820,11 @@ impl Validator<'_> {
             "co2" => Objective::Co2,
             "energy" => Objective::Energy,
             "cost" => Objective::Cost,
+            "load" => Objective::Load,
             o => {
                 return Err(self.loc.invalid(
                     &k("objective"),
-                    format!("unknown objective `{o}`; valid: co2, energy, cost"),
+                    format!("unknown objective `{o}`; valid: co2, energy, cost, load"),
                 ))
             }
         };

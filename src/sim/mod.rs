@@ -82,6 +82,8 @@ pub struct StrategyResult {
     pub effective_tokens: f64,
     /// Model FLOPs utilisation over training time (6·N_active·D-style FLOPs over peak).
     pub mfu: f64,
+    /// Chinchilla estimate for a dense model (Hoffmann et al. 2022), beside the comparable law above.
+    pub chinchilla: Option<LossEstimate>,
     /// How routing was produced (router model, trace and its mapping), for MoE models.
     pub routing: Option<String>,
     /// Expert slots moved by rebalancing (on the rank that received most, summed over rebalances).
@@ -136,7 +138,15 @@ fn models_for(
             alpha: *alpha,
             drift: *drift,
         },
-        _ => RouterModel::Uniform,
+        (RoutingSource::NoisyTopK { s, noise, tokens }, _) => RouterModel::NoisyTopK {
+            s: *s,
+            noise: *noise,
+            k: m.top_k as usize,
+            tokens: *tokens as usize,
+        },
+        (RoutingSource::Uniform, _) => RouterModel::Uniform,
+        // A trace source always comes with its loaded trace (read above).
+        (RoutingSource::Trace { .. }, None) => RouterModel::Uniform,
     };
     let mut router = Router::new(model, experts, layers, seed);
     if let Some(c) = s.routing.collapse {
@@ -353,9 +363,15 @@ fn simulate_strategy(
                     .collect(),
                 crate::scenario::Objective::Cost => match &grid.price_per_mwh {
                     Some(pr) => pr.iter().zip(pue.iter()).map(|(c, p)| c * p).collect(),
-                    None => pue.to_vec(),
+                    None => return Err(SimError::Missing { strategy: kind.name(), what: "a price (grid.price_per_mwh or a price column) for objective = \"cost\"" }),
                 },
                 crate::scenario::Objective::Energy => pue.to_vec(),
+                // Grid load weighs each interval by how loaded the grid is (MW), as the seed literature's
+                // "low-load hours"; energy still counts through PUE.
+                crate::scenario::Objective::Load => match &grid.load_mw {
+                    Some(l) => l.iter().zip(pue.iter()).map(|(c, p)| c * p).collect(),
+                    None => return Err(SimError::Missing { strategy: kind.name(), what: "a grid series with load (a profile region with load, or a load column) for objective = \"load\"" }),
+                },
             };
             let hours = (0..grid.ci_g_per_kwh.len())
                 .map(|i| grid.local_hour(i))
@@ -437,6 +453,10 @@ fn simulate_strategy(
             .unwrap_or(outcome.tokens);
         (loss_law(job).loss(eff).ok(), eff)
     };
+    let chinchilla = match &model.ffn {
+        FfnKind::Dense => quality::dense_loss(model.params_total(), outcome.tokens).ok(),
+        FfnKind::Moe(_) => None,
+    };
     let peak = acc.peak_flops.get(s.training.precision).unwrap_or(0.0) * s.cluster.gpus as f64;
     let mfu = if sums.time_s > 0.0 && peak > 0.0 {
         model.flops_per_token_train() * outcome.tokens / (sums.time_s * peak)
@@ -454,6 +474,7 @@ fn simulate_strategy(
         effective_tokens,
         mfu,
         routing,
+        chinchilla,
         moved_slots: sm.moved_slots(),
     })
 }

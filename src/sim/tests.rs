@@ -450,3 +450,64 @@ fn expert_choice_is_balanced_but_leaves_some_tokens_unrouted() {
     let dropped = r.outcome.sums.dropped / r.outcome.sums.assignments;
     assert!(dropped > 0.0 && dropped < 0.3, "{dropped}");
 }
+
+#[test]
+fn a_load_objective_follows_the_grid_load_and_needs_a_load_series() {
+    // The CISO profile carries mean load by month and hour (EIA-930); GB's does not.
+    let s = scenario_from(
+        "real_grid_ciso.toml",
+        &[("objective = \"co2\"", "objective = \"load\"")],
+    );
+    let r = simulate(&s).unwrap();
+    let circ = r
+        .strategies
+        .iter()
+        .find(|x| x.kind == StrategyKind::Circadian)
+        .unwrap();
+    assert_eq!(circ.deadline_met(), Some(true));
+    let s = scenario_from(
+        "seed_comparison.toml",
+        &[("objective = \"co2\"", "objective = \"load\"")],
+    );
+    let err = simulate(&s).unwrap_err().to_string();
+    assert!(err.contains("load") && err.contains("circadian"), "{err}");
+}
+
+#[test]
+fn a_cost_objective_without_a_price_is_an_error_not_a_silent_default() {
+    let s = scenario_from(
+        "seed_comparison.toml",
+        &[
+            ("objective = \"co2\"", "objective = \"cost\""),
+            ("price_per_mwh = 120.0", ""),
+        ],
+    );
+    let err = simulate(&s).unwrap_err().to_string();
+    assert!(err.contains("price"), "{err}");
+}
+
+#[test]
+fn noisy_top_k_routing_runs_from_a_scenario_and_is_described() {
+    let s = scenario_from(
+        "single_node.toml",
+        &[
+            (
+                "model = \"zipf\"\nzipf_s = 0.5",
+                "model = \"noisy_topk\"\nzipf_s = 1.0\nnoise = 1.0\nsample_tokens = 64",
+            ),
+            ("tokens = 1.0e9", "tokens = 2.0e8"),
+        ],
+    );
+    let r = simulate(&s).unwrap();
+    let moe = r
+        .strategies
+        .iter()
+        .find(|x| x.kind == StrategyKind::Moe)
+        .unwrap();
+    assert!(
+        moe.routing.as_deref().unwrap_or("").contains("noisy top-2"),
+        "{:?}",
+        moe.routing
+    );
+    assert!(moe.outcome.sums.straggler_s > 0.0);
+}
