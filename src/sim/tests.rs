@@ -17,6 +17,31 @@ fn scenario_from(file: &str, edits: &[(&str, &str)]) -> Scenario {
     parse_scenario(file, &text, &dir).unwrap()
 }
 
+/// One step by the fast path and by the event-level pipeline: they must agree within 1 %.
+fn assert_fast_matches_events(
+    sm: &mut StepModel,
+    router: &mut Router,
+    shares: &mut [f64],
+    knobs: Knobs,
+    step: u64,
+) {
+    router.fill_shares(step, sm.assignments_per_layer(knobs.top_k), shares);
+    let fast = sm.step(shares, knobs);
+    let (f, b) = sm.last_stage_times();
+    let (f, b) = (f.to_vec(), b.to_vec());
+    let (dp, p2p) = sm.sync_times(knobs);
+    // Everything after the pipeline and the exposed all-reduce (optimizer, migration) is the same in both.
+    let opt = fast.time_s
+        - super::step::pipeline_1f1b_s(&f, &b, knobs.micro_batches, p2p)
+        - (dp - b[0]).max(0.0);
+    let slow = step_time_events(&f, &b, knobs.micro_batches, p2p, dp, opt);
+    assert!(
+        (fast.time_s - slow).abs() / slow < 0.01,
+        "step {step}: fast {} vs events {slow}",
+        fast.time_s
+    );
+}
+
 #[test]
 fn timeline_sums_to_totals_and_co2_is_facility_energy_times_intensity() {
     let s = scenario_from("single_node.toml", &[]);
@@ -130,20 +155,7 @@ fn fast_step_path_agrees_with_the_event_level_pipeline_within_one_percent() {
         let mut shares = vec![0.0; 8 * layers];
         let knobs = sm.full_knobs();
         for step in 0..50 {
-            router.fill_shares(step, sm.assignments_per_layer(knobs.top_k), &mut shares);
-            let fast = sm.step(&shares, knobs);
-            let (f, b) = sm.last_stage_times();
-            let (f, b) = (f.to_vec(), b.to_vec());
-            let (dp, p2p) = sm.sync_times(knobs);
-            let opt = fast.time_s
-                - super::step::pipeline_1f1b_s(&f, &b, knobs.micro_batches, p2p)
-                - (dp - b[0]).max(0.0);
-            let slow = step_time_events(&f, &b, knobs.micro_batches, p2p, dp, opt);
-            assert!(
-                (fast.time_s - slow).abs() / slow < 0.01,
-                "step {step}: fast {} vs events {slow}",
-                fast.time_s
-            );
+            assert_fast_matches_events(&mut sm, &mut router, &mut shares, knobs, step);
         }
     }
 }
@@ -372,20 +384,7 @@ fn fast_path_agrees_with_events_on_sampled_steps_of_both_traces() {
         let knobs = sm.full_knobs();
         let mut shares = vec![0.0; 16 * 8];
         for step in (0..400).step_by(37) {
-            router.fill_shares(step, sm.assignments_per_layer(knobs.top_k), &mut shares);
-            let fast = sm.step(&shares, knobs);
-            let (f, b) = sm.last_stage_times();
-            let (f, b) = (f.to_vec(), b.to_vec());
-            let (dp, p2p) = sm.sync_times(knobs);
-            let opt = fast.time_s
-                - super::step::pipeline_1f1b_s(&f, &b, knobs.micro_batches, p2p)
-                - (dp - b[0]).max(0.0);
-            let slow = step_time_events(&f, &b, knobs.micro_batches, p2p, dp, opt);
-            assert!(
-                (fast.time_s - slow).abs() / slow < 0.01,
-                "{trace} step {step}: {} vs {slow}",
-                fast.time_s
-            );
+            assert_fast_matches_events(&mut sm, &mut router, &mut shares, knobs, step);
         }
     }
 }
