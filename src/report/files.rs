@@ -66,6 +66,19 @@ fn utc_text(t: i64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
+/// PUE of the grid interval starting at `start_utc_s`.
+fn pue_at(res: &Results, start_utc_s: i64) -> f64 {
+    let g = &res.grid;
+    let i = (start_utc_s - g.start_utc_s)
+        .checked_div(g.interval_s)
+        .unwrap_or(0);
+    usize::try_from(i)
+        .ok()
+        .and_then(|i| res.pue_by_interval.get(i))
+        .copied()
+        .unwrap_or(res.pue)
+}
+
 /// Write `summary.csv` and `timeline.csv` into `dir`; returns the paths written.
 pub fn write_outputs(res: &Results, dir: &Path) -> Result<Vec<PathBuf>, OutputError> {
     let summary = dir.join("summary.csv");
@@ -93,6 +106,8 @@ pub fn write_outputs(res: &Results, dir: &Path) -> Result<Vec<PathBuf>, OutputEr
             "cost",
             "tokens",
             "throughput_tokens_per_s",
+            "dropped_share",
+            "pue",
         ])?;
         for s in &res.strategies {
             for row in &s.outcome.timeline {
@@ -113,6 +128,8 @@ pub fn write_outputs(res: &Results, dir: &Path) -> Result<Vec<PathBuf>, OutputEr
                     format!("{:.6}", t.cost),
                     format!("{:.0}", row.tokens),
                     format!("{:.3}", row.tokens / dur),
+                    format!("{:.6}", row.dropped_share),
+                    format!("{:.4}", pue_at(res, row.start_utc_s)),
                 ])?;
             }
         }

@@ -27,6 +27,8 @@ pub struct TimelineRow {
     pub tokens: f64,
     /// Length of the interval covered by the run [s].
     pub covered_s: f64,
+    /// Share of token-to-expert assignments dropped at capacity in the interval's steps.
+    pub dropped_share: f64,
 }
 
 /// Per-step statistics summed over a run.
@@ -159,6 +161,8 @@ struct Run<'a> {
     tokens_done: f64,
     tokens_raw: f64,
     interval_tokens: f64,
+    /// Assignments routed and dropped in the current interval.
+    interval_assign: (f64, f64),
     current: Option<usize>,
     interval_start_s: f64,
     timeline: Vec<TimelineRow>,
@@ -256,10 +260,16 @@ impl Run<'_> {
                 },
                 totals,
                 tokens: self.interval_tokens,
+                dropped_share: if self.interval_assign.0 > 0.0 {
+                    self.interval_assign.1 / self.interval_assign.0
+                } else {
+                    0.0
+                },
                 covered_s: now_s - self.interval_start_s,
             });
         }
         self.interval_tokens = 0.0;
+        self.interval_assign = (0.0, 0.0);
         self.interval_start_s = now_s;
         self.current = next;
     }
@@ -350,6 +360,8 @@ impl Handler<Ev> for Run<'_> {
                     c.tokens
                 };
                 self.interval_tokens += c.tokens;
+                self.interval_assign.0 += c.assignments;
+                self.interval_assign.1 += c.dropped;
                 let s = &mut self.sums;
                 s.steps += 1;
                 s.time_s += c.time_s;
@@ -449,6 +461,7 @@ pub fn run(
         tokens_done: 0.0,
         tokens_raw: 0.0,
         interval_tokens: 0.0,
+        interval_assign: (0.0, 0.0),
         current: None,
         interval_start_s: 0.0,
         timeline: Vec::with_capacity(grid.ci_g_per_kwh.len()),
