@@ -66,19 +66,6 @@ fn utc_text(t: i64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
-/// PUE of the grid interval starting at `start_utc_s`.
-fn pue_at(res: &Results, start_utc_s: i64) -> f64 {
-    let g = &res.grid;
-    let i = (start_utc_s - g.start_utc_s)
-        .checked_div(g.interval_s)
-        .unwrap_or(0);
-    usize::try_from(i)
-        .ok()
-        .and_then(|i| res.pue_by_interval.get(i))
-        .copied()
-        .unwrap_or(res.pue)
-}
-
 /// Write `summary.csv` and `timeline.csv` into `dir`; returns the paths written.
 pub fn write_outputs(res: &Results, dir: &Path) -> Result<Vec<PathBuf>, OutputError> {
     let summary = dir.join("summary.csv");
@@ -129,7 +116,7 @@ pub fn write_outputs(res: &Results, dir: &Path) -> Result<Vec<PathBuf>, OutputEr
                     format!("{:.0}", row.tokens),
                     format!("{:.3}", row.tokens / dur),
                     format!("{:.6}", row.dropped_share),
-                    format!("{:.4}", pue_at(res, row.start_utc_s)),
+                    format!("{:.4}", row.pue),
                 ])?;
             }
         }

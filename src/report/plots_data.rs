@@ -182,50 +182,10 @@ pub struct RunInfo {
     pub loss_laws: Vec<String>,
 }
 
-/// Every column name of summary.csv, in file order (derived from `SummaryRow`, so it cannot drift).
+/// Every column name of summary.csv, in file order (serialised from `SummaryRow` itself, so it cannot drift).
 pub fn summary_columns() -> Vec<String> {
-    let r = SummaryRow {
-        strategy: String::new(),
-        model: String::new(),
-        params_total_b: 0.0,
-        params_active_b: 0.0,
-        tokens: 0.0,
-        steps: 0,
-        wall_clock_h: 0.0,
-        gpu_hours: 0.0,
-        energy_it_kwh: 0.0,
-        energy_facility_kwh: 0.0,
-        energy_gpu_kwh: 0.0,
-        energy_waiting_kwh: 0.0,
-        energy_node_kwh: 0.0,
-        energy_network_kwh: 0.0,
-        energy_cooling_kwh: 0.0,
-        co2_kg: 0.0,
-        cost: 0.0,
-        avg_facility_kw: 0.0,
-        peak_facility_kw: 0.0,
-        kwh_per_mtok: 0.0,
-        hours_full: 0.0,
-        hours_throttled: 0.0,
-        hours_paused: 0.0,
-        pauses: 0,
-        mean_step_s: 0.0,
-        p99_step_s: 0.0,
-        mfu: 0.0,
-        dropped_share: 0.0,
-        gating_share: 0.0,
-        straggler_share: 0.0,
-        comm_share: 0.0,
-        estimated_loss: 0.0,
-        loss_law: String::new(),
-        chinchilla_loss: 0.0,
-        moved_expert_slots: 0,
-        routing: String::new(),
-        deadline_h: 0.0,
-        deadline_met: String::new(),
-    };
     let mut w = csv::Writer::from_writer(Vec::new());
-    if w.serialize(&r).is_err() {
+    if w.serialize(SummaryRow::default()).is_err() {
         return Vec::new();
     }
     let bytes = w.into_inner().unwrap_or_default();

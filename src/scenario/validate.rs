@@ -115,7 +115,7 @@ impl Validator<'_> {
                 "dense",
                 m,
                 raw.parallel.dense.as_ref(),
-                &raw.training,
+                (&raw.training, training.precision),
                 &cluster,
                 false,
             )?),
@@ -131,7 +131,7 @@ impl Validator<'_> {
                 "moe",
                 m,
                 raw.parallel.moe.as_ref(),
-                &raw.training,
+                (&raw.training, training.precision),
                 &cluster,
                 true,
             )?),
@@ -318,7 +318,7 @@ impl Validator<'_> {
         which: &str,
         m: &RawModel,
         p: Option<&RawParallel>,
-        t: &RawTraining,
+        (t, precision): (&RawTraining, Precision),
         cluster: &Cluster,
         moe: bool,
     ) -> Result<Job, ScenarioError> {
@@ -461,10 +461,6 @@ impl Validator<'_> {
                 format!("ZeRO stage must be 0, 1, 2 or 3, got {}", t.zero_stage),
             ));
         }
-        let precision: Precision = t
-            .precision
-            .parse()
-            .map_err(|_| self.loc.invalid("training.precision", "unknown precision"))?;
         let plan = ParallelPlan {
             dp: self.count(&pk("dp"), p.dp)?,
             tp: self.count(&pk("tp"), p.tp)?,

@@ -125,11 +125,6 @@ impl Meter {
         self.peak_facility_w = self.peak_facility_w.max(self.power.it_w() * pue);
         std::mem::take(&mut self.interval)
     }
-
-    /// Current power.
-    pub fn power(&self) -> Power {
-        self.power
-    }
 }
 
 #[cfg(test)]

@@ -145,8 +145,13 @@ fn models_for(
             tokens: *tokens as usize,
         },
         (RoutingSource::Uniform, _) => RouterModel::Uniform,
-        // A trace source always comes with its loaded trace (read above).
-        (RoutingSource::Trace { .. }, None) => RouterModel::Uniform,
+        (RoutingSource::Trace { path, .. }, None) => {
+            return Err(RoutingError::Shape {
+                path: path.clone(),
+                msg: "the trace was not loaded before the run".into(),
+            }
+            .into())
+        }
     };
     let mut router = Router::new(model, experts, layers, seed);
     if let Some(c) = s.routing.collapse {

@@ -27,6 +27,8 @@ pub struct TimelineRow {
     pub tokens: f64,
     /// Length of the interval covered by the run [s].
     pub covered_s: f64,
+    /// PUE of the interval.
+    pub pue: f64,
     /// Share of token-to-expert assignments dropped at capacity in the interval's steps.
     pub dropped_share: f64,
 }
@@ -164,6 +166,8 @@ struct Run<'a> {
     /// Assignments routed and dropped in the current interval.
     interval_assign: (f64, f64),
     current: Option<usize>,
+    current_hour: u32,
+    current_pue: f64,
     interval_start_s: f64,
     timeline: Vec<TimelineRow>,
     sums: StepSums,
@@ -215,9 +219,9 @@ impl Run<'_> {
         } else {
             self.setup.full
         };
-        if let (Some(sched), Some(i)) = (&self.setup.top_k_by_hour, self.current) {
+        if let (Some(sched), Some(_)) = (&self.setup.top_k_by_hour, self.current) {
             if self.mode == Mode::Full {
-                knobs.top_k = sched[self.grid.local_hour(i) as usize % 24];
+                knobs.top_k = sched[self.current_hour as usize % 24];
             }
         }
         if let Some(r) = self.router.as_deref_mut() {
@@ -250,7 +254,8 @@ impl Run<'_> {
         if let Some(i) = self.current {
             self.timeline.push(TimelineRow {
                 start_utc_s: self.grid.start_utc_s + i as i64 * self.grid.interval_s,
-                local_hour: self.grid.local_hour(i),
+                local_hour: self.current_hour,
+                pue: self.current_pue,
                 ci_g_per_kwh: self.grid.ci_g_per_kwh[i],
                 price_per_mwh: self.price(i),
                 mode: if self.state == State::Finished && totals.time_s == 0.0 {
@@ -272,6 +277,9 @@ impl Run<'_> {
         self.interval_assign = (0.0, 0.0);
         self.interval_start_s = now_s;
         self.current = next;
+        // Local time is converted once per interval, not on every step that reads it.
+        self.current_hour = next.map_or(0, |i| self.grid.local_hour(i));
+        self.current_pue = pue;
     }
 
     fn price(&self, i: usize) -> f64 {
@@ -463,6 +471,8 @@ pub fn run(
         interval_tokens: 0.0,
         interval_assign: (0.0, 0.0),
         current: None,
+        current_hour: 0,
+        current_pue: setup.pue,
         interval_start_s: 0.0,
         timeline: Vec::with_capacity(grid.ci_g_per_kwh.len()),
         sums: StepSums::default(),

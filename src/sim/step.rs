@@ -281,11 +281,6 @@ impl StepModel {
         self.gpus
     }
 
-    /// Accelerator of the job.
-    pub fn accelerator(&self) -> &Accelerator {
-        &self.acc
-    }
-
     fn group(&self, size: u32, stride: u32) -> Group {
         // Ranks of a group `stride` apart: how many share a node.
         let per_node = (self.gpus_per_node / stride.max(1)).max(1).min(size);

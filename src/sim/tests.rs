@@ -255,6 +255,21 @@ fn circadian_on_a_flat_grid_changes_nothing_and_saves_nothing() {
         (circ.outcome.totals.co2_kg - moe.outcome.totals.co2_kg).abs() / moe.outcome.totals.co2_kg
             < 0.01
     );
+    // The optimizer may throttle (a cap can save energy per token on any grid) but has no reason to
+    // pause when every hour costs the same: it never pauses.
+    let text = text.replacen(
+        "policy = \"threshold\"\nfull_share = 0.35\npause_share = 0.25",
+        "policy = \"optimal\"",
+        1,
+    );
+    let s = parse_scenario("flat.toml", &text, &dirp).unwrap();
+    let res = simulate(&s).unwrap();
+    let circ = res
+        .strategies
+        .iter()
+        .find(|r| r.kind == StrategyKind::Circadian)
+        .unwrap();
+    assert_eq!(circ.outcome.mode_s[2], 0.0, "{:?}", circ.outcome.mode_s);
 }
 
 #[test]

@@ -4,8 +4,6 @@ mod circadian;
 
 pub use circadian::{CircadianPolicy, PolicyKind, Rates};
 
-use crate::scenario::StrategyKind;
-
 /// What the job does during a grid interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Mode {
@@ -47,14 +45,6 @@ pub enum Policy {
 }
 
 impl Policy {
-    /// The policy of a plain strategy.
-    pub fn for_plain(kind: StrategyKind) -> Option<Policy> {
-        match kind {
-            StrategyKind::Dense | StrategyKind::Moe => Some(Policy::AlwaysFull),
-            StrategyKind::Circadian => None,
-        }
-    }
-
     /// Mode for interval `i` (index into the grid series) given the run's progress.
     pub fn decide(&mut self, i: usize, progress: Progress) -> Mode {
         match self {

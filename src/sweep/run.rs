@@ -187,21 +187,11 @@ pub(crate) fn header(sweep: &Sweep) -> Row {
 
 /// The summary's columns without its `strategy` (already the second column).
 fn summary_columns() -> Row {
-    let mut h = summary_header();
+    let mut h = crate::report::summary_columns();
     if let Some(i) = h.iter().position(|c| c == "strategy") {
         h.remove(i);
     }
     h
-}
-
-fn summary_header() -> Row {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.serialize(SummaryRow::default());
-    let bytes = w.into_inner().unwrap_or_default();
-    let mut r = csv::Reader::from_reader(bytes.as_slice());
-    r.headers()
-        .map(|h| h.iter().map(String::from).collect())
-        .unwrap_or_default()
 }
 
 fn summary_cells(row: &SummaryRow) -> Row {
@@ -217,7 +207,9 @@ fn summary_cells(row: &SummaryRow) -> Row {
         .next()
         .and_then(|r| r.ok())
         .map(|r| {
-            let skip = summary_header().iter().position(|c| c == "strategy");
+            let skip = crate::report::summary_columns()
+                .iter()
+                .position(|c| c == "strategy");
             r.iter()
                 .enumerate()
                 .filter(|(i, _)| Some(*i) != skip)
