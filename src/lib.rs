@@ -11,6 +11,7 @@
 pub mod engine;
 pub mod grid;
 pub mod hardware;
+pub mod io;
 pub mod network;
 pub mod quality;
 pub mod report;

@@ -666,7 +666,7 @@ fn main() -> ExitCode {
                 seed,
             };
             match routing::synth_trace(&spec, &out.display().to_string()) {
-                Ok(t) => match report::write_atomic(&out, routing::write_wide(&t).as_bytes()) {
+                Ok(t) => match moesim::io::write_atomic(&out, routing::write_wide(&t).as_bytes()) {
                     Ok(()) => {
                         outln!(
                             "wrote {} ({} steps × {} layers × {} experts)",

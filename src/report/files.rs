@@ -1,21 +1,16 @@
 //! Output files: summary.csv and timeline.csv, each written to a temporary file and renamed.
 
 use super::summary::summary_rows;
+use crate::io::{write_atomic, WriteError};
 use crate::sim::Results;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A file could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// Creating, writing or renaming failed.
-    #[error("{path}: cannot write: {source}")]
-    Io {
-        /// File or folder.
-        path: PathBuf,
-        /// Underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] WriteError),
     /// CSV encoding failed.
     #[error("{path}: cannot write CSV: {source}")]
     Csv {
@@ -24,25 +19,6 @@ pub enum OutputError {
         /// Underlying error.
         source: csv::Error,
     },
-}
-
-/// Write `bytes` to `path` through a temporary file in the same folder and a rename, so readers never
-/// see a half-written file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    let io = |source| OutputError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
-    ));
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
 }
 
 fn csv_bytes<F>(path: &Path, fill: F) -> Result<Vec<u8>, OutputError>
@@ -54,10 +30,8 @@ where
         path: path.to_path_buf(),
         source,
     })?;
-    w.into_inner().map_err(|e| OutputError::Io {
-        path: path.to_path_buf(),
-        source: e.into_error(),
-    })
+    w.into_inner()
+        .map_err(|e| WriteError::new(path, e.into_error()).into())
 }
 
 fn utc_text(t: i64) -> String {

@@ -1,7 +1,7 @@
 //! The shareable report: `report.html`, one self-contained page (plots inlined as SVG, summary table, scenario, sources).
 
-use super::files::write_atomic;
 use super::plots_data::{PlotError, RunInfo, SummaryIn};
+use crate::io::write_atomic;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

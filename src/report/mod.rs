@@ -8,7 +8,7 @@ mod plots_routing;
 mod plots_sweep;
 mod summary;
 
-pub use files::{write_atomic, write_outputs, OutputError};
+pub use files::{write_outputs, OutputError};
 pub use html::{escape, write_report};
 pub use plots::{plot_dir, plot_trace_file, PlotOptions};
 pub use plots_data::{

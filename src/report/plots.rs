@@ -1,9 +1,9 @@
 //! Comparison plots (PNG and SVG) of one output folder: power timeline vs carbon intensity, comparison bars, energy breakdown.
 
-use super::files::{write_atomic, OutputError};
 use super::plots_data::{
     need, read_summary, read_sweep, read_timeline, PlotError, SummaryIn, TimelineIn,
 };
+use crate::io::{write_atomic, WriteError};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -69,10 +69,7 @@ pub(crate) fn render<F: Figure>(dir: &Path, fig: &F) -> Result<Vec<PathBuf>, Plo
         root.present()
             .map_err(|e| draw_err(&png_path, DrawErr::from(e)))?;
     }
-    std::fs::rename(&tmp, &png_path).map_err(|source| OutputError::Io {
-        path: png_path.clone(),
-        source,
-    })?;
+    std::fs::rename(&tmp, &png_path).map_err(|source| WriteError::new(&png_path, source))?;
     Ok(vec![png_path, svg_path])
 }
 

@@ -2,6 +2,7 @@
 
 use super::files::OutputError;
 use super::summary::SummaryRow;
+use crate::io::{write_atomic, WriteError};
 use crate::routing::RoutingError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -49,6 +50,12 @@ pub enum PlotError {
     /// Writing a file failed.
     #[error(transparent)]
     Output(#[from] OutputError),
+}
+
+impl From<WriteError> for PlotError {
+    fn from(e: WriteError) -> Self {
+        PlotError::Output(e.into())
+    }
 }
 
 impl PlotError {
@@ -385,7 +392,7 @@ pub fn write_run_files(
 ) -> Result<Vec<PathBuf>, OutputError> {
     use crate::scenario::RoutingSource;
     let scenario_path = dir.join("scenario.toml");
-    super::files::write_atomic(&scenario_path, s.text.as_bytes())?;
+    write_atomic(&scenario_path, s.text.as_bytes())?;
     let trace_path = match &s.routing.source {
         RoutingSource::Trace { path: p, .. } if s.moe.is_some() => {
             Some(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
@@ -426,11 +433,9 @@ pub fn write_run_files(
             .collect(),
     };
     let info_path = dir.join("run_info.json");
-    let json = serde_json::to_string_pretty(&info).map_err(|e| OutputError::Io {
-        path: info_path.clone(),
-        source: std::io::Error::other(e),
-    })?;
-    super::files::write_atomic(&info_path, json.as_bytes())?;
+    let json = serde_json::to_string_pretty(&info)
+        .map_err(|e| WriteError::new(&info_path, std::io::Error::other(e)))?;
+    write_atomic(&info_path, json.as_bytes())?;
     Ok(vec![scenario_path, info_path])
 }
 

@@ -1,9 +1,8 @@
 //! Joining shard outputs: one `sweep.csv` with every point exactly once, checked against the manifests.
 
-use super::run::{
-    csv_bytes, load_manifest, read_rows, write_csv, write_manifest, Manifest, Shard, SWEEP_CSV,
-};
+use super::run::{csv_bytes, load_manifest, read_rows, write_manifest, Manifest, Shard, SWEEP_CSV};
 use super::SweepError;
+use crate::io::write_atomic;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -153,7 +152,7 @@ pub fn merge(dirs: &[PathBuf], out_dir: &Path) -> Result<MergeSummary, SweepErro
         .filter(|r| r[status] == "failed")
         .count();
     let csv = out_dir.join(SWEEP_CSV);
-    write_csv(&csv, &csv_bytes(&first.columns, &rows))?;
+    write_atomic(&csv, &csv_bytes(&first.columns, &rows))?;
     write_manifest(
         out_dir,
         &Manifest {

@@ -71,7 +71,10 @@ pub enum SweepError {
         /// Underlying error.
         source: std::io::Error,
     },
-    /// A CSV file could not be read or written.
+    /// An output file could not be written.
+    #[error(transparent)]
+    Write(#[from] crate::io::WriteError),
+    /// A CSV file could not be read.
     #[error("{path}: {msg}")]
     Csv {
         /// File.
@@ -122,7 +125,10 @@ pub struct PathError {
 impl SweepError {
     /// Whether the error is bad input (exit code 2) rather than a failed run (exit code 1).
     pub fn is_input_error(&self) -> bool {
-        !matches!(self, SweepError::Io { .. } | SweepError::Pool { .. })
+        !matches!(
+            self,
+            SweepError::Io { .. } | SweepError::Write(_) | SweepError::Pool { .. }
+        )
     }
 }
 

@@ -3,7 +3,8 @@
 
 use super::progress::{Observer, PointDone};
 use super::{cell, Sweep, SweepError};
-use crate::report::{summary_rows, write_atomic, SummaryRow};
+use crate::io::write_atomic;
+use crate::report::{summary_rows, SummaryRow};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -344,17 +345,7 @@ pub(crate) fn load_manifest(dir: &Path) -> Result<Manifest, SweepError> {
 pub(crate) fn write_manifest(dir: &Path, m: &Manifest) -> Result<(), SweepError> {
     let path = dir.join(MANIFEST_FILE);
     let text = serde_json::to_string_pretty(m).unwrap_or_default() + "\n";
-    write_atomic(&path, text.as_bytes()).map_err(|e| SweepError::Csv {
-        path,
-        msg: e.to_string(),
-    })
-}
-
-pub(crate) fn write_csv(path: &Path, bytes: &[u8]) -> Result<(), SweepError> {
-    write_atomic(path, bytes).map_err(|e| SweepError::Csv {
-        path: path.to_path_buf(),
-        msg: e.to_string(),
-    })
+    Ok(write_atomic(&path, text.as_bytes())?)
 }
 
 /// Lowest metric value per strategy over `rows` (NaN and empty cells skipped; ties go to the lower point).
@@ -465,7 +456,7 @@ pub fn run_sweep(
     }
     // The journal restarts from exactly the complete points, so appends never follow a torn line.
     let journal_bytes: Vec<u8> = done.values().flat_map(|r| csv_line(r)).collect();
-    write_csv(&journal_path, &journal_bytes)?;
+    write_atomic(&journal_path, &journal_bytes)?;
     let journal = std::fs::OpenOptions::new()
         .append(true)
         .open(&journal_path)
@@ -527,7 +518,7 @@ pub fn run_sweep(
                 st.done += 1;
                 st.failed += failed as usize;
                 if st.last_rewrite.elapsed() >= opts.rewrite_every {
-                    write_csv(&csv_path, &csv_bytes(&header, &st.rows))?;
+                    write_atomic(&csv_path, &csv_bytes(&header, &st.rows))?;
                     st.last_rewrite = Instant::now();
                 }
                 observer.point_done(&PointDone {
@@ -542,7 +533,7 @@ pub fn run_sweep(
     });
     let st = state.into_inner().unwrap_or_else(|p| p.into_inner());
     // Whatever happened, sweep.csv holds every complete point.
-    write_csv(&csv_path, &csv_bytes(&header, &st.rows))?;
+    write_atomic(&csv_path, &csv_bytes(&header, &st.rows))?;
     observer.finish();
     outcome?;
     let best = best_of(&header, opts.best_by, st.rows.values().flatten());
