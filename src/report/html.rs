@@ -1,6 +1,7 @@
 //! The shareable report: `report.html`, one self-contained page (plots inlined as SVG, summary table, scenario, sources).
 
-use super::plots_data::{PlotError, RunInfo, SummaryIn};
+use super::plots_data::{PlotError, RunInfo};
+use super::summary::SummaryRow;
 use crate::io::write_atomic;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -104,7 +105,7 @@ fn inline_svg(text: &str) -> &str {
 /// plot SVGs present); returns its path.
 pub fn write_report(
     dir: &Path,
-    summary: &[SummaryIn],
+    summary: &[SummaryRow],
     info: Option<&RunInfo>,
 ) -> Result<PathBuf, PlotError> {
     let name = info.map_or_else(

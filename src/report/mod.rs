@@ -12,9 +12,9 @@ pub use files::{write_outputs, OutputError};
 pub use html::{escape, write_report};
 pub use plots::{plot_dir, plot_trace_file, PlotOptions};
 pub use plots_data::{
-    read_run_info, read_summary, read_sweep, read_timeline, summary_columns, write_run_files,
-    PlotError, RunInfo, SummaryIn, SweepIn, SweepRow, TimelineIn,
+    read_run_info, read_summary, read_sweep, read_timeline, write_run_files, PlotError, RunInfo,
+    SweepIn, SweepRow, TimelineIn,
 };
 pub use plots_routing::plot_trace;
 pub use plots_sweep::{plot_sweep, plot_sweep_dir};
-pub use summary::{summary_rows, table, to_json, SummaryRow};
+pub use summary::{summary_columns, summary_rows, table, to_json, SummaryRow};

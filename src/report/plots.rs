@@ -1,8 +1,7 @@
 //! Comparison plots (PNG and SVG) of one output folder: power timeline vs carbon intensity, comparison bars, energy breakdown.
 
-use super::plots_data::{
-    need, read_summary, read_sweep, read_timeline, PlotError, SummaryIn, TimelineIn,
-};
+use super::plots_data::{need, read_summary, read_sweep, read_timeline, PlotError, TimelineIn};
+use super::summary::SummaryRow;
 use crate::io::{write_atomic, WriteError};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -311,7 +310,7 @@ struct Panel {
 /// Plot 2: energy, time, CO2, cost and estimated loss per strategy.
 pub(crate) struct Comparison<'a> {
     /// Rows of summary.csv.
-    pub rows: &'a [SummaryIn],
+    pub rows: &'a [SummaryRow],
 }
 
 impl Figure for Comparison<'_> {
@@ -325,7 +324,7 @@ impl Figure for Comparison<'_> {
         root.fill(&WHITE)?;
         let root = root.titled("Strategies compared", font(26))?;
         let rows = self.rows;
-        let col = |f: fn(&SummaryIn) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+        let col = |f: fn(&SummaryRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
         let panels = [
             Panel {
                 title: "facility energy [kWh]",
@@ -433,11 +432,11 @@ impl Figure for Comparison<'_> {
 /// Plot 3: facility energy per strategy split into GPU busy, GPU waiting, node overhead, network, cooling.
 pub(crate) struct Breakdown<'a> {
     /// Rows of summary.csv.
-    pub rows: &'a [SummaryIn],
+    pub rows: &'a [SummaryRow],
 }
 
 /// The parts of the energy breakdown: label, colour, and how to take it from a summary row [kWh].
-type Part = (&'static str, RGBColor, fn(&SummaryIn) -> f64);
+type Part = (&'static str, RGBColor, fn(&SummaryRow) -> f64);
 
 const PARTS: [Part; 5] = [
     ("GPU busy", RGBColor(31, 119, 180), |r| {

@@ -1,7 +1,7 @@
 //! What the plots and the HTML report read back from an output folder: summary.csv, timeline.csv, sweep.csv, run_info.json.
 
 use super::files::OutputError;
-use super::summary::SummaryRow;
+use super::summary::{summary_columns, SummaryRow};
 use crate::io::{write_atomic, WriteError};
 use crate::routing::RoutingError;
 use serde::{Deserialize, Serialize};
@@ -70,39 +70,6 @@ impl PlotError {
                 | PlotError::Routing(_)
         )
     }
-}
-
-/// One row of summary.csv, the columns the plots use (report units: kWh, h, kg).
-#[derive(Debug, Clone, Deserialize)]
-pub struct SummaryIn {
-    /// Strategy name.
-    pub strategy: String,
-    /// Model trained.
-    pub model: String,
-    /// Tokens trained.
-    pub tokens: f64,
-    /// Wall-clock time [h].
-    pub wall_clock_h: f64,
-    /// Facility energy [kWh].
-    pub energy_facility_kwh: f64,
-    /// GPU energy [kWh] (busy and waiting).
-    pub energy_gpu_kwh: f64,
-    /// GPU energy while waiting [kWh].
-    pub energy_waiting_kwh: f64,
-    /// Node overhead energy [kWh].
-    pub energy_node_kwh: f64,
-    /// Network switch energy [kWh].
-    pub energy_network_kwh: f64,
-    /// Cooling/facility overhead energy [kWh].
-    pub energy_cooling_kwh: f64,
-    /// Emissions [kg CO2e].
-    pub co2_kg: f64,
-    /// Electricity cost [currency] (0 without a price).
-    pub cost: f64,
-    /// Estimated final loss (NaN when unavailable).
-    pub estimated_loss: f64,
-    /// The scaling law behind the loss.
-    pub loss_law: String,
 }
 
 /// One row of timeline.csv (one grid interval of one strategy).
@@ -189,19 +156,6 @@ pub struct RunInfo {
     pub loss_laws: Vec<String>,
 }
 
-/// Every column name of summary.csv, in file order (serialised from `SummaryRow` itself, so it cannot drift).
-pub fn summary_columns() -> Vec<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    if w.serialize(SummaryRow::default()).is_err() {
-        return Vec::new();
-    }
-    let bytes = w.into_inner().unwrap_or_default();
-    let mut rdr = csv::Reader::from_reader(bytes.as_slice());
-    rdr.headers()
-        .map(|h| h.iter().map(str::to_string).collect())
-        .unwrap_or_default()
-}
-
 /// The path of `file` in `dir`, or a `Missing` error.
 pub fn need(dir: &Path, file: &str) -> Result<PathBuf, PlotError> {
     let p = dir.join(file);
@@ -239,11 +193,11 @@ fn csv_err(path: &Path, e: csv::Error) -> PlotError {
 }
 
 /// Read summary.csv of an output folder.
-pub fn read_summary(path: &Path) -> Result<Vec<SummaryIn>, PlotError> {
+pub fn read_summary(path: &Path) -> Result<Vec<SummaryRow>, PlotError> {
     let mut rdr = reader(path)?;
     let rows = rdr
         .deserialize()
-        .collect::<Result<Vec<SummaryIn>, _>>()
+        .collect::<Result<Vec<SummaryRow>, _>>()
         .map_err(|e| csv_err(path, e))?;
     if rows.is_empty() {
         return Err(PlotError::Parse {
@@ -442,14 +396,6 @@ pub fn write_run_files(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn summary_columns_lists_every_summary_field() {
-        let c = summary_columns();
-        assert_eq!(c.first().map(String::as_str), Some("strategy"));
-        assert!(c.iter().any(|x| x == "co2_kg"));
-        assert!(c.iter().any(|x| x == "deadline_met"));
-    }
 
     #[test]
     fn sweep_params_are_the_columns_beyond_the_summary() {

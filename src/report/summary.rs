@@ -1,10 +1,11 @@
 //! One summary row per strategy, and its renderings: console table and JSON.
 
 use crate::sim::{Results, StrategyResult};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// The headline figures of one strategy, in report units.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+/// The headline figures of one strategy, in report units: one row of summary.csv, written by `moesim
+/// run` and read back by the plots and the report.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SummaryRow {
     /// Strategy name.
     pub strategy: String,
@@ -82,6 +83,19 @@ pub struct SummaryRow {
     pub deadline_h: f64,
     /// Whether the deadline was met (empty without one).
     pub deadline_met: String,
+}
+
+/// Every column name of summary.csv, in file order (serialised from `SummaryRow` itself, so it cannot drift).
+pub fn summary_columns() -> Vec<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    if w.serialize(SummaryRow::default()).is_err() {
+        return Vec::new();
+    }
+    let bytes = w.into_inner().unwrap_or_default();
+    let mut rdr = csv::Reader::from_reader(bytes.as_slice());
+    rdr.headers()
+        .map(|h| h.iter().map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 fn row(r: &StrategyResult) -> SummaryRow {
@@ -341,4 +355,47 @@ pub fn to_json(res: &Results) -> String {
     let rows = summary_rows(res);
     let v = serde_json::json!({ "scenario": res.scenario, "grid": { "region": res.grid.region, "source": res.grid.source, "mean_ci_g_per_kwh": res.grid.mean_ci() }, "strategies": rows });
     serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_columns_lists_every_summary_field() {
+        let c = summary_columns();
+        assert_eq!(c.first().map(String::as_str), Some("strategy"));
+        assert!(c.iter().any(|x| x == "co2_kg"));
+        assert!(c.iter().any(|x| x == "deadline_met"));
+    }
+
+    // The plots read summary.csv back into the type that wrote it: NaN and empty cells must survive.
+    #[test]
+    fn a_row_written_to_csv_reads_back_the_same() {
+        let row = SummaryRow {
+            strategy: "moe".into(),
+            model: "m, with a comma".into(),
+            steps: 7,
+            co2_kg: 1.25,
+            estimated_loss: f64::NAN,
+            deadline_h: f64::NAN,
+            ..SummaryRow::default()
+        };
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(&row).unwrap();
+        let bytes = w.into_inner().unwrap();
+        let back: Vec<SummaryRow> = csv::Reader::from_reader(bytes.as_slice())
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(back.len(), 1);
+        let b = &back[0];
+        assert!(b.estimated_loss.is_nan() && b.deadline_h.is_nan());
+        let same = |r: &SummaryRow| SummaryRow {
+            estimated_loss: 0.0,
+            deadline_h: 0.0,
+            ..r.clone()
+        };
+        assert_eq!(same(b), same(&row));
+    }
 }
