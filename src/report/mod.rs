@@ -1,6 +1,8 @@
 //! Results out: the summary rows, console table, CSV files and JSON, written atomically; plots and the HTML report.
 
+mod draw;
 mod files;
+mod folder;
 mod html;
 mod plots;
 mod plots_data;
@@ -9,12 +11,12 @@ mod plots_sweep;
 mod summary;
 
 pub use files::{write_outputs, OutputError};
+pub use folder::{plot_dir, plot_sweep_dir, plot_trace_file, PlotOptions};
 pub use html::{escape, write_report};
-pub use plots::{plot_dir, plot_trace_file, PlotOptions};
 pub use plots_data::{
     read_run_info, read_summary, read_sweep, read_timeline, write_run_files, PlotError, RunInfo,
     SweepIn, SweepRow, TimelineIn,
 };
 pub use plots_routing::plot_trace;
-pub use plots_sweep::{plot_sweep, plot_sweep_dir};
+pub use plots_sweep::plot_sweep;
 pub use summary::{summary_columns, summary_rows, table, to_json, SummaryRow};

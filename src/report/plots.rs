@@ -1,156 +1,28 @@
 //! Comparison plots (PNG and SVG) of one output folder: power timeline vs carbon intensity, comparison bars, energy breakdown.
 
-use super::plots_data::{need, read_summary, read_sweep, read_timeline, PlotError, TimelineIn};
+use super::draw::{
+    first_seen, font, legend, render, segment_label, short_num, strategy_color, tick, DrawErr,
+    Figure,
+};
+use super::plots_data::{PlotError, TimelineIn};
 use super::summary::SummaryRow;
-use crate::io::{write_atomic, WriteError};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The font family every plot uses; PNG text is drawn with the embedded DejaVu Sans.
-pub(crate) const FONT: &str = "sans-serif";
-/// DejaVu Sans (Bitstream Vera licence, `data/fonts/DejaVuSans-LICENSE.txt`), from Debian's fonts-dejavu-core.
-static FONT_BYTES: &[u8] = include_bytes!("../../data/fonts/DejaVuSans.ttf");
-
-fn register_font_once() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // An invalid font would surface as a drawing error naming the plot file.
-        let _ = plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES);
-    });
-}
-
-/// A drawing failure (from any plotters backend), as text.
-#[derive(Debug)]
-pub(crate) struct DrawErr(pub String);
-
-impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for DrawErr {
-    fn from(e: DrawingAreaErrorKind<E>) -> Self {
-        DrawErr(e.to_string())
-    }
-}
-
-/// A plot that can be drawn on any backend (so the same code makes the PNG and the SVG).
-pub(crate) trait Figure {
-    /// File name without extension.
-    fn stem(&self) -> String;
-    /// Size [px].
-    fn size(&self) -> (u32, u32);
-    /// Draw onto `root`.
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr>;
-}
-
-/// Draw `fig` into `dir/<stem>.png` and `dir/<stem>.svg` (each written to a temporary file and renamed).
-pub(crate) fn render<F: Figure>(dir: &Path, fig: &F) -> Result<Vec<PathBuf>, PlotError> {
-    register_font_once();
-    let stem = fig.stem();
-    let svg_path = dir.join(format!("{stem}.svg"));
-    let draw_err = |path: &Path, e: DrawErr| PlotError::Draw {
-        path: path.to_path_buf(),
-        msg: e.0,
-    };
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, fig.size()).into_drawing_area();
-        fig.draw(&root).map_err(|e| draw_err(&svg_path, e))?;
-        root.present()
-            .map_err(|e| draw_err(&svg_path, DrawErr::from(e)))?;
-    }
-    write_atomic(&svg_path, svg.as_bytes())?;
-    let png_path = dir.join(format!("{stem}.png"));
-    // The image encoder picks the format from the extension, so the temporary name ends in .png.
-    let tmp = dir.join(format!(".{stem}.tmp.png"));
-    {
-        let root = BitMapBackend::new(&tmp, fig.size()).into_drawing_area();
-        fig.draw(&root).map_err(|e| draw_err(&png_path, e))?;
-        root.present()
-            .map_err(|e| draw_err(&png_path, DrawErr::from(e)))?;
-    }
-    std::fs::rename(&tmp, &png_path).map_err(|source| WriteError::new(&png_path, source))?;
-    Ok(vec![png_path, svg_path])
-}
-
-/// The colour of a strategy in every plot (dense blue, moe orange, circadian green).
-pub(crate) fn strategy_color(name: &str, i: usize) -> RGBColor {
-    const OTHERS: [RGBColor; 4] = [
-        RGBColor(148, 103, 189),
-        RGBColor(140, 86, 75),
-        RGBColor(227, 119, 194),
-        RGBColor(127, 127, 127),
-    ];
-    match name {
-        "dense" => RGBColor(31, 119, 180),
-        "moe" => RGBColor(255, 127, 14),
-        "circadian" => RGBColor(44, 160, 44),
-        _ => OTHERS[i % OTHERS.len()],
-    }
-}
-
-/// Text style of the given size [px].
-pub(crate) fn font(size: u32) -> TextStyle<'static> {
-    (FONT, size).into_font().color(&BLACK)
-}
-
-/// A number with about three significant digits and no trailing noise.
-pub(crate) fn short_num(v: f64) -> String {
-    let a = v.abs();
-    if !v.is_finite() {
-        "n/a".into()
-    } else if a >= 1e6 {
-        format!("{:.2e}", v)
-    } else if a >= 100.0 {
-        format!("{v:.0}")
-    } else if a >= 10.0 {
-        format!("{v:.1}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
-    }
-}
-
-/// An axis tick: at most two decimals, trailing zeros dropped.
-pub(crate) fn tick(v: &f64) -> String {
-    let s = format!("{v:.2}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".into()
-    } else {
-        s.to_string()
-    }
-}
-
-/// Strategies in order of first appearance.
-fn strategies_of<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for n in names {
-        if !out.iter().any(|o| o == n) {
-            out.push(n.to_string());
-        }
-    }
-    out
-}
-
 /// Plot 1: facility power of each strategy over time against the grid's carbon intensity.
-pub(crate) struct Timeline<'a> {
+struct Timeline<'a> {
     /// Rows of timeline.csv.
-    pub rows: &'a [TimelineIn],
+    rows: &'a [TimelineIn],
 }
 
 impl Figure for Timeline<'_> {
-    fn stem(&self) -> String {
-        "timeline".into()
-    }
-    fn size(&self) -> (u32, u32) {
-        (1280, 640)
-    }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr> {
-        root.fill(&WHITE)?;
         let rows = self.rows;
         let t0 = rows.iter().map(|r| r.start_utc_s).min().unwrap_or(0);
-        let strategies = strategies_of(rows.iter().map(|r| r.strategy.as_str()));
+        let strategies = first_seen(rows.iter().map(|r| r.strategy.as_str()));
         // Interval length: the smallest step between consecutive stamps of one strategy.
         let mut interval_s = i64::MAX;
         for s in &strategies {
@@ -287,13 +159,7 @@ impl Figure for Timeline<'_> {
                     PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(font(15))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.5))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
         Ok(())
     }
 }
@@ -308,20 +174,13 @@ struct Panel {
 }
 
 /// Plot 2: energy, time, CO2, cost and estimated loss per strategy.
-pub(crate) struct Comparison<'a> {
+struct Comparison<'a> {
     /// Rows of summary.csv.
-    pub rows: &'a [SummaryRow],
+    rows: &'a [SummaryRow],
 }
 
 impl Figure for Comparison<'_> {
-    fn stem(&self) -> String {
-        "comparison".into()
-    }
-    fn size(&self) -> (u32, u32) {
-        (1500, 520)
-    }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr> {
-        root.fill(&WHITE)?;
         let root = root.titled("Strategies compared", font(26))?;
         let rows = self.rows;
         let col = |f: fn(&SummaryRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
@@ -380,17 +239,11 @@ impl Figure for Comparison<'_> {
                 .x_label_area_size(30)
                 .y_label_area_size(60)
                 .build_cartesian_2d((0..n - 1).into_segmented(), lo..hi)?;
-            let names_ref = &names;
             chart
                 .configure_mesh()
                 .disable_x_mesh()
                 .x_labels(names.len())
-                .x_label_formatter(&|v| match v {
-                    SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                        names_ref.get(*i as usize).cloned().unwrap_or_default()
-                    }
-                    SegmentValue::Last => String::new(),
-                })
+                .x_label_formatter(&|v| segment_label(&names, v))
                 .y_label_formatter(&tick)
                 .light_line_style(TRANSPARENT)
                 .label_style(font(14))
@@ -430,9 +283,9 @@ impl Figure for Comparison<'_> {
 }
 
 /// Plot 3: facility energy per strategy split into GPU busy, GPU waiting, node overhead, network, cooling.
-pub(crate) struct Breakdown<'a> {
+struct Breakdown<'a> {
     /// Rows of summary.csv.
-    pub rows: &'a [SummaryRow],
+    rows: &'a [SummaryRow],
 }
 
 /// The parts of the energy breakdown: label, colour, and how to take it from a summary row [kWh].
@@ -461,14 +314,7 @@ const PARTS: [Part; 5] = [
 ];
 
 impl Figure for Breakdown<'_> {
-    fn stem(&self) -> String {
-        "energy_breakdown".into()
-    }
-    fn size(&self) -> (u32, u32) {
-        (1280, 160 + 90 * self.rows.len().max(1) as u32)
-    }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr> {
-        root.fill(&WHITE)?;
         let rows = self.rows;
         let n = rows.len().max(1) as i32;
         let x_max = rows
@@ -484,17 +330,11 @@ impl Figure for Breakdown<'_> {
             .x_label_area_size(50)
             .y_label_area_size(100)
             .build_cartesian_2d(0.0..x_max, (0..n - 1).into_segmented())?;
-        let names_ref = &names;
         chart
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(names.len())
-            .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                    names_ref.get(*i as usize).cloned().unwrap_or_default()
-                }
-                SegmentValue::Last => String::new(),
-            })
+            .y_label_formatter(&|v| segment_label(&names, v))
             .x_desc("facility energy [kWh]")
             .x_label_formatter(&tick)
             .light_line_style(TRANSPARENT)
@@ -544,90 +384,39 @@ impl Figure for Breakdown<'_> {
                 });
             chart.draw_series(texts)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(font(14))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.5))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
         Ok(())
     }
 }
 
-/// What `plot_dir` was asked to draw besides the folder's own files.
-#[derive(Debug, Clone, Default)]
-pub struct PlotOptions {
-    /// A routing trace to draw (expert-load heatmap per layer and imbalance over training); without
-    /// it, the trace the run replayed (from run_info.json), if any.
-    pub trace: Option<PathBuf>,
-}
-
-/// Draw every plot the folder's files allow (PNG and SVG each) and write `report.html`; returns the
-/// paths written. Needs `summary.csv` and `timeline.csv`; draws sweep plots when `sweep.csv` exists.
-pub fn plot_dir(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotError> {
-    if !dir.is_dir() {
-        return Err(PlotError::Missing {
-            dir: dir.to_path_buf(),
-            file: "(the folder itself)".into(),
-        });
-    }
-    let summary = read_summary(&need(dir, "summary.csv")?)?;
-    let timeline = read_timeline(&need(dir, "timeline.csv")?)?;
-    let sweep_path = dir.join("sweep.csv");
-    let sweep = if sweep_path.is_file() {
-        Some(read_sweep(&sweep_path)?)
-    } else {
-        None
-    };
-    let info = super::plots_data::read_run_info(dir)?;
-    let trace_path = opts
-        .trace
-        .clone()
-        .or_else(|| info.as_ref().and_then(|i| i.trace_path.clone()));
-    let trace = match &trace_path {
-        Some(p) => Some(crate::routing::read_trace(p)?),
-        None => None,
-    };
-
+/// Draw the plots of one run into `dir` (PNG and SVG each): the timeline (when `timeline` has rows),
+/// the comparison bars and the energy breakdown; returns the paths written.
+pub(crate) fn plot_run(
+    dir: &Path,
+    summary: &[SummaryRow],
+    timeline: &[TimelineIn],
+) -> Result<Vec<PathBuf>, PlotError> {
     let mut written = Vec::new();
     if !timeline.is_empty() {
-        written.extend(render(dir, &Timeline { rows: &timeline })?);
+        written.extend(render(
+            dir,
+            "timeline",
+            (1280, 640),
+            &Timeline { rows: timeline },
+        )?);
     }
-    written.extend(render(dir, &Comparison { rows: &summary })?);
-    written.extend(render(dir, &Breakdown { rows: &summary })?);
-    if let Some(t) = &trace {
-        written.extend(super::plots_routing::plot_trace(dir, t)?);
-    }
-    if let Some(s) = &sweep {
-        written.extend(super::plots_sweep::plot_sweep(dir, s)?);
-    }
-    written.push(super::html::write_report(dir, &summary, info.as_ref())?);
+    written.extend(render(
+        dir,
+        "comparison",
+        (1500, 520),
+        &Comparison { rows: summary },
+    )?);
+    let size = (1280, 160 + 90 * summary.len().max(1) as u32);
+    written.extend(render(
+        dir,
+        "energy_breakdown",
+        size,
+        &Breakdown { rows: summary },
+    )?);
     Ok(written)
-}
-
-/// Draw the routing plots of a trace file into `dir` (created if missing); returns the paths written.
-pub fn plot_trace_file(trace: &Path, dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
-    let t = crate::routing::read_trace(trace)?;
-    super::plots_routing::plot_trace(dir, &t)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn short_num_keeps_about_three_digits() {
-        assert_eq!(short_num(1234.5), "1234");
-        assert_eq!(short_num(12.345), "12.3");
-        assert_eq!(short_num(2.6659), "2.67");
-        assert_eq!(short_num(0.01234), "0.012");
-        assert_eq!(short_num(f64::NAN), "n/a");
-    }
-
-    #[test]
-    fn known_strategies_keep_their_colours() {
-        assert_eq!(strategy_color("dense", 5), RGBColor(31, 119, 180));
-        assert_ne!(strategy_color("moe", 0), strategy_color("circadian", 0));
-    }
 }

@@ -1,6 +1,6 @@
 //! Routing plots of a trace: expert-load heatmap (experts × steps) per layer, and load imbalance over training.
 
-use super::plots::{font, render, DrawErr, Figure};
+use super::draw::{font, legend, render, tick, viridis, DrawErr, Figure};
 use super::plots_data::PlotError;
 use crate::routing::{imbalance, RoutingTrace};
 use plotters::coord::Shift;
@@ -12,31 +12,6 @@ use std::path::{Path, PathBuf};
 const MAX_STEP_BINS: usize = 60;
 /// The colour scale spans load/mean from 2^-LOG2_SPAN to 2^LOG2_SPAN.
 const LOG2_SPAN: f64 = 2.0;
-
-/// Viridis colour map at `t` in [0, 1] (8 stops of matplotlib's viridis, linearly interpolated).
-pub(crate) fn viridis(t: f64) -> RGBColor {
-    const STOPS: [(u8, u8, u8); 8] = [
-        (68, 1, 84),
-        (70, 50, 127),
-        (54, 92, 141),
-        (39, 127, 143),
-        (31, 162, 136),
-        (74, 194, 110),
-        (160, 219, 57),
-        (254, 232, 37),
-    ];
-    let t = if t.is_finite() {
-        t.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    let x = t * (STOPS.len() - 1) as f64;
-    let i = (x.floor() as usize).min(STOPS.len() - 2);
-    let f = x - i as f64;
-    let lerp = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * f).round() as u8;
-    let (a, b) = (STOPS[i], STOPS[i + 1]);
-    RGBColor(lerp(a.0, b.0), lerp(a.1, b.1), lerp(a.2, b.2))
-}
 
 /// Load over the mean load of each expert, averaged over bins of steps: `[layer][bin][expert]`,
 /// with the bins' first steps (1-based).
@@ -68,15 +43,7 @@ struct Heatmap<'a> {
 }
 
 impl Figure for Heatmap<'_> {
-    fn stem(&self) -> String {
-        "routing_heatmap".into()
-    }
-    fn size(&self) -> (u32, u32) {
-        let rows = self.t.layers.div_ceil(4).max(1) as u32;
-        (1400, 70 + 280 * rows)
-    }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr> {
-        root.fill(&WHITE)?;
         let t = self.t;
         let root = root.titled(
             &format!(
@@ -176,14 +143,7 @@ struct ImbalancePlot<'a> {
 }
 
 impl Figure for ImbalancePlot<'_> {
-    fn stem(&self) -> String {
-        "routing_imbalance".into()
-    }
-    fn size(&self) -> (u32, u32) {
-        (1280, 560)
-    }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr> {
-        root.fill(&WHITE)?;
         let t = self.t;
         let mut per_layer = vec![Vec::with_capacity(t.steps); t.layers];
         for step in 0..t.steps {
@@ -212,7 +172,7 @@ impl Figure for ImbalancePlot<'_> {
             .label_style(font(15))
             .axis_desc_style(font(17))
             .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&super::plots::tick)
+            .y_label_formatter(&tick)
             .light_line_style(TRANSPARENT)
             .draw()?;
         for (layer, pts) in per_layer.into_iter().enumerate() {
@@ -228,32 +188,25 @@ impl Figure for ImbalancePlot<'_> {
             vec![(1.0, 1.0), (t.steps.max(2) as f64, 1.0)],
             BLACK.stroke_width(1),
         ))?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font(font(14))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.5))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 14)?;
         Ok(())
     }
 }
 
 /// Draw `routing_heatmap` and `routing_imbalance` (PNG and SVG) of a trace into `dir`.
 pub fn plot_trace(dir: &Path, t: &RoutingTrace) -> Result<Vec<PathBuf>, PlotError> {
-    let mut out = render(dir, &Heatmap { t })?;
-    out.extend(render(dir, &ImbalancePlot { t })?);
+    let rows = t.layers.div_ceil(4).max(1) as u32;
+    let mut out = render(
+        dir,
+        "routing_heatmap",
+        (1400, 70 + 280 * rows),
+        &Heatmap { t },
+    )?;
+    out.extend(render(
+        dir,
+        "routing_imbalance",
+        (1280, 560),
+        &ImbalancePlot { t },
+    )?);
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn viridis_ends_are_the_map_ends() {
-        assert_eq!(viridis(0.0), RGBColor(68, 1, 84));
-        assert_eq!(viridis(1.0), RGBColor(254, 232, 37));
-        assert_eq!(viridis(f64::NAN), RGBColor(68, 1, 84));
-    }
 }

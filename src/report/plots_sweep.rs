@@ -1,8 +1,10 @@
 //! Sweep plots from sweep.csv: CO2 vs wall-clock time with the Pareto front, and a CO2 heatmap over two swept parameters.
 
-use super::plots::{font, render, short_num, strategy_color, DrawErr, Figure};
+use super::draw::{
+    first_seen, font, legend, render, segment_label, short_num, strategy_color, tick, viridis,
+    DrawErr, Figure,
+};
 use super::plots_data::{PlotError, SweepIn, SweepRow};
-use super::plots_routing::viridis;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -50,14 +52,7 @@ struct Pareto<'a> {
 }
 
 impl Figure for Pareto<'_> {
-    fn stem(&self) -> String {
-        "sweep_pareto".into()
-    }
-    fn size(&self) -> (u32, u32) {
-        (1400, 720)
-    }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr> {
-        root.fill(&WHITE)?;
         let (root, key) = root.split_horizontally(1000);
         let rows = &self.s.rows;
         let fin = |f: fn(&SweepRow) -> f64| {
@@ -88,8 +83,8 @@ impl Figure for Pareto<'_> {
             .x_desc("wall-clock time [h]")
             .y_desc("emissions [kg CO2e]")
             .light_line_style(TRANSPARENT)
-            .x_label_formatter(&super::plots::tick)
-            .y_label_formatter(&super::plots::tick)
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .label_style(font(15))
             .axis_desc_style(font(17))
             .draw()?;
@@ -104,12 +99,7 @@ impl Figure for Pareto<'_> {
             ))?
             .label("Pareto front (less time and less CO2)")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(3)));
-        let mut strategies: Vec<&str> = Vec::new();
-        for r in rows {
-            if !strategies.contains(&r.strategy.as_str()) {
-                strategies.push(&r.strategy);
-            }
-        }
+        let strategies = first_seen(rows.iter().map(|r| r.strategy.as_str()));
         for (k, s) in strategies.iter().enumerate() {
             let c = strategy_color(s, k);
             chart
@@ -119,7 +109,7 @@ impl Figure for Pareto<'_> {
                         .filter(|r| r.wall_clock_h.is_finite() && r.co2_kg.is_finite())
                         .map(|r| Circle::new((r.wall_clock_h, r.co2_kg), 6, c.filled())),
                 )?
-                .label(*s)
+                .label(s.as_str())
                 .legend(move |(x, y)| Circle::new((x + 9, y), 6, c.filled()));
         }
         let all = rows.len() <= LABEL_ALL_MAX;
@@ -170,13 +160,7 @@ impl Figure for Pareto<'_> {
                 font(13),
             ))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(font(14))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.5))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
         Ok(())
     }
 }
@@ -207,27 +191,8 @@ struct Heat<'a> {
     s: &'a SweepIn,
 }
 
-impl Heat<'_> {
-    fn strategies(&self) -> Vec<String> {
-        let mut v: Vec<String> = Vec::new();
-        for r in &self.s.rows {
-            if !v.contains(&r.strategy) {
-                v.push(r.strategy.clone());
-            }
-        }
-        v
-    }
-}
-
 impl Figure for Heat<'_> {
-    fn stem(&self) -> String {
-        "sweep_heatmap".into()
-    }
-    fn size(&self) -> (u32, u32) {
-        ((460 * self.strategies().len().max(1) as u32).max(1000), 540)
-    }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr> {
-        root.fill(&WHITE)?;
         let s = self.s;
         let (px, py) = (&s.params[0], &s.params[1]);
         let root = root.titled(
@@ -236,7 +201,7 @@ impl Figure for Heat<'_> {
         )?;
         let xs = categories(&s.rows, 0);
         let ys = categories(&s.rows, 1);
-        let strategies = self.strategies();
+        let strategies = first_seen(s.rows.iter().map(|r| r.strategy.as_str()));
         // Mean CO2 per (strategy, x, y).
         let mut cells: BTreeMap<(usize, usize, usize), (f64, u32)> = BTreeMap::new();
         for r in &s.rows {
@@ -275,19 +240,13 @@ impl Figure for Heat<'_> {
                 .x_label_area_size(50)
                 .y_label_area_size(y_area)
                 .build_cartesian_2d((0..nx - 1).into_segmented(), (0..ny - 1).into_segmented())?;
-            let fmt = |cats: &Vec<String>, v: &SegmentValue<i32>| match v {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                    cats.get(*i as usize).cloned().unwrap_or_default()
-                }
-                SegmentValue::Last => String::new(),
-            };
             chart
                 .configure_mesh()
                 .disable_mesh()
                 .x_labels(xs.len())
                 .y_labels(ys.len())
-                .x_label_formatter(&|v| fmt(&xs_l, v))
-                .y_label_formatter(&|v| fmt(&ys_l, v))
+                .x_label_formatter(&|v| segment_label(&xs_l, v))
+                .y_label_formatter(&|v| segment_label(&ys_l, v))
                 .x_desc(px.as_str())
                 .y_desc(py.as_str())
                 .label_style(font(14))
@@ -323,9 +282,11 @@ impl Figure for Heat<'_> {
 /// Draw the sweep plots (PNG and SVG) into `dir`: always the Pareto plot, and the heatmap when at
 /// least two parameters were swept.
 pub fn plot_sweep(dir: &Path, s: &SweepIn) -> Result<Vec<PathBuf>, PlotError> {
-    let mut out = render(dir, &Pareto { s })?;
+    let mut out = render(dir, "sweep_pareto", (1400, 720), &Pareto { s })?;
     if s.params.len() >= 2 {
-        out.extend(render(dir, &Heat { s })?);
+        let strategies = first_seen(s.rows.iter().map(|r| r.strategy.as_str())).len();
+        let size = ((460 * strategies.max(1) as u32).max(1000), 540);
+        out.extend(render(dir, "sweep_heatmap", size, &Heat { s })?);
     }
     Ok(out)
 }
@@ -354,12 +315,6 @@ fn strip_common_prefix(labels: &[String]) -> Vec<String> {
         .rfind(['T', ' ', '-', '_', ':', '/'])
         .map_or(0, |i| i + 1);
     labels.iter().map(|l| l[cut..].to_string()).collect()
-}
-
-/// Draw the sweep plots of the `sweep.csv` in `dir`; returns the files written.
-pub fn plot_sweep_dir(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
-    let s = super::plots_data::read_sweep(&dir.join("sweep.csv"))?;
-    plot_sweep(dir, &s)
 }
 
 #[cfg(test)]
