@@ -9,13 +9,15 @@
 //! ```
 
 mod merge;
+mod metric;
 mod progress;
 mod run;
 mod spec;
 
 pub use merge::{merge, MergeSummary};
+pub use metric::Metric;
 pub use progress::{BarObserver, Observer, PointDone, Silent};
-pub use run::{run_sweep, Metric, RunOptions, RunSummary, Shard, MANIFEST_FILE, SWEEP_CSV};
+pub use run::{run_sweep, RunOptions, RunSummary, Shard, MANIFEST_FILE, SWEEP_CSV};
 pub use spec::{parse_spec, Mode, Param, Point, SeedMode, SweepSpec, Values, MAX_POINTS};
 
 use crate::scenario::{parse_scenario, Location, Scenario, ScenarioError, StrategyKind};

@@ -1,7 +1,7 @@
 //! Watching a sweep: an observer trait, a silent one, and an indicatif progress bar on stderr
 //! (points done/total, rate, ETA, running best per strategy; hidden when stderr is not a terminal).
 
-use super::run::Metric;
+use super::metric::Metric;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::Mutex;
 
