@@ -135,51 +135,63 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SweepError + '_ {
     }
 }
 
+/// The summary part of a `sweep.csv` row: the summary columns but `strategy` (already the second
+/// column). Worked out once per sweep, not per row.
+struct SummaryLayout {
+    /// The columns, in file order, `strategy` left out.
+    columns: Row,
+    /// Where `strategy` stands among the summary's own columns.
+    strategy_at: Option<usize>,
+}
+
+impl SummaryLayout {
+    fn new() -> Self {
+        let mut columns = crate::report::summary_columns();
+        let strategy_at = columns.iter().position(|c| c == "strategy");
+        if let Some(i) = strategy_at {
+            columns.remove(i);
+        }
+        Self {
+            columns,
+            strategy_at,
+        }
+    }
+
+    /// The cells of `row`, in the order of `columns`.
+    fn cells(&self, row: &SummaryRow) -> Row {
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new());
+        let _ = w.serialize(row);
+        let bytes = w.into_inner().unwrap_or_default();
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(bytes.as_slice());
+        r.records()
+            .next()
+            .and_then(|r| r.ok())
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .filter(|(i, _)| Some(*i) != self.strategy_at)
+                    .map(|(_, c)| c.to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 /// The `sweep.csv` header: point, strategy, the swept paths, seed, status, error, then the summary columns.
-pub(crate) fn header(sweep: &Sweep) -> Row {
+fn header(sweep: &Sweep, summary: &SummaryLayout) -> Row {
     let mut h: Row = vec!["point".into(), "strategy".into()];
     h.extend(sweep.param_columns());
     h.extend(["seed", "status", "error"].map(String::from));
-    h.extend(summary_columns());
+    h.extend(summary.columns.iter().cloned());
     h
-}
-
-/// The summary's columns without its `strategy` (already the second column).
-fn summary_columns() -> Row {
-    let mut h = crate::report::summary_columns();
-    if let Some(i) = h.iter().position(|c| c == "strategy") {
-        h.remove(i);
-    }
-    h
-}
-
-fn summary_cells(row: &SummaryRow) -> Row {
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
-    let _ = w.serialize(row);
-    let bytes = w.into_inner().unwrap_or_default();
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(bytes.as_slice());
-    r.records()
-        .next()
-        .and_then(|r| r.ok())
-        .map(|r| {
-            let skip = crate::report::summary_columns()
-                .iter()
-                .position(|c| c == "strategy");
-            r.iter()
-                .enumerate()
-                .filter(|(i, _)| Some(*i) != skip)
-                .map(|(_, c)| c.to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Run point `index` and render its rows (one per strategy; `failed` rows if it could not run).
-fn run_point(sweep: &Sweep, index: usize, n_summary: usize) -> (Vec<Row>, bool) {
+fn run_point(sweep: &Sweep, index: usize, summary: &SummaryLayout) -> (Vec<Row>, bool) {
     let point = &sweep.points[index];
     let prefix = |strategy: &str, status: &str, error: &str| {
         let mut r: Row = vec![index.to_string(), strategy.to_string()];
@@ -199,7 +211,7 @@ fn run_point(sweep: &Sweep, index: usize, n_summary: usize) -> (Vec<Row>, bool) 
                 .iter()
                 .map(|s| {
                     let mut r = prefix(&s.strategy, "ok", "");
-                    r.extend(summary_cells(s));
+                    r.extend(summary.cells(s));
                     r
                 })
                 .collect(),
@@ -210,7 +222,7 @@ fn run_point(sweep: &Sweep, index: usize, n_summary: usize) -> (Vec<Row>, bool) 
                 .iter()
                 .map(|k| {
                     let mut r = prefix(k.name(), "failed", &msg);
-                    r.extend(std::iter::repeat_n(String::new(), n_summary));
+                    r.extend(std::iter::repeat_n(String::new(), summary.columns.len()));
                     r
                 })
                 .collect(),
@@ -353,7 +365,8 @@ pub fn run_sweep(
 ) -> Result<RunSummary, SweepError> {
     let dir = &opts.out_dir;
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let header = header(sweep);
+    let summary = SummaryLayout::new();
+    let header = header(sweep, &summary);
     let manifest = Manifest {
         name: sweep.name.clone(),
         file: sweep.file.clone(),
@@ -451,13 +464,12 @@ pub fn run_sweep(
             threads,
             msg: e.to_string(),
         })?;
-    let n_summary = summary_len(&header);
     let t0 = Instant::now();
     let outcome = pool.install(|| {
         pending
             .par_iter()
             .try_for_each(|&i| -> Result<(), SweepError> {
-                let (rows, failed) = run_point(sweep, i, n_summary);
+                let (rows, failed) = run_point(sweep, i, &summary);
                 let line = csv_line(&rows);
                 let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
                 st.journal
@@ -505,12 +517,4 @@ pub fn run_sweep(
         elapsed_s: t0.elapsed().as_secs_f64(),
         csv: csv_path,
     })
-}
-
-fn summary_len(header: &Row) -> usize {
-    header.len()
-        - header
-            .iter()
-            .position(|h| h == "error")
-            .map_or(0, |p| p + 1)
 }
