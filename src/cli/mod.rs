@@ -1,0 +1,21 @@
+//! The subcommand handlers of the `moesim` binary, one module per group; each returns the exit code.
+
+pub mod hardware;
+pub mod run;
+pub mod sweep;
+pub mod trace;
+pub mod validate;
+
+use moesim::report;
+use std::process::ExitCode;
+
+/// Print `error: msg` to stderr and return exit code `code` (1 failed run, 2 bad input).
+pub fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(code)
+}
+
+/// Exit code for a plotting error: 2 for bad input, 1 for a failure to write.
+pub fn plot_fail(e: report::PlotError) -> ExitCode {
+    fail(if e.is_bad_input() { 2 } else { 1 }, e)
+}

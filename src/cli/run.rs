@@ -1,0 +1,131 @@
+//! `moesim run`, `plot`, `check` and `strategies`: one scenario simulated, its folder plotted, a file checked.
+
+use super::{fail, plot_fail};
+use clap::ValueEnum;
+use moesim::{report, sweep, Scenario};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// What `moesim run` prints: the comparison table or the summary as JSON.
+// (No doc lines on the variants: clap would turn them into a longer `--help`.)
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// `moesim plot`: the plots and report of an output folder, or the plots of a routing trace.
+pub fn plot(dir: Option<PathBuf>, trace: Option<PathBuf>, out: Option<PathBuf>) -> ExitCode {
+    let written = match (dir, trace) {
+        (Some(d), t) => report::plot_dir(&d, &report::PlotOptions { trace: t }),
+        (None, Some(t)) => {
+            let stem = t.file_stem().and_then(|s| s.to_str()).unwrap_or("trace");
+            let d = out.unwrap_or_else(|| PathBuf::from("outputs").join(format!("trace_{stem}")));
+            report::plot_trace_file(&t, &d)
+        }
+        (None, None) => {
+            return fail(
+                2,
+                "give an output folder (moesim plot outputs/NAME) or --trace FILE",
+            )
+        }
+    };
+    match written {
+        Ok(w) => {
+            for p in w {
+                outln!("wrote {}", p.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => plot_fail(e),
+    }
+}
+
+/// `moesim run`: simulate every strategy of a scenario, write the outputs and print the comparison.
+pub fn run(
+    scenario: Option<PathBuf>,
+    out: Option<PathBuf>,
+    format: Format,
+    no_plots: bool,
+) -> ExitCode {
+    let s = match &scenario {
+        Some(p) => Scenario::from_file(p),
+        None => Scenario::default_embedded(),
+    };
+    let s = match s {
+        Ok(s) => s,
+        Err(e) => return fail(2, e),
+    };
+    if sweep::has_sweep(&s.text) {
+        eprintln!(
+            "note: {} has a [sweep] table; `run` ignores it (use `moesim sweep`)",
+            s.file
+        );
+    }
+    let res = match moesim::simulate(&s) {
+        Ok(r) => r,
+        Err(e @ (moesim::SimError::Grid(_) | moesim::SimError::Routing(_))) => return fail(2, e),
+        Err(e) => return fail(1, e),
+    };
+    let dir = out.unwrap_or_else(|| PathBuf::from("outputs").join(&s.name));
+    let mut written = match report::write_outputs(&res, &dir) {
+        Ok(w) => w,
+        Err(e) => return fail(1, e),
+    };
+    match report::write_run_files(&s, &res, &dir) {
+        Ok(w) => written.extend(w),
+        Err(e) => return fail(1, e),
+    }
+    if !no_plots {
+        match report::plot_dir(&dir, &report::PlotOptions::default()) {
+            Ok(w) => written.extend(w),
+            Err(e) => return plot_fail(e),
+        }
+    }
+    match format {
+        Format::Json => outln!("{}", report::to_json(&res)),
+        Format::Table => {
+            outln!(
+                "scenario {} ({}) — grid {} (mean {:.0} gCO2/kWh), PUE {:.2}",
+                s.name,
+                s.file,
+                res.grid.source,
+                res.grid.mean_ci(),
+                res.pue
+            );
+            outln!("{}", report::table(&res));
+            for p in written {
+                outln!("wrote {}", p.display());
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `moesim check`: validate a scenario file without running it.
+pub fn check(scenario: &Path) -> ExitCode {
+    match Scenario::from_file(scenario) {
+        Ok(s) => {
+            outln!(
+                "{}: ok ({} strategies: {})",
+                scenario.display(),
+                s.strategies.len(),
+                s.strategies
+                    .iter()
+                    .map(|k| k.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(2, e),
+    }
+}
+
+/// `moesim strategies`: the strategies a scenario can compare.
+pub fn strategies() -> ExitCode {
+    for (_, name, what) in moesim::StrategyKind::ALL {
+        outln!("{name:<10} {what}");
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,38 @@
+//! `moesim validate`: the validation suite against published runs and H100 measurements.
+
+use super::fail;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `moesim validate`: run the suite, print the accuracy table; exit 1 if any figure is out of tolerance.
+pub fn validate(
+    cases: Option<PathBuf>,
+    h100_data: Option<PathBuf>,
+    no_h100: bool,
+    markdown: Option<PathBuf>,
+) -> ExitCode {
+    use moesim::validate as v;
+    let cases = cases.unwrap_or_else(v::default_cases_dir);
+    let h100 = h100_data.unwrap_or_else(v::default_h100_dir);
+    let results = match v::run_suite(&cases, (!no_h100).then_some(h100.as_path())) {
+        Ok(r) => r,
+        Err(e @ v::ValidateError::Sim { .. }) => return fail(1, e),
+        Err(e) => return fail(2, e),
+    };
+    let table = v::markdown_table(&results);
+    outln!("{table}");
+    let notes = v::failure_notes(&results);
+    if !notes.is_empty() {
+        outln!("Out of tolerance, and why:\n{notes}");
+    }
+    if let Some(p) = markdown {
+        if let Err(e) = std::fs::write(&p, format!("{table}\n{notes}")) {
+            return fail(1, format!("{}: {e}", p.display()));
+        }
+    }
+    if results.iter().all(v::CaseResult::ok) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
