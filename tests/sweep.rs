@@ -16,6 +16,11 @@ fn sweep_text() -> String {
         + "\n[sweep]\nmode = \"grid\"\n[sweep.params]\n\"grid.region\" = [\"CISO\", \"GB\", \"DE\"]\n\"models.moe.top_k\" = [1, 2]\n"
 }
 
+/// The sweep of `text`, as if read from `sw.toml` in the crate root.
+fn parse(text: &str) -> Sweep {
+    Sweep::parse("sw.toml", text, Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
 fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -40,12 +45,7 @@ fn moesim(args: &[&str], cwd: &Path) -> Output {
 #[test]
 fn results_are_identical_on_one_or_two_threads_and_across_shards() {
     let tmp = tempfile::tempdir().unwrap();
-    let sweep = Sweep::parse(
-        "sw.toml",
-        &sweep_text(),
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-    )
-    .unwrap();
+    let sweep = parse(&sweep_text());
     assert_eq!(sweep.len(), 6);
     let one = tmp.path().join("one");
     let r = run_into(&sweep, &one, 1, Shard::ALL);
@@ -90,12 +90,7 @@ fn results_are_identical_on_one_or_two_threads_and_across_shards() {
 #[test]
 fn an_interrupted_sweep_resumes_without_rerunning_or_losing_points() {
     let tmp = tempfile::tempdir().unwrap();
-    let sweep = Sweep::parse(
-        "sw.toml",
-        &sweep_text(),
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-    )
-    .unwrap();
+    let sweep = parse(&sweep_text());
     let full = tmp.path().join("full");
     run_into(&sweep, &full, 2, Shard::ALL);
     let want = std::fs::read(full.join(SWEEP_CSV)).unwrap();
@@ -124,12 +119,7 @@ fn an_interrupted_sweep_resumes_without_rerunning_or_losing_points() {
 #[test]
 fn merge_refuses_missing_and_duplicated_shards() {
     let tmp = tempfile::tempdir().unwrap();
-    let sweep = Sweep::parse(
-        "sw.toml",
-        &sweep_text(),
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-    )
-    .unwrap();
+    let sweep = parse(&sweep_text());
     let d0 = tmp.path().join("s0");
     let d1 = tmp.path().join("s1");
     run_into(&sweep, &d0, 2, Shard { index: 0, count: 2 });
@@ -145,12 +135,7 @@ fn merge_refuses_missing_and_duplicated_shards() {
         .to_string();
     assert!(e.contains("holds shard 0/2, as does"), "{e}");
     // A shard of another sweep (one value changed) does not mix.
-    let other = Sweep::parse(
-        "sw.toml",
-        &sweep_text().replace("\"DE\"]", "\"FR\"]"),
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-    )
-    .unwrap();
+    let other = parse(&sweep_text().replace("\"DE\"]", "\"FR\"]"));
     run_into(&other, &d1, 2, Shard { index: 1, count: 2 });
     let e = merge(&[d0, d1], &tmp.path().join("m"))
         .unwrap_err()
