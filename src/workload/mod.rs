@@ -6,6 +6,7 @@ pub mod memory;
 pub mod model;
 pub mod ops;
 pub mod plan;
+pub mod step_ops;
 
 pub use arch::{Act, Arch, MlaSpec, NormKind, RouterScore};
 pub use error::WorkloadError;
