@@ -12,7 +12,7 @@ mod layer;
 #[cfg(test)]
 mod tests;
 
-pub use build::{step_ops, uniform_expert_tokens, StageOps, StepOps};
+pub use build::{optimizer_bytes_per_param, step_ops, uniform_expert_tokens, StageOps, StepOps};
 pub use layer::layer_forward_ops;
 
 /// Kernel class: decides which efficiency curve prices the op.
