@@ -8,7 +8,8 @@ use super::super::error::WorkloadError;
 use super::super::memory::{stage_layers, StageParams};
 use super::super::model::ModelSpec;
 use super::super::plan::{ParallelPlan, Recompute};
-use super::layer::{emit_layer, gemm_grads, uniform_received, Ctx, Emit};
+use super::layer::{emit_layer, gemm_grads, Ctx, Emit};
+use super::moe::uniform_received;
 use super::{GroupKind, KernelClass as K, Op, OpsConfig, OptimizerKind, Phase};
 
 /// Ops of one GPU of one pipeline stage.

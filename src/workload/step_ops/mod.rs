@@ -9,6 +9,7 @@
 
 mod build;
 mod layer;
+mod moe;
 #[cfg(test)]
 mod tests;
 
