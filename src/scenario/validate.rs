@@ -425,6 +425,7 @@ impl Validator<'_> {
             vocab: self.count(&k("vocab"), m.vocab)?,
             ffn_hidden: self.count(&k("ffn_hidden"), m.ffn_hidden)?,
             ffn,
+            arch: workload::Arch::default(),
         };
         model
             .validate()
@@ -469,7 +470,7 @@ impl Validator<'_> {
             micro_batch_seqs: self.count("training.micro_batch_seqs", t.micro_batch_seqs)?,
             global_batch_seqs: self.count("training.global_batch_seqs", t.global_batch_seqs)?,
             zero_stage: t.zero_stage as u8,
-            recompute: t.recompute,
+            recompute: workload::Recompute::from_legacy_bool(t.recompute),
             precision_bytes: precision.bytes_per_element(),
         };
         plan.validate(&model, cluster.gpus).map_err(|e| {

@@ -308,7 +308,7 @@ impl StepModel {
         let m = &self.model;
         let plan = &self.plan;
         let tp_group = self.group(plan.tp, 1);
-        let recompute = if plan.recompute { 1.0 } else { 0.0 };
+        let recompute = if plan.recompute.is_on() { 1.0 } else { 0.0 };
         let mut layer_s = Vec::with_capacity(m.layers as usize);
         let mut layer_dyn_j = Vec::with_capacity(m.layers as usize);
         for l in 0..m.layers {

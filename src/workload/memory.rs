@@ -2,7 +2,7 @@
 
 use super::error::{invalid, WorkloadError};
 use super::model::ModelSpec;
-use super::plan::ParallelPlan;
+use super::plan::{ParallelPlan, Recompute};
 
 /// Bytes in one GiB.
 pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -75,11 +75,17 @@ pub fn stage_params(model: &ModelSpec, plan: &ParallelPlan, stage: u32) -> Stage
             _ => dense += model.dense_ffn_params(),
         }
     }
+    let last = stage + 1 == plan.pp.max(1);
     if stage == 0 {
         dense += v * d;
     }
-    if stage + 1 == plan.pp.max(1) {
-        dense += v * d + d;
+    if last {
+        // Tied embeddings: one matrix when stage 0 is also the last; with pp > 1 the last stage
+        // keeps its own copy (Megatron-LM keeps a copy on both ends and all-reduces its gradient).
+        if !(model.arch.tied_embeddings && stage == 0) {
+            dense += v * d;
+        }
+        dense += model.final_norm_params();
     }
     StageParams {
         dense: dense / tp,
@@ -87,50 +93,88 @@ pub fn stage_params(model: &ModelSpec, plan: &ParallelPlan, stage: u32) -> Stage
     }
 }
 
-/// Activation bytes kept for backward by one layer for one micro-batch on one GPU.
+/// Activation bytes kept for backward by one layer for one micro-batch on one GPU, when the
+/// layer's activations are all stored (`Recompute::None` or `Selective`; see
+/// [`stored_activation_bytes_per_layer`] for what each setting keeps).
 ///
 /// Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer Models"
 /// (arXiv:2205.05198), Sec. 4: per layer `s*b*h*(34 + 5*a*s/h)` bytes at 2-byte activations,
-/// divided by `t` with tensor + sequence parallelism; selective recomputation drops the
-/// `5*a*s^2*b` attention-score term. Generalised here term by term: attention
-/// `7sbh + 4sb*h_kv` (GQA shrinks K and V) `+ 5as^2b`; two norms `4sbh`; SwiGLU MLP
-/// `3sbh + 6sbf` (equals the paper's 19sbh at f = 8h/3); MoE MLP `3sbh + k*c*(2sbh + 6sb*f_e)`
-/// `+ 6sb*f_e*shared` plus fp32 router logits `4sbE`, with `c` the capacity factor (1 if dropless).
-/// 2-byte terms scale with `precision_bytes / 2`.
+/// divided by `t` with tensor + sequence parallelism. The `5*a*s^2*b` attention-score term is
+/// the eager (non-flash) kernel's: attention here is FlashAttention, which keeps no score
+/// matrix, only the fp32 log-sum-exp per query and head, `4*a*s*b` (Dao 2023, FlashAttention-2,
+/// Sec. 3.1.1). Generalised term by term: attention `3sbh` (QKV input, dropout mask)
+/// `+ 2sb*q + 2sb*(k+v) + 2sb*o` (Q, K, V, attention output; `= 7sbh + 4sb*h_kv` for standard
+/// attention, GQA shrinks K and V), MLA also its latents `2sb*(q_lora + kv_lora + rope)`; two
+/// norms `4sbh`; MLP `3sbh + 6sbf` (SwiGLU; equals the paper's 19sbh at f = 8h/3) or
+/// `3sbh + 4sbf` (GELU, the paper's 19sbh at f = 4h); MoE MLP
+/// `3sbh + k*c*(2sbh + m*sb*f_e) + m*sb*f_e*shared` (`m` = 6 SwiGLU, 4 GELU) plus fp32 router
+/// logits `4sbE`, with `c` the capacity factor (1 if dropless). 2-byte terms scale with
+/// `precision_bytes / 2`.
 pub fn activation_bytes_per_layer(model: &ModelSpec, plan: &ParallelPlan, layer: u32) -> f64 {
     let s = model.seq_len as f64;
     let b = plan.micro_batch_seqs as f64;
     let h = model.d_model as f64;
     let t = plan.tp.max(1) as f64;
     let a = model.heads as f64;
-    let h_kv = (model.kv_heads * model.head_dim()) as f64;
     let sb = s * b;
-    let mut units = 7.0 * sb * h + 4.0 * sb * h_kv + 4.0 * sb * h;
-    if !plan.recompute {
-        units += 5.0 * a * s * s * b;
+    let q = a * model.qk_head_dim() as f64;
+    let kv = model.kv_heads as f64 * (model.qk_head_dim() + model.v_head_dim()) as f64;
+    let o = a * model.v_head_dim() as f64;
+    let mut units = 3.0 * sb * h + 2.0 * sb * q + 2.0 * sb * kv + 2.0 * sb * o + 4.0 * sb * h;
+    if let Some(m) = &model.arch.mla {
+        units += 2.0 * sb * (m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim) as f64;
     }
-    let mut router = 0.0;
+    let mlp_units = 2.0 * model.arch.act.matrices();
+    let mut fp32 = if plan.recompute == Recompute::Selective {
+        0.0
+    } else {
+        4.0 * a * sb
+    };
     match model.moe() {
         Some(m) if model.is_moe_layer(layer) => {
             let fe = m.expert_ffn_hidden as f64;
             let k = m.top_k as f64;
             let c = m.capacity_factor.unwrap_or(1.0);
             units += 3.0 * sb * h
-                + k * c * (2.0 * sb * h + 6.0 * sb * fe)
-                + 6.0 * sb * fe * m.shared_experts as f64;
-            router = 4.0 * sb * m.experts as f64;
+                + k * c * (2.0 * sb * h + mlp_units * sb * fe)
+                + mlp_units * sb * fe * m.shared_experts as f64;
+            fp32 += 4.0 * sb * m.experts as f64;
         }
-        _ => units += 3.0 * sb * h + 6.0 * sb * model.ffn_hidden as f64,
+        _ => units += 3.0 * sb * h + mlp_units * sb * model.ffn_hidden as f64,
     }
-    (units * plan.precision_bytes / 2.0 + router) / t
+    (units * plan.precision_bytes / 2.0 + fp32) / t
+}
+
+/// Activation bytes one layer keeps between its forward and its backward for one micro-batch
+/// on one GPU under `plan.recompute`: `None` and `Selective` keep
+/// [`activation_bytes_per_layer`] (selective recompute with flash attention saves only the
+/// log-sum-exp: the score matrix is never stored); `Full` keeps the layer input, `2sbh/t`
+/// (Korthikanti et al. 2022, Table 2).
+pub fn stored_activation_bytes_per_layer(
+    model: &ModelSpec,
+    plan: &ParallelPlan,
+    layer: u32,
+) -> f64 {
+    match plan.recompute {
+        Recompute::None | Recompute::Selective => activation_bytes_per_layer(model, plan, layer),
+        Recompute::Full => {
+            2.0 * model.seq_len as f64
+                * plan.micro_batch_seqs as f64
+                * model.d_model as f64
+                * (plan.precision_bytes / 2.0)
+                / plan.tp.max(1) as f64
+        }
+    }
 }
 
 /// Per-GPU memory for the stage that needs the most. Mixed-precision Adam: weights and grads
 /// in `precision_bytes`, 12 B/param fp32 master+m+v (8 B if `precision_bytes >= 4`); ZeRO 1
 /// shards optimizer states, 2 also gradients, 3 also weights, over the data-parallel replicas of
 /// each parameter (`dp` for non-expert, `dp/ep` for expert parameters). Under 1F1B, stage `i`
-/// keeps `min(pp - i, micro_batches)` micro-batches of activations in flight; the last stage
-/// also keeps fp32 logits (`4*s*b*vocab/tp`).
+/// keeps `min(pp - i, micro_batches)` micro-batches of activations in flight (what
+/// [`stored_activation_bytes_per_layer`] keeps under `plan.recompute`; with full recompute also
+/// the working set of the one layer being recomputed); the last stage also keeps fp32 logits
+/// (`4*s*b*vocab/tp`).
 pub fn memory_per_gpu(model: &ModelSpec, plan: &ParallelPlan) -> MemoryBreakdown {
     let pp = plan.pp.max(1);
     let dp = plan.dp.max(1) as f64;
@@ -156,10 +200,15 @@ pub fn memory_per_gpu(model: &ModelSpec, plan: &ParallelPlan) -> MemoryBreakdown
         let grads = p * (sp.dense / shard(2, dp) + sp.expert / shard(2, edp));
         let optimizer = opt * (sp.dense / shard(1, dp) + sp.expert / shard(1, edp));
         let per_mb: f64 = stage_layers(model, plan, stage)
-            .map(|l| activation_bytes_per_layer(model, plan, l))
+            .map(|l| stored_activation_bytes_per_layer(model, plan, l))
             .sum();
         let in_flight = (pp - stage).min(micro_batches) as f64;
         let mut acts = per_mb * in_flight;
+        if plan.recompute == Recompute::Full {
+            acts += stage_layers(model, plan, stage)
+                .map(|l| activation_bytes_per_layer(model, plan, l))
+                .fold(0.0, f64::max);
+        }
         if stage + 1 == pp {
             acts += 4.0 * model.seq_len as f64 * plan.micro_batch_seqs as f64 * model.vocab as f64
                 / plan.tp.max(1) as f64;
@@ -226,31 +275,42 @@ mod tests {
             micro_batch_seqs: 1,
             global_batch_seqs: 64 * dp,
             zero_stage: zero,
-            recompute: true,
+            recompute: Recompute::Selective,
             precision_bytes: 2.0,
         }
     }
 
     #[test]
     fn korthikanti_34sbh_recovered_for_mha_with_8h_over_3_swiglu() {
-        // A model matching the paper's assumptions (MHA, FFN params = 8h^2) gives 34sbh + 5as^2b.
+        // A model matching the paper's assumptions (MHA, FFN params = 8h^2) gives 34sbh with
+        // flash attention (no 5as^2b score term; + the 4as fp32 log-sum-exp, 0.09 % here).
         let mut m = llama2_7b();
         m.ffn_hidden = 8 * m.d_model / 3 + 1; // 10923: as close to 8h/3 as integers allow
         let (s, h, a) = (m.seq_len as f64, m.d_model as f64, m.heads as f64);
         let p = ParallelPlan {
-            recompute: false,
+            recompute: Recompute::None,
             ..plan(1, 1, 1, 0)
         };
-        let expect = s * h * (34.0 + 5.0 * a * s / h);
+        let expect = s * h * 34.0 + 4.0 * a * s;
         let got = activation_bytes_per_layer(&m, &p, 0);
         assert!((got / expect - 1.0).abs() < 1e-3, "{got} vs {expect}");
+        // The eager kernel's 5as^2b score term (5x the rest at s = 4096) is gone.
+        assert!(got < s * h * (34.0 + 5.0 * a * s / h) / 5.0);
+        // Selective (+ SP, tp 4): 34sbh/t (eq. 6).
         let p = ParallelPlan {
-            recompute: true,
+            recompute: Recompute::Selective,
             tp: 4,
             ..p
         };
-        let got = activation_bytes_per_layer(&m, &p, 0);
+        let got = stored_activation_bytes_per_layer(&m, &p, 0);
         assert!((got / (s * h * 34.0 / 4.0) - 1.0).abs() < 1e-3);
+        // Full: 2sbh/t (Table 2).
+        let p = ParallelPlan {
+            recompute: Recompute::Full,
+            ..p
+        };
+        let got = stored_activation_bytes_per_layer(&m, &p, 0);
+        assert!((got / (s * h * 2.0 / 4.0) - 1.0).abs() < 1e-12);
     }
 
     #[test]
@@ -324,7 +384,7 @@ mod tests {
         let no_rc = memory_per_gpu(
             &m,
             &ParallelPlan {
-                recompute: false,
+                recompute: Recompute::None,
                 ..p8.clone()
             },
         );

@@ -1,5 +1,6 @@
 //! Transformer architecture description (dense or MoE), its validation, parameter counts and training FLOPs.
 
+use super::arch::Arch;
 use super::error::{invalid, WorkloadError};
 
 /// Mixture-of-Experts configuration of the MoE layers.
@@ -11,11 +12,12 @@ pub struct MoeSpec {
     pub top_k: u32,
     /// Capacity factor (expert capacity = factor x tokens x top_k / experts); `None` = dropless.
     pub capacity_factor: Option<f64>,
-    /// Hidden width of one expert's SwiGLU FFN (3 matrices).
+    /// Hidden width of one expert's FFN (`ModelSpec::arch.act` says how many matrices).
     pub expert_ffn_hidden: u32,
     /// Shared (always active) experts per MoE layer, each `expert_ffn_hidden` wide.
     pub shared_experts: u32,
-    /// Every Nth layer is an MoE layer (layers `N-1, 2N-1, ...`, 0-based); 1 = all layers.
+    /// Every Nth layer after `arch.first_dense_layers` is an MoE layer (layers `f+N-1, f+2N-1, ...`,
+    /// 0-based); 1 = all layers from `f` on.
     pub moe_every: u32,
 }
 
@@ -28,7 +30,8 @@ pub enum FfnKind {
     Moe(MoeSpec),
 }
 
-/// Decoder-only transformer (pre-norm, RMSNorm, SwiGLU, rotary positions, untied embeddings).
+/// Decoder-only transformer (pre-norm, rotary positions; by default RMSNorm, SwiGLU, untied
+/// embeddings, `head_dim = d_model / heads`; see [`Arch`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
     /// Display name.
@@ -49,6 +52,8 @@ pub struct ModelSpec {
     pub ffn_hidden: u32,
     /// Dense or MoE feed-forward blocks.
     pub ffn: FfnKind,
+    /// Further architecture keys (head width, MLA, sliding window, ...); default = the model above.
+    pub arch: Arch,
 }
 
 impl ModelSpec {
@@ -60,9 +65,44 @@ impl ModelSpec {
         }
     }
 
-    /// Width of one attention head (`d_model / heads`).
+    /// Width of one attention head (`arch.head_dim`, else `d_model / heads`).
     pub fn head_dim(&self) -> u32 {
-        self.d_model / self.heads.max(1)
+        self.arch
+            .head_dim
+            .unwrap_or(self.d_model / self.heads.max(1))
+    }
+
+    /// Per-head query/key width (MLA: nope + rope dims).
+    pub fn qk_head_dim(&self) -> u32 {
+        match &self.arch.mla {
+            Some(m) => m.qk_nope_head_dim + m.qk_rope_head_dim,
+            None => self.head_dim(),
+        }
+    }
+
+    /// Per-head value width (MLA: `v_head_dim`).
+    pub fn v_head_dim(&self) -> u32 {
+        match &self.arch.mla {
+            Some(m) => m.v_head_dim,
+            None => self.head_dim(),
+        }
+    }
+
+    /// Keys one query can attend to at most: `min(seq_len, sliding_window)`.
+    pub fn attended_keys_max(&self) -> u32 {
+        match self.arch.sliding_window {
+            Some(w) => w.min(self.seq_len),
+            None => self.seq_len,
+        }
+    }
+
+    /// Mean keys attended per query under a causal mask (and the sliding window):
+    /// `sum_{i=1..s} min(i, w) / s` (full causal: `(s + 1) / 2`).
+    pub fn causal_keys_mean(&self) -> f64 {
+        let s = self.seq_len as f64;
+        let w = self.attended_keys_max() as f64;
+        // sum_{i=1..w} i + (s - w) * w
+        (w * (w + 1.0) / 2.0 + (s - w) * w) / s
     }
 
     /// Check counts, ranges and divisibility; each error names the field and what is valid.
@@ -80,7 +120,10 @@ impl ModelSpec {
                 return Err(invalid(field, v, "must be at least 1"));
             }
         }
-        if !self.d_model.is_multiple_of(self.heads) {
+        if self.arch.head_dim.is_none()
+            && self.arch.mla.is_none()
+            && !self.d_model.is_multiple_of(self.heads)
+        {
             return Err(invalid(
                 "model.heads",
                 self.heads,
@@ -94,6 +137,7 @@ impl ModelSpec {
                 format!("must divide model.heads = {}", self.heads),
             ));
         }
+        self.validate_arch()?;
         if let Some(m) = self.moe() {
             if m.experts == 0 {
                 return Err(invalid("model.experts", m.experts, "must be at least 1"));
@@ -108,11 +152,14 @@ impl ModelSpec {
             if m.expert_ffn_hidden == 0 {
                 return Err(invalid("model.expert_ffn_hidden", 0, "must be at least 1"));
             }
-            if m.moe_every == 0 || m.moe_every > self.layers {
+            let moe_span = self.layers.saturating_sub(self.arch.first_dense_layers);
+            if m.moe_every == 0 || m.moe_every > moe_span {
                 return Err(invalid(
                     "model.moe_every",
                     m.moe_every,
-                    format!("must be between 1 and model.layers = {}", self.layers),
+                    format!(
+                        "must be between 1 and model.layers - model.first_dense_layers = {moe_span}"
+                    ),
                 ));
             }
             if let Some(cf) = m.capacity_factor {
@@ -135,11 +182,60 @@ impl ModelSpec {
         Ok(())
     }
 
+    fn validate_arch(&self) -> Result<(), WorkloadError> {
+        let a = &self.arch;
+        if a.head_dim == Some(0) {
+            return Err(invalid("model.head_dim", 0, "must be at least 1"));
+        }
+        if a.sliding_window == Some(0) {
+            return Err(invalid(
+                "model.sliding_window",
+                0,
+                "must be at least 1 (keys per query), or absent for full attention",
+            ));
+        }
+        if a.first_dense_layers >= self.layers && self.moe().is_some() {
+            return Err(invalid(
+                "model.first_dense_layers",
+                a.first_dense_layers,
+                format!(
+                    "must be below model.layers = {} (an MoE model needs MoE layers)",
+                    self.layers
+                ),
+            ));
+        }
+        if let Some(m) = &a.mla {
+            let dims: [(&'static str, u32); 3] = [
+                ("model.mla.kv_lora_rank", m.kv_lora_rank),
+                ("model.mla.qk_nope_head_dim", m.qk_nope_head_dim),
+                ("model.mla.v_head_dim", m.v_head_dim),
+            ];
+            for (field, v) in dims {
+                if v == 0 {
+                    return Err(invalid(field, v, "must be at least 1"));
+                }
+            }
+            if self.kv_heads != self.heads {
+                return Err(invalid(
+                    "model.kv_heads",
+                    self.kv_heads,
+                    format!(
+                        "must equal model.heads = {} with MLA (keys/values come from the latent per head)",
+                        self.heads
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Layers with an MoE FFN.
     pub fn moe_layers(&self) -> u32 {
         match self.moe() {
             None => 0,
-            Some(m) => self.layers / m.moe_every.max(1),
+            Some(m) => {
+                self.layers.saturating_sub(self.arch.first_dense_layers) / m.moe_every.max(1)
+            }
         }
     }
 
@@ -148,38 +244,68 @@ impl ModelSpec {
         self.layers - self.moe_layers()
     }
 
-    /// Whether 0-based `layer` has an MoE FFN (layers `moe_every-1, 2*moe_every-1, ...`).
+    /// Whether 0-based `layer` has an MoE FFN (with `f = arch.first_dense_layers`, layers
+    /// `f + moe_every - 1, f + 2*moe_every - 1, ...`).
     pub fn is_moe_layer(&self, layer: u32) -> bool {
         match self.moe() {
             None => false,
             Some(m) => {
                 let every = m.moe_every.max(1);
-                layer < self.layers && (layer + 1).is_multiple_of(every)
+                let f = self.arch.first_dense_layers;
+                layer < self.layers && layer >= f && (layer - f + 1).is_multiple_of(every)
             }
         }
     }
 
-    /// Attention parameters of one layer: Q and O (`d x d`), K and V (`d x kv_heads*head_dim`).
+    /// Attention parameters of one layer. Standard: Q and O (`d x heads*head_dim`), K and V
+    /// (`d x kv_heads*head_dim`). MLA (DeepSeek-V2 Sec. 2.1.2-2.1.3): `W_DQ (d x q_lora)`,
+    /// `W_UQ (q_lora x heads*(nope+rope))` (or `d x heads*(nope+rope)` without a query latent),
+    /// `W_DKV (d x kv_lora + rope)`, `W_UKV (kv_lora x heads*(nope+v))`, `W_O (heads*v x d)`.
     pub fn attn_params_per_layer(&self) -> f64 {
         let d = self.d_model as f64;
-        let kv = (self.kv_heads * self.head_dim()) as f64;
-        2.0 * d * d + 2.0 * d * kv
+        let h = self.heads as f64;
+        match &self.arch.mla {
+            None => {
+                let q = (self.heads * self.head_dim()) as f64;
+                let kv = (self.kv_heads * self.head_dim()) as f64;
+                2.0 * d * q + 2.0 * d * kv
+            }
+            Some(m) => {
+                let qk = (m.qk_nope_head_dim + m.qk_rope_head_dim) as f64;
+                let ql = m.q_lora_rank as f64;
+                let q = if m.q_lora_rank > 0 {
+                    d * ql + ql * h * qk
+                } else {
+                    d * h * qk
+                };
+                let kvl = m.kv_lora_rank as f64;
+                let kv = d * (kvl + m.qk_rope_head_dim as f64)
+                    + kvl * h * (m.qk_nope_head_dim + m.v_head_dim) as f64;
+                q + kv + h * m.v_head_dim as f64 * d
+            }
+        }
     }
 
-    /// RMSNorm gains of one layer (two norms).
+    /// Norm parameters of one layer: two norms of `d_model` (gains; LayerNorm also biases), plus
+    /// MLA's latent norms (`q_lora_rank + kv_lora_rank`).
     pub fn norm_params_per_layer(&self) -> f64 {
-        2.0 * self.d_model as f64
+        let latent = self
+            .arch
+            .mla
+            .map_or(0.0, |m| (m.q_lora_rank + m.kv_lora_rank) as f64);
+        (2.0 * self.d_model as f64 + latent) * self.arch.norm.params_per_channel()
     }
 
-    /// Parameters of a dense SwiGLU FFN layer.
+    /// Parameters of a dense FFN layer (SwiGLU 3 or GELU 2 matrices of `d x ffn_hidden`).
     pub fn dense_ffn_params(&self) -> f64 {
-        3.0 * self.d_model as f64 * self.ffn_hidden as f64
+        self.arch.act.matrices() * self.d_model as f64 * self.ffn_hidden as f64
     }
 
-    /// Parameters of one expert (SwiGLU, 3 matrices); 0 for a dense model.
+    /// Parameters of one expert (SwiGLU 3 or GELU 2 matrices); 0 for a dense model.
     pub fn expert_params(&self) -> f64 {
+        let mats = self.arch.act.matrices();
         self.moe().map_or(0.0, |m| {
-            3.0 * self.d_model as f64 * m.expert_ffn_hidden as f64
+            mats * self.d_model as f64 * m.expert_ffn_hidden as f64
         })
     }
 
@@ -189,9 +315,21 @@ impl ModelSpec {
             .map_or(0.0, |m| self.d_model as f64 * m.experts as f64)
     }
 
-    /// Embedding + untied LM head + final norm parameters.
+    /// Embedding + LM head (unless tied) + final norm parameters.
     pub fn embedding_params(&self) -> f64 {
-        2.0 * self.vocab as f64 * self.d_model as f64 + self.d_model as f64
+        let copies = if self.arch.tied_embeddings { 1.0 } else { 2.0 };
+        copies * self.vocab as f64 * self.d_model as f64 + self.final_norm_params()
+    }
+
+    /// Final norm parameters (`d_model` gains; LayerNorm also biases).
+    pub fn final_norm_params(&self) -> f64 {
+        self.d_model as f64 * self.arch.norm.params_per_channel()
+    }
+
+    /// Attention-core width per token for the FLOP count: `heads * (qk_dim + v_dim) / 2`
+    /// (`= d_model` for standard attention with `head_dim = d_model / heads`).
+    pub fn attn_core_width(&self) -> f64 {
+        self.heads as f64 * (self.qk_head_dim() + self.v_head_dim()) as f64 / 2.0
     }
 
     /// Routed-expert parameters of the whole model (sharded over expert parallelism).
@@ -235,7 +373,9 @@ impl ModelSpec {
 
     /// Training FLOP per token: 3 x forward (backward = 2 x forward). Forward = 2 FLOP per
     /// active matmul weight (incl. LM head, excl. embedding lookup and norms) + attention scores
-    /// and context `4 * seq * d_model` per layer (Hoffmann et al. 2022, Appendix F; no causal halving).
+    /// and context `4 * seq * d_model` per layer (Hoffmann et al. 2022, Appendix F; no causal
+    /// halving). Generalised: `4 * keys * attn_core_width()`, keys = `min(seq, sliding_window)`.
+    /// The LM-head GEMM counts whether or not embeddings are tied.
     pub fn flops_per_token_train(&self) -> f64 {
         let d = self.d_model as f64;
         let mut matmul = self.layers as f64 * self.attn_params_per_layer()
@@ -246,14 +386,55 @@ impl ModelSpec {
                 * ((m.top_k + m.shared_experts) as f64 * self.expert_params()
                     + self.router_params());
         }
-        let attn_core = self.layers as f64 * 4.0 * self.seq_len as f64 * d;
+        let attn_core =
+            self.layers as f64 * 4.0 * self.attended_keys_max() as f64 * self.attn_core_width();
         3.0 * (2.0 * matmul + attn_core)
     }
 }
 
 /// Published architectures used as presets and in tests.
 pub mod presets {
-    use super::{FfnKind, ModelSpec, MoeSpec};
+    use super::super::arch::{MlaSpec, RouterScore};
+    use super::{Arch, FfnKind, ModelSpec, MoeSpec};
+
+    /// DeepSeek-V3: 61 layers (first 3 dense, FFN 18432), d 7168, 128 heads with MLA
+    /// (q_lora 1536, kv_lora 512, nope 128, rope 64, v 128), 256 routed experts top-8 + 1 shared,
+    /// expert FFN 2048, sigmoid router, vocab 129280, seq 4096 (DeepSeek-AI 2024,
+    /// arXiv:2412.19437, Sec. 4.2; HF config `deepseek-ai/DeepSeek-V3`). Published: 671B total,
+    /// 37B activated per token (without the 14B multi-token-prediction module, not modelled).
+    pub fn deepseek_v3() -> ModelSpec {
+        ModelSpec {
+            name: "deepseek-v3".into(),
+            layers: 61,
+            d_model: 7168,
+            heads: 128,
+            kv_heads: 128,
+            seq_len: 4096,
+            vocab: 129280,
+            ffn_hidden: 18432,
+            ffn: FfnKind::Moe(MoeSpec {
+                experts: 256,
+                top_k: 8,
+                capacity_factor: None,
+                expert_ffn_hidden: 2048,
+                shared_experts: 1,
+                moe_every: 1,
+            }),
+            arch: Arch {
+                head_dim: None,
+                mla: Some(MlaSpec {
+                    q_lora_rank: 1536,
+                    kv_lora_rank: 512,
+                    qk_nope_head_dim: 128,
+                    qk_rope_head_dim: 64,
+                    v_head_dim: 128,
+                }),
+                first_dense_layers: 3,
+                router_score: RouterScore::Sigmoid,
+                ..Arch::default()
+            },
+        }
+    }
 
     /// Mixtral 8x7B: 32 layers, d 4096, 32 heads / 8 KV heads, 8 experts top-2, expert FFN 14336,
     /// vocab 32000 (Jiang et al. 2024, "Mixtral of Experts", arXiv:2401.04088, Table 1).
@@ -275,6 +456,7 @@ pub mod presets {
                 shared_experts: 0,
                 moe_every: 1,
             }),
+            arch: Arch::default(),
         }
     }
 
@@ -291,6 +473,7 @@ pub mod presets {
             vocab: 32000,
             ffn_hidden: 11008,
             ffn: FfnKind::Dense,
+            arch: Arch::default(),
         }
     }
 
@@ -307,6 +490,7 @@ pub mod presets {
             vocab: 32000,
             ffn_hidden: 28672,
             ffn: FfnKind::Dense,
+            arch: Arch::default(),
         }
     }
 
@@ -325,6 +509,7 @@ pub mod presets {
             vocab: 50257,
             ffn_hidden: 32768,
             ffn: FfnKind::Dense,
+            arch: Arch::default(),
         }
     }
 }

@@ -1,4 +1,8 @@
 //! Per-micro-batch, per-GPU operation counts the step model consumes: GEMMs, attention, MoE work, messages.
+//!
+//! Superseded by [`super::step_ops`] (the full operation list of a step); kept while `sim/`
+//! still reads it. It knows standard attention (GQA, `head_dim`) and SwiGLU only: no MLA, GELU,
+//! sliding window or tied embeddings.
 
 use super::memory::stage_params;
 use super::model::ModelSpec;
@@ -156,7 +160,8 @@ pub fn layer_work(model: &ModelSpec, plan: &ParallelPlan, layer: u32) -> LayerWo
     let d = model.d_model as f64;
     let hd = model.head_dim() as f64;
     let p = plan.precision_bytes;
-    let qkv_out = d + 2.0 * model.kv_heads as f64 * hd;
+    let q = model.heads as f64 * hd;
+    let qkv_out = q + 2.0 * model.kv_heads as f64 * hd;
     let attn_gemms = [
         Gemm {
             m: t,
@@ -166,7 +171,7 @@ pub fn layer_work(model: &ModelSpec, plan: &ParallelPlan, layer: u32) -> LayerWo
         Gemm {
             m: t,
             n: d,
-            k: d / tp,
+            k: q / tp,
         },
     ];
     let attn_core = AttnCore {
@@ -278,6 +283,7 @@ pub fn optimizer_update_bytes(model: &ModelSpec, plan: &ParallelPlan) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::super::model::presets::*;
+    use super::super::plan::Recompute;
     use super::*;
 
     fn plan(tp: u32, ep: u32) -> ParallelPlan {
@@ -289,7 +295,7 @@ mod tests {
             micro_batch_seqs: 2,
             global_batch_seqs: 64,
             zero_stage: 1,
-            recompute: true,
+            recompute: Recompute::Full,
             precision_bytes: 2.0,
         }
     }

@@ -3,6 +3,46 @@
 use super::error::{invalid, WorkloadError};
 use super::model::ModelSpec;
 
+/// Activation recomputation (Korthikanti et al. 2022, arXiv:2205.05198, Sec. 4-5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Recompute {
+    /// Keep every activation the backward needs (flash attention keeps no score matrix).
+    #[default]
+    None,
+    /// Recompute the attention core in backward (Megatron `--recompute-granularity selective`).
+    Selective,
+    /// Keep only each layer's input; re-run the layer's whole forward before its backward
+    /// (Megatron `--recompute-granularity full`).
+    Full,
+}
+
+impl Recompute {
+    /// The scenario's legacy `recompute = true|false`: `true` is what the step model has always
+    /// charged (one extra forward of every layer) = [`Recompute::Full`]; `false` = [`Recompute::None`].
+    pub fn from_legacy_bool(on: bool) -> Self {
+        if on {
+            Recompute::Full
+        } else {
+            Recompute::None
+        }
+    }
+
+    /// Parse `none | selective | full` (also `false` / `true` for the legacy boolean).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "none" | "false" => Some(Recompute::None),
+            "selective" => Some(Recompute::Selective),
+            "full" | "true" => Some(Recompute::Full),
+            _ => None,
+        }
+    }
+
+    /// Whether any recomputation happens.
+    pub fn is_on(self) -> bool {
+        self != Recompute::None
+    }
+}
+
 /// How one training job is laid out on GPUs.
 ///
 /// Layout rule (Megatron-style): the job uses `dp * tp * pp` GPUs. Expert-parallel groups are
@@ -28,8 +68,8 @@ pub struct ParallelPlan {
     pub global_batch_seqs: u32,
     /// ZeRO stage 0..=3 (1: optimizer states sharded over dp; 2: + gradients; 3: + weights).
     pub zero_stage: u8,
-    /// Selective activation recomputation (Korthikanti et al. 2022): attention scores not stored.
-    pub recompute: bool,
+    /// Activation recomputation, read by both the memory model and the step's operation list.
+    pub recompute: Recompute,
     /// Bytes per weight/activation element in compute precision (2 = bf16/fp16).
     pub precision_bytes: f64,
 }
@@ -200,7 +240,7 @@ mod tests {
             micro_batch_seqs: 1,
             global_batch_seqs: 256,
             zero_stage: 1,
-            recompute: true,
+            recompute: Recompute::Full,
             precision_bytes: 2.0,
         }
     }

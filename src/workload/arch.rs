@@ -1,0 +1,98 @@
+//! Architecture keys beyond the basic widths: head width, MLA latent dims, leading dense layers,
+//! sliding-window attention, tied embeddings, FFN activation, norm kind, router score function.
+//!
+//! Every default keeps the behaviour the model had before these keys existed (RMSNorm, SwiGLU,
+//! `head_dim = d_model / heads`, full causal attention, untied embeddings, softmax router).
+
+/// Feed-forward activation: how many weight matrices an FFN (dense or expert) has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Act {
+    /// `down(silu(gate(x)) * up(x))`: 3 matrices (Shazeer 2020, "GLU Variants Improve Transformer").
+    #[default]
+    SwiGlu,
+    /// `down(gelu(up(x)))`: 2 matrices (GPT-2/3, BERT).
+    Gelu,
+}
+
+impl Act {
+    /// Weight matrices of one FFN of this kind.
+    pub fn matrices(self) -> f64 {
+        match self {
+            Act::SwiGlu => 3.0,
+            Act::Gelu => 2.0,
+        }
+    }
+
+    /// Input-side matrices (up, plus gate for a GLU); they run as one fused `fc1` GEMM in
+    /// Megatron-LM (`linear_fc1` is `2 x ffn` wide when `gated_linear_unit`).
+    pub fn fc1_matrices(self) -> f64 {
+        self.matrices() - 1.0
+    }
+}
+
+/// Normalisation layer kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NormKind {
+    /// RMSNorm (Zhang & Sennrich 2019): a gain per channel.
+    #[default]
+    RmsNorm,
+    /// LayerNorm (Ba et al. 2016): a gain and a bias per channel.
+    LayerNorm,
+}
+
+impl NormKind {
+    /// Parameters per channel.
+    pub fn params_per_channel(self) -> f64 {
+        match self {
+            NormKind::RmsNorm => 1.0,
+            NormKind::LayerNorm => 2.0,
+        }
+    }
+}
+
+/// Router score function of the MoE gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RouterScore {
+    /// Softmax over experts (Switch, Mixtral, DeepSeek-V2).
+    #[default]
+    Softmax,
+    /// Per-expert sigmoid (DeepSeek-V3).
+    Sigmoid,
+}
+
+/// Multi-head latent attention (DeepSeek-V2, arXiv:2405.04434, Sec. 2.1; DeepSeek-V3,
+/// arXiv:2412.19437, Sec. 2.1.1): queries and keys/values go through low-rank latents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MlaSpec {
+    /// Query latent rank (`q_lora_rank`); 0 = queries projected directly from `d_model`.
+    pub q_lora_rank: u32,
+    /// Key/value latent rank (`kv_lora_rank`).
+    pub kv_lora_rank: u32,
+    /// Per-head query/key width without rotary position (`qk_nope_head_dim`).
+    pub qk_nope_head_dim: u32,
+    /// Per-head query/key width with rotary position (`qk_rope_head_dim`; the key part is shared by all heads).
+    pub qk_rope_head_dim: u32,
+    /// Per-head value width (`v_head_dim`).
+    pub v_head_dim: u32,
+}
+
+/// Architecture keys of a [`super::ModelSpec`]; `Arch::default()` is today's model.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Arch {
+    /// Width of one attention head; `None` = `d_model / heads`.
+    pub head_dim: Option<u32>,
+    /// Multi-head latent attention dims; `None` = standard (GQA/MQA) attention.
+    pub mla: Option<MlaSpec>,
+    /// Leading layers with a dense FFN before the MoE layers start (DeepSeek `first_k_dense_replace`).
+    pub first_dense_layers: u32,
+    /// Keys each query attends to at most (sliding-window attention, Mistral/Gemma); `None` = all.
+    pub sliding_window: Option<u32>,
+    /// Input embedding and LM head share one matrix.
+    pub tied_embeddings: bool,
+    /// FFN activation (dense and experts).
+    pub act: Act,
+    /// Normalisation layers.
+    pub norm: NormKind,
+    /// MoE router score function.
+    pub router_score: RouterScore,
+}

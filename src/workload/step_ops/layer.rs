@@ -1,0 +1,350 @@
+//! Forward ops of one transformer layer (and their backward counterparts) for one micro-batch
+//! on one GPU, in the order Megatron-LM launches them.
+//!
+//! Element-wise FLOP counts are nominal (a few FLOP per element); these kernels are priced by
+//! their bytes. Sources of the launch counts and layouts are beside each op.
+
+use super::super::arch::{Act, NormKind};
+use super::super::model::ModelSpec;
+use super::super::plan::ParallelPlan;
+use super::moe::moe_ffn;
+use super::{Grad, GroupKind, KernelClass as K, Load, Op, OpsConfig, Phase, RoutedBy};
+
+/// FLOP per element of a norm (square, mean, rsqrt, scale; LayerNorm also centres): nominal.
+fn norm_flops_per_elem(kind: NormKind) -> f64 {
+    match kind {
+        NormKind::RmsNorm => 4.0,
+        NormKind::LayerNorm => 7.0,
+    }
+}
+
+/// Shared sizes of one micro-batch on one GPU.
+pub(super) struct Ctx<'a> {
+    pub model: &'a ModelSpec,
+    pub plan: &'a ParallelPlan,
+    pub cfg: &'a OpsConfig,
+    /// Tokens of the micro-batch (`micro_batch_seqs * seq_len`).
+    pub t: f64,
+    /// Tokens a GPU holds between TP regions (`t / tp` with sequence parallelism).
+    pub ts: f64,
+    /// Tensor-parallel degree.
+    pub tp: f64,
+    /// Activation bytes per element.
+    pub p: f64,
+    /// Model width.
+    pub d: f64,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(model: &'a ModelSpec, plan: &'a ParallelPlan, cfg: &'a OpsConfig) -> Self {
+        let t = plan.micro_batch_seqs as f64 * model.seq_len as f64;
+        let tp = plan.tp.max(1) as f64;
+        let sp = cfg.sequence_parallel && plan.tp > 1;
+        Ctx {
+            model,
+            plan,
+            cfg,
+            t,
+            ts: if sp { t / tp } else { t },
+            tp,
+            p: plan.precision_bytes,
+            d: model.d_model as f64,
+        }
+    }
+
+    pub(super) fn sp(&self) -> bool {
+        self.cfg.sequence_parallel && self.plan.tp > 1
+    }
+}
+
+/// Forward ops and their backward ops, appended in forward order; `bwd` is filled so that
+/// reversing it gives the backward order.
+pub(super) struct Emit<'e> {
+    pub fwd: &'e mut Vec<Op>,
+    pub bwd: &'e mut Vec<Op>,
+    pub layer: Option<u32>,
+}
+
+impl Emit<'_> {
+    /// Push a forward op and its backward ops (given in backward execution order).
+    pub fn push(&mut self, mut f: Op, bwd: &[Op]) {
+        f.layer = self.layer;
+        f.phase = Phase::Forward;
+        self.fwd.push(f);
+        for b in bwd.iter().rev() {
+            let mut b = b.clone();
+            b.layer = self.layer;
+            b.phase = Phase::Backward;
+            self.bwd.push(b);
+        }
+    }
+
+    /// A GEMM and its backward (input gradient `m x k` over `n`, weight gradient `k x n` over `m`).
+    pub fn gemm(&mut self, name: &'static str, m: f64, n: f64, k: f64, p: f64) {
+        let f = Op::gemm(name, m, n, k, p);
+        let (di, dw) = gemm_grads(&f, p);
+        self.push(f, &[di, dw]);
+    }
+
+    /// A memory-bound op whose backward moves `bwd_bytes_factor` times its bytes.
+    pub fn mem(&mut self, f: Op, bwd_bytes_factor: f64) {
+        let b = Op {
+            bytes: f.bytes * bwd_bytes_factor,
+            flops: f.flops * bwd_bytes_factor,
+            ..f.clone()
+        };
+        self.push(f, &[b]);
+    }
+}
+
+/// Backward GEMMs of a forward GEMM (2x its FLOP). Routed loads follow: the input gradient has
+/// the tokens as rows, the weight gradient as its reduction dimension.
+pub(super) fn gemm_grads(f: &Op, p: f64) -> (Op, Op) {
+    let g = f.gemm.unwrap_or(super::GemmShape {
+        m: 0.0,
+        n: 0.0,
+        k: 0.0,
+        groups: 1,
+    });
+    let groups = g.groups as f64;
+    let weights = groups * g.k * g.n;
+    let shaped = |m: f64, n: f64, k: f64, grad: Grad, gemm_m: bool| {
+        let mut op = Op::gemm(f.name, m, n, k, p);
+        op.class = f.class;
+        op.bytes = p * (g.m * g.k + g.m * g.n + weights);
+        op.grad = Some(grad);
+        if let Some(s) = &mut op.gemm {
+            s.groups = g.groups;
+        }
+        op.launches = f.launches;
+        if let Load::Routed {
+            by,
+            tokens,
+            flops_per_token,
+            bytes_per_token,
+            ..
+        } = f.load
+        {
+            op.load = Load::Routed {
+                by,
+                tokens,
+                flops_per_token,
+                bytes_per_token,
+                comm_bytes_per_token: 0.0,
+                gemm_m,
+            };
+        }
+        op
+    };
+    (
+        shaped(g.m, g.k, g.n, Grad::Input, true),
+        shaped(g.k, g.n, g.m, Grad::Weight, false),
+    )
+}
+
+pub(super) fn routed(mut op: Op, by: RoutedBy, tokens: f64) -> Op {
+    let per = |x: f64, fixed: f64| {
+        if tokens > 0.0 {
+            (x - fixed) / tokens
+        } else {
+            0.0
+        }
+    };
+    // Weights (the fixed bytes of a GEMM) do not follow the load.
+    let fixed_bytes = op.gemm.map_or(0.0, |g| {
+        g.groups as f64 * g.k * g.n * op.bytes
+            / (g.m * g.k + g.groups as f64 * g.k * g.n + g.m * g.n).max(1.0)
+    });
+    op.load = Load::Routed {
+        by,
+        tokens,
+        flops_per_token: per(op.flops, 0.0),
+        bytes_per_token: per(op.bytes, fixed_bytes),
+        comm_bytes_per_token: op.comm.map_or(0.0, |c| per(c.bytes_per_rank, 0.0)),
+        gemm_m: true,
+    };
+    op
+}
+
+/// A norm over `rows x width` elements (read x, write y; backward reads x and dy, writes dx).
+pub(super) fn norm(e: &mut Emit, c: &Ctx, name: &'static str, rows: f64, width: f64) {
+    let n = rows * width;
+    let kind = c.model.arch.norm;
+    e.mem(
+        Op::compute(name, K::Norm, norm_flops_per_elem(kind) * n, 2.0 * n * c.p),
+        1.5,
+    );
+}
+
+/// Residual add over the sequence-sharded tokens (2 reads, 1 write; backward: the gradient
+/// accumulation at the branch point, same traffic).
+pub(super) fn residual(e: &mut Emit, c: &Ctx, name: &'static str) {
+    let n = c.ts * c.d;
+    e.mem(Op::compute(name, K::Elementwise, n, 3.0 * n * c.p), 1.0);
+}
+
+/// Entering a tensor-parallel region: all-gather of the sequence shards (backward:
+/// reduce-scatter), or nothing forward and an all-reduce of the input gradient backward.
+pub(super) fn tp_enter(e: &mut Emit, c: &Ctx, name: &'static str, bytes: f64) {
+    if c.plan.tp <= 1 {
+        return;
+    }
+    let tp = c.plan.tp;
+    if c.sp() {
+        let f = Op::comm(name, K::AllGather, GroupKind::Tp, tp, bytes);
+        let b = Op::comm(name, K::ReduceScatter, GroupKind::Tp, tp, bytes);
+        e.push(f, &[b]);
+    } else {
+        let b = Op::comm(name, K::AllReduce, GroupKind::Tp, tp, bytes);
+        let mut b = b;
+        b.layer = e.layer;
+        b.phase = Phase::Backward;
+        e.bwd.push(b);
+    }
+}
+
+/// Leaving a tensor-parallel region: reduce-scatter (backward: all-gather) or all-reduce.
+pub(super) fn tp_exit(e: &mut Emit, c: &Ctx, name: &'static str, bytes: f64) {
+    if c.plan.tp <= 1 {
+        return;
+    }
+    let tp = c.plan.tp;
+    if c.sp() {
+        let f = Op::comm(name, K::ReduceScatter, GroupKind::Tp, tp, bytes);
+        let b = Op::comm(name, K::AllGather, GroupKind::Tp, tp, bytes);
+        e.push(f, &[b]);
+    } else {
+        e.push(Op::comm(name, K::AllReduce, GroupKind::Tp, tp, bytes), &[]);
+    }
+}
+
+/// Attention block: norm, QKV (or MLA projections), rotary, flash attention, output
+/// projection, TP collectives, residual.
+pub(super) fn attention(e: &mut Emit, c: &Ctx) {
+    let m = c.model;
+    let (t, tp, p, d) = (c.t, c.tp, c.p, c.d);
+    let h = m.heads as f64;
+    let hl = h / tp;
+    let dqk = m.qk_head_dim() as f64;
+    let dv = m.v_head_dim() as f64;
+    norm(e, c, "attn.norm", c.ts, d);
+    tp_enter(e, c, "attn.tp_gather", t * d * p);
+    let (kv_local, rope_elems) = match &m.arch.mla {
+        None => {
+            let kvh = m.kv_heads as f64 / tp;
+            e.gemm("attn.qkv", t, (hl + 2.0 * kvh) * dqk, d, p);
+            (kvh, t * (hl + kvh) * dqk)
+        }
+        Some(mla) => {
+            // DeepSeek-V2 Sec. 2.1.2-2.1.3; the down-projections are replicated over TP
+            // (Megatron-LM MLA `linear_q_down_proj` / `linear_kv_down_proj`, "duplicated").
+            let ql = mla.q_lora_rank as f64;
+            let kvl = mla.kv_lora_rank as f64;
+            let rope = mla.qk_rope_head_dim as f64;
+            if mla.q_lora_rank > 0 {
+                e.gemm("attn.q_down", t, ql, d, p);
+                norm(e, c, "attn.q_norm", t, ql);
+                e.gemm("attn.q_up", t, hl * dqk, ql, p);
+            } else {
+                e.gemm("attn.q", t, hl * dqk, d, p);
+            }
+            e.gemm("attn.kv_down", t, kvl + rope, d, p);
+            norm(e, c, "attn.kv_norm", t, kvl);
+            e.gemm(
+                "attn.kv_up",
+                t,
+                hl * (mla.qk_nope_head_dim as f64 + dv),
+                kvl,
+                p,
+            );
+            (hl, t * (hl + 1.0) * rope)
+        }
+    };
+    // Rotary embedding of the query and key parts (read + write; backward the same).
+    e.mem(
+        Op::compute(
+            "attn.rotary",
+            K::Elementwise,
+            3.0 * rope_elems,
+            2.0 * rope_elems * p,
+        )
+        .launches(2),
+        1.0,
+    );
+    // FlashAttention: QK^T and PV over the attended (causal, windowed) keys; FA2 Sec. 4.1
+    // convention (causal counts the computed half). Backward 2.5x forward (FA2 Sec. 4.1:
+    // 5 matmuls backward vs 2 forward, due to recomputation) = notes Sec. 6e.
+    let b = c.plan.micro_batch_seqs as f64;
+    let s = m.seq_len as f64;
+    let flops = 2.0 * b * s * m.causal_keys_mean() * hl * (dqk + dv);
+    let io = t * (hl * dqk + kv_local * (dqk + dv) + hl * dv) * p + 4.0 * t * hl;
+    let f = Op::compute("attn.flash", K::FlashAttention, flops, io);
+    let bw = Op {
+        flops: 2.5 * flops,
+        bytes: 2.0 * io,
+        ..f.clone()
+    };
+    e.push(f, &[bw]);
+    e.gemm("attn.out", t, d, hl * dv, p);
+    tp_exit(e, c, "attn.tp_reduce", t * d * p);
+    residual(e, c, "attn.residual");
+}
+
+/// Activation of an FFN over `elems` hidden elements: SwiGLU reads gate and up, writes the
+/// product (backward reads 3, writes 2: 5/3 of the forward traffic); GELU reads 1 writes 1
+/// (backward reads 2 writes 1).
+pub(super) fn act_op(c: &Ctx, name: &'static str, elems: f64) -> (Op, f64) {
+    match c.model.arch.act {
+        Act::SwiGlu => (
+            Op::compute(name, K::Elementwise, 5.0 * elems, 3.0 * elems * c.p),
+            5.0 / 3.0,
+        ),
+        Act::Gelu => (
+            Op::compute(name, K::Elementwise, 8.0 * elems, 2.0 * elems * c.p),
+            1.5,
+        ),
+    }
+}
+
+/// Dense FFN block of width `f` (full width; sharded over TP here).
+pub(super) fn dense_ffn(e: &mut Emit, c: &Ctx, f: f64) {
+    let (t, tp, p, d) = (c.t, c.tp, c.p, c.d);
+    let fl = f / tp;
+    norm(e, c, "ffn.norm", c.ts, d);
+    tp_enter(e, c, "ffn.tp_gather", t * d * p);
+    e.gemm("ffn.fc1", t, c.model.arch.act.fc1_matrices() * fl, d, p);
+    let (a, k) = act_op(c, "ffn.act", t * fl);
+    e.mem(a, k);
+    e.gemm("ffn.fc2", t, d, fl, p);
+    tp_exit(e, c, "ffn.tp_reduce", t * d * p);
+    residual(e, c, "ffn.residual");
+}
+
+/// Forward ops of `layer` for one micro-batch on one GPU (phase `Forward`), in launch order.
+/// Routed ops hold the uniform-routing sizes.
+pub fn layer_forward_ops(
+    model: &ModelSpec,
+    plan: &ParallelPlan,
+    cfg: &OpsConfig,
+    layer: u32,
+) -> Vec<Op> {
+    let c = Ctx::new(model, plan, cfg);
+    let (mut fwd, mut bwd) = (Vec::new(), Vec::new());
+    let mut e = Emit {
+        fwd: &mut fwd,
+        bwd: &mut bwd,
+        layer: Some(layer),
+    };
+    emit_layer(&mut e, &c, layer);
+    fwd
+}
+
+/// Forward and backward ops of one layer.
+pub(super) fn emit_layer(e: &mut Emit, c: &Ctx, layer: u32) {
+    attention(e, c);
+    if c.model.is_moe_layer(layer) {
+        moe_ffn(e, c);
+    } else {
+        dense_ffn(e, c, c.model.ffn_hidden as f64);
+    }
+}

@@ -1,0 +1,362 @@
+//! The operation list of one training step: every kernel class a Megatron-LM / DeepSpeed /
+//! MaxText step launches, per micro-batch, per layer, per pipeline stage, with FLOPs, HBM bytes,
+//! kernel launches, GEMM shapes and collective sizes. `hardware` + `network` price each op once;
+//! the step model (fast path and event level) schedules the priced ops.
+//!
+//! Routing-dependent ops (expert GEMMs, dispatch/combine, the chunk sort after dispatch) carry a
+//! [`Load::Routed`] description so the step model can re-size them from each step's routing
+//! loads ([`Op::at_tokens`]); their stored numbers are the uniform-routing (mean) case.
+
+mod build;
+mod layer;
+mod moe;
+#[cfg(test)]
+mod tests;
+
+pub use build::{optimizer_bytes_per_param, step_ops, uniform_expert_tokens, StageOps, StepOps};
+pub use layer::layer_forward_ops;
+
+/// Kernel class: decides which efficiency curve prices the op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KernelClass {
+    /// Dense matrix multiply (cuBLAS / CUTLASS).
+    Gemm,
+    /// One grouped GEMM over several experts' token groups.
+    GroupedGemm,
+    /// FlashAttention forward or backward (fused scores, softmax, context).
+    FlashAttention,
+    /// Memory-bound element-wise kernel (residual add, activation, rotary, scaling, aux loss).
+    Elementwise,
+    /// RMSNorm / LayerNorm.
+    Norm,
+    /// Softmax over a short row (router scores).
+    Softmax,
+    /// Top-k selection.
+    TopK,
+    /// Token permutation (sort by expert, index_select, chunk sort, unpermute).
+    Permute,
+    /// Row gather.
+    Gather,
+    /// Row scatter / scatter-add.
+    Scatter,
+    /// Embedding lookup (and its scatter-add backward).
+    Embedding,
+    /// Softmax cross-entropy over the vocabulary.
+    CrossEntropy,
+    /// Optimizer update (multi-tensor, memory-bound).
+    Optimizer,
+    /// All-reduce collective.
+    AllReduce,
+    /// All-gather collective.
+    AllGather,
+    /// Reduce-scatter collective.
+    ReduceScatter,
+    /// All-to-all collective.
+    AllToAll,
+    /// Point-to-point send/receive (pipeline stages).
+    SendRecv,
+}
+
+impl KernelClass {
+    /// Whether the op runs on the network (a collective or point-to-point transfer).
+    pub fn is_comm(self) -> bool {
+        matches!(
+            self,
+            KernelClass::AllReduce
+                | KernelClass::AllGather
+                | KernelClass::ReduceScatter
+                | KernelClass::AllToAll
+                | KernelClass::SendRecv
+        )
+    }
+}
+
+/// Part of the step an op belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Forward pass.
+    Forward,
+    /// Backward pass (input and weight gradients; gradient synchronisation).
+    Backward,
+    /// Forward work repeated before a layer's backward (activation recomputation).
+    Recompute,
+    /// Optimizer update and the parameter gathers that follow it.
+    Optimizer,
+}
+
+/// Parallel group a communication op runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GroupKind {
+    /// Tensor-parallel group.
+    Tp,
+    /// Data-parallel group (replicas of non-expert parameters).
+    Dp,
+    /// Expert-parallel group (all-to-all of tokens).
+    Ep,
+    /// Data-parallel replicas of one expert (`dp / ep`): expert gradients.
+    ExpertDp,
+    /// Neighbouring pipeline stages.
+    Pp,
+}
+
+/// Collective or point-to-point transfer of a communication op.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Comm {
+    /// Group the op runs on.
+    pub group: GroupKind,
+    /// Ranks in the group.
+    pub size: u32,
+    /// Bytes each rank contributes: the full buffer for all-reduce, the input for
+    /// reduce-scatter, the output for all-gather, the bytes sent to other ranks for all-to-all,
+    /// the message for send/recv.
+    pub bytes_per_rank: f64,
+}
+
+/// Shape of a GEMM `C[m x n] = A[m x k] B[k x n]`; for a grouped GEMM `m` is the total rows
+/// over `groups` weight matrices.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GemmShape {
+    /// Output rows (tokens).
+    pub m: f64,
+    /// Output columns.
+    pub n: f64,
+    /// Reduction dimension.
+    pub k: f64,
+    /// Weight matrices (1 for a plain GEMM; local experts for a grouped GEMM).
+    pub groups: u32,
+}
+
+/// Which routing load sizes a routed op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RoutedBy {
+    /// Token-expert assignments this GPU's experts receive (after the expert-TP all-gather).
+    RankReceived,
+    /// Tokens of one local expert (looped experts: one GEMM chain per expert).
+    LocalExpert(u32),
+    /// Tokens of the most loaded local expert (padded batched GEMM without a capacity).
+    MaxLocalExpert,
+}
+
+/// How an op's size follows the routing of the step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Load {
+    /// Fixed by the model and plan.
+    Fixed,
+    /// Linear in a routing load: `x(tokens) = x_fixed + x_per_token * tokens`.
+    Routed {
+        /// The load that sizes it.
+        by: RoutedBy,
+        /// Token count the op's stored numbers are for (uniform routing).
+        tokens: f64,
+        /// FLOP per routed token.
+        flops_per_token: f64,
+        /// HBM bytes per routed token (weights are the fixed part).
+        bytes_per_token: f64,
+        /// Communication bytes per rank per routed token.
+        comm_bytes_per_token: f64,
+        /// Whether the GEMM's `m` is the token count (false: `k`, as in a weight gradient).
+        gemm_m: bool,
+    },
+}
+
+/// One kernel (or collective) of the step, on one GPU.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Op {
+    /// What it is (`attn.qkv`, `moe.dispatch`, ...).
+    pub name: &'static str,
+    /// Kernel class.
+    pub class: KernelClass,
+    /// Forward, backward, recompute or optimizer.
+    pub phase: Phase,
+    /// Transformer layer (0-based) it belongs to; `None` for embedding, head, loss, optimizer.
+    pub layer: Option<u32>,
+    /// Floating-point operations.
+    pub flops: f64,
+    /// HBM traffic [bytes] (for a communication op: the local buffer traffic, 0 if unknown).
+    pub bytes: f64,
+    /// Kernel launches (or collective calls).
+    pub launches: u32,
+    /// Device-to-host synchronisations (the GPU drains; e.g. `.cpu()` of expert counts).
+    pub host_syncs: u32,
+    /// GEMM shape (Gemm and GroupedGemm).
+    pub gemm: Option<GemmShape>,
+    /// Collective / transfer (communication classes).
+    pub comm: Option<Comm>,
+    /// Which gradient a backward GEMM computes (`None` for other ops).
+    pub grad: Option<Grad>,
+    /// Routing dependence.
+    pub load: Load,
+}
+
+/// The two GEMMs of a matmul's backward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Grad {
+    /// Input gradient `dX = dY W^T` (shape `m x k`, reduction `n`).
+    Input,
+    /// Weight gradient `dW = X^T dY` (shape `k x n`, reduction `m`).
+    Weight,
+}
+
+impl Op {
+    /// A fixed-size compute op.
+    pub fn compute(name: &'static str, class: KernelClass, flops: f64, bytes: f64) -> Op {
+        Op {
+            name,
+            class,
+            phase: Phase::Forward,
+            layer: None,
+            flops,
+            bytes,
+            launches: 1,
+            host_syncs: 0,
+            gemm: None,
+            comm: None,
+            grad: None,
+            load: Load::Fixed,
+        }
+    }
+
+    /// A GEMM `m x n x k` in `elem_bytes` precision: `2mnk` FLOP, reads A and B, writes C once.
+    pub fn gemm(name: &'static str, m: f64, n: f64, k: f64, elem_bytes: f64) -> Op {
+        Op {
+            gemm: Some(GemmShape { m, n, k, groups: 1 }),
+            ..Op::compute(
+                name,
+                KernelClass::Gemm,
+                2.0 * m * n * k,
+                elem_bytes * (m * k + k * n + m * n),
+            )
+        }
+    }
+
+    /// A collective of `class` on `group` of `size` ranks, `bytes_per_rank` each.
+    pub fn comm(
+        name: &'static str,
+        class: KernelClass,
+        group: GroupKind,
+        size: u32,
+        bytes_per_rank: f64,
+    ) -> Op {
+        Op {
+            comm: Some(Comm {
+                group,
+                size,
+                bytes_per_rank,
+            }),
+            ..Op::compute(name, class, 0.0, 0.0)
+        }
+    }
+
+    /// With `launches` kernel launches.
+    pub fn launches(mut self, n: u32) -> Op {
+        self.launches = n;
+        self
+    }
+
+    /// The op re-sized for a routing load of `tokens` (a fixed op is returned unchanged).
+    /// Allocation-free; GEMM rows (or the reduction dim of a weight gradient) follow the load.
+    pub fn at_tokens(&self, tokens: f64) -> Op {
+        let mut op = self.clone();
+        if let Load::Routed {
+            by,
+            tokens: t0,
+            flops_per_token,
+            bytes_per_token,
+            comm_bytes_per_token,
+            gemm_m,
+        } = self.load
+        {
+            let dt = tokens - t0;
+            op.flops = (self.flops + flops_per_token * dt).max(0.0);
+            op.bytes = (self.bytes + bytes_per_token * dt).max(0.0);
+            if let Some(c) = &mut op.comm {
+                c.bytes_per_rank = (c.bytes_per_rank + comm_bytes_per_token * dt).max(0.0);
+            }
+            if let Some(g) = &mut op.gemm {
+                // A padded batch has `groups` blocks of the most loaded expert's rows.
+                let rows = match by {
+                    RoutedBy::MaxLocalExpert => tokens.max(0.0) * g.groups as f64,
+                    _ => tokens.max(0.0),
+                };
+                if gemm_m {
+                    g.m = rows;
+                } else {
+                    g.k = rows;
+                }
+            }
+            if let Load::Routed { tokens: t, .. } = &mut op.load {
+                *t = tokens;
+            }
+        }
+        op
+    }
+
+    /// Whether the op's size follows the routing.
+    pub fn is_routed(&self) -> bool {
+        matches!(self.load, Load::Routed { .. })
+    }
+}
+
+/// How the MoE router and the token permutation are launched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RouterKernel {
+    /// One PyTorch kernel per op (Megatron-LM without `--moe-router-fusion`/`--moe-permute-fusion`,
+    /// HF Transformers).
+    #[default]
+    Eager,
+    /// Fused top-k/score, aux-loss and permute kernels (Megatron-LM `--moe-router-fusion
+    /// --moe-permute-fusion`, Transformer Engine >= 2.7).
+    Fused,
+}
+
+/// How the expert GEMMs are issued (the same three ways `hardware::ExpertKernel` prices).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ExpertKernel {
+    /// A launch chain per expert, one host sync per layer (HF Mixtral `MixtralSparseMoeBlock`,
+    /// Megatron `SequentialMLP`).
+    Loop,
+    /// One grouped GEMM per matrix over all local experts (Megatron `TEGroupedMLP`, MegaBlocks `gmm`).
+    #[default]
+    Grouped,
+    /// Batched matmul over local experts, each padded to the capacity (or the largest count).
+    Padded,
+}
+
+/// Optimizer algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OptimizerKind {
+    /// Adam (Kingma & Ba 2015).
+    #[default]
+    Adam,
+    /// AdamW (Loshchilov & Hutter 2019): weight decay fused into the same kernel, same traffic.
+    AdamW,
+    /// Adafactor (Shazeer & Stern 2018) without momentum: factored second moment.
+    Adafactor,
+}
+
+/// Framework settings of the operation list that are not architecture or parallel layout.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OpsConfig {
+    /// Router / permute kernels.
+    pub router_kernel: RouterKernel,
+    /// Expert GEMM issue.
+    pub expert_kernel: ExpertKernel,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Tensor-parallel collectives as all-gather + reduce-scatter with sequence parallelism
+    /// (true, the default, and what `memory.rs` assumes when `tp > 1`) or as all-reduces.
+    /// MoE layers shard their tokens over `tp` either way (Megatron-LM requires sequence
+    /// parallelism for MoE with `tp > 1`).
+    pub sequence_parallel: bool,
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        OpsConfig {
+            router_kernel: RouterKernel::default(),
+            expert_kernel: ExpertKernel::default(),
+            optimizer: OptimizerKind::default(),
+            sequence_parallel: true,
+        }
+    }
+}
