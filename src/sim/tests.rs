@@ -5,6 +5,7 @@ use super::step_events::step_time_events;
 use super::*;
 use crate::routing::TraceReplay;
 use crate::scenario::parse_scenario;
+use crate::strategy::Policy;
 use std::path::Path;
 
 fn scenario_from(file: &str, edits: &[(&str, &str)]) -> Scenario {
