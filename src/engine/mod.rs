@@ -5,9 +5,11 @@
 
 mod clock;
 mod queue;
+pub mod rng;
 
 pub use clock::SimTime;
 pub use queue::{EventId, EventQueue};
+pub use rng::SeedTree;
 
 /// A model driven by the engine: it handles one event and returns the events it causes by pushing
 /// them into `out` (so a handler is a plain function a unit test can call).

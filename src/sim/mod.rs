@@ -11,6 +11,7 @@ pub use meter::{Meter, Power, Totals};
 pub use run::{run, RunError, RunOutcome, RunSetup, StepSums, TimelineRow};
 pub use step::{Knobs, StepCost, StepModel};
 
+use crate::engine::SeedTree;
 use crate::grid::{self, GridError, GridSeries};
 use crate::quality::{self, LossEstimate};
 use crate::routing::{read_trace, Router, RouterModel, RoutingError, RoutingTrace, TraceReplay};
@@ -265,11 +266,13 @@ pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
         }
         None => Arc::new(vec![s.cluster.pue; grid.ci_g_per_kwh.len()]),
     };
+    // Every random stream of the simulation derives from the scenario seed by name and strategy index.
+    let seeds = SeedTree::new(s.seed);
     let results: Vec<Result<StrategyResult, SimError>> = s
         .strategies
         .par_iter()
         .enumerate()
-        .map(|(i, kind)| simulate_strategy(s, *kind, i as u64, &grid, &pue, &trace))
+        .map(|(i, kind)| simulate_strategy(s, *kind, i as u64, &seeds, &grid, &pue, &trace))
         .collect();
     let strategies = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(Results {
@@ -281,11 +284,12 @@ pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
     })
 }
 
-/// Build, run and summarise one strategy of `s` (`salt` tells its router's random stream apart).
+/// Build, run and summarise strategy number `index` of `s`, its random streams drawn from `seeds`.
 fn simulate_strategy(
     s: &Scenario,
     kind: StrategyKind,
-    salt: u64,
+    index: u64,
+    seeds: &SeedTree,
     grid: &GridSeries,
     pue: &Arc<Vec<f64>>,
     trace: &Option<Arc<RoutingTrace>>,
@@ -297,10 +301,10 @@ fn simulate_strategy(
             what: "a model table",
         });
     };
-    let (mut sm, mut router) = models_for(s, job, trace, salt + 1)?;
+    let (mut sm, mut router) = models_for(s, job, trace, index + 1)?;
     let (target_tokens, count_effective) = token_target(s, job, kind)?;
     let full = sm.full_knobs();
-    let forecast_seed = s.seed ^ 0xF0CA_57E7;
+    let forecast_seed = seeds.stream("forecast", index);
     let mut plan = plan::plan_for(
         s,
         kind,
