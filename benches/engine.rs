@@ -1,7 +1,7 @@
 //! Engine throughput: events handled per second by the discrete-event core.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use moesim::engine::{Handler, SimTime, Simulation};
+use moesim::engine::{EngineError, Handler, SimTime, Simulation};
 
 /// A model that keeps `width` events in flight, each rescheduling itself until `left` runs out.
 struct Churn {
@@ -9,11 +9,18 @@ struct Churn {
 }
 
 impl Handler<u32> for Churn {
-    fn handle(&mut self, now: SimTime, ev: u32, out: &mut Vec<(SimTime, u32)>) {
+    type Error = EngineError;
+    fn handle(
+        &mut self,
+        now: SimTime,
+        ev: u32,
+        out: &mut Vec<(SimTime, u32)>,
+    ) -> Result<(), EngineError> {
         if self.left > 0 {
             self.left -= 1;
             out.push((now + SimTime::from_nanos(1 + (ev as u64 * 7919) % 1000), ev));
         }
+        Ok(())
     }
 }
 

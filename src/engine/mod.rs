@@ -5,15 +5,27 @@
 
 mod clock;
 mod queue;
+pub mod rng;
 
 pub use clock::SimTime;
 pub use queue::{EventId, EventQueue};
+pub use rng::SeedTree;
 
 /// A model driven by the engine: it handles one event and returns the events it causes by pushing
 /// them into `out` (so a handler is a plain function a unit test can call).
 pub trait Handler<E> {
-    /// Handle `event` at time `now`; push `(time, event)` pairs it causes into `out`.
-    fn handle(&mut self, now: SimTime, event: E, out: &mut Vec<(SimTime, E)>);
+    /// Why the model cannot go on; an engine error (an event scheduled in the past) converts into it,
+    /// so a run returns one error type.
+    type Error: From<EngineError>;
+
+    /// Handle `event` at time `now`; push `(time, event)` pairs it causes into `out`. An error stops the
+    /// run: the engine handles no further event and returns it.
+    fn handle(
+        &mut self,
+        now: SimTime,
+        event: E,
+        out: &mut Vec<(SimTime, E)>,
+    ) -> Result<(), Self::Error>;
 }
 
 /// Counters of one engine run.
@@ -80,12 +92,13 @@ impl<E> Simulation<E> {
         self.queue.cancel(id);
     }
 
-    /// Run until the queue is empty or the next event is later than `until`.
+    /// Run until the queue is empty or the next event is later than `until`; stops at the first error
+    /// (a handler's, or an event it scheduled in the past) and returns it.
     pub fn run_until<H: Handler<E>>(
         &mut self,
         handler: &mut H,
         until: SimTime,
-    ) -> Result<RunStats, EngineError> {
+    ) -> Result<RunStats, H::Error> {
         let mut stats = RunStats {
             events: 0,
             end: self.now,
@@ -98,12 +111,16 @@ impl<E> Simulation<E> {
                 break;
             };
             self.now = t;
-            handler.handle(t, ev, &mut self.out);
+            if let Err(e) = handler.handle(t, ev, &mut self.out) {
+                // Events a failed handler caused never happened.
+                self.out.clear();
+                return Err(e);
+            }
             stats.events += 1;
             stats.end = t;
             for (at, e) in self.out.drain(..) {
                 if at < t {
-                    return Err(EngineError::Causality { at, now: t });
+                    return Err(EngineError::Causality { at, now: t }.into());
                 }
                 self.queue.push(at, e);
             }
@@ -111,8 +128,8 @@ impl<E> Simulation<E> {
         Ok(stats)
     }
 
-    /// Run until no event is left.
-    pub fn run<H: Handler<E>>(&mut self, handler: &mut H) -> Result<RunStats, EngineError> {
+    /// Run until no event is left, or to the first error (see [`Simulation::run_until`]).
+    pub fn run<H: Handler<E>>(&mut self, handler: &mut H) -> Result<RunStats, H::Error> {
         self.run_until(handler, SimTime::MAX)
     }
 
@@ -134,12 +151,19 @@ mod tests {
     }
 
     impl Handler<u32> for Ticker {
-        fn handle(&mut self, now: SimTime, event: u32, out: &mut Vec<(SimTime, u32)>) {
+        type Error = EngineError;
+        fn handle(
+            &mut self,
+            now: SimTime,
+            event: u32,
+            out: &mut Vec<(SimTime, u32)>,
+        ) -> Result<(), EngineError> {
             self.seen.push((now.as_nanos(), event));
             if self.left > 0 {
                 self.left -= 1;
                 out.push((now + self.period, event));
             }
+            Ok(())
         }
     }
 
@@ -177,8 +201,15 @@ mod tests {
     fn scheduling_in_the_past_is_an_error() {
         struct Bad;
         impl Handler<u8> for Bad {
-            fn handle(&mut self, now: SimTime, _e: u8, out: &mut Vec<(SimTime, u8)>) {
+            type Error = EngineError;
+            fn handle(
+                &mut self,
+                now: SimTime,
+                _e: u8,
+                out: &mut Vec<(SimTime, u8)>,
+            ) -> Result<(), EngineError> {
                 out.push((SimTime::from_nanos(now.as_nanos() - 1), 0));
+                Ok(())
             }
         }
         let mut sim = Simulation::new();
@@ -191,6 +222,53 @@ mod tests {
                 now: SimTime::from_nanos(10)
             }
         );
+    }
+
+    #[test]
+    fn a_handler_error_stops_the_run_and_comes_back_typed() {
+        // Why: errors used to be parked in a field while the engine ran on; the first one must stop it.
+        #[derive(Debug, PartialEq, thiserror::Error)]
+        enum ModelError {
+            #[error("event {0} failed")]
+            Failed(u32),
+            #[error(transparent)]
+            Engine(#[from] EngineError),
+        }
+        struct FailsAt {
+            bad: u32,
+            seen: Vec<u32>,
+        }
+        impl Handler<u32> for FailsAt {
+            type Error = ModelError;
+            fn handle(
+                &mut self,
+                now: SimTime,
+                event: u32,
+                out: &mut Vec<(SimTime, u32)>,
+            ) -> Result<(), ModelError> {
+                // Schedules a follow-up before failing: it must not be queued.
+                out.push((now + SimTime::from_nanos(1), event + 100));
+                if event == self.bad {
+                    return Err(ModelError::Failed(event));
+                }
+                self.seen.push(event);
+                Ok(())
+            }
+        }
+        let mut sim = Simulation::new();
+        for (t, e) in [(1, 1), (2, 2), (3, 3)] {
+            sim.schedule(SimTime::from_nanos(t), e).unwrap();
+        }
+        let mut m = FailsAt {
+            bad: 2,
+            seen: vec![],
+        };
+        let err = sim.run(&mut m).unwrap_err();
+        assert_eq!(err, ModelError::Failed(2));
+        assert_eq!(m.seen, vec![1], "no event is handled after the failing one");
+        assert_eq!(sim.now(), SimTime::from_nanos(2));
+        // Left: event 3 and the follow-up of event 1 (at 2 ns); not the failed handler's follow-up.
+        assert_eq!(sim.pending(), 2);
     }
 
     #[test]

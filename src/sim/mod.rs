@@ -1,6 +1,8 @@
 //! Puts the models together: the step model and the run-level simulation of every strategy of a scenario.
 
 mod meter;
+mod outcome;
+mod plan;
 mod run;
 pub mod step;
 pub mod step_events;
@@ -9,11 +11,11 @@ pub use meter::{Meter, Power, Totals};
 pub use run::{run, RunError, RunOutcome, RunSetup, StepSums, TimelineRow};
 pub use step::{Knobs, StepCost, StepModel};
 
+use crate::engine::SeedTree;
 use crate::grid::{self, GridError, GridSeries};
 use crate::quality::{self, LossEstimate};
 use crate::routing::{read_trace, Router, RouterModel, RoutingError, RoutingTrace, TraceReplay};
 use crate::scenario::{GridSource, Job, RoutingSource, Scenario, StrategyKind};
-use crate::strategy::{CircadianPolicy, Policy, Rates};
 use crate::workload::FfnKind;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -174,7 +176,7 @@ fn token_target(s: &Scenario, job: &Job, kind: StrategyKind) -> Result<(f64, boo
     let Some(target) = s.training.target_loss else {
         return Ok((s.training.tokens, false));
     };
-    let law = loss_law(job);
+    let law = outcome::loss_law(job);
     quality::tokens_for_target_loss(law, target)
         .map(|d| (d, true))
         .ok_or(SimError::Unreachable {
@@ -182,22 +184,6 @@ fn token_target(s: &Scenario, job: &Job, kind: StrategyKind) -> Result<(f64, boo
             target,
             floor: law.floor(),
         })
-}
-
-/// The scaling law a job's loss is estimated with (Krajewski et al. 2024 for both, one data set).
-fn loss_law(job: &Job) -> quality::LossLaw {
-    let model = &job.model;
-    match &model.ffn {
-        FfnKind::Dense => quality::LossLaw::KrajewskiDense {
-            params: model.params_non_embedding(),
-        },
-        // Granularity G = d_ff/d_expert with d_ff the GELU FFN of width 4·d_model (Krajewski et al. 2024);
-        // an expert of SwiGLU width f holds as many weights as a GELU FFN of width 1.5·f.
-        FfnKind::Moe(m) => quality::LossLaw::KrajewskiMoe {
-            total_params: model.params_non_embedding(),
-            granularity: (4.0 * model.d_model as f64 / (1.5 * m.expert_ffn_hidden as f64)).max(1.0),
-        },
-    }
 }
 
 /// Full-speed seconds per token of a job, from the fast path with the router's mean loads.
@@ -280,11 +266,13 @@ pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
         }
         None => Arc::new(vec![s.cluster.pue; grid.ci_g_per_kwh.len()]),
     };
+    // Every random stream of the simulation derives from the scenario seed by name and strategy index.
+    let seeds = SeedTree::new(s.seed);
     let results: Vec<Result<StrategyResult, SimError>> = s
         .strategies
         .par_iter()
         .enumerate()
-        .map(|(i, kind)| simulate_strategy(s, *kind, i as u64, &grid, &pue, &trace))
+        .map(|(i, kind)| simulate_strategy(s, *kind, i as u64, &seeds, &grid, &pue, &trace))
         .collect();
     let strategies = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(Results {
@@ -296,10 +284,12 @@ pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
     })
 }
 
+/// Build, run and summarise strategy number `index` of `s`, its random streams drawn from `seeds`.
 fn simulate_strategy(
     s: &Scenario,
     kind: StrategyKind,
-    salt: u64,
+    index: u64,
+    seeds: &SeedTree,
     grid: &GridSeries,
     pue: &Arc<Vec<f64>>,
     trace: &Option<Arc<RoutingTrace>>,
@@ -311,175 +301,58 @@ fn simulate_strategy(
             what: "a model table",
         });
     };
-    let acc = &s.cluster.accelerator;
-    let (mut sm, mut router) = models_for(s, job, trace, salt + 1)?;
+    let (mut sm, mut router) = models_for(s, job, trace, index + 1)?;
     let (target_tokens, count_effective) = token_target(s, job, kind)?;
     let full = sm.full_knobs();
-    let mut throttled = full;
-    let (mut checkpoint_s, mut restore_s) = (0.0, 0.0);
-    let mut deadline_s = None;
-    let mut policy = match kind {
-        StrategyKind::Circadian => {
-            let c = s.circadian.as_ref().ok_or(SimError::Missing {
-                strategy: kind.name(),
-                what: "a [strategy.circadian] table",
-            })?;
-            throttled = Knobs {
-                power_limit_w: c.throttle_power_cap_w,
-                top_k: c.throttle_top_k,
-                micro_batches: ((full.micro_batches as f64 * c.throttle_batch_fraction).round()
-                    as u32)
-                    .max(1),
-            };
-            checkpoint_s = c.checkpoint_write_s;
-            restore_s = c.restore_s;
-            deadline_s = Some(c.deadline_s);
-            let overhead_w = s.cluster.node_overhead_w * s.cluster.nodes() as f64
-                + s.cluster.fabric.switch_power_w();
-            let (f, t) = (
-                mean_step(&sm, &router, full),
-                mean_step(&sm, &router, throttled),
-            );
-            // With a target loss the run counts effective tokens: a lower top-k trains less per token.
-            let k_eff = if count_effective && full.top_k > 0 {
-                (throttled.top_k as f64 / full.top_k as f64).min(1.0)
-            } else {
-                1.0
-            };
-            let rates = Rates {
-                full_tps: f.tokens / f.time_s,
-                throttled_tps: t.tokens / t.time_s * k_eff,
-                pause_overhead_s: checkpoint_s + restore_s,
-                full_w: f.gpu_energy_j / f.time_s + overhead_w,
-                throttled_w: t.gpu_energy_j / t.time_s + overhead_w,
-                paused_w: if s.cluster.release_nodes_when_paused {
-                    0.0
-                } else {
-                    s.cluster.gpus as f64 * acc.idle_w + overhead_w
-                },
-            };
-            // Cost of one joule of IT energy in each interval: facility energy × intensity, × price, or PUE.
-            let signal: Vec<f64> = match c.objective {
-                crate::scenario::Objective::Co2 => grid
-                    .ci_g_per_kwh
-                    .iter()
-                    .zip(pue.iter())
-                    .map(|(c, p)| c * p)
-                    .collect(),
-                crate::scenario::Objective::Cost => match &grid.price_per_mwh {
-                    Some(pr) => pr.iter().zip(pue.iter()).map(|(c, p)| c * p).collect(),
-                    None => return Err(SimError::Missing { strategy: kind.name(), what: "a price (grid.price_per_mwh or a price column) for objective = \"cost\"" }),
-                },
-                crate::scenario::Objective::Energy => pue.to_vec(),
-                // Grid load weighs each interval by how loaded the grid is (MW), as the seed literature's
-                // "low-load hours"; energy still counts through PUE.
-                crate::scenario::Objective::Load => match &grid.load_mw {
-                    Some(l) => l.iter().zip(pue.iter()).map(|(c, p)| c * p).collect(),
-                    None => return Err(SimError::Missing { strategy: kind.name(), what: "a grid series with load (a profile region with load, or a load column) for objective = \"load\"" }),
-                },
-            };
-            let hours = (0..grid.ci_g_per_kwh.len())
-                .map(|i| grid.local_hour(i))
-                .collect();
-            let deadline_intervals = (c.deadline_s / grid.interval_s as f64).floor() as usize;
-            // The planner sees a forecast: the signal with seeded relative noise (accounting uses the truth).
-            let signal = match rand_distr::Normal::new(0.0, c.forecast_error) {
-                Ok(normal) if c.forecast_error > 0.0 => {
-                    use rand::SeedableRng;
-                    use rand_distr::Distribution;
-                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed ^ 0xF0CA_57E7);
-                    signal
-                        .into_iter()
-                        .map(|x| (x * (1.0 + normal.sample(&mut rng))).max(0.0))
-                        .collect()
-                }
-                _ => signal,
-            };
-            let policy = CircadianPolicy::new(
-                signal,
-                hours,
-                grid.interval_s as f64,
-                deadline_intervals,
-                c.full_share,
-                c.pause_share,
-                c.window_hours.clone(),
-                rates,
-            );
-            let policy = if c.optimal { policy.optimal() } else { policy };
-            Policy::Circadian(Box::new(policy))
-        }
-        _ => Policy::AlwaysFull,
-    };
+    let forecast_seed = seeds.stream("forecast", index);
+    let mut plan = plan::plan_for(
+        s,
+        kind,
+        &sm,
+        &router,
+        count_effective,
+        grid,
+        pue,
+        forecast_seed,
+    )?;
     let setup = RunSetup {
         tokens: target_tokens,
         count_effective,
-        top_k_by_hour: s
-            .circadian
-            .as_ref()
-            .filter(|_| kind == StrategyKind::Circadian)
-            .and_then(|c| c.top_k_by_hour),
+        top_k_by_hour: plan.top_k_by_hour,
         full,
-        throttled,
-        checkpoint_s,
-        restore_s,
+        throttled: plan.throttled,
+        checkpoint_s: plan.checkpoint_s,
+        restore_s: plan.restore_s,
         release_when_paused: s.cluster.release_nodes_when_paused,
         node_w: s.cluster.node_overhead_w * s.cluster.nodes() as f64,
         network_w: s.cluster.fabric.switch_power_w(),
-        gpu_idle_w: acc.idle_w,
+        gpu_idle_w: s.cluster.accelerator.idle_w,
         gpus: s.cluster.gpus as f64,
         pue: s.cluster.pue,
         pue_by_interval: Some(pue.clone()),
     };
     let routing = router.as_ref().map(|r| r.describe());
-    let outcome = run(&setup, grid, &mut sm, router.as_mut(), &mut policy).map_err(|source| {
-        SimError::Run {
-            strategy: kind.name(),
-            source,
-        }
-    })?;
+    let outcome =
+        run(&setup, grid, &mut sm, router.as_mut(), &mut plan.policy).map_err(|source| {
+            SimError::Run {
+                strategy: kind.name(),
+                source,
+            }
+        })?;
+    let quality = outcome::assess(s, job, &outcome);
     let model = &job.model;
-    let sums = &outcome.sums;
-    let (loss, effective_tokens) = {
-        let dropped = if sums.assignments > 0.0 {
-            sums.dropped / sums.assignments
-        } else {
-            0.0
-        };
-        let nominal_k = match &model.ffn {
-            FfnKind::Moe(m) => m.top_k as f64,
-            FfnKind::Dense => 1.0,
-        };
-        let mean_k = if outcome.tokens > 0.0 && sums.token_top_k > 0.0 {
-            sums.token_top_k / outcome.tokens
-        } else {
-            nominal_k
-        };
-        let eff = quality::effective_tokens(outcome.tokens, dropped, mean_k, nominal_k)
-            .unwrap_or(outcome.tokens);
-        (loss_law(job).loss(eff).ok(), eff)
-    };
-    let chinchilla = match &model.ffn {
-        FfnKind::Dense => quality::dense_loss(model.params_total(), outcome.tokens).ok(),
-        FfnKind::Moe(_) => None,
-    };
-    let peak = acc.peak_flops.get(s.training.precision).unwrap_or(0.0) * s.cluster.gpus as f64;
-    let mfu = if sums.time_s > 0.0 && peak > 0.0 {
-        model.flops_per_token_train() * outcome.tokens / (sums.time_s * peak)
-    } else {
-        0.0
-    };
     Ok(StrategyResult {
         kind,
         model_name: model.name.clone(),
         params_total: model.params_total(),
         params_active: model.params_active(),
         outcome,
-        deadline_s,
-        loss,
-        effective_tokens,
-        mfu,
+        deadline_s: plan.deadline_s,
+        loss: quality.loss,
+        effective_tokens: quality.effective_tokens,
+        mfu: quality.mfu,
         routing,
-        chinchilla,
+        chinchilla: quality.chinchilla,
         moved_slots: sm.moved_slots(),
     })
 }

@@ -3,7 +3,7 @@
 
 use super::meter::{Meter, Power, Totals};
 use super::step::{Knobs, StepCost, StepModel};
-use crate::engine::{Handler, SimTime, Simulation};
+use crate::engine::{EngineError, Handler, SimTime, Simulation};
 use crate::grid::GridSeries;
 use crate::routing::Router;
 use crate::strategy::{Mode, Policy, Progress};
@@ -96,6 +96,9 @@ pub enum RunError {
         /// Tokens to train.
         total: f64,
     },
+    /// The event engine refused an event (a model bug: an event scheduled in the past).
+    #[error("the run's event engine failed: {0}")]
+    Engine(#[from] EngineError),
 }
 
 /// Settings of one run.
@@ -179,7 +182,6 @@ struct Run<'a> {
     held_s: f64,
     held_since: Option<f64>,
     end_s: f64,
-    error: Option<RunError>,
 }
 
 impl Run<'_> {
@@ -288,23 +290,28 @@ impl Run<'_> {
 }
 
 impl Handler<Ev> for Run<'_> {
-    fn handle(&mut self, now: SimTime, ev: Ev, out: &mut Vec<(SimTime, Ev)>) {
+    type Error = RunError;
+
+    fn handle(
+        &mut self,
+        now: SimTime,
+        ev: Ev,
+        out: &mut Vec<(SimTime, Ev)>,
+    ) -> Result<(), RunError> {
         let t = now.as_secs_f64();
         if self.state == State::Finished {
-            return;
+            return Ok(());
         }
         match ev {
             Ev::Interval(i) => {
                 if i >= self.grid.ci_g_per_kwh.len() {
-                    self.error = Some(RunError::GridTooShort {
+                    return Err(RunError::GridTooShort {
                         source_name: self.grid.source.clone(),
                         hours: (self.grid.ci_g_per_kwh.len() as f64 * self.grid.interval_s as f64)
                             / 3600.0,
                         done: self.tokens_done,
                         total: self.setup.tokens,
                     });
-                    self.state = State::Finished;
-                    return;
                 }
                 self.close_interval(t, Some(i));
                 let paused = matches!(self.state, State::Paused | State::Checkpointing);
@@ -388,7 +395,7 @@ impl Handler<Ev> for Run<'_> {
                     self.set_held(t, false);
                     self.meter.set_power(t, Power::default());
                     self.close_interval(t, None);
-                    return;
+                    return Ok(());
                 }
                 if self.mode == Mode::Paused {
                     self.state = State::Checkpointing;
@@ -426,13 +433,14 @@ impl Handler<Ev> for Run<'_> {
                 if self.mode == Mode::Paused {
                     self.state = State::Checkpointing;
                     out.push((now, Ev::CheckpointDone));
-                    return;
+                    return Ok(());
                 }
                 self.state = State::Training;
                 self.set_slot(t, self.mode as usize);
                 self.start_step(now, out);
             }
         }
+        Ok(())
     }
 }
 
@@ -484,15 +492,10 @@ pub fn run(
         held_s: 0.0,
         held_since: None,
         end_s: 0.0,
-        error: None,
     };
     let mut sim = Simulation::new();
-    // Scheduling at time zero on an empty simulation cannot fail.
-    let _ = sim.schedule(SimTime::ZERO, Ev::Interval(0));
-    let _ = sim.run(&mut run);
-    if let Some(e) = run.error {
-        return Err(e);
-    }
+    sim.schedule(SimTime::ZERO, Ev::Interval(0))?;
+    sim.run(&mut run)?;
     let wall_s = run.end_s;
     let mut sums = run.sums;
     if !run.step_times.is_empty() {

@@ -1,7 +1,7 @@
 //! The event-level reference of one step: a 1F1B pipeline of forward/backward passes per stage and
 //! micro-batch, p2p transfers and the overlapped gradient all-reduce, run on the discrete-event engine.
 
-use crate::engine::{Handler, SimTime, Simulation};
+use crate::engine::{EngineError, Handler, SimTime, Simulation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ev {
@@ -46,7 +46,14 @@ impl Pipeline<'_> {
 }
 
 impl Handler<Ev> for Pipeline<'_> {
-    fn handle(&mut self, now: SimTime, ev: Ev, out: &mut Vec<(SimTime, Ev)>) {
+    type Error = EngineError;
+
+    fn handle(
+        &mut self,
+        now: SimTime,
+        ev: Ev,
+        out: &mut Vec<(SimTime, Ev)>,
+    ) -> Result<(), EngineError> {
         let p = self.fwd.len();
         match ev {
             Ev::Arrive { s, bwd, mb } => {
@@ -79,6 +86,7 @@ impl Handler<Ev> for Pipeline<'_> {
                 self.try_start(s, now, out);
             }
         }
+        Ok(())
     }
 }
 
@@ -104,7 +112,7 @@ fn one_f_one_b(s: usize, p: usize, m: u32) -> Vec<(bool, u32)> {
 
 /// Step time [s] by event simulation: stage forward/backward times per micro-batch [s], micro-batches,
 /// p2p transfer time [s], data-parallel all-reduce time [s] (overlapped with each stage's last backward),
-/// optimizer time [s].
+/// optimizer time [s]. An engine error (an event scheduled in the past: a model bug) comes back.
 pub fn step_time_events(
     fwd_s: &[f64],
     bwd_s: &[f64],
@@ -112,7 +120,7 @@ pub fn step_time_events(
     p2p_s: f64,
     dp_sync_s: f64,
     optimizer_s: f64,
-) -> f64 {
+) -> Result<f64, EngineError> {
     let p = fwd_s.len();
     let m = micro_batches.max(1);
     let fwd: Vec<SimTime> = fwd_s.iter().map(|&x| SimTime::from_secs_f64(x)).collect();
@@ -134,22 +142,21 @@ pub fn step_time_events(
         model.arrived[0][mb as usize][0] = true;
     }
     // The first forward of stage 0 starts at time zero; schedule a zero-length wake-up.
-    let _ = sim.schedule(
+    sim.schedule(
         SimTime::ZERO,
         Ev::Arrive {
             s: 0,
             bwd: false,
             mb: 0,
         },
-    );
-    // Simulation errors cannot occur: handlers only schedule at or after `now`.
-    let _ = sim.run(&mut model);
+    )?;
+    sim.run(&mut model)?;
     let dp = SimTime::from_secs_f64(dp_sync_s);
     let mut end = model.end;
     for s in 0..p {
         end = end.max(model.last_bwd_start[s] + dp);
     }
-    end.as_secs_f64() + optimizer_s
+    Ok(end.as_secs_f64() + optimizer_s)
 }
 
 #[cfg(test)]
@@ -160,14 +167,14 @@ mod tests {
     #[test]
     fn uniform_pipeline_matches_the_closed_form() {
         // (m + p - 1)(f + b) for equal stages and no transfer time.
-        let t = step_time_events(&[1.0; 4], &[2.0; 4], 8, 0.0, 0.0, 0.0);
+        let t = step_time_events(&[1.0; 4], &[2.0; 4], 8, 0.0, 0.0, 0.0).unwrap();
         assert!((t - 11.0 * 3.0).abs() < 1e-6, "{t}");
         assert!((pipeline_1f1b_s(&[1.0; 4], &[2.0; 4], 8, 0.0) - t).abs() < 1e-6);
     }
 
     #[test]
     fn single_stage_is_the_sum_of_passes_plus_exposed_sync() {
-        let t = step_time_events(&[1.0], &[2.0], 5, 0.0, 3.0, 0.5);
+        let t = step_time_events(&[1.0], &[2.0], 5, 0.0, 3.0, 0.5).unwrap();
         // Last backward starts at 13, the all-reduce ends at 16, then the optimizer.
         assert!((t - 16.5).abs() < 1e-6, "{t}");
     }

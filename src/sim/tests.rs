@@ -5,6 +5,7 @@ use super::step_events::step_time_events;
 use super::*;
 use crate::routing::TraceReplay;
 use crate::scenario::parse_scenario;
+use crate::strategy::Policy;
 use std::path::Path;
 
 fn scenario_from(file: &str, edits: &[(&str, &str)]) -> Scenario {
@@ -34,7 +35,7 @@ fn assert_fast_matches_events(
     let opt = fast.time_s
         - super::step::pipeline_1f1b_s(&f, &b, knobs.micro_batches, p2p)
         - (dp - b[0]).max(0.0);
-    let slow = step_time_events(&f, &b, knobs.micro_batches, p2p, dp, opt);
+    let slow = step_time_events(&f, &b, knobs.micro_batches, p2p, dp, opt).unwrap();
     assert!(
         (fast.time_s - slow).abs() / slow < 0.01,
         "step {step}: fast {} vs events {slow}",

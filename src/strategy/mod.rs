@@ -2,7 +2,7 @@
 
 mod circadian;
 
-pub use circadian::{CircadianPolicy, PolicyKind, Rates};
+pub use circadian::{setup, CircadianPolicy, Rates};
 
 /// What the job does during a grid interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

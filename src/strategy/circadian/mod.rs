@@ -1,6 +1,8 @@
 //! The circadian policy: full speed in the cleanest intervals (or a fixed local-hour window), throttled
 //! in between, paused in the dirtiest — re-planned at every interval so the deadline is kept.
 
+pub mod setup;
+
 use super::{Mode, Progress};
 
 /// Training rates the planner assumes for each mode.
@@ -18,19 +20,6 @@ pub struct Rates {
     pub throttled_w: f64,
     /// IT power paused (0 when nodes are released) [W].
     pub paused_w: f64,
-}
-
-/// How the circadian strategy picks modes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PolicyKind {
-    /// The cleanest `full_share` of the coming week at full speed, the dirtiest `pause_share` paused,
-    /// throttled between; upgraded to full speed when the deadline needs it.
-    Threshold,
-    /// Full speed in fixed local hours, throttled otherwise (dirtiest `pause_share` paused).
-    Window(Vec<u32>),
-    /// Minimise Σ signal × power × time subject to the work left before the deadline: the LP relaxation
-    /// of the multiple-choice knapsack, solved exactly by taking mode upgrades in order of cost per token.
-    Optimal,
 }
 
 /// Deadline-aware circadian scheduler over a grid signal.
@@ -133,7 +122,9 @@ impl CircadianPolicy {
         }
     }
 
-    /// Use the cost-minimising planner instead of thresholds (see [`PolicyKind::Optimal`]).
+    /// Use the cost-minimising planner instead of thresholds: minimise Σ signal × power × time subject to
+    /// the work left before the deadline (the LP relaxation of the multiple-choice knapsack, solved exactly
+    /// by taking mode upgrades in order of cost per token).
     pub fn optimal(mut self) -> Self {
         self.optimal = true;
         self
@@ -309,12 +300,11 @@ impl CircadianPolicy {
         }
     }
 
-    /// Work (tokens) the plan `self.modes` over intervals `i..` would do, minus pause overheads.
-    fn capacity(&self, i: usize, paused_now: bool) -> f64 {
+    /// Work (tokens) the plan `self.modes` (from the current interval on) would do, minus pause overheads.
+    fn capacity(&self, paused_now: bool) -> f64 {
         let mut tokens = 0.0;
         let mut prev_paused = paused_now;
-        for (k, &m) in self.modes.iter().enumerate() {
-            let _ = i + k;
+        for &m in &self.modes {
             let mut t = self.interval_s;
             if m != Mode::Paused && prev_paused {
                 t -= self.rates.pause_overhead_s.min(t);
@@ -342,7 +332,7 @@ impl CircadianPolicy {
             self.modes.push(m);
         }
         let need = progress.tokens_left * (1.0 + self.margin);
-        if self.capacity(i, progress.paused) < need {
+        if self.capacity(progress.paused) < need {
             self.order.clear();
             self.order.extend(0..self.modes.len());
             let sig = &self.signal[i..d];
@@ -350,7 +340,7 @@ impl CircadianPolicy {
                 .sort_by(|&a, &b| sig[a].total_cmp(&sig[b]).then(a.cmp(&b)));
             // Upgrade the cleanest intervals first, tracking capacity incrementally (pause overheads aside)
             // and checking exactly when the estimate says enough.
-            let mut cap = self.capacity(i, progress.paused);
+            let mut cap = self.capacity(progress.paused);
             // Upgrade to the faster of full and throttled (a lower top-k can make throttled the faster one).
             let fast = if self.rate(Mode::Throttled) > self.rate(Mode::Full) {
                 Mode::Throttled
@@ -363,7 +353,7 @@ impl CircadianPolicy {
                     cap += (self.rate(fast) - self.rate(self.modes[j])) * self.interval_s;
                     self.modes[j] = fast;
                     if cap >= need {
-                        cap = self.capacity(i, progress.paused);
+                        cap = self.capacity(progress.paused);
                         if cap >= need {
                             break;
                         }

@@ -1,0 +1,75 @@
+//! What a finished run means for the model: estimated loss, effective tokens and MFU.
+
+use super::RunOutcome;
+use crate::quality::{self, LossEstimate};
+use crate::scenario::{Job, Scenario};
+use crate::workload::FfnKind;
+
+/// Quality and utilisation of one strategy's run.
+#[derive(Debug, Clone)]
+pub(crate) struct Assessment {
+    /// Estimated final loss with the law used (None if the law could not be applied).
+    pub loss: Option<LossEstimate>,
+    /// Tokens the quality law counts (dropped assignments and reduced top-k discounted).
+    pub effective_tokens: f64,
+    /// Chinchilla estimate for a dense model (None for MoE).
+    pub chinchilla: Option<LossEstimate>,
+    /// Model FLOPs utilisation over training time (share of peak, 0–1).
+    pub mfu: f64,
+}
+
+/// The scaling law a job's loss is estimated with (Krajewski et al. 2024 for both, one data set).
+pub(crate) fn loss_law(job: &Job) -> quality::LossLaw {
+    let model = &job.model;
+    match &model.ffn {
+        FfnKind::Dense => quality::LossLaw::KrajewskiDense {
+            params: model.params_non_embedding(),
+        },
+        // Granularity G = d_ff/d_expert with d_ff the GELU FFN of width 4·d_model (Krajewski et al. 2024);
+        // an expert of SwiGLU width f holds as many weights as a GELU FFN of width 1.5·f.
+        FfnKind::Moe(m) => quality::LossLaw::KrajewskiMoe {
+            total_params: model.params_non_embedding(),
+            granularity: (4.0 * model.d_model as f64 / (1.5 * m.expert_ffn_hidden as f64)).max(1.0),
+        },
+    }
+}
+
+/// Loss, effective tokens and MFU of `job`'s run `outcome` in scenario `s`.
+pub(crate) fn assess(s: &Scenario, job: &Job, outcome: &RunOutcome) -> Assessment {
+    let model = &job.model;
+    let sums = &outcome.sums;
+    let dropped = if sums.assignments > 0.0 {
+        sums.dropped / sums.assignments
+    } else {
+        0.0
+    };
+    let nominal_k = match &model.ffn {
+        FfnKind::Moe(m) => m.top_k as f64,
+        FfnKind::Dense => 1.0,
+    };
+    let mean_k = if outcome.tokens > 0.0 && sums.token_top_k > 0.0 {
+        sums.token_top_k / outcome.tokens
+    } else {
+        nominal_k
+    };
+    let effective_tokens = quality::effective_tokens(outcome.tokens, dropped, mean_k, nominal_k)
+        .unwrap_or(outcome.tokens);
+    let loss = loss_law(job).loss(effective_tokens).ok();
+    let chinchilla = match &model.ffn {
+        FfnKind::Dense => quality::dense_loss(model.params_total(), outcome.tokens).ok(),
+        FfnKind::Moe(_) => None,
+    };
+    let acc = &s.cluster.accelerator;
+    let peak = acc.peak_flops.get(s.training.precision).unwrap_or(0.0) * s.cluster.gpus as f64;
+    let mfu = if sums.time_s > 0.0 && peak > 0.0 {
+        model.flops_per_token_train() * outcome.tokens / (sums.time_s * peak)
+    } else {
+        0.0
+    };
+    Assessment {
+        loss,
+        effective_tokens,
+        chinchilla,
+        mfu,
+    }
+}

@@ -1,0 +1,147 @@
+//! Building the circadian policy of a scenario: the per-interval cost signal, the planner's forecast of it, and its rates.
+
+use super::{CircadianPolicy, Rates};
+use crate::grid::GridSeries;
+use crate::scenario::{CircadianSpec, Cluster, Objective};
+
+/// Why the circadian policy could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupError {
+    /// The grid series lacks the series the objective weighs intervals by.
+    #[error("needs {what}")]
+    Missing {
+        /// What is missing, as the scenario would give it.
+        what: &'static str,
+    },
+}
+
+/// Throughput and GPU power of one mode at the router's mean loads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModeRate {
+    /// Tokens trained per second [tokens/s].
+    pub tokens_per_s: f64,
+    /// Power of all the job's GPUs [W].
+    pub gpu_w: f64,
+}
+
+/// The rates the planner assumes: the modes' throughput and GPU power, plus the job's node and network
+/// power, the pause overhead, and (counting effective tokens) a lower throttled top-k training less per token.
+pub fn rates(
+    c: &CircadianSpec,
+    cluster: &Cluster,
+    full: ModeRate,
+    throttled: ModeRate,
+    count_effective: bool,
+    full_top_k: u32,
+) -> Rates {
+    let overhead_w =
+        cluster.node_overhead_w * cluster.nodes() as f64 + cluster.fabric.switch_power_w();
+    // With a target loss the run counts effective tokens: a lower top-k trains less per token.
+    let k_eff = if count_effective && full_top_k > 0 {
+        (c.throttle_top_k as f64 / full_top_k as f64).min(1.0)
+    } else {
+        1.0
+    };
+    Rates {
+        full_tps: full.tokens_per_s,
+        throttled_tps: throttled.tokens_per_s * k_eff,
+        pause_overhead_s: c.checkpoint_write_s + c.restore_s,
+        full_w: full.gpu_w + overhead_w,
+        throttled_w: throttled.gpu_w + overhead_w,
+        paused_w: if cluster.release_nodes_when_paused {
+            0.0
+        } else {
+            cluster.gpus as f64 * cluster.accelerator.idle_w + overhead_w
+        },
+    }
+}
+
+/// Cost of one joule of IT energy in each grid interval for `objective`: facility energy (PUE of the
+/// interval) × carbon intensity, × price, × grid load, or facility energy alone.
+pub fn cost_signal(
+    objective: Objective,
+    grid: &GridSeries,
+    pue: &[f64],
+) -> Result<Vec<f64>, SetupError> {
+    let weigh = |v: &[f64]| v.iter().zip(pue).map(|(c, p)| c * p).collect();
+    Ok(match objective {
+        Objective::Co2 => weigh(&grid.ci_g_per_kwh),
+        Objective::Cost => match &grid.price_per_mwh {
+            Some(pr) => weigh(pr),
+            None => {
+                return Err(SetupError::Missing {
+                    what: "a price (grid.price_per_mwh or a price column) for objective = \"cost\"",
+                })
+            }
+        },
+        Objective::Energy => pue.to_vec(),
+        // Grid load weighs each interval by how loaded the grid is (MW), as the seed literature's
+        // "low-load hours"; energy still counts through PUE.
+        Objective::Load => match &grid.load_mw {
+            Some(l) => weigh(l),
+            None => return Err(SetupError::Missing {
+                what: "a grid series with load (a profile region with load, or a load column) for objective = \"load\"",
+            }),
+        },
+    })
+}
+
+/// The planner's forecast of `signal`: each value times (1 + a normal draw of standard deviation
+/// `relative_error`), floored at zero, from the random stream `seed` (`signal` itself when the error is 0).
+pub fn forecast(signal: Vec<f64>, relative_error: f64, seed: u64) -> Vec<f64> {
+    match rand_distr::Normal::new(0.0, relative_error) {
+        Ok(normal) if relative_error > 0.0 => {
+            use rand::SeedableRng;
+            use rand_distr::Distribution;
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            signal
+                .into_iter()
+                .map(|x| (x * (1.0 + normal.sample(&mut rng))).max(0.0))
+                .collect()
+        }
+        _ => signal,
+    }
+}
+
+/// The circadian policy of `c` over `grid` (PUE `pue` per interval) with the planner's `rates`; the
+/// forecast noise draws from the random stream `forecast_seed`.
+pub fn policy(
+    c: &CircadianSpec,
+    grid: &GridSeries,
+    pue: &[f64],
+    rates: Rates,
+    forecast_seed: u64,
+) -> Result<CircadianPolicy, SetupError> {
+    let signal = cost_signal(c.objective, grid, pue)?;
+    let hours = (0..grid.ci_g_per_kwh.len())
+        .map(|i| grid.local_hour(i))
+        .collect();
+    let deadline_intervals = (c.deadline_s / grid.interval_s as f64).floor() as usize;
+    // The planner sees a forecast: the signal with seeded relative noise (accounting uses the truth).
+    let signal = forecast(signal, c.forecast_error, forecast_seed);
+    let policy = CircadianPolicy::new(
+        signal,
+        hours,
+        grid.interval_s as f64,
+        deadline_intervals,
+        c.full_share,
+        c.pause_share,
+        c.window_hours.clone(),
+        rates,
+    );
+    Ok(if c.optimal { policy.optimal() } else { policy })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_forecast_error_keeps_the_signal_and_a_seed_repeats_its_noise() {
+        let s = vec![100.0, 200.0, 300.0];
+        assert_eq!(forecast(s.clone(), 0.0, 1), s);
+        let a = forecast(s.clone(), 0.2, 7);
+        assert_ne!(a, s);
+        assert_eq!(a, forecast(s, 0.2, 7));
+    }
+}
