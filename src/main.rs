@@ -382,7 +382,6 @@ fn calibrate(
     key: Option<String>,
     out: &std::path::Path,
 ) -> ExitCode {
-    use moesim::hardware::fit_preset;
     let base = match hardware::preset(base) {
         Ok(b) => b,
         Err(e) => return fail(2, e),
@@ -391,7 +390,7 @@ fn calibrate(
         out.file_stem()
             .map_or("calibrated".into(), |s| s.to_string_lossy().into_owned())
     });
-    let cal = match fit_preset::calibrate(&base, &key, micro, attn, moe) {
+    let cal = match hardware::calibrate::calibrate(&base, &key, micro, attn, moe) {
         Ok(c) => c,
         Err(e @ hardware::HardwareError::Fit(_)) => return fail(1, e),
         Err(e) => return fail(2, e),
@@ -419,7 +418,7 @@ fn calibrate(
     }
     outln!(
         "\nresiduals:\n{}",
-        fit_preset::residual_table(&cal.residuals)
+        hardware::calibrate::residual_table(&cal.residuals)
     );
     let header = format!(
         "moesim calibrate --base {} --micro {}{}{}",

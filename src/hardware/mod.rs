@@ -7,7 +7,6 @@
 
 pub mod calibrate;
 mod efficiency;
-pub mod fit_preset;
 pub mod kernels;
 mod power;
 mod precision;
