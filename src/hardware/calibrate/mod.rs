@@ -23,20 +23,12 @@ pub use residuals::{
 
 use super::{Accelerator, HardwareError};
 
-/// What `calibrate` fitted, the resulting preset and its residuals.
+/// What `calibrate` fitted (the preset and its coefficients) and the preset's residuals.
 #[derive(Debug, Clone)]
 pub struct Calibration {
-    /// The fitted preset.
-    pub accelerator: Accelerator,
-    /// Coefficients fitted from the micro-benchmark file.
-    pub micro: MicroFit,
-    /// Attention curve `(max_eff, half_flops_per_head [FLOP])`, if an attention file was given.
-    pub attention: Option<(f64, f64)>,
-    /// Loop-issued expert GEMM efficiency scale, if an MoE-layer file was given.
-    pub loop_scale: Option<f64>,
-    /// Router small-kernel count implied by the MoE-layer file (reported only).
-    pub router_launches: Option<f64>,
-    /// The fitted preset against every row given.
+    /// The fitted preset and the coefficients behind it.
+    pub fitted: Fitted,
+    /// The fitted preset against every row read.
     pub residuals: Vec<Residual>,
 }
 
@@ -51,20 +43,7 @@ pub fn calibrate(
     moe: Option<&Path>,
 ) -> Result<Calibration, HardwareError> {
     let data = CalibrationData::read(micro, attn, moe)?;
-    let Fitted {
-        accelerator,
-        micro,
-        attention,
-        loop_scale,
-        router_launches,
-    } = fit(base, key, &data)?;
-    let residuals = residuals(&accelerator, &data);
-    Ok(Calibration {
-        accelerator,
-        micro,
-        attention,
-        loop_scale,
-        router_launches,
-        residuals,
-    })
+    let fitted = fit(base, key, &data)?;
+    let residuals = residuals(&fitted.accelerator, &data);
+    Ok(Calibration { fitted, residuals })
 }

@@ -58,15 +58,19 @@ fn calibrate_h100(key: &str) -> Calibration {
 fn preset_h100_is_what_calibrate_fits_from_the_shared_data() {
     let shipped = preset("h100").expect("h100");
     let cal = calibrate_h100("h100");
-    println!("{:?}\nrouter launches {:?}", cal.micro, cal.router_launches);
+    println!(
+        "{:?}\nrouter launches {:?}",
+        cal.fitted.micro, cal.fitted.router_launches
+    );
     for (name, get) in COEFFICIENTS {
-        let (constant, fitted) = (get(&shipped), get(&cal.accelerator));
+        let (constant, fitted) = (get(&shipped), get(&cal.fitted.accelerator));
         assert!(
             close(constant, fitted, PRESET_TOLERANCE),
             "{name}: preset {constant} vs calibrate() {fitted}"
         );
     }
     let launches = cal
+        .fitted
         .router_launches
         .expect("moe_layer.csv has a routing_only row");
     assert!(
@@ -80,7 +84,7 @@ fn preset_h100_is_what_calibrate_fits_from_the_shared_data() {
 #[test]
 fn fitted_h100_preset_file_matches_the_measurements() {
     let cal = calibrate_h100("h100-refit");
-    let text = preset_to_toml(&cal.accelerator, "test");
+    let text = preset_to_toml(&cal.fitted.accelerator, "test");
     let acc = parse_preset("refit.toml", &text).expect("fitted preset parses");
     let data = CalibrationData::read_dir(&shared_data_dir().join("h100")).expect("shared data");
     let rows = residuals(&acc, &data);
