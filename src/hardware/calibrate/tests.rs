@@ -12,8 +12,11 @@ use crate::testdata::shared_data_dir;
 /// preset file rounds the fitted values to about four significant figures.
 const PRESET_TOLERANCE: f64 = 0.01;
 
+/// Reads one coefficient of a preset.
+type Coefficient = fn(&Accelerator) -> f64;
+
 /// Every coefficient a calibration sets or carries over from the base, by preset-file key.
-const COEFFICIENTS: [(&str, fn(&Accelerator) -> f64); 14] = [
+const COEFFICIENTS: [(&str, Coefficient); 14] = [
     ("idle_w", |a| a.idle_w),
     ("launch_overhead_s", |a| a.launch_overhead_s),
     ("efficiency.max_eff", |a| a.efficiency.max_eff),
