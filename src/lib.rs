@@ -20,6 +20,8 @@ pub mod scenario;
 pub mod sim;
 pub mod strategy;
 pub mod sweep;
+#[cfg(test)]
+pub(crate) mod testdata;
 pub mod validate;
 pub mod workload;
 

@@ -55,7 +55,6 @@ pub fn calibrate(
     key: Option<String>,
     out: &std::path::Path,
 ) -> ExitCode {
-    use moesim::hardware::fit_preset;
     let base = match hardware::preset(base) {
         Ok(b) => b,
         Err(e) => return fail(2, e),
@@ -64,12 +63,12 @@ pub fn calibrate(
         out.file_stem()
             .map_or("calibrated".into(), |s| s.to_string_lossy().into_owned())
     });
-    let cal = match fit_preset::calibrate(&base, &key, micro, attn, moe) {
+    let cal = match hardware::calibrate::calibrate(&base, &key, micro, attn, moe) {
         Ok(c) => c,
         Err(e @ hardware::HardwareError::Fit(_)) => return fail(1, e),
         Err(e) => return fail(2, e),
     };
-    let f = &cal.micro;
+    let f = &cal.fitted.micro;
     outln!(
         "fitted on base {}: idle {:.1} W, launch {:.2} us, GEMM max eff {:.4}, half {:.4e} FLOP, exponent {:.2}, mem eff {:.4}",
         base.key, f.idle_w, f.launch_overhead_s * 1e6, f.max_eff, f.half_flops, f.exponent, f.mem_eff
@@ -81,18 +80,18 @@ pub fn calibrate(
         f.mem_coef_w,
         f.gamma
     );
-    if let Some((m, h)) = cal.attention {
+    if let Some((m, h)) = cal.fitted.attention {
         outln!("attention: max eff {m:.4}, half {h:.4e} FLOP per head");
     }
-    if let Some(s) = cal.loop_scale {
+    if let Some(s) = cal.fitted.loop_scale {
         outln!("loop-issued expert GEMM scale {s:.4}");
     }
-    if let Some(n) = cal.router_launches {
+    if let Some(n) = cal.fitted.router_launches {
         outln!("router small kernels implied by the data: {n:.0} (reported only)");
     }
     outln!(
         "\nresiduals:\n{}",
-        fit_preset::residual_table(&cal.residuals)
+        hardware::calibrate::residual_table(&cal.residuals)
     );
     let header = format!(
         "moesim calibrate --base {} --micro {}{}{}",
@@ -101,7 +100,7 @@ pub fn calibrate(
         attn.map_or(String::new(), |p| format!(" --attn {}", p.display())),
         moe.map_or(String::new(), |p| format!(" --moe {}", p.display()))
     );
-    if let Err(e) = hardware::write_preset_file(&cal.accelerator, &header, out) {
+    if let Err(e) = hardware::write_preset_file(&cal.fitted.accelerator, &header, out) {
         return fail(1, e);
     }
     outln!("wrote {}", out.display());

@@ -7,7 +7,8 @@
 /// (wave quantisation, prologue/epilogue), large ones approach `max_eff`. Work [FLOP] is the size
 /// measure because, on the H100 data, it orders the measured efficiencies better than output
 /// size (m*n) or the smallest dimension.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EfficiencyCurve {
     /// Asymptotic tensor efficiency of a large GEMM [fraction of peak at the running clock].
     pub max_eff: f64,

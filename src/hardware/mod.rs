@@ -7,7 +7,6 @@
 
 pub mod calibrate;
 mod efficiency;
-pub mod fit_preset;
 pub mod kernels;
 mod power;
 mod precision;
@@ -82,7 +81,8 @@ pub enum HardwareError {
 }
 
 /// Dense (no sparsity) peak throughput per precision at maximum clock [FLOP/s]; `None` = unsupported.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PeakFlops {
     /// fp32 on SIMT units [FLOP/s].
     pub fp32: Option<f64>,
@@ -175,14 +175,16 @@ impl KernelCost {
 }
 
 /// One accelerator type: datasheet figures, calibrated curves and their sources.
-#[derive(Clone, Debug)]
+///
+/// It is also the preset file's schema (`preset_file`): serde writes and reads the fields in this
+/// order, scalars first, then the three tables.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Accelerator {
     /// Preset key ("h100", "h200", "a100", "v100", "b200", "tpu-v3", "tpu-v4").
     pub key: String,
     /// Full product name.
     pub name: String,
-    /// Dense peak per precision at `max_clock_mhz` [FLOP/s].
-    pub peak_flops: PeakFlops,
     /// HBM capacity [bytes].
     pub hbm_bytes: f64,
     /// HBM bandwidth [bytes/s].
@@ -203,14 +205,16 @@ pub struct Accelerator {
     pub gpus_per_node: u32,
     /// Non-accelerator node power (CPUs, DRAM, NICs, fans) [W].
     pub node_overhead_w: f64,
-    /// Size-dependent efficiency curves.
-    pub efficiency: EfficiencyCurve,
-    /// Power model coefficients.
-    pub power: PowerModel,
     /// Minimum wall time per eagerly launched kernel [s].
     pub launch_overhead_s: f64,
     /// One line per figure source.
     pub sources: Vec<String>,
+    /// Dense peak per precision at `max_clock_mhz` [FLOP/s].
+    pub peak_flops: PeakFlops,
+    /// Size-dependent efficiency curves.
+    pub efficiency: EfficiencyCurve,
+    /// Power model coefficients.
+    pub power: PowerModel,
 }
 
 impl Accelerator {

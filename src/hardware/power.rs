@@ -8,7 +8,8 @@
 /// SIMT peak at that clock and `u_m` the achieved fraction of HBM bandwidth. Energy per FLOP grows
 /// as `phi^(gamma-1)` (voltage rises with clock), which is why a cap that lowers the clock saves
 /// energy per unit of compute-bound work. If `P(1)` exceeds the limit the clock falls until it fits.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PowerModel {
     /// Dynamic power of fully busy tensor cores at maximum clock [W].
     pub tensor_coef_w: f64,

@@ -1,170 +1,12 @@
 //! Accelerator presets as TOML files (written by `moesim calibrate`, read by `cluster.gpu_file`).
 //!
-//! The file mirrors [`Accelerator`] field by field, in SI units (FLOP/s, bytes, bytes/s, W, s, MHz).
+//! The file is [`Accelerator`] serialised by serde (its field order is the file's), in SI units (FLOP/s, bytes, bytes/s, W, s, MHz).
 //! Unknown keys are errors; every number is checked for range after parsing, and errors name the
 //! file, line:column (for syntax and type errors) and the key.
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-use super::{Accelerator, EfficiencyCurve, HardwareError, PeakFlops, PowerModel};
-
-/// Peak throughput table of a preset file [FLOP/s]; absent = unsupported.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PeakFile {
-    fp32: Option<f64>,
-    tf32: Option<f64>,
-    bf16: Option<f64>,
-    fp16: Option<f64>,
-    fp8: Option<f64>,
-}
-
-/// Efficiency table of a preset file (see [`EfficiencyCurve`]).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EfficiencyFile {
-    max_eff: f64,
-    half_flops: f64,
-    exponent: f64,
-    mem_eff: f64,
-    min_eff: f64,
-    simt_eff_scale: f64,
-    attention_max_eff: f64,
-    attention_half_flops: f64,
-    loop_gemm_eff_scale: f64,
-}
-
-/// Power table of a preset file (see [`PowerModel`]).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PowerFile {
-    tensor_coef_w: f64,
-    simt_coef_w: f64,
-    mem_coef_w: f64,
-    gamma: f64,
-    min_clock_factor: f64,
-}
-
-/// The whole preset file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresetFile {
-    key: String,
-    name: String,
-    hbm_bytes: f64,
-    hbm_bw_bytes_per_s: f64,
-    tdp_w: f64,
-    min_power_cap_w: f64,
-    idle_w: f64,
-    max_clock_mhz: f64,
-    intra_node_bw_bytes_per_s: f64,
-    intra_node_latency_s: f64,
-    gpus_per_node: u32,
-    node_overhead_w: f64,
-    launch_overhead_s: f64,
-    sources: Vec<String>,
-    peak_flops: PeakFile,
-    efficiency: EfficiencyFile,
-    power: PowerFile,
-}
-
-impl From<&Accelerator> for PresetFile {
-    fn from(a: &Accelerator) -> Self {
-        let e = &a.efficiency;
-        let p = &a.power;
-        PresetFile {
-            key: a.key.clone(),
-            name: a.name.clone(),
-            hbm_bytes: a.hbm_bytes,
-            hbm_bw_bytes_per_s: a.hbm_bw_bytes_per_s,
-            tdp_w: a.tdp_w,
-            min_power_cap_w: a.min_power_cap_w,
-            idle_w: a.idle_w,
-            max_clock_mhz: a.max_clock_mhz,
-            intra_node_bw_bytes_per_s: a.intra_node_bw_bytes_per_s,
-            intra_node_latency_s: a.intra_node_latency_s,
-            gpus_per_node: a.gpus_per_node,
-            node_overhead_w: a.node_overhead_w,
-            launch_overhead_s: a.launch_overhead_s,
-            sources: a.sources.clone(),
-            peak_flops: PeakFile {
-                fp32: a.peak_flops.fp32,
-                tf32: a.peak_flops.tf32,
-                bf16: a.peak_flops.bf16,
-                fp16: a.peak_flops.fp16,
-                fp8: a.peak_flops.fp8,
-            },
-            efficiency: EfficiencyFile {
-                max_eff: e.max_eff,
-                half_flops: e.half_flops,
-                exponent: e.exponent,
-                mem_eff: e.mem_eff,
-                min_eff: e.min_eff,
-                simt_eff_scale: e.simt_eff_scale,
-                attention_max_eff: e.attention_max_eff,
-                attention_half_flops: e.attention_half_flops,
-                loop_gemm_eff_scale: e.loop_gemm_eff_scale,
-            },
-            power: PowerFile {
-                tensor_coef_w: p.tensor_coef_w,
-                simt_coef_w: p.simt_coef_w,
-                mem_coef_w: p.mem_coef_w,
-                gamma: p.gamma,
-                min_clock_factor: p.min_clock_factor,
-            },
-        }
-    }
-}
-
-impl PresetFile {
-    fn into_accelerator(self) -> Accelerator {
-        let e = self.efficiency;
-        let p = self.power;
-        Accelerator {
-            key: self.key,
-            name: self.name,
-            peak_flops: PeakFlops {
-                fp32: self.peak_flops.fp32,
-                tf32: self.peak_flops.tf32,
-                bf16: self.peak_flops.bf16,
-                fp16: self.peak_flops.fp16,
-                fp8: self.peak_flops.fp8,
-            },
-            hbm_bytes: self.hbm_bytes,
-            hbm_bw_bytes_per_s: self.hbm_bw_bytes_per_s,
-            tdp_w: self.tdp_w,
-            min_power_cap_w: self.min_power_cap_w,
-            idle_w: self.idle_w,
-            max_clock_mhz: self.max_clock_mhz,
-            intra_node_bw_bytes_per_s: self.intra_node_bw_bytes_per_s,
-            intra_node_latency_s: self.intra_node_latency_s,
-            gpus_per_node: self.gpus_per_node,
-            node_overhead_w: self.node_overhead_w,
-            efficiency: EfficiencyCurve {
-                max_eff: e.max_eff,
-                half_flops: e.half_flops,
-                exponent: e.exponent,
-                mem_eff: e.mem_eff,
-                min_eff: e.min_eff,
-                simt_eff_scale: e.simt_eff_scale,
-                attention_max_eff: e.attention_max_eff,
-                attention_half_flops: e.attention_half_flops,
-                loop_gemm_eff_scale: e.loop_gemm_eff_scale,
-            },
-            power: PowerModel {
-                tensor_coef_w: p.tensor_coef_w,
-                simt_coef_w: p.simt_coef_w,
-                mem_coef_w: p.mem_coef_w,
-                gamma: p.gamma,
-                min_clock_factor: p.min_clock_factor,
-            },
-            launch_overhead_s: self.launch_overhead_s,
-            sources: self.sources,
-        }
-    }
-}
+use super::{Accelerator, HardwareError};
 
 fn bad(path: &str, key: &str, message: String) -> HardwareError {
     HardwareError::PresetFile {
@@ -175,61 +17,79 @@ fn bad(path: &str, key: &str, message: String) -> HardwareError {
     }
 }
 
+/// The range a figure of a preset must lie in.
+#[derive(Clone, Copy)]
+enum Range {
+    /// Finite and > 0.
+    Positive,
+    /// Finite and ≥ 0.
+    NonNegative,
+    /// In (0, 1].
+    Fraction,
+}
+
+impl Range {
+    /// `None` if `v` is in range, else the message naming the range and `v`.
+    fn violation(self, v: f64) -> Option<String> {
+        let (ok, what) = match self {
+            Range::Positive => (v.is_finite() && v > 0.0, "a finite number > 0"),
+            Range::NonNegative => (v.is_finite() && v >= 0.0, "a finite number ≥ 0"),
+            Range::Fraction => (v.is_finite() && v > 0.0 && v <= 1.0, "in (0, 1]"),
+        };
+        (!ok).then(|| format!("must be {what}, got {v}"))
+    }
+}
+
 /// Range checks of every figure; the error names the key and the valid range.
 fn check(a: &Accelerator, path: &str) -> Result<(), HardwareError> {
+    use Range::{Fraction, NonNegative, Positive};
     let e = &a.efficiency;
     let p = &a.power;
-    let positive = [
-        ("hbm_bytes", a.hbm_bytes),
-        ("hbm_bw_bytes_per_s", a.hbm_bw_bytes_per_s),
-        ("tdp_w", a.tdp_w),
-        ("min_power_cap_w", a.min_power_cap_w),
-        ("idle_w", a.idle_w),
-        ("max_clock_mhz", a.max_clock_mhz),
-        ("intra_node_bw_bytes_per_s", a.intra_node_bw_bytes_per_s),
-        ("efficiency.half_flops", e.half_flops),
-        ("efficiency.exponent", e.exponent),
-        ("efficiency.attention_half_flops", e.attention_half_flops),
-        ("efficiency.loop_gemm_eff_scale", e.loop_gemm_eff_scale),
-        ("efficiency.simt_eff_scale", e.simt_eff_scale),
-        ("power.tensor_coef_w", p.tensor_coef_w),
-        ("power.gamma", p.gamma),
+    let figures = [
+        ("hbm_bytes", a.hbm_bytes, Positive),
+        ("hbm_bw_bytes_per_s", a.hbm_bw_bytes_per_s, Positive),
+        ("tdp_w", a.tdp_w, Positive),
+        ("min_power_cap_w", a.min_power_cap_w, Positive),
+        ("idle_w", a.idle_w, Positive),
+        ("max_clock_mhz", a.max_clock_mhz, Positive),
+        (
+            "intra_node_bw_bytes_per_s",
+            a.intra_node_bw_bytes_per_s,
+            Positive,
+        ),
+        ("efficiency.half_flops", e.half_flops, Positive),
+        ("efficiency.exponent", e.exponent, Positive),
+        (
+            "efficiency.attention_half_flops",
+            e.attention_half_flops,
+            Positive,
+        ),
+        (
+            "efficiency.loop_gemm_eff_scale",
+            e.loop_gemm_eff_scale,
+            Positive,
+        ),
+        ("efficiency.simt_eff_scale", e.simt_eff_scale, Positive),
+        ("power.tensor_coef_w", p.tensor_coef_w, Positive),
+        ("power.gamma", p.gamma, Positive),
+        ("intra_node_latency_s", a.intra_node_latency_s, NonNegative),
+        ("node_overhead_w", a.node_overhead_w, NonNegative),
+        ("launch_overhead_s", a.launch_overhead_s, NonNegative),
+        ("power.simt_coef_w", p.simt_coef_w, NonNegative),
+        ("power.mem_coef_w", p.mem_coef_w, NonNegative),
+        ("efficiency.max_eff", e.max_eff, Fraction),
+        ("efficiency.mem_eff", e.mem_eff, Fraction),
+        ("efficiency.min_eff", e.min_eff, Fraction),
+        (
+            "efficiency.attention_max_eff",
+            e.attention_max_eff,
+            Fraction,
+        ),
+        ("power.min_clock_factor", p.min_clock_factor, Fraction),
     ];
-    for (k, v) in positive {
-        if !(v.is_finite() && v > 0.0) {
-            return Err(bad(
-                path,
-                k,
-                format!("must be a finite number > 0, got {v}"),
-            ));
-        }
-    }
-    let non_negative = [
-        ("intra_node_latency_s", a.intra_node_latency_s),
-        ("node_overhead_w", a.node_overhead_w),
-        ("launch_overhead_s", a.launch_overhead_s),
-        ("power.simt_coef_w", p.simt_coef_w),
-        ("power.mem_coef_w", p.mem_coef_w),
-    ];
-    for (k, v) in non_negative {
-        if !(v.is_finite() && v >= 0.0) {
-            return Err(bad(
-                path,
-                k,
-                format!("must be a finite number ≥ 0, got {v}"),
-            ));
-        }
-    }
-    let fractions = [
-        ("efficiency.max_eff", e.max_eff),
-        ("efficiency.mem_eff", e.mem_eff),
-        ("efficiency.min_eff", e.min_eff),
-        ("efficiency.attention_max_eff", e.attention_max_eff),
-        ("power.min_clock_factor", p.min_clock_factor),
-    ];
-    for (k, v) in fractions {
-        if !(v.is_finite() && v > 0.0 && v <= 1.0) {
-            return Err(bad(path, k, format!("must be in (0, 1], got {v}")));
+    for (k, v, range) in figures {
+        if let Some(message) = range.violation(v) {
+            return Err(bad(path, k, message));
         }
     }
     if a.idle_w >= a.tdp_w {
@@ -285,7 +145,7 @@ fn check(a: &Accelerator, path: &str) -> Result<(), HardwareError> {
 
 /// Parse preset TOML `text` read from `path` (used in messages) into a checked [`Accelerator`].
 pub fn parse_preset(path: &str, text: &str) -> Result<Accelerator, HardwareError> {
-    let raw: PresetFile = toml::from_str(text).map_err(|e| {
+    let a: Accelerator = toml::from_str(text).map_err(|e| {
         let at = e
             .span()
             .map(|s| {
@@ -302,7 +162,6 @@ pub fn parse_preset(path: &str, text: &str) -> Result<Accelerator, HardwareError
             message: e.message().to_string(),
         }
     })?;
-    let a = raw.into_accelerator();
     check(&a, path)?;
     Ok(a)
 }
@@ -318,7 +177,7 @@ pub fn read_preset_file(path: &Path) -> Result<Accelerator, HardwareError> {
 
 /// The preset as TOML text, with a header comment naming where it came from.
 pub fn preset_to_toml(a: &Accelerator, header: &str) -> String {
-    let body = toml::to_string_pretty(&PresetFile::from(a)).unwrap_or_default();
+    let body = toml::to_string_pretty(a).unwrap_or_default();
     let mut out = String::new();
     for l in header.lines() {
         out.push_str("# ");

@@ -11,9 +11,9 @@ pub const PRESET_KEYS: [&str; 7] = ["h100", "h200", "a100", "v100", "b200", "tpu
 /// (../shared/data/h100/env.json), so peaks at max clock are scaled by 1980/1830.
 const HOPPER_CLOCK_SCALE: f64 = 1980.0 / 1830.0;
 
-// ---- H100 calibration constants: fitted from ../shared/data/h100/micro.csv by
-// ---- calibrate::fit_h100 (router/attention/loop scales from moe_layer.csv and attn.csv by
-// ---- calibrate::fit_h100_all); the test calibrate::tests::preset_constants_match_a_fresh_fit
+// ---- H100 calibration constants: fitted from ../shared/data/h100/micro.csv (router/attention/
+// ---- loop scales from moe_layer.csv and attn.csv) by calibrate::calibrate, the code behind
+// ---- `moesim calibrate`; the test calibrate::tests::preset_h100_is_what_calibrate_fits_from_the_shared_data
 // ---- recomputes them and checks agreement within 1%.
 const H100_IDLE_W: f64 = 122.188;
 const H100_LAUNCH_S: f64 = 21.311e-6;
@@ -109,8 +109,8 @@ fn h100() -> Accelerator {
             "80 GB HBM3, 3.35 TB/s, 700 W, NVLink 900 GB/s bidirectional (450 GB/s each way) — https://archive-lib.hpctech.co.jp/gpuproduct/nvidia-h100.html (NVIDIA datasheet table)".into(),
             "max SM clock 1980 MHz, power limit 700 W — ../shared/data/h100/env.json".into(),
             "min power cap 200 W — NVIDIA DGX user guide, Redfish PowerLimitWatts AllowableMin 200 / AllowableMax 700 (https://docs.nvidia.com/dgx/dgxb200-user-guide/power-capping.html)".into(),
-            "idle power, launch floor, efficiency and power curves — fitted from ../shared/data/h100/micro.csv (calibrate::fit_h100)".into(),
-            "attention efficiency curve, loop-GEMM efficiency scale, router kernel count — fitted from ../shared/data/h100/attn.csv and moe_layer.csv (calibrate::fit_h100_all)".into(),
+            "idle power, launch floor, efficiency and power curves — fitted from ../shared/data/h100/micro.csv (calibrate::fit_micro)".into(),
+            "attention efficiency curve, loop-GEMM efficiency scale, router kernel count — fitted from ../shared/data/h100/attn.csv and moe_layer.csv (calibrate::calibrate)".into(),
             "NVLink small-message latency 2 us — assumed (typical NCCL intra-node latency)".into(),
             "node overhead 2300 W — assumed: DGX H100 max system power 10.2 kW (NVIDIA DGX H100 datasheet) minus 8x700 W = 4.6 kW at maximum; half of it taken as typical".into(),
         ],

@@ -1,12 +1,12 @@
 //! Calibration tests: the H100 preset against the measured rows in ../shared/data/h100, through the
-//! same residuals `moesim validate` and `moesim calibrate` report (`fit_preset`).
+//! same residuals `moesim validate` and `moesim calibrate` report (`hardware::calibrate`).
 
-use super::calibrate::tests::shared_data_dir;
-use super::calibrate::{read_attn, read_micro, read_moe};
-use super::fit_preset::{
-    attn_residuals, micro_residuals, moe_residuals, residual_table, Residual, RowGroup,
+use super::calibrate::{
+    attn_residuals, micro_residuals, moe_residuals, residual_table, AttnRow, Measured, MicroRow,
+    MoeRow, Residual, RowGroup,
 };
 use super::{preset, Accelerator};
+use crate::testdata::shared_data_dir;
 
 fn h100() -> Accelerator {
     preset("h100").expect("h100 preset")
@@ -33,7 +33,9 @@ fn outside(
 fn micro_rows_large_gemm_idle_and_copy_match_measurements() {
     let rows = micro_residuals(
         &h100(),
-        &read_micro(&shared_data_dir().join("h100/micro.csv")).expect("micro.csv"),
+        &Measured::<MicroRow>::read(&shared_data_dir().join("h100/micro.csv"))
+            .expect("micro.csv")
+            .rows,
     );
     println!("micro.csv (H100, 700 W)\n{}", residual_table(&rows));
     let mut failures = outside(&rows, RowGroup::Idle, None, Some(0.05));
@@ -50,7 +52,9 @@ fn micro_rows_large_gemm_idle_and_copy_match_measurements() {
 fn attention_rows_within_twenty_percent() {
     let rows = attn_residuals(
         &h100(),
-        &read_attn(&shared_data_dir().join("h100/attn.csv")).expect("attn.csv"),
+        &Measured::<AttnRow>::read(&shared_data_dir().join("h100/attn.csv"))
+            .expect("attn.csv")
+            .rows,
     );
     println!(
         "attn.csv (causal flash fwd+bwd, bf16; scale fitted on these rows)\n{}",
@@ -66,7 +70,9 @@ fn attention_rows_within_twenty_percent() {
 fn moe_layer_rows_within_thirty_percent() {
     let rows = moe_residuals(
         &h100(),
-        &read_moe(&shared_data_dir().join("h100/moe_layer.csv")).expect("moe_layer.csv"),
+        &Measured::<MoeRow>::read(&shared_data_dir().join("h100/moe_layer.csv"))
+            .expect("moe_layer.csv")
+            .rows,
     );
     println!(
         "moe_layer.csv (one MoE layer fwd+bwd, experts + router)\n{}",

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::hardware::fit_preset::{residuals, Residual, RowGroup};
+use crate::hardware::calibrate::{residuals, CalibrationData, Residual, RowGroup};
 use crate::hardware::{self, HardwareError};
 use crate::scenario::{Scenario, ScenarioError, StrategyKind};
 use crate::sim::{simulate, SimError};
@@ -419,12 +419,7 @@ fn h100_note(group: RowGroup) -> &'static str {
 /// group, the worst row's time and energy.
 pub fn h100_cases(dir: &Path) -> Result<Vec<CaseResult>, ValidateError> {
     let acc = hardware::preset("h100")?;
-    let rows = residuals(
-        &acc,
-        Some(&dir.join("micro.csv")),
-        Some(&dir.join("attn.csv")),
-        Some(&dir.join("moe_layer.csv")),
-    )?;
+    let rows = residuals(&acc, &CalibrationData::read_dir(dir)?);
     let mut out = Vec::new();
     for (group, label, t_tol, e_tol) in H100_GROUPS {
         let g: Vec<&Residual> = rows.iter().filter(|r| r.group == group).collect();
@@ -574,14 +569,7 @@ mod tests {
     /// copy time and both MoE-layer modes within tolerance (attention energy is reported, not held).
     #[test]
     fn h100_cases_hold_the_asserted_groups() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let dir = [
-            root.join("../shared/data/h100"),
-            root.join("../../shared/data/h100"),
-        ]
-        .into_iter()
-        .find(|d| d.is_dir())
-        .expect("shared H100 data beside the checkout");
+        let dir = crate::testdata::shared_data_dir().join("h100");
         let cases = h100_cases(&dir).expect("H100 cases run");
         assert_eq!(cases.len(), 6);
         for c in &cases {

@@ -1,13 +1,8 @@
-//! Calibrate a preset from measurement CSVs (the `../shared/data/h100` format) and list the residuals.
+//! The residuals: a preset's modelled time and energy against every measured row.
 
-use std::path::Path;
-
-use super::calibrate::{
-    apply_micro_fit, fit_attention, fit_h100, fit_loop_scale, fit_router_launches, read_attn,
-    read_micro, read_moe, AttnRow, MicroFit, MicroRow, MoeRow,
-};
-use super::kernels::{experts_fwd_bwd, router_fwd_bwd, ExpertKernel};
-use super::{Accelerator, HardwareError, KernelCost, Precision};
+use super::data::{AttnRow, CalibrationData, MicroRow, MoeRow};
+use crate::hardware::kernels::{experts_fwd_bwd, router_fwd_bwd, ExpertKernel};
+use crate::hardware::{Accelerator, KernelCost, Precision};
 
 /// Which measurement a residual row belongs to (its group decides the tolerance used by validation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,118 +210,16 @@ pub fn moe_residuals(acc: &Accelerator, rows: &[MoeRow]) -> Vec<Residual> {
     out
 }
 
-/// Residuals of `acc` against whichever of the three measurement files are given.
-pub fn residuals(
-    acc: &Accelerator,
-    micro: Option<&Path>,
-    attn: Option<&Path>,
-    moe: Option<&Path>,
-) -> Result<Vec<Residual>, HardwareError> {
-    let mut out = Vec::new();
-    if let Some(p) = micro {
-        out.extend(micro_residuals(acc, &read_micro(p)?));
+/// Residuals of `acc` against every row of `data` (micro, then attention, then MoE layer).
+pub fn residuals(acc: &Accelerator, data: &CalibrationData) -> Vec<Residual> {
+    let mut out = micro_residuals(acc, &data.micro.rows);
+    if let Some(m) = &data.attn {
+        out.extend(attn_residuals(acc, &m.rows));
     }
-    if let Some(p) = attn {
-        out.extend(attn_residuals(acc, &read_attn(p)?));
+    if let Some(m) = &data.moe {
+        out.extend(moe_residuals(acc, &m.rows));
     }
-    if let Some(p) = moe {
-        out.extend(moe_residuals(acc, &read_moe(p)?));
-    }
-    Ok(out)
-}
-
-/// What `calibrate` fitted, the resulting preset and its residuals.
-#[derive(Debug, Clone)]
-pub struct Calibration {
-    /// The fitted preset.
-    pub accelerator: Accelerator,
-    /// Coefficients fitted from the micro-benchmark file.
-    pub micro: MicroFit,
-    /// Attention curve `(max_eff, half_flops_per_head [FLOP])`, if an attention file was given.
-    pub attention: Option<(f64, f64)>,
-    /// Loop-issued expert GEMM efficiency scale, if an MoE-layer file was given.
-    pub loop_scale: Option<f64>,
-    /// Router small-kernel count implied by the MoE-layer file (reported only: the model keeps
-    /// `kernels::ROUTER_SMALL_KERNELS`, a software property rather than a hardware one).
-    pub router_launches: Option<f64>,
-    /// The fitted preset against every row given.
-    pub residuals: Vec<Residual>,
-}
-
-/// Fit `base`'s efficiency and power coefficients to the measurement files (least squares with
-/// nalgebra, as [`super::calibrate::fit_h100_all`]): micro-benchmarks always, attention and MoE
-/// layer rows when given. Peaks, bandwidth, clock and the clock exponent come from `base`; the
-/// result is named `key`.
-pub fn calibrate(
-    base: &Accelerator,
-    key: &str,
-    micro: &Path,
-    attn: Option<&Path>,
-    moe: Option<&Path>,
-) -> Result<Calibration, HardwareError> {
-    let rows = read_micro(micro)?;
-    let peak_bf16 = base
-        .peak_flops
-        .bf16
-        .or(base.peak_flops.fp16)
-        .ok_or_else(|| {
-            HardwareError::Fit(format!("base preset {} has no bf16/fp16 peak", base.key))
-        })?;
-    let peak_fp32 = base
-        .peak_flops
-        .fp32
-        .ok_or_else(|| HardwareError::Fit(format!("base preset {} has no fp32 peak", base.key)))?;
-    let f = fit_h100(
-        &rows,
-        peak_bf16,
-        peak_fp32,
-        base.hbm_bw_bytes_per_s,
-        base.max_clock_mhz,
-        base.power.gamma,
-    )?;
-    let mut acc = base.clone();
-    apply_micro_fit(&mut acc, &f);
-    acc.key = key.to_string();
-    acc.sources.push(format!(
-        "idle, launch floor, GEMM efficiency and power coefficients fitted by `moesim calibrate` from {}",
-        micro.display()
-    ));
-    let attention = match attn {
-        Some(p) => {
-            let a = fit_attention(&read_attn(p)?, peak_bf16, base.max_clock_mhz)?;
-            acc.efficiency.attention_max_eff = a.0;
-            acc.efficiency.attention_half_flops = a.1;
-            acc.sources.push(format!(
-                "attention efficiency curve fitted from {}",
-                p.display()
-            ));
-            Some(a)
-        }
-        None => None,
-    };
-    let (loop_scale, router_launches) = match moe {
-        Some(p) => {
-            let rows = read_moe(p)?;
-            let launches = fit_router_launches(&acc, &rows).ok();
-            let s = fit_loop_scale(&acc, &rows);
-            acc.efficiency.loop_gemm_eff_scale = s;
-            acc.sources.push(format!(
-                "loop-issued expert GEMM efficiency scale fitted from {}",
-                p.display()
-            ));
-            (Some(s), launches)
-        }
-        None => (None, None),
-    };
-    let residuals = residuals(&acc, Some(micro), attn, moe)?;
-    Ok(Calibration {
-        accelerator: acc,
-        micro: f,
-        attention,
-        loop_scale,
-        router_launches,
-        residuals,
-    })
+    out
 }
 
 /// Residuals as a text table (one row per measurement, errors in percent).
@@ -349,67 +242,4 @@ pub fn residual_table(rows: &[Residual]) -> String {
         ));
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::hardware::calibrate::tests::shared_data_dir;
-    use crate::hardware::{parse_preset, preset, preset_to_toml};
-
-    /// The fitted H100 preset, written to TOML and read back, stays within the tolerances the
-    /// validation suite holds the shipped preset to (large GEMMs 15 %, MoE layer 30 %).
-    #[test]
-    fn fitted_h100_preset_file_matches_the_measurements() {
-        let dir = shared_data_dir().join("h100");
-        let base = preset("h100").expect("h100");
-        let cal = calibrate(
-            &base,
-            "h100-refit",
-            &dir.join("micro.csv"),
-            Some(&dir.join("attn.csv")),
-            Some(&dir.join("moe_layer.csv")),
-        )
-        .expect("calibration on the shared data succeeds");
-        let text = preset_to_toml(&cal.accelerator, "test");
-        let acc = parse_preset("refit.toml", &text).expect("fitted preset parses");
-        let rows = residuals(
-            &acc,
-            Some(&dir.join("micro.csv")),
-            Some(&dir.join("attn.csv")),
-            Some(&dir.join("moe_layer.csv")),
-        )
-        .expect("residuals");
-        println!("{}", residual_table(&rows));
-        for r in &rows {
-            let tol = match r.group {
-                RowGroup::LargeGemm => 0.15,
-                RowGroup::MoeDropless | RowGroup::MoeCapacity => 0.30,
-                RowGroup::Idle => 0.05,
-                _ => continue,
-            };
-            assert!(
-                r.time_err().abs() <= tol && r.energy_err().abs() <= tol,
-                "{} {}: time {:+.3} energy {:+.3}",
-                r.file,
-                r.label,
-                r.time_err(),
-                r.energy_err()
-            );
-        }
-        // The refit agrees with the shipped preset's constants.
-        assert!((acc.efficiency.max_eff / base.efficiency.max_eff - 1.0).abs() < 0.01);
-        assert!((acc.power.tensor_coef_w / base.power.tensor_coef_w - 1.0).abs() < 0.01);
-        assert!(cal.router_launches.is_some());
-    }
-
-    #[test]
-    fn missing_file_is_named() {
-        let base = preset("h100").expect("h100");
-        let msg = calibrate(&base, "x", Path::new("/nonexistent/micro.csv"), None, None)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(msg.contains("/nonexistent/micro.csv"), "{msg}");
-    }
 }

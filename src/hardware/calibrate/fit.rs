@@ -1,0 +1,401 @@
+//! The fit: least squares of the efficiency and power curves to the measurement rows (nalgebra).
+
+use nalgebra::{DMatrix, DVector};
+
+use super::data::{AttnRow, CalibrationData, MicroRow, MoeRow};
+use crate::hardware::kernels::{
+    experts_fwd_bwd, router_fwd_bwd_with, ExpertKernel, ROUTER_SMALL_KERNELS,
+};
+use crate::hardware::{Accelerator, HardwareError, Precision};
+
+/// Coefficients fitted from micro.csv.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MicroFit {
+    /// Idle power [W].
+    pub idle_w: f64,
+    /// Fastest GEMM call = host issue floor [s].
+    pub launch_overhead_s: f64,
+    /// Asymptotic GEMM efficiency.
+    pub max_eff: f64,
+    /// Work at half efficiency [FLOP].
+    pub half_flops: f64,
+    /// Knee exponent.
+    pub exponent: f64,
+    /// Copy bandwidth efficiency.
+    pub mem_eff: f64,
+    /// fp32 SIMT efficiency relative to the tensor curve.
+    pub simt_eff_scale: f64,
+    /// Tensor dynamic power coefficient [W].
+    pub tensor_coef_w: f64,
+    /// SIMT dynamic power coefficient [W].
+    pub simt_coef_w: f64,
+    /// Memory dynamic power coefficient [W].
+    pub mem_coef_w: f64,
+    /// Clock exponent of dynamic power.
+    pub gamma: f64,
+}
+
+/// Least squares `y ~ X b` (no weights) with nalgebra; returns b and the residual sum of squares.
+fn lstsq(x: &DMatrix<f64>, y: &DVector<f64>) -> Option<(DVector<f64>, f64)> {
+    let svd = x.clone().svd(true, true);
+    let b = svd.solve(y, 1e-12).ok()?;
+    let r = x * &b - y;
+    Some((b, r.norm_squared()))
+}
+
+/// Fit the efficiency and power curves to micro.csv rows (the H100 format). `peak_bf16` and `peak_fp32` are the peaks at
+/// `max_clock_mhz` [FLOP/s], `bw` the HBM bandwidth [bytes/s].
+///
+/// * idle power = the idle row; launch floor = the fastest GEMM call;
+/// * efficiency `eff = achieved / (peak * clock/max)` of every GEMM that is not launch-bound
+///   (time > 1.5x floor) fitted as `1/eff = 1/max_eff + (half/max_eff) * flops^-p`
+///   (linear least squares per p, p on a 0.01 grid, residuals weighted to relative error);
+/// * memory efficiency = copy bandwidth / datasheet bandwidth;
+/// * power `P - idle = a_t * u_t * phi^gamma + a_m * u_m` over the same GEMMs and the copy
+///   (linear least squares at the given clock exponent `gamma`, which these rows cannot identify:
+///   every power-limited GEMM sits at 0.66-0.76 of max clock); the fp32 row gives the SIMT
+///   coefficient and efficiency scale.
+pub fn fit_micro(
+    rows: &[MicroRow],
+    peak_bf16: f64,
+    peak_fp32: f64,
+    bw: f64,
+    max_clock_mhz: f64,
+    gamma: f64,
+) -> Result<MicroFit, HardwareError> {
+    let idle_w = rows
+        .iter()
+        .find(|r| r.kind == "idle")
+        .map(|r| r.mean_w)
+        .ok_or_else(|| HardwareError::Fit("micro.csv has no 'idle' row".into()))?;
+    let gemms: Vec<&MicroRow> = rows
+        .iter()
+        .filter(|r| r.kind == "gemm_bf16" && r.flops.is_some() && r.s_per_iter.is_some())
+        .collect();
+    let launch = gemms
+        .iter()
+        .filter_map(|r| r.s_per_iter)
+        .fold(f64::INFINITY, f64::min);
+    if !launch.is_finite() {
+        return Err(HardwareError::Fit(
+            "micro.csv has no gemm_bf16 rows with timings".into(),
+        ));
+    }
+    // (flops, phi, eff, u_m, power above idle)
+    let mut pts = Vec::new();
+    for r in &gemms {
+        let (f, t) = (r.flops.unwrap_or(0.0), r.s_per_iter.unwrap_or(0.0));
+        if t <= 1.5 * launch {
+            continue;
+        }
+        let phi = r.mean_sm_mhz / max_clock_mhz;
+        let eff = f / t / (peak_bf16 * phi);
+        let u_m = r.bytes.unwrap_or(0.0) / t / bw;
+        pts.push((f, phi, eff, u_m, r.mean_w - idle_w));
+    }
+    if pts.len() < 4 {
+        return Err(HardwareError::Fit(
+            "need at least 4 busy gemm_bf16 rows".into(),
+        ));
+    }
+    // Efficiency curve.
+    let mut best: Option<(f64, f64, f64, f64)> = None; // (ssr, max_eff, half, p)
+    let n = pts.len();
+    let mut p = 0.5;
+    while p <= 4.0 + 1e-9 {
+        let x = DMatrix::from_fn(n, 2, |i, j| {
+            let w = pts[i].2;
+            if j == 0 {
+                w
+            } else {
+                w * (pts[i].0 / 1e10).powf(-p)
+            }
+        });
+        let y = DVector::from_element(n, 1.0); // w * (1/eff) with w = eff
+        if let Some((b, ssr)) = lstsq(&x, &y) {
+            if b[0] > 0.0 && b[1] > 0.0 && best.is_none_or(|bb| ssr < bb.0) {
+                best = Some((ssr, 1.0 / b[0], 1e10 * (b[1] / b[0]).powf(1.0 / p), p));
+            }
+        }
+        p += 0.01;
+    }
+    let (_, max_eff, half_flops, exponent) = best.ok_or_else(|| {
+        HardwareError::Fit("efficiency curve fit found no positive solution".into())
+    })?;
+    let eff_at = |f: f64| max_eff / (1.0 + (half_flops / f).powf(exponent));
+
+    let copy = rows
+        .iter()
+        .find(|r| r.kind == "copy_bf16")
+        .ok_or_else(|| HardwareError::Fit("micro.csv has no 'copy_bf16' row".into()))?;
+    let (cb, ct) = (copy.bytes.unwrap_or(0.0), copy.s_per_iter.unwrap_or(0.0));
+    if cb <= 0.0 || ct <= 0.0 {
+        return Err(HardwareError::Fit(
+            "copy_bf16 row lacks bytes or s_per_iter".into(),
+        ));
+    }
+    let mem_eff = cb / ct / bw;
+
+    // Power: rows = busy GEMMs + copy, linear least squares for (a_t, a_m) at the given gamma.
+    let m = n + 1;
+    let x = DMatrix::from_fn(m, 2, |i, j| {
+        if i < n {
+            if j == 0 {
+                pts[i].2 * pts[i].1.powf(gamma)
+            } else {
+                pts[i].3
+            }
+        } else if j == 0 {
+            0.0
+        } else {
+            mem_eff
+        }
+    });
+    let y = DVector::from_fn(m, |i, _| {
+        if i < n {
+            pts[i].4
+        } else {
+            copy.mean_w - idle_w
+        }
+    });
+    let (b, _) =
+        lstsq(&x, &y).ok_or_else(|| HardwareError::Fit("power least squares failed".into()))?;
+    let (tensor_coef_w, mem_coef_w) = (b[0], b[1]);
+    if tensor_coef_w <= 0.0 || mem_coef_w < 0.0 {
+        return Err(HardwareError::Fit(format!(
+            "power fit gave non-physical coefficients a_t={tensor_coef_w} a_m={mem_coef_w}"
+        )));
+    }
+
+    let fp32 = rows
+        .iter()
+        .find(|r| r.kind == "gemm_fp32")
+        .ok_or_else(|| HardwareError::Fit("micro.csv has no 'gemm_fp32' row".into()))?;
+    let (ff, ft) = (fp32.flops.unwrap_or(0.0), fp32.s_per_iter.unwrap_or(0.0));
+    if ff <= 0.0 || ft <= 0.0 {
+        return Err(HardwareError::Fit(
+            "gemm_fp32 row lacks flops or s_per_iter".into(),
+        ));
+    }
+    let phi = fp32.mean_sm_mhz / max_clock_mhz;
+    let u_s = ff / ft / (peak_fp32 * phi);
+    let simt_eff_scale = u_s / eff_at(ff);
+    let simt_coef_w = (fp32.mean_w - idle_w) / (u_s * phi.powf(gamma));
+    Ok(MicroFit {
+        idle_w,
+        launch_overhead_s: launch,
+        max_eff,
+        half_flops,
+        exponent,
+        mem_eff,
+        simt_eff_scale,
+        tensor_coef_w,
+        simt_coef_w,
+        mem_coef_w,
+        gamma,
+    })
+}
+
+/// Copy a [`MicroFit`] into an accelerator's curves.
+pub fn apply_micro_fit(acc: &mut Accelerator, f: &MicroFit) {
+    acc.idle_w = f.idle_w;
+    acc.launch_overhead_s = f.launch_overhead_s;
+    acc.efficiency.max_eff = f.max_eff;
+    acc.efficiency.half_flops = f.half_flops;
+    acc.efficiency.exponent = f.exponent;
+    acc.efficiency.mem_eff = f.mem_eff;
+    acc.efficiency.simt_eff_scale = f.simt_eff_scale;
+    acc.power.tensor_coef_w = f.tensor_coef_w;
+    acc.power.simt_coef_w = f.simt_coef_w;
+    acc.power.mem_coef_w = f.mem_coef_w;
+    acc.power.gamma = f.gamma;
+}
+
+/// Minimise `sum ln(model/measured)^2` over `x` on a grid in `[lo, hi]` with step `step`.
+fn grid_min(lo: f64, hi: f64, step: f64, mut err: impl FnMut(f64) -> f64) -> f64 {
+    let (mut best_x, mut best_e) = (lo, f64::INFINITY);
+    let mut x = lo;
+    while x <= hi + 1e-12 {
+        let e = err(x);
+        if e < best_e {
+            best_e = e;
+            best_x = x;
+        }
+        x += step;
+    }
+    best_x
+}
+
+/// Small-kernel launch count of the router, from the moe_layer.csv `routing_only` row: the
+/// measured time minus the modelled gate GEMMs and gathers, over the launch floor.
+pub fn fit_router_launches(acc: &Accelerator, rows: &[MoeRow]) -> Result<f64, HardwareError> {
+    let r = rows
+        .iter()
+        .find(|r| r.mode == "routing_only")
+        .ok_or_else(|| HardwareError::Fit("moe_layer.csv has no routing_only row".into()))?;
+    let base = router_fwd_bwd_with(
+        acc,
+        r.tokens,
+        r.hidden,
+        r.experts,
+        r.top_k,
+        Precision::Bf16,
+        0.0,
+        0.0,
+    );
+    Ok(((r.s_per_iter - base.time_s) / acc.launch_overhead_s)
+        .round()
+        .max(0.0))
+}
+
+/// Attention efficiency curve `(max_eff, half_flops_per_head)`: measured efficiency
+/// `flops / time / (peak * clock/max)` of every attn.csv row fitted as
+/// `1/eff = 1/max + (half/max) / (flops/(batch*heads))` by linear least squares (relative weights).
+pub fn fit_attention(
+    rows: &[AttnRow],
+    peak_bf16: f64,
+    max_clock_mhz: f64,
+) -> Result<(f64, f64), HardwareError> {
+    if rows.len() < 2 {
+        return Err(HardwareError::Fit("attn.csv needs at least 2 rows".into()));
+    }
+    let pts: Vec<(f64, f64)> = rows
+        .iter()
+        .map(|r| {
+            let eff = r.flops / r.s_per_iter / (peak_bf16 * r.mean_sm_mhz / max_clock_mhz);
+            (r.flops / (r.batch * r.heads) / 1e9, eff)
+        })
+        .collect();
+    let x = DMatrix::from_fn(pts.len(), 2, |i, j| {
+        if j == 0 {
+            pts[i].1
+        } else {
+            pts[i].1 / pts[i].0
+        }
+    });
+    let y = DVector::from_element(pts.len(), 1.0);
+    let (b, _) =
+        lstsq(&x, &y).ok_or_else(|| HardwareError::Fit("attention least squares failed".into()))?;
+    if b[0] <= 0.0 || b[1] <= 0.0 {
+        return Err(HardwareError::Fit(format!(
+            "attention fit non-physical: {b:?}"
+        )));
+    }
+    Ok((1.0 / b[0], 1e9 * b[1] / b[0]))
+}
+
+/// Loop-issued expert GEMM efficiency scale: least squares on ln(time) over the moe_layer.csv
+/// `dropless` rows, modelled as Loop experts plus the router.
+pub fn fit_loop_scale(acc: &Accelerator, rows: &[MoeRow]) -> f64 {
+    let mut a = acc.clone();
+    grid_min(0.1, 1.5, 0.0005, |s| {
+        a.efficiency.loop_gemm_eff_scale = s;
+        rows.iter()
+            .filter(|r| r.mode == "dropless")
+            .map(|r| {
+                let e = experts_fwd_bwd(
+                    &a,
+                    &r.counts,
+                    r.hidden,
+                    r.ffn,
+                    ExpertKernel::Loop,
+                    None,
+                    Precision::Bf16,
+                    0.0,
+                );
+                let rt = router_fwd_bwd_with(
+                    &a,
+                    r.tokens,
+                    r.hidden,
+                    r.experts,
+                    r.top_k,
+                    Precision::Bf16,
+                    0.0,
+                    ROUTER_SMALL_KERNELS,
+                );
+                ((e.time_s + rt.time_s) / r.s_per_iter).ln().powi(2)
+            })
+            .sum()
+    })
+}
+
+/// What [`fit`] produced: the fitted preset and the coefficients behind it.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    /// The fitted preset.
+    pub accelerator: Accelerator,
+    /// Coefficients fitted from the micro-benchmark file.
+    pub micro: MicroFit,
+    /// Attention curve `(max_eff, half_flops_per_head [FLOP])`, if an attention file was given.
+    pub attention: Option<(f64, f64)>,
+    /// Loop-issued expert GEMM efficiency scale, if an MoE-layer file was given.
+    pub loop_scale: Option<f64>,
+    /// Router small-kernel count implied by the MoE-layer file (reported only: the model keeps
+    /// `kernels::ROUTER_SMALL_KERNELS`, a software property rather than a hardware one).
+    pub router_launches: Option<f64>,
+}
+
+/// Fit `base`'s efficiency and power coefficients to `data`: micro-benchmarks always, attention
+/// and MoE-layer rows when given. Peaks, bandwidth, clock and the clock exponent come from
+/// `base`; the result is named `key` and its sources name the files fitted.
+pub fn fit(base: &Accelerator, key: &str, data: &CalibrationData) -> Result<Fitted, HardwareError> {
+    let peak_bf16 = base
+        .peak_flops
+        .bf16
+        .or(base.peak_flops.fp16)
+        .ok_or_else(|| {
+            HardwareError::Fit(format!("base preset {} has no bf16/fp16 peak", base.key))
+        })?;
+    let peak_fp32 = base
+        .peak_flops
+        .fp32
+        .ok_or_else(|| HardwareError::Fit(format!("base preset {} has no fp32 peak", base.key)))?;
+    let micro = fit_micro(
+        &data.micro.rows,
+        peak_bf16,
+        peak_fp32,
+        base.hbm_bw_bytes_per_s,
+        base.max_clock_mhz,
+        base.power.gamma,
+    )?;
+    let mut acc = base.clone();
+    apply_micro_fit(&mut acc, &micro);
+    acc.key = key.to_string();
+    acc.sources.push(format!(
+        "idle, launch floor, GEMM efficiency and power coefficients fitted by `moesim calibrate` from {}",
+        data.micro.path.display()
+    ));
+    let attention = match &data.attn {
+        Some(m) => {
+            let a = fit_attention(&m.rows, peak_bf16, base.max_clock_mhz)?;
+            acc.efficiency.attention_max_eff = a.0;
+            acc.efficiency.attention_half_flops = a.1;
+            acc.sources.push(format!(
+                "attention efficiency curve fitted from {}",
+                m.path.display()
+            ));
+            Some(a)
+        }
+        None => None,
+    };
+    let (loop_scale, router_launches) = match &data.moe {
+        Some(m) => {
+            let launches = fit_router_launches(&acc, &m.rows).ok();
+            let s = fit_loop_scale(&acc, &m.rows);
+            acc.efficiency.loop_gemm_eff_scale = s;
+            acc.sources.push(format!(
+                "loop-issued expert GEMM efficiency scale fitted from {}",
+                m.path.display()
+            ));
+            (Some(s), launches)
+        }
+        None => (None, None),
+    };
+    Ok(Fitted {
+        accelerator: acc,
+        micro,
+        attention,
+        loop_scale,
+        router_launches,
+    })
+}
