@@ -2,12 +2,14 @@
 
 mod placement;
 mod replay;
+mod spec;
 mod stats;
 mod synthetic;
 mod trace;
 
 pub use placement::{Placement, PlacementPolicy};
 pub use replay::{PastEnd, TraceReplay};
+pub use spec::{RouterKind, RoutingChoice, RoutingSource, RoutingSpec};
 pub use stats::{
     imbalance, stats_text, synth_trace, synthesize, trace_stats, Imbalance, SynthError, SynthSpec,
     TraceStats,

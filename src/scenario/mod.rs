@@ -11,7 +11,7 @@ pub use validate::parse_scenario;
 use crate::grid::{CsvSpec, GridFormat, PueModel};
 use crate::hardware::{Accelerator, ExpertKernel, Precision};
 use crate::network::Fabric;
-use crate::routing::{Collapse, PastEnd, PlacementPolicy};
+pub use crate::routing::{RoutingChoice, RoutingSource, RoutingSpec};
 use crate::workload::{ModelSpec, ParallelPlan};
 use std::path::{Path, PathBuf};
 
@@ -109,78 +109,6 @@ pub struct Training {
     pub start_utc_s: i64,
     /// The start as written in the file.
     pub start_text: String,
-}
-
-/// Where routing loads come from.
-#[derive(Debug, Clone)]
-pub enum RoutingSource {
-    /// Exactly equal loads (the perfectly balanced limit).
-    Balanced,
-    /// Uniform router (sampling noise only).
-    Uniform,
-    /// Zipf-skewed popularity with exponent `s`.
-    Zipf(f64),
-    /// Dirichlet(α) popularity per layer with a log-normal drift of σ per step.
-    Dirichlet {
-        /// Concentration.
-        alpha: f64,
-        /// Drift per step.
-        drift: f64,
-    },
-    /// Noisy top-k gating over Zipf(s)-skewed logits, `tokens` sampled per layer and step.
-    NoisyTopK {
-        /// Zipf exponent of the clean gate.
-        s: f64,
-        /// Logit noise standard deviation.
-        noise: f64,
-        /// Tokens sampled per layer and step.
-        tokens: u32,
-    },
-    /// A recorded trace file.
-    Trace {
-        /// Trace file.
-        path: PathBuf,
-        /// Whether a trace of another shape may be mapped onto the model.
-        map: bool,
-        /// What happens past the trace's end.
-        past_end: PastEnd,
-    },
-}
-
-/// Which side chooses: tokens pick their top-k experts, or experts pick their top-C tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoutingChoice {
-    /// Token-choice top-k with the model's capacity factor (or dropless).
-    TokenChoice,
-    /// Expert-choice (Zhou et al. 2022): every expert takes exactly its capacity of tokens.
-    ExpertChoice,
-}
-
-/// The routing of a scenario's MoE layers.
-#[derive(Debug, Clone)]
-pub struct RoutingSpec {
-    /// Where loads come from.
-    pub source: RoutingSource,
-    /// An optional collapse growing over training (synthetic sources).
-    pub collapse: Option<Collapse>,
-    /// Token choice or expert choice.
-    pub choice: RoutingChoice,
-    /// Expert placement on expert-parallel ranks.
-    pub placement: PlacementPolicy,
-    /// Re-place experts every this many steps from the loads seen since the last placement.
-    pub rebalance_every_steps: Option<u64>,
-}
-
-impl Default for RoutingSpec {
-    fn default() -> Self {
-        Self {
-            source: RoutingSource::Uniform,
-            collapse: None,
-            choice: RoutingChoice::TokenChoice,
-            placement: PlacementPolicy::Contiguous,
-            rebalance_every_steps: None,
-        }
-    }
 }
 
 /// Where the grid series comes from.

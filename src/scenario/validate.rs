@@ -6,6 +6,7 @@ use super::*;
 use crate::grid::{self, CiKind, GridFormat};
 use crate::hardware;
 use crate::network::{self, Fabric};
+use crate::routing::{Collapse, PastEnd, PlacementPolicy};
 use crate::workload::{self, FfnKind, MoeSpec};
 
 /// Parse and validate scenario `text` read from `file`; relative paths resolve against `base`.

@@ -11,7 +11,7 @@ pub use step::{Knobs, StepCost, StepModel};
 
 use crate::grid::{self, GridError, GridSeries};
 use crate::quality::{self, LossEstimate};
-use crate::routing::{read_trace, Router, RouterModel, RoutingError, RoutingTrace, TraceReplay};
+use crate::routing::{read_trace, Router, RoutingError, RoutingTrace};
 use crate::scenario::{GridSource, Job, RoutingSource, Scenario, StrategyKind};
 use crate::strategy::{CircadianPolicy, Policy, Rates};
 use crate::workload::FfnKind;
@@ -127,36 +127,14 @@ fn models_for(
         .seed
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
         .wrapping_add(salt);
-    let (experts, layers) = (m.experts as usize, job.model.moe_layers() as usize);
-    let model = match (&s.routing.source, trace) {
-        (RoutingSource::Trace { map, past_end, .. }, Some(t)) => RouterModel::Trace(
-            TraceReplay::new(t.clone(), layers, experts, *past_end, *map, seed)?,
-        ),
-        (RoutingSource::Balanced, _) => RouterModel::Balanced,
-        (RoutingSource::Zipf(z), _) => RouterModel::Zipf { s: *z },
-        (RoutingSource::Dirichlet { alpha, drift }, _) => RouterModel::Dirichlet {
-            alpha: *alpha,
-            drift: *drift,
-        },
-        (RoutingSource::NoisyTopK { s, noise, tokens }, _) => RouterModel::NoisyTopK {
-            s: *s,
-            noise: *noise,
-            k: m.top_k as usize,
-            tokens: *tokens as usize,
-        },
-        (RoutingSource::Uniform, _) => RouterModel::Uniform,
-        (RoutingSource::Trace { path, .. }, None) => {
-            return Err(RoutingError::Shape {
-                path: path.clone(),
-                msg: "the trace was not loaded before the run".into(),
-            }
-            .into())
-        }
-    };
-    let mut router = Router::new(model, experts, layers, seed);
-    if let Some(c) = s.routing.collapse {
-        router = router.with_collapse(c);
-    }
+    let router = Router::from_spec(
+        &s.routing,
+        trace.as_ref(),
+        m.experts as usize,
+        job.model.moe_layers() as usize,
+        m.top_k as usize,
+        seed,
+    )?;
     let full = sm.full_knobs();
     let mean = router.mean_shares(16, sm.assignments_per_layer(full.top_k));
     sm.set_routing(
