@@ -164,7 +164,7 @@ enum TraceCmd {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
-        /// Router: balanced, uniform, zipf, dirichlet.
+        /// Router: balanced, uniform, zipf, dirichlet, noisy_topk.
         #[arg(long, default_value = "uniform")]
         model: String,
         /// Experts per layer.
@@ -679,7 +679,11 @@ fn main() -> ExitCode {
                     }
                     Err(e) => fail(1, e),
                 },
-                Err(e) => fail(2, e),
+                // The library names the SynthSpec field; its flag is the same name in kebab case.
+                Err(e) => fail(
+                    2,
+                    format!("trace synth: `--{}`: {}", e.field.replace('_', "-"), e.msg),
+                ),
             }
         }
         Command::Validate {

@@ -1,7 +1,7 @@
 //! The routing a scenario asks for (router kind and parameters, choice, placement) and its one table of names.
 
-use super::{Collapse, PastEnd, PlacementPolicy, Router, RouterModel, RoutingError, RoutingTrace};
 use super::TraceReplay;
+use super::{Collapse, PastEnd, PlacementPolicy, Router, RouterModel, RoutingError, RoutingTrace};
 use std::path::PathBuf;
 use std::sync::Arc;
 
