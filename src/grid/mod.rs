@@ -19,10 +19,12 @@ mod profile;
 mod pue;
 mod regular;
 mod series;
+mod stamps;
+mod table;
 mod time;
 mod weather;
 
-pub use csv_load::{load_csv, load_csv_with_report, CsvSpec, LoadReport};
+pub use csv_load::{load_csv, load_csv_with_report, CsvSpec};
 pub use error::GridError;
 pub use format::{
     detect_format, format_names, load_grid_columns, load_grid_file, FormatInfo, FormatOptions,
@@ -32,6 +34,7 @@ pub use presets::{eia_2022_spec, europe_2020_spec, EIA_FUEL_SUM};
 pub use profile::{default_profile_series, profile_regions, region_profile, RegionProfile};
 pub use pue::{pue_series, CoolingTemp, Pue, PueModel, CHILLER_COP_COEFFS};
 pub use series::{CiKind, CiSignal, GridSeries};
+pub use table::LoadReport;
 pub use time::{fmt_utc, parse_time_zone};
 pub use weather::{load_epw, wet_bulb_stull_c, WeatherSeries, MAX_WEATHER_GAP_H};
 
