@@ -18,97 +18,76 @@
 //! (e.g. `sum:WND+SUN+WAT+OIL+NG+COL+NUC+OTH` for total net generation in the EIA files); a row
 //! with any summed cell missing counts as missing.
 
-use std::path::PathBuf;
-
 use super::error::GridError;
-use super::series::{CiKind, GridSeries};
+use super::series::GridSeries;
+use super::spec::GridFile;
 use super::stamps::StampStyle;
 use super::table::{load_table, ColumnReq, LoadReport, TableSpec};
 use super::time::parse_time_zone;
 
-/// How to read one CSV file into a [`GridSeries`].
-/// `Default` gives empty names, UTC, interval-start stamps, average CI and no gap allowance, for
-/// `CsvSpec { path, time_column, ci_column, ..Default::default() }`.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct CsvSpec {
-    /// File to read.
-    pub path: PathBuf,
-    /// Header of the timestamp column.
-    pub time_column: String,
-    /// Zone of naive timestamps: an IANA name (e.g. "Europe/Berlin") or "UTC" (empty = UTC).
-    /// Also the series' local zone unless `local_time_zone` is given.
-    pub time_zone: String,
-    /// True if stamps mark the end of their interval (EIA-930 "hour ending"), false for the start.
-    pub stamp_is_interval_end: bool,
-    /// Header of the carbon-intensity column, gCO2eq/kWh (or `sum:A+B`).
-    pub ci_column: String,
-    /// Header of the load column in MW, or `sum:A+B+...`; `None` for no load.
-    pub load_column: Option<String>,
-    /// Header of the price column in currency per MWh (or `sum:A+B`); `None` for no price.
-    pub price_column: Option<String>,
-    /// Whether the intensity is average or marginal.
-    pub ci_kind: CiKind,
-    /// Longest run of missing intervals that is interpolated; longer runs are errors.
-    pub max_gap_intervals: u32,
-    /// Region label stored in the series.
-    pub region: String,
-    /// The region's local zone (for local hours) when it differs from `time_zone`, e.g. files with
-    /// naive UTC stamps for Great Britain: `time_zone = "UTC"`, `local_time_zone = "Europe/London"`.
-    pub local_time_zone: Option<String>,
-}
-
-/// Loads a grid series from a CSV file as described by `spec` (see the module docs for the rules).
-pub fn load_csv(spec: &CsvSpec) -> Result<GridSeries, GridError> {
-    load_csv_with_report(spec).map(|(s, _)| s)
+/// Loads a generic grid CSV (`file.columns` says which column is what; see the module docs for the
+/// rules) as the series of `region` (a label here).
+pub fn load_csv(file: &GridFile, region: &str) -> Result<GridSeries, GridError> {
+    load_csv_with_report(file, region).map(|(s, _)| s)
 }
 
 /// Like [`load_csv`], also returning what the loader did (rows averaged, values interpolated).
-pub fn load_csv_with_report(spec: &CsvSpec) -> Result<(GridSeries, LoadReport), GridError> {
-    let context = spec.path.display().to_string();
-    let stamp_zone = if spec.time_zone.trim().is_empty() {
+pub fn load_csv_with_report(
+    file: &GridFile,
+    region: &str,
+) -> Result<(GridSeries, LoadReport), GridError> {
+    let Some(cols) = &file.columns else {
+        return Err(GridError::InvalidArgument {
+            what: "generic grid format",
+            value: file.path.display().to_string(),
+            valid: "a column description (time_column, ci_column, ...) for the generic format",
+        });
+    };
+    let context = file.path.display().to_string();
+    let stamp_zone = if cols.time_zone.trim().is_empty() {
         "UTC"
     } else {
-        spec.time_zone.as_str()
+        cols.time_zone.as_str()
     };
     let tz = parse_time_zone(stamp_zone, &context)?;
-    let local_tz = match &spec.local_time_zone {
+    let local_tz = match &file.local_time_zone {
         Some(z) => parse_time_zone(z, &context)?,
         None => tz,
     };
-    let mut columns = vec![ColumnReq::required(&spec.ci_column, "ci column", true)];
-    if let Some(l) = &spec.load_column {
+    let mut columns = vec![ColumnReq::required(&cols.ci_column, "ci column", true)];
+    if let Some(l) = &cols.load_column {
         columns.push(ColumnReq::required(l, "load column", false));
     }
-    if let Some(p) = &spec.price_column {
+    if let Some(p) = &cols.price_column {
         columns.push(ColumnReq::required(p, "price column", false));
     }
     let table = load_table(&TableSpec {
-        path: spec.path.clone(),
-        time_column: spec.time_column.clone(),
+        path: file.path.clone(),
+        time_column: cols.time_column.clone(),
         stamp_style: StampStyle::Iso,
         time_zone: stamp_zone.to_string(),
-        stamp_is_interval_end: spec.stamp_is_interval_end,
+        stamp_is_interval_end: cols.stamp.is_end(),
         columns,
-        max_gap_intervals: spec.max_gap_intervals,
+        max_gap_intervals: file.max_gap_intervals,
         thousands_separator: false,
         row_filter: None,
     })?;
     let mut it = table.columns.into_iter().map(Option::unwrap_or_default);
     let ci = it.next().unwrap_or_default();
-    let load = spec.load_column.as_ref().and_then(|_| it.next());
-    let price = spec.price_column.as_ref().and_then(|_| it.next());
+    let load = cols.load_column.as_ref().and_then(|_| it.next());
+    let price = cols.price_column.as_ref().and_then(|_| it.next());
     let series = GridSeries {
-        region: spec.region.clone(),
+        region: region.to_string(),
         tz: local_tz,
         start_utc_s: table.start_utc_s,
         interval_s: table.interval_s,
         ci_g_per_kwh: ci,
-        ci_kind: spec.ci_kind,
-        ci_name: spec.ci_column.trim().to_string(),
+        ci_kind: cols.ci_kind,
+        ci_name: cols.ci_column.trim().to_string(),
         ci_alt: Vec::new(),
         load_mw: load,
         price_per_mwh: price,
-        source: spec.path.display().to_string(),
+        source: file.path.display().to_string(),
     };
     series.validate()?;
     Ok((series, table.report))
@@ -116,11 +95,17 @@ pub fn load_csv_with_report(spec: &CsvSpec) -> Result<(GridSeries, LoadReport), 
 
 #[cfg(test)]
 mod tests {
+    use super::super::spec::{CsvColumns, StampAt};
     use super::*;
     use std::io::Write;
 
+    /// The column description of a generic test file (created empty if missing).
+    fn cols(f: &mut GridFile) -> &mut CsvColumns {
+        f.columns.get_or_insert_with(CsvColumns::default)
+    }
+
     /// Writes `text` to a temporary CSV and returns it with a spec (UTC, start stamps, load "load").
-    fn file(text: &str) -> (tempfile::NamedTempFile, CsvSpec) {
+    fn file(text: &str) -> (tempfile::NamedTempFile, GridFile) {
         let mut f = match tempfile::NamedTempFile::new() {
             Ok(f) => f,
             Err(e) => panic!("tempfile: {e}"),
@@ -128,28 +113,29 @@ mod tests {
         if let Err(e) = f.write_all(text.as_bytes()) {
             panic!("write: {e}");
         }
-        let spec = CsvSpec {
-            path: f.path().to_path_buf(),
-            time_column: "time".into(),
-            time_zone: "UTC".into(),
-            ci_column: "ci".into(),
-            load_column: Some("load".into()),
-            max_gap_intervals: 2,
-            region: "T".into(),
-            ..Default::default()
-        };
+        let mut spec = GridFile::generic(
+            f.path(),
+            CsvColumns {
+                time_column: "time".into(),
+                time_zone: "UTC".into(),
+                ci_column: "ci".into(),
+                load_column: Some("load".into()),
+                ..Default::default()
+            },
+        );
+        spec.max_gap_intervals = 2;
         (f, spec)
     }
 
-    fn ok(spec: &CsvSpec) -> (GridSeries, LoadReport) {
-        match load_csv_with_report(spec) {
+    fn ok(spec: &GridFile) -> (GridSeries, LoadReport) {
+        match load_csv_with_report(spec, "T") {
             Ok(x) => x,
             Err(e) => panic!("unexpected error: {e}"),
         }
     }
 
-    fn err(spec: &CsvSpec) -> String {
-        match load_csv(spec) {
+    fn err(spec: &GridFile) -> String {
+        match load_csv(spec, "T") {
             Ok(s) => panic!("expected an error, got {} intervals", s.len()),
             Err(e) => e.to_string(),
         }
@@ -174,10 +160,7 @@ mod tests {
 
     #[test]
     fn missing_file_names_the_path() {
-        let spec = CsvSpec {
-            path: "/nonexistent/grid.csv".into(),
-            ..Default::default()
-        };
+        let spec = GridFile::generic("/nonexistent/grid.csv", CsvColumns::default());
         let e = err(&spec);
         assert!(
             e.contains("/nonexistent/grid.csv") && e.contains("cannot read"),
@@ -188,7 +171,7 @@ mod tests {
     #[test]
     fn unknown_column_lists_the_columns() {
         let (_f, mut spec) = file("time,ci,load\n2022-01-01 00:00,1,1\n");
-        spec.ci_column = "carbon".into();
+        cols(&mut spec).ci_column = "carbon".into();
         let e = err(&spec);
         assert!(
             e.contains("'carbon'") && e.contains("'time', 'ci', 'load'") && e.contains(":1:"),
@@ -298,19 +281,19 @@ mod tests {
         let (_f, mut spec) = file(
             "time,ci,A,B\n2022-01-01 00:00,1,1,2\n2022-01-01 01:00,1,3,\n2022-01-01 02:00,1,5,6\n",
         );
-        spec.load_column = Some("sum: a + B".into());
+        cols(&mut spec).load_column = Some("sum: a + B".into());
         let (s, _) = ok(&spec);
         assert_eq!(s.load_mw, Some(vec![3.0, 7.0, 11.0]));
-        spec.load_column = Some("sum:A++B".into());
+        cols(&mut spec).load_column = Some("sum:A++B".into());
         assert!(err(&spec).contains("sum:"));
-        spec.load_column = Some("sum:A+C".into());
+        cols(&mut spec).load_column = Some("sum:A+C".into());
         assert!(err(&spec).contains("'C'"));
     }
 
     #[test]
     fn interval_end_stamps_move_back_one_interval() {
         let (_f, mut spec) = file("time,ci,load\n2022-01-01 01:00,1,1\n2022-01-01 02:00,2,2\n");
-        spec.stamp_is_interval_end = true;
+        cols(&mut spec).stamp = StampAt::End;
         let (s, _) = ok(&spec);
         assert_eq!((s.start_utc_s, s.len()), (T0, 2));
     }
@@ -321,7 +304,7 @@ mod tests {
         let (_f, mut spec) = file(
             "time,ci\n2022-01-01 00:00,10\n2022-01-01 00:30,20\n2022-01-01 01:00,30\n2022-01-01 01:30,40\n2022-01-01 02:00,50\n2022-01-01 02:30,60\n2022-01-01 02:45,80\n2022-01-01 03:00,90\n",
         );
-        spec.load_column = None;
+        cols(&mut spec).load_column = None;
         let (s, r) = ok(&spec);
         assert_eq!(s.interval_s, 1800);
         assert_eq!(
@@ -337,7 +320,7 @@ mod tests {
         let (_f, spec) = file("time,ci,load\n2022-01-01 00:00,1,1\n");
         assert!(err(&spec).contains("1 data row"));
         let (_f, mut spec) = file("time,ci,load\n2022-01-01 00:00,1,1\n2022-01-01 01:00,1,1\n");
-        spec.time_zone = "Pacific Time".into();
+        cols(&mut spec).time_zone = "Pacific Time".into();
         assert!(err(&spec).contains("unknown time zone 'Pacific Time'"));
     }
 
@@ -345,8 +328,8 @@ mod tests {
     fn dst_spring_forward_local_stamps_are_contiguous() {
         // Los Angeles, 2022-03-13: clocks jump 02:00 -> 03:00, so 01:00 and 03:00 are one hour apart.
         let (_f, mut spec) = file("time,ci\n2022-03-13 00:00,1\n2022-03-13 01:00,2\n2022-03-13 03:00,3\n2022-03-13 04:00,4\n");
-        spec.time_zone = "America/Los_Angeles".into();
-        spec.load_column = None;
+        cols(&mut spec).time_zone = "America/Los_Angeles".into();
+        cols(&mut spec).load_column = None;
         spec.max_gap_intervals = 0;
         let (s, _) = ok(&spec);
         assert_eq!(s.start_utc_s, 1_647_158_400); // 2022-03-13T08:00Z
@@ -355,8 +338,8 @@ mod tests {
         assert_eq!(hours, vec![0, 1, 3, 4]);
         // A stamp inside the skipped hour is an error naming the row.
         let (_f, mut spec2) = file("time,ci\n2022-03-13 01:00,2\n2022-03-13 02:00,3\n");
-        spec2.time_zone = "America/Los_Angeles".into();
-        spec2.load_column = None;
+        cols(&mut spec2).time_zone = "America/Los_Angeles".into();
+        cols(&mut spec2).load_column = None;
         let e = err(&spec2);
         assert!(e.contains(":3:") && e.contains("does not exist"), "{e}");
     }
@@ -365,8 +348,8 @@ mod tests {
     fn dst_fall_back_repeated_hour_maps_to_both_instants() {
         // Los Angeles, 2022-11-06: 01:00-01:59 happens twice (PDT, then PST).
         let (_f, mut spec) = file("time,ci\n2022-11-06 00:00,1\n2022-11-06 01:00,2\n2022-11-06 01:00,3\n2022-11-06 02:00,4\n");
-        spec.time_zone = "America/Los_Angeles".into();
-        spec.load_column = None;
+        cols(&mut spec).time_zone = "America/Los_Angeles".into();
+        cols(&mut spec).load_column = None;
         spec.max_gap_intervals = 0;
         let (s, _) = ok(&spec);
         assert_eq!(s.start_utc_s, 1_667_718_000); // 2022-11-06T07:00Z
@@ -376,8 +359,8 @@ mod tests {
         // Listed once, the repeated hour is a one-interval gap: an error with no allowance...
         let (_f, mut spec1) =
             file("time,ci\n2022-11-06 00:00,1\n2022-11-06 01:00,2\n2022-11-06 02:00,4\n");
-        spec1.time_zone = "America/Los_Angeles".into();
-        spec1.load_column = None;
+        cols(&mut spec1).time_zone = "America/Los_Angeles".into();
+        cols(&mut spec1).load_column = None;
         spec1.max_gap_intervals = 0;
         assert!(err(&spec1).contains("1 missing"));
         // ...and interpolated with one.
@@ -388,7 +371,7 @@ mod tests {
     #[test]
     fn local_zone_can_differ_from_stamp_zone() {
         let (_f, mut spec) = file("time,ci\n2020-07-01 00:00:00,1\n2020-07-01 00:30:00,2\n");
-        spec.load_column = None;
+        cols(&mut spec).load_column = None;
         spec.local_time_zone = Some("Europe/London".into());
         let (s, _) = ok(&spec);
         assert_eq!(s.local_hour(0), 1); // BST = UTC+1

@@ -19,24 +19,28 @@ mod profile;
 mod pue;
 mod regular;
 mod series;
+mod spec;
 mod stamps;
 mod table;
 mod time;
 mod weather;
+mod window;
 
-pub use csv_load::{load_csv, load_csv_with_report, CsvSpec};
+pub use csv_load::{load_csv, load_csv_with_report};
 pub use error::GridError;
 pub use format::{
-    detect_format, format_names, load_grid_columns, load_grid_file, FormatInfo, FormatOptions,
-    GridColumns, GridFormat, FORMATS, IPCC_FACTORS_G_PER_KWH,
+    detect_format, format_names, load_grid_columns, load_grid_file, FormatInfo, GridColumns,
+    GridFormat, FORMATS, IPCC_FACTORS_G_PER_KWH,
 };
 pub use presets::{eia_2022_spec, europe_2020_spec, EIA_FUEL_SUM};
 pub use profile::{default_profile_series, profile_regions, region_profile, RegionProfile};
 pub use pue::{pue_series, CoolingTemp, Pue, PueModel, CHILLER_COP_COEFFS};
 pub use series::{CiKind, CiSignal, GridSeries};
+pub use spec::{CsvColumns, GridFile, GridSource, GridSpec, StampAt};
 pub use table::LoadReport;
 pub use time::{fmt_utc, parse_time_zone};
 pub use weather::{load_epw, wet_bulb_stull_c, WeatherSeries, MAX_WEATHER_GAP_H};
+pub use window::{pue_by_interval, series_for};
 
 #[cfg(test)]
 pub(crate) mod test_data {

@@ -8,7 +8,8 @@ mod validate;
 pub use error::{line_col, Location, Locator, ScenarioError};
 pub use validate::parse_scenario;
 
-use crate::grid::{CsvSpec, GridFormat, PueModel};
+use crate::grid::PueModel;
+pub use crate::grid::{GridSource, GridSpec};
 use crate::hardware::{Accelerator, ExpertKernel, Precision};
 use crate::network::Fabric;
 pub use crate::routing::{RoutingChoice, RoutingSource, RoutingSpec};
@@ -109,37 +110,6 @@ pub struct Training {
     pub start_utc_s: i64,
     /// The start as written in the file.
     pub start_text: String,
-}
-
-/// Where the grid series comes from.
-#[derive(Debug, Clone)]
-pub enum GridSource {
-    /// The embedded mean (month × local hour) profile of the region.
-    Profile,
-    /// A CSV file.
-    Csv {
-        /// The file's format (generic CSV, Electricity Maps, EIA-930, ENTSO-E).
-        format: GridFormat,
-        /// Which intensity signal to use when the file gives several (e.g. `direct`, `lifecycle`).
-        ci_signal: Option<String>,
-        /// Loader settings (columns are used by the generic format).
-        spec: Box<CsvSpec>,
-        /// Whether runs longer than the file may wrap onto the same day of another year.
-        wrap_years: bool,
-    },
-}
-
-/// The grid a scenario runs against.
-#[derive(Debug, Clone)]
-pub struct GridSpec {
-    /// Region name (a profile key such as `CISO`, or a label for a CSV).
-    pub region: String,
-    /// Where the series comes from.
-    pub source: GridSource,
-    /// Flat electricity price [currency/MWh] used when the series has no price column.
-    pub price_per_mwh: Option<f64>,
-    /// Grid interval of the profile series [s].
-    pub interval_s: i64,
 }
 
 /// What the circadian scheduler minimises.

@@ -771,24 +771,32 @@ impl Validator<'_> {
                         ));
                     }
                 }
-                GridSource::Csv {
-                    format,
-                    ci_signal: c.ci_signal.clone(),
-                    spec: Box::new(CsvSpec {
-                        path: self.path(&c.path),
+                let columns = if generic {
+                    Some(grid::CsvColumns {
                         time_column: need("time_column", &c.time_column)?,
                         time_zone,
-                        stamp_is_interval_end,
+                        stamp: if stamp_is_interval_end {
+                            grid::StampAt::End
+                        } else {
+                            grid::StampAt::Start
+                        },
                         ci_column: need("ci_column", &c.ci_column)?,
+                        ci_kind,
                         load_column: c.load_column.clone(),
                         price_column: c.price_column.clone(),
-                        ci_kind,
-                        max_gap_intervals: c.max_gap_intervals as u32,
-                        region: g.region.clone(),
-                        local_time_zone: c.local_time_zone.clone(),
-                    }),
+                    })
+                } else {
+                    None
+                };
+                GridSource::File(Box::new(grid::GridFile {
+                    path: self.path(&c.path),
+                    format,
+                    local_time_zone: c.local_time_zone.clone(),
+                    max_gap_intervals: c.max_gap_intervals as u32,
+                    columns,
+                    ci_signal: c.ci_signal.clone(),
                     wrap_years: c.wrap_years,
-                }
+                }))
             }
             o => {
                 return Err(self.loc.invalid(

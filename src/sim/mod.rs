@@ -12,7 +12,7 @@ pub use step::{Knobs, StepCost, StepModel};
 use crate::grid::{self, GridError, GridSeries};
 use crate::quality::{self, LossEstimate};
 use crate::routing::{read_trace, Router, RoutingError, RoutingTrace};
-use crate::scenario::{GridSource, Job, RoutingSource, Scenario, StrategyKind};
+use crate::scenario::{Job, RoutingSource, Scenario, StrategyKind};
 use crate::strategy::{CircadianPolicy, Policy, Rates};
 use crate::workload::FfnKind;
 use rayon::prelude::*;
@@ -216,48 +216,12 @@ pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
         }
     }
     let horizon_s = ((horizon_s / 86_400.0).ceil() * 86_400.0) as i64;
-    let grid = match &s.grid.source {
-        GridSource::Profile => grid::default_profile_series(
-            &s.grid.region,
-            s.training.start_utc_s,
-            horizon_s,
-            s.grid.interval_s,
-            s.grid.price_per_mwh,
-        )?,
-        GridSource::Csv {
-            format,
-            ci_signal,
-            spec,
-            wrap_years,
-        } => {
-            let opts = grid::FormatOptions {
-                region: s.grid.region.clone(),
-                local_time_zone: spec.local_time_zone.clone(),
-                max_gap_intervals: spec.max_gap_intervals,
-                generic: Some((**spec).clone()),
-            };
-            let (full, _report) = grid::load_grid_file(&spec.path, *format, &opts)?;
-            let full = match ci_signal {
-                Some(name) => full.select_ci(name)?,
-                None => full,
-            };
-            let mut g = full.window(s.training.start_utc_s, horizon_s, *wrap_years)?;
-            if g.price_per_mwh.is_none() {
-                if let Some(p) = s.grid.price_per_mwh {
-                    g.price_per_mwh = Some(vec![p; g.ci_g_per_kwh.len()]);
-                }
-            }
-            g
-        }
-    };
-    // Weather-driven PUE, one value per grid interval (a constant PUE otherwise).
-    let pue = match &s.cluster.weather_pue {
-        Some((path, model)) => {
-            let w = grid::load_epw(path)?;
-            Arc::new(grid::pue_series(&grid, &w, model))
-        }
-        None => Arc::new(vec![s.cluster.pue; grid.ci_g_per_kwh.len()]),
-    };
+    let grid = grid::series_for(&s.grid, s.training.start_utc_s, horizon_s)?;
+    let pue = Arc::new(grid::pue_by_interval(
+        &grid,
+        s.cluster.pue,
+        s.cluster.weather_pue.as_ref(),
+    )?);
     let results: Vec<Result<StrategyResult, SimError>> = s
         .strategies
         .par_iter()

@@ -32,9 +32,10 @@ use std::path::Path;
 
 use chrono_tz::Tz;
 
-use super::csv_load::{load_csv_with_report, CsvSpec};
+use super::csv_load::load_csv_with_report;
 use super::error::GridError;
 use super::series::{CiKind, CiSignal, GridSeries};
+use super::spec::GridFile;
 use super::table::{load_table, read_headers, LoadReport};
 use super::time::fmt_utc;
 
@@ -50,7 +51,7 @@ use plans::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GridFormat {
-    /// Any CSV with a timestamp column and named value columns, described by a [`CsvSpec`].
+    /// Any CSV with a timestamp column and named value columns, described by [`super::CsvColumns`].
     Generic,
     /// Electricity Maps CSV export (hourly, 5-minute or yearly), both header generations.
     ElectricityMaps,
@@ -60,21 +61,6 @@ pub enum GridFormat {
     EntsoeLegacy,
     /// ENTSO-E Transparency Platform new-platform export (`MTU (CET/CEST)`, dd/mm/yyyy).
     EntsoeNew,
-}
-
-/// Settings the format loaders need beyond the file itself.
-#[derive(Debug, Clone, Default)]
-pub struct FormatOptions {
-    /// Region label; for EIA-930 BALANCE files also the balancing authority to select (e.g. "CISO").
-    /// Empty: the file's stem.
-    pub region: String,
-    /// The region's IANA zone for local hours. Needed for Electricity Maps files (they carry only
-    /// UTC) and EIA authorities outside the built-in table; ENTSO-E defaults to Europe/Brussels.
-    pub local_time_zone: Option<String>,
-    /// Longest run of missing intervals interpolated; longer runs are errors.
-    pub max_gap_intervals: u32,
-    /// For [`GridFormat::Generic`] only: the column description.
-    pub generic: Option<CsvSpec>,
 }
 
 /// One row of the format registry.
@@ -89,7 +75,7 @@ pub struct FormatInfo {
     /// True if a header row (trimmed, BOM stripped) looks like this format.
     pub detect: fn(&[String]) -> bool,
     /// Plans the read: which columns are what, how stamps are written.
-    plan: fn(&Path, &[String], &FormatOptions) -> Result<Plan, GridError>,
+    plan: fn(&GridFile, &[String], &str) -> Result<Plan, GridError>,
 }
 
 /// The registry: every format, in detection order (generic last: it matches anything).
@@ -125,7 +111,7 @@ pub const FORMATS: [FormatInfo; 5] = [
     FormatInfo {
         format: GridFormat::Generic,
         name: "generic",
-        description: "any CSV: a timestamp column and named intensity / load / price columns (a CsvSpec)",
+        description: "any CSV: a timestamp column and named intensity / load / price columns (grid.csv columns)",
         detect: |_| true,
         plan: plan_generic,
     },
@@ -256,25 +242,12 @@ impl GridColumns {
     }
 }
 
-/// Reads a grid file of the given format (see the module docs for each format's rules).
-pub fn load_grid_columns(
-    path: &Path,
-    format: GridFormat,
-    opts: &FormatOptions,
-) -> Result<GridColumns, GridError> {
-    if format == GridFormat::Generic {
-        let Some(spec) = &opts.generic else {
-            return Err(GridError::InvalidArgument {
-                what: "generic grid format",
-                value: path.display().to_string(),
-                valid: "a column description (time_column, ci_column, ...) for the generic format",
-            });
-        };
-        let spec = CsvSpec {
-            path: path.to_path_buf(),
-            ..spec.clone()
-        };
-        let (s, report) = load_csv_with_report(&spec)?;
+/// Reads a grid file in its format (see the module docs for each format's rules) as the series of
+/// `region` (for EIA-930 BALANCE files also the balancing authority to select; empty: the file's stem).
+pub fn load_grid_columns(file: &GridFile, region: &str) -> Result<GridColumns, GridError> {
+    let path = file.path.as_path();
+    if file.format == GridFormat::Generic {
+        let (s, report) = load_csv_with_report(file, region)?;
         return Ok(GridColumns {
             region: s.region,
             tz: s.tz,
@@ -292,8 +265,8 @@ pub fn load_grid_columns(
         });
     }
     let headers = read_headers(path)?;
-    let info = format.info();
-    let plan = (info.plan)(path, &headers, opts)?;
+    let info = file.format.info();
+    let plan = (info.plan)(file, &headers, region)?;
     let table = load_table(&plan.table)?;
     let n = table
         .columns
@@ -328,12 +301,12 @@ pub fn load_grid_columns(
             });
         }
     }
-    let region = if opts.region.trim().is_empty() {
+    let region = if region.trim().is_empty() {
         path.file_stem()
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default()
     } else {
-        opts.region.trim().to_string()
+        region.trim().to_string()
     };
     Ok(GridColumns {
         region,
@@ -348,13 +321,12 @@ pub fn load_grid_columns(
     })
 }
 
-/// Reads a grid file of the given format into a series (the first intensity signal primary).
+/// Reads a grid file into a series (the first intensity signal primary) of `region`.
 pub fn load_grid_file(
-    path: &Path,
-    format: GridFormat,
-    opts: &FormatOptions,
+    file: &GridFile,
+    region: &str,
 ) -> Result<(GridSeries, LoadReport), GridError> {
-    let cols = load_grid_columns(path, format, opts)?;
+    let cols = load_grid_columns(file, region)?;
     let report = cols.report.clone();
     Ok((cols.into_series()?, report))
 }

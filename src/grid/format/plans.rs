@@ -6,10 +6,10 @@ use chrono_tz::Tz;
 
 use super::super::error::GridError;
 use super::super::series::CiKind;
+use super::super::spec::GridFile;
 use super::super::stamps::StampStyle;
 use super::super::table::{ColumnReq, TableSpec};
 use super::super::time::parse_time_zone;
-use super::FormatOptions;
 
 /// Life-cycle emission factors by fuel, gCO2eq/kWh: IPCC AR5 (2014) WG3 Annex III medians as used by
 /// Let's Wait Awhile (Wiesner et al. 2021), quoted in /work/shared/data/grid/FORMATS.md; geothermal
@@ -96,8 +96,9 @@ fn has(headers: &[String], name: &str) -> bool {
     headers.iter().any(|h| norm(h) == name)
 }
 
-fn local_zone(path: &Path, opts: &FormatOptions, default: &str) -> Result<Tz, GridError> {
-    let zone = opts.local_time_zone.as_deref().unwrap_or(default);
+fn local_zone(file: &GridFile, default: &str) -> Result<Tz, GridError> {
+    let path = file.path.as_path();
+    let zone = file.local_time_zone.as_deref().unwrap_or(default);
     parse_time_zone(zone, &path.display().to_string())
 }
 
@@ -109,16 +110,17 @@ pub(super) fn detect_electricity_maps(headers: &[String]) -> bool {
 }
 
 pub(super) fn plan_electricity_maps(
-    path: &Path,
+    file: &GridFile,
     headers: &[String],
-    opts: &FormatOptions,
+    _: &str,
 ) -> Result<Plan, GridError> {
-    let tz = local_zone(path, opts, "UTC")?;
+    let path = file.path.as_path();
+    let tz = local_zone(file, "UTC")?;
     let mut plan = Plan::new(
         table(path, "Datetime (UTC)", StampStyle::Iso, "UTC", false),
         tz,
     );
-    plan.table.max_gap_intervals = opts.max_gap_intervals;
+    plan.table.max_gap_intervals = file.max_gap_intervals;
     let find = |tags: &[&str]| {
         headers.iter().find(|h| {
             let n = norm(h);
@@ -185,11 +187,12 @@ pub(super) fn detect_eia(headers: &[String]) -> bool {
 }
 
 pub(super) fn plan_eia(
-    path: &Path,
+    file: &GridFile,
     headers: &[String],
-    opts: &FormatOptions,
+    region: &str,
 ) -> Result<Plan, GridError> {
-    let mut region = opts.region.trim().to_uppercase();
+    let path = file.path.as_path();
+    let mut region = region.trim().to_uppercase();
     if region.is_empty() && has(headers, "avg_ci") {
         // dc-rl extracts are one file per authority, named after it (us_eia_2022/CISO.csv).
         region = path
@@ -198,7 +201,7 @@ pub(super) fn plan_eia(
             .unwrap_or_default();
     }
     let default_zone = super::super::presets::eia_zone(&region);
-    let tz = match (&opts.local_time_zone, default_zone) {
+    let tz = match (&file.local_time_zone, default_zone) {
         (Some(z), _) => parse_time_zone(z, &path.display().to_string())?,
         (None, Some(z)) => parse_time_zone(z, &path.display().to_string())?,
         (None, None) => {
@@ -215,7 +218,7 @@ pub(super) fn plan_eia(
             table(path, "timestamp", StampStyle::Iso, tz.name(), false),
             tz,
         );
-        plan.table.max_gap_intervals = opts.max_gap_intervals;
+        plan.table.max_gap_intervals = file.max_gap_intervals;
         let slot = plan.push(ColumnReq::required("avg_CI", "ci column", true));
         plan.ci.push((slot, "avg_CI".into(), CiKind::Average));
         for (col, key) in DCRL_FUELS {
@@ -243,7 +246,7 @@ pub(super) fn plan_eia(
         ),
         tz,
     );
-    plan.table.max_gap_intervals = opts.max_gap_intervals;
+    plan.table.max_gap_intervals = file.max_gap_intervals;
     plan.table.thousands_separator = true;
     plan.table.row_filter = Some(("Balancing Authority".into(), region));
     let demand = if has(headers, "demand (mw) (adjusted)") {
@@ -340,26 +343,28 @@ fn plan_entsoe_values(path: &Path, headers: &[String], plan: &mut Plan) -> Resul
 }
 
 pub(super) fn plan_entsoe_legacy(
-    path: &Path,
+    file: &GridFile,
     headers: &[String],
-    opts: &FormatOptions,
+    _: &str,
 ) -> Result<Plan, GridError> {
+    let path = file.path.as_path();
     // Naive MTU starts (no zone suffix, or "(CET/CEST)") are Central European local time.
-    let tz = local_zone(path, opts, "Europe/Brussels")?;
+    let tz = local_zone(file, "Europe/Brussels")?;
     let mut plan = Plan::new(
         table(path, "MTU", StampStyle::EntsoeMtu, "Europe/Brussels", false),
         tz,
     );
-    plan.table.max_gap_intervals = opts.max_gap_intervals;
+    plan.table.max_gap_intervals = file.max_gap_intervals;
     plan_entsoe_values(path, headers, &mut plan)?;
     Ok(plan)
 }
 
 pub(super) fn plan_entsoe_new(
-    path: &Path,
+    file: &GridFile,
     headers: &[String],
-    opts: &FormatOptions,
+    _: &str,
 ) -> Result<Plan, GridError> {
+    let path = file.path.as_path();
     let Some(time_col) = headers.iter().find(|h| norm(h).starts_with("mtu (")) else {
         return Err(GridError::UnknownColumn {
             path: path.to_path_buf(),
@@ -373,21 +378,18 @@ pub(super) fn plan_entsoe_new(
     } else {
         "Europe/Brussels"
     };
-    let tz = local_zone(path, opts, "Europe/Brussels")?;
+    let tz = local_zone(file, "Europe/Brussels")?;
     let mut plan = Plan::new(
         table(path, time_col, StampStyle::EntsoeMtu, stamp_zone, false),
         tz,
     );
-    plan.table.max_gap_intervals = opts.max_gap_intervals;
+    plan.table.max_gap_intervals = file.max_gap_intervals;
     plan_entsoe_values(path, headers, &mut plan)?;
     Ok(plan)
 }
 
-pub(super) fn plan_generic(
-    path: &Path,
-    _: &[String],
-    _: &FormatOptions,
-) -> Result<Plan, GridError> {
+pub(super) fn plan_generic(file: &GridFile, _: &[String], _: &str) -> Result<Plan, GridError> {
+    let path = file.path.as_path();
     // Generic files are read by `load_csv_with_report` in `load_grid_columns`; never planned here.
     Err(GridError::InvalidArgument {
         what: "generic grid format",
