@@ -18,6 +18,16 @@ pub struct GridSpec {
     pub interval_s: i64,
 }
 
+/// A grid source by name (`grid.source` in scenario files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// The embedded profile of the region.
+    Profile,
+    /// A grid file described by `[grid.csv]`.
+    Csv,
+}
+
 /// Where the grid series comes from.
 #[derive(Debug, Clone)]
 pub enum GridSource {

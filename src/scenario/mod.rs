@@ -112,8 +112,32 @@ pub struct Training {
     pub start_text: String,
 }
 
+/// How the circadian strategy picks its hours (`strategy.circadian.policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyName {
+    /// Minimise the objective within the deadline.
+    Optimal,
+    /// Shares of the coming week at full speed and paused.
+    Threshold,
+    /// Fixed local hours at full speed.
+    Window,
+}
+
+impl PolicyName {
+    /// The name in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyName::Optimal => "optimal",
+            PolicyName::Threshold => "threshold",
+            PolicyName::Window => "window",
+        }
+    }
+}
+
 /// What the circadian scheduler minimises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Objective {
     /// Carbon emissions.
     Co2,

@@ -48,8 +48,8 @@ use plans::{
 };
 
 /// A grid file format known to the loaders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// Scenario files name it by its registry name ([`FORMATS`]), case-insensitively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GridFormat {
     /// Any CSV with a timestamp column and named value columns, described by [`super::CsvColumns`].
     Generic,
@@ -142,6 +142,29 @@ impl GridFormat {
                 value: name.to_string(),
                 available: format_names().join(", "),
             })
+    }
+}
+
+impl serde::Serialize for GridFormat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for GridFormat {
+    /// Reads a registry name; an unknown one lists the valid names, as serde does for enums.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        GridFormat::from_name(&name).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "unknown variant `{name}`, expected one of {}",
+                FORMATS
+                    .iter()
+                    .map(|f| format!("`{}`", f.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
     }
 }
 

@@ -14,30 +14,21 @@ impl Validator<'_> {
     ) -> Result<CircadianSpec, ScenarioError> {
         let k = |f: &str| format!("strategy.circadian.{f}");
         let deadline_s = self.positive(&k("deadline_hours"), c.deadline_hours)? * 3600.0;
-        let objective = match c.objective.as_str() {
-            "co2" => Objective::Co2,
-            "energy" => Objective::Energy,
-            "cost" => Objective::Cost,
-            "load" => Objective::Load,
-            o => {
-                return Err(self.loc.invalid(
-                    &k("objective"),
-                    format!("unknown objective `{o}`; valid: co2, energy, cost, load"),
-                ))
-            }
-        };
-        let (optimal, needs_shares, needs_window) = match c.policy.as_str() {
-            "optimal" => (true, false, false),
-            "threshold" => (false, true, false),
-            "window" => (false, false, true),
-            o => return Err(self.loc.invalid(&k("policy"), format!("unknown policy `{o}`; valid: optimal (minimise the objective within the deadline), threshold (shares of the coming week), window (fixed local hours)"))),
+        let objective = c.objective;
+        let (optimal, needs_shares, needs_window) = match c.policy {
+            PolicyName::Optimal => (true, false, false),
+            PolicyName::Threshold => (false, true, false),
+            PolicyName::Window => (false, false, true),
         };
         let share = |f: &str, v: Option<f64>| -> Result<f64, ScenarioError> {
             match v {
                 Some(x) => self.share(&k(f), x),
                 None if needs_shares => Err(self.loc.invalid(
                     &k(f),
-                    format!("policy `{}` needs `{f}` (a share in [0, 1])", c.policy),
+                    format!(
+                        "policy `{}` needs `{f}` (a share in [0, 1])",
+                        c.policy.name()
+                    ),
                 )),
                 None => Ok(0.0),
             }

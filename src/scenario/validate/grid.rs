@@ -3,7 +3,7 @@
 use super::super::raw::*;
 use super::super::*;
 use super::Validator;
-use crate::grid::{self as g, CiKind, GridFormat};
+use crate::grid::{self as g, GridFormat, SourceKind};
 
 impl Validator<'_> {
     pub(super) fn grid(&self, g: &RawGrid) -> Result<GridSpec, ScenarioError> {
@@ -26,8 +26,8 @@ impl Validator<'_> {
             }
             None => 3600,
         };
-        let source = match g.source.as_str() {
-            "profile" => {
+        let source = match g.source {
+            SourceKind::Profile => {
                 let regions = g::profile_regions();
                 if !regions.iter().any(|r| *r == g.region) {
                     return Err(self.loc.invalid(
@@ -44,54 +44,36 @@ impl Validator<'_> {
                 }
                 GridSource::Profile
             }
-            "csv" => {
+            SourceKind::Csv => {
                 let c = g.csv.as_ref().ok_or_else(|| self.loc.invalid("grid", "grid.source = \"csv\" needs a [grid.csv] table (path, format, max_gap_intervals, wrap_years; for the generic format also time_column, time_zone, stamp, ci_column, ci_kind)"))?;
-                let format = match c.format.as_deref() {
-                    None => GridFormat::Generic,
-                    Some(f) => GridFormat::from_name(f).map_err(|_| {
-                        self.loc.invalid(
-                            "grid.csv.format",
-                            format!(
-                                "unknown format `{f}`; valid: {}",
-                                g::format_names().join(", ")
-                            ),
-                        )
-                    })?,
-                };
+                let format = c.format.unwrap_or(GridFormat::Generic);
                 let generic = format == GridFormat::Generic;
-                let need = |key: &str, v: &Option<String>| -> Result<String, ScenarioError> {
-                    match (v, generic) {
+                // The generic format needs its column description; the others ignore it.
+                fn need<T: Clone + Default>(
+                    v: &Validator<'_>,
+                    generic: bool,
+                    key: &str,
+                    x: &Option<T>,
+                ) -> Result<T, ScenarioError> {
+                    match (x, generic) {
                         (Some(x), _) => Ok(x.clone()),
-                        (None, true) => Err(self.loc.invalid(
+                        (None, true) => Err(v.loc.invalid(
                             &format!("grid.csv.{key}"),
                             format!("the generic CSV format needs `{key}`"),
                         )),
-                        (None, false) => Ok(String::new()),
+                        (None, false) => Ok(T::default()),
                     }
-                };
-                let stamp = need("stamp", &c.stamp)?;
-                let stamp_is_interval_end = match (stamp.as_str(), generic) {
-                    ("start", _) | ("", false) => false,
-                    ("end", _) => true,
-                    (o, _) => return Err(self.loc.invalid("grid.csv.stamp", format!("`{o}`: valid: \"start\" (stamp = interval start) or \"end\" (hour-ending, as in EIA-930)"))),
-                };
-                let ci_kind = match need("ci_kind", &c.ci_kind)?.as_str() {
-                    "average" | "" => CiKind::Average,
-                    "marginal" => CiKind::Marginal,
-                    o => {
-                        return Err(self.loc.invalid(
-                            "grid.csv.ci_kind",
-                            format!("`{o}`: valid: average, marginal"),
-                        ))
-                    }
-                };
+                }
+                let need_s = |key: &str, x: &Option<String>| need(self, generic, key, x);
+                let stamp = need(self, generic, "stamp", &c.stamp)?;
+                let ci_kind = need(self, generic, "ci_kind", &c.ci_kind)?;
                 if c.max_gap_intervals < 0 {
                     return Err(self.loc.invalid(
                         "grid.csv.max_gap_intervals",
                         format!("must be ≥ 0, got {}", c.max_gap_intervals),
                     ));
                 }
-                let time_zone = need("time_zone", &c.time_zone)?;
+                let time_zone = need_s("time_zone", &c.time_zone)?;
                 if generic && time_zone.parse::<chrono_tz::Tz>().is_err() && time_zone != "UTC" {
                     return Err(self.loc.invalid("grid.csv.time_zone", format!("`{time_zone}` is not an IANA time zone (e.g. UTC, America/Los_Angeles, Europe/London)")));
                 }
@@ -105,14 +87,10 @@ impl Validator<'_> {
                 }
                 let columns = if generic {
                     Some(g::CsvColumns {
-                        time_column: need("time_column", &c.time_column)?,
+                        time_column: need_s("time_column", &c.time_column)?,
                         time_zone,
-                        stamp: if stamp_is_interval_end {
-                            g::StampAt::End
-                        } else {
-                            g::StampAt::Start
-                        },
-                        ci_column: need("ci_column", &c.ci_column)?,
+                        stamp,
+                        ci_column: need_s("ci_column", &c.ci_column)?,
                         ci_kind,
                         load_column: c.load_column.clone(),
                         price_column: c.price_column.clone(),
@@ -129,12 +107,6 @@ impl Validator<'_> {
                     ci_signal: c.ci_signal.clone(),
                     wrap_years: c.wrap_years,
                 }))
-            }
-            o => {
-                return Err(self.loc.invalid(
-                    "grid.source",
-                    format!("unknown grid source `{o}`; valid: profile, csv"),
-                ))
             }
         };
         Ok(GridSpec {

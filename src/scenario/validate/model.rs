@@ -93,18 +93,7 @@ impl Validator<'_> {
             }
             FfnKind::Dense
         };
-        let expert_kernel = match m.expert_kernel.as_deref() {
-            None => ExpertKernel::Grouped,
-            Some("loop") => ExpertKernel::Loop,
-            Some("grouped") => ExpertKernel::Grouped,
-            Some("padded") => ExpertKernel::Padded,
-            Some(o) => {
-                return Err(self.loc.invalid(
-                    &k("expert_kernel"),
-                    format!("unknown expert kernel `{o}`; valid: loop, grouped, padded"),
-                ))
-            }
-        };
+        let expert_kernel = m.expert_kernel.unwrap_or(ExpertKernel::Grouped);
         let model = ModelSpec {
             name: m.name.clone(),
             layers: self.count(&k("layers"), m.layers)?,

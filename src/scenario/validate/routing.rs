@@ -3,7 +3,7 @@
 use super::super::raw::*;
 use super::super::*;
 use super::Validator;
-use crate::routing::{Collapse, PastEnd, PlacementPolicy};
+use crate::routing::{Collapse, PastEnd, PlacementPolicy, RouterKind};
 
 impl Validator<'_> {
     pub(super) fn routing(&self, r: &RawRouting) -> Result<RoutingSpec, ScenarioError> {
@@ -25,19 +25,20 @@ impl Validator<'_> {
                 Ok(())
             }
         };
-        let m = r.model.as_str();
-        if m != "zipf" && m != "noisy_topk" {
+        let kind = r.model;
+        let m = kind.name();
+        if !matches!(kind, RouterKind::Zipf | RouterKind::NoisyTopk) {
             unused("zipf_s", r.zipf_s.is_some(), m)?;
         }
-        if m != "noisy_topk" {
+        if kind != RouterKind::NoisyTopk {
             unused("noise", r.noise.is_some(), m)?;
             unused("sample_tokens", r.sample_tokens.is_some(), m)?;
         }
-        if m != "dirichlet" {
+        if kind != RouterKind::Dirichlet {
             unused("dirichlet_alpha", r.dirichlet_alpha.is_some(), m)?;
             unused("drift", r.drift.is_some(), m)?;
         }
-        if m != "trace" {
+        if kind != RouterKind::Trace {
             for (f, p) in [
                 ("trace", r.trace.is_some()),
                 ("map", r.map.is_some()),
@@ -47,10 +48,10 @@ impl Validator<'_> {
                 unused(f, p, m)?;
             }
         }
-        let source = match m {
-            "balanced" => RoutingSource::Balanced,
-            "uniform" => RoutingSource::Uniform,
-            "zipf" => {
+        let source = match kind {
+            RouterKind::Balanced => RoutingSource::Balanced,
+            RouterKind::Uniform => RoutingSource::Uniform,
+            RouterKind::Zipf => {
                 let s = r.zipf_s.ok_or_else(|| {
                     self.loc.invalid(
                         &k("zipf_s"),
@@ -59,13 +60,22 @@ impl Validator<'_> {
                 })?;
                 RoutingSource::Zipf(nonneg("zipf_s", s)?)
             }
-            "noisy_topk" => {
-                let s = r.zipf_s.ok_or_else(|| self.loc.invalid(&k("zipf_s"), "routing model `noisy_topk` needs `zipf_s` (skew of the clean gate, ≥ 0)"))?;
+            RouterKind::NoisyTopk => {
+                let s = r.zipf_s.ok_or_else(|| {
+                    self.loc.invalid(
+                        &k("zipf_s"),
+                        "routing model `noisy_topk` needs `zipf_s` (skew of the clean gate, ≥ 0)",
+                    )
+                })?;
                 let noise = r.noise.ok_or_else(|| self.loc.invalid(&k("noise"), "routing model `noisy_topk` needs `noise` (logit noise standard deviation, ≥ 0)"))?;
                 let tokens = r.sample_tokens.ok_or_else(|| self.loc.invalid(&k("sample_tokens"), "routing model `noisy_topk` needs `sample_tokens` (tokens sampled per layer and step, e.g. 256)"))?;
-                RoutingSource::NoisyTopK { s: nonneg("zipf_s", s)?, noise: nonneg("noise", noise)?, tokens: self.count(&k("sample_tokens"), tokens)? }
+                RoutingSource::NoisyTopK {
+                    s: nonneg("zipf_s", s)?,
+                    noise: nonneg("noise", noise)?,
+                    tokens: self.count(&k("sample_tokens"), tokens)?,
+                }
             }
-            "dirichlet" => {
+            RouterKind::Dirichlet => {
                 let a = r.dirichlet_alpha.ok_or_else(|| {
                     self.loc.invalid(
                         &k("dirichlet_alpha"),
@@ -76,7 +86,7 @@ impl Validator<'_> {
                 let drift = nonneg("drift", r.drift.unwrap_or(0.0))?;
                 RoutingSource::Dirichlet { alpha, drift }
             }
-            "trace" => {
+            RouterKind::Trace => {
                 let p = r.trace.as_ref().ok_or_else(|| self.loc.invalid(&k("trace"), "routing model `trace` needs `trace = \"path/to/trace.csv\"` (relative to the scenario file)"))?;
                 let past_end = match r.past_end.as_deref() {
                     None | Some("loop") => PastEnd::Loop,
@@ -110,14 +120,6 @@ impl Validator<'_> {
                     map: r.map.unwrap_or(false),
                     past_end,
                 }
-            }
-            o => {
-                return Err(self.loc.invalid(
-                    &k("model"),
-                    format!(
-                    "unknown routing model `{o}`; valid: balanced, uniform, zipf, dirichlet, noisy_topk, trace"
-                ),
-                ))
             }
         };
         let collapse = match (r.collapse_share, r.collapse_steps) {
