@@ -1,15 +1,19 @@
 //! Electricity-grid time series: carbon intensity, load and price; CSV loaders; embedded profiles; PUE.
 //!
+//! - [`GridSpec`]: the one description of a scenario's grid (a region's profile, or a [`GridFile`] and
+//!   how to read it), built by the scenario validator and read by the loaders;
+//!   [`series_for`] turns it into the run's window, [`pue_by_interval`] gives PUE per interval;
 //! - [`GridSeries`]: a regular series (interval i covers [start + i*interval, +interval), UTC
 //!   seconds) with a local time zone, windowing and resampling;
-//! - [`load_csv`]: a generic CSV loader (column names, zone, interval-start/end stamps, gaps);
+//! - [`load_csv`]: the generic CSV loader (columns from [`CsvColumns`], zone, [`StampAt`], gaps);
 //!   [`eia_2022_spec`] and [`europe_2020_spec`] describe the shared real files;
 //! - [`default_profile_series`]: a series built from the embedded mean (month, local hour) profile
 //!   of nine regions, so a run needs no data file;
 //! - [`Pue`]: power usage effectiveness; [`PueModel`] and [`pue_series`]: PUE from outdoor
 //!   temperature read by [`load_epw`] from typical-year weather files;
 //! - [`GridFormat`] / [`FORMATS`]: the file formats people have (Electricity Maps, EIA-930,
-//!   ENTSO-E), detected by [`detect_format`] and read by [`load_grid_file`].
+//!   ENTSO-E), detected by [`detect_format`] and read by [`load_grid_file`] (per-format read plans
+//!   in `format/plans.rs`, the shared table reader in `table.rs`, stamp styles in `stamps.rs`).
 
 mod csv_load;
 mod error;
