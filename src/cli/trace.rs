@@ -11,7 +11,7 @@ pub struct SynthArgs {
     /// Output file.
     #[arg(long)]
     pub out: PathBuf,
-    /// Router: balanced, uniform, zipf, dirichlet.
+    /// Router: balanced, uniform, zipf, dirichlet, noisy_topk.
     #[arg(long, default_value = "uniform")]
     pub model: String,
     /// Experts per layer.
@@ -102,6 +102,10 @@ pub fn synth(a: SynthArgs) -> ExitCode {
             }
             Err(e) => fail(1, e),
         },
-        Err(e) => fail(2, e),
+        // The library names the SynthSpec field; its flag is the same name in kebab case.
+        Err(e) => fail(
+            2,
+            format!("trace synth: `--{}`: {}", e.field.replace('_', "-"), e.msg),
+        ),
     }
 }

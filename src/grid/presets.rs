@@ -2,9 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::csv_load::CsvSpec;
 use super::error::GridError;
-use super::series::CiKind;
+use super::spec::{CsvColumns, GridFile};
 
 /// Load column of the EIA 2022 files: total net generation as the sum of the fuel columns, MW.
 pub const EIA_FUEL_SUM: &str = "sum:WND+SUN+WAT+OIL+NG+COL+NUC+OTH";
@@ -49,39 +48,37 @@ fn zone_of(
 /// Spec for an EIA 2022 file (`us_eia_2022/<BA>.csv`): `timestamp` (UTC offset, interval start),
 /// `avg_CI` (average), load = [`EIA_FUEL_SUM`], local zone of the balancing authority.
 /// `max_gap_intervals` is 24: the files keep real gaps of up to 22 hours (PJM, 13-14 March 2022).
-pub fn eia_2022_spec(path: impl Into<PathBuf>, region: &str) -> Result<CsvSpec, GridError> {
+pub fn eia_2022_spec(path: impl Into<PathBuf>, region: &str) -> Result<GridFile, GridError> {
     let zone = zone_of(&EIA_ZONES, region)?;
-    Ok(CsvSpec {
-        path: path.into(),
-        time_column: "timestamp".into(),
-        time_zone: zone.into(),
-        stamp_is_interval_end: false,
-        ci_column: "avg_CI".into(),
-        load_column: Some(EIA_FUEL_SUM.into()),
-        price_column: None,
-        ci_kind: CiKind::Average,
-        max_gap_intervals: 24,
-        region: region.trim().to_uppercase(),
-        local_time_zone: None,
-    })
+    let mut file = GridFile::generic(
+        path,
+        CsvColumns {
+            time_column: "timestamp".into(),
+            time_zone: zone.into(),
+            ci_column: "avg_CI".into(),
+            load_column: Some(EIA_FUEL_SUM.into()),
+            ..CsvColumns::default()
+        },
+    );
+    file.max_gap_intervals = 24;
+    Ok(file)
 }
 
 /// Spec for a Let's Wait Awhile file (`europe_2020/{gb,ger,fr}_ci.csv`; region GB, DE or FR):
 /// `Time` (naive UTC, interval start), `Carbon Intensity` (average, life-cycle), no load,
 /// local zone of the country. `max_gap_intervals` is 4 (the DE file misses two single rows).
-pub fn europe_2020_spec(path: impl Into<PathBuf>, region: &str) -> Result<CsvSpec, GridError> {
+pub fn europe_2020_spec(path: impl Into<PathBuf>, region: &str) -> Result<GridFile, GridError> {
     let zone = zone_of(&EUROPE_ZONES, region)?;
-    Ok(CsvSpec {
-        path: path.into(),
-        time_column: "Time".into(),
-        time_zone: "UTC".into(),
-        stamp_is_interval_end: false,
-        ci_column: "Carbon Intensity".into(),
-        load_column: None,
-        price_column: None,
-        ci_kind: CiKind::Average,
-        max_gap_intervals: 4,
-        region: region.trim().to_uppercase(),
-        local_time_zone: Some(zone.into()),
-    })
+    let mut file = GridFile::generic(
+        path,
+        CsvColumns {
+            time_column: "Time".into(),
+            time_zone: "UTC".into(),
+            ci_column: "Carbon Intensity".into(),
+            ..CsvColumns::default()
+        },
+    );
+    file.max_gap_intervals = 4;
+    file.local_time_zone = Some(zone.into());
+    Ok(file)
 }

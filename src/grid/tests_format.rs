@@ -11,23 +11,55 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn opts(region: &str, max_gap: u32) -> FormatOptions {
-    FormatOptions {
+/// What a test varies of a grid file besides its path and format.
+#[derive(Default)]
+struct Opts {
+    region: String,
+    local_time_zone: Option<String>,
+    max_gap_intervals: u32,
+}
+
+fn grid_file(path: &std::path::Path, format: GridFormat, o: &Opts) -> GridFile {
+    GridFile {
+        local_time_zone: o.local_time_zone.clone(),
+        max_gap_intervals: o.max_gap_intervals,
+        ..GridFile::new(path, format)
+    }
+}
+
+fn load_with(
+    path: &std::path::Path,
+    format: GridFormat,
+    o: &Opts,
+) -> Result<(GridSeries, LoadReport), GridError> {
+    load_grid_file(&grid_file(path, format, o), &o.region)
+}
+
+fn columns_with(
+    path: &std::path::Path,
+    format: GridFormat,
+    o: &Opts,
+) -> Result<GridColumns, GridError> {
+    load_grid_columns(&grid_file(path, format, o), &o.region)
+}
+
+fn opts(region: &str, max_gap: u32) -> Opts {
+    Opts {
         region: region.into(),
         max_gap_intervals: max_gap,
         ..Default::default()
     }
 }
 
-fn load(name: &str, format: GridFormat, o: &FormatOptions) -> (GridSeries, LoadReport) {
-    match load_grid_file(&fixture(name), format, o) {
+fn load(name: &str, format: GridFormat, o: &Opts) -> (GridSeries, LoadReport) {
+    match load_with(&fixture(name), format, o) {
         Ok(x) => x,
         Err(e) => panic!("{name}: {e}"),
     }
 }
 
-fn err(name: &str, format: GridFormat, o: &FormatOptions) -> String {
-    match load_grid_file(&fixture(name), format, o) {
+fn err(name: &str, format: GridFormat, o: &Opts) -> String {
+    match load_with(&fixture(name), format, o) {
         Ok(_) => panic!("{name}: expected an error"),
         Err(e) => e.to_string(),
     }
@@ -171,12 +203,12 @@ fn eia930_selects_the_authority_reads_hour_ending_us_stamps_and_computes_intensi
 #[test]
 fn eia_format_reads_the_real_dc_rl_files_with_both_intensities() {
     let path = shared_data_dir().join("grid/us_eia_2022/CISO.csv");
-    let loaded = load_grid_file(&path, GridFormat::Eia930Balance, &opts("", 24));
+    let loaded = load_with(&path, GridFormat::Eia930Balance, &opts("", 24));
     let (s, _) = loaded.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((s.region.as_str(), s.len()), ("CISO", 8760));
     assert_eq!(s.ci_names(), vec!["avg_CI", "ipcc-mix"]);
     // Same file through the generic preset: identical primary signal.
-    let generic = eia_2022_spec(&path, "CISO").and_then(|sp| load_csv(&sp));
+    let generic = eia_2022_spec(&path, "CISO").and_then(|sp| load_csv(&sp, "CISO"));
     let g = generic.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(g.ci_g_per_kwh, s.ci_g_per_kwh);
     assert_eq!(g.load_mw, s.load_mw);
@@ -193,7 +225,7 @@ fn entsoe_legacy_handles_repeated_autumn_hour_missing_tokens_and_mix() {
     let (s, r) = load(
         "entsoe_legacy_FR_generation_2019_autumn.csv",
         GridFormat::EntsoeLegacy,
-        &FormatOptions {
+        &Opts {
             local_time_zone: Some("Europe/Paris".into()),
             ..opts("FR", 2)
         },
@@ -226,11 +258,11 @@ fn entsoe_legacy_handles_repeated_autumn_hour_missing_tokens_and_mix() {
 #[test]
 fn entsoe_new_reads_load_and_price_and_needs_intensity_from_elsewhere() {
     let path = fixture("entsoe_new_DK2_load_price_2024_spring.csv");
-    let o = FormatOptions {
+    let o = Opts {
         local_time_zone: Some("Europe/Copenhagen".into()),
         ..opts("DK2", 1)
     };
-    let cols = load_grid_columns(&path, GridFormat::EntsoeNew, &o);
+    let cols = columns_with(&path, GridFormat::EntsoeNew, &o);
     let cols = cols.unwrap_or_else(|e| panic!("{e}"));
     // 71 rows over 71 hours: the spring change skips 02:00 without a gap.
     assert_eq!((cols.start_utc_s, cols.interval_s), (1_711_753_200, 3600));

@@ -8,7 +8,7 @@ const T2019_12_20: i64 = 1_576_800_000; // 2019-12-20T00:00:00Z
 
 fn load_eia(region: &str) -> (GridSeries, LoadReport) {
     let path = shared_data_dir().join(format!("grid/us_eia_2022/{region}.csv"));
-    let loaded = eia_2022_spec(path, region).and_then(|s| load_csv_with_report(&s));
+    let loaded = eia_2022_spec(path, region).and_then(|s| load_csv_with_report(&s, region));
     match loaded {
         Ok(x) => x,
         Err(e) => panic!("{region}: {e}"),
@@ -17,7 +17,7 @@ fn load_eia(region: &str) -> (GridSeries, LoadReport) {
 
 fn load_europe(file: &str, region: &str) -> (GridSeries, LoadReport) {
     let path = shared_data_dir().join(format!("grid/europe_2020/{file}"));
-    let loaded = europe_2020_spec(path, region).and_then(|s| load_csv_with_report(&s));
+    let loaded = europe_2020_spec(path, region).and_then(|s| load_csv_with_report(&s, region));
     match loaded {
         Ok(x) => x,
         Err(e) => panic!("{region}: {e}"),
@@ -116,7 +116,9 @@ fn pjm_22_hour_gap_is_an_error_under_a_smaller_limit() {
         Err(e) => panic!("{e}"),
     };
     spec.max_gap_intervals = 6;
-    let e = load_csv(&spec).map(|_| ()).map_err(|e| e.to_string());
+    let e = load_csv(&spec, "PJM")
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     // The gap spans lines 1713..=1734 (2022-03-13 07:00Z .. 2022-03-14 04:00Z).
     assert!(
         e.as_ref()

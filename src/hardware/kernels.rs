@@ -3,7 +3,8 @@
 use super::{Accelerator, KernelCost, Precision};
 
 /// How the expert matmuls are issued.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ExpertKernel {
     /// Per-expert Python-style loop: a launch chain per expert and one host sync per layer.
     Loop,

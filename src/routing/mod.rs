@@ -2,16 +2,17 @@
 
 mod placement;
 mod replay;
+mod spec;
 mod stats;
+mod synth;
 mod synthetic;
 mod trace;
 
 pub use placement::{Placement, PlacementPolicy};
 pub use replay::{PastEnd, TraceReplay};
-pub use stats::{
-    imbalance, stats_text, synth_trace, synthesize, trace_stats, Imbalance, SynthError, SynthSpec,
-    TraceStats,
-};
+pub use spec::{RouterKind, RoutingChoice, RoutingSource, RoutingSpec};
+pub use stats::{imbalance, stats_text, trace_stats, Imbalance, TraceStats};
+pub use synth::{synth_trace, synthesize, SynthError, SynthSpec, DEFAULT_SAMPLE_TOKENS};
 pub use synthetic::{Collapse, Router, RouterModel};
 pub use trace::{read_trace, write_wide, RoutingTrace, TraceLayout};
 

@@ -1,6 +1,6 @@
-//! Load-imbalance statistics of routing traces: per layer and over training, and synthetic trace writing.
+//! Load-imbalance statistics of routing traces: per layer and over training.
 
-use super::{Router, RoutingTrace};
+use super::RoutingTrace;
 use std::fmt::Write;
 
 /// Imbalance measures of one set of expert loads.
@@ -131,45 +131,8 @@ pub fn stats_text(t: &RoutingTrace, st: &TraceStats, buckets: usize) -> String {
     s
 }
 
-/// A synthetic trace: `steps` steps of `router`, with `tokens` tokens per step routed to `top_k` experts
-/// each; counts are the shares rounded so every row sums to tokens × top_k.
-pub fn synthesize(
-    router: &mut Router,
-    steps: usize,
-    tokens: u64,
-    top_k: u64,
-    source: &str,
-) -> Option<RoutingTrace> {
-    let (e, l) = (router.experts(), router.layers());
-    let total = tokens * top_k;
-    let mut shares = vec![0.0; e * l];
-    let mut counts = Vec::with_capacity(steps * e * l);
-    for s in 0..steps {
-        router.fill_shares(s as u64, total as f64, &mut shares);
-        for row in shares.chunks(e) {
-            let start = counts.len();
-            let mut sum = 0u64;
-            for &p in row {
-                let c = (p * total as f64).floor() as u64;
-                sum += c;
-                counts.push(c as u32);
-            }
-            // Give the rounding remainder to the largest shares, in expert order for ties.
-            let mut left = total.saturating_sub(sum);
-            let mut order: Vec<usize> = (0..e).collect();
-            order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
-            for &i in order.iter().cycle().take(left as usize) {
-                counts[start + i] += 1;
-                left -= 1;
-            }
-        }
-    }
-    RoutingTrace::from_counts(e, l, counts, source.to_string())
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::RouterModel;
     use super::*;
 
     #[test]
@@ -200,127 +163,4 @@ mod tests {
         assert!(worst > 6.0 && worst <= 16.0, "{worst}");
         assert!(stats_text(&noaux, &n, 4).contains("Gini"));
     }
-
-    #[test]
-    fn synthetic_rows_sum_exactly() {
-        let mut r = Router::new(RouterModel::Zipf { s: 1.0 }, 8, 2, 1);
-        let t = synthesize(&mut r, 5, 1000, 2, "synth").unwrap();
-        for s in 0..5 {
-            for l in 0..2 {
-                assert_eq!(t.counts(s, l).iter().map(|&c| c as u64).sum::<u64>(), 2000);
-            }
-        }
-    }
-}
-
-/// What `moesim trace synth` asks for.
-#[derive(Debug, Clone)]
-pub struct SynthSpec {
-    /// Router name: balanced, uniform, zipf, dirichlet.
-    pub model: String,
-    /// Experts per layer.
-    pub experts: usize,
-    /// MoE layers.
-    pub layers: usize,
-    /// Steps.
-    pub steps: usize,
-    /// Tokens per step.
-    pub tokens: u64,
-    /// Experts per token.
-    pub top_k: u64,
-    /// Zipf exponent.
-    pub zipf_s: Option<f64>,
-    /// Dirichlet concentration.
-    pub alpha: Option<f64>,
-    /// Logit noise (model noisy_topk).
-    pub noise: Option<f64>,
-    /// Tokens sampled per layer and step (model noisy_topk).
-    pub sample_tokens: Option<usize>,
-    /// Log-normal drift per step.
-    pub drift: f64,
-    /// Collapse share.
-    pub collapse_share: Option<f64>,
-    /// Collapse steps.
-    pub collapse_steps: Option<u64>,
-    /// Seed.
-    pub seed: u64,
-}
-
-/// Why a synthetic trace cannot be made.
-#[derive(Debug, thiserror::Error)]
-#[error("trace synth: `{flag}`: {msg}")]
-pub struct SynthError {
-    /// The flag at fault.
-    pub flag: &'static str,
-    /// What is wrong and what is valid.
-    pub msg: String,
-}
-
-/// Build the synthetic trace `spec` describes.
-pub fn synth_trace(spec: &SynthSpec, source: &str) -> Result<RoutingTrace, SynthError> {
-    use super::{Collapse, RouterModel};
-    let bad = |flag, msg: String| SynthError { flag, msg };
-    for (flag, v) in [
-        ("--experts", spec.experts),
-        ("--layers", spec.layers),
-        ("--steps", spec.steps),
-    ] {
-        if v == 0 {
-            return Err(bad(flag, "must be a positive integer".into()));
-        }
-    }
-    if spec.tokens == 0 || spec.top_k == 0 || spec.top_k > spec.experts as u64 {
-        return Err(bad(
-            "--top-k",
-            format!(
-                "needs --tokens > 0 and 1 <= top-k <= experts ({})",
-                spec.experts
-            ),
-        ));
-    }
-    let model = match spec.model.as_str() {
-        "balanced" => RouterModel::Balanced,
-        "uniform" => RouterModel::Uniform,
-        "zipf" => RouterModel::Zipf {
-            s: spec
-                .zipf_s
-                .filter(|s| *s >= 0.0)
-                .ok_or_else(|| bad("--zipf-s", "model zipf needs --zipf-s >= 0".into()))?,
-        },
-        "dirichlet" => RouterModel::Dirichlet {
-            alpha: spec
-                .alpha
-                .filter(|a| *a > 0.0)
-                .ok_or_else(|| bad("--alpha", "model dirichlet needs --alpha > 0".into()))?,
-            drift: if spec.drift >= 0.0 {
-                spec.drift
-            } else {
-                return Err(bad("--drift", "must be >= 0".into()));
-            },
-        },
-        o => {
-            return Err(bad(
-                "--model",
-                format!("unknown `{o}`; valid: balanced, uniform, zipf, dirichlet"),
-            ))
-        }
-    };
-    let mut router = Router::new(model, spec.experts, spec.layers, spec.seed);
-    match (spec.collapse_share, spec.collapse_steps) {
-        (Some(c), Some(n)) if c > 0.0 && c <= 1.0 && n > 0 => {
-            router = router.with_collapse(Collapse {
-                max_share: c,
-                over_steps: n,
-            })
-        }
-        (None, None) => {}
-        _ => {
-            return Err(bad(
-                "--collapse-share",
-                "give both --collapse-share in (0, 1] and --collapse-steps > 0".into(),
-            ))
-        }
-    }
-    synthesize(&mut router, spec.steps, spec.tokens, spec.top_k, source)
-        .ok_or_else(|| bad("--steps", "empty trace".into()))
 }

@@ -100,6 +100,32 @@ impl<'a> Locator<'a> {
         }
     }
 
+    /// The dotted key whose value holds byte `offset` (the deepest one), if any.
+    pub fn key_at(&self, offset: usize) -> Option<String> {
+        fn walk(item: &toml_edit::Item, offset: usize, path: &mut Vec<String>) -> bool {
+            let inside = |span: Option<std::ops::Range<usize>>| {
+                span.is_some_and(|s| s.start <= offset && offset < s.end.max(s.start + 1))
+            };
+            match item {
+                toml_edit::Item::Table(t) => {
+                    for (k, v) in t.iter() {
+                        path.push(k.to_string());
+                        if walk(v, offset, path) {
+                            return true;
+                        }
+                        path.pop();
+                    }
+                    false
+                }
+                toml_edit::Item::Value(v) => inside(v.span()),
+                _ => false,
+            }
+        }
+        let doc = self.doc.as_ref()?;
+        let mut path = Vec::new();
+        walk(doc.as_item(), offset, &mut path).then(|| path.join("."))
+    }
+
     fn span_of(&self, key: &str) -> Option<usize> {
         let doc = self.doc.as_ref()?;
         let parts: Vec<&str> = key.split('.').filter(|s| !s.is_empty()).collect();
@@ -150,12 +176,19 @@ pub fn from_toml(file: &str, text: &str, e: toml::de::Error) -> ScenarioError {
     } else {
         msg
     };
+    // An unknown name (routing model, kernel, format, ...) is a value: name its key as the validator does.
+    let key = match e.span() {
+        Some(s) if msg.starts_with("unknown variant") => Locator::new(file.to_string(), text)
+            .key_at(s.start)
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     ScenarioError::Invalid {
         at: Location {
             file: file.to_string(),
             line,
             col,
-            key: String::new(),
+            key,
         },
         msg,
     }
@@ -171,6 +204,31 @@ mod tests {
         assert_eq!(line_col(t, 0), (1, 1));
         assert_eq!(line_col(t, 6), (2, 1));
         assert_eq!(line_col(t, 11), (2, 6));
+    }
+
+    // An unknown name in a typed field still names file, line:column, key and the valid names.
+    #[test]
+    fn unknown_variant_names_the_key_and_the_valid_names() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct R {
+            routing: Inner,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Inner {
+            model: crate::routing::RouterKind,
+        }
+        let t = "[routing]\nmodel = \"poisson\"\n";
+        let e = match toml::from_str::<R>(t) {
+            Ok(r) => panic!("parsed {r:?}"),
+            Err(e) => from_toml("f.toml", t, e).to_string(),
+        };
+        assert!(
+            e.starts_with("f.toml:2:9: `routing.model`: unknown variant `poisson`")
+                && e.contains("noisy_topk"),
+            "{e}"
+        );
     }
 
     #[test]

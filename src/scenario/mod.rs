@@ -8,10 +8,11 @@ mod validate;
 pub use error::{line_col, Location, Locator, ScenarioError};
 pub use validate::parse_scenario;
 
-use crate::grid::{CsvSpec, GridFormat, PueModel};
+use crate::grid::PueModel;
+pub use crate::grid::{GridSource, GridSpec};
 use crate::hardware::{Accelerator, ExpertKernel, Precision};
 use crate::network::Fabric;
-use crate::routing::{Collapse, PastEnd, PlacementPolicy};
+pub use crate::routing::{RoutingChoice, RoutingSource, RoutingSpec};
 use crate::workload::{ModelSpec, ParallelPlan};
 use std::path::{Path, PathBuf};
 
@@ -111,111 +112,32 @@ pub struct Training {
     pub start_text: String,
 }
 
-/// Where routing loads come from.
-#[derive(Debug, Clone)]
-pub enum RoutingSource {
-    /// Exactly equal loads (the perfectly balanced limit).
-    Balanced,
-    /// Uniform router (sampling noise only).
-    Uniform,
-    /// Zipf-skewed popularity with exponent `s`.
-    Zipf(f64),
-    /// Dirichlet(α) popularity per layer with a log-normal drift of σ per step.
-    Dirichlet {
-        /// Concentration.
-        alpha: f64,
-        /// Drift per step.
-        drift: f64,
-    },
-    /// Noisy top-k gating over Zipf(s)-skewed logits, `tokens` sampled per layer and step.
-    NoisyTopK {
-        /// Zipf exponent of the clean gate.
-        s: f64,
-        /// Logit noise standard deviation.
-        noise: f64,
-        /// Tokens sampled per layer and step.
-        tokens: u32,
-    },
-    /// A recorded trace file.
-    Trace {
-        /// Trace file.
-        path: PathBuf,
-        /// Whether a trace of another shape may be mapped onto the model.
-        map: bool,
-        /// What happens past the trace's end.
-        past_end: PastEnd,
-    },
+/// How the circadian strategy picks its hours (`strategy.circadian.policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyName {
+    /// Minimise the objective within the deadline.
+    Optimal,
+    /// Shares of the coming week at full speed and paused.
+    Threshold,
+    /// Fixed local hours at full speed.
+    Window,
 }
 
-/// Which side chooses: tokens pick their top-k experts, or experts pick their top-C tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoutingChoice {
-    /// Token-choice top-k with the model's capacity factor (or dropless).
-    TokenChoice,
-    /// Expert-choice (Zhou et al. 2022): every expert takes exactly its capacity of tokens.
-    ExpertChoice,
-}
-
-/// The routing of a scenario's MoE layers.
-#[derive(Debug, Clone)]
-pub struct RoutingSpec {
-    /// Where loads come from.
-    pub source: RoutingSource,
-    /// An optional collapse growing over training (synthetic sources).
-    pub collapse: Option<Collapse>,
-    /// Token choice or expert choice.
-    pub choice: RoutingChoice,
-    /// Expert placement on expert-parallel ranks.
-    pub placement: PlacementPolicy,
-    /// Re-place experts every this many steps from the loads seen since the last placement.
-    pub rebalance_every_steps: Option<u64>,
-}
-
-impl Default for RoutingSpec {
-    fn default() -> Self {
-        Self {
-            source: RoutingSource::Uniform,
-            collapse: None,
-            choice: RoutingChoice::TokenChoice,
-            placement: PlacementPolicy::Contiguous,
-            rebalance_every_steps: None,
+impl PolicyName {
+    /// The name in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyName::Optimal => "optimal",
+            PolicyName::Threshold => "threshold",
+            PolicyName::Window => "window",
         }
     }
 }
 
-/// Where the grid series comes from.
-#[derive(Debug, Clone)]
-pub enum GridSource {
-    /// The embedded mean (month × local hour) profile of the region.
-    Profile,
-    /// A CSV file.
-    Csv {
-        /// The file's format (generic CSV, Electricity Maps, EIA-930, ENTSO-E).
-        format: GridFormat,
-        /// Which intensity signal to use when the file gives several (e.g. `direct`, `lifecycle`).
-        ci_signal: Option<String>,
-        /// Loader settings (columns are used by the generic format).
-        spec: Box<CsvSpec>,
-        /// Whether runs longer than the file may wrap onto the same day of another year.
-        wrap_years: bool,
-    },
-}
-
-/// The grid a scenario runs against.
-#[derive(Debug, Clone)]
-pub struct GridSpec {
-    /// Region name (a profile key such as `CISO`, or a label for a CSV).
-    pub region: String,
-    /// Where the series comes from.
-    pub source: GridSource,
-    /// Flat electricity price [currency/MWh] used when the series has no price column.
-    pub price_per_mwh: Option<f64>,
-    /// Grid interval of the profile series [s].
-    pub interval_s: i64,
-}
-
 /// What the circadian scheduler minimises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Objective {
     /// Carbon emissions.
     Co2,

@@ -1,5 +1,9 @@
 //! Stage one of scenario parsing: the TOML file as serde sees it, unknown keys refused.
 
+use super::{Objective, PolicyName};
+use crate::grid::{CiKind, GridFormat, SourceKind, StampAt};
+use crate::hardware::ExpertKernel;
+use crate::routing::RouterKind;
 use serde::Deserialize;
 
 /// The whole scenario file.
@@ -84,7 +88,7 @@ pub struct RawModel {
     pub expert_ffn_hidden: Option<i64>,
     pub shared_experts: Option<i64>,
     pub moe_every: Option<i64>,
-    pub expert_kernel: Option<String>,
+    pub expert_kernel: Option<ExpertKernel>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,7 +110,7 @@ pub struct RawParallel {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRouting {
-    pub model: String,
+    pub model: RouterKind,
     pub zipf_s: Option<f64>,
     pub dirichlet_alpha: Option<f64>,
     pub noise: Option<f64>,
@@ -128,7 +132,7 @@ pub struct RawRouting {
 #[serde(deny_unknown_fields)]
 pub struct RawGrid {
     pub region: String,
-    pub source: String,
+    pub source: SourceKind,
     pub price_per_mwh: Option<f64>,
     pub interval_minutes: Option<i64>,
     pub csv: Option<RawGridCsv>,
@@ -138,13 +142,13 @@ pub struct RawGrid {
 #[serde(deny_unknown_fields)]
 pub struct RawGridCsv {
     pub path: String,
-    pub format: Option<String>,
+    pub format: Option<GridFormat>,
     pub time_column: Option<String>,
     pub time_zone: Option<String>,
     pub local_time_zone: Option<String>,
-    pub stamp: Option<String>,
+    pub stamp: Option<StampAt>,
     pub ci_column: Option<String>,
-    pub ci_kind: Option<String>,
+    pub ci_kind: Option<CiKind>,
     pub ci_signal: Option<String>,
     pub load_column: Option<String>,
     pub price_column: Option<String>,
@@ -162,8 +166,8 @@ pub struct RawStrategies {
 #[serde(deny_unknown_fields)]
 pub struct RawCircadian {
     pub deadline_hours: f64,
-    pub objective: String,
-    pub policy: String,
+    pub objective: Objective,
+    pub policy: PolicyName,
     pub full_share: Option<f64>,
     pub pause_share: Option<f64>,
     pub window_hours: Option<Vec<i64>>,

@@ -14,8 +14,8 @@ pub use step::{Knobs, StepCost, StepModel};
 use crate::engine::SeedTree;
 use crate::grid::{self, GridError, GridSeries};
 use crate::quality::{self, LossEstimate};
-use crate::routing::{read_trace, Router, RouterModel, RoutingError, RoutingTrace, TraceReplay};
-use crate::scenario::{GridSource, Job, RoutingSource, Scenario, StrategyKind};
+use crate::routing::{read_trace, Router, RoutingError, RoutingTrace};
+use crate::scenario::{Job, RoutingSource, Scenario, StrategyKind};
 use crate::workload::FfnKind;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -129,36 +129,14 @@ fn models_for(
         .seed
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
         .wrapping_add(salt);
-    let (experts, layers) = (m.experts as usize, job.model.moe_layers() as usize);
-    let model = match (&s.routing.source, trace) {
-        (RoutingSource::Trace { map, past_end, .. }, Some(t)) => RouterModel::Trace(
-            TraceReplay::new(t.clone(), layers, experts, *past_end, *map, seed)?,
-        ),
-        (RoutingSource::Balanced, _) => RouterModel::Balanced,
-        (RoutingSource::Zipf(z), _) => RouterModel::Zipf { s: *z },
-        (RoutingSource::Dirichlet { alpha, drift }, _) => RouterModel::Dirichlet {
-            alpha: *alpha,
-            drift: *drift,
-        },
-        (RoutingSource::NoisyTopK { s, noise, tokens }, _) => RouterModel::NoisyTopK {
-            s: *s,
-            noise: *noise,
-            k: m.top_k as usize,
-            tokens: *tokens as usize,
-        },
-        (RoutingSource::Uniform, _) => RouterModel::Uniform,
-        (RoutingSource::Trace { path, .. }, None) => {
-            return Err(RoutingError::Shape {
-                path: path.clone(),
-                msg: "the trace was not loaded before the run".into(),
-            }
-            .into())
-        }
-    };
-    let mut router = Router::new(model, experts, layers, seed);
-    if let Some(c) = s.routing.collapse {
-        router = router.with_collapse(c);
-    }
+    let router = Router::from_spec(
+        &s.routing,
+        trace.as_ref(),
+        m.experts as usize,
+        job.model.moe_layers() as usize,
+        m.top_k as usize,
+        seed,
+    )?;
     let full = sm.full_knobs();
     let mean = router.mean_shares(16, sm.assignments_per_layer(full.top_k));
     sm.set_routing(
@@ -224,48 +202,12 @@ pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
         }
     }
     let horizon_s = ((horizon_s / 86_400.0).ceil() * 86_400.0) as i64;
-    let grid = match &s.grid.source {
-        GridSource::Profile => grid::default_profile_series(
-            &s.grid.region,
-            s.training.start_utc_s,
-            horizon_s,
-            s.grid.interval_s,
-            s.grid.price_per_mwh,
-        )?,
-        GridSource::Csv {
-            format,
-            ci_signal,
-            spec,
-            wrap_years,
-        } => {
-            let opts = grid::FormatOptions {
-                region: s.grid.region.clone(),
-                local_time_zone: spec.local_time_zone.clone(),
-                max_gap_intervals: spec.max_gap_intervals,
-                generic: Some((**spec).clone()),
-            };
-            let (full, _report) = grid::load_grid_file(&spec.path, *format, &opts)?;
-            let full = match ci_signal {
-                Some(name) => full.select_ci(name)?,
-                None => full,
-            };
-            let mut g = full.window(s.training.start_utc_s, horizon_s, *wrap_years)?;
-            if g.price_per_mwh.is_none() {
-                if let Some(p) = s.grid.price_per_mwh {
-                    g.price_per_mwh = Some(vec![p; g.ci_g_per_kwh.len()]);
-                }
-            }
-            g
-        }
-    };
-    // Weather-driven PUE, one value per grid interval (a constant PUE otherwise).
-    let pue = match &s.cluster.weather_pue {
-        Some((path, model)) => {
-            let w = grid::load_epw(path)?;
-            Arc::new(grid::pue_series(&grid, &w, model))
-        }
-        None => Arc::new(vec![s.cluster.pue; grid.ci_g_per_kwh.len()]),
-    };
+    let grid = grid::series_for(&s.grid, s.training.start_utc_s, horizon_s)?;
+    let pue = Arc::new(grid::pue_by_interval(
+        &grid,
+        s.cluster.pue,
+        s.cluster.weather_pue.as_ref(),
+    )?);
     // Every random stream of the simulation derives from the scenario seed by name and strategy index.
     let seeds = SeedTree::new(s.seed);
     let results: Vec<Result<StrategyResult, SimError>> = s

@@ -3,7 +3,7 @@
 
 use super::step_events::step_time_events;
 use super::*;
-use crate::routing::TraceReplay;
+use crate::routing::{RouterModel, TraceReplay};
 use crate::scenario::parse_scenario;
 use crate::strategy::Policy;
 use std::path::Path;

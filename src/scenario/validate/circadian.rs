@@ -1,0 +1,178 @@
+//! Validation of `[strategy.circadian]`: objective, policy, shares, window, throttle knobs, forecast noise.
+
+use super::super::raw::*;
+use super::super::*;
+use super::Validator;
+use crate::workload::FfnKind;
+
+impl Validator<'_> {
+    pub(super) fn circadian(
+        &self,
+        c: &RawCircadian,
+        moe: Option<&Job>,
+        cluster: &Cluster,
+    ) -> Result<CircadianSpec, ScenarioError> {
+        let k = |f: &str| format!("strategy.circadian.{f}");
+        let deadline_s = self.positive(&k("deadline_hours"), c.deadline_hours)? * 3600.0;
+        let objective = c.objective;
+        let (optimal, needs_shares, needs_window) = match c.policy {
+            PolicyName::Optimal => (true, false, false),
+            PolicyName::Threshold => (false, true, false),
+            PolicyName::Window => (false, false, true),
+        };
+        let share = |f: &str, v: Option<f64>| -> Result<f64, ScenarioError> {
+            match v {
+                Some(x) => self.share(&k(f), x),
+                None if needs_shares => Err(self.loc.invalid(
+                    &k(f),
+                    format!(
+                        "policy `{}` needs `{f}` (a share in [0, 1])",
+                        c.policy.name()
+                    ),
+                )),
+                None => Ok(0.0),
+            }
+        };
+        let full_share = share("full_share", c.full_share)?;
+        let pause_share = share("pause_share", c.pause_share)?;
+        if full_share + pause_share > 1.0 {
+            return Err(self.loc.invalid(
+                &k("pause_share"),
+                format!(
+                    "full_share + pause_share = {} exceeds 1",
+                    full_share + pause_share
+                ),
+            ));
+        }
+        if optimal && (c.full_share.is_some() || c.window_hours.is_some()) {
+            return Err(self.loc.invalid(&k("policy"), "policy `optimal` picks its own hours: remove full_share / window_hours (pause_share is ignored too)"));
+        }
+        if needs_window != c.window_hours.is_some() {
+            return Err(self.loc.invalid(
+                &k("window_hours"),
+                if needs_window {
+                    "policy `window` needs `window_hours` (local hours 0–23, e.g. [1, 2, 3, 4])"
+                } else {
+                    "`window_hours` only applies with policy = \"window\""
+                },
+            ));
+        }
+        let window_hours = match &c.window_hours {
+            None => None,
+            Some(h) => {
+                let mut out = Vec::new();
+                for (i, &x) in h.iter().enumerate() {
+                    if !(0..24).contains(&x) {
+                        return Err(self.loc.invalid(
+                            &format!("{}.{i}", k("window_hours")),
+                            format!("local hour must be 0..=23, got {x}"),
+                        ));
+                    }
+                    out.push(x as u32);
+                }
+                Some(out)
+            }
+        };
+        let nominal_k = match moe.map(|j| &j.model.ffn) {
+            Some(FfnKind::Moe(m)) => m.top_k,
+            _ => 1,
+        };
+        let throttle_top_k = match c.throttle_top_k {
+            Some(t) => {
+                let t = self.count(&k("throttle_top_k"), t)?;
+                if t > nominal_k {
+                    return Err(self.loc.invalid(
+                        &k("throttle_top_k"),
+                        format!(
+                            "{t} exceeds the model's top_k = {nominal_k}; valid: 1..={nominal_k}"
+                        ),
+                    ));
+                }
+                t
+            }
+            None => nominal_k,
+        };
+        let acc = &cluster.accelerator;
+        let throttle_power_cap_w = match c.throttle_power_cap_w {
+            Some(w) if w >= acc.min_power_cap_w && w <= acc.tdp_w => w,
+            Some(w) => {
+                return Err(self.loc.invalid(
+                    &k("throttle_power_cap_w"),
+                    format!(
+                        "{w} W is outside the {} power-limit range {}..={} W",
+                        acc.name, acc.min_power_cap_w, acc.tdp_w
+                    ),
+                ))
+            }
+            None => acc.tdp_w,
+        };
+        let throttle_batch_fraction = match c.throttle_batch_fraction {
+            Some(f) if f > 0.0 && f <= 1.0 => f,
+            Some(f) => {
+                return Err(self.loc.invalid(
+                    &k("throttle_batch_fraction"),
+                    format!("must be in (0, 1], got {f}"),
+                ))
+            }
+            None => 1.0,
+        };
+        if let (Some(j), true) = (moe, throttle_batch_fraction < 1.0) {
+            let mb = j.plan.micro_batches();
+            if let Ok(mb) = mb {
+                let kept = (mb as f64 * throttle_batch_fraction).round();
+                if kept < 1.0 {
+                    return Err(self.loc.invalid(
+                        &k("throttle_batch_fraction"),
+                        format!(
+                            "keeps no micro-batch of the {mb} per step; valid: ≥ {:.3}",
+                            1.0 / mb as f64
+                        ),
+                    ));
+                }
+            }
+        }
+        let nonneg = |f: &str, v: f64| -> Result<f64, ScenarioError> {
+            if v.is_finite() && v >= 0.0 {
+                Ok(v)
+            } else {
+                Err(self.loc.invalid(&k(f), format!("must be ≥ 0 s, got {v}")))
+            }
+        };
+        Ok(CircadianSpec {
+            deadline_s,
+            objective,
+            optimal,
+            full_share,
+            pause_share,
+            window_hours,
+            throttle_top_k,
+            throttle_power_cap_w,
+            throttle_batch_fraction,
+            checkpoint_write_s: nonneg("checkpoint_write_s", c.checkpoint_write_s)?,
+            restore_s: nonneg("restore_s", c.restore_s)?,
+            forecast_error: nonneg("forecast_error", c.forecast_error.unwrap_or(0.0))?,
+            top_k_by_hour: match &c.top_k_by_hour {
+                None => None,
+                Some(v) if v.len() != 24 => {
+                    return Err(self.loc.invalid(
+                        &k("top_k_by_hour"),
+                        format!("needs 24 values (local hours 0–23), got {}", v.len()),
+                    ))
+                }
+                Some(v) => {
+                    let mut out = [0u32; 24];
+                    for (i, &x) in v.iter().enumerate() {
+                        if x < 1 || x as u32 > nominal_k {
+                            return Err(self.loc.invalid(
+                                &format!("{}.{i}", k("top_k_by_hour")),
+                                format!("top-k {x} at hour {i} is outside 1..={nominal_k}"),
+                            ));
+                        }
+                        out[i] = x as u32;
+                    }
+                    Some(out)
+                }
+            },
+        })
+    }
+}

@@ -1,0 +1,119 @@
+//! Validation of `[grid]` and `[grid.csv]`: the region's profile or a grid file and how to read it.
+
+use super::super::raw::*;
+use super::super::*;
+use super::Validator;
+use crate::grid::{self as g, GridFormat, SourceKind};
+
+impl Validator<'_> {
+    pub(super) fn grid(&self, g: &RawGrid) -> Result<GridSpec, ScenarioError> {
+        let price_per_mwh = match g.price_per_mwh {
+            Some(p) if p.is_finite() && p >= 0.0 => Some(p),
+            Some(p) => {
+                return Err(self
+                    .loc
+                    .invalid("grid.price_per_mwh", format!("must be ≥ 0, got {p}")))
+            }
+            None => None,
+        };
+        let interval_s = match g.interval_minutes {
+            Some(m) if m > 0 && 1440 % m == 0 => m * 60,
+            Some(m) => {
+                return Err(self.loc.invalid(
+                    "grid.interval_minutes",
+                    format!("must divide a day (e.g. 15, 30, 60), got {m}"),
+                ))
+            }
+            None => 3600,
+        };
+        let source = match g.source {
+            SourceKind::Profile => {
+                let regions = g::profile_regions();
+                if !regions.iter().any(|r| *r == g.region) {
+                    return Err(self.loc.invalid(
+                        "grid.region",
+                        format!(
+                            "no embedded profile for `{}`; valid: {}",
+                            g.region,
+                            regions.join(", ")
+                        ),
+                    ));
+                }
+                if g.csv.is_some() {
+                    return Err(self.loc.invalid("grid.csv", "grid.source = \"profile\" does not read a CSV; set source = \"csv\" or remove [grid.csv]"));
+                }
+                GridSource::Profile
+            }
+            SourceKind::Csv => {
+                let c = g.csv.as_ref().ok_or_else(|| self.loc.invalid("grid", "grid.source = \"csv\" needs a [grid.csv] table (path, format, max_gap_intervals, wrap_years; for the generic format also time_column, time_zone, stamp, ci_column, ci_kind)"))?;
+                let format = c.format.unwrap_or(GridFormat::Generic);
+                let generic = format == GridFormat::Generic;
+                // The generic format needs its column description; the others ignore it.
+                fn need<T: Clone + Default>(
+                    v: &Validator<'_>,
+                    generic: bool,
+                    key: &str,
+                    x: &Option<T>,
+                ) -> Result<T, ScenarioError> {
+                    match (x, generic) {
+                        (Some(x), _) => Ok(x.clone()),
+                        (None, true) => Err(v.loc.invalid(
+                            &format!("grid.csv.{key}"),
+                            format!("the generic CSV format needs `{key}`"),
+                        )),
+                        (None, false) => Ok(T::default()),
+                    }
+                }
+                let need_s = |key: &str, x: &Option<String>| need(self, generic, key, x);
+                let stamp = need(self, generic, "stamp", &c.stamp)?;
+                let ci_kind = need(self, generic, "ci_kind", &c.ci_kind)?;
+                if c.max_gap_intervals < 0 {
+                    return Err(self.loc.invalid(
+                        "grid.csv.max_gap_intervals",
+                        format!("must be ≥ 0, got {}", c.max_gap_intervals),
+                    ));
+                }
+                let time_zone = need_s("time_zone", &c.time_zone)?;
+                if generic && time_zone.parse::<chrono_tz::Tz>().is_err() && time_zone != "UTC" {
+                    return Err(self.loc.invalid("grid.csv.time_zone", format!("`{time_zone}` is not an IANA time zone (e.g. UTC, America/Los_Angeles, Europe/London)")));
+                }
+                if let Some(z) = &c.local_time_zone {
+                    if z.parse::<chrono_tz::Tz>().is_err() && z != "UTC" {
+                        return Err(self.loc.invalid(
+                            "grid.csv.local_time_zone",
+                            format!("`{z}` is not an IANA time zone (e.g. Europe/Berlin)"),
+                        ));
+                    }
+                }
+                let columns = if generic {
+                    Some(g::CsvColumns {
+                        time_column: need_s("time_column", &c.time_column)?,
+                        time_zone,
+                        stamp,
+                        ci_column: need_s("ci_column", &c.ci_column)?,
+                        ci_kind,
+                        load_column: c.load_column.clone(),
+                        price_column: c.price_column.clone(),
+                    })
+                } else {
+                    None
+                };
+                GridSource::File(Box::new(g::GridFile {
+                    path: self.path(&c.path),
+                    format,
+                    local_time_zone: c.local_time_zone.clone(),
+                    max_gap_intervals: c.max_gap_intervals as u32,
+                    columns,
+                    ci_signal: c.ci_signal.clone(),
+                    wrap_years: c.wrap_years,
+                }))
+            }
+        };
+        Ok(GridSpec {
+            region: g.region.clone(),
+            source,
+            price_per_mwh,
+            interval_s,
+        })
+    }
+}

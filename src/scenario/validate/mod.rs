@@ -1,0 +1,187 @@
+//! Stage two of scenario parsing: raw values checked and turned into domain types, one file per section.
+
+mod circadian;
+mod cluster;
+mod grid;
+mod model;
+mod routing;
+mod training;
+
+use super::error::{from_toml, Locator};
+use super::raw::*;
+use super::*;
+
+/// Parse and validate scenario `text` read from `file`; relative paths resolve against `base`.
+pub fn parse_scenario(file: &str, text: &str, base: &Path) -> Result<Scenario, ScenarioError> {
+    let raw: RawScenario = toml::from_str(text).map_err(|e| from_toml(file, text, e))?;
+    let loc = Locator::new(file.to_string(), text);
+    let v = Validator { loc: &loc, base };
+    v.scenario(raw, file, text)
+}
+
+struct Validator<'a> {
+    loc: &'a Locator<'a>,
+    base: &'a Path,
+}
+
+impl Validator<'_> {
+    fn count(&self, key: &str, v: i64) -> Result<u32, ScenarioError> {
+        if v <= 0 || v > u32::MAX as i64 {
+            return Err(self
+                .loc
+                .invalid(key, format!("must be a positive integer, got {v}")));
+        }
+        Ok(v as u32)
+    }
+
+    fn positive(&self, key: &str, v: f64) -> Result<f64, ScenarioError> {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(self
+                .loc
+                .invalid(key, format!("must be a positive number, got {v}")));
+        }
+        Ok(v)
+    }
+
+    fn share(&self, key: &str, v: f64) -> Result<f64, ScenarioError> {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(self
+                .loc
+                .invalid(key, format!("must be between 0 and 1, got {v}")));
+        }
+        Ok(v)
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        let p = PathBuf::from(p);
+        if p.is_absolute() {
+            p
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn scenario(
+        &self,
+        raw: RawScenario,
+        file: &str,
+        text: &str,
+    ) -> Result<Scenario, ScenarioError> {
+        if raw.name.is_empty()
+            || !raw
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(self.loc.invalid("name", format!("`{}` must be non-empty letters, digits, `_` or `-` (it names the output folder)", raw.name)));
+        }
+        if raw.seed < 0 {
+            return Err(self.loc.invalid(
+                "seed",
+                format!("must be a non-negative integer, got {}", raw.seed),
+            ));
+        }
+        let mut strategies = Vec::new();
+        for (i, s) in raw.strategies.iter().enumerate() {
+            let k = StrategyKind::from_name(s).ok_or_else(|| {
+                let names: Vec<&str> = StrategyKind::ALL.iter().map(|(_, n, _)| *n).collect();
+                self.loc.invalid(
+                    &format!("strategies.{i}"),
+                    format!("unknown strategy `{s}`; valid: {}", names.join(", ")),
+                )
+            })?;
+            if strategies.contains(&k) {
+                return Err(self.loc.invalid(
+                    &format!("strategies.{i}"),
+                    format!("strategy `{s}` is listed twice"),
+                ));
+            }
+            strategies.push(k);
+        }
+        if strategies.is_empty() {
+            return Err(self
+                .loc
+                .invalid("strategies", "list at least one of: dense, moe, circadian"));
+        }
+        if raw.validation.as_ref().is_some_and(|v| !v.is_table()) {
+            return Err(self.loc.invalid(
+                "validation",
+                "must be a table ([validation]) of published figures, as in scenarios/validation/",
+            ));
+        }
+        let training = self.training(&raw.training)?;
+        let cluster = self.cluster(&raw.cluster)?;
+        let needs_dense = strategies.contains(&StrategyKind::Dense);
+        let needs_moe = strategies.iter().any(|k| *k != StrategyKind::Dense);
+        let dense = match (&raw.models.dense, needs_dense) {
+            (Some(m), _) => Some(self.job(
+                "dense",
+                m,
+                raw.parallel.dense.as_ref(),
+                (&raw.training, training.precision),
+                &cluster,
+                false,
+            )?),
+            (None, true) => {
+                return Err(self
+                    .loc
+                    .invalid("models", "strategy `dense` needs a [models.dense] table"))
+            }
+            (None, false) => None,
+        };
+        let moe = match (&raw.models.moe, needs_moe) {
+            (Some(m), _) => Some(self.job(
+                "moe",
+                m,
+                raw.parallel.moe.as_ref(),
+                (&raw.training, training.precision),
+                &cluster,
+                true,
+            )?),
+            (None, true) => {
+                return Err(self.loc.invalid(
+                    "models",
+                    "strategies `moe` and `circadian` need a [models.moe] table",
+                ))
+            }
+            (None, false) => None,
+        };
+        let routing = match &raw.routing {
+            None if moe.is_some() => return Err(self.loc.invalid(
+                "routing",
+                "an MoE model needs a [routing] table: model = \"uniform\" | \"zipf\" | \"trace\"",
+            )),
+            None => RoutingSpec::default(),
+            Some(r) => self.routing(r)?,
+        };
+        let grid = self.grid(&raw.grid)?;
+        let circadian = match (
+            &raw.strategy.circadian,
+            strategies.contains(&StrategyKind::Circadian),
+        ) {
+            (Some(c), _) => Some(self.circadian(c, moe.as_ref(), &cluster)?),
+            (None, true) => {
+                return Err(self.loc.invalid(
+                    "strategy",
+                    "strategy `circadian` needs a [strategy.circadian] table",
+                ))
+            }
+            (None, false) => None,
+        };
+        Ok(Scenario {
+            name: raw.name,
+            description: raw.description,
+            seed: raw.seed as u64,
+            file: file.to_string(),
+            text: text.to_string(),
+            strategies,
+            cluster,
+            training,
+            dense,
+            moe,
+            routing,
+            grid,
+            circadian,
+        })
+    }
+}
