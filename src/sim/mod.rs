@@ -119,16 +119,12 @@ fn models_for(
     s: &Scenario,
     job: &Job,
     trace: &Option<Arc<RoutingTrace>>,
-    salt: u64,
+    seed: u64,
 ) -> Result<(StepModel, Option<Router>), SimError> {
     let mut sm = StepModel::new(job, &s.cluster, s.training.precision);
     let FfnKind::Moe(m) = &job.model.ffn else {
         return Ok((sm, None));
     };
-    let seed = s
-        .seed
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(salt);
     let router = Router::from_spec(
         &s.routing,
         trace.as_ref(),
@@ -186,11 +182,15 @@ pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
         RoutingSource::Trace { path, .. } if s.moe.is_some() => Some(Arc::new(read_trace(path)?)),
         _ => None,
     };
+    // Every random stream of the simulation derives from the scenario seed by name and strategy index.
+    let seeds = SeedTree::new(s.seed);
     // Horizon of the grid series: long enough for the slowest plausible run.
     let mut horizon_s: f64 = 2.0 * 86_400.0;
-    for kind in &s.strategies {
+    for (index, kind) in s.strategies.iter().enumerate() {
         if let Some(job) = s.job(*kind) {
-            let (mut sm, router) = models_for(s, job, &trace, 0)?;
+            // The same router stream as the strategy's run, so the estimate sees the run's routing.
+            let seed = seeds.stream("routing", index as u64);
+            let (mut sm, router) = models_for(s, job, &trace, seed)?;
             let full = sm.full_knobs();
             let est = seconds_per_token(&mut sm, &router, full) * token_target(s, job, *kind)?.0;
             let deadline = if *kind == StrategyKind::Circadian {
@@ -208,8 +208,6 @@ pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
         s.cluster.pue,
         s.cluster.weather_pue.as_ref(),
     )?);
-    // Every random stream of the simulation derives from the scenario seed by name and strategy index.
-    let seeds = SeedTree::new(s.seed);
     let results: Vec<Result<StrategyResult, SimError>> = s
         .strategies
         .par_iter()
@@ -243,7 +241,7 @@ fn simulate_strategy(
             what: "a model table",
         });
     };
-    let (mut sm, mut router) = models_for(s, job, trace, index + 1)?;
+    let (mut sm, mut router) = models_for(s, job, trace, seeds.stream("routing", index))?;
     let (target_tokens, count_effective) = token_target(s, job, kind)?;
     let full = sm.full_knobs();
     let forecast_seed = seeds.stream("forecast", index);
