@@ -26,4 +26,4 @@ pub mod validate;
 pub mod workload;
 
 pub use scenario::{Scenario, ScenarioError, StrategyKind};
-pub use sim::{simulate, Results, SimError, StrategyResult};
+pub use sim::{prepare, simulate, PlanSize, Results, SimError, StrategyResult};

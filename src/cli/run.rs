@@ -64,7 +64,7 @@ pub fn run(
     }
     let res = match moesim::simulate(&s) {
         Ok(r) => r,
-        Err(e @ (moesim::SimError::Grid(_) | moesim::SimError::Routing(_))) => return fail(2, e),
+        Err(e) if e.is_input_error() => return fail(2, e),
         Err(e) => return fail(1, e),
     };
     let dir = out.unwrap_or_else(|| PathBuf::from("outputs").join(&s.name));
@@ -102,23 +102,30 @@ pub fn run(
     ExitCode::SUCCESS
 }
 
-/// `moesim check`: validate a scenario file without running it.
+/// `moesim check`: validate a scenario and open every file it names (grid, weather, trace), exactly as
+/// `run` would before its first step, and print the plan's size.
 pub fn check(scenario: &Path) -> ExitCode {
-    match Scenario::from_file(scenario) {
-        Ok(s) => {
+    let s = match Scenario::from_file(scenario) {
+        Ok(s) => s,
+        Err(e) => return fail(2, e),
+    };
+    match moesim::prepare(&s) {
+        Ok(p) => {
             outln!(
-                "{}: ok ({} strategies: {})",
+                "{}: ok ({} strategies: {})\n{}",
                 scenario.display(),
                 s.strategies.len(),
                 s.strategies
                     .iter()
                     .map(|k| k.name())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                p.plan.describe()
             );
             ExitCode::SUCCESS
         }
-        Err(e) => fail(2, e),
+        Err(e) if e.is_input_error() => fail(2, e),
+        Err(e) => fail(1, e),
     }
 }
 

@@ -209,6 +209,36 @@ pub struct Scenario {
     pub grid: GridSpec,
     /// Circadian settings (required by `circadian`).
     pub circadian: Option<CircadianSpec>,
+    /// The largest run this scenario may ask for.
+    pub limits: RunLimits,
+}
+
+/// Limits on the size of a run, checked before anything is allocated (`[limits]` raises them).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunLimits {
+    /// Optimizer steps of one strategy [steps].
+    pub max_steps: f64,
+    /// Simulated wall-clock of one strategy, deadline included [years of 365 days].
+    pub max_simulated_years: f64,
+    /// Rows of timeline.csv over all strategies (grid intervals × strategies) [rows].
+    pub max_timeline_rows: f64,
+}
+
+impl RunLimits {
+    /// Defaults: 10⁸ steps (ten times a year-long run at a step every 3 s), 20 simulated years, and
+    /// 5·10⁶ timeline rows (about 200 MB of CSV) — generous for real plans, far below what exhausts
+    /// a 24 GB machine.
+    pub const DEFAULT: RunLimits = RunLimits {
+        max_steps: 1e8,
+        max_simulated_years: 20.0,
+        max_timeline_rows: 5e6,
+    };
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 impl Scenario {

@@ -25,6 +25,9 @@ pub struct RawScenario {
     pub grid: RawGrid,
     #[serde(default)]
     pub strategy: RawStrategies,
+    /// Size limits a run is refused beyond (`[limits]`).
+    #[serde(default)]
+    pub limits: RawLimits,
     /// Published figures of a validation case (read by `moesim validate`, ignored by `run`).
     pub validation: Option<toml::Value>,
     /// Parameter sweep (read by `moesim::sweep`; a single run ignores it).
@@ -178,4 +181,13 @@ pub struct RawCircadian {
     pub restore_s: f64,
     pub forecast_error: Option<f64>,
     pub top_k_by_hour: Option<Vec<i64>>,
+}
+
+/// `[limits]`: the largest run a scenario may ask for (raise them to run a larger plan on purpose).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_steps: Option<f64>,
+    pub max_simulated_years: Option<f64>,
+    pub max_timeline_rows: Option<f64>,
 }

@@ -3,19 +3,21 @@
 mod meter;
 mod outcome;
 mod plan;
+mod prepare;
 mod run;
 pub mod step;
 pub mod step_events;
 
 pub use meter::{Meter, Power, Totals};
+pub use prepare::{prepare, PlanSize, Prepared, StrategyPlan};
 pub use run::{run, RunError, RunOutcome, RunSetup, StepSums, TimelineRow};
 pub use step::{Knobs, StepCost, StepModel};
 
 use crate::engine::SeedTree;
-use crate::grid::{self, GridError, GridSeries};
+use crate::grid::{GridError, GridSeries};
 use crate::quality::{self, LossEstimate};
-use crate::routing::{read_trace, Router, RoutingError, RoutingTrace};
-use crate::scenario::{Job, RoutingSource, Scenario, StrategyKind};
+use crate::routing::{Router, RoutingError, RoutingTrace};
+use crate::scenario::{Job, Scenario, StrategyKind};
 use crate::workload::FfnKind;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -47,6 +49,16 @@ pub enum SimError {
     /// The routing trace could not be read or does not fit the model.
     #[error(transparent)]
     Routing(#[from] RoutingError),
+    /// The plan is larger than the scenario's `[limits]` allow (refused before anything is allocated).
+    #[error("the plan implies {what}, over {key} = {limit:e}; check the tokens, batch and deadline, or raise {key} in a [limits] table to run it anyway")]
+    TooLarge {
+        /// What is too large, with the numbers that make it so.
+        what: String,
+        /// The scenario key of the limit.
+        key: &'static str,
+        /// The limit's value.
+        limit: f64,
+    },
     /// A run could not complete.
     #[error("strategy `{strategy}`: {source}")]
     Run {
@@ -55,6 +67,20 @@ pub enum SimError {
         /// What went wrong.
         source: RunError,
     },
+}
+
+impl SimError {
+    /// Whether the error is the input's fault (a file, a key, a plan too large: exit code 2) rather
+    /// than a run that failed (exit code 1).
+    pub fn is_input_error(&self) -> bool {
+        matches!(
+            self,
+            SimError::Grid(_)
+                | SimError::Routing(_)
+                | SimError::TooLarge { .. }
+                | SimError::Unreachable { .. }
+        )
+    }
 }
 
 impl From<GridError> for SimError {
@@ -178,36 +204,13 @@ fn mean_step(sm: &StepModel, router: &Option<Router>, knobs: Knobs) -> StepCost 
 /// Simulate every strategy of `scenario` (in parallel; results are the same on any thread count).
 pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
     let s = scenario;
-    let trace = match &s.routing.source {
-        RoutingSource::Trace { path, .. } if s.moe.is_some() => Some(Arc::new(read_trace(path)?)),
-        _ => None,
-    };
-    // Every random stream of the simulation derives from the scenario seed by name and strategy index.
-    let seeds = SeedTree::new(s.seed);
-    // Horizon of the grid series: long enough for the slowest plausible run.
-    let mut horizon_s: f64 = 2.0 * 86_400.0;
-    for (index, kind) in s.strategies.iter().enumerate() {
-        if let Some(job) = s.job(*kind) {
-            // The same router stream as the strategy's run, so the estimate sees the run's routing.
-            let seed = seeds.stream("routing", index as u64);
-            let (mut sm, router) = models_for(s, job, &trace, seed)?;
-            let full = sm.full_knobs();
-            let est = seconds_per_token(&mut sm, &router, full) * token_target(s, job, *kind)?.0;
-            let deadline = if *kind == StrategyKind::Circadian {
-                s.circadian.as_ref().map_or(0.0, |c| c.deadline_s)
-            } else {
-                0.0
-            };
-            horizon_s = horizon_s.max((deadline + est) * 1.3 + 2.0 * 86_400.0);
-        }
-    }
-    let horizon_s = ((horizon_s / 86_400.0).ceil() * 86_400.0) as i64;
-    let grid = grid::series_for(&s.grid, s.training.start_utc_s, horizon_s)?;
-    let pue = Arc::new(grid::pue_by_interval(
-        &grid,
-        s.cluster.pue,
-        s.cluster.weather_pue.as_ref(),
-    )?);
+    let Prepared {
+        trace,
+        seeds,
+        grid,
+        pue,
+        ..
+    } = prepare(s)?;
     let results: Vec<Result<StrategyResult, SimError>> = s
         .strategies
         .par_iter()

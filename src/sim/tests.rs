@@ -3,7 +3,8 @@
 
 use super::step_events::step_time_events;
 use super::*;
-use crate::routing::{RouterModel, TraceReplay};
+use crate::grid;
+use crate::routing::{read_trace, RouterModel, TraceReplay};
 use crate::scenario::parse_scenario;
 use crate::strategy::Policy;
 use std::path::Path;

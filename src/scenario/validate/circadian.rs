@@ -14,6 +14,17 @@ impl Validator<'_> {
     ) -> Result<CircadianSpec, ScenarioError> {
         let k = |f: &str| format!("strategy.circadian.{f}");
         let deadline_s = self.positive(&k("deadline_hours"), c.deadline_hours)? * 3600.0;
+        // A deadline past the run-length limit could never be simulated (and overflows the clock).
+        let max_hours = max_deadline_hours();
+        if deadline_s / 3600.0 > max_hours {
+            return Err(self.loc.invalid(
+                &k("deadline_hours"),
+                format!(
+                    "{} h is beyond what can be simulated (at most {max_hours} h, 100 years)",
+                    c.deadline_hours
+                ),
+            ));
+        }
         let objective = c.objective;
         let (optimal, needs_shares, needs_window) = match c.policy {
             PolicyName::Optimal => (true, false, false),
@@ -138,6 +149,20 @@ impl Validator<'_> {
                 Err(self.loc.invalid(&k(f), format!("must be ≥ 0 s, got {v}")))
             }
         };
+        // A checkpoint or restore longer than the deadline could never complete within it.
+        let within_deadline = |f: &str, v: f64| -> Result<f64, ScenarioError> {
+            let v = nonneg(f, v)?;
+            if v >= deadline_s {
+                return Err(self.loc.invalid(
+                    &k(f),
+                    format!(
+                        "{v} s is not shorter than the deadline ({} h = {deadline_s} s); a pause could never complete",
+                        c.deadline_hours
+                    ),
+                ));
+            }
+            Ok(v)
+        };
         Ok(CircadianSpec {
             deadline_s,
             objective,
@@ -148,8 +173,8 @@ impl Validator<'_> {
             throttle_top_k,
             throttle_power_cap_w,
             throttle_batch_fraction,
-            checkpoint_write_s: nonneg("checkpoint_write_s", c.checkpoint_write_s)?,
-            restore_s: nonneg("restore_s", c.restore_s)?,
+            checkpoint_write_s: within_deadline("checkpoint_write_s", c.checkpoint_write_s)?,
+            restore_s: within_deadline("restore_s", c.restore_s)?,
             forecast_error: nonneg("forecast_error", c.forecast_error.unwrap_or(0.0))?,
             top_k_by_hour: match &c.top_k_by_hour {
                 None => None,
@@ -175,4 +200,9 @@ impl Validator<'_> {
             },
         })
     }
+}
+
+/// The longest deadline a scenario may set [h]: 100 years, far past any limit of a run.
+fn max_deadline_hours() -> f64 {
+    100.0 * 365.0 * 24.0
 }

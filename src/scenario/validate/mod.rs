@@ -168,6 +168,7 @@ impl Validator<'_> {
             }
             (None, false) => None,
         };
+        let limits = self.limits(&raw.limits)?;
         Ok(Scenario {
             name: raw.name,
             description: raw.description,
@@ -182,6 +183,28 @@ impl Validator<'_> {
             routing,
             grid,
             circadian,
+            limits,
+        })
+    }
+
+    fn limits(&self, l: &RawLimits) -> Result<RunLimits, ScenarioError> {
+        let d = RunLimits::DEFAULT;
+        let get = |key: &str, v: Option<f64>, default: f64| match v {
+            Some(x) => self.positive(&format!("limits.{key}"), x),
+            None => Ok(default),
+        };
+        Ok(RunLimits {
+            max_steps: get("max_steps", l.max_steps, d.max_steps)?,
+            max_simulated_years: get(
+                "max_simulated_years",
+                l.max_simulated_years,
+                d.max_simulated_years,
+            )?,
+            max_timeline_rows: get(
+                "max_timeline_rows",
+                l.max_timeline_rows,
+                d.max_timeline_rows,
+            )?,
         })
     }
 }

@@ -1,0 +1,203 @@
+//! Everything a run needs before its first step: the trace, the seed tree, the plan's size checked
+//! against the scenario's limits, the grid series and PUE. `moesim check` stops here.
+
+use super::{models_for, seconds_per_token, token_target, SimError};
+use crate::engine::SeedTree;
+use crate::grid::{self, GridSeries};
+use crate::routing::{read_trace, RoutingTrace};
+use crate::scenario::{RoutingSource, Scenario, StrategyKind};
+use crate::workload::memory_per_gpu;
+use std::sync::Arc;
+
+const SECONDS_PER_YEAR: f64 = 365.0 * 86_400.0;
+
+/// The size of one strategy's run, estimated at full speed with the router's mean loads.
+#[derive(Clone, Debug)]
+pub struct StrategyPlan {
+    /// Which strategy.
+    pub kind: StrategyKind,
+    /// Tokens it trains [tokens] (effective tokens when the scenario sets a target loss).
+    pub tokens: f64,
+    /// Tokens per optimizer step at full speed [tokens].
+    pub tokens_per_step: f64,
+    /// Optimizer steps [steps].
+    pub steps: f64,
+    /// Training time at full speed [s].
+    pub train_s: f64,
+    /// Deadline, if the strategy has one [s].
+    pub deadline_s: Option<f64>,
+    /// Memory one GPU needs, the most loaded pipeline stage [bytes].
+    pub memory_per_gpu_bytes: f64,
+    /// HBM of one GPU [bytes].
+    pub hbm_bytes: f64,
+}
+
+/// The size of a scenario's run, before anything large is allocated.
+#[derive(Clone, Debug)]
+pub struct PlanSize {
+    /// One entry per strategy, in scenario order.
+    pub strategies: Vec<StrategyPlan>,
+    /// Length of the grid series simulated [s].
+    pub horizon_s: i64,
+    /// Grid intervals in the horizon.
+    pub intervals: f64,
+    /// Rows timeline.csv would hold at most (intervals × strategies).
+    pub timeline_rows: f64,
+}
+
+impl PlanSize {
+    /// A few lines for `moesim check`: per strategy steps, hours and memory, then the grid horizon.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for p in &self.strategies {
+            out.push_str(&format!(
+                "  {:<10} {:.3e} tokens, {:.3e} tokens/step, {:.3e} steps, ~{:.1} h at full speed{}, {:.1} of {:.1} GiB per GPU\n",
+                p.kind.name(),
+                p.tokens,
+                p.tokens_per_step,
+                p.steps,
+                p.train_s / 3600.0,
+                p.deadline_s
+                    .map_or(String::new(), |d| format!(" (deadline {:.0} h)", d / 3600.0)),
+                p.memory_per_gpu_bytes / GIB,
+                p.hbm_bytes / GIB,
+            ));
+        }
+        out.push_str(&format!(
+            "  grid: {:.0} h simulated horizon, {:.0} intervals, at most {:.0} timeline rows",
+            self.horizon_s as f64 / 3600.0,
+            self.intervals,
+            self.timeline_rows
+        ));
+        out
+    }
+}
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// What `simulate` builds before running the strategies.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The routing trace, when the scenario replays one.
+    pub trace: Option<Arc<RoutingTrace>>,
+    /// Seeds of every random stream.
+    pub seeds: SeedTree,
+    /// The run's size.
+    pub plan: PlanSize,
+    /// The grid series over the horizon.
+    pub grid: GridSeries,
+    /// PUE of each grid interval.
+    pub pue: Arc<Vec<f64>>,
+}
+
+/// Open every input of `s` (trace, grid file, weather file), size the plan, refuse it if it is over the
+/// scenario's limits, and build the grid series and PUE — everything `simulate` does before step one.
+pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
+    let trace = match &s.routing.source {
+        RoutingSource::Trace { path, .. } if s.moe.is_some() => Some(Arc::new(read_trace(path)?)),
+        _ => None,
+    };
+    // Every random stream of the simulation derives from the scenario seed by name and strategy index.
+    let seeds = SeedTree::new(s.seed);
+    let mut strategies = Vec::with_capacity(s.strategies.len());
+    // Horizon of the grid series: long enough for the slowest plausible run.
+    let mut horizon_s: f64 = 2.0 * 86_400.0;
+    for (index, kind) in s.strategies.iter().enumerate() {
+        let Some(job) = s.job(*kind) else { continue };
+        // The same router stream as the strategy's run, so the estimate sees the run's routing.
+        let seed = seeds.stream("routing", index as u64);
+        let (mut sm, router) = models_for(s, job, &trace, seed)?;
+        let full = sm.full_knobs();
+        let tokens = token_target(s, job, *kind)?.0;
+        let train_s = seconds_per_token(&mut sm, &router, full) * tokens;
+        let deadline_s = match kind {
+            StrategyKind::Circadian => s.circadian.as_ref().map(|c| c.deadline_s),
+            _ => None,
+        };
+        let tokens_per_step = sm.tokens_per_step(full);
+        let plan = StrategyPlan {
+            kind: *kind,
+            tokens,
+            tokens_per_step,
+            steps: (tokens / tokens_per_step).ceil(),
+            train_s,
+            deadline_s,
+            memory_per_gpu_bytes: memory_per_gpu(&job.model, &job.plan).total_bytes,
+            hbm_bytes: s.cluster.accelerator.hbm_bytes,
+        };
+        check_strategy(s, &plan)?;
+        horizon_s = horizon_s.max((deadline_s.unwrap_or(0.0) + train_s) * 1.3 + 2.0 * 86_400.0);
+        strategies.push(plan);
+    }
+    let horizon_days = (horizon_s / 86_400.0).ceil();
+    let intervals = horizon_days * 86_400.0 / s.grid.interval_s as f64;
+    let plan = PlanSize {
+        strategies,
+        horizon_s: (horizon_days * 86_400.0) as i64,
+        intervals,
+        timeline_rows: intervals * s.strategies.len() as f64,
+    };
+    if plan.timeline_rows > s.limits.max_timeline_rows {
+        return Err(SimError::TooLarge {
+            what: format!(
+                "{:.3e} timeline rows ({:.0} grid intervals of {} s over a {:.0}-day horizon × {} strategies)",
+                plan.timeline_rows,
+                plan.intervals,
+                s.grid.interval_s,
+                horizon_days,
+                s.strategies.len()
+            ),
+            key: "limits.max_timeline_rows",
+            limit: s.limits.max_timeline_rows,
+        });
+    }
+    let grid = grid::series_for(&s.grid, s.training.start_utc_s, plan.horizon_s)?;
+    let pue = Arc::new(grid::pue_by_interval(
+        &grid,
+        s.cluster.pue,
+        s.cluster.weather_pue.as_ref(),
+    )?);
+    Ok(Prepared {
+        trace,
+        seeds,
+        plan,
+        grid,
+        pue,
+    })
+}
+
+/// Refuse a strategy whose steps or simulated time are over the scenario's limits.
+fn check_strategy(s: &Scenario, p: &StrategyPlan) -> Result<(), SimError> {
+    // NaN steps (a zero-token step) count as over the limit.
+    if p.steps.is_nan() || p.steps > s.limits.max_steps {
+        return Err(SimError::TooLarge {
+            what: format!(
+                "strategy `{}`: {:.3e} steps ({:.3e} tokens / {:.3e} tokens per step)",
+                p.kind.name(),
+                p.steps,
+                p.tokens,
+                p.tokens_per_step
+            ),
+            key: "limits.max_steps",
+            limit: s.limits.max_steps,
+        });
+    }
+    let years = (p.train_s + p.deadline_s.unwrap_or(0.0)) / SECONDS_PER_YEAR;
+    if years.is_nan() || years > s.limits.max_simulated_years {
+        return Err(SimError::TooLarge {
+            what: format!(
+                "strategy `{}`: {:.3e} simulated years ({:.3e} h of training at full speed{})",
+                p.kind.name(),
+                years,
+                p.train_s / 3600.0,
+                p.deadline_s.map_or(String::new(), |d| format!(
+                    " + a {:.0} h deadline",
+                    d / 3600.0
+                ))
+            ),
+            key: "limits.max_simulated_years",
+            limit: s.limits.max_simulated_years,
+        });
+    }
+    Ok(())
+}
