@@ -47,21 +47,7 @@ pub use weather::{load_epw, wet_bulb_stull_c, WeatherSeries, MAX_WEATHER_GAP_H};
 pub use window::{pue_by_interval, series_for};
 
 #[cfg(test)]
-pub(crate) mod test_data {
-    //! Locating the shared real data from a worktree or from the main repository.
-    use std::path::PathBuf;
-
-    /// `/work/shared/data`, found relative to the crate root (works from /work/main and /work/wt/<m>).
-    pub(crate) fn shared_data_dir() -> PathBuf {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let one = root.join("../shared/data");
-        if one.is_dir() {
-            one
-        } else {
-            root.join("../../shared/data")
-        }
-    }
-}
+pub(crate) use crate::testdata as test_data;
 
 #[cfg(test)]
 mod tests_format;
