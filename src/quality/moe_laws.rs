@@ -58,7 +58,9 @@ pub(crate) fn clark_e_hat(experts: f64) -> f64 {
 }
 
 /// Clark et al. Eq. 1: loss [nats/token] at 130B tokens of a routed model built from a dense model of
-/// `params` parameters with `experts` experts (1 = dense).
+/// `params` parameters with `experts` experts (1 = dense). The simulator uses the law through
+/// [`clark_effective_params`]; this form checks that against the paper's own numbers.
+#[cfg(test)]
 pub(crate) fn clark_loss(params: f64, experts: f64) -> f64 {
     use clark::*;
     let (ln, le) = (params.log10(), clark_e_hat(experts).log10());
