@@ -71,7 +71,7 @@ fn run_writes_every_plot_as_png_and_svg_and_a_self_contained_report() {
         html.contains("Scenario</h2>") && html.contains("[cluster]"),
         "scenario echoed"
     );
-    assert!(html.contains("Krajewski"), "loss law named");
+    assert!(html.contains("Clark et al. 2022"), "loss law named");
     let lower = html.to_ascii_lowercase();
     for external in [
         "src=\"http",

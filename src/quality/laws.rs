@@ -1,5 +1,6 @@
-//! Parametric loss laws L(N, D[, G]) with their published coefficients, and their inverse in D.
+//! Parametric loss laws L(N, D[, E, G, S]) with their published coefficients, and their inverse in D.
 
+use super::moe_laws::{self, abnar, clark};
 use thiserror::Error;
 
 /// Errors from evaluating a loss law on invalid inputs.
@@ -26,6 +27,35 @@ pub struct LossEstimate {
     pub law: &'static str,
     /// True if the inputs lie outside the range the law was fitted on.
     pub extrapolated: bool,
+    /// Which inputs lie outside the fitted range, and what that range is (None inside it).
+    pub warning: Option<String>,
+}
+
+/// Collects the inputs that lie outside a law's fitted range, for [`LossEstimate::warning`].
+#[derive(Default)]
+struct RangeCheck(Vec<String>);
+
+impl RangeCheck {
+    fn check(mut self, what: &str, v: f64, range: (f64, f64)) -> Self {
+        if outside(v, range) {
+            self.0.push(format!(
+                "{what} = {v:.3e} (fitted {:.3e}..{:.3e})",
+                range.0, range.1
+            ));
+        }
+        self
+    }
+
+    fn estimate(self, loss: f64, law: &'static str) -> LossEstimate {
+        let warning = (!self.0.is_empty())
+            .then(|| format!("outside the fitted range: {}", self.0.join(", ")));
+        LossEstimate {
+            loss,
+            law,
+            extrapolated: warning.is_some(),
+            warning,
+        }
+    }
 }
 
 /// Chinchilla Approach 3 fit (Hoffmann et al. 2022, "Training Compute-Optimal Large Language
@@ -66,11 +96,15 @@ mod krajewski {
 const CHINCHILLA_NAME: &str = "Chinchilla (Hoffmann et al. 2022, Approach 3, Eq. 10)";
 const KRAJEWSKI_DENSE_NAME: &str = "Krajewski et al. 2024 dense fit (Eq. 1, Table 1; C4)";
 const KRAJEWSKI_MOE_NAME: &str = "Krajewski et al. 2024 fine-grained MoE (Eq. 9, Table 1; C4)";
+const CLARK_NAME: &str =
+    "Clark et al. 2022 S-BASE effective params (Eq. 1, 11, Table 3) + Chinchilla D term";
+const ABNAR_NAME: &str = "Abnar et al. 2025 sparsity law (Eq. 6, Table 3)";
 
 /// A loss law with its model-size arguments bound; evaluate at a token count with [`LossLaw::loss`].
 ///
-/// Losses of different laws are on different data sets: compare dense and MoE with the two
-/// Krajewski rows (same data), and use Chinchilla for absolute dense estimates.
+/// Losses of different laws are on different data sets and not comparable across laws: compare a dense
+/// and an MoE model within one family (Chinchilla with Clark, Krajewski dense with Krajewski MoE,
+/// Abnar at S = 0 with Abnar).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LossLaw {
     /// Chinchilla dense law; `params` = model parameters.
@@ -90,10 +124,29 @@ pub enum LossLaw {
         /// Granularity G: routed experts per token when each expert is `1/G` of the dense FFN
         /// it replaces (G = top_k for a model whose active FFN equals one dense FFN).
         granularity: f64,
+        /// Expansion rate E (total expert parameters over one dense FFN's); the law was fitted at 64
+        /// only, so any other value is flagged as outside its range.
+        expansion: f64,
+    },
+    /// Clark et al. 2022 routed law (S-BASE) through its effective parameter count, with the data term
+    /// of Chinchilla: `L = Chinchilla(N̄(N_active, E), D)`. Both fitted on MassiveText; that the
+    /// equivalence measured at 130B tokens holds at other token counts is this model's assumption.
+    ClarkChinchilla {
+        /// Active (per-token) non-embedding parameters N.
+        active_params: f64,
+        /// Expert expansion E: routed-layer parameters over those active per token (1 = dense).
+        experts: f64,
+    },
+    /// Abnar et al. 2025 sparsity law.
+    Abnar {
+        /// Total non-embedding parameters N (all experts).
+        total_params: f64,
+        /// Sparsity S = (E − K)/E: the share of experts inactive per token (0 = dense).
+        sparsity: f64,
     },
 }
 
-fn check_positive(field: &'static str, v: f64) -> Result<(), QualityError> {
+pub(crate) fn check_positive(field: &'static str, v: f64) -> Result<(), QualityError> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
@@ -117,26 +170,29 @@ impl LossLaw {
             LossLaw::Chinchilla { params } => {
                 use chinchilla::*;
                 check_positive("quality.params", params)?;
-                Ok(LossEstimate {
-                    loss: E + A / params.powf(ALPHA) + B / tokens.powf(BETA),
-                    law: CHINCHILLA_NAME,
-                    extrapolated: outside(params, N_RANGE) || outside(tokens, D_RANGE),
-                })
+                Ok(RangeCheck::default()
+                    .check("N", params, N_RANGE)
+                    .check("D", tokens, D_RANGE)
+                    .estimate(
+                        E + A / params.powf(ALPHA) + B / tokens.powf(BETA),
+                        CHINCHILLA_NAME,
+                    ))
             }
             LossLaw::KrajewskiDense { params } => {
                 use krajewski::*;
                 check_positive("quality.params", params)?;
-                Ok(LossEstimate {
-                    loss: C
-                        + DENSE_A / params.powf(DENSE_ALPHA)
-                        + DENSE_B / tokens.powf(DENSE_BETA),
-                    law: KRAJEWSKI_DENSE_NAME,
-                    extrapolated: outside(params, N_RANGE) || outside(tokens, D_RANGE),
-                })
+                Ok(RangeCheck::default()
+                    .check("N", params, N_RANGE)
+                    .check("D", tokens, D_RANGE)
+                    .estimate(
+                        C + DENSE_A / params.powf(DENSE_ALPHA) + DENSE_B / tokens.powf(DENSE_BETA),
+                        KRAJEWSKI_DENSE_NAME,
+                    ))
             }
             LossLaw::KrajewskiMoe {
                 total_params,
                 granularity,
+                expansion,
             } => {
                 use krajewski::*;
                 check_positive("quality.total_params", total_params)?;
@@ -149,14 +205,55 @@ impl LossLaw {
                 }
                 let n_term =
                     (MOE_G / granularity.powf(MOE_GAMMA) + MOE_A) / total_params.powf(MOE_ALPHA);
-                Ok(LossEstimate {
-                    loss: C + n_term + MOE_B / tokens.powf(MOE_BETA),
-                    law: KRAJEWSKI_MOE_NAME,
-                    extrapolated: outside(total_params, N_RANGE)
-                        || outside(tokens, D_RANGE)
-                        || outside(granularity, G_RANGE),
-                })
+                Ok(RangeCheck::default()
+                    .check("N", total_params, N_RANGE)
+                    .check("D", tokens, D_RANGE)
+                    .check("G", granularity, G_RANGE)
+                    .check("E", expansion, (64.0, 64.0))
+                    .estimate(
+                        C + n_term + MOE_B / tokens.powf(MOE_BETA),
+                        KRAJEWSKI_MOE_NAME,
+                    ))
             }
+            LossLaw::ClarkChinchilla {
+                active_params,
+                experts,
+            } => {
+                moe_laws::check_clark(active_params, experts)?;
+                let n_bar = moe_laws::clark_effective_params(active_params, experts);
+                use chinchilla::*;
+                Ok(RangeCheck::default()
+                    .check("N_active", active_params, clark::N_RANGE)
+                    .check("E", experts, clark::E_RANGE)
+                    .check("D", tokens, D_RANGE)
+                    .estimate(
+                        E + A / n_bar.powf(ALPHA) + B / tokens.powf(BETA),
+                        CLARK_NAME,
+                    ))
+            }
+            LossLaw::Abnar {
+                total_params,
+                sparsity,
+            } => {
+                moe_laws::check_abnar(total_params, sparsity)?;
+                Ok(RangeCheck::default()
+                    .check("S", sparsity, abnar::S_RANGE)
+                    .estimate(
+                        moe_laws::abnar_loss(total_params, sparsity, tokens),
+                        ABNAR_NAME,
+                    ))
+            }
+        }
+    }
+
+    /// The law's name and source, as estimates carry it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LossLaw::Chinchilla { .. } => CHINCHILLA_NAME,
+            LossLaw::KrajewskiDense { .. } => KRAJEWSKI_DENSE_NAME,
+            LossLaw::KrajewskiMoe { .. } => KRAJEWSKI_MOE_NAME,
+            LossLaw::ClarkChinchilla { .. } => CLARK_NAME,
+            LossLaw::Abnar { .. } => ABNAR_NAME,
         }
     }
 
@@ -172,11 +269,23 @@ impl LossLaw {
             LossLaw::KrajewskiMoe {
                 total_params,
                 granularity,
+                ..
             } => {
                 krajewski::C
                     + (krajewski::MOE_G / granularity.powf(krajewski::MOE_GAMMA) + krajewski::MOE_A)
                         / total_params.powf(krajewski::MOE_ALPHA)
             }
+            LossLaw::ClarkChinchilla {
+                active_params,
+                experts,
+            } => {
+                let n_bar = moe_laws::clark_effective_params(active_params, experts);
+                chinchilla::E + chinchilla::A / n_bar.powf(chinchilla::ALPHA)
+            }
+            LossLaw::Abnar {
+                total_params,
+                sparsity,
+            } => moe_laws::abnar_floor(total_params, sparsity),
         }
     }
 }
@@ -186,7 +295,7 @@ pub fn dense_loss(params: f64, tokens: f64) -> Result<LossEstimate, QualityError
     LossLaw::Chinchilla { params }.loss(tokens)
 }
 
-/// MoE loss by Krajewski et al. 2024 (see [`LossLaw::KrajewskiMoe`]); `tokens_effective` from
+/// MoE loss by Krajewski et al. 2024 at its fitted expansion of 64 (see [`LossLaw::KrajewskiMoe`]); `tokens_effective` from
 /// [`super::effective_tokens`]. Compare against [`LossLaw::KrajewskiDense`], not Chinchilla.
 pub fn moe_loss(
     total_params: f64,
@@ -196,6 +305,7 @@ pub fn moe_loss(
     LossLaw::KrajewskiMoe {
         total_params,
         granularity,
+        expansion: 64.0,
     }
     .loss(tokens_effective)
 }
@@ -260,6 +370,7 @@ mod tests {
             |n: f64| LossLaw::KrajewskiMoe {
                 total_params: n,
                 granularity: 2.0,
+                expansion: 64.0,
             },
         ] {
             let mut prev_n = f64::INFINITY;
@@ -311,6 +422,7 @@ mod tests {
         let moe = LossLaw::KrajewskiMoe {
             total_params: 10e9,
             granularity: 4.0,
+            expansion: 64.0,
         };
         let d = tokens_for_target_loss(moe, moe.loss(5e10).unwrap().loss).unwrap();
         assert!((d / 5e10 - 1.0).abs() < 1e-6);

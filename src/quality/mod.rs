@@ -1,7 +1,10 @@
-//! Scaling-law loss estimates (dense: Chinchilla; MoE: Krajewski et al. 2024) and honest token accounting.
+//! Scaling-law loss estimates (dense: Chinchilla, Krajewski; MoE with the expert count explicit: Clark, Abnar) and honest token accounting.
 
+mod applicable;
 mod laws;
+mod moe_laws;
 mod tokens;
 
+pub use applicable::{default_law, laws_for, ModelShape};
 pub use laws::{dense_loss, moe_loss, tokens_for_target_loss, LossEstimate, LossLaw, QualityError};
 pub use tokens::effective_tokens;

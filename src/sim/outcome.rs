@@ -18,20 +18,37 @@ pub(crate) struct Assessment {
     pub mfu: f64,
 }
 
-/// The scaling law a job's loss is estimated with (Krajewski et al. 2024 for both, one data set).
-pub(crate) fn loss_law(job: &Job) -> quality::LossLaw {
+/// The parameter counts and routing shape of `job`'s model, as the loss laws read them.
+pub(crate) fn model_shape(job: &Job) -> quality::ModelShape {
     let model = &job.model;
+    let active = model.params_active() - model.embedding_params();
+    let total = model.params_non_embedding();
     match &model.ffn {
-        FfnKind::Dense => quality::LossLaw::KrajewskiDense {
-            params: model.params_non_embedding(),
+        FfnKind::Dense => quality::ModelShape {
+            active_params: active,
+            total_params: total,
+            experts: 0,
+            top_k: 0,
+            shared_experts: 0,
+            granularity: 1.0,
         },
         // Granularity G = d_ff/d_expert with d_ff the GELU FFN of width 4·d_model (Krajewski et al. 2024);
         // an expert of SwiGLU width f holds as many weights as a GELU FFN of width 1.5·f.
-        FfnKind::Moe(m) => quality::LossLaw::KrajewskiMoe {
-            total_params: model.params_non_embedding(),
+        FfnKind::Moe(m) => quality::ModelShape {
+            active_params: active,
+            total_params: total,
+            experts: m.experts,
+            top_k: m.top_k,
+            shared_experts: m.shared_experts,
             granularity: (4.0 * model.d_model as f64 / (1.5 * m.expert_ffn_hidden as f64)).max(1.0),
         },
     }
+}
+
+/// The scaling law a job's loss is estimated with: the default of [`quality::laws_for`] (the MoE law
+/// has the expert count and active parameters explicit; a dense job gets the same family's dense member).
+pub(crate) fn loss_law(job: &Job) -> quality::LossLaw {
+    quality::default_law(&model_shape(job))
 }
 
 /// Loss, effective tokens and MFU of `job`'s run `outcome` in scenario `s`.

@@ -184,7 +184,8 @@ impl CircadianPolicy {
                 .then(a.1.cmp(&b.1))
                 .then((a.2 as u8).cmp(&(b.2 as u8)).reverse())
         });
-        let need = progress.tokens_left * (1.0 + self.margin);
+        // Plan the work itself in the cheapest intervals; the safety margin goes at the end (below).
+        let need = progress.tokens_left;
         let rate = |m: Mode, r: &Rates| match m {
             Mode::Full => r.full_tps,
             Mode::Throttled => r.throttled_tps,
@@ -208,16 +209,36 @@ impl CircadianPolicy {
                 self.modes[off] = to;
             }
         }
+        let fast = if self.rates.throttled_tps > self.rates.full_tps {
+            Mode::Throttled
+        } else {
+            Mode::Full
+        };
         if work < need {
             // Infeasible: everything at the fastest mode.
-            let fast = if self.rates.throttled_tps > self.rates.full_tps {
-                Mode::Throttled
-            } else {
-                Mode::Full
-            };
             return fast;
         }
+        self.reserve_margin_at_end(fast, need, work);
         self.modes[0]
+    }
+
+    /// Keep the safety margin on the work (`margin` × `need`, on top of the plan's `work`) in the last
+    /// intervals before the deadline, upgrading them to `fast` from the deadline backwards. The margin
+    /// then only runs if the job falls behind its plan, and it reaches the current interval only when
+    /// the deadline is tight; reserving it as an extra cheap interval instead made a one-interval job
+    /// take the earlier of its two cheapest intervals and miss the cleanest.
+    fn reserve_margin_at_end(&mut self, fast: Mode, need: f64, mut work: f64) {
+        let target = need * (1.0 + self.margin);
+        for j in (0..self.modes.len()).rev() {
+            if work >= target {
+                break;
+            }
+            let (have, top) = (self.rate(self.modes[j]), self.rate(fast));
+            if have < top {
+                work += (top - have) * self.interval_s;
+                self.modes[j] = fast;
+            }
+        }
     }
 
     /// Use a forecast window of `intervals` for the thresholds instead of one week.
@@ -331,7 +352,13 @@ impl CircadianPolicy {
             let m = self.preferred(j);
             self.modes.push(m);
         }
-        let need = progress.tokens_left * (1.0 + self.margin);
+        // The work itself goes to the cleanest intervals; the safety margin to the last ones (below).
+        let need = progress.tokens_left;
+        let fast = if self.rate(Mode::Throttled) > self.rate(Mode::Full) {
+            Mode::Throttled
+        } else {
+            Mode::Full
+        };
         if self.capacity(progress.paused) < need {
             self.order.clear();
             self.order.extend(0..self.modes.len());
@@ -342,11 +369,6 @@ impl CircadianPolicy {
             // and checking exactly when the estimate says enough.
             let mut cap = self.capacity(progress.paused);
             // Upgrade to the faster of full and throttled (a lower top-k can make throttled the faster one).
-            let fast = if self.rate(Mode::Throttled) > self.rate(Mode::Full) {
-                Mode::Throttled
-            } else {
-                Mode::Full
-            };
             for k in 0..self.order.len() {
                 let j = self.order[k];
                 if self.rate(self.modes[j]) < self.rate(fast) {
@@ -361,9 +383,16 @@ impl CircadianPolicy {
                 }
             }
         }
+        let cap = self.capacity(progress.paused);
+        if cap >= need {
+            self.reserve_margin_at_end(fast, need, cap);
+        }
         self.modes[0]
     }
 }
+
+#[cfg(test)]
+mod tests_window;
 
 #[cfg(test)]
 mod tests {
