@@ -184,8 +184,16 @@ fn cell(v: &str) -> String {
         Ok(x) if x == x.trunc() && x.abs() < 1e9 => format!("{x:.0}"),
         Ok(x) if x.abs() >= 1e9 => format!("{x:.3e}"),
         Ok(x) if x.abs() >= 100.0 => format!("{x:.1}"),
+        // About four significant figures below 100.
         Ok(x) => {
-            let s = format!("{x:.4}");
+            let decimals = if x.abs() >= 10.0 {
+                2
+            } else if x.abs() >= 1.0 {
+                3
+            } else {
+                (3 - x.abs().log10().floor() as i32).clamp(3, 8) as usize
+            };
+            let s = format!("{x:.decimals$}");
             s.trim_end_matches('0').trim_end_matches('.').to_string()
         }
         Err(_) => v.to_string(),
@@ -388,6 +396,7 @@ table.summary { border-collapse: collapse; font-size: 0.9em; }
 table.summary th, table.summary td { border: 1px solid #ddd; padding: 3px 10px; text-align: right; }
 table.summary td:first-child, table.summary th:first-child { text-align: left; }
 table.summary td.unit { text-align: left; color: #666; }
+table.summary td { max-width: 24em; }
 table.summary tbody tr:nth-child(even) { background: #f6f6f6; }
 figure { margin: 0.5em 0; overflow-x: auto; }
 figure svg { max-width: 100%; height: auto; }
@@ -410,6 +419,8 @@ mod tests {
     fn cells_round_numbers_and_keep_text() {
         assert_eq!(cell("1234.5678"), "1234.6");
         assert_eq!(cell("0.5592030815"), "0.5592");
+        assert_eq!(cell("6.87675663"), "6.877");
+        assert_eq!(cell("0.005243638"), "0.005244");
         assert_eq!(cell("28611"), "28611");
         assert_eq!(cell("NaN"), "–");
         assert_eq!(cell("Krajewski"), "Krajewski");
@@ -431,7 +442,7 @@ mod tests {
         assert_eq!(shown("0.232438", Show::Pct), "23.2 %");
         assert_eq!(shown("", Show::Num), "–");
         assert_eq!(shown("true", Show::Text), "yes");
-        assert_eq!(shown("2.6659", Show::Num), "2.6659");
+        assert_eq!(shown("2.6659", Show::Num), "2.666");
     }
 
     #[test]
