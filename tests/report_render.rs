@@ -71,17 +71,34 @@ fn report_renders_with_table_and_every_plot_in_a_browser() {
         String::from_utf8_lossy(&r.stderr)
     );
     // The summary table, with human labels and units rather than raw field names.
-    assert!(dom.contains("<table class=\"summary\">"), "no summary table");
+    assert!(
+        dom.contains("<table class=\"summary\">"),
+        "no summary table"
+    );
     assert!(dom.contains("wall-clock time") && dom.contains("kg CO2e"));
-    assert!(!dom.contains(">energy_facility_kwh<"), "raw field name shown");
+    assert!(
+        !dom.contains(">energy_facility_kwh<"),
+        "raw field name shown"
+    );
     // Every plot written to the folder is inlined as an <svg> in its own figure.
     for s in &svgs {
-        assert!(dom.contains(&format!("<figure id=\"{s}\"><svg")), "plot {s} missing");
+        assert!(
+            dom.contains(&format!("<figure id=\"{s}\"><svg")),
+            "plot {s} missing"
+        );
     }
     assert!(count(&dom, "<svg") >= svgs.len());
-    println!("rendered {} with {}: table and {} plots present", report.display(), chrome.display(), svgs.len());
+    println!(
+        "rendered {} with {}: table and {} plots present",
+        report.display(),
+        chrome.display(),
+        svgs.len()
+    );
 }
 
 fn stem(p: &Path) -> String {
-    p.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string()
+    p.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("")
+        .to_string()
 }

@@ -55,7 +55,7 @@ impl Figure for Heatmap<'_> {
             font(22),
         )?;
         let (w, _) = root.dim_in_pixel();
-        let (panels, bar) = root.split_horizontally(w.saturating_sub(140));
+        let (panels, bar) = root.split_horizontally(w.saturating_sub(170));
         let (ratios, starts) = binned_ratios(t);
         let cols = t.layers.clamp(1, 4);
         let rows = t.layers.div_ceil(4).max(1);
