@@ -13,6 +13,7 @@ pub mod grid;
 pub mod hardware;
 pub mod io;
 pub mod network;
+pub mod progress;
 pub mod quality;
 pub mod report;
 pub mod routing;

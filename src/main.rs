@@ -38,6 +38,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Simulate every strategy of a scenario (the embedded default if no file is given).
+    #[command(
+        after_help = "Examples:\n  moesim run                                         the embedded default (scenarios/seed_comparison.toml)\n  moesim run scenarios/mixtral_pretrain.toml         table + outputs/mixtral_pretrain/\n  moesim run scenarios/single_node.toml --out /tmp/x --no-plots\n  moesim run FILE --format json > summary.json       the summary as JSON on stdout\n\nExit codes: 0 ok, 1 the run failed (or an output could not be written), 2 bad input."
+    )]
     Run {
         /// Scenario file (TOML).
         scenario: Option<PathBuf>,
@@ -52,6 +55,9 @@ enum Command {
         no_plots: bool,
     },
     /// Draw the plots (PNG and SVG) and report.html of an output folder (or of a routing trace).
+    #[command(
+        after_help = "Examples:\n  moesim plot outputs/seed_comparison                redraw plots + report.html from the folder\n  moesim plot outputs/trace_replay --trace t.csv     and the routing plots of a trace\n  moesim plot --trace t.csv --out /tmp/trace_plots   only the routing plots of a trace"
+    )]
     Plot {
         /// Output folder of `moesim run` (summary.csv, timeline.csv; sweep.csv if present).
         dir: Option<PathBuf>,
@@ -63,18 +69,26 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// Validate a scenario file without running it.
+    #[command(
+        after_help = "Examples:\n  moesim check scenarios/mixtral_pretrain.toml\n  moesim check my_scenario.toml && moesim run my_scenario.toml"
+    )]
     Check {
         /// Scenario file (TOML).
         scenario: PathBuf,
     },
     /// Accelerator presets.
+    #[command(after_help = "Examples:\n  moesim hardware list\n  moesim hardware show h100")]
     Hardware {
         #[command(subcommand)]
         what: HardwareCmd,
     },
     /// List the strategies a scenario can compare.
+    #[command(after_help = "Example:\n  moesim strategies")]
     Strategies,
     /// Run the validation suite (published runs and H100 measurements); exit 1 if any figure is out of tolerance.
+    #[command(
+        after_help = "Examples:\n  moesim validate                                    published runs + H100 measurements\n  moesim validate --no-h100 --markdown accuracy.md   also write the table as Markdown\n  moesim validate --cases my_cases/ --h100-data ../shared/data/h100\n\nExit codes: 0 all within tolerance, 1 a figure out of tolerance or a case failed to run, 2 bad input."
+    )]
     Validate {
         /// Folder of case files (scenarios with a [validation] table).
         #[arg(long)]
@@ -90,6 +104,9 @@ enum Command {
         markdown: Option<PathBuf>,
     },
     /// Fit a preset's efficiency and power coefficients to measurement CSVs and write it as TOML.
+    #[command(
+        after_help = "Examples:\n  moesim calibrate --micro ../shared/data/h100/micro.csv --base h100 --out my_gpu.toml\n  moesim calibrate --micro micro.csv --attn attn.csv --moe moe_layer.csv --base h100 --out my_gpu.toml\nthen use it with `cluster.gpu_file = \"my_gpu.toml\"` in a scenario."
+    )]
     Calibrate {
         /// Micro-benchmark CSV (format of ../shared/data/h100/micro.csv).
         #[arg(long)]
@@ -111,13 +128,22 @@ enum Command {
         out: PathBuf,
     },
     /// Routing traces: statistics and synthetic traces.
+    #[command(
+        after_help = "Examples:\n  moesim trace stats ../shared/data/routing/routing_moe16top2_noaux.csv\n  moesim trace synth --out t.csv --model zipf --zipf-s 1.1 --experts 64 --layers 8 --steps 1000 --tokens 65536"
+    )]
     Trace {
         #[command(subcommand)]
         what: TraceCmd,
     },
     /// Run every point of a scenario's [sweep] table in parallel (resumes what an earlier run left).
+    #[command(
+        after_help = "Examples:\n  moesim sweep scenarios/sweep_regions.toml          all cores -> outputs/sweep_regions/sweep.csv + plots\n  moesim sweep scenarios/sweep_regions.toml --check  validate every point, run nothing\n  moesim sweep FILE --jobs 4 --best-by energy --out /tmp/s\n  moesim sweep FILE --shard 3/8                      one shard of 8 (e.g. a Slurm array task)\nRe-running the same command resumes where an interruption left off (--fresh starts over)."
+    )]
     Sweep(cli::sweep::SweepArgs),
     /// Join the outputs of sweep shards into one sweep.csv, checking that no point is missing or duplicated.
+    #[command(
+        after_help = "Examples:\n  moesim merge outputs/sweep_regions/shard-*-of-8    -> outputs/sweep_regions/sweep.csv\n  moesim merge s0 s1 s2 --out /tmp/merged"
+    )]
     Merge {
         /// Shard output folders (each with sweep.csv and sweep.manifest.json).
         #[arg(required = true)]
@@ -131,6 +157,9 @@ enum Command {
 #[derive(Subcommand)]
 enum TraceCmd {
     /// Per-layer and over-time load imbalance of a trace (wide or long CSV).
+    #[command(
+        after_help = "Examples:\n  moesim trace stats ../shared/data/routing/routing_moe16top2_noaux.csv\n  moesim trace stats t.csv --buckets 20"
+    )]
     Stats {
         /// Trace file.
         file: PathBuf,
@@ -139,14 +168,19 @@ enum TraceCmd {
         buckets: usize,
     },
     /// Write a synthetic trace (wide CSV) from a seeded router.
+    #[command(
+        after_help = "Examples:\n  moesim trace synth --out t.csv --experts 16 --layers 4 --steps 500 --tokens 65536\n  moesim trace synth --out t.csv --model dirichlet --alpha 0.5 --drift 0.02 --experts 64 --layers 8 --steps 1000 --tokens 65536\n  moesim trace synth --out t.csv --model uniform --collapse-share 0.6 --collapse-steps 800 --experts 16 --layers 2 --steps 1000 --tokens 8192"
+    )]
     Synth(cli::trace::SynthArgs),
 }
 
 #[derive(Subcommand)]
 enum HardwareCmd {
     /// List the presets.
+    #[command(after_help = "Example:\n  moesim hardware list")]
     List,
     /// Show one preset with its sources.
+    #[command(after_help = "Example:\n  moesim hardware show h100")]
     Show {
         /// Preset key, e.g. h100.
         key: String,

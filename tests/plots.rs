@@ -63,8 +63,8 @@ fn run_writes_every_plot_as_png_and_svg_and_a_self_contained_report() {
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.contains("<table class=\"summary\">"));
     assert!(
-        html.contains("<td>co2_kg</td>"),
-        "summary table lists the CO2 row"
+        html.contains("<td title=\"co2_kg\">emissions</td><td class=\"unit\">kg CO2e</td>"),
+        "summary table lists the CO2 row by its display name and unit"
     );
     assert_eq!(html.matches("<svg").count(), 3, "three plots inlined");
     assert!(

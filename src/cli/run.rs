@@ -16,6 +16,9 @@ pub enum Format {
 
 /// `moesim plot`: the plots and report of an output folder, or the plots of a routing trace.
 pub fn plot(dir: Option<PathBuf>, trace: Option<PathBuf>, out: Option<PathBuf>) -> ExitCode {
+    if let Some(code) = out.as_deref().and_then(super::out_is_not_a_folder) {
+        return code;
+    }
     let written = match (dir, trace) {
         (Some(d), t) => report::plot_dir(&d, &report::PlotOptions { trace: t }),
         (None, Some(t)) => {
@@ -62,7 +65,23 @@ pub fn run(
             s.file
         );
     }
-    let res = match moesim::simulate(&s) {
+    if let Some(code) = out.as_deref().and_then(super::out_is_not_a_folder) {
+        return code;
+    }
+    let bars = super::progress::Bars::start(&format!(
+        "simulating {} ({})",
+        s.name,
+        s.strategies
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    // `bars` is a `ProgressSink`: it draws a bar per strategy once the simulation reports to it
+    // (a `simulate_with(&s, &bars)` in sim/); until then the spinner shows the run is alive.
+    let res = moesim::simulate(&s);
+    bars.clear();
+    let res = match res {
         Ok(r) => r,
         Err(e) if e.is_input_error() => return fail(2, e),
         Err(e) => return fail(1, e),

@@ -86,6 +86,9 @@ pub fn run_sweep(a: SweepArgs) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    if let Some(code) = a.out.as_deref().and_then(super::out_is_not_a_folder) {
+        return code;
+    }
     let out = a.out.unwrap_or_else(|| {
         let base = PathBuf::from("outputs").join(&sw.name);
         if shard.count > 1 {
@@ -162,6 +165,9 @@ pub fn run_sweep(a: SweepArgs) -> ExitCode {
 
 /// `moesim merge`: join shard folders into one sweep.csv in `out` (default: the first shard's parent).
 pub fn merge(dirs: Vec<PathBuf>, out: Option<PathBuf>) -> ExitCode {
+    if let Some(code) = out.as_deref().and_then(super::out_is_not_a_folder) {
+        return code;
+    }
     let out = out.unwrap_or_else(|| {
         dirs.first()
             .and_then(|d| d.parent())

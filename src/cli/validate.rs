@@ -14,7 +14,11 @@ pub fn validate(
     use moesim::validate as v;
     let cases = cases.unwrap_or_else(v::default_cases_dir);
     let h100 = h100_data.unwrap_or_else(v::default_h100_dir);
-    let results = match v::run_suite(&cases, (!no_h100).then_some(h100.as_path())) {
+    let bars =
+        super::progress::Bars::start("running the validation suite (published runs, H100 data)");
+    let results = v::run_suite(&cases, (!no_h100).then_some(h100.as_path()));
+    bars.clear();
+    let results = match results {
         Ok(r) => r,
         Err(e @ v::ValidateError::Sim { .. }) => return fail(1, e),
         Err(e) => return fail(2, e),
@@ -26,8 +30,8 @@ pub fn validate(
         outln!("Out of tolerance, and why:\n{notes}");
     }
     if let Some(p) = markdown {
-        if let Err(e) = std::fs::write(&p, format!("{table}\n{notes}")) {
-            return fail(1, format!("{}: {e}", p.display()));
+        if let Err(e) = moesim::io::write_atomic(&p, format!("{table}\n{notes}").as_bytes()) {
+            return fail(1, e);
         }
     }
     if results.iter().all(v::CaseResult::ok) {

@@ -1,10 +1,11 @@
 //! The drawing kit every plot module shares: the embedded font, text styles, colours, number formats,
-//! the legend box, and `render`, which draws one figure to PNG and SVG.
+//! legend strips and colour bars, and `render`, which draws one figure to PNG and SVG.
 
 use super::plots_data::PlotError;
 use crate::io::{write_atomic, WriteError};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor;
 use std::path::{Path, PathBuf};
 
 /// The font family every plot uses; PNG text is drawn with the embedded DejaVu Sans.
@@ -77,19 +78,135 @@ pub(crate) fn render<F: Figure>(
     Ok(vec![png_path, svg_path])
 }
 
-/// Draw the legend box of `chart`'s labelled series at `pos`, its text at `size` [px].
-pub(crate) fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-    pos: SeriesLabelPosition,
+/// How a legend entry is marked: a line, a filled box or a dot, in the series' colour.
+#[derive(Clone, Copy)]
+pub(crate) enum Mark {
+    /// A line of the given width [px].
+    Line(RGBAColor, u32),
+    /// A filled box (shaded periods, stacked bars).
+    Box(RGBAColor),
+    /// A filled dot (scatter points).
+    Dot(RGBAColor),
+}
+
+/// One entry of a legend strip: its mark and its text.
+pub(crate) type Entry = (Mark, String);
+
+/// Width of the mark plus the gaps around an entry's text [px].
+const ENTRY_PAD: i32 = 22 + 8 + 26;
+/// Height of one row of legend entries [px] per px of text size.
+const ROW_PER_PX: f64 = 1.7;
+
+/// Where each entry of a legend laid out in rows across `width` px goes: (row, x) per entry, and the
+/// number of rows. Text width is estimated at 0.55 em per character (DejaVu Sans averages about that).
+fn legend_layout(entries: &[Entry], width: u32, size: u32) -> (Vec<(i32, i32)>, i32) {
+    let mut at = Vec::with_capacity(entries.len());
+    let (mut row, mut x) = (0, 10);
+    for (_, text) in entries {
+        let w = ENTRY_PAD + (text.chars().count() as f64 * size as f64 * 0.55) as i32;
+        if x > 10 && x + w > width as i32 {
+            row += 1;
+            x = 10;
+        }
+        at.push((row, x));
+        x += w;
+    }
+    (at, if entries.is_empty() { 0 } else { row + 1 })
+}
+
+/// Height [px] a legend strip of `entries` needs across `width` px with text of `size` px.
+pub(crate) fn legend_height(entries: &[Entry], width: u32, size: u32) -> u32 {
+    let (_, rows) = legend_layout(entries, width, size);
+    (rows as f64 * size as f64 * ROW_PER_PX).ceil() as u32 + 8
+}
+
+/// Draw a legend in its own strip `area` (outside every plotting area, so it never covers data),
+/// entries flowing left to right in rows.
+pub(crate) fn legend_strip<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[Entry],
     size: u32,
 ) -> Result<(), DrawErr> {
-    chart
-        .configure_series_labels()
-        .position(pos)
-        .label_font(font(size))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.5))
+    let (w, _) = area.dim_in_pixel();
+    let (at, _) = legend_layout(entries, w, size);
+    let row_h = (size as f64 * ROW_PER_PX) as i32;
+    for ((mark, text), (row, x)) in entries.iter().zip(at) {
+        let y = 4 + row * row_h + row_h / 2;
+        match *mark {
+            Mark::Line(c, width) => area.draw(&PathElement::new(
+                vec![(x, y), (x + 22, y)],
+                c.stroke_width(width),
+            ))?,
+            Mark::Box(c) => area.draw(&Rectangle::new(
+                [(x, y - 7), (x + 22, y + 7)],
+                ShapeStyle::from(c).filled(),
+            ))?,
+            Mark::Dot(c) => {
+                area.draw(&Circle::new((x + 11, y), 6, ShapeStyle::from(c).filled()))?
+            }
+        }
+        area.draw(&Text::new(
+            text.clone(),
+            (x + 30, y),
+            font(size).pos(text_anchor::Pos::new(
+                text_anchor::HPos::Left,
+                text_anchor::VPos::Center,
+            )),
+        ))?;
+    }
+    Ok(())
+}
+
+/// Split `root` into the figure (top) and a legend strip of `entries` below it, drawing the strip.
+pub(crate) fn with_legend_below<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    entries: &[Entry],
+    size: u32,
+) -> Result<DrawingArea<DB, Shift>, DrawErr> {
+    let (w, h) = root.dim_in_pixel();
+    let lh = legend_height(entries, w.saturating_sub(20), size).min(h / 2);
+    let (top, strip) = root.split_vertically(h - lh);
+    let strip = strip.margin(0, 0, 10, 10);
+    legend_strip(&strip, entries, size)?;
+    Ok(top)
+}
+
+/// A vertical colour bar for a heatmap in `area`: the viridis scale from `lo` (bottom) to `hi`
+/// (top), `label` (with its unit) beside the ticks, tick text from `fmt`.
+pub(crate) fn colour_bar<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    lo: f64,
+    hi: f64,
+    label: &str,
+    fmt: &dyn Fn(&f64) -> String,
+    reverse: bool,
+) -> Result<(), DrawErr> {
+    let hi = if hi > lo { hi } else { lo + 1.0 };
+    let mut cb = ChartBuilder::on(area)
+        .margin_top(40)
+        .margin_bottom(40)
+        .margin_right(10)
+        .y_label_area_size(95)
+        .build_cartesian_2d(0.0..1.0, lo..hi)?;
+    cb.configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_labels(5)
+        .y_label_formatter(fmt)
+        .y_desc(label)
+        .label_style(font(13))
+        .axis_desc_style(font(14))
         .draw()?;
+    let n = 64;
+    cb.draw_series((0..n).map(|i| {
+        let a = lo + (hi - lo) * i as f64 / n as f64;
+        let b = lo + (hi - lo) * (i + 1) as f64 / n as f64;
+        let t = i as f64 / (n - 1) as f64;
+        Rectangle::new(
+            [(0.0, a), (1.0, b)],
+            viridis(if reverse { 1.0 - t } else { t }).filled(),
+        )
+    }))?;
     Ok(())
 }
 
@@ -200,6 +317,17 @@ mod tests {
         assert_eq!(short_num(2.6659), "2.67");
         assert_eq!(short_num(0.01234), "0.012");
         assert_eq!(short_num(f64::NAN), "n/a");
+    }
+
+    // Legends sit in a strip of their own: every entry gets a row, long lists wrap instead of overflowing.
+    #[test]
+    fn legend_entries_wrap_into_rows_within_the_width() {
+        let e = |t: &str| (Mark::Box(BLACK.mix(1.0)), t.to_string());
+        let entries: Vec<Entry> = (0..8).map(|i| e(&format!("entry number {i}"))).collect();
+        let (at, rows) = legend_layout(&entries, 600, 14);
+        assert!(rows >= 2, "{rows}");
+        assert!(at.iter().all(|&(_, x)| x < 600));
+        assert!(legend_height(&entries, 600, 14) > legend_height(&entries[..1], 600, 14));
     }
 
     #[test]

@@ -34,6 +34,15 @@ where
         .map_err(|e| WriteError::new(path, e.into_error()).into())
 }
 
+/// `v` with `prec` decimals, or an empty cell when it is not finite (never `NaN` or `inf` in a file).
+fn num(v: f64, prec: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.prec$}")
+    } else {
+        String::new()
+    }
+}
+
 fn utc_text(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0)
         .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
@@ -78,19 +87,19 @@ pub fn write_outputs(res: &Results, dir: &Path) -> Result<Vec<PathBuf>, OutputEr
                     s.kind.name().to_string(),
                     utc_text(row.start_utc_s),
                     row.local_hour.to_string(),
-                    format!("{:.3}", row.ci_g_per_kwh),
-                    format!("{:.3}", row.price_per_mwh),
+                    num(row.ci_g_per_kwh, 3),
+                    num(row.price_per_mwh, 3),
                     row.mode.map_or("done", |m| m.name()).to_string(),
-                    format!("{:.3}", row.covered_s),
-                    format!("{:.3}", t.facility_j / dur),
-                    format!("{:.3}", t.it_j() / dur),
-                    format!("{:.6}", t.facility_j / 3.6e6),
-                    format!("{:.6}", t.co2_kg),
-                    format!("{:.6}", t.cost),
-                    format!("{:.0}", row.tokens),
-                    format!("{:.3}", row.tokens / dur),
-                    format!("{:.6}", row.dropped_share),
-                    format!("{:.4}", row.pue),
+                    num(row.covered_s, 3),
+                    num(t.facility_j / dur, 3),
+                    num(t.it_j() / dur, 3),
+                    num(t.facility_j / 3.6e6, 6),
+                    num(t.co2_kg, 6),
+                    num(t.cost, 6),
+                    num(row.tokens, 0),
+                    num(row.tokens / dur, 3),
+                    num(row.dropped_share, 6),
+                    num(row.pue, 4),
                 ])?;
             }
         }

@@ -43,7 +43,7 @@ pub fn plot_dir(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotErro
         None => None,
     };
 
-    let mut written = plot_run(dir, &summary, &timeline)?;
+    let mut written = plot_run(dir, &summary, &timeline, info.as_ref())?;
     if let Some(t) = &trace {
         written.extend(plot_trace(dir, t)?);
     }

@@ -36,6 +36,147 @@ pub fn escape(s: &str) -> String {
     o
 }
 
+/// How a summary column is shown in the report.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Show {
+    /// A number in the unit given.
+    Num,
+    /// A fraction shown as a percentage.
+    Pct,
+    /// Text as written (`true`/`false` shown as yes/no).
+    Text,
+}
+
+/// Display name, unit (empty: none; `CURRENCY`: the run's currency) and rendering of every column of
+/// summary.csv; a test holds it to `summary_columns()` so a new column cannot appear raw.
+const COLUMNS: [(&str, &str, &str, Show); 38] = [
+    ("strategy", "strategy", "", Show::Text),
+    ("model", "model", "", Show::Text),
+    ("params_total_b", "parameters, total", "billion", Show::Num),
+    (
+        "params_active_b",
+        "parameters, active per token",
+        "billion",
+        Show::Num,
+    ),
+    ("tokens", "tokens trained", "", Show::Num),
+    ("steps", "optimizer steps", "", Show::Num),
+    ("wall_clock_h", "wall-clock time", "h", Show::Num),
+    ("gpu_hours", "GPU-hours", "h", Show::Num),
+    (
+        "energy_it_kwh",
+        "energy, IT (GPUs, nodes, network)",
+        "kWh",
+        Show::Num,
+    ),
+    (
+        "energy_facility_kwh",
+        "energy, facility (IT × PUE)",
+        "kWh",
+        Show::Num,
+    ),
+    ("energy_gpu_kwh", "energy, GPUs", "kWh", Show::Num),
+    (
+        "energy_waiting_kwh",
+        "energy, GPUs waiting",
+        "kWh",
+        Show::Num,
+    ),
+    ("energy_node_kwh", "energy, node overhead", "kWh", Show::Num),
+    (
+        "energy_network_kwh",
+        "energy, network switches",
+        "kWh",
+        Show::Num,
+    ),
+    (
+        "energy_cooling_kwh",
+        "energy, cooling and facility",
+        "kWh",
+        Show::Num,
+    ),
+    ("co2_kg", "emissions", "kg CO2e", Show::Num),
+    ("cost", "electricity cost", CURRENCY, Show::Num),
+    ("avg_facility_kw", "facility power, mean", "kW", Show::Num),
+    ("peak_facility_kw", "facility power, peak", "kW", Show::Num),
+    (
+        "kwh_per_mtok",
+        "facility energy per million tokens",
+        "kWh",
+        Show::Num,
+    ),
+    ("hours_full", "time at full speed", "h", Show::Num),
+    ("hours_throttled", "time throttled", "h", Show::Num),
+    ("hours_paused", "time paused", "h", Show::Num),
+    ("pauses", "pauses", "", Show::Num),
+    ("mean_step_s", "step time, mean", "s", Show::Num),
+    ("p99_step_s", "step time, 99th percentile", "s", Show::Num),
+    ("mfu", "model FLOPs utilisation (MFU)", "%", Show::Pct),
+    (
+        "dropped_share",
+        "expert assignments dropped at capacity",
+        "%",
+        Show::Pct,
+    ),
+    (
+        "gating_share",
+        "router (gating) share of step time",
+        "%",
+        Show::Pct,
+    ),
+    (
+        "straggler_share",
+        "straggler share of step time",
+        "%",
+        Show::Pct,
+    ),
+    (
+        "comm_share",
+        "exposed communication share of step time",
+        "%",
+        Show::Pct,
+    ),
+    ("estimated_loss", "estimated final loss", "", Show::Num),
+    ("loss_law", "loss estimated by", "", Show::Text),
+    (
+        "chinchilla_loss",
+        "loss by Chinchilla (dense only)",
+        "",
+        Show::Num,
+    ),
+    (
+        "moved_expert_slots",
+        "expert slots moved by rebalancing",
+        "",
+        Show::Num,
+    ),
+    ("routing", "routing", "", Show::Text),
+    ("deadline_h", "deadline (after start)", "h", Show::Num),
+    ("deadline_met", "deadline met", "", Show::Text),
+];
+
+/// Stands for the run's currency in `COLUMNS`.
+const CURRENCY: &str = "\u{a4}";
+
+/// A cell as the report shows it: a number rounded (a fraction as a percentage), `–` for a
+/// not-applicable (empty) cell, text as is.
+fn shown(v: &str, how: Show) -> String {
+    match how {
+        Show::Text => match v {
+            "true" => "yes".into(),
+            "false" => "no".into(),
+            "" => "–".into(),
+            _ => v.to_string(),
+        },
+        Show::Pct => match v.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() => format!("{:.1} %", x * 100.0),
+            _ => "–".into(),
+        },
+        Show::Num if v.trim().is_empty() => "–".into(),
+        Show::Num => cell(v),
+    }
+}
+
 /// A CSV cell for the table: numbers rounded to a readable precision, text as is.
 fn cell(v: &str) -> String {
     match v.trim().parse::<f64>() {
@@ -43,8 +184,16 @@ fn cell(v: &str) -> String {
         Ok(x) if x == x.trunc() && x.abs() < 1e9 => format!("{x:.0}"),
         Ok(x) if x.abs() >= 1e9 => format!("{x:.3e}"),
         Ok(x) if x.abs() >= 100.0 => format!("{x:.1}"),
+        // About four significant figures below 100.
         Ok(x) => {
-            let s = format!("{x:.4}");
+            let decimals = if x.abs() >= 10.0 {
+                2
+            } else if x.abs() >= 1.0 {
+                3
+            } else {
+                (3 - x.abs().log10().floor() as i32).clamp(3, 8) as usize
+            };
+            let s = format!("{x:.decimals$}");
             s.trim_end_matches('0').trim_end_matches('.').to_string()
         }
         Err(_) => v.to_string(),
@@ -63,8 +212,9 @@ fn read_text(path: &Path) -> Result<Option<String>, PlotError> {
         })
 }
 
-/// The summary table, transposed (one row per column of summary.csv, one column per strategy).
-fn summary_table(path: &Path) -> Result<String, PlotError> {
+/// The summary table, transposed (one row per column of summary.csv, one column per strategy), each
+/// row with its display name and unit; cost in `currency` (or "currency units").
+fn summary_table(path: &Path, currency: Option<&str>) -> Result<String, PlotError> {
     let parse = |line: u64, msg: String| PlotError::Parse {
         path: path.to_path_buf(),
         line,
@@ -77,15 +227,34 @@ fn summary_table(path: &Path) -> Result<String, PlotError> {
         .collect::<Result<_, _>>()
         .map_err(|e| parse(e.position().map_or(0, |p| p.line()), e.to_string()))?;
     let mut t = String::from("<table class=\"summary\">\n<thead><tr>");
-    let _ = write!(t, "<th>{}</th>", escape(headers.get(0).unwrap_or("")));
+    let _ = write!(t, "<th>figure</th><th>unit</th>");
     for r in &recs {
         let _ = write!(t, "<th>{}</th>", escape(r.get(0).unwrap_or("")));
     }
     t.push_str("</tr></thead>\n<tbody>\n");
     for (i, h) in headers.iter().enumerate().skip(1) {
-        let _ = write!(t, "<tr><td>{}</td>", escape(h));
+        let (name, unit, how) = COLUMNS
+            .iter()
+            .find(|c| c.0 == h)
+            .map_or((h, "", Show::Text), |c| (c.1, c.2, c.3));
+        let unit = if unit == CURRENCY {
+            currency.unwrap_or("currency units")
+        } else {
+            unit
+        };
+        let _ = write!(
+            t,
+            "<tr><td title=\"{}\">{}</td><td class=\"unit\">{}</td>",
+            escape(h),
+            escape(name),
+            escape(unit)
+        );
         for r in &recs {
-            let _ = write!(t, "<td>{}</td>", escape(&cell(r.get(i).unwrap_or(""))));
+            let _ = write!(
+                t,
+                "<td>{}</td>",
+                escape(&shown(r.get(i).unwrap_or(""), how))
+            );
         }
         t.push_str("</tr>\n");
     }
@@ -158,8 +327,9 @@ pub fn write_report(
         );
     }
     h.push_str("<h2>Summary</h2>\n");
-    h.push_str(&summary_table(&dir.join("summary.csv"))?);
-    h.push_str("<p class=\"note\">Energies in kWh, times in hours, CO2 in kg CO2e, power in kW, shares as fractions; cost in the grid series' currency.</p>\n");
+    let currency = info.and_then(|i| i.currency.as_deref());
+    h.push_str(&summary_table(&dir.join("summary.csv"), currency)?);
+    h.push_str("<p class=\"note\">– : not applicable. Hover a figure's name for its column in summary.csv.</p>\n");
     for (stem, title) in SECTIONS {
         if let Some(svg) = read_text(&dir.join(format!("{stem}.svg")))? {
             let _ = writeln!(
@@ -225,6 +395,8 @@ h2 { font-size: 1.25em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }
 table.summary { border-collapse: collapse; font-size: 0.9em; }
 table.summary th, table.summary td { border: 1px solid #ddd; padding: 3px 10px; text-align: right; }
 table.summary td:first-child, table.summary th:first-child { text-align: left; }
+table.summary td.unit { text-align: left; color: #666; }
+table.summary td { max-width: 24em; }
 table.summary tbody tr:nth-child(even) { background: #f6f6f6; }
 figure { margin: 0.5em 0; overflow-x: auto; }
 figure svg { max-width: 100%; height: auto; }
@@ -247,9 +419,30 @@ mod tests {
     fn cells_round_numbers_and_keep_text() {
         assert_eq!(cell("1234.5678"), "1234.6");
         assert_eq!(cell("0.5592030815"), "0.5592");
+        assert_eq!(cell("6.87675663"), "6.877");
+        assert_eq!(cell("0.005243638"), "0.005244");
         assert_eq!(cell("28611"), "28611");
         assert_eq!(cell("NaN"), "–");
         assert_eq!(cell("Krajewski"), "Krajewski");
+    }
+
+    // Every summary column has a human name in the report: a new column cannot show up raw.
+    #[test]
+    fn every_summary_column_has_a_display_name() {
+        let cols = crate::report::summary_columns();
+        assert_eq!(cols.len(), COLUMNS.len());
+        for (c, d) in cols.iter().zip(COLUMNS.iter()) {
+            assert_eq!(c, d.0, "COLUMNS out of order with summary.csv");
+            assert!(!d.1.contains('_'), "{c} shown raw");
+        }
+    }
+
+    #[test]
+    fn fractions_show_as_percent_and_empty_as_dash() {
+        assert_eq!(shown("0.232438", Show::Pct), "23.2 %");
+        assert_eq!(shown("", Show::Num), "–");
+        assert_eq!(shown("true", Show::Text), "yes");
+        assert_eq!(shown("2.6659", Show::Num), "2.666");
     }
 
     #[test]

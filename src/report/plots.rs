@@ -1,10 +1,10 @@
 //! Comparison plots (PNG and SVG) of one output folder: power timeline vs carbon intensity, comparison bars, energy breakdown.
 
 use super::draw::{
-    first_seen, font, legend, render, segment_label, short_num, strategy_color, tick, DrawErr,
-    Figure,
+    first_seen, font, render, segment_label, short_num, strategy_color, tick, with_legend_below,
+    DrawErr, Entry, Figure, Mark,
 };
-use super::plots_data::{PlotError, TimelineIn};
+use super::plots_data::{PlotError, RunInfo, TimelineIn};
 use super::summary::SummaryRow;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -12,10 +12,85 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The time zone the timeline's axis is labelled in: the grid's (from run_info.json), or a fixed
+/// offset worked out from timeline.csv's `local_hour` column, or UTC.
+pub(crate) enum Zone {
+    /// A named zone (daylight saving applied at each tick).
+    Named(chrono_tz::Tz),
+    /// A fixed offset east of UTC [s].
+    Fixed(i32),
+}
+
+impl Zone {
+    /// The zone for a folder: run_info's `time_zone` if it names a zone, else the offset between the
+    /// first row's UTC hour and its local hour (taken in −12..+11 h), else UTC.
+    pub(crate) fn of(time_zone: Option<&str>, rows: &[TimelineIn]) -> Zone {
+        if let Some(tz) = time_zone.and_then(|z| z.parse::<chrono_tz::Tz>().ok()) {
+            return Zone::Named(tz);
+        }
+        let off_h = rows.iter().find_map(|r| {
+            let utc_h = r.start_utc_s.div_euclid(3600).rem_euclid(24) as i32;
+            r.local_hour
+                .map(|lh| (lh as i32 - utc_h + 36).rem_euclid(24) - 12)
+        });
+        Zone::Fixed(off_h.unwrap_or(0) * 3600)
+    }
+
+    /// Local date and time of the instant `t` [s since the Unix epoch].
+    fn local(&self, t: i64) -> chrono::NaiveDateTime {
+        let utc = chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
+        match self {
+            Zone::Named(tz) => utc.with_timezone(tz).naive_local(),
+            Zone::Fixed(off) => utc.naive_utc() + chrono::Duration::seconds(*off as i64),
+        }
+    }
+
+    /// The zone's name for the axis label.
+    fn name(&self) -> String {
+        match self {
+            Zone::Named(tz) => tz.name().to_string(),
+            Zone::Fixed(0) => "UTC".into(),
+            Zone::Fixed(off) => format!("UTC{:+}", *off as f64 / 3600.0),
+        }
+    }
+}
+
+/// Axis ticks for a span of `t0..t1` [s, UTC] at whole local hours every `step` hours (a step of a
+/// day or more ticks local midnights): the tick instants.
+fn local_ticks(zone: &Zone, t0: i64, t1: i64) -> Vec<i64> {
+    const STEPS_H: [i64; 11] = [1, 2, 3, 6, 12, 24, 48, 96, 168, 336, 720];
+    let span_h = ((t1 - t0) as f64 / 3600.0).max(1.0);
+    let step = STEPS_H
+        .iter()
+        .copied()
+        .find(|s| span_h / *s as f64 <= 10.0)
+        .unwrap_or(720);
+    use chrono::{Datelike, Timelike};
+    let mut out = Vec::new();
+    // Quarter-hour probes find whole local hours in zones with half-hour offsets too.
+    let mut t = t0.div_euclid(900) * 900;
+    while t <= t1 {
+        let l = zone.local(t);
+        let on_hour = l.minute() == 0 && l.second() == 0;
+        let hit = if step < 24 {
+            on_hour && l.hour() as i64 % step == 0
+        } else {
+            on_hour && l.hour() == 0 && l.num_days_from_ce() as i64 % (step / 24) == 0
+        };
+        if hit && t >= t0 {
+            out.push(t);
+        }
+        t += 900;
+    }
+    out
+}
+
 /// Plot 1: facility power of each strategy over time against the grid's carbon intensity.
 struct Timeline<'a> {
     /// Rows of timeline.csv.
     rows: &'a [TimelineIn],
+    /// The zone the time axis is labelled in.
+    zone: Zone,
 }
 
 impl Figure for Timeline<'_> {
@@ -64,7 +139,45 @@ impl Figure for Timeline<'_> {
         }
         let ci_max = ci.values().cloned().fold(0.0, f64::max).max(1.0);
 
-        let mut chart = ChartBuilder::on(root)
+        // Legend entries, in drawing order, for the strip below the chart.
+        let shades = [
+            ("throttled", RGBColor(255, 190, 0).mix(0.22)),
+            ("paused", RGBColor(90, 90, 90).mix(0.22)),
+        ];
+        let grey = RGBColor(60, 60, 60);
+        let mut entries: Vec<Entry> = Vec::new();
+        for (i, s) in strategies.iter().enumerate() {
+            entries.push((Mark::Line(strategy_color(s, i).to_rgba(), 3), s.clone()));
+        }
+        entries.push((
+            Mark::Line(grey.to_rgba(), 2),
+            "grid carbon intensity (right axis)".into(),
+        ));
+        for (mode, color) in shades {
+            for s in &strategies {
+                if rows.iter().any(|r| &r.strategy == s && r.mode == mode) {
+                    entries.push((Mark::Box(color), format!("{s} {mode}")));
+                }
+            }
+        }
+        let area = with_legend_below(root, &entries, 15)?;
+
+        let t_end = t0 + (x_max * 86400.0) as i64;
+        let ticks: Vec<f64> = local_ticks(&self.zone, t0, t_end)
+            .into_iter()
+            .map(day)
+            .collect();
+        let zone = &self.zone;
+        let label = |x: &f64| {
+            let l = zone.local(t0 + (x * 86400.0).round() as i64);
+            use chrono::Timelike;
+            if l.hour() == 0 && l.minute() == 0 {
+                l.format("%a %d %b").to_string()
+            } else {
+                l.format("%H:%M").to_string()
+            }
+        };
+        let mut chart = ChartBuilder::on(&area)
             .caption(
                 "Facility power of each strategy and grid carbon intensity",
                 font(26),
@@ -73,13 +186,18 @@ impl Figure for Timeline<'_> {
             .x_label_area_size(50)
             .y_label_area_size(80)
             .right_y_label_area_size(80)
-            .build_cartesian_2d(0.0..x_max, 0.0..p_max_kw * 1.45)?
-            .set_secondary_coord(0.0..x_max, 0.0..ci_max * 1.45);
+            .build_cartesian_2d(0.0..x_max, 0.0..p_max_kw * 1.08)?
+            .set_secondary_coord(0.0..x_max, 0.0..ci_max * 1.08);
         chart
             .configure_mesh()
-            .x_desc("time since start [days]")
+            .x_desc(format!(
+                "local time ({}): dates at midnight, hours between",
+                zone.name()
+            ))
             .y_desc("facility power [kW]")
-            .x_label_formatter(&tick)
+            // Ticks at whole local hours are drawn below (plotters would put them at round days).
+            .x_labels(0)
+            .disable_x_mesh()
             .y_label_formatter(&tick)
             .label_style(font(16))
             .axis_desc_style(font(18))
@@ -94,35 +212,18 @@ impl Figure for Timeline<'_> {
             .draw()?;
 
         // Shaded periods: throttled (amber) and paused (grey), per strategy that has them.
-        for (mode, color) in [
-            ("throttled", RGBColor(255, 190, 0).mix(0.22)),
-            ("paused", RGBColor(90, 90, 90).mix(0.22)),
-        ] {
+        let y_top = p_max_kw * 1.08;
+        for (mode, color) in shades {
             for s in &strategies {
-                let spans: Vec<(f64, f64)> = rows
+                let spans = rows
                     .iter()
                     .filter(|r| &r.strategy == s && r.mode == mode)
                     .map(|r| {
-                        (
-                            day(r.start_utc_s),
-                            end(r).max(day(r.start_utc_s + interval_s)),
-                        )
-                    })
-                    .collect();
-                if spans.is_empty() {
-                    continue;
-                }
-                let y_top = p_max_kw * 1.45;
-                chart
-                    .draw_series(
-                        spans
-                            .iter()
-                            .map(|&(a, b)| Rectangle::new([(a, 0.0), (b, y_top)], color.filled())),
-                    )?
-                    .label(format!("{s} {mode}"))
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.filled())
+                        let a = day(r.start_utc_s);
+                        let b = end(r).max(day(r.start_utc_s + interval_s)).min(x_max);
+                        Rectangle::new([(a, 0.0), (b, y_top)], color.filled())
                     });
+                chart.draw_series(spans)?;
             }
         }
 
@@ -136,13 +237,7 @@ impl Figure for Timeline<'_> {
             ci_pts.push((a, v));
             ci_pts.push(((a + interval_s as f64 / 86400.0).min(x_max), v));
         }
-        let grey = RGBColor(60, 60, 60);
-        chart
-            .draw_secondary_series(LineSeries::new(ci_pts, grey.stroke_width(1)))?
-            .label("grid carbon intensity (right axis)")
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(2))
-            });
+        chart.draw_secondary_series(LineSeries::new(ci_pts, grey.stroke_width(1)))?;
 
         for (i, s) in strategies.iter().enumerate() {
             let c = strategy_color(s, i);
@@ -152,21 +247,43 @@ impl Figure for Timeline<'_> {
                 pts.push((day(r.start_utc_s), p));
                 pts.push((end(r), p));
             }
-            chart
-                .draw_series(LineSeries::new(pts, c.stroke_width(2)))?
-                .label(s.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
-                });
+            chart.draw_series(LineSeries::new(pts, c.stroke_width(2)))?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
+
+        // The local-time axis: a line and a label at each tick, midnights darker.
+        use chrono::Timelike;
+        for &x in &ticks {
+            let midnight = {
+                let l = zone.local(t0 + (x * 86400.0).round() as i64);
+                l.hour() == 0 && l.minute() == 0
+            };
+            let c = if midnight {
+                BLACK.mix(0.35)
+            } else {
+                BLACK.mix(0.12)
+            };
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(x, 0.0), (x, y_top)],
+                c.stroke_width(1),
+            )))?;
+            let (px, py) = chart.backend_coord(&(x, 0.0));
+            area.draw(&PathElement::new(
+                vec![(px, py), (px, py + 5)],
+                BLACK.stroke_width(1),
+            ))?;
+            area.draw(&Text::new(
+                label(&x),
+                (px, py + 8),
+                font(15).pos(Pos::new(HPos::Center, VPos::Top)),
+            ))?;
+        }
         Ok(())
     }
 }
 
 /// One panel of the comparison bars: a title and a value per strategy.
-struct Panel {
-    title: &'static str,
+struct Panel<'a> {
+    title: &'a str,
     values: Vec<f64>,
     /// Bars start at zero (false: the axis starts near the smallest value, said in the title).
     from_zero: bool,
@@ -177,6 +294,8 @@ struct Panel {
 struct Comparison<'a> {
     /// Rows of summary.csv.
     rows: &'a [SummaryRow],
+    /// Title of the cost panel, naming the currency when the run recorded one.
+    cost_title: String,
 }
 
 impl Figure for Comparison<'_> {
@@ -204,7 +323,7 @@ impl Figure for Comparison<'_> {
                 empty_note: "n/a",
             },
             Panel {
-                title: "electricity cost [currency]",
+                title: &self.cost_title,
                 values: col(|r| if r.cost > 0.0 { r.cost } else { f64::NAN }),
                 from_zero: true,
                 empty_note: "no price in the scenario",
@@ -316,13 +435,18 @@ const PARTS: [Part; 5] = [
 impl Figure for Breakdown<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr> {
         let rows = self.rows;
+        let entries: Vec<Entry> = PARTS
+            .iter()
+            .map(|(label, c, _)| (Mark::Box(c.to_rgba()), label.to_string()))
+            .collect();
+        let root = &with_legend_below(root, &entries, 14)?;
         let n = rows.len().max(1) as i32;
         let x_max = rows
             .iter()
             .map(|r| PARTS.iter().map(|p| (p.2)(r)).sum::<f64>())
             .fold(0.0, f64::max)
             .max(1e-9)
-            * 1.32;
+            * 1.15;
         let names: Vec<String> = rows.iter().map(|r| r.strategy.clone()).collect();
         let mut chart = ChartBuilder::on(root)
             .caption("Where the facility energy goes", font(26))
@@ -341,7 +465,7 @@ impl Figure for Breakdown<'_> {
             .label_style(font(16))
             .axis_desc_style(font(18))
             .draw()?;
-        for (k, (label, color, f)) in PARTS.iter().enumerate() {
+        for (k, (_, color, f)) in PARTS.iter().enumerate() {
             let color = *color;
             let mut rects = Vec::new();
             let mut texts = Vec::new();
@@ -376,42 +500,53 @@ impl Figure for Breakdown<'_> {
                     ));
                 }
             }
-            chart
-                .draw_series(rects)?
-                .label(*label)
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.filled())
-                });
+            chart.draw_series(rects)?;
             chart.draw_series(texts)?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
         Ok(())
     }
 }
 
+/// The cost axis title: `cost [EUR]` when the run recorded its currency, else a plain "currency units".
+pub(crate) fn cost_title(currency: Option<&str>) -> String {
+    match currency.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => format!("electricity cost [{c}]"),
+        None => "electricity cost [currency units]".into(),
+    }
+}
+
 /// Draw the plots of one run into `dir` (PNG and SVG each): the timeline (when `timeline` has rows),
-/// the comparison bars and the energy breakdown; returns the paths written.
+/// the comparison bars and the energy breakdown; returns the paths written. `info` (run_info.json)
+/// gives the time zone of the time axis and the currency of the cost axis, when present.
 pub(crate) fn plot_run(
     dir: &Path,
     summary: &[SummaryRow],
     timeline: &[TimelineIn],
+    info: Option<&RunInfo>,
 ) -> Result<Vec<PathBuf>, PlotError> {
     let mut written = Vec::new();
     if !timeline.is_empty() {
+        let zone = Zone::of(info.and_then(|i| i.time_zone.as_deref()), timeline);
         written.extend(render(
             dir,
             "timeline",
-            (1280, 640),
-            &Timeline { rows: timeline },
+            (1280, 680),
+            &Timeline {
+                rows: timeline,
+                zone,
+            },
         )?);
     }
     written.extend(render(
         dir,
         "comparison",
         (1500, 520),
-        &Comparison { rows: summary },
+        &Comparison {
+            rows: summary,
+            cost_title: cost_title(info.and_then(|i| i.currency.as_deref())),
+        },
     )?);
-    let size = (1280, 160 + 90 * summary.len().max(1) as u32);
+    let size = (1280, 200 + 90 * summary.len().max(1) as u32);
     written.extend(render(
         dir,
         "energy_breakdown",

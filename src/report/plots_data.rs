@@ -87,15 +87,23 @@ pub struct TimelineIn {
     pub covered_s: f64,
     /// Average facility power over the covered part [W].
     pub avg_facility_power_w: f64,
+    /// Local hour of the interval start (0–23; None in folders written before the column).
+    pub local_hour: Option<u32>,
 }
 
 #[derive(Deserialize)]
 struct TimelineRaw {
     strategy: String,
     interval_start_utc: String,
+    /// Local hour of the interval start (0-23), absent in folders older than this column.
+    #[serde(default)]
+    local_hour: Option<u32>,
+    #[serde(with = "super::summary::finite")]
     ci_g_per_kwh: f64,
     mode: String,
+    #[serde(with = "super::summary::finite")]
     covered_s: f64,
+    #[serde(with = "super::summary::finite")]
     avg_facility_power_w: f64,
 }
 
@@ -154,6 +162,13 @@ pub struct RunInfo {
     pub trace_path: Option<PathBuf>,
     /// Loss law per strategy: `strategy: law`.
     pub loss_laws: Vec<String>,
+    /// IANA time zone of the grid series (local hours, the timeline's axis); absent in older folders.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Currency of the grid's prices and of `cost` (ISO code as the scenario gives it); None when the
+    /// scenario does not say.
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 /// The path of `file` in `dir`, or a `Missing` error.
@@ -233,6 +248,7 @@ pub fn read_timeline(path: &Path) -> Result<Vec<TimelineIn>, PlotError> {
             mode: r.mode,
             covered_s: r.covered_s,
             avg_facility_power_w: r.avg_facility_power_w,
+            local_hour: r.local_hour,
         });
     }
     Ok(out)
@@ -385,6 +401,9 @@ pub fn write_run_files(
                 )
             })
             .collect(),
+        time_zone: Some(res.grid.tz.name().to_string()),
+        // The scenario has no currency key yet (see README, "cost"): the axis says "currency units".
+        currency: None,
     };
     let info_path = dir.join("run_info.json");
     let json = serde_json::to_string_pretty(&info)

@@ -1,6 +1,6 @@
 //! Routing plots of a trace: expert-load heatmap (experts × steps) per layer, and load imbalance over training.
 
-use super::draw::{font, legend, render, tick, viridis, DrawErr, Figure};
+use super::draw::{font, render, tick, viridis, with_legend_below, DrawErr, Entry, Figure, Mark};
 use super::plots_data::PlotError;
 use crate::routing::{imbalance, RoutingTrace};
 use plotters::coord::Shift;
@@ -55,7 +55,7 @@ impl Figure for Heatmap<'_> {
             font(22),
         )?;
         let (w, _) = root.dim_in_pixel();
-        let (panels, bar) = root.split_horizontally(w.saturating_sub(140));
+        let (panels, bar) = root.split_horizontally(w.saturating_sub(170));
         let (ratios, starts) = binned_ratios(t);
         let cols = t.layers.clamp(1, 4);
         let rows = t.layers.div_ceil(4).max(1);
@@ -153,6 +153,15 @@ impl Figure for ImbalancePlot<'_> {
             }
         }
         let y_max = per_layer.iter().flatten().map(|p| p.1).fold(1.0, f64::max) * 1.1;
+        let colour = |layer: usize| viridis(layer as f64 / (t.layers.max(2) - 1) as f64);
+        let mut entries: Vec<Entry> = (0..t.layers)
+            .map(|l| (Mark::Line(colour(l).to_rgba(), 3), format!("layer {l}")))
+            .collect();
+        entries.push((
+            Mark::Line(BLACK.to_rgba(), 1),
+            "balanced (max = mean)".into(),
+        ));
+        let root = &with_legend_below(root, &entries, 14)?;
         let mut chart = ChartBuilder::on(root)
             .caption(
                 format!(
@@ -176,19 +185,12 @@ impl Figure for ImbalancePlot<'_> {
             .light_line_style(TRANSPARENT)
             .draw()?;
         for (layer, pts) in per_layer.into_iter().enumerate() {
-            let c = viridis(layer as f64 / (t.layers.max(2) - 1) as f64);
-            chart
-                .draw_series(LineSeries::new(pts, c.stroke_width(2)))?
-                .label(format!("layer {layer}"))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
-                });
+            chart.draw_series(LineSeries::new(pts, colour(layer).stroke_width(2)))?;
         }
         chart.draw_series(LineSeries::new(
             vec![(1.0, 1.0), (t.steps.max(2) as f64, 1.0)],
             BLACK.stroke_width(1),
         ))?;
-        legend(&mut chart, SeriesLabelPosition::LowerRight, 14)?;
         Ok(())
     }
 }
@@ -205,7 +207,7 @@ pub fn plot_trace(dir: &Path, t: &RoutingTrace) -> Result<Vec<PathBuf>, PlotErro
     out.extend(render(
         dir,
         "routing_imbalance",
-        (1280, 560),
+        (1280, 600),
         &ImbalancePlot { t },
     )?);
     Ok(out)

@@ -1,8 +1,8 @@
 //! Sweep plots from sweep.csv: CO2 vs wall-clock time with the Pareto front, and a CO2 heatmap over two swept parameters.
 
 use super::draw::{
-    first_seen, font, legend, render, segment_label, short_num, strategy_color, tick, viridis,
-    DrawErr, Figure,
+    colour_bar, first_seen, font, render, segment_label, short_num, strategy_color, tick, viridis,
+    with_legend_below, DrawErr, Entry, Figure, Mark,
 };
 use super::plots_data::{PlotError, SweepIn, SweepRow};
 use plotters::coord::Shift;
@@ -55,6 +55,16 @@ impl Figure for Pareto<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr> {
         let (root, key) = root.split_horizontally(1000);
         let rows = &self.s.rows;
+        let strategies = first_seen(rows.iter().map(|r| r.strategy.as_str()));
+        let red = RGBColor(200, 30, 30);
+        let mut entries: Vec<Entry> = vec![(
+            Mark::Line(red.to_rgba(), 3),
+            "Pareto front (less time and less CO2)".into(),
+        )];
+        for (k, s) in strategies.iter().enumerate() {
+            entries.push((Mark::Dot(strategy_color(s, k).to_rgba()), s.clone()));
+        }
+        let root = with_legend_below(&root, &entries, 14)?;
         let fin = |f: fn(&SweepRow) -> f64| {
             rows.iter()
                 .map(f)
@@ -89,28 +99,20 @@ impl Figure for Pareto<'_> {
             .axis_desc_style(font(17))
             .draw()?;
         let front = pareto_front(rows);
-        let red = RGBColor(200, 30, 30);
-        chart
-            .draw_series(LineSeries::new(
-                front
-                    .iter()
-                    .map(|&i| (rows[i].wall_clock_h, rows[i].co2_kg)),
-                red.stroke_width(2),
-            ))?
-            .label("Pareto front (less time and less CO2)")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(3)));
-        let strategies = first_seen(rows.iter().map(|r| r.strategy.as_str()));
+        chart.draw_series(LineSeries::new(
+            front
+                .iter()
+                .map(|&i| (rows[i].wall_clock_h, rows[i].co2_kg)),
+            red.stroke_width(2),
+        ))?;
         for (k, s) in strategies.iter().enumerate() {
             let c = strategy_color(s, k);
-            chart
-                .draw_series(
-                    rows.iter()
-                        .filter(|r| r.strategy == *s)
-                        .filter(|r| r.wall_clock_h.is_finite() && r.co2_kg.is_finite())
-                        .map(|r| Circle::new((r.wall_clock_h, r.co2_kg), 6, c.filled())),
-                )?
-                .label(s.as_str())
-                .legend(move |(x, y)| Circle::new((x + 9, y), 6, c.filled()));
+            chart.draw_series(
+                rows.iter()
+                    .filter(|r| r.strategy == *s)
+                    .filter(|r| r.wall_clock_h.is_finite() && r.co2_kg.is_finite())
+                    .map(|r| Circle::new((r.wall_clock_h, r.co2_kg), 6, c.filled())),
+            )?;
         }
         let all = rows.len() <= LABEL_ALL_MAX;
         let labelled = rows
@@ -160,7 +162,6 @@ impl Figure for Pareto<'_> {
                 font(13),
             ))?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
         Ok(())
     }
 }
@@ -232,7 +233,18 @@ impl Figure for Heat<'_> {
         // Tick labels without the prefix all values share (e.g. the date of start times), so they fit.
         let (xs_l, ys_l) = (strip_common_prefix(&xs), strip_common_prefix(&ys));
         let y_area = ys_l.iter().map(|l| l.chars().count()).max().unwrap_or(4) as u32 * 8 + 40;
-        let areas = root.split_evenly((1, strategies.len().max(1)));
+        let (w, _) = root.dim_in_pixel();
+        let (panels, bar) = root.split_horizontally(w.saturating_sub(150));
+        // Low emissions bright (yellow), high dark: the bar runs the same way.
+        colour_bar(
+            &bar,
+            lo,
+            lo + span,
+            "emissions [kg CO2e]",
+            &|v| short_num(*v),
+            true,
+        )?;
+        let areas = panels.split_evenly((1, strategies.len().max(1)));
         for (k, (area, name)) in areas.iter().zip(&strategies).enumerate() {
             let mut chart = ChartBuilder::on(area)
                 .caption(name, font(18))
@@ -285,7 +297,7 @@ pub fn plot_sweep(dir: &Path, s: &SweepIn) -> Result<Vec<PathBuf>, PlotError> {
     let mut out = render(dir, "sweep_pareto", (1400, 720), &Pareto { s })?;
     if s.params.len() >= 2 {
         let strategies = first_seen(s.rows.iter().map(|r| r.strategy.as_str())).len();
-        let size = ((460 * strategies.max(1) as u32).max(1000), 540);
+        let size = ((460 * strategies.max(1) as u32).max(1000) + 150, 540);
         out.extend(render(dir, "sweep_heatmap", size, &Heat { s })?);
     }
     Ok(out)

@@ -12,77 +12,128 @@ pub struct SummaryRow {
     /// Model trained.
     pub model: String,
     /// Total parameters [billions].
+    #[serde(with = "finite")]
     pub params_total_b: f64,
     /// Active parameters per token [billions].
+    #[serde(with = "finite")]
     pub params_active_b: f64,
     /// Tokens trained.
+    #[serde(with = "finite")]
     pub tokens: f64,
     /// Optimizer steps.
     pub steps: u64,
     /// Wall-clock time from start to finish [h].
+    #[serde(with = "finite")]
     pub wall_clock_h: f64,
     /// GPU-hours held by the job [h].
+    #[serde(with = "finite")]
     pub gpu_hours: f64,
     /// IT energy (GPUs + nodes + network) [kWh].
+    #[serde(with = "finite")]
     pub energy_it_kwh: f64,
     /// Facility energy (IT × PUE) [kWh].
+    #[serde(with = "finite")]
     pub energy_facility_kwh: f64,
     /// GPU energy [kWh].
+    #[serde(with = "finite")]
     pub energy_gpu_kwh: f64,
     /// GPU energy drawn while waiting (bubbles, stragglers, communication) [kWh].
+    #[serde(with = "finite")]
     pub energy_waiting_kwh: f64,
     /// Node overhead energy [kWh].
+    #[serde(with = "finite")]
     pub energy_node_kwh: f64,
     /// Network switch energy [kWh].
+    #[serde(with = "finite")]
     pub energy_network_kwh: f64,
     /// Cooling/facility overhead energy [kWh].
+    #[serde(with = "finite")]
     pub energy_cooling_kwh: f64,
     /// Emissions [kg CO2e].
+    #[serde(with = "finite")]
     pub co2_kg: f64,
     /// Electricity cost [currency] (0 when the grid has no price).
+    #[serde(with = "finite")]
     pub cost: f64,
     /// Mean facility power over the wall-clock time [kW].
+    #[serde(with = "finite")]
     pub avg_facility_kw: f64,
     /// Peak facility power [kW].
+    #[serde(with = "finite")]
     pub peak_facility_kw: f64,
     /// Facility energy per million tokens [kWh].
+    #[serde(with = "finite")]
     pub kwh_per_mtok: f64,
     /// Hours at full speed.
+    #[serde(with = "finite")]
     pub hours_full: f64,
     /// Hours throttled.
+    #[serde(with = "finite")]
     pub hours_throttled: f64,
     /// Hours paused (with checkpoint and restore).
+    #[serde(with = "finite")]
     pub hours_paused: f64,
     /// Pauses taken.
     pub pauses: u32,
     /// Mean step time [s].
+    #[serde(with = "finite")]
     pub mean_step_s: f64,
     /// 99th-percentile step time [s].
+    #[serde(with = "finite")]
     pub p99_step_s: f64,
     /// Model FLOPs utilisation.
+    #[serde(with = "finite")]
     pub mfu: f64,
     /// Share of token-to-expert assignments dropped at capacity.
+    #[serde(with = "finite")]
     pub dropped_share: f64,
     /// Router/gating share of step time.
+    #[serde(with = "finite")]
     pub gating_share: f64,
     /// Straggler (load imbalance) share of step time.
+    #[serde(with = "finite")]
     pub straggler_share: f64,
     /// Communication share of step time (critical path).
+    #[serde(with = "finite")]
     pub comm_share: f64,
     /// Estimated final loss (NaN when unavailable).
+    #[serde(with = "finite")]
     pub estimated_loss: f64,
     /// The scaling law behind the loss.
     pub loss_law: String,
     /// Chinchilla (Hoffmann et al. 2022) loss estimate, dense models only (NaN otherwise).
+    #[serde(with = "finite")]
     pub chinchilla_loss: f64,
     /// Expert slots moved by rebalancing.
     pub moved_expert_slots: u64,
     /// How routing was produced.
     pub routing: String,
     /// Deadline [h after start] (NaN without one).
+    #[serde(with = "finite")]
     pub deadline_h: f64,
     /// Whether the deadline was met (empty without one).
     pub deadline_met: String,
+}
+
+/// Serde for the summary's numbers: a NaN or infinite value (not applicable, or not computable)
+/// is written as an empty cell (CSV) or `null` (JSON), never as `NaN` or `inf`; an empty cell reads
+/// back as NaN, so `moesim plot` reads the folders it wrote.
+pub(crate) mod finite {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Write `v`, or nothing when it is not finite.
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    /// Read a number; an empty cell or `null` is NaN (so are the `NaN` cells older versions wrote).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
 }
 
 /// Every column name of summary.csv, in file order (serialised from `SummaryRow` itself, so it cannot drift).
@@ -350,7 +401,7 @@ fn pct(x: f64, base: f64) -> f64 {
     }
 }
 
-/// The summary as pretty JSON (NaN becomes null).
+/// The summary as pretty JSON (a not-applicable number is `null`).
 pub fn to_json(res: &Results) -> String {
     let rows = summary_rows(res);
     let v = serde_json::json!({ "scenario": res.scenario, "grid": { "region": res.grid.region, "source": res.grid.source, "mean_ci_g_per_kwh": res.grid.mean_ci() }, "strategies": rows });
@@ -384,6 +435,9 @@ mod tests {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.serialize(&row).unwrap();
         let bytes = w.into_inner().unwrap();
+        // Not applicable is an empty cell, not `NaN`.
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        assert!(!text.contains("NaN") && text.contains(",,"), "{text}");
         let back: Vec<SummaryRow> = csv::Reader::from_reader(bytes.as_slice())
             .deserialize()
             .collect::<Result<_, _>>()
