@@ -3,7 +3,7 @@
 use super::super::raw::*;
 use super::super::*;
 use super::Validator;
-use crate::workload::{self, FfnKind, MoeSpec};
+use crate::workload::{self, Arch, FfnKind, MlaSpec, MoeSpec};
 
 impl Validator<'_> {
     pub(super) fn job(
@@ -107,7 +107,7 @@ impl Validator<'_> {
             vocab: self.count(&k("vocab"), m.vocab)?,
             ffn_hidden: self.count(&k("ffn_hidden"), m.ffn_hidden)?,
             ffn,
-            arch: crate::workload::Arch::default(),
+            arch: self.arch(which, m)?,
         };
         model
             .validate()
@@ -152,7 +152,7 @@ impl Validator<'_> {
             micro_batch_seqs: self.count("training.micro_batch_seqs", t.micro_batch_seqs)?,
             global_batch_seqs: self.count("training.global_batch_seqs", t.global_batch_seqs)?,
             zero_stage: t.zero_stage as u8,
-            recompute: crate::workload::Recompute::from_legacy_bool(t.recompute),
+            recompute: self.recompute(t)?,
             precision_bytes: precision.bytes_per_element(),
         };
         plan.validate(&model, cluster.gpus).map_err(|e| {
@@ -173,6 +173,72 @@ impl Validator<'_> {
             model,
             plan,
             expert_kernel,
+            router_kernel: t.router_kernel.unwrap_or_default(),
+            optimizer: t.optimizer.unwrap_or_default(),
+            sequence_parallel: t.sequence_parallel.unwrap_or(true),
+        })
+    }
+
+    /// A count that may be zero (`0..=u32::MAX`).
+    fn count0(&self, key: &str, v: i64) -> Result<u32, ScenarioError> {
+        if v < 0 || v > u32::MAX as i64 {
+            return Err(self
+                .loc
+                .invalid(key, format!("must be an integer ≥ 0, got {v}")));
+        }
+        Ok(v as u32)
+    }
+
+    /// The architecture keys of `[models.X]`; every absent key keeps [`Arch::default`].
+    fn arch(&self, which: &str, m: &RawModel) -> Result<Arch, ScenarioError> {
+        let k = |f: &str| format!("models.{which}.{f}");
+        let mla = match &m.mla {
+            None => None,
+            Some(a) => Some(MlaSpec {
+                q_lora_rank: self.count0(&k("mla.q_lora_rank"), a.q_lora_rank)?,
+                kv_lora_rank: self.count(&k("mla.kv_lora_rank"), a.kv_lora_rank)?,
+                qk_nope_head_dim: self.count(&k("mla.qk_nope_head_dim"), a.qk_nope_head_dim)?,
+                qk_rope_head_dim: self.count0(&k("mla.qk_rope_head_dim"), a.qk_rope_head_dim)?,
+                v_head_dim: self.count(&k("mla.v_head_dim"), a.v_head_dim)?,
+            }),
+        };
+        if mla.is_some() && m.head_dim.is_some() {
+            return Err(self.loc.invalid(
+                &k("head_dim"),
+                "with [mla] the head widths are mla.qk_nope_head_dim + mla.qk_rope_head_dim (keys) and mla.v_head_dim (values); remove `head_dim`",
+            ));
+        }
+        let first_dense_layers = match m.first_dense_layers {
+            Some(n) => self.count0(&k("first_dense_layers"), n)?,
+            None => 0,
+        };
+        if first_dense_layers > 0 && m.experts.is_none() {
+            return Err(self.loc.invalid(
+                &k("first_dense_layers"),
+                "only an MoE model has dense layers before its MoE layers; remove it from the dense model",
+            ));
+        }
+        if m.router_score.is_some() && m.experts.is_none() {
+            return Err(self.loc.invalid(
+                &k("router_score"),
+                "a dense model has no router; remove `router_score` (or move it to [models.moe])",
+            ));
+        }
+        Ok(Arch {
+            head_dim: m
+                .head_dim
+                .map(|v| self.count(&k("head_dim"), v))
+                .transpose()?,
+            mla,
+            first_dense_layers,
+            sliding_window: m
+                .sliding_window
+                .map(|v| self.count(&k("sliding_window"), v))
+                .transpose()?,
+            tied_embeddings: m.tied_embeddings.unwrap_or(false),
+            act: m.act.unwrap_or_default(),
+            norm: m.norm.unwrap_or_default(),
+            router_score: m.router_score.unwrap_or_default(),
         })
     }
 }
