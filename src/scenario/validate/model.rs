@@ -312,15 +312,9 @@ mod tests {
     #[test]
     fn legacy_recompute_true_is_full() {
         let s = with("recompute = false", "recompute = true").expect("valid");
-        assert_eq!(
-            s.moe.as_ref().expect("moe").plan.recompute,
-            Recompute::Full
-        );
+        assert_eq!(s.moe.as_ref().expect("moe").plan.recompute, Recompute::Full);
         let s = with("recompute = false", "recompute = \"none\"").expect("valid");
-        assert_eq!(
-            s.moe.as_ref().expect("moe").plan.recompute,
-            Recompute::None
-        );
+        assert_eq!(s.moe.as_ref().expect("moe").plan.recompute, Recompute::None);
     }
 
     #[test]
@@ -331,7 +325,10 @@ mod tests {
         )
         .expect("valid");
         let m = s.moe.as_ref().expect("moe").model.arch.mla.expect("mla");
-        assert_eq!((m.kv_lora_rank, m.qk_rope_head_dim, m.q_lora_rank), (256, 32, 0));
+        assert_eq!(
+            (m.kv_lora_rank, m.qk_rope_head_dim, m.q_lora_rank),
+            (256, 32, 0)
+        );
     }
 
     // Each bad value names file:line:col, the key and the valid values.
@@ -371,23 +368,38 @@ mod tests {
             "ffn_hidden = 2816\n\n[parallel.moe]",
             "ffn_hidden = 2816\nrouter_score = \"softmax\"\n\n[parallel.moe]",
         );
-        assert!(e.contains("`models.dense.router_score`") && e.contains("no router"), "{e}");
+        assert!(
+            e.contains("`models.dense.router_score`") && e.contains("no router"),
+            "{e}"
+        );
     }
 
     #[test]
     fn first_dense_layers_must_leave_moe_layers() {
         let e = err(MOE, "expert_ffn_hidden = 2816\nfirst_dense_layers = 12\n");
-        assert!(e.contains("models.moe") && e.contains("first_dense_layers"), "{e}");
+        assert!(
+            e.contains("models.moe") && e.contains("first_dense_layers"),
+            "{e}"
+        );
         let e = err(MOE, "expert_ffn_hidden = 2816\nfirst_dense_layers = -1\n");
-        assert!(e.contains("`models.moe.first_dense_layers`") && e.contains("≥ 0"), "{e}");
+        assert!(
+            e.contains("`models.moe.first_dense_layers`") && e.contains("≥ 0"),
+            "{e}"
+        );
     }
 
     #[test]
     fn zero_head_dim_and_window_are_errors() {
         let e = err(MOE, "expert_ffn_hidden = 2816\nhead_dim = 0\n");
-        assert!(e.contains("`models.moe.head_dim`") && e.contains("positive"), "{e}");
+        assert!(
+            e.contains("`models.moe.head_dim`") && e.contains("positive"),
+            "{e}"
+        );
         let e = err(MOE, "expert_ffn_hidden = 2816\nsliding_window = 0\n");
-        assert!(e.contains("`models.moe.sliding_window`") && e.contains("positive"), "{e}");
+        assert!(
+            e.contains("`models.moe.sliding_window`") && e.contains("positive"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -396,7 +408,10 @@ mod tests {
             MOE,
             "expert_ffn_hidden = 2816\nhead_dim = 64\n[models.moe.mla]\nq_lora_rank = 0\nkv_lora_rank = 256\nqk_nope_head_dim = 64\nqk_rope_head_dim = 32\nv_head_dim = 64\n",
         );
-        assert!(e.contains("`models.moe.head_dim`") && e.contains("mla"), "{e}");
+        assert!(
+            e.contains("`models.moe.head_dim`") && e.contains("mla"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -424,12 +439,18 @@ mod tests {
             "{e}"
         );
         let e = err("recompute = false", "recompute = 1");
-        assert!(e.contains("`training.recompute`") && e.contains("none"), "{e}");
+        assert!(
+            e.contains("`training.recompute`") && e.contains("none"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unknown_router_kernel_lists_the_valid_names() {
-        let e = err("recompute = false", "recompute = false\nrouter_kernel = \"triton\"");
+        let e = err(
+            "recompute = false",
+            "recompute = false\nrouter_kernel = \"triton\"",
+        );
         assert!(
             e.contains("`training.router_kernel`") && e.contains("eager") && e.contains("fused"),
             "{e}"
@@ -438,7 +459,10 @@ mod tests {
 
     #[test]
     fn unknown_optimizer_lists_the_valid_names() {
-        let e = err("recompute = false", "recompute = false\noptimizer = \"sgd\"");
+        let e = err(
+            "recompute = false",
+            "recompute = false\noptimizer = \"sgd\"",
+        );
         assert!(
             e.contains("`training.optimizer`") && e.contains("adamw") && e.contains("adafactor"),
             "{e}"
@@ -447,7 +471,13 @@ mod tests {
 
     #[test]
     fn sequence_parallel_must_be_a_boolean() {
-        let e = err("recompute = false", "recompute = false\nsequence_parallel = \"yes\"");
-        assert!(e.contains("s.toml:22:") && e.contains("true or false"), "{e}");
+        let e = err(
+            "recompute = false",
+            "recompute = false\nsequence_parallel = \"yes\"",
+        );
+        assert!(
+            e.contains("s.toml:22:") && e.contains("true or false"),
+            "{e}"
+        );
     }
 }
