@@ -168,12 +168,7 @@ fn shipped_cases_parse_and_cite() {
                 p.display()
             );
         }
-        names.push_str(
-            &p.file_name()
-                .and_then(|f| f.to_str())
-                .unwrap_or("")
-                .to_string(),
-        );
+        names.push_str(p.file_name().and_then(|f| f.to_str()).unwrap_or(""));
     }
     for source in [
         "llama1_7b",
