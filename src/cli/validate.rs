@@ -4,7 +4,8 @@ use super::fail;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// `moesim validate`: run the suite, print the accuracy table; exit 1 if any figure is out of tolerance.
+/// `moesim validate`: run the suite, print the accuracy table; exit 1 if a case without
+/// `known_miss` is out of tolerance.
 pub fn validate(
     cases: Option<PathBuf>,
     h100_data: Option<PathBuf>,
@@ -34,7 +35,7 @@ pub fn validate(
             return fail(1, e);
         }
     }
-    if results.iter().all(v::CaseResult::ok) {
+    if v::passes(&results) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -13,6 +13,7 @@ pub use crate::grid::{GridSource, GridSpec};
 use crate::hardware::{Accelerator, ExpertKernel, Precision};
 use crate::network::Fabric;
 pub use crate::routing::{RoutingChoice, RoutingSource, RoutingSpec};
+use crate::workload::step_ops::{self, OpsConfig, OptimizerKind, RouterKernel};
 use crate::workload::{ModelSpec, ParallelPlan};
 use std::path::{Path, PathBuf};
 
@@ -94,6 +95,28 @@ pub struct Job {
     pub plan: ParallelPlan,
     /// How the expert matmuls are launched (MoE only).
     pub expert_kernel: ExpertKernel,
+    /// How the router and the token permutation are launched (`training.router_kernel`).
+    pub router_kernel: RouterKernel,
+    /// Optimizer algorithm (`training.optimizer`).
+    pub optimizer: OptimizerKind,
+    /// Tensor-parallel collectives as all-gather + reduce-scatter (`training.sequence_parallel`).
+    pub sequence_parallel: bool,
+}
+
+impl Job {
+    /// The framework settings of the step's operation list, as the scenario gives them.
+    pub fn ops_config(&self) -> OpsConfig {
+        OpsConfig {
+            router_kernel: self.router_kernel,
+            expert_kernel: match self.expert_kernel {
+                ExpertKernel::Loop => step_ops::ExpertKernel::Loop,
+                ExpertKernel::Grouped => step_ops::ExpertKernel::Grouped,
+                ExpertKernel::Padded => step_ops::ExpertKernel::Padded,
+            },
+            optimizer: self.optimizer,
+            sequence_parallel: self.sequence_parallel,
+        }
+    }
 }
 
 /// Training job settings common to all strategies.

@@ -4,6 +4,8 @@ use super::{Objective, PolicyName};
 use crate::grid::{CiKind, GridFormat, SourceKind, StampAt};
 use crate::hardware::ExpertKernel;
 use crate::routing::RouterKind;
+use crate::workload::step_ops::{OptimizerKind, RouterKernel};
+use crate::workload::{Act, NormKind, RouterScore};
 use serde::Deserialize;
 
 /// The whole scenario file.
@@ -62,8 +64,12 @@ pub struct RawTraining {
     pub micro_batch_seqs: i64,
     pub precision: String,
     pub zero_stage: i64,
-    pub recompute: bool,
+    /// `"none" | "selective" | "full"`, or the legacy boolean (`true` = full, `false` = none).
+    pub recompute: toml::Value,
     pub start: String,
+    pub router_kernel: Option<RouterKernel>,
+    pub optimizer: Option<OptimizerKind>,
+    pub sequence_parallel: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,6 +98,25 @@ pub struct RawModel {
     pub shared_experts: Option<i64>,
     pub moe_every: Option<i64>,
     pub expert_kernel: Option<ExpertKernel>,
+    pub head_dim: Option<i64>,
+    pub mla: Option<RawMla>,
+    pub first_dense_layers: Option<i64>,
+    pub sliding_window: Option<i64>,
+    pub tied_embeddings: Option<bool>,
+    pub act: Option<Act>,
+    pub norm: Option<NormKind>,
+    pub router_score: Option<RouterScore>,
+}
+
+/// `[models.X.mla]`: multi-head latent attention dims (DeepSeek-V2/V3 config names).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMla {
+    pub q_lora_rank: i64,
+    pub kv_lora_rank: i64,
+    pub qk_nope_head_dim: i64,
+    pub qk_rope_head_dim: i64,
+    pub v_head_dim: i64,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,19 +1,23 @@
 //! The validation suite: published training runs (scenario files with a `[validation]` table) and the H100 measurements, simulated and compared.
 //!
-//! Each published case is a scenario under `scenarios/validation/` describing the real run (model
-//! shape, tokens, hardware type and count, plan, PUE) plus a `[validation]` table with the
-//! published figures, the tolerance and the citations. The simulator predicts time and energy from
-//! the scenario; it is never handed the training time. The H100 cases hold the shipped `h100`
-//! preset against `../shared/data/h100` with the same code as `moesim calibrate`'s residuals.
+//! Each published case is a scenario under `scenarios/validation/` describing the real run as
+//! published (architecture, tokens, hardware type and count, parallelism, PUE) on the shipped
+//! presets, plus a `[validation]` table with the published figures and their citations. The
+//! simulator predicts time and energy from the scenario; it is never handed the result, and there
+//! is no per-case constant. Tolerances are the issue's: ±20 % on GPUs, ±25 % on TPUs. A case out
+//! of tolerance fails the suite unless its file marks it `known_miss` with the reason.
+
+mod case;
+mod h100;
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+pub use case::{case_files, read_spec, run_case, CaseResult, Co2Basis, Published, ValidationSpec};
+pub use h100::h100_cases;
 
-use crate::hardware::calibrate::{residuals, CalibrationData, Residual, RowGroup};
-use crate::hardware::{self, HardwareError};
-use crate::scenario::{Scenario, ScenarioError, StrategyKind};
-use crate::sim::{simulate, SimError};
+use crate::hardware::HardwareError;
+use crate::scenario::ScenarioError;
+use crate::sim::SimError;
 
 /// Why the suite could not run (a case outside its tolerance is a result, not an error).
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +38,7 @@ pub enum ValidateError {
     Spec {
         /// Scenario file.
         path: String,
-        /// Key below `validation` (e.g. `.utilisation`), empty for the table itself.
+        /// Key below `validation` (e.g. `.published.days`), empty for the table itself.
         key: String,
         /// What is wrong and what would be valid.
         message: String,
@@ -52,93 +56,62 @@ pub enum ValidateError {
     Hardware(#[from] HardwareError),
 }
 
-/// How much of the run's efficiency the paper states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Utilisation {
-    /// The paper gives the hardware count and its achieved throughput/utilisation (±25 %).
-    Published,
-    /// The simulator must infer utilisation (no count, or no throughput): ±40 %.
-    Inferred,
-    /// A direct measurement (the H100 micro-benchmarks).
+/// Accelerator family of a published case: it sets the tolerance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceClass {
+    /// NVIDIA GPUs: ±20 % (issue 11).
+    Gpu,
+    /// Google TPUs: ±25 % (issue 11; their interconnect and power are less well published).
+    Tpu,
+}
+
+impl DeviceClass {
+    /// The class of an accelerator preset key (`tpu_v4` → TPU, anything else → GPU).
+    pub fn of(key: &str) -> Self {
+        if key.to_ascii_lowercase().starts_with("tpu") {
+            DeviceClass::Tpu
+        } else {
+            DeviceClass::Gpu
+        }
+    }
+    /// Relative tolerance of a published figure [fraction].
+    pub fn tolerance(self) -> f64 {
+        match self {
+            DeviceClass::Gpu => 0.20,
+            DeviceClass::Tpu => 0.25,
+        }
+    }
+}
+
+/// Where a figure comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckKind {
+    /// A published training run on this device class.
+    Published(DeviceClass),
+    /// A measurement of this project (the H100 micro-benchmarks; tolerances of `hardware::validation`).
     Measured,
 }
 
-impl Utilisation {
-    /// The default tolerance [fraction] for this kind of case.
-    pub fn default_tolerance(self) -> f64 {
-        match self {
-            Utilisation::Published => 0.25,
-            Utilisation::Inferred => 0.40,
-            Utilisation::Measured => 0.15,
-        }
-    }
+impl CheckKind {
     /// Its name in the table.
     pub fn name(self) -> &'static str {
         match self {
-            Utilisation::Published => "published",
-            Utilisation::Inferred => "inferred",
-            Utilisation::Measured => "measured",
+            CheckKind::Published(DeviceClass::Gpu) => "GPU",
+            CheckKind::Published(DeviceClass::Tpu) => "TPU",
+            CheckKind::Measured => "measured",
         }
     }
 }
 
-/// Published figures of a case (any subset; at least one).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Published {
-    /// Facility energy [MWh].
-    pub energy_mwh: Option<f64>,
-    /// GPU (accelerator) energy only [MWh].
-    pub gpu_energy_mwh: Option<f64>,
-    /// Wall-clock training time [days].
-    pub days: Option<f64>,
-    /// Emissions [t CO2e].
-    pub tco2e: Option<f64>,
-    /// Accelerator-hours [h].
-    pub gpu_hours: Option<f64>,
-}
-
-/// What CO2 is computed from: facility energy (IT × PUE) or accelerator energy only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Co2Basis {
-    /// Facility energy × intensity (Patterson et al.).
-    #[default]
-    Facility,
-    /// Accelerator energy × intensity (Meta's Llama model cards: GPU-hours × power × intensity).
-    Gpu,
-}
-
-/// The `[validation]` table of a case file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ValidationSpec {
-    /// Case name in the table.
-    pub case: String,
-    /// Citations: paper, table, page.
-    pub sources: Vec<String>,
-    /// Whether utilisation is published or inferred (sets the default tolerance).
-    pub utilisation: Utilisation,
-    /// Relative tolerance [fraction]; default by `utilisation`.
-    pub tolerance: Option<f64>,
-    /// Strategy whose result is compared (default: the scenario's first).
-    pub strategy: Option<String>,
-    /// Carbon intensity used for `tco2e` [kg CO2e/kWh] (the paper's net figure).
-    pub ci_kg_per_kwh: Option<f64>,
-    /// Energy the CO2 figure is based on.
-    #[serde(default)]
-    pub co2_basis: Co2Basis,
-    /// Share of `training.tokens` actually simulated, in (0, 1] (default 1); time, energy and
-    /// GPU-hours are scaled up by its inverse. For runs whose every step costs the same (24/7
-    /// strategies, steady routing) this is exact up to the first step's warm-up; it keeps cases
-    /// with thousands of experts fast (the routing of every step is sampled).
-    pub token_fraction: Option<f64>,
-    /// Assumptions, and why a case misses its tolerance if it does.
-    #[serde(default)]
-    pub note: String,
-    /// The published figures.
-    pub published: Published,
+/// What a figure measures (for the median errors the issue sets as goals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FigureKind {
+    /// Time, throughput, GPU-hours, speed-up.
+    Time,
+    /// Energy or emissions.
+    Energy,
+    /// A count of the architecture (FLOPs per token).
+    Arch,
 }
 
 /// One figure of one case.
@@ -148,14 +121,16 @@ pub struct Check {
     pub case: String,
     /// Figure name with unit, e.g. `energy MWh`.
     pub figure: String,
+    /// What the figure measures.
+    pub figure_kind: FigureKind,
     /// Published or measured value.
     pub published: f64,
     /// Simulated value.
     pub simulated: f64,
     /// Relative tolerance [fraction].
     pub tolerance: f64,
-    /// Published / inferred / measured.
-    pub utilisation: Utilisation,
+    /// Published run (GPU/TPU) or measurement.
+    pub kind: CheckKind,
 }
 
 impl Check {
@@ -163,303 +138,10 @@ impl Check {
     pub fn rel_err(&self) -> f64 {
         (self.simulated - self.published) / self.published
     }
-    /// Whether the error is within tolerance.
+    /// Whether the error is within tolerance (a NaN is not).
     pub fn ok(&self) -> bool {
         self.rel_err().abs() <= self.tolerance + 1e-12
     }
-}
-
-/// The outcome of one case.
-#[derive(Debug, Clone)]
-pub struct CaseResult {
-    /// Case name.
-    pub case: String,
-    /// Scenario file (or data folder).
-    pub file: String,
-    /// Citations.
-    pub sources: Vec<String>,
-    /// Note (assumptions, reason for a miss).
-    pub note: String,
-    /// The figures compared.
-    pub checks: Vec<Check>,
-}
-
-impl CaseResult {
-    /// Whether every figure is within tolerance.
-    pub fn ok(&self) -> bool {
-        self.checks.iter().all(Check::ok)
-    }
-}
-
-fn spec_err(path: &Path, key: &str, message: impl Into<String>) -> ValidateError {
-    ValidateError::Spec {
-        path: path.display().to_string(),
-        key: key.to_string(),
-        message: message.into(),
-    }
-}
-
-/// Read the `[validation]` table of a case file.
-pub fn read_spec(path: &Path) -> Result<ValidationSpec, ValidateError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ValidateError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
-    let mut table: toml::Table = toml::from_str(&text)
-        .map_err(|e| spec_err(path, "", format!("not valid TOML: {}", e.message())))?;
-    let v = table.remove("validation").ok_or_else(|| {
-        spec_err(
-            path,
-            "",
-            "a validation case needs a [validation] table (case, sources, utilisation, published)",
-        )
-    })?;
-    let spec = ValidationSpec::deserialize(v).map_err(|e| spec_err(path, "", e.message()))?;
-    if let Some(t) = spec.tolerance {
-        if !(t.is_finite() && t > 0.0 && t < 10.0) {
-            return Err(spec_err(
-                path,
-                ".tolerance",
-                format!("must be a fraction > 0 (e.g. 0.25), got {t}"),
-            ));
-        }
-    }
-    if let Some(f) = spec.token_fraction {
-        if !(f.is_finite() && f > 0.0 && f <= 1.0) {
-            return Err(spec_err(
-                path,
-                ".token_fraction",
-                format!("must be in (0, 1], got {f}"),
-            ));
-        }
-    }
-    if let Some(ci) = spec.ci_kg_per_kwh {
-        if !(ci.is_finite() && ci >= 0.0) {
-            return Err(spec_err(
-                path,
-                ".ci_kg_per_kwh",
-                format!("must be ≥ 0 kg/kWh, got {ci}"),
-            ));
-        }
-    }
-    let p = &spec.published;
-    let figures = [
-        ("energy_mwh", p.energy_mwh),
-        ("gpu_energy_mwh", p.gpu_energy_mwh),
-        ("days", p.days),
-        ("tco2e", p.tco2e),
-        ("gpu_hours", p.gpu_hours),
-    ];
-    if figures.iter().all(|(_, v)| v.is_none()) {
-        return Err(spec_err(
-            path,
-            ".published",
-            "give at least one of energy_mwh, gpu_energy_mwh, days, tco2e, gpu_hours",
-        ));
-    }
-    for (k, v) in figures {
-        if let Some(v) = v {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(spec_err(
-                    path,
-                    &format!(".published.{k}"),
-                    format!("must be > 0, got {v}"),
-                ));
-            }
-        }
-    }
-    if p.tco2e.is_some() && spec.ci_kg_per_kwh.is_none() {
-        return Err(spec_err(
-            path,
-            ".ci_kg_per_kwh",
-            "published tco2e needs the paper's carbon intensity [kg CO2e/kWh]",
-        ));
-    }
-    Ok(spec)
-}
-
-/// Simulate one published case.
-pub fn run_case(path: &Path) -> Result<CaseResult, ValidateError> {
-    let spec = read_spec(path)?;
-    let mut scenario = Scenario::from_file(path)?;
-    let fraction = spec.token_fraction.unwrap_or(1.0);
-    scenario.training.tokens *= fraction;
-    let kind = match &spec.strategy {
-        Some(s) => StrategyKind::from_name(s)
-            .filter(|k| scenario.strategies.contains(k))
-            .ok_or_else(|| {
-                spec_err(
-                    path,
-                    ".strategy",
-                    format!("`{s}` is not one of the scenario's strategies"),
-                )
-            })?,
-        None => scenario.strategies[0],
-    };
-    let res = simulate(&scenario).map_err(|source| ValidateError::Sim {
-        path: path.display().to_string(),
-        source,
-    })?;
-    let r = res
-        .strategies
-        .iter()
-        .find(|r| r.kind == kind)
-        .ok_or_else(|| spec_err(path, ".strategy", "strategy produced no result"))?;
-    let o = &r.outcome;
-    let scale = 1.0 / fraction;
-    let facility_mwh = scale * o.totals.facility_j / 3.6e9;
-    let gpu_mwh = scale * o.totals.gpu_j / 3.6e9;
-    let tol = spec
-        .tolerance
-        .unwrap_or_else(|| spec.utilisation.default_tolerance());
-    let p = &spec.published;
-    let co2_t = spec.ci_kg_per_kwh.unwrap_or(0.0)
-        * match spec.co2_basis {
-            Co2Basis::Facility => facility_mwh,
-            Co2Basis::Gpu => gpu_mwh,
-        };
-    let figures = [
-        ("energy MWh", p.energy_mwh, facility_mwh),
-        ("GPU energy MWh", p.gpu_energy_mwh, gpu_mwh),
-        ("days", p.days, scale * o.wall_s / 86400.0),
-        ("GPU-hours", p.gpu_hours, scale * o.gpu_hours),
-        ("tCO2e", p.tco2e, co2_t),
-    ];
-    let checks = figures
-        .into_iter()
-        .filter_map(|(figure, published, simulated)| {
-            published.map(|published| Check {
-                case: spec.case.clone(),
-                figure: figure.into(),
-                published,
-                simulated,
-                tolerance: tol,
-                utilisation: spec.utilisation,
-            })
-        })
-        .collect();
-    Ok(CaseResult {
-        case: spec.case,
-        file: path.display().to_string(),
-        sources: spec.sources,
-        note: spec.note,
-        checks,
-    })
-}
-
-/// The scenario files of a validation folder (`*.toml` with a `[validation]` table), sorted by name.
-pub fn case_files(dir: &Path) -> Result<Vec<PathBuf>, ValidateError> {
-    let io = |source| ValidateError::Io {
-        path: dir.display().to_string(),
-        source,
-    };
-    let mut files = Vec::new();
-    for e in std::fs::read_dir(dir).map_err(io)? {
-        let p = e.map_err(io)?.path();
-        if p.extension().is_some_and(|x| x == "toml") {
-            let text = std::fs::read_to_string(&p).map_err(|source| ValidateError::Io {
-                path: p.display().to_string(),
-                source,
-            })?;
-            if text.lines().any(|l| l.trim() == "[validation]") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// Tolerances of the H100 measurement groups, as asserted by `hardware::validation`'s tests:
-/// (group, label, time tolerance, energy tolerance); `None` = not held.
-const H100_GROUPS: [(RowGroup, &str, Option<f64>, Option<f64>); 6] = [
-    (RowGroup::Idle, "H100 idle power", None, Some(0.05)),
-    (
-        RowGroup::LargeGemm,
-        "H100 bf16 GEMM M>=4096 (worst row)",
-        Some(0.15),
-        Some(0.15),
-    ),
-    (
-        RowGroup::Copy,
-        "H100 copy 2 GiB (memory-bound)",
-        Some(0.15),
-        None,
-    ),
-    (
-        RowGroup::Attention,
-        "H100 flash attention fwd+bwd (worst row)",
-        Some(0.20),
-        Some(0.20),
-    ),
-    (
-        RowGroup::MoeDropless,
-        "H100 MoE layer dropless (worst row)",
-        Some(0.30),
-        Some(0.30),
-    ),
-    (
-        RowGroup::MoeCapacity,
-        "H100 MoE layer capacity 1.25 (worst row)",
-        Some(0.30),
-        Some(0.30),
-    ),
-];
-
-/// Why an H100 group may miss its tolerance (known limits of the kernel model).
-fn h100_note(group: RowGroup) -> &'static str {
-    match group {
-        RowGroup::Attention => "the small b8 s1024 h16 d64 row is launch/occupancy-limited and draws more power than its modelled utilisation implies (hardware::validation allows 1 of the 4 rows out); the other rows are within 20 %",
-        RowGroup::MoeDropless => "the per-expert Python loop keeps the GPU busier between kernels than the model's idle-power launch gaps",
-        _ => "",
-    }
-}
-
-/// The H100 preset against the measurements in `dir` (micro.csv, attn.csv, moe_layer.csv): per
-/// group, the worst row's time and energy.
-pub fn h100_cases(dir: &Path) -> Result<Vec<CaseResult>, ValidateError> {
-    let acc = hardware::preset("h100")?;
-    let rows = residuals(&acc, &CalibrationData::read_dir(dir)?);
-    let mut out = Vec::new();
-    for (group, label, t_tol, e_tol) in H100_GROUPS {
-        let g: Vec<&Residual> = rows.iter().filter(|r| r.group == group).collect();
-        let mut checks = Vec::new();
-        let worst = |f: fn(&Residual) -> f64| {
-            g.iter()
-                .copied()
-                .max_by(|a, b| f(a).abs().total_cmp(&f(b).abs()))
-        };
-        if let (Some(tol), Some(r)) = (t_tol, worst(Residual::time_err)) {
-            checks.push(Check {
-                case: label.into(),
-                figure: format!("time ms [{}]", r.label),
-                published: r.measured_s * 1e3,
-                simulated: r.model_s * 1e3,
-                tolerance: tol,
-                utilisation: Utilisation::Measured,
-            });
-        }
-        if let (Some(tol), Some(r)) = (e_tol, worst(Residual::energy_err)) {
-            checks.push(Check {
-                case: label.into(),
-                figure: format!("energy J [{}]", r.label),
-                published: r.measured_j,
-                simulated: r.model_j,
-                tolerance: tol,
-                utilisation: Utilisation::Measured,
-            });
-        }
-        if !checks.is_empty() {
-            out.push(CaseResult {
-                case: label.into(),
-                file: dir.display().to_string(),
-                sources: vec![format!("{} (measured, this project)", dir.display())],
-                note: h100_note(group).into(),
-                checks,
-            });
-        }
-    }
-    Ok(out)
 }
 
 /// Run the whole suite: every case file in `cases_dir`, then the H100 measurements in `h100_dir`
@@ -478,6 +160,32 @@ pub fn run_suite(
     Ok(out)
 }
 
+/// Whether the suite passes: no case out of tolerance without `known_miss`.
+pub fn passes(results: &[CaseResult]) -> bool {
+    !results.iter().any(CaseResult::fails)
+}
+
+/// Median |error| [fraction] of the published (not measured) figures of `kind`; `None` if none.
+pub fn median_abs_err(results: &[CaseResult], kind: FigureKind) -> Option<f64> {
+    let mut e: Vec<f64> = results
+        .iter()
+        .flat_map(|r| &r.checks)
+        .filter(|c| c.figure_kind == kind && c.kind != CheckKind::Measured)
+        .map(|c| c.rel_err().abs())
+        .filter(|e| e.is_finite())
+        .collect();
+    if e.is_empty() {
+        return None;
+    }
+    e.sort_by(f64::total_cmp);
+    let n = e.len();
+    Some(if n % 2 == 1 {
+        e[n / 2]
+    } else {
+        0.5 * (e[n / 2 - 1] + e[n / 2])
+    })
+}
+
 fn fmt_num(v: f64) -> String {
     let a = v.abs();
     if a >= 1e5 {
@@ -491,13 +199,19 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-/// The accuracy table as Markdown: case, figure, published, simulated, error, tolerance, status.
+/// The accuracy table as Markdown: case, figure, published, simulated, error, tolerance, status
+/// (`ok`, `OUT` = fails the suite, `known miss`), then the counts and the median errors.
 pub fn markdown_table(results: &[CaseResult]) -> String {
     let mut s = String::from(
         "| case | figure | published | simulated | error | tolerance | status |\n| --- | --- | ---: | ---: | ---: | --- | --- |\n",
     );
     for r in results {
         for c in &r.checks {
+            let status = match (c.ok(), r.known_miss.is_some()) {
+                (true, _) => "ok",
+                (false, true) => "known miss",
+                (false, false) => "OUT",
+            };
             s.push_str(&format!(
                 "| {} | {} | {} | {} | {:+.1} % | ±{:.0} % ({}) | {} |\n",
                 c.case,
@@ -506,28 +220,71 @@ pub fn markdown_table(results: &[CaseResult]) -> String {
                 fmt_num(c.simulated),
                 100.0 * c.rel_err(),
                 100.0 * c.tolerance,
-                c.utilisation.name(),
-                if c.ok() { "ok" } else { "OUT" }
+                c.kind.name(),
+                status
             ));
         }
     }
     let n: usize = results.iter().map(|r| r.checks.len()).sum();
-    let bad: usize = results
+    let within: usize = results
         .iter()
-        .map(|r| r.checks.iter().filter(|c| !c.ok()).count())
+        .map(|r| r.checks.iter().filter(|c| c.ok()).count())
         .sum();
-    s.push_str(&format!("\n{} of {n} figures within tolerance.\n", n - bad));
+    let known = results
+        .iter()
+        .filter(|r| r.known_miss.is_some() && !r.within())
+        .count();
+    let failing = results.iter().filter(|r| r.fails()).count();
+    s.push_str(&format!(
+        "\n{within} of {n} figures within tolerance; {} cases, {known} known misses (goal: 0), {failing} failing.\n",
+        results.len()
+    ));
+    let pct = |m: Option<f64>| m.map_or("n/a".to_string(), |v| format!("{:.1} %", 100.0 * v));
+    s.push_str(&format!(
+        "Median |error| of published figures: time {}, energy {} (goal: ≤ 10 %).\n",
+        pct(median_abs_err(results, FigureKind::Time)),
+        pct(median_abs_err(results, FigureKind::Energy)),
+    ));
     s
 }
 
-/// Notes of the cases that miss their tolerance (why), one paragraph each.
+fn file_name(r: &CaseResult) -> String {
+    Path::new(&r.file)
+        .file_name()
+        .map_or(r.file.clone(), |f| f.to_string_lossy().into_owned())
+}
+
+/// Why cases miss their tolerance: failing cases first, then the known misses with their reasons,
+/// then marks that no longer apply (a `known_miss` case now within tolerance).
 pub fn failure_notes(results: &[CaseResult]) -> String {
     let mut s = String::new();
-    for r in results.iter().filter(|r| !r.ok()) {
-        let file = Path::new(&r.file)
-            .file_name()
-            .map_or(r.file.clone(), |f| f.to_string_lossy().into_owned());
-        s.push_str(&format!("- {} ({file}): {}\n", r.case, r.note.trim()));
+    for r in results.iter().filter(|r| r.fails()) {
+        s.push_str(&format!(
+            "- FAIL {} ({}): out of tolerance and not marked known_miss. {}\n",
+            r.case,
+            file_name(r),
+            r.note.trim()
+        ));
+    }
+    for r in results.iter().filter(|r| !r.within()) {
+        if let Some(why) = &r.known_miss {
+            s.push_str(&format!(
+                "- known miss {} ({}): {}\n",
+                r.case,
+                file_name(r),
+                why.trim()
+            ));
+        }
+    }
+    for r in results
+        .iter()
+        .filter(|r| r.within() && r.known_miss.is_some())
+    {
+        s.push_str(&format!(
+            "- {} ({}) is marked known_miss but is now within tolerance: remove the mark\n",
+            r.case,
+            file_name(r)
+        ));
     }
     s
 }
@@ -546,36 +303,82 @@ pub fn default_cases_dir() -> PathBuf {
 mod tests {
     use super::*;
 
-    #[test]
-    fn check_error_and_tolerance() {
-        let c = Check {
+    fn check(published: f64, simulated: f64) -> Check {
+        Check {
             case: "x".into(),
             figure: "days".into(),
-            published: 10.0,
-            simulated: 12.5,
-            tolerance: 0.25,
-            utilisation: Utilisation::Published,
-        };
-        assert!((c.rel_err() - 0.25).abs() < 1e-12);
+            figure_kind: FigureKind::Time,
+            published,
+            simulated,
+            tolerance: DeviceClass::Gpu.tolerance(),
+            kind: CheckKind::Published(DeviceClass::Gpu),
+        }
+    }
+
+    fn case(checks: Vec<Check>, known_miss: Option<&str>) -> CaseResult {
+        CaseResult {
+            case: "x".into(),
+            file: "x.toml".into(),
+            sources: vec!["s".into()],
+            note: String::new(),
+            known_miss: known_miss.map(str::to_string),
+            checks,
+        }
+    }
+
+    #[test]
+    fn check_error_and_tolerance() {
+        let c = check(10.0, 12.0);
+        assert!((c.rel_err() - 0.2).abs() < 1e-12);
         assert!(c.ok());
-        let c = Check {
-            simulated: 7.4,
-            ..c
-        };
-        assert!(!c.ok());
+        assert!(!check(10.0, 7.9).ok());
+        assert!(
+            !check(10.0, f64::NAN).ok(),
+            "a NaN is never within tolerance"
+        );
+        assert_eq!(DeviceClass::of("tpu_v4"), DeviceClass::Tpu);
+        assert_eq!(DeviceClass::of("a100"), DeviceClass::Gpu);
+        assert_eq!(DeviceClass::Tpu.tolerance(), 0.25);
+    }
+
+    // The suite fails on a miss without `known_miss`, and only then.
+    #[test]
+    fn known_miss_rule() {
+        let out = case(vec![check(10.0, 20.0)], None);
+        let marked = case(vec![check(10.0, 20.0)], Some("why"));
+        let fine = case(vec![check(10.0, 10.5)], None);
+        assert!(!passes(&[fine.clone(), out.clone()]));
+        assert!(passes(&[fine.clone(), marked.clone()]));
+        let t = markdown_table(&[fine, marked.clone(), out]);
+        assert!(t.contains("| known miss |") && t.contains("| OUT |"), "{t}");
+        assert!(
+            t.contains("1 known misses") && t.contains("1 failing"),
+            "{t}"
+        );
+        let notes = failure_notes(&[marked]);
+        assert!(notes.contains("known miss x (x.toml): why"), "{notes}");
+    }
+
+    #[test]
+    fn median_of_published_errors() {
+        let r = [case(
+            vec![check(10.0, 11.0), check(10.0, 7.0), check(10.0, 10.5)],
+            None,
+        )];
+        let m = median_abs_err(&r, FigureKind::Time).expect("median");
+        assert!((m - 0.1).abs() < 1e-12, "{m}");
+        assert!(median_abs_err(&r, FigureKind::Energy).is_none());
     }
 
     /// The H100 cases of the suite reproduce what `hardware::validation` asserts: idle, large GEMMs,
-    /// copy time and both MoE-layer modes within tolerance (attention energy is reported, not held).
+    /// copy time and both MoE-layer modes within tolerance (attention energy is a known miss).
     #[test]
     fn h100_cases_hold_the_asserted_groups() {
         let dir = crate::testdata::shared_data_dir().join("h100");
         let cases = h100_cases(&dir).expect("H100 cases run");
         assert_eq!(cases.len(), 6);
         for c in &cases {
-            if !c.case.contains("attention") {
-                assert!(c.ok(), "{}: {:?}", c.case, c.checks);
-            }
+            assert!(!c.fails(), "{}: {:?}", c.case, c.checks);
         }
     }
 
@@ -583,25 +386,33 @@ mod tests {
     fn spec_errors_name_file_and_key() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("c.toml");
-        std::fs::write(
-            &p,
-            "[validation]\ncase = \"x\"\nsources = []\nutilisation = \"guessed\"\n[validation.published]\ndays = 1.0\n",
-        )
-        .expect("write");
-        let msg = read_spec(&p)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(msg.contains("c.toml") && msg.contains("guessed"), "{msg}");
-        std::fs::write(
-            &p,
-            "[validation]\ncase = \"x\"\nsources = []\nutilisation = \"published\"\n[validation.published]\ntco2e = 1.0\n",
-        )
-        .expect("write");
-        let msg = read_spec(&p)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(msg.contains("ci_kg_per_kwh"), "{msg}");
+        let write = |t: &str| std::fs::write(&p, t).expect("write");
+        let msg = |p: &Path| {
+            read_spec(p)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        write("[validation]\ncase = \"x\"\nsources = [\"s\"]\nutilisation = \"guessed\"\n[validation.published]\ndays = 1.0\n");
+        let m = msg(&p);
+        assert!(m.contains("c.toml") && m.contains("utilisation"), "{m}");
+        write(
+            "[validation]\ncase = \"x\"\nsources = [\"s\"]\n[validation.published]\ntco2e = 1.0\n",
+        );
+        assert!(msg(&p).contains("ci_kg_per_kwh"), "{}", msg(&p));
+        write("[validation]\ncase = \"x\"\nsources = []\n[validation.published]\ndays = 1.0\n");
+        assert!(msg(&p).contains("validation.sources"), "{}", msg(&p));
+        write("[validation]\ncase = \"x\"\nsources = [\"s\"]\nknown_miss = \" \"\n[validation.published]\ndays = 1.0\n");
+        assert!(msg(&p).contains("validation.known_miss"), "{}", msg(&p));
+        write("[validation]\ncase = \"x\"\nsources = [\"s\"]\n[validation.published]\n");
+        assert!(msg(&p).contains("step_s"), "{}", msg(&p));
+        write("[validation]\ncase = \"x\"\nsources = [\"s\"]\n[validation.published]\nspeedup = 2.0\n");
+        assert!(msg(&p).contains("validation.baseline"), "{}", msg(&p));
+        write("[validation]\ncase = \"x\"\nsources = [\"s\"]\nsimulate_steps = 0\n[validation.published]\ndays = 1.0\n");
+        assert!(msg(&p).contains("validation.simulate_steps"), "{}", msg(&p));
+        write(
+            "[validation]\ncase = \"x\"\nsources = [\"s\"]\n[validation.published]\ndays = -1.0\n",
+        );
+        assert!(msg(&p).contains("validation.published.days"), "{}", msg(&p));
     }
 }

@@ -5,7 +5,8 @@
 //! `head_dim = d_model / heads`, full causal attention, untied embeddings, softmax router).
 
 /// Feed-forward activation: how many weight matrices an FFN (dense or expert) has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Act {
     /// `down(silu(gate(x)) * up(x))`: 3 matrices (Shazeer 2020, "GLU Variants Improve Transformer").
     #[default]
@@ -31,7 +32,8 @@ impl Act {
 }
 
 /// Normalisation layer kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum NormKind {
     /// RMSNorm (Zhang & Sennrich 2019): a gain per channel.
     #[default]
@@ -51,7 +53,8 @@ impl NormKind {
 }
 
 /// Router score function of the MoE gate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RouterScore {
     /// Softmax over experts (Switch, Mixtral, DeepSeek-V2).
     #[default]

@@ -166,7 +166,12 @@ impl ParallelPlan {
             }
         };
         divides("plan.tp", self.tp, "model.heads", model.heads)?;
-        divides("plan.tp", self.tp, "model.kv_heads", model.kv_heads)?;
+        // Fewer KV heads than tensor-parallel ranks (multi-query attention, PaLM's 12-way model
+        // parallelism, StarCoder's tp 4): each KV head is replicated on `tp / kv_heads` ranks, as the
+        // BigCode Megatron-LM fork and JAX/Pax do; otherwise the KV heads split evenly over tp.
+        if model.kv_heads >= self.tp || !self.tp.is_multiple_of(model.kv_heads) {
+            divides("plan.tp", self.tp, "model.kv_heads", model.kv_heads)?;
+        }
         if model.dense_layers() > 0 {
             divides("plan.tp", self.tp, "model.ffn_hidden", model.ffn_hidden)?;
         }

@@ -3,7 +3,7 @@
 use super::super::raw::*;
 use super::super::*;
 use super::Validator;
-use crate::workload::{self, FfnKind, MoeSpec};
+use crate::workload::{self, Arch, FfnKind, MlaSpec, MoeSpec};
 
 impl Validator<'_> {
     pub(super) fn job(
@@ -107,7 +107,7 @@ impl Validator<'_> {
             vocab: self.count(&k("vocab"), m.vocab)?,
             ffn_hidden: self.count(&k("ffn_hidden"), m.ffn_hidden)?,
             ffn,
-            arch: crate::workload::Arch::default(),
+            arch: self.arch(which, m)?,
         };
         model
             .validate()
@@ -152,7 +152,7 @@ impl Validator<'_> {
             micro_batch_seqs: self.count("training.micro_batch_seqs", t.micro_batch_seqs)?,
             global_batch_seqs: self.count("training.global_batch_seqs", t.global_batch_seqs)?,
             zero_stage: t.zero_stage as u8,
-            recompute: crate::workload::Recompute::from_legacy_bool(t.recompute),
+            recompute: self.recompute(t)?,
             precision_bytes: precision.bytes_per_element(),
         };
         plan.validate(&model, cluster.gpus).map_err(|e| {
@@ -173,6 +173,311 @@ impl Validator<'_> {
             model,
             plan,
             expert_kernel,
+            router_kernel: t.router_kernel.unwrap_or_default(),
+            optimizer: t.optimizer.unwrap_or_default(),
+            sequence_parallel: t.sequence_parallel.unwrap_or(true),
         })
+    }
+
+    /// A count that may be zero (`0..=u32::MAX`).
+    fn count0(&self, key: &str, v: i64) -> Result<u32, ScenarioError> {
+        if v < 0 || v > u32::MAX as i64 {
+            return Err(self
+                .loc
+                .invalid(key, format!("must be an integer ≥ 0, got {v}")));
+        }
+        Ok(v as u32)
+    }
+
+    /// The architecture keys of `[models.X]`; every absent key keeps [`Arch::default`].
+    fn arch(&self, which: &str, m: &RawModel) -> Result<Arch, ScenarioError> {
+        let k = |f: &str| format!("models.{which}.{f}");
+        let mla = match &m.mla {
+            None => None,
+            Some(a) => Some(MlaSpec {
+                q_lora_rank: self.count0(&k("mla.q_lora_rank"), a.q_lora_rank)?,
+                kv_lora_rank: self.count(&k("mla.kv_lora_rank"), a.kv_lora_rank)?,
+                qk_nope_head_dim: self.count(&k("mla.qk_nope_head_dim"), a.qk_nope_head_dim)?,
+                qk_rope_head_dim: self.count0(&k("mla.qk_rope_head_dim"), a.qk_rope_head_dim)?,
+                v_head_dim: self.count(&k("mla.v_head_dim"), a.v_head_dim)?,
+            }),
+        };
+        if mla.is_some() && m.head_dim.is_some() {
+            return Err(self.loc.invalid(
+                &k("head_dim"),
+                "with [mla] the head widths are mla.qk_nope_head_dim + mla.qk_rope_head_dim (keys) and mla.v_head_dim (values); remove `head_dim`",
+            ));
+        }
+        let first_dense_layers = match m.first_dense_layers {
+            Some(n) => self.count0(&k("first_dense_layers"), n)?,
+            None => 0,
+        };
+        if first_dense_layers > 0 && m.experts.is_none() {
+            return Err(self.loc.invalid(
+                &k("first_dense_layers"),
+                "only an MoE model has dense layers before its MoE layers; remove it from the dense model",
+            ));
+        }
+        if m.router_score.is_some() && m.experts.is_none() {
+            return Err(self.loc.invalid(
+                &k("router_score"),
+                "a dense model has no router; remove `router_score` (or move it to [models.moe])",
+            ));
+        }
+        Ok(Arch {
+            head_dim: m
+                .head_dim
+                .map(|v| self.count(&k("head_dim"), v))
+                .transpose()?,
+            mla,
+            first_dense_layers,
+            sliding_window: m
+                .sliding_window
+                .map(|v| self.count(&k("sliding_window"), v))
+                .transpose()?,
+            tied_embeddings: m.tied_embeddings.unwrap_or(false),
+            act: m.act.unwrap_or_default(),
+            norm: m.norm.unwrap_or_default(),
+            router_score: m.router_score.unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::{parse_scenario, Scenario};
+    use crate::workload::step_ops::{OptimizerKind, RouterKernel};
+    use crate::workload::{Act, NormKind, Recompute, RouterScore};
+    use std::path::Path;
+
+    const BASE: &str = include_str!("../../../scenarios/single_node.toml");
+
+    /// The shipped one-node scenario with `from` replaced by `to`.
+    fn with(from: &str, to: &str) -> Result<Scenario, String> {
+        assert!(BASE.contains(from), "{from}");
+        parse_scenario("s.toml", &BASE.replacen(from, to, 1), Path::new("."))
+            .map_err(|e| e.to_string())
+    }
+
+    fn err(from: &str, to: &str) -> String {
+        match with(from, to) {
+            Ok(_) => panic!("`{to}` was accepted"),
+            Err(e) => e,
+        }
+    }
+
+    const MOE: &str = "expert_ffn_hidden = 2816\n";
+
+    // Every new key reaches the domain types; absent keys keep today's model.
+    #[test]
+    fn architecture_and_training_keys_reach_the_job() {
+        let s = with(
+            MOE,
+            "expert_ffn_hidden = 2816\nhead_dim = 128\nfirst_dense_layers = 1\nmoe_every = 1\nsliding_window = 512\ntied_embeddings = true\nact = \"gelu\"\nnorm = \"layernorm\"\nrouter_score = \"sigmoid\"\n",
+        )
+        .and_then(|_| {
+            with(
+                "recompute = false",
+                "recompute = \"selective\"\nrouter_kernel = \"fused\"\noptimizer = \"adafactor\"\nsequence_parallel = false",
+            )
+        });
+        let s = s.expect("valid");
+        let moe = s.moe.as_ref().expect("moe job");
+        assert_eq!(moe.plan.recompute, Recompute::Selective);
+        assert_eq!(moe.router_kernel, RouterKernel::Fused);
+        assert_eq!(moe.optimizer, OptimizerKind::Adafactor);
+        assert!(!moe.ops_config().sequence_parallel);
+        let s = with(
+            MOE,
+            "expert_ffn_hidden = 2816\nhead_dim = 128\nfirst_dense_layers = 1\nsliding_window = 512\ntied_embeddings = true\nact = \"gelu\"\nnorm = \"layernorm\"\nrouter_score = \"sigmoid\"\n",
+        )
+        .expect("valid");
+        let a = &s.moe.as_ref().expect("moe").model.arch;
+        assert_eq!(a.head_dim, Some(128));
+        assert_eq!(a.first_dense_layers, 1);
+        assert_eq!(a.sliding_window, Some(512));
+        assert!(a.tied_embeddings);
+        assert_eq!(
+            (a.act, a.norm, a.router_score),
+            (Act::Gelu, NormKind::LayerNorm, RouterScore::Sigmoid)
+        );
+        let d = s.dense.as_ref().expect("dense");
+        assert_eq!(d.model.arch, crate::workload::Arch::default());
+        assert_eq!(d.plan.recompute, Recompute::None);
+        assert_eq!(d.optimizer, OptimizerKind::Adam);
+        assert!(d.sequence_parallel);
+    }
+
+    // The legacy boolean keeps its meaning: true = a full forward recomputed.
+    #[test]
+    fn legacy_recompute_true_is_full() {
+        let s = with("recompute = false", "recompute = true").expect("valid");
+        assert_eq!(s.moe.as_ref().expect("moe").plan.recompute, Recompute::Full);
+        let s = with("recompute = false", "recompute = \"none\"").expect("valid");
+        assert_eq!(s.moe.as_ref().expect("moe").plan.recompute, Recompute::None);
+    }
+
+    #[test]
+    fn mla_dims_are_read() {
+        let s = with(
+            MOE,
+            "expert_ffn_hidden = 2816\n[models.moe.mla]\nq_lora_rank = 0\nkv_lora_rank = 256\nqk_nope_head_dim = 64\nqk_rope_head_dim = 32\nv_head_dim = 64\n",
+        )
+        .expect("valid");
+        let m = s.moe.as_ref().expect("moe").model.arch.mla.expect("mla");
+        assert_eq!(
+            (m.kv_lora_rank, m.qk_rope_head_dim, m.q_lora_rank),
+            (256, 32, 0)
+        );
+    }
+
+    // Each bad value names file:line:col, the key and the valid values.
+    #[test]
+    fn unknown_act_lists_the_valid_names() {
+        let e = err(MOE, "expert_ffn_hidden = 2816\nact = \"relu\"\n");
+        assert!(
+            e.starts_with("s.toml:36:7: `models.moe.act`")
+                && e.contains("relu")
+                && e.contains("swiglu")
+                && e.contains("gelu"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_norm_lists_the_valid_names() {
+        let e = err(MOE, "expert_ffn_hidden = 2816\nnorm = \"batchnorm\"\n");
+        assert!(
+            e.contains("`models.moe.norm`") && e.contains("rmsnorm") && e.contains("layernorm"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_router_score_lists_the_valid_names() {
+        let e = err(MOE, "expert_ffn_hidden = 2816\nrouter_score = \"tanh\"\n");
+        assert!(
+            e.contains("`models.moe.router_score`") && e.contains("sigmoid"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn router_score_on_the_dense_model_is_an_error() {
+        let e = err(
+            "ffn_hidden = 2816\n\n[parallel.moe]",
+            "ffn_hidden = 2816\nrouter_score = \"softmax\"\n\n[parallel.moe]",
+        );
+        assert!(
+            e.contains("`models.dense.router_score`") && e.contains("no router"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn first_dense_layers_must_leave_moe_layers() {
+        let e = err(MOE, "expert_ffn_hidden = 2816\nfirst_dense_layers = 12\n");
+        assert!(
+            e.contains("models.moe") && e.contains("first_dense_layers"),
+            "{e}"
+        );
+        let e = err(MOE, "expert_ffn_hidden = 2816\nfirst_dense_layers = -1\n");
+        assert!(
+            e.contains("`models.moe.first_dense_layers`") && e.contains("≥ 0"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn zero_head_dim_and_window_are_errors() {
+        let e = err(MOE, "expert_ffn_hidden = 2816\nhead_dim = 0\n");
+        assert!(
+            e.contains("`models.moe.head_dim`") && e.contains("positive"),
+            "{e}"
+        );
+        let e = err(MOE, "expert_ffn_hidden = 2816\nsliding_window = 0\n");
+        assert!(
+            e.contains("`models.moe.sliding_window`") && e.contains("positive"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn head_dim_with_mla_is_an_error() {
+        let e = err(
+            MOE,
+            "expert_ffn_hidden = 2816\nhead_dim = 64\n[models.moe.mla]\nq_lora_rank = 0\nkv_lora_rank = 256\nqk_nope_head_dim = 64\nqk_rope_head_dim = 32\nv_head_dim = 64\n",
+        );
+        assert!(
+            e.contains("`models.moe.head_dim`") && e.contains("mla"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_mla_dims_name_the_key() {
+        let e = err(
+            MOE,
+            "expert_ffn_hidden = 2816\n[models.moe.mla]\nq_lora_rank = 0\nkv_lora_rank = 0\nqk_nope_head_dim = 64\nqk_rope_head_dim = 32\nv_head_dim = 64\n",
+        );
+        assert!(e.contains("`models.moe.mla.kv_lora_rank`"), "{e}");
+        let e = err(
+            MOE,
+            "expert_ffn_hidden = 2816\n[models.moe.mla]\nkv_lora_rank = 256\nqk_nope_head_dim = 64\nqk_rope_head_dim = 32\nv_head_dim = 64\n",
+        );
+        assert!(e.contains("q_lora_rank"), "{e}");
+    }
+
+    #[test]
+    fn unknown_recompute_lists_the_valid_values() {
+        let e = err("recompute = false", "recompute = \"some\"");
+        assert!(
+            e.starts_with("s.toml:21:")
+                && e.contains("`training.recompute`")
+                && e.contains("selective")
+                && e.contains("full"),
+            "{e}"
+        );
+        let e = err("recompute = false", "recompute = 1");
+        assert!(
+            e.contains("`training.recompute`") && e.contains("none"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_router_kernel_lists_the_valid_names() {
+        let e = err(
+            "recompute = false",
+            "recompute = false\nrouter_kernel = \"triton\"",
+        );
+        assert!(
+            e.contains("`training.router_kernel`") && e.contains("eager") && e.contains("fused"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_optimizer_lists_the_valid_names() {
+        let e = err(
+            "recompute = false",
+            "recompute = false\noptimizer = \"sgd\"",
+        );
+        assert!(
+            e.contains("`training.optimizer`") && e.contains("adamw") && e.contains("adafactor"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sequence_parallel_must_be_a_boolean() {
+        let e = err(
+            "recompute = false",
+            "recompute = false\nsequence_parallel = \"yes\"",
+        );
+        assert!(
+            e.contains("s.toml:22:") && e.contains("true or false"),
+            "{e}"
+        );
     }
 }

@@ -1,8 +1,9 @@
-//! Validation of `[training]`: token budget or target loss, precision, start time.
+//! Validation of `[training]`: token budget or target loss, precision, start time, recomputation.
 
 use super::super::raw::*;
 use super::super::*;
 use super::Validator;
+use crate::workload::Recompute;
 
 impl Validator<'_> {
     pub(super) fn training(&self, t: &RawTraining) -> Result<Training, ScenarioError> {
@@ -34,5 +35,24 @@ impl Validator<'_> {
             start_utc_s: start.timestamp(),
             start_text: t.start.clone(),
         })
+    }
+
+    /// `training.recompute`: `"none" | "selective" | "full"`, or the legacy boolean, which keeps
+    /// its old meaning (`true` = a full forward recomputed before each backward = `"full"`).
+    pub(super) fn recompute(&self, t: &RawTraining) -> Result<Recompute, ScenarioError> {
+        const VALID: &str = "valid: \"none\", \"selective\" (Megatron `--recompute-granularity selective`: the attention core), \"full\" (the whole layer's forward), or the legacy true (= \"full\") / false (= \"none\")";
+        match &t.recompute {
+            toml::Value::Boolean(b) => Ok(Recompute::from_legacy_bool(*b)),
+            toml::Value::String(s) if s != "true" && s != "false" => Recompute::parse(s)
+                .ok_or_else(|| {
+                    self.loc.invalid(
+                        "training.recompute",
+                        format!("unknown recompute `{s}`; {VALID}"),
+                    )
+                }),
+            v => Err(self
+                .loc
+                .invalid("training.recompute", format!("`{v}` is not valid; {VALID}"))),
+        }
     }
 }

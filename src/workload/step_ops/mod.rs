@@ -298,7 +298,8 @@ impl Op {
 }
 
 /// How the MoE router and the token permutation are launched.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RouterKernel {
     /// One PyTorch kernel per op (Megatron-LM without `--moe-router-fusion`/`--moe-permute-fusion`,
     /// HF Transformers).
@@ -323,7 +324,8 @@ pub enum ExpertKernel {
 }
 
 /// Optimizer algorithm.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     /// Adam (Kingma & Ba 2015).
     #[default]
