@@ -27,4 +27,4 @@ pub mod validate;
 pub mod workload;
 
 pub use scenario::{Scenario, ScenarioError, StrategyKind};
-pub use sim::{prepare, simulate, PlanSize, Results, SimError, StrategyResult};
+pub use sim::{prepare, simulate, simulate_with, PlanSize, Results, SimError, StrategyResult};

@@ -77,9 +77,7 @@ pub fn run(
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    // `bars` is a `ProgressSink`: it draws a bar per strategy once the simulation reports to it
-    // (a `simulate_with(&s, &bars)` in sim/); until then the spinner shows the run is alive.
-    let res = moesim::simulate(&s);
+    let res = moesim::simulate_with(&s, &bars);
     bars.clear();
     let res = match res {
         Ok(r) => r,

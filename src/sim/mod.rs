@@ -10,11 +10,11 @@ pub mod step_events;
 
 pub use meter::{Meter, Power, Totals};
 pub use prepare::{prepare, PlanSize, Prepared, StrategyPlan};
-pub use run::{run, RunError, RunOutcome, RunSetup, StepSums, TimelineRow};
+pub use run::{run, run_watched, RunError, RunOutcome, RunSetup, StepSums, TimelineRow, Watch};
 pub use step::{Knobs, StepCost, StepModel};
 
-use crate::engine::SeedTree;
 use crate::grid::{GridError, GridSeries};
+use crate::progress::{ProgressSink, Silent};
 use crate::quality::{self, LossEstimate};
 use crate::routing::{Router, RoutingError, RoutingTrace};
 use crate::scenario::{Job, Scenario, StrategyKind};
@@ -203,21 +203,32 @@ fn mean_step(sm: &StepModel, router: &Option<Router>, knobs: Knobs) -> StepCost 
 
 /// Simulate every strategy of `scenario` (in parallel; results are the same on any thread count).
 pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
+    simulate_with(scenario, &Silent)
+}
+
+/// [`simulate`], reporting each strategy's progress to `progress` once per grid interval.
+pub fn simulate_with(
+    scenario: &Scenario,
+    progress: &dyn ProgressSink,
+) -> Result<Results, SimError> {
     let s = scenario;
-    let Prepared {
-        trace,
-        seeds,
-        grid,
-        pue,
-        ..
-    } = prepare(s)?;
+    let prepared = prepare(s)?;
     let results: Vec<Result<StrategyResult, SimError>> = s
         .strategies
         .par_iter()
         .enumerate()
-        .map(|(i, kind)| simulate_strategy(s, *kind, i as u64, &seeds, &grid, &pue, &trace))
+        .map(|(i, kind)| {
+            let watch = Watch {
+                sink: progress,
+                task: i,
+                tasks: s.strategies.len(),
+                name: kind.name(),
+            };
+            simulate_strategy(s, *kind, i as u64, &prepared, watch)
+        })
         .collect();
     let strategies = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let Prepared { grid, pue, .. } = prepared;
     Ok(Results {
         scenario: s.name.clone(),
         grid,
@@ -227,16 +238,22 @@ pub fn simulate(scenario: &Scenario) -> Result<Results, SimError> {
     })
 }
 
-/// Build, run and summarise strategy number `index` of `s`, its random streams drawn from `seeds`.
+/// Build, run and summarise strategy number `index` of `s` on the prepared grid, its random streams
+/// drawn from the prepared seed tree.
 fn simulate_strategy(
     s: &Scenario,
     kind: StrategyKind,
     index: u64,
-    seeds: &SeedTree,
-    grid: &GridSeries,
-    pue: &Arc<Vec<f64>>,
-    trace: &Option<Arc<RoutingTrace>>,
+    prepared: &Prepared,
+    watch: Watch<'_>,
 ) -> Result<StrategyResult, SimError> {
+    let Prepared {
+        trace,
+        seeds,
+        grid,
+        pue,
+        ..
+    } = prepared;
     // The scenario validator guarantees the job exists for every listed strategy.
     let Some(job) = s.job(kind) else {
         return Err(SimError::Missing {
@@ -275,13 +292,18 @@ fn simulate_strategy(
         pue_by_interval: Some(pue.clone()),
     };
     let routing = router.as_ref().map(|r| r.describe());
-    let outcome =
-        run(&setup, grid, &mut sm, router.as_mut(), &mut plan.policy).map_err(|source| {
-            SimError::Run {
-                strategy: kind.name(),
-                source,
-            }
-        })?;
+    let outcome = run_watched(
+        &setup,
+        grid,
+        &mut sm,
+        router.as_mut(),
+        &mut plan.policy,
+        watch,
+    )
+    .map_err(|source| SimError::Run {
+        strategy: kind.name(),
+        source,
+    })?;
     let quality = outcome::assess(s, job, &outcome);
     let model = &job.model;
     Ok(StrategyResult {

@@ -5,6 +5,7 @@ use super::meter::{Meter, Power, Totals};
 use super::step::{Knobs, StepCost, StepModel};
 use crate::engine::{EngineError, Handler, SimTime, Simulation};
 use crate::grid::GridSeries;
+use crate::progress::{ProgressSink, Silent};
 use crate::routing::Router;
 use crate::strategy::{Mode, Policy, Progress};
 
@@ -153,6 +154,7 @@ enum State {
 
 struct Run<'a> {
     setup: &'a RunSetup,
+    watch: Watch<'a>,
     grid: &'a GridSeries,
     step_model: &'a mut StepModel,
     router: Option<&'a mut Router>,
@@ -275,6 +277,14 @@ impl Run<'_> {
                 covered_s: now_s - self.interval_start_s,
             });
         }
+        self.watch.sink.update(&crate::progress::Progress {
+            task: self.watch.task,
+            tasks: self.watch.tasks,
+            name: self.watch.name,
+            done: self.tokens_done / self.setup.tokens,
+            simulated_s: now_s,
+            steps: self.step_times.len() as u64,
+        });
         self.interval_tokens = 0.0;
         self.interval_assign = (0.0, 0.0);
         self.interval_start_s = now_s;
@@ -444,6 +454,29 @@ impl Handler<Ev> for Run<'_> {
     }
 }
 
+/// Who watches a run: the progress sink, and which of the tasks started together this run is.
+#[derive(Clone, Copy)]
+pub struct Watch<'a> {
+    /// Receives an update at every grid-interval boundary.
+    pub sink: &'a dyn ProgressSink,
+    /// Index of this run among the tasks started together.
+    pub task: usize,
+    /// Number of tasks started together.
+    pub tasks: usize,
+    /// The run's name (its strategy).
+    pub name: &'a str,
+}
+
+impl Watch<'static> {
+    /// Nobody watches.
+    pub const NONE: Watch<'static> = Watch {
+        sink: &Silent,
+        task: 0,
+        tasks: 1,
+        name: "",
+    };
+}
+
 /// Simulate one strategy's run over `grid`, from its first interval.
 pub fn run(
     setup: &RunSetup,
@@ -451,6 +484,18 @@ pub fn run(
     step_model: &mut StepModel,
     router: Option<&mut Router>,
     policy: &mut Policy,
+) -> Result<RunOutcome, RunError> {
+    run_watched(setup, grid, step_model, router, policy, Watch::NONE)
+}
+
+/// [`run`], reporting progress to `watch` once per grid interval.
+pub fn run_watched(
+    setup: &RunSetup,
+    grid: &GridSeries,
+    step_model: &mut StepModel,
+    router: Option<&mut Router>,
+    policy: &mut Policy,
+    watch: Watch<'_>,
 ) -> Result<RunOutcome, RunError> {
     let n_shares = router.as_ref().map_or(0, |r| r.experts() * r.layers());
     // Reserve the step-time record once, outside the per-step path (throttled steps may be smaller).
@@ -464,6 +509,7 @@ pub fn run(
     };
     let mut run = Run {
         setup,
+        watch,
         grid,
         step_model,
         router,
@@ -495,7 +541,9 @@ pub fn run(
     };
     let mut sim = Simulation::new();
     sim.schedule(SimTime::ZERO, Ev::Interval(0))?;
-    sim.run(&mut run)?;
+    let done = sim.run(&mut run);
+    watch.sink.finish(watch.task);
+    done?;
     let wall_s = run.end_s;
     let mut sums = run.sums;
     if !run.step_times.is_empty() {
