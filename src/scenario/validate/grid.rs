@@ -7,12 +7,17 @@ use crate::grid::{self as g, GridFormat, SourceKind};
 
 impl Validator<'_> {
     pub(super) fn grid(&self, g: &RawGrid) -> Result<GridSpec, ScenarioError> {
+        let price_hi = g::Quantity::Price.bounds().hi;
         let price_per_mwh = match g.price_per_mwh {
-            Some(p) if p.is_finite() && p >= 0.0 => Some(p),
+            Some(p) if p.is_finite() && (0.0..=price_hi).contains(&p) => Some(p),
             Some(p) => {
-                return Err(self
-                    .loc
-                    .invalid("grid.price_per_mwh", format!("must be ≥ 0, got {p}")))
+                return Err(self.loc.invalid(
+                    "grid.price_per_mwh",
+                    format!(
+                        "must be between 0 and {price_hi} per MWh, got {p}: {}",
+                        g::Quantity::Price.bounds().why
+                    ),
+                ))
             }
             None => None,
         };
@@ -85,6 +90,16 @@ impl Validator<'_> {
                         ));
                     }
                 }
+                if c.unit.is_some() && !matches!(format, GridFormat::Generic | GridFormat::WattTime)
+                {
+                    return Err(self.loc.invalid(
+                        "grid.csv.unit",
+                        format!(
+                            "the {} format fixes its own units; `unit` applies to the generic and watttime formats",
+                            format.name()
+                        ),
+                    ));
+                }
                 let columns = if generic {
                     Some(g::CsvColumns {
                         time_column: need_s("time_column", &c.time_column)?,
@@ -106,6 +121,8 @@ impl Validator<'_> {
                     columns,
                     ci_signal: c.ci_signal.clone(),
                     wrap_years: c.wrap_years,
+                    unit: c.unit,
+                    allow_out_of_range: c.allow_out_of_range.unwrap_or(false),
                 }))
             }
         };
