@@ -526,7 +526,10 @@ fn electricity_maps_semicolon_inside_a_comma_field_does_not_fool_the_sniffer() {
         GridFormat::ElectricityMaps,
     );
     let s = series(&f, "DE");
-    assert_eq!((s.len(), s.ci_g_per_kwh[0], s.ci_alt[0].g_per_kwh[0]), (5, 533.4, 455.04));
+    assert_eq!(
+        (s.len(), s.ci_g_per_kwh[0], s.ci_alt[0].g_per_kwh[0]),
+        (5, 533.4, 455.04)
+    );
 }
 
 #[test]

@@ -134,3 +134,68 @@ impl Validator<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::{parse_scenario, DEFAULT_SCENARIO};
+    use std::path::Path;
+
+    /// The embedded scenario with its `[grid]` table replaced by `grid`; the error text, if any.
+    fn with_grid(grid: &str) -> Result<crate::scenario::Scenario, String> {
+        let text = DEFAULT_SCENARIO.replace(
+            "[grid]\nregion = \"GB\"\nsource = \"profile\"\nprice_per_mwh = 120.0",
+            grid,
+        );
+        assert_ne!(text, DEFAULT_SCENARIO, "the [grid] table was not found");
+        parse_scenario("s.toml", &text, Path::new(".")).map_err(|e| e.to_string())
+    }
+
+    const CSV: &str = "[grid]\nregion = \"CISO\"\nsource = \"csv\"\n[grid.csv]\npath = \"g.csv\"\nmax_gap_intervals = 0\nwrap_years = false\n";
+
+    #[test]
+    fn unit_and_override_keys_are_read_for_watttime_and_generic() {
+        let s = with_grid(&format!(
+            "{CSV}format = \"watttime\"\nunit = \"lbs/MWh\"\nallow_out_of_range = true\n"
+        ));
+        let s = s.unwrap_or_else(|e| panic!("{e}"));
+        let crate::grid::GridSource::File(f) = &s.grid.source else {
+            panic!("not a file source")
+        };
+        assert_eq!(
+            (f.unit, f.allow_out_of_range),
+            (Some(crate::grid::CiUnit::LbsPerMwh), true)
+        );
+    }
+
+    #[test]
+    fn a_unit_on_a_format_with_fixed_units_names_the_key() {
+        let e = with_grid(&format!(
+            "{CSV}format = \"electricitymaps\"\nunit = \"g/kWh\"\n"
+        ));
+        let e = e.err().unwrap_or_default();
+        assert!(
+            e.contains("s.toml:") && e.contains("`grid.csv.unit`") && e.contains("electricitymaps"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_unit_lists_the_valid_units_with_its_line() {
+        let e = with_grid(&format!("{CSV}format = \"watttime\"\nunit = \"lbs/kWh\"\n"));
+        let e = e.err().unwrap_or_default();
+        assert!(
+            e.contains("s.toml:") && e.contains("lbs/kWh") && e.contains("`lbs/MWh`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_flat_price_beyond_the_plausible_range_is_refused() {
+        let e = with_grid("[grid]\nregion = \"GB\"\nsource = \"profile\"\nprice_per_mwh = 1e308");
+        let e = e.err().unwrap_or_default();
+        assert!(
+            e.contains("`grid.price_per_mwh`") && e.contains("10000"),
+            "{e}"
+        );
+    }
+}
