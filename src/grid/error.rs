@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::bounds::Bounds;
+use super::bounds::Quantity;
 
 /// Everything that can go wrong reading or using a grid series.
 #[derive(Debug, thiserror::Error)]
@@ -272,7 +272,7 @@ pub enum GridError {
         limit: usize,
     },
     /// A value lies outside its quantity's plausible range (or, with the override, beyond the hard limit).
-    #[error("{path}:{line}: column '{column}': value '{value}' ({converted} {unit}) is outside the plausible range {lo} ..= {hi} {unit}: {why}; {hint}", unit = bounds.unit, lo = bounds.lo, hi = bounds.hi, why = bounds.why, hint = if *overridden { "even with allow_out_of_range a value must be finite, at most 1e12 in magnitude, and an intensity must be >= 0" } else { "if the value is deliberate, set grid.csv.allow_out_of_range = true" })]
+    #[error("{path}:{line}: column '{column}': value '{value}' ({converted} {unit}) is outside the plausible range {lo} ..= {hi} {unit}: {why}; {hint}", unit = .quantity.bounds().unit, lo = .quantity.bounds().lo, hi = .quantity.bounds().hi, why = .quantity.bounds().why, hint = if *.overridden { "even with allow_out_of_range a value must be finite, at most 1e12 in magnitude, and an intensity must be >= 0" } else { "if the value is deliberate, set grid.csv.allow_out_of_range = true" })]
     OutOfRange {
         /// File that failed.
         path: PathBuf,
@@ -284,8 +284,8 @@ pub enum GridError {
         value: String,
         /// The value in the series' unit (after unit conversion).
         converted: f64,
-        /// The range and its reason.
-        bounds: Bounds,
+        /// What the value is (its range and the reason come from [`Quantity::bounds`]).
+        quantity: Quantity,
         /// Whether `allow_out_of_range` was set (then only the hard limit applies).
         overridden: bool,
     },

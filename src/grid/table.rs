@@ -218,7 +218,7 @@ pub(crate) fn check_range(
             column: column.to_string(),
             value: cell.to_string(),
             converted: v,
-            bounds: b,
+            quantity,
             overridden: allow_out_of_range,
         });
     }
