@@ -276,6 +276,27 @@ fn watttime_json_errors_name_line_and_column_and_stay_short() {
     );
     let e = error(&file(&path, GridFormat::WattTime), "X");
     assert!(e.contains("meta.units") && e.contains("usd_per_mwh"), "{e}");
+    // A signal that is not a carbon intensity is refused by name.
+    let (_d, path) = temp_file(
+        "hd2.json",
+        r#"{"data": [{"point_time": "2022-07-15T00:00:00Z", "value": 1}, {"point_time": "2022-07-15T00:05:00Z", "value": 1}], "meta": {"signal_type": "health_damage"}}"#,
+    );
+    let e = error(&file(&path, GridFormat::WattTime), "X");
+    assert!(
+        e.contains("meta.signal_type") && e.contains("health_damage") && e.contains("hd2.json"),
+        "{e}"
+    );
+    // A grid.csv.unit that contradicts the file's own meta.units is refused.
+    let mut f = file(
+        &fixture("watttime_v3_historical_docs_example.json"),
+        GridFormat::WattTime,
+    );
+    f.unit = Some(CiUnit::GPerKwh);
+    let e = error(&f, "X");
+    assert!(
+        e.contains("grid.csv.unit") && e.contains("lbs/MWh") && e.contains("g/kWh"),
+        "{e}"
+    );
     // A point out of order names its line.
     let (_d, path) = temp_file(
         "order.json",
