@@ -18,6 +18,7 @@
 //! (e.g. `sum:WND+SUN+WAT+OIL+NG+COL+NUC+OTH` for total net generation in the EIA files); a row
 //! with any summed cell missing counts as missing.
 
+use super::bounds::{CiUnit, Quantity};
 use super::error::GridError;
 use super::series::GridSeries;
 use super::spec::GridFile;
@@ -54,12 +55,14 @@ pub fn load_csv_with_report(
         Some(z) => parse_time_zone(z, &context)?,
         None => tz,
     };
-    let mut columns = vec![ColumnReq::required(&cols.ci_column, "ci column", true)];
+    let unit = file.unit.unwrap_or(CiUnit::GPerKwh);
+    let mut columns =
+        vec![ColumnReq::required(&cols.ci_column, Quantity::Intensity).scaled(unit.to_g_per_kwh())];
     if let Some(l) = &cols.load_column {
-        columns.push(ColumnReq::required(l, "load column", false));
+        columns.push(ColumnReq::required(l, Quantity::Load));
     }
     if let Some(p) = &cols.price_column {
-        columns.push(ColumnReq::required(p, "price column", false));
+        columns.push(ColumnReq::required(p, Quantity::Price));
     }
     let table = load_table(&TableSpec {
         path: file.path.clone(),
@@ -71,7 +74,11 @@ pub fn load_csv_with_report(
         max_gap_intervals: file.max_gap_intervals,
         thousands_separator: false,
         row_filter: None,
+        skip_blank_nonexistent: false,
+        allow_out_of_range: file.allow_out_of_range,
     })?;
+    let mut report = table.report;
+    report.notes.insert(0, unit_note(&cols.ci_column, unit));
     let mut it = table.columns.into_iter().map(Option::unwrap_or_default);
     let ci = it.next().unwrap_or_default();
     let load = cols.load_column.as_ref().and_then(|_| it.next());
@@ -88,9 +95,28 @@ pub fn load_csv_with_report(
         load_mw: load,
         price_per_mwh: price,
         source: file.path.display().to_string(),
+        notes: report.notes.clone(),
     };
     series.validate()?;
-    Ok((series, table.report))
+    Ok((series, report))
+}
+
+/// The note saying in which unit an intensity column was read.
+pub(crate) fn unit_note(column: &str, unit: CiUnit) -> String {
+    if unit.to_g_per_kwh() == 1.0 {
+        format!(
+            "carbon intensity '{}' read as {} (= gCO2eq/kWh)",
+            column.trim(),
+            unit.name()
+        )
+    } else {
+        format!(
+            "carbon intensity '{}' read as {} and converted to gCO2eq/kWh (x {})",
+            column.trim(),
+            unit.name(),
+            unit.to_g_per_kwh()
+        )
+    }
 }
 
 #[cfg(test)]
@@ -192,7 +218,13 @@ mod tests {
         );
         let (_f, spec) = file("time,ci,load\n2022-01-01 00:00,-4,1\n2022-01-01 01:00,1,1\n");
         let e = err(&spec);
-        assert!(e.contains(":2:") && e.contains(">= 0"), "{e}");
+        assert!(
+            e.contains(":2:")
+                && e.contains("'ci'")
+                && e.contains("plausible range 0 ..= 2000")
+                && e.contains("allow_out_of_range"),
+            "{e}"
+        );
     }
 
     #[test]

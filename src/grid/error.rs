@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::bounds::Quantity;
+
 /// Everything that can go wrong reading or using a grid series.
 #[derive(Debug, thiserror::Error)]
 pub enum GridError {
@@ -232,7 +234,7 @@ pub enum GridError {
         available: String,
     },
     /// The file gave no carbon-intensity signal (e.g. an ENTSO-E load/price export).
-    #[error("{source_name}: the file has no carbon-intensity column or generation mix; combine it with an intensity series (GridColumns::into_series_with_ci)")]
+    #[error("{source_name}: the file has no carbon-intensity column or generation mix; as a scenario's grid file it takes intensity from the embedded profile of grid.region")]
     NoIntensity {
         /// The file and format.
         source_name: String,
@@ -268,5 +270,47 @@ pub enum GridError {
         last_line: u64,
         /// Hours that may be interpolated.
         limit: usize,
+    },
+    /// A value lies outside its quantity's plausible range (or, with the override, beyond the hard limit).
+    #[error("{path}:{line}: column '{column}': value '{value}' ({converted} {unit}) is outside the plausible range {lo} ..= {hi} {unit}: {why}; {hint}", unit = .quantity.bounds().unit, lo = .quantity.bounds().lo, hi = .quantity.bounds().hi, why = .quantity.bounds().why, hint = if *.overridden { "even with allow_out_of_range a value must be finite, at most 1e12 in magnitude, and an intensity must be >= 0" } else { "if the value is deliberate, set grid.csv.allow_out_of_range = true" })]
+    OutOfRange {
+        /// File that failed.
+        path: PathBuf,
+        /// 1-based line number (0 if the file has no lines, e.g. a derived value).
+        line: u64,
+        /// Column name (or the sum specification, or JSON field).
+        column: String,
+        /// The cell text.
+        value: String,
+        /// The value in the series' unit (after unit conversion).
+        converted: f64,
+        /// What the value is (its range and the reason come from [`Quantity::bounds`]).
+        quantity: Quantity,
+        /// Whether `allow_out_of_range` was set (then only the hard limit applies).
+        overridden: bool,
+    },
+    /// A JSON grid file (WattTime) is malformed or not shaped as expected.
+    #[error("{path}:{line}:{column}: {message}; expected {expected}")]
+    Json {
+        /// File that failed.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// 1-based column number.
+        column: usize,
+        /// What the JSON reader found (at most 200 characters, never the whole file).
+        message: String,
+        /// What would be valid.
+        expected: &'static str,
+    },
+    /// A grid file gives no carbon intensity and the region has no embedded profile to take it from.
+    #[error("{source_name}: the file has load and/or price but no carbon-intensity column or generation mix, and grid.region '{region}' has no embedded profile to take intensity from; set grid.region to one of {available}, or use a file with intensity")]
+    NoIntensityForRegion {
+        /// The file and format.
+        source_name: String,
+        /// The scenario's region.
+        region: String,
+        /// Regions with a profile.
+        available: String,
     },
 }

@@ -12,10 +12,15 @@
 //! - [`Pue`]: power usage effectiveness; [`PueModel`] and [`pue_series`]: PUE from outdoor
 //!   temperature read by [`load_epw`] from typical-year weather files;
 //! - [`GridFormat`] / [`FORMATS`]: the file formats people have (Electricity Maps, EIA-930,
-//!   ENTSO-E), detected by [`detect_format`] and read by [`load_grid_file`] (per-format read plans
-//!   in `format/plans.rs`, the shared table reader in `table.rs`, stamp styles in `stamps.rs`).
+//!   ENTSO-E, WattTime), detected by [`detect_format`] and read by [`load_grid_file`] (per-format
+//!   read plans in `format/`, the shared table reader in `table.rs`, delimiter sniffing in
+//!   `dialect.rs`, stamp styles in `stamps.rs`, binning and gaps in `regular.rs`);
+//! - [`Quantity`] / [`Bounds`] / [`CiUnit`]: plausible ranges of grid values and intensity units
+//!   (`bounds.rs`); every loader converts and checks each value.
 
+mod bounds;
 mod csv_load;
+mod dialect;
 mod error;
 mod format;
 mod presets;
@@ -30,6 +35,7 @@ mod time;
 mod weather;
 mod window;
 
+pub use bounds::{Bounds, CiUnit, Quantity, HARD_LIMIT};
 pub use csv_load::{load_csv, load_csv_with_report};
 pub use error::GridError;
 pub use format::{
@@ -51,5 +57,7 @@ pub(crate) use crate::testdata as test_data;
 
 #[cfg(test)]
 mod tests_format;
+#[cfg(test)]
+mod tests_inputs;
 #[cfg(test)]
 mod tests_real;

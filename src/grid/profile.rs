@@ -230,6 +230,7 @@ pub fn default_profile_series(
             "embedded profile {} (derived from {}: mean by month and local hour, data/grid_profiles.csv)",
             p.region, derived
         ),
+        notes: Vec::new(),
     })
 }
 

@@ -322,6 +322,7 @@ mod tests {
                 load_mw: None,
                 price_per_mwh: None,
                 source: "test".into(),
+                notes: Vec::new(),
             }
         }
 

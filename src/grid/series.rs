@@ -58,6 +58,10 @@ pub struct GridSeries {
     pub price_per_mwh: Option<Vec<f64>>,
     /// Where the data came from: a file path or "embedded profile <region> (derived from ...)".
     pub source: String,
+    /// What a reader of the results should know about how the series was read, one sentence each:
+    /// unit conversions, columns used or excluded, intensity taken from the region's profile.
+    /// Reports print them beside the grid source.
+    pub notes: Vec<String>,
 }
 
 /// Time-weighted means of the three signals over a span.
@@ -388,6 +392,7 @@ impl GridSeries {
             load_mw: load,
             price_per_mwh: price,
             source,
+            notes: self.notes.clone(),
         })
     }
 
@@ -443,6 +448,7 @@ mod tests {
             load_mw: Some((0..n).map(|i| 1000.0 + i as f64).collect()),
             price_per_mwh: None,
             source: "test".into(),
+            notes: Vec::new(),
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::bounds::CiUnit;
 use super::format::GridFormat;
 use super::series::CiKind;
 
@@ -56,6 +57,12 @@ pub struct GridFile {
     pub ci_signal: Option<String>,
     /// Whether runs longer than the file may wrap onto the same day of another year.
     pub wrap_years: bool,
+    /// Unit of the intensity column for formats that do not fix it (generic: default g/kWh;
+    /// WattTime CSV: default lbs/MWh; a WattTime JSON states its own in `meta.units`).
+    pub unit: Option<CiUnit>,
+    /// Accept values outside the plausible ranges of [`super::bounds`] (a deliberate outlier);
+    /// values must still be finite and at most 1e12 in magnitude.
+    pub allow_out_of_range: bool,
 }
 
 impl GridFile {
@@ -69,6 +76,8 @@ impl GridFile {
             columns: None,
             ci_signal: None,
             wrap_years: false,
+            unit: None,
+            allow_out_of_range: false,
         }
     }
 
@@ -93,7 +102,7 @@ pub struct CsvColumns {
     pub time_zone: String,
     /// Which end of its interval a stamp marks.
     pub stamp: StampAt,
-    /// Header of the carbon-intensity column, gCO2eq/kWh (or `sum:A+B`).
+    /// Header of the carbon-intensity column, in the file's `unit` (default gCO2eq/kWh), or `sum:A+B`.
     pub ci_column: String,
     /// Whether the intensity is average or marginal.
     pub ci_kind: CiKind,

@@ -48,24 +48,28 @@ impl StampStyle {
 }
 
 /// Parses an ENTSO-E MTU cell (see [`StampStyle::EntsoeMtu`]) into its start.
+///
+/// A tag right after the start (`01:45:00 (CET) - 03:00:00 (CEST)`, new platform at DST changes)
+/// is the start's own offset. A tag at the end of the cell belongs to the start too only when it
+/// is `(UTC)` or `(CET/CEST)` (legacy: the zone of the whole range); a lone end tag `(CEST)` or
+/// `(CET)` is the end's offset and leaves the start local.
 fn parse_mtu(cell: &str) -> Option<Stamp> {
-    let mut text = cell.trim();
-    let mut offset_s: Option<i64> = None;
-    if let Some(open) = text.rfind('(') {
-        let zone = text[open..]
-            .trim_start_matches('(')
-            .trim_end_matches(')')
-            .trim();
-        offset_s = match zone.to_ascii_uppercase().as_str() {
-            "UTC" => Some(0),
-            "CET" => Some(3600),
-            "CEST" => Some(7200),
-            "CET/CEST" => None,
-            _ => return None,
-        };
-        text = text[..open].trim();
-    }
-    let start = text.split(" - ").next()?.trim();
+    let text = cell.trim();
+    let (start, rest) = match text.split_once(" - ") {
+        Some((a, b)) => (a.trim(), b.trim()),
+        None => (text, ""),
+    };
+    let (start, start_tag) = split_tag(start)?;
+    let (_, end_tag) = split_tag(rest)?;
+    let end_offset = match &end_tag {
+        Some(z) => zone_offset(z)?,
+        None => None,
+    };
+    let offset_s = match (start_tag, end_tag) {
+        (Some(z), _) => zone_offset(&z)?,
+        (None, Some(z)) if z == "UTC" || z == "CET/CEST" => end_offset,
+        _ => None,
+    };
     let naive = [
         "%d.%m.%Y %H:%M",
         "%d.%m.%Y %H:%M:%S",
@@ -78,4 +82,69 @@ fn parse_mtu(cell: &str) -> Option<Stamp> {
         Some(off) => Stamp::Instant(naive.and_utc().timestamp() - off),
         None => Stamp::Local(naive),
     })
+}
+
+/// `"01:45:00 (CET)"` → (`"01:45:00"`, `Some("CET")`); no tag → (text, None); `None` if unbalanced.
+fn split_tag(text: &str) -> Option<(&str, Option<String>)> {
+    match text.rfind('(') {
+        Some(open) => {
+            let tag = text[open + 1..]
+                .strip_suffix(')')?
+                .trim()
+                .to_ascii_uppercase();
+            Some((text[..open].trim(), Some(tag)))
+        }
+        None => Some((text, None)),
+    }
+}
+
+/// Offset east of UTC of a tag: `Some(Some(s))` fixed, `Some(None)` local (CET/CEST), `None` unknown.
+fn zone_offset(tag: &str) -> Option<Option<i64>> {
+    match tag {
+        "UTC" => Some(Some(0)),
+        "CET" => Some(Some(3600)),
+        "CEST" => Some(Some(7200)),
+        "CET/CEST" => Some(None),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instant(cell: &str) -> Option<i64> {
+        match parse_mtu(cell) {
+            Some(Stamp::Instant(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn mtu_start_tags_win_over_end_tags() {
+        // 2025-03-30 01:45 CET = 00:45Z (the end's CEST tag must not shift the start).
+        assert_eq!(
+            instant("30/03/2025 01:45:00 (CET) - 30/03/2025 03:00:00 (CEST)"),
+            Some(1_743_295_500)
+        );
+        // The repeated autumn quarter: 02:00 CEST = 00:00Z, 02:00 CET = 01:00Z.
+        let cest = instant("26/10/2025 02:00:00 (CEST) - 26/10/2025 02:15:00 (CEST)");
+        let cet = instant("26/10/2025 02:00:00 (CET) - 26/10/2025 02:15:00 (CET)");
+        assert_eq!((cest, cet.map(|t| t - 3600)), (Some(1_761_436_800), cest));
+        // A lone end tag leaves the start local; a legacy whole-range tag applies to it.
+        assert!(matches!(
+            parse_mtu("26/10/2025 01:45:00 - 26/10/2025 02:00:00 (CEST)"),
+            Some(Stamp::Local(_))
+        ));
+        assert_eq!(
+            instant("01.01.2016 00:00 - 01.01.2016 01:00 (UTC)"),
+            Some(1_451_606_400)
+        );
+        assert!(matches!(
+            parse_mtu("01.01.2016 00:00 - 01.01.2016 01:00 (CET/CEST)"),
+            Some(Stamp::Local(_))
+        ));
+        assert_eq!(parse_mtu("01.01.2016 00:00 - 01.01.2016 01:00 (PST)"), None);
+        assert_eq!(parse_mtu("30/03/2025 01:45:00 (CET"), None);
+    }
 }

@@ -12,7 +12,10 @@
 //! - interval-end stamps (`stamp_is_interval_end`) are moved back to the interval start;
 //! - missing values (missing rows, or empty / `NA` / `N/A` / `n/e` / `-` / `NaN` cells) are
 //!   interpolated linearly per column when a run is at most `max_gap_intervals` long; longer runs,
-//!   and runs at the start or end, are errors.
+//!   and runs at the start or end, are errors;
+//! - every value is checked against its quantity's plausible range ([`super::bounds`]) after unit
+//!   conversion, naming file, line, column and the range;
+//! - the delimiter and decimal mark are sniffed ([`super::dialect`]).
 //!
 //! A value column is one column name, or `sum:A+B+C` to add several columns
 //! (e.g. `sum:WND+SUN+WAT+OIL+NG+COL+NUC+OTH` for total net generation in the EIA files); a row
@@ -20,10 +23,12 @@
 
 use std::path::{Path, PathBuf};
 
+use super::bounds::{Quantity, HARD_LIMIT};
+use super::dialect::{csv_reader, number_text, read_source};
 use super::error::GridError;
-use super::regular::{fill_gaps, infer_interval_s, FillError};
+use super::regular::{bin_rows, BinColumn, Row};
 use super::stamps::StampStyle;
-use super::time::{fmt_utc, parse_time_zone, resolve_local, Resolved, Stamp};
+use super::time::{parse_time_zone, resolve_local, Resolved, Stamp};
 
 /// What the loader did beyond copying values, for logs and reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +41,9 @@ pub struct LoadReport {
     pub averaged_intervals: usize,
     /// Per column (as named in the spec): number of interpolated intervals.
     pub interpolated: Vec<(String, usize)>,
+    /// What a reader of the results should know (units converted, columns used or left out,
+    /// rows skipped), one sentence each; carried into [`super::GridSeries::notes`].
+    pub notes: Vec<String>,
 }
 
 /// A value column: one header or a sum of several.
@@ -43,7 +51,10 @@ pub struct LoadReport {
 struct ValueColumn {
     name: String,
     indices: Vec<usize>,
-    non_negative: bool,
+    quantity: Quantity,
+    /// Multiplier from the file's unit to the series' unit (intensity: to gCO2eq/kWh).
+    scale: f64,
+    optional: bool,
 }
 
 const MISSING_TOKENS: [&str; 7] = ["", "na", "n/a", "n/e", "-", "nan", "null"];
@@ -79,10 +90,9 @@ fn resolve_value_column(
     path: &Path,
     headers: &[String],
     raw_headers: &[String],
-    spec: &str,
-    role: &'static str,
-    non_negative: bool,
+    req: &ColumnReq,
 ) -> Result<ValueColumn, GridError> {
+    let (spec, role) = (req.spec.as_str(), req.quantity.role());
     let trimmed = spec.trim();
     let names: Vec<&str> = match trimmed.get(..4) {
         Some(p) if p.eq_ignore_ascii_case("sum:") => {
@@ -105,64 +115,114 @@ fn resolve_value_column(
     Ok(ValueColumn {
         name: trimmed.to_string(),
         indices,
-        non_negative,
+        quantity: req.quantity,
+        scale: req.scale,
+        optional: req.optional,
     })
 }
 
-/// Reads one value (possibly a sum) from a record: `Ok(None)` if missing.
+/// How cells are written and checked (from the file's dialect and the table spec).
+#[derive(Clone, Copy)]
+struct CellRules {
+    decimal_comma: bool,
+    thousands_separator: bool,
+    allow_out_of_range: bool,
+}
+
+/// Reads one value (possibly a sum) from a record, scaled and range-checked: `Ok(None)` if missing.
 fn read_value(
     path: &Path,
     line: u64,
     record: &csv::StringRecord,
     raw_headers: &[String],
     col: &ValueColumn,
-    thousands_separator: bool,
+    rules: CellRules,
 ) -> Result<Option<f64>, GridError> {
     let mut sum = 0.0;
     let mut any_missing = false;
+    let header = |idx: usize| {
+        raw_headers.get(idx).map_or_else(
+            || col.name.clone(),
+            |h| h.trim_start_matches('\u{feff}').trim().to_string(),
+        )
+    };
     for &idx in &col.indices {
         let cell = record.get(idx).unwrap_or("").trim();
         if MISSING_TOKENS.iter().any(|t| cell.eq_ignore_ascii_case(t)) {
             any_missing = true;
             continue;
         }
-        let column = raw_headers.get(idx).map_or_else(
-            || col.name.clone(),
-            |h| h.trim_start_matches('\u{feff}').trim().to_string(),
-        );
-        let bad = |expected| GridError::BadNumber {
+        let text = number_text(cell, rules.decimal_comma, rules.thousands_separator);
+        let v: f64 = text.parse().map_err(|_| GridError::BadNumber {
             path: path.to_path_buf(),
             line,
-            column: column.clone(),
+            column: header(idx),
             value: cell.to_string(),
-            expected,
-        };
-        let stripped;
-        let text = if thousands_separator && cell.contains(',') {
-            stripped = cell.replace(',', "");
-            stripped.as_str()
-        } else {
-            cell
-        };
-        let v: f64 = text
-            .parse()
-            .map_err(|_| bad("a decimal number (or an empty cell for a missing value)"))?;
-        if !v.is_finite() {
-            return Err(bad("a finite decimal number"));
-        }
-        if col.non_negative && v < 0.0 {
-            return Err(bad("a number >= 0 (carbon intensity in gCO2eq/kWh)"));
+            expected: "a decimal number (or an empty cell for a missing value)",
+        })?;
+        if !v.is_finite() || v.abs() > HARD_LIMIT {
+            return Err(GridError::BadNumber {
+                path: path.to_path_buf(),
+                line,
+                column: header(idx),
+                value: cell.to_string(),
+                expected: "a finite number of magnitude at most 1e12",
+            });
         }
         sum += v;
     }
-    Ok(if any_missing { None } else { Some(sum) })
+    if any_missing {
+        return Ok(None);
+    }
+    let v = sum * col.scale;
+    let (column, cell) = match col.indices.as_slice() {
+        [one] => (
+            header(*one),
+            record.get(*one).unwrap_or("").trim().to_string(),
+        ),
+        _ => (col.name.clone(), format!("{sum}")),
+    };
+    check_range(
+        path,
+        line,
+        &column,
+        &cell,
+        v,
+        col.quantity,
+        rules.allow_out_of_range,
+    )?;
+    Ok(Some(v))
 }
 
-/// One parsed data row.
-struct Row {
+/// The range check of one value (already in the series' unit): an error naming the place, the
+/// value, the plausible range with its reason, and the override.
+pub(crate) fn check_range(
+    path: &Path,
     line: u64,
-    t_utc_s: i64,
-    values: Vec<Option<f64>>,
+    column: &str,
+    cell: &str,
+    v: f64,
+    quantity: Quantity,
+    allow_out_of_range: bool,
+) -> Result<(), GridError> {
+    let b = quantity.bounds();
+    let out = if allow_out_of_range {
+        !v.is_finite() || v.abs() > HARD_LIMIT || (quantity == Quantity::Intensity && v < 0.0)
+    } else {
+        !(b.lo..=b.hi).contains(&v)
+    };
+    if out {
+        return Err(GridError::OutOfRange {
+            path: path.to_path_buf(),
+            line,
+            column: column.to_string(),
+            value: cell.to_string(),
+            converted: v,
+            quantity,
+            overridden: allow_out_of_range,
+        });
+    }
+    Ok(())
 }
 
 /// One value column a table loader asks for.
@@ -170,31 +230,36 @@ struct Row {
 pub(crate) struct ColumnReq {
     /// A header, or `sum:A+B`.
     pub spec: String,
-    /// What it is for (in messages).
-    pub role: &'static str,
-    /// Negative values are errors.
-    pub non_negative: bool,
+    /// What it holds: sets the plausible range and the role in messages.
+    pub quantity: Quantity,
+    /// Multiplier from the file's unit to the series' unit (intensity: to gCO2eq/kWh).
+    pub scale: f64,
     /// A missing header, or a column with no value in any row, gives `None` instead of an error.
     pub optional: bool,
 }
 
 impl ColumnReq {
     /// A column that must exist and have values.
-    pub fn required(spec: &str, role: &'static str, non_negative: bool) -> ColumnReq {
+    pub fn required(spec: &str, quantity: Quantity) -> ColumnReq {
         ColumnReq {
             spec: spec.to_string(),
-            role,
-            non_negative,
+            quantity,
+            scale: 1.0,
             optional: false,
         }
     }
 
     /// A column that may be absent (header missing or every cell empty).
-    pub fn optional(spec: &str, role: &'static str, non_negative: bool) -> ColumnReq {
+    pub fn optional(spec: &str, quantity: Quantity) -> ColumnReq {
         ColumnReq {
             optional: true,
-            ..ColumnReq::required(spec, role, non_negative)
+            ..ColumnReq::required(spec, quantity)
         }
+    }
+
+    /// The same column with its values multiplied by `scale` (a unit conversion).
+    pub fn scaled(self, scale: f64) -> ColumnReq {
+        ColumnReq { scale, ..self }
     }
 }
 
@@ -211,8 +276,13 @@ pub(crate) struct TableSpec {
     pub max_gap_intervals: u32,
     /// Numbers may carry ',' thousands separators (`"12,345"`).
     pub thousands_separator: bool,
-    /// Keep only rows whose column (header) equals the value (case-insensitive, trimmed).
-    pub row_filter: Option<(String, String)>,
+    /// Keep only rows whose column (header) equals one of the values (case-insensitive, trimmed).
+    pub row_filter: Option<(String, Vec<String>)>,
+    /// Skip a row whose naive local stamp does not exist (the spring-forward hour) when all its
+    /// value cells are empty: ENTSO-E lists the skipped hour as a blank placeholder row.
+    pub skip_blank_nonexistent: bool,
+    /// Accept values outside the plausible ranges (still finite and at most [`HARD_LIMIT`]).
+    pub allow_out_of_range: bool,
 }
 
 /// A regular table read by [`load_table`].
@@ -225,21 +295,14 @@ pub(crate) struct Table {
     pub report: LoadReport,
 }
 
-/// Reads the header row of a CSV file (BOM stripped, trimmed; comment lines skipped).
+/// Reads the header row of a CSV file (BOM stripped, trimmed; comment lines skipped; delimiter sniffed).
 pub(crate) fn read_headers(path: &Path) -> Result<Vec<String>, GridError> {
-    let file = std::fs::File::open(path).map_err(|source| GridError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .comment(Some(b'#'))
-        .from_reader(std::io::BufReader::new(file));
+    let src = read_source(path)?;
+    let mut reader = csv_reader(&src);
     let headers = reader.headers().map_err(|e| GridError::Csv {
         path: path.to_path_buf(),
         line: e.position().map_or(0, |p| p.line()),
-        message: e.to_string(),
+        message: short(&e.to_string()),
     })?;
     Ok(headers
         .iter()
@@ -247,24 +310,30 @@ pub(crate) fn read_headers(path: &Path) -> Result<Vec<String>, GridError> {
         .collect())
 }
 
+/// A message cut to 200 characters: a reader error may quote a whole record.
+pub(crate) fn short(message: &str) -> String {
+    match message.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &message[..i]),
+        None => message.to_string(),
+    }
+}
+
 /// Reads a CSV table into regular columns by the rules in the module docs.
 pub(crate) fn load_table(spec: &TableSpec) -> Result<Table, GridError> {
     let path = spec.path.as_path();
     let context = path.display().to_string();
     let tz = parse_time_zone(&spec.time_zone, &context)?;
-    let file = std::fs::File::open(path).map_err(|source| GridError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .comment(Some(b'#'))
-        .from_reader(std::io::BufReader::new(file));
+    let src = read_source(path)?;
+    let rules = CellRules {
+        decimal_comma: src.decimal_comma,
+        thousands_separator: spec.thousands_separator,
+        allow_out_of_range: spec.allow_out_of_range,
+    };
+    let mut reader = csv_reader(&src);
     let csv_err = |e: csv::Error| GridError::Csv {
         path: path.to_path_buf(),
         line: e.position().map_or(0, |p| p.line()),
-        message: e.to_string(),
+        message: short(&e.to_string()),
     };
     let raw_headers: Vec<String> = reader
         .headers()
@@ -281,9 +350,12 @@ pub(crate) fn load_table(spec: &TableSpec) -> Result<Table, GridError> {
         "time column",
     )?;
     let filter = match &spec.row_filter {
-        Some((col, value)) => Some((
+        Some((col, values)) => Some((
             find_column(path, &headers, &raw_headers, col, "row filter column")?,
-            value.trim().to_lowercase(),
+            values
+                .iter()
+                .map(|v| v.trim().to_lowercase())
+                .collect::<Vec<_>>(),
         )),
         None => None,
     };
@@ -291,14 +363,7 @@ pub(crate) fn load_table(spec: &TableSpec) -> Result<Table, GridError> {
     let mut columns: Vec<ValueColumn> = Vec::new();
     let mut slots: Vec<Option<usize>> = Vec::new();
     for req in &spec.columns {
-        match resolve_value_column(
-            path,
-            &headers,
-            &raw_headers,
-            &req.spec,
-            req.role,
-            req.non_negative,
-        ) {
+        match resolve_value_column(path, &headers, &raw_headers, req) {
             Ok(c) => {
                 slots.push(Some(columns.len()));
                 columns.push(c);
@@ -314,11 +379,13 @@ pub(crate) fn load_table(spec: &TableSpec) -> Result<Table, GridError> {
 
     let mut rows: Vec<Row> = Vec::new();
     let mut prev_text = String::new();
+    let mut skipped_blank = 0usize;
     let mut record = csv::StringRecord::new();
     while reader.read_record(&mut record).map_err(csv_err)? {
         let line = record.position().map_or(0, |p| p.line());
         if let Some((idx, want)) = &filter {
-            if record.get(*idx).unwrap_or("").trim().to_lowercase() != *want {
+            let got = record.get(*idx).unwrap_or("").trim().to_lowercase();
+            if !want.contains(&got) {
                 continue;
             }
         }
@@ -330,7 +397,7 @@ pub(crate) fn load_table(spec: &TableSpec) -> Result<Table, GridError> {
                 path: path.to_path_buf(),
                 line,
                 column: time_name.clone(),
-                value: cell.to_string(),
+                value: short(cell),
                 expected: spec.stamp_style.expected(),
             })?;
         let prev = rows.last().map(|r| (r.line, r.t_utc_s));
@@ -338,6 +405,12 @@ pub(crate) fn load_table(spec: &TableSpec) -> Result<Table, GridError> {
             Stamp::Instant(t) => t,
             Stamp::Local(naive) => match resolve_local(&tz, naive, prev.map(|p| p.1)) {
                 Resolved::Utc(t) => t,
+                Resolved::Nonexistent
+                    if spec.skip_blank_nonexistent && all_blank(&record, &columns) =>
+                {
+                    skipped_blank += 1;
+                    continue;
+                }
                 Resolved::Nonexistent => {
                     return Err(GridError::NonexistentLocalTime {
                         path: path.to_path_buf(),
@@ -349,37 +422,10 @@ pub(crate) fn load_table(spec: &TableSpec) -> Result<Table, GridError> {
                 }
             },
         };
-        if let Some((prev_line, prev_t)) = prev {
-            if t_utc_s == prev_t {
-                return Err(GridError::Duplicate {
-                    path: path.to_path_buf(),
-                    line,
-                    first_line: prev_line,
-                    value: cell.to_string(),
-                });
-            }
-            if t_utc_s < prev_t {
-                return Err(GridError::OutOfOrder {
-                    path: path.to_path_buf(),
-                    line,
-                    value: cell.to_string(),
-                    prev_line,
-                    prev_value: prev_text,
-                });
-            }
-        }
+        check_order(path, line, cell, t_utc_s, prev, &prev_text)?;
         let values = columns
             .iter()
-            .map(|c| {
-                read_value(
-                    path,
-                    line,
-                    &record,
-                    &raw_headers,
-                    c,
-                    spec.thousands_separator,
-                )
-            })
+            .map(|c| read_value(path, line, &record, &raw_headers, c, rules))
             .collect::<Result<Vec<_>, _>>()?;
         prev_text = cell.to_string();
         rows.push(Row {
@@ -389,146 +435,92 @@ pub(crate) fn load_table(spec: &TableSpec) -> Result<Table, GridError> {
         });
     }
     if rows.is_empty() {
-        if let Some((col, value)) = &spec.row_filter {
+        if let Some((col, values)) = &spec.row_filter {
             return Err(GridError::NoMatchingRows {
                 path: path.to_path_buf(),
                 column: col.clone(),
-                value: value.clone(),
+                value: values.join("' or '"),
             });
         }
     }
-    let times: Vec<i64> = rows.iter().map(|r| r.t_utc_s).collect();
-    let interval_s = match infer_interval_s(&times) {
-        Some(iv) if rows.len() >= 2 => iv,
-        _ => {
-            return Err(GridError::TooFewRows {
-                path: path.to_path_buf(),
-                rows: rows.len(),
-            })
-        }
-    };
-
-    // Bin rows onto the regular grid. An end stamp at t belongs to the interval containing t - 1 s.
-    let (origin, shift) = if spec.stamp_is_interval_end {
-        (times[0] - interval_s, 1)
-    } else {
-        (times[0], 0)
-    };
-    let bin_of = |t: i64| ((t - shift - origin).div_euclid(interval_s)) as usize;
-    // Missing rows longer than the limit fail here, before any per-interval allocation (a typo'd
-    // year would otherwise ask for millions of empty intervals).
-    for w in rows.windows(2) {
-        let (b0, b1) = (bin_of(w[0].t_utc_s), bin_of(w[1].t_utc_s));
-        let missing = b1.saturating_sub(b0 + 1);
-        if missing > spec.max_gap_intervals as usize {
-            return Err(GridError::GapTooLong {
-                path: path.to_path_buf(),
-                column: "(all columns: rows missing)".into(),
-                missing,
-                after_line: w[0].line,
-                before_line: w[1].line,
-                from_utc: fmt_utc(origin + interval_s * (b0 as i64 + 1)),
-                to_utc: fmt_utc(origin + interval_s * (b1 as i64 - 1)),
-                limit: spec.max_gap_intervals,
-            });
-        }
+    let bin_columns: Vec<BinColumn> = columns
+        .iter()
+        .map(|c| BinColumn {
+            name: c.name.clone(),
+            optional: c.optional,
+        })
+        .collect();
+    let binned = bin_rows(
+        path,
+        &rows,
+        &bin_columns,
+        spec.stamp_is_interval_end,
+        spec.max_gap_intervals,
+    )?;
+    let mut report = binned.report;
+    if skipped_blank > 0 {
+        report.notes.push(format!(
+            "{skipped_blank} blank row(s) stamped in the hour skipped by the spring daylight-saving change were left out (the file lists that hour as a placeholder)"
+        ));
     }
-    let n_bins = bin_of(times[times.len() - 1]) + 1;
-    let ncol = columns.len();
-    let mut sums = vec![0.0; n_bins * ncol];
-    let mut counts = vec![0u32; n_bins * ncol];
-    let mut rows_in_bin = vec![0u32; n_bins];
-    let mut first_line = vec![0u64; n_bins];
-    let mut last_line = vec![0u64; n_bins];
-    for r in &rows {
-        let b = bin_of(r.t_utc_s);
-        if rows_in_bin[b] == 0 {
-            first_line[b] = r.line;
-        }
-        rows_in_bin[b] += 1;
-        last_line[b] = r.line;
-        for (c, v) in r.values.iter().enumerate() {
-            if let Some(v) = v {
-                sums[b * ncol + c] += v;
-                counts[b * ncol + c] += 1;
+    if src.delimiter != b',' || src.decimal_comma {
+        report.notes.push(format!(
+            "read as '{}'-separated{}",
+            char::from(src.delimiter).escape_default(),
+            if src.decimal_comma {
+                " with decimal commas"
+            } else {
+                ""
             }
-        }
-    }
-    let averaged_intervals = rows_in_bin.iter().filter(|n| **n > 1).count();
-    // Nearest line at or before / at or after a bin, for gap messages.
-    let line_before = |b: usize| {
-        (0..=b)
-            .rev()
-            .find(|i| rows_in_bin[*i] > 0)
-            .map_or(0, |i| last_line[i])
-    };
-    let line_after = |b: usize| {
-        (b..n_bins)
-            .find(|i| rows_in_bin[*i] > 0)
-            .map_or(0, |i| first_line[i])
-    };
-
-    let mut filled_columns: Vec<Option<Vec<f64>>> = Vec::with_capacity(ncol);
-    let mut interpolated = Vec::with_capacity(ncol);
-    for (c, col) in columns.iter().enumerate() {
-        let values: Vec<Option<f64>> = (0..n_bins)
-            .map(|b| {
-                let k = counts[b * ncol + c];
-                (k > 0).then(|| sums[b * ncol + c] / f64::from(k))
-            })
-            .collect();
-        let optional = spec
-            .columns
-            .iter()
-            .zip(&slots)
-            .any(|(req, slot)| *slot == Some(c) && req.optional);
-        if optional && values.iter().all(Option::is_none) {
-            filled_columns.push(None);
-            continue;
-        }
-        let (v, n) = fill_gaps(&values, spec.max_gap_intervals as usize).map_err(|e| match e {
-            FillError::Edge {
-                first,
-                last,
-                at_start,
-            } => GridError::EdgeGap {
-                path: path.to_path_buf(),
-                column: col.name.clone(),
-                missing: last - first + 1,
-                edge: if at_start { "start" } else { "end" },
-                line: if at_start {
-                    line_after(last + 1)
-                } else {
-                    line_before(first)
-                },
-            },
-            FillError::TooLong { first, last } => GridError::GapTooLong {
-                path: path.to_path_buf(),
-                column: col.name.clone(),
-                missing: last - first + 1,
-                after_line: line_before(first - 1),
-                before_line: line_after(last + 1),
-                from_utc: fmt_utc(origin + interval_s * first as i64),
-                to_utc: fmt_utc(origin + interval_s * last as i64),
-                limit: spec.max_gap_intervals,
-            },
-        })?;
-        interpolated.push((col.name.clone(), n));
-        filled_columns.push(Some(v));
+        ));
     }
     let out_columns = slots
         .iter()
-        .map(|s| s.and_then(|c| filled_columns[c].clone()))
+        .map(|s| s.and_then(|c| binned.columns[c].clone()))
         .collect();
     Ok(Table {
-        start_utc_s: origin,
-        interval_s,
+        start_utc_s: binned.start_utc_s,
+        interval_s: binned.interval_s,
         columns: out_columns,
-        report: LoadReport {
-            rows: rows.len(),
-            interval_s,
-            averaged_intervals,
-            interpolated,
-        },
+        report,
     })
+}
+
+/// True if every requested value cell of the record is empty or a missing-value token.
+fn all_blank(record: &csv::StringRecord, columns: &[ValueColumn]) -> bool {
+    columns.iter().flat_map(|c| &c.indices).all(|&i| {
+        let cell = record.get(i).unwrap_or("").trim();
+        MISSING_TOKENS.iter().any(|t| cell.eq_ignore_ascii_case(t))
+    })
+}
+
+/// Rows must be in strictly increasing time: a repeat names both lines, a step back the previous one.
+pub(crate) fn check_order(
+    path: &Path,
+    line: u64,
+    cell: &str,
+    t_utc_s: i64,
+    prev: Option<(u64, i64)>,
+    prev_text: &str,
+) -> Result<(), GridError> {
+    if let Some((prev_line, prev_t)) = prev {
+        if t_utc_s == prev_t {
+            return Err(GridError::Duplicate {
+                path: path.to_path_buf(),
+                line,
+                first_line: prev_line,
+                value: cell.to_string(),
+            });
+        }
+        if t_utc_s < prev_t {
+            return Err(GridError::OutOfOrder {
+                path: path.to_path_buf(),
+                line,
+                value: cell.to_string(),
+                prev_line,
+                prev_value: prev_text.to_string(),
+            });
+        }
+    }
+    Ok(())
 }

@@ -74,7 +74,7 @@ fn registry_names_round_trip_and_detection_finds_each_fixture() {
         assert_eq!(f.format.name(), f.name);
         assert!(!f.description.is_empty());
     }
-    let e = GridFormat::from_name("watttime").map_err(|e| e.to_string());
+    let e = GridFormat::from_name("nordpool").map_err(|e| e.to_string());
     assert!(e.is_err_and(|m| m.contains("electricitymaps, eia930")));
     for (file, want) in [
         (

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use super::error::GridError;
-use super::format::load_grid_file;
-use super::profile::default_profile_series;
+use super::format::load_grid_columns;
+use super::profile::{default_profile_series, profile_regions};
 use super::pue::{pue_series, PueModel};
 use super::series::GridSeries;
 use super::spec::{GridSource, GridSpec};
@@ -12,6 +12,8 @@ use super::weather::load_epw;
 
 /// The series of `spec` from `start_utc_s` for `horizon_s` seconds: the embedded profile, or the file
 /// (its chosen intensity signal) windowed to the run, with the flat price where the series has none.
+/// A file with load and/or price but no intensity (ENTSO-E load or price exports) takes intensity
+/// from the embedded profile of `spec.region`; the series' notes say so.
 pub fn series_for(
     spec: &GridSpec,
     start_utc_s: i64,
@@ -29,16 +31,42 @@ pub fn series_for(
         }
         GridSource::File(file) => file,
     };
-    let (full, _report) = load_grid_file(file, &spec.region)?;
+    let cols = load_grid_columns(file, &spec.region)?;
+    let full = if cols.ci.is_empty() {
+        if !profile_regions().contains(&spec.region.as_str()) {
+            return Err(GridError::NoIntensityForRegion {
+                source_name: cols.source,
+                region: spec.region.clone(),
+                available: profile_regions().join(", "),
+            });
+        }
+        let span_s = cols.interval_s * cols.len() as i64;
+        let ci = default_profile_series(
+            &spec.region,
+            cols.start_utc_s,
+            span_s,
+            cols.interval_s,
+            None,
+        )?;
+        cols.into_series_with_ci(&ci)?
+    } else {
+        cols.into_series()?
+    };
     let full = match &file.ci_signal {
         Some(name) => full.select_ci(name)?,
         None => full,
     };
     let mut g = full.window(start_utc_s, horizon_s, file.wrap_years)?;
-    if g.price_per_mwh.is_none() {
-        if let Some(p) = spec.price_per_mwh {
+    match (&g.price_per_mwh, spec.price_per_mwh) {
+        (None, Some(p)) => {
             g.price_per_mwh = Some(vec![p; g.ci_g_per_kwh.len()]);
+            g.notes
+                .push(format!("flat price {p} per MWh (grid.price_per_mwh)"));
         }
+        (Some(_), Some(_)) => g
+            .notes
+            .push("price from the grid file; grid.price_per_mwh not used".into()),
+        _ => {}
     }
     Ok(g)
 }

@@ -1,7 +1,7 @@
 //! Stage one of scenario parsing: the TOML file as serde sees it, unknown keys refused.
 
 use super::{Objective, PolicyName};
-use crate::grid::{CiKind, GridFormat, SourceKind, StampAt};
+use crate::grid::{CiKind, CiUnit, GridFormat, SourceKind, StampAt};
 use crate::hardware::ExpertKernel;
 use crate::routing::RouterKind;
 use crate::workload::step_ops::{OptimizerKind, RouterKernel};
@@ -182,6 +182,10 @@ pub struct RawGridCsv {
     pub price_column: Option<String>,
     pub max_gap_intervals: i64,
     pub wrap_years: bool,
+    /// Unit of the intensity column (generic and watttime formats).
+    pub unit: Option<CiUnit>,
+    /// Accept values outside the plausible ranges (a deliberate outlier).
+    pub allow_out_of_range: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,4 +1,4 @@
-//! Grid file formats people have — generic CSV, Electricity Maps, EIA-930, ENTSO-E — as one registry with detection and loaders.
+//! Grid file formats people have — generic CSV, Electricity Maps, EIA-930, ENTSO-E, WattTime — as one registry with detection and loaders.
 //!
 //! [`FORMATS`] is the registry: one row per [`GridFormat`] with its name (as a scenario or CLI would
 //! write it), a description, a header test for [`detect_format`] and the function that plans the
@@ -14,17 +14,23 @@
 //! - **EIA-930 BALANCE** (`UTC Time at End of Hour`, `%m/%d/%Y %I:%M:%S %p`, hour-ending, numbers
 //!   may carry thousands separators): one balancing authority selected by `region` from the
 //!   `Balancing Authority` column; load = `Demand (MW) (Adjusted)` if present, else `Demand (MW)`;
-//!   intensity `ipcc-mix` = Σ generation × factor / Σ generation over the fuel columns
-//!   (`(Adjusted)` variants preferred), factors in [`IPCC_FACTORS_G_PER_KWH`]. The dc-rl files
+//!   intensity `ipcc-mix` = Σ generation × factor / Σ generation over the fuel columns of one tier
+//!   (`(Adjusted)` preferred), factors in [`IPCC_FACTORS_G_PER_KWH`]; every fuel of every vintage
+//!   is mapped and an unknown one is an error (`format/eia.rs`). The dc-rl files
 //!   (`timestamp`, `WND..OTH`, `avg_CI`; /work/shared/data/grid/us_eia_2022) load under the same
 //!   format: primary `avg_CI`, alternative `ipcc-mix` recomputed from the fuel columns.
 //! - **ENTSO-E legacy export** (`MTU` = `01.01.2016 00:00 - 01.01.2016 01:00 (CET/CEST)` or
-//!   `(UTC)`): generation columns `<Type>  - Actual Aggregated [MW]` give `ipcc-mix`;
-//!   `Actual Total Load` columns give load, `Day-ahead Price` columns give price. `n/e`, `N/A`, `-`
-//!   are missing values; the repeated autumn hour is read as two consecutive hours.
-//! - **ENTSO-E new platform** (`MTU (CET/CEST)` or `MTU (UTC)`, `dd/mm/yyyy HH:MM:SS - ...`):
-//!   `Actual Total Load (MW)` and `Day-ahead Price (EUR/MWh)`; such files carry no intensity, so
-//!   use [`GridColumns::into_series_with_ci`] with an intensity series from another file.
+//!   `(UTC)`; load files `Time (CET/CEST)`): generation columns `<Type>  - Actual Aggregated [MW]`
+//!   give `ipcc-mix`; `Actual Total Load` columns give load, `Day-ahead Price` columns give price.
+//!   `n/e`, `N/A`, `-` are missing values; the repeated autumn hour is read as two consecutive
+//!   hours; the blank rows of the skipped spring hour are left out (`format/entsoe.rs`).
+//! - **ENTSO-E new platform** (`MTU (CET/CEST)` or `MTU (UTC)`, `dd/mm/yyyy HH:MM[:SS] - ...`, DST
+//!   stamps tagged `(CET)`/`(CEST)`, a `Sequence` column for several auctions):
+//!   `Actual Total Load (MW)` and `Day-ahead Price (EUR/MWh)`. Load/price-only files carry no
+//!   intensity: [`GridColumns::into_series_with_ci`] takes it from another series (a scenario
+//!   uses its region's embedded profile, and says so in the series' notes).
+//! - **WattTime** (`point_time,value` client CSV, or v3 JSON): marginal rate in lbs/MWh → g/kWh
+//!   (`format/watttime.rs`).
 //!
 //! Negative generation (pumping, net consumption of "other") is counted as zero in the mix.
 
@@ -33,19 +39,23 @@ use std::path::Path;
 use chrono_tz::Tz;
 
 use super::csv_load::load_csv_with_report;
+use super::dialect::{looks_like_json, read_source};
 use super::error::GridError;
 use super::series::{CiKind, CiSignal, GridSeries};
 use super::spec::GridFile;
 use super::table::{load_table, read_headers, LoadReport};
 use super::time::fmt_utc;
 
+mod eia;
+mod entsoe;
 mod plans;
+mod watttime;
 
+use eia::{detect_eia, plan_eia};
+use entsoe::{detect_entsoe_legacy, detect_entsoe_new, plan_entsoe};
 pub use plans::IPCC_FACTORS_G_PER_KWH;
-use plans::{
-    detect_eia, detect_electricity_maps, detect_entsoe_legacy, detect_entsoe_new, plan_eia,
-    plan_electricity_maps, plan_entsoe_legacy, plan_entsoe_new, plan_generic, Plan,
-};
+use plans::{detect_electricity_maps, plan_electricity_maps, plan_generic, Plan};
+use watttime::{detect_watttime, plan_watttime};
 
 /// A grid file format known to the loaders.
 /// Scenario files name it by its registry name ([`FORMATS`]), case-insensitively.
@@ -61,6 +71,8 @@ pub enum GridFormat {
     EntsoeLegacy,
     /// ENTSO-E Transparency Platform new-platform export (`MTU (CET/CEST)`, dd/mm/yyyy).
     EntsoeNew,
+    /// WattTime marginal emission rates: client CSV (`point_time,value`) or v3 JSON, lbs/MWh.
+    WattTime,
 }
 
 /// One row of the format registry.
@@ -79,7 +91,7 @@ pub struct FormatInfo {
 }
 
 /// The registry: every format, in detection order (generic last: it matches anything).
-pub const FORMATS: [FormatInfo; 5] = [
+pub const FORMATS: [FormatInfo; 6] = [
     FormatInfo {
         format: GridFormat::ElectricityMaps,
         name: "electricitymaps",
@@ -97,16 +109,23 @@ pub const FORMATS: [FormatInfo; 5] = [
     FormatInfo {
         format: GridFormat::EntsoeLegacy,
         name: "entsoe-legacy",
-        description: "ENTSO-E Transparency legacy export: 'MTU' ranges in CET/CEST or UTC, generation per type -> intensity, load, day-ahead price",
+        description: "ENTSO-E Transparency legacy export: 'MTU' or 'Time (CET/CEST)' ranges in CET/CEST or UTC, generation per type -> intensity, load, day-ahead price",
         detect: detect_entsoe_legacy,
-        plan: plan_entsoe_legacy,
+        plan: plan_entsoe,
     },
     FormatInfo {
         format: GridFormat::EntsoeNew,
         name: "entsoe",
-        description: "ENTSO-E Transparency new platform export: 'MTU (CET/CEST)' dd/mm/yyyy ranges, total load and day-ahead price",
+        description: "ENTSO-E Transparency new platform export: 'MTU (CET/CEST)' or 'MTU (UTC)' dd/mm/yyyy ranges, total load and day-ahead price (first auction of a 'Sequence' column)",
         detect: detect_entsoe_new,
-        plan: plan_entsoe_new,
+        plan: plan_entsoe,
+    },
+    FormatInfo {
+        format: GridFormat::WattTime,
+        name: "watttime",
+        description: "WattTime marginal emission rate (co2_moer, lbs/MWh -> g/kWh): client CSV 'point_time,value' (with or without a pandas index column) or v3 API JSON",
+        detect: detect_watttime,
+        plan: plan_watttime,
     },
     FormatInfo {
         format: GridFormat::Generic,
@@ -173,8 +192,12 @@ pub fn format_names() -> Vec<&'static str> {
     FORMATS.iter().map(|f| f.name).collect()
 }
 
-/// The format a file's header row matches (the first in [`FORMATS`] order; `Generic` if none).
+/// The format a file's header row matches (the first in [`FORMATS`] order; `Generic` if none); a
+/// JSON file is WattTime's (the only JSON format).
 pub fn detect_format(path: &Path) -> Result<GridFormat, GridError> {
+    if looks_like_json(&read_source(path)?.bytes) {
+        return Ok(GridFormat::WattTime);
+    }
     let headers = read_headers(path)?;
     Ok(FORMATS
         .iter()
@@ -226,6 +249,7 @@ impl GridColumns {
             load_mw: self.load_mw,
             price_per_mwh: self.price_per_mwh,
             source: self.source,
+            notes: self.report.notes,
         };
         s.validate()?;
         Ok(s)
@@ -237,6 +261,11 @@ impl GridColumns {
     pub fn into_series_with_ci(self, ci: &GridSeries) -> Result<GridSeries, GridError> {
         let duration_s = self.interval_s * self.report_len() as i64;
         let w = ci.window_resampled(self.start_utc_s, duration_s, self.interval_s, false)?;
+        let mut notes = self.report.notes;
+        notes.push(format!(
+            "carbon intensity from {} (the grid file has load/price but no intensity)",
+            ci.source
+        ));
         let s = GridSeries {
             region: self.region,
             tz: self.tz,
@@ -249,12 +278,22 @@ impl GridColumns {
             load_mw: self.load_mw.or(w.load_mw),
             price_per_mwh: self.price_per_mwh.or(w.price_per_mwh),
             source: format!("{} + intensity from {}", self.source, ci.source),
+            notes,
         };
         s.validate()?;
         Ok(s)
     }
 
     /// Number of intervals.
+    pub fn len(&self) -> usize {
+        self.report_len()
+    }
+
+    /// True if the file gave no interval.
+    pub fn is_empty(&self) -> bool {
+        self.report_len() == 0
+    }
+
     fn report_len(&self) -> usize {
         self.ci
             .first()
@@ -287,10 +326,17 @@ pub fn load_grid_columns(file: &GridFile, region: &str) -> Result<GridColumns, G
             report,
         });
     }
+    if file.format == GridFormat::WattTime {
+        let src = read_source(path)?;
+        if looks_like_json(&src.bytes) {
+            return watttime::load_json(file, &src.bytes, region);
+        }
+    }
     let headers = read_headers(path)?;
     let info = file.format.info();
     let plan = (info.plan)(file, &headers, region)?;
     let table = load_table(&plan.table)?;
+    let mut notes = plan.notes.clone();
     let n = table
         .columns
         .iter()
@@ -299,6 +345,7 @@ pub fn load_grid_columns(file: &GridFile, region: &str) -> Result<GridColumns, G
         .next()
         .unwrap_or(0);
     let get = |slot: Option<usize>| slot.and_then(|k| table.columns.get(k).cloned().flatten());
+    let present = |slot: usize| table.columns.get(slot).is_some_and(Option::is_some);
     let mut ci: Vec<CiSignal> = plan
         .ci
         .iter()
@@ -310,19 +357,33 @@ pub fn load_grid_columns(file: &GridFile, region: &str) -> Result<GridColumns, G
             })
         })
         .collect();
-    if !plan.mix.is_empty() {
+    // The mix of the first tier with values (EIA-930: Adjusted, Imputed, raw; others: one tier).
+    let tier = (0u8..3).find(|t| plan.mix.iter().any(|(slot, _, k)| k == t && present(*slot)));
+    if let Some(tier) = tier {
         let fuels: Vec<(Vec<f64>, f64)> = plan
             .mix
             .iter()
-            .filter_map(|(slot, ef)| get(Some(*slot)).map(|v| (v, *ef)))
+            .filter(|(_, _, k)| *k == tier)
+            .filter_map(|(slot, ef, _)| get(Some(*slot)).map(|v| (v, *ef)))
             .collect();
-        if !fuels.is_empty() {
-            ci.push(CiSignal {
-                name: "ipcc-mix".into(),
-                kind: CiKind::Average,
-                g_per_kwh: mix_intensity(path, &fuels, n, table.start_utc_s, table.interval_s)?,
-            });
+        let tier_name = plan.mix_tier_names[usize::from(tier)];
+        if !tier_name.is_empty() {
+            let used: Vec<&str> = plan
+                .mix
+                .iter()
+                .filter(|(slot, _, k)| *k == tier && present(*slot))
+                .map(|(slot, _, _)| plan.table.columns[*slot].spec.as_str())
+                .collect();
+            notes.push(format!(
+                "intensity 'ipcc-mix' from the {tier_name} fuel columns with values: {}",
+                used.join(", ")
+            ));
         }
+        ci.push(CiSignal {
+            name: "ipcc-mix".into(),
+            kind: CiKind::Average,
+            g_per_kwh: mix_intensity(path, &fuels, n, table.start_utc_s, table.interval_s)?,
+        });
     }
     let region = if region.trim().is_empty() {
         path.file_stem()
@@ -340,7 +401,13 @@ pub fn load_grid_columns(file: &GridFile, region: &str) -> Result<GridColumns, G
         load_mw: get(plan.load),
         price_per_mwh: get(plan.price),
         source: format!("{} ({})", path.display(), info.name),
-        report: table.report,
+        report: LoadReport {
+            notes: notes
+                .into_iter()
+                .chain(table.report.notes.clone())
+                .collect(),
+            ..table.report.clone()
+        },
     })
 }
 

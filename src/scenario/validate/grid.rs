@@ -7,12 +7,17 @@ use crate::grid::{self as g, GridFormat, SourceKind};
 
 impl Validator<'_> {
     pub(super) fn grid(&self, g: &RawGrid) -> Result<GridSpec, ScenarioError> {
+        let price_hi = g::Quantity::Price.bounds().hi;
         let price_per_mwh = match g.price_per_mwh {
-            Some(p) if p.is_finite() && p >= 0.0 => Some(p),
+            Some(p) if p.is_finite() && (0.0..=price_hi).contains(&p) => Some(p),
             Some(p) => {
-                return Err(self
-                    .loc
-                    .invalid("grid.price_per_mwh", format!("must be ≥ 0, got {p}")))
+                return Err(self.loc.invalid(
+                    "grid.price_per_mwh",
+                    format!(
+                        "must be between 0 and {price_hi} per MWh, got {p}: {}",
+                        g::Quantity::Price.bounds().why
+                    ),
+                ))
             }
             None => None,
         };
@@ -85,6 +90,16 @@ impl Validator<'_> {
                         ));
                     }
                 }
+                if c.unit.is_some() && !matches!(format, GridFormat::Generic | GridFormat::WattTime)
+                {
+                    return Err(self.loc.invalid(
+                        "grid.csv.unit",
+                        format!(
+                            "the {} format fixes its own units; `unit` applies to the generic and watttime formats",
+                            format.name()
+                        ),
+                    ));
+                }
                 let columns = if generic {
                     Some(g::CsvColumns {
                         time_column: need_s("time_column", &c.time_column)?,
@@ -106,6 +121,8 @@ impl Validator<'_> {
                     columns,
                     ci_signal: c.ci_signal.clone(),
                     wrap_years: c.wrap_years,
+                    unit: c.unit,
+                    allow_out_of_range: c.allow_out_of_range.unwrap_or(false),
                 }))
             }
         };
@@ -115,5 +132,70 @@ impl Validator<'_> {
             price_per_mwh,
             interval_s,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::{parse_scenario, DEFAULT_SCENARIO};
+    use std::path::Path;
+
+    /// The embedded scenario with its `[grid]` table replaced by `grid`; the error text, if any.
+    fn with_grid(grid: &str) -> Result<crate::scenario::Scenario, String> {
+        let text = DEFAULT_SCENARIO.replace(
+            "[grid]\nregion = \"GB\"\nsource = \"profile\"\nprice_per_mwh = 120.0",
+            grid,
+        );
+        assert_ne!(text, DEFAULT_SCENARIO, "the [grid] table was not found");
+        parse_scenario("s.toml", &text, Path::new(".")).map_err(|e| e.to_string())
+    }
+
+    const CSV: &str = "[grid]\nregion = \"CISO\"\nsource = \"csv\"\n[grid.csv]\npath = \"g.csv\"\nmax_gap_intervals = 0\nwrap_years = false\n";
+
+    #[test]
+    fn unit_and_override_keys_are_read_for_watttime_and_generic() {
+        let s = with_grid(&format!(
+            "{CSV}format = \"watttime\"\nunit = \"lbs/MWh\"\nallow_out_of_range = true\n"
+        ));
+        let s = s.unwrap_or_else(|e| panic!("{e}"));
+        let crate::grid::GridSource::File(f) = &s.grid.source else {
+            panic!("not a file source")
+        };
+        assert_eq!(
+            (f.unit, f.allow_out_of_range),
+            (Some(crate::grid::CiUnit::LbsPerMwh), true)
+        );
+    }
+
+    #[test]
+    fn a_unit_on_a_format_with_fixed_units_names_the_key() {
+        let e = with_grid(&format!(
+            "{CSV}format = \"electricitymaps\"\nunit = \"g/kWh\"\n"
+        ));
+        let e = e.err().unwrap_or_default();
+        assert!(
+            e.contains("s.toml:") && e.contains("`grid.csv.unit`") && e.contains("electricitymaps"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_unit_lists_the_valid_units_with_its_line() {
+        let e = with_grid(&format!("{CSV}format = \"watttime\"\nunit = \"lbs/kWh\"\n"));
+        let e = e.err().unwrap_or_default();
+        assert!(
+            e.contains("s.toml:") && e.contains("lbs/kWh") && e.contains("`lbs/MWh`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_flat_price_beyond_the_plausible_range_is_refused() {
+        let e = with_grid("[grid]\nregion = \"GB\"\nsource = \"profile\"\nprice_per_mwh = 1e308");
+        let e = e.err().unwrap_or_default();
+        assert!(
+            e.contains("`grid.price_per_mwh`") && e.contains("10000"),
+            "{e}"
+        );
     }
 }
