@@ -173,3 +173,24 @@ fn check_opens_the_trace() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no/such/trace.csv"), "{err}");
 }
+
+#[test]
+fn how_the_grid_file_was_read_is_printed_and_kept_in_run_info() {
+    // The grid loader's notes (here: the flat price filling a file without prices) reach the user.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let (code, stdout, err) = moesim(&[
+        "run",
+        "scenarios/real_grid_ciso.toml",
+        "--no-plots",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("grid: flat price"), "{stdout}");
+    let info = std::fs::read_to_string(out.join("run_info.json")).expect("run_info.json");
+    assert!(
+        info.contains("\"grid_notes\"") && info.contains("flat price"),
+        "{info}"
+    );
+}

@@ -110,6 +110,9 @@ pub fn run(
                 res.grid.mean_ci(),
                 res.pue
             );
+            for n in &res.grid.notes {
+                outln!("grid: {n}");
+            }
             outln!("{}", report::table(&res));
             for p in written {
                 outln!("wrote {}", p.display());

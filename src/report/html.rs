@@ -347,7 +347,15 @@ pub fn write_report(
             let _ = writeln!(h, "<li>{}</li>", escape(s));
         }
         h.push_str("</ul></li>\n");
-        let _ = writeln!(h, "<li>Grid series: {}</li>", escape(&i.grid));
+        let _ = writeln!(h, "<li>Grid series: {}", escape(&i.grid));
+        if !i.grid_notes.is_empty() {
+            h.push_str("<ul>\n");
+            for n in &i.grid_notes {
+                let _ = writeln!(h, "<li>{}</li>", escape(n));
+            }
+            h.push_str("</ul>\n");
+        }
+        h.push_str("</li>\n");
         let _ = writeln!(h, "<li>Routing: {}</li>", escape(&i.routing));
         let _ = writeln!(
             h,

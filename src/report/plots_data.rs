@@ -169,6 +169,10 @@ pub struct RunInfo {
     /// scenario does not say.
     #[serde(default)]
     pub currency: Option<String>,
+    /// How the grid series was read: unit conversions, columns used or left out, what came from the
+    /// region's profile (one sentence each).
+    #[serde(default)]
+    pub grid_notes: Vec<String>,
 }
 
 /// The path of `file` in `dir`, or a `Missing` error.
@@ -404,6 +408,7 @@ pub fn write_run_files(
         time_zone: Some(res.grid.tz.name().to_string()),
         // The scenario has no currency key yet (see README, "cost"): the axis says "currency units".
         currency: None,
+        grid_notes: res.grid.notes.clone(),
     };
     let info_path = dir.join("run_info.json");
     let json = serde_json::to_string_pretty(&info)

@@ -404,7 +404,7 @@ fn pct(x: f64, base: f64) -> f64 {
 /// The summary as pretty JSON (a not-applicable number is `null`).
 pub fn to_json(res: &Results) -> String {
     let rows = summary_rows(res);
-    let v = serde_json::json!({ "scenario": res.scenario, "grid": { "region": res.grid.region, "source": res.grid.source, "mean_ci_g_per_kwh": res.grid.mean_ci() }, "strategies": rows });
+    let v = serde_json::json!({ "scenario": res.scenario, "grid": { "region": res.grid.region, "source": res.grid.source, "mean_ci_g_per_kwh": res.grid.mean_ci(), "notes": res.grid.notes }, "strategies": rows });
     serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
