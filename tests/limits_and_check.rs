@@ -159,6 +159,8 @@ fn check_opens_the_weather_file() {
     let (code, _, err) = moesim(&["check", &p]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no/such/weather.epw"), "{err}");
+    // A weather file's error says so, not "grid file".
+    assert!(err.contains("cannot read weather file"), "{err}");
 }
 
 #[test]

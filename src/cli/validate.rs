@@ -17,7 +17,7 @@ pub fn validate(
     let h100 = h100_data.unwrap_or_else(v::default_h100_dir);
     let bars =
         super::progress::Bars::start("running the validation suite (published runs, H100 data)");
-    let results = v::run_suite(&cases, (!no_h100).then_some(h100.as_path()));
+    let results = v::run_suite_with(&cases, (!no_h100).then_some(h100.as_path()), &bars);
     bars.clear();
     let results = match results {
         Ok(r) => r,

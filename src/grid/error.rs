@@ -15,6 +15,14 @@ pub enum GridError {
         /// Underlying I/O error.
         source: std::io::Error,
     },
+    /// The weather file could not be opened or read.
+    #[error("{path}: cannot read weather file: {source}")]
+    WeatherIo {
+        /// File that failed.
+        path: PathBuf,
+        /// Underlying I/O error.
+        source: std::io::Error,
+    },
     /// The CSV reader failed on a record (bad quoting, invalid UTF-8, ...).
     #[error("{path}:{line}: malformed CSV record: {message}")]
     Csv {

@@ -17,6 +17,8 @@ pub struct GridSpec {
     pub price_per_mwh: Option<f64>,
     /// Grid interval of the profile series [s].
     pub interval_s: i64,
+    /// Currency of prices and costs (`grid.currency`, e.g. `EUR`); None = not stated.
+    pub currency: Option<String>,
 }
 
 /// A grid source by name (`grid.source` in scenario files).

@@ -99,7 +99,7 @@ fn bad(path: &Path, line: u64, column: &str, value: &str, expected: &'static str
 
 /// Reads an EPW file (see the module docs): 8,760 hourly rows after 8 header lines.
 pub fn load_epw(path: &Path) -> Result<WeatherSeries, GridError> {
-    let text = std::fs::read_to_string(path).map_err(|source| GridError::Io {
+    let text = std::fs::read_to_string(path).map_err(|source| GridError::WeatherIo {
         path: path.to_path_buf(),
         source,
     })?;

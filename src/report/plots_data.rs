@@ -406,8 +406,7 @@ pub fn write_run_files(
             })
             .collect(),
         time_zone: Some(res.grid.tz.name().to_string()),
-        // The scenario has no currency key yet (see README, "cost"): the axis says "currency units".
-        currency: None,
+        currency: s.grid.currency.clone(),
         grid_notes: res.grid.notes.clone(),
     };
     let info_path = dir.join("run_info.json");

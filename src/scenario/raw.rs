@@ -163,6 +163,7 @@ pub struct RawGrid {
     pub source: SourceKind,
     pub price_per_mwh: Option<f64>,
     pub interval_minutes: Option<i64>,
+    pub currency: Option<String>,
     pub csv: Option<RawGridCsv>,
 }
 

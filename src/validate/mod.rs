@@ -150,10 +150,34 @@ pub fn run_suite(
     cases_dir: &Path,
     h100_dir: Option<&Path>,
 ) -> Result<Vec<CaseResult>, ValidateError> {
+    run_suite_with(cases_dir, h100_dir, &crate::progress::Silent)
+}
+
+/// [`run_suite`], reporting to `progress` as each case file starts (one task; `done` is the share of
+/// case files finished, `steps` their count).
+pub fn run_suite_with(
+    cases_dir: &Path,
+    h100_dir: Option<&Path>,
+    progress: &dyn crate::progress::ProgressSink,
+) -> Result<Vec<CaseResult>, ValidateError> {
     let mut out = Vec::new();
-    for f in case_files(cases_dir)? {
-        out.push(run_case(&f)?);
+    let files = case_files(cases_dir)?;
+    for (i, f) in files.iter().enumerate() {
+        let name = f
+            .file_stem()
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_default();
+        progress.update(&crate::progress::Progress {
+            task: 0,
+            tasks: 1,
+            name: &name,
+            done: i as f64 / files.len() as f64,
+            simulated_s: 0.0,
+            steps: i as u64,
+        });
+        out.push(run_case(f)?);
     }
+    progress.finish(0);
     if let Some(d) = h100_dir {
         out.extend(h100_cases(d)?);
     }

@@ -126,11 +126,24 @@ impl Validator<'_> {
                 }))
             }
         };
+        let currency = match g.currency.as_deref().map(str::trim) {
+            None => None,
+            Some(c) if !c.is_empty() && c.len() <= 12 && !c.contains(char::is_control) => {
+                Some(c.to_string())
+            }
+            Some(c) => {
+                return Err(self.loc.invalid(
+                    "grid.currency",
+                    format!("`{c}` is not a currency label; use a short code such as \"EUR\" or \"USD\" (1–12 characters)"),
+                ))
+            }
+        };
         Ok(GridSpec {
             region: g.region.clone(),
             source,
             price_per_mwh,
             interval_s,
+            currency,
         })
     }
 }
@@ -142,15 +155,31 @@ mod tests {
 
     /// The embedded scenario with its `[grid]` table replaced by `grid`; the error text, if any.
     fn with_grid(grid: &str) -> Result<crate::scenario::Scenario, String> {
-        let text = DEFAULT_SCENARIO.replace(
-            "[grid]\nregion = \"GB\"\nsource = \"profile\"\nprice_per_mwh = 120.0",
-            grid,
-        );
+        // The default's own currency line goes with the table it belongs to.
+        let text = DEFAULT_SCENARIO
+            .replacen("currency = \"GBP\"\n", "", 1)
+            .replace(
+                "[grid]\nregion = \"GB\"\nsource = \"profile\"\nprice_per_mwh = 120.0",
+                grid,
+            );
         assert_ne!(text, DEFAULT_SCENARIO, "the [grid] table was not found");
         parse_scenario("s.toml", &text, Path::new(".")).map_err(|e| e.to_string())
     }
 
     const CSV: &str = "[grid]\nregion = \"CISO\"\nsource = \"csv\"\n[grid.csv]\npath = \"g.csv\"\nmax_gap_intervals = 0\nwrap_years = false\n";
+
+    #[test]
+    fn the_currency_label_is_kept_and_a_bad_one_names_the_key() {
+        let base = "[grid]\nregion = \"GB\"\nsource = \"profile\"\nprice_per_mwh = 120.0";
+        let s = with_grid(&format!("{base}\ncurrency = \"GBP\"")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.grid.currency.as_deref(), Some("GBP"));
+        let s = with_grid(base).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.grid.currency, None);
+        let e = with_grid(&format!("{base}\ncurrency = \"\""))
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("grid.currency") && e.contains("EUR"), "{e}");
+    }
 
     #[test]
     fn unit_and_override_keys_are_read_for_watttime_and_generic() {
