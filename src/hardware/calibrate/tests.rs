@@ -16,12 +16,13 @@ const PRESET_TOLERANCE: f64 = 0.01;
 type Coefficient = fn(&Accelerator) -> f64;
 
 /// Every coefficient a calibration sets or carries over from the base, by preset-file key.
-const COEFFICIENTS: [(&str, Coefficient); 14] = [
+const COEFFICIENTS: [(&str, Coefficient); 15] = [
     ("idle_w", |a| a.idle_w),
     ("launch_overhead_s", |a| a.launch_overhead_s),
     ("efficiency.max_eff", |a| a.efficiency.max_eff),
     ("efficiency.half_flops", |a| a.efficiency.half_flops),
     ("efficiency.exponent", |a| a.efficiency.exponent),
+    ("efficiency.kernel_t0_s", |a| a.efficiency.kernel_t0_s),
     ("efficiency.mem_eff", |a| a.efficiency.mem_eff),
     ("efficiency.simt_eff_scale", |a| a.efficiency.simt_eff_scale),
     ("efficiency.attention_max_eff", |a| {
