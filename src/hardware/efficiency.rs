@@ -25,6 +25,9 @@ pub struct EfficiencyCurve {
     pub kernel_t0_s: f64,
     /// Achieved fraction of HBM bandwidth for streaming (copy-like) kernels.
     pub mem_eff: f64,
+    /// Achieved fraction of HBM bandwidth for indexed row moves (permute, gather, scatter-add,
+    /// embedding): random rows and atomics run well below streaming.
+    pub index_mem_eff: f64,
     /// Lowest efficiency of any kernel, however small [fraction of peak]; tiny matmuls are
     /// launch- or memory-bound long before this matters.
     pub min_eff: f64,
@@ -83,6 +86,7 @@ mod tests {
             exponent: 0.8,
             kernel_t0_s: 0.0,
             mem_eff: 0.9,
+            index_mem_eff: 0.3,
             min_eff: 0.01,
             simt_eff_scale: 1.0,
             attention_max_eff: 0.5,

@@ -13,17 +13,19 @@ mod power;
 mod precision;
 pub mod preset_file;
 mod presets;
+mod price;
 #[cfg(test)]
 mod validation;
 
 mod describe;
 pub use describe::describe;
 pub use efficiency::EfficiencyCurve;
-pub use kernels::{experts_fwd_bwd, router_fwd_bwd, ExpertKernel};
+pub use kernels::{experts_fwd_bwd, ExpertKernel};
 pub use power::PowerModel;
 pub use precision::Precision;
 pub use preset_file::{parse_preset, preset_to_toml, read_preset_file, write_preset_file};
 pub use presets::{preset, presets, PRESET_KEYS};
+pub use price::{is_router_op, moe_layer_router_price, PriceKnobs, PricedOp, ROUTER_OPS};
 
 use power::Demand;
 

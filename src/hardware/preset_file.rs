@@ -80,6 +80,7 @@ fn check(a: &Accelerator, path: &str) -> Result<(), HardwareError> {
         ("power.mem_coef_w", p.mem_coef_w, NonNegative),
         ("efficiency.max_eff", e.max_eff, Fraction),
         ("efficiency.mem_eff", e.mem_eff, Fraction),
+        ("efficiency.index_mem_eff", e.index_mem_eff, Fraction),
         ("efficiency.min_eff", e.min_eff, Fraction),
         (
             "efficiency.attention_max_eff",

@@ -22,6 +22,7 @@ const H100_HALF_FLOPS: f64 = 5.0678e9;
 const H100_EXPONENT: f64 = 0.51;
 const H100_KERNEL_T0_S: f64 = 0.0;
 const H100_MEM_EFF: f64 = 0.9036;
+const H100_INDEX_MEM_EFF: f64 = 0.1456;
 const H100_SIMT_EFF_SCALE: f64 = 0.7707;
 const H100_TENSOR_COEF_W: f64 = 1235.42;
 const H100_SIMT_COEF_W: f64 = 822.29;
@@ -47,6 +48,7 @@ fn h100_efficiency() -> EfficiencyCurve {
         exponent: H100_EXPONENT,
         kernel_t0_s: H100_KERNEL_T0_S,
         mem_eff: H100_MEM_EFF,
+        index_mem_eff: H100_INDEX_MEM_EFF,
         min_eff: MIN_EFF,
         simt_eff_scale: H100_SIMT_EFF_SCALE,
         attention_max_eff: H100_ATTENTION_MAX_EFF,

@@ -3,10 +3,11 @@
 use nalgebra::{DMatrix, DVector};
 
 use super::data::{AttnRow, CalibrationData, MicroRow, MoeRow};
-use crate::hardware::kernels::{
-    experts_fwd_bwd, router_fwd_bwd_with, ExpertKernel, ROUTER_SMALL_KERNELS,
+use crate::hardware::kernels::{experts_fwd_bwd, ExpertKernel};
+use crate::hardware::{
+    moe_layer_router_price, Accelerator, HardwareError, Precision, PriceKnobs, PricedOp,
 };
-use crate::hardware::{Accelerator, HardwareError, Precision};
+use crate::workload::step_ops::RouterKernel;
 
 /// Output elements of one GEMM tile: 128 x 256, the usual Hopper bf16 cuBLAS/CUTLASS tile
 /// (assumed; the exact tile is cuBLAS's heuristic choice).
@@ -277,26 +278,52 @@ fn grid_min(lo: f64, hi: f64, step: f64, mut err: impl FnMut(f64) -> f64) -> f64
     best_x
 }
 
-/// Small-kernel launch count of the router, from the moe_layer.csv `routing_only` row: the
-/// measured time minus the modelled gate GEMMs and gathers, over the launch floor.
-pub fn fit_router_launches(acc: &Accelerator, rows: &[MoeRow]) -> Result<f64, HardwareError> {
+/// Indexed row-move efficiency (fraction of HBM bandwidth of permute / gather / scatter-add
+/// kernels) that makes the eager router and permutation of the operation list, priced on `acc`,
+/// take the measured time of the moe_layer.csv `routing_only` row (bisection; capped at the
+/// streaming `mem_eff`, floored at 0.5 %).
+pub fn fit_index_mem_eff(acc: &Accelerator, rows: &[MoeRow]) -> Result<f64, HardwareError> {
     let r = rows
         .iter()
         .find(|r| r.mode == "routing_only")
         .ok_or_else(|| HardwareError::Fit("moe_layer.csv has no routing_only row".into()))?;
-    let base = router_fwd_bwd_with(
+    let mut a = acc.clone();
+    let mut time_at = |eff: f64| {
+        a.efficiency.index_mem_eff = eff;
+        router_price(&a, r).time_s
+    };
+    let (mut lo, mut hi) = (0.005, acc.efficiency.mem_eff);
+    if time_at(hi) >= r.s_per_iter {
+        return Ok(hi);
+    }
+    if time_at(lo) <= r.s_per_iter {
+        return Ok(lo);
+    }
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if time_at(mid) > r.s_per_iter {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(0.5 * (lo + hi))
+}
+
+/// The eager router + permutation of a moe_layer.csv row's shape, priced from the op list.
+pub(crate) fn router_price(acc: &Accelerator, r: &MoeRow) -> PricedOp {
+    moe_layer_router_price(
         acc,
         r.tokens,
         r.hidden,
         r.experts,
         r.top_k,
-        Precision::Bf16,
-        0.0,
-        0.0,
-    );
-    Ok(((r.s_per_iter - base.time_s) / acc.launch_overhead_s)
-        .round()
-        .max(0.0))
+        RouterKernel::Eager,
+        &PriceKnobs {
+            power_limit_w: 0.0,
+            precision: Precision::Bf16,
+        },
+    )
 }
 
 /// Attention efficiency curve `(max_eff, half_flops_per_head)`: measured efficiency
@@ -354,16 +381,7 @@ pub fn fit_loop_scale(acc: &Accelerator, rows: &[MoeRow]) -> f64 {
                     Precision::Bf16,
                     0.0,
                 );
-                let rt = router_fwd_bwd_with(
-                    &a,
-                    r.tokens,
-                    r.hidden,
-                    r.experts,
-                    r.top_k,
-                    Precision::Bf16,
-                    0.0,
-                    ROUTER_SMALL_KERNELS,
-                );
+                let rt = router_price(&a, r);
                 ((e.time_s + rt.time_s) / r.s_per_iter).ln().powi(2)
             })
             .sum()
@@ -381,9 +399,8 @@ pub struct Fitted {
     pub attention: Option<(f64, f64)>,
     /// Loop-issued expert GEMM efficiency scale, if an MoE-layer file was given.
     pub loop_scale: Option<f64>,
-    /// Router small-kernel count implied by the MoE-layer file (reported only: the model keeps
-    /// `kernels::ROUTER_SMALL_KERNELS`, a software property rather than a hardware one).
-    pub router_launches: Option<f64>,
+    /// Indexed row-move efficiency fitted from the MoE-layer file's `routing_only` row.
+    pub index_mem_eff: Option<f64>,
 }
 
 /// Fit `base`'s efficiency and power coefficients to `data`: micro-benchmarks always, attention
@@ -429,16 +446,17 @@ pub fn fit(base: &Accelerator, key: &str, data: &CalibrationData) -> Result<Fitt
         }
         None => None,
     };
-    let (loop_scale, router_launches) = match &data.moe {
+    let (loop_scale, index_mem_eff) = match &data.moe {
         Some(m) => {
-            let launches = fit_router_launches(&acc, &m.rows).ok();
+            let ix = fit_index_mem_eff(&acc, &m.rows)?;
+            acc.efficiency.index_mem_eff = ix;
             let s = fit_loop_scale(&acc, &m.rows);
             acc.efficiency.loop_gemm_eff_scale = s;
             acc.sources.push(format!(
-                "loop-issued expert GEMM efficiency scale fitted from {}",
+                "indexed row-move efficiency (router, permute) and loop-issued expert GEMM efficiency scale fitted from {}",
                 m.path.display()
             ));
-            (Some(s), launches)
+            (Some(s), Some(ix))
         }
         None => (None, None),
     };
@@ -447,6 +465,6 @@ pub fn fit(base: &Accelerator, key: &str, data: &CalibrationData) -> Result<Fitt
         micro,
         attention,
         loop_scale,
-        router_launches,
+        index_mem_eff,
     })
 }
