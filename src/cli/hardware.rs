@@ -86,8 +86,8 @@ pub fn calibrate(
     if let Some(s) = cal.fitted.loop_scale {
         outln!("loop-issued expert GEMM scale {s:.4}");
     }
-    if let Some(n) = cal.fitted.router_launches {
-        outln!("router small kernels implied by the data: {n:.0} (reported only)");
+    if let Some(x) = cal.fitted.index_mem_eff {
+        outln!("indexed row-move (router, permute) bandwidth efficiency {x:.4}");
     }
     outln!(
         "\nresiduals:\n{}",

@@ -45,7 +45,7 @@ pub fn describe(a: &Accelerator) -> String {
         a.launch_overhead_s * 1e6
     );
     let e = &a.efficiency;
-    let _ = writeln!(s, "  GEMM efficiency   max {:.3}, half at {:.2e} FLOP, exponent {:.2}; memory efficiency {:.3}", e.max_eff, e.half_flops, e.exponent, e.mem_eff);
+    let _ = writeln!(s, "  GEMM efficiency   max {:.3}, half at {:.2e} FLOP, exponent {:.2}, fixed {:.1} us/kernel; memory efficiency {:.3}", e.max_eff, e.half_flops, e.exponent, e.kernel_t0_s * 1e6, e.mem_eff);
     let p = &a.power;
     let _ = writeln!(
         s,

@@ -1,4 +1,5 @@
-//! MoE layer kernels on one accelerator: SwiGLU experts (loop / grouped / padded) and the router.
+//! MoE expert kernels on one accelerator: SwiGLU experts (loop / grouped / padded), as the
+//! measured `moe_layer.csv` runs them (calibration and validation).
 
 use super::{Accelerator, KernelCost, Precision};
 
@@ -22,11 +23,6 @@ const SWIGLU_ELEMENTWISE_LAUNCHES: f64 = 6.0;
 /// Bytes moved by the SwiGLU elementwise ops per hidden activation element, in elements:
 /// forward reads 2 writes 1, backward reads 3 writes 2.
 const SWIGLU_ELEMENTWISE_ELEMS: f64 = 8.0;
-/// Small launch-bound kernels in an eager router fwd+bwd (softmax, top-k, sort, index
-/// bookkeeping, autograd glue). Fitted from ../shared/data/h100/moe_layer.csv (routing_only row)
-/// by `calibrate::fit_router_launches`.
-pub const ROUTER_SMALL_KERNELS: f64 = 126.0;
-
 /// SwiGLU experts (3 matmuls each) forward + backward on ONE accelerator for the per-expert
 /// token counts `counts`, width `hidden`, expert width `ffn`. With `capacity = Some(c)` each
 /// expert keeps at most `c` tokens (overflow dropped); `Padded` computes `c` slots per expert
@@ -106,60 +102,6 @@ fn swiglu_elementwise(acc: &Accelerator, elems: f64, bpe: f64, power_limit_w: f6
     let bytes = SWIGLU_ELEMENTWISE_ELEMS * elems * bpe / SWIGLU_ELEMENTWISE_LAUNCHES;
     acc.memory_op(bytes, power_limit_w)
         .times(SWIGLU_ELEMENTWISE_LAUNCHES)
-}
-
-/// Router (gate matmul, softmax, top-k, sort/permute, gather/scatter) forward + backward for
-/// `tokens` tokens of width `hidden` over `experts` experts choosing `top_k` each.
-pub fn router_fwd_bwd(
-    acc: &Accelerator,
-    tokens: f64,
-    hidden: f64,
-    experts: f64,
-    top_k: f64,
-    prec: Precision,
-    power_limit_w: f64,
-) -> KernelCost {
-    router_fwd_bwd_with(
-        acc,
-        tokens,
-        hidden,
-        experts,
-        top_k,
-        prec,
-        power_limit_w,
-        ROUTER_SMALL_KERNELS,
-    )
-}
-
-/// [`router_fwd_bwd`] with an explicit count of small launch-bound kernels (for calibration).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn router_fwd_bwd_with(
-    acc: &Accelerator,
-    tokens: f64,
-    hidden: f64,
-    experts: f64,
-    top_k: f64,
-    prec: Precision,
-    power_limit_w: f64,
-    small_kernels: f64,
-) -> KernelCost {
-    let bpe = prec.bytes_per_element();
-    // Gate: forward x[T,h] @ w[h,E]; backward dX = dL[T,E] @ w^T, dW = x^T @ dL.
-    let gate = acc
-        .gemm(tokens, experts, hidden, prec, power_limit_w)
-        .then(acc.gemm(tokens, hidden, experts, prec, power_limit_w))
-        .then(acc.gemm(hidden, experts, tokens, prec, power_limit_w));
-    // Permute (gather into expert order) and combine (weighted scatter back), forward and
-    // backward: each reads and writes tokens*top_k rows of width hidden.
-    let row_bytes = 2.0 * tokens * top_k * hidden * bpe;
-    let moves = acc.memory_op(row_bytes, power_limit_w).times(4.0);
-    // Softmax / top-k / sort / index bookkeeping: launch-bound, drawn at idle power.
-    let small = KernelCost {
-        time_s: small_kernels * acc.launch_overhead_s,
-        energy_j: small_kernels * acc.launch_overhead_s * acc.idle_w,
-        clock_factor: 1.0,
-    };
-    gate.then(moves).then(small)
 }
 
 #[cfg(test)]
@@ -279,13 +221,5 @@ mod tests {
             0.0,
         );
         assert!((c.time_s - a.launch_overhead_s).abs() < 1e-15);
-    }
-
-    #[test]
-    fn router_grows_with_top_k() {
-        let a = h100();
-        let k1 = router_fwd_bwd(&a, 8192.0, 4096.0, 8.0, 1.0, Precision::Bf16, 0.0);
-        let k2 = router_fwd_bwd(&a, 8192.0, 4096.0, 8.0, 2.0, Precision::Bf16, 0.0);
-        assert!(k2.time_s > k1.time_s && k2.energy_j > k1.energy_j);
     }
 }

@@ -1,9 +1,10 @@
 //! Accelerator model: presets, roofline with size-dependent efficiency, launch overhead, power caps.
 //!
 //! A kernel's busy time is `max(flops / (peak * clock_factor * eff_c(flops)), bytes / (bw * eff_m))`;
-//! its wall time is `max(busy, launch_overhead_s)` (back-to-back eager launches: the host cannot
-//! issue calls faster than `launch_overhead_s`, and the measured H100 calls of 1.5 and 5.9 GFLOP
-//! both take ~21-25 us). Power follows [`PowerModel`]; launch gaps are drawn at idle power.
+//! its wall time is `max(launch_overhead_s, kernel_t0_s + busy)` (back-to-back eager launches:
+//! the host cannot issue calls faster than `launch_overhead_s`, and the measured H100 calls of
+//! 1.5 and 5.9 GFLOP both take ~21-25 us). The efficiency curve keeps that time non-decreasing in
+//! work. Power follows [`PowerModel`].
 
 pub mod calibrate;
 mod efficiency;
@@ -12,17 +13,19 @@ mod power;
 mod precision;
 pub mod preset_file;
 mod presets;
+mod price;
 #[cfg(test)]
 mod validation;
 
 mod describe;
 pub use describe::describe;
 pub use efficiency::EfficiencyCurve;
-pub use kernels::{experts_fwd_bwd, router_fwd_bwd, ExpertKernel};
+pub use kernels::{experts_fwd_bwd, ExpertKernel};
 pub use power::PowerModel;
 pub use precision::Precision;
 pub use preset_file::{parse_preset, preset_to_toml, read_preset_file, write_preset_file};
 pub use presets::{preset, presets, PRESET_KEYS};
+pub use price::{is_router_op, moe_layer_router_price, PriceKnobs, PricedOp, ROUTER_OPS};
 
 use power::Demand;
 
@@ -304,7 +307,16 @@ impl Accelerator {
         };
         let limit = self.effective_power_limit_w(power_limit_w);
         let op = demand.operate(self.idle_w, limit, &self.power);
-        let time_s = op.busy_s.max(self.launch_overhead_s);
+        // Device time: fixed per-kernel time plus the work at the achieved rate; wall time is
+        // at least the host's issue floor. Non-decreasing in flops and bytes (see EfficiencyCurve).
+        // The fixed time was fitted on GEMMs (tile prologue, tail wave): charged to kernels
+        // that use the tensor or SIMT pipes, not to streaming element-wise kernels.
+        let t0 = if t_compute_s > 0.0 {
+            self.efficiency.kernel_t0_s
+        } else {
+            0.0
+        };
+        let time_s = (t0 + op.busy_s).max(self.launch_overhead_s);
         let energy_j = op.power_w * op.busy_s + self.idle_w * (time_s - op.busy_s);
         KernelCost {
             time_s,
@@ -405,6 +417,42 @@ mod tests {
         let c = a.gemm(16.0, 16.0, 16.0, Precision::Bf16, 0.0);
         assert!((c.time_s - a.launch_overhead_s).abs() < 1e-12);
         assert!(c.mean_power_w() < a.idle_w * 1.05);
+    }
+
+    // Issue 11: the old curve (exponent 2.78) priced a 5.9 GFLOP GEMM slower than a 15 GFLOP
+    // one. Kernel time must never fall as FLOPs or bytes grow, on every preset, over 12 decades.
+    #[test]
+    fn kernel_time_is_monotone_in_flops_and_bytes() {
+        for a in presets() {
+            for (pl, prec) in [(0.0, Precision::Bf16), (300.0, Precision::Fp32)] {
+                let mut last = [0.0f64; 4];
+                let mut f = 1e3;
+                while f < 1e16 {
+                    let b = f / 50.0;
+                    let t = [
+                        a.kernel(f, 1e6, prec, pl).time_s,
+                        a.kernel(1e6, b, prec, pl).time_s,
+                        a.kernel(f, b, prec, pl).time_s,
+                        a.gemm(f.cbrt(), f.cbrt(), f.cbrt(), prec, pl).time_s,
+                    ];
+                    for i in 0..4 {
+                        assert!(
+                            t[i] >= last[i] * (1.0 - 1e-12),
+                            "{} case {i} at {f:e} FLOP: {} < {}",
+                            a.key,
+                            t[i],
+                            last[i]
+                        );
+                    }
+                    last = t;
+                    f *= 1.07;
+                }
+                // The measured counter-example: 1024x2048x1408 (5.9 GFLOP) vs 128x4096x14336.
+                let small = a.gemm(1024.0, 1408.0, 2048.0, prec, pl).time_s;
+                let big = a.gemm(128.0, 14336.0, 4096.0, prec, pl).time_s;
+                assert!(small <= big, "{}: {small} > {big}", a.key);
+            }
+        }
     }
 
     #[test]

@@ -57,8 +57,9 @@ fn check(a: &Accelerator, path: &str) -> Result<(), HardwareError> {
             a.intra_node_bw_bytes_per_s,
             Positive,
         ),
-        ("efficiency.half_flops", e.half_flops, Positive),
-        ("efficiency.exponent", e.exponent, Positive),
+        ("efficiency.half_flops", e.half_flops, NonNegative),
+        ("efficiency.exponent", e.exponent, Fraction),
+        ("efficiency.kernel_t0_s", e.kernel_t0_s, NonNegative),
         (
             "efficiency.attention_half_flops",
             e.attention_half_flops,
@@ -79,6 +80,7 @@ fn check(a: &Accelerator, path: &str) -> Result<(), HardwareError> {
         ("power.mem_coef_w", p.mem_coef_w, NonNegative),
         ("efficiency.max_eff", e.max_eff, Fraction),
         ("efficiency.mem_eff", e.mem_eff, Fraction),
+        ("efficiency.index_mem_eff", e.index_mem_eff, Fraction),
         ("efficiency.min_eff", e.min_eff, Fraction),
         (
             "efficiency.attention_max_eff",
@@ -238,13 +240,23 @@ mod tests {
             msg.contains("g.toml:") && msg.contains("tdp_watts"),
             "{msg}"
         );
-        let text = preset_to_toml(&a, "t").replace("max_eff = 0.8912", "max_eff = 1.7");
+        let text = preset_to_toml(&a, "t").replace("max_eff = 0.9913", "max_eff = 1.7");
         let msg = parse_preset("g.toml", &text)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(
             msg.contains("efficiency.max_eff") && msg.contains("(0, 1]"),
+            "{msg}"
+        );
+        // A knee exponent above 1 would make a larger kernel faster than a smaller one.
+        let text = preset_to_toml(&a, "t").replace("exponent = 0.51", "exponent = 2.78");
+        let msg = parse_preset("g.toml", &text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            msg.contains("efficiency.exponent") && msg.contains("(0, 1]"),
             "{msg}"
         );
     }

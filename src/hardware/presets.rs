@@ -17,14 +17,16 @@ const HOPPER_CLOCK_SCALE: f64 = 1980.0 / 1830.0;
 // ---- recomputes them and checks agreement within 1%.
 const H100_IDLE_W: f64 = 122.188;
 const H100_LAUNCH_S: f64 = 21.311e-6;
-const H100_MAX_EFF: f64 = 0.8912;
-const H100_HALF_FLOPS: f64 = 1.7259e10;
-const H100_EXPONENT: f64 = 2.78;
+const H100_MAX_EFF: f64 = 0.9913;
+const H100_HALF_FLOPS: f64 = 5.0678e9;
+const H100_EXPONENT: f64 = 0.51;
+const H100_KERNEL_T0_S: f64 = 0.0;
 const H100_MEM_EFF: f64 = 0.9036;
-const H100_SIMT_EFF_SCALE: f64 = 0.8056;
-const H100_TENSOR_COEF_W: f64 = 1236.06;
+const H100_INDEX_MEM_EFF: f64 = 0.1456;
+const H100_SIMT_EFF_SCALE: f64 = 0.7707;
+const H100_TENSOR_COEF_W: f64 = 1235.42;
 const H100_SIMT_COEF_W: f64 = 822.29;
-const H100_MEM_COEF_W: f64 = 314.64;
+const H100_MEM_COEF_W: f64 = 382.36;
 /// Clock exponent of dynamic power: assumed 2.0. CMOS dynamic power is C*V^2*f with V rising
 /// with f over the DVFS range (gamma 1..3); micro.csv cannot identify it (all power-limited GEMMs
 /// run at 0.66-0.76 of max clock; the least-squares profile is flat within the noise of the
@@ -34,7 +36,7 @@ const H100_GAMMA: f64 = 2.0;
 const MIN_EFF: f64 = 0.05;
 const H100_ATTENTION_MAX_EFF: f64 = 0.5141;
 const H100_ATTENTION_HALF_FLOPS: f64 = 8.1257e8;
-const H100_LOOP_SCALE: f64 = 0.325;
+const H100_LOOP_SCALE: f64 = 0.331;
 /// Lowest SM clock the controller may use, as a fraction of max: assumed 0.2 (~400 MHz;
 /// H100 supported graphics clocks reach down to a few hundred MHz per `nvidia-smi -q -d SUPPORTED_CLOCKS`).
 const MIN_CLOCK_FACTOR: f64 = 0.2;
@@ -44,7 +46,9 @@ fn h100_efficiency() -> EfficiencyCurve {
         max_eff: H100_MAX_EFF,
         half_flops: H100_HALF_FLOPS,
         exponent: H100_EXPONENT,
+        kernel_t0_s: H100_KERNEL_T0_S,
         mem_eff: H100_MEM_EFF,
+        index_mem_eff: H100_INDEX_MEM_EFF,
         min_eff: MIN_EFF,
         simt_eff_scale: H100_SIMT_EFF_SCALE,
         attention_max_eff: H100_ATTENTION_MAX_EFF,

@@ -3,10 +3,17 @@
 use nalgebra::{DMatrix, DVector};
 
 use super::data::{AttnRow, CalibrationData, MicroRow, MoeRow};
-use crate::hardware::kernels::{
-    experts_fwd_bwd, router_fwd_bwd_with, ExpertKernel, ROUTER_SMALL_KERNELS,
+use crate::hardware::kernels::{experts_fwd_bwd, ExpertKernel};
+use crate::hardware::{
+    moe_layer_router_price, Accelerator, HardwareError, Precision, PriceKnobs, PricedOp,
 };
-use crate::hardware::{Accelerator, HardwareError, Precision};
+use crate::workload::step_ops::RouterKernel;
+
+/// Output elements of one GEMM tile: 128 x 256, the usual Hopper bf16 cuBLAS/CUTLASS tile
+/// (assumed; the exact tile is cuBLAS's heuristic choice).
+const GEMM_TILE_ELEMS: f64 = 128.0 * 256.0;
+/// Streaming multiprocessors of the calibrated GPU: 132 (../shared/data/h100/env.json `sm_count`).
+const SM_COUNT: f64 = 132.0;
 
 /// Coefficients fitted from micro.csv.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,8 +26,10 @@ pub struct MicroFit {
     pub max_eff: f64,
     /// Work at half efficiency [FLOP].
     pub half_flops: f64,
-    /// Knee exponent.
+    /// Knee exponent (at most 1).
     pub exponent: f64,
+    /// Fixed device time per kernel [s].
+    pub kernel_t0_s: f64,
     /// Copy bandwidth efficiency.
     pub mem_eff: f64,
     /// fp32 SIMT efficiency relative to the tensor curve.
@@ -43,13 +52,37 @@ fn lstsq(x: &DMatrix<f64>, y: &DVector<f64>) -> Option<(DVector<f64>, f64)> {
     Some((b, r.norm_squared()))
 }
 
+/// Least squares with every coefficient >= 0: the best of the unconstrained fits over every
+/// subset of columns whose solution is non-negative (exact for the three columns used here).
+fn nonneg_lstsq(x: &DMatrix<f64>, y: &DVector<f64>) -> Option<(DVector<f64>, f64)> {
+    let cols = x.ncols();
+    let mut best: Option<(DVector<f64>, f64)> = None;
+    for mask in 1u32..(1 << cols) {
+        let keep: Vec<usize> = (0..cols).filter(|j| mask & (1 << j) != 0).collect();
+        let sub = DMatrix::from_fn(x.nrows(), keep.len(), |i, j| x[(i, keep[j])]);
+        let Some((b, ssr)) = lstsq(&sub, y) else {
+            continue;
+        };
+        if b.iter().any(|v| *v < 0.0) || best.as_ref().is_some_and(|bb| bb.1 <= ssr) {
+            continue;
+        }
+        let mut full = DVector::zeros(cols);
+        for (j, &c) in keep.iter().enumerate() {
+            full[c] = b[j];
+        }
+        best = Some((full, ssr));
+    }
+    best
+}
+
 /// Fit the efficiency and power curves to micro.csv rows (the H100 format). `peak_bf16` and `peak_fp32` are the peaks at
 /// `max_clock_mhz` [FLOP/s], `bw` the HBM bandwidth [bytes/s].
 ///
 /// * idle power = the idle row; launch floor = the fastest GEMM call;
-/// * efficiency `eff = achieved / (peak * clock/max)` of every GEMM that is not launch-bound
-///   (time > 1.5x floor) fitted as `1/eff = 1/max_eff + (half/max_eff) * flops^-p`
-///   (linear least squares per p, p on a 0.01 grid, residuals weighted to relative error);
+/// * every GEMM that is not launch-bound (time > 1.5x floor) fitted as
+///   `t = t0 + flops / (peak * clock/max * eff(flops))`, `eff = max_eff / (1 + (half/flops)^p)`,
+///   p in (0, 1] so time is monotone in work (linear least squares in (t0, 1/max_eff, ...) per p,
+///   p on a 0.01 grid, residuals weighted to relative error);
 /// * memory efficiency = copy bandwidth / datasheet bandwidth;
 /// * power `P - idle = a_t * u_t * phi^gamma + a_m * u_m` over the same GEMMs and the copy
 ///   (linear least squares at the given clock exponent `gamma`, which these rows cannot identify:
@@ -81,46 +114,63 @@ pub fn fit_micro(
             "micro.csv has no gemm_bf16 rows with timings".into(),
         ));
     }
-    // (flops, phi, eff, u_m, power above idle)
+    // (flops, phi, eff, u_m, power above idle, time)
     let mut pts = Vec::new();
     for r in &gemms {
         let (f, t) = (r.flops.unwrap_or(0.0), r.s_per_iter.unwrap_or(0.0));
         if t <= 1.5 * launch {
             continue;
         }
+        // A GEMM with fewer output tiles than SMs runs one partial wave: its efficiency is set
+        // by its shape, not its work, and a work-based curve cannot follow it (the measured
+        // 128x4096x14336 call, 15 GFLOP, is slower than the 23.6 GFLOP 4096x2048x1408 one).
+        if let Some((m, _, nn)) = r.gemm_mkn() {
+            if m * nn / GEMM_TILE_ELEMS < SM_COUNT {
+                continue;
+            }
+        }
         let phi = r.mean_sm_mhz / max_clock_mhz;
         let eff = f / t / (peak_bf16 * phi);
         let u_m = r.bytes.unwrap_or(0.0) / t / bw;
-        pts.push((f, phi, eff, u_m, r.mean_w - idle_w));
+        pts.push((f, phi, eff, u_m, r.mean_w - idle_w, t));
     }
     if pts.len() < 4 {
         return Err(HardwareError::Fit(
             "need at least 4 busy gemm_bf16 rows".into(),
         ));
     }
-    // Efficiency curve.
-    let mut best: Option<(f64, f64, f64, f64)> = None; // (ssr, max_eff, half, p)
+    // Efficiency curve and fixed kernel time: for each knee exponent p on a 0.01 grid in
+    // [0.05, 1] (p <= 1 keeps time monotone in work), `t = t0 + a*x + b*x*(1e10/f)^p` with
+    // `x = f/(peak*phi)`, `a = 1/max_eff`, `b = (half/1e10)^p/max_eff` is linear in (t0, a, b);
+    // least squares on relative time error, the best p with t0, a, b >= 0 kept.
+    let mut best: Option<(f64, f64, f64, f64, f64)> = None; // (ssr, max_eff, half, p, t0)
     let n = pts.len();
-    let mut p = 0.5;
-    while p <= 4.0 + 1e-9 {
-        let x = DMatrix::from_fn(n, 2, |i, j| {
-            let w = pts[i].2;
-            if j == 0 {
-                w
-            } else {
-                w * (pts[i].0 / 1e10).powf(-p)
-            }
+    let mut p = 0.05;
+    while p <= 1.0 + 1e-9 {
+        let row = |i: usize| {
+            let (f, phi, t) = (pts[i].0, pts[i].1, pts[i].5);
+            let x = f / (peak_bf16 * phi);
+            (1.0 / t, x / t, x * (1e10 / f).powf(p) / t)
+        };
+        let x = DMatrix::from_fn(n, 3, |i, j| {
+            let r = row(i);
+            [r.0, r.1, r.2][j]
         });
-        let y = DVector::from_element(n, 1.0); // w * (1/eff) with w = eff
-        if let Some((b, ssr)) = lstsq(&x, &y) {
-            if b[0] > 0.0 && b[1] > 0.0 && best.is_none_or(|bb| ssr < bb.0) {
-                best = Some((ssr, 1.0 / b[0], 1e10 * (b[1] / b[0]).powf(1.0 / p), p));
+        let y = DVector::from_element(n, 1.0);
+        if let Some((b, ssr)) = nonneg_lstsq(&x, &y) {
+            if b[1] > 0.0 && best.is_none_or(|bb| ssr < bb.0) {
+                let half = if b[2] > 0.0 {
+                    1e10 * (b[2] / b[1]).powf(1.0 / p)
+                } else {
+                    0.0
+                };
+                best = Some((ssr, 1.0 / b[1], half, p, b[0]));
             }
         }
         p += 0.01;
     }
-    let (_, max_eff, half_flops, exponent) = best.ok_or_else(|| {
-        HardwareError::Fit("efficiency curve fit found no positive solution".into())
+    let (_, max_eff, half_flops, exponent, kernel_t0_s) = best.ok_or_else(|| {
+        HardwareError::Fit("efficiency curve fit found no non-negative solution".into())
     })?;
     let eff_at = |f: f64| max_eff / (1.0 + (half_flops / f).powf(exponent));
 
@@ -187,6 +237,7 @@ pub fn fit_micro(
         max_eff,
         half_flops,
         exponent,
+        kernel_t0_s,
         mem_eff,
         simt_eff_scale,
         tensor_coef_w,
@@ -203,6 +254,7 @@ pub fn apply_micro_fit(acc: &mut Accelerator, f: &MicroFit) {
     acc.efficiency.max_eff = f.max_eff;
     acc.efficiency.half_flops = f.half_flops;
     acc.efficiency.exponent = f.exponent;
+    acc.efficiency.kernel_t0_s = f.kernel_t0_s;
     acc.efficiency.mem_eff = f.mem_eff;
     acc.efficiency.simt_eff_scale = f.simt_eff_scale;
     acc.power.tensor_coef_w = f.tensor_coef_w;
@@ -226,26 +278,52 @@ fn grid_min(lo: f64, hi: f64, step: f64, mut err: impl FnMut(f64) -> f64) -> f64
     best_x
 }
 
-/// Small-kernel launch count of the router, from the moe_layer.csv `routing_only` row: the
-/// measured time minus the modelled gate GEMMs and gathers, over the launch floor.
-pub fn fit_router_launches(acc: &Accelerator, rows: &[MoeRow]) -> Result<f64, HardwareError> {
+/// Indexed row-move efficiency (fraction of HBM bandwidth of permute / gather / scatter-add
+/// kernels) that makes the eager router and permutation of the operation list, priced on `acc`,
+/// take the measured time of the moe_layer.csv `routing_only` row (bisection; capped at the
+/// streaming `mem_eff`, floored at 0.5 %).
+pub fn fit_index_mem_eff(acc: &Accelerator, rows: &[MoeRow]) -> Result<f64, HardwareError> {
     let r = rows
         .iter()
         .find(|r| r.mode == "routing_only")
         .ok_or_else(|| HardwareError::Fit("moe_layer.csv has no routing_only row".into()))?;
-    let base = router_fwd_bwd_with(
+    let mut a = acc.clone();
+    let mut time_at = |eff: f64| {
+        a.efficiency.index_mem_eff = eff;
+        router_price(&a, r).time_s
+    };
+    let (mut lo, mut hi) = (0.005, acc.efficiency.mem_eff);
+    if time_at(hi) >= r.s_per_iter {
+        return Ok(hi);
+    }
+    if time_at(lo) <= r.s_per_iter {
+        return Ok(lo);
+    }
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if time_at(mid) > r.s_per_iter {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(0.5 * (lo + hi))
+}
+
+/// The eager router + permutation of a moe_layer.csv row's shape, priced from the op list.
+pub(crate) fn router_price(acc: &Accelerator, r: &MoeRow) -> PricedOp {
+    moe_layer_router_price(
         acc,
         r.tokens,
         r.hidden,
         r.experts,
         r.top_k,
-        Precision::Bf16,
-        0.0,
-        0.0,
-    );
-    Ok(((r.s_per_iter - base.time_s) / acc.launch_overhead_s)
-        .round()
-        .max(0.0))
+        RouterKernel::Eager,
+        &PriceKnobs {
+            power_limit_w: 0.0,
+            precision: Precision::Bf16,
+        },
+    )
 }
 
 /// Attention efficiency curve `(max_eff, half_flops_per_head)`: measured efficiency
@@ -303,16 +381,7 @@ pub fn fit_loop_scale(acc: &Accelerator, rows: &[MoeRow]) -> f64 {
                     Precision::Bf16,
                     0.0,
                 );
-                let rt = router_fwd_bwd_with(
-                    &a,
-                    r.tokens,
-                    r.hidden,
-                    r.experts,
-                    r.top_k,
-                    Precision::Bf16,
-                    0.0,
-                    ROUTER_SMALL_KERNELS,
-                );
+                let rt = router_price(&a, r);
                 ((e.time_s + rt.time_s) / r.s_per_iter).ln().powi(2)
             })
             .sum()
@@ -330,9 +399,8 @@ pub struct Fitted {
     pub attention: Option<(f64, f64)>,
     /// Loop-issued expert GEMM efficiency scale, if an MoE-layer file was given.
     pub loop_scale: Option<f64>,
-    /// Router small-kernel count implied by the MoE-layer file (reported only: the model keeps
-    /// `kernels::ROUTER_SMALL_KERNELS`, a software property rather than a hardware one).
-    pub router_launches: Option<f64>,
+    /// Indexed row-move efficiency fitted from the MoE-layer file's `routing_only` row.
+    pub index_mem_eff: Option<f64>,
 }
 
 /// Fit `base`'s efficiency and power coefficients to `data`: micro-benchmarks always, attention
@@ -378,16 +446,17 @@ pub fn fit(base: &Accelerator, key: &str, data: &CalibrationData) -> Result<Fitt
         }
         None => None,
     };
-    let (loop_scale, router_launches) = match &data.moe {
+    let (loop_scale, index_mem_eff) = match &data.moe {
         Some(m) => {
-            let launches = fit_router_launches(&acc, &m.rows).ok();
+            let ix = fit_index_mem_eff(&acc, &m.rows)?;
+            acc.efficiency.index_mem_eff = ix;
             let s = fit_loop_scale(&acc, &m.rows);
             acc.efficiency.loop_gemm_eff_scale = s;
             acc.sources.push(format!(
-                "loop-issued expert GEMM efficiency scale fitted from {}",
+                "indexed row-move efficiency (router, permute) and loop-issued expert GEMM efficiency scale fitted from {}",
                 m.path.display()
             ));
-            (Some(s), launches)
+            (Some(s), Some(ix))
         }
         None => (None, None),
     };
@@ -396,6 +465,6 @@ pub fn fit(base: &Accelerator, key: &str, data: &CalibrationData) -> Result<Fitt
         micro,
         attention,
         loop_scale,
-        router_launches,
+        index_mem_eff,
     })
 }

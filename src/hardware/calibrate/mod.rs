@@ -14,7 +14,7 @@ use std::path::Path;
 
 pub use data::{AttnRow, CalibrationData, Measured, MicroRow, MoeRow};
 pub use fit::{
-    apply_micro_fit, fit, fit_attention, fit_loop_scale, fit_micro, fit_router_launches, Fitted,
+    apply_micro_fit, fit, fit_attention, fit_index_mem_eff, fit_loop_scale, fit_micro, Fitted,
     MicroFit,
 };
 pub use residuals::{

@@ -1,7 +1,7 @@
 //! The residuals: a preset's modelled time and energy against every measured row.
 
 use super::data::{AttnRow, CalibrationData, MicroRow, MoeRow};
-use crate::hardware::kernels::{experts_fwd_bwd, router_fwd_bwd, ExpertKernel};
+use crate::hardware::kernels::{experts_fwd_bwd, ExpertKernel};
 use crate::hardware::{Accelerator, KernelCost, Precision};
 
 /// Which measurement a residual row belongs to (its group decides the tolerance used by validation).
@@ -141,15 +141,7 @@ pub fn attn_residuals(acc: &Accelerator, rows: &[AttnRow]) -> Vec<Residual> {
 pub fn moe_residuals(acc: &Accelerator, rows: &[MoeRow]) -> Vec<Residual> {
     let mut out = Vec::new();
     for r in rows {
-        let router = router_fwd_bwd(
-            acc,
-            r.tokens,
-            r.hidden,
-            r.experts,
-            r.top_k,
-            Precision::Bf16,
-            0.0,
-        );
+        let router = super::fit::router_price(acc, r).as_cost();
         let (group, c) = match r.mode.as_str() {
             "dropless" => (
                 RowGroup::MoeDropless,

@@ -1,7 +1,7 @@
 //! The fast per-step model: one optimizer step's time and GPU energy from the routing loads of that
 //! step and the strategy's knobs, without building the event graph (checked against `step_events`).
 
-use crate::hardware::{router_fwd_bwd, Accelerator, ExpertKernel, KernelCost, Precision};
+use crate::hardware::{is_router_op, Accelerator, ExpertKernel, KernelCost, Precision, PriceKnobs};
 use crate::network::{Fabric, Group};
 use crate::routing::{Placement, PlacementPolicy};
 use crate::scenario::{Cluster, Job, RoutingChoice};
@@ -315,22 +315,7 @@ impl StepModel {
                 self.group(g.expert_group, plan.tp * plan.ep.max(1)),
             );
         let opt = acc.memory_op(workload::optimizer_update_bytes(m, plan), pl);
-        let router = match &m.ffn {
-            FfnKind::Moe(moe) => router_fwd_bwd(
-                acc,
-                self.tokens_per_mb,
-                m.d_model as f64,
-                moe.experts as f64,
-                knobs.top_k as f64,
-                prec,
-                pl,
-            ),
-            FfnKind::Dense => KernelCost {
-                time_s: 0.0,
-                energy_j: 0.0,
-                clock_factor: 1.0,
-            },
-        };
+        let router = self.router_cost(knobs);
         Fixed {
             knobs,
             layer_s,
@@ -346,6 +331,39 @@ impl StepModel {
             router,
             balanced_expert_s: 0.0,
             balanced_comm_s: 0.0,
+        }
+    }
+
+    /// Router and token permutation of one MoE layer, one micro-batch, forward + backward, priced
+    /// from the operation list at `knobs` (gate GEMM, score, top-k, aux loss, permute/unpermute
+    /// with the eager launch counts of `workload::step_ops`).
+    fn router_cost(&self, knobs: Knobs) -> KernelCost {
+        let FfnKind::Moe(moe) = &self.model.ffn else {
+            return KernelCost::default();
+        };
+        let mut model = self.model.clone();
+        model.ffn = FfnKind::Moe(workload::MoeSpec {
+            top_k: knobs.top_k.max(1),
+            ..moe.clone()
+        });
+        let Some(first) = (0..model.layers).find(|&l| model.is_moe_layer(l)) else {
+            return KernelCost::default();
+        };
+        let k = PriceKnobs {
+            power_limit_w: knobs.power_limit_w,
+            precision: self.precision,
+        };
+        let cfg = workload::step_ops::OpsConfig::default();
+        match workload::step_ops::step_ops(&model, &self.plan, &cfg) {
+            Ok(ops) => ops
+                .stages
+                .iter()
+                .flat_map(|st| st.micro_batch())
+                .filter(|o| o.layer == Some(first) && is_router_op(o))
+                .fold(KernelCost::default(), |c, o| {
+                    c.then(self.acc.price(o, &k).as_cost())
+                }),
+            Err(_) => KernelCost::default(),
         }
     }
 

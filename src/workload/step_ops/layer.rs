@@ -278,7 +278,17 @@ pub(super) fn attention(e: &mut Emit, c: &Ctx) {
     let s = m.seq_len as f64;
     let flops = 2.0 * b * s * m.causal_keys_mean() * hl * (dqk + dv);
     let io = t * (hl * dqk + kv_local * (dqk + dv) + hl * dv) * p + 4.0 * t * hl;
-    let f = Op::compute("attn.flash", K::FlashAttention, flops, io);
+    // The shape records the (sequence x head) instances in `groups`: the attention efficiency
+    // curve is priced on the work per instance.
+    let f = Op {
+        gemm: Some(super::GemmShape {
+            m: s,
+            n: m.causal_keys_mean(),
+            k: dqk + dv,
+            groups: (b * hl).max(1.0) as u32,
+        }),
+        ..Op::compute("attn.flash", K::FlashAttention, flops, io)
+    };
     let bw = Op {
         flops: 2.5 * flops,
         bytes: 2.0 * io,
