@@ -218,7 +218,10 @@ impl CircadianPolicy {
             // Infeasible: everything at the fastest mode.
             return fast;
         }
-        self.reserve_margin_at_end(fast, need, work);
+        // The margin is reserved against the plan's real capacity: every resume after a pause loses its
+        // checkpoint/restore time, which the per-interval costs above leave out.
+        let cap = self.capacity(progress.paused);
+        self.reserve_margin_at_end(fast, need, cap);
         self.modes[0]
     }
 
