@@ -10,7 +10,6 @@ pub mod calibrate;
 mod efficiency;
 pub mod kernels;
 mod power;
-mod precision;
 pub mod preset_file;
 mod presets;
 mod price;
@@ -18,11 +17,11 @@ mod price;
 mod validation;
 
 mod describe;
+pub use crate::workload::Precision;
 pub use describe::describe;
 pub use efficiency::EfficiencyCurve;
 pub use kernels::{experts_fwd_bwd, ExpertKernel};
 pub use power::PowerModel;
-pub use precision::Precision;
 pub use preset_file::{parse_preset, preset_to_toml, read_preset_file, write_preset_file};
 pub use presets::{preset, presets, PRESET_KEYS};
 pub use price::{is_router_op, moe_layer_router_price, PriceKnobs, PricedOp, ROUTER_OPS};
@@ -39,12 +38,6 @@ pub enum HardwareError {
         key: String,
         /// Comma-separated list of valid keys.
         valid: String,
-    },
-    /// A precision name that does not exist.
-    #[error("unknown precision '{value}'; valid: fp32, tf32, bf16, fp16, fp8")]
-    UnknownPrecision {
-        /// The text given.
-        value: String,
     },
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]

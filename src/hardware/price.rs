@@ -179,7 +179,7 @@ fn moe_layer_shape(
         global_batch_seqs: 1,
         zero_stage: 0,
         recompute: Recompute::None,
-        precision_bytes: 2.0,
+        precision: crate::workload::Precision::Bf16,
     };
     (model, plan)
 }

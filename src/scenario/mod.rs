@@ -127,8 +127,6 @@ pub struct Training {
     pub tokens: f64,
     /// Train each strategy to this estimated loss instead of a token budget (equal-quality comparison).
     pub target_loss: Option<f64>,
-    /// Numeric precision of matmuls.
-    pub precision: Precision,
     /// Start time, UNIX seconds (UTC).
     pub start_utc_s: i64,
     /// The start as written in the file.

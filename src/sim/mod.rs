@@ -147,7 +147,7 @@ fn models_for(
     trace: &Option<Arc<RoutingTrace>>,
     seed: u64,
 ) -> Result<(StepModel, Option<Router>), SimError> {
-    let mut sm = StepModel::new(job, &s.cluster, s.training.precision);
+    let mut sm = StepModel::new(job, &s.cluster);
     let FfnKind::Moe(m) = &job.model.ffn else {
         return Ok((sm, None));
     };

@@ -77,7 +77,7 @@ pub(crate) fn assess(s: &Scenario, job: &Job, outcome: &RunOutcome) -> Assessmen
         FfnKind::Moe(_) => None,
     };
     let acc = &s.cluster.accelerator;
-    let peak = acc.peak_flops.get(s.training.precision).unwrap_or(0.0) * s.cluster.gpus as f64;
+    let peak = acc.peak_flops.get(job.plan.precision).unwrap_or(0.0) * s.cluster.gpus as f64;
     let mfu = if sums.time_s > 0.0 && peak > 0.0 {
         model.flops_per_token_train() * outcome.tokens / (sums.time_s * peak)
     } else {

@@ -142,7 +142,7 @@ pub fn activation_bytes_per_layer(model: &ModelSpec, plan: &ParallelPlan, layer:
         }
         _ => units += 3.0 * sb * h + mlp_units * sb * model.ffn_hidden as f64,
     }
-    (units * plan.precision_bytes / 2.0 + fp32) / t
+    (units * plan.precision_bytes() / 2.0 + fp32) / t
 }
 
 /// Activation bytes one layer keeps between its forward and its backward for one micro-batch
@@ -161,7 +161,7 @@ pub fn stored_activation_bytes_per_layer(
             2.0 * model.seq_len as f64
                 * plan.micro_batch_seqs as f64
                 * model.d_model as f64
-                * (plan.precision_bytes / 2.0)
+                * (plan.precision_bytes() / 2.0)
                 / plan.tp.max(1) as f64
         }
     }
@@ -179,7 +179,7 @@ pub fn memory_per_gpu(model: &ModelSpec, plan: &ParallelPlan) -> MemoryBreakdown
     let pp = plan.pp.max(1);
     let dp = plan.dp.max(1) as f64;
     let edp = (plan.dp.max(1) / plan.ep.max(1)).max(1) as f64;
-    let p = plan.precision_bytes;
+    let p = plan.precision_bytes();
     let opt = if p >= 4.0 {
         ADAM_FP32_OPT_BYTES_PER_PARAM
     } else {
@@ -276,7 +276,7 @@ mod tests {
             global_batch_seqs: 64 * dp,
             zero_stage: zero,
             recompute: Recompute::Selective,
-            precision_bytes: 2.0,
+            precision: crate::workload::Precision::Bf16,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod memory;
 pub mod model;
 pub mod ops;
 pub mod plan;
+pub mod precision;
 pub mod step_ops;
 
 pub use arch::{Act, Arch, MlaSpec, NormKind, RouterScore};
@@ -17,3 +18,4 @@ pub use ops::{
     micro_batch_tokens, optimizer_update_bytes, AttnCore, Gemm, GradSync, LayerWork, MoeWork,
 };
 pub use plan::{ParallelPlan, Recompute};
+pub use precision::{Precision, UnknownPrecision};

@@ -159,7 +159,7 @@ pub fn layer_work(model: &ModelSpec, plan: &ParallelPlan, layer: u32) -> LayerWo
     let tp = plan.tp.max(1) as f64;
     let d = model.d_model as f64;
     let hd = model.head_dim() as f64;
-    let p = plan.precision_bytes;
+    let p = plan.precision_bytes();
     let q = model.heads as f64 * hd;
     let qkv_out = q + 2.0 * model.kv_heads as f64 * hd;
     let attn_gemms = [
@@ -220,7 +220,7 @@ pub fn layer_work(model: &ModelSpec, plan: &ParallelPlan, layer: u32) -> LayerWo
 
 /// Embedding lookup on the first stage: bytes moved per micro-batch (read rows, write output).
 pub fn embedding_work_bytes(model: &ModelSpec, plan: &ParallelPlan) -> f64 {
-    2.0 * micro_batch_tokens(model, plan) * model.d_model as f64 * plan.precision_bytes
+    2.0 * micro_batch_tokens(model, plan) * model.d_model as f64 * plan.precision_bytes()
 }
 
 /// LM-head (logits) GEMM on the last stage for one micro-batch (vocab sharded by `tp`).
@@ -249,9 +249,9 @@ pub struct GradSync {
 pub fn dp_grad_sync(model: &ModelSpec, plan: &ParallelPlan) -> GradSync {
     let sp = stage_params(model, plan, 0);
     GradSync {
-        dense_bytes: sp.dense * plan.precision_bytes,
+        dense_bytes: sp.dense * plan.precision_bytes(),
         dense_group: plan.dp,
-        expert_bytes: sp.expert * plan.precision_bytes,
+        expert_bytes: sp.expert * plan.precision_bytes(),
         expert_group: (plan.dp / plan.ep.max(1)).max(1),
     }
 }
@@ -277,7 +277,7 @@ pub fn optimizer_update_bytes(model: &ModelSpec, plan: &ParallelPlan) -> f64 {
         (1.0, 1.0)
     };
     let local = sp.dense / dense_shard + sp.expert / expert_shard;
-    local * 2.0 * (12.0 + plan.precision_bytes)
+    local * 2.0 * (12.0 + plan.precision_bytes())
 }
 
 #[cfg(test)]
@@ -296,7 +296,7 @@ mod tests {
             global_batch_seqs: 64,
             zero_stage: 1,
             recompute: Recompute::Full,
-            precision_bytes: 2.0,
+            precision: crate::workload::Precision::Bf16,
         }
     }
 

@@ -70,11 +70,16 @@ pub struct ParallelPlan {
     pub zero_stage: u8,
     /// Activation recomputation, read by both the memory model and the step's operation list.
     pub recompute: Recompute,
-    /// Bytes per weight/activation element in compute precision (2 = bf16/fp16).
-    pub precision_bytes: f64,
+    /// Numeric format of the job's matmuls, weights and activations (`training.precision`).
+    pub precision: super::Precision,
 }
 
 impl ParallelPlan {
+    /// Bytes per weight/activation element in the compute precision (2 = bf16/fp16).
+    pub fn precision_bytes(&self) -> f64 {
+        self.precision.bytes_per_element()
+    }
+
     /// GPUs used: `dp * tp * pp` (expert parallelism reuses the data-parallel ranks).
     pub fn gpus(&self) -> u32 {
         self.dp.saturating_mul(self.tp).saturating_mul(self.pp)
@@ -139,16 +144,6 @@ impl ParallelPlan {
                 "plan.zero_stage",
                 self.zero_stage,
                 "must be 0, 1, 2 or 3",
-            ));
-        }
-        if !(self.precision_bytes.is_finite()
-            && self.precision_bytes > 0.0
-            && self.precision_bytes <= 8.0)
-        {
-            return Err(invalid(
-                "plan.precision_bytes",
-                self.precision_bytes,
-                "must be in (0, 8] (2 = bf16, 1 = fp8, 4 = fp32)",
             ));
         }
         let divides = |field: &'static str, v: u32, of_field: &str, of: u32| {
@@ -246,7 +241,7 @@ mod tests {
             global_batch_seqs: 256,
             zero_stage: 1,
             recompute: Recompute::Full,
-            precision_bytes: 2.0,
+            precision: crate::workload::Precision::Bf16,
         }
     }
 
@@ -390,17 +385,6 @@ mod tests {
                 .unwrap_err()
             ),
             "plan.zero_stage"
-        );
-        assert_eq!(
-            field_of(
-                ParallelPlan {
-                    precision_bytes: f64::NAN,
-                    ..plan()
-                }
-                .validate(&m, 32)
-                .unwrap_err()
-            ),
-            "plan.precision_bytes"
         );
     }
 }

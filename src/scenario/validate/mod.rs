@@ -110,6 +110,7 @@ impl Validator<'_> {
             ));
         }
         let training = self.training(&raw.training)?;
+        let precision = self.precision(&raw.training)?;
         let cluster = self.cluster(&raw.cluster)?;
         let needs_dense = strategies.contains(&StrategyKind::Dense);
         let needs_moe = strategies.iter().any(|k| *k != StrategyKind::Dense);
@@ -118,7 +119,7 @@ impl Validator<'_> {
                 "dense",
                 m,
                 raw.parallel.dense.as_ref(),
-                (&raw.training, training.precision),
+                (&raw.training, precision),
                 &cluster,
                 false,
             )?),
@@ -134,7 +135,7 @@ impl Validator<'_> {
                 "moe",
                 m,
                 raw.parallel.moe.as_ref(),
-                (&raw.training, training.precision),
+                (&raw.training, precision),
                 &cluster,
                 true,
             )?),

@@ -153,7 +153,7 @@ impl Validator<'_> {
             global_batch_seqs: self.count("training.global_batch_seqs", t.global_batch_seqs)?,
             zero_stage: t.zero_stage as u8,
             recompute: self.recompute(t)?,
-            precision_bytes: precision.bytes_per_element(),
+            precision,
         };
         plan.validate(&model, cluster.gpus).map_err(|e| {
             self.loc

@@ -6,14 +6,9 @@ use super::Validator;
 use crate::workload::Recompute;
 
 impl Validator<'_> {
-    pub(super) fn training(&self, t: &RawTraining) -> Result<Training, ScenarioError> {
-        let (tokens, target_loss) = match (t.tokens, t.target_loss) {
-            (Some(n), None) => (self.positive("training.tokens", n)?, None),
-            (None, Some(l)) => (0.0, Some(self.positive("training.target_loss", l)?)),
-            (Some(_), Some(_)) => return Err(self.loc.invalid("training.target_loss", "give either `tokens` (a token budget) or `target_loss` (train to an estimated loss), not both")),
-            (None, None) => return Err(self.loc.invalid("training", "give `tokens` (a token budget) or `target_loss` (train each strategy to this estimated loss)")),
-        };
-        let precision: Precision = t.precision.parse().map_err(|_| {
+    /// `training.precision`, parsed once and handed to each job's plan (the plan is its one home).
+    pub(super) fn precision(&self, t: &RawTraining) -> Result<Precision, ScenarioError> {
+        t.precision.parse().map_err(|_| {
             self.loc.invalid(
                 "training.precision",
                 format!(
@@ -21,7 +16,16 @@ impl Validator<'_> {
                     t.precision
                 ),
             )
-        })?;
+        })
+    }
+
+    pub(super) fn training(&self, t: &RawTraining) -> Result<Training, ScenarioError> {
+        let (tokens, target_loss) = match (t.tokens, t.target_loss) {
+            (Some(n), None) => (self.positive("training.tokens", n)?, None),
+            (None, Some(l)) => (0.0, Some(self.positive("training.target_loss", l)?)),
+            (Some(_), Some(_)) => return Err(self.loc.invalid("training.target_loss", "give either `tokens` (a token budget) or `target_loss` (train to an estimated loss), not both")),
+            (None, None) => return Err(self.loc.invalid("training", "give `tokens` (a token budget) or `target_loss` (train each strategy to this estimated loss)")),
+        };
         let start = chrono::DateTime::parse_from_rfc3339(t.start.trim()).map_err(|e| {
             self.loc.invalid(
                 "training.start",
@@ -31,7 +35,6 @@ impl Validator<'_> {
         Ok(Training {
             tokens,
             target_loss,
-            precision,
             start_utc_s: start.timestamp(),
             start_text: t.start.clone(),
         })

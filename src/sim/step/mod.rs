@@ -123,7 +123,8 @@ fn dyn_j(c: KernelCost, idle_w: f64) -> f64 {
 
 impl StepModel {
     /// A step model for `job` on `cluster`.
-    pub fn new(job: &Job, cluster: &Cluster, precision: Precision) -> Self {
+    pub fn new(job: &Job, cluster: &Cluster) -> Self {
+        let precision = job.plan.precision;
         let model = job.model.clone();
         let plan = job.plan.clone();
         let (experts, nominal_top_k, capacity_factor) = match &model.ffn {
@@ -297,7 +298,7 @@ impl StepModel {
         let last_s = f.time_s + b1.time_s + b2.time_s;
         let last_dyn_j = dyn_j(f, idle) + dyn_j(b1, idle) + dyn_j(b2, idle);
         let act_bytes =
-            self.tokens_per_mb * m.d_model as f64 * plan.precision_bytes / plan.tp as f64;
+            self.tokens_per_mb * m.d_model as f64 * plan.precision_bytes() / plan.tp as f64;
         let crosses = plan.pp > 1 && self.gpus > self.gpus_per_node;
         let p2p_s = if plan.pp > 1 {
             self.fabric.p2p_s(act_bytes, crosses)

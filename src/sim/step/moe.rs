@@ -85,7 +85,7 @@ impl StepModel {
         let (expert_ffn, bytes) = match &self.model.ffn {
             FfnKind::Moe(m) => (
                 m.expert_ffn_hidden as f64 / self.plan.tp as f64,
-                self.plan.precision_bytes,
+                self.plan.precision_bytes(),
             ),
             FfnKind::Dense => return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
         };
@@ -159,7 +159,7 @@ impl StepModel {
         };
         let hidden = self.model.d_model as f64;
         let expert_ffn = m.expert_ffn_hidden as f64 / self.plan.tp as f64;
-        let bytes = self.plan.precision_bytes;
+        let bytes = self.plan.precision_bytes();
         let total = self.assignments_per_layer(knobs.top_k);
         let per_expert = (total / self.experts as f64).round();
         let capacity = self

@@ -47,7 +47,7 @@ impl<'a> Ctx<'a> {
             t,
             ts: if sp { t / tp } else { t },
             tp,
-            p: plan.precision_bytes,
+            p: plan.precision_bytes(),
             d: model.d_model as f64,
         }
     }

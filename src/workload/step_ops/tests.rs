@@ -44,7 +44,7 @@ fn plan1() -> ParallelPlan {
         global_batch_seqs: 2,
         zero_stage: 0,
         recompute: Recompute::None,
-        precision_bytes: 2.0,
+        precision: crate::workload::Precision::Bf16,
     }
 }
 

@@ -1,9 +1,7 @@
-//! Numeric precisions of matrix/vector work and their element sizes.
+//! The numeric format a job trains in (read by the workload for element sizes, by hardware for peak rates).
 
 use std::fmt;
 use std::str::FromStr;
-
-use super::HardwareError;
 
 /// Arithmetic precision of a kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -62,15 +60,23 @@ impl fmt::Display for Precision {
     }
 }
 
+/// A precision name that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown precision '{value}'; valid: fp32, tf32, bf16, fp16, fp8")]
+pub struct UnknownPrecision {
+    /// The text given.
+    pub value: String,
+}
+
 impl FromStr for Precision {
-    type Err = HardwareError;
+    type Err = UnknownPrecision;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let lower = s.trim().to_ascii_lowercase();
         Precision::ALL
             .iter()
             .copied()
             .find(|p| p.as_str() == lower)
-            .ok_or_else(|| HardwareError::UnknownPrecision {
+            .ok_or_else(|| UnknownPrecision {
                 value: s.to_string(),
             })
     }
