@@ -21,6 +21,12 @@ pub struct PowerModel {
     pub gamma: f64,
     /// Lowest clock the power controller may select [fraction of max clock].
     pub min_clock_factor: f64,
+    /// Power above idle of a GPU waiting in a collective or a synchronisation (a polling NCCL
+    /// kernel, a host sync with the clock held at maximum) [W]. Absent in preset files written
+    /// before it existed: then `Accelerator::spin_w` scales the H100 figure by the dynamic range
+    /// `(tdp - idle)`, like the other coefficients of a scaled preset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spin_coef_w: Option<f64>,
 }
 
 impl PowerModel {
@@ -31,6 +37,7 @@ impl PowerModel {
             tensor_coef_w: self.tensor_coef_w * factor,
             simt_coef_w: self.simt_coef_w * factor,
             mem_coef_w: self.mem_coef_w * factor,
+            spin_coef_w: self.spin_coef_w.map(|w| w * factor),
             ..self.clone()
         }
     }
@@ -173,6 +180,7 @@ mod tests {
             mem_coef_w: 400.0,
             gamma: 2.0,
             min_clock_factor: 0.2,
+            spin_coef_w: Some(40.0),
         }
     }
 

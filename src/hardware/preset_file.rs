@@ -2,7 +2,9 @@
 //!
 //! The file is [`Accelerator`] serialised by serde (its field order is the file's), in SI units (FLOP/s, bytes, bytes/s, W, s, MHz).
 //! Unknown keys are errors; every number is checked for range after parsing, and errors name the
-//! file, line:column (for syntax and type errors) and the key.
+//! file, line:column (for syntax and type errors) and the key. `power.spin_coef_w` (power above idle
+//! while waiting in a collective) may be absent, as in files written before it existed: then the
+//! H100 figure scaled by the dynamic range is used (`Accelerator::spin_w`).
 
 use std::path::Path;
 
@@ -92,6 +94,21 @@ fn check(a: &Accelerator, path: &str) -> Result<(), HardwareError> {
     for (k, v, range) in figures {
         if let Some(message) = range.violation(v) {
             return Err(bad(path, k, message));
+        }
+    }
+    if let Some(w) = p.spin_coef_w {
+        if let Some(message) = NonNegative.violation(w) {
+            return Err(bad(path, "power.spin_coef_w", message));
+        }
+        if a.idle_w + w > a.tdp_w {
+            return Err(bad(
+                path,
+                "power.spin_coef_w",
+                format!(
+                    "idle_w + spin_coef_w must be ≤ tdp_w = {} W, got {} + {w} W",
+                    a.tdp_w, a.idle_w
+                ),
+            ));
         }
     }
     if a.idle_w >= a.tdp_w {
@@ -259,5 +276,42 @@ mod tests {
             msg.contains("efficiency.exponent") && msg.contains("(0, 1]"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn spin_power_is_checked_and_may_be_absent_in_old_files() {
+        let a = presets().remove(0);
+        let text = preset_to_toml(&a, "t");
+        assert!(text.contains("spin_coef_w = 40.0"), "{text}");
+        let bad_of = |from: &str, to: &str| {
+            parse_preset("g.toml", &text.replace(from, to))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let msg = bad_of("spin_coef_w = 40.0", "spin_coef_w = -1.0");
+        assert!(
+            msg.contains("g.toml") && msg.contains("power.spin_coef_w") && msg.contains("≥ 0"),
+            "{msg}"
+        );
+        let msg = bad_of("spin_coef_w = 40.0", "spin_coef_w = 900.0");
+        assert!(
+            msg.contains("power.spin_coef_w") && msg.contains("≤ tdp_w"),
+            "{msg}"
+        );
+        // A file written before the key existed loads, and falls back to the H100 figure.
+        let old = parse_preset("old.toml", &text.replace("spin_coef_w = 40.0\n", ""))
+            .expect("a preset without spin_coef_w loads");
+        assert_eq!(old.power.spin_coef_w, None);
+        assert!((old.spin_w() - a.spin_w()).abs() < 1e-9);
+        assert!(a.spin_w() > a.idle_w && a.spin_w() < a.tdp_w);
+    }
+
+    #[test]
+    fn the_shipped_h800_file_without_spin_power_still_loads() {
+        let p =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/validation/h800.toml");
+        let a = read_preset_file(&p).expect("h800.toml loads");
+        assert!(a.spin_w() > a.idle_w + 30.0 && a.spin_w() < a.idle_w + 50.0);
     }
 }

@@ -40,6 +40,35 @@ const H100_LOOP_SCALE: f64 = 0.331;
 /// Lowest SM clock the controller may use, as a fraction of max: assumed 0.2 (~400 MHz;
 /// H100 supported graphics clocks reach down to a few hundred MHz per `nvidia-smi -q -d SUPPORTED_CLOCKS`).
 const MIN_CLOCK_FACTOR: f64 = 0.2;
+/// Power above idle of an H100 waiting in a collective or a synchronisation [W]: 40 W, i.e. a
+/// waiting GPU draws about 162 W. Derived (an estimate, bounded, not measured directly — no
+/// published or shared measurement of a GPU spinning in NCCL exists, see
+/// /work/notes/hardware_constants.md §2): the launch-bound row `gemm_bf16 256x2048x1408` of
+/// ../shared/data/h100/micro.csv runs one 1.476 GFLOP kernel every 21.31 us at 1912 MHz and draws
+/// 5.017 mJ per call. Idle with context (122.19 W, the `idle` row) accounts for 2.604 mJ; the
+/// kernel's own dynamic energy at the 8192^3 GEMM's 0.852 J/TFLOP above idle (698.7 W over
+/// 1.625 ms for 1.0995 TFLOP at 1360 MHz), scaled to 1912 MHz by phi^(gamma-1), is 1.77 mJ
+/// (1.64 mJ with the fitted `tensor_coef_w`). The remaining 0.64-0.77 mJ falls in the
+/// 17-19 us the GPU waits for the next launch with its clock held high: 34-45 W above idle.
+/// It is an upper bound for a host-side wait (it also absorbs any extra energy per FLOP of a
+/// small GEMM) and a lower bound for a polling NCCL kernel (whose spinning SMs add SIMT and
+/// NVLink/HBM traffic). Cross-check: an H100 fleet with CUDA active at 1980 MHz and 0 %
+/// utilisation drew 145.5 +/- 11.2 W (Vadari, arXiv 2605.23918). Lower bound: idle, 122.2 W.
+const H100_SPIN_COEF_W: f64 = 40.0;
+/// H100 dynamic range `tdp - idle` [W], by which other accelerators' coefficients are scaled.
+const H100_DYN_RANGE_W: f64 = 700.0 - H100_IDLE_W;
+
+impl Accelerator {
+    /// Power of one accelerator waiting in a collective or a synchronisation (pipeline bubble,
+    /// straggler wait, exposed communication) [W]: idle plus `power.spin_coef_w`; if a preset
+    /// lacks it, the H100 figure scaled by the dynamic range `(tdp - idle) / (700 - 122.2)`.
+    pub fn spin_w(&self) -> f64 {
+        self.idle_w
+            + self.power.spin_coef_w.unwrap_or_else(|| {
+                H100_SPIN_COEF_W * (self.tdp_w - self.idle_w).max(0.0) / H100_DYN_RANGE_W
+            })
+    }
+}
 
 fn h100_efficiency() -> EfficiencyCurve {
     EfficiencyCurve {
@@ -64,6 +93,7 @@ fn h100_power() -> PowerModel {
         mem_coef_w: H100_MEM_COEF_W,
         gamma: H100_GAMMA,
         min_clock_factor: MIN_CLOCK_FACTOR,
+        spin_coef_w: Some(H100_SPIN_COEF_W),
     }
 }
 
@@ -75,7 +105,7 @@ const H100_BF16: f64 = 989.4e12 * HOPPER_CLOCK_SCALE;
 fn scaled_from_h100(mut a: Accelerator) -> Accelerator {
     let peak = a.peak_flops.bf16.or(a.peak_flops.fp16).unwrap_or(H100_BF16);
     a.efficiency = h100_efficiency().scaled_to_peak(peak / H100_BF16);
-    a.power = h100_power().scaled((a.tdp_w - a.idle_w) / (700.0 - H100_IDLE_W));
+    a.power = h100_power().scaled((a.tdp_w - a.idle_w) / H100_DYN_RANGE_W);
     a.sources.push(
         "efficiency and power curve shapes: H100 fit scaled (assumed): knee by peak ratio, coefficients by (tdp-idle) ratio"
             .into(),
@@ -114,6 +144,7 @@ fn h100() -> Accelerator {
             "max SM clock 1980 MHz, power limit 700 W — ../shared/data/h100/env.json".into(),
             "min power cap 200 W — NVIDIA DGX user guide, Redfish PowerLimitWatts AllowableMin 200 / AllowableMax 700 (https://docs.nvidia.com/dgx/dgxb200-user-guide/power-capping.html)".into(),
             "idle power, launch floor, efficiency and power curves — fitted from ../shared/data/h100/micro.csv (calibrate::fit_micro)".into(),
+            "power while waiting in a collective/sync (spin) 162 W = idle + 40 W — estimated from the launch-bound 256x2048x1408 GEMM row of ../shared/data/h100/micro.csv (a bound, see presets.rs H100_SPIN_COEF_W)".into(),
             "attention efficiency curve, loop-GEMM efficiency scale, router kernel count — fitted from ../shared/data/h100/attn.csv and moe_layer.csv (calibrate::calibrate)".into(),
             "NVLink small-message latency 2 us — assumed (typical NCCL intra-node latency)".into(),
             "node overhead 2300 W — assumed: DGX H100 max system power 10.2 kW (NVIDIA DGX H100 datasheet) minus 8x700 W = 4.6 kW at maximum; half of it taken as typical".into(),

@@ -69,7 +69,7 @@ impl Accelerator {
     /// `loop_gemm_eff_scale`), FlashAttention the attention curve on the work per
     /// (sequence x head), indexed row moves (permute, gather, scatter, embedding) run at
     /// `index_mem_eff` of HBM bandwidth, everything else streams at `mem_eff`. Each host sync
-    /// adds one launch floor during which the drained GPU waits. Allocation-free.
+    /// adds one launch floor during which the drained GPU waits at `spin_w`. Allocation-free.
     pub fn price(&self, op: &Op, k: &PriceKnobs) -> PricedOp {
         if op.class.is_comm() {
             return PricedOp::default();
@@ -114,7 +114,8 @@ impl Accelerator {
             let t = op.host_syncs as f64 * self.launch_overhead_s;
             c = c.then(KernelCost {
                 time_s: t,
-                energy_j: t * self.idle_w,
+                // The drained GPU waits on the host with its clock held high: spin, not idle.
+                energy_j: t * self.spin_w(),
                 clock_factor: 1.0,
             });
         }

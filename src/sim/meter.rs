@@ -5,7 +5,7 @@
 pub struct Power {
     /// All GPUs [W].
     pub gpu_w: f64,
-    /// Part of `gpu_w` drawn by GPUs waiting at idle (bubbles, stragglers, exposed communication) [W].
+    /// Part of `gpu_w` drawn by GPUs waiting (at spin power in a step, idle while held; bubbles, stragglers, exposed communication) [W].
     pub waiting_w: f64,
     /// Node overhead: CPUs, DRAM, NICs, fans [W].
     pub node_w: f64,

@@ -285,6 +285,8 @@ fn simulate_strategy(
         restore_s: plan.restore_s,
         release_when_paused: s.cluster.release_nodes_when_paused,
         node_w: s.cluster.node_overhead_w * s.cluster.nodes() as f64,
+        node_load_w: run::node_load_w(s.cluster.node_overhead_w * s.cluster.nodes() as f64),
+        gpu_full_w: s.cluster.accelerator.tdp_w,
         network_w: s.cluster.fabric.switch_power_w(),
         gpu_idle_w: s.cluster.accelerator.idle_w,
         gpus: s.cluster.gpus as f64,

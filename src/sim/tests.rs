@@ -7,6 +7,7 @@ use crate::grid;
 use crate::routing::{read_trace, RouterModel, TraceReplay};
 use crate::scenario::parse_scenario;
 use crate::strategy::Policy;
+use crate::workload::FfnKind;
 use std::path::Path;
 
 fn scenario_from(file: &str, edits: &[(&str, &str)]) -> Scenario {
@@ -101,6 +102,8 @@ fn gpu_energy_of_a_plain_run_is_the_sum_of_its_steps() {
         restore_s: 0.0,
         release_when_paused: true,
         node_w: 1000.0,
+        node_load_w: run::node_load_w(1000.0),
+        gpu_full_w: s.cluster.accelerator.tdp_w,
         network_w: 0.0,
         gpu_idle_w: s.cluster.accelerator.idle_w,
         gpus: 8.0,
@@ -122,7 +125,7 @@ fn gpu_energy_of_a_plain_run_is_the_sum_of_its_steps() {
     )
     .unwrap();
     let mut shares = vec![0.0; 8 * job.model.moe_layers() as usize];
-    let (mut e, mut t) = (0.0, 0.0);
+    let (mut e, mut t, mut node_j) = (0.0, 0.0, 0.0);
     for i in 0..out.sums.steps {
         probe_router.fill_shares(
             i,
@@ -132,6 +135,7 @@ fn gpu_energy_of_a_plain_run_is_the_sum_of_its_steps() {
         let c = probe_sm.step(&shares, setup.full);
         e += c.gpu_energy_j;
         t += c.time_s;
+        node_j += setup.node_power_w(c.gpu_energy_j / c.time_s) * c.time_s;
     }
     assert!(
         (out.totals.gpu_j - e).abs() / e < 1e-9,
@@ -139,7 +143,9 @@ fn gpu_energy_of_a_plain_run_is_the_sum_of_its_steps() {
         out.totals.gpu_j
     );
     assert!((out.wall_s - t).abs() < 1e-6 * t);
-    assert!((out.totals.node_j - 1000.0 * t).abs() < 1e-6 * out.totals.node_j);
+    // Node power follows the GPUs' load, step by step, between the base and base + load part.
+    assert!((out.totals.node_j - node_j).abs() < 1e-6 * out.totals.node_j);
+    assert!(node_j > 1000.0 * t && node_j < (1000.0 + setup.node_load_w) * t);
 }
 
 #[test]
@@ -301,6 +307,84 @@ fn a_power_cap_lowers_power_and_raises_step_time() {
     let d = sm.step(&shares, half);
     assert!(d.time_s < a.time_s);
     assert!(d.gpu_energy_j / d.tokens > a.gpu_energy_j / a.tokens);
+}
+
+// Issue 11 item 4: with node power following the GPUs' load, a power cap on a compute-bound step
+// saves facility energy per token (the GPUs' energy per FLOP falls as φ^(γ-1), and the fans and
+// PSU losses fall with GPU power), though the step takes longer.
+#[test]
+fn a_power_cap_lowers_facility_energy_per_token_on_a_compute_bound_step() {
+    let s = scenario_from("single_node.toml", &[]);
+    let job = s.moe.as_ref().unwrap();
+    let mut sm = StepModel::new(job, &s.cluster, s.training.precision);
+    let layers = job.model.moe_layers() as usize;
+    let e = match &job.model.ffn {
+        FfnKind::Moe(m) => m.experts as usize,
+        FfnKind::Dense => unreachable!("single_node is an MoE scenario"),
+    };
+    let shares = vec![1.0 / e as f64; e * layers];
+    let acc = &s.cluster.accelerator;
+    let node_w = s.cluster.node_overhead_w * s.cluster.nodes() as f64;
+    let full = sm.full_knobs();
+    let setup = |load: f64| RunSetup {
+        tokens: 1.0,
+        full,
+        throttled: full,
+        checkpoint_s: 0.0,
+        restore_s: 0.0,
+        release_when_paused: false,
+        node_w,
+        node_load_w: load,
+        gpu_full_w: acc.tdp_w,
+        network_w: s.cluster.fabric.switch_power_w(),
+        gpu_idle_w: acc.idle_w,
+        gpus: s.cluster.gpus as f64,
+        pue: s.cluster.pue,
+        pue_by_interval: None,
+        count_effective: false,
+        top_k_by_hour: None,
+    };
+    let following = setup(run::node_load_w(node_w));
+    let a = sm.step(&shares, full);
+    // Compute-bound: waiting (bubbles, communication) is a small part of the GPU energy.
+    assert!(a.waiting_energy_j < 0.2 * a.gpu_energy_j, "{a:?}");
+    let facility_per_token = |c: &StepCost, su: &RunSetup| {
+        let gpu_w = c.gpu_energy_j / c.time_s;
+        (c.gpu_energy_j + (su.node_power_w(gpu_w) + su.network_w) * c.time_s) * su.pue / c.tokens
+    };
+    let e_full = facility_per_token(&a, &following);
+    let constant = setup(0.0);
+    let mut seen = Vec::new();
+    for cap in [600.0, 500.0, 400.0] {
+        let b = sm.step(
+            &shares,
+            Knobs {
+                power_limit_w: cap,
+                ..full
+            },
+        );
+        assert!(b.time_s > a.time_s, "cap {cap}");
+        // Node power follows: lower under the cap, and above the base at full load.
+        let (pa, pb) = (
+            following.node_power_w(a.gpu_energy_j / a.time_s),
+            following.node_power_w(b.gpu_energy_j / b.time_s),
+        );
+        assert!(pb < pa && pa > node_w, "cap {cap}: node {pb} vs {pa}");
+        let e_cap = facility_per_token(&b, &following);
+        seen.push((
+            cap,
+            e_cap / e_full,
+            facility_per_token(&b, &constant) / facility_per_token(&a, &constant),
+        ));
+    }
+    // A moderate cap saves facility energy per token; a deep one costs more again, because the
+    // base node power, network and idle GPU power are paid over a longer step (an optimum cap).
+    let text = format!("{seen:?}");
+    assert!(seen[0].1 < 1.0 && seen[1].1 < 1.0, "{text}");
+    assert!(seen[2].1 > seen[1].1, "{text}");
+    // Node power that follows load makes the cap save more than a constant node power would.
+    assert!(seen.iter().all(|x| x.1 < x.2), "{text}");
+    eprintln!("cap, facility J/token vs uncapped (node follows load), (node constant): {text}");
 }
 
 #[test]

@@ -27,7 +27,7 @@ pub struct StepCost {
     pub time_s: f64,
     /// Energy of all GPUs of the job over the step [J] (idle power included).
     pub gpu_energy_j: f64,
-    /// Part of `gpu_energy_j` drawn at idle power while GPUs wait (bubbles, stragglers, exposed communication) [J].
+    /// Part of `gpu_energy_j` drawn at spin power while GPUs wait (bubbles, stragglers, exposed communication) [J].
     pub waiting_energy_j: f64,
     /// Tokens trained in the step.
     pub tokens: f64,
@@ -452,10 +452,13 @@ impl StepModel {
             *c = self.stage_x.iter().map(|x| x[k]).sum::<f64>()
                 + (mb - 1.0) * self.stage_x[slowest][k];
         }
+        // A waiting GPU (bubble, straggler wait, exposed communication) spins in a collective or a
+        // synchronisation with its clock held high: it draws `spin_w`, not idle (see presets.rs).
+        let spin = self.acc.spin_w();
         StepCost {
             time_s,
-            gpu_energy_j: gpus * idle * time_s + gpu_dyn_j,
-            waiting_energy_j: idle * waiting_s,
+            gpu_energy_j: gpus * idle * time_s + gpu_dyn_j + (spin - idle) * waiting_s,
+            waiting_energy_j: spin * waiting_s,
             tokens: mb * self.plan.dp as f64 * self.tokens_per_mb,
             assignments: self.assignments_per_layer(knobs.top_k) * moe_layers * mb * replicas,
             dropped: dropped * mb * replicas,
