@@ -316,7 +316,7 @@ fn a_power_cap_lowers_power_and_raises_step_time() {
 fn a_power_cap_lowers_facility_energy_per_token_on_a_compute_bound_step() {
     let s = scenario_from("single_node.toml", &[]);
     let job = s.moe.as_ref().unwrap();
-    let mut sm = StepModel::new(job, &s.cluster, s.training.precision);
+    let mut sm = StepModel::new(job, &s.cluster);
     let layers = job.model.moe_layers() as usize;
     let e = match &job.model.ffn {
         FfnKind::Moe(m) => m.experts as usize,
