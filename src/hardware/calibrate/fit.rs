@@ -326,6 +326,22 @@ pub(crate) fn router_price(acc: &Accelerator, r: &MoeRow) -> PricedOp {
     )
 }
 
+/// A measured dropless MoE-layer row as modelled: loop-issued experts at the row's loads, then the
+/// router (the calibration's fit and its residuals read the same model).
+pub(crate) fn dropless_layer(acc: &Accelerator, r: &MoeRow) -> crate::hardware::KernelCost {
+    experts_fwd_bwd(
+        acc,
+        &r.counts,
+        r.hidden,
+        r.ffn,
+        ExpertKernel::Loop,
+        None,
+        Precision::Bf16,
+        0.0,
+    )
+    .then(router_price(acc, r).as_cost())
+}
+
 /// Attention efficiency curve `(max_eff, half_flops_per_head)`: measured efficiency
 /// `flops / time / (peak * clock/max)` of every attn.csv row fitted as
 /// `1/eff = 1/max + (half/max) / (flops/(batch*heads))` by linear least squares (relative weights).
@@ -370,20 +386,7 @@ pub fn fit_loop_scale(acc: &Accelerator, rows: &[MoeRow]) -> f64 {
         a.efficiency.loop_gemm_eff_scale = s;
         rows.iter()
             .filter(|r| r.mode == "dropless")
-            .map(|r| {
-                let e = experts_fwd_bwd(
-                    &a,
-                    &r.counts,
-                    r.hidden,
-                    r.ffn,
-                    ExpertKernel::Loop,
-                    None,
-                    Precision::Bf16,
-                    0.0,
-                );
-                let rt = router_price(&a, r);
-                ((e.time_s + rt.time_s) / r.s_per_iter).ln().powi(2)
-            })
+            .map(|r| (dropless_layer(&a, r).time_s / r.s_per_iter).ln().powi(2))
             .sum()
     })
 }

@@ -143,20 +143,7 @@ pub fn moe_residuals(acc: &Accelerator, rows: &[MoeRow]) -> Vec<Residual> {
     for r in rows {
         let router = super::fit::router_price(acc, r).as_cost();
         let (group, c) = match r.mode.as_str() {
-            "dropless" => (
-                RowGroup::MoeDropless,
-                experts_fwd_bwd(
-                    acc,
-                    &r.counts,
-                    r.hidden,
-                    r.ffn,
-                    ExpertKernel::Loop,
-                    None,
-                    Precision::Bf16,
-                    0.0,
-                )
-                .then(router),
-            ),
+            "dropless" => (RowGroup::MoeDropless, super::fit::dropless_layer(acc, r)),
             "capacity1.25" => {
                 let cap = (1.25 * r.tokens * r.top_k / r.experts).ceil() as u32;
                 (

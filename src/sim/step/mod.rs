@@ -87,6 +87,8 @@ pub struct StepModel {
     model: ModelSpec,
     plan: ParallelPlan,
     kernel: ExpertKernel,
+    /// The job's framework settings the operation list is built with (router kernel, optimizer…).
+    ops_config: workload::step_ops::OpsConfig,
     precision: Precision,
     gpus: u32,
     gpus_per_node: u32,
@@ -159,6 +161,7 @@ impl StepModel {
             model,
             plan,
             kernel: job.expert_kernel,
+            ops_config: job.ops_config(),
             precision,
             gpus: cluster.gpus,
             gpus_per_node: cluster.gpus_per_node,
@@ -354,8 +357,7 @@ impl StepModel {
             power_limit_w: knobs.power_limit_w,
             precision: self.precision,
         };
-        let cfg = workload::step_ops::OpsConfig::default();
-        match workload::step_ops::step_ops(&model, &self.plan, &cfg) {
+        match workload::step_ops::step_ops(&model, &self.plan, &self.ops_config) {
             Ok(ops) => ops
                 .stages
                 .iter()
