@@ -115,24 +115,22 @@ pub(super) fn moe_ffn(e: &mut Emit, c: &Ctx) {
             e.push(op.clone(), &[op]);
         }
     }
-    // Expert-TP all-gather of the received tokens (backward: reduce-scatter).
-    if tpu > 1 {
+    // Expert-TP exchange of the received tokens: a collective forward, its mirror in backward.
+    let tp_exchange = |e: &mut Emit, name: &'static str, fwd: K, bwd: K| {
         let f = routed(
-            Op::comm(
-                "moe.tp_gather",
-                K::AllGather,
-                GroupKind::Tp,
-                tpu,
-                recv * d * p,
-            ),
+            Op::comm(name, fwd, GroupKind::Tp, tpu, recv * d * p),
             RoutedBy::RankReceived,
             recv,
         );
         let b = Op {
-            class: K::ReduceScatter,
+            class: bwd,
             ..f.clone()
         };
         e.push(f, &[b]);
+    };
+    // Expert-TP all-gather of the received tokens (backward: reduce-scatter).
+    if tpu > 1 {
+        tp_exchange(e, "moe.tp_gather", K::AllGather, K::ReduceScatter);
     }
     let sort_chunks = e_local > 1 && (ep > 1 || tpu > 1);
     if sort_chunks {
@@ -153,22 +151,7 @@ pub(super) fn moe_ffn(e: &mut Emit, c: &Ctx) {
         e.mem(op, 1.0);
     }
     if tpu > 1 {
-        let f = routed(
-            Op::comm(
-                "moe.tp_reduce",
-                K::ReduceScatter,
-                GroupKind::Tp,
-                tpu,
-                recv * d * p,
-            ),
-            RoutedBy::RankReceived,
-            recv,
-        );
-        let b = Op {
-            class: K::AllGather,
-            ..f.clone()
-        };
-        e.push(f, &[b]);
+        tp_exchange(e, "moe.tp_reduce", K::ReduceScatter, K::AllGather);
     }
     if ep > 1 {
         let op = routed(
