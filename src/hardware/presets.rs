@@ -3,7 +3,16 @@
 use super::{Accelerator, EfficiencyCurve, HardwareError, PeakFlops, PowerModel};
 
 /// Preset keys, in the fixed order of [`presets`].
-pub const PRESET_KEYS: [&str; 7] = ["h100", "h200", "a100", "v100", "b200", "tpu-v3", "tpu-v4"];
+pub const PRESET_KEYS: [&str; 8] = [
+    "h100",
+    "h200",
+    "a100",
+    "a100-40gb",
+    "v100",
+    "b200",
+    "tpu-v3",
+    "tpu-v4",
+];
 
 /// H100 clock scaling: NVIDIA quotes H100 SXM5 peaks at the 1830 MHz boost clock
 /// (989.4 TF bf16 = 132 SMs x 4096 FLOP/clk x 1.83 GHz; https://glennklockwood.com/garden/processors/h100
@@ -99,17 +108,40 @@ fn h100_power() -> PowerModel {
 
 const H100_BF16: f64 = 989.4e12 * HOPPER_CLOCK_SCALE;
 
-/// Build a non-H100 preset whose curves are the H100 shapes scaled (an assumption): the
-/// efficiency knee by the bf16 (or best tensor) peak ratio, the dynamic power coefficients by
-/// the ratio of dynamic ranges `(tdp - idle) / (700 - 122)`.
+/// What a preset without its own measurements takes from the H100 fit, stated in its sources.
+const EFFICIENCY_ASSUMPTION: &str = "efficiency curves: no measurements of this device — ASSUMED: the H100-measured curve shapes (max efficiency, exponent, attention curve, loop-GEMM scale, memory efficiency; ../shared/data/h100) applied to this device's own roofline (its peak FLOP/s and HBM bandwidth above), the size knee scaled by the bf16 peak ratio to the H100";
+
+/// Build a non-H100 GPU preset: efficiency as [`EFFICIENCY_ASSUMPTION`], the dynamic power
+/// coefficients the H100 fit's scaled by the ratio of dynamic ranges `(tdp - idle) / (700 - 122)`
+/// (an assumption, stated in the preset's sources).
 fn scaled_from_h100(mut a: Accelerator) -> Accelerator {
     let peak = a.peak_flops.bf16.or(a.peak_flops.fp16).unwrap_or(H100_BF16);
     a.efficiency = h100_efficiency().scaled_to_peak(peak / H100_BF16);
     a.power = h100_power().scaled((a.tdp_w - a.idle_w) / H100_DYN_RANGE_W);
+    a.sources.push(EFFICIENCY_ASSUMPTION.into());
     a.sources.push(
-        "efficiency and power curve shapes: H100 fit scaled (assumed): knee by peak ratio, coefficients by (tdp-idle) ratio"
+        "dynamic power coefficients (tensor, SIMT, memory, spin): no measurements of this device — ASSUMED: the H100 fit scaled by (TDP - idle) / (700 - 122.2 W), so a large GEMM is power-limited at TDP as on the H100"
             .into(),
     );
+    a
+}
+
+/// Build a TPU preset from Google's measured min/mean/max chip power (`idle_w` = min,
+/// `tdp_w` = max): efficiency as [`EFFICIENCY_ASSUMPTION`]; the tensor coefficient set so that a
+/// GEMM at the curve's maximum efficiency and full clock draws the measured maximum (TPUs run
+/// a fixed clock: no evidence of the H100's power-limit throttling, so the H100's throttled
+/// shape is not copied); SIMT, memory and spin coefficients in the H100 fit's proportions to
+/// its tensor coefficient.
+fn tpu_from_measured_power(mut a: Accelerator) -> Accelerator {
+    let peak = a.peak_flops.bf16.unwrap_or(H100_BF16);
+    a.efficiency = h100_efficiency().scaled_to_peak(peak / H100_BF16);
+    let tensor = (a.tdp_w - a.idle_w) / H100_MAX_EFF;
+    a.power = h100_power().scaled(tensor / H100_TENSOR_COEF_W);
+    a.sources.push(EFFICIENCY_ASSUMPTION.into());
+    a.sources.push(format!(
+        "dynamic power: tensor coefficient {tensor:.0} W = (max {:.0} W - min {:.0} W measured) / max efficiency {H100_MAX_EFF}, so a peak-efficiency GEMM at full clock draws the measured max (derived); SIMT/memory/spin coefficients in the H100 fit's ratios to its tensor coefficient (ASSUMED)",
+        a.tdp_w, a.idle_w
+    ));
     a
 }
 
@@ -165,8 +197,13 @@ fn h200() -> Accelerator {
     a
 }
 
+/// A100 idle power with a CUDA context open [W]: 80.0 W at 1410 MHz (Vadari, arXiv 2605.23918,
+/// as quoted in /work/notes/hardware_constants.md §2a [secondary]; the same source's H100 figure,
+/// 121.7 W, matches our measured 122.2 W). Bare idle without a context: 53.7 W (same source).
+const A100_IDLE_W: f64 = 80.0;
+
 fn a100() -> Accelerator {
-    let idle_w = H100_IDLE_W * 400.0 / 700.0;
+    let idle_w = A100_IDLE_W;
     scaled_from_h100(Accelerator {
         key: "a100".into(),
         name: "NVIDIA A100 SXM4 80GB".into(),
@@ -194,11 +231,24 @@ fn a100() -> Accelerator {
             "312 TF bf16/fp16, 156 tf32, 19.5 fp32 dense; 80 GB HBM2e 2.039 TB/s; 400 W; NVLink 300+300 GB/s — https://glennklockwood.com/garden/processors/A100 (NVIDIA A100 datasheet)".into(),
             "boost (max) clock 1410 MHz — https://www.techpowerup.com/gpu-specs/a100-sxm4-40-gb.c3506".into(),
             "min power cap 100 W — assumed (nvidia-smi range commonly reported for A100 SXM4)".into(),
-            "idle power — assumed: H100 measured idle scaled by TDP (122 W x 400/700)".into(),
+            "idle power with a context 80.0 W at 1410 MHz — Vadari, arXiv 2605.23918 [secondary quote; same source's H100 value matches our measurement]".into(),
             "node overhead 1650 W — assumed: DGX A100 max 6.5 kW (NVIDIA DGX A100 datasheet) minus 8x400 W, halved".into(),
             "launch floor and latency — H100 values (assumed, same software stack)".into(),
         ],
     })
+}
+
+fn a100_40gb() -> Accelerator {
+    let mut a = a100();
+    a.key = "a100-40gb".into();
+    a.name = "NVIDIA A100 SXM4 40GB".into();
+    a.hbm_bytes = 40e9;
+    a.hbm_bw_bytes_per_s = 1.555e12;
+    a.sources[0] = "312 TF bf16/fp16, 156 tf32, 19.5 fp32 dense; 40 GB HBM2 1.555 TB/s; 400 W (SXM4); NVLink 300+300 GB/s — https://glennklockwood.com/garden/processors/A100 (NVIDIA A100 datasheet table)".into();
+    a.sources.push(
+        "idle power, min cap, node overhead, curves: as the A100 80GB (same GA100 die, clocks and 400 W board power; assumed)".into(),
+    );
+    a
 }
 
 fn v100() -> Accelerator {
@@ -270,7 +320,7 @@ fn b200() -> Accelerator {
 }
 
 fn tpu_v3() -> Accelerator {
-    scaled_from_h100(Accelerator {
+    tpu_from_measured_power(Accelerator {
         key: "tpu-v3".into(),
         name: "Google Cloud TPU v3 (per chip)".into(),
         peak_flops: PeakFlops {
@@ -297,13 +347,14 @@ fn tpu_v3() -> Accelerator {
             "123 TF bf16 per chip; 32 GiB HBM2 900 GB/s; measured min/mean/max power 123/220/262 W (idle = min, limit = max); pod all-reduce bandwidth 340 TB/s over 1024 chips — https://cloud.google.com/tpu/docs/v3".into(),
             "no user power cap: min_power_cap_w = tdp_w (capping is a no-op)".into(),
             "940 MHz clock — Jouppi et al., 'A Domain-Specific Supercomputer for Training Deep Neural Networks', CACM 2020".into(),
-            "4 chips per host (v3-8), 5 us ICI latency, 5 us per XLA op, 500 W host overhead — assumed".into(),
+            "4 chips per host (v3-8), 5 us ICI latency, 5 us per XLA op, 500 W host overhead — assumed (Patterson et al. 2021 Table 4's measured all-in power per TPU v3 chip, 245-310 W, implies ~100-360 W per host; not used, to keep those validation cases out of sample)".into(),
+            "interconnect: a 2-D ICI torus (scenario key cluster.torus; link preset tpu-v3-ici), not a fat-tree".into(),
         ],
     })
 }
 
 fn tpu_v4() -> Accelerator {
-    scaled_from_h100(Accelerator {
+    tpu_from_measured_power(Accelerator {
         key: "tpu-v4".into(),
         name: "Google Cloud TPU v4 (per chip)".into(),
         peak_flops: PeakFlops {
@@ -331,13 +382,23 @@ fn tpu_v4() -> Accelerator {
             "no user power cap: min_power_cap_w = tdp_w (capping is a no-op)".into(),
             "1050 MHz clock — Jouppi et al., 'TPU v4: An Optically Reconfigurable Supercomputer for ML', ISCA 2023".into(),
             "4 chips per host, 5 us ICI latency, 5 us per XLA op, 500 W host overhead — assumed".into(),
+            "interconnect: a 3-D ICI torus (scenario key cluster.torus; link preset tpu-v4-ici), not a fat-tree".into(),
         ],
     })
 }
 
 /// All presets, in the order of [`PRESET_KEYS`].
 pub fn presets() -> Vec<Accelerator> {
-    vec![h100(), h200(), a100(), v100(), b200(), tpu_v3(), tpu_v4()]
+    vec![
+        h100(),
+        h200(),
+        a100(),
+        a100_40gb(),
+        v100(),
+        b200(),
+        tpu_v3(),
+        tpu_v4(),
+    ]
 }
 
 /// The preset with `key` (case-insensitive); the error lists the valid keys.
@@ -379,6 +440,45 @@ mod tests {
             let c = a.gemm(8192.0, 8192.0, 8192.0, super::super::Precision::Bf16, 0.0);
             assert!(c.mean_power_w() <= a.tdp_w + 1e-6, "{}", a.key);
         }
+    }
+
+    /// Every preset that is not the measured H100 says what it assumes of its curves and power.
+    #[test]
+    fn unmeasured_presets_state_their_curve_assumption() {
+        for a in presets() {
+            let assumed = a.sources.iter().any(|s| s.contains("ASSUMED"));
+            match a.key.as_str() {
+                "h100" => assert!(!assumed),
+                "h200" => assert!(a.sources.iter().any(|s| s.contains("H100 values"))),
+                _ => assert!(assumed, "{}", a.key),
+            }
+        }
+    }
+
+    /// TPUs: a peak-efficiency GEMM at full clock draws the measured max (no H100-style
+    /// throttling), and idle is the measured min.
+    #[test]
+    fn tpu_power_spans_the_measured_min_and_max() {
+        for (key, min_w, max_w) in [("tpu-v3", 123.0, 262.0), ("tpu-v4", 90.0, 192.0)] {
+            let t = preset(key).expect("tpu preset");
+            assert_eq!((t.idle_w, t.tdp_w), (min_w, max_w));
+            let g = t.gemm(
+                16384.0,
+                16384.0,
+                16384.0,
+                super::super::Precision::Bf16,
+                0.0,
+            );
+            assert!(g.mean_power_w() > 0.95 * max_w && g.mean_power_w() <= max_w + 1e-9);
+            assert!(g.clock_factor > 0.95, "{key}: clock {}", g.clock_factor);
+        }
+        let a40 = preset("a100-40gb").expect("a100-40gb");
+        let a80 = preset("a100").expect("a100");
+        assert_eq!(
+            (a40.hbm_bw_bytes_per_s, a80.hbm_bw_bytes_per_s),
+            (1.555e12, 2.039e12)
+        );
+        assert_eq!(a80.idle_w, 80.0);
     }
 
     #[test]

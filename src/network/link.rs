@@ -23,8 +23,12 @@ pub enum InterconnectKind {
     InfinibandFatTree,
     /// RDMA over Converged Ethernet (`roce`).
     Roce,
-    /// Google TPU inter-chip interconnect (`tpu-ici`).
+    /// Google TPU inter-chip interconnect (`tpu-ici`), one link of the torus.
     TpuIci,
+    /// Intel Omni-Path fat-tree between nodes (`omni-path`, `opa`).
+    OmniPath,
+    /// Data-centre network between TPU hosts and pods (`dcn`).
+    Dcn,
 }
 
 /// Accepted names for each kind: (name, kind). The first name per kind is canonical.
@@ -36,6 +40,9 @@ const KIND_NAMES: &[(&str, InterconnectKind)] = &[
     ("roce", InterconnectKind::Roce),
     ("tpu-ici", InterconnectKind::TpuIci),
     ("ici", InterconnectKind::TpuIci),
+    ("omni-path", InterconnectKind::OmniPath),
+    ("opa", InterconnectKind::OmniPath),
+    ("dcn", InterconnectKind::Dcn),
 ];
 
 impl InterconnectKind {
@@ -54,6 +61,8 @@ impl InterconnectKind {
             InterconnectKind::InfinibandFatTree => "ib-ndr",
             InterconnectKind::Roce => "roce-400",
             InterconnectKind::TpuIci => "tpu-v4-ici",
+            InterconnectKind::OmniPath => "opa-100",
+            InterconnectKind::Dcn => "dcn-tpu",
         }
     }
 }
@@ -92,9 +101,12 @@ pub struct LinkPreset {
     pub name: &'static str,
     /// Interconnect family.
     pub kind: InterconnectKind,
-    /// Line rate and latency per direction per GPU port.
+    /// Line rate and latency per direction per GPU port (per link for ICI).
     pub link: Link,
-    /// Where the figures come from.
+    /// Ports per switch of the fabric's leaves (0: no switch — NVLink islands, ICI), which sets
+    /// how many nodes share a leaf (`topology::FatTree::nodes_per_leaf`).
+    pub switch_radix: u32,
+    /// Where the figures come from (line rate, latency, switch radix).
     pub source: &'static str,
 }
 
@@ -109,13 +121,17 @@ const NVLINK_LATENCY_S: f64 = 1.9e-6;
 /// NCCL's per-step network latency (Ring/LL128, 4.0 µs) [s]:
 /// NVIDIA/nccl src/graph/tuning.cc, `hwLat[NET]`.
 const NET_LATENCY_S: f64 = 4.0e-6;
+/// Per-hop ICI latency: 1 µs, assumed (no per-hop figure is published; jax-ml/scaling-book's
+/// worked examples assume 0.5–1 µs).
+const ICI_LATENCY_S: f64 = 1.0e-6;
 
-static PRESETS: [LinkPreset; 9] = [
+static PRESETS: [LinkPreset; 15] = [
     LinkPreset {
         key: "nvlink3",
         name: "NVLink 3 (A100 SXM, 600 GB/s bidirectional)",
         kind: InterconnectKind::NvlinkNvswitch,
         link: Link { bw_bytes_per_s: 300e9, latency_s: NVLINK_LATENCY_S },
+        switch_radix: 0,
         source: "NVIDIA A100 datasheet: NVLink 600 GB/s total (bidirectional) -> 300 GB/s per direction; latency NCCL tuning.cc",
     },
     LinkPreset {
@@ -123,6 +139,7 @@ static PRESETS: [LinkPreset; 9] = [
         name: "NVLink 4 (H100 SXM, 900 GB/s bidirectional)",
         kind: InterconnectKind::NvlinkNvswitch,
         link: Link { bw_bytes_per_s: 450e9, latency_s: NVLINK_LATENCY_S },
+        switch_radix: 0,
         source: "NVIDIA H100 datasheet: NVLink 900 GB/s bidirectional; 450 GB/s line rate per direction confirmed in github.com/NVIDIA/nccl-tests/issues/212; latency NCCL tuning.cc",
     },
     LinkPreset {
@@ -130,49 +147,104 @@ static PRESETS: [LinkPreset; 9] = [
         name: "NVLink 5 (B200/GB200, 1.8 TB/s bidirectional)",
         kind: InterconnectKind::NvlinkNvswitch,
         link: Link { bw_bytes_per_s: 900e9, latency_s: NVLINK_LATENCY_S },
+        switch_radix: 0,
         source: "NVIDIA Blackwell datasheet: NVLink 1.8 TB/s per GPU -> 900 GB/s per direction (also github.com/Azure/AI-benchmarking-guide/issues/7); latency NCCL tuning.cc (assumed unchanged)",
     },
     LinkPreset {
         key: "ib-hdr",
-        name: "InfiniBand HDR 200 Gb/s (ConnectX-6)",
+        name: "InfiniBand HDR 200 Gb/s (ConnectX-6, Quantum QM8700)",
         kind: InterconnectKind::InfinibandFatTree,
         link: Link { bw_bytes_per_s: gbit(200.0), latency_s: NET_LATENCY_S },
-        source: "IBTA HDR 200 Gb/s per port; latency NCCL tuning.cc hwLat[NET]",
+        switch_radix: 40,
+        source: "IBTA HDR 200 Gb/s per port; latency NCCL tuning.cc hwLat[NET]; leaf radix 40 x HDR 200 Gb/s QSFP56 (NVIDIA QM8700/QM8790, QM87xx user manual and vendor reference page)",
     },
     LinkPreset {
         key: "ib-ndr",
         name: "InfiniBand NDR 400 Gb/s (ConnectX-7, Quantum-2)",
         kind: InterconnectKind::InfinibandFatTree,
         link: Link { bw_bytes_per_s: gbit(400.0), latency_s: NET_LATENCY_S },
-        source: "NVIDIA Quantum-2 QM9700: 64 ports of NDR 400 Gb/s; latency NCCL tuning.cc hwLat[NET]",
+        switch_radix: 64,
+        source: "NVIDIA Quantum-2 QM9700: 64 ports of NDR 400 Gb/s (docs.nvidia.com/networking/display/QM97X0PUB); latency NCCL tuning.cc hwLat[NET]",
     },
     LinkPreset {
         key: "ib-xdr",
         name: "InfiniBand XDR 800 Gb/s (ConnectX-8, Quantum-X800)",
         kind: InterconnectKind::InfinibandFatTree,
         link: Link { bw_bytes_per_s: gbit(800.0), latency_s: NET_LATENCY_S },
-        source: "NVIDIA Quantum-X800 / ConnectX-8: 800 Gb/s per port; latency NCCL tuning.cc hwLat[NET] (assumed unchanged)",
+        switch_radix: 64,
+        source: "NVIDIA Quantum-X800 / ConnectX-8: 800 Gb/s per port; latency NCCL tuning.cc hwLat[NET] (assumed unchanged); leaf radix 64 assumed (the Quantum-X800 port count was not read)",
     },
     LinkPreset {
         key: "ib-ndr800",
         name: "InfiniBand XDR 800 Gb/s (alias of ib-xdr)",
         kind: InterconnectKind::InfinibandFatTree,
         link: Link { bw_bytes_per_s: gbit(800.0), latency_s: NET_LATENCY_S },
+        switch_radix: 64,
         source: "alias of ib-xdr",
+    },
+    LinkPreset {
+        key: "roce-200",
+        name: "RoCEv2 200 GbE (ConnectX-6 Dx, Spectrum-2)",
+        kind: InterconnectKind::Roce,
+        link: Link { bw_bytes_per_s: gbit(200.0), latency_s: NET_LATENCY_S },
+        switch_radix: 32,
+        source: "200 GbE line rate; leaf radix 32 x 200 GbE (NVIDIA/Mellanox SN3700, Spectrum-2, 32 QSFP ports: mellanox/mlxsw wiki release notes); latency assumed equal to IB (NCCL's tuning model uses one NET latency for both)",
     },
     LinkPreset {
         key: "roce-400",
         name: "RoCEv2 400 GbE (Spectrum-X / ConnectX-7)",
         kind: InterconnectKind::Roce,
         link: Link { bw_bytes_per_s: gbit(400.0), latency_s: NET_LATENCY_S },
-        source: "400 GbE line rate; latency assumed equal to IB (NCCL's tuning model uses one NET latency for both)",
+        switch_radix: 128,
+        source: "400 GbE line rate; leaf radix 128 x 400 GbE (NVIDIA SN5600, Spectrum-4: 64 x 800 GbE or 128 x 400 GbE, docs.nvidia.com/networking/display/sn5000/data+interfaces); latency assumed equal to IB (NCCL's tuning model uses one NET latency for both)",
+    },
+    LinkPreset {
+        key: "opa-100",
+        name: "Intel Omni-Path 100 Gb/s (OPA 100 series)",
+        kind: InterconnectKind::OmniPath,
+        link: Link { bw_bytes_per_s: gbit(100.0), latency_s: NET_LATENCY_S },
+        switch_radix: 48,
+        source: "Omni-Path 100 Gb/s per port; leaf radix 48 (Intel Omni-Path Edge Switch 100 Series, 48-port ASIC, intel.com product page); latency assumed equal to IB (NCCL tuning.cc hwLat[NET])",
+    },
+    LinkPreset {
+        key: "tpu-v3-ici",
+        name: "TPU v3 ICI link (2-D torus, 4 links per chip)",
+        kind: InterconnectKind::TpuIci,
+        link: Link { bw_bytes_per_s: 340e12 / 1024.0 / 4.0, latency_s: ICI_LATENCY_S },
+        switch_radix: 0,
+        source: "per link per direction 83.0 GB/s = all-reduce bandwidth 340 TB/s per 1024-chip pod / 1024 chips / 4 links (cloud.google.com/tpu/docs/v3; 2-D torus, 4 neighbours); cross-checks: bisection 6.4 TB/s / (2 x 32 links) = 100 GB/s, jax-ml/scaling-book tpus.md 1e11 B/s one-way; latency 1 us per hop assumed (no per-hop figure published)",
     },
     LinkPreset {
         key: "tpu-v4-ici",
-        name: "TPU v4 ICI (3D torus)",
+        name: "TPU v4 ICI link (3-D torus, 6 links per chip)",
         kind: InterconnectKind::TpuIci,
-        link: Link { bw_bytes_per_s: 1.1e15 / 4096.0, latency_s: 1.0e-6 },
-        source: "cloud.google.com/tpu/docs/v4: all-reduce bandwidth 1.1 PB/s per 4096-chip pod -> 268.6 GB/s per chip; latency 1 µs assumed (no per-hop figure published)",
+        link: Link { bw_bytes_per_s: 1.1e15 / 4096.0 / 6.0, latency_s: ICI_LATENCY_S },
+        switch_radix: 0,
+        source: "per link per direction 44.8 GB/s = all-reduce bandwidth 1.1 PB/s per 4096-chip pod / 4096 chips / 6 links (cloud.google.com/tpu/docs/v4; 3-D torus, Jouppi et al. ISCA 2023); cross-checks: bisection 24 TB/s / (2 x 16 x 16 links) = 46.9 GB/s, jax-ml/scaling-book tpus.md 4.5e10 B/s one-way; latency 1 us per hop assumed (no per-hop figure published)",
+    },
+    LinkPreset {
+        key: "dcn-tpu",
+        name: "Data-centre network between TPU hosts (per chip of a 4-chip host)",
+        kind: InterconnectKind::Dcn,
+        link: Link { bw_bytes_per_s: 2.5e10 / 4.0, latency_s: NET_LATENCY_S },
+        switch_radix: 64,
+        source: "DCN ~2.5e10 bytes/s per host (jax-ml/scaling-book tpus.md) over the 4 chips of a TPU v3/v4 host = 6.25 GB/s per chip; latency and radix assumed as for NDR InfiniBand",
+    },
+    LinkPreset {
+        key: "tpu-ici",
+        name: "TPU v4 ICI link (alias of tpu-v4-ici)",
+        kind: InterconnectKind::TpuIci,
+        link: Link { bw_bytes_per_s: 1.1e15 / 4096.0 / 6.0, latency_s: ICI_LATENCY_S },
+        switch_radix: 0,
+        source: "alias of tpu-v4-ici",
+    },
+    LinkPreset {
+        key: "ici",
+        name: "TPU v4 ICI link (alias of tpu-v4-ici)",
+        kind: InterconnectKind::TpuIci,
+        link: Link { bw_bytes_per_s: 1.1e15 / 4096.0 / 6.0, latency_s: ICI_LATENCY_S },
+        switch_radix: 0,
+        source: "alias of tpu-v4-ici",
     },
 ];
 
@@ -232,6 +304,40 @@ mod tests {
         );
         assert_eq!(
             link_preset("ib-hdr").map(|p| p.link.bw_bytes_per_s),
+            Ok(25e9)
+        );
+    }
+
+    /// Every row says where its numbers come from, fabric rows name their switch.
+    #[test]
+    fn preset_rows_have_sources_and_fabrics_have_a_switch_radix() {
+        for p in link_presets() {
+            assert!(p.source.len() > 10, "{}: source too short", p.key);
+            match p.kind {
+                InterconnectKind::NvlinkNvswitch | InterconnectKind::TpuIci => {
+                    assert_eq!(p.switch_radix, 0, "{}", p.key)
+                }
+                _ => assert!(p.switch_radix >= 2, "{}", p.key),
+            }
+            if p.source != "alias of tpu-v4-ici" && !p.source.starts_with("alias") {
+                assert!(
+                    p.source.contains("latency") || p.source.contains("NCCL"),
+                    "{}: latency unsourced",
+                    p.key
+                );
+            }
+        }
+        // The ICI rows are per link, derived from the pod all-reduce bandwidth.
+        let v4 = link_preset("tpu-v4-ici").map(|p| p.link.bw_bytes_per_s);
+        assert!(v4.is_ok_and(|b| (b - 44.76e9).abs() < 0.01e9));
+        let v3 = link_preset("tpu-v3-ici").map(|p| p.link.bw_bytes_per_s);
+        assert!(v3.is_ok_and(|b| (b - 83.0e9).abs() < 0.1e9));
+        assert_eq!(
+            link_preset("opa-100").map(|p| p.link.bw_bytes_per_s),
+            Ok(12.5e9)
+        );
+        assert_eq!(
+            link_preset("roce-200").map(|p| p.link.bw_bytes_per_s),
             Ok(25e9)
         );
     }

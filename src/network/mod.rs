@@ -2,17 +2,22 @@
 //!
 //! * [`link`]: a [`Link`] (bandwidth and latency per direction per GPU port), the
 //!   [`InterconnectKind`]s and the sourced [`LinkPreset`] table.
-//! * [`fabric`]: a [`Fabric`] (NVLink/NVSwitch island per node, a fat-tree of NICs between nodes)
-//!   and the collective costs a step model calls millions of times (allocation-free).
+//! * [`fabric`]: a [`Fabric`] (NVLink/NVSwitch island per node, a fat-tree of NICs between nodes,
+//!   or a TPU ICI torus) and the collective costs a step model calls millions of times
+//!   (allocation-free).
+//! * [`topology`]: the fat-tree's leaves (oversubscription) and the torus (placement of groups,
+//!   ring-per-dimension and bisection-limited collectives).
 
 pub mod fabric;
 pub mod link;
+pub mod topology;
 
 pub use fabric::{
     Fabric, Group, COLLECTIVE_BASE_LATENCY_S, DEFAULT_SWITCH_POWER_W_PER_PORT,
     INTER_BUSBW_EFFICIENCY, INTRA_BUSBW_EFFICIENCY, SWITCH_RADIX,
 };
 pub use link::{link_preset, link_presets, InterconnectKind, Link, LinkPreset};
+pub use topology::{FatTree, Topology, Torus};
 
 /// Errors from building or validating network models; each names the value and what is valid.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -51,6 +51,8 @@ pub struct RawCluster {
     pub release_nodes_when_paused: bool,
     pub node_overhead_w: Option<f64>,
     pub oversubscription: Option<f64>,
+    /// TPU ICI torus: chips per dimension of one slice (2 or 3 numbers).
+    pub torus: Option<Vec<i64>>,
     pub weather: Option<String>,
     pub pue_model: Option<String>,
 }
