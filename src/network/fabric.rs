@@ -646,6 +646,54 @@ mod tests {
         }
     }
 
+    /// The torus collectives too: more bytes never take less time, for groups inside one slice
+    /// and across slices; a skewed all-to-all is slower than a balanced one of equal total.
+    #[test]
+    fn torus_collectives_are_monotone_and_feel_skew() {
+        let (ici, dcn) = (
+            link_preset("tpu-v4-ici").unwrap().link,
+            link_preset("dcn-tpu").unwrap().link,
+        );
+        let f = Fabric::torus(ici, dcn, 4, 512, [4, 8, 8]).unwrap();
+        for g in [
+            Group::new(8, 4),
+            Group::new(256, 4),
+            Group::new(128, 1),
+            Group::new(7, 4),
+        ] {
+            let mut prev = [0.0; 3];
+            for k in 0..40 {
+                let b = 2f64.powi(k);
+                let v = vec![b; g.size as usize];
+                let now = [
+                    f.all_reduce_s(b, g),
+                    f.reduce_scatter_s(b, g),
+                    f.all_to_all_s(&v, &v, g),
+                ];
+                for (p, q) in prev.iter().zip(now) {
+                    assert!(q >= *p, "{g:?} {b}: {p} -> {q}");
+                }
+                prev = now;
+            }
+        }
+        let g = Group::new(256, 4);
+        let bal = vec![1e7; 256];
+        let mut hot = vec![1e7 - 4e5; 256];
+        hot[0] = 1e7 + 255.0 * 4e5;
+        // Balanced: bisection-bound across the 8-long wrapped dimension; hot: rank 0 receives
+        // 112 MB through its 6 links.
+        let link = ici.bw_bytes_per_s;
+        let bisect = 1e7 * 256.0 * 8.0 / (4.0 * 255.0 * 2.0 * link);
+        let t_bal = f.all_to_all_s(&bal, &bal, g);
+        assert!(close(t_bal, BASE + bisect + 17e-6), "{t_bal}");
+        let t_hot = f.all_to_all_s(&bal, &hot, g);
+        assert!(
+            close(t_hot, BASE + hot[0] / (6.0 * link) + 17e-6),
+            "{t_hot}"
+        );
+        assert!(t_hot > 1.5 * t_bal);
+    }
+
     #[test]
     fn skewed_all_to_all_is_slower_than_balanced_with_same_total() {
         let f = h100(4);

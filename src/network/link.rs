@@ -319,7 +319,7 @@ mod tests {
                 }
                 _ => assert!(p.switch_radix >= 2, "{}", p.key),
             }
-            if p.source != "alias of tpu-v4-ici" && !p.source.starts_with("alias") {
+            if !p.source.starts_with("alias") {
                 assert!(
                     p.source.contains("latency") || p.source.contains("NCCL"),
                     "{}: latency unsourced",
