@@ -23,6 +23,7 @@ mod csv_load;
 mod dialect;
 mod error;
 mod format;
+mod marginal;
 mod presets;
 mod profile;
 mod pue;
@@ -41,6 +42,10 @@ pub use error::GridError;
 pub use format::{
     detect_format, format_names, load_grid_columns, load_grid_file, FormatInfo, GridColumns,
     GridFormat, FORMATS, IPCC_FACTORS_G_PER_KWH,
+};
+pub use marginal::{
+    estimate_mef, fuel_factor, BinFit, FuelGeneration, MefBin, MefEstimate, DEFAULT_MIN_CHANGES,
+    FOSSIL_FUELS, MEF_SIGNAL,
 };
 pub use presets::{eia_2022_spec, europe_2020_spec, EIA_FUEL_SUM};
 pub use profile::{default_profile_series, profile_regions, region_profile, RegionProfile};
