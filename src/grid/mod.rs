@@ -51,7 +51,9 @@ pub use presets::{eia_2022_spec, europe_2020_spec, EIA_FUEL_SUM};
 pub use profile::{default_profile_series, profile_regions, region_profile, RegionProfile};
 pub use pue::{pue_series, CoolingTemp, Pue, PueModel, CHILLER_COP_COEFFS};
 pub use series::{CiKind, CiSignal, GridSeries};
-pub use spec::{CsvColumns, GridFile, GridSource, GridSpec, SourceKind, StampAt};
+pub use spec::{
+    CsvColumns, GridFile, GridSource, GridSpec, MarginalKind, MarginalSource, SourceKind, StampAt,
+};
 pub use table::LoadReport;
 pub use time::{fmt_utc, parse_time_zone};
 pub use weather::{load_epw, wet_bulb_stull_c, WeatherSeries, MAX_WEATHER_GAP_H};
