@@ -67,4 +67,6 @@ mod tests_format;
 #[cfg(test)]
 mod tests_inputs;
 #[cfg(test)]
+mod tests_marginal;
+#[cfg(test)]
 mod tests_real;
