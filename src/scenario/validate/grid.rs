@@ -308,4 +308,136 @@ mod tests {
             "{e}"
         );
     }
+
+    const EIA: &str = "[grid]\nregion = \"PJM\"\nsource = \"csv\"\n[grid.csv]\npath = \"PJM.csv\"\nformat = \"eia930\"\nmax_gap_intervals = 24\nwrap_years = false\n";
+
+    #[test]
+    fn each_marginal_source_is_read() {
+        let s = with_grid(&format!("{EIA}[grid.marginal]\nsource = \"estimate\"\nmin_changes = 12\n"));
+        let s = s.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.grid.marginal,
+            Some(crate::grid::MarginalSource::Estimate { min_changes: 12 })
+        );
+        let s = with_grid(&format!("{EIA}[grid.marginal]\nsource = \"estimate\"\n"));
+        let s = s.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.grid.marginal,
+            Some(crate::grid::MarginalSource::Estimate {
+                min_changes: crate::grid::DEFAULT_MIN_CHANGES
+            })
+        );
+        let s = with_grid(&format!("{CSV}format = \"watttime\"\n[grid.marginal]\nsource = \"signal\"\nsignal = \"co2_moer\"\n"));
+        let s = s.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.grid.marginal,
+            Some(crate::grid::MarginalSource::Signal("co2_moer".into()))
+        );
+        let s = with_grid("[grid]\nregion = \"GB\"\nsource = \"profile\"\n[grid.marginal]\nsource = \"csv\"\n[grid.marginal.csv]\npath = \"m.csv\"\ntime_column = \"t\"\ntime_zone = \"UTC\"\nstamp = \"start\"\nci_column = \"moer\"\nci_kind = \"marginal\"\nmax_gap_intervals = 0\nwrap_years = true\n");
+        let s = s.unwrap_or_else(|e| panic!("{e}"));
+        let Some(crate::grid::MarginalSource::File(f)) = &s.grid.marginal else {
+            panic!("not a file: {:?}", s.grid.marginal)
+        };
+        assert!(f.wrap_years && f.path.ends_with("m.csv"));
+    }
+
+    #[test]
+    fn bad_marginal_keys_name_the_key_its_line_and_the_valid_values() {
+        let cases: [(String, &[&str]); 8] = [
+            // An unknown source lists the valid ones (serde, with line:column).
+            (
+                format!("{EIA}[grid.marginal]\nsource = \"watttime\"\n"),
+                &["s.toml:", "watttime", "`estimate`", "`signal`", "`csv`"],
+            ),
+            // Estimating needs generation by fuel: not the embedded profile.
+            (
+                "[grid]\nregion = \"GB\"\nsource = \"profile\"\n[grid.marginal]\nsource = \"estimate\"\n".into(),
+                &["s.toml:", "`grid.marginal.source`", "embedded profile", "eia930"],
+            ),
+            // ... nor a generic CSV.
+            (
+                format!("{CSV}time_column = \"t\"\ntime_zone = \"UTC\"\nstamp = \"start\"\nci_column = \"ci\"\nci_kind = \"average\"\n[grid.marginal]\nsource = \"estimate\"\n"),
+                &["`grid.marginal.source`", "the generic format"],
+            ),
+            (
+                format!("{EIA}[grid.marginal]\nsource = \"estimate\"\nmin_changes = 1\n"),
+                &["`grid.marginal.min_changes`", "2..=10000", "got 1"],
+            ),
+            (
+                format!("{EIA}[grid.marginal]\nsource = \"signal\"\n"),
+                &["`grid.marginal.signal`", "co2_moer"],
+            ),
+            (
+                format!("{EIA}[grid.marginal]\nsource = \"estimate\"\nsignal = \"x\"\n"),
+                &["`grid.marginal.signal`", "does not apply"],
+            ),
+            (
+                format!("{EIA}[grid.marginal]\nsource = \"csv\"\n"),
+                &["`grid.marginal.csv`", "[grid.marginal.csv]"],
+            ),
+            (
+                format!("{EIA}[grid.marginal]\nsource = \"csv\"\n[grid.marginal.csv]\npath = \"m.csv\"\ntime_column = \"t\"\ntime_zone = \"UTC\"\nstamp = \"start\"\nci_column = \"ci\"\nci_kind = \"average\"\nmax_gap_intervals = 0\nwrap_years = false\n"),
+                &["`grid.marginal.csv.ci_kind`", "ci_kind = \"marginal\""],
+            ),
+        ];
+        for (grid, wants) in cases {
+            let e = with_grid(&grid).err().unwrap_or_default();
+            for w in wants {
+                assert!(e.contains(w), "missing {w:?} in: {e}");
+            }
+        }
+        // The generic marginal file's own keys are named under grid.marginal.csv.
+        let e = with_grid(&format!("{EIA}[grid.marginal]\nsource = \"csv\"\n[grid.marginal.csv]\npath = \"m.csv\"\nmax_gap_intervals = 0\nwrap_years = false\n"))
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("`grid.marginal.csv.stamp`"), "{e}");
+    }
+
+    #[test]
+    fn the_planner_signal_is_checked_against_the_objective_and_the_grid() {
+        let with = |grid: &str, extra: &str| {
+            with_grid(grid).and_then(|_| {
+                let text = DEFAULT_SCENARIO
+                    .replacen("currency = \"GBP\"\n", "", 1)
+                    .replace(
+                        "[grid]\nregion = \"GB\"\nsource = \"profile\"\nprice_per_mwh = 120.0",
+                        grid,
+                    )
+                    .replace("objective = \"co2\"\n", extra);
+                parse_scenario("s.toml", &text, Path::new(".")).map_err(|e| e.to_string())
+            })
+        };
+        let profile = "[grid]\nregion = \"GB\"\nsource = \"profile\"\nprice_per_mwh = 120.0";
+        // Marginal without a marginal series: refused, naming the key and what is valid.
+        let e = with(profile, "objective = \"co2\"\nsignal = \"marginal\"\n")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.contains("`strategy.circadian.signal`") && e.contains("[grid.marginal]") && e.contains("\"average\""),
+            "{e}"
+        );
+        // An unknown signal lists the two.
+        let e = with(profile, "objective = \"co2\"\nsignal = \"lifecycle\"\n")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.contains("lifecycle") && e.contains("`average`") && e.contains("`marginal`"),
+            "{e}"
+        );
+        // A signal with another objective.
+        let e = with(profile, "objective = \"energy\"\nsignal = \"average\"\n")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("`strategy.circadian.signal`") && e.contains("objective = \"co2\""), "{e}");
+        // With an estimated marginal series, marginal is accepted.
+        let s = with(
+            &format!("{EIA}[grid.marginal]\nsource = \"estimate\"\n"),
+            "objective = \"co2\"\nsignal = \"marginal\"\n",
+        );
+        let s = s.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.circadian.as_ref().and_then(|c| c.signal),
+            Some(crate::grid::CiKind::Marginal)
+        );
+    }
 }
