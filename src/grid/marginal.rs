@@ -420,7 +420,9 @@ mod tests {
         // February onward has no data: those bins take the whole data's slope, and are flagged.
         assert_eq!(m.bins[24 * 5].fit, BinFit::Year);
         assert!(
-            m.notes.iter().any(|s| s.contains("1 bin(s) use their month's pooled slope")),
+            m.notes
+                .iter()
+                .any(|s| s.contains("1 bin(s) use their month's pooled slope")),
             "{:?}",
             m.notes
         );

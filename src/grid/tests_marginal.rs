@@ -72,7 +72,10 @@ fn a_marginal_column_of_the_same_file_is_loaded_and_windowed_beside_the_average(
     assert_eq!(avg, vec![101.5, 102.5, 103.5]);
     assert_eq!(marg, vec![203.0, 205.0, 207.0]);
     assert_eq!(g.ci_name_of_kind(CiKind::Marginal), Some("moer"));
-    assert!(g.notes.iter().any(|n| n.contains("marginal intensity 'moer' from")));
+    assert!(g
+        .notes
+        .iter()
+        .any(|n| n.contains("marginal intensity 'moer' from")));
 }
 
 #[test]
@@ -82,7 +85,10 @@ fn a_marginal_file_beside_the_embedded_profile_is_resampled_to_the_profile_grid(
         fixture("watttime_client_forecast_pandas_index.csv"),
         GridFormat::WattTime,
     );
-    let mut s = spec(GridSource::Profile, Some(MarginalSource::File(Box::new(wt))));
+    let mut s = spec(
+        GridSource::Profile,
+        Some(MarginalSource::File(Box::new(wt))),
+    );
     s.interval_s = 900;
     let g = series_for(&s, 1_716_906_000, 900).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(g.ci_kind, CiKind::Average);
@@ -98,14 +104,18 @@ fn an_average_file_given_as_marginal_is_refused_with_what_would_do() {
         fixture("electricitymaps_hourly_2024_current.csv"),
         GridFormat::ElectricityMaps,
     );
-    let s = spec(GridSource::Profile, Some(MarginalSource::File(Box::new(em))));
+    let s = spec(
+        GridSource::Profile,
+        Some(MarginalSource::File(Box::new(em))),
+    );
     let e = series_for(&s, T0, 3600)
         .map(|_| ())
         .map_err(|e| e.to_string());
     assert!(
-        e.as_ref().is_err_and(|m| m.contains("electricitymaps_hourly_2024_current.csv")
-            && m.contains("'lifecycle' is average")
-            && m.contains("lifecycle, direct")),
+        e.as_ref()
+            .is_err_and(|m| m.contains("electricitymaps_hourly_2024_current.csv")
+                && m.contains("'lifecycle' is average")
+                && m.contains("lifecycle, direct")),
         "{e:?}"
     );
 }
@@ -120,7 +130,9 @@ fn a_named_signal_must_exist_and_be_marginal() {
         GridSource::File(Box::new(em.clone())),
         Some(MarginalSource::Signal("direct".into())),
     );
-    let e = series_for(&s, T0, 3600).map(|_| ()).map_err(|e| e.to_string());
+    let e = series_for(&s, T0, 3600)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     assert!(
         e.as_ref()
             .is_err_and(|m| m.contains("'direct' is average") && m.contains("all average")),
@@ -130,7 +142,9 @@ fn a_named_signal_must_exist_and_be_marginal() {
         GridSource::File(Box::new(em)),
         Some(MarginalSource::Signal("moer".into())),
     );
-    let e = series_for(&s, T0, 3600).map(|_| ()).map_err(|e| e.to_string());
+    let e = series_for(&s, T0, 3600)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     assert!(
         e.as_ref()
             .is_err_and(|m| m.contains("'moer'") && m.contains("lifecycle, direct")),
@@ -163,7 +177,9 @@ fn a_marginal_file_with_a_missing_column_or_a_bad_cell_names_file_row_and_field(
             CiKind::Marginal,
         )))),
     );
-    let e = series_for(&s, T0, 3600).map(|_| ()).map_err(|e| e.to_string());
+    let e = series_for(&s, T0, 3600)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     assert!(
         e.as_ref().is_err_and(|m| m.contains("both.csv:1")
             && m.contains("'mef'")
@@ -182,7 +198,9 @@ fn a_marginal_file_with_a_missing_column_or_a_bad_cell_names_file_row_and_field(
             CiKind::Marginal,
         )))),
     );
-    let e = series_for(&s, T0, 3600).map(|_| ()).map_err(|e| e.to_string());
+    let e = series_for(&s, T0, 3600)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     // 'abc' replaced 2 × 102 on the row of hour 2: line 4.
     assert!(
         e.as_ref()
@@ -199,7 +217,9 @@ fn an_estimate_from_a_file_without_generation_by_fuel_is_an_error() {
         GridSource::File(Box::new(generic(&p, "avg", CiKind::Average))),
         Some(MarginalSource::Estimate { min_changes: 10 }),
     );
-    let e = series_for(&s, T0, 3600).map(|_| ()).map_err(|e| e.to_string());
+    let e = series_for(&s, T0, 3600)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     assert!(
         e.as_ref().is_err_and(|m| m.contains("both.csv")
             && m.contains("no generation by fuel")

@@ -241,18 +241,35 @@ fn marginal_factors_of_the_eia_2022_regions_lie_between_gas_and_coal_and_differ_
     for region in ["CISO", "ERCO", "PJM", "MISO", "NYIS", "BPAT"] {
         let s = series_for(&eia_marginal_spec(region), T2022, 365 * 86400)
             .unwrap_or_else(|e| panic!("{region}: {e}"));
-        let (Some(avg), Some(marg)) = (s.ci_of_kind(CiKind::Average), s.ci_of_kind(CiKind::Marginal))
-        else {
+        let (Some(avg), Some(marg)) = (
+            s.ci_of_kind(CiKind::Average),
+            s.ci_of_kind(CiKind::Marginal),
+        ) else {
             panic!("{region}: both signals expected: {:?}", s.ci_names())
         };
         assert_eq!(s.ci_name_of_kind(CiKind::Marginal), Some(MEF_SIGNAL));
         assert_eq!(marg.len(), avg.len());
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let (ma, mm) = (mean(avg), mean(marg));
-        eprintln!("{region}: mean average {ma:.0}, mean marginal {mm:.0} g/kWh; {:?}", s.notes.iter().filter(|n| n.contains("marginal")).collect::<Vec<_>>());
+        eprintln!(
+            "{region}: mean average {ma:.0}, mean marginal {mm:.0} g/kWh; {:?}",
+            s.notes
+                .iter()
+                .filter(|n| n.contains("marginal"))
+                .collect::<Vec<_>>()
+        );
         // A fossil slope is a mix of the fossil factors: gas 469 .. coal 1001 (oil 840).
-        assert!(marg.iter().all(|m| (0.0..=1001.0 + 1e-6).contains(m)), "{region}");
-        assert!((400.0..=1001.0).contains(&mm), "{region}: mean marginal {mm}");
-        assert!(s.notes.iter().any(|n| n.contains("Siler-Evans")), "{region}");
+        assert!(
+            marg.iter().all(|m| (0.0..=1001.0 + 1e-6).contains(m)),
+            "{region}"
+        );
+        assert!(
+            (400.0..=1001.0).contains(&mm),
+            "{region}: mean marginal {mm}"
+        );
+        assert!(
+            s.notes.iter().any(|n| n.contains("Siler-Evans")),
+            "{region}"
+        );
     }
 }

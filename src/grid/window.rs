@@ -34,10 +34,8 @@ pub fn series_for(
     };
     if let Some(MarginalSource::File(mfile)) = &spec.marginal {
         let m = marginal_file(spec, mfile, &g)?;
-        g.notes.push(format!(
-            "marginal intensity '{}' from {}",
-            m.name, m.source
-        ));
+        g.notes
+            .push(format!("marginal intensity '{}' from {}", m.name, m.source));
         g.ci_alt.insert(0, m.signal);
         g.validate()?;
     }

@@ -34,6 +34,11 @@ pub fn co2_of_kind(r: &StrategyResult, grid: &GridSeries, kind: CiKind) -> f64 {
         .map_or(f64::NAN, |ci| co2_under(r, grid, ci))
 }
 
+/// The value of a figure a summary.csv does not have (written before its column existed): NaN.
+pub(super) fn not_given() -> f64 {
+    f64::NAN
+}
+
 /// Relative change of `x` against `base` [%] (NaN when the base is not positive or either is NaN).
 fn pct(x: f64, base: f64) -> f64 {
     if base > 0.0 {
@@ -140,6 +145,38 @@ mod tests {
     }
 
     #[test]
+    fn a_summary_written_before_the_carbon_columns_reads_back_with_them_empty() {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(row("moe", 1.0, 2.0)).unwrap_or_default();
+        let text = String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default();
+        // Drop the two columns (header and values) as an older version wrote the file.
+        let lines: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let cells: Vec<&str> = l.split(',').collect();
+                let header: Vec<&str> = text.lines().next().unwrap_or("").split(',').collect();
+                cells
+                    .iter()
+                    .zip(&header)
+                    .filter(|(_, h)| {
+                        !h.starts_with("co2_average") && !h.starts_with("co2_marginal")
+                    })
+                    .map(|(c, _)| *c)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        let old = lines.join("\n");
+        assert!(!old.contains("co2_marginal_kg"));
+        let back: Vec<SummaryRow> = csv::Reader::from_reader(old.as_bytes())
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(back[0].co2_marginal_kg.is_nan() && back[0].co2_average_kg.is_nan());
+        assert_eq!(back[0].strategy, "moe");
+    }
+
+    #[test]
     fn savings_are_against_moe_under_each_signal() {
         let rows = [row("moe", 100.0, 200.0), row("circadian", 90.0, 190.0)];
         let s = savings(&rows);
@@ -148,7 +185,10 @@ mod tests {
         let h = html_section(&rows);
         assert!(h.contains("-10.0 %") && h.contains("-5.0 %"), "{h}");
         // Without a marginal series there is nothing to show.
-        let rows = [row("moe", 100.0, f64::NAN), row("circadian", 90.0, f64::NAN)];
+        let rows = [
+            row("moe", 100.0, f64::NAN),
+            row("circadian", 90.0, f64::NAN),
+        ];
         assert!(html_section(&rows).is_empty());
     }
 }

@@ -52,11 +52,12 @@ pub struct SummaryRow {
     /// Emissions [kg CO2e].
     #[serde(with = "finite")]
     pub co2_kg: f64,
-    /// Emissions under the grid's average carbon signal [kg CO2e] (empty when it has none; see `report::carbon`).
-    #[serde(with = "finite")]
+    /// Emissions under the grid's average carbon signal [kg CO2e] (empty when it has none; see
+    /// `report::carbon`; absent in folders written before the column existed: NaN).
+    #[serde(with = "finite", default = "super::carbon::not_given")]
     pub co2_average_kg: f64,
     /// Emissions under the grid's marginal carbon signal [kg CO2e] (empty when it has none).
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "super::carbon::not_given")]
     pub co2_marginal_kg: f64,
     /// Electricity cost [currency] (0 when the grid has no price).
     #[serde(with = "finite")]
@@ -237,7 +238,11 @@ pub fn summary_rows(res: &Results) -> Vec<SummaryRow> {
         .iter()
         .map(|r| SummaryRow {
             co2_average_kg: super::carbon::co2_of_kind(r, &res.grid, crate::grid::CiKind::Average),
-            co2_marginal_kg: super::carbon::co2_of_kind(r, &res.grid, crate::grid::CiKind::Marginal),
+            co2_marginal_kg: super::carbon::co2_of_kind(
+                r,
+                &res.grid,
+                crate::grid::CiKind::Marginal,
+            ),
             ..row(r)
         })
         .collect()

@@ -228,7 +228,9 @@ impl Validator<'_> {
         let file_is_marginal = match &grid.source {
             GridSource::File(f) => {
                 f.format == GridFormat::WattTime
-                    || f.columns.as_ref().is_some_and(|c| c.ci_kind == CiKind::Marginal)
+                    || f.columns
+                        .as_ref()
+                        .is_some_and(|c| c.ci_kind == CiKind::Marginal)
             }
             GridSource::Profile => false,
         };

@@ -87,10 +87,9 @@ impl Validator<'_> {
         // The generic format needs its column description; the others ignore it.
         let need = |name: &str, present: bool| -> Result<(), ScenarioError> {
             if generic && !present {
-                return Err(self.loc.invalid(
-                    &k(name),
-                    format!("the generic CSV format needs `{name}`"),
-                ));
+                return Err(self
+                    .loc
+                    .invalid(&k(name), format!("the generic CSV format needs `{name}`")));
             }
             Ok(())
         };
@@ -167,7 +166,9 @@ impl Validator<'_> {
             if present {
                 return Err(self.loc.invalid(
                     &k(key),
-                    format!("`{key}` does not apply to grid.marginal.source = \"{kind}\"; remove it"),
+                    format!(
+                        "`{key}` does not apply to grid.marginal.source = \"{kind}\"; remove it"
+                    ),
                 ));
             }
             Ok(())
@@ -313,7 +314,9 @@ mod tests {
 
     #[test]
     fn each_marginal_source_is_read() {
-        let s = with_grid(&format!("{EIA}[grid.marginal]\nsource = \"estimate\"\nmin_changes = 12\n"));
+        let s = with_grid(&format!(
+            "{EIA}[grid.marginal]\nsource = \"estimate\"\nmin_changes = 12\n"
+        ));
         let s = s.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             s.grid.marginal,
@@ -413,7 +416,9 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(
-            e.contains("`strategy.circadian.signal`") && e.contains("[grid.marginal]") && e.contains("\"average\""),
+            e.contains("`strategy.circadian.signal`")
+                && e.contains("[grid.marginal]")
+                && e.contains("\"average\""),
             "{e}"
         );
         // An unknown signal lists the two.
@@ -428,7 +433,10 @@ mod tests {
         let e = with(profile, "objective = \"energy\"\nsignal = \"average\"\n")
             .err()
             .unwrap_or_default();
-        assert!(e.contains("`strategy.circadian.signal`") && e.contains("objective = \"co2\""), "{e}");
+        assert!(
+            e.contains("`strategy.circadian.signal`") && e.contains("objective = \"co2\""),
+            "{e}"
+        );
         // With an estimated marginal series, marginal is accepted.
         let s = with(
             &format!("{EIA}[grid.marginal]\nsource = \"estimate\"\n"),
