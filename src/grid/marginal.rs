@@ -134,8 +134,10 @@ impl Sums {
         let n = self.n as f64;
         let sxx = self.xx - self.x * self.x / n;
         let sxy = self.xy - self.x * self.y / n;
-        // Variance of ΔG below (1e-9 of the generation level)² is rounding, not variation.
-        if !(sxx / n > (1e-9 * scale_x.max(1.0)).powi(2)) {
+        // Variance of ΔG below (1e-9 of the generation level)² is rounding, not variation (a NaN
+        // variance counts as none).
+        let var = sxx / n;
+        if var.is_nan() || var <= (1e-9 * scale_x.max(1.0)).powi(2) {
             return Err("no variation in fossil generation");
         }
         let b = sxy / sxx;
