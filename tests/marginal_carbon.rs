@@ -123,3 +123,51 @@ fn the_planner_follows_the_signal_it_is_told() {
         "average plan {avg_plan_avg} vs marginal plan {marg_plan_avg} under average"
     );
 }
+
+#[test]
+fn the_planner_signal_needs_a_series_of_its_kind_and_says_which() {
+    use moesim::grid::{CiKind, CiSignal, GridSeries};
+    use moesim::strategy::setup::planner_signal;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let p = write_grid(dir.path(), |avg, _| 2 * avg);
+    let s = scenario(&p, Some("marginal"));
+    let Some(c) = s.circadian.clone() else {
+        panic!("no circadian spec")
+    };
+    // A series whose only signal is marginal (as a WattTime file gives): the marginal plan follows
+    // it × PUE; an average plan is refused, naming what is missing.
+    let g = GridSeries {
+        region: "X".into(),
+        tz: chrono_tz::UTC,
+        start_utc_s: T0,
+        interval_s: 3600,
+        ci_g_per_kwh: vec![400.0, 500.0],
+        ci_kind: CiKind::Marginal,
+        ci_name: "co2_moer".into(),
+        ci_alt: Vec::new(),
+        load_mw: None,
+        price_per_mwh: None,
+        source: "test".into(),
+        notes: Vec::new(),
+    };
+    let pue = [1.5, 1.0];
+    assert_eq!(planner_signal(&c, &g, &pue), Ok(vec![600.0, 500.0]));
+    let mut avg = c.clone();
+    avg.signal = Some(CiKind::Average);
+    let e = planner_signal(&avg, &g, &pue).map_err(|e| e.to_string());
+    assert!(
+        e.as_ref()
+            .is_err_and(|m| m.contains("signal = \"average\"")),
+        "{e:?}"
+    );
+    // With both, each plan reads its own.
+    let mut both = g.clone();
+    both.ci_kind = CiKind::Average;
+    both.ci_alt.push(CiSignal {
+        name: "m".into(),
+        kind: CiKind::Marginal,
+        g_per_kwh: vec![10.0, 20.0],
+    });
+    assert_eq!(planner_signal(&c, &both, &pue), Ok(vec![15.0, 20.0]));
+    assert_eq!(planner_signal(&avg, &both, &pue), Ok(vec![600.0, 500.0]));
+}
