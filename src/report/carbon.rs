@@ -78,10 +78,21 @@ fn pct_text(v: f64) -> String {
 }
 
 /// The lines printed under the console table: which signals, and each strategy's CO2 change
-/// against moe under both (nothing when the grid has no marginal series).
+/// against moe under both; without a marginal series, one line saying the saving is under the
+/// average signal only (when circadian and moe ran), so it is not read as a marginal one.
 pub fn console_lines(rows: &[SummaryRow], grid: &GridSeries) -> String {
     let s = savings(rows);
     if s.is_empty() {
+        let compared = ["moe", "circadian"]
+            .iter()
+            .all(|n| rows.iter().any(|r| r.strategy == *n));
+        if compared && grid.ci_of_kind(CiKind::Marginal).is_none() {
+            return format!(
+                "carbon signal: {} '{}' only; the saving under marginal carbon needs a [grid.marginal] series (see scenarios/marginal_carbon.toml)\n",
+                grid.ci_kind.name(),
+                grid.ci_name
+            );
+        }
         return String::new();
     }
     let name = |k: CiKind| grid.ci_name_of_kind(k).unwrap_or("none").to_string();
@@ -174,6 +185,34 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(back[0].co2_marginal_kg.is_nan() && back[0].co2_average_kg.is_nan());
         assert_eq!(back[0].strategy, "moe");
+    }
+
+    #[test]
+    fn without_a_marginal_series_the_console_says_the_saving_is_average_only() {
+        let g = GridSeries {
+            region: "GB".into(),
+            tz: chrono_tz::UTC,
+            start_utc_s: 0,
+            interval_s: 3600,
+            ci_g_per_kwh: vec![100.0],
+            ci_kind: CiKind::Average,
+            ci_name: "profile".into(),
+            ci_alt: Vec::new(),
+            load_mw: None,
+            price_per_mwh: None,
+            source: "test".into(),
+            notes: Vec::new(),
+        };
+        let rows = [row("moe", 1.0, f64::NAN), row("circadian", 0.9, f64::NAN)];
+        let t = console_lines(&rows, &g);
+        assert!(
+            t.contains("average 'profile' only") && t.contains("[grid.marginal]"),
+            "{t}"
+        );
+        assert!(console_lines(&rows[..1], &g).is_empty());
+        let rows = [row("moe", 1.0, 2.0), row("circadian", 0.9, 1.6)];
+        let t = console_lines(&rows, &g);
+        assert!(t.contains("under marginal carbon -20.0 %"), "{t}");
     }
 
     #[test]
