@@ -83,3 +83,9 @@ fn real_grid_ciso_outputs_unchanged() {
     // Reads the EIA-930 series and the San Jose weather file from ../shared/data/grid.
     check("real_grid_ciso");
 }
+
+#[test]
+fn marginal_carbon_outputs_unchanged() {
+    // Reads the PJM EIA-930 series from ../shared/data/grid and estimates its marginal factors.
+    check("marginal_carbon");
+}

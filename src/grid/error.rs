@@ -321,4 +321,24 @@ pub enum GridError {
         /// Regions with a profile.
         available: String,
     },
+    /// Marginal emission factors could not be estimated from the file's generation by fuel.
+    #[error("{source_name}: cannot estimate marginal emission factors (grid.marginal.source = \"estimate\"): {why}; use a file with hourly generation by fuel that varies (format eia930 or entsoe-legacy), or give a marginal series with grid.marginal.source = \"csv\"")]
+    MarginalEstimate {
+        /// The file and format.
+        source_name: String,
+        /// Why, with the numbers.
+        why: String,
+    },
+    /// The series named as marginal intensity is not a marginal signal.
+    #[error("{source_name}: signal '{name}' is {kind} intensity, not marginal; {valid}")]
+    NotMarginal {
+        /// The file and format.
+        source_name: String,
+        /// The signal named.
+        name: String,
+        /// What it is ("average").
+        kind: &'static str,
+        /// What would be valid.
+        valid: String,
+    },
 }

@@ -23,6 +23,7 @@ mod csv_load;
 mod dialect;
 mod error;
 mod format;
+mod marginal;
 mod presets;
 mod profile;
 mod pue;
@@ -42,11 +43,17 @@ pub use format::{
     detect_format, format_names, load_grid_columns, load_grid_file, FormatInfo, GridColumns,
     GridFormat, FORMATS, IPCC_FACTORS_G_PER_KWH,
 };
+pub use marginal::{
+    estimate_mef, fuel_factor, BinFit, FuelGeneration, MefBin, MefEstimate, DEFAULT_MIN_CHANGES,
+    FOSSIL_FUELS, MEF_SIGNAL,
+};
 pub use presets::{eia_2022_spec, europe_2020_spec, EIA_FUEL_SUM};
 pub use profile::{default_profile_series, profile_regions, region_profile, RegionProfile};
 pub use pue::{pue_series, CoolingTemp, Pue, PueModel, CHILLER_COP_COEFFS};
 pub use series::{CiKind, CiSignal, GridSeries};
-pub use spec::{CsvColumns, GridFile, GridSource, GridSpec, SourceKind, StampAt};
+pub use spec::{
+    CsvColumns, GridFile, GridSource, GridSpec, MarginalKind, MarginalSource, SourceKind, StampAt,
+};
 pub use table::LoadReport;
 pub use time::{fmt_utc, parse_time_zone};
 pub use weather::{load_epw, wet_bulb_stull_c, WeatherSeries, MAX_WEATHER_GAP_H};
@@ -59,5 +66,7 @@ pub(crate) use crate::testdata as test_data;
 mod tests_format;
 #[cfg(test)]
 mod tests_inputs;
+#[cfg(test)]
+mod tests_marginal;
 #[cfg(test)]
 mod tests_real;

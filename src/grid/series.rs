@@ -19,6 +19,16 @@ pub enum CiKind {
     Marginal,
 }
 
+impl CiKind {
+    /// The name in scenario files and reports: `average` or `marginal`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CiKind::Average => "average",
+            CiKind::Marginal => "marginal",
+        }
+    }
+}
+
 /// A further carbon-intensity signal carried beside the primary one (e.g. life-cycle beside direct,
 /// marginal beside average), one value per interval of its series.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,6 +207,29 @@ impl GridSeries {
             return f64::NAN;
         }
         self.ci_g_per_kwh.iter().sum::<f64>() / self.len() as f64
+    }
+
+    /// The first intensity signal of `kind`: the primary if it is of that kind, else the first of
+    /// `ci_alt` [gCO2eq/kWh per interval]; `None` if the series carries none.
+    pub fn ci_of_kind(&self, kind: CiKind) -> Option<&[f64]> {
+        if self.ci_kind == kind {
+            return Some(&self.ci_g_per_kwh);
+        }
+        self.ci_alt
+            .iter()
+            .find(|s| s.kind == kind)
+            .map(|s| s.g_per_kwh.as_slice())
+    }
+
+    /// The name of the signal [`GridSeries::ci_of_kind`] returns.
+    pub fn ci_name_of_kind(&self, kind: CiKind) -> Option<&str> {
+        if self.ci_kind == kind {
+            return Some(&self.ci_name);
+        }
+        self.ci_alt
+            .iter()
+            .find(|s| s.kind == kind)
+            .map(|s| s.name.as_str())
     }
 
     /// Names of all intensity signals: the primary first, then `ci_alt` in order.

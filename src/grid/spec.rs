@@ -19,6 +19,37 @@ pub struct GridSpec {
     pub interval_s: i64,
     /// Currency of prices and costs (`grid.currency`, e.g. `EUR`); None = not stated.
     pub currency: Option<String>,
+    /// Where the marginal intensity series comes from (`[grid.marginal]`); None = no marginal series
+    /// beyond what the grid file itself declares marginal.
+    pub marginal: Option<MarginalSource>,
+}
+
+/// Where a run's marginal carbon-intensity series comes from (`[grid.marginal]`); the grid's own
+/// series (`[grid]`, `[grid.csv]`, `ci_signal`) stays the primary (average) one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MarginalSource {
+    /// Estimated from the grid file's generation by fuel by the Siler-Evans et al. 2012 regression
+    /// ([`super::estimate_mef`]); a (month, hour) bin needs `min_changes` hour-to-hour changes.
+    Estimate {
+        /// Fewest changes a bin needs for its own slope.
+        min_changes: usize,
+    },
+    /// A marginal signal the grid file itself carries, by name (e.g. `co2_moer` of a WattTime file).
+    Signal(String),
+    /// A second grid file whose (chosen) signal is marginal intensity, windowed like the grid's.
+    File(Box<GridFile>),
+}
+
+/// `grid.marginal.source` in scenario files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarginalKind {
+    /// Estimate from the grid file's generation by fuel.
+    Estimate,
+    /// A named signal of the grid file.
+    Signal,
+    /// A second file, `[grid.marginal.csv]`.
+    Csv,
 }
 
 /// A grid source by name (`grid.source` in scenario files).

@@ -596,6 +596,7 @@ fn a_price_or_load_only_file_takes_intensity_from_the_region_profile_and_says_so
         price_per_mwh: None,
         interval_s: 3600,
         currency: None,
+        marginal: None,
     };
     let start = 1_743_294_600; // 2025-03-30T00:30Z
     let s = series_for(&spec, start, 3600).unwrap_or_else(|e| panic!("{e}"));

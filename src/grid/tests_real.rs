@@ -217,3 +217,59 @@ fn embedded_profiles_match_means_from_the_real_files() {
         assert!(worst < 0.005, "{region}: worst relative difference {worst}");
     }
 }
+
+/// The grid spec of a dc-rl EIA file read in the eia930 format, with marginal factors estimated.
+fn eia_marginal_spec(region: &str) -> GridSpec {
+    let path = shared_data_dir().join(format!("grid/us_eia_2022/{region}.csv"));
+    let mut file = GridFile::new(path, GridFormat::Eia930Balance);
+    file.max_gap_intervals = 24;
+    file.ci_signal = Some("ipcc-mix".into());
+    GridSpec {
+        region: region.into(),
+        source: GridSource::File(Box::new(file)),
+        price_per_mwh: None,
+        interval_s: 3600,
+        currency: None,
+        marginal: Some(MarginalSource::Estimate {
+            min_changes: DEFAULT_MIN_CHANGES,
+        }),
+    }
+}
+
+#[test]
+fn marginal_factors_of_the_eia_2022_regions_lie_between_gas_and_coal_and_differ_from_the_mix() {
+    for region in ["CISO", "ERCO", "PJM", "MISO", "NYIS", "BPAT"] {
+        let s = series_for(&eia_marginal_spec(region), T2022, 365 * 86400)
+            .unwrap_or_else(|e| panic!("{region}: {e}"));
+        let (Some(avg), Some(marg)) = (
+            s.ci_of_kind(CiKind::Average),
+            s.ci_of_kind(CiKind::Marginal),
+        ) else {
+            panic!("{region}: both signals expected: {:?}", s.ci_names())
+        };
+        assert_eq!(s.ci_name_of_kind(CiKind::Marginal), Some(MEF_SIGNAL));
+        assert_eq!(marg.len(), avg.len());
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (ma, mm) = (mean(avg), mean(marg));
+        eprintln!(
+            "{region}: mean average {ma:.0}, mean marginal {mm:.0} g/kWh; {:?}",
+            s.notes
+                .iter()
+                .filter(|n| n.contains("marginal"))
+                .collect::<Vec<_>>()
+        );
+        // A fossil slope is a mix of the fossil factors: gas 469 .. coal 1001 (oil 840).
+        assert!(
+            marg.iter().all(|m| (0.0..=1001.0 + 1e-6).contains(m)),
+            "{region}"
+        );
+        assert!(
+            (400.0..=1001.0).contains(&mm),
+            "{region}: mean marginal {mm}"
+        );
+        assert!(
+            s.notes.iter().any(|n| n.contains("Siler-Evans")),
+            "{region}"
+        );
+    }
+}

@@ -49,7 +49,7 @@ enum Show {
 
 /// Display name, unit (empty: none; `CURRENCY`: the run's currency) and rendering of every column of
 /// summary.csv; a test holds it to `summary_columns()` so a new column cannot appear raw.
-const COLUMNS: [(&str, &str, &str, Show); 38] = [
+const COLUMNS: [(&str, &str, &str, Show); 40] = [
     ("strategy", "strategy", "", Show::Text),
     ("model", "model", "", Show::Text),
     ("params_total_b", "parameters, total", "billion", Show::Num),
@@ -96,6 +96,18 @@ const COLUMNS: [(&str, &str, &str, Show); 38] = [
         Show::Num,
     ),
     ("co2_kg", "emissions", "kg CO2e", Show::Num),
+    (
+        "co2_average_kg",
+        "emissions, average carbon signal",
+        "kg CO2e",
+        Show::Num,
+    ),
+    (
+        "co2_marginal_kg",
+        "emissions, marginal carbon signal",
+        "kg CO2e",
+        Show::Num,
+    ),
     ("cost", "electricity cost", CURRENCY, Show::Num),
     ("avg_facility_kw", "facility power, mean", "kW", Show::Num),
     ("peak_facility_kw", "facility power, peak", "kW", Show::Num),
@@ -330,6 +342,7 @@ pub fn write_report(
     let currency = info.and_then(|i| i.currency.as_deref());
     h.push_str(&summary_table(&dir.join("summary.csv"), currency)?);
     h.push_str("<p class=\"note\">– : not applicable. Hover a figure's name for its column in summary.csv.</p>\n");
+    h.push_str(&super::carbon::html_section(summary));
     for (stem, title) in SECTIONS {
         if let Some(svg) = read_text(&dir.join(format!("{stem}.svg")))? {
             let _ = writeln!(

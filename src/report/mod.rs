@@ -1,5 +1,6 @@
 //! Results out: the summary rows, console table, CSV files and JSON, written atomically; plots and the HTML report.
 
+mod carbon;
 mod draw;
 mod files;
 mod folder;
@@ -10,6 +11,7 @@ mod plots_routing;
 mod plots_sweep;
 mod summary;
 
+pub use carbon::{co2_of_kind, co2_under};
 pub use files::{write_outputs, OutputError};
 pub use folder::{plot_dir, plot_sweep_dir, plot_trace_file, PlotOptions};
 pub use html::{escape, write_report};

@@ -52,6 +52,13 @@ pub struct SummaryRow {
     /// Emissions [kg CO2e].
     #[serde(with = "finite")]
     pub co2_kg: f64,
+    /// Emissions under the grid's average carbon signal [kg CO2e] (empty when it has none; see
+    /// `report::carbon`; absent in folders written before the column existed: NaN).
+    #[serde(with = "finite", default = "super::carbon::not_given")]
+    pub co2_average_kg: f64,
+    /// Emissions under the grid's marginal carbon signal [kg CO2e] (empty when it has none).
+    #[serde(with = "finite", default = "super::carbon::not_given")]
+    pub co2_marginal_kg: f64,
     /// Electricity cost [currency] (0 when the grid has no price).
     #[serde(with = "finite")]
     pub cost: f64,
@@ -171,6 +178,9 @@ fn row(r: &StrategyResult) -> SummaryRow {
         energy_network_kwh: kwh(t.network_j),
         energy_cooling_kwh: kwh(t.cooling_j()),
         co2_kg: t.co2_kg,
+        // Filled by `summary_rows`, which has the grid (`report::carbon`).
+        co2_average_kg: f64::NAN,
+        co2_marginal_kg: f64::NAN,
         cost: t.cost,
         avg_facility_kw: if o.wall_s > 0.0 {
             t.facility_j / o.wall_s / 1e3
@@ -224,7 +234,18 @@ fn row(r: &StrategyResult) -> SummaryRow {
 
 /// Summary rows of every strategy, in scenario order.
 pub fn summary_rows(res: &Results) -> Vec<SummaryRow> {
-    res.strategies.iter().map(row).collect()
+    res.strategies
+        .iter()
+        .map(|r| SummaryRow {
+            co2_average_kg: super::carbon::co2_of_kind(r, &res.grid, crate::grid::CiKind::Average),
+            co2_marginal_kg: super::carbon::co2_of_kind(
+                r,
+                &res.grid,
+                crate::grid::CiKind::Marginal,
+            ),
+            ..row(r)
+        })
+        .collect()
 }
 
 /// Energy with about three significant figures.
@@ -390,6 +411,7 @@ pub fn table(res: &Results) -> String {
             ));
         }
     }
+    out.push_str(&super::carbon::console_lines(&rows, &res.grid));
     out
 }
 

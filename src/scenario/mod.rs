@@ -177,6 +177,9 @@ pub struct CircadianSpec {
     pub deadline_s: f64,
     /// Signal to minimise.
     pub objective: Objective,
+    /// For objective = co2: the carbon signal the planner follows (`None`: the grid's primary series,
+    /// as before the key existed).
+    pub signal: Option<crate::grid::CiKind>,
     /// Use the cost-minimising planner (`policy = "optimal"`) rather than shares or a window.
     pub optimal: bool,
     /// Target share of intervals at full speed (the cleanest ones), in [0, 1].

@@ -1,7 +1,7 @@
 //! Stage one of scenario parsing: the TOML file as serde sees it, unknown keys refused.
 
 use super::{Objective, PolicyName};
-use crate::grid::{CiKind, CiUnit, GridFormat, SourceKind, StampAt};
+use crate::grid::{CiKind, CiUnit, GridFormat, MarginalKind, SourceKind, StampAt};
 use crate::hardware::ExpertKernel;
 use crate::routing::RouterKind;
 use crate::workload::step_ops::{OptimizerKind, RouterKernel};
@@ -167,6 +167,18 @@ pub struct RawGrid {
     pub interval_minutes: Option<i64>,
     pub currency: Option<String>,
     pub csv: Option<RawGridCsv>,
+    /// `[grid.marginal]`: where the marginal intensity series comes from.
+    pub marginal: Option<RawGridMarginal>,
+}
+
+/// `[grid.marginal]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGridMarginal {
+    pub source: MarginalKind,
+    pub min_changes: Option<i64>,
+    pub signal: Option<String>,
+    pub csv: Option<RawGridCsv>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -202,6 +214,8 @@ pub struct RawStrategies {
 pub struct RawCircadian {
     pub deadline_hours: f64,
     pub objective: Objective,
+    /// Carbon signal the planner follows for objective = "co2": average or marginal.
+    pub signal: Option<CiKind>,
     pub policy: PolicyName,
     pub full_share: Option<f64>,
     pub pause_share: Option<f64>,

@@ -24,7 +24,7 @@ use super::super::spec::GridFile;
 use super::super::stamps::StampStyle;
 use super::super::table::ColumnReq;
 use super::super::time::parse_time_zone;
-use super::plans::{factor, has, norm, quoted, table, Plan};
+use super::plans::{has, norm, quoted, table, Plan};
 use crate::grid::bounds::Quantity;
 
 /// How a fuel enters the mix.
@@ -161,7 +161,7 @@ pub(super) fn plan_eia(
         plan.ci.push((slot, "avg_CI".into(), CiKind::Average));
         for (col, key) in DCRL_FUELS {
             let slot = plan.push(ColumnReq::optional(col, Quantity::Generation));
-            plan.mix.push((slot, factor(key), 0));
+            plan.mix.push((slot, key, 0));
         }
         let sum = format!("sum:{}", DCRL_FUELS.map(|(c, _)| c).join("+"));
         plan.load = Some(plan.push(ColumnReq::required(&sum, Quantity::Load)));
@@ -212,7 +212,7 @@ pub(super) fn plan_eia(
         match fuel_use(fuel) {
             Some(FuelUse::Factor(key)) => {
                 let slot = plan.push(ColumnReq::optional(h, Quantity::Generation));
-                plan.mix.push((slot, factor(key), tier));
+                plan.mix.push((slot, key, tier));
             }
             Some(FuelUse::Storage) => storage.push(h.trim().to_string()),
             None => {

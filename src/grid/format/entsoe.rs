@@ -16,7 +16,7 @@ use super::super::error::GridError;
 use super::super::spec::GridFile;
 use super::super::stamps::StampStyle;
 use super::super::table::ColumnReq;
-use super::plans::{factor, has, local_zone, norm, quoted, table, Plan};
+use super::plans::{has, local_zone, norm, quoted, table, Plan};
 use crate::grid::bounds::Quantity;
 
 /// ENTSO-E production types (lower case) and their factor keys.
@@ -93,7 +93,7 @@ fn plan_values(path: &Path, headers: &[String], plan: &mut Plan) -> Result<(), G
                 });
             };
             let slot = plan.push(ColumnReq::optional(h, Quantity::Generation));
-            plan.mix.push((slot, factor(key), 0));
+            plan.mix.push((slot, key, 0));
         }
     }
     if plan.table.columns.is_empty() {

@@ -41,6 +41,7 @@ use chrono_tz::Tz;
 use super::csv_load::load_csv_with_report;
 use super::dialect::{looks_like_json, read_source};
 use super::error::GridError;
+use super::marginal::FuelGeneration;
 use super::series::{CiKind, CiSignal, GridSeries};
 use super::spec::GridFile;
 use super::table::{load_table, read_headers, LoadReport};
@@ -54,7 +55,7 @@ mod watttime;
 use eia::{detect_eia, plan_eia};
 use entsoe::{detect_entsoe_legacy, detect_entsoe_new, plan_entsoe};
 pub use plans::IPCC_FACTORS_G_PER_KWH;
-use plans::{detect_electricity_maps, plan_electricity_maps, plan_generic, Plan};
+use plans::{detect_electricity_maps, factor, plan_electricity_maps, plan_generic, Plan};
 use watttime::{detect_watttime, plan_watttime};
 
 /// A grid file format known to the loaders.
@@ -222,6 +223,9 @@ pub struct GridColumns {
     pub load_mw: Option<Vec<f64>>,
     /// Price, currency per MWh.
     pub price_per_mwh: Option<Vec<f64>>,
+    /// Net generation by fuel of the tier the mix used [MW] (empty for files without a mix); the
+    /// input of [`super::estimate_mef`].
+    pub generation: Vec<FuelGeneration>,
     /// The file read, and its format.
     pub source: String,
     /// What the reader did (rows, interval, averaged and interpolated intervals).
@@ -322,6 +326,7 @@ pub fn load_grid_columns(file: &GridFile, region: &str) -> Result<GridColumns, G
             }],
             load_mw: s.load_mw,
             price_per_mwh: s.price_per_mwh,
+            generation: Vec::new(),
             source: s.source,
             report,
         });
@@ -358,13 +363,24 @@ pub fn load_grid_columns(file: &GridFile, region: &str) -> Result<GridColumns, G
         })
         .collect();
     // The mix of the first tier with values (EIA-930: Adjusted, Imputed, raw; others: one tier).
+    let mut generation = Vec::new();
     let tier = (0u8..3).find(|t| plan.mix.iter().any(|(slot, _, k)| k == t && present(*slot)));
     if let Some(tier) = tier {
-        let fuels: Vec<(Vec<f64>, f64)> = plan
+        generation = plan
             .mix
             .iter()
             .filter(|(_, _, k)| *k == tier)
-            .filter_map(|(slot, ef, _)| get(Some(*slot)).map(|v| (v, *ef)))
+            .filter_map(|(slot, key, _)| {
+                get(Some(*slot)).map(|mw| FuelGeneration {
+                    fuel: key,
+                    factor_g_per_kwh: factor(key),
+                    mw,
+                })
+            })
+            .collect();
+        let fuels: Vec<(&[f64], f64)> = generation
+            .iter()
+            .map(|f| (f.mw.as_slice(), f.factor_g_per_kwh))
             .collect();
         let tier_name = plan.mix_tier_names[usize::from(tier)];
         if !tier_name.is_empty() {
@@ -400,6 +416,7 @@ pub fn load_grid_columns(file: &GridFile, region: &str) -> Result<GridColumns, G
         ci,
         load_mw: get(plan.load),
         price_per_mwh: get(plan.price),
+        generation,
         source: format!("{} ({})", path.display(), info.name),
         report: LoadReport {
             notes: notes
@@ -424,7 +441,7 @@ pub fn load_grid_file(
 /// Generation-weighted intensity: Σ max(g, 0) × factor / Σ max(g, 0) per interval.
 fn mix_intensity(
     path: &Path,
-    fuels: &[(Vec<f64>, f64)],
+    fuels: &[(&[f64], f64)],
     n: usize,
     start_utc_s: i64,
     interval_s: i64,

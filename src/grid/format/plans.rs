@@ -45,9 +45,10 @@ pub(super) struct Plan {
     pub(super) table: TableSpec,
     /// (column slot, signal name, kind) for intensity columns read directly, in preference order.
     pub(super) ci: Vec<(usize, String, CiKind)>,
-    /// (column slot, factor g/kWh, tier) for generation columns that make the `ipcc-mix` signal;
-    /// the mix uses the lowest tier that has a column with values (EIA-930: Adjusted, Imputed, raw).
-    pub(super) mix: Vec<(usize, f64, u8)>,
+    /// (column slot, fuel key of the factor table, tier) for generation columns that make the
+    /// `ipcc-mix` signal; the mix uses the lowest tier that has a column with values (EIA-930:
+    /// Adjusted, Imputed, raw).
+    pub(super) mix: Vec<(usize, &'static str, u8)>,
     /// Names of the tiers, for the load report (empty names: one tier, nothing to say).
     pub(super) mix_tier_names: [&'static str; 3],
     pub(super) load: Option<usize>,

@@ -237,6 +237,7 @@ pub(super) fn load_json(
         }],
         load_mw: None,
         price_per_mwh: None,
+        generation: Vec::new(),
         source: format!("{} (watttime)", path.display()),
         report,
     })

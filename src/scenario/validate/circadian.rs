@@ -11,6 +11,7 @@ impl Validator<'_> {
         c: &RawCircadian,
         moe: Option<&Job>,
         cluster: &Cluster,
+        grid: &GridSpec,
     ) -> Result<CircadianSpec, ScenarioError> {
         let k = |f: &str| format!("strategy.circadian.{f}");
         let deadline_s = self.positive(&k("deadline_hours"), c.deadline_hours)? * 3600.0;
@@ -26,6 +27,7 @@ impl Validator<'_> {
             ));
         }
         let objective = c.objective;
+        let signal = self.planner_signal(c, grid)?;
         let (optimal, needs_shares, needs_window) = match c.policy {
             PolicyName::Optimal => (true, false, false),
             PolicyName::Threshold => (false, true, false),
@@ -166,6 +168,7 @@ impl Validator<'_> {
         Ok(CircadianSpec {
             deadline_s,
             objective,
+            signal,
             optimal,
             full_share,
             pause_share,
@@ -199,6 +202,45 @@ impl Validator<'_> {
                 }
             },
         })
+    }
+}
+
+impl Validator<'_> {
+    /// `strategy.circadian.signal`: which carbon signal a CO2 objective follows; a marginal one
+    /// needs a grid that has a marginal series.
+    fn planner_signal(
+        &self,
+        c: &RawCircadian,
+        grid: &GridSpec,
+    ) -> Result<Option<crate::grid::CiKind>, ScenarioError> {
+        use crate::grid::{CiKind, GridFormat, GridSource};
+        let key = "strategy.circadian.signal";
+        let Some(kind) = c.signal else {
+            return Ok(None);
+        };
+        if c.objective != Objective::Co2 {
+            return Err(self.loc.invalid(
+                key,
+                "`signal` chooses the carbon signal of objective = \"co2\"; remove it or set objective = \"co2\"",
+            ));
+        }
+        // A grid file that is itself marginal (WattTime, or a generic column declared marginal).
+        let file_is_marginal = match &grid.source {
+            GridSource::File(f) => {
+                f.format == GridFormat::WattTime
+                    || f.columns
+                        .as_ref()
+                        .is_some_and(|c| c.ci_kind == CiKind::Marginal)
+            }
+            GridSource::Profile => false,
+        };
+        if kind == CiKind::Marginal && grid.marginal.is_none() && !file_is_marginal {
+            return Err(self.loc.invalid(
+                key,
+                "signal = \"marginal\" needs a marginal intensity series: add a [grid.marginal] table (source = \"estimate\" for an eia930/entsoe-legacy file, \"signal\" or \"csv\"); valid signals here: \"average\"",
+            ));
+        }
+        Ok(Some(kind))
     }
 }
 

@@ -160,7 +160,7 @@ impl Validator<'_> {
             &raw.strategy.circadian,
             strategies.contains(&StrategyKind::Circadian),
         ) {
-            (Some(c), _) => Some(self.circadian(c, moe.as_ref(), &cluster)?),
+            (Some(c), _) => Some(self.circadian(c, moe.as_ref(), &cluster, &grid)?),
             (None, true) => {
                 return Err(self.loc.invalid(
                     "strategy",

@@ -86,6 +86,27 @@ pub fn cost_signal(
     })
 }
 
+/// The signal the planner minimises: [`cost_signal`], except that a CO2 objective with
+/// `strategy.circadian.signal` set follows that carbon signal (average or marginal) × PUE.
+pub fn planner_signal(
+    c: &CircadianSpec,
+    grid: &GridSeries,
+    pue: &[f64],
+) -> Result<Vec<f64>, SetupError> {
+    match (c.objective, c.signal) {
+        (Objective::Co2, Some(kind)) => match grid.ci_of_kind(kind) {
+            Some(ci) => Ok(ci.iter().zip(pue).map(|(c, p)| c * p).collect()),
+            None => Err(SetupError::Missing {
+                what: match kind {
+                    crate::grid::CiKind::Marginal => "a marginal intensity series ([grid.marginal]) for signal = \"marginal\"",
+                    crate::grid::CiKind::Average => "an average intensity series for signal = \"average\" (the grid file's signal is marginal)",
+                },
+            }),
+        },
+        _ => cost_signal(c.objective, grid, pue),
+    }
+}
+
 /// The planner's forecast of `signal`: each value times (1 + a normal draw of standard deviation
 /// `relative_error`), floored at zero, from the random stream `seed` (`signal` itself when the error is 0).
 pub fn forecast(signal: Vec<f64>, relative_error: f64, seed: u64) -> Vec<f64> {
@@ -112,7 +133,7 @@ pub fn policy(
     rates: Rates,
     forecast_seed: u64,
 ) -> Result<CircadianPolicy, SetupError> {
-    let signal = cost_signal(c.objective, grid, pue)?;
+    let signal = planner_signal(c, grid, pue)?;
     let hours = (0..grid.ci_g_per_kwh.len())
         .map(|i| grid.local_hour(i))
         .collect();
