@@ -1,5 +1,6 @@
 //! Puts the models together: the step model and the run-level simulation of every strategy of a scenario.
 
+pub mod event_step;
 mod meter;
 mod outcome;
 mod plan;
