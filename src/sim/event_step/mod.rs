@@ -20,6 +20,7 @@
 
 mod graph;
 mod links;
+pub mod scenario;
 mod sched;
 pub mod skew;
 pub mod trace;
