@@ -53,6 +53,9 @@ enum Command {
         /// Skip the plots and report.html.
         #[arg(long)]
         no_plots: bool,
+        /// Simulate every step at event level (priced ops on GPU streams and links) instead of the fast path: much slower, the same outputs.
+        #[arg(long)]
+        event_level: bool,
     },
     /// One step of a scenario at the fast path and at event level, with its Chrome/Perfetto trace.
     #[command(
@@ -199,13 +202,15 @@ fn main() -> ExitCode {
         out: None,
         format: Format::Table,
         no_plots: false,
+        event_level: false,
     }) {
         Command::Run {
             scenario,
             out,
             format,
             no_plots,
-        } => cli::run::run(scenario, out, format, no_plots),
+            event_level,
+        } => cli::run::run(scenario, out, format, no_plots, event_level),
         Command::Step(a) => cli::step::step(a),
         Command::Plot { dir, trace, out } => cli::run::plot(dir, trace, out),
         Command::Check { scenario } => cli::run::check(&scenario),
