@@ -310,3 +310,39 @@ fn wrong_share_length_is_an_error_naming_both_sizes() {
     let msg = e.to_string();
     assert!(msg.contains("3 entries") && msg.contains("32"), "{msg}");
 }
+
+#[test]
+fn every_plan_shape_finishes_with_energy_between_spin_and_tdp() {
+    // Why: a collective whose members never all arrive would hang the step; each layout must
+    // finish, and energy must lie between all GPUs spinning and all at TDP for the step.
+    for experts in [0, 8] {
+        for (dp, tp, pp, ep, zero, overlap) in [
+            (2, 2, 2, 2, 1, true),
+            (4, 1, 2, 4, 3, false),
+            (4, 2, 1, 2, 3, true),
+            (8, 1, 4, 8, 0, true),
+            (2, 4, 2, 1, 2, false),
+        ] {
+            let ep = if experts == 0 { 1 } else { ep };
+            let mut p = plan(dp, tp, pp, ep, 4);
+            p.zero_stage = zero;
+            p.recompute = Recompute::Selective;
+            let mut inp = input(model(experts), p, 4);
+            inp.overlap.grad_sync = overlap;
+            let k = knobs(&inp, 4);
+            let r = event_step(&inp, &uniform(&inp), k, false)
+                .unwrap_or_else(|e| panic!("{dp}/{tp}/{pp}/{ep} z{zero}: {e}"));
+            let gpus = (dp * tp * pp) as f64;
+            assert_eq!(r.gpus_simulated as f64 * r.gpus_represented, gpus);
+            let spin = inp.accelerator.spin_w();
+            let lo = 0.5 * spin * gpus * r.time_s;
+            let hi = inp.accelerator.tdp_w * gpus * r.time_s;
+            assert!(
+                r.time_s > 0.0 && r.gpu_energy_j > lo && r.gpu_energy_j <= hi * 1.0001,
+                "{dp}/{tp}/{pp}/{ep}: {} J over {} s",
+                r.gpu_energy_j,
+                r.time_s
+            );
+        }
+    }
+}
