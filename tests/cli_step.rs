@@ -40,7 +40,10 @@ fn step_writes_a_perfetto_trace_and_layers_csv() {
     ]);
     let (so, se) = text(&o);
     assert!(o.status.success(), "{so}\n{se}");
-    assert!(so.contains("fast path:") && so.contains("event level:"), "{so}");
+    assert!(
+        so.contains("fast path:") && so.contains("event level:"),
+        "{so}"
+    );
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&trace).unwrap()).expect("the trace is JSON");
     let ev = v["traceEvents"].as_array().unwrap();
@@ -103,12 +106,7 @@ fn a_strategy_the_scenario_does_not_run_is_refused() {
 
 #[test]
 fn a_step_past_the_run_is_out_of_range_with_the_valid_range() {
-    let o = moesim(&[
-        "step",
-        "scenarios/single_node.toml",
-        "--step",
-        "999999999",
-    ]);
+    let o = moesim(&["step", "scenarios/single_node.toml", "--step", "999999999"]);
     let (_, se) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{se}");
     assert!(

@@ -38,8 +38,9 @@ impl Sched<'_> {
             );
         } else if c.class == KernelClass::AllToAll {
             self.all_to_all(&c);
-            for k in 0..self.a2a.len() {
-                let (gi, intra, bytes, lat, egress) = self.a2a[k];
+            // Taken out while its flows start (they borrow the scheduler), put back for reuse.
+            let flows = std::mem::take(&mut self.a2a);
+            for &(gi, intra, bytes, lat, egress) in &flows {
                 let port = match (intra, egress) {
                     (true, true) => Port::NvlOut,
                     (true, false) => Port::NvlIn,
@@ -57,6 +58,7 @@ impl Sched<'_> {
                     &mut done_at,
                 );
             }
+            self.a2a = flows;
         } else {
             let g = self.g;
             let stride = match c.group {
