@@ -122,3 +122,61 @@ fn a_missing_scenario_file_is_bad_input() {
     assert_eq!(o.status.code(), Some(2), "{se}");
     assert!(se.contains("no/such/file.toml"), "{se}");
 }
+
+/// Column `name` of row `strategy` of a summary.csv.
+fn summary_value(csv: &str, strategy: &str, name: &str) -> f64 {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == name).unwrap();
+    let row = lines.find(|l| l.starts_with(strategy)).unwrap();
+    row.split(',').nth(col).unwrap().parse().unwrap()
+}
+
+#[test]
+fn run_event_level_prices_every_step_at_event_level_with_the_same_outputs() {
+    // A short run (5M tokens, one micro-batch per step) so the debug build does it in seconds.
+    let dir = tempfile::tempdir().unwrap();
+    let text_in = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/single_node.toml"),
+    )
+    .unwrap()
+    .replace(
+        "strategies = [\"dense\", \"moe\", \"circadian\"]",
+        "strategies = [\"dense\", \"moe\"]",
+    )
+    .replace("tokens = 1.0e9", "tokens = 5.0e6")
+    .replace("global_batch_seqs = 256", "global_batch_seqs = 64");
+    let p = dir.path().join("short.toml");
+    std::fs::write(&p, text_in).unwrap();
+    let fast = dir.path().join("fast");
+    let event = dir.path().join("event");
+    for (out, extra) in [(&fast, None), (&event, Some("--event-level"))] {
+        let mut args = vec![
+            "run",
+            p.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--no-plots",
+        ];
+        args.extend(extra);
+        let o = moesim(&args);
+        let (so, se) = text(&o);
+        assert!(o.status.success(), "{so}\n{se}");
+    }
+    let a = std::fs::read_to_string(fast.join("summary.csv")).unwrap();
+    let b = std::fs::read_to_string(event.join("summary.csv")).unwrap();
+    assert_eq!(a.lines().next(), b.lines().next(), "same columns");
+    assert_eq!(a.lines().count(), b.lines().count());
+    // Both train the same tokens; the event level times each step itself, so the wall time
+    // differs from the fast path's, within the same order.
+    for s in ["dense", "moe"] {
+        let (x, y) = (
+            summary_value(&a, s, "wall_clock_h"),
+            summary_value(&b, s, "wall_clock_h"),
+        );
+        assert!(
+            x != y && (y / x - 1.0).abs() < 0.5,
+            "{s}: fast {x} h, event {y} h"
+        );
+    }
+}
