@@ -84,6 +84,10 @@ struct Coll {
     issued: u32,
 }
 
+/// One GPU's totals over the step: busy time [ns], busy energy [J], time waiting in
+/// communication on its compute stream [ns].
+pub(super) type GpuTotals = (u64, f64, u64);
+
 /// Scheduler state of one step.
 pub(super) struct Sched<'a> {
     pub g: &'a Graph,
@@ -180,7 +184,7 @@ impl<'a> Sched<'a> {
     }
 
     /// (end of the step [ns], per GPU busy time [ns] and busy energy [J], comm wait [ns]).
-    pub fn finish(&self) -> Result<(u64, Vec<(u64, f64, u64)>), EventStepError> {
+    pub fn finish(&self) -> Result<(u64, Vec<GpuTotals>), EventStepError> {
         if let Some(i) = self.gpus.iter().position(|x| x.block != Block::Done) {
             return Err(EventStepError::Stuck {
                 gpu: i as u32,
