@@ -53,7 +53,15 @@ enum Command {
         /// Skip the plots and report.html.
         #[arg(long)]
         no_plots: bool,
+        /// Simulate every step at event level (priced ops on GPU streams and links) instead of the fast path: much slower, the same outputs.
+        #[arg(long)]
+        event_level: bool,
     },
+    /// One step of a scenario at the fast path and at event level, with its Chrome/Perfetto trace.
+    #[command(
+        after_help = "Examples:\n  moesim step scenarios/mixtral_pretrain.toml                      the fast path's step 0\n  moesim step FILE --strategy moe --step 100 --event-level        and the event-level step\n  moesim step FILE --chrome-trace step.json                       the step's timeline for ui.perfetto.dev\n\nWrites layers.csv (per MoE layer: energy lost to routing skew) at event level.\nExit codes: 0 ok, 1 the step failed (or an output could not be written), 2 bad input."
+    )]
+    Step(cli::step::StepArgs),
     /// Draw the plots (PNG and SVG) and report.html of an output folder (or of a routing trace).
     #[command(
         after_help = "Examples:\n  moesim plot outputs/seed_comparison                redraw plots + report.html from the folder\n  moesim plot outputs/trace_replay --trace t.csv     and the routing plots of a trace\n  moesim plot --trace t.csv --out /tmp/trace_plots   only the routing plots of a trace"
@@ -194,13 +202,16 @@ fn main() -> ExitCode {
         out: None,
         format: Format::Table,
         no_plots: false,
+        event_level: false,
     }) {
         Command::Run {
             scenario,
             out,
             format,
             no_plots,
-        } => cli::run::run(scenario, out, format, no_plots),
+            event_level,
+        } => cli::run::run(scenario, out, format, no_plots, event_level),
+        Command::Step(a) => cli::step::step(a),
         Command::Plot { dir, trace, out } => cli::run::plot(dir, trace, out),
         Command::Check { scenario } => cli::run::check(&scenario),
         Command::Hardware {

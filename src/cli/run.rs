@@ -50,6 +50,7 @@ pub fn run(
     out: Option<PathBuf>,
     format: Format,
     no_plots: bool,
+    event_level: bool,
 ) -> ExitCode {
     let s = match &scenario {
         Some(p) => Scenario::from_file(p),
@@ -77,7 +78,7 @@ pub fn run(
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let res = moesim::simulate_with(&s, &bars);
+    let res = moesim::sim::simulate_opts(&s, &bars, event_level);
     bars.clear();
     let res = match res {
         Ok(r) => r,

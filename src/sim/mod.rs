@@ -1,5 +1,6 @@
 //! Puts the models together: the step model and the run-level simulation of every strategy of a scenario.
 
+pub mod event_step;
 mod meter;
 mod outcome;
 mod plan;
@@ -170,6 +171,28 @@ fn models_for(
     Ok((sm, Some(router)))
 }
 
+/// The event-level step evaluator of `job`, its experts placed as the fast path places them.
+fn event_model(
+    s: &Scenario,
+    job: &Job,
+    sm: &StepModel,
+    router: &Option<Router>,
+) -> event_step::EventStepModel {
+    let mut input = event_step::EventStepInput::from_job(job, &s.cluster);
+    input.choice = s.routing.choice;
+    if let (Some(r), FfnKind::Moe(m)) = (router, &job.model.ffn) {
+        let mean = r.mean_shares(16, sm.assignments_per_layer(sm.full_knobs().top_k));
+        input.placement = Some(crate::routing::Placement::new(
+            s.routing.placement,
+            job.model.moe_layers() as usize,
+            m.experts as usize,
+            job.plan.ep.max(1) as usize,
+            &mean,
+        ));
+    }
+    event_step::EventStepModel::new(input)
+}
+
 /// Tokens a strategy trains: the scenario's budget, or (with a target loss) the effective tokens the
 /// job's scaling law needs to reach it. Returns (tokens, whether they are effective tokens).
 fn token_target(s: &Scenario, job: &Job, kind: StrategyKind) -> Result<(f64, bool), SimError> {
@@ -211,6 +234,16 @@ pub fn simulate_with(
     scenario: &Scenario,
     progress: &dyn ProgressSink,
 ) -> Result<Results, SimError> {
+    simulate_opts(scenario, progress, false)
+}
+
+/// [`simulate_with`]; with `event_level`, every step of every run is simulated at event level
+/// ([`event_step`]) instead of the fast path (much slower; the same outputs).
+pub fn simulate_opts(
+    scenario: &Scenario,
+    progress: &dyn ProgressSink,
+    event_level: bool,
+) -> Result<Results, SimError> {
     let s = scenario;
     let prepared = prepare(s)?;
     let results: Vec<Result<StrategyResult, SimError>> = s
@@ -224,7 +257,7 @@ pub fn simulate_with(
                 tasks: s.strategies.len(),
                 name: kind.name(),
             };
-            simulate_strategy(s, *kind, i as u64, &prepared, watch)
+            simulate_strategy(s, *kind, i as u64, &prepared, watch, event_level)
         })
         .collect();
     let strategies = results.into_iter().collect::<Result<Vec<_>, _>>()?;
@@ -246,6 +279,7 @@ fn simulate_strategy(
     index: u64,
     prepared: &Prepared,
     watch: Watch<'_>,
+    event_level: bool,
 ) -> Result<StrategyResult, SimError> {
     let Prepared {
         trace,
@@ -294,10 +328,12 @@ fn simulate_strategy(
         pue_by_interval: Some(pue.clone()),
     };
     let routing = router.as_ref().map(|r| r.describe());
-    let outcome = run_watched(
+    let mut event = event_level.then(|| event_model(s, job, &sm, &router));
+    let outcome = run::run_watched_event(
         &setup,
         grid,
         &mut sm,
+        event.as_mut(),
         router.as_mut(),
         &mut plan.policy,
         watch,

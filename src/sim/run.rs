@@ -100,6 +100,9 @@ pub enum RunError {
     /// The event engine refused an event (a model bug: an event scheduled in the past).
     #[error("the run's event engine failed: {0}")]
     Engine(#[from] EngineError),
+    /// An event-level step failed (`--event-level`).
+    #[error(transparent)]
+    EventStep(#[from] super::event_step::EventStepError),
 }
 
 /// Settings of one run.
@@ -196,6 +199,8 @@ struct Run<'a> {
     watch: Watch<'a>,
     grid: &'a GridSeries,
     step_model: &'a mut StepModel,
+    /// Every step at event level instead of the fast path (`moesim run --event-level`).
+    event: Option<&'a mut super::event_step::EventStepModel>,
     router: Option<&'a mut Router>,
     policy: &'a mut Policy,
     shares: Vec<f64>,
@@ -256,7 +261,7 @@ impl Run<'_> {
         }
     }
 
-    fn start_step(&mut self, now: SimTime, out: &mut Vec<(SimTime, Ev)>) {
+    fn start_step(&mut self, now: SimTime, out: &mut Vec<(SimTime, Ev)>) -> Result<(), RunError> {
         let mut knobs = if self.mode == Mode::Throttled {
             self.setup.throttled
         } else {
@@ -271,7 +276,10 @@ impl Run<'_> {
             let assignments = self.step_model.assignments_per_layer(knobs.top_k);
             r.fill_shares(self.sums.steps, assignments, &mut self.shares);
         }
-        let c = self.step_model.step(&self.shares, knobs);
+        let c = match self.event.as_deref_mut() {
+            Some(ev) => ev.step_cost(&self.shares, knobs)?,
+            None => self.step_model.step(&self.shares, knobs),
+        };
         self.in_flight = c;
         self.in_flight_k = knobs.top_k;
         let gpu_w = c.gpu_energy_j / c.time_s;
@@ -283,6 +291,7 @@ impl Run<'_> {
         };
         self.meter.set_power(now.as_secs_f64(), p);
         out.push((now + SimTime::from_secs_f64(c.time_s), Ev::StepDone));
+        Ok(())
     }
 
     fn close_interval(&mut self, now_s: f64, next: Option<usize>) {
@@ -397,7 +406,7 @@ impl Handler<Ev> for Run<'_> {
                     (Mode::Full | Mode::Throttled, State::Training) if first => {
                         self.set_held(t, true);
                         self.set_slot(t, m as usize);
-                        self.start_step(now, out);
+                        self.start_step(now, out)?;
                     }
                     _ => {}
                 }
@@ -459,7 +468,7 @@ impl Handler<Ev> for Run<'_> {
                     ));
                 } else {
                     self.set_slot(t, self.mode as usize);
-                    self.start_step(now, out);
+                    self.start_step(now, out)?;
                 }
             }
             Ev::CheckpointDone => {
@@ -487,7 +496,7 @@ impl Handler<Ev> for Run<'_> {
                 }
                 self.state = State::Training;
                 self.set_slot(t, self.mode as usize);
-                self.start_step(now, out);
+                self.start_step(now, out)?;
             }
         }
         Ok(())
@@ -537,6 +546,19 @@ pub fn run_watched(
     policy: &mut Policy,
     watch: Watch<'_>,
 ) -> Result<RunOutcome, RunError> {
+    run_watched_event(setup, grid, step_model, None, router, policy, watch)
+}
+
+/// [`run_watched`], every step priced by `event` (the event-level step) when given.
+pub fn run_watched_event(
+    setup: &RunSetup,
+    grid: &GridSeries,
+    step_model: &mut StepModel,
+    event: Option<&mut super::event_step::EventStepModel>,
+    router: Option<&mut Router>,
+    policy: &mut Policy,
+    watch: Watch<'_>,
+) -> Result<RunOutcome, RunError> {
     let n_shares = router.as_ref().map_or(0, |r| r.experts() * r.layers());
     // Reserve the step-time record once, outside the per-step path (throttled steps may be smaller).
     let per_step = step_model
@@ -552,6 +574,7 @@ pub fn run_watched(
         watch,
         grid,
         step_model,
+        event,
         router,
         policy,
         shares: vec![0.0; n_shares],

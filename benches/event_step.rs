@@ -1,0 +1,116 @@
+//! One event-level step of a 1,024-GPU MoE (16 layers, d_model 4096, 1,024 experts, top-2, EP over
+//! all GPUs, H100 nodes of 8 on NDR InfiniBand): the comparison point with ASTRA-sim's
+//! message-level simulation of such a step. Prints the engine's events per second once.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use moesim::hardware::preset;
+use moesim::network::Fabric;
+use moesim::scenario::RoutingChoice;
+use moesim::sim::event_step::{EventStepInput, EventStepModel, Overlap};
+use moesim::sim::Knobs;
+use moesim::workload::step_ops::OpsConfig;
+use moesim::workload::{Arch, FfnKind, ModelSpec, MoeSpec, ParallelPlan, Precision, Recompute};
+use std::time::Instant;
+
+const GPUS: u32 = 1024;
+const LAYERS: u32 = 16;
+const EXPERTS: u32 = 1024;
+
+fn input() -> EventStepInput {
+    let model = ModelSpec {
+        name: "moe-1024".into(),
+        layers: LAYERS,
+        d_model: 4096,
+        heads: 32,
+        kv_heads: 8,
+        seq_len: 4096,
+        vocab: 32000,
+        ffn_hidden: 14336,
+        ffn: FfnKind::Moe(MoeSpec {
+            experts: EXPERTS,
+            top_k: 2,
+            capacity_factor: None,
+            expert_ffn_hidden: 1408,
+            shared_experts: 0,
+            moe_every: 1,
+        }),
+        arch: Arch::default(),
+    };
+    let plan = ParallelPlan {
+        dp: GPUS,
+        tp: 1,
+        pp: 1,
+        ep: GPUS,
+        micro_batch_seqs: 1,
+        global_batch_seqs: GPUS,
+        zero_stage: 1,
+        recompute: Recompute::None,
+        precision: Precision::Bf16,
+    };
+    EventStepInput {
+        model,
+        plan,
+        ops_config: OpsConfig::default(),
+        accelerator: preset("h100").expect("h100 preset"),
+        fabric: Fabric::from_presets("nvlink4", "ib-ndr", 8, GPUS / 8).expect("fabric"),
+        gpus_per_node: 8,
+        choice: RoutingChoice::TokenChoice,
+        placement: None,
+        overlap: Overlap { grad_sync: true },
+    }
+}
+
+/// Zipf-like shares (s = 1) over experts, rotated per layer: a skewed but deterministic routing.
+fn shares() -> Vec<f64> {
+    let mut v = Vec::with_capacity((LAYERS * EXPERTS) as usize);
+    for l in 0..LAYERS {
+        let w: Vec<f64> = (0..EXPERTS)
+            .map(|e| 1.0 / (1.0 + ((e + 37 * l) % EXPERTS) as f64))
+            .collect();
+        let s: f64 = w.iter().sum();
+        v.extend(w.iter().map(|x| x / s));
+    }
+    v
+}
+
+fn bench(c: &mut Criterion) {
+    let inp = input();
+    let knobs = Knobs {
+        power_limit_w: inp.accelerator.tdp_w,
+        top_k: 2,
+        micro_batches: 1,
+    };
+    let sh = shares();
+    let mut m = EventStepModel::new(inp.clone());
+    let t0 = Instant::now();
+    let r = m.step(&sh, knobs, false).expect("step");
+    let first = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let r2 = m.step(&sh, knobs, false).expect("step");
+    let again = t1.elapsed().as_secs_f64();
+    assert_eq!(r.events, r2.events);
+    println!(
+        "event_step 1024-GPU MoE: step {:.4} s simulated, {} events, first step {:.3} s (op lists built), next {:.3} s wall = {:.2e} events/s",
+        r.time_s,
+        r.events,
+        first,
+        again,
+        r.events as f64 / again
+    );
+    let mut g = c.benchmark_group("event_step");
+    g.sample_size(10);
+    g.bench_function("moe_1024_gpus", |b| {
+        b.iter(|| m.step(&sh, knobs, false).expect("step").time_s)
+    });
+    g.bench_function("moe_1024_gpus_cold", |b| {
+        b.iter(|| {
+            moesim::sim::event_step::event_step(&inp, &sh, knobs, false)
+                .expect("step")
+                .time_s
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

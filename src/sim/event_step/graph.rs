@@ -1,0 +1,388 @@
+//! The op graph of one step: each stage's priced op lists, the 1F1B order of its passes, where
+//! the simulated GPUs sit, and each step's routing loads per expert-parallel rank.
+
+use super::{EventStepError, EventStepInput};
+use crate::hardware::PriceKnobs;
+use crate::routing::{Placement, PlacementPolicy};
+use crate::scenario::RoutingChoice;
+use crate::sim::Knobs;
+use crate::workload::step_ops::{step_ops, Load, Op, RoutedBy};
+use crate::workload::{FfnKind, ModelSpec, MoeSpec};
+
+/// Sentinel for "not routed" / "no link".
+pub(super) const NONE: u32 = u32::MAX;
+
+/// Price of one compute op on one GPU: duration [ns] and mean power [W].
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Priced {
+    pub ns: u64,
+    pub power_w: f64,
+}
+
+/// A pass of the pipeline schedule: forward or backward of one micro-batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Pass {
+    pub bwd: bool,
+    pub mb: u32,
+}
+
+/// One pipeline stage's ops (shared by its simulated GPUs) and the prices of its fixed ops.
+#[derive(Clone, Debug)]
+pub(super) struct Stage {
+    /// Forward ops then backward ops of one micro-batch (`fwd_len` splits them).
+    pub ops: Vec<Op>,
+    pub fwd_len: usize,
+    /// Once-per-step ops (gradient sync, optimizer, parameter gathers).
+    pub per_step: Vec<Op>,
+    /// Price of each op of `ops` then `per_step` (routed ops: see the GPU's own table).
+    pub fixed: Vec<Priced>,
+    /// For each op of `ops`: its index among the stage's routed compute ops, or [`NONE`].
+    pub routed_slot: Vec<u32>,
+    /// Routed compute ops of `ops` (indices).
+    pub routed: Vec<u32>,
+    /// Passes in 1F1B order.
+    pub order: Vec<Pass>,
+    /// Layers of the stage (for gradient buckets).
+    pub layers: std::ops::Range<u32>,
+    /// Whether op `i` of `ops` is the last backward op of its layer (a gradient bucket is ready).
+    pub bucket_end: Vec<bool>,
+}
+
+/// Everything a step simulation needs that does not change from step to step at fixed knobs.
+#[derive(Clone, Debug)]
+pub(super) struct Graph {
+    pub knobs: Knobs,
+    pub stages: Vec<Stage>,
+    /// Simulated ranks per stage: the expert-parallel group (1 without experts).
+    pub ep: u32,
+    pub pp: u32,
+    pub tp: u32,
+    pub dp: u32,
+    /// Real GPUs each simulated GPU stands for (its TP peers and the identical EP groups).
+    pub twins: f64,
+    /// Node of each simulated GPU (`stage * ep + rank`).
+    pub node: Vec<u32>,
+    pub gpus_per_node: u32,
+    /// MoE layer index of each layer.
+    pub moe_of: Vec<Option<u32>>,
+    pub moe_layers: u32,
+    pub experts: u32,
+    /// Token-expert assignments of one MoE layer, one micro-batch, in the EP group.
+    pub assignments: f64,
+    pub capacity: Option<f64>,
+    pub choice: RoutingChoice,
+    /// Per simulated GPU, the prices of its stage's routed ops (`routed.len()` each).
+    pub routed_price: Vec<Priced>,
+    /// Start of each stage's GPUs in `routed_price`.
+    pub routed_base: Vec<usize>,
+    /// Assignments each simulated GPU's experts receive per micro-batch, per MoE layer
+    /// (`gpu * moe_layers + moe_layer`).
+    pub recv: Vec<f64>,
+    /// Per GPU and MoE layer: the kept load of each local slot (`slot_off` indexes it).
+    pub slot_load: Vec<f64>,
+    pub slot_off: Vec<u32>,
+    /// Assignments dropped by the capacity limit in one micro-batch of the EP group.
+    pub dropped: f64,
+    pub price_knobs: PriceKnobs,
+}
+
+/// Passes of stage `s` of `pp` in 1F1B order for `m` micro-batches (Narayanan et al. 2021,
+/// PipeDream-Flush / Megatron-LM `forward_backward_pipelining_without_interleaving`): warm-up
+/// forwards, then one forward and one backward alternately, then the remaining backwards.
+pub(super) fn one_f_one_b(s: u32, pp: u32, m: u32) -> Vec<Pass> {
+    let warm = (pp - 1 - s).min(m);
+    let mut v = Vec::with_capacity(2 * m as usize);
+    for mb in 0..warm {
+        v.push(Pass { bwd: false, mb });
+    }
+    for i in 0..m - warm {
+        v.push(Pass {
+            bwd: false,
+            mb: warm + i,
+        });
+        v.push(Pass { bwd: true, mb: i });
+    }
+    for mb in m - warm..m {
+        v.push(Pass { bwd: true, mb });
+    }
+    v
+}
+
+fn with_top_k(model: &ModelSpec, top_k: u32) -> ModelSpec {
+    let mut m = model.clone();
+    if let FfnKind::Moe(moe) = &model.ffn {
+        m.ffn = FfnKind::Moe(MoeSpec {
+            top_k: top_k.max(1),
+            ..moe.clone()
+        });
+    }
+    m
+}
+
+impl Graph {
+    /// Build the graph of `input` at `knobs` (op lists, fixed prices, layout); routing loads are
+    /// uniform until [`Graph::set_routing`].
+    pub fn new(input: &EventStepInput, knobs: Knobs) -> Result<Graph, EventStepError> {
+        let plan = &input.plan;
+        let model = with_top_k(&input.model, knobs.top_k);
+        let ops = step_ops(&model, plan, &input.ops_config).map_err(EventStepError::Workload)?;
+        let m = knobs.micro_batches.max(1);
+        let (pp, tp, dp) = (plan.pp.max(1), plan.tp.max(1), plan.dp.max(1));
+        let (experts, top_k, capacity_factor) = match &model.ffn {
+            FfnKind::Moe(x) => (x.experts, x.top_k, x.capacity_factor),
+            FfnKind::Dense => (0, 0, None),
+        };
+        let ep = if experts > 0 { plan.ep.max(1) } else { 1 };
+        if dp % ep != 0 {
+            return Err(EventStepError::Plan(format!(
+                "plan.ep = {ep} must divide plan.dp = {dp}"
+            )));
+        }
+        let price_knobs = PriceKnobs {
+            power_limit_w: knobs.power_limit_w,
+            precision: plan.precision,
+        };
+        let acc = &input.accelerator;
+        let stages = ops
+            .stages
+            .into_iter()
+            .map(|st| {
+                let fwd_len = st.forward.len();
+                let mut all = st.forward;
+                all.extend(st.backward);
+                let fixed = all
+                    .iter()
+                    .chain(st.per_step.iter())
+                    .map(|o| price(acc, o, &price_knobs))
+                    .collect();
+                let mut routed = Vec::new();
+                let routed_slot = all
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| {
+                        if o.is_routed() && !o.class.is_comm() {
+                            routed.push(i as u32);
+                            routed.len() as u32 - 1
+                        } else {
+                            NONE
+                        }
+                    })
+                    .collect();
+                let bucket_end = (0..all.len())
+                    .map(|i| {
+                        i >= fwd_len
+                            && all[i].layer.is_some()
+                            && all.get(i + 1).map(|n| n.layer) != Some(all[i].layer)
+                    })
+                    .collect();
+                Stage {
+                    order: one_f_one_b(st.stage, pp, m),
+                    ops: all,
+                    fwd_len,
+                    per_step: st.per_step,
+                    fixed,
+                    routed_slot,
+                    routed,
+                    layers: st.layers,
+                    bucket_end,
+                }
+            })
+            .collect::<Vec<_>>();
+        let gpn = input.gpus_per_node.max(1);
+        // Megatron-LM rank order: tensor-parallel ranks innermost, then data-parallel (the
+        // expert-parallel group is `ep` consecutive data-parallel ranks), then pipeline stages.
+        let node = (0..pp)
+            .flat_map(|s| (0..ep).map(move |d| tp * (d + dp * s) / gpn))
+            .collect();
+        let mut moe_of = Vec::with_capacity(model.layers as usize);
+        let mut n = 0;
+        for l in 0..model.layers {
+            moe_of.push(model.is_moe_layer(l).then(|| {
+                n += 1;
+                n - 1
+            }));
+        }
+        let tokens = plan.micro_batch_seqs as f64 * model.seq_len as f64;
+        let assignments = tokens * ep as f64 * top_k as f64;
+        let mut routed_base = Vec::with_capacity(stages.len());
+        let mut acc_base = 0;
+        for st in &stages {
+            routed_base.push(acc_base);
+            acc_base += st.routed.len() * ep as usize;
+        }
+        let mut g = Graph {
+            knobs,
+            routed_base,
+            stages,
+            ep,
+            pp,
+            tp,
+            dp,
+            twins: tp as f64 * (dp / ep) as f64,
+            node,
+            gpus_per_node: gpn,
+            moe_of,
+            moe_layers: n,
+            experts,
+            assignments,
+            capacity: capacity_factor.map(|cf| (cf * assignments / experts.max(1) as f64).ceil()),
+            choice: input.choice,
+            routed_price: Vec::new(),
+            recv: Vec::new(),
+            slot_load: Vec::new(),
+            slot_off: Vec::new(),
+            dropped: 0.0,
+            price_knobs,
+        };
+        let uniform = vec![1.0 / experts.max(1) as f64; (n * experts) as usize];
+        let placement = Placement::new(
+            PlacementPolicy::Contiguous,
+            n as usize,
+            experts as usize,
+            ep as usize,
+            &[],
+        );
+        g.set_routing(
+            input,
+            &uniform,
+            input.placement.as_ref().unwrap_or(&placement),
+        )?;
+        Ok(g)
+    }
+
+    /// Simulated GPUs.
+    pub fn gpus(&self) -> usize {
+        (self.pp * self.ep) as usize
+    }
+
+    /// Load every rank's experts receive from `shares` (MoE layers x experts, rows summing to 1),
+    /// capacity drops applied at the router (Megatron-LM drops over-capacity assignments before
+    /// the dispatch, `moe_utils.apply_token_dropping`), and re-price the routed ops of every GPU.
+    pub fn set_routing(
+        &mut self,
+        input: &EventStepInput,
+        shares: &[f64],
+        placement: &Placement,
+    ) -> Result<(), EventStepError> {
+        let (nl, ne) = (self.moe_layers as usize, self.experts as usize);
+        if ne > 0 && shares.len() != nl * ne {
+            return Err(EventStepError::Shares {
+                got: shares.len(),
+                want: nl * ne,
+            });
+        }
+        if ne > 0 && (placement.ranks() != self.ep as usize || placement.experts() != ne) {
+            return Err(EventStepError::Plan(format!(
+                "the expert placement has {} ranks x {} experts; the plan has ep = {} and {} experts",
+                placement.ranks(),
+                placement.experts(),
+                self.ep,
+                ne
+            )));
+        }
+        let gpus = self.gpus();
+        self.recv.clear();
+        self.recv.resize(gpus * nl, 0.0);
+        self.slot_load.clear();
+        self.slot_off.clear();
+        self.dropped = 0.0;
+        let a = self.assignments;
+        for g in 0..gpus {
+            for ml in 0..nl {
+                self.slot_off.push(self.slot_load.len() as u32);
+                if ne == 0 {
+                    continue;
+                }
+                let rank = g % self.ep as usize;
+                let (slots, fracs) = placement.slots(ml, rank);
+                let mut sum = 0.0;
+                for (e, f) in slots.iter().zip(fracs) {
+                    let want = shares[ml * ne + *e as usize].max(0.0) * a;
+                    let kept = match (self.choice, self.capacity) {
+                        // Expert choice: every expert takes exactly its capacity (balanced).
+                        (RoutingChoice::ExpertChoice, c) => c.unwrap_or(a / ne as f64),
+                        (_, Some(c)) => want.min(c),
+                        (_, None) => want,
+                    };
+                    if g < self.ep as usize && self.choice != RoutingChoice::ExpertChoice {
+                        self.dropped += (want - kept) * f;
+                    }
+                    self.slot_load.push(kept * f);
+                    sum += kept * f;
+                }
+                self.recv[g * nl + ml] = sum;
+            }
+        }
+        self.slot_off.push(self.slot_load.len() as u32);
+        self.price_routed(input);
+        Ok(())
+    }
+
+    fn price_routed(&mut self, input: &EventStepInput) {
+        let nl = self.moe_layers as usize;
+        self.routed_price.clear();
+        for g in 0..self.gpus() {
+            let st = &self.stages[g / self.ep as usize];
+            for &i in &st.routed {
+                let op = &st.ops[i as usize];
+                let ml = op.layer.and_then(|l| self.moe_of[l as usize]);
+                let tokens = match (ml, op.load) {
+                    (Some(ml), Load::Routed { by, .. }) => {
+                        let k = g * nl + ml as usize;
+                        let slots = &self.slot_load
+                            [self.slot_off[k] as usize..self.slot_off[k + 1] as usize];
+                        match by {
+                            RoutedBy::RankReceived => self.recv[k],
+                            RoutedBy::LocalExpert(x) => {
+                                slots.get(x as usize).copied().unwrap_or(0.0)
+                            }
+                            RoutedBy::MaxLocalExpert => slots.iter().copied().fold(0.0, f64::max),
+                        }
+                    }
+                    _ => 0.0,
+                };
+                let p = price(&input.accelerator, &op.at_tokens(tokens), &self.price_knobs);
+                self.routed_price.push(p);
+            }
+        }
+    }
+
+    /// Price of op `i` of stage `s`'s micro-batch list on GPU `g`.
+    #[inline]
+    pub fn op_price(&self, g: usize, s: usize, i: usize) -> Priced {
+        let st = &self.stages[s];
+        match st.routed_slot[i] {
+            NONE => st.fixed[i],
+            k => {
+                let base = self.routed_base[s] + (g % self.ep as usize) * st.routed.len();
+                self.routed_price[base + k as usize]
+            }
+        }
+    }
+
+    /// Assignments GPU `g`'s experts receive in MoE layer `layer` per micro-batch.
+    pub fn received(&self, g: usize, layer: Option<u32>) -> f64 {
+        match layer.and_then(|l| self.moe_of.get(l as usize).copied().flatten()) {
+            Some(ml) => self.recv[g * self.moe_layers as usize + ml as usize],
+            None => 0.0,
+        }
+    }
+}
+
+/// Price a compute op at `k` (communication ops are timed on the links, not here).
+fn price(acc: &crate::hardware::Accelerator, op: &Op, k: &PriceKnobs) -> Priced {
+    let p = acc.price(op, k);
+    Priced {
+        ns: secs_to_ns(p.time_s),
+        power_w: p.power_w,
+    }
+}
+
+/// Seconds to integer nanoseconds (rounded; negative and NaN to 0).
+pub(super) fn secs_to_ns(s: f64) -> u64 {
+    if s.is_finite() && s > 0.0 {
+        (s * 1e9).round() as u64
+    } else {
+        0
+    }
+}

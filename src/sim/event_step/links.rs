@@ -1,0 +1,176 @@
+//! Streams' shared resources: each simulated GPU's NVLink/NVSwitch port and NIC (one direction
+//! each), and the flows on them. Bandwidth is shared per flow, not per packet: a flow's rate is
+//! the smallest equal share `bandwidth / flows on the link` over the links it crosses, re-timed
+//! whenever a flow starts or ends on one of them (an equal-share flow model, as in SimGrid's
+//! simplest "constant bandwidth sharing"; max-min would give a flow the leftover of a
+//! bottlenecked neighbour, which equal sharing does not).
+
+use crate::network::Fabric;
+
+/// Index of a link among the simulated GPUs' ports.
+pub(super) type LinkId = u32;
+
+/// Which port of a GPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Port {
+    /// NVLink/NVSwitch port, sending.
+    NvlOut = 0,
+    /// NVLink/NVSwitch port, receiving.
+    NvlIn = 1,
+    /// NIC into the fat-tree, sending.
+    NicOut = 2,
+    /// NIC, receiving.
+    NicIn = 3,
+}
+
+/// Link of `gpu`'s `port`.
+#[inline]
+pub(super) fn link(gpu: usize, port: Port) -> LinkId {
+    (gpu * 4 + port as usize) as LinkId
+}
+
+/// A transfer in progress.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Flow {
+    /// Bytes left at `last` [bytes].
+    pub left: f64,
+    /// Current rate [bytes/ns].
+    pub rate: f64,
+    /// Time `left` was last brought up to date [ns].
+    pub last: u64,
+    /// Links it crosses (`u32::MAX` for none).
+    pub links: [LinkId; 2],
+    /// Bumped at every re-timing: a completion event of an older generation is stale.
+    pub gen: u32,
+    /// The collective it belongs to.
+    pub coll: u32,
+    /// Latency paid after the last byte [ns].
+    pub lat_ns: u64,
+    pub live: bool,
+}
+
+/// The ports of every simulated GPU and the flows on them.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Net {
+    /// Bandwidth of each link [bytes/ns].
+    bw: Vec<f64>,
+    /// Flows on each link.
+    on: Vec<Vec<u32>>,
+    pub flows: Vec<Flow>,
+    free: Vec<u32>,
+}
+
+impl Net {
+    /// Ports for `gpus` GPUs of `fabric` (effective NCCL bus bandwidths, see `network::fabric`).
+    pub fn reset(&mut self, gpus: usize, fabric: &Fabric) {
+        let (bi, be) = (
+            fabric.intra_bw_bytes_per_s() * 1e-9,
+            fabric.inter_bw_bytes_per_s() * 1e-9,
+        );
+        self.bw.clear();
+        for _ in 0..gpus {
+            self.bw.extend_from_slice(&[bi, bi, be, be]);
+        }
+        self.on.resize_with(gpus * 4, Vec::new);
+        self.on.iter_mut().for_each(Vec::clear);
+        self.flows.clear();
+        self.free.clear();
+    }
+
+    fn share(&self, f: &Flow) -> f64 {
+        f.links
+            .iter()
+            .filter(|&&l| l != u32::MAX)
+            .map(|&l| self.bw[l as usize] / self.on[l as usize].len().max(1) as f64)
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// Bring flow `i` up to `now`, give it its current share and return its new completion time
+    /// and generation (to schedule).
+    fn retime(&mut self, i: u32, now: u64) -> (u64, u32) {
+        let rate = self.share(&self.flows[i as usize]);
+        let f = &mut self.flows[i as usize];
+        f.left = (f.left - f.rate * (now - f.last) as f64).max(0.0);
+        f.last = now;
+        f.rate = rate;
+        f.gen = f.gen.wrapping_add(1);
+        let dt = if rate.is_finite() && rate > 0.0 {
+            (f.left / rate).ceil() as u64
+        } else {
+            0
+        };
+        (now + dt, f.gen)
+    }
+
+    /// Start a flow of `bytes` on `links` at `now`; pushes `(time, flow, gen)` completions of
+    /// it and of every flow whose share changed into `out`.
+    pub fn start(
+        &mut self,
+        now: u64,
+        bytes: f64,
+        links: [LinkId; 2],
+        coll: u32,
+        lat_ns: u64,
+        out: &mut Vec<(u64, u32, u32)>,
+    ) {
+        let f = Flow {
+            left: bytes,
+            rate: 0.0,
+            last: now,
+            links,
+            gen: 0,
+            coll,
+            lat_ns,
+            live: true,
+        };
+        let id = match self.free.pop() {
+            Some(i) => {
+                self.flows[i as usize] = f;
+                i
+            }
+            None => {
+                self.flows.push(f);
+                self.flows.len() as u32 - 1
+            }
+        };
+        for l in links.into_iter().filter(|&l| l != u32::MAX) {
+            self.on[l as usize].push(id);
+        }
+        self.retime_links(links, now, out);
+    }
+
+    fn retime_links(&mut self, links: [LinkId; 2], now: u64, out: &mut Vec<(u64, u32, u32)>) {
+        for (k, l) in links.into_iter().enumerate() {
+            if l == u32::MAX || (k == 1 && links[0] == l) {
+                continue;
+            }
+            for j in 0..self.on[l as usize].len() {
+                let i = self.on[l as usize][j];
+                let (t, gen) = self.retime(i, now);
+                out.push((t, i, gen));
+            }
+        }
+    }
+
+    /// Whether completion `(flow, gen)` is current.
+    pub fn is_current(&self, flow: u32, gen: u32) -> bool {
+        self.flows
+            .get(flow as usize)
+            .is_some_and(|f| f.live && f.gen == gen)
+    }
+
+    /// End flow `i` at `now`; pushes the new completions of the flows that share its links.
+    pub fn finish(&mut self, i: u32, now: u64, out: &mut Vec<(u64, u32, u32)>) -> Flow {
+        let f = self.flows[i as usize];
+        self.flows[i as usize].live = false;
+        for l in f.links.into_iter().filter(|&l| l != u32::MAX) {
+            let v = &mut self.on[l as usize];
+            if let Some(p) = v.iter().position(|&x| x == i) {
+                v.swap_remove(p);
+            }
+        }
+        self.free.push(i);
+        self.retime_links(f.links, now, out);
+        f
+    }
+}

@@ -1,0 +1,368 @@
+//! The event-level step: one optimizer step's priced ops (`workload::step_ops` priced by
+//! `hardware::Accelerator::price`) scheduled on per-GPU compute and communication streams and on
+//! the fabric's links, with the framework's dependencies — the reference the fast path
+//! (`sim::step`) is checked against. It reads nothing the fast path computed.
+//!
+//! * [`graph`]: the op lists per stage, their prices, the 1F1B order, the GPUs' nodes and the
+//!   routing loads of the step.
+//! * [`links`]: NVLink and NIC ports as shared resources, flows sharing their bandwidth.
+//! * [`sched`]: the scheduler (streams, collectives, pipeline transfers, gradient buckets).
+//! * [`trace`]: the Chrome/Perfetto trace of a step.
+//! * [`skew`]: per-layer energy lost to routing skew against a balanced routing.
+//!
+//! **Symmetry.** Only one tensor-parallel rank of each (data-parallel rank, stage) is
+//! simulated, and only the `ep` data-parallel ranks of one expert-parallel group: TP peers run
+//! the same ops on their own ports, and the `dp / ep` expert-parallel groups see the same
+//! routing shares, so each simulated GPU stands for `tp * dp / ep` identical GPUs
+//! ([`EventStep::gpus_represented`]). This is exact as long as the step's routing is the same in
+//! every expert-parallel group, which is how the routing model hands it over (one share vector
+//! per layer).
+
+mod graph;
+mod links;
+pub mod scenario;
+mod sched;
+pub mod skew;
+pub mod trace;
+
+use crate::engine::{EngineError, Simulation};
+use crate::hardware::{is_router_op, Accelerator};
+use crate::network::Fabric;
+use crate::routing::Placement;
+use crate::scenario::{Cluster, Job, RoutingChoice};
+use crate::sim::{Knobs, StepCost};
+use crate::workload::step_ops::{KernelClass, OpsConfig, Phase};
+use crate::workload::{ModelSpec, ParallelPlan, WorkloadError};
+
+use graph::Graph;
+use links::Net;
+use sched::Sched;
+
+/// Which communication the framework overlaps with computation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overlap {
+    /// Data-parallel gradient sync in per-layer buckets on the communication stream during the
+    /// last micro-batch's backward (Megatron-LM `--overlap-grad-reduce`); otherwise it runs after
+    /// the backward, blocking.
+    pub grad_sync: bool,
+}
+
+/// What one event-level step simulates: the job, its hardware and its framework settings.
+#[derive(Clone, Debug)]
+pub struct EventStepInput {
+    /// Model architecture.
+    pub model: ModelSpec,
+    /// Parallel layout.
+    pub plan: ParallelPlan,
+    /// Framework settings of the op list.
+    pub ops_config: OpsConfig,
+    /// Accelerator (prices every compute op).
+    pub accelerator: Accelerator,
+    /// Fabric (port bandwidths and latencies).
+    pub fabric: Fabric,
+    /// GPUs per node.
+    pub gpus_per_node: u32,
+    /// Token choice (capacity drops at the router) or expert choice (balanced by construction).
+    pub choice: RoutingChoice,
+    /// Expert placement on the expert-parallel ranks (None: contiguous).
+    pub placement: Option<Placement>,
+    /// Overlap settings.
+    pub overlap: Overlap,
+}
+
+impl EventStepInput {
+    /// The input of `job` on `cluster` (contiguous placement, token choice, no overlap).
+    pub fn from_job(job: &Job, cluster: &Cluster) -> Self {
+        EventStepInput {
+            model: job.model.clone(),
+            plan: job.plan.clone(),
+            ops_config: job.ops_config(),
+            accelerator: cluster.accelerator.clone(),
+            fabric: cluster.fabric,
+            gpus_per_node: cluster.gpus_per_node,
+            choice: RoutingChoice::TokenChoice,
+            placement: None,
+            overlap: Overlap::default(),
+        }
+    }
+}
+
+/// One op (or one GPU's part of a collective) on the step's timeline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OpRecord {
+    /// Simulated GPU (`stage * ep + expert-parallel rank`).
+    pub gpu: u32,
+    /// Stream: 0 compute, 1 communication.
+    pub stream: u8,
+    /// Op name (`attn.qkv`, `moe.dispatch`, ...).
+    pub name: &'static str,
+    /// Kernel class.
+    pub class: KernelClass,
+    /// Layer, if any.
+    pub layer: Option<u32>,
+    /// Forward, backward, recompute or optimizer.
+    pub phase: Phase,
+    /// Micro-batch (0 for once-per-step ops).
+    pub mb: u32,
+    /// Start [ns from the step's start] (a collective: when this GPU issued it).
+    pub start_ns: u64,
+    /// End [ns].
+    pub end_ns: u64,
+    /// Mean power of a compute op [W] (0 for communication).
+    pub power_w: f64,
+    /// FLOPs of the op at this GPU's routing load.
+    pub flops: f64,
+    /// HBM bytes of a compute op, or bytes per rank of a collective.
+    pub bytes: f64,
+    /// Whether the compute stream waited for it (a blocking collective).
+    pub waiting: bool,
+}
+
+/// Result of one event-level step.
+#[derive(Clone, Debug, Default)]
+pub struct EventStep {
+    /// Step time [s].
+    pub time_s: f64,
+    /// Energy of all the job's GPUs over the step [J]: busy at each op's priced power, waiting
+    /// at `Accelerator::spin_w`.
+    pub gpu_energy_j: f64,
+    /// Part of `gpu_energy_j` drawn while waiting (collectives, pipeline bubbles) [J].
+    pub waiting_energy_j: f64,
+    /// Events the engine handled.
+    pub events: u64,
+    /// GPUs simulated.
+    pub gpus_simulated: u32,
+    /// Real GPUs each simulated GPU stands for (see the module doc on symmetry).
+    pub gpus_represented: f64,
+    /// Per layer: energy all GPUs spent waiting in the layer's MoE all-to-all and expert-TP
+    /// collectives [J] (0 for dense layers).
+    pub moe_wait_j: Vec<f64>,
+    /// Tokens trained in the step.
+    pub tokens: f64,
+    /// Token-expert assignments routed (all MoE layers, all replicas).
+    pub assignments: f64,
+    /// Assignments dropped by the capacity limit.
+    pub dropped: f64,
+    /// Longest time any simulated GPU spent in router ops [s].
+    pub router_s: f64,
+    /// Longest time any simulated GPU waited in collectives and pipeline transfers [s].
+    pub comm_wait_s: f64,
+    /// Per-op timeline (empty unless asked for).
+    pub records: Vec<OpRecord>,
+    /// Stage of each simulated GPU.
+    pub stage_of_gpu: Vec<u32>,
+}
+
+/// Why an event-level step could not be simulated.
+#[derive(Debug, thiserror::Error)]
+pub enum EventStepError {
+    /// The op list could not be built (batch not divisible, ...).
+    #[error("event step: {0}")]
+    Workload(#[source] WorkloadError),
+    /// The routing shares do not match the model.
+    #[error("event step: routing shares have {got} entries; the model needs {want} (MoE layers x experts)")]
+    Shares {
+        /// Entries given.
+        got: usize,
+        /// Entries needed.
+        want: usize,
+    },
+    /// The plan does not fit the event model.
+    #[error("event step: {0}")]
+    Plan(String),
+    /// A GPU never finished: a dependency that cannot be met (a bug in the schedule).
+    #[error("event step: GPU {gpu} never finished its step ({state})")]
+    Stuck {
+        /// Simulated GPU.
+        gpu: u32,
+        /// Where it stopped.
+        state: String,
+    },
+    /// The engine refused an event.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// Simulate one step of `input` with routing `shares` (MoE layers x experts, each row summing
+/// to 1; empty for a dense model) at `knobs`; `record` keeps the per-op timeline.
+pub fn event_step(
+    input: &EventStepInput,
+    shares: &[f64],
+    knobs: Knobs,
+    record: bool,
+) -> Result<EventStep, EventStepError> {
+    EventStepModel::new(input.clone()).step(shares, knobs, record)
+}
+
+/// An event-level step evaluator that keeps its op lists and prices per knob setting and its
+/// buffers between steps (for `moesim run --event-level`).
+#[derive(Clone, Debug)]
+pub struct EventStepModel {
+    input: EventStepInput,
+    graphs: Vec<Graph>,
+    net: Net,
+    /// Balanced-routing result per knob setting (time [s], per-layer MoE wait [J]).
+    balanced: Vec<(Knobs, f64, Vec<f64>)>,
+}
+
+impl EventStepModel {
+    /// An evaluator of `input`.
+    pub fn new(input: EventStepInput) -> Self {
+        EventStepModel {
+            input,
+            graphs: Vec::new(),
+            net: Net::default(),
+            balanced: Vec::new(),
+        }
+    }
+
+    /// Its input.
+    pub fn input(&self) -> &EventStepInput {
+        &self.input
+    }
+
+    fn graph(&mut self, knobs: Knobs) -> Result<usize, EventStepError> {
+        if let Some(i) = self.graphs.iter().position(|g| g.knobs == knobs) {
+            return Ok(i);
+        }
+        self.graphs.push(Graph::new(&self.input, knobs)?);
+        Ok(self.graphs.len() - 1)
+    }
+
+    /// Simulate one step with `shares` at `knobs` (see [`event_step`]).
+    pub fn step(
+        &mut self,
+        shares: &[f64],
+        knobs: Knobs,
+        record: bool,
+    ) -> Result<EventStep, EventStepError> {
+        let gi = self.graph(knobs)?;
+        let contiguous;
+        let placement = match &self.input.placement {
+            Some(p) => p,
+            None => {
+                let g = &self.graphs[gi];
+                contiguous = Placement::new(
+                    crate::routing::PlacementPolicy::Contiguous,
+                    g.moe_layers as usize,
+                    g.experts as usize,
+                    g.ep as usize,
+                    &[],
+                );
+                &contiguous
+            }
+        };
+        if self.graphs[gi].experts > 0 {
+            self.graphs[gi].set_routing(&self.input, shares, placement)?;
+        }
+        let g = &self.graphs[gi];
+        let layers = self.input.model.layers as usize;
+        let mut sched = Sched::new(
+            g,
+            &mut self.net,
+            &self.input.fabric,
+            self.input.overlap,
+            record,
+            layers,
+        );
+        let mut sim = Simulation::new();
+        let mut first = Vec::new();
+        sched.start(&mut first);
+        for (t, e) in first {
+            sim.schedule(t, e)?;
+        }
+        let stats = sim.run(&mut sched)?;
+        let (end_ns, per_gpu) = sched.finish()?;
+        let spin = self.input.accelerator.spin_w();
+        let twins = g.twins;
+        let t = end_ns as f64 * 1e-9;
+        let (mut busy_j, mut wait_j) = (0.0, 0.0);
+        let mut comm_wait = 0u64;
+        for &(busy_ns, bj, cw) in &per_gpu {
+            busy_j += bj;
+            wait_j += spin * (end_ns - busy_ns) as f64 * 1e-9;
+            comm_wait = comm_wait.max(cw);
+        }
+        let moe_wait_j = sched
+            .moe_wait_ns
+            .iter()
+            .map(|&ns| ns as f64 * 1e-9 * spin * twins)
+            .collect();
+        let records = sched.records.take().unwrap_or_default();
+        let mut router_ns = vec![0u64; g.gpus()];
+        for (gpu, st) in
+            g.stages.iter().enumerate().flat_map(|(s, st)| {
+                (s * g.ep as usize..(s + 1) * g.ep as usize).map(move |x| (x, st))
+            })
+        {
+            let m = knobs.micro_batches.max(1) as u64;
+            router_ns[gpu] = (0..st.ops.len())
+                .filter(|&i| is_router_op(&st.ops[i]))
+                .map(|i| g.op_price(gpu, gpu / g.ep as usize, i).ns)
+                .sum::<u64>()
+                * m;
+        }
+        let plan = &self.input.plan;
+        let mb = knobs.micro_batches.max(1) as f64;
+        let tokens_mb = plan.micro_batch_seqs as f64 * self.input.model.seq_len as f64;
+        let replicas = (g.dp / g.ep) as f64;
+        Ok(EventStep {
+            time_s: t,
+            gpu_energy_j: (busy_j + wait_j) * twins,
+            waiting_energy_j: wait_j * twins,
+            events: stats.events,
+            gpus_simulated: g.gpus() as u32,
+            gpus_represented: twins,
+            moe_wait_j,
+            tokens: mb * plan.dp as f64 * tokens_mb,
+            assignments: g.assignments * g.moe_layers as f64 * mb * replicas,
+            dropped: g.dropped * mb * replicas,
+            router_s: router_ns.iter().copied().max().unwrap_or(0) as f64 * 1e-9,
+            comm_wait_s: comm_wait as f64 * 1e-9,
+            records,
+            stage_of_gpu: (0..g.gpus()).map(|x| (x / g.ep as usize) as u32).collect(),
+        })
+    }
+
+    /// The same step under perfectly balanced routing (every expert the same share), cached per
+    /// knob setting: (time [s], per-layer MoE wait energy [J]).
+    pub fn balanced(&mut self, knobs: Knobs) -> Result<(f64, Vec<f64>), EventStepError> {
+        if let Some((_, t, w)) = self.balanced.iter().find(|b| b.0 == knobs) {
+            return Ok((*t, w.clone()));
+        }
+        let gi = self.graph(knobs)?;
+        let (nl, ne) = (
+            self.graphs[gi].moe_layers as usize,
+            self.graphs[gi].experts as usize,
+        );
+        let uniform = vec![1.0 / ne.max(1) as f64; nl * ne];
+        let r = self.step(&uniform, knobs, false)?;
+        self.balanced.push((knobs, r.time_s, r.moe_wait_j.clone()));
+        Ok((r.time_s, r.moe_wait_j))
+    }
+
+    /// One step as the run loop's [`StepCost`]: the straggler time is this step's time against
+    /// the same step under balanced routing.
+    pub fn step_cost(&mut self, shares: &[f64], knobs: Knobs) -> Result<StepCost, EventStepError> {
+        let r = self.step(shares, knobs, false)?;
+        let (balanced_s, _) = if r.assignments > 0.0 {
+            self.balanced(knobs)?
+        } else {
+            (r.time_s, Vec::new())
+        };
+        Ok(StepCost {
+            time_s: r.time_s,
+            gpu_energy_j: r.gpu_energy_j,
+            waiting_energy_j: r.waiting_energy_j,
+            tokens: r.tokens,
+            assignments: r.assignments,
+            dropped: r.dropped,
+            router_s: r.router_s,
+            straggler_s: (r.time_s - balanced_s).max(0.0),
+            comm_s: r.comm_wait_s,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

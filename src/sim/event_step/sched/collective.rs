@@ -1,0 +1,176 @@
+//! How a collective's bytes become flows on the GPUs' ports: hierarchical rings (as
+//! `network::Fabric` prices them), pipeline sends, and all-to-alls sized by the step's routing.
+
+use super::super::graph::NONE;
+use super::super::links::{link, Port};
+use super::{Coll, Ev, Sched};
+use crate::engine::SimTime;
+use crate::network::COLLECTIVE_BASE_LATENCY_S;
+use crate::workload::step_ops::{GroupKind, KernelClass};
+
+impl Sched<'_> {
+    /// All members arrived: start the collective's flows.
+    pub(super) fn launch(&mut self, id: u32, now: u64, out: &mut Vec<(SimTime, Ev)>) {
+        let c = self.colls[id as usize];
+        let f = self.fabric;
+        let (ai, ae) = (f.intra.latency_s, f.inter.latency_s);
+        let base = COLLECTIVE_BASE_LATENCY_S;
+        self.scratch.clear();
+        let mut pending = 0u32;
+        let mut done_at = now;
+        if let Some((to, _, _)) = c.p2p {
+            let a = c.first as usize;
+            let intra = self.g.node[a] == self.g.node[to as usize];
+            let (o, i) = if intra {
+                (Port::NvlOut, Port::NvlIn)
+            } else {
+                (Port::NicOut, Port::NicIn)
+            };
+            let lat = self.lat(base + if intra { ai } else { ae });
+            self.flow(
+                id,
+                c.bytes,
+                [link(a, o), link(to as usize, i)],
+                lat,
+                now,
+                &mut pending,
+                &mut done_at,
+            );
+        } else if c.class == KernelClass::AllToAll {
+            self.all_to_all(&c);
+            // Taken out while its flows start (they borrow the scheduler), put back for reuse.
+            let flows = std::mem::take(&mut self.a2a);
+            for &(gi, intra, bytes, lat, egress) in &flows {
+                let port = match (intra, egress) {
+                    (true, true) => Port::NvlOut,
+                    (true, false) => Port::NvlIn,
+                    (false, true) => Port::NicOut,
+                    (false, false) => Port::NicIn,
+                };
+                let lat = self.lat(lat);
+                self.flow(
+                    id,
+                    bytes,
+                    [link(gi, port), NONE],
+                    lat,
+                    now,
+                    &mut pending,
+                    &mut done_at,
+                );
+            }
+            self.a2a = flows;
+        } else {
+            let g = self.g;
+            let stride = match c.group {
+                GroupKind::Tp => 1,
+                GroupKind::Dp | GroupKind::Ep => g.tp,
+                GroupKind::ExpertDp => g.tp * g.ep,
+                GroupKind::Pp => g.tp * g.dp,
+            };
+            // Hierarchical ring as `network::Fabric`: NVLink inside the node, the `1/r` shard
+            // over each GPU's NIC, the two phases pipelined (in parallel here).
+            let n = c.size.max(1);
+            let r = (g.gpus_per_node / stride.max(1)).clamp(1, n);
+            let m = n.div_ceil(r);
+            let (rf, mf) = (r as f64, m as f64);
+            let k = if c.class == KernelClass::AllReduce {
+                2.0
+            } else {
+                1.0
+            };
+            let intra = k * (rf - 1.0) / rf * c.bytes;
+            let inter = if m > 1 {
+                k * (mf - 1.0) / mf * c.bytes / rf
+            } else {
+                0.0
+            };
+            let lat = if n > 1 {
+                self.lat(c.launches as f64 * (base + k * (rf - 1.0) * ai + k * (mf - 1.0) * ae))
+            } else {
+                0
+            };
+            for gi in c.first as usize..(c.first + c.members) as usize {
+                // A ring: each GPU sends to its successor and receives from its predecessor,
+                // the same amount by symmetry, so one flow crosses its out and in ports.
+                let nv = [link(gi, Port::NvlOut), link(gi, Port::NvlIn)];
+                let nic = [link(gi, Port::NicOut), link(gi, Port::NicIn)];
+                self.flow(id, intra, nv, lat, now, &mut pending, &mut done_at);
+                self.flow(id, inter, nic, lat, now, &mut pending, &mut done_at);
+            }
+        }
+        let cl = &mut self.colls[id as usize];
+        cl.flows = pending;
+        cl.done_at = done_at;
+        for &(t, fl, gen) in &self.scratch {
+            out.push((SimTime::from_nanos(t), Ev::Flow { flow: fl, gen }));
+        }
+        if pending == 0 {
+            out.push((SimTime::from_nanos(done_at), Ev::Coll(id)));
+        }
+    }
+
+    /// Start one flow of collective `id` (none for no bytes: only its latency counts).
+    #[allow(clippy::too_many_arguments)]
+    fn flow(
+        &mut self,
+        id: u32,
+        bytes: f64,
+        links: [u32; 2],
+        lat_ns: u64,
+        now: u64,
+        pending: &mut u32,
+        done_at: &mut u64,
+    ) {
+        *done_at = (*done_at).max(now + lat_ns);
+        if bytes > 0.0 {
+            *pending += 1;
+            self.net
+                .start(now, bytes, links, id, lat_ns, &mut self.scratch);
+        }
+    }
+
+    /// The flows of an all-to-all among the expert-parallel ranks of one stage. Every rank
+    /// sends each peer the same share of its tokens, the share of the peer's experts in this
+    /// step's routing: rank `i` sends rank `j` `R_j / ep` assignments (R_j = what `j`'s experts
+    /// keep), so the per-pair sizes follow the routing and a hot rank's port is the bottleneck
+    /// for every peer that sends to it. Flows are aggregated per port and path (NVLink to the
+    /// rank's node, NIC to other nodes); latencies per peer as `Fabric::all_to_all_s`.
+    fn all_to_all(&mut self, c: &Coll) {
+        self.a2a.clear();
+        let g = self.g;
+        let (first, n) = (c.first as usize, c.members as usize);
+        let f = self.fabric;
+        let w = c.width / n as f64;
+        let total: f64 = (first..first + n).map(|x| g.received(x, c.layer)).sum();
+        let mut a = first;
+        while a < first + n {
+            let mut b = a;
+            while b < first + n && g.node[b] == g.node[a] {
+                b += 1;
+            }
+            let run: f64 = (a..b).map(|x| g.received(x, c.layer)).sum();
+            let cnt = (b - a) as f64;
+            let (nf, rf) = (n as f64, cnt);
+            let lat_i = COLLECTIVE_BASE_LATENCY_S + (rf - 1.0) * f.intra.latency_s;
+            let lat_e = COLLECTIVE_BASE_LATENCY_S + (nf - rf) * f.inter.latency_s;
+            for x in a..b {
+                let r = g.received(x, c.layer);
+                // Towards the experts: x sends its share to every peer and receives R_x from each.
+                let send = (w * (run - r), w * (total - run));
+                let recv = (w * r * (cnt - 1.0), w * r * (nf - cnt));
+                let (out_b, in_b) = if c.to_experts {
+                    (send, recv)
+                } else {
+                    (recv, send)
+                };
+                self.a2a.extend_from_slice(&[
+                    (x, true, out_b.0, lat_i, true),
+                    (x, false, out_b.1, lat_e, true),
+                    (x, true, in_b.0, lat_i, false),
+                    (x, false, in_b.1, lat_e, false),
+                ]);
+            }
+            a = b;
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! `moesim step` end to end: the fast and event-level step of a shipped scenario, its Perfetto
+//! trace and layers.csv, and one clear error per kind of bad input.
+
+use std::process::{Command, Output};
+
+fn moesim(args: &[&str]) -> Output {
+    match Command::new(env!("CARGO_BIN_EXE_moesim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => panic!("cannot start moesim: {e}"),
+    }
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn step_writes_a_perfetto_trace_and_layers_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("step.json");
+    let out = dir.path().join("out");
+    let o = moesim(&[
+        "step",
+        "scenarios/single_node.toml",
+        "--strategy",
+        "moe",
+        "--step",
+        "3",
+        "--chrome-trace",
+        trace.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (so, se) = text(&o);
+    assert!(o.status.success(), "{so}\n{se}");
+    assert!(
+        so.contains("fast path:") && so.contains("event level:"),
+        "{so}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&trace).unwrap()).expect("the trace is JSON");
+    let ev = v["traceEvents"].as_array().unwrap();
+    // 8 GPUs of one node, ep = 8: 8 simulated GPUs, a compute and a communication track each.
+    let tracks: std::collections::BTreeSet<(u64, u64)> = ev
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .map(|e| (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(tracks.len(), 16, "{tracks:?}");
+    let names: Vec<&str> = ev
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "process_name")
+        .map(|e| e["args"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 8);
+    assert!(ev.iter().any(|e| e["ph"] == "C" && e["name"] == "power_w"));
+    assert!(ev
+        .iter()
+        .any(|e| e["name"] == "moe.dispatch" && e["args"]["bytes"].as_f64().unwrap() > 0.0));
+    let csv = std::fs::read_to_string(out.join("layers.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("step,layer,wait_j,balanced_wait_j,skew_j")
+    );
+    // single_node's MoE has 12 MoE layers.
+    assert_eq!(lines.count(), 12, "{csv}");
+}
+
+#[test]
+fn an_unknown_strategy_is_named_with_the_valid_ones() {
+    let o = moesim(&["step", "scenarios/single_node.toml", "--strategy", "sparse"]);
+    let (_, se) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{se}");
+    assert!(
+        se.contains("--strategy `sparse`") && se.contains("dense, moe, circadian"),
+        "{se}"
+    );
+}
+
+#[test]
+fn a_strategy_the_scenario_does_not_run_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_in = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/single_node.toml"),
+    )
+    .unwrap()
+    .replace(
+        "strategies = [\"dense\", \"moe\", \"circadian\"]",
+        "strategies = [\"dense\"]",
+    );
+    let p = dir.path().join("dense_only.toml");
+    std::fs::write(&p, text_in).unwrap();
+    let o = moesim(&["step", p.to_str().unwrap(), "--strategy", "moe"]);
+    let (_, se) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{se}");
+    assert!(se.contains("lists only dense"), "{se}");
+}
+
+#[test]
+fn a_step_past_the_run_is_out_of_range_with_the_valid_range() {
+    let o = moesim(&["step", "scenarios/single_node.toml", "--step", "999999999"]);
+    let (_, se) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{se}");
+    assert!(
+        se.contains("--step 999999999 is out of range") && se.contains("0 to "),
+        "{se}"
+    );
+}
+
+#[test]
+fn a_missing_scenario_file_is_bad_input() {
+    let o = moesim(&["step", "no/such/file.toml", "--event-level"]);
+    let (_, se) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{se}");
+    assert!(se.contains("no/such/file.toml"), "{se}");
+}
+
+/// Column `name` of row `strategy` of a summary.csv.
+fn summary_value(csv: &str, strategy: &str, name: &str) -> f64 {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == name).unwrap();
+    let row = lines.find(|l| l.starts_with(strategy)).unwrap();
+    row.split(',').nth(col).unwrap().parse().unwrap()
+}
+
+#[test]
+fn run_event_level_prices_every_step_at_event_level_with_the_same_outputs() {
+    // A short run (5M tokens, one micro-batch per step) so the debug build does it in seconds.
+    let dir = tempfile::tempdir().unwrap();
+    let text_in = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/single_node.toml"),
+    )
+    .unwrap()
+    .replace(
+        "strategies = [\"dense\", \"moe\", \"circadian\"]",
+        "strategies = [\"dense\", \"moe\"]",
+    )
+    .replace("tokens = 1.0e9", "tokens = 5.0e6")
+    .replace("global_batch_seqs = 256", "global_batch_seqs = 64");
+    let p = dir.path().join("short.toml");
+    std::fs::write(&p, text_in).unwrap();
+    let fast = dir.path().join("fast");
+    let event = dir.path().join("event");
+    for (out, extra) in [(&fast, None), (&event, Some("--event-level"))] {
+        let mut args = vec![
+            "run",
+            p.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--no-plots",
+        ];
+        args.extend(extra);
+        let o = moesim(&args);
+        let (so, se) = text(&o);
+        assert!(o.status.success(), "{so}\n{se}");
+    }
+    let a = std::fs::read_to_string(fast.join("summary.csv")).unwrap();
+    let b = std::fs::read_to_string(event.join("summary.csv")).unwrap();
+    assert_eq!(a.lines().next(), b.lines().next(), "same columns");
+    assert_eq!(a.lines().count(), b.lines().count());
+    // Both train the same tokens; the event level times each step itself, so the wall time
+    // differs from the fast path's, within the same order.
+    for s in ["dense", "moe"] {
+        let (x, y) = (
+            summary_value(&a, s, "wall_clock_h"),
+            summary_value(&b, s, "wall_clock_h"),
+        );
+        assert!(
+            x != y && (y / x - 1.0).abs() < 0.5,
+            "{s}: fast {x} h, event {y} h"
+        );
+    }
+}
