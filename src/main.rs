@@ -39,7 +39,7 @@ struct Cli {
 enum Command {
     /// Simulate every strategy of a scenario (the embedded default if no file is given).
     #[command(
-        after_help = "Examples:\n  moesim run                                         the embedded default (scenarios/seed_comparison.toml)\n  moesim run scenarios/mixtral_pretrain.toml         table + outputs/mixtral_pretrain/\n  moesim run scenarios/single_node.toml --out /tmp/x --no-plots\n  moesim run FILE --format json > summary.json       the summary as JSON on stdout\n\nExit codes: 0 ok, 1 the run failed (or an output could not be written), 2 bad input."
+        after_help = "Examples:\n  moesim run                                         the embedded default (scenarios/seed_comparison.toml)\n  moesim run scenarios/mixtral_pretrain.toml         table + outputs/mixtral_pretrain/\n  moesim run scenarios/single_node.toml --out /tmp/x --no-plots\n  moesim run FILE --format json > summary.json       the summary as JSON on stdout\n  moesim run --samples 32                            p5/p50/p95 bands over 32 perturbed runs\n\nExit codes: 0 ok, 1 the run failed (or an output could not be written), 2 bad input."
     )]
     Run {
         /// Scenario file (TOML).
@@ -53,6 +53,10 @@ enum Command {
         /// Skip the plots and report.html.
         #[arg(long)]
         no_plots: bool,
+        /// Monte Carlo samples (each a full run with perturbed inputs): p5/p50/p95 bands in
+        /// uncertainty.csv, the table and the plots ([uncertainty] in the scenario sets the sources).
+        #[arg(long, value_name = "N", value_parser = cli::run::parse_samples)]
+        samples: Option<u32>,
     },
     /// Draw the plots (PNG and SVG) and report.html of an output folder (or of a routing trace).
     #[command(
@@ -194,13 +198,15 @@ fn main() -> ExitCode {
         out: None,
         format: Format::Table,
         no_plots: false,
+        samples: None,
     }) {
         Command::Run {
             scenario,
             out,
             format,
             no_plots,
-        } => cli::run::run(scenario, out, format, no_plots),
+            samples,
+        } => cli::run::run(scenario, out, format, no_plots, samples),
         Command::Plot { dir, trace, out } => cli::run::plot(dir, trace, out),
         Command::Check { scenario } => cli::run::check(&scenario),
         Command::Hardware {
