@@ -330,6 +330,7 @@ pub fn write_report(
     let currency = info.and_then(|i| i.currency.as_deref());
     h.push_str(&summary_table(&dir.join("summary.csv"), currency)?);
     h.push_str("<p class=\"note\">– : not applicable. Hover a figure's name for its column in summary.csv.</p>\n");
+    h.push_str(&super::html_uncertainty::section(dir)?);
     for (stem, title) in SECTIONS {
         if let Some(svg) = read_text(&dir.join(format!("{stem}.svg")))? {
             let _ = writeln!(
