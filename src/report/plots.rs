@@ -4,7 +4,9 @@ use super::draw::{
     first_seen, font, render, segment_label, short_num, strategy_color, tick, with_legend_below,
     DrawErr, Entry, Figure, Mark,
 };
-use super::plots_bands::{timeline_band_max_kw, timeline_band_rects, BandsIn};
+use super::plots_bands::{
+    band_legend, timeline_band_max_kw, timeline_band_rects, whisker, with_band_ends, BandsIn,
+};
 use super::plots_data::{PlotError, RunInfo, TimelineIn};
 use super::summary::SummaryRow;
 use plotters::coord::Shift;
@@ -164,16 +166,7 @@ impl Figure for Timeline<'_> {
                 }
             }
         }
-        if let Some(b) = self.bands {
-            for (i, s) in strategies.iter().enumerate() {
-                if b.timeline.iter().any(|t| &t.strategy == s) {
-                    entries.push((
-                        Mark::Box(strategy_color(s, i).mix(0.22)),
-                        format!("{s} p5–p95 over {} samples", b.samples()),
-                    ));
-                }
-            }
-        }
+        entries.extend(band_legend(self.bands, &strategies));
         let area = with_legend_below(root, &entries, 15)?;
 
         let t_end = t0 + (x_max * 86400.0) as i64;
@@ -385,16 +378,7 @@ impl Figure for Comparison<'_> {
         for (area, p) in areas.iter().zip(panels.iter()) {
             // The band's ends count in the axis range, so a whisker is never clipped.
             let band = |name: &str| self.bands.and_then(|b| b.get(name, p.column));
-            let finite: Vec<f64> = p
-                .values
-                .iter()
-                .zip(names.iter())
-                .filter(|(v, _)| v.is_finite())
-                .flat_map(|(v, n)| {
-                    let b = band(n).map_or([*v, *v], |b| [b.p5, b.p95]);
-                    [*v, b[0], b[1]]
-                })
-                .collect();
+            let finite = with_band_ends(&p.values, &names, band);
             let (lo, hi) = if finite.is_empty() {
                 (0.0, 1.0)
             } else {
@@ -446,19 +430,11 @@ impl Figure for Comparison<'_> {
                 bar.set_margin(0, 0, 12, 12);
                 chart.draw_series(std::iter::once(bar))?;
                 if let Some(b) = band(name) {
-                    // A whisker with short caps, in pixels so the caps stay narrow whatever the width.
                     // (backend_coord is absolute; the panel draws relative to its own origin.)
                     let (ox, oy) = area.get_base_pixel();
-                    let px = |y: f64| {
-                        let (x, y) = chart.backend_coord(&(SegmentValue::CenterOf(i), y));
-                        (x - ox, y - oy)
-                    };
+                    let px = |y: f64| chart.backend_coord(&(SegmentValue::CenterOf(i), y));
                     let ((x, y5), (_, y95)) = (px(b.p5), px(b.p95));
-                    let dark = BLACK.stroke_width(2);
-                    area.draw(&PathElement::new(vec![(x, y5), (x, y95)], dark))?;
-                    for y in [y5, y95] {
-                        area.draw(&PathElement::new(vec![(x - 7, y), (x + 7, y)], dark))?;
-                    }
+                    whisker(area, x - ox, y5 - oy, y95 - oy)?;
                 }
                 // The value sits above the bar, or above its whisker when there is one.
                 let top = band(name).map_or(v, |b| v.max(b.p95));

@@ -1,7 +1,9 @@
 //! The Monte Carlo's bands as the plots and the report read them back: uncertainty.csv and
 //! uncertainty_timeline.csv of an output folder, and the shapes that draw them.
 
+use super::draw::{strategy_color, DrawErr, Entry, Mark};
 use super::plots_data::{csv_err, reader, PlotError};
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Deserialize;
 use std::path::Path;
@@ -130,6 +132,56 @@ pub(crate) fn timeline_band_max_kw(bands: Option<&BandsIn>) -> f64 {
             .filter(|v| v.is_finite())
             .fold(0.0, f64::max)
     })
+}
+
+/// The finite values of a comparison panel with the ends of each strategy's band (`band(name)`), so
+/// the axis range holds the whiskers.
+pub(crate) fn with_band_ends<'a>(
+    values: &[f64],
+    names: &[String],
+    band: impl Fn(&str) -> Option<&'a FigureBand>,
+) -> Vec<f64> {
+    values
+        .iter()
+        .zip(names)
+        .filter(|(v, _)| v.is_finite())
+        .flat_map(|(v, n)| {
+            let b = band(n).map_or([*v, *v], |b| [b.p5, b.p95]);
+            [*v, b[0], b[1]]
+        })
+        .collect()
+}
+
+/// Legend entries of the timeline's bands, one per strategy that has one.
+pub(crate) fn band_legend(bands: Option<&BandsIn>, strategies: &[String]) -> Vec<Entry> {
+    let Some(b) = bands else { return Vec::new() };
+    strategies
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| b.timeline.iter().any(|t| &t.strategy == *s))
+        .map(|(i, s)| {
+            (
+                Mark::Box(strategy_color(s, i).mix(0.22)),
+                format!("{s} p5–p95 over {} samples", b.samples()),
+            )
+        })
+        .collect()
+}
+
+/// A p5–p95 whisker at pixel column `x` of `area` from row `y5` to `y95`, with short caps (in pixels,
+/// so they stay narrow whatever the bar width).
+pub(crate) fn whisker<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    x: i32,
+    y5: i32,
+    y95: i32,
+) -> Result<(), DrawErr> {
+    let dark = BLACK.stroke_width(2);
+    area.draw(&PathElement::new(vec![(x, y5), (x, y95)], dark))?;
+    for y in [y5, y95] {
+        area.draw(&PathElement::new(vec![(x - 7, y), (x + 7, y)], dark))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
