@@ -23,6 +23,7 @@ pub mod strategy;
 pub mod sweep;
 #[cfg(test)]
 pub(crate) mod testdata;
+pub mod uncertainty;
 pub mod validate;
 pub mod workload;
 

@@ -39,7 +39,7 @@ struct Cli {
 enum Command {
     /// Simulate every strategy of a scenario (the embedded default if no file is given).
     #[command(
-        after_help = "Examples:\n  moesim run                                         the embedded default (scenarios/seed_comparison.toml)\n  moesim run scenarios/mixtral_pretrain.toml         table + outputs/mixtral_pretrain/\n  moesim run scenarios/single_node.toml --out /tmp/x --no-plots\n  moesim run FILE --format json > summary.json       the summary as JSON on stdout\n\nExit codes: 0 ok, 1 the run failed (or an output could not be written), 2 bad input."
+        after_help = "Examples:\n  moesim run                                         the embedded default (scenarios/seed_comparison.toml)\n  moesim run scenarios/mixtral_pretrain.toml         table + outputs/mixtral_pretrain/\n  moesim run scenarios/single_node.toml --out /tmp/x --no-plots\n  moesim run FILE --format json > summary.json       the summary as JSON on stdout\n  moesim run --samples 32                            p5/p50/p95 bands over 32 perturbed runs\n\nExit codes: 0 ok, 1 the run failed (or an output could not be written), 2 bad input."
     )]
     Run {
         /// Scenario file (TOML).
@@ -56,6 +56,10 @@ enum Command {
         /// Simulate every step at event level (priced ops on GPU streams and links) instead of the fast path: much slower, the same outputs.
         #[arg(long)]
         event_level: bool,
+        /// Monte Carlo samples (each a full run with perturbed inputs): p5/p50/p95 bands in
+        /// uncertainty.csv, the table and the plots ([uncertainty] in the scenario sets the sources).
+        #[arg(long, value_name = "N", value_parser = cli::run::parse_samples)]
+        samples: Option<u32>,
     },
     /// One step of a scenario at the fast path and at event level, with its Chrome/Perfetto trace.
     #[command(
@@ -203,6 +207,7 @@ fn main() -> ExitCode {
         format: Format::Table,
         no_plots: false,
         event_level: false,
+        samples: None,
     }) {
         Command::Run {
             scenario,
@@ -210,7 +215,8 @@ fn main() -> ExitCode {
             format,
             no_plots,
             event_level,
-        } => cli::run::run(scenario, out, format, no_plots, event_level),
+            samples,
+        } => cli::run::run(scenario, out, format, no_plots, event_level, samples),
         Command::Step(a) => cli::step::step(a),
         Command::Plot { dir, trace, out } => cli::run::plot(dir, trace, out),
         Command::Check { scenario } => cli::run::check(&scenario),

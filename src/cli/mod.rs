@@ -3,6 +3,7 @@
 pub mod hardware;
 pub mod progress;
 pub mod run;
+pub mod samples;
 pub mod step;
 pub mod sweep;
 pub mod trace;

@@ -44,6 +44,17 @@ pub fn plot(dir: Option<PathBuf>, trace: Option<PathBuf>, out: Option<PathBuf>) 
     }
 }
 
+/// `--samples N`: a whole number ≥ 1 (clap names the flag in the error).
+pub fn parse_samples(v: &str) -> Result<u32, String> {
+    let max = moesim::scenario::MAX_SAMPLES;
+    match v.trim().parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{v}` is not a sample count; give a whole number from 1 to {max}"
+        )),
+    }
+}
+
 /// `moesim run`: simulate every strategy of a scenario, write the outputs and print the comparison.
 pub fn run(
     scenario: Option<PathBuf>,
@@ -51,6 +62,7 @@ pub fn run(
     format: Format,
     no_plots: bool,
     event_level: bool,
+    samples: Option<u32>,
 ) -> ExitCode {
     let s = match &scenario {
         Some(p) => Scenario::from_file(p),
@@ -94,6 +106,14 @@ pub fn run(
         Ok(w) => written.extend(w),
         Err(e) => return fail(1, e),
     }
+    // The Monte Carlo (before the plots, which draw its bands): --samples, or the [uncertainty] table.
+    let sampled = match super::samples::run(&s, samples, &dir) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if let Some((_, w)) = &sampled {
+        written.extend(w.iter().cloned());
+    }
     if !no_plots {
         match report::plot_dir(&dir, &report::PlotOptions::default()) {
             Ok(w) => written.extend(w),
@@ -115,6 +135,11 @@ pub fn run(
                 outln!("grid: {n}");
             }
             outln!("{}", report::table(&res));
+            if let Some((m, _)) = &sampled {
+                for l in moesim::uncertainty::band_lines(m) {
+                    outln!("{l}");
+                }
+            }
             for p in written {
                 outln!("wrote {}", p.display());
             }

@@ -6,9 +6,12 @@
 //! Rust version and platform (unlike `std`'s hashers, which may change).
 
 /// The root of a simulation's random streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeedTree {
     root: u64,
+    /// Streams rooted elsewhere: (FNV-1a of the stream name, root). The Monte Carlo redraws one
+    /// source at a time this way while every other stream keeps the scenario's draws.
+    own_roots: Vec<(u64, u64)>,
 }
 
 /// FNV-1a over `bytes` (64-bit offset basis and prime of Fowler, Noll and Vo).
@@ -29,13 +32,31 @@ fn splitmix64(x: u64) -> u64 {
 impl SeedTree {
     /// The tree of a simulation with seed `seed` (the scenario's).
     pub fn new(seed: u64) -> Self {
-        Self { root: seed }
+        Self {
+            root: seed,
+            own_roots: Vec::new(),
+        }
+    }
+
+    /// The same tree with the streams named `name` (every index) derived from `root` instead of the
+    /// tree's seed; a later call for the same name replaces the earlier one.
+    pub fn with_root(mut self, name: &str, root: u64) -> Self {
+        let h = fnv1a(name.as_bytes());
+        self.own_roots.retain(|(n, _)| *n != h);
+        self.own_roots.push((h, root));
+        self
     }
 
     /// Seed of stream `name`, number `index` (a strategy's index, a replica…): the root, the name's
     /// hash and the index mixed in turn, so streams that differ in any of them are unrelated.
     pub fn stream(&self, name: &str, index: u64) -> u64 {
-        splitmix64(splitmix64(splitmix64(self.root) ^ fnv1a(name.as_bytes())) ^ index)
+        let h = fnv1a(name.as_bytes());
+        let root = self
+            .own_roots
+            .iter()
+            .find(|(n, _)| *n == h)
+            .map_or(self.root, |(_, r)| *r);
+        splitmix64(splitmix64(splitmix64(root) ^ h) ^ index)
     }
 }
 
@@ -52,6 +73,26 @@ mod tests {
         assert_eq!(
             SeedTree::new(42).stream("routing", 0),
             0x3978_0908_3B9B_486D
+        );
+    }
+
+    #[test]
+    fn an_own_root_moves_its_stream_only() {
+        let t = SeedTree::new(7);
+        let r = t.clone().with_root("forecast", 99);
+        assert_eq!(r.stream("routing", 1), t.stream("routing", 1));
+        assert_ne!(r.stream("forecast", 1), t.stream("forecast", 1));
+        assert_eq!(
+            r.stream("forecast", 1),
+            SeedTree::new(99).stream("forecast", 1)
+        );
+        assert_eq!(
+            r.clone().with_root("forecast", 7),
+            t.clone().with_root("forecast", 7)
+        );
+        assert_eq!(
+            r.with_root("forecast", 7).stream("forecast", 3),
+            t.stream("forecast", 3)
         );
     }
 

@@ -343,6 +343,7 @@ pub fn write_report(
     h.push_str(&summary_table(&dir.join("summary.csv"), currency)?);
     h.push_str("<p class=\"note\">– : not applicable. Hover a figure's name for its column in summary.csv.</p>\n");
     h.push_str(&super::carbon::html_section(summary));
+    h.push_str(&super::html_uncertainty::section(dir)?);
     for (stem, title) in SECTIONS {
         if let Some(svg) = read_text(&dir.join(format!("{stem}.svg")))? {
             let _ = writeln!(

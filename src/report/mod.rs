@@ -5,7 +5,9 @@ mod draw;
 mod files;
 mod folder;
 mod html;
+mod html_uncertainty;
 mod plots;
+mod plots_bands;
 mod plots_data;
 mod plots_routing;
 mod plots_sweep;
@@ -15,6 +17,7 @@ pub use carbon::{co2_of_kind, co2_under};
 pub use files::{write_outputs, OutputError};
 pub use folder::{plot_dir, plot_sweep_dir, plot_trace_file, PlotOptions};
 pub use html::{escape, write_report};
+pub use plots_bands::{read_bands, BandsIn, FigureBand, TimelineBand};
 pub use plots_data::{
     read_run_info, read_summary, read_sweep, read_timeline, write_run_files, PlotError, RunInfo,
     SweepIn, SweepRow, TimelineIn,

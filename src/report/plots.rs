@@ -4,6 +4,9 @@ use super::draw::{
     first_seen, font, render, segment_label, short_num, strategy_color, tick, with_legend_below,
     DrawErr, Entry, Figure, Mark,
 };
+use super::plots_bands::{
+    band_legend, timeline_band_max_kw, timeline_band_rects, whisker, with_band_ends, BandsIn,
+};
 use super::plots_data::{PlotError, RunInfo, TimelineIn};
 use super::summary::SummaryRow;
 use plotters::coord::Shift;
@@ -91,6 +94,8 @@ struct Timeline<'a> {
     rows: &'a [TimelineIn],
     /// The zone the time axis is labelled in.
     zone: Zone,
+    /// The Monte Carlo's bands (uncertainty_timeline.csv), when the folder has them.
+    bands: Option<&'a BandsIn>,
 }
 
 impl Figure for Timeline<'_> {
@@ -130,6 +135,7 @@ impl Figure for Timeline<'_> {
             .map(|r| r.avg_facility_power_w / 1e3)
             .filter(|p| p.is_finite())
             .fold(0.0, f64::max)
+            .max(timeline_band_max_kw(self.bands))
             .max(1e-3);
         let mut ci: BTreeMap<i64, f64> = BTreeMap::new();
         for r in rows {
@@ -160,6 +166,7 @@ impl Figure for Timeline<'_> {
                 }
             }
         }
+        entries.extend(band_legend(self.bands, &strategies));
         let area = with_legend_below(root, &entries, 15)?;
 
         let t_end = t0 + (x_max * 86400.0) as i64;
@@ -239,6 +246,20 @@ impl Figure for Timeline<'_> {
         }
         chart.draw_secondary_series(LineSeries::new(ci_pts, grey.stroke_width(1)))?;
 
+        // The Monte Carlo's p5–p95 band of each strategy's power, under its line.
+        if let Some(b) = self.bands {
+            for (i, s) in strategies.iter().enumerate() {
+                chart.draw_series(timeline_band_rects(
+                    b,
+                    s,
+                    day,
+                    interval_s as f64 / 86400.0,
+                    x_max,
+                    strategy_color(s, i),
+                ))?;
+            }
+        }
+
         for (i, s) in strategies.iter().enumerate() {
             let c = strategy_color(s, i);
             let mut pts = Vec::new();
@@ -284,6 +305,8 @@ impl Figure for Timeline<'_> {
 /// One panel of the comparison bars: a title and a value per strategy.
 struct Panel<'a> {
     title: &'a str,
+    /// The summary.csv column, to find the panel's p5–p95 band.
+    column: &'static str,
     values: Vec<f64>,
     /// Bars start at zero (false: the axis starts near the smallest value, said in the title).
     from_zero: bool,
@@ -296,40 +319,54 @@ struct Comparison<'a> {
     rows: &'a [SummaryRow],
     /// Title of the cost panel, naming the currency when the run recorded one.
     cost_title: String,
+    /// The Monte Carlo's bands (uncertainty.csv), drawn as p5–p95 whiskers, when the folder has them.
+    bands: Option<&'a BandsIn>,
 }
 
 impl Figure for Comparison<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr> {
-        let root = root.titled("Strategies compared", font(26))?;
+        let title = match self.bands {
+            Some(b) => format!(
+                "Strategies compared (whiskers: p5–p95 over {} samples)",
+                b.samples()
+            ),
+            None => "Strategies compared".to_string(),
+        };
+        let root = root.titled(&title, font(26))?;
         let rows = self.rows;
         let col = |f: fn(&SummaryRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
         let panels = [
             Panel {
                 title: "facility energy [kWh]",
+                column: "energy_facility_kwh",
                 values: col(|r| r.energy_facility_kwh),
                 from_zero: true,
                 empty_note: "n/a",
             },
             Panel {
                 title: "wall-clock time [h]",
+                column: "wall_clock_h",
                 values: col(|r| r.wall_clock_h),
                 from_zero: true,
                 empty_note: "n/a",
             },
             Panel {
                 title: "emissions [kg CO2e]",
+                column: "co2_kg",
                 values: col(|r| r.co2_kg),
                 from_zero: true,
                 empty_note: "n/a",
             },
             Panel {
                 title: &self.cost_title,
+                column: "cost",
                 values: col(|r| if r.cost > 0.0 { r.cost } else { f64::NAN }),
                 from_zero: true,
                 empty_note: "no price in the scenario",
             },
             Panel {
                 title: "estimated loss (axis not from 0)",
+                column: "estimated_loss",
                 values: col(|r| r.estimated_loss),
                 from_zero: false,
                 empty_note: "no loss estimate",
@@ -339,7 +376,9 @@ impl Figure for Comparison<'_> {
         let n = names.len().max(1) as i32;
         let areas = root.split_evenly((1, panels.len()));
         for (area, p) in areas.iter().zip(panels.iter()) {
-            let finite: Vec<f64> = p.values.iter().cloned().filter(|v| v.is_finite()).collect();
+            // The band's ends count in the axis range, so a whisker is never clipped.
+            let band = |name: &str| self.bands.and_then(|b| b.get(name, p.column));
+            let finite = with_band_ends(&p.values, &names, band);
             let (lo, hi) = if finite.is_empty() {
                 (0.0, 1.0)
             } else {
@@ -390,9 +429,18 @@ impl Figure for Comparison<'_> {
                 );
                 bar.set_margin(0, 0, 12, 12);
                 chart.draw_series(std::iter::once(bar))?;
+                if let Some(b) = band(name) {
+                    // (backend_coord is absolute; the panel draws relative to its own origin.)
+                    let (ox, oy) = area.get_base_pixel();
+                    let px = |y: f64| chart.backend_coord(&(SegmentValue::CenterOf(i), y));
+                    let ((x, y5), (_, y95)) = (px(b.p5), px(b.p95));
+                    whisker(area, x - ox, y5 - oy, y95 - oy)?;
+                }
+                // The value sits above the bar, or above its whisker when there is one.
+                let top = band(name).map_or(v, |b| v.max(b.p95));
                 chart.draw_series(std::iter::once(Text::new(
                     short_num(v),
-                    (SegmentValue::CenterOf(i), v),
+                    (SegmentValue::CenterOf(i), top),
                     font(14).pos(Pos::new(HPos::Center, VPos::Bottom)),
                 )))?;
             }
@@ -525,6 +573,7 @@ pub(crate) fn plot_run(
     info: Option<&RunInfo>,
 ) -> Result<Vec<PathBuf>, PlotError> {
     let mut written = Vec::new();
+    let bands = super::plots_bands::read_bands(dir)?;
     if !timeline.is_empty() {
         let zone = Zone::of(info.and_then(|i| i.time_zone.as_deref()), timeline);
         written.extend(render(
@@ -534,6 +583,7 @@ pub(crate) fn plot_run(
             &Timeline {
                 rows: timeline,
                 zone,
+                bands: bands.as_ref(),
             },
         )?);
     }
@@ -544,6 +594,7 @@ pub(crate) fn plot_run(
         &Comparison {
             rows: summary,
             cost_title: cost_title(info.and_then(|i| i.currency.as_deref())),
+            bands: bands.as_ref(),
         },
     )?);
     let size = (1280, 200 + 90 * summary.len().max(1) as u32);

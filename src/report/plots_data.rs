@@ -188,14 +188,14 @@ pub fn need(dir: &Path, file: &str) -> Result<PathBuf, PlotError> {
     }
 }
 
-fn reader(path: &Path) -> Result<csv::Reader<std::fs::File>, PlotError> {
+pub(super) fn reader(path: &Path) -> Result<csv::Reader<std::fs::File>, PlotError> {
     csv::ReaderBuilder::new()
         .has_headers(true)
         .from_path(path)
         .map_err(|e| csv_err(path, e))
 }
 
-fn csv_err(path: &Path, e: csv::Error) -> PlotError {
+pub(super) fn csv_err(path: &Path, e: csv::Error) -> PlotError {
     let line = e.position().map_or(0, |p| p.line());
     let msg = e.to_string();
     match e.into_kind() {

@@ -7,6 +7,7 @@ mod validate;
 
 pub use error::{line_col, Location, Locator, ScenarioError};
 pub use validate::parse_scenario;
+pub use validate::uncertainty::{UncertaintySource, UncertaintySpec, MAX_SAMPLES};
 
 use crate::grid::PueModel;
 pub use crate::grid::{GridSource, GridSpec};
@@ -235,6 +236,11 @@ pub struct Scenario {
     pub circadian: Option<CircadianSpec>,
     /// The largest run this scenario may ask for.
     pub limits: RunLimits,
+    /// The Monte Carlo of `moesim run --samples` (`[uncertainty]`), if the file has the table.
+    pub uncertainty: Option<UncertaintySpec>,
+    /// Random streams given a root of their own instead of `seed` (stream name, root): set by the
+    /// Monte Carlo to redraw one source at a time; always empty in a scenario read from a file.
+    pub reseed: Vec<(String, u64)>,
 }
 
 /// Limits on the size of a run, checked before anything is allocated (`[limits]` raises them).

@@ -30,6 +30,8 @@ pub struct RawScenario {
     /// Size limits a run is refused beyond (`[limits]`).
     #[serde(default)]
     pub limits: RawLimits,
+    /// Monte Carlo over the uncertain inputs (`[uncertainty]`, read by `moesim run --samples`).
+    pub uncertainty: Option<RawUncertainty>,
     /// Published figures of a validation case (read by `moesim validate`, ignored by `run`).
     pub validation: Option<toml::Value>,
     /// Parameter sweep (read by `moesim::sweep`; a single run ignores it).
@@ -236,4 +238,16 @@ pub struct RawLimits {
     pub max_steps: Option<f64>,
     pub max_simulated_years: Option<f64>,
     pub max_timeline_rows: Option<f64>,
+}
+
+/// `[uncertainty]`: the Monte Carlo of `moesim run --samples` (see `validate/uncertainty.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUncertainty {
+    pub samples: Option<i64>,
+    pub seed_offset: Option<i64>,
+    pub sources: Option<Vec<String>>,
+    pub forecast_error: Option<f64>,
+    pub gpu_speed_spread: Option<f64>,
+    pub gpu_power_spread: Option<f64>,
 }

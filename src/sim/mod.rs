@@ -10,6 +10,7 @@ pub mod step;
 pub mod step_events;
 
 pub use meter::{Meter, Power, Totals};
+pub(crate) use outcome::model_shape;
 pub use prepare::{prepare, PlanSize, Prepared, StrategyPlan};
 pub use run::{run, run_watched, RunError, RunOutcome, RunSetup, StepSums, TimelineRow, Watch};
 pub use step::{Knobs, StepCost, StepModel};

@@ -98,7 +98,13 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
         _ => None,
     };
     // Every random stream of the simulation derives from the scenario seed by name and strategy index.
-    let seeds = SeedTree::new(s.seed);
+    // (The Monte Carlo of `uncertainty` roots some streams elsewhere through `s.reseed`.)
+    let seeds = s
+        .reseed
+        .iter()
+        .fold(SeedTree::new(s.seed), |t, (name, root)| {
+            t.with_root(name, *root)
+        });
     let mut strategies = Vec::with_capacity(s.strategies.len());
     // Horizon of the grid series: long enough for the slowest plausible run.
     let mut horizon_s: f64 = 2.0 * 86_400.0;

@@ -6,6 +6,7 @@ mod grid;
 mod model;
 mod routing;
 mod training;
+pub(crate) mod uncertainty;
 
 use super::error::{from_toml, Locator};
 use super::raw::*;
@@ -170,6 +171,10 @@ impl Validator<'_> {
             (None, false) => None,
         };
         let limits = self.limits(&raw.limits)?;
+        let uncertainty = match &raw.uncertainty {
+            Some(u) => Some(self.uncertainty(u)?),
+            None => None,
+        };
         Ok(Scenario {
             name: raw.name,
             description: raw.description,
@@ -185,6 +190,8 @@ impl Validator<'_> {
             grid,
             circadian,
             limits,
+            uncertainty,
+            reseed: Vec::new(),
         })
     }
 

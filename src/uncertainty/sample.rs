@@ -1,0 +1,210 @@
+//! Running the samples: each a full simulation of the perturbed scenario, in parallel, kept in index order.
+
+use super::spec::{draw, perturbed, Draw};
+use super::UncertaintyError;
+use crate::quality;
+use crate::report::{summary_rows, SummaryRow};
+use crate::scenario::{Scenario, UncertaintySpec};
+use crate::sim::{self, Results};
+use rayon::prelude::*;
+
+/// The figures of one strategy in one sample: every numeric column of summary.csv, by column name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleRow {
+    /// Sample index.
+    pub sample: u32,
+    /// Strategy name (or a comparison, `circadian vs moe`, for the savings).
+    pub strategy: String,
+    /// (column, value) in summary.csv order (NaN where the figure does not apply).
+    pub figures: Vec<(String, f64)>,
+}
+
+impl SampleRow {
+    /// The value of column `name` (None if the row has no such column).
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.figures
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// Facility power of one strategy over the grid intervals of one sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleTimeline {
+    /// Sample index.
+    pub sample: u32,
+    /// Strategy name.
+    pub strategy: String,
+    /// (interval start [UNIX s, UTC], average facility power over the interval [kW]; 0 once done).
+    pub power_kw: Vec<(i64, f64)>,
+}
+
+/// Everything the samples produced, in sample order.
+#[derive(Debug, Clone)]
+pub struct Sampled {
+    /// The Monte Carlo that was run.
+    pub spec: UncertaintySpec,
+    /// Each sample's draws.
+    pub draws: Vec<Draw>,
+    /// One row per sample and strategy.
+    pub rows: Vec<SampleRow>,
+    /// One timeline per sample and strategy.
+    pub timelines: Vec<SampleTimeline>,
+    /// Names of the loss laws the samples used, in law-index order (empty when the law stays fixed).
+    pub laws: Vec<String>,
+}
+
+/// Every numeric column of a summary row, by its summary.csv name (serialised from the row itself, so
+/// a column added to summary.csv — e.g. a `saving_*` split — is sampled with no change here).
+pub fn numeric_columns(row: &SummaryRow) -> Vec<(String, f64)> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    if w.serialize(row).is_err() {
+        return Vec::new();
+    }
+    let bytes = w.into_inner().unwrap_or_default();
+    let mut rdr = csv::Reader::from_reader(bytes.as_slice());
+    let Ok(headers) = rdr.headers().cloned() else {
+        return Vec::new();
+    };
+    let Some(Ok(rec)) = rdr.records().next() else {
+        return Vec::new();
+    };
+    headers
+        .iter()
+        .zip(rec.iter())
+        .filter(|(h, _)| !TEXT_COLUMNS.contains(h))
+        // An empty numeric cell is a figure that does not apply here (NaN, left out of the bands).
+        .filter_map(|(h, v)| match v {
+            "" => Some((h.to_string(), f64::NAN)),
+            v => v.parse::<f64>().ok().map(|x| (h.to_string(), x)),
+        })
+        .collect()
+}
+
+/// summary.csv columns that hold text (an empty one is not a missing number).
+const TEXT_COLUMNS: [&str; 5] = ["strategy", "model", "loss_law", "routing", "deadline_met"];
+
+/// The applicable loss laws of the scenario's MoE job (or its dense one): how many there are bounds
+/// the law draw, their names go in the report.
+fn law_names(s: &Scenario) -> Vec<String> {
+    let job = s.moe.as_ref().or(s.dense.as_ref());
+    job.map(|j| {
+        quality::laws_for(&sim::model_shape(j))
+            .iter()
+            .map(|l| l.name().to_string())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// One sample: simulate the perturbed scenario and turn its results into rows and timelines.
+fn one(
+    base: &Scenario,
+    spec: &UncertaintySpec,
+    d: &Draw,
+) -> Result<(Vec<SampleRow>, Vec<SampleTimeline>), UncertaintyError> {
+    let s = perturbed(base, spec, d);
+    let res = sim::simulate(&s).map_err(|source| UncertaintyError::Sample {
+        index: d.index,
+        source: Box::new(source),
+    })?;
+    Ok((rows_of(&s, &res, d), timelines_of(&res, d.index)))
+}
+
+/// The rows of one sample's results, the estimated loss re-evaluated under the sample's law.
+fn rows_of(s: &Scenario, res: &Results, d: &Draw) -> Vec<SampleRow> {
+    summary_rows(res)
+        .iter()
+        .zip(&res.strategies)
+        .map(|(row, r)| {
+            let mut figures = numeric_columns(row);
+            if let (Some(j), Some(job)) = (d.law, s.job(r.kind)) {
+                // A dense job gets its family's dense member at the same index, so dense and MoE
+                // losses of one sample stay on one data set.
+                let loss = quality::laws_for(&sim::model_shape(job))
+                    .get(j)
+                    .and_then(|l| l.loss(r.effective_tokens).ok())
+                    .map_or(f64::NAN, |e| e.loss);
+                for (n, v) in figures.iter_mut() {
+                    if n == "estimated_loss" {
+                        *v = loss;
+                    }
+                }
+            }
+            SampleRow {
+                sample: d.index,
+                strategy: r.kind.name().to_string(),
+                figures,
+            }
+        })
+        .collect()
+}
+
+fn timelines_of(res: &Results, sample: u32) -> Vec<SampleTimeline> {
+    res.strategies
+        .iter()
+        .map(|r| SampleTimeline {
+            sample,
+            strategy: r.kind.name().to_string(),
+            power_kw: r
+                .outcome
+                .timeline
+                .iter()
+                .map(|t| {
+                    let p = if t.mode.is_some() && t.covered_s > 0.0 {
+                        t.totals.facility_j / t.covered_s / 1e3
+                    } else {
+                        0.0
+                    };
+                    (t.start_utc_s, p)
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Run `samples` samples of `base` under `spec` in parallel (rayon), calling `done` after each one
+/// finishes (from worker threads). Results are collected in sample order and each sample's draws
+/// come from its index, so the output is the same on any thread count.
+pub fn run_samples(
+    base: &Scenario,
+    spec: &UncertaintySpec,
+    samples: u32,
+    done: &(dyn Fn() + Sync),
+) -> Result<Sampled, UncertaintyError> {
+    if samples == 0 {
+        return Err(UncertaintyError::NoSamples);
+    }
+    let laws = law_names(base);
+    let gpus = base.cluster.gpus;
+    let draws: Vec<Draw> = (0..samples)
+        .map(|i| draw(spec, base.seed, i, gpus, laws.len()))
+        .collect();
+    let out: Vec<_> = draws
+        .par_iter()
+        .map(|d| {
+            let r = one(base, spec, d);
+            done();
+            r
+        })
+        .collect();
+    let mut rows = Vec::new();
+    let mut timelines = Vec::new();
+    for r in out {
+        let (rs, ts) = r?;
+        rows.extend(rs);
+        timelines.extend(ts);
+    }
+    let uses_laws = draws.iter().any(|d| d.law.is_some());
+    Ok(Sampled {
+        spec: UncertaintySpec {
+            samples,
+            ..spec.clone()
+        },
+        draws,
+        rows,
+        timelines,
+        laws: if uses_laws { laws } else { Vec::new() },
+    })
+}
