@@ -4,14 +4,18 @@
 //!   [`InterconnectKind`]s and the sourced [`LinkPreset`] table.
 //! * [`fabric`]: a [`Fabric`] (NVLink/NVSwitch island per node, a fat-tree of NICs between nodes)
 //!   and the collective costs a step model calls millions of times (allocation-free).
+//! * [`price`]: one pricing of each communication op of the step's operation list
+//!   ([`price_comm`], [`price_all_to_all`]).
 
 pub mod fabric;
 pub mod link;
+pub mod price;
 
 pub use fabric::{
     Fabric, Group, COLLECTIVE_BASE_LATENCY_S, DEFAULT_SWITCH_POWER_W_PER_PORT,
     INTER_BUSBW_EFFICIENCY, INTRA_BUSBW_EFFICIENCY, SWITCH_RADIX,
 };
+pub use price::{price_all_to_all, price_comm};
 pub use link::{link_preset, link_presets, InterconnectKind, Link, LinkPreset};
 
 /// Errors from building or validating network models; each names the value and what is valid.
