@@ -69,6 +69,9 @@ pub(super) struct Fixed {
     /// The routed ops of one MoE layer (uniform-routing sizes), for one rank; looped experts
     /// are kept once (`LocalExpert(0)`) and priced per slot.
     pub routed: Vec<Op>,
+    /// Prices of the routed ops at token counts seen before: `MEMO_SLOTS` entries per op of
+    /// `routed`, `(tokens, price)`, allocated once here (the per-step path only reads and writes).
+    pub memo: Vec<(f64, PricedOp)>,
     /// One MoE layer under perfectly balanced routing: critical time of the routed part [s].
     pub balanced_s: f64,
 }
@@ -185,6 +188,7 @@ impl StepModel {
             param_gather_s,
             opt_dyn_j,
             opt_busy_gpu_s,
+            memo: vec![(f64::NAN, PricedOp::default()); routed.len() * super::moe::MEMO_SLOTS],
             routed,
             balanced_s: 0.0,
         }

@@ -150,18 +150,29 @@ impl StepModel {
         let (mut f_max, mut b_max) = (0.0f64, 0.0f64);
         // Borrowed out of the cache while the scratch buffers are written (no allocation).
         let routed = std::mem::take(&mut self.cache[fi].routed);
+        let mut memo = std::mem::take(&mut self.cache[fi].memo);
         for r in 0..ep {
             let counts = &self.counts[r * width..r * width + self.slots_of[r]];
             let (mut rf, mut rb) = (0.0, 0.0);
-            for op in &routed {
+            for (i, op) in routed.iter().enumerate() {
                 if op.class == KernelClass::AllToAll {
                     continue;
                 }
                 let Load::Routed { by, .. } = op.load else {
                     continue;
                 };
+                let memo = &mut memo[i * MEMO_SLOTS..(i + 1) * MEMO_SLOTS];
                 let mut price = |tokens: f64| {
-                    let p = self.price_op(&op.at_tokens(tokens), &k);
+                    // Token counts are whole numbers: the price of an op at a count seen before
+                    // is read back (the same number, so outputs do not depend on the cache).
+                    let slot = &mut memo[(tokens as usize) & (MEMO_SLOTS - 1)];
+                    let p = if slot.0 == tokens {
+                        slot.1
+                    } else {
+                        let p = self.price_op(&op.at_tokens(tokens), &k);
+                        *slot = (tokens, p);
+                        p
+                    };
                     if !op.class.is_comm() {
                         out.dyn_sum_j += (p.energy_j - idle * p.time_s).max(0.0);
                         out.busy_sum_s += p.time_s;
@@ -208,6 +219,7 @@ impl StepModel {
             }
         }
         self.cache[fi].routed = routed;
+        self.cache[fi].memo = memo;
         let a2a = a2a_f + a2a_b;
         // With `overlap_ep_comm` the all-to-alls run under another micro-batch's compute of the
         // layer (Megatron-LM `--overlap-moe-expert-parallel-comm`): only what that compute cannot
@@ -246,6 +258,9 @@ impl StepModel {
         c.f_s + c.b_s
     }
 }
+
+/// Remembered prices per routed op (direct-mapped by token count; a power of two).
+pub(super) const MEMO_SLOTS: usize = 1024;
 
 /// The routed part of one MoE layer for one micro-batch.
 #[derive(Debug, Clone, Copy, Default)]
