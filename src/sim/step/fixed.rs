@@ -18,6 +18,8 @@ pub(super) struct PassCost {
     pub b_s: f64,
     /// Time the GPU computes (compute ops only) [s].
     pub busy_s: f64,
+    /// Forward part of `busy_s` [s].
+    pub busy_f_s: f64,
     /// Dynamic energy (above idle) of the compute ops [J].
     pub dyn_j: f64,
     /// Communication time on the critical path [s].
@@ -37,6 +39,9 @@ impl PassCost {
             self.comm_s += p.time_s;
         } else {
             self.busy_s += p.time_s;
+            if op.phase == Phase::Forward {
+                self.busy_f_s += p.time_s;
+            }
             self.dyn_j += (p.energy_j - idle_w * p.time_s).max(0.0);
             if is_router_op(op) {
                 self.router_s += p.time_s;
@@ -141,6 +146,8 @@ impl StepModel {
         let (mut p2p_s, mut dp_sync_s, mut opt_s, mut param_gather_s) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
         let (mut opt_dyn_j, mut opt_busy_gpu_s) = (0.0, 0.0);
         let gpus_per_stage = f64::from(self.plan.dp * self.plan.tp);
+        // ZeRO-3 / FSDP parameter gathers and gradient reduce-scatters per layer, forward and backward.
+        let mut z3 = vec![(0.0f64, 0.0f64); self.model.layers as usize];
         for st in &ops.stages {
             let mut ex = PassCost::default();
             for op in st.micro_batch() {
@@ -156,6 +163,14 @@ impl StepModel {
                 }
                 let p = self.price_op(op, &k);
                 match op.layer {
+                    Some(l) if op.name.starts_with("zero3.") => {
+                        let z = &mut z3[l as usize];
+                        if op.phase == Phase::Forward {
+                            z.0 += p.time_s;
+                        } else {
+                            z.1 += p.time_s;
+                        }
+                    }
                     Some(l) => layers[l as usize].add(op, p, idle),
                     None => ex.add(op, p, idle),
                 }
@@ -177,6 +192,16 @@ impl StepModel {
             dp_sync_s = dp_sync_s.max(sync);
             opt_s = opt_s.max(opt + gather);
             param_gather_s = param_gather_s.max(gather);
+        }
+        // ZeRO-3 / FSDP run each layer's gathers and reduce-scatters on their own stream, issued
+        // a layer ahead (prefetch) of the compute that needs them (Rajbhandari et al. 2020, ZeRO,
+        // Sec. 7.2.2; Zhao et al. 2023, PyTorch FSDP, VLDB, Sec. 3.3-3.4): only what the layer's
+        // compute cannot cover is exposed, per layer and pass.
+        for (c, (zf, zb)) in layers.iter_mut().zip(z3) {
+            let (ef, eb) = ((zf - c.busy_f_s).max(0.0), (zb - (c.busy_s - c.busy_f_s)).max(0.0));
+            c.f_s += ef;
+            c.b_s += eb;
+            c.comm_s += ef + eb;
         }
         Fixed {
             knobs,

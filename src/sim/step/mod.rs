@@ -18,6 +18,8 @@ use crate::workload::{FfnKind, ModelSpec, ParallelPlan, Schedule, WorkloadError}
 mod fixed;
 mod moe;
 mod schedule;
+#[cfg(test)]
+mod tests;
 
 use fixed::Fixed;
 pub use schedule::{pipeline_1f1b_s, pipeline_interleaved_s};
