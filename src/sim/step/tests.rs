@@ -47,9 +47,10 @@ fn backward_takes_about_twice_the_forward() {
     let (f, b) = sm.last_stage_times();
     let r = b[0] / f[0];
     assert!((1.3..=2.2).contains(&r), "backward/forward {r}");
+    // Full recompute repeats the layers' forward (not the embedding, LM head and loss).
     let (_, sm) = step_of(false, |j| j.plan.recompute = Recompute::Full);
     let (f2, b2) = sm.last_stage_times();
-    assert!((f2[0] - f[0]).abs() < 1e-12 && b2[0] > b[0] + 0.9 * f[0], "{f2:?} {b2:?}");
+    assert!((f2[0] - f[0]).abs() < 1e-12 && b2[0] > b[0] + 0.6 * f[0] && b2[0] < b[0] + f[0], "{f2:?} {b2:?}");
 }
 
 #[test]
