@@ -15,8 +15,8 @@ pub use fabric::{
     Fabric, Group, COLLECTIVE_BASE_LATENCY_S, DEFAULT_SWITCH_POWER_W_PER_PORT,
     INTER_BUSBW_EFFICIENCY, INTRA_BUSBW_EFFICIENCY, SWITCH_RADIX,
 };
-pub use price::{price_all_to_all, price_comm};
 pub use link::{link_preset, link_presets, InterconnectKind, Link, LinkPreset};
+pub use price::{price_all_to_all, price_comm};
 
 /// Errors from building or validating network models; each names the value and what is valid.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -137,7 +137,12 @@ mod tests {
         let gemm = Op::gemm("g", 64.0, 64.0, 64.0, 2.0);
         assert_eq!(price_comm(&gemm, &f, g, 300.0), PricedOp::default());
         // A group of one rank does not communicate.
-        let solo = price_comm(&op(KernelClass::AllReduce, 1, 1e9), &f, Group::new(1, 1), 1.0);
+        let solo = price_comm(
+            &op(KernelClass::AllReduce, 1, 1e9),
+            &f,
+            Group::new(1, 1),
+            1.0,
+        );
         assert_eq!(solo, PricedOp::default());
     }
 

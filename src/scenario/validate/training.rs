@@ -134,6 +134,9 @@ mod tests {
             "{e}"
         );
         let e = with(&[("pp = 1", "pp = 1\nvirtual_stages = 0")]).expect_err("accepted");
-        assert!(e.contains("virtual_stages") && e.contains("positive"), "{e}");
+        assert!(
+            e.contains("virtual_stages") && e.contains("positive"),
+            "{e}"
+        );
     }
 }

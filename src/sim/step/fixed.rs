@@ -102,7 +102,11 @@ impl StepModel {
     /// Ranks of a group of `kind` and `size` on the job's layout (Megatron order: tp fastest,
     /// then dp with the ep groups inside it, then pp).
     pub(super) fn group_of(&self, kind: GroupKind, size: u32) -> crate::network::Group {
-        let (tp, ep, dp) = (self.plan.tp.max(1), self.plan.ep.max(1), self.plan.dp.max(1));
+        let (tp, ep, dp) = (
+            self.plan.tp.max(1),
+            self.plan.ep.max(1),
+            self.plan.dp.max(1),
+        );
         match kind {
             GroupKind::Tp => self.group(size, 1),
             GroupKind::Dp | GroupKind::Ep => self.group(size, tp),
@@ -143,7 +147,8 @@ impl StepModel {
         let mut extra = Vec::with_capacity(ops.stages.len());
         let mut routed = Vec::new();
         let first_moe = (0..self.model.layers).find(|&l| self.moe_layer_of[l as usize].is_some());
-        let (mut p2p_s, mut dp_sync_s, mut opt_s, mut param_gather_s) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        let (mut p2p_s, mut dp_sync_s, mut opt_s, mut param_gather_s) =
+            (0.0f64, 0.0f64, 0.0f64, 0.0f64);
         let (mut opt_dyn_j, mut opt_busy_gpu_s) = (0.0, 0.0);
         let gpus_per_stage = f64::from(self.plan.dp * self.plan.tp);
         // ZeRO-3 / FSDP parameter gathers and gradient reduce-scatters per layer, forward and backward.
@@ -198,7 +203,10 @@ impl StepModel {
         // Sec. 7.2.2; Zhao et al. 2023, PyTorch FSDP, VLDB, Sec. 3.3-3.4): only what the layer's
         // compute cannot cover is exposed, per layer and pass.
         for (c, (zf, zb)) in layers.iter_mut().zip(z3) {
-            let (ef, eb) = ((zf - c.busy_f_s).max(0.0), (zb - (c.busy_s - c.busy_f_s)).max(0.0));
+            let (ef, eb) = (
+                (zf - c.busy_f_s).max(0.0),
+                (zb - (c.busy_s - c.busy_f_s)).max(0.0),
+            );
             c.f_s += ef;
             c.b_s += eb;
             c.comm_s += ef + eb;

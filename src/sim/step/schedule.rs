@@ -59,7 +59,12 @@ mod tests {
     #[test]
     fn the_slowest_stage_paces_uneven_stages() {
         // Stage 0 holds one layer more (3 of 3 s + 2 of 2 s): m x 3 + (3 + 2 + 2 - 3).
-        let t = pipeline_1f1b_s(&[1.0, 2.0 / 3.0, 2.0 / 3.0], &[2.0, 4.0 / 3.0, 4.0 / 3.0], 4, 0.0);
+        let t = pipeline_1f1b_s(
+            &[1.0, 2.0 / 3.0, 2.0 / 3.0],
+            &[2.0, 4.0 / 3.0, 4.0 / 3.0],
+            4,
+            0.0,
+        );
         assert!((t - (12.0 + 4.0)).abs() < 1e-12, "{t}");
     }
 }

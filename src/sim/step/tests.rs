@@ -50,7 +50,10 @@ fn backward_takes_about_twice_the_forward() {
     // Full recompute repeats the layers' forward (not the embedding, LM head and loss).
     let (_, sm) = step_of(false, |j| j.plan.recompute = Recompute::Full);
     let (f2, b2) = sm.last_stage_times();
-    assert!((f2[0] - f[0]).abs() < 1e-12 && b2[0] > b[0] + 0.6 * f[0] && b2[0] < b[0] + f[0], "{f2:?} {b2:?}");
+    assert!(
+        (f2[0] - f[0]).abs() < 1e-12 && b2[0] > b[0] + 0.6 * f[0] && b2[0] < b[0] + f[0],
+        "{f2:?} {b2:?}"
+    );
 }
 
 #[test]
@@ -116,6 +119,9 @@ fn routed_ops_follow_the_routing_loads() {
     }
     let a = sm.step(&even, k);
     let b = sm.step(&hot, k);
-    assert!(b.time_s > a.time_s && b.straggler_s > a.straggler_s, "{a:?} {b:?}");
+    assert!(
+        b.time_s > a.time_s && b.straggler_s > a.straggler_s,
+        "{a:?} {b:?}"
+    );
     assert!(a.straggler_s < 1e-9 * a.time_s, "{a:?}");
 }
