@@ -53,6 +53,7 @@ impl PassCost {
 /// Costs that do not depend on routing, for one knob setting.
 #[derive(Debug, Clone)]
 pub(super) struct Fixed {
+    /// The knob setting these prices are for.
     pub knobs: Knobs,
     /// Per layer, one micro-batch: every op of the layer but the routed ones.
     pub layers: Vec<PassCost>,
@@ -68,8 +69,9 @@ pub(super) struct Fixed {
     pub opt_s: f64,
     /// Parameter all-gather part of `opt_s` [s].
     pub param_gather_s: f64,
-    /// Optimizer dynamic energy and busy time summed over all GPUs of the job [J], [s].
+    /// Optimizer dynamic energy summed over all GPUs of the job [J].
     pub opt_dyn_j: f64,
+    /// Optimizer busy time summed over all GPUs of the job [s].
     pub opt_busy_gpu_s: f64,
     /// The routed ops of one MoE layer (uniform-routing sizes), for one rank; looped experts
     /// are kept once (`LocalExpert(0)`) and priced per slot.

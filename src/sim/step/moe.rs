@@ -265,11 +265,13 @@ pub(super) const MEMO_SLOTS: usize = 1024;
 /// The routed part of one MoE layer for one micro-batch.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Routed {
-    /// Forward / backward critical time (slowest rank + exposed all-to-all) [s].
+    /// Forward critical time (slowest rank + exposed all-to-all) [s].
     pub f_s: f64,
+    /// Backward (and recompute) critical time [s].
     pub b_s: f64,
-    /// Dynamic energy and busy time summed over the EP group's GPUs [J], [s].
+    /// Dynamic energy summed over the EP group's GPUs [J].
     pub dyn_sum_j: f64,
+    /// Busy (computing) time summed over the EP group's GPUs [s].
     pub busy_sum_s: f64,
     /// Assignments dropped by the capacity limit.
     pub dropped: f64,
