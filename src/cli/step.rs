@@ -3,7 +3,7 @@
 //! per-layer skew energy.
 
 use super::fail;
-use moesim::sim::event_step::{scenario::scenario_step, skew, trace, Overlap};
+use moesim::sim::event_step::{scenario::scenario_step, skew, trace};
 use moesim::Scenario;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,7 +39,7 @@ pub fn step(a: StepArgs) -> ExitCode {
     if let Some(code) = a.out.as_deref().and_then(super::out_is_not_a_folder) {
         return code;
     }
-    let mut st = match scenario_step(&s, a.strategy.as_deref(), a.step, Overlap::default()) {
+    let mut st = match scenario_step(&s, a.strategy.as_deref(), a.step) {
         Ok(x) => x,
         Err(e) => return fail(if e.is_input_error() { 2 } else { 1 }, e),
     };

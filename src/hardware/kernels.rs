@@ -3,17 +3,9 @@
 
 use super::{Accelerator, KernelCost, Precision};
 
-/// How the expert matmuls are issued.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExpertKernel {
-    /// Per-expert Python-style loop: a launch chain per expert and one host sync per layer.
-    Loop,
-    /// One grouped GEMM per matmul over all experts' tokens (no padding).
-    Grouped,
-    /// Batched matmul over experts, each padded to the capacity (or to the largest count).
-    Padded,
-}
+/// How the expert matmuls are issued: the operation list's enum (one type for the scenario, the
+/// op list and this measured-layer pricing).
+pub use crate::workload::step_ops::ExpertKernel;
 
 /// Matmuls per SwiGLU expert forward + backward: 3 forward (gate, up, down), 2 each backward.
 const EXPERT_MATMULS_FWD_BWD: f64 = 9.0;

@@ -7,9 +7,12 @@
 //!   (allocation-free).
 //! * [`topology`]: the fat-tree's leaves (oversubscription) and the torus (placement of groups,
 //!   ring-per-dimension and bisection-limited collectives).
+//! * [`price`]: one pricing of each communication op of the step's operation list
+//!   ([`price_comm`], [`price_all_to_all`]).
 
 pub mod fabric;
 pub mod link;
+pub mod price;
 pub mod topology;
 
 pub use fabric::{
@@ -17,6 +20,7 @@ pub use fabric::{
     INTER_BUSBW_EFFICIENCY, INTRA_BUSBW_EFFICIENCY, SWITCH_RADIX,
 };
 pub use link::{link_preset, link_presets, InterconnectKind, Link, LinkPreset};
+pub use price::{price_all_to_all, price_comm};
 pub use topology::{FatTree, Topology, Torus};
 
 /// Errors from building or validating network models; each names the value and what is valid.

@@ -14,7 +14,7 @@ pub use crate::grid::{GridSource, GridSpec};
 use crate::hardware::{Accelerator, ExpertKernel, Precision};
 use crate::network::Fabric;
 pub use crate::routing::{RoutingChoice, RoutingSource, RoutingSpec};
-use crate::workload::step_ops::{self, OpsConfig, OptimizerKind, RouterKernel};
+use crate::workload::step_ops::{OpsConfig, OptimizerKind, RouterKernel};
 use crate::workload::{ModelSpec, ParallelPlan};
 use std::path::{Path, PathBuf};
 
@@ -102,6 +102,9 @@ pub struct Job {
     pub optimizer: OptimizerKind,
     /// Tensor-parallel collectives as all-gather + reduce-scatter (`training.sequence_parallel`).
     pub sequence_parallel: bool,
+    /// Pipeline schedule and communication overlap (`parallel.X.virtual_stages`,
+    /// `training.overlap_ep_comm`, `training.overlap_grad_sync`).
+    pub schedule: crate::workload::Schedule,
 }
 
 impl Job {
@@ -109,11 +112,7 @@ impl Job {
     pub fn ops_config(&self) -> OpsConfig {
         OpsConfig {
             router_kernel: self.router_kernel,
-            expert_kernel: match self.expert_kernel {
-                ExpertKernel::Loop => step_ops::ExpertKernel::Loop,
-                ExpertKernel::Grouped => step_ops::ExpertKernel::Grouped,
-                ExpertKernel::Padded => step_ops::ExpertKernel::Padded,
-            },
+            expert_kernel: self.expert_kernel,
             optimizer: self.optimizer,
             sequence_parallel: self.sequence_parallel,
         }

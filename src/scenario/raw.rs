@@ -74,6 +74,8 @@ pub struct RawTraining {
     pub router_kernel: Option<RouterKernel>,
     pub optimizer: Option<OptimizerKind>,
     pub sequence_parallel: Option<bool>,
+    pub overlap_ep_comm: Option<bool>,
+    pub overlap_grad_sync: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,6 +139,7 @@ pub struct RawParallel {
     pub tp: i64,
     pub pp: i64,
     pub ep: Option<i64>,
+    pub virtual_stages: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

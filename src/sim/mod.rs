@@ -51,6 +51,9 @@ pub enum SimError {
     /// The routing trace could not be read or does not fit the model.
     #[error(transparent)]
     Routing(#[from] RoutingError),
+    /// The step's operation list could not be built from the model and plan.
+    #[error("the step's operation list: {0}")]
+    Workload(#[from] crate::workload::WorkloadError),
     /// The plan is larger than the scenario's `[limits]` allow (refused before anything is allocated).
     #[error("the plan implies {what}, over {key} = {limit:e}; check the tokens, batch and deadline, or raise {key} in a [limits] table to run it anyway")]
     TooLarge {
@@ -79,6 +82,7 @@ impl SimError {
             self,
             SimError::Grid(_)
                 | SimError::Routing(_)
+                | SimError::Workload(_)
                 | SimError::TooLarge { .. }
                 | SimError::Unreachable { .. }
         )
@@ -149,7 +153,7 @@ fn models_for(
     trace: &Option<Arc<RoutingTrace>>,
     seed: u64,
 ) -> Result<(StepModel, Option<Router>), SimError> {
-    let mut sm = StepModel::new(job, &s.cluster);
+    let mut sm = StepModel::new(job, &s.cluster)?;
     let FfnKind::Moe(m) = &job.model.ffn else {
         return Ok((sm, None));
     };

@@ -87,7 +87,7 @@ fn timeline_sums_to_totals_and_co2_is_facility_energy_times_intensity() {
 fn gpu_energy_of_a_plain_run_is_the_sum_of_its_steps() {
     let s = scenario_from("single_node.toml", &[]);
     let job = s.moe.as_ref().unwrap();
-    let mut sm = StepModel::new(job, &s.cluster);
+    let mut sm = StepModel::new(job, &s.cluster).unwrap();
     let mut router = Router::new(
         RouterModel::Zipf { s: 0.5 },
         8,
@@ -153,7 +153,7 @@ fn fast_step_path_agrees_with_the_event_level_pipeline_within_one_percent() {
     // A pipelined MoE (pp = 4) with skewed routing, so stages differ step to step.
     let s = scenario_from("mixtral_pretrain.toml", &[]);
     let job = s.moe.as_ref().unwrap();
-    let mut sm = StepModel::new(job, &s.cluster);
+    let mut sm = StepModel::new(job, &s.cluster).unwrap();
     let layers = job.model.moe_layers() as usize;
     for (model, seed) in [
         (RouterModel::Zipf { s: 1.2 }, 1u64),
@@ -284,7 +284,7 @@ fn circadian_on_a_flat_grid_changes_nothing_and_saves_nothing() {
 fn a_power_cap_lowers_power_and_raises_step_time() {
     let s = scenario_from("seed_comparison.toml", &[]);
     let job = s.moe.as_ref().unwrap();
-    let mut sm = StepModel::new(job, &s.cluster);
+    let mut sm = StepModel::new(job, &s.cluster).unwrap();
     let layers = job.model.moe_layers() as usize;
     let shares = vec![1.0 / 16.0; 16 * layers];
     let full = sm.full_knobs();
@@ -316,7 +316,7 @@ fn a_power_cap_lowers_power_and_raises_step_time() {
 fn a_power_cap_lowers_facility_energy_per_token_on_a_compute_bound_step() {
     let s = scenario_from("single_node.toml", &[]);
     let job = s.moe.as_ref().unwrap();
-    let mut sm = StepModel::new(job, &s.cluster);
+    let mut sm = StepModel::new(job, &s.cluster).unwrap();
     let layers = job.model.moe_layers() as usize;
     let e = match &job.model.ffn {
         FfnKind::Moe(m) => m.experts as usize,
@@ -481,7 +481,7 @@ fn fast_path_agrees_with_events_on_sampled_steps_of_both_traces() {
             8,
             0,
         );
-        let mut sm = StepModel::new(job, &s.cluster);
+        let mut sm = StepModel::new(job, &s.cluster).unwrap();
         let knobs = sm.full_knobs();
         let mut shares = vec![0.0; 16 * 8];
         for step in (0..400).step_by(37) {

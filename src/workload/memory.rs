@@ -51,10 +51,9 @@ pub struct StageParams {
     pub expert: f64,
 }
 
-/// Layers `[first, end)` of pipeline stage `stage` (layers split evenly; `pp | layers`).
+/// Layers `[first, end)` of pipeline stage `stage` (see [`ParallelPlan::stage_layers`]).
 pub fn stage_layers(model: &ModelSpec, plan: &ParallelPlan, stage: u32) -> std::ops::Range<u32> {
-    let per = model.layers / plan.pp.max(1);
-    (stage * per)..((stage + 1) * per).min(model.layers)
+    plan.stage_layers(model.layers, stage)
 }
 
 /// Parameters on one GPU of `stage`: the stage's layers sharded by `tp` (experts also by `ep`),

@@ -117,13 +117,25 @@ impl ParallelPlan {
         Ok((g / step) as u32)
     }
 
+    /// Layers `[first, end)` of pipeline `stage` of a `layers`-layer model. When `pp` does not
+    /// divide the layers, the first `layers mod pp` stages take one layer more (DeepSpeed
+    /// `PipelineModule` `partition_method="uniform"`, `runtime/utils.py::partition_uniform`;
+    /// Megatron-LM reaches the same split with `--decoder-first-pipeline-num-layers`): the last
+    /// stage, which also runs the LM head and the loss, is never the heavier one.
+    pub fn stage_layers(&self, layers: u32, stage: u32) -> std::ops::Range<u32> {
+        let pp = self.pp.max(1);
+        let (per, extra) = (layers / pp, layers % pp);
+        let start = |s: u32| s * per + s.min(extra);
+        start(stage).min(layers)..start(stage + 1).min(layers)
+    }
+
     /// Experts of each MoE layer held by one expert-parallel rank (0 for dense models).
     pub fn experts_per_rank(&self, model: &ModelSpec) -> u32 {
         model.moe().map_or(0, |m| m.experts / self.ep.max(1))
     }
 
     /// Check the plan against the model and the GPU count: positive degrees, `tp | heads`,
-    /// `tp | kv_heads`, `tp | ffn widths`, `pp | layers`, `ep | experts`, `ep | dp`,
+    /// `tp | kv_heads`, `tp | ffn widths`, `pp <= layers`, `ep | experts`, `ep | dp`,
     /// `dp*tp*pp == gpus_available`, batch divisibility, `zero_stage <= 3`, precision in (0, 8].
     pub fn validate(&self, model: &ModelSpec, gpus_available: u32) -> Result<(), WorkloadError> {
         let positive: [(&'static str, u32); 6] = [
@@ -170,7 +182,17 @@ impl ParallelPlan {
         if model.dense_layers() > 0 {
             divides("plan.tp", self.tp, "model.ffn_hidden", model.ffn_hidden)?;
         }
-        divides("plan.pp", self.pp, "model.layers", model.layers)?;
+        // Uneven stages are allowed (see [`ParallelPlan::stage_layers`]); every stage needs a layer.
+        if self.pp > model.layers {
+            return Err(invalid(
+                "plan.pp",
+                self.pp,
+                format!(
+                    "must be at most model.layers = {} (every pipeline stage needs a layer)",
+                    model.layers
+                ),
+            ));
+        }
         match model.moe() {
             None => {
                 if self.ep != 1 {
@@ -199,6 +221,85 @@ impl ParallelPlan {
             });
         }
         self.micro_batches()?;
+        Ok(())
+    }
+}
+
+/// The framework's pipeline schedule and communication overlap (`[parallel.X] virtual_stages`,
+/// `[training] overlap_ep_comm`, `overlap_grad_sync`): what the fast step model needs besides
+/// the layout to put the priced ops on a critical path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// Model chunks per pipeline stage (interleaved 1F1B, Narayanan et al. 2021, SC'21,
+    /// Sec. 2.2.2); 1 = plain 1F1B.
+    pub virtual_stages: u32,
+    /// Dispatch/combine all-to-alls hidden behind the compute of another micro-batch
+    /// (Megatron-LM `--overlap-moe-expert-parallel-comm`, default off).
+    pub overlap_ep_comm: bool,
+    /// Gradient reduce-scatter / all-reduce overlapped with the last micro-batch's backward
+    /// (Megatron-LM `--overlap-grad-reduce`, default off).
+    pub overlap_grad_sync: bool,
+}
+
+impl Default for Schedule {
+    /// Megatron-LM core's defaults: plain 1F1B, no overlap (`DistributedDataParallelConfig.
+    /// overlap_grad_reduce = False`, `TransformerConfig.overlap_moe_expert_parallel_comm =
+    /// False`; `--overlap-grad-reduce` and `--overlap-moe-expert-parallel-comm` are opt-in flags
+    /// of `megatron/training/arguments.py`).
+    fn default() -> Self {
+        Schedule {
+            virtual_stages: 1,
+            overlap_ep_comm: false,
+            overlap_grad_sync: false,
+        }
+    }
+}
+
+impl Schedule {
+    /// Check the schedule against the model and plan: `virtual_stages >= 1`; with more than one,
+    /// `pp >= 2`, at least one layer per model chunk (`pp * virtual_stages <= layers`) and the
+    /// micro-batches a multiple of `pp` (Megatron-LM's interleaved schedule asserts both).
+    pub fn validate(&self, model: &ModelSpec, plan: &ParallelPlan) -> Result<(), WorkloadError> {
+        let v = self.virtual_stages;
+        if v == 0 {
+            return Err(invalid("plan.virtual_stages", v, "must be at least 1"));
+        }
+        if v == 1 {
+            return Ok(());
+        }
+        if plan.pp < 2 {
+            return Err(invalid(
+                "plan.virtual_stages",
+                v,
+                format!(
+                    "interleaving needs pipeline stages; with pp = {} use 1",
+                    plan.pp
+                ),
+            ));
+        }
+        let chunks = plan.pp as u64 * v as u64;
+        if chunks > model.layers as u64 {
+            return Err(invalid(
+                "plan.virtual_stages",
+                v,
+                format!(
+                    "pp x virtual_stages = {chunks} model chunks but model.layers = {}; valid: 1..={}",
+                    model.layers,
+                    (model.layers / plan.pp.max(1)).max(1)
+                ),
+            ));
+        }
+        let m = plan.micro_batches()?;
+        if !m.is_multiple_of(plan.pp) {
+            return Err(invalid(
+                "plan.virtual_stages",
+                v,
+                format!(
+                    "the interleaved schedule needs the micro-batches per step ({m}) to be a multiple of pp = {}; change the batch or use 1",
+                    plan.pp
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -326,9 +427,18 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("1, 2, 4, 8"), "{e}");
         assert_eq!(field_of(e), "plan.tp");
-        let e = ParallelPlan { pp: 3, ..plan() }
-            .validate(&m, 48)
-            .unwrap_err();
+        // pp need not divide the layers (uneven stages), but every stage needs a layer.
+        ParallelPlan { pp: 3, ..plan() }.validate(&m, 48).unwrap();
+        let e = ParallelPlan {
+            pp: 33,
+            dp: 1,
+            ep: 1,
+            global_batch_seqs: 8,
+            ..plan()
+        }
+        .validate(&m, 66)
+        .unwrap_err();
+        assert!(e.to_string().contains("model.layers = 32"), "{e}");
         assert_eq!(field_of(e), "plan.pp");
         let e = ParallelPlan {
             ep: 16,
@@ -351,6 +461,45 @@ mod tests {
             .validate(&llama2_7b(), 32)
             .unwrap_err();
         assert_eq!(field_of(e), "plan.ep");
+    }
+
+    #[test]
+    fn uneven_stages_give_the_first_stages_the_extra_layers() {
+        let p = ParallelPlan { pp: 4, ..plan() };
+        let split: Vec<_> = (0..4).map(|s| p.stage_layers(10, s)).collect();
+        assert_eq!(split, vec![0..3, 3..6, 6..8, 8..10]);
+        let even: Vec<_> = (0..2).map(|s| plan().stage_layers(32, s)).collect();
+        assert_eq!(even, vec![0..16, 16..32]);
+    }
+
+    #[test]
+    fn schedule_errors_name_the_field_and_what_is_valid() {
+        let m = mixtral_8x7b();
+        let s = |v| Schedule {
+            virtual_stages: v,
+            ..Schedule::default()
+        };
+        s(1).validate(&m, &plan()).unwrap();
+        s(4).validate(&m, &plan()).unwrap();
+        let e = s(0).validate(&m, &plan()).unwrap_err();
+        assert_eq!(field_of(e), "plan.virtual_stages");
+        let e = s(2)
+            .validate(&m, &ParallelPlan { pp: 1, ..plan() })
+            .unwrap_err();
+        assert!(e.to_string().contains("pp = 1"), "{e}");
+        let e = s(17).validate(&m, &plan()).unwrap_err();
+        assert!(e.to_string().contains("valid: 1..=16"), "{e}");
+        // One micro-batch per step is not a multiple of pp = 2.
+        let e = s(2)
+            .validate(
+                &m,
+                &ParallelPlan {
+                    global_batch_seqs: 8,
+                    ..plan()
+                },
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("multiple of pp = 2"), "{e}");
     }
 
     #[test]

@@ -169,7 +169,9 @@ impl Validator<'_> {
                 ),
             )
         })?;
+        let schedule = self.schedule(which, p, t, &model, &plan)?;
         Ok(Job {
+            schedule,
             model,
             plan,
             expert_kernel,

@@ -1,9 +1,10 @@
-//! Validation of `[training]`: token budget or target loss, precision, start time, recomputation.
+//! Validation of `[training]`: token budget or target loss, precision, start time, recomputation,
+//! and the pipeline schedule and overlap (`virtual_stages`, `overlap_ep_comm`, `overlap_grad_sync`).
 
 use super::super::raw::*;
 use super::super::*;
 use super::Validator;
-use crate::workload::Recompute;
+use crate::workload::{ModelSpec, ParallelPlan, Recompute, Schedule};
 
 impl Validator<'_> {
     /// `training.precision`, parsed once and handed to each job's plan (the plan is its one home).
@@ -57,5 +58,85 @@ impl Validator<'_> {
                 .loc
                 .invalid("training.recompute", format!("`{v}` is not valid; {VALID}"))),
         }
+    }
+
+    /// The schedule of plan `which`: `parallel.X.virtual_stages` (default 1 = plain 1F1B) and
+    /// `training.overlap_ep_comm` / `training.overlap_grad_sync` (default false, Megatron-LM
+    /// core's defaults; see [`Schedule`]), checked against the model and plan.
+    pub(super) fn schedule(
+        &self,
+        which: &str,
+        p: &RawParallel,
+        t: &RawTraining,
+        model: &ModelSpec,
+        plan: &ParallelPlan,
+    ) -> Result<Schedule, ScenarioError> {
+        let key = format!("parallel.{which}.virtual_stages");
+        let virtual_stages = match p.virtual_stages {
+            Some(v) => self.count(&key, v)?,
+            None => 1,
+        };
+        let d = Schedule::default();
+        let s = Schedule {
+            virtual_stages,
+            overlap_ep_comm: t.overlap_ep_comm.unwrap_or(d.overlap_ep_comm),
+            overlap_grad_sync: t.overlap_grad_sync.unwrap_or(d.overlap_grad_sync),
+        };
+        s.validate(model, plan)
+            .map_err(|e| self.loc.invalid(&key, e.to_string()))?;
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::parse_scenario;
+    use std::path::Path;
+
+    const BASE: &str = include_str!("../../../scenarios/single_node.toml");
+
+    fn with(edits: &[(&str, &str)]) -> Result<crate::scenario::Scenario, String> {
+        let mut text = BASE.to_string();
+        for (from, to) in edits {
+            assert!(text.contains(from), "{from}");
+            text = text.replacen(from, to, 1);
+        }
+        parse_scenario("s.toml", &text, Path::new(".")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn schedule_keys_reach_the_job_and_default_to_megatron() {
+        let s = with(&[]).expect("valid");
+        let d = &s.dense.as_ref().expect("dense").schedule;
+        assert_eq!(d.virtual_stages, 1);
+        assert!(!d.overlap_ep_comm && !d.overlap_grad_sync);
+        let s = with(&[(
+            "recompute = false",
+            "recompute = false\noverlap_ep_comm = true\noverlap_grad_sync = true",
+        )])
+        .expect("valid");
+        let m = &s.moe.as_ref().expect("moe").schedule;
+        assert!(m.overlap_ep_comm && m.overlap_grad_sync);
+    }
+
+    #[test]
+    fn bad_schedule_values_name_the_key() {
+        let e = with(&[(
+            "recompute = false",
+            "recompute = false\noverlap_grad_sync = \"yes\"",
+        )])
+        .expect_err("accepted");
+        assert!(e.contains("true or false"), "{e}");
+        // The shipped one-node plans have pp = 1: interleaving has no stages to interleave.
+        let e = with(&[("pp = 1", "pp = 1\nvirtual_stages = 2")]).expect_err("accepted");
+        assert!(
+            e.contains("virtual_stages") && e.contains("with pp = 1 use 1"),
+            "{e}"
+        );
+        let e = with(&[("pp = 1", "pp = 1\nvirtual_stages = 0")]).expect_err("accepted");
+        assert!(
+            e.contains("virtual_stages") && e.contains("positive"),
+            "{e}"
+        );
     }
 }

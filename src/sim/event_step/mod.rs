@@ -71,7 +71,7 @@ pub struct EventStepInput {
 }
 
 impl EventStepInput {
-    /// The input of `job` on `cluster` (contiguous placement, token choice, no overlap).
+    /// The input of `job` on `cluster` (contiguous placement, token choice, the job's overlap).
     pub fn from_job(job: &Job, cluster: &Cluster) -> Self {
         EventStepInput {
             model: job.model.clone(),
@@ -82,7 +82,9 @@ impl EventStepInput {
             gpus_per_node: cluster.gpus_per_node,
             choice: RoutingChoice::TokenChoice,
             placement: None,
-            overlap: Overlap::default(),
+            overlap: Overlap {
+                grad_sync: job.schedule.overlap_grad_sync,
+            },
         }
     }
 }

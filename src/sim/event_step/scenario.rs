@@ -2,7 +2,7 @@
 //! the routing shares of step N (the run's router, seed and placement), full-speed knobs, and the
 //! fast path's cost of the same step for comparison.
 
-use super::{EventStepError, EventStepInput, EventStepModel, Overlap};
+use super::{EventStepError, EventStepInput, EventStepModel};
 use crate::routing::{Placement, Router};
 use crate::scenario::{Scenario, StrategyKind};
 use crate::sim::{prepare, Knobs, SimError, StepCost, StepModel};
@@ -87,7 +87,6 @@ pub fn scenario_step(
     s: &Scenario,
     strategy: Option<&str>,
     step: u64,
-    overlap: Overlap,
 ) -> Result<ScenarioStep, ScenarioStepError> {
     let listed = || {
         s.strategies
@@ -150,10 +149,9 @@ pub fn scenario_step(
             last: steps.saturating_sub(1),
         });
     }
-    let mut fast = StepModel::new(job, &s.cluster);
+    let mut fast = StepModel::new(job, &s.cluster).map_err(EventStepError::Workload)?;
     let knobs = fast.full_knobs();
     let mut input = EventStepInput::from_job(job, &s.cluster);
-    input.overlap = overlap;
     input.choice = s.routing.choice;
     let mut shares = Vec::new();
     if let FfnKind::Moe(m) = &job.model.ffn {

@@ -1,13 +1,28 @@
 //! The fast per-step model: one optimizer step's time and GPU energy from the routing loads of that
-//! step and the strategy's knobs, without building the event graph (checked against `step_events`).
+//! step and the strategy's knobs, as closed forms over the step's priced operation list (checked
+//! against `step_events`).
+//!
+//! `workload::step_ops` lists every op of the step; `Accelerator::price` and
+//! `network::price_comm` price each once per knob setting ([`fixed`]); the routed ops (expert
+//! GEMMs, dispatch/combine) are re-priced each step at each rank's routing load ([`moe`]); the
+//! pipeline schedule (1F1B, interleaved) and the overlap settings put them on a critical path
+//! ([`schedule`]).
 
-use crate::hardware::{is_router_op, Accelerator, ExpertKernel, KernelCost, Precision, PriceKnobs};
+use crate::hardware::Accelerator;
 use crate::network::{Fabric, Group};
 use crate::routing::{Placement, PlacementPolicy};
 use crate::scenario::{Cluster, Job, RoutingChoice};
-use crate::workload::{self, FfnKind, ModelSpec, ParallelPlan};
+use crate::workload::step_ops::{OpsConfig, StepOps};
+use crate::workload::{FfnKind, ModelSpec, ParallelPlan, Schedule, WorkloadError};
 
+mod fixed;
 mod moe;
+mod schedule;
+#[cfg(test)]
+mod tests;
+
+use fixed::Fixed;
+pub use schedule::{pipeline_1f1b_s, pipeline_interleaved_s};
 
 /// The strategy's knobs for a step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,42 +58,6 @@ pub struct StepCost {
     pub comm_s: f64,
 }
 
-/// Forward and backward cost of one micro-batch on one GPU of one pipeline stage.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct StagePass {
-    /// Forward time [s].
-    pub fwd_s: f64,
-    /// Backward time [s] (recomputation included).
-    pub bwd_s: f64,
-    /// Dynamic energy (above idle) of one GPU over forward + backward [J].
-    pub dyn_j: f64,
-    /// Time the GPU computes (not waiting) over forward + backward [s].
-    pub busy_s: f64,
-}
-
-/// Costs that do not depend on routing, for one knob setting.
-#[derive(Debug, Clone)]
-struct Fixed {
-    knobs: Knobs,
-    /// Per layer (fwd+bwd, one micro-batch, one GPU): time [s] and dynamic energy [J] of everything but the MoE block.
-    layer_s: Vec<f64>,
-    layer_dyn_j: Vec<f64>,
-    /// Extra time / energy on the first stage (embedding) and last stage (LM head + loss).
-    first_s: f64,
-    first_dyn_j: f64,
-    last_s: f64,
-    last_dyn_j: f64,
-    p2p_s: f64,
-    dp_sync_s: f64,
-    optimizer_s: f64,
-    optimizer_dyn_j: f64,
-    /// Router cost per MoE layer per micro-batch (fwd+bwd).
-    router: KernelCost,
-    /// One MoE layer under perfectly balanced routing: expert time of a rank and all-to-all time [s].
-    balanced_expert_s: f64,
-    balanced_comm_s: f64,
-}
-
 /// The per-step model of one job on one cluster.
 #[derive(Debug, Clone)]
 pub struct StepModel {
@@ -86,10 +65,12 @@ pub struct StepModel {
     fabric: Fabric,
     model: ModelSpec,
     plan: ParallelPlan,
-    kernel: ExpertKernel,
     /// The job's framework settings the operation list is built with (router kernel, optimizer…).
-    ops_config: workload::step_ops::OpsConfig,
-    precision: Precision,
+    ops_config: OpsConfig,
+    /// Pipeline schedule and overlap.
+    schedule: Schedule,
+    /// The operation list at the nominal top-k (built and checked once in `new`).
+    ops: StepOps,
     gpus: u32,
     gpus_per_node: u32,
     /// Tokens each GPU of a TP group processes per micro-batch.
@@ -99,8 +80,14 @@ pub struct StepModel {
     nominal_top_k: u32,
     capacity_factor: Option<f64>,
     moe_layer_of: Vec<Option<usize>>,
+    /// Layers of each pipeline stage.
+    stage_layers: Vec<std::ops::Range<u32>>,
     cache: Vec<Fixed>,
-    counts: Vec<u32>,
+    /// Per rank, kept assignments of each local expert slot (rank-major, fixed width).
+    counts: Vec<f64>,
+    /// Per rank: local slots in use and assignments received.
+    slots_of: Vec<usize>,
+    load: Vec<f64>,
     send: Vec<f64>,
     recv: Vec<f64>,
     stage_f: Vec<f64>,
@@ -119,14 +106,12 @@ pub struct StepModel {
     moved_slots: u64,
 }
 
-fn dyn_j(c: KernelCost, idle_w: f64) -> f64 {
-    (c.energy_j - idle_w * c.time_s).max(0.0)
-}
-
 impl StepModel {
-    /// A step model for `job` on `cluster`.
-    pub fn new(job: &Job, cluster: &Cluster) -> Self {
-        let precision = job.plan.precision;
+    /// A step model for `job` on `cluster`; builds the step's operation list once (an error if
+    /// the batch does not divide into micro-batches).
+    pub fn new(job: &Job, cluster: &Cluster) -> Result<Self, WorkloadError> {
+        let ops_config = job.ops_config();
+        let ops = crate::workload::step_ops::step_ops(&job.model, &job.plan, &ops_config)?;
         let model = job.model.clone();
         let plan = job.plan.clone();
         let (experts, nominal_top_k, capacity_factor) = match &model.ffn {
@@ -154,15 +139,18 @@ impl StepModel {
             }
             FfnKind::Dense => 0.0,
         };
-        Self {
+        let stage_layers = ops.stages.iter().map(|s| s.layers.clone()).collect();
+        let width = experts_per_rank.max(1);
+        Ok(Self {
             acc: cluster.accelerator.clone(),
             fabric: cluster.fabric,
             tokens_per_mb: plan.micro_batch_seqs as f64 * model.seq_len as f64,
             model,
             plan,
-            kernel: job.expert_kernel,
-            ops_config: job.ops_config(),
-            precision,
+            ops_config,
+            schedule: job.schedule,
+            ops,
+            stage_layers,
             gpus: cluster.gpus,
             gpus_per_node: cluster.gpus_per_node,
             experts,
@@ -171,7 +159,9 @@ impl StepModel {
             capacity_factor,
             moe_layer_of,
             cache: Vec::new(),
-            counts: vec![0; experts_per_rank.max(1)],
+            counts: vec![0.0; ep * width],
+            slots_of: vec![0; ep],
+            load: vec![0.0; ep],
             send: vec![0.0; ep],
             recv: vec![0.0; ep],
             stage_f: Vec::new(),
@@ -185,7 +175,7 @@ impl StepModel {
             acc_steps: 0,
             slot_bytes,
             moved_slots: 0,
-        }
+        })
     }
 
     /// Knobs of full-speed training: TDP, nominal top-k, all micro-batches.
@@ -193,7 +183,7 @@ impl StepModel {
         Knobs {
             power_limit_w: self.acc.tdp_w,
             top_k: self.nominal_top_k,
-            micro_batches: self.plan.micro_batches().unwrap_or(1),
+            micro_batches: self.ops.micro_batches,
         }
     }
 
@@ -235,139 +225,11 @@ impl StepModel {
         if let Some(i) = self.cache.iter().position(|f| f.knobs == knobs) {
             return i;
         }
-        let mut f = self.compute_fixed(knobs);
-        (f.balanced_expert_s, f.balanced_comm_s) = self.balanced_moe(knobs);
+        let f = self.compute_fixed(knobs);
         self.cache.push(f);
-        self.cache.len() - 1
-    }
-
-    fn compute_fixed(&self, knobs: Knobs) -> Fixed {
-        let acc = &self.acc;
-        let idle = acc.idle_w;
-        let pl = knobs.power_limit_w;
-        let prec = self.precision;
-        let m = &self.model;
-        let plan = &self.plan;
-        let tp_group = self.group(plan.tp, 1);
-        let recompute = if plan.recompute.is_on() { 1.0 } else { 0.0 };
-        let mut layer_s = Vec::with_capacity(m.layers as usize);
-        let mut layer_dyn_j = Vec::with_capacity(m.layers as usize);
-        for l in 0..m.layers {
-            let w = workload::layer_work(m, plan, l);
-            let mut t = 0.0;
-            let mut e = 0.0;
-            // Matmuls: forward once, backward twice the FLOPs (input and weight gradients), recompute adds a forward.
-            let mut add_gemm = |g: &workload::Gemm| {
-                let c = acc.gemm(g.m, g.n, g.k, prec, pl);
-                let b1 = acc.gemm(g.m, g.k, g.n, prec, pl);
-                let b2 = acc.gemm(g.k, g.n, g.m, prec, pl);
-                t += c.time_s * (1.0 + recompute) + b1.time_s + b2.time_s;
-                e += dyn_j(c, idle) * (1.0 + recompute) + dyn_j(b1, idle) + dyn_j(b2, idle);
-            };
-            for g in &w.attn_gemms {
-                add_gemm(g);
-            }
-            if let Some(ffn) = &w.dense_ffn {
-                for g in ffn {
-                    add_gemm(g);
-                }
-            }
-            if let Some(moe) = &w.moe {
-                if let Some(sh) = &moe.shared_expert {
-                    for g in sh {
-                        add_gemm(g);
-                    }
-                }
-            }
-            let a = &w.attn_core;
-            let c = acc.attention_fwd_bwd(a.batch, a.heads_per_gpu, a.seq, a.head_dim, prec, pl);
-            t += c.time_s * (1.0 + recompute / 3.0);
-            e += dyn_j(c, idle) * (1.0 + recompute / 3.0);
-            // Norms, residuals, activations: memory-bound, forward and backward.
-            let c = acc.memory_op(w.norm_bytes * 3.0, pl);
-            t += c.time_s;
-            e += dyn_j(c, idle);
-            // Tensor-parallel all-reduces: 2 forward, 2 backward (Megatron-LM).
-            t += 4.0 * self.fabric.all_reduce_s(w.tp_allreduce_bytes, tp_group);
-            layer_s.push(t);
-            layer_dyn_j.push(e);
-        }
-        let c = acc.memory_op(workload::embedding_work_bytes(m, plan) * 3.0, pl);
-        let (first_s, first_dyn_j) = (c.time_s, dyn_j(c, idle));
-        let head = workload::head_work(m, plan);
-        let f = acc.gemm(head.m, head.n, head.k, prec, pl);
-        let b1 = acc.gemm(head.m, head.k, head.n, prec, pl);
-        let b2 = acc.gemm(head.k, head.n, head.m, prec, pl);
-        let last_s = f.time_s + b1.time_s + b2.time_s;
-        let last_dyn_j = dyn_j(f, idle) + dyn_j(b1, idle) + dyn_j(b2, idle);
-        let act_bytes =
-            self.tokens_per_mb * m.d_model as f64 * plan.precision_bytes() / plan.tp as f64;
-        let crosses = plan.pp > 1 && self.gpus > self.gpus_per_node;
-        let p2p_s = if plan.pp > 1 {
-            self.fabric.p2p_s(act_bytes, crosses)
-        } else {
-            0.0
-        };
-        // Dense gradients over all dp replicas, expert gradients over the dp/ep replicas of each expert
-        // (expert replicas sit ep ranks apart).
-        let g = workload::dp_grad_sync(m, plan);
-        let dp_sync_s = self
-            .fabric
-            .all_reduce_s(g.dense_bytes, self.group(g.dense_group, plan.tp))
-            + self.fabric.all_reduce_s(
-                g.expert_bytes,
-                self.group(g.expert_group, plan.tp * plan.ep.max(1)),
-            );
-        let opt = acc.memory_op(workload::optimizer_update_bytes(m, plan), pl);
-        let router = self.router_cost(knobs);
-        Fixed {
-            knobs,
-            layer_s,
-            layer_dyn_j,
-            first_s,
-            first_dyn_j,
-            last_s,
-            last_dyn_j,
-            p2p_s,
-            dp_sync_s,
-            optimizer_s: opt.time_s,
-            optimizer_dyn_j: dyn_j(opt, idle),
-            router,
-            balanced_expert_s: 0.0,
-            balanced_comm_s: 0.0,
-        }
-    }
-
-    /// Router and token permutation of one MoE layer, one micro-batch, forward + backward, priced
-    /// from the operation list at `knobs` (gate GEMM, score, top-k, aux loss, permute/unpermute
-    /// with the eager launch counts of `workload::step_ops`).
-    fn router_cost(&self, knobs: Knobs) -> KernelCost {
-        let FfnKind::Moe(moe) = &self.model.ffn else {
-            return KernelCost::default();
-        };
-        let mut model = self.model.clone();
-        model.ffn = FfnKind::Moe(workload::MoeSpec {
-            top_k: knobs.top_k.max(1),
-            ..moe.clone()
-        });
-        let Some(first) = (0..model.layers).find(|&l| model.is_moe_layer(l)) else {
-            return KernelCost::default();
-        };
-        let k = PriceKnobs {
-            power_limit_w: knobs.power_limit_w,
-            precision: self.precision,
-        };
-        match workload::step_ops::step_ops(&model, &self.plan, &self.ops_config) {
-            Ok(ops) => ops
-                .stages
-                .iter()
-                .flat_map(|st| st.micro_batch())
-                .filter(|o| o.layer == Some(first) && is_router_op(o))
-                .fold(KernelCost::default(), |c, o| {
-                    c.then(self.acc.price(o, &k).as_cost())
-                }),
-            Err(_) => KernelCost::default(),
-        }
+        let i = self.cache.len() - 1;
+        self.cache[i].balanced_s = self.balanced_moe(knobs, i);
+        i
     }
 
     /// Cost of one step given `shares` (MoE layers × experts, each row summing to 1; empty for dense).
@@ -375,7 +237,6 @@ impl StepModel {
         let fi = self.fixed(knobs);
         let migration_s = self.maybe_rebalance(shares);
         let pp = self.plan.pp as usize;
-        let layers_per_stage = (self.model.layers as usize).div_ceil(pp);
         let ep = self.plan.ep.max(1) as f64;
         let idle = self.acc.idle_w;
         let mb = knobs.micro_batches.max(1) as f64;
@@ -389,61 +250,56 @@ impl StepModel {
         let gpus_per_stage = (self.plan.dp * self.plan.tp) as f64;
         let e = self.experts;
         for s in 0..pp {
-            let (mut t, mut dyn_gpu, mut busy) = (0.0, 0.0, 0.0);
-            let (mut router_s, mut straggler_s, mut comm_s) = (0.0, 0.0, 0.0);
-            let lo = s * layers_per_stage;
-            let hi = ((s + 1) * layers_per_stage).min(self.model.layers as usize);
-            for l in lo..hi {
-                let f = &self.cache[fi];
-                t += f.layer_s[l];
-                dyn_gpu += f.layer_dyn_j[l];
-                busy += f.layer_s[l];
+            let x = self.cache[fi].extra[s];
+            let (mut f_s, mut b_s) = (x.f_s, x.b_s);
+            let (mut dyn_gpu, mut busy) = (x.dyn_j, x.busy_s);
+            let (mut router_s, mut straggler_s, mut comm_s) = (x.router_s, 0.0, x.comm_s);
+            let range = self.stage_layers[s].clone();
+            for l in range {
+                let l = l as usize;
+                let c = self.cache[fi].layers[l];
+                f_s += c.f_s;
+                b_s += c.b_s;
+                dyn_gpu += c.dyn_j;
+                busy += c.busy_s;
+                router_s += c.router_s;
+                comm_s += c.comm_s;
                 if let Some(ml) = self.moe_layer_of[l] {
-                    let router = f.router;
-                    t += router.time_s;
-                    dyn_gpu += dyn_j(router, idle);
-                    busy += router.time_s;
-                    router_s += router.time_s;
-                    let (bt, bdyn, bbusy, bdrop, bstr, bcomm) =
-                        self.moe_block(ml, &shares[ml * e..(ml + 1) * e], knobs, fi);
-                    t += bt;
-                    dyn_gpu += bdyn / ep;
-                    busy += bbusy / ep;
-                    dropped += bdrop;
-                    straggler_s += bstr;
-                    comm_s += bcomm;
+                    let row = &shares[ml * e..(ml + 1) * e];
+                    let r = self.moe_block(row, ml, knobs, fi, c.busy_s);
+                    f_s += r.f_s;
+                    b_s += r.b_s;
+                    dyn_gpu += r.dyn_sum_j / ep;
+                    busy += r.busy_sum_s / ep;
+                    dropped += r.dropped;
+                    straggler_s += r.straggler_s;
+                    comm_s += r.comm_s;
                 }
             }
-            let f = &self.cache[fi];
-            if s == 0 {
-                t += f.first_s;
-                dyn_gpu += f.first_dyn_j;
-                busy += f.first_s;
-            }
-            if s + 1 == pp {
-                t += f.last_s;
-                dyn_gpu += f.last_dyn_j;
-                busy += f.last_s;
-            }
             self.stage_x.push([router_s, straggler_s, comm_s]);
-            // Forward is a third of forward + backward for matmul-dominated work.
-            self.stage_f.push(t / 3.0);
-            self.stage_b.push(t * 2.0 / 3.0);
+            self.stage_f.push(f_s);
+            self.stage_b.push(b_s);
             gpu_dyn_j += dyn_gpu * mb * gpus_per_stage;
             busy_gpu_s += busy * mb * gpus_per_stage;
         }
         let f = &self.cache[fi];
-        let pipe = pipeline_1f1b_s(&self.stage_f, &self.stage_b, mb as u32, f.p2p_s);
-        // The gradient all-reduce overlaps the last backward pass of stage 0, the last stage to finish.
-        let exposed_dp = (f.dp_sync_s - self.stage_b[0]).max(0.0);
-        let time_s = pipe + exposed_dp + f.optimizer_s + migration_s;
-        gpu_dyn_j += f.optimizer_dyn_j * self.gpus as f64;
-        busy_gpu_s += f.optimizer_s * self.gpus as f64;
+        let v = self.schedule.virtual_stages;
+        let pipe = pipeline_interleaved_s(&self.stage_f, &self.stage_b, mb as u32, f.p2p_s, v);
+        // Gradient sync after the last backward; with `overlap_grad_sync` it runs under the last
+        // micro-batch's backward of stage 0, the last stage to finish.
+        let exposed_dp = if self.schedule.overlap_grad_sync {
+            (f.dp_sync_s - self.stage_b[0]).max(0.0)
+        } else {
+            f.dp_sync_s
+        };
+        let time_s = pipe + exposed_dp + f.opt_s + migration_s;
+        gpu_dyn_j += f.opt_dyn_j;
+        busy_gpu_s += f.opt_busy_gpu_s;
         let gpus = self.gpus as f64;
         let waiting_s = (gpus * time_s - busy_gpu_s).max(0.0);
         let replicas = self.plan.dp as f64 / ep;
         let moe_layers = self.moe_layers() as f64;
-        // On the 1F1B critical path every stage counts once and the slowest stage m-1 more times.
+        // On the pipeline's critical path every stage counts once and the slowest stage m-1 more times.
         let slowest = (0..pp)
             .max_by(|&a, &b| {
                 (self.stage_f[a] + self.stage_b[a]).total_cmp(&(self.stage_f[b] + self.stage_b[b]))
@@ -454,7 +310,7 @@ impl StepModel {
             *c = self.stage_x.iter().map(|x| x[k]).sum::<f64>()
                 + (mb - 1.0) * self.stage_x[slowest][k];
         }
-        // A waiting GPU (bubble, straggler wait, exposed communication) spins in a collective or a
+        // A waiting GPU (bubble, straggler wait, communication) spins in a collective or a
         // synchronisation with its clock held high: it draws `spin_w`, not idle (see presets.rs).
         let spin = self.acc.spin_w();
         StepCost {
@@ -466,7 +322,7 @@ impl StepModel {
             dropped: dropped * mb * replicas,
             router_s: crit[0],
             straggler_s: crit[1],
-            comm_s: crit[2] + exposed_dp + migration_s,
+            comm_s: crit[2] + exposed_dp + f.param_gather_s + migration_s,
         }
     }
 
@@ -480,13 +336,4 @@ impl StepModel {
     pub fn last_stage_times(&self) -> (&[f64], &[f64]) {
         (&self.stage_f, &self.stage_b)
     }
-}
-
-/// Makespan of a 1F1B pipeline step [s]: the first micro-batch crosses every stage forward and backward,
-/// the remaining ones are paced by the slowest stage; plus p2p transfers on the fill and drain.
-pub fn pipeline_1f1b_s(fwd: &[f64], bwd: &[f64], micro_batches: u32, p2p_s: f64) -> f64 {
-    let p = fwd.len();
-    let sum: f64 = fwd.iter().zip(bwd).map(|(f, b)| f + b).sum();
-    let slow = fwd.iter().zip(bwd).map(|(f, b)| f + b).fold(0.0, f64::max);
-    sum + (micro_batches.max(1) - 1) as f64 * slow + 2.0 * (p.saturating_sub(1)) as f64 * p2p_s
 }

@@ -310,8 +310,10 @@ pub enum RouterKernel {
     Fused,
 }
 
-/// How the expert GEMMs are issued (the same three ways `hardware::ExpertKernel` prices).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// How the expert GEMMs are issued (`models.X.expert_kernel`; also what
+/// `hardware::experts_fwd_bwd` prices the measured MoE layer with: the one enum of both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ExpertKernel {
     /// A launch chain per expert, one host sync per layer (HF Mixtral `MixtralSparseMoeBlock`,
     /// Megatron `SequentialMLP`).

@@ -1,0 +1,242 @@
+//! The routing-independent part of a step, priced op by op from the step's operation list once
+//! per knob setting: per layer and per stage, forward / backward (recompute included) time,
+//! dynamic energy, busy and communication time; the per-step gradient sync, optimizer and
+//! parameter gathers; and the routed ops of one MoE layer, kept as templates to re-size per step.
+
+use super::{Knobs, StepModel};
+use crate::hardware::{is_router_op, PriceKnobs, PricedOp};
+use crate::network::price_comm;
+use crate::workload::step_ops::{GroupKind, KernelClass, Load, Op, Phase, RoutedBy, StepOps};
+use crate::workload::{FfnKind, MoeSpec};
+
+/// Cost of a run of ops on one GPU for one micro-batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct PassCost {
+    /// Forward time on the critical path [s].
+    pub f_s: f64,
+    /// Backward time, recompute included [s].
+    pub b_s: f64,
+    /// Time the GPU computes (compute ops only) [s].
+    pub busy_s: f64,
+    /// Forward part of `busy_s` [s].
+    pub busy_f_s: f64,
+    /// Dynamic energy (above idle) of the compute ops [J].
+    pub dyn_j: f64,
+    /// Communication time on the critical path [s].
+    pub comm_s: f64,
+    /// Router / permutation time [s].
+    pub router_s: f64,
+}
+
+impl PassCost {
+    fn add(&mut self, op: &Op, p: PricedOp, idle_w: f64) {
+        if op.phase == Phase::Forward {
+            self.f_s += p.time_s;
+        } else {
+            self.b_s += p.time_s;
+        }
+        if op.class.is_comm() {
+            self.comm_s += p.time_s;
+        } else {
+            self.busy_s += p.time_s;
+            if op.phase == Phase::Forward {
+                self.busy_f_s += p.time_s;
+            }
+            self.dyn_j += (p.energy_j - idle_w * p.time_s).max(0.0);
+            if is_router_op(op) {
+                self.router_s += p.time_s;
+            }
+        }
+    }
+}
+
+/// Costs that do not depend on routing, for one knob setting.
+#[derive(Debug, Clone)]
+pub(super) struct Fixed {
+    /// The knob setting these prices are for.
+    pub knobs: Knobs,
+    /// Per layer, one micro-batch: every op of the layer but the routed ones.
+    pub layers: Vec<PassCost>,
+    /// Per stage, one micro-batch: embedding, LM head, loss (ops outside any layer; pipeline
+    /// sends excluded, they are the schedule's `p2p_s`).
+    pub extra: Vec<PassCost>,
+    /// One pipeline send of a micro-batch's activations (or gradients) [s].
+    pub p2p_s: f64,
+    /// Gradient synchronisation of the slowest stage (data-parallel reduce-scatter or all-reduce,
+    /// expert-data-parallel, tied-embedding all-reduce) [s].
+    pub dp_sync_s: f64,
+    /// Optimizer update + parameter all-gathers of the slowest stage [s].
+    pub opt_s: f64,
+    /// Parameter all-gather part of `opt_s` [s].
+    pub param_gather_s: f64,
+    /// Optimizer dynamic energy summed over all GPUs of the job [J].
+    pub opt_dyn_j: f64,
+    /// Optimizer busy time summed over all GPUs of the job [s].
+    pub opt_busy_gpu_s: f64,
+    /// The routed ops of one MoE layer (uniform-routing sizes), for one rank; looped experts
+    /// are kept once (`LocalExpert(0)`) and priced per slot.
+    pub routed: Vec<Op>,
+    /// Prices of the routed ops at token counts seen before: `MEMO_SLOTS` entries per op of
+    /// `routed`, `(tokens, price)`, allocated once here (the per-step path only reads and writes).
+    pub memo: Vec<(f64, PricedOp)>,
+    /// One MoE layer under perfectly balanced routing: critical time of the routed part [s].
+    pub balanced_s: f64,
+}
+
+impl StepModel {
+    /// The step's operation list at `top_k` (the router and dispatch sizes follow it).
+    pub(super) fn ops_at(&self, top_k: u32) -> StepOps {
+        let mut model = self.model.clone();
+        if let FfnKind::Moe(m) = &self.model.ffn {
+            model.ffn = FfnKind::Moe(MoeSpec {
+                top_k: top_k.max(1),
+                ..m.clone()
+            });
+        }
+        match crate::workload::step_ops::step_ops(&model, &self.plan, &self.ops_config) {
+            Ok(ops) => ops,
+            // `step_ops` fails only when the batch does not divide into micro-batches, which
+            // `StepModel::new` checked on the same plan (it built `self.ops` from it).
+            Err(_) => self.ops.clone(),
+        }
+    }
+
+    /// Ranks of a group of `kind` and `size` on the job's layout (Megatron order: tp fastest,
+    /// then dp with the ep groups inside it, then pp).
+    pub(super) fn group_of(&self, kind: GroupKind, size: u32) -> crate::network::Group {
+        let (tp, ep, dp) = (
+            self.plan.tp.max(1),
+            self.plan.ep.max(1),
+            self.plan.dp.max(1),
+        );
+        match kind {
+            GroupKind::Tp => self.group(size, 1),
+            GroupKind::Dp | GroupKind::Ep => self.group(size, tp),
+            GroupKind::ExpertDp => self.group(size, tp * ep),
+            GroupKind::Pp => self.group(size, tp * dp),
+        }
+    }
+
+    /// One op's price on one GPU: compute ops on the accelerator, communication on the fabric.
+    pub(super) fn price_op(&self, op: &Op, k: &PriceKnobs) -> PricedOp {
+        match op.comm {
+            Some(c) if op.class.is_comm() => price_comm(
+                op,
+                &self.fabric,
+                self.group_of(c.group, c.size),
+                self.acc.spin_w(),
+            ),
+            _ => self.acc.price(op, k),
+        }
+    }
+
+    pub(super) fn price_knobs(&self, knobs: Knobs) -> PriceKnobs {
+        PriceKnobs {
+            power_limit_w: knobs.power_limit_w,
+            precision: self.plan.precision,
+        }
+    }
+
+    pub(super) fn compute_fixed(&self, knobs: Knobs) -> Fixed {
+        let ops = if knobs.top_k == self.nominal_top_k {
+            self.ops.clone()
+        } else {
+            self.ops_at(knobs.top_k)
+        };
+        let k = self.price_knobs(knobs);
+        let idle = self.acc.idle_w;
+        let mut layers = vec![PassCost::default(); self.model.layers as usize];
+        let mut extra = Vec::with_capacity(ops.stages.len());
+        let mut routed = Vec::new();
+        let first_moe = (0..self.model.layers).find(|&l| self.moe_layer_of[l as usize].is_some());
+        let (mut p2p_s, mut dp_sync_s, mut opt_s, mut param_gather_s) =
+            (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        let (mut opt_dyn_j, mut opt_busy_gpu_s) = (0.0, 0.0);
+        let gpus_per_stage = f64::from(self.plan.dp * self.plan.tp);
+        // ZeRO-3 / FSDP parameter gathers and gradient reduce-scatters per layer, forward and backward.
+        let mut z3 = vec![(0.0f64, 0.0f64); self.model.layers as usize];
+        for st in &ops.stages {
+            let mut ex = PassCost::default();
+            for op in st.micro_batch() {
+                if op.class == KernelClass::SendRecv {
+                    p2p_s = p2p_s.max(self.price_op(op, &k).time_s);
+                    continue;
+                }
+                if op.is_routed() {
+                    if op.layer == first_moe && keep_template(op) {
+                        routed.push(op.clone());
+                    }
+                    continue;
+                }
+                let p = self.price_op(op, &k);
+                match op.layer {
+                    Some(l) if op.name.starts_with("zero3.") => {
+                        let z = &mut z3[l as usize];
+                        if op.phase == Phase::Forward {
+                            z.0 += p.time_s;
+                        } else {
+                            z.1 += p.time_s;
+                        }
+                    }
+                    Some(l) => layers[l as usize].add(op, p, idle),
+                    None => ex.add(op, p, idle),
+                }
+            }
+            extra.push(ex);
+            let (mut sync, mut opt, mut gather) = (0.0, 0.0, 0.0);
+            for op in &st.per_step {
+                let p = self.price_op(op, &k);
+                match (op.phase, op.class.is_comm()) {
+                    (Phase::Optimizer, true) => gather += p.time_s,
+                    (_, true) => sync += p.time_s,
+                    (_, false) => {
+                        opt += p.time_s;
+                        opt_dyn_j += (p.energy_j - idle * p.time_s).max(0.0) * gpus_per_stage;
+                        opt_busy_gpu_s += p.time_s * gpus_per_stage;
+                    }
+                }
+            }
+            dp_sync_s = dp_sync_s.max(sync);
+            opt_s = opt_s.max(opt + gather);
+            param_gather_s = param_gather_s.max(gather);
+        }
+        // ZeRO-3 / FSDP run each layer's gathers and reduce-scatters on their own stream, issued
+        // a layer ahead (prefetch) of the compute that needs them (Rajbhandari et al. 2020, ZeRO,
+        // Sec. 7.2.2; Zhao et al. 2023, PyTorch FSDP, VLDB, Sec. 3.3-3.4): only what the layer's
+        // compute cannot cover is exposed, per layer and pass.
+        for (c, (zf, zb)) in layers.iter_mut().zip(z3) {
+            let (ef, eb) = (
+                (zf - c.busy_f_s).max(0.0),
+                (zb - (c.busy_s - c.busy_f_s)).max(0.0),
+            );
+            c.f_s += ef;
+            c.b_s += eb;
+            c.comm_s += ef + eb;
+        }
+        Fixed {
+            knobs,
+            layers,
+            extra,
+            p2p_s,
+            dp_sync_s,
+            opt_s,
+            param_gather_s,
+            opt_dyn_j,
+            opt_busy_gpu_s,
+            memo: vec![(f64::NAN, PricedOp::default()); routed.len() * super::moe::MEMO_SLOTS],
+            routed,
+            balanced_s: 0.0,
+        }
+    }
+}
+
+/// Looped experts emit one op chain per local expert; one chain is the template.
+fn keep_template(op: &Op) -> bool {
+    !matches!(
+        op.load,
+        Load::Routed {
+            by: RoutedBy::LocalExpert(x),
+            ..
+        } if x > 0
+    )
+}
