@@ -1,7 +1,7 @@
 //! Everything a run needs before its first step: the trace, the seed tree, the plan's size checked
 //! against the scenario's limits, the grid series and PUE. `moesim check` stops here.
 
-use super::{models_for, seconds_per_token, token_target, SimError};
+use super::{goal_of, models_for, seconds_per_token, token_target, Goal, SimError};
 use crate::engine::SeedTree;
 use crate::grid::{self, GridSeries};
 use crate::routing::{read_trace, RoutingTrace};
@@ -16,7 +16,7 @@ const SECONDS_PER_YEAR: f64 = 365.0 * 86_400.0;
 pub struct StrategyPlan {
     /// Which strategy.
     pub kind: StrategyKind,
-    /// Tokens it trains [tokens] (effective tokens when the scenario sets a target loss).
+    /// Tokens it trains [tokens] (effective tokens when compared at equal loss).
     pub tokens: f64,
     /// Tokens per optimizer step at full speed [tokens].
     pub tokens_per_step: f64,
@@ -82,6 +82,8 @@ pub struct Prepared {
     pub trace: Option<Arc<RoutingTrace>>,
     /// Seeds of every random stream.
     pub seeds: SeedTree,
+    /// What every strategy trains toward: one estimated loss, or a token budget.
+    pub goal: Goal,
     /// The run's size.
     pub plan: PlanSize,
     /// The grid series over the horizon.
@@ -99,6 +101,7 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
     };
     // Every random stream of the simulation derives from the scenario seed by name and strategy index.
     let seeds = SeedTree::new(s.seed);
+    let goal = goal_of(s)?;
     let mut strategies = Vec::with_capacity(s.strategies.len());
     // Horizon of the grid series: long enough for the slowest plausible run.
     let mut horizon_s: f64 = 2.0 * 86_400.0;
@@ -108,7 +111,7 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
         let seed = seeds.stream("routing", index as u64);
         let (mut sm, router) = models_for(s, job, &trace, seed)?;
         let full = sm.full_knobs();
-        let tokens = token_target(s, job, *kind)?.0;
+        let tokens = token_target(s, job, *kind, &goal)?.0;
         let train_s = seconds_per_token(&mut sm, &router, full) * tokens;
         let deadline_s = match kind {
             StrategyKind::Circadian => s.circadian.as_ref().map(|c| c.deadline_s),
@@ -160,6 +163,7 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
     Ok(Prepared {
         trace,
         seeds,
+        goal,
         plan,
         grid,
         pue,

@@ -68,6 +68,9 @@ pub struct RunOutcome {
     pub wall_s: f64,
     /// Tokens trained.
     pub tokens: f64,
+    /// Tokens the quality law counts, summed step by step: each step's tokens × its kept share of
+    /// assignments × min(its top-k / nominal top-k, 1) ([`crate::quality::effective_tokens`]'s rule).
+    pub effective_tokens: f64,
     /// GPU-hours held by the job (nodes held, training or not) [h].
     pub gpu_hours: f64,
     /// Highest facility power [W].
@@ -105,11 +108,13 @@ pub enum RunError {
 /// Settings of one run.
 #[derive(Debug, Clone)]
 pub struct RunSetup {
-    /// Tokens to train (effective tokens when `count_effective`).
+    /// Progress to make before the run stops: effective tokens when `count_effective` (the tokens the
+    /// quality law needs to reach the target loss), else tokens.
     pub tokens: f64,
-    /// Count progress in effective tokens: dropped assignments and a lower top-k discounted.
+    /// Count progress in effective tokens (dropped assignments and a lower top-k discounted), so the
+    /// run stops at the target loss.
     pub count_effective: bool,
-    /// Top-k by local hour at full speed (a time-aware router).
+    /// Top-k by local hour (a time-aware router), in every mode.
     pub top_k_by_hour: Option<[u32; 24]>,
     /// Knobs at full speed.
     pub full: Knobs,
@@ -167,6 +172,15 @@ impl RunSetup {
         ((gpu_w - self.gpu_idle_w * self.gpus) / range).clamp(0.0, 1.0)
     }
 
+    /// IT power of the job while it holds its nodes without training (paused or restoring; 0 when a
+    /// paused job releases its nodes): idle GPUs, base node power, network [W].
+    pub fn held_it_w(&self) -> f64 {
+        if self.release_when_paused {
+            return 0.0;
+        }
+        self.gpus * self.gpu_idle_w + self.node_w + self.network_w
+    }
+
     /// Power of the job's nodes beside the GPUs while the GPUs draw `gpu_w` in all: the base plus
     /// the load-proportional part, so fans and PSU losses follow the GPUs' load [W].
     pub fn node_power_w(&self, gpu_w: f64) -> f64 {
@@ -206,6 +220,7 @@ struct Run<'a> {
     in_flight_k: u32,
     tokens_done: f64,
     tokens_raw: f64,
+    tokens_effective: f64,
     interval_tokens: f64,
     /// Assignments routed and dropped in the current interval.
     interval_assign: (f64, f64),
@@ -262,10 +277,9 @@ impl Run<'_> {
         } else {
             self.setup.full
         };
+        // The time-aware router's top-k for the hour holds in every mode; a throttled top-k below it wins.
         if let (Some(sched), Some(_)) = (&self.setup.top_k_by_hour, self.current) {
-            if self.mode == Mode::Full {
-                knobs.top_k = sched[self.current_hour as usize % 24];
-            }
+            knobs.top_k = knobs.top_k.min(sched[self.current_hour as usize % 24]);
         }
         if let Some(r) = self.router.as_deref_mut() {
             let assignments = self.step_model.assignments_per_layer(knobs.top_k);
@@ -409,18 +423,11 @@ impl Handler<Ev> for Run<'_> {
             Ev::StepDone => {
                 let c = self.in_flight;
                 self.tokens_raw += c.tokens;
+                let effective =
+                    c.tokens * super::plan::effective_share(&c, self.in_flight_k, self.setup.full.top_k);
+                self.tokens_effective += effective;
                 self.tokens_done += if self.setup.count_effective {
-                    let kept = if c.assignments > 0.0 {
-                        1.0 - c.dropped / c.assignments
-                    } else {
-                        1.0
-                    };
-                    let k = if self.setup.full.top_k == 0 {
-                        1.0
-                    } else {
-                        (self.in_flight_k as f64 / self.setup.full.top_k as f64).min(1.0)
-                    };
-                    c.tokens * kept * k
+                    effective
                 } else {
                     c.tokens
                 };
@@ -562,6 +569,7 @@ pub fn run_watched(
         in_flight_k: 0,
         tokens_done: 0.0,
         tokens_raw: 0.0,
+        tokens_effective: 0.0,
         interval_tokens: 0.0,
         interval_assign: (0.0, 0.0),
         current: None,
@@ -597,6 +605,7 @@ pub fn run_watched(
         totals: run.meter.total,
         wall_s,
         tokens: run.tokens_raw,
+        effective_tokens: run.tokens_effective,
         gpu_hours: run.held_s * setup.gpus / 3600.0,
         peak_facility_w: run.meter.peak_facility_w,
         mode_s: run.mode_s,
