@@ -7,7 +7,9 @@ mod html;
 mod plots;
 mod plots_data;
 mod plots_routing;
+mod plots_saving;
 mod plots_sweep;
+mod savings;
 mod summary;
 
 pub use files::{write_outputs, OutputError};
@@ -19,4 +21,5 @@ pub use plots_data::{
 };
 pub use plots_routing::plot_trace;
 pub use plots_sweep::plot_sweep;
+pub use savings::savings_text;
 pub use summary::{summary_columns, summary_rows, table, to_json, SummaryRow};

@@ -1,6 +1,6 @@
 //! One summary row per strategy, and its renderings: console table and JSON.
 
-use crate::sim::{Results, StrategyResult};
+use crate::sim::{Cause, Goal, Results, Saving, StrategyResult};
 use serde::{Deserialize, Serialize};
 
 /// The headline figures of one strategy, in report units: one row of summary.csv, written by `moesim
@@ -113,6 +113,125 @@ pub struct SummaryRow {
     pub deadline_h: f64,
     /// Whether the deadline was met (empty without one).
     pub deadline_met: String,
+    /// How the strategies were compared: `loss` (each trained to one estimated loss) or `tokens`.
+    pub compare: String,
+    /// The estimated loss every strategy trained to (empty when compared at equal tokens).
+    #[serde(with = "finite")]
+    pub target_loss: f64,
+    /// Why the loss estimate is extrapolated: the inputs outside the law's fitted range (empty inside it).
+    pub loss_warning: String,
+    /// Saving against moe attributed to `rest` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite")]
+    pub saving_rest_co2_kg: f64,
+    /// Saving against moe attributed to `rest` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite")]
+    pub saving_rest_energy_kwh: f64,
+    /// Saving against moe attributed to `rest` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite")]
+    pub saving_rest_time_h: f64,
+    /// Saving against moe attributed to `time_shift` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite")]
+    pub saving_time_shift_co2_kg: f64,
+    /// Saving against moe attributed to `time_shift` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite")]
+    pub saving_time_shift_energy_kwh: f64,
+    /// Saving against moe attributed to `time_shift` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite")]
+    pub saving_time_shift_time_h: f64,
+    /// Saving against moe attributed to `pue` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite")]
+    pub saving_pue_co2_kg: f64,
+    /// Saving against moe attributed to `pue` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite")]
+    pub saving_pue_energy_kwh: f64,
+    /// Saving against moe attributed to `pue` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite")]
+    pub saving_pue_time_h: f64,
+    /// Saving against moe attributed to `pause_overhead` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite")]
+    pub saving_pause_overhead_co2_kg: f64,
+    /// Saving against moe attributed to `pause_overhead` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite")]
+    pub saving_pause_overhead_energy_kwh: f64,
+    /// Saving against moe attributed to `pause_overhead` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite")]
+    pub saving_pause_overhead_time_h: f64,
+    /// Saving against moe attributed to `power_cap` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite")]
+    pub saving_power_cap_co2_kg: f64,
+    /// Saving against moe attributed to `power_cap` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite")]
+    pub saving_power_cap_energy_kwh: f64,
+    /// Saving against moe attributed to `power_cap` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite")]
+    pub saving_power_cap_time_h: f64,
+    /// Saving against moe attributed to `batch` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite")]
+    pub saving_batch_co2_kg: f64,
+    /// Saving against moe attributed to `batch` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite")]
+    pub saving_batch_energy_kwh: f64,
+    /// Saving against moe attributed to `batch` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite")]
+    pub saving_batch_time_h: f64,
+    /// Saving against moe attributed to `routing` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite")]
+    pub saving_routing_co2_kg: f64,
+    /// Saving against moe attributed to `routing` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite")]
+    pub saving_routing_energy_kwh: f64,
+    /// Saving against moe attributed to `routing` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite")]
+    pub saving_routing_time_h: f64,
+    /// Saving against moe attributed to `model` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite")]
+    pub saving_model_co2_kg: f64,
+    /// Saving against moe attributed to `model` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite")]
+    pub saving_model_energy_kwh: f64,
+    /// Saving against moe attributed to `model` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite")]
+    pub saving_model_time_h: f64,
+    /// Saving against moe attributed to `tokens` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite")]
+    pub saving_tokens_co2_kg: f64,
+    /// Saving against moe attributed to `tokens` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite")]
+    pub saving_tokens_energy_kwh: f64,
+    /// Saving against moe attributed to `tokens` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite")]
+    pub saving_tokens_time_h: f64,
+}
+
+impl SummaryRow {
+    /// The saving against moe attributed to `cause`: (CO2 [kg], facility energy [kWh], wall-clock [h]),
+    /// NaN when this row has no such part.
+    pub fn saving(&self, cause: Cause) -> (f64, f64, f64) {
+        match cause {
+            Cause::Rest => (self.saving_rest_co2_kg, self.saving_rest_energy_kwh, self.saving_rest_time_h),
+            Cause::TimeShift => (self.saving_time_shift_co2_kg, self.saving_time_shift_energy_kwh, self.saving_time_shift_time_h),
+            Cause::Pue => (self.saving_pue_co2_kg, self.saving_pue_energy_kwh, self.saving_pue_time_h),
+            Cause::PauseOverhead => (self.saving_pause_overhead_co2_kg, self.saving_pause_overhead_energy_kwh, self.saving_pause_overhead_time_h),
+            Cause::PowerCap => (self.saving_power_cap_co2_kg, self.saving_power_cap_energy_kwh, self.saving_power_cap_time_h),
+            Cause::Batch => (self.saving_batch_co2_kg, self.saving_batch_energy_kwh, self.saving_batch_time_h),
+            Cause::Routing => (self.saving_routing_co2_kg, self.saving_routing_energy_kwh, self.saving_routing_time_h),
+            Cause::Model => (self.saving_model_co2_kg, self.saving_model_energy_kwh, self.saving_model_time_h),
+            Cause::Tokens => (self.saving_tokens_co2_kg, self.saving_tokens_energy_kwh, self.saving_tokens_time_h),
+        }
+    }
+
+    /// The causes this row's saving is split into, in the order they were switched on (empty without
+    /// a split).
+    pub fn saving_causes(&self) -> Vec<Cause> {
+        let chain: &[Cause] = if self.saving(Cause::Model).0.is_finite() {
+            &Cause::DENSE_ORDER
+        } else if self.saving(Cause::Rest).0.is_finite() {
+            &Cause::CIRCADIAN_ORDER
+        } else {
+            &[]
+        };
+        chain.to_vec()
+    }
 }
 
 /// Serde for the summary's numbers: a NaN or infinite value (not applicable, or not computable)
@@ -149,11 +268,21 @@ pub fn summary_columns() -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn row(r: &StrategyResult) -> SummaryRow {
+fn row(res: &Results, r: &StrategyResult) -> SummaryRow {
     let o = &r.outcome;
     let t = &o.totals;
     let kwh = |j: f64| j / 3.6e6;
     let st = o.sums.time_s.max(f64::MIN_POSITIVE);
+    let split = res
+        .attribution
+        .as_ref()
+        .and_then(|a| a.of(r.kind));
+    // A cause outside the strategy's chain, or no split at all, is an empty cell.
+    let save = |c: Cause, f: fn(&Saving) -> f64| {
+        split
+            .and_then(|s| s.part(c))
+            .map_or(f64::NAN, |p| f(&p))
+    };
     SummaryRow {
         strategy: r.kind.name().to_string(),
         model: r.model_name.clone(),
@@ -219,12 +348,52 @@ fn row(r: &StrategyResult) -> SummaryRow {
         routing: r.routing.clone().unwrap_or_default(),
         deadline_h: r.deadline_s.map_or(f64::NAN, |d| d / 3600.0),
         deadline_met: r.deadline_met().map_or_else(String::new, |m| m.to_string()),
+        compare: match res.goal {
+            Goal::Loss { .. } => "loss".into(),
+            Goal::Tokens { .. } => "tokens".into(),
+        },
+        target_loss: match res.goal {
+            Goal::Loss { loss, .. } => loss,
+            Goal::Tokens { .. } => f64::NAN,
+        },
+        loss_warning: r
+            .loss
+            .as_ref()
+            .and_then(|l| l.warning.clone())
+            .unwrap_or_default(),
+        saving_rest_co2_kg: save(Cause::Rest, |p| p.co2_kg),
+        saving_rest_energy_kwh: save(Cause::Rest, |p| p.energy_j / 3.6e6),
+        saving_rest_time_h: save(Cause::Rest, |p| p.time_s / 3600.0),
+        saving_time_shift_co2_kg: save(Cause::TimeShift, |p| p.co2_kg),
+        saving_time_shift_energy_kwh: save(Cause::TimeShift, |p| p.energy_j / 3.6e6),
+        saving_time_shift_time_h: save(Cause::TimeShift, |p| p.time_s / 3600.0),
+        saving_pue_co2_kg: save(Cause::Pue, |p| p.co2_kg),
+        saving_pue_energy_kwh: save(Cause::Pue, |p| p.energy_j / 3.6e6),
+        saving_pue_time_h: save(Cause::Pue, |p| p.time_s / 3600.0),
+        saving_pause_overhead_co2_kg: save(Cause::PauseOverhead, |p| p.co2_kg),
+        saving_pause_overhead_energy_kwh: save(Cause::PauseOverhead, |p| p.energy_j / 3.6e6),
+        saving_pause_overhead_time_h: save(Cause::PauseOverhead, |p| p.time_s / 3600.0),
+        saving_power_cap_co2_kg: save(Cause::PowerCap, |p| p.co2_kg),
+        saving_power_cap_energy_kwh: save(Cause::PowerCap, |p| p.energy_j / 3.6e6),
+        saving_power_cap_time_h: save(Cause::PowerCap, |p| p.time_s / 3600.0),
+        saving_batch_co2_kg: save(Cause::Batch, |p| p.co2_kg),
+        saving_batch_energy_kwh: save(Cause::Batch, |p| p.energy_j / 3.6e6),
+        saving_batch_time_h: save(Cause::Batch, |p| p.time_s / 3600.0),
+        saving_routing_co2_kg: save(Cause::Routing, |p| p.co2_kg),
+        saving_routing_energy_kwh: save(Cause::Routing, |p| p.energy_j / 3.6e6),
+        saving_routing_time_h: save(Cause::Routing, |p| p.time_s / 3600.0),
+        saving_model_co2_kg: save(Cause::Model, |p| p.co2_kg),
+        saving_model_energy_kwh: save(Cause::Model, |p| p.energy_j / 3.6e6),
+        saving_model_time_h: save(Cause::Model, |p| p.time_s / 3600.0),
+        saving_tokens_co2_kg: save(Cause::Tokens, |p| p.co2_kg),
+        saving_tokens_energy_kwh: save(Cause::Tokens, |p| p.energy_j / 3.6e6),
+        saving_tokens_time_h: save(Cause::Tokens, |p| p.time_s / 3600.0),
     }
 }
 
 /// Summary rows of every strategy, in scenario order.
 pub fn summary_rows(res: &Results) -> Vec<SummaryRow> {
-    res.strategies.iter().map(row).collect()
+    res.strategies.iter().map(|r| row(res, r)).collect()
 }
 
 /// Energy with about three significant figures.
@@ -338,6 +507,16 @@ pub fn table(res: &Results) -> String {
         })
         .collect();
     let mut out = String::new();
+    out.push_str(&format!(
+        "strategies compared {}{}\n",
+        res.goal.describe(),
+        match &res.goal {
+            Goal::Loss { whence, .. } => format!(
+                " ({whence}; each trains until it reaches it, a step at a lower top-k or with dropped assignments counting for less)"
+            ),
+            Goal::Tokens { .. } => " (training.compare = \"tokens\": the losses differ)".into(),
+        }
+    ));
     out.push_str(&format!("{:w0$}", "", w0 = w0));
     for (i, r) in rows.iter().enumerate() {
         out.push_str(&format!("  {:>w$}", r.strategy, w = widths[i]));
@@ -367,6 +546,12 @@ pub fn table(res: &Results) -> String {
     if !laws.is_empty() {
         out.push_str(&format!("estimated loss by law — {}\n", laws.join("; ")));
     }
+    for r in rows.iter().filter(|r| !r.loss_warning.is_empty()) {
+        out.push_str(&format!(
+            "warning: {}'s loss law is used outside its fitted range: {}\n",
+            r.strategy, r.loss_warning
+        ));
+    }
     if let Some(d) = rows.iter().find(|r| !r.chinchilla_loss.is_nan()) {
         out.push_str(&format!("dense model by Chinchilla (Hoffmann et al. 2022, Eq. 10; another data set, not comparable with the line above): {:.3}\n", d.chinchilla_loss));
     }
@@ -382,14 +567,16 @@ pub fn table(res: &Results) -> String {
     if let Some(base) = rows.iter().find(|r| r.strategy == "moe") {
         for r in rows.iter().filter(|r| r.strategy != "moe") {
             out.push_str(&format!(
-                "{} vs moe: CO2e {:+.1} %, facility energy {:+.1} %, wall-clock {:+.1} h\n",
+                "{} vs moe {}: CO2e {:+.1} %, facility energy {:+.1} %, wall-clock {:+.1} h\n",
                 r.strategy,
+                res.goal.describe(),
                 pct(r.co2_kg, base.co2_kg),
                 pct(r.energy_facility_kwh, base.energy_facility_kwh),
                 r.wall_clock_h - base.wall_clock_h
             ));
         }
     }
+    out.push_str(&super::savings::savings_text(&rows));
     out
 }
 

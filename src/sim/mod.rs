@@ -1,5 +1,6 @@
 //! Puts the models together: the step model and the run-level simulation of every strategy of a scenario.
 
+pub mod attribution;
 mod meter;
 mod outcome;
 mod plan;
@@ -9,6 +10,7 @@ pub mod step;
 pub mod step_events;
 
 pub use meter::{Meter, Power, Totals};
+pub use attribution::{attribute, Attribution, Cause, Saving, Split};
 pub use plan::Mechanisms;
 pub use prepare::{prepare, PlanSize, Prepared, StrategyPlan};
 pub use run::{run, run_watched, RunError, RunOutcome, RunSetup, StepSums, TimelineRow, Watch};
@@ -156,6 +158,9 @@ pub struct Results {
     pub strategies: Vec<StrategyResult>,
     /// What every strategy trained toward.
     pub goal: Goal,
+    /// Each saving against `moe` split by cause ([`attribute`]; `simulate` leaves it empty, `moesim run`
+    /// fills it).
+    pub attribution: Option<Attribution>,
 }
 
 /// What every strategy of a run trains toward (`training.compare`, `training.target_loss`).
@@ -318,6 +323,7 @@ pub fn simulate_with(
     let Prepared { grid, pue, goal, .. } = prepared;
     Ok(Results {
         goal,
+        attribution: None,
         scenario: s.name.clone(),
         grid,
         pue: pue.iter().sum::<f64>() / pue.len().max(1) as f64,
