@@ -117,7 +117,7 @@ impl Figure for Waterfall<'_> {
                         (a.min(*b), VPos::Top)
                     };
                     chart.draw_series(std::iter::once(Text::new(
-                        format!("{v:+.3}"),
+                        format!("{:+.3}", if v.abs() < 5e-4 { 0.0 } else { v }),
                         (SegmentValue::CenterOf(i), y),
                         font(11).pos(Pos::new(HPos::Center, vpos)),
                     )))?;

@@ -17,11 +17,10 @@ pub fn savings_text(rows: &[SummaryRow]) -> String {
         if causes.is_empty() {
             continue;
         }
-        let _ = writeln!(
-            out,
-            "\nwhere {}'s saving against moe comes from ({METHOD}):",
-            r.strategy
-        );
+        if out.is_empty() {
+            let _ = writeln!(out, "\nwhere each saving against moe comes from — {METHOD}:");
+        }
+        let _ = writeln!(out, "{} vs moe:", r.strategy);
         let _ = writeln!(
             out,
             "  {:<26} {:>14} {:>18} {:>14}",
@@ -35,18 +34,30 @@ pub fn savings_text(rows: &[SummaryRow]) -> String {
                 out,
                 "  {:<26} {:>11.2} kg {:>14.2} kWh {:>12.2} h",
                 c.label(),
-                co2,
-                e,
-                t
+                tidy(co2),
+                tidy(e),
+                tidy(t)
             );
         }
         let _ = writeln!(
             out,
             "  {:<26} {:>11.2} kg {:>14.2} kWh {:>12.2} h",
-            "total", total.0, total.1, total.2
+            "total",
+            tidy(total.0),
+            tidy(total.1),
+            tidy(total.2)
         );
     }
     out
+}
+
+/// `v` with a value that rounds to zero at two decimals shown as 0.00 rather than -0.00.
+fn tidy(v: f64) -> f64 {
+    if v.abs() < 0.005 {
+        0.0
+    } else {
+        v
+    }
 }
 
 /// The splits of `rows` as an HTML section (heading, method, one table per strategy); empty without splits.
@@ -75,9 +86,12 @@ pub(crate) fn savings_html(rows: &[SummaryRow]) -> String {
             total = (total.0 + co2, total.1 + e, total.2 + t);
             let _ = writeln!(
                 h,
-                "<tr><td title=\"saving_{}_*\">{}</td><td>{co2:.2}</td><td>{e:.2}</td><td>{t:.2}</td></tr>",
+                "<tr><td title=\"saving_{}_*\">{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>",
                 c.key(),
-                escape(c.label())
+                escape(c.label()),
+                tidy(co2),
+                tidy(e),
+                tidy(t)
             );
         }
         let _ = writeln!(

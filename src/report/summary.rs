@@ -546,10 +546,18 @@ pub fn table(res: &Results) -> String {
     if !laws.is_empty() {
         out.push_str(&format!("estimated loss by law — {}\n", laws.join("; ")));
     }
+    // One line per distinct warning, naming the strategies it concerns.
+    let mut warned: Vec<(&str, Vec<&str>)> = Vec::new();
     for r in rows.iter().filter(|r| !r.loss_warning.is_empty()) {
+        match warned.iter_mut().find(|w| w.0 == r.loss_warning) {
+            Some(w) => w.1.push(&r.strategy),
+            None => warned.push((&r.loss_warning, vec![&r.strategy])),
+        }
+    }
+    for (w, who) in warned {
         out.push_str(&format!(
-            "warning: {}'s loss law is used outside its fitted range: {}\n",
-            r.strategy, r.loss_warning
+            "warning: the loss law is used outside its fitted range ({}): {w}\n",
+            who.join(", ")
         ));
     }
     if let Some(d) = rows.iter().find(|r| !r.chinchilla_loss.is_nan()) {

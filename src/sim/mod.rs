@@ -436,3 +436,5 @@ pub(crate) fn run_variant(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_equal;
