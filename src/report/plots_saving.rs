@@ -96,16 +96,16 @@ impl Figure for Waterfall<'_> {
                     .label_style(font(12))
                     .draw()?;
                 chart.draw_series(std::iter::once(PathElement::new(
-                    vec![
-                        (SegmentValue::Exact(0), 0.0),
-                        (SegmentValue::Exact(n), 0.0),
-                    ],
+                    vec![(SegmentValue::Exact(0), 0.0), (SegmentValue::Exact(n), 0.0)],
                     BLACK.stroke_width(1),
                 )))?;
                 for (i, (_, a, b, c)) in bars.iter().enumerate() {
                     let i = i as i32;
                     let mut bar = Rectangle::new(
-                        [(SegmentValue::Exact(i), *a), (SegmentValue::Exact(i + 1), *b)],
+                        [
+                            (SegmentValue::Exact(i), *a),
+                            (SegmentValue::Exact(i + 1), *b),
+                        ],
                         c.filled(),
                     );
                     bar.set_margin(0, 0, 6, 6);

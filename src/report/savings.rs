@@ -18,7 +18,10 @@ pub fn savings_text(rows: &[SummaryRow]) -> String {
             continue;
         }
         if out.is_empty() {
-            let _ = writeln!(out, "\nwhere each saving against moe comes from — {METHOD}:");
+            let _ = writeln!(
+                out,
+                "\nwhere each saving against moe comes from — {METHOD}:"
+            );
         }
         let _ = writeln!(out, "{} vs moe:", r.strategy);
         let _ = writeln!(

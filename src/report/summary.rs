@@ -208,15 +208,51 @@ impl SummaryRow {
     /// NaN when this row has no such part.
     pub fn saving(&self, cause: Cause) -> (f64, f64, f64) {
         match cause {
-            Cause::Rest => (self.saving_rest_co2_kg, self.saving_rest_energy_kwh, self.saving_rest_time_h),
-            Cause::TimeShift => (self.saving_time_shift_co2_kg, self.saving_time_shift_energy_kwh, self.saving_time_shift_time_h),
-            Cause::Pue => (self.saving_pue_co2_kg, self.saving_pue_energy_kwh, self.saving_pue_time_h),
-            Cause::PauseOverhead => (self.saving_pause_overhead_co2_kg, self.saving_pause_overhead_energy_kwh, self.saving_pause_overhead_time_h),
-            Cause::PowerCap => (self.saving_power_cap_co2_kg, self.saving_power_cap_energy_kwh, self.saving_power_cap_time_h),
-            Cause::Batch => (self.saving_batch_co2_kg, self.saving_batch_energy_kwh, self.saving_batch_time_h),
-            Cause::Routing => (self.saving_routing_co2_kg, self.saving_routing_energy_kwh, self.saving_routing_time_h),
-            Cause::Model => (self.saving_model_co2_kg, self.saving_model_energy_kwh, self.saving_model_time_h),
-            Cause::Tokens => (self.saving_tokens_co2_kg, self.saving_tokens_energy_kwh, self.saving_tokens_time_h),
+            Cause::Rest => (
+                self.saving_rest_co2_kg,
+                self.saving_rest_energy_kwh,
+                self.saving_rest_time_h,
+            ),
+            Cause::TimeShift => (
+                self.saving_time_shift_co2_kg,
+                self.saving_time_shift_energy_kwh,
+                self.saving_time_shift_time_h,
+            ),
+            Cause::Pue => (
+                self.saving_pue_co2_kg,
+                self.saving_pue_energy_kwh,
+                self.saving_pue_time_h,
+            ),
+            Cause::PauseOverhead => (
+                self.saving_pause_overhead_co2_kg,
+                self.saving_pause_overhead_energy_kwh,
+                self.saving_pause_overhead_time_h,
+            ),
+            Cause::PowerCap => (
+                self.saving_power_cap_co2_kg,
+                self.saving_power_cap_energy_kwh,
+                self.saving_power_cap_time_h,
+            ),
+            Cause::Batch => (
+                self.saving_batch_co2_kg,
+                self.saving_batch_energy_kwh,
+                self.saving_batch_time_h,
+            ),
+            Cause::Routing => (
+                self.saving_routing_co2_kg,
+                self.saving_routing_energy_kwh,
+                self.saving_routing_time_h,
+            ),
+            Cause::Model => (
+                self.saving_model_co2_kg,
+                self.saving_model_energy_kwh,
+                self.saving_model_time_h,
+            ),
+            Cause::Tokens => (
+                self.saving_tokens_co2_kg,
+                self.saving_tokens_energy_kwh,
+                self.saving_tokens_time_h,
+            ),
         }
     }
 
@@ -273,16 +309,10 @@ fn row(res: &Results, r: &StrategyResult) -> SummaryRow {
     let t = &o.totals;
     let kwh = |j: f64| j / 3.6e6;
     let st = o.sums.time_s.max(f64::MIN_POSITIVE);
-    let split = res
-        .attribution
-        .as_ref()
-        .and_then(|a| a.of(r.kind));
+    let split = res.attribution.as_ref().and_then(|a| a.of(r.kind));
     // A cause outside the strategy's chain, or no split at all, is an empty cell.
-    let save = |c: Cause, f: fn(&Saving) -> f64| {
-        split
-            .and_then(|s| s.part(c))
-            .map_or(f64::NAN, |p| f(&p))
-    };
+    let save =
+        |c: Cause, f: fn(&Saving) -> f64| split.and_then(|s| s.part(c)).map_or(f64::NAN, |p| f(&p));
     SummaryRow {
         strategy: r.kind.name().to_string(),
         model: r.model_name.clone(),
@@ -599,7 +629,7 @@ fn pct(x: f64, base: f64) -> f64 {
 /// The summary as pretty JSON (a not-applicable number is `null`).
 pub fn to_json(res: &Results) -> String {
     let rows = summary_rows(res);
-    let v = serde_json::json!({ "scenario": res.scenario, "grid": { "region": res.grid.region, "source": res.grid.source, "mean_ci_g_per_kwh": res.grid.mean_ci(), "notes": res.grid.notes }, "strategies": rows });
+    let v = serde_json::json!({ "scenario": res.scenario, "grid": { "region": res.grid.region, "source": res.grid.source, "mean_ci_g_per_kwh": res.grid.mean_ci(), "notes": res.grid.notes }, "compared": res.goal.describe(), "strategies": rows });
     serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 

@@ -232,7 +232,17 @@ pub fn attribute(s: &Scenario, results: &Results) -> Result<Attribution, SimErro
     }
     let runs: Vec<Result<StrategyResult, SimError>> = jobs
         .par_iter()
-        .map(|(_, _, cf)| run_variant(s, cf.kind, cf.index, &prepared, Watch::NONE, cf.on, &cf.goal))
+        .map(|(_, _, cf)| {
+            run_variant(
+                s,
+                cf.kind,
+                cf.index,
+                &prepared,
+                Watch::NONE,
+                cf.on,
+                &cf.goal,
+            )
+        })
         .collect();
     let runs = runs.into_iter().collect::<Result<Vec<_>, _>>()?;
     let mut splits = Vec::new();

@@ -9,8 +9,8 @@ mod run;
 pub mod step;
 pub mod step_events;
 
-pub use meter::{Meter, Power, Totals};
 pub use attribution::{attribute, Attribution, Cause, Saving, Split};
+pub use meter::{Meter, Power, Totals};
 pub use plan::Mechanisms;
 pub use prepare::{prepare, PlanSize, Prepared, StrategyPlan};
 pub use run::{run, run_watched, RunError, RunOutcome, RunSetup, StepSums, TimelineRow, Watch};
@@ -320,7 +320,9 @@ pub fn simulate_with(
         })
         .collect();
     let strategies = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-    let Prepared { grid, pue, goal, .. } = prepared;
+    let Prepared {
+        grid, pue, goal, ..
+    } = prepared;
     Ok(Results {
         goal,
         attribution: None,
@@ -341,7 +343,15 @@ fn simulate_strategy(
     prepared: &Prepared,
     watch: Watch<'_>,
 ) -> Result<StrategyResult, SimError> {
-    run_variant(s, kind, index, prepared, watch, Mechanisms::ALL, &prepared.goal)
+    run_variant(
+        s,
+        kind,
+        index,
+        prepared,
+        watch,
+        Mechanisms::ALL,
+        &prepared.goal,
+    )
 }
 
 /// [`simulate_strategy`] with only the circadian mechanisms `on` switched on and trained toward

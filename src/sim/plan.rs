@@ -230,7 +230,11 @@ fn throttled_knobs(c: &CircadianSpec, full: Knobs, on: Mechanisms) -> Knobs {
         } else {
             full.power_limit_w
         },
-        top_k: if on.routing { c.throttle_top_k } else { full.top_k },
+        top_k: if on.routing {
+            c.throttle_top_k
+        } else {
+            full.top_k
+        },
         micro_batches: if on.batch {
             ((full.micro_batches as f64 * c.throttle_batch_fraction).round() as u32).max(1)
         } else {

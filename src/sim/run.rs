@@ -423,8 +423,8 @@ impl Handler<Ev> for Run<'_> {
             Ev::StepDone => {
                 let c = self.in_flight;
                 self.tokens_raw += c.tokens;
-                let effective =
-                    c.tokens * super::plan::effective_share(&c, self.in_flight_k, self.setup.full.top_k);
+                let effective = c.tokens
+                    * super::plan::effective_share(&c, self.in_flight_k, self.setup.full.top_k);
                 self.tokens_effective += effective;
                 self.tokens_done += if self.setup.count_effective {
                     effective

@@ -44,7 +44,11 @@ fn every_strategy_stops_within_one_step_of_the_target_loss() {
         let job = s.job(st.kind).unwrap();
         let law = outcome::loss_law(job);
         let got = st.loss.as_ref().unwrap().loss;
-        assert!(got <= target + 1e-12, "{}: {got} above {target}", st.kind.name());
+        assert!(
+            got <= target + 1e-12,
+            "{}: {got} above {target}",
+            st.kind.name()
+        );
         // Effective tokens of the largest step the run can take (full speed, nominal top-k).
         let sm = StepModel::new(job, &s.cluster);
         let one_step = sm.tokens_per_step(sm.full_knobs());
@@ -64,7 +68,12 @@ fn dense_trains_more_tokens_than_moe_at_equal_loss_and_the_same_at_equal_tokens(
         result(&r, StrategyKind::Dense),
         result(&r, StrategyKind::Moe),
     );
-    assert!(d.outcome.tokens > 1.2 * m.outcome.tokens, "dense {} moe {}", d.outcome.tokens, m.outcome.tokens);
+    assert!(
+        d.outcome.tokens > 1.2 * m.outcome.tokens,
+        "dense {} moe {}",
+        d.outcome.tokens,
+        m.outcome.tokens
+    );
     let r = simulate(&small(&[("start =", "compare = \"tokens\"\nstart =")])).unwrap();
     assert_eq!(r.goal, Goal::Tokens { tokens: 2e8 });
     let (d, m) = (
@@ -141,8 +150,21 @@ fn all_mechanisms_on_reproduce_the_strategy() {
     let s = small(&[]);
     let r = simulate(&s).unwrap();
     let p = prepare(&s).unwrap();
-    let i = s.strategies.iter().position(|k| *k == StrategyKind::Circadian).unwrap();
-    let v = run_variant(&s, StrategyKind::Circadian, i as u64, &p, Watch::NONE, Mechanisms::ALL, &p.goal).unwrap();
+    let i = s
+        .strategies
+        .iter()
+        .position(|k| *k == StrategyKind::Circadian)
+        .unwrap();
+    let v = run_variant(
+        &s,
+        StrategyKind::Circadian,
+        i as u64,
+        &p,
+        Watch::NONE,
+        Mechanisms::ALL,
+        &p.goal,
+    )
+    .unwrap();
     let c = result(&r, StrategyKind::Circadian);
     assert_eq!(v.outcome.totals, c.outcome.totals);
     assert_eq!(v.outcome.wall_s, c.outcome.wall_s);
@@ -155,7 +177,11 @@ fn a_cluster_power_cap_acts_on_every_strategy() {
     let capped = simulate(&small(&[("pue = 1.3", "pue = 1.3\npower_cap_w = 460")])).unwrap();
     for k in [StrategyKind::Dense, StrategyKind::Moe] {
         let (a, b) = (result(&free, k), result(&capped, k));
-        assert!(b.outcome.sums.time_s > a.outcome.sums.time_s, "{}", k.name());
+        assert!(
+            b.outcome.sums.time_s > a.outcome.sums.time_s,
+            "{}",
+            k.name()
+        );
         let pw = |x: &StrategyResult| x.outcome.totals.gpu_j / x.outcome.sums.time_s;
         assert!(pw(b) < pw(a), "{}", k.name());
     }
@@ -165,10 +191,16 @@ fn a_cluster_power_cap_acts_on_every_strategy() {
 // with throttle_top_k = 2, so the run's mean top-k is 1.
 #[test]
 fn top_k_by_hour_holds_when_throttled() {
-    let ones = format!("throttle_top_k = 2\ntop_k_by_hour = [{}]", vec!["1"; 24].join(", "));
+    let ones = format!(
+        "throttle_top_k = 2\ntop_k_by_hour = [{}]",
+        vec!["1"; 24].join(", ")
+    );
     let r = simulate(&small(&[("throttle_top_k = 1", &ones)])).unwrap();
     let c = result(&r, StrategyKind::Circadian);
-    assert!(c.outcome.mode_s[1] > 0.0, "the window policy throttles some hours");
+    assert!(
+        c.outcome.mode_s[1] > 0.0,
+        "the window policy throttles some hours"
+    );
     let mean_k = c.outcome.sums.token_top_k / c.outcome.tokens;
     assert!((mean_k - 1.0).abs() < 1e-12, "mean top-k {mean_k}");
 }
@@ -177,7 +209,10 @@ fn top_k_by_hour_holds_when_throttled() {
 fn an_unreachable_target_loss_names_the_field_and_the_range() {
     let s = small(&[("tokens = 2.0e8", "target_loss = 1.0")]);
     let e = simulate(&s).unwrap_err().to_string();
-    assert!(e.contains("training.target_loss") && e.contains("reaches losses in ("), "{e}");
+    assert!(
+        e.contains("training.target_loss") && e.contains("reaches losses in ("),
+        "{e}"
+    );
     assert!(matches!(simulate(&s), Err(SimError::Unreachable { .. })));
 }
 
@@ -195,16 +230,28 @@ fn key_error(from: &str, to: &str) -> String {
 #[test]
 fn bad_comparison_and_cap_keys_are_refused_with_what_is_valid() {
     let e = key_error("start =", "compare = \"quality\"\nstart =");
-    assert!(e.contains("training.compare") && e.contains("\"loss\"") && e.contains("\"tokens\""), "{e}");
+    assert!(
+        e.contains("training.compare") && e.contains("\"loss\"") && e.contains("\"tokens\""),
+        "{e}"
+    );
     let e = key_error("tokens = 1.0e9", "target_loss = 2.5\ncompare = \"tokens\"");
-    assert!(e.contains("training.compare") && e.contains("target_loss"), "{e}");
+    assert!(
+        e.contains("training.compare") && e.contains("target_loss"),
+        "{e}"
+    );
     let e = key_error("pue = 1.3", "pue = 1.3\npower_cap_w = 900");
-    assert!(e.contains("cluster.power_cap_w") && e.contains("700"), "{e}");
+    assert!(
+        e.contains("cluster.power_cap_w") && e.contains("700"),
+        "{e}"
+    );
     let e = key_error("pue = 1.3", "pue = 1.3\npower_cap_w = 10");
     assert!(e.contains("cluster.power_cap_w"), "{e}");
     // A mode's cap may not exceed the cluster's.
     let e = key_error("pue = 1.3", "pue = 1.3\npower_cap_w = 400");
-    assert!(e.contains("strategy.circadian.throttle_power_cap_w") && e.contains("400"), "{e}");
+    assert!(
+        e.contains("strategy.circadian.throttle_power_cap_w") && e.contains("400"),
+        "{e}"
+    );
     let e = key_error("restore_s = 60", "restore_s = 60\nfull_power_cap_w = 800");
     assert!(e.contains("strategy.circadian.full_power_cap_w"), "{e}");
 }
