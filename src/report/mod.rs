@@ -11,6 +11,7 @@ mod plots_saving;
 mod plots_sweep;
 mod savings;
 mod summary;
+mod table;
 
 pub use files::{write_outputs, OutputError};
 pub use folder::{plot_dir, plot_sweep_dir, plot_trace_file, PlotOptions};
@@ -22,4 +23,5 @@ pub use plots_data::{
 pub use plots_routing::plot_trace;
 pub use plots_sweep::plot_sweep;
 pub use savings::savings_text;
-pub use summary::{summary_columns, summary_rows, table, to_json, SummaryRow};
+pub use summary::{summary_columns, summary_rows, to_json, SummaryRow};
+pub use table::table;

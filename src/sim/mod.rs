@@ -6,6 +6,7 @@ mod outcome;
 mod plan;
 mod prepare;
 mod run;
+mod run_setup;
 pub mod step;
 pub mod step_events;
 

@@ -102,6 +102,7 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
     // Every random stream of the simulation derives from the scenario seed by name and strategy index.
     let seeds = SeedTree::new(s.seed);
     let goal = goal_of(s)?;
+    let mut unreachable: Option<SimError> = None;
     let mut strategies = Vec::with_capacity(s.strategies.len());
     // Horizon of the grid series: long enough for the slowest plausible run.
     let mut horizon_s: f64 = 2.0 * 86_400.0;
@@ -111,7 +112,15 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
         let seed = seeds.stream("routing", index as u64);
         let (mut sm, router) = models_for(s, job, &trace, seed)?;
         let full = sm.full_knobs();
-        let tokens = token_target(s, job, *kind, &goal)?.0;
+        // A target a strategy cannot reach is reported after the limits: a budget too large to run
+        // (which can put the target out of a law's range) is the more useful message.
+        let tokens = match token_target(s, job, *kind, &goal) {
+            Ok(t) => t.0,
+            Err(e) => {
+                unreachable.get_or_insert(e);
+                continue;
+            }
+        };
         let train_s = seconds_per_token(&mut sm, &router, full) * tokens;
         let deadline_s = match kind {
             StrategyKind::Circadian => s.circadian.as_ref().map(|c| c.deadline_s),
@@ -131,6 +140,9 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
         check_strategy(s, &plan)?;
         horizon_s = horizon_s.max((deadline_s.unwrap_or(0.0) + train_s) * 1.3 + 2.0 * 86_400.0);
         strategies.push(plan);
+    }
+    if let Some(e) = unreachable {
+        return Err(e);
     }
     let horizon_days = (horizon_s / 86_400.0).ceil();
     let intervals = horizon_days * 86_400.0 / s.grid.interval_s as f64;
