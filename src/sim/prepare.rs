@@ -113,9 +113,11 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
         let (mut sm, router) = models_for(s, job, &trace, seed)?;
         let full = sm.full_knobs();
         // A target a strategy cannot reach is reported after the limits: a budget too large to run
-        // (which can put the target out of a law's range) is the more useful message.
-        let tokens = match token_target(s, job, *kind, &goal) {
-            Ok(t) => t.0,
+        // (which can put the target out of a law's range) is the more useful message, so the budget
+        // itself is checked in its place.
+        let (tokens, unreached) = match token_target(s, job, *kind, &goal) {
+            Ok(t) => (t.0, None),
+            Err(e) if s.training.target_loss.is_none() => (s.training.tokens, Some(e)),
             Err(e) => {
                 unreachable.get_or_insert(e);
                 continue;
@@ -138,6 +140,10 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
             hbm_bytes: s.cluster.accelerator.hbm_bytes,
         };
         check_strategy(s, &plan)?;
+        if let Some(e) = unreached {
+            unreachable.get_or_insert(e);
+            continue;
+        }
         horizon_s = horizon_s.max((deadline_s.unwrap_or(0.0) + train_s) * 1.3 + 2.0 * 86_400.0);
         strategies.push(plan);
     }
