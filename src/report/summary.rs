@@ -113,93 +113,96 @@ pub struct SummaryRow {
     pub deadline_h: f64,
     /// Whether the deadline was met (empty without one).
     pub deadline_met: String,
-    /// How the strategies were compared: `loss` (each trained to one estimated loss) or `tokens`.
+    /// How the strategies were compared: `loss` (each trained to one estimated loss) or `tokens`
+    /// (empty in a folder written before the column existed).
+    #[serde(default)]
     pub compare: String,
     /// The estimated loss every strategy trained to (empty when compared at equal tokens).
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub target_loss: f64,
     /// Why the loss estimate is extrapolated: the inputs outside the law's fitted range (empty inside it).
+    #[serde(default)]
     pub loss_warning: String,
     /// Saving against moe attributed to `rest` (emissions, moe − this strategy; empty without a split) [kg CO2e].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_rest_co2_kg: f64,
     /// Saving against moe attributed to `rest` (facility energy, moe − this strategy; empty without a split) [kWh].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_rest_energy_kwh: f64,
     /// Saving against moe attributed to `rest` (wall-clock time, moe − this strategy; empty without a split) [h].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_rest_time_h: f64,
     /// Saving against moe attributed to `time_shift` (emissions, moe − this strategy; empty without a split) [kg CO2e].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_time_shift_co2_kg: f64,
     /// Saving against moe attributed to `time_shift` (facility energy, moe − this strategy; empty without a split) [kWh].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_time_shift_energy_kwh: f64,
     /// Saving against moe attributed to `time_shift` (wall-clock time, moe − this strategy; empty without a split) [h].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_time_shift_time_h: f64,
     /// Saving against moe attributed to `pue` (emissions, moe − this strategy; empty without a split) [kg CO2e].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_pue_co2_kg: f64,
     /// Saving against moe attributed to `pue` (facility energy, moe − this strategy; empty without a split) [kWh].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_pue_energy_kwh: f64,
     /// Saving against moe attributed to `pue` (wall-clock time, moe − this strategy; empty without a split) [h].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_pue_time_h: f64,
     /// Saving against moe attributed to `pause_overhead` (emissions, moe − this strategy; empty without a split) [kg CO2e].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_pause_overhead_co2_kg: f64,
     /// Saving against moe attributed to `pause_overhead` (facility energy, moe − this strategy; empty without a split) [kWh].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_pause_overhead_energy_kwh: f64,
     /// Saving against moe attributed to `pause_overhead` (wall-clock time, moe − this strategy; empty without a split) [h].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_pause_overhead_time_h: f64,
     /// Saving against moe attributed to `power_cap` (emissions, moe − this strategy; empty without a split) [kg CO2e].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_power_cap_co2_kg: f64,
     /// Saving against moe attributed to `power_cap` (facility energy, moe − this strategy; empty without a split) [kWh].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_power_cap_energy_kwh: f64,
     /// Saving against moe attributed to `power_cap` (wall-clock time, moe − this strategy; empty without a split) [h].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_power_cap_time_h: f64,
     /// Saving against moe attributed to `batch` (emissions, moe − this strategy; empty without a split) [kg CO2e].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_batch_co2_kg: f64,
     /// Saving against moe attributed to `batch` (facility energy, moe − this strategy; empty without a split) [kWh].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_batch_energy_kwh: f64,
     /// Saving against moe attributed to `batch` (wall-clock time, moe − this strategy; empty without a split) [h].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_batch_time_h: f64,
     /// Saving against moe attributed to `routing` (emissions, moe − this strategy; empty without a split) [kg CO2e].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_routing_co2_kg: f64,
     /// Saving against moe attributed to `routing` (facility energy, moe − this strategy; empty without a split) [kWh].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_routing_energy_kwh: f64,
     /// Saving against moe attributed to `routing` (wall-clock time, moe − this strategy; empty without a split) [h].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_routing_time_h: f64,
     /// Saving against moe attributed to `model` (emissions, moe − this strategy; empty without a split) [kg CO2e].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_model_co2_kg: f64,
     /// Saving against moe attributed to `model` (facility energy, moe − this strategy; empty without a split) [kWh].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_model_energy_kwh: f64,
     /// Saving against moe attributed to `model` (wall-clock time, moe − this strategy; empty without a split) [h].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_model_time_h: f64,
     /// Saving against moe attributed to `tokens` (emissions, moe − this strategy; empty without a split) [kg CO2e].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_tokens_co2_kg: f64,
     /// Saving against moe attributed to `tokens` (facility energy, moe − this strategy; empty without a split) [kWh].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_tokens_energy_kwh: f64,
     /// Saving against moe attributed to `tokens` (wall-clock time, moe − this strategy; empty without a split) [h].
-    #[serde(with = "finite")]
+    #[serde(with = "finite", default = "nan")]
     pub saving_tokens_time_h: f64,
 }
 
@@ -268,6 +271,11 @@ impl SummaryRow {
         };
         chain.to_vec()
     }
+}
+
+/// A column missing from an older summary.csv reads as not applicable.
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// Serde for the summary's numbers: a NaN or infinite value (not applicable, or not computable)
@@ -476,5 +484,32 @@ mod tests {
             ..r.clone()
         };
         assert_eq!(same(b), same(&row));
+    }
+
+    // `moesim plot` still reads a folder written before the comparison and split columns existed.
+    #[test]
+    fn a_summary_without_the_split_columns_still_reads() {
+        let cols = summary_columns();
+        let keep = cols.iter().position(|c| c == "compare").unwrap();
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(SummaryRow {
+            strategy: "moe".into(),
+            co2_kg: 2.0,
+            ..SummaryRow::default()
+        })
+        .unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        let cut: String = text
+            .lines()
+            .map(|l| l.split(',').take(keep).collect::<Vec<_>>().join(",") + "\n")
+            .collect();
+        let back: Vec<SummaryRow> = csv::Reader::from_reader(cut.as_bytes())
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(back[0].co2_kg, 2.0);
+        assert!(back[0].compare.is_empty() && back[0].target_loss.is_nan());
+        assert!(back[0].saving(Cause::TimeShift).0.is_nan());
+        assert!(back[0].saving_causes().is_empty());
     }
 }
