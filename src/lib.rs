@@ -28,4 +28,7 @@ pub mod validate;
 pub mod workload;
 
 pub use scenario::{Scenario, ScenarioError, StrategyKind};
-pub use sim::{prepare, simulate, simulate_with, PlanSize, Results, SimError, StrategyResult};
+pub use sim::{
+    attribute, prepare, simulate, simulate_with, Attribution, Cause, PlanSize, Results, SimError,
+    StrategyResult,
+};

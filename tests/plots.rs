@@ -54,7 +54,12 @@ fn run_writes_every_plot_as_png_and_svg_and_a_self_contained_report() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("o");
     run_single_node(&dir);
-    for stem in ["timeline", "comparison", "energy_breakdown"] {
+    for stem in [
+        "timeline",
+        "comparison",
+        "energy_breakdown",
+        "saving_waterfall",
+    ] {
         assert_png(&dir.join(format!("{stem}.png")));
         assert_svg(&dir.join(format!("{stem}.svg")));
     }
@@ -66,7 +71,11 @@ fn run_writes_every_plot_as_png_and_svg_and_a_self_contained_report() {
         html.contains("<td title=\"co2_kg\">emissions</td><td class=\"unit\">kg CO2e</td>"),
         "summary table lists the CO2 row by its display name and unit"
     );
-    assert_eq!(html.matches("<svg").count(), 3, "three plots inlined");
+    assert_eq!(html.matches("<svg").count(), 4, "four plots inlined");
+    assert!(
+        html.contains("Where each saving comes from</h2>") && html.contains("time shifting"),
+        "the split by cause has its section"
+    );
     assert!(
         html.contains("Scenario</h2>") && html.contains("[cluster]"),
         "scenario echoed"

@@ -92,11 +92,17 @@ pub fn run(
     ));
     let res = moesim::sim::simulate_opts(&s, &bars, event_level);
     bars.clear();
-    let res = match res {
+    let mut res = match res {
         Ok(r) => r,
         Err(e) if e.is_input_error() => return fail(2, e),
         Err(e) => return fail(1, e),
     };
+    // Where each saving comes from: counterfactual runs, one cause switched on at a time. A chain that
+    // cannot run (a counterfactual outlasting the grid series) leaves the table without its split.
+    match moesim::attribute(&s, &res) {
+        Ok(a) => res.attribution = Some(a),
+        Err(e) => eprintln!("note: the savings could not be split by cause: {e}"),
+    }
     let dir = out.unwrap_or_else(|| PathBuf::from("outputs").join(&s.name));
     let mut written = match report::write_outputs(&res, &dir) {
         Ok(w) => w,

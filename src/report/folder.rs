@@ -5,6 +5,7 @@ use super::html::write_report;
 use super::plots::plot_run;
 use super::plots_data::{need, read_run_info, read_summary, read_sweep, read_timeline, PlotError};
 use super::plots_routing::plot_trace;
+use super::plots_saving::plot_savings;
 use super::plots_sweep::plot_sweep;
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,7 @@ pub fn plot_dir(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotErro
     };
 
     let mut written = plot_run(dir, &summary, &timeline, info.as_ref())?;
+    written.extend(plot_savings(dir, &summary)?);
     if let Some(t) = &trace {
         written.extend(plot_trace(dir, t)?);
     }

@@ -7,7 +7,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The plots the report inlines when present, in page order: file stem and heading.
-const SECTIONS: [(&str, &str); 7] = [
+const SECTIONS: [(&str, &str); 8] = [
+    (
+        "saving_waterfall",
+        "Where each saving comes from: waterfall",
+    ),
     (
         "timeline",
         "Power over time against the grid's carbon intensity",
@@ -49,7 +53,7 @@ enum Show {
 
 /// Display name, unit (empty: none; `CURRENCY`: the run's currency) and rendering of every column of
 /// summary.csv; a test holds it to `summary_columns()` so a new column cannot appear raw.
-const COLUMNS: [(&str, &str, &str, Show); 40] = [
+const COLUMNS: [(&str, &str, &str, Show); 70] = [
     ("strategy", "strategy", "", Show::Text),
     ("model", "model", "", Show::Text),
     ("params_total_b", "parameters, total", "billion", Show::Num),
@@ -165,6 +169,176 @@ const COLUMNS: [(&str, &str, &str, Show); 40] = [
     ("routing", "routing", "", Show::Text),
     ("deadline_h", "deadline (after start)", "h", Show::Num),
     ("deadline_met", "deadline met", "", Show::Text),
+    ("compare", "compared at equal", "", Show::Text),
+    ("target_loss", "target estimated loss", "", Show::Num),
+    (
+        "loss_warning",
+        "loss law used outside its fitted range",
+        "",
+        Show::Text,
+    ),
+    (
+        "saving_rest_co2_kg",
+        "CO2e saved vs moe: rest (routing sample)",
+        "kg CO2e",
+        Show::Num,
+    ),
+    (
+        "saving_rest_energy_kwh",
+        "facility energy saved vs moe: rest (routing sample)",
+        "kWh",
+        Show::Num,
+    ),
+    (
+        "saving_rest_time_h",
+        "wall-clock saved vs moe: rest (routing sample)",
+        "h",
+        Show::Num,
+    ),
+    (
+        "saving_time_shift_co2_kg",
+        "CO2e saved vs moe: time shifting",
+        "kg CO2e",
+        Show::Num,
+    ),
+    (
+        "saving_time_shift_energy_kwh",
+        "facility energy saved vs moe: time shifting",
+        "kWh",
+        Show::Num,
+    ),
+    (
+        "saving_time_shift_time_h",
+        "wall-clock saved vs moe: time shifting",
+        "h",
+        Show::Num,
+    ),
+    (
+        "saving_pue_co2_kg",
+        "CO2e saved vs moe: weather / PUE",
+        "kg CO2e",
+        Show::Num,
+    ),
+    (
+        "saving_pue_energy_kwh",
+        "facility energy saved vs moe: weather / PUE",
+        "kWh",
+        Show::Num,
+    ),
+    (
+        "saving_pue_time_h",
+        "wall-clock saved vs moe: weather / PUE",
+        "h",
+        Show::Num,
+    ),
+    (
+        "saving_pause_overhead_co2_kg",
+        "CO2e saved vs moe: pause/restore overhead",
+        "kg CO2e",
+        Show::Num,
+    ),
+    (
+        "saving_pause_overhead_energy_kwh",
+        "facility energy saved vs moe: pause/restore overhead",
+        "kWh",
+        Show::Num,
+    ),
+    (
+        "saving_pause_overhead_time_h",
+        "wall-clock saved vs moe: pause/restore overhead",
+        "h",
+        Show::Num,
+    ),
+    (
+        "saving_power_cap_co2_kg",
+        "CO2e saved vs moe: power cap",
+        "kg CO2e",
+        Show::Num,
+    ),
+    (
+        "saving_power_cap_energy_kwh",
+        "facility energy saved vs moe: power cap",
+        "kWh",
+        Show::Num,
+    ),
+    (
+        "saving_power_cap_time_h",
+        "wall-clock saved vs moe: power cap",
+        "h",
+        Show::Num,
+    ),
+    (
+        "saving_batch_co2_kg",
+        "CO2e saved vs moe: batch change",
+        "kg CO2e",
+        Show::Num,
+    ),
+    (
+        "saving_batch_energy_kwh",
+        "facility energy saved vs moe: batch change",
+        "kWh",
+        Show::Num,
+    ),
+    (
+        "saving_batch_time_h",
+        "wall-clock saved vs moe: batch change",
+        "h",
+        Show::Num,
+    ),
+    (
+        "saving_routing_co2_kg",
+        "CO2e saved vs moe: top-k / routing change",
+        "kg CO2e",
+        Show::Num,
+    ),
+    (
+        "saving_routing_energy_kwh",
+        "facility energy saved vs moe: top-k / routing change",
+        "kWh",
+        Show::Num,
+    ),
+    (
+        "saving_routing_time_h",
+        "wall-clock saved vs moe: top-k / routing change",
+        "h",
+        Show::Num,
+    ),
+    (
+        "saving_model_co2_kg",
+        "CO2e saved vs moe: dense model (per token)",
+        "kg CO2e",
+        Show::Num,
+    ),
+    (
+        "saving_model_energy_kwh",
+        "facility energy saved vs moe: dense model (per token)",
+        "kWh",
+        Show::Num,
+    ),
+    (
+        "saving_model_time_h",
+        "wall-clock saved vs moe: dense model (per token)",
+        "h",
+        Show::Num,
+    ),
+    (
+        "saving_tokens_co2_kg",
+        "CO2e saved vs moe: tokens to equal loss",
+        "kg CO2e",
+        Show::Num,
+    ),
+    (
+        "saving_tokens_energy_kwh",
+        "facility energy saved vs moe: tokens to equal loss",
+        "kWh",
+        Show::Num,
+    ),
+    (
+        "saving_tokens_time_h",
+        "wall-clock saved vs moe: tokens to equal loss",
+        "h",
+        Show::Num,
+    ),
 ];
 
 /// Stands for the run's currency in `COLUMNS`.
@@ -245,6 +419,10 @@ fn summary_table(path: &Path, currency: Option<&str>) -> Result<String, PlotErro
     }
     t.push_str("</tr></thead>\n<tbody>\n");
     for (i, h) in headers.iter().enumerate().skip(1) {
+        // The split by cause has its own section ("Where each saving comes from").
+        if h.starts_with("saving_") {
+            continue;
+        }
         let (name, unit, how) = COLUMNS
             .iter()
             .find(|c| c.0 == h)
@@ -332,7 +510,14 @@ pub fn write_report(
         };
         let _ = writeln!(
             h,
-            "<p class=\"headline\">circadian vs moe: CO2e {:+.1} %, facility energy {:+.1} %, wall-clock {:+.1} h</p>",
+            "<p class=\"headline\">circadian vs moe {}: CO2e {:+.1} %, facility energy {:+.1} %, wall-clock {:+.1} h</p>",
+            if c.compare == "tokens" {
+                "at equal tokens".to_string()
+            } else if c.target_loss.is_finite() {
+                format!("at equal estimated loss {:.3}", c.target_loss)
+            } else {
+                String::new()
+            },
             pct(m.co2_kg, c.co2_kg),
             pct(m.energy_facility_kwh, c.energy_facility_kwh),
             c.wall_clock_h - m.wall_clock_h
@@ -344,6 +529,7 @@ pub fn write_report(
     h.push_str("<p class=\"note\">– : not applicable. Hover a figure's name for its column in summary.csv.</p>\n");
     h.push_str(&super::carbon::html_section(summary));
     h.push_str(&super::html_uncertainty::section(dir)?);
+    h.push_str(&super::savings::savings_html(summary));
     for (stem, title) in SECTIONS {
         if let Some(svg) = read_text(&dir.join(format!("{stem}.svg")))? {
             let _ = writeln!(

@@ -10,8 +10,11 @@ mod plots;
 mod plots_bands;
 mod plots_data;
 mod plots_routing;
+mod plots_saving;
 mod plots_sweep;
+mod savings;
 mod summary;
+mod table;
 
 pub use carbon::{co2_of_kind, co2_under};
 pub use files::{write_outputs, OutputError};
@@ -24,4 +27,6 @@ pub use plots_data::{
 };
 pub use plots_routing::plot_trace;
 pub use plots_sweep::plot_sweep;
-pub use summary::{summary_columns, summary_rows, table, to_json, SummaryRow};
+pub use savings::savings_text;
+pub use summary::{summary_columns, summary_rows, to_json, SummaryRow};
+pub use table::table;

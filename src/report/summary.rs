@@ -1,6 +1,6 @@
 //! One summary row per strategy, and its renderings: console table and JSON.
 
-use crate::sim::{Results, StrategyResult};
+use crate::sim::{Cause, Goal, Results, Saving, StrategyResult};
 use serde::{Deserialize, Serialize};
 
 /// The headline figures of one strategy, in report units: one row of summary.csv, written by `moesim
@@ -120,6 +120,169 @@ pub struct SummaryRow {
     pub deadline_h: f64,
     /// Whether the deadline was met (empty without one).
     pub deadline_met: String,
+    /// How the strategies were compared: `loss` (each trained to one estimated loss) or `tokens`
+    /// (empty in a folder written before the column existed).
+    #[serde(default)]
+    pub compare: String,
+    /// The estimated loss every strategy trained to (empty when compared at equal tokens).
+    #[serde(with = "finite", default = "nan")]
+    pub target_loss: f64,
+    /// Why the loss estimate is extrapolated: the inputs outside the law's fitted range (empty inside it).
+    #[serde(default)]
+    pub loss_warning: String,
+    /// Saving against moe attributed to `rest` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_rest_co2_kg: f64,
+    /// Saving against moe attributed to `rest` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_rest_energy_kwh: f64,
+    /// Saving against moe attributed to `rest` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_rest_time_h: f64,
+    /// Saving against moe attributed to `time_shift` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_time_shift_co2_kg: f64,
+    /// Saving against moe attributed to `time_shift` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_time_shift_energy_kwh: f64,
+    /// Saving against moe attributed to `time_shift` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_time_shift_time_h: f64,
+    /// Saving against moe attributed to `pue` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_pue_co2_kg: f64,
+    /// Saving against moe attributed to `pue` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_pue_energy_kwh: f64,
+    /// Saving against moe attributed to `pue` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_pue_time_h: f64,
+    /// Saving against moe attributed to `pause_overhead` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_pause_overhead_co2_kg: f64,
+    /// Saving against moe attributed to `pause_overhead` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_pause_overhead_energy_kwh: f64,
+    /// Saving against moe attributed to `pause_overhead` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_pause_overhead_time_h: f64,
+    /// Saving against moe attributed to `power_cap` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_power_cap_co2_kg: f64,
+    /// Saving against moe attributed to `power_cap` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_power_cap_energy_kwh: f64,
+    /// Saving against moe attributed to `power_cap` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_power_cap_time_h: f64,
+    /// Saving against moe attributed to `batch` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_batch_co2_kg: f64,
+    /// Saving against moe attributed to `batch` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_batch_energy_kwh: f64,
+    /// Saving against moe attributed to `batch` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_batch_time_h: f64,
+    /// Saving against moe attributed to `routing` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_routing_co2_kg: f64,
+    /// Saving against moe attributed to `routing` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_routing_energy_kwh: f64,
+    /// Saving against moe attributed to `routing` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_routing_time_h: f64,
+    /// Saving against moe attributed to `model` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_model_co2_kg: f64,
+    /// Saving against moe attributed to `model` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_model_energy_kwh: f64,
+    /// Saving against moe attributed to `model` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_model_time_h: f64,
+    /// Saving against moe attributed to `tokens` (emissions, moe − this strategy; empty without a split) [kg CO2e].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_tokens_co2_kg: f64,
+    /// Saving against moe attributed to `tokens` (facility energy, moe − this strategy; empty without a split) [kWh].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_tokens_energy_kwh: f64,
+    /// Saving against moe attributed to `tokens` (wall-clock time, moe − this strategy; empty without a split) [h].
+    #[serde(with = "finite", default = "nan")]
+    pub saving_tokens_time_h: f64,
+}
+
+impl SummaryRow {
+    /// The saving against moe attributed to `cause`: (CO2 [kg], facility energy [kWh], wall-clock [h]),
+    /// NaN when this row has no such part.
+    pub fn saving(&self, cause: Cause) -> (f64, f64, f64) {
+        match cause {
+            Cause::Rest => (
+                self.saving_rest_co2_kg,
+                self.saving_rest_energy_kwh,
+                self.saving_rest_time_h,
+            ),
+            Cause::TimeShift => (
+                self.saving_time_shift_co2_kg,
+                self.saving_time_shift_energy_kwh,
+                self.saving_time_shift_time_h,
+            ),
+            Cause::Pue => (
+                self.saving_pue_co2_kg,
+                self.saving_pue_energy_kwh,
+                self.saving_pue_time_h,
+            ),
+            Cause::PauseOverhead => (
+                self.saving_pause_overhead_co2_kg,
+                self.saving_pause_overhead_energy_kwh,
+                self.saving_pause_overhead_time_h,
+            ),
+            Cause::PowerCap => (
+                self.saving_power_cap_co2_kg,
+                self.saving_power_cap_energy_kwh,
+                self.saving_power_cap_time_h,
+            ),
+            Cause::Batch => (
+                self.saving_batch_co2_kg,
+                self.saving_batch_energy_kwh,
+                self.saving_batch_time_h,
+            ),
+            Cause::Routing => (
+                self.saving_routing_co2_kg,
+                self.saving_routing_energy_kwh,
+                self.saving_routing_time_h,
+            ),
+            Cause::Model => (
+                self.saving_model_co2_kg,
+                self.saving_model_energy_kwh,
+                self.saving_model_time_h,
+            ),
+            Cause::Tokens => (
+                self.saving_tokens_co2_kg,
+                self.saving_tokens_energy_kwh,
+                self.saving_tokens_time_h,
+            ),
+        }
+    }
+
+    /// The causes this row's saving is split into, in the order they were switched on (empty without
+    /// a split).
+    pub fn saving_causes(&self) -> Vec<Cause> {
+        let chain: &[Cause] = if self.saving(Cause::Model).0.is_finite() {
+            &Cause::DENSE_ORDER
+        } else if self.saving(Cause::Rest).0.is_finite() {
+            &Cause::CIRCADIAN_ORDER
+        } else {
+            &[]
+        };
+        chain.to_vec()
+    }
+}
+
+/// A column missing from an older summary.csv reads as not applicable.
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// Serde for the summary's numbers: a NaN or infinite value (not applicable, or not computable)
@@ -156,11 +319,15 @@ pub fn summary_columns() -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn row(r: &StrategyResult) -> SummaryRow {
+fn row(res: &Results, r: &StrategyResult) -> SummaryRow {
     let o = &r.outcome;
     let t = &o.totals;
     let kwh = |j: f64| j / 3.6e6;
     let st = o.sums.time_s.max(f64::MIN_POSITIVE);
+    let split = res.attribution.as_ref().and_then(|a| a.of(r.kind));
+    // A cause outside the strategy's chain, or no split at all, is an empty cell.
+    let save =
+        |c: Cause, f: fn(&Saving) -> f64| split.and_then(|s| s.part(c)).map_or(f64::NAN, |p| f(&p));
     SummaryRow {
         strategy: r.kind.name().to_string(),
         model: r.model_name.clone(),
@@ -229,6 +396,46 @@ fn row(r: &StrategyResult) -> SummaryRow {
         routing: r.routing.clone().unwrap_or_default(),
         deadline_h: r.deadline_s.map_or(f64::NAN, |d| d / 3600.0),
         deadline_met: r.deadline_met().map_or_else(String::new, |m| m.to_string()),
+        compare: match res.goal {
+            Goal::Loss { .. } => "loss".into(),
+            Goal::Tokens { .. } => "tokens".into(),
+        },
+        target_loss: match res.goal {
+            Goal::Loss { loss, .. } => loss,
+            Goal::Tokens { .. } => f64::NAN,
+        },
+        loss_warning: r
+            .loss
+            .as_ref()
+            .and_then(|l| l.warning.clone())
+            .unwrap_or_default(),
+        saving_rest_co2_kg: save(Cause::Rest, |p| p.co2_kg),
+        saving_rest_energy_kwh: save(Cause::Rest, |p| p.energy_j / 3.6e6),
+        saving_rest_time_h: save(Cause::Rest, |p| p.time_s / 3600.0),
+        saving_time_shift_co2_kg: save(Cause::TimeShift, |p| p.co2_kg),
+        saving_time_shift_energy_kwh: save(Cause::TimeShift, |p| p.energy_j / 3.6e6),
+        saving_time_shift_time_h: save(Cause::TimeShift, |p| p.time_s / 3600.0),
+        saving_pue_co2_kg: save(Cause::Pue, |p| p.co2_kg),
+        saving_pue_energy_kwh: save(Cause::Pue, |p| p.energy_j / 3.6e6),
+        saving_pue_time_h: save(Cause::Pue, |p| p.time_s / 3600.0),
+        saving_pause_overhead_co2_kg: save(Cause::PauseOverhead, |p| p.co2_kg),
+        saving_pause_overhead_energy_kwh: save(Cause::PauseOverhead, |p| p.energy_j / 3.6e6),
+        saving_pause_overhead_time_h: save(Cause::PauseOverhead, |p| p.time_s / 3600.0),
+        saving_power_cap_co2_kg: save(Cause::PowerCap, |p| p.co2_kg),
+        saving_power_cap_energy_kwh: save(Cause::PowerCap, |p| p.energy_j / 3.6e6),
+        saving_power_cap_time_h: save(Cause::PowerCap, |p| p.time_s / 3600.0),
+        saving_batch_co2_kg: save(Cause::Batch, |p| p.co2_kg),
+        saving_batch_energy_kwh: save(Cause::Batch, |p| p.energy_j / 3.6e6),
+        saving_batch_time_h: save(Cause::Batch, |p| p.time_s / 3600.0),
+        saving_routing_co2_kg: save(Cause::Routing, |p| p.co2_kg),
+        saving_routing_energy_kwh: save(Cause::Routing, |p| p.energy_j / 3.6e6),
+        saving_routing_time_h: save(Cause::Routing, |p| p.time_s / 3600.0),
+        saving_model_co2_kg: save(Cause::Model, |p| p.co2_kg),
+        saving_model_energy_kwh: save(Cause::Model, |p| p.energy_j / 3.6e6),
+        saving_model_time_h: save(Cause::Model, |p| p.time_s / 3600.0),
+        saving_tokens_co2_kg: save(Cause::Tokens, |p| p.co2_kg),
+        saving_tokens_energy_kwh: save(Cause::Tokens, |p| p.energy_j / 3.6e6),
+        saving_tokens_time_h: save(Cause::Tokens, |p| p.time_s / 3600.0),
     }
 }
 
@@ -243,190 +450,15 @@ pub fn summary_rows(res: &Results) -> Vec<SummaryRow> {
                 &res.grid,
                 crate::grid::CiKind::Marginal,
             ),
-            ..row(r)
+            ..row(res, r)
         })
         .collect()
-}
-
-/// Energy with about three significant figures.
-fn kwh_text(kwh: f64) -> String {
-    if kwh >= 1e5 {
-        format!("{:.1} MWh", kwh / 1e3)
-    } else if kwh >= 100.0 {
-        format!("{kwh:.0} kWh")
-    } else if kwh >= 10.0 {
-        format!("{kwh:.1} kWh")
-    } else {
-        format!("{kwh:.2} kWh")
-    }
-}
-
-fn co2_text(kg: f64) -> String {
-    if kg >= 1000.0 {
-        format!("{:.2} t", kg / 1000.0)
-    } else {
-        format!("{kg:.1} kg")
-    }
-}
-
-/// The comparison table printed to the console.
-pub fn table(res: &Results) -> String {
-    let rows = summary_rows(res);
-    let mut lines: Vec<(String, Vec<String>)> = Vec::new();
-    let mut add = |name: &str, f: &dyn Fn(&SummaryRow) -> String| {
-        lines.push((name.to_string(), rows.iter().map(f).collect()))
-    };
-    add("model", &|r| r.model.clone());
-    add("params total / active", &|r| {
-        format!("{:.1}B / {:.1}B", r.params_total_b, r.params_active_b)
-    });
-    add("tokens", &|r| format!("{:.3e}", r.tokens));
-    add("wall-clock", &|r| format!("{:.1} h", r.wall_clock_h));
-    add("GPU-hours", &|r| format!("{:.0}", r.gpu_hours));
-    add("energy IT", &|r| kwh_text(r.energy_it_kwh));
-    add("energy facility", &|r| kwh_text(r.energy_facility_kwh));
-    add("  of which GPUs waiting", &|r| {
-        kwh_text(r.energy_waiting_kwh)
-    });
-    add("energy / M tokens", &|r| {
-        format!("{:.2} Wh", r.kwh_per_mtok * 1e3)
-    });
-    add("CO2e", &|r| co2_text(r.co2_kg));
-    add("cost", &|r| {
-        if r.cost > 0.0 {
-            format!("{:.0}", r.cost)
-        } else {
-            "n/a (no price)".into()
-        }
-    });
-    add("avg / peak power", &|r| {
-        format!("{:.0} / {:.0} kW", r.avg_facility_kw, r.peak_facility_kw)
-    });
-    add("MFU", &|r| format!("{:.1} %", r.mfu * 100.0));
-    add("hours full/thr/paused", &|r| {
-        format!(
-            "{:.0}/{:.0}/{:.0}",
-            r.hours_full, r.hours_throttled, r.hours_paused
-        )
-    });
-    add("step time mean / p99", &|r| {
-        format!("{:.3} / {:.3} s", r.mean_step_s, r.p99_step_s)
-    });
-    add("dropped assignments", &|r| {
-        format!("{:.2} %", r.dropped_share * 100.0)
-    });
-    add("gating share of step", &|r| {
-        format!("{:.1} %", r.gating_share * 100.0)
-    });
-    add("straggler share", &|r| {
-        format!("{:.1} %", r.straggler_share * 100.0)
-    });
-    add("estimated loss", &|r| {
-        if r.estimated_loss.is_nan() {
-            "n/a".into()
-        } else {
-            format!("{:.3}", r.estimated_loss)
-        }
-    });
-    add("deadline", &|r| {
-        if r.deadline_h.is_nan() {
-            "-".into()
-        } else {
-            format!(
-                "{:.0} h ({})",
-                r.deadline_h,
-                if r.deadline_met == "true" {
-                    "met"
-                } else {
-                    "MISSED"
-                }
-            )
-        }
-    });
-    let w0 = lines
-        .iter()
-        .map(|(n, _)| n.chars().count())
-        .max()
-        .unwrap_or(0);
-    let widths: Vec<usize> = (0..rows.len())
-        .map(|i| {
-            lines
-                .iter()
-                .map(|(_, v)| v[i].chars().count())
-                .chain([rows[i].strategy.len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    out.push_str(&format!("{:w0$}", "", w0 = w0));
-    for (i, r) in rows.iter().enumerate() {
-        out.push_str(&format!("  {:>w$}", r.strategy, w = widths[i]));
-    }
-    out.push('\n');
-    for (name, vals) in &lines {
-        out.push_str(&format!("{name:w0$}"));
-        for (i, v) in vals.iter().enumerate() {
-            out.push_str(&format!("  {:>w$}", v, w = widths[i]));
-        }
-        out.push('\n');
-    }
-    let mut routes: Vec<String> = rows
-        .iter()
-        .filter(|r| !r.routing.is_empty())
-        .map(|r| r.routing.clone())
-        .collect();
-    routes.dedup();
-    for r in routes {
-        out.push_str(&format!("routing: {r}\n"));
-    }
-    let laws: Vec<String> = rows
-        .iter()
-        .filter(|r| !r.loss_law.is_empty())
-        .map(|r| format!("{}: {}", r.strategy, r.loss_law))
-        .collect();
-    if !laws.is_empty() {
-        out.push_str(&format!("estimated loss by law — {}\n", laws.join("; ")));
-    }
-    if let Some(d) = rows.iter().find(|r| !r.chinchilla_loss.is_nan()) {
-        out.push_str(&format!("dense model by Chinchilla (Hoffmann et al. 2022, Eq. 10; another data set, not comparable with the line above): {:.3}\n", d.chinchilla_loss));
-    }
-    // A flat signal leaves nothing to shift: say so rather than let a knob's saving pass for timing.
-    let ci = &res.grid.ci_g_per_kwh;
-    if !ci.is_empty() {
-        let mean = ci.iter().sum::<f64>() / ci.len() as f64;
-        let sd = (ci.iter().map(|c| (c - mean) * (c - mean)).sum::<f64>() / ci.len() as f64).sqrt();
-        if mean > 0.0 && sd / mean < 0.01 {
-            out.push_str(&format!("note: the grid's carbon intensity is flat (variation {:.2} % of its mean): moving work in time cannot save carbon here; a saving can only come from the throttle knobs (energy per token)\n", sd / mean * 100.0));
-        }
-    }
-    if let Some(base) = rows.iter().find(|r| r.strategy == "moe") {
-        for r in rows.iter().filter(|r| r.strategy != "moe") {
-            out.push_str(&format!(
-                "{} vs moe: CO2e {:+.1} %, facility energy {:+.1} %, wall-clock {:+.1} h\n",
-                r.strategy,
-                pct(r.co2_kg, base.co2_kg),
-                pct(r.energy_facility_kwh, base.energy_facility_kwh),
-                r.wall_clock_h - base.wall_clock_h
-            ));
-        }
-    }
-    out.push_str(&super::carbon::console_lines(&rows, &res.grid));
-    out
-}
-
-fn pct(x: f64, base: f64) -> f64 {
-    if base == 0.0 {
-        0.0
-    } else {
-        (x / base - 1.0) * 100.0
-    }
 }
 
 /// The summary as pretty JSON (a not-applicable number is `null`).
 pub fn to_json(res: &Results) -> String {
     let rows = summary_rows(res);
-    let v = serde_json::json!({ "scenario": res.scenario, "grid": { "region": res.grid.region, "source": res.grid.source, "mean_ci_g_per_kwh": res.grid.mean_ci(), "notes": res.grid.notes }, "strategies": rows });
+    let v = serde_json::json!({ "scenario": res.scenario, "grid": { "region": res.grid.region, "source": res.grid.source, "mean_ci_g_per_kwh": res.grid.mean_ci(), "notes": res.grid.notes }, "compared": res.goal.describe(), "strategies": rows });
     serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
@@ -473,5 +505,32 @@ mod tests {
             ..r.clone()
         };
         assert_eq!(same(b), same(&row));
+    }
+
+    // `moesim plot` still reads a folder written before the comparison and split columns existed.
+    #[test]
+    fn a_summary_without_the_split_columns_still_reads() {
+        let cols = summary_columns();
+        let keep = cols.iter().position(|c| c == "compare").unwrap();
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(SummaryRow {
+            strategy: "moe".into(),
+            co2_kg: 2.0,
+            ..SummaryRow::default()
+        })
+        .unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        let cut: String = text
+            .lines()
+            .map(|l| l.split(',').take(keep).collect::<Vec<_>>().join(",") + "\n")
+            .collect();
+        let back: Vec<SummaryRow> = csv::Reader::from_reader(cut.as_bytes())
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(back[0].co2_kg, 2.0);
+        assert!(back[0].compare.is_empty() && back[0].target_loss.is_nan());
+        assert!(back[0].saving(Cause::TimeShift).0.is_nan());
+        assert!(back[0].saving_causes().is_empty());
     }
 }

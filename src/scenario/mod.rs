@@ -75,6 +75,8 @@ pub struct Cluster {
     pub release_nodes_when_paused: bool,
     /// Per-node power besides the GPUs (CPUs, DRAM, NICs, fans) [W].
     pub node_overhead_w: f64,
+    /// GPU power limit of every strategy in every mode (`cluster.power_cap_w`; the TDP when not given) [W].
+    pub power_cap_w: f64,
     /// Weather-driven cooling: an EPW weather file and the PUE model that turns its temperature into PUE
     /// (replaces the constant `pue` hour by hour).
     pub weather_pue: Option<(PathBuf, PueModel)>,
@@ -127,10 +129,32 @@ pub struct Training {
     pub tokens: f64,
     /// Train each strategy to this estimated loss instead of a token budget (equal-quality comparison).
     pub target_loss: Option<f64>,
+    /// How strategies are compared: at one estimated loss (default) or at equal tokens.
+    pub compare: Compare,
     /// Start time, UNIX seconds (UTC).
     pub start_utc_s: i64,
     /// The start as written in the file.
     pub start_text: String,
+}
+
+/// How the strategies of a run are compared (`training.compare`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    /// Every strategy trains until its estimated loss reaches one target: `training.target_loss`, or
+    /// the MoE's loss after `training.tokens` tokens with every assignment trained.
+    Loss,
+    /// Every strategy trains `training.tokens` tokens, whatever loss it reaches.
+    Tokens,
+}
+
+impl Compare {
+    /// The name in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compare::Loss => "loss",
+            Compare::Tokens => "tokens",
+        }
+    }
 }
 
 /// How the circadian strategy picks its hours (`strategy.circadian.policy`).
@@ -192,6 +216,8 @@ pub struct CircadianSpec {
     pub throttle_top_k: u32,
     /// GPU power cap while throttled [W].
     pub throttle_power_cap_w: f64,
+    /// GPU power cap at full speed (`full_power_cap_w`; the cluster's cap when not given) [W].
+    pub full_power_cap_w: f64,
     /// Share of the global batch trained per step while throttled (0, 1].
     pub throttle_batch_fraction: f64,
     /// Time to write a checkpoint before a pause [s].

@@ -52,6 +52,7 @@ pub struct RawCluster {
     pub pue: f64,
     pub release_nodes_when_paused: bool,
     pub node_overhead_w: Option<f64>,
+    pub power_cap_w: Option<f64>,
     pub oversubscription: Option<f64>,
     /// TPU ICI torus: chips per dimension of one slice (2 or 3 numbers).
     pub torus: Option<Vec<i64>>,
@@ -64,6 +65,8 @@ pub struct RawCluster {
 pub struct RawTraining {
     pub tokens: Option<f64>,
     pub target_loss: Option<f64>,
+    /// `"loss"` (default: every strategy trained to one estimated loss) or `"tokens"`.
+    pub compare: Option<String>,
     pub global_batch_seqs: i64,
     pub micro_batch_seqs: i64,
     pub precision: String,
@@ -227,6 +230,7 @@ pub struct RawCircadian {
     pub window_hours: Option<Vec<i64>>,
     pub throttle_top_k: Option<i64>,
     pub throttle_power_cap_w: Option<f64>,
+    pub full_power_cap_w: Option<f64>,
     pub throttle_batch_fraction: Option<f64>,
     pub checkpoint_write_s: f64,
     pub restore_s: f64,

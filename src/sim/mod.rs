@@ -1,16 +1,20 @@
 //! Puts the models together: the step model and the run-level simulation of every strategy of a scenario.
 
+pub mod attribution;
 pub mod event_step;
 mod meter;
 mod outcome;
 mod plan;
 mod prepare;
 mod run;
+mod run_setup;
 pub mod step;
 pub mod step_events;
 
+pub use attribution::{attribute, Attribution, Cause, Saving, Split};
 pub use meter::{Meter, Power, Totals};
 pub(crate) use outcome::model_shape;
+pub use plan::Mechanisms;
 pub use prepare::{prepare, PlanSize, Prepared, StrategyPlan};
 pub use run::{run, run_watched, RunError, RunOutcome, RunSetup, StepSums, TimelineRow, Watch};
 pub use step::{Knobs, StepCost, StepModel};
@@ -30,15 +34,29 @@ pub enum SimError {
     /// The grid series could not be built or loaded.
     #[error(transparent)]
     Grid(Box<GridError>),
-    /// The target loss is below what the model can reach.
-    #[error("strategy `{strategy}`: training.target_loss = {target} is unreachable: the scaling law's floor for this model is {floor:.3}; pick a higher target")]
+    /// The target loss lies outside what a strategy's model can reach under its scaling law.
+    #[error("strategy `{strategy}` cannot reach the estimated loss {target:.4} ({whence}): its law ({law}) reaches losses in ({floor:.4}, {ceiling:.4}] (1e16 to 1e3 tokens); give training.target_loss inside that range, or compare at equal tokens (training.compare = \"tokens\")")]
     Unreachable {
         /// Strategy name.
         strategy: &'static str,
         /// Target loss.
         target: f64,
-        /// Loss with infinite data.
+        /// Where the target comes from (`training.target_loss`, or the MoE's loss at the budget).
+        whence: String,
+        /// The law's name.
+        law: &'static str,
+        /// Loss after 1e16 tokens (the most the search tries).
         floor: f64,
+        /// Loss after 1e3 tokens (the fewest the search tries).
+        ceiling: f64,
+    },
+    /// The quality law could not estimate the reference loss of an equal-loss comparison.
+    #[error("training.compare = \"loss\": the MoE's loss after training.tokens = {tokens:e} could not be estimated ({reason}); give training.target_loss or compare = \"tokens\"")]
+    NoReferenceLoss {
+        /// The token budget.
+        tokens: f64,
+        /// Why the law refused.
+        reason: String,
     },
     /// The scenario lacks what a strategy needs (the validator normally catches this first).
     #[error("strategy `{strategy}` needs {what}")]
@@ -85,6 +103,7 @@ impl SimError {
                 | SimError::Workload(_)
                 | SimError::TooLarge { .. }
                 | SimError::Unreachable { .. }
+                | SimError::NoReferenceLoss { .. }
         )
     }
 }
@@ -144,6 +163,69 @@ pub struct Results {
     pub pue_by_interval: Vec<f64>,
     /// One result per strategy, in scenario order.
     pub strategies: Vec<StrategyResult>,
+    /// What every strategy trained toward.
+    pub goal: Goal,
+    /// Each saving against `moe` split by cause ([`attribute`]; `simulate` leaves it empty, `moesim run`
+    /// fills it).
+    pub attribution: Option<Attribution>,
+}
+
+/// What every strategy of a run trains toward (`training.compare`, `training.target_loss`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Goal {
+    /// Train until the estimated loss reaches `loss` (progress counted in effective tokens).
+    Loss {
+        /// The target loss [nats/token, on the law's data set].
+        loss: f64,
+        /// Where it comes from, for messages and the report.
+        whence: String,
+    },
+    /// Train `tokens` tokens, whatever loss that reaches.
+    Tokens {
+        /// The budget [tokens].
+        tokens: f64,
+    },
+}
+
+impl Goal {
+    /// The table's header phrase: "at equal estimated loss 2.283" or "at equal tokens (1.0e9)".
+    pub fn describe(&self) -> String {
+        match self {
+            Goal::Loss { loss, .. } => format!("at equal estimated loss {loss:.3}"),
+            Goal::Tokens { tokens } => format!("at equal tokens ({tokens:.3e})"),
+        }
+    }
+}
+
+/// The goal of scenario `s`: its target loss; at equal loss without one, the loss of the MoE (the dense
+/// model when there is none) after `training.tokens` tokens with every assignment trained; at equal
+/// tokens, the budget.
+pub(crate) fn goal_of(s: &Scenario) -> Result<Goal, SimError> {
+    if let Some(loss) = s.training.target_loss {
+        return Ok(Goal::Loss {
+            loss,
+            whence: "training.target_loss".into(),
+        });
+    }
+    let tokens = s.training.tokens;
+    if s.training.compare == crate::scenario::Compare::Tokens {
+        return Ok(Goal::Tokens { tokens });
+    }
+    let (job, who) = match (&s.moe, &s.dense) {
+        (Some(j), _) => (j, "moe"),
+        (None, Some(j)) => (j, "dense"),
+        (None, None) => return Ok(Goal::Tokens { tokens }),
+    };
+    let est = outcome::loss_law(job)
+        .loss(tokens)
+        .map_err(|e| SimError::NoReferenceLoss {
+            tokens,
+            reason: e.to_string(),
+        })?;
+    Ok(Goal::Loss {
+        loss: est.loss,
+        whence: format!("the {who} model's loss after training.tokens = {tokens:.3e}"),
+    })
 }
 
 /// The router and step model of `job`, routing set up as the scenario says (placement from the mean loads).
@@ -198,19 +280,30 @@ fn event_model(
     event_step::EventStepModel::new(input)
 }
 
-/// Tokens a strategy trains: the scenario's budget, or (with a target loss) the effective tokens the
-/// job's scaling law needs to reach it. Returns (tokens, whether they are effective tokens).
-fn token_target(s: &Scenario, job: &Job, kind: StrategyKind) -> Result<(f64, bool), SimError> {
-    let Some(target) = s.training.target_loss else {
-        return Ok((s.training.tokens, false));
+/// Progress a strategy makes before it stops under `goal`: the budget in tokens, or the effective
+/// tokens its job's scaling law needs to reach the target loss. Returns (progress, whether it counts
+/// effective tokens).
+fn token_target(
+    _s: &Scenario,
+    job: &Job,
+    kind: StrategyKind,
+    goal: &Goal,
+) -> Result<(f64, bool), SimError> {
+    let (target, whence) = match goal {
+        Goal::Tokens { tokens } => return Ok((*tokens, false)),
+        Goal::Loss { loss, whence } => (*loss, whence),
     };
     let law = outcome::loss_law(job);
+    let at = |d: f64| law.loss(d).map_or(f64::NAN, |e| e.loss);
     quality::tokens_for_target_loss(law, target)
         .map(|d| (d, true))
-        .ok_or(SimError::Unreachable {
+        .ok_or_else(|| SimError::Unreachable {
             strategy: kind.name(),
             target,
-            floor: law.floor(),
+            whence: whence.clone(),
+            law: law.name(),
+            floor: at(1e16).max(law.floor()),
+            ceiling: at(1e3),
         })
 }
 
@@ -250,7 +343,8 @@ pub fn simulate_opts(
     event_level: bool,
 ) -> Result<Results, SimError> {
     let s = scenario;
-    let prepared = prepare(s)?;
+    let mut prepared = prepare(s)?;
+    prepared.event_level = event_level;
     let results: Vec<Result<StrategyResult, SimError>> = s
         .strategies
         .par_iter()
@@ -262,12 +356,16 @@ pub fn simulate_opts(
                 tasks: s.strategies.len(),
                 name: kind.name(),
             };
-            simulate_strategy(s, *kind, i as u64, &prepared, watch, event_level)
+            simulate_strategy(s, *kind, i as u64, &prepared, watch)
         })
         .collect();
     let strategies = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-    let Prepared { grid, pue, .. } = prepared;
+    let Prepared {
+        grid, pue, goal, ..
+    } = prepared;
     Ok(Results {
+        goal,
+        attribution: None,
         scenario: s.name.clone(),
         grid,
         pue: pue.iter().sum::<f64>() / pue.len().max(1) as f64,
@@ -284,7 +382,28 @@ fn simulate_strategy(
     index: u64,
     prepared: &Prepared,
     watch: Watch<'_>,
-    event_level: bool,
+) -> Result<StrategyResult, SimError> {
+    run_variant(
+        s,
+        kind,
+        index,
+        prepared,
+        watch,
+        Mechanisms::ALL,
+        &prepared.goal,
+    )
+}
+
+/// [`simulate_strategy`] with only the circadian mechanisms `on` switched on and trained toward
+/// `goal` (an attribution's counterfactual; `Mechanisms::ALL` and the prepared goal give the strategy).
+pub(crate) fn run_variant(
+    s: &Scenario,
+    kind: StrategyKind,
+    index: u64,
+    prepared: &Prepared,
+    watch: Watch<'_>,
+    on: Mechanisms,
+    goal: &Goal,
 ) -> Result<StrategyResult, SimError> {
     let Prepared {
         trace,
@@ -301,30 +420,19 @@ fn simulate_strategy(
         });
     };
     let (mut sm, mut router) = models_for(s, job, trace, seeds.stream("routing", index))?;
-    let (target_tokens, count_effective) = token_target(s, job, kind)?;
-    let full = sm.full_knobs();
-    let forecast_seed = seeds.stream("forecast", index);
-    let mut plan = plan::plan_for(
-        s,
-        kind,
-        &sm,
-        &router,
-        count_effective,
-        grid,
-        pue,
-        forecast_seed,
-    )?;
-    let setup = RunSetup {
+    let (target_tokens, count_effective) = token_target(s, job, kind, goal)?;
+    let nodes_w = s.cluster.node_overhead_w * s.cluster.nodes() as f64;
+    let mut setup = RunSetup {
         tokens: target_tokens,
         count_effective,
-        top_k_by_hour: plan.top_k_by_hour,
-        full,
-        throttled: plan.throttled,
-        checkpoint_s: plan.checkpoint_s,
-        restore_s: plan.restore_s,
+        top_k_by_hour: None,
+        full: sm.full_knobs(),
+        throttled: sm.full_knobs(),
+        checkpoint_s: 0.0,
+        restore_s: 0.0,
         release_when_paused: s.cluster.release_nodes_when_paused,
-        node_w: s.cluster.node_overhead_w * s.cluster.nodes() as f64,
-        node_load_w: run::node_load_w(s.cluster.node_overhead_w * s.cluster.nodes() as f64),
+        node_w: nodes_w,
+        node_load_w: run::node_load_w(nodes_w),
         gpu_full_w: s.cluster.accelerator.tdp_w,
         network_w: s.cluster.fabric.switch_power_w(),
         gpu_idle_w: s.cluster.accelerator.idle_w,
@@ -332,8 +440,23 @@ fn simulate_strategy(
         pue: s.cluster.pue,
         pue_by_interval: Some(pue.clone()),
     };
+    let inputs = plan::PlanInputs {
+        setup: &setup,
+        grid,
+        pue,
+        count_effective,
+        forecast_seed: seeds.stream("forecast", index),
+    };
+    let mut plan = plan::plan_for(s, kind, &sm, &router, &inputs, on)?;
+    setup.full = plan.full;
+    setup.throttled = plan.throttled;
+    setup.top_k_by_hour = plan.top_k_by_hour;
+    setup.checkpoint_s = plan.checkpoint_s;
+    setup.restore_s = plan.restore_s;
     let routing = router.as_ref().map(|r| r.describe());
-    let mut event = event_level.then(|| event_model(s, job, &sm, &router));
+    let mut event = prepared
+        .event_level
+        .then(|| event_model(s, job, &sm, &router));
     let outcome = run::run_watched_event(
         &setup,
         grid,
@@ -367,3 +490,5 @@ fn simulate_strategy(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_equal;

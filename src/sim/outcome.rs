@@ -55,22 +55,8 @@ pub(crate) fn loss_law(job: &Job) -> quality::LossLaw {
 pub(crate) fn assess(s: &Scenario, job: &Job, outcome: &RunOutcome) -> Assessment {
     let model = &job.model;
     let sums = &outcome.sums;
-    let dropped = if sums.assignments > 0.0 {
-        sums.dropped / sums.assignments
-    } else {
-        0.0
-    };
-    let nominal_k = match &model.ffn {
-        FfnKind::Moe(m) => m.top_k as f64,
-        FfnKind::Dense => 1.0,
-    };
-    let mean_k = if outcome.tokens > 0.0 && sums.token_top_k > 0.0 {
-        sums.token_top_k / outcome.tokens
-    } else {
-        nominal_k
-    };
-    let effective_tokens = quality::effective_tokens(outcome.tokens, dropped, mean_k, nominal_k)
-        .unwrap_or(outcome.tokens);
+    // Summed step by step in the run, with the rule of `quality::effective_tokens`.
+    let effective_tokens = outcome.effective_tokens;
     let loss = loss_law(job).loss(effective_tokens).ok();
     let chinchilla = match &model.ffn {
         FfnKind::Dense => quality::dense_loss(model.params_total(), outcome.tokens).ok(),

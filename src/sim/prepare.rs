@@ -1,7 +1,7 @@
 //! Everything a run needs before its first step: the trace, the seed tree, the plan's size checked
 //! against the scenario's limits, the grid series and PUE. `moesim check` stops here.
 
-use super::{models_for, seconds_per_token, token_target, SimError};
+use super::{goal_of, models_for, seconds_per_token, token_target, Goal, SimError};
 use crate::engine::SeedTree;
 use crate::grid::{self, GridSeries};
 use crate::routing::{read_trace, RoutingTrace};
@@ -16,7 +16,7 @@ const SECONDS_PER_YEAR: f64 = 365.0 * 86_400.0;
 pub struct StrategyPlan {
     /// Which strategy.
     pub kind: StrategyKind,
-    /// Tokens it trains [tokens] (effective tokens when the scenario sets a target loss).
+    /// Tokens it trains [tokens] (effective tokens when compared at equal loss).
     pub tokens: f64,
     /// Tokens per optimizer step at full speed [tokens].
     pub tokens_per_step: f64,
@@ -82,12 +82,17 @@ pub struct Prepared {
     pub trace: Option<Arc<RoutingTrace>>,
     /// Seeds of every random stream.
     pub seeds: SeedTree,
+    /// What every strategy trains toward: one estimated loss, or a token budget.
+    pub goal: Goal,
     /// The run's size.
     pub plan: PlanSize,
     /// The grid series over the horizon.
     pub grid: GridSeries,
     /// PUE of each grid interval.
     pub pue: Arc<Vec<f64>>,
+    /// Price every step at event level instead of the fast path (`moesim run --event-level`;
+    /// `prepare` leaves it off, so an attribution's counterfactuals run on the fast path).
+    pub event_level: bool,
 }
 
 /// Open every input of `s` (trace, grid file, weather file), size the plan, refuse it if it is over the
@@ -105,6 +110,8 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
         .fold(SeedTree::new(s.seed), |t, (name, root)| {
             t.with_root(name, *root)
         });
+    let goal = goal_of(s)?;
+    let mut unreachable: Option<SimError> = None;
     let mut strategies = Vec::with_capacity(s.strategies.len());
     // Horizon of the grid series: long enough for the slowest plausible run.
     let mut horizon_s: f64 = 2.0 * 86_400.0;
@@ -114,7 +121,17 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
         let seed = seeds.stream("routing", index as u64);
         let (mut sm, router) = models_for(s, job, &trace, seed)?;
         let full = sm.full_knobs();
-        let tokens = token_target(s, job, *kind)?.0;
+        // A target a strategy cannot reach is reported after the limits: a budget too large to run
+        // (which can put the target out of a law's range) is the more useful message, so the budget
+        // itself is checked in its place.
+        let (tokens, unreached) = match token_target(s, job, *kind, &goal) {
+            Ok(t) => (t.0, None),
+            Err(e) if s.training.target_loss.is_none() => (s.training.tokens, Some(e)),
+            Err(e) => {
+                unreachable.get_or_insert(e);
+                continue;
+            }
+        };
         let train_s = seconds_per_token(&mut sm, &router, full) * tokens;
         let deadline_s = match kind {
             StrategyKind::Circadian => s.circadian.as_ref().map(|c| c.deadline_s),
@@ -132,8 +149,15 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
             hbm_bytes: s.cluster.accelerator.hbm_bytes,
         };
         check_strategy(s, &plan)?;
+        if let Some(e) = unreached {
+            unreachable.get_or_insert(e);
+            continue;
+        }
         horizon_s = horizon_s.max((deadline_s.unwrap_or(0.0) + train_s) * 1.3 + 2.0 * 86_400.0);
         strategies.push(plan);
+    }
+    if let Some(e) = unreachable {
+        return Err(e);
     }
     let horizon_days = (horizon_s / 86_400.0).ceil();
     let intervals = horizon_days * 86_400.0 / s.grid.interval_s as f64;
@@ -166,9 +190,11 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
     Ok(Prepared {
         trace,
         seeds,
+        goal,
         plan,
         grid,
         pue,
+        event_level: false,
     })
 }
 

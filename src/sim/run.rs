@@ -2,12 +2,14 @@
 //! over wall-clock time, on the discrete-event engine, with energy metered per component.
 
 use super::meter::{Meter, Power, Totals};
-use super::step::{Knobs, StepCost, StepModel};
+use super::step::{StepCost, StepModel};
 use crate::engine::{EngineError, Handler, SimTime, Simulation};
 use crate::grid::GridSeries;
 use crate::progress::{ProgressSink, Silent};
 use crate::routing::Router;
 use crate::strategy::{Mode, Policy, Progress};
+
+pub use super::run_setup::{node_load_w, RunSetup};
 
 /// One grid interval of a strategy's run.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +70,9 @@ pub struct RunOutcome {
     pub wall_s: f64,
     /// Tokens trained.
     pub tokens: f64,
+    /// Tokens the quality law counts, summed step by step: each step's tokens × its kept share of
+    /// assignments × min(its top-k / nominal top-k, 1) ([`crate::quality::effective_tokens`]'s rule).
+    pub effective_tokens: f64,
     /// GPU-hours held by the job (nodes held, training or not) [h].
     pub gpu_hours: f64,
     /// Highest facility power [W].
@@ -105,78 +110,6 @@ pub enum RunError {
     EventStep(#[from] super::event_step::EventStepError),
 }
 
-/// Settings of one run.
-#[derive(Debug, Clone)]
-pub struct RunSetup {
-    /// Tokens to train (effective tokens when `count_effective`).
-    pub tokens: f64,
-    /// Count progress in effective tokens: dropped assignments and a lower top-k discounted.
-    pub count_effective: bool,
-    /// Top-k by local hour at full speed (a time-aware router).
-    pub top_k_by_hour: Option<[u32; 24]>,
-    /// Knobs at full speed.
-    pub full: Knobs,
-    /// Knobs when throttled.
-    pub throttled: Knobs,
-    /// Checkpoint write time before a pause [s].
-    pub checkpoint_s: f64,
-    /// Restore + warm-up time after a pause [s].
-    pub restore_s: f64,
-    /// Whether paused jobs release their nodes.
-    pub release_when_paused: bool,
-    /// Node power of the job's nodes with the GPUs idle (the scenario's `node_overhead_w` per node) [W].
-    pub node_w: f64,
-    /// Node power added on top of `node_w` when the GPUs draw their full power (fans, PSU losses,
-    /// host activity), scaled by the GPUs' load share (see [`node_load_w`]) [W].
-    pub node_load_w: f64,
-    /// Power of one GPU at full load (its default power limit), the top of the load share [W].
-    pub gpu_full_w: f64,
-    /// Network power of the job [W].
-    pub network_w: f64,
-    /// GPU idle power of the job [W].
-    pub gpu_idle_w: f64,
-    /// GPUs in the job.
-    pub gpus: f64,
-    /// PUE when no per-interval series is given.
-    pub pue: f64,
-    /// PUE of each grid interval (weather-driven cooling).
-    pub pue_by_interval: Option<std::sync::Arc<Vec<f64>>>,
-}
-
-/// Load-proportional node power at full GPU load as a share of the idle-GPU base
-/// (`node_overhead_w`): 500 / 2300 = 0.217 (an estimate). Full-load non-GPU power of an 8x H100
-/// node: measured node peak ~8.4 kW "with GPUs near full utilization" (Latif et al., arXiv
-/// 2412.08602) minus 8 x 700 W GPU limit = 2.8 kW, assuming the GPUs were at their limit at that
-/// peak; against the 2.3 kW base of the H100 preset this leaves 0.5 kW that follows the load.
-/// Published DGX H100 / A100 idle power was not found, so the base stays the preset's assumed
-/// figure (half the 4.6 kW non-GPU share of the DGX H100 10.2 kW nameplate). The same share is
-/// assumed for every accelerator; a scenario's `node_overhead_w` sets the base, the load part
-/// scales with it.
-pub const NODE_LOAD_SHARE: f64 = 500.0 / 2300.0;
-
-/// Load-proportional part of node power at full GPU load for a base node power `node_w` [W].
-pub fn node_load_w(node_w: f64) -> f64 {
-    NODE_LOAD_SHARE * node_w
-}
-
-impl RunSetup {
-    /// Share of the GPUs' dynamic range in use when the job's GPUs draw `gpu_w` in all: their draw
-    /// above idle over full load above idle, in [0, 1]. A power cap lowers it.
-    pub fn gpu_load_share(&self, gpu_w: f64) -> f64 {
-        let range = (self.gpu_full_w - self.gpu_idle_w) * self.gpus;
-        if range <= 0.0 {
-            return 0.0;
-        }
-        ((gpu_w - self.gpu_idle_w * self.gpus) / range).clamp(0.0, 1.0)
-    }
-
-    /// Power of the job's nodes beside the GPUs while the GPUs draw `gpu_w` in all: the base plus
-    /// the load-proportional part, so fans and PSU losses follow the GPUs' load [W].
-    pub fn node_power_w(&self, gpu_w: f64) -> f64 {
-        self.node_w + self.node_load_w * self.gpu_load_share(gpu_w)
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ev {
     Interval(usize),
@@ -211,6 +144,7 @@ struct Run<'a> {
     in_flight_k: u32,
     tokens_done: f64,
     tokens_raw: f64,
+    tokens_effective: f64,
     interval_tokens: f64,
     /// Assignments routed and dropped in the current interval.
     interval_assign: (f64, f64),
@@ -267,10 +201,9 @@ impl Run<'_> {
         } else {
             self.setup.full
         };
+        // The time-aware router's top-k for the hour holds in every mode; a throttled top-k below it wins.
         if let (Some(sched), Some(_)) = (&self.setup.top_k_by_hour, self.current) {
-            if self.mode == Mode::Full {
-                knobs.top_k = sched[self.current_hour as usize % 24];
-            }
+            knobs.top_k = knobs.top_k.min(sched[self.current_hour as usize % 24]);
         }
         if let Some(r) = self.router.as_deref_mut() {
             let assignments = self.step_model.assignments_per_layer(knobs.top_k);
@@ -418,18 +351,11 @@ impl Handler<Ev> for Run<'_> {
             Ev::StepDone => {
                 let c = self.in_flight;
                 self.tokens_raw += c.tokens;
+                let effective = c.tokens
+                    * super::plan::effective_share(&c, self.in_flight_k, self.setup.full.top_k);
+                self.tokens_effective += effective;
                 self.tokens_done += if self.setup.count_effective {
-                    let kept = if c.assignments > 0.0 {
-                        1.0 - c.dropped / c.assignments
-                    } else {
-                        1.0
-                    };
-                    let k = if self.setup.full.top_k == 0 {
-                        1.0
-                    } else {
-                        (self.in_flight_k as f64 / self.setup.full.top_k as f64).min(1.0)
-                    };
-                    c.tokens * kept * k
+                    effective
                 } else {
                     c.tokens
                 };
@@ -585,6 +511,7 @@ pub fn run_watched_event(
         in_flight_k: 0,
         tokens_done: 0.0,
         tokens_raw: 0.0,
+        tokens_effective: 0.0,
         interval_tokens: 0.0,
         interval_assign: (0.0, 0.0),
         current: None,
@@ -620,6 +547,7 @@ pub fn run_watched_event(
         totals: run.meter.total,
         wall_s,
         tokens: run.tokens_raw,
+        effective_tokens: run.tokens_effective,
         gpu_hours: run.held_s * setup.gpus / 3600.0,
         peak_facility_w: run.meter.peak_facility_w,
         mode_s: run.mode_s,

@@ -258,6 +258,8 @@ fn simulate_file(
             "a validation case trains a published token budget: give training.tokens, not target_loss",
         ));
     }
+    // A published run trained its tokens, whatever loss it reached: compare at equal tokens.
+    scenario.training.compare = crate::scenario::Compare::Tokens;
     let published_tokens = scenario.training.tokens;
     if let Some(n) = steps {
         scenario.training.tokens = published_tokens.min(n as f64 * batch_tokens);

@@ -106,19 +106,23 @@ impl Validator<'_> {
             None => nominal_k,
         };
         let acc = &cluster.accelerator;
-        let throttle_power_cap_w = match c.throttle_power_cap_w {
-            Some(w) if w >= acc.min_power_cap_w && w <= acc.tdp_w => w,
-            Some(w) => {
-                return Err(self.loc.invalid(
-                    &k("throttle_power_cap_w"),
+        // A mode's cap lies in the accelerator's power-limit range and at or below the cluster's cap
+        // (which applies to every strategy in every mode); without one the mode runs at the cluster's cap.
+        let cap = |f: &str, v: Option<f64>| -> Result<f64, ScenarioError> {
+            match v {
+                Some(w) if w >= acc.min_power_cap_w && w <= cluster.power_cap_w => Ok(w),
+                Some(w) => Err(self.loc.invalid(
+                    &k(f),
                     format!(
-                        "{w} W is outside the {} power-limit range {}..={} W",
-                        acc.name, acc.min_power_cap_w, acc.tdp_w
+                        "{w} W is outside {}..={} W (the {} power-limit floor up to cluster.power_cap_w, or the TDP without one)",
+                        acc.min_power_cap_w, cluster.power_cap_w, acc.name
                     ),
-                ))
+                )),
+                None => Ok(cluster.power_cap_w),
             }
-            None => acc.tdp_w,
         };
+        let throttle_power_cap_w = cap("throttle_power_cap_w", c.throttle_power_cap_w)?;
+        let full_power_cap_w = cap("full_power_cap_w", c.full_power_cap_w)?;
         let throttle_batch_fraction = match c.throttle_batch_fraction {
             Some(f) if f > 0.0 && f <= 1.0 => f,
             Some(f) => {
@@ -175,6 +179,7 @@ impl Validator<'_> {
             window_hours,
             throttle_top_k,
             throttle_power_cap_w,
+            full_power_cap_w,
             throttle_batch_fraction,
             checkpoint_write_s: within_deadline("checkpoint_write_s", c.checkpoint_write_s)?,
             restore_s: within_deadline("restore_s", c.restore_s)?,

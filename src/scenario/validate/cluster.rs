@@ -77,6 +77,19 @@ impl Validator<'_> {
             }
             None => accelerator.node_overhead_w,
         };
+        let power_cap_w = match c.power_cap_w {
+            Some(w) if w >= accelerator.min_power_cap_w && w <= accelerator.tdp_w => w,
+            Some(w) => {
+                return Err(self.loc.invalid(
+                    "cluster.power_cap_w",
+                    format!(
+                        "{w} W is outside the {} power-limit range {}..={} W",
+                        accelerator.name, accelerator.min_power_cap_w, accelerator.tdp_w
+                    ),
+                ))
+            }
+            None => accelerator.tdp_w,
+        };
         let oversubscription = match c.oversubscription {
             Some(o) if o.is_finite() && o >= 1.0 => o,
             Some(o) => {
@@ -154,6 +167,7 @@ impl Validator<'_> {
             pue: c.pue,
             release_nodes_when_paused: c.release_nodes_when_paused,
             node_overhead_w,
+            power_cap_w,
             weather_pue,
         })
     }

@@ -27,6 +27,12 @@ impl Validator<'_> {
             (Some(_), Some(_)) => return Err(self.loc.invalid("training.target_loss", "give either `tokens` (a token budget) or `target_loss` (train to an estimated loss), not both")),
             (None, None) => return Err(self.loc.invalid("training", "give `tokens` (a token budget) or `target_loss` (train each strategy to this estimated loss)")),
         };
+        let compare = match t.compare.as_deref().map(str::trim) {
+            None | Some("loss") => Compare::Loss,
+            Some("tokens") if target_loss.is_some() => return Err(self.loc.invalid("training.compare", "`tokens` compares at equal tokens, but training.target_loss asks for equal loss; drop target_loss (and give `tokens`) or use compare = \"loss\"")),
+            Some("tokens") => Compare::Tokens,
+            Some(other) => return Err(self.loc.invalid("training.compare", format!("unknown comparison `{other}`; valid: \"loss\" (every strategy trained to one estimated loss, the default) or \"tokens\" (every strategy trains training.tokens)"))),
+        };
         let start = chrono::DateTime::parse_from_rfc3339(t.start.trim()).map_err(|e| {
             self.loc.invalid(
                 "training.start",
@@ -36,6 +42,7 @@ impl Validator<'_> {
         Ok(Training {
             tokens,
             target_loss,
+            compare,
             start_utc_s: start.timestamp(),
             start_text: t.start.clone(),
         })

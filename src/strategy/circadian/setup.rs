@@ -2,7 +2,7 @@
 
 use super::{CircadianPolicy, Rates};
 use crate::grid::GridSeries;
-use crate::scenario::{CircadianSpec, Cluster, Objective};
+use crate::scenario::{CircadianSpec, Objective};
 
 /// Why the circadian policy could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,44 +15,27 @@ pub enum SetupError {
     },
 }
 
-/// Throughput and GPU power of one mode at the router's mean loads.
+/// Progress rate and IT power of one mode at the router's mean loads, as the run will meter them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ModeRate {
-    /// Tokens trained per second [tokens/s].
+    /// Progress per second: tokens, or (trained to a target loss) effective tokens, which a step at a
+    /// lower top-k or with dropped assignments earns fewer of [tokens/s].
     pub tokens_per_s: f64,
-    /// Power of all the job's GPUs [W].
-    pub gpu_w: f64,
+    /// IT power of the job in this mode: GPUs (spin power of waiting GPUs included), node power
+    /// following the GPUs' load, network — the run's own power model [W].
+    pub it_w: f64,
 }
 
-/// The rates the planner assumes: the modes' throughput and GPU power, plus the job's node and network
-/// power, the pause overhead, and (counting effective tokens) a lower throttled top-k training less per token.
-pub fn rates(
-    c: &CircadianSpec,
-    cluster: &Cluster,
-    full: ModeRate,
-    throttled: ModeRate,
-    count_effective: bool,
-    full_top_k: u32,
-) -> Rates {
-    let overhead_w =
-        cluster.node_overhead_w * cluster.nodes() as f64 + cluster.fabric.switch_power_w();
-    // With a target loss the run counts effective tokens: a lower top-k trains less per token.
-    let k_eff = if count_effective && full_top_k > 0 {
-        (c.throttle_top_k as f64 / full_top_k as f64).min(1.0)
-    } else {
-        1.0
-    };
+/// The rates the planner assumes: each mode's progress and IT power, the time one pause costs
+/// (checkpoint write + restore) [s], and the IT power held while paused (0 when nodes are released) [W].
+pub fn rates(full: ModeRate, throttled: ModeRate, pause_overhead_s: f64, paused_w: f64) -> Rates {
     Rates {
         full_tps: full.tokens_per_s,
-        throttled_tps: throttled.tokens_per_s * k_eff,
-        pause_overhead_s: c.checkpoint_write_s + c.restore_s,
-        full_w: full.gpu_w + overhead_w,
-        throttled_w: throttled.gpu_w + overhead_w,
-        paused_w: if cluster.release_nodes_when_paused {
-            0.0
-        } else {
-            cluster.gpus as f64 * cluster.accelerator.idle_w + overhead_w
-        },
+        throttled_tps: throttled.tokens_per_s,
+        pause_overhead_s,
+        full_w: full.it_w,
+        throttled_w: throttled.it_w,
+        paused_w,
     }
 }
 
