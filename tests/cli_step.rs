@@ -180,3 +180,45 @@ fn run_event_level_prices_every_step_at_event_level_with_the_same_outputs() {
         );
     }
 }
+
+#[test]
+fn several_steps_give_a_layer_by_step_csv_and_a_skew_heatmap() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = moesim(&[
+        "step",
+        "scenarios/trace_replay.toml",
+        "--event-level",
+        "--step",
+        "5",
+        "--steps",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (so, se) = text(&o);
+    assert!(o.status.success(), "{so}\n{se}");
+    assert_eq!(so.matches("event level:").count(), 3, "{so}");
+    let csv = std::fs::read_to_string(out.join("layers.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    // The trace-replay model has 8 MoE layers: one row per layer and step, steps 5, 6 and 7.
+    assert_eq!(rows.len(), 3 * 8, "{csv}");
+    for step in ["5,", "6,", "7,"] {
+        assert_eq!(
+            rows.iter().filter(|r| r.starts_with(step)).count(),
+            8,
+            "{csv}"
+        );
+    }
+    for f in ["skew_heatmap.png", "skew_heatmap.svg"] {
+        assert!(out.join(f).is_file(), "{f} missing: {so}");
+    }
+}
+
+#[test]
+fn zero_steps_is_refused_naming_the_flag() {
+    let o = moesim(&["step", "scenarios/trace_replay.toml", "--steps", "0"]);
+    let (so, se) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{so}\n{se}");
+    assert!(se.contains("--steps"), "{se}");
+}

@@ -1,8 +1,9 @@
-//! `moesim step`: one step of one strategy of a scenario, at the fast path and (with
-//! `--event-level`, implied by `--chrome-trace`) at event level, with its Perfetto trace and
-//! per-layer skew energy.
+//! `moesim step`: one step (or `--steps N` consecutive steps) of one strategy of a scenario, at
+//! the fast path and (with `--event-level`, implied by `--chrome-trace`) at event level, with the
+//! first step's Perfetto trace and the per-layer skew energy (`layers.csv`, `skew_heatmap`).
 
 use super::fail;
+use moesim::report::{plot_skew_heatmap, SkewCell};
 use moesim::sim::event_step::{scenario::scenario_step, skew, trace};
 use moesim::Scenario;
 use std::path::PathBuf;
@@ -19,6 +20,10 @@ pub struct StepArgs {
     /// Step number, 0-based (the routing of that step of the run).
     #[arg(long, default_value_t = 0)]
     pub step: u64,
+    /// Consecutive steps from --step to simulate (with --event-level: layers.csv has a row per
+    /// MoE layer and step, and skew_heatmap.png/.svg draws them as layer x step).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub steps: u64,
     /// Simulate the step at event level (priced ops on GPU streams and links) beside the fast path.
     #[arg(long)]
     pub event_level: bool,
@@ -39,9 +44,79 @@ pub fn step(a: StepArgs) -> ExitCode {
     if let Some(code) = a.out.as_deref().and_then(super::out_is_not_a_folder) {
         return code;
     }
-    let mut st = match scenario_step(&s, a.strategy.as_deref(), a.step) {
+    let event = a.event_level || a.chrome_trace.is_some();
+    let mut rows = Vec::new();
+    let mut name = String::new();
+    for k in 0..a.steps {
+        let Some(step) = a.step.checked_add(k) else {
+            return fail(2, "--step + --steps overflows");
+        };
+        // Only the first step's trace is written (one timeline per file).
+        let trace_to = if k == 0 {
+            a.chrome_trace.as_ref()
+        } else {
+            None
+        };
+        match one_step(&s, &a, step, event, trace_to) {
+            Ok((strategy, layer_rows)) => {
+                name = strategy;
+                rows.extend(layer_rows);
+            }
+            Err(code) => return code,
+        }
+    }
+    if rows.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("outputs").join(&s.name));
+    let path = dir.join("layers.csv");
+    if let Err(e) = moesim::io::write_atomic(&path, skew::layers_csv(&rows).as_bytes()) {
+        return fail(1, e);
+    }
+    outln!("wrote {}", path.display());
+    if a.steps > 1 {
+        let cells: Vec<SkewCell> = rows
+            .iter()
+            .map(|(step, r)| SkewCell {
+                step: *step,
+                layer: r.layer,
+                skew_j: r.skew_j,
+            })
+            .collect();
+        let title = format!(
+            "Energy lost to routing skew per MoE layer and step ({} / {}, steps {}..{}; event level, against balanced routing)",
+            s.name,
+            name,
+            a.step,
+            a.step + a.steps - 1
+        );
+        match plot_skew_heatmap(&dir, &cells, &title) {
+            Ok(paths) => {
+                for p in paths {
+                    outln!("wrote {}", p.display());
+                }
+            }
+            Err(e) => return fail(1, e),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Simulate step `step`: print the fast path (and the event level when `event`), write its trace
+/// to `trace_to`, and return the strategy's name and its per-layer skew rows (event level, MoE only).
+fn one_step(
+    s: &Scenario,
+    a: &StepArgs,
+    step: u64,
+    event: bool,
+    trace_to: Option<&PathBuf>,
+) -> Result<(String, Vec<(u64, skew::LayerSkew)>), ExitCode> {
+    let mut st = match scenario_step(s, a.strategy.as_deref(), step) {
         Ok(x) => x,
-        Err(e) => return fail(if e.is_input_error() { 2 } else { 1 }, e),
+        Err(e) => return Err(fail(if e.is_input_error() { 2 } else { 1 }, e)),
     };
     outln!(
         "{} / {}: step {} of {}",
@@ -57,16 +132,14 @@ pub fn step(a: StepArgs) -> ExitCode {
         f.gpu_energy_j,
         f.waiting_energy_j
     );
-    if !(a.event_level || a.chrome_trace.is_some()) {
-        return ExitCode::SUCCESS;
+    let name = st.kind.name().to_string();
+    if !event {
+        return Ok((name, Vec::new()));
     }
     let t0 = std::time::Instant::now();
-    let r = match st
-        .model
-        .step(&st.shares, st.knobs, a.chrome_trace.is_some())
-    {
+    let r = match st.model.step(&st.shares, st.knobs, trace_to.is_some()) {
         Ok(r) => r,
-        Err(e) => return fail(1, e),
+        Err(e) => return Err(fail(1, e)),
     };
     let wall = t0.elapsed().as_secs_f64();
     outln!(
@@ -80,37 +153,30 @@ pub fn step(a: StepArgs) -> ExitCode {
         wall
     );
     let spin = st.model.input().accelerator.spin_w();
-    if let Some(path) = &a.chrome_trace {
+    if let Some(path) = trace_to {
         let mut buf = Vec::new();
         let label = format!("{} / {} / step {}", s.name, st.kind.name(), st.step);
         if let Err(e) = trace::write_chrome_trace(&mut buf, &r, spin, &label) {
-            return fail(1, format!("{}: cannot write: {e}", path.display()));
+            return Err(fail(1, format!("{}: cannot write: {e}", path.display())));
         }
         if let Err(e) = moesim::io::write_atomic(path, &buf) {
-            return fail(1, e);
+            return Err(fail(1, e));
         }
         outln!(
             "wrote {} (open it in https://ui.perfetto.dev)",
             path.display()
         );
     }
-    if r.assignments > 0.0 {
-        let rows = match skew::layer_skew(&mut st.model, &r, st.knobs) {
-            Ok(x) => x,
-            Err(e) => return fail(1, e),
-        };
-        let total: f64 = rows.iter().map(|x| x.skew_j).sum();
-        outln!("  energy lost to routing skew (MoE collectives, against balanced routing): {total:.1} J");
-        let dir = a
-            .out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("outputs").join(&s.name));
-        let path = dir.join("layers.csv");
-        let rows: Vec<_> = rows.into_iter().map(|x| (st.step, x)).collect();
-        if let Err(e) = moesim::io::write_atomic(&path, skew::layers_csv(&rows).as_bytes()) {
-            return fail(1, e);
-        }
-        outln!("wrote {}", path.display());
+    if r.assignments <= 0.0 {
+        return Ok((name, Vec::new()));
     }
-    ExitCode::SUCCESS
+    let rows = match skew::layer_skew(&mut st.model, &r, st.knobs) {
+        Ok(x) => x,
+        Err(e) => return Err(fail(1, e)),
+    };
+    let total: f64 = rows.iter().map(|x| x.skew_j).sum();
+    outln!(
+        "  energy lost to routing skew (MoE collectives, against balanced routing): {total:.1} J"
+    );
+    Ok((name, rows.into_iter().map(|x| (st.step, x)).collect()))
 }

@@ -11,6 +11,7 @@ mod plots_bands;
 mod plots_data;
 mod plots_routing;
 mod plots_saving;
+mod plots_skew;
 mod plots_sweep;
 mod savings;
 mod summary;
@@ -26,6 +27,7 @@ pub use plots_data::{
     SweepIn, SweepRow, TimelineIn,
 };
 pub use plots_routing::plot_trace;
+pub use plots_skew::{plot_skew_heatmap, SkewCell};
 pub use plots_sweep::plot_sweep;
 pub use savings::savings_text;
 pub use summary::{summary_columns, summary_rows, to_json, SummaryRow};
