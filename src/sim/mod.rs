@@ -492,3 +492,5 @@ pub(crate) fn run_variant(
 mod tests;
 #[cfg(test)]
 mod tests_equal;
+#[cfg(test)]
+mod tests_agreement;
