@@ -27,6 +27,8 @@ struct Case {
     cluster: Cluster,
     shares: Vec<f64>,
     label: String,
+    /// What of the plan the event level does not model yet (None: both model all of it).
+    lacks: Option<&'static str>,
 }
 
 fn pick<T: Copy>(rng: &mut ChaCha8Rng, xs: &[T]) -> T {
@@ -157,7 +159,19 @@ fn draw(rng: &mut ChaCha8Rng) -> Option<Case> {
         schedule.overlap_ep_comm as u8,
         schedule.overlap_grad_sync as u8,
     );
+    // Framework features the fast path prices and the event level does not simulate yet
+    // (issue 12, item 1): such plans are measured and printed, not held to the tolerance.
+    let lacks = if schedule.virtual_stages > 1 {
+        Some("interleaved 1F1B")
+    } else if schedule.overlap_ep_comm {
+        Some("overlap_ep_comm")
+    } else if plan.zero_stage == 3 {
+        Some("ZeRO-3 prefetch")
+    } else {
+        None
+    };
     Some(Case {
+        lacks,
         job: Job {
             model,
             plan,
@@ -176,6 +190,7 @@ fn draw(rng: &mut ChaCha8Rng) -> Option<Case> {
 /// One plan's two figures.
 struct Compared {
     label: String,
+    lacks: Option<&'static str>,
     fast_s: f64,
     event_s: f64,
     fast_j: f64,
@@ -225,6 +240,7 @@ fn compare(c: &Case) -> Compared {
         .unwrap_or_else(|err| panic!("{}: {err}", c.label));
     Compared {
         label: c.label.clone(),
+        lacks: c.lacks,
         fast_s: f.time_s,
         event_s: e.time_s,
         fast_j: f.gpu_energy_j,
@@ -271,18 +287,31 @@ fn fast_path_agrees_with_the_event_level_where_no_link_is_shared() {
     // meet on a port, those forms claim to be exact up to rounding, so any larger gap is a bug
     // or a missing piece of physics in one of the two models.
     let rows: Vec<Compared> = plans().iter().map(compare).collect();
-    let (free, contended): (Vec<&Compared>, Vec<&Compared>) =
-        rows.iter().partition(|r| r.contention.total() == 0);
+    let (modelled, lacking): (Vec<&Compared>, Vec<&Compared>) =
+        rows.iter().partition(|r| r.lacks.is_none());
+    let (free, contended): (Vec<&Compared>, Vec<&Compared>) = modelled
+        .iter()
+        .copied()
+        .partition(|r| r.contention.total() == 0);
     let worst = free
         .iter()
         .max_by(|a, b| a.worst().total_cmp(&b.worst()))
         .expect("some plans have no contention");
     println!(
-        "agreement: {} plans, {} without link contention, {} contended",
+        "agreement: {} plans; {} use a feature the event level lacks; of the rest {} without link contention, {} contended",
         rows.len(),
+        lacking.len(),
         free.len(),
         contended.len()
     );
+    for what in ["interleaved 1F1B", "overlap_ep_comm", "ZeRO-3 prefetch"] {
+        let sel: Vec<&Compared> = lacking
+            .iter()
+            .copied()
+            .filter(|r| r.lacks == Some(what))
+            .collect();
+        println!("event level lacks {what}: {}", summary(&sel));
+    }
     println!("worst without contention:\n  {}", worst.show());
     println!("without contention: {}", summary(&free));
     // Contended plans by the kind of communication that met another on a port.
@@ -316,7 +345,7 @@ fn fast_path_agrees_with_the_event_level_where_no_link_is_shared() {
         bad.join("\n  ")
     );
     assert!(
-        free.len() >= PLANS / 4,
+        free.len() >= PLANS / 5,
         "only {} of {} plans are free of contention: the draw no longer tests agreement",
         free.len(),
         PLANS

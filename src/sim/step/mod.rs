@@ -22,7 +22,7 @@ mod schedule;
 mod tests;
 
 use fixed::Fixed;
-pub use schedule::{pipeline_1f1b_s, pipeline_interleaved_s};
+pub use schedule::{pipeline_1f1b_passes_s, pipeline_1f1b_s, pipeline_interleaved_s};
 
 /// The strategy's knobs for a step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -93,6 +93,8 @@ pub struct StepModel {
     stage_f: Vec<f64>,
     stage_b: Vec<f64>,
     stage_x: Vec<[f64; 3]>,
+    /// Scratch of the pass-by-pass 1F1B makespan.
+    pipe_ends: Vec<f64>,
     choice: RoutingChoice,
     placement: Placement,
     placement_policy: PlacementPolicy,
@@ -167,6 +169,7 @@ impl StepModel {
             stage_f: Vec::new(),
             stage_b: Vec::new(),
             stage_x: Vec::new(),
+            pipe_ends: Vec::new(),
             choice: RoutingChoice::TokenChoice,
             placement,
             placement_policy: PlacementPolicy::Contiguous,
@@ -284,7 +287,19 @@ impl StepModel {
         }
         let f = &self.cache[fi];
         let v = self.schedule.virtual_stages;
-        let pipe = pipeline_interleaved_s(&self.stage_f, &self.stage_b, mb as u32, f.p2p_s, v);
+        // Plain 1F1B pass by pass (exact on uneven stages, the sends on the critical path as
+        // Megatron-LM blocks on them); interleaved by its closed form.
+        let pipe = if v <= 1 {
+            pipeline_1f1b_passes_s(
+                &self.stage_f,
+                &self.stage_b,
+                mb as u32,
+                f.p2p_s,
+                &mut self.pipe_ends,
+            )
+        } else {
+            pipeline_interleaved_s(&self.stage_f, &self.stage_b, mb as u32, f.p2p_s, v)
+        };
         // Gradient sync after the last backward; with `overlap_grad_sync` it runs under the last
         // micro-batch's backward of stage 0, the last stage to finish.
         let exposed_dp = if self.schedule.overlap_grad_sync {
