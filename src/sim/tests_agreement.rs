@@ -115,7 +115,10 @@ fn draw(rng: &mut ChaCha8Rng) -> Option<Case> {
         micro_batch_seqs: mbs,
         global_batch_seqs: mbs * dp * m,
         zero_stage: pick(rng, &[0u8, 1, 2, 3]),
-        recompute: pick(rng, &[Recompute::None, Recompute::Selective, Recompute::Full]),
+        recompute: pick(
+            rng,
+            &[Recompute::None, Recompute::Selective, Recompute::Full],
+        ),
         precision: Precision::Bf16,
     };
     let schedule = Schedule {
@@ -268,8 +271,14 @@ fn summary(rows: &[&Compared]) -> String {
     }
     let n = rows.len() as f64;
     let mean_t = rows.iter().map(|r| r.time_err()).sum::<f64>() / n;
-    let min_t = rows.iter().map(|r| r.time_err()).fold(f64::INFINITY, f64::min);
-    let max_t = rows.iter().map(|r| r.time_err()).fold(f64::NEG_INFINITY, f64::max);
+    let min_t = rows
+        .iter()
+        .map(|r| r.time_err())
+        .fold(f64::INFINITY, f64::min);
+    let max_t = rows
+        .iter()
+        .map(|r| r.time_err())
+        .fold(f64::NEG_INFINITY, f64::max);
     let mean_e = rows.iter().map(|r| r.energy_err()).sum::<f64>() / n;
     format!(
         "{} plans; time fast/event - 1: mean {:+.1} %, range [{:+.1} %, {:+.1} %]; energy mean {:+.1} %",
