@@ -190,6 +190,9 @@ fn draw(rng: &mut ChaCha8Rng) -> Option<Case> {
     })
 }
 
+/// Whether a plan's port sharing involves one kind of communication.
+type Regime = fn(&Contention) -> bool;
+
 /// One plan's two figures.
 struct Compared {
     label: String,
@@ -324,7 +327,7 @@ fn fast_path_agrees_with_the_event_level_where_no_link_is_shared() {
     println!("worst without contention:\n  {}", worst.show());
     println!("without contention: {}", summary(&free));
     // Contended plans by the kind of communication that met another on a port.
-    let regimes: [(&str, fn(&Contention) -> bool); 3] = [
+    let regimes: [(&str, Regime); 3] = [
         ("all-to-all shares a port", |c| c.all_to_all > 0),
         ("gradient sync shares a port", |c| c.grad_sync > 0),
         ("pipeline p2p shares a port", |c| c.p2p > 0),

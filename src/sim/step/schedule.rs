@@ -76,7 +76,7 @@ pub fn pipeline_1f1b_passes_s(
                     (false, k)
                 } else if k < warm + 2 * (m - warm) {
                     let i = k - warm;
-                    if i % 2 == 0 {
+                    if i.is_multiple_of(2) {
                         (false, warm + i / 2)
                     } else {
                         (true, i / 2)
