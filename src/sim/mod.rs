@@ -491,4 +491,6 @@ pub(crate) fn run_variant(
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_agreement;
+#[cfg(test)]
 mod tests_equal;

@@ -103,7 +103,7 @@ impl Net {
     }
 
     /// Start a flow of `bytes` on `links` at `now`; pushes `(time, flow, gen)` completions of
-    /// it and of every flow whose share changed into `out`.
+    /// it and of every flow whose share changed into `out`; returns the flow's id.
     pub fn start(
         &mut self,
         now: u64,
@@ -112,7 +112,7 @@ impl Net {
         coll: u32,
         lat_ns: u64,
         out: &mut Vec<(u64, u32, u32)>,
-    ) {
+    ) -> u32 {
         let f = Flow {
             left: bytes,
             rate: 0.0,
@@ -137,6 +137,19 @@ impl Net {
             self.on[l as usize].push(id);
         }
         self.retime_links(links, now, out);
+        id
+    }
+
+    /// Collectives of the flows other than `flow` on any of `links` (those it shares a port
+    /// with), into `out`.
+    pub fn sharing(&self, flow: u32, links: [LinkId; 2], out: &mut Vec<u32>) {
+        for l in links.into_iter().filter(|&l| l != u32::MAX) {
+            for &i in &self.on[l as usize] {
+                if i != flow {
+                    out.push(self.flows[i as usize].coll);
+                }
+            }
+        }
     }
 
     fn retime_links(&mut self, links: [LinkId; 2], now: u64, out: &mut Vec<(u64, u32, u32)>) {

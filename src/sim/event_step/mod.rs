@@ -120,6 +120,30 @@ pub struct OpRecord {
     pub waiting: bool,
 }
 
+/// Port sharing in an event-level step: for each kind of communication, how many times one of
+/// its flows had a port (an NVLink or NIC direction of a simulated GPU) in common with another
+/// flow running at the same time. Each such meeting counts once for each of the two flows'
+/// kinds. All zero: no two transfers ever shared bandwidth (the step has no link contention).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Contention {
+    /// MoE dispatch / combine all-to-all flows.
+    pub all_to_all: u64,
+    /// Gradient sync (`dp.grad_sync`, blocking or in buckets), parameter gathers and the tied
+    /// embedding all-reduce.
+    pub grad_sync: u64,
+    /// Pipeline sends (`pp.send_*`).
+    pub p2p: u64,
+    /// Tensor-parallel and ZeRO-3 per-layer collectives.
+    pub other: u64,
+}
+
+impl Contention {
+    /// Meetings of all kinds (0: no link contention).
+    pub fn total(&self) -> u64 {
+        self.all_to_all + self.grad_sync + self.p2p + self.other
+    }
+}
+
 /// Result of one event-level step.
 #[derive(Clone, Debug, Default)]
 pub struct EventStep {
@@ -149,6 +173,8 @@ pub struct EventStep {
     pub router_s: f64,
     /// Longest time any simulated GPU waited in collectives and pipeline transfers [s].
     pub comm_wait_s: f64,
+    /// Flows that shared a port with another flow, by kind (see [`Contention`]).
+    pub contention: Contention,
     /// Per-op timeline (empty unless asked for).
     pub records: Vec<OpRecord>,
     /// Stage of each simulated GPU.
@@ -321,6 +347,7 @@ impl EventStepModel {
             dropped: g.dropped * mb * replicas,
             router_s: router_ns.iter().copied().max().unwrap_or(0) as f64 * 1e-9,
             comm_wait_s: comm_wait as f64 * 1e-9,
+            contention: sched.contention,
             records,
             stage_of_gpu: (0..g.gpus()).map(|x| (x / g.ep as usize) as u32).collect(),
         })

@@ -9,7 +9,7 @@ mod collective;
 
 use super::graph::{Graph, NONE};
 use super::links::Net;
-use super::{EventStepError, OpRecord, Overlap};
+use super::{Contention, EventStepError, OpRecord, Overlap};
 use crate::engine::{EngineError, Handler, SimTime};
 use crate::network::Fabric;
 use crate::workload::step_ops::{GroupKind, KernelClass, Op, Phase};
@@ -111,6 +111,10 @@ pub(super) struct Sched<'a> {
     pub records: Option<Vec<OpRecord>>,
     /// Per layer: GPU-ns spent waiting in the MoE block's all-to-all and expert-TP collectives.
     pub moe_wait_ns: Vec<u64>,
+    /// Port sharing seen so far.
+    pub contention: Contention,
+    /// Collectives sharing a port with a flow just started (scratch).
+    sharing: Vec<u32>,
     m: u32,
 }
 
@@ -172,6 +176,8 @@ impl<'a> Sched<'a> {
             buckets,
             records: record.then(Vec::new),
             moe_wait_ns: vec![0; layers],
+            contention: Contention::default(),
+            sharing: Vec::new(),
             m,
         }
     }

@@ -366,3 +366,34 @@ fn the_same_step_twice_gives_bit_identical_results_and_timelines() {
     assert_eq!(a.events, b.events);
     assert_eq!(a.records, b.records);
 }
+
+#[test]
+fn overlapped_gradient_buckets_meet_the_all_to_all_on_a_port_and_are_counted() {
+    // Why: the agreement test trusts `contention` to tell contended plans from free ones; a
+    // counter stuck at zero would hold contended plans to the 2 % tolerance and hide the regimes.
+    // Large layers, few tokens: a layer's gradient bucket outlasts the compute before the next
+    // layer's all-to-all (one GPU per node, so both cross the NIC).
+    let mut m = model(8);
+    m.d_model = 4096;
+    m.ffn_hidden = 16384;
+    if let FfnKind::Moe(x) = &mut m.ffn {
+        x.expert_ffn_hidden = 8192;
+    }
+    let mut p = plan(2, 1, 1, 2, 4);
+    p.micro_batch_seqs = 1;
+    p.global_batch_seqs = 8;
+    let mut inp = input(m, p, 1);
+    inp.gpus_per_node = 1;
+    inp.fabric = Fabric::from_presets("nvlink4", "ib-ndr", 1, 2).unwrap();
+    let k = knobs(&inp, 4);
+    let blocking = event_step(&inp, &uniform(&inp), k, false).unwrap();
+    assert_eq!(blocking.contention, Contention::default());
+    inp.overlap.grad_sync = true;
+    let overlapped = event_step(&inp, &uniform(&inp), k, false).unwrap();
+    assert!(
+        overlapped.contention.all_to_all > 0 && overlapped.contention.grad_sync > 0,
+        "{:?}",
+        overlapped.contention
+    );
+    assert_eq!(overlapped.contention.p2p, 0);
+}

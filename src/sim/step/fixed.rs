@@ -65,6 +65,13 @@ pub(super) struct Fixed {
     /// Gradient synchronisation of the slowest stage (data-parallel reduce-scatter or all-reduce,
     /// expert-data-parallel, tied-embedding all-reduce) [s].
     pub dp_sync_s: f64,
+    /// Stage 0's gradient sync in per-layer buckets (`overlap_grad_sync`): one bucket of every
+    /// `dp.grad_sync` op at `1 / layers` of its bytes, as Megatron-LM issues one per bucket [s].
+    pub bucket_s: f64,
+    /// Stage 0's gradient sync that is not bucketed (tied-embedding all-reduce) [s].
+    pub unbucketed_s: f64,
+    /// Stage 0's backward of one micro-batch after its last layer (embedding) [s].
+    pub tail_b_s: f64,
     /// Optimizer update + parameter all-gathers of the slowest stage [s].
     pub opt_s: f64,
     /// Parameter all-gather part of `opt_s` [s].
@@ -152,6 +159,7 @@ impl StepModel {
         let (mut p2p_s, mut dp_sync_s, mut opt_s, mut param_gather_s) =
             (0.0f64, 0.0f64, 0.0f64, 0.0f64);
         let (mut opt_dyn_j, mut opt_busy_gpu_s) = (0.0, 0.0);
+        let (mut bucket_s, mut unbucketed_s, mut tail_b_s) = (0.0, 0.0, 0.0);
         let gpus_per_stage = f64::from(self.plan.dp * self.plan.tp);
         // ZeRO-3 / FSDP parameter gathers and gradient reduce-scatters per layer, forward and backward.
         let mut z3 = vec![(0.0f64, 0.0f64); self.model.layers as usize];
@@ -196,6 +204,30 @@ impl StepModel {
                     }
                 }
             }
+            if st.stage == 0 {
+                let nl = st.layers.len().max(1) as f64;
+                for op in &st.per_step {
+                    match (op.phase, op.class.is_comm()) {
+                        (Phase::Optimizer, _) | (_, false) => {}
+                        _ if op.name == "dp.grad_sync" => {
+                            let mut b = op.clone();
+                            if let Some(c) = b.comm.as_mut() {
+                                c.bytes_per_rank /= nl;
+                            }
+                            bucket_s += self.price_op(&b, &k).time_s;
+                        }
+                        _ => unbucketed_s += self.price_op(op, &k).time_s,
+                    }
+                }
+                tail_b_s = st
+                    .backward
+                    .iter()
+                    .rev()
+                    .take_while(|o| o.layer.is_none())
+                    .filter(|o| o.class != KernelClass::SendRecv)
+                    .map(|o| self.price_op(o, &k).time_s)
+                    .sum();
+            }
             dp_sync_s = dp_sync_s.max(sync);
             opt_s = opt_s.max(opt + gather);
             param_gather_s = param_gather_s.max(gather);
@@ -219,6 +251,9 @@ impl StepModel {
             extra,
             p2p_s,
             dp_sync_s,
+            bucket_s,
+            unbucketed_s,
+            tail_b_s,
             opt_s,
             param_gather_s,
             opt_dyn_j,

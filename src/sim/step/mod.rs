@@ -22,7 +22,7 @@ mod schedule;
 mod tests;
 
 use fixed::Fixed;
-pub use schedule::{pipeline_1f1b_s, pipeline_interleaved_s};
+pub use schedule::{pipeline_1f1b_passes_s, pipeline_1f1b_s, pipeline_interleaved_s};
 
 /// The strategy's knobs for a step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -93,6 +93,10 @@ pub struct StepModel {
     stage_f: Vec<f64>,
     stage_b: Vec<f64>,
     stage_x: Vec<[f64; 3]>,
+    /// Scratch of the pass-by-pass 1F1B makespan.
+    pipe_ends: Vec<f64>,
+    /// Stage 0's backward of one micro-batch per layer, in layer order [s].
+    layer_b: Vec<f64>,
     choice: RoutingChoice,
     placement: Placement,
     placement_policy: PlacementPolicy,
@@ -167,6 +171,8 @@ impl StepModel {
             stage_f: Vec::new(),
             stage_b: Vec::new(),
             stage_x: Vec::new(),
+            pipe_ends: Vec::new(),
+            layer_b: Vec::new(),
             choice: RoutingChoice::TokenChoice,
             placement,
             placement_policy: PlacementPolicy::Contiguous,
@@ -247,6 +253,7 @@ impl StepModel {
         let mut dropped = 0.0;
         // Router, straggler and communication time per stage and micro-batch, to be put on the critical path.
         self.stage_x.clear();
+        self.layer_b.clear();
         let gpus_per_stage = (self.plan.dp * self.plan.tp) as f64;
         let e = self.experts;
         for s in 0..pp {
@@ -260,6 +267,7 @@ impl StepModel {
                 let c = self.cache[fi].layers[l];
                 f_s += c.f_s;
                 b_s += c.b_s;
+                let b_before = b_s - c.b_s;
                 dyn_gpu += c.dyn_j;
                 busy += c.busy_s;
                 router_s += c.router_s;
@@ -275,6 +283,9 @@ impl StepModel {
                     straggler_s += r.straggler_s;
                     comm_s += r.comm_s;
                 }
+                if s == 0 {
+                    self.layer_b.push(b_s - b_before);
+                }
             }
             self.stage_x.push([router_s, straggler_s, comm_s]);
             self.stage_f.push(f_s);
@@ -284,11 +295,34 @@ impl StepModel {
         }
         let f = &self.cache[fi];
         let v = self.schedule.virtual_stages;
-        let pipe = pipeline_interleaved_s(&self.stage_f, &self.stage_b, mb as u32, f.p2p_s, v);
-        // Gradient sync after the last backward; with `overlap_grad_sync` it runs under the last
-        // micro-batch's backward of stage 0, the last stage to finish.
+        // Plain 1F1B pass by pass (exact on uneven stages, the sends on the critical path as
+        // Megatron-LM blocks on them); one stage and interleaved by the closed form.
+        // One stage has no pipeline: the closed form is exact there.
+        let pipe = if v <= 1 && pp > 1 {
+            pipeline_1f1b_passes_s(
+                &self.stage_f,
+                &self.stage_b,
+                mb as u32,
+                f.p2p_s,
+                &mut self.pipe_ends,
+            )
+        } else {
+            pipeline_interleaved_s(&self.stage_f, &self.stage_b, mb as u32, f.p2p_s, v)
+        };
+        // Gradient sync after the last backward; with `overlap_grad_sync` (Megatron-LM
+        // `--overlap-grad-reduce`) each layer's bucket is reduced on the communication stream as
+        // soon as that layer's backward of the last micro-batch ends on stage 0 (the last stage
+        // to finish), one bucket after another: what runs past the end of the backward is
+        // exposed (at least the last layer's bucket), and the unbucketed syncs follow it.
         let exposed_dp = if self.schedule.overlap_grad_sync {
-            (f.dp_sync_s - self.stage_b[0]).max(0.0)
+            let layers_b: f64 = self.layer_b.iter().sum();
+            let mut t = self.stage_b[0] - layers_b - f.tail_b_s;
+            let mut free = 0.0f64;
+            for &b in self.layer_b.iter().rev() {
+                t += b;
+                free = free.max(t) + f.bucket_s;
+            }
+            (free - (t + f.tail_b_s)).max(0.0) + f.unbucketed_s
         } else {
             f.dp_sync_s
         };

@@ -124,9 +124,32 @@ impl Sched<'_> {
         *done_at = (*done_at).max(now + lat_ns);
         if bytes > 0.0 {
             *pending += 1;
-            self.net
+            let fl = self
+                .net
                 .start(now, bytes, links, id, lat_ns, &mut self.scratch);
+            self.sharing.clear();
+            self.net.sharing(fl, links, &mut self.sharing);
+            for k in 0..self.sharing.len() {
+                let other = self.sharing[k];
+                self.count_contention(id);
+                self.count_contention(other);
+            }
         }
+    }
+
+    /// One meeting on a port for collective `id`'s kind of communication.
+    fn count_contention(&mut self, id: u32) {
+        let c = &self.colls[id as usize];
+        let n = if c.p2p.is_some() {
+            &mut self.contention.p2p
+        } else if c.class == KernelClass::AllToAll {
+            &mut self.contention.all_to_all
+        } else if c.async_ || c.layer.is_none() {
+            &mut self.contention.grad_sync
+        } else {
+            &mut self.contention.other
+        };
+        *n += 1;
     }
 
     /// The flows of an all-to-all among the expert-parallel ranks of one stage. Every rank
