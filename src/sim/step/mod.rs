@@ -20,6 +20,8 @@ mod moe;
 mod schedule;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_exact;
 
 use fixed::Fixed;
 pub use schedule::{pipeline_1f1b_s, pipeline_interleaved_s};
