@@ -3,6 +3,7 @@
 //! dynamic energy, busy and communication time; the per-step gradient sync, optimizer and
 //! parameter gathers; and the routed ops of one MoE layer, kept as templates to re-size per step.
 
+use super::moe::{A2a, Memo, RoutedOp, MEMO_SLOTS};
 use super::{Knobs, StepModel};
 use crate::hardware::{is_router_op, PriceKnobs, PricedOp};
 use crate::network::price_comm;
@@ -73,12 +74,16 @@ pub(super) struct Fixed {
     pub opt_dyn_j: f64,
     /// Optimizer busy time summed over all GPUs of the job [s].
     pub opt_busy_gpu_s: f64,
-    /// The routed ops of one MoE layer (uniform-routing sizes), for one rank; looped experts
-    /// are kept once (`LocalExpert(0)`) and priced per slot.
-    pub routed: Vec<Op>,
-    /// Prices of the routed ops at token counts seen before: `MEMO_SLOTS` entries per op of
-    /// `routed`, `(tokens, price)`, allocated once here (the per-step path only reads and writes).
-    pub memo: Vec<(f64, PricedOp)>,
+    /// The routed ops of one MoE layer (uniform-routing sizes) priced per rank (all but the
+    /// all-to-alls), in list order; looped experts are kept once (`LocalExpert(0)`) and priced
+    /// per slot.
+    pub priced: Vec<RoutedOp>,
+    /// The routed dispatch/combine all-to-alls of one MoE layer, in list order.
+    pub a2a: Vec<A2a>,
+    /// Prices of `priced` at token counts seen before: `MEMO_SLOTS` rows (one per token count
+    /// modulo `MEMO_SLOTS`) of one entry per op, allocated once here (the per-step path only
+    /// reads and writes).
+    pub memo: Vec<Memo>,
     /// One MoE layer under perfectly balanced routing: critical time of the routed part [s].
     pub balanced_s: f64,
 }
@@ -213,6 +218,24 @@ impl StepModel {
             c.b_s += eb;
             c.comm_s += ef + eb;
         }
+        let priced: Vec<RoutedOp> = routed
+            .iter()
+            .filter(|op| op.class != KernelClass::AllToAll)
+            .filter_map(|op| match op.load {
+                Load::Routed { by, .. } => Some(RoutedOp {
+                    op: op.clone(),
+                    by,
+                    forward: op.phase == Phase::Forward,
+                    busy: !op.class.is_comm(),
+                }),
+                Load::Fixed => None,
+            })
+            .collect();
+        let mut a2a: Vec<A2a> = Vec::new();
+        for op in routed.iter().filter(|op| op.class == KernelClass::AllToAll) {
+            let a = A2a::new(op, &a2a);
+            a2a.push(a);
+        }
         Fixed {
             knobs,
             layers,
@@ -223,8 +246,9 @@ impl StepModel {
             param_gather_s,
             opt_dyn_j,
             opt_busy_gpu_s,
-            memo: vec![(f64::NAN, PricedOp::default()); routed.len() * super::moe::MEMO_SLOTS],
-            routed,
+            memo: vec![Memo::EMPTY; priced.len() * MEMO_SLOTS],
+            priced,
+            a2a,
             balanced_s: 0.0,
         }
     }

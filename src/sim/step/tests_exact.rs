@@ -7,7 +7,7 @@ use crate::hardware::PriceKnobs;
 use crate::network::price_all_to_all;
 use crate::routing::{Router, RouterModel};
 use crate::scenario::parse_scenario;
-use crate::workload::step_ops::{ExpertKernel, KernelClass, Load, Phase, RoutedBy};
+use crate::workload::step_ops::{ExpertKernel, KernelClass, Load, Op, Phase, RoutedBy};
 use std::path::Path;
 
 fn job_and_cluster(file: &str) -> (Job, Cluster) {
@@ -26,11 +26,19 @@ fn reference_routed(sm: &StepModel, knobs: Knobs, fi: usize, layer_compute_s: f6
     let idle = sm.acc.idle_w;
     let mut out = Routed::default();
     let (mut f_max, mut b_max) = (0.0f64, 0.0f64);
-    let routed = &sm.cache[fi].routed;
+    // The layer's routed ops in list order (the all-to-alls are priced after the rest either way).
+    let f = &sm.cache[fi];
+    let routed: Vec<&Op> = f
+        .priced
+        .iter()
+        .map(|p| &p.op)
+        .chain(f.a2a.iter().map(|a| &a.op))
+        .collect();
+    let routed = &routed;
     for r in 0..ep {
         let counts = &sm.counts[r * width..r * width + sm.slots_of[r]];
         let (mut rf, mut rb) = (0.0, 0.0);
-        for op in routed {
+        for &op in routed {
             if op.class == KernelClass::AllToAll {
                 continue;
             }
@@ -63,7 +71,7 @@ fn reference_routed(sm: &StepModel, knobs: Knobs, fi: usize, layer_compute_s: f6
     let spin = sm.acc.spin_w();
     let (mut a2a_f, mut a2a_b) = (0.0, 0.0);
     let (mut send, mut recv) = (vec![0.0; ep], vec![0.0; ep]);
-    for op in routed {
+    for &op in routed {
         if op.class != KernelClass::AllToAll {
             continue;
         }
@@ -123,7 +131,11 @@ fn check_layers(job: &Job, cluster: &Cluster, choice: RoutingChoice, steps: u64)
             let x = 1e-4 * ml as f64;
             let got = sm.moe_block(&shares[ml * e..(ml + 1) * e], ml, knobs, fi, x);
             let want = reference_routed(&sm, knobs, fi, x);
-            assert_eq!(bits(&got), bits(&want), "step {step} layer {ml}: {got:?} vs {want:?}");
+            assert_eq!(
+                bits(&got),
+                bits(&want),
+                "step {step} layer {ml}: {got:?} vs {want:?}"
+            );
             checked += 1;
         }
     }
@@ -166,4 +178,89 @@ fn routed_layers_equal_the_unmemoised_prices_on_a_torus_and_with_expert_tp() {
     job.plan.ep = 4;
     job.plan.dp = 4;
     assert!(check_layers(&job, &cluster, RoutingChoice::TokenChoice, 6) > 0);
+}
+
+#[test]
+fn a_memoised_price_equals_the_unmemoised_one_for_a_sweep_of_token_counts() {
+    let (job, cluster) = job_and_cluster("seed_comparison.toml");
+    for kernel in [ExpertKernel::Grouped, ExpertKernel::Loop] {
+        let mut j = job.clone();
+        j.expert_kernel = kernel;
+        let mut sm = StepModel::new(&j, &cluster).expect("op list");
+        let knobs = Knobs {
+            power_limit_w: 450.0,
+            ..sm.full_knobs()
+        };
+        let fi = sm.fixed(knobs);
+        let k = sm.price_knobs(knobs);
+        let priced = sm.cache[fi].priced.clone();
+        let n = priced.len();
+        assert!(n >= 5, "{n} routed ops");
+        let mut memo = vec![super::moe::Memo::EMPTY; n * super::moe::MEMO_SLOTS];
+        // Counts that share a memo slot (t, t + 1024, t + 4096) in turn, twice over: the second
+        // pass reads back what the first remembered, and collisions re-price.
+        let counts: Vec<f64> = (0..3000u32)
+            .step_by(7)
+            .flat_map(|t| [t, t + 1024, t, t + 4096, 16384 + t])
+            .map(f64::from)
+            .chain([0.5, 1e9, f64::NAN])
+            .collect();
+        for _ in 0..2 {
+            for &t in &counts {
+                for (i, p) in priced.iter().enumerate() {
+                    let got = sm.memo_price(&mut memo, n, i, p, t, &k);
+                    let want = sm.price_op(&p.op.at_tokens(t), &k);
+                    let want_dyn = (want.energy_j - sm.acc.idle_w * want.time_s).max(0.0);
+                    assert_eq!(
+                        (got.time_s.to_bits(), got.dyn_j.to_bits()),
+                        (want.time_s.to_bits(), want_dyn.to_bits()),
+                        "{kernel:?} op {} at {t} tokens",
+                        p.op.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_inline_rounding_equals_f64_round_bit_for_bit() {
+    let mut xs = vec![
+        0.0,
+        -0.0,
+        0.5,
+        -0.5,
+        1.5,
+        2.5,
+        -2.5,
+        0.49999999999999994,
+        -0.49999999999999994,
+        4503599627370495.5,
+        -4503599627370495.5,
+        4503599627370496.0,
+        9007199254740993.0,
+        1e300,
+        f64::MIN_POSITIVE,
+        -f64::MIN_POSITIVE,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MAX,
+    ];
+    xs.extend((-40_000..40_000).map(|i| f64::from(i) / 16.0));
+    xs.extend((0..20_000).map(|i| f64::from(i) * 0.1 + 0.05));
+    // Scattered bit patterns over the whole range (a fixed-seed xorshift).
+    let mut b = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..200_000 {
+        b ^= b << 13;
+        b ^= b >> 7;
+        b ^= b << 17;
+        xs.push(f64::from_bits(b));
+    }
+    for x in xs {
+        let (got, want) = (super::moe::round(x), x.round());
+        assert!(
+            got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+            "{x:e}: {got:e} vs {want:e}"
+        );
+    }
 }
