@@ -3,7 +3,8 @@
 //! dynamic energy, busy and communication time; the per-step gradient sync, optimizer and
 //! parameter gathers; and the routed ops of one MoE layer, kept as templates to re-size per step.
 
-use super::moe::{A2a, Memo, RoutedOp, MEMO_SLOTS};
+use super::memo::{table_of, PriceTable, RoutedOp};
+use super::moe::A2a;
 use super::{Knobs, StepModel};
 use crate::hardware::{is_router_op, PriceKnobs, PricedOp};
 use crate::network::price_comm;
@@ -80,10 +81,8 @@ pub(super) struct Fixed {
     pub priced: Vec<RoutedOp>,
     /// The routed dispatch/combine all-to-alls of one MoE layer, in list order.
     pub a2a: Vec<A2a>,
-    /// Prices of `priced` at token counts seen before: `MEMO_SLOTS` rows (one per token count
-    /// modulo `MEMO_SLOTS`) of one entry per op, allocated once here (the per-step path only
-    /// reads and writes).
-    pub memo: Vec<Memo>,
+    /// Prices of `priced` at token counts seen before, one table per load kind (`table_of`).
+    pub tables: [PriceTable; 3],
     /// One MoE layer under perfectly balanced routing: critical time of the routed part [s].
     pub balanced_s: f64,
 }
@@ -218,7 +217,7 @@ impl StepModel {
             c.b_s += eb;
             c.comm_s += ef + eb;
         }
-        let priced: Vec<RoutedOp> = routed
+        let mut priced: Vec<RoutedOp> = routed
             .iter()
             .filter(|op| op.class != KernelClass::AllToAll)
             .filter_map(|op| match op.load {
@@ -227,10 +226,17 @@ impl StepModel {
                     by,
                     forward: op.phase == Phase::Forward,
                     busy: !op.class.is_comm(),
+                    col: 0,
                 }),
                 Load::Fixed => None,
             })
             .collect();
+        let mut cols: [Vec<usize>; 3] = Default::default();
+        for (i, p) in priced.iter_mut().enumerate() {
+            let t = &mut cols[table_of(p.by)];
+            p.col = t.len();
+            t.push(i);
+        }
         let mut a2a: Vec<A2a> = Vec::new();
         for op in routed.iter().filter(|op| op.class == KernelClass::AllToAll) {
             let a = A2a::new(op, &a2a);
@@ -246,7 +252,7 @@ impl StepModel {
             param_gather_s,
             opt_dyn_j,
             opt_busy_gpu_s,
-            memo: vec![Memo::EMPTY; priced.len() * MEMO_SLOTS],
+            tables: cols.map(PriceTable::new),
             priced,
             a2a,
             balanced_s: 0.0,

@@ -16,6 +16,7 @@ use crate::workload::step_ops::{OpsConfig, StepOps};
 use crate::workload::{FfnKind, ModelSpec, ParallelPlan, Schedule, WorkloadError};
 
 mod fixed;
+mod memo;
 mod moe;
 mod schedule;
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The routing side of the step model: expert placement and rebalancing, and the MoE block's expert
 //! ops (expert GEMMs, dispatch/combine, expert-TP exchanges) priced under each step's routing loads.
 
+use super::memo::{table_of, Memo, RoutedOp};
 use super::{Knobs, StepModel};
 use crate::hardware::PriceKnobs;
 use crate::network::price_all_to_all;
@@ -155,14 +156,30 @@ impl StepModel {
         let (mut f_max, mut b_max) = (0.0f64, 0.0f64);
         // Moved out of the cache while the scratch buffers are written (no allocation).
         let priced = std::mem::take(&mut self.cache[fi].priced);
-        let mut memo = std::mem::take(&mut self.cache[fi].memo);
-        let n = priced.len();
+        let mut tables = std::mem::take(&mut self.cache[fi].tables);
+        let (this, priced_ref, k_ref) = (&*self, &priced, &k);
+        let fill = move |tokens: f64| {
+            move |ops: &[usize], row: &mut [Memo]| {
+                this.price_row(priced_ref, k_ref, tokens, ops, row)
+            }
+        };
         for r in 0..ep {
             let counts = &self.counts[r * width..r * width + self.slots_of[r]];
+            // This rank's rows of the rank-load and largest-expert tables, priced if new.
+            let rank_row = match tables[0].ops.is_empty() {
+                true => 0,
+                false => tables[0].row(self.load[r], fill(self.load[r])),
+            };
+            let max_row = match tables[1].ops.is_empty() {
+                true => 0,
+                false => {
+                    let m = counts.iter().copied().fold(0.0, f64::max);
+                    tables[1].row(m, fill(m))
+                }
+            };
             let (mut rf, mut rb) = (0.0, 0.0);
-            for (i, p) in priced.iter().enumerate() {
-                let mut price = |tokens: f64| {
-                    let m = self.memo_price(&mut memo, n, i, p, tokens, &k);
+            for p in &priced {
+                let mut charge = |m: Memo| {
                     if p.busy {
                         out.dyn_sum_j += m.dyn_j;
                         out.busy_sum_s += m.time_s;
@@ -170,13 +187,14 @@ impl StepModel {
                     m.time_s
                 };
                 let t = match p.by {
-                    RoutedBy::RankReceived => price(self.load[r]),
-                    RoutedBy::MaxLocalExpert => price(counts.iter().copied().fold(0.0, f64::max)),
+                    RoutedBy::RankReceived => charge(tables[0].vals[rank_row + p.col]),
+                    RoutedBy::MaxLocalExpert => charge(tables[1].vals[max_row + p.col]),
                     // Looped experts: the template chain once per local slot at its count.
                     RoutedBy::LocalExpert(_) => {
                         let mut t = 0.0;
                         for &c in counts {
-                            t += price(c);
+                            let row = tables[2].row(c, fill(c));
+                            t += charge(tables[2].vals[row + p.col]);
                         }
                         t
                     }
@@ -191,7 +209,7 @@ impl StepModel {
             b_max = b_max.max(rb);
         }
         self.cache[fi].priced = priced;
-        self.cache[fi].memo = memo;
+        self.cache[fi].tables = tables;
         // Dispatch / combine: every rank sends its own tokens (the uniform size), rank r receives
         // the op re-sized to its load; the most loaded rank sets the time.
         let group = self.group(self.plan.ep, self.plan.tp);
@@ -234,29 +252,42 @@ impl StepModel {
         out
     }
 
-    /// The price of `p`, op `i` of the `n` in `memo`'s rows, at `tokens`: read back if that count
-    /// was priced before, else priced (`Op::at_tokens` + `price_op`) and remembered.
-    #[inline]
-    pub(super) fn memo_price(
+    /// Price the ops `ops` (indices into `priced`) at `tokens` into `row` (`Op::at_tokens` +
+    /// `price_op`, the unmemoised price). Out of line: the per-step path rarely comes here.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn price_row(
         &self,
-        memo: &mut [Memo],
-        n: usize,
-        i: usize,
-        p: &RoutedOp,
-        tokens: f64,
+        priced: &[RoutedOp],
         k: &PriceKnobs,
-    ) -> Memo {
-        // Token counts are whole numbers; direct-mapped by count (a NaN count never matches).
-        let m = &mut memo[((tokens as usize) & (MEMO_SLOTS - 1)) * n + i];
-        if m.tokens != tokens {
-            let q = self.price_op(&p.op.at_tokens(tokens), k);
+        tokens: f64,
+        ops: &[usize],
+        row: &mut [Memo],
+    ) {
+        for (m, &i) in row.iter_mut().zip(ops) {
+            let q = self.price_op(&priced[i].op.at_tokens(tokens), k);
             *m = Memo {
-                tokens,
                 time_s: q.time_s,
                 dyn_j: (q.energy_j - self.acc.idle_w * q.time_s).max(0.0),
             };
         }
-        *m
+    }
+
+    /// The remembered price of routed op `i` of knob setting `fi` at `tokens` (priced and
+    /// remembered if new): what the per-step path reads, one op at a time (for tests).
+    #[cfg(test)]
+    pub(super) fn price_at(&mut self, fi: usize, i: usize, tokens: f64, k: &PriceKnobs) -> Memo {
+        let priced = std::mem::take(&mut self.cache[fi].priced);
+        let mut tables = std::mem::take(&mut self.cache[fi].tables);
+        let p = &priced[i];
+        let t = &mut tables[table_of(p.by)];
+        let row = t.row(tokens, |ops, row| {
+            self.price_row(&priced, k, tokens, ops, row)
+        });
+        let m = t.vals[row + p.col];
+        self.cache[fi].priced = priced;
+        self.cache[fi].tables = tables;
+        m
     }
 
     /// Critical time of the routed part of one MoE layer under perfectly balanced routing [s].
@@ -305,42 +336,6 @@ pub(super) fn round(x: f64) -> f64 {
     };
     // Keeps the sign of a zero result (`(-0.3f64).round()` is −0).
     r.copysign(x)
-}
-
-/// Token counts remembered per routed op (direct-mapped by count; a power of two).
-pub(super) const MEMO_SLOTS: usize = 1024;
-
-/// One remembered price of a routed op.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Memo {
-    /// Token count it is for (NaN: empty).
-    pub tokens: f64,
-    /// The op's time at that count [s].
-    pub time_s: f64,
-    /// Its dynamic energy above idle, `max(energy − idle × time, 0)` [J].
-    pub dyn_j: f64,
-}
-
-impl Memo {
-    /// An empty slot.
-    pub const EMPTY: Memo = Memo {
-        tokens: f64::NAN,
-        time_s: 0.0,
-        dyn_j: 0.0,
-    };
-}
-
-/// A routed op priced per rank (compute, or an expert-TP exchange), with what sizes it.
-#[derive(Debug, Clone)]
-pub(super) struct RoutedOp {
-    /// The template at uniform-routing size.
-    pub op: Op,
-    /// The load that sizes it.
-    pub by: RoutedBy,
-    /// Forward (else backward or recompute).
-    pub forward: bool,
-    /// A compute op: its time is busy time and its energy counts (communication only waits).
-    pub busy: bool,
 }
 
 /// A routed dispatch/combine all-to-all of one MoE layer.

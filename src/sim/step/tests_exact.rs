@@ -194,10 +194,8 @@ fn a_memoised_price_equals_the_unmemoised_one_for_a_sweep_of_token_counts() {
         let fi = sm.fixed(knobs);
         let k = sm.price_knobs(knobs);
         let priced = sm.cache[fi].priced.clone();
-        let n = priced.len();
-        assert!(n >= 5, "{n} routed ops");
-        let mut memo = vec![super::moe::Memo::EMPTY; n * super::moe::MEMO_SLOTS];
-        // Counts that share a memo slot (t, t + 1024, t + 4096) in turn, twice over: the second
+        assert!(priced.len() >= 5, "{} routed ops", priced.len());
+        // Counts that share a memo row (t, t + 1024, t + 4096) in turn, twice over: the second
         // pass reads back what the first remembered, and collisions re-price.
         let counts: Vec<f64> = (0..3000u32)
             .step_by(7)
@@ -208,7 +206,7 @@ fn a_memoised_price_equals_the_unmemoised_one_for_a_sweep_of_token_counts() {
         for _ in 0..2 {
             for &t in &counts {
                 for (i, p) in priced.iter().enumerate() {
-                    let got = sm.memo_price(&mut memo, n, i, p, t, &k);
+                    let got = sm.price_at(fi, i, t, &k);
                     let want = sm.price_op(&p.op.at_tokens(t), &k);
                     let want_dyn = (want.energy_j - sm.acc.idle_w * want.time_s).max(0.0);
                     assert_eq!(
