@@ -1,7 +1,9 @@
 //! The routing side of the step model: expert placement and rebalancing, and the MoE block's expert
 //! ops (expert GEMMs, dispatch/combine, expert-TP exchanges) priced under each step's routing loads.
 
-use super::memo::{table_of, Memo, RoutedOp};
+#[cfg(test)]
+use super::memo::table_of;
+use super::memo::{Memo, RoutedOp};
 use super::{Knobs, StepModel};
 use crate::hardware::PriceKnobs;
 use crate::network::price_all_to_all;
@@ -321,7 +323,7 @@ impl StepModel {
 pub(super) fn round(x: f64) -> f64 {
     // From 2^52 on every f64 is a whole number (and NaN / infinities round to themselves).
     const WHOLE: f64 = 4_503_599_627_370_496.0;
-    if !(x.abs() < WHOLE) {
+    if x.is_nan() || x.abs() >= WHOLE {
         return x;
     }
     // Truncation toward zero; exact below 2^52, and so is the fraction `x − t`.
