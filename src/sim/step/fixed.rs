@@ -3,6 +3,8 @@
 //! dynamic energy, busy and communication time; the per-step gradient sync, optimizer and
 //! parameter gathers; and the routed ops of one MoE layer, kept as templates to re-size per step.
 
+use super::memo::{table_of, PriceTable, RoutedOp};
+use super::moe::A2a;
 use super::{Knobs, StepModel};
 use crate::hardware::{is_router_op, PriceKnobs, PricedOp};
 use crate::network::price_comm;
@@ -80,12 +82,14 @@ pub(super) struct Fixed {
     pub opt_dyn_j: f64,
     /// Optimizer busy time summed over all GPUs of the job [s].
     pub opt_busy_gpu_s: f64,
-    /// The routed ops of one MoE layer (uniform-routing sizes), for one rank; looped experts
-    /// are kept once (`LocalExpert(0)`) and priced per slot.
-    pub routed: Vec<Op>,
-    /// Prices of the routed ops at token counts seen before: `MEMO_SLOTS` entries per op of
-    /// `routed`, `(tokens, price)`, allocated once here (the per-step path only reads and writes).
-    pub memo: Vec<(f64, PricedOp)>,
+    /// The routed ops of one MoE layer (uniform-routing sizes) priced per rank (all but the
+    /// all-to-alls), in list order; looped experts are kept once (`LocalExpert(0)`) and priced
+    /// per slot.
+    pub priced: Vec<RoutedOp>,
+    /// The routed dispatch/combine all-to-alls of one MoE layer, in list order.
+    pub a2a: Vec<A2a>,
+    /// Prices of `priced` at token counts seen before, one table per load kind (`table_of`).
+    pub tables: [PriceTable; 3],
     /// One MoE layer under perfectly balanced routing: critical time of the routed part [s].
     pub balanced_s: f64,
 }
@@ -245,6 +249,31 @@ impl StepModel {
             c.b_s += eb;
             c.comm_s += ef + eb;
         }
+        let mut priced: Vec<RoutedOp> = routed
+            .iter()
+            .filter(|op| op.class != KernelClass::AllToAll)
+            .filter_map(|op| match op.load {
+                Load::Routed { by, .. } => Some(RoutedOp {
+                    op: op.clone(),
+                    by,
+                    forward: op.phase == Phase::Forward,
+                    busy: !op.class.is_comm(),
+                    col: 0,
+                }),
+                Load::Fixed => None,
+            })
+            .collect();
+        let mut cols: [Vec<usize>; 3] = Default::default();
+        for (i, p) in priced.iter_mut().enumerate() {
+            let t = &mut cols[table_of(p.by)];
+            p.col = t.len();
+            t.push(i);
+        }
+        let mut a2a: Vec<A2a> = Vec::new();
+        for op in routed.iter().filter(|op| op.class == KernelClass::AllToAll) {
+            let a = A2a::new(op, &a2a);
+            a2a.push(a);
+        }
         Fixed {
             knobs,
             layers,
@@ -258,8 +287,9 @@ impl StepModel {
             param_gather_s,
             opt_dyn_j,
             opt_busy_gpu_s,
-            memo: vec![(f64::NAN, PricedOp::default()); routed.len() * super::moe::MEMO_SLOTS],
-            routed,
+            tables: cols.map(PriceTable::new),
+            priced,
+            a2a,
             balanced_s: 0.0,
         }
     }

@@ -16,10 +16,13 @@ use crate::workload::step_ops::{OpsConfig, StepOps};
 use crate::workload::{FfnKind, ModelSpec, ParallelPlan, Schedule, WorkloadError};
 
 mod fixed;
+mod memo;
 mod moe;
 mod schedule;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_exact;
 
 use fixed::Fixed;
 pub use schedule::{pipeline_1f1b_passes_s, pipeline_1f1b_s, pipeline_interleaved_s};

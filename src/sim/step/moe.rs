@@ -1,11 +1,15 @@
 //! The routing side of the step model: expert placement and rebalancing, and the MoE block's expert
 //! ops (expert GEMMs, dispatch/combine, expert-TP exchanges) priced under each step's routing loads.
 
+#[cfg(test)]
+use super::memo::table_of;
+use super::memo::{Memo, RoutedOp};
 use super::{Knobs, StepModel};
+use crate::hardware::PriceKnobs;
 use crate::network::price_all_to_all;
 use crate::routing::{Placement, PlacementPolicy};
 use crate::scenario::RoutingChoice;
-use crate::workload::step_ops::{KernelClass, Load, Phase, RoutedBy};
+use crate::workload::step_ops::{KernelClass, Load, Op, Phase, RoutedBy};
 use crate::workload::FfnKind;
 
 impl StepModel {
@@ -121,13 +125,13 @@ impl StepModel {
                 let want_e = if self.choice == RoutingChoice::ExpertChoice {
                     capacity.unwrap_or((total / e).ceil())
                 } else {
-                    (shares[slots[j] as usize] * total).round()
+                    round(shares[slots[j] as usize] * total)
                 };
                 let kept_e = capacity.map_or(want_e, |c| want_e.min(c));
                 if self.choice == RoutingChoice::TokenChoice {
                     dropped += (want_e - kept_e) * fracs[j];
                 }
-                let kept = (kept_e * fracs[j]).round();
+                let kept = round(kept_e * fracs[j]);
                 load += kept;
                 self.counts[r * width + j] = kept;
             }
@@ -141,51 +145,63 @@ impl StepModel {
     }
 
     /// Price the routed ops of one MoE layer at the per-rank loads in `self.load` / `self.counts`.
+    ///
+    /// Allocation-free. An op's price at a token count seen before is read back from the knob
+    /// setting's memo (the same number, so outputs do not depend on the memo); the memo is laid
+    /// out by token count, so one rank's ops at its load sit side by side. All-to-alls of equal
+    /// sizes (the same function of the loads) are priced once.
     fn routed_layer(&mut self, knobs: Knobs, fi: usize, layer_compute_s: f64) -> Routed {
         let ep = self.plan.ep.max(1) as usize;
         let width = self.counts.len() / ep;
         let k = self.price_knobs(knobs);
-        let idle = self.acc.idle_w;
         let mut out = Routed::default();
         let (mut f_max, mut b_max) = (0.0f64, 0.0f64);
-        // Borrowed out of the cache while the scratch buffers are written (no allocation).
-        let routed = std::mem::take(&mut self.cache[fi].routed);
-        let mut memo = std::mem::take(&mut self.cache[fi].memo);
+        // Moved out of the cache while the scratch buffers are written (no allocation).
+        let priced = std::mem::take(&mut self.cache[fi].priced);
+        let mut tables = std::mem::take(&mut self.cache[fi].tables);
+        let (this, priced_ref, k_ref) = (&*self, &priced, &k);
+        let fill = move |tokens: f64| {
+            move |ops: &[usize], row: &mut [Memo]| {
+                this.price_row(priced_ref, k_ref, tokens, ops, row)
+            }
+        };
         for r in 0..ep {
             let counts = &self.counts[r * width..r * width + self.slots_of[r]];
-            let (mut rf, mut rb) = (0.0, 0.0);
-            for (i, op) in routed.iter().enumerate() {
-                if op.class == KernelClass::AllToAll {
-                    continue;
+            // This rank's rows of the rank-load and largest-expert tables, priced if new.
+            let rank_row = match tables[0].ops.is_empty() {
+                true => 0,
+                false => tables[0].row(self.load[r], fill(self.load[r])),
+            };
+            let max_row = match tables[1].ops.is_empty() {
+                true => 0,
+                false => {
+                    let m = counts.iter().copied().fold(0.0, f64::max);
+                    tables[1].row(m, fill(m))
                 }
-                let Load::Routed { by, .. } = op.load else {
-                    continue;
-                };
-                let memo = &mut memo[i * MEMO_SLOTS..(i + 1) * MEMO_SLOTS];
-                let mut price = |tokens: f64| {
-                    // Token counts are whole numbers: the price of an op at a count seen before
-                    // is read back (the same number, so outputs do not depend on the cache).
-                    let slot = &mut memo[(tokens as usize) & (MEMO_SLOTS - 1)];
-                    let p = if slot.0 == tokens {
-                        slot.1
-                    } else {
-                        let p = self.price_op(&op.at_tokens(tokens), &k);
-                        *slot = (tokens, p);
-                        p
-                    };
-                    if !op.class.is_comm() {
-                        out.dyn_sum_j += (p.energy_j - idle * p.time_s).max(0.0);
-                        out.busy_sum_s += p.time_s;
+            };
+            let (mut rf, mut rb) = (0.0, 0.0);
+            for p in &priced {
+                let mut charge = |m: Memo| {
+                    if p.busy {
+                        out.dyn_sum_j += m.dyn_j;
+                        out.busy_sum_s += m.time_s;
                     }
-                    p.time_s
+                    m.time_s
                 };
-                let t = match by {
-                    RoutedBy::RankReceived => price(self.load[r]),
-                    RoutedBy::MaxLocalExpert => price(counts.iter().copied().fold(0.0, f64::max)),
+                let t = match p.by {
+                    RoutedBy::RankReceived => charge(tables[0].vals[rank_row + p.col]),
+                    RoutedBy::MaxLocalExpert => charge(tables[1].vals[max_row + p.col]),
                     // Looped experts: the template chain once per local slot at its count.
-                    RoutedBy::LocalExpert(_) => counts.iter().map(|&c| price(c)).sum(),
+                    RoutedBy::LocalExpert(_) => {
+                        let mut t = 0.0;
+                        for &c in counts {
+                            let row = tables[2].row(c, fill(c));
+                            t += charge(tables[2].vals[row + p.col]);
+                        }
+                        t
+                    }
                 };
-                if op.phase == Phase::Forward {
+                if p.forward {
                     rf += t;
                 } else {
                     rb += t;
@@ -194,32 +210,35 @@ impl StepModel {
             f_max = f_max.max(rf);
             b_max = b_max.max(rb);
         }
+        self.cache[fi].priced = priced;
+        self.cache[fi].tables = tables;
         // Dispatch / combine: every rank sends its own tokens (the uniform size), rank r receives
         // the op re-sized to its load; the most loaded rank sets the time.
         let group = self.group(self.plan.ep, self.plan.tp);
         let spin = self.acc.spin_w();
         let (mut a2a_f, mut a2a_b) = (0.0, 0.0);
-        for op in &routed {
-            if op.class != KernelClass::AllToAll {
-                continue;
-            }
-            let uniform = op.comm.map_or(0.0, |c| c.bytes_per_rank);
-            for r in 0..ep {
-                self.send[r] = uniform;
-                self.recv[r] = op
-                    .at_tokens(self.load[r])
-                    .comm
-                    .map_or(0.0, |c| c.bytes_per_rank);
-            }
-            let t = price_all_to_all(op, &self.fabric, group, &self.send, &self.recv, spin).time_s;
-            if op.phase == Phase::Forward {
+        let mut a2a = std::mem::take(&mut self.cache[fi].a2a);
+        for j in 0..a2a.len() {
+            let t = match a2a[j].same_as {
+                Some(s) => a2a[s].last_s,
+                None => {
+                    let x = &a2a[j];
+                    self.send[..ep].fill(x.uniform);
+                    for r in 0..ep {
+                        self.recv[r] = x.recv_bytes(self.load[r]);
+                    }
+                    price_all_to_all(&x.op, &self.fabric, group, &self.send, &self.recv, spin)
+                        .time_s
+                }
+            };
+            a2a[j].last_s = t;
+            if a2a[j].forward {
                 a2a_f += t;
             } else {
                 a2a_b += t;
             }
         }
-        self.cache[fi].routed = routed;
-        self.cache[fi].memo = memo;
+        self.cache[fi].a2a = a2a;
         let a2a = a2a_f + a2a_b;
         // With `overlap_ep_comm` the all-to-alls run under another micro-batch's compute of the
         // layer (Megatron-LM `--overlap-moe-expert-parallel-comm`): only what that compute cannot
@@ -233,6 +252,44 @@ impl StepModel {
         out.b_s = b_max + exposed * a2a_b;
         out.comm_s = exposed * a2a;
         out
+    }
+
+    /// Price the ops `ops` (indices into `priced`) at `tokens` into `row` (`Op::at_tokens` +
+    /// `price_op`, the unmemoised price). Out of line: the per-step path rarely comes here.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn price_row(
+        &self,
+        priced: &[RoutedOp],
+        k: &PriceKnobs,
+        tokens: f64,
+        ops: &[usize],
+        row: &mut [Memo],
+    ) {
+        for (m, &i) in row.iter_mut().zip(ops) {
+            let q = self.price_op(&priced[i].op.at_tokens(tokens), k);
+            *m = Memo {
+                time_s: q.time_s,
+                dyn_j: (q.energy_j - self.acc.idle_w * q.time_s).max(0.0),
+            };
+        }
+    }
+
+    /// The remembered price of routed op `i` of knob setting `fi` at `tokens` (priced and
+    /// remembered if new): what the per-step path reads, one op at a time (for tests).
+    #[cfg(test)]
+    pub(super) fn price_at(&mut self, fi: usize, i: usize, tokens: f64, k: &PriceKnobs) -> Memo {
+        let priced = std::mem::take(&mut self.cache[fi].priced);
+        let mut tables = std::mem::take(&mut self.cache[fi].tables);
+        let p = &priced[i];
+        let t = &mut tables[table_of(p.by)];
+        let row = t.row(tokens, |ops, row| {
+            self.price_row(&priced, k, tokens, ops, row)
+        });
+        let m = t.vals[row + p.col];
+        self.cache[fi].priced = priced;
+        self.cache[fi].tables = tables;
+        m
     }
 
     /// Critical time of the routed part of one MoE layer under perfectly balanced routing [s].
@@ -259,8 +316,98 @@ impl StepModel {
     }
 }
 
-/// Remembered prices per routed op (direct-mapped by token count; a power of two).
-pub(super) const MEMO_SLOTS: usize = 1024;
+/// `x.round()` (half away from zero) computed inline: `f64::round` is a libm call on the
+/// baseline x86-64 target (no SSE4.1 `roundsd`), and this runs twice per expert slot per rank
+/// per layer per step. Bit-identical to `f64::round` for every input (a test sweeps them).
+#[inline]
+pub(super) fn round(x: f64) -> f64 {
+    // From 2^52 on every f64 is a whole number (and NaN / infinities round to themselves).
+    const WHOLE: f64 = 4_503_599_627_370_496.0;
+    if x.is_nan() || x.abs() >= WHOLE {
+        return x;
+    }
+    // Truncation toward zero; exact below 2^52, and so is the fraction `x − t`.
+    let t = x as i64 as f64;
+    let frac = x - t;
+    let r = if frac >= 0.5 {
+        t + 1.0
+    } else if frac <= -0.5 {
+        t - 1.0
+    } else {
+        t
+    };
+    // Keeps the sign of a zero result (`(-0.3f64).round()` is −0).
+    r.copysign(x)
+}
+
+/// A routed dispatch/combine all-to-all of one MoE layer.
+#[derive(Debug, Clone)]
+pub(super) struct A2a {
+    /// The template at uniform-routing size.
+    pub op: Op,
+    /// Bytes every rank sends (the uniform size) [bytes].
+    pub uniform: f64,
+    /// How the received bytes follow a rank's load: `(bytes at t0, bytes per token, t0)` as
+    /// `Op::at_tokens` re-sizes them (`None`: not routed, `fixed` bytes).
+    pub resize: Option<(f64, f64, f64)>,
+    /// Bytes received when not routed (0 without a transfer) [bytes].
+    pub fixed: f64,
+    /// Forward (else backward or recompute).
+    pub forward: bool,
+    /// An earlier all-to-all of the layer with the same sizes (so the same time).
+    pub same_as: Option<usize>,
+    /// Time of the last pricing [s] (scratch for `same_as`).
+    pub last_s: f64,
+}
+
+impl A2a {
+    /// The all-to-all of `op` (an `AllToAll`), linked to an identical earlier one in `before`.
+    pub fn new(op: &Op, before: &[A2a]) -> A2a {
+        let uniform = op.comm.map_or(0.0, |c| c.bytes_per_rank);
+        let resize = match (op.comm, op.load) {
+            (
+                Some(c),
+                Load::Routed {
+                    tokens,
+                    comm_bytes_per_token,
+                    ..
+                },
+            ) => Some((c.bytes_per_rank, comm_bytes_per_token, tokens)),
+            _ => None,
+        };
+        let key = |a: &A2a| {
+            (
+                a.uniform.to_bits(),
+                a.fixed.to_bits(),
+                a.resize.map(|(b, p, t)| [b, p, t].map(f64::to_bits)),
+            )
+        };
+        let mut a = A2a {
+            op: op.clone(),
+            uniform,
+            resize,
+            fixed: uniform,
+            forward: op.phase == Phase::Forward,
+            same_as: None,
+            last_s: 0.0,
+        };
+        // Only a real transfer (with `comm`) prices from the byte vectors alone.
+        if op.comm.is_some() && op.class == KernelClass::AllToAll {
+            a.same_as = before
+                .iter()
+                .position(|b| b.op.comm.is_some() && b.same_as.is_none() && key(b) == key(&a));
+        }
+        a
+    }
+
+    /// Bytes a rank with `tokens` routed assignments receives, as `Op::at_tokens` sizes it [bytes].
+    pub fn recv_bytes(&self, tokens: f64) -> f64 {
+        match self.resize {
+            Some((b, per, t0)) => (b + per * (tokens - t0)).max(0.0),
+            None => self.fixed,
+        }
+    }
+}
 
 /// The routed part of one MoE layer for one micro-batch.
 #[derive(Debug, Clone, Copy, Default)]
