@@ -55,3 +55,27 @@ fn a_run_on_the_gb_profile_prices_its_energy_at_the_profiles_marginal_factors() 
     );
     assert!(!table.contains("average 'profile' only"), "{table}");
 }
+
+#[test]
+fn the_planner_may_follow_the_profiles_marginal_signal_where_the_region_has_one() {
+    let with_signal = |region: &str| {
+        let text = DEFAULT_SCENARIO
+            .replacen("region = \"GB\"", &format!("region = \"{region}\""), 1)
+            .replacen(
+                "objective = \"co2\"\n",
+                "objective = \"co2\"\nsignal = \"marginal\"\n",
+                1,
+            );
+        parse_scenario("p.toml", &text, Path::new("."))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(with_signal("GB"), Ok(()));
+    // DE has no generation by fuel, so no marginal factors: refused, naming the key.
+    let e = with_signal("DE");
+    assert!(
+        e.as_ref()
+            .is_err_and(|m| m.contains("signal") && m.contains("[grid.marginal]")),
+        "{e:?}"
+    );
+}
