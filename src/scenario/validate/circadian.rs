@@ -238,8 +238,9 @@ impl Validator<'_> {
                         .is_some_and(|c| c.ci_kind == CiKind::Marginal)
             }
             // The embedded profile carries marginal factors for the regions with generation by fuel.
-            GridSource::Profile => crate::grid::region_profile(&grid.region)
-                .is_ok_and(|p| p.mef_g_per_kwh.is_some()),
+            GridSource::Profile => {
+                crate::grid::region_profile(&grid.region).is_ok_and(|p| p.mef_g_per_kwh.is_some())
+            }
         };
         if kind == CiKind::Marginal && grid.marginal.is_none() && !file_is_marginal {
             return Err(self.loc.invalid(
