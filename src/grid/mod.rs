@@ -48,7 +48,9 @@ pub use marginal::{
     FOSSIL_FUELS, MEF_SIGNAL,
 };
 pub use presets::{eia_2022_spec, europe_2020_spec, EIA_FUEL_SUM};
-pub use profile::{default_profile_series, profile_regions, region_profile, RegionProfile};
+pub use profile::{
+    default_profile_series, profile_regions, region_profile, RegionProfile, PROFILE_MEF_SIGNAL,
+};
 pub use pue::{pue_series, CoolingTemp, Pue, PueModel, CHILLER_COP_COEFFS};
 pub use series::{CiKind, CiSignal, GridSeries};
 pub use spec::{
@@ -68,5 +70,7 @@ mod tests_format;
 mod tests_inputs;
 #[cfg(test)]
 mod tests_marginal;
+#[cfg(test)]
+mod tests_profile_mef;
 #[cfg(test)]
 mod tests_real;

@@ -11,7 +11,7 @@ use chrono::{DateTime, Datelike, Timelike};
 use chrono_tz::Tz;
 
 use super::error::GridError;
-use super::series::{CiKind, GridSeries};
+use super::series::{CiKind, CiSignal, GridSeries};
 
 /// The embedded table (see the module docs for its provenance).
 const PROFILE_CSV: &str = include_str!("../../data/grid_profiles.csv");
@@ -34,7 +34,18 @@ pub struct RegionProfile {
     pub ci_g_per_kwh: [[f64; 24]; 12],
     /// Mean grid load (total net generation), MW, `[month - 1][local hour]`; `None` if the source has none.
     pub load_mw: Option<[[f64; 24]; 12]>,
+    /// Marginal emission factor, gCO2/kWh (= kg/MWh), `[month - 1][local hour]`: the Siler-Evans et
+    /// al. 2012 regression ([`super::estimate_mef`]) on the source's generation by fuel; `None` where
+    /// the source has no generation by fuel (the table's `mef_g_per_kwh` cells are empty).
+    pub mef_g_per_kwh: Option<[[f64; 24]; 12]>,
 }
+
+/// Header row of the embedded table.
+pub(crate) const PROFILE_HEADER: &str =
+    "region,tz,year,month,local_hour,ci_g_per_kwh,load_mw,mef_g_per_kwh";
+
+/// Name of the marginal signal the embedded profile carries for regions with a `mef_g_per_kwh` column.
+pub const PROFILE_MEF_SIGNAL: &str = "profile-mef";
 
 /// Regions that have an embedded default profile.
 pub fn profile_regions() -> Vec<&'static str> {
@@ -59,15 +70,21 @@ fn parse_table(text: &str) -> Result<Vec<RegionProfile>, GridError> {
             continue;
         }
         if !header_seen {
-            if l != "region,tz,year,month,local_hour,ci_g_per_kwh,load_mw" {
-                return Err(bad(line, format!("unexpected header '{l}'")));
+            if l != PROFILE_HEADER {
+                return Err(bad(
+                    line,
+                    format!("unexpected header '{l}'; expected '{PROFILE_HEADER}'"),
+                ));
             }
             header_seen = true;
             continue;
         }
         let f: Vec<&str> = l.split(',').collect();
-        if f.len() != 7 {
-            return Err(bad(line, format!("{} fields, expected 7", f.len())));
+        if f.len() != 8 {
+            return Err(bad(
+                line,
+                format!("{} fields, expected 8 ({PROFILE_HEADER})", f.len()),
+            ));
         }
         let num = |i: usize| {
             f[i].parse::<f64>()
@@ -84,6 +101,13 @@ fn parse_table(text: &str) -> Result<Vec<RegionProfile>, GridError> {
         };
         let ci = num(5)?;
         let load = if f[6].is_empty() { None } else { Some(num(6)?) };
+        let mef = if f[7].is_empty() { None } else { Some(num(7)?) };
+        if let Some(m) = mef.filter(|m| !(0.0..=2000.0).contains(m)) {
+            return Err(bad(
+                line,
+                format!("field mef_g_per_kwh: {m} is outside 0..=2000 gCO2/kWh (a marginal factor no fuel mix gives)"),
+            ));
+        }
         if out.last().is_none_or(|p| p.region != f[0]) {
             out.push(RegionProfile {
                 region: f[0].to_string(),
@@ -91,6 +115,7 @@ fn parse_table(text: &str) -> Result<Vec<RegionProfile>, GridError> {
                 year,
                 ci_g_per_kwh: [[f64::NAN; 24]; 12],
                 load_mw: load.map(|_| [[f64::NAN; 24]; 12]),
+                mef_g_per_kwh: mef.map(|_| [[f64::NAN; 24]; 12]),
             });
             seen.push(vec![false; 288]);
         }
@@ -109,6 +134,16 @@ fn parse_table(text: &str) -> Result<Vec<RegionProfile>, GridError> {
                 return Err(bad(
                     line,
                     "load present for some hours of a region but not others",
+                ))
+            }
+        }
+        match (&mut p.mef_g_per_kwh, mef) {
+            (Some(t), Some(v)) => t[month - 1][hour] = v,
+            (None, None) => {}
+            _ => {
+                return Err(bad(
+                    line,
+                    format!("field mef_g_per_kwh: present for some hours of region {} but not others (a region's 288 rows are all filled or all empty)", p.region),
                 ))
             }
         }
@@ -182,10 +217,11 @@ pub fn default_profile_series(
     let n = ((duration_s + interval_s - 1) / interval_s) as usize;
     let mut ci = Vec::with_capacity(n);
     let mut load = p.load_mw.map(|_| Vec::with_capacity(n));
+    let mut mef = p.mef_g_per_kwh.map(|_| Vec::with_capacity(n));
     for k in 0..n {
         let a = start_utc_s + interval_s * k as i64;
         let b = (a + interval_s).min(end);
-        let (mut ci_acc, mut load_acc) = (0.0, 0.0);
+        let (mut ci_acc, mut load_acc, mut mef_acc) = (0.0, 0.0, 0.0);
         let mut t = a;
         while t < b {
             let next = ((t.div_euclid(3600) + 1) * 3600).min(b);
@@ -202,6 +238,9 @@ pub fn default_profile_series(
             if let Some(tab) = &p.load_mw {
                 load_acc += w * tab[m][h];
             }
+            if let Some(tab) = &p.mef_g_per_kwh {
+                mef_acc += w * tab[m][h];
+            }
             t = next;
         }
         let total = (b - a) as f64;
@@ -209,11 +248,31 @@ pub fn default_profile_series(
         if let Some(l) = load.as_mut() {
             l.push(load_acc / total);
         }
+        if let Some(v) = mef.as_mut() {
+            v.push(mef_acc / total);
+        }
     }
     let derived = if p.year == 2022 {
         "EIA hourly grid monitor 2022 via HewlettPackard/dc-rl"
     } else {
         "Wiesner et al., Middleware 2021, ENTSO-E 2020"
+    };
+    // A region with marginal factors carries them as its marginal signal, so every run on the
+    // profile reports the saving under both signals without a [grid.marginal] table.
+    let mut notes = Vec::new();
+    let ci_alt = match mef {
+        Some(g_per_kwh) => {
+            notes.push(format!(
+                "marginal intensity '{PROFILE_MEF_SIGNAL}': the embedded profile's mef_g_per_kwh for {} (Siler-Evans et al. 2012 regression per local month × hour on {} generation by fuel; data/grid_profiles.csv)",
+                p.region, derived
+            ));
+            vec![CiSignal {
+                name: PROFILE_MEF_SIGNAL.into(),
+                kind: CiKind::Marginal,
+                g_per_kwh,
+            }]
+        }
+        None => Vec::new(),
     };
     Ok(GridSeries {
         region: p.region.clone(),
@@ -223,14 +282,14 @@ pub fn default_profile_series(
         ci_g_per_kwh: ci,
         ci_kind: CiKind::Average,
         ci_name: "profile".into(),
-        ci_alt: Vec::new(),
+        ci_alt,
         load_mw: load,
         price_per_mwh: price_per_mwh.map(|x| vec![x; n]),
         source: format!(
             "embedded profile {} (derived from {}: mean by month and local hour, data/grid_profiles.csv)",
             p.region, derived
         ),
-        notes: Vec::new(),
+        notes,
     })
 }
 
@@ -337,8 +396,67 @@ mod tests {
     }
 
     #[test]
+    fn the_profile_carries_its_marginal_factors_as_a_marginal_signal() {
+        // 2022-07-01T11:00Z is 12:00 BST in London: July, local hour 12.
+        let jul = 1_656_673_200;
+        let s = series("GB", jul, 3 * 3600, 3600);
+        let p = region_profile("GB").map_err(|e| e.to_string());
+        let p = p.unwrap_or_else(|e| panic!("{e}"));
+        let Some(tab) = p.mef_g_per_kwh else {
+            panic!("GB has generation by fuel: its mef_g_per_kwh must be filled");
+        };
+        let m = s.ci_of_kind(CiKind::Marginal).unwrap_or_default();
+        assert_eq!(m, vec![tab[6][12], tab[6][13], tab[6][14]]);
+        assert_eq!(s.ci_alt[0].name, PROFILE_MEF_SIGNAL);
+        assert!(s.notes.iter().any(|n| n.contains("Siler-Evans")));
+        // A half-hour series averages nothing away: each half takes its hour's factor.
+        let half = series("GB", jul, 3600, 1800);
+        assert_eq!(
+            half.ci_of_kind(CiKind::Marginal),
+            Some(&[tab[6][12]; 2][..])
+        );
+        // DE has no production file: no marginal signal, nothing invented.
+        let de = series("DE", jul, 3600, 3600);
+        assert!(de.ci_of_kind(CiKind::Marginal).is_none() && de.ci_alt.is_empty());
+    }
+
+    #[test]
+    fn a_bad_marginal_column_names_line_and_field() {
+        let msg = |t: &str| {
+            parse_table(t)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+                .err()
+                .unwrap_or_default()
+        };
+        // The table before the marginal column: the error says which header is expected.
+        let m = msg("region,tz,year,month,local_hour,ci_g_per_kwh,load_mw\n");
+        assert!(m.contains("line 1") && m.contains("mef_g_per_kwh"), "{m}");
+        let head = format!("{PROFILE_HEADER}\n");
+        let m = msg(&format!("{head}X,UTC,2022,1,0,1,\n"));
+        assert!(
+            m.contains("line 2") && m.contains("7 fields, expected 8"),
+            "{m}"
+        );
+        let m = msg(&format!("{head}X,UTC,2022,1,0,1,,5000\n"));
+        assert!(
+            m.contains("line 2") && m.contains("mef_g_per_kwh") && m.contains("0..=2000"),
+            "{m}"
+        );
+        let m = msg(&format!(
+            "{head}X,UTC,2022,1,0,1,,450\nX,UTC,2022,1,1,1,,\n"
+        ));
+        assert!(
+            m.contains("line 3") && m.contains("mef_g_per_kwh") && m.contains("region X"),
+            "{m}"
+        );
+        let m = msg(&format!("{head}X,UTC,2022,1,0,1,,abc\n"));
+        assert!(m.contains("line 2") && m.contains("'abc'"), "{m}");
+    }
+
+    #[test]
     fn malformed_tables_are_reported_with_lines() {
-        let head = "region,tz,year,month,local_hour,ci_g_per_kwh,load_mw\n";
+        let head = format!("{PROFILE_HEADER}\n");
         let msg = |t: &str| {
             parse_table(t)
                 .map(|_| ())
@@ -347,9 +465,9 @@ mod tests {
                 .unwrap_or_default()
         };
         assert!(msg("bad,header\n").contains("line 1"));
-        assert!(msg(&format!("{head}X,UTC,2022,13,0,1,\n")).contains("line 2"));
-        assert!(msg(&format!("{head}X,UTC,2022,1,0,abc,\n")).contains("abc"));
+        assert!(msg(&format!("{head}X,UTC,2022,13,0,1,,\n")).contains("line 2"));
+        assert!(msg(&format!("{head}X,UTC,2022,1,0,abc,,\n")).contains("abc"));
         // Incomplete region (1 of 288 rows).
-        assert!(msg(&format!("{head}X,UTC,2022,1,0,1,\n")).contains("lacks"));
+        assert!(msg(&format!("{head}X,UTC,2022,1,0,1,,\n")).contains("lacks"));
     }
 }

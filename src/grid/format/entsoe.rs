@@ -63,8 +63,61 @@ fn time_column(headers: &[String]) -> Option<&String> {
     })
 }
 
+/// True for the Let's Wait Awhile production layout (Wiesner et al. 2021, dos-group/lets-wait-awhile
+/// `data/*_production.csv`): an unnamed first column of naive UTC stamps (PROVENANCE.md checked them
+/// against GB solar noon), then bare ENTSO-E production types (`Fossil Gas`, ...) in MW, then
+/// imports by two-letter country code.
+fn is_lwa_production(headers: &[String]) -> bool {
+    headers.first().is_some_and(|h| norm(h).is_empty())
+        && headers[1..]
+            .iter()
+            .any(|h| ENTSOE_TYPES.iter().any(|(t, _)| *t == norm(h)))
+}
+
+/// Import columns of the Let's Wait Awhile layout: a two-letter country code.
+fn is_country_code(h: &str) -> bool {
+    let h = h.trim();
+    h.len() == 2 && h.chars().all(|c| c.is_ascii_uppercase())
+}
+
+/// The plan of a Let's Wait Awhile production file: generation by type feeds the mix (and so the
+/// marginal estimate); imports are not domestic generation and are left out (noted).
+fn plan_lwa_production(file: &GridFile, headers: &[String]) -> Result<Plan, GridError> {
+    let path = file.path.as_path();
+    let tz = local_zone(file, "Europe/Brussels")?;
+    let mut plan = Plan::new(
+        file,
+        table(path, &headers[0], StampStyle::Iso, "UTC", false),
+        tz,
+    );
+    let mut imports = Vec::new();
+    for h in &headers[1..] {
+        if is_country_code(h) {
+            imports.push(h.trim().to_string());
+            continue;
+        }
+        let Some((_, key)) = ENTSOE_TYPES.iter().find(|(t, _)| *t == norm(h)) else {
+            return Err(GridError::UnknownFuel {
+                path: path.to_path_buf(),
+                column: h.clone(),
+                valid: ENTSOE_TYPES.map(|(t, _)| t).join(", "),
+            });
+        };
+        let slot = plan.push(ColumnReq::optional(h, Quantity::Generation));
+        plan.mix.push((slot, key, 0));
+    }
+    if !imports.is_empty() {
+        plan.notes.push(format!(
+            "Let's Wait Awhile production layout: stamps naive UTC, interval start; import columns {} left out of the mix",
+            imports.join(", ")
+        ));
+    }
+    Ok(plan)
+}
+
 pub(super) fn detect_entsoe_legacy(headers: &[String]) -> bool {
-    has(headers, "mtu")
+    is_lwa_production(headers)
+        || has(headers, "mtu")
         || headers
             .iter()
             .any(|h| norm(h).starts_with("time (") && time_column(headers).is_some())
@@ -109,6 +162,9 @@ fn plan_values(path: &Path, headers: &[String], plan: &mut Plan) -> Result<(), G
 
 /// The plan of both ENTSO-E export generations (module docs).
 pub(super) fn plan_entsoe(file: &GridFile, headers: &[String], _: &str) -> Result<Plan, GridError> {
+    if is_lwa_production(headers) {
+        return plan_lwa_production(file, headers);
+    }
     let path = file.path.as_path();
     let Some(time_col) = time_column(headers) else {
         return Err(GridError::UnknownColumn {

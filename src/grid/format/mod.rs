@@ -110,7 +110,7 @@ pub const FORMATS: [FormatInfo; 6] = [
     FormatInfo {
         format: GridFormat::EntsoeLegacy,
         name: "entsoe-legacy",
-        description: "ENTSO-E Transparency legacy export: 'MTU' or 'Time (CET/CEST)' ranges in CET/CEST or UTC, generation per type -> intensity, load, day-ahead price",
+        description: "ENTSO-E Transparency legacy export: 'MTU' or 'Time (CET/CEST)' ranges in CET/CEST or UTC, generation per type -> intensity, load, day-ahead price; or a Let's Wait Awhile production file (unnamed UTC time column, bare production types, imports)",
         detect: detect_entsoe_legacy,
         plan: plan_entsoe,
     },

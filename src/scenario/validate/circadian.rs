@@ -237,12 +237,15 @@ impl Validator<'_> {
                         .as_ref()
                         .is_some_and(|c| c.ci_kind == CiKind::Marginal)
             }
-            GridSource::Profile => false,
+            // The embedded profile carries marginal factors for the regions with generation by fuel.
+            GridSource::Profile => {
+                crate::grid::region_profile(&grid.region).is_ok_and(|p| p.mef_g_per_kwh.is_some())
+            }
         };
         if kind == CiKind::Marginal && grid.marginal.is_none() && !file_is_marginal {
             return Err(self.loc.invalid(
                 key,
-                "signal = \"marginal\" needs a marginal intensity series: add a [grid.marginal] table (source = \"estimate\" for an eia930/entsoe-legacy file, \"signal\" or \"csv\"); valid signals here: \"average\"",
+                "signal = \"marginal\" needs a marginal intensity series: add a [grid.marginal] table (source = \"estimate\" for an eia930/entsoe-legacy file, \"signal\" or \"csv\"), or use the embedded profile of a region with marginal factors (all but DE); valid signals here: \"average\"",
             ));
         }
         Ok(Some(kind))

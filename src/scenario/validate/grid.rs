@@ -410,7 +410,8 @@ mod tests {
                 parse_scenario("s.toml", &text, Path::new(".")).map_err(|e| e.to_string())
             })
         };
-        let profile = "[grid]\nregion = \"GB\"\nsource = \"profile\"\nprice_per_mwh = 120.0";
+        // DE: the one embedded profile without marginal factors (no generation by fuel).
+        let profile = "[grid]\nregion = \"DE\"\nsource = \"profile\"\nprice_per_mwh = 120.0";
         // Marginal without a marginal series: refused, naming the key and what is valid.
         let e = with(profile, "objective = \"co2\"\nsignal = \"marginal\"\n")
             .err()
