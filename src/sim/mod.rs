@@ -283,12 +283,7 @@ fn event_model(
 /// Progress a strategy makes before it stops under `goal`: the budget in tokens, or the effective
 /// tokens its job's scaling law needs to reach the target loss. Returns (progress, whether it counts
 /// effective tokens).
-fn token_target(
-    _s: &Scenario,
-    job: &Job,
-    kind: StrategyKind,
-    goal: &Goal,
-) -> Result<(f64, bool), SimError> {
+fn token_target(job: &Job, kind: StrategyKind, goal: &Goal) -> Result<(f64, bool), SimError> {
     let (target, whence) = match goal {
         Goal::Tokens { tokens } => return Ok((*tokens, false)),
         Goal::Loss { loss, whence } => (*loss, whence),
@@ -420,7 +415,7 @@ pub(crate) fn run_variant(
         });
     };
     let (mut sm, mut router) = models_for(s, job, trace, seeds.stream("routing", index))?;
-    let (target_tokens, count_effective) = token_target(s, job, kind, goal)?;
+    let (target_tokens, count_effective) = token_target(job, kind, goal)?;
     let nodes_w = s.cluster.node_overhead_w * s.cluster.nodes() as f64;
     let mut setup = RunSetup {
         tokens: target_tokens,
