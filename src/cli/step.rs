@@ -4,7 +4,8 @@
 
 use super::fail;
 use moesim::report::{plot_skew_heatmap, SkewCell};
-use moesim::sim::event_step::{scenario::scenario_step, skew, trace};
+use moesim::sim::event_step::scenario::{scenario_step, ScenarioStep};
+use moesim::sim::event_step::{skew, trace};
 use moesim::Scenario;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,26 +46,32 @@ pub fn step(a: StepArgs) -> ExitCode {
         return code;
     }
     let event = a.event_level || a.chrome_trace.is_some();
+    if a.step.checked_add(a.steps).is_none() {
+        return fail(2, "--step + --steps overflows");
+    }
+    let mut st = match scenario_step(&s, a.strategy.as_deref(), a.step) {
+        Ok(x) => x,
+        Err(e) => return fail(if e.is_input_error() { 2 } else { 1 }, e),
+    };
     let mut rows = Vec::new();
-    let mut name = String::new();
     for k in 0..a.steps {
-        let Some(step) = a.step.checked_add(k) else {
-            return fail(2, "--step + --steps overflows");
-        };
+        if k > 0 {
+            if let Err(e) = st.advance() {
+                return fail(if e.is_input_error() { 2 } else { 1 }, e);
+            }
+        }
         // Only the first step's trace is written (one timeline per file).
         let trace_to = if k == 0 {
             a.chrome_trace.as_ref()
         } else {
             None
         };
-        match one_step(&s, &a, step, event, trace_to) {
-            Ok((strategy, layer_rows)) => {
-                name = strategy;
-                rows.extend(layer_rows);
-            }
+        match one_step(&s, &mut st, event, trace_to) {
+            Ok(layer_rows) => rows.extend(layer_rows),
             Err(code) => return code,
         }
     }
+    let name = st.kind.name();
     if rows.is_empty() {
         return ExitCode::SUCCESS;
     }
@@ -105,19 +112,14 @@ pub fn step(a: StepArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Simulate step `step`: print the fast path (and the event level when `event`), write its trace
-/// to `trace_to`, and return the strategy's name and its per-layer skew rows (event level, MoE only).
+/// Simulate the step `st` stands at: print the fast path (and the event level when `event`), write its
+/// trace to `trace_to`, and return its per-layer skew rows (event level, MoE only).
 fn one_step(
     s: &Scenario,
-    a: &StepArgs,
-    step: u64,
+    st: &mut ScenarioStep,
     event: bool,
     trace_to: Option<&PathBuf>,
-) -> Result<(String, Vec<(u64, skew::LayerSkew)>), ExitCode> {
-    let mut st = match scenario_step(s, a.strategy.as_deref(), step) {
-        Ok(x) => x,
-        Err(e) => return Err(fail(if e.is_input_error() { 2 } else { 1 }, e)),
-    };
+) -> Result<Vec<(u64, skew::LayerSkew)>, ExitCode> {
     outln!(
         "{} / {}: step {} of {}",
         s.name,
@@ -132,9 +134,8 @@ fn one_step(
         f.gpu_energy_j,
         f.waiting_energy_j
     );
-    let name = st.kind.name().to_string();
     if !event {
-        return Ok((name, Vec::new()));
+        return Ok(Vec::new());
     }
     let t0 = std::time::Instant::now();
     let r = match st.model.step(&st.shares, st.knobs, trace_to.is_some()) {
@@ -168,7 +169,7 @@ fn one_step(
         );
     }
     if r.assignments <= 0.0 {
-        return Ok((name, Vec::new()));
+        return Ok(Vec::new());
     }
     let rows = match skew::layer_skew(&mut st.model, &r, st.knobs) {
         Ok(x) => x,
@@ -178,5 +179,5 @@ fn one_step(
     outln!(
         "  energy lost to routing skew (MoE collectives, against balanced routing): {total:.1} J"
     );
-    Ok((name, rows.into_iter().map(|x| (st.step, x)).collect()))
+    Ok(rows.into_iter().map(|x| (st.step, x)).collect())
 }

@@ -25,6 +25,33 @@ pub struct ScenarioStep {
     pub knobs: Knobs,
     /// The fast path's cost of the same step.
     pub fast: StepCost,
+    /// The fast path's model, its router and assignments per layer: kept so [`ScenarioStep::advance`]
+    /// moves to the next step without re-preparing the scenario or replaying the router from step 0.
+    fast_model: StepModel,
+    router: Option<Router>,
+    assignments: f64,
+}
+
+impl ScenarioStep {
+    /// Move to the next step of the run: its routing shares (the router advanced once, as the run
+    /// advances it) and the fast path's cost of it.
+    pub fn advance(&mut self) -> Result<(), ScenarioStepError> {
+        let next = self.step + 1;
+        if next >= self.steps {
+            return Err(ScenarioStepError::StepOutOfRange {
+                step: next,
+                strategy: self.kind.name(),
+                steps: self.steps,
+                last: self.steps.saturating_sub(1),
+            });
+        }
+        self.step = next;
+        if let Some(r) = &mut self.router {
+            r.fill_shares(next, self.assignments, &mut self.shares);
+        }
+        self.fast = self.fast_model.step(&self.shares, self.knobs);
+        Ok(())
+    }
 }
 
 /// Why a scenario step could not be set up.
@@ -154,6 +181,8 @@ pub fn scenario_step(
     let mut input = EventStepInput::from_job(job, &s.cluster);
     input.choice = s.routing.choice;
     let mut shares = Vec::new();
+    let mut kept_router = None;
+    let mut kept_assignments = 0.0;
     if let FfnKind::Moe(m) = &job.model.ffn {
         let layers = job.model.moe_layers() as usize;
         let mut router = Router::from_spec(
@@ -185,6 +214,8 @@ pub fn scenario_step(
         for k in 0..=step {
             router.fill_shares(k, assignments, &mut shares);
         }
+        kept_router = Some(router);
+        kept_assignments = assignments;
     }
     let cost = fast.step(&shares, knobs);
     Ok(ScenarioStep {
@@ -195,5 +226,8 @@ pub fn scenario_step(
         shares,
         knobs,
         fast: cost,
+        fast_model: fast,
+        router: kept_router,
+        assignments: kept_assignments,
     })
 }
