@@ -62,6 +62,8 @@ fn bad(line: usize, message: impl Into<String>) -> GridError {
 fn parse_table(text: &str) -> Result<Vec<RegionProfile>, GridError> {
     let mut out: Vec<RegionProfile> = Vec::new();
     let mut seen: Vec<Vec<bool>> = Vec::new();
+    // The last line of each region, so a region with missing rows is reported where it ends.
+    let mut last_line: Vec<usize> = Vec::new();
     let mut header_seen = false;
     for (k, raw) in text.lines().enumerate() {
         let line = k + 1;
@@ -118,6 +120,10 @@ fn parse_table(text: &str) -> Result<Vec<RegionProfile>, GridError> {
                 mef_g_per_kwh: mef.map(|_| [[f64::NAN; 24]; 12]),
             });
             seen.push(vec![false; 288]);
+            last_line.push(line);
+        }
+        if let Some(l) = last_line.last_mut() {
+            *l = line;
         }
         let (Some(p), Some(s)) = (out.last_mut(), seen.last_mut()) else {
             return Err(bad(line, "internal: no profile"));
@@ -148,11 +154,16 @@ fn parse_table(text: &str) -> Result<Vec<RegionProfile>, GridError> {
             }
         }
     }
-    for (p, s) in out.iter().zip(&seen) {
-        if s.iter().any(|x| !x) {
+    for ((p, s), &end) in out.iter().zip(&seen).zip(&last_line) {
+        if let Some(k) = s.iter().position(|x| !x) {
             return Err(bad(
-                0,
-                format!("region {} lacks some (month, hour) rows", p.region),
+                end,
+                format!(
+                    "region {} (rows ending here) lacks the row for month {}, local_hour {}; each region needs all 288 (month 1-12, local_hour 0-23) rows",
+                    p.region,
+                    k / 24 + 1,
+                    k % 24
+                ),
             ));
         }
     }
@@ -468,6 +479,10 @@ mod tests {
         assert!(msg(&format!("{head}X,UTC,2022,13,0,1,,\n")).contains("line 2"));
         assert!(msg(&format!("{head}X,UTC,2022,1,0,abc,,\n")).contains("abc"));
         // Incomplete region (1 of 288 rows).
-        assert!(msg(&format!("{head}X,UTC,2022,1,0,1,,\n")).contains("lacks"));
+        let m = msg(&format!("{head}X,UTC,2022,1,0,1,,\nX,UTC,2022,1,1,1,,\n"));
+        assert!(
+            m.contains("line 3") && m.contains("lacks") && m.contains("local_hour 2"),
+            "{m}"
+        );
     }
 }
