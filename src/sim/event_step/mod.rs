@@ -45,6 +45,9 @@ pub struct Overlap {
     /// last micro-batch's backward (Megatron-LM `--overlap-grad-reduce`); otherwise it runs after
     /// the backward, blocking.
     pub grad_sync: bool,
+    /// MoE dispatch/combine all-to-alls overlapped with another micro-batch's compute
+    /// (Megatron-LM `--overlap-moe-expert-parallel-comm`).
+    pub ep_comm: bool,
 }
 
 /// What one event-level step simulates: the job, its hardware and its framework settings.
@@ -68,6 +71,8 @@ pub struct EventStepInput {
     pub placement: Option<Placement>,
     /// Overlap settings.
     pub overlap: Overlap,
+    /// Model chunks per pipeline stage (interleaved 1F1B; 1 = plain 1F1B).
+    pub virtual_stages: u32,
 }
 
 impl EventStepInput {
@@ -84,7 +89,9 @@ impl EventStepInput {
             placement: None,
             overlap: Overlap {
                 grad_sync: job.schedule.overlap_grad_sync,
+                ep_comm: job.schedule.overlap_ep_comm,
             },
+            virtual_stages: job.schedule.virtual_stages,
         }
     }
 }

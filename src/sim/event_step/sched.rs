@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 mod collective;
 
-use super::graph::{Graph, NONE};
+use super::graph::{Graph, Pass, Stage, NONE};
 use super::links::Net;
 use super::{Contention, EventStepError, OpRecord, Overlap};
 use crate::engine::{EngineError, Handler, SimTime};
@@ -33,8 +33,12 @@ enum Block {
     Comm,
     /// Waiting for a pipeline stage's activation or gradient.
     Recv,
-    /// Waiting for the communication stream to drain before the optimizer.
+    /// Waiting for the communication streams to drain before the optimizer.
     Drain,
+    /// Waiting for a prefetched ZeRO-3 parameter gather.
+    Z3,
+    /// Waiting for every GPU's gradients before the optimizer step.
+    Barrier,
     Done,
 }
 
@@ -51,10 +55,27 @@ struct Gpu {
     cur: (usize, u64, u32),
     queue: VecDeque<u32>,
     comm_active: bool,
-    seq: [u32; 3],
+    seq: [u32; CHANS],
     end: u64,
     comm_wait_ns: u64,
+    /// ZeRO-3 stream: collectives to issue (op index in the stage list, micro-batch), one at a
+    /// time in request order, and whether one is in flight.
+    z3q: VecDeque<(u32, u32)>,
+    z3_active: bool,
+    /// The next gather group (pass in `order`, group) not yet requested.
+    pf: (u32, u32),
+    /// Gathers requested and completed so far; the count a waiting pass needs.
+    gathers_req: u32,
+    gathers_done: u32,
+    z3_wait: u32,
+    /// The last two requested groups and the gather count that completes each.
+    marks: [(u32, u32, u32); 2],
+    requests: u32,
 }
+
+/// Collective channels per stage: expert-parallel, blocking data-parallel, overlapped buckets,
+/// ZeRO-3 stream. Members of a shared collective meet at the same sequence number of a channel.
+const CHANS: usize = 4;
 
 /// One collective (or pipeline transfer) instance.
 #[derive(Clone, Copy, Debug)]
@@ -80,6 +101,10 @@ struct Coll {
     async_: bool,
     /// Pipeline send: receiving GPU, micro-batch, gradient (true) or activation.
     p2p: Option<(u32, u32, bool)>,
+    /// Model chunk of the receiving pass of a pipeline send.
+    chunk: u32,
+    /// On the ZeRO-3 stream: 1 a parameter gather, 2 a gradient reduce-scatter (0: not).
+    z3: u8,
     /// Start of the members' issue times in `Sched::issued`.
     issued: u32,
 }
@@ -96,8 +121,8 @@ pub(super) struct Sched<'a> {
     overlap: Overlap,
     gpus: Vec<Gpu>,
     colls: Vec<Coll>,
-    /// Per stage and channel (0 expert-parallel, 1 data-parallel, 2 overlapped buckets): the
-    /// instance of each sequence number.
+    /// Per stage and channel (0 expert-parallel, 1 data-parallel, 2 overlapped buckets, 3
+    /// ZeRO-3 stream): the instance of each sequence number.
     chans: Vec<Vec<u32>>,
     act: Vec<bool>,
     grad: Vec<bool>,
@@ -106,8 +131,8 @@ pub(super) struct Sched<'a> {
     issued: Vec<u64>,
     /// Flows of the all-to-all being launched: (GPU, NVLink?, bytes, latency [s], egress?).
     a2a: Vec<(usize, bool, f64, f64, bool)>,
-    /// Buckets of overlapped gradient sync per stage: (op index in per_step, bytes).
-    buckets: Vec<Vec<(u32, f64)>>,
+    /// Buckets of overlapped gradient sync per stage and chunk: (op index in per_step, bytes).
+    buckets: Vec<Vec<Vec<(u32, f64)>>>,
     pub records: Option<Vec<OpRecord>>,
     /// Per layer: GPU-ns spent waiting in the MoE block's all-to-all and expert-TP collectives.
     pub moe_wait_ns: Vec<u64>,
@@ -115,6 +140,9 @@ pub(super) struct Sched<'a> {
     pub contention: Contention,
     /// Collectives sharing a port with a flow just started (scratch).
     sharing: Vec<u32>,
+    /// GPUs that reached the optimizer step (and whether it was released).
+    at_barrier: u32,
+    released: bool,
     m: u32,
 }
 
@@ -131,16 +159,22 @@ impl<'a> Sched<'a> {
         let n = g.gpus();
         net.reset(n, fabric);
         let m = g.knobs.micro_batches.max(1);
+        // Megatron-LM keeps one gradient buffer per model chunk: each chunk's `dp.grad_sync`
+        // ops, a bucket per layer of the chunk.
         let buckets = g
             .stages
             .iter()
             .map(|st| {
-                let nl = st.layers.len().max(1) as f64;
-                st.per_step
+                st.chunks
                     .iter()
-                    .enumerate()
-                    .filter(|(_, o)| o.name == "dp.grad_sync")
-                    .filter_map(|(i, o)| o.comm.map(|c| (i as u32, c.bytes_per_rank / nl)))
+                    .map(|ch| {
+                        let nl = ch.layers.max(1) as f64;
+                        (ch.per_step.0..ch.per_step.1)
+                            .map(|i| (i, &st.per_step[i as usize]))
+                            .filter(|(_, o)| o.name == "dp.grad_sync")
+                            .filter_map(|(i, o)| o.comm.map(|c| (i, c.bytes_per_rank / nl)))
+                            .collect()
+                    })
                     .collect()
             })
             .collect();
@@ -160,16 +194,24 @@ impl<'a> Sched<'a> {
                     cur: (0, 0, 0),
                     queue: VecDeque::new(),
                     comm_active: false,
-                    seq: [0; 3],
+                    seq: [0; CHANS],
                     end: 0,
                     comm_wait_ns: 0,
+                    z3q: VecDeque::new(),
+                    z3_active: false,
+                    pf: (0, 0),
+                    gathers_req: 0,
+                    gathers_done: 0,
+                    z3_wait: 0,
+                    marks: [(NONE, NONE, 0); 2],
+                    requests: 0,
                 };
                 n
             ],
             colls: Vec::new(),
-            chans: vec![Vec::new(); g.pp as usize * 3],
-            act: vec![false; n * m as usize],
-            grad: vec![false; n * m as usize],
+            chans: vec![Vec::new(); g.pp as usize * CHANS],
+            act: vec![false; n * (m * g.v) as usize],
+            grad: vec![false; n * (m * g.v) as usize],
             scratch: Vec::new(),
             issued: Vec::new(),
             a2a: Vec::new(),
@@ -178,6 +220,8 @@ impl<'a> Sched<'a> {
             moe_wait_ns: vec![0; layers],
             contention: Contention::default(),
             sharing: Vec::new(),
+            at_barrier: 0,
+            released: false,
             m,
         }
     }
@@ -185,8 +229,17 @@ impl<'a> Sched<'a> {
     /// Start every GPU at time zero.
     pub fn start(&mut self, out: &mut Vec<(SimTime, Ev)>) {
         for gi in 0..self.gpus.len() {
+            let st = &self.g.stages[self.stage_of(gi)];
+            self.gpus[gi].pf = next_group(st, 0, None).unwrap_or((st.order.len() as u32, 0));
+        }
+        for gi in 0..self.gpus.len() {
             self.advance(gi, 0, out);
         }
+    }
+
+    /// Index of pass `p`'s input flags of GPU `gi` in `act` / `grad`.
+    fn key(&self, gi: usize, p: Pass) -> usize {
+        (gi * self.g.v as usize + p.chunk as usize) * self.m as usize + p.mb as usize
     }
 
     /// (end of the step [ns], per GPU busy time [ns] and busy energy [J], comm wait [ns]).
@@ -223,17 +276,14 @@ impl<'a> Sched<'a> {
             let (item, opi) = (self.gpus[gi].item, self.gpus[gi].op);
             if item < st.order.len() {
                 let pass = st.order[item];
-                let (lo, hi) = if pass.bwd {
-                    (st.fwd_len, st.ops.len())
-                } else {
-                    (0, st.fwd_len)
-                };
+                let (lo, hi) = st.range(pass);
+                let ch = &st.chunks[pass.chunk as usize];
                 if opi == 0 {
-                    let k = gi * self.m as usize + pass.mb as usize;
+                    let k = self.key(gi, pass);
                     let ready = if pass.bwd {
-                        s + 1 == g.pp as usize || self.grad[k]
+                        ch.last || self.grad[k]
                     } else {
-                        s == 0 || self.act[k]
+                        ch.first || self.act[k]
                     };
                     if !ready {
                         self.block(gi, Block::Recv, now);
@@ -247,6 +297,40 @@ impl<'a> Sched<'a> {
                 }
                 let i = lo + opi;
                 let op = &st.ops[i];
+                let grp = st.group_at[i];
+                if grp != NONE {
+                    // ZeRO-3: this layer's gathers were requested a layer ahead (or now, for
+                    // the step's first); wait for them, then request the next layer's.
+                    let here = (item as u32, grp);
+                    if here >= self.gpus[gi].pf {
+                        self.request(gi, here, now, out);
+                    }
+                    let x = &self.gpus[gi];
+                    let need = x
+                        .marks
+                        .iter()
+                        .find(|m| (m.0, m.1) == here)
+                        .map_or(0, |m| m.2);
+                    if x.gathers_done < need {
+                        self.gpus[gi].z3_wait = need;
+                        self.block(gi, Block::Z3, now);
+                        return;
+                    }
+                    self.gpus[gi].op = st.groups[grp as usize].1 as usize - lo;
+                    if let Some(nx) = next_group(st, item, Some(grp)) {
+                        if nx >= self.gpus[gi].pf {
+                            self.request(gi, nx, now, out);
+                        }
+                    }
+                    continue;
+                }
+                if op.name == "zero3.grad_scatter" {
+                    // Reduce-scattered on the ZeRO-3 stream while the next layer computes.
+                    self.gpus[gi].z3q.push_back((i as u32, pass.mb));
+                    self.gpus[gi].op += 1;
+                    self.next_z3(gi, now, out);
+                    continue;
+                }
                 if !op.class.is_comm() {
                     let p = g.op_price(gi, s, i);
                     self.gpus[gi].cur = (i, now, pass.mb);
@@ -254,13 +338,15 @@ impl<'a> Sched<'a> {
                     out.push((SimTime::from_nanos(now + p.ns), Ev::Compute(gi as u32)));
                     return;
                 }
-                self.issue(gi, op, pass.mb, false, now, out);
+                self.issue(gi, op, pass, false, now, out);
                 return;
             }
             // Once-per-step ops.
             let j = opi;
-            if self.overlap.grad_sync
-                && (self.gpus[gi].comm_active || !self.gpus[gi].queue.is_empty())
+            let x = &self.gpus[gi];
+            if (self.overlap.grad_sync && (x.comm_active || !x.queue.is_empty()))
+                || x.z3_active
+                || !x.z3q.is_empty()
             {
                 self.block(gi, Block::Drain, now);
                 return;
@@ -274,6 +360,21 @@ impl<'a> Sched<'a> {
                 self.gpus[gi].op += 1;
                 continue;
             }
+            if op.phase == Phase::Optimizer && !self.released {
+                // The optimizer step clips gradients by their global norm, an all-reduce over
+                // every stage (Megatron-LM `clip_grad_norm_fp32` over the model-parallel group):
+                // no stage updates before all have their gradients.
+                self.block(gi, Block::Barrier, now);
+                self.at_barrier += 1;
+                if self.at_barrier as usize == self.gpus.len() {
+                    self.released = true;
+                    for k in 0..self.gpus.len() {
+                        self.gpus[k].block = Block::None;
+                        self.advance(k, now, out);
+                    }
+                }
+                return;
+            }
             if !op.class.is_comm() {
                 let p = st.fixed[st.ops.len() + j];
                 self.gpus[gi].cur = (st.ops.len() + j, now, 0);
@@ -281,9 +382,48 @@ impl<'a> Sched<'a> {
                 out.push((SimTime::from_nanos(now + p.ns), Ev::Compute(gi as u32)));
                 return;
             }
-            self.issue(gi, op, 0, false, now, out);
+            self.issue(gi, op, ONCE, false, now, out);
             return;
         }
+    }
+
+    /// Request ZeRO-3 gather group `pos` (pass in `order`, group) of GPU `gi` on its ZeRO-3
+    /// stream; the next unrequested group becomes the one after it.
+    fn request(&mut self, gi: usize, pos: (u32, u32), now: u64, out: &mut Vec<(SimTime, Ev)>) {
+        let st = &self.g.stages[self.stage_of(gi)];
+        let mb = st.order[pos.0 as usize].mb;
+        let (a, b) = st.groups[pos.1 as usize];
+        let x = &mut self.gpus[gi];
+        for i in a..b {
+            x.z3q.push_back((i, mb));
+        }
+        x.gathers_req += b - a;
+        x.marks[(x.requests % 2) as usize] = (pos.0, pos.1, x.gathers_req);
+        x.requests += 1;
+        x.pf = next_group(st, pos.0 as usize, Some(pos.1)).unwrap_or((st.order.len() as u32, 0));
+        self.next_z3(gi, now, out);
+    }
+
+    /// Issue the next collective of GPU `gi`'s ZeRO-3 stream if it is free.
+    fn next_z3(&mut self, gi: usize, now: u64, out: &mut Vec<(SimTime, Ev)>) {
+        if self.gpus[gi].z3_active {
+            return;
+        }
+        let Some((i, mb)) = self.gpus[gi].z3q.pop_front() else {
+            return;
+        };
+        self.gpus[gi].z3_active = true;
+        let s = self.stage_of(gi);
+        let g = self.g;
+        let op = &g.stages[s].ops[i as usize];
+        let pass = Pass {
+            bwd: op.phase != Phase::Forward,
+            mb,
+            chunk: 0,
+        };
+        let bytes = op.comm.map_or(0.0, |c| c.bytes_per_rank);
+        let z3 = if super::graph::is_gather(op) { 1 } else { 2 };
+        self.issue_on(gi, op, bytes, pass, Stream::Z3(z3), now, out);
     }
 
     fn block(&mut self, gi: usize, b: Block, now: u64) {
@@ -291,40 +431,44 @@ impl<'a> Sched<'a> {
         self.gpus[gi].since = now;
     }
 
-    /// Issue communication op `op` of GPU `gi` (micro-batch `mb`) on its compute stream
+    /// Issue communication op `op` of GPU `gi` (pass `pass`) on its compute stream
     /// (blocking) or its communication stream (`async_`, a gradient bucket).
     fn issue(
         &mut self,
         gi: usize,
         op: &Op,
-        mb: u32,
+        pass: Pass,
         async_: bool,
         now: u64,
         out: &mut Vec<(SimTime, Ev)>,
     ) {
-        self.issue_bytes(
-            gi,
-            op,
-            op.comm.map_or(0.0, |c| c.bytes_per_rank),
-            mb,
-            async_,
-            now,
-            out,
-        );
+        let stream = if async_ {
+            Stream::Bucket
+        } else {
+            Stream::Compute
+        };
+        let bytes = op.comm.map_or(0.0, |c| c.bytes_per_rank);
+        self.issue_on(gi, op, bytes, pass, stream, now, out);
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn issue_bytes(
+    fn issue_on(
         &mut self,
         gi: usize,
         op: &Op,
         bytes: f64,
-        mb: u32,
-        async_: bool,
+        pass: Pass,
+        stream: Stream,
         now: u64,
         out: &mut Vec<(SimTime, Ev)>,
     ) {
-        if !async_ {
+        let async_ = stream == Stream::Bucket;
+        let z3 = match stream {
+            Stream::Z3(k) => k,
+            _ => 0,
+        };
+        let mb = pass.mb;
+        if stream == Stream::Compute {
             self.block(gi, Block::Comm, now);
         }
         let g = self.g;
@@ -333,26 +477,43 @@ impl<'a> Sched<'a> {
         let Some(c) = op.comm else {
             // A communication class without a transfer: nothing to wait for.
             let id = self.new_coll(gi as u32, 1, op, 0.0, async_, None);
+            self.colls[id as usize].z3 = z3;
             let k = self.colls[id as usize].issued as usize;
             self.issued[k] = now;
             out.push((SimTime::from_nanos(now), Ev::Coll(id)));
             return;
         };
         let shared = ep > 1 && matches!(c.group, GroupKind::Ep | GroupKind::Dp);
+        // A send reaches the next virtual stage: the next stage's same chunk, or from the last
+        // stage the first stage's next chunk (interleaving); gradients the other way.
+        let (pp, last) = (g.pp as usize, g.pp as usize - 1);
+        let mut to_chunk = pass.chunk;
         let p2p = (op.class == KernelClass::SendRecv).then(|| {
             let bwd = op.phase == Phase::Backward;
-            let to = if bwd { gi - ep } else { gi + ep };
+            let to = match (bwd, s) {
+                (true, 0) => {
+                    to_chunk = pass.chunk.saturating_sub(1);
+                    gi + last * ep
+                }
+                (true, _) => gi - ep,
+                (false, x) if x == last && pp > 1 => {
+                    to_chunk = pass.chunk + 1;
+                    gi - last * ep
+                }
+                (false, _) => gi + ep,
+            };
             (to as u32, mb, bwd)
         });
         let id = if shared {
-            let chan = match (c.group, async_) {
+            let chan = match (c.group, stream) {
                 (GroupKind::Ep, _) => 0,
-                (_, false) => 1,
-                (_, true) => 2,
+                (_, Stream::Z3(_)) => 3,
+                (_, Stream::Compute) => 1,
+                (_, Stream::Bucket) => 2,
             };
             let seq = self.gpus[gi].seq[chan] as usize;
             self.gpus[gi].seq[chan] += 1;
-            let ch = s * 3 + chan;
+            let ch = s * CHANS + chan;
             if let Some(&id) = self.chans[ch].get(seq) {
                 id
             } else {
@@ -363,6 +524,8 @@ impl<'a> Sched<'a> {
         } else {
             self.new_coll(gi as u32, 1, op, bytes, async_, p2p)
         };
+        self.colls[id as usize].z3 = z3;
+        self.colls[id as usize].chunk = to_chunk;
         let cl = &mut self.colls[id as usize];
         self.issued[cl.issued as usize + gi - cl.first as usize] = now;
         cl.arrived += 1;
@@ -407,6 +570,8 @@ impl<'a> Sched<'a> {
             width,
             async_,
             p2p,
+            chunk: 0,
+            z3: 0,
             issued: self.issued.len() as u32,
         });
         self.issued.resize(self.issued.len() + members as usize, 0);
@@ -420,7 +585,14 @@ impl<'a> Sched<'a> {
     fn coll_done(&mut self, id: u32, now: u64, out: &mut Vec<(SimTime, Ev)>) {
         let c = self.colls[id as usize];
         if let Some((to, mb, bwd)) = c.p2p {
-            let k = to as usize * self.m as usize + mb as usize;
+            let k = self.key(
+                to as usize,
+                Pass {
+                    bwd,
+                    mb,
+                    chunk: c.chunk,
+                },
+            );
             if bwd {
                 self.grad[k] = true;
             } else {
@@ -449,19 +621,25 @@ impl<'a> Sched<'a> {
                     power_w: 0.0,
                     flops: 0.0,
                     bytes: c.bytes,
-                    waiting: !c.async_,
+                    waiting: !c.async_ && c.z3 == 0,
                 });
             }
-            if c.async_ {
-                self.gpus[gi].comm_active = false;
-                self.next_bucket(gi, now, out);
-                if self.gpus[gi].block == Block::Drain
-                    && !self.gpus[gi].comm_active
-                    && self.gpus[gi].queue.is_empty()
-                {
-                    self.gpus[gi].block = Block::None;
+            if c.z3 != 0 {
+                let x = &mut self.gpus[gi];
+                x.z3_active = false;
+                if c.z3 == 1 {
+                    x.gathers_done += 1;
+                }
+                if x.block == Block::Z3 && x.gathers_done >= x.z3_wait {
+                    x.block = Block::None;
                     self.advance(gi, now, out);
                 }
+                self.next_z3(gi, now, out);
+                self.wake_drained(gi, now, out);
+            } else if c.async_ {
+                self.gpus[gi].comm_active = false;
+                self.next_bucket(gi, now, out);
+                self.wake_drained(gi, now, out);
             } else {
                 self.gpus[gi].comm_wait_ns += wait;
                 if moe {
@@ -476,6 +654,20 @@ impl<'a> Sched<'a> {
         }
     }
 
+    /// A GPU waiting to drain its streams before the optimizer goes on once they are idle.
+    fn wake_drained(&mut self, gi: usize, now: u64, out: &mut Vec<(SimTime, Ev)>) {
+        let x = &self.gpus[gi];
+        if x.block == Block::Drain
+            && !x.comm_active
+            && x.queue.is_empty()
+            && !x.z3_active
+            && x.z3q.is_empty()
+        {
+            self.gpus[gi].block = Block::None;
+            self.advance(gi, now, out);
+        }
+    }
+
     fn next_bucket(&mut self, gi: usize, now: u64, out: &mut Vec<(SimTime, Ev)>) {
         if self.gpus[gi].comm_active {
             return;
@@ -484,10 +676,12 @@ impl<'a> Sched<'a> {
             return;
         };
         let s = self.stage_of(gi);
-        let (j, bytes) = self.buckets[s][b as usize];
-        let op = self.g.stages[s].per_step[j as usize].clone();
+        let (c, k) = (b >> 16, b & 0xffff);
+        let (j, bytes) = self.buckets[s][c as usize][k as usize];
+        let g = self.g;
+        let op = &g.stages[s].per_step[j as usize];
         self.gpus[gi].comm_active = true;
-        self.issue_bytes(gi, &op, bytes, 0, true, now, out);
+        self.issue_on(gi, op, bytes, ONCE, Stream::Bucket, now, out);
     }
 
     fn compute_done(&mut self, gi: usize, now: u64, out: &mut Vec<(SimTime, Ev)>) {
@@ -533,16 +727,52 @@ impl<'a> Sched<'a> {
                 waiting: false,
             });
         }
-        // The last backward pass releases a gradient bucket at the end of each layer.
-        let last_pass = self.gpus[gi].item + 1 == st.order.len();
-        if self.overlap.grad_sync && last_pass && i < st.ops.len() && st.bucket_end[i] {
-            for b in 0..self.buckets[s].len() {
-                self.gpus[gi].queue.push_back(b as u32);
+        // The last micro-batch's backward through a chunk releases one of the chunk's
+        // gradient buckets at the end of each layer.
+        let pass = st.order.get(self.gpus[gi].item).copied();
+        if let Some(p) = pass.filter(|p| p.bwd && p.mb + 1 == self.m) {
+            if self.overlap.grad_sync && i < st.ops.len() && st.bucket_end[i] {
+                let c = p.chunk as usize;
+                for b in 0..self.buckets[s][c].len() {
+                    self.gpus[gi].queue.push_back(((c as u32) << 16) | b as u32);
+                }
+                self.next_bucket(gi, now, out);
             }
-            self.next_bucket(gi, now, out);
         }
         self.advance(gi, now, out);
     }
+}
+
+/// Which stream of a GPU a collective runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stream {
+    /// Blocking: the compute stream waits for it.
+    Compute,
+    /// The overlapped gradient buckets' communication stream.
+    Bucket,
+    /// The ZeRO-3 stream (1 a parameter gather, 2 a gradient reduce-scatter).
+    Z3(u8),
+}
+
+/// The pass of once-per-step ops.
+const ONCE: Pass = Pass {
+    bwd: false,
+    mb: 0,
+    chunk: 0,
+};
+
+/// The ZeRO-3 gather group after group `after` of pass `item` (the first of pass `item` if
+/// None) in program order: `(pass, group)`, or None if no pass after has one.
+fn next_group(st: &Stage, item: usize, after: Option<u32>) -> Option<(u32, u32)> {
+    let (a, b) = st.pass_groups(*st.order.get(item)?);
+    let first = after.map_or(a, |g| g + 1);
+    if first < b {
+        return Some((item as u32, first));
+    }
+    (item + 1..st.order.len()).find_map(|k| {
+        let (a, b) = st.pass_groups(st.order[k]);
+        (a < b).then_some((k as u32, a))
+    })
 }
 
 impl Handler<Ev> for Sched<'_> {

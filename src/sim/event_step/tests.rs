@@ -56,6 +56,7 @@ pub(crate) fn input(m: ModelSpec, p: ParallelPlan, nodes: u32) -> EventStepInput
         choice: RoutingChoice::TokenChoice,
         placement: None,
         overlap: Overlap::default(),
+        virtual_stages: 1,
     }
 }
 
