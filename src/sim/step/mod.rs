@@ -1,6 +1,6 @@
 //! The fast per-step model: one optimizer step's time and GPU energy from the routing loads of that
 //! step and the strategy's knobs, as closed forms over the step's priced operation list (checked
-//! against `step_events`).
+//! against the event-level step, `event_step`).
 //!
 //! `workload::step_ops` lists every op of the step; `Accelerator::price` and
 //! `network::price_comm` price each once per knob setting ([`fixed`]); the routed ops (expert
