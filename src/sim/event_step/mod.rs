@@ -3,7 +3,8 @@
 //! the fabric's links, with the framework's dependencies — the reference the fast path
 //! (`sim::step`) is checked against. It reads nothing the fast path computed.
 //!
-//! * [`graph`]: the op lists per stage, their prices, the 1F1B order, the GPUs' nodes and the
+//! * [`graph`]: the op lists per stage and model chunk, their prices, the (interleaved) 1F1B
+//!   order, the ZeRO-3 gather groups, the GPUs' nodes and the
 //!   routing loads of the step.
 //! * [`links`]: NVLink and NIC ports as shared resources, flows sharing their bandwidth.
 //! * [`sched`]: the scheduler (streams, collectives, pipeline transfers, gradient buckets).

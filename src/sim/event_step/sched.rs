@@ -1,18 +1,22 @@
-//! The scheduler: every simulated GPU runs its stage's passes in 1F1B order on a compute stream
-//! (communication that the framework waits for blocks it) and overlapped gradient buckets on a
-//! communication stream; collectives start when all simulated members have reached them and end
-//! when their last flow has drained plus its latency.
+//! The scheduler: every simulated GPU runs its stage's passes in 1F1B or interleaved 1F1B order
+//! on a compute stream (communication that the framework waits for blocks it), overlapped
+//! gradient buckets and ZeRO-3 gathers / reduce-scatters on side streams ([`streams`]), and the
+//! optimizer once every GPU has its gradients; collectives start when all simulated members have
+//! reached them and end when their last flow has drained plus its latency.
 
 use std::collections::VecDeque;
 
 mod collective;
+mod complete;
+mod streams;
 
-use super::graph::{Graph, Pass, Stage, NONE};
+use super::graph::{Graph, Pass, NONE};
 use super::links::Net;
 use super::{Contention, EventStepError, OpRecord, Overlap};
 use crate::engine::{EngineError, Handler, SimTime};
 use crate::network::Fabric;
 use crate::workload::step_ops::{GroupKind, KernelClass, Op, Phase};
+use streams::next_group;
 
 /// Events of a step.
 #[derive(Clone, Copy, Debug)]
@@ -387,45 +391,6 @@ impl<'a> Sched<'a> {
         }
     }
 
-    /// Request ZeRO-3 gather group `pos` (pass in `order`, group) of GPU `gi` on its ZeRO-3
-    /// stream; the next unrequested group becomes the one after it.
-    fn request(&mut self, gi: usize, pos: (u32, u32), now: u64, out: &mut Vec<(SimTime, Ev)>) {
-        let st = &self.g.stages[self.stage_of(gi)];
-        let mb = st.order[pos.0 as usize].mb;
-        let (a, b) = st.groups[pos.1 as usize];
-        let x = &mut self.gpus[gi];
-        for i in a..b {
-            x.z3q.push_back((i, mb));
-        }
-        x.gathers_req += b - a;
-        x.marks[(x.requests % 2) as usize] = (pos.0, pos.1, x.gathers_req);
-        x.requests += 1;
-        x.pf = next_group(st, pos.0 as usize, Some(pos.1)).unwrap_or((st.order.len() as u32, 0));
-        self.next_z3(gi, now, out);
-    }
-
-    /// Issue the next collective of GPU `gi`'s ZeRO-3 stream if it is free.
-    fn next_z3(&mut self, gi: usize, now: u64, out: &mut Vec<(SimTime, Ev)>) {
-        if self.gpus[gi].z3_active {
-            return;
-        }
-        let Some((i, mb)) = self.gpus[gi].z3q.pop_front() else {
-            return;
-        };
-        self.gpus[gi].z3_active = true;
-        let s = self.stage_of(gi);
-        let g = self.g;
-        let op = &g.stages[s].ops[i as usize];
-        let pass = Pass {
-            bwd: op.phase != Phase::Forward,
-            mb,
-            chunk: 0,
-        };
-        let bytes = op.comm.map_or(0.0, |c| c.bytes_per_rank);
-        let z3 = if super::graph::is_gather(op) { 1 } else { 2 };
-        self.issue_on(gi, op, bytes, pass, Stream::Z3(z3), now, out);
-    }
-
     fn block(&mut self, gi: usize, b: Block, now: u64) {
         self.gpus[gi].block = b;
         self.gpus[gi].since = now;
@@ -581,166 +546,6 @@ impl<'a> Sched<'a> {
     fn lat(&self, s: f64) -> u64 {
         super::graph::secs_to_ns(s)
     }
-
-    fn coll_done(&mut self, id: u32, now: u64, out: &mut Vec<(SimTime, Ev)>) {
-        let c = self.colls[id as usize];
-        if let Some((to, mb, bwd)) = c.p2p {
-            let k = self.key(
-                to as usize,
-                Pass {
-                    bwd,
-                    mb,
-                    chunk: c.chunk,
-                },
-            );
-            if bwd {
-                self.grad[k] = true;
-            } else {
-                self.act[k] = true;
-            }
-            if self.gpus[to as usize].block == Block::Recv {
-                self.gpus[to as usize].block = Block::None;
-                self.advance(to as usize, now, out);
-            }
-        }
-        let moe = c.class == KernelClass::AllToAll || c.name.starts_with("moe.tp_");
-        for (k, gi) in (c.first as usize..(c.first + c.members) as usize).enumerate() {
-            let issued = self.issued[c.issued as usize + k];
-            let wait = now - issued;
-            if let Some(rec) = &mut self.records {
-                rec.push(OpRecord {
-                    gpu: gi as u32,
-                    stream: 1,
-                    name: c.name,
-                    class: c.class,
-                    layer: c.layer,
-                    phase: c.phase,
-                    mb: c.p2p.map_or(0, |p| p.1),
-                    start_ns: issued,
-                    end_ns: now,
-                    power_w: 0.0,
-                    flops: 0.0,
-                    bytes: c.bytes,
-                    waiting: !c.async_ && c.z3 == 0,
-                });
-            }
-            if c.z3 != 0 {
-                let x = &mut self.gpus[gi];
-                x.z3_active = false;
-                if c.z3 == 1 {
-                    x.gathers_done += 1;
-                }
-                if x.block == Block::Z3 && x.gathers_done >= x.z3_wait {
-                    x.block = Block::None;
-                    self.advance(gi, now, out);
-                }
-                self.next_z3(gi, now, out);
-                self.wake_drained(gi, now, out);
-            } else if c.async_ {
-                self.gpus[gi].comm_active = false;
-                self.next_bucket(gi, now, out);
-                self.wake_drained(gi, now, out);
-            } else {
-                self.gpus[gi].comm_wait_ns += wait;
-                if moe {
-                    if let Some(l) = c.layer {
-                        self.moe_wait_ns[l as usize] += wait;
-                    }
-                }
-                self.gpus[gi].op += 1;
-                self.gpus[gi].block = Block::None;
-                self.advance(gi, now, out);
-            }
-        }
-    }
-
-    /// A GPU waiting to drain its streams before the optimizer goes on once they are idle.
-    fn wake_drained(&mut self, gi: usize, now: u64, out: &mut Vec<(SimTime, Ev)>) {
-        let x = &self.gpus[gi];
-        if x.block == Block::Drain
-            && !x.comm_active
-            && x.queue.is_empty()
-            && !x.z3_active
-            && x.z3q.is_empty()
-        {
-            self.gpus[gi].block = Block::None;
-            self.advance(gi, now, out);
-        }
-    }
-
-    fn next_bucket(&mut self, gi: usize, now: u64, out: &mut Vec<(SimTime, Ev)>) {
-        if self.gpus[gi].comm_active {
-            return;
-        }
-        let Some(b) = self.gpus[gi].queue.pop_front() else {
-            return;
-        };
-        let s = self.stage_of(gi);
-        let (c, k) = (b >> 16, b & 0xffff);
-        let (j, bytes) = self.buckets[s][c as usize][k as usize];
-        let g = self.g;
-        let op = &g.stages[s].per_step[j as usize];
-        self.gpus[gi].comm_active = true;
-        self.issue_on(gi, op, bytes, ONCE, Stream::Bucket, now, out);
-    }
-
-    fn compute_done(&mut self, gi: usize, now: u64, out: &mut Vec<(SimTime, Ev)>) {
-        let s = self.stage_of(gi);
-        let g = self.g;
-        let st = &g.stages[s];
-        let (i, start, mb) = self.gpus[gi].cur;
-        let p = if i < st.ops.len() {
-            g.op_price(gi, s, i)
-        } else {
-            st.fixed[i]
-        };
-        let x = &mut self.gpus[gi];
-        x.busy_ns += now - start;
-        x.busy_j += p.power_w * (now - start) as f64 * 1e-9;
-        x.op += 1;
-        x.block = Block::None;
-        if let Some(rec) = &mut self.records {
-            let op = if i < st.ops.len() {
-                &st.ops[i]
-            } else {
-                &st.per_step[i - st.ops.len()]
-            };
-            let routed = i < st.ops.len() && st.routed_slot[i] != NONE;
-            let o = if routed {
-                op.at_tokens(g.received(gi, op.layer))
-            } else {
-                op.clone()
-            };
-            rec.push(OpRecord {
-                gpu: gi as u32,
-                stream: 0,
-                name: op.name,
-                class: op.class,
-                layer: op.layer,
-                phase: op.phase,
-                mb,
-                start_ns: start,
-                end_ns: now,
-                power_w: p.power_w,
-                flops: o.flops,
-                bytes: o.bytes,
-                waiting: false,
-            });
-        }
-        // The last micro-batch's backward through a chunk releases one of the chunk's
-        // gradient buckets at the end of each layer.
-        let pass = st.order.get(self.gpus[gi].item).copied();
-        if let Some(p) = pass.filter(|p| p.bwd && p.mb + 1 == self.m) {
-            if self.overlap.grad_sync && i < st.ops.len() && st.bucket_end[i] {
-                let c = p.chunk as usize;
-                for b in 0..self.buckets[s][c].len() {
-                    self.gpus[gi].queue.push_back(((c as u32) << 16) | b as u32);
-                }
-                self.next_bucket(gi, now, out);
-            }
-        }
-        self.advance(gi, now, out);
-    }
 }
 
 /// Which stream of a GPU a collective runs on.
@@ -760,20 +565,6 @@ const ONCE: Pass = Pass {
     mb: 0,
     chunk: 0,
 };
-
-/// The ZeRO-3 gather group after group `after` of pass `item` (the first of pass `item` if
-/// None) in program order: `(pass, group)`, or None if no pass after has one.
-fn next_group(st: &Stage, item: usize, after: Option<u32>) -> Option<(u32, u32)> {
-    let (a, b) = st.pass_groups(*st.order.get(item)?);
-    let first = after.map_or(a, |g| g + 1);
-    if first < b {
-        return Some((item as u32, first));
-    }
-    (item + 1..st.order.len()).find_map(|k| {
-        let (a, b) = st.pass_groups(st.order[k]);
-        (a < b).then_some((k as u32, a))
-    })
-}
 
 impl Handler<Ev> for Sched<'_> {
     type Error = EngineError;
