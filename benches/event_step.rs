@@ -56,7 +56,11 @@ fn input() -> EventStepInput {
         gpus_per_node: 8,
         choice: RoutingChoice::TokenChoice,
         placement: None,
-        overlap: Overlap { grad_sync: true },
+        overlap: Overlap {
+            grad_sync: true,
+            ..Overlap::default()
+        },
+        virtual_stages: 1,
     }
 }
 

@@ -9,7 +9,6 @@ mod prepare;
 mod run;
 mod run_setup;
 pub mod step;
-pub mod step_events;
 
 pub use attribution::{attribute, Attribution, Cause, Saving, Split};
 pub use meter::{Meter, Power, Totals};

@@ -1,7 +1,7 @@
 //! Whole-run checks: energy and carbon identities, the fast step path against the event-level
 //! reference, deadlines, and the physics direction of each knob.
 
-use super::step_events::step_time_events;
+use super::event_step::{EventStepInput, EventStepModel};
 use super::*;
 use crate::grid;
 use crate::routing::{read_trace, RouterModel, TraceReplay};
@@ -20,9 +20,12 @@ fn scenario_from(file: &str, edits: &[(&str, &str)]) -> Scenario {
     parse_scenario(file, &text, &dir).unwrap()
 }
 
-/// One step by the fast path and by the event-level pipeline: they must agree within 1 %.
+/// One step by the fast path and by the event-level step (which prices and schedules the op
+/// list on its own): within 2 % where no two transfers share a port (issue 12), and never more
+/// than 2 % slower than the fast path where they do (port sharing only adds time).
 fn assert_fast_matches_events(
     sm: &mut StepModel,
+    ev: &mut EventStepModel,
     router: &mut Router,
     shares: &mut [f64],
     knobs: Knobs,
@@ -30,19 +33,32 @@ fn assert_fast_matches_events(
 ) {
     router.fill_shares(step, sm.assignments_per_layer(knobs.top_k), shares);
     let fast = sm.step(shares, knobs);
-    let (f, b) = sm.last_stage_times();
-    let (f, b) = (f.to_vec(), b.to_vec());
-    let (dp, p2p) = sm.sync_times(knobs);
-    // Everything after the pipeline and the exposed all-reduce (optimizer, migration) is the same in both.
-    let opt = fast.time_s
-        - super::step::pipeline_1f1b_s(&f, &b, knobs.micro_batches, p2p)
-        - (dp - b[0]).max(0.0);
-    let slow = step_time_events(&f, &b, knobs.micro_batches, p2p, dp, opt).unwrap();
-    assert!(
-        (fast.time_s - slow).abs() / slow < 0.01,
-        "step {step}: fast {} vs events {slow}",
-        fast.time_s
+    let e = ev.step(shares, knobs, false).unwrap();
+    let err = fast.time_s / e.time_s - 1.0;
+    let err_j = fast.gpu_energy_j / e.gpu_energy_j - 1.0;
+    eprintln!(
+        "step {step}: fast {:.6} s, event {:.6} s ({:+.2} %), energy {:+.2} %, {:?}",
+        fast.time_s,
+        e.time_s,
+        100.0 * err,
+        100.0 * err_j,
+        e.contention
     );
+    if e.contention.total() == 0 {
+        assert!(
+            err.abs() < 0.02 && err_j.abs() < 0.02,
+            "step {step}: fast {} s vs event {} s",
+            fast.time_s,
+            e.time_s
+        );
+    } else {
+        assert!(
+            err < 0.02,
+            "step {step}: fast {} s vs event {} s",
+            fast.time_s,
+            e.time_s
+        );
+    }
 }
 
 #[test]
@@ -149,11 +165,12 @@ fn gpu_energy_of_a_plain_run_is_the_sum_of_its_steps() {
 }
 
 #[test]
-fn fast_step_path_agrees_with_the_event_level_pipeline_within_one_percent() {
+fn fast_step_path_agrees_with_the_event_level_step_on_a_pipelined_moe() {
     // A pipelined MoE (pp = 4) with skewed routing, so stages differ step to step.
     let s = scenario_from("mixtral_pretrain.toml", &[]);
     let job = s.moe.as_ref().unwrap();
     let mut sm = StepModel::new(job, &s.cluster).unwrap();
+    let mut ev = EventStepModel::new(EventStepInput::from_job(job, &s.cluster));
     let layers = job.model.moe_layers() as usize;
     for (model, seed) in [
         (RouterModel::Zipf { s: 1.2 }, 1u64),
@@ -162,8 +179,8 @@ fn fast_step_path_agrees_with_the_event_level_pipeline_within_one_percent() {
         let mut router = Router::new(model, 8, layers, seed);
         let mut shares = vec![0.0; 8 * layers];
         let knobs = sm.full_knobs();
-        for step in 0..50 {
-            assert_fast_matches_events(&mut sm, &mut router, &mut shares, knobs, step);
+        for step in (0..50).step_by(7) {
+            assert_fast_matches_events(&mut sm, &mut ev, &mut router, &mut shares, knobs, step);
         }
     }
 }
@@ -487,10 +504,11 @@ fn fast_path_agrees_with_events_on_sampled_steps_of_both_traces() {
             0,
         );
         let mut sm = StepModel::new(job, &s.cluster).unwrap();
+        let mut ev = EventStepModel::new(EventStepInput::from_job(job, &s.cluster));
         let knobs = sm.full_knobs();
         let mut shares = vec![0.0; 16 * 8];
         for step in (0..400).step_by(37) {
-            assert_fast_matches_events(&mut sm, &mut router, &mut shares, knobs, step);
+            assert_fast_matches_events(&mut sm, &mut ev, &mut router, &mut shares, knobs, step);
         }
     }
 }

@@ -6,8 +6,8 @@ use crate::hardware::PriceKnobs;
 use crate::routing::{Placement, PlacementPolicy};
 use crate::scenario::RoutingChoice;
 use crate::sim::Knobs;
-use crate::workload::step_ops::{step_ops, Load, Op, RoutedBy};
-use crate::workload::{FfnKind, ModelSpec, MoeSpec};
+use crate::workload::step_ops::{step_ops, Load, Op, Phase, RoutedBy, StageOps};
+use crate::workload::{FfnKind, ModelSpec, MoeSpec, ParallelPlan};
 
 /// Sentinel for "not routed" / "no link".
 pub(super) const NONE: u32 = u32::MAX;
@@ -19,20 +19,53 @@ pub(super) struct Priced {
     pub power_w: f64,
 }
 
-/// A pass of the pipeline schedule: forward or backward of one micro-batch.
+/// A pass of the pipeline schedule: forward or backward of one micro-batch through one model
+/// chunk of the stage (chunk 0 without interleaving).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Pass {
     pub bwd: bool,
     pub mb: u32,
+    pub chunk: u32,
+}
+
+/// One model chunk of a stage (virtual stage `chunk * pp + stage` of the interleaved schedule;
+/// the whole stage without interleaving): its op ranges in the stage's lists.
+#[derive(Clone, Debug)]
+pub(super) struct Chunk {
+    /// Forward ops of one micro-batch: `fwd.0..fwd.1` of `Stage::ops`.
+    pub fwd: (u32, u32),
+    /// Backward ops of one micro-batch (recompute included).
+    pub bwd: (u32, u32),
+    /// Its gradient-sync ops in `Stage::per_step` (its own gradient buffer, as Megatron-LM
+    /// keeps one DDP buffer per model chunk).
+    pub per_step: (u32, u32),
+    /// Layers of the chunk (for gradient buckets).
+    pub layers: u32,
+    /// First virtual stage (its forward input is in memory) / last (its backward starts from
+    /// the loss).
+    pub first: bool,
+    pub last: bool,
+    /// ZeRO-3 parameter-gather groups of its forward and backward (`[fwd, bwd]`): ranges of
+    /// `Stage::groups`.
+    pub groups: [(u32, u32); 2],
+}
+
+impl Chunk {
+    /// Op range of the chunk's forward (`bwd` false) or backward.
+    #[inline]
+    pub fn range(&self, bwd: bool) -> (usize, usize) {
+        let r = if bwd { self.bwd } else { self.fwd };
+        (r.0 as usize, r.1 as usize)
+    }
 }
 
 /// One pipeline stage's ops (shared by its simulated GPUs) and the prices of its fixed ops.
 #[derive(Clone, Debug)]
 pub(super) struct Stage {
-    /// Forward ops then backward ops of one micro-batch (`fwd_len` splits them).
+    /// Per chunk, forward ops then backward ops of one micro-batch (see [`Chunk`]).
     pub ops: Vec<Op>,
-    pub fwd_len: usize,
-    /// Once-per-step ops (gradient sync, optimizer, parameter gathers).
+    pub chunks: Vec<Chunk>,
+    /// Once-per-step ops (gradient sync, optimizer, parameter gathers), chunk after chunk.
     pub per_step: Vec<Op>,
     /// Price of each op of `ops` then `per_step` (routed ops: see the GPU's own table).
     pub fixed: Vec<Priced>,
@@ -40,12 +73,29 @@ pub(super) struct Stage {
     pub routed_slot: Vec<u32>,
     /// Routed compute ops of `ops` (indices).
     pub routed: Vec<u32>,
-    /// Passes in 1F1B order.
+    /// Passes in schedule order (1F1B or interleaved 1F1B).
     pub order: Vec<Pass>,
-    /// Layers of the stage (for gradient buckets).
-    pub layers: std::ops::Range<u32>,
     /// Whether op `i` of `ops` is the last backward op of its layer (a gradient bucket is ready).
     pub bucket_end: Vec<bool>,
+    /// ZeRO-3 parameter-gather groups (a layer's consecutive `zero3.param_gather` ops): op
+    /// ranges of `ops`.
+    pub groups: Vec<(u32, u32)>,
+    /// For each op of `ops`: the gather group it starts, or [`NONE`].
+    pub group_at: Vec<u32>,
+}
+
+impl Stage {
+    /// Op range of `pass`.
+    #[inline]
+    pub fn range(&self, pass: Pass) -> (usize, usize) {
+        self.chunks[pass.chunk as usize].range(pass.bwd)
+    }
+
+    /// Gather groups of `pass` (range of `groups`).
+    #[inline]
+    pub fn pass_groups(&self, pass: Pass) -> (u32, u32) {
+        self.chunks[pass.chunk as usize].groups[pass.bwd as usize]
+    }
 }
 
 /// Everything a step simulation needs that does not change from step to step at fixed knobs.
@@ -58,6 +108,8 @@ pub(super) struct Graph {
     pub pp: u32,
     pub tp: u32,
     pub dp: u32,
+    /// Model chunks per stage (interleaved 1F1B; 1 = plain 1F1B).
+    pub v: u32,
     /// Real GPUs each simulated GPU stands for (its TP peers and the identical EP groups).
     pub twins: f64,
     /// Node of each simulated GPU (`stage * ep + rank`).
@@ -92,20 +144,81 @@ pub(super) struct Graph {
 pub(super) fn one_f_one_b(s: u32, pp: u32, m: u32) -> Vec<Pass> {
     let warm = (pp - 1 - s).min(m);
     let mut v = Vec::with_capacity(2 * m as usize);
+    let f = |mb| Pass {
+        bwd: false,
+        mb,
+        chunk: 0,
+    };
+    let b = |mb| Pass {
+        bwd: true,
+        mb,
+        chunk: 0,
+    };
     for mb in 0..warm {
-        v.push(Pass { bwd: false, mb });
+        v.push(f(mb));
     }
     for i in 0..m - warm {
-        v.push(Pass {
-            bwd: false,
-            mb: warm + i,
-        });
-        v.push(Pass { bwd: true, mb: i });
+        v.push(f(warm + i));
+        v.push(b(i));
     }
     for mb in m - warm..m {
-        v.push(Pass { bwd: true, mb });
+        v.push(b(mb));
     }
     v
+}
+
+/// Passes of stage `s` of `pp` with `v` model chunks and `m` micro-batches in Megatron-LM's
+/// interleaved 1F1B order (`megatron/core/pipeline_parallel/schedules.py`,
+/// `forward_backward_pipelining_with_interleaving`, with `get_schedule_table` and
+/// `get_pp_rank_microbatches` at the default `microbatch_group_size_per_vp_stage = pp`):
+/// the k-th forward runs micro-batch / chunk `table[k]`, where the table walks groups of `pp`
+/// micro-batches through chunk 0, then chunk 1, ...; the k-th backward runs `table[k]` with the
+/// chunk mirrored (`v - 1 - chunk`). Stage `s` warms up with `(pp - s - 1) * 2 + (v - 1) * pp`
+/// forwards (capped at `m * v`), then alternates one forward and one backward, then drains the
+/// backwards. Expects `m` a multiple of `pp` (`Schedule::validate` checks it).
+pub(super) fn interleaved(s: u32, pp: u32, v: u32, m: u32) -> Vec<Pass> {
+    let n = pp.max(1);
+    let total = m * v;
+    let mut table = Vec::with_capacity(total as usize);
+    let mut lo = 0;
+    while lo < m {
+        let hi = if lo + n >= m { m } else { lo + n };
+        for chunk in 0..v {
+            for mb in lo..hi {
+                table.push((mb, chunk));
+            }
+        }
+        lo = hi;
+    }
+    let warm = ((pp - s - 1) * 2 + (v - 1) * n).min(total);
+    let f = |k: u32| {
+        let (mb, chunk) = table[k as usize];
+        Pass {
+            bwd: false,
+            mb,
+            chunk,
+        }
+    };
+    let b = |k: u32| {
+        let (mb, chunk) = table[k as usize];
+        Pass {
+            bwd: true,
+            mb,
+            chunk: v - 1 - chunk,
+        }
+    };
+    let mut order = Vec::with_capacity(2 * total as usize);
+    for k in 0..warm {
+        order.push(f(k));
+    }
+    for k in 0..total - warm {
+        order.push(f(warm + k));
+        order.push(b(k));
+    }
+    for k in total - warm..total {
+        order.push(b(k));
+    }
+    order
 }
 
 fn with_top_k(model: &ModelSpec, top_k: u32) -> ModelSpec {
@@ -125,9 +238,30 @@ impl Graph {
     pub fn new(input: &EventStepInput, knobs: Knobs) -> Result<Graph, EventStepError> {
         let plan = &input.plan;
         let model = with_top_k(&input.model, knobs.top_k);
-        let ops = step_ops(&model, plan, &input.ops_config).map_err(EventStepError::Workload)?;
         let m = knobs.micro_batches.max(1);
         let (pp, tp, dp) = (plan.pp.max(1), plan.tp.max(1), plan.dp.max(1));
+        let v = input.virtual_stages.max(1);
+        if v > 1 && (pp < 2 || !m.is_multiple_of(pp) || pp * v > model.layers) {
+            return Err(EventStepError::Plan(format!(
+                "virtual_stages = {v} needs pp >= 2 (pp = {pp}), micro-batches ({m}) a multiple \
+                 of pp and pp x virtual_stages <= layers ({})",
+                model.layers
+            )));
+        }
+        // Interleaving: the model is cut into `pp * v` virtual stages of contiguous layers;
+        // stage `s` holds virtual stages `s, s + pp, ...` (Megatron-LM's model chunks). The op
+        // lists of a virtual stage are those of a `pp * v`-stage pipeline (sends at its
+        // boundaries, the embedding on the first, the head on the last).
+        let ops = if v > 1 {
+            let vplan = ParallelPlan {
+                pp: pp * v,
+                ..plan.clone()
+            };
+            step_ops(&model, &vplan, &input.ops_config)
+        } else {
+            step_ops(&model, plan, &input.ops_config)
+        }
+        .map_err(EventStepError::Workload)?;
         let (experts, top_k, capacity_factor) = match &model.ffn {
             FfnKind::Moe(x) => (x.experts, x.top_k, x.capacity_factor),
             FfnKind::Dense => (0, 0, None),
@@ -143,16 +277,50 @@ impl Graph {
             precision: plan.precision,
         };
         let acc = &input.accelerator;
-        let stages = ops
-            .stages
-            .into_iter()
-            .map(|st| {
-                let fwd_len = st.forward.len();
-                let mut all = st.forward;
-                all.extend(st.backward);
+        let mut vstages: Vec<Option<StageOps>> = ops.stages.into_iter().map(Some).collect();
+        let stages = (0..pp)
+            .map(|s| {
+                let mut all = Vec::new();
+                let mut per_step = Vec::new();
+                // Megatron-LM finishes every chunk's gradient sync before the optimizer step:
+                // the chunks' syncs first, then their optimizer-phase ops.
+                let mut opt_ops = Vec::new();
+                let mut chunks = Vec::with_capacity(v as usize);
+                for c in 0..v {
+                    let vs = (c * pp + s) as usize;
+                    let st = vstages[vs].take().unwrap_or_else(|| StageOps {
+                        stage: vs as u32,
+                        layers: 0..0,
+                        forward: Vec::new(),
+                        backward: Vec::new(),
+                        per_step: Vec::new(),
+                    });
+                    let f0 = all.len() as u32;
+                    all.extend(st.forward);
+                    let b0 = all.len() as u32;
+                    all.extend(st.backward);
+                    let p0 = per_step.len() as u32;
+                    for o in st.per_step {
+                        if o.phase == Phase::Optimizer {
+                            opt_ops.push(o);
+                        } else {
+                            per_step.push(o);
+                        }
+                    }
+                    chunks.push(Chunk {
+                        fwd: (f0, b0),
+                        bwd: (b0, all.len() as u32),
+                        per_step: (p0, per_step.len() as u32),
+                        layers: st.layers.len() as u32,
+                        first: vs == 0,
+                        last: vs + 1 == (pp * v) as usize,
+                        groups: [(0, 0); 2],
+                    });
+                }
+                per_step.extend(opt_ops);
                 let fixed = all
                     .iter()
-                    .chain(st.per_step.iter())
+                    .chain(per_step.iter())
                     .map(|o| price(acc, o, &price_knobs))
                     .collect();
                 let mut routed = Vec::new();
@@ -168,23 +336,57 @@ impl Graph {
                         }
                     })
                     .collect();
+                let in_bwd = |i: usize| {
+                    chunks
+                        .iter()
+                        .any(|c| (c.bwd.0 as usize..c.bwd.1 as usize).contains(&i))
+                };
                 let bucket_end = (0..all.len())
                     .map(|i| {
-                        i >= fwd_len
+                        in_bwd(i)
                             && all[i].layer.is_some()
                             && all.get(i + 1).map(|n| n.layer) != Some(all[i].layer)
                     })
                     .collect();
+                // ZeRO-3 gather groups: a layer's consecutive parameter gathers, per pass range.
+                let mut groups = Vec::new();
+                let mut group_at = vec![NONE; all.len()];
+                for ch in chunks.iter_mut() {
+                    for bwd in [false, true] {
+                        let (lo, hi) = ch.range(bwd);
+                        let g0 = groups.len() as u32;
+                        let mut i = lo;
+                        while i < hi {
+                            if is_gather(&all[i]) {
+                                let mut j = i + 1;
+                                while j < hi && is_gather(&all[j]) && all[j].layer == all[i].layer {
+                                    j += 1;
+                                }
+                                group_at[i] = groups.len() as u32;
+                                groups.push((i as u32, j as u32));
+                                i = j;
+                            } else {
+                                i += 1;
+                            }
+                        }
+                        ch.groups[bwd as usize] = (g0, groups.len() as u32);
+                    }
+                }
                 Stage {
-                    order: one_f_one_b(st.stage, pp, m),
+                    order: if v > 1 {
+                        interleaved(s, pp, v, m)
+                    } else {
+                        one_f_one_b(s, pp, m)
+                    },
                     ops: all,
-                    fwd_len,
-                    per_step: st.per_step,
+                    chunks,
+                    per_step,
                     fixed,
                     routed_slot,
                     routed,
-                    layers: st.layers,
                     bucket_end,
+                    groups,
+                    group_at,
                 }
             })
             .collect::<Vec<_>>();
@@ -218,6 +420,7 @@ impl Graph {
             pp,
             tp,
             dp,
+            v,
             twins: tp as f64 * (dp / ep) as f64,
             node,
             gpus_per_node: gpn,
@@ -367,6 +570,11 @@ impl Graph {
             None => 0.0,
         }
     }
+}
+
+/// A ZeRO-3 / FSDP parameter gather (prefetched a layer ahead by the scheduler).
+pub(super) fn is_gather(op: &Op) -> bool {
+    op.name == "zero3.param_gather"
 }
 
 /// Price a compute op at `k` (communication ops are timed on the links, not here).

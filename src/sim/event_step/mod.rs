@@ -3,7 +3,8 @@
 //! the fabric's links, with the framework's dependencies — the reference the fast path
 //! (`sim::step`) is checked against. It reads nothing the fast path computed.
 //!
-//! * [`graph`]: the op lists per stage, their prices, the 1F1B order, the GPUs' nodes and the
+//! * [`graph`]: the op lists per stage and model chunk, their prices, the (interleaved) 1F1B
+//!   order, the ZeRO-3 gather groups, the GPUs' nodes and the
 //!   routing loads of the step.
 //! * [`links`]: NVLink and NIC ports as shared resources, flows sharing their bandwidth.
 //! * [`sched`]: the scheduler (streams, collectives, pipeline transfers, gradient buckets).
@@ -45,6 +46,9 @@ pub struct Overlap {
     /// last micro-batch's backward (Megatron-LM `--overlap-grad-reduce`); otherwise it runs after
     /// the backward, blocking.
     pub grad_sync: bool,
+    /// MoE dispatch/combine all-to-alls overlapped with another micro-batch's compute
+    /// (Megatron-LM `--overlap-moe-expert-parallel-comm`).
+    pub ep_comm: bool,
 }
 
 /// What one event-level step simulates: the job, its hardware and its framework settings.
@@ -68,6 +72,8 @@ pub struct EventStepInput {
     pub placement: Option<Placement>,
     /// Overlap settings.
     pub overlap: Overlap,
+    /// Model chunks per pipeline stage (interleaved 1F1B; 1 = plain 1F1B).
+    pub virtual_stages: u32,
 }
 
 impl EventStepInput {
@@ -84,7 +90,9 @@ impl EventStepInput {
             placement: None,
             overlap: Overlap {
                 grad_sync: job.schedule.overlap_grad_sync,
+                ep_comm: job.schedule.overlap_ep_comm,
             },
+            virtual_stages: job.schedule.virtual_stages,
         }
     }
 }

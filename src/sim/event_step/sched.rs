@@ -1,18 +1,22 @@
-//! The scheduler: every simulated GPU runs its stage's passes in 1F1B order on a compute stream
-//! (communication that the framework waits for blocks it) and overlapped gradient buckets on a
-//! communication stream; collectives start when all simulated members have reached them and end
-//! when their last flow has drained plus its latency.
+//! The scheduler: every simulated GPU runs its stage's passes in 1F1B or interleaved 1F1B order
+//! on a compute stream (communication that the framework waits for blocks it), overlapped
+//! gradient buckets and ZeRO-3 gathers / reduce-scatters on side streams ([`streams`]), and the
+//! optimizer once every GPU has its gradients; collectives start when all simulated members have
+//! reached them and end when their last flow has drained plus its latency.
 
 use std::collections::VecDeque;
 
 mod collective;
+mod complete;
+mod streams;
 
-use super::graph::{Graph, NONE};
+use super::graph::{Graph, Pass, NONE};
 use super::links::Net;
 use super::{Contention, EventStepError, OpRecord, Overlap};
 use crate::engine::{EngineError, Handler, SimTime};
 use crate::network::Fabric;
 use crate::workload::step_ops::{GroupKind, KernelClass, Op, Phase};
+use streams::next_group;
 
 /// Events of a step.
 #[derive(Clone, Copy, Debug)]
@@ -33,8 +37,12 @@ enum Block {
     Comm,
     /// Waiting for a pipeline stage's activation or gradient.
     Recv,
-    /// Waiting for the communication stream to drain before the optimizer.
+    /// Waiting for the communication streams to drain before the optimizer.
     Drain,
+    /// Waiting for a prefetched ZeRO-3 parameter gather.
+    Z3,
+    /// Waiting for every GPU's gradients before the optimizer step.
+    Barrier,
     Done,
 }
 
@@ -51,10 +59,27 @@ struct Gpu {
     cur: (usize, u64, u32),
     queue: VecDeque<u32>,
     comm_active: bool,
-    seq: [u32; 3],
+    seq: [u32; CHANS],
     end: u64,
     comm_wait_ns: u64,
+    /// ZeRO-3 stream: collectives to issue (op index in the stage list, micro-batch), one at a
+    /// time in request order, and whether one is in flight.
+    z3q: VecDeque<(u32, u32)>,
+    z3_active: bool,
+    /// The next gather group (pass in `order`, group) not yet requested.
+    pf: (u32, u32),
+    /// Gathers requested and completed so far; the count a waiting pass needs.
+    gathers_req: u32,
+    gathers_done: u32,
+    z3_wait: u32,
+    /// The last two requested groups and the gather count that completes each.
+    marks: [(u32, u32, u32); 2],
+    requests: u32,
 }
+
+/// Collective channels per stage: expert-parallel, blocking data-parallel, overlapped buckets,
+/// ZeRO-3 stream. Members of a shared collective meet at the same sequence number of a channel.
+const CHANS: usize = 4;
 
 /// One collective (or pipeline transfer) instance.
 #[derive(Clone, Copy, Debug)]
@@ -80,6 +105,10 @@ struct Coll {
     async_: bool,
     /// Pipeline send: receiving GPU, micro-batch, gradient (true) or activation.
     p2p: Option<(u32, u32, bool)>,
+    /// Model chunk of the receiving pass of a pipeline send.
+    chunk: u32,
+    /// On the ZeRO-3 stream: 1 a parameter gather, 2 a gradient reduce-scatter (0: not).
+    z3: u8,
     /// Start of the members' issue times in `Sched::issued`.
     issued: u32,
 }
@@ -96,8 +125,8 @@ pub(super) struct Sched<'a> {
     overlap: Overlap,
     gpus: Vec<Gpu>,
     colls: Vec<Coll>,
-    /// Per stage and channel (0 expert-parallel, 1 data-parallel, 2 overlapped buckets): the
-    /// instance of each sequence number.
+    /// Per stage and channel (0 expert-parallel, 1 data-parallel, 2 overlapped buckets, 3
+    /// ZeRO-3 stream): the instance of each sequence number.
     chans: Vec<Vec<u32>>,
     act: Vec<bool>,
     grad: Vec<bool>,
@@ -106,8 +135,8 @@ pub(super) struct Sched<'a> {
     issued: Vec<u64>,
     /// Flows of the all-to-all being launched: (GPU, NVLink?, bytes, latency [s], egress?).
     a2a: Vec<(usize, bool, f64, f64, bool)>,
-    /// Buckets of overlapped gradient sync per stage: (op index in per_step, bytes).
-    buckets: Vec<Vec<(u32, f64)>>,
+    /// Buckets of overlapped gradient sync per stage and chunk: (op index in per_step, bytes).
+    buckets: Vec<Vec<Vec<(u32, f64)>>>,
     pub records: Option<Vec<OpRecord>>,
     /// Per layer: GPU-ns spent waiting in the MoE block's all-to-all and expert-TP collectives.
     pub moe_wait_ns: Vec<u64>,
@@ -115,6 +144,9 @@ pub(super) struct Sched<'a> {
     pub contention: Contention,
     /// Collectives sharing a port with a flow just started (scratch).
     sharing: Vec<u32>,
+    /// GPUs that reached the optimizer step (and whether it was released).
+    at_barrier: u32,
+    released: bool,
     m: u32,
 }
 
@@ -131,16 +163,22 @@ impl<'a> Sched<'a> {
         let n = g.gpus();
         net.reset(n, fabric);
         let m = g.knobs.micro_batches.max(1);
+        // Megatron-LM keeps one gradient buffer per model chunk: each chunk's `dp.grad_sync`
+        // ops, a bucket per layer of the chunk.
         let buckets = g
             .stages
             .iter()
             .map(|st| {
-                let nl = st.layers.len().max(1) as f64;
-                st.per_step
+                st.chunks
                     .iter()
-                    .enumerate()
-                    .filter(|(_, o)| o.name == "dp.grad_sync")
-                    .filter_map(|(i, o)| o.comm.map(|c| (i as u32, c.bytes_per_rank / nl)))
+                    .map(|ch| {
+                        let nl = ch.layers.max(1) as f64;
+                        (ch.per_step.0..ch.per_step.1)
+                            .map(|i| (i, &st.per_step[i as usize]))
+                            .filter(|(_, o)| o.name == "dp.grad_sync")
+                            .filter_map(|(i, o)| o.comm.map(|c| (i, c.bytes_per_rank / nl)))
+                            .collect()
+                    })
                     .collect()
             })
             .collect();
@@ -160,16 +198,24 @@ impl<'a> Sched<'a> {
                     cur: (0, 0, 0),
                     queue: VecDeque::new(),
                     comm_active: false,
-                    seq: [0; 3],
+                    seq: [0; CHANS],
                     end: 0,
                     comm_wait_ns: 0,
+                    z3q: VecDeque::new(),
+                    z3_active: false,
+                    pf: (0, 0),
+                    gathers_req: 0,
+                    gathers_done: 0,
+                    z3_wait: 0,
+                    marks: [(NONE, NONE, 0); 2],
+                    requests: 0,
                 };
                 n
             ],
             colls: Vec::new(),
-            chans: vec![Vec::new(); g.pp as usize * 3],
-            act: vec![false; n * m as usize],
-            grad: vec![false; n * m as usize],
+            chans: vec![Vec::new(); g.pp as usize * CHANS],
+            act: vec![false; n * (m * g.v) as usize],
+            grad: vec![false; n * (m * g.v) as usize],
             scratch: Vec::new(),
             issued: Vec::new(),
             a2a: Vec::new(),
@@ -178,6 +224,8 @@ impl<'a> Sched<'a> {
             moe_wait_ns: vec![0; layers],
             contention: Contention::default(),
             sharing: Vec::new(),
+            at_barrier: 0,
+            released: false,
             m,
         }
     }
@@ -185,8 +233,17 @@ impl<'a> Sched<'a> {
     /// Start every GPU at time zero.
     pub fn start(&mut self, out: &mut Vec<(SimTime, Ev)>) {
         for gi in 0..self.gpus.len() {
+            let st = &self.g.stages[self.stage_of(gi)];
+            self.gpus[gi].pf = next_group(st, 0, None).unwrap_or((st.order.len() as u32, 0));
+        }
+        for gi in 0..self.gpus.len() {
             self.advance(gi, 0, out);
         }
+    }
+
+    /// Index of pass `p`'s input flags of GPU `gi` in `act` / `grad`.
+    fn key(&self, gi: usize, p: Pass) -> usize {
+        (gi * self.g.v as usize + p.chunk as usize) * self.m as usize + p.mb as usize
     }
 
     /// (end of the step [ns], per GPU busy time [ns] and busy energy [J], comm wait [ns]).
@@ -223,17 +280,14 @@ impl<'a> Sched<'a> {
             let (item, opi) = (self.gpus[gi].item, self.gpus[gi].op);
             if item < st.order.len() {
                 let pass = st.order[item];
-                let (lo, hi) = if pass.bwd {
-                    (st.fwd_len, st.ops.len())
-                } else {
-                    (0, st.fwd_len)
-                };
+                let (lo, hi) = st.range(pass);
+                let ch = &st.chunks[pass.chunk as usize];
                 if opi == 0 {
-                    let k = gi * self.m as usize + pass.mb as usize;
+                    let k = self.key(gi, pass);
                     let ready = if pass.bwd {
-                        s + 1 == g.pp as usize || self.grad[k]
+                        ch.last || self.grad[k]
                     } else {
-                        s == 0 || self.act[k]
+                        ch.first || self.act[k]
                     };
                     if !ready {
                         self.block(gi, Block::Recv, now);
@@ -247,6 +301,40 @@ impl<'a> Sched<'a> {
                 }
                 let i = lo + opi;
                 let op = &st.ops[i];
+                let grp = st.group_at[i];
+                if grp != NONE {
+                    // ZeRO-3: this layer's gathers were requested a layer ahead (or now, for
+                    // the step's first); wait for them, then request the next layer's.
+                    let here = (item as u32, grp);
+                    if here >= self.gpus[gi].pf {
+                        self.request(gi, here, now, out);
+                    }
+                    let x = &self.gpus[gi];
+                    let need = x
+                        .marks
+                        .iter()
+                        .find(|m| (m.0, m.1) == here)
+                        .map_or(0, |m| m.2);
+                    if x.gathers_done < need {
+                        self.gpus[gi].z3_wait = need;
+                        self.block(gi, Block::Z3, now);
+                        return;
+                    }
+                    self.gpus[gi].op = st.groups[grp as usize].1 as usize - lo;
+                    if let Some(nx) = next_group(st, item, Some(grp)) {
+                        if nx >= self.gpus[gi].pf {
+                            self.request(gi, nx, now, out);
+                        }
+                    }
+                    continue;
+                }
+                if op.name == "zero3.grad_scatter" {
+                    // Reduce-scattered on the ZeRO-3 stream while the next layer computes.
+                    self.gpus[gi].z3q.push_back((i as u32, pass.mb));
+                    self.gpus[gi].op += 1;
+                    self.next_z3(gi, now, out);
+                    continue;
+                }
                 if !op.class.is_comm() {
                     let p = g.op_price(gi, s, i);
                     self.gpus[gi].cur = (i, now, pass.mb);
@@ -254,13 +342,15 @@ impl<'a> Sched<'a> {
                     out.push((SimTime::from_nanos(now + p.ns), Ev::Compute(gi as u32)));
                     return;
                 }
-                self.issue(gi, op, pass.mb, false, now, out);
+                self.issue(gi, op, pass, false, now, out);
                 return;
             }
             // Once-per-step ops.
             let j = opi;
-            if self.overlap.grad_sync
-                && (self.gpus[gi].comm_active || !self.gpus[gi].queue.is_empty())
+            let x = &self.gpus[gi];
+            if (self.overlap.grad_sync && (x.comm_active || !x.queue.is_empty()))
+                || x.z3_active
+                || !x.z3q.is_empty()
             {
                 self.block(gi, Block::Drain, now);
                 return;
@@ -274,6 +364,21 @@ impl<'a> Sched<'a> {
                 self.gpus[gi].op += 1;
                 continue;
             }
+            if op.phase == Phase::Optimizer && !self.released {
+                // The optimizer step clips gradients by their global norm, an all-reduce over
+                // every stage (Megatron-LM `clip_grad_norm_fp32` over the model-parallel group):
+                // no stage updates before all have their gradients.
+                self.block(gi, Block::Barrier, now);
+                self.at_barrier += 1;
+                if self.at_barrier as usize == self.gpus.len() {
+                    self.released = true;
+                    for k in 0..self.gpus.len() {
+                        self.gpus[k].block = Block::None;
+                        self.advance(k, now, out);
+                    }
+                }
+                return;
+            }
             if !op.class.is_comm() {
                 let p = st.fixed[st.ops.len() + j];
                 self.gpus[gi].cur = (st.ops.len() + j, now, 0);
@@ -281,7 +386,7 @@ impl<'a> Sched<'a> {
                 out.push((SimTime::from_nanos(now + p.ns), Ev::Compute(gi as u32)));
                 return;
             }
-            self.issue(gi, op, 0, false, now, out);
+            self.issue(gi, op, ONCE, false, now, out);
             return;
         }
     }
@@ -291,40 +396,44 @@ impl<'a> Sched<'a> {
         self.gpus[gi].since = now;
     }
 
-    /// Issue communication op `op` of GPU `gi` (micro-batch `mb`) on its compute stream
+    /// Issue communication op `op` of GPU `gi` (pass `pass`) on its compute stream
     /// (blocking) or its communication stream (`async_`, a gradient bucket).
     fn issue(
         &mut self,
         gi: usize,
         op: &Op,
-        mb: u32,
+        pass: Pass,
         async_: bool,
         now: u64,
         out: &mut Vec<(SimTime, Ev)>,
     ) {
-        self.issue_bytes(
-            gi,
-            op,
-            op.comm.map_or(0.0, |c| c.bytes_per_rank),
-            mb,
-            async_,
-            now,
-            out,
-        );
+        let stream = if async_ {
+            Stream::Bucket
+        } else {
+            Stream::Compute
+        };
+        let bytes = op.comm.map_or(0.0, |c| c.bytes_per_rank);
+        self.issue_on(gi, op, bytes, pass, stream, now, out);
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn issue_bytes(
+    fn issue_on(
         &mut self,
         gi: usize,
         op: &Op,
         bytes: f64,
-        mb: u32,
-        async_: bool,
+        pass: Pass,
+        stream: Stream,
         now: u64,
         out: &mut Vec<(SimTime, Ev)>,
     ) {
-        if !async_ {
+        let async_ = stream == Stream::Bucket;
+        let z3 = match stream {
+            Stream::Z3(k) => k,
+            _ => 0,
+        };
+        let mb = pass.mb;
+        if stream == Stream::Compute {
             self.block(gi, Block::Comm, now);
         }
         let g = self.g;
@@ -333,26 +442,43 @@ impl<'a> Sched<'a> {
         let Some(c) = op.comm else {
             // A communication class without a transfer: nothing to wait for.
             let id = self.new_coll(gi as u32, 1, op, 0.0, async_, None);
+            self.colls[id as usize].z3 = z3;
             let k = self.colls[id as usize].issued as usize;
             self.issued[k] = now;
             out.push((SimTime::from_nanos(now), Ev::Coll(id)));
             return;
         };
         let shared = ep > 1 && matches!(c.group, GroupKind::Ep | GroupKind::Dp);
+        // A send reaches the next virtual stage: the next stage's same chunk, or from the last
+        // stage the first stage's next chunk (interleaving); gradients the other way.
+        let (pp, last) = (g.pp as usize, g.pp as usize - 1);
+        let mut to_chunk = pass.chunk;
         let p2p = (op.class == KernelClass::SendRecv).then(|| {
             let bwd = op.phase == Phase::Backward;
-            let to = if bwd { gi - ep } else { gi + ep };
+            let to = match (bwd, s) {
+                (true, 0) => {
+                    to_chunk = pass.chunk.saturating_sub(1);
+                    gi + last * ep
+                }
+                (true, _) => gi - ep,
+                (false, x) if x == last && pp > 1 => {
+                    to_chunk = pass.chunk + 1;
+                    gi - last * ep
+                }
+                (false, _) => gi + ep,
+            };
             (to as u32, mb, bwd)
         });
         let id = if shared {
-            let chan = match (c.group, async_) {
+            let chan = match (c.group, stream) {
                 (GroupKind::Ep, _) => 0,
-                (_, false) => 1,
-                (_, true) => 2,
+                (_, Stream::Z3(_)) => 3,
+                (_, Stream::Compute) => 1,
+                (_, Stream::Bucket) => 2,
             };
             let seq = self.gpus[gi].seq[chan] as usize;
             self.gpus[gi].seq[chan] += 1;
-            let ch = s * 3 + chan;
+            let ch = s * CHANS + chan;
             if let Some(&id) = self.chans[ch].get(seq) {
                 id
             } else {
@@ -363,6 +489,8 @@ impl<'a> Sched<'a> {
         } else {
             self.new_coll(gi as u32, 1, op, bytes, async_, p2p)
         };
+        self.colls[id as usize].z3 = z3;
+        self.colls[id as usize].chunk = to_chunk;
         let cl = &mut self.colls[id as usize];
         self.issued[cl.issued as usize + gi - cl.first as usize] = now;
         cl.arrived += 1;
@@ -407,6 +535,8 @@ impl<'a> Sched<'a> {
             width,
             async_,
             p2p,
+            chunk: 0,
+            z3: 0,
             issued: self.issued.len() as u32,
         });
         self.issued.resize(self.issued.len() + members as usize, 0);
@@ -416,134 +546,25 @@ impl<'a> Sched<'a> {
     fn lat(&self, s: f64) -> u64 {
         super::graph::secs_to_ns(s)
     }
-
-    fn coll_done(&mut self, id: u32, now: u64, out: &mut Vec<(SimTime, Ev)>) {
-        let c = self.colls[id as usize];
-        if let Some((to, mb, bwd)) = c.p2p {
-            let k = to as usize * self.m as usize + mb as usize;
-            if bwd {
-                self.grad[k] = true;
-            } else {
-                self.act[k] = true;
-            }
-            if self.gpus[to as usize].block == Block::Recv {
-                self.gpus[to as usize].block = Block::None;
-                self.advance(to as usize, now, out);
-            }
-        }
-        let moe = c.class == KernelClass::AllToAll || c.name.starts_with("moe.tp_");
-        for (k, gi) in (c.first as usize..(c.first + c.members) as usize).enumerate() {
-            let issued = self.issued[c.issued as usize + k];
-            let wait = now - issued;
-            if let Some(rec) = &mut self.records {
-                rec.push(OpRecord {
-                    gpu: gi as u32,
-                    stream: 1,
-                    name: c.name,
-                    class: c.class,
-                    layer: c.layer,
-                    phase: c.phase,
-                    mb: c.p2p.map_or(0, |p| p.1),
-                    start_ns: issued,
-                    end_ns: now,
-                    power_w: 0.0,
-                    flops: 0.0,
-                    bytes: c.bytes,
-                    waiting: !c.async_,
-                });
-            }
-            if c.async_ {
-                self.gpus[gi].comm_active = false;
-                self.next_bucket(gi, now, out);
-                if self.gpus[gi].block == Block::Drain
-                    && !self.gpus[gi].comm_active
-                    && self.gpus[gi].queue.is_empty()
-                {
-                    self.gpus[gi].block = Block::None;
-                    self.advance(gi, now, out);
-                }
-            } else {
-                self.gpus[gi].comm_wait_ns += wait;
-                if moe {
-                    if let Some(l) = c.layer {
-                        self.moe_wait_ns[l as usize] += wait;
-                    }
-                }
-                self.gpus[gi].op += 1;
-                self.gpus[gi].block = Block::None;
-                self.advance(gi, now, out);
-            }
-        }
-    }
-
-    fn next_bucket(&mut self, gi: usize, now: u64, out: &mut Vec<(SimTime, Ev)>) {
-        if self.gpus[gi].comm_active {
-            return;
-        }
-        let Some(b) = self.gpus[gi].queue.pop_front() else {
-            return;
-        };
-        let s = self.stage_of(gi);
-        let (j, bytes) = self.buckets[s][b as usize];
-        let op = self.g.stages[s].per_step[j as usize].clone();
-        self.gpus[gi].comm_active = true;
-        self.issue_bytes(gi, &op, bytes, 0, true, now, out);
-    }
-
-    fn compute_done(&mut self, gi: usize, now: u64, out: &mut Vec<(SimTime, Ev)>) {
-        let s = self.stage_of(gi);
-        let g = self.g;
-        let st = &g.stages[s];
-        let (i, start, mb) = self.gpus[gi].cur;
-        let p = if i < st.ops.len() {
-            g.op_price(gi, s, i)
-        } else {
-            st.fixed[i]
-        };
-        let x = &mut self.gpus[gi];
-        x.busy_ns += now - start;
-        x.busy_j += p.power_w * (now - start) as f64 * 1e-9;
-        x.op += 1;
-        x.block = Block::None;
-        if let Some(rec) = &mut self.records {
-            let op = if i < st.ops.len() {
-                &st.ops[i]
-            } else {
-                &st.per_step[i - st.ops.len()]
-            };
-            let routed = i < st.ops.len() && st.routed_slot[i] != NONE;
-            let o = if routed {
-                op.at_tokens(g.received(gi, op.layer))
-            } else {
-                op.clone()
-            };
-            rec.push(OpRecord {
-                gpu: gi as u32,
-                stream: 0,
-                name: op.name,
-                class: op.class,
-                layer: op.layer,
-                phase: op.phase,
-                mb,
-                start_ns: start,
-                end_ns: now,
-                power_w: p.power_w,
-                flops: o.flops,
-                bytes: o.bytes,
-                waiting: false,
-            });
-        }
-        // The last backward pass releases a gradient bucket at the end of each layer.
-        let last_pass = self.gpus[gi].item + 1 == st.order.len();
-        if self.overlap.grad_sync && last_pass && i < st.ops.len() && st.bucket_end[i] {
-            for b in 0..self.buckets[s].len() {
-                self.gpus[gi].queue.push_back(b as u32);
-            }
-            self.next_bucket(gi, now, out);
-        }
-        self.advance(gi, now, out);
-    }
 }
+
+/// Which stream of a GPU a collective runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stream {
+    /// Blocking: the compute stream waits for it.
+    Compute,
+    /// The overlapped gradient buckets' communication stream.
+    Bucket,
+    /// The ZeRO-3 stream (1 a parameter gather, 2 a gradient reduce-scatter).
+    Z3(u8),
+}
+
+/// The pass of once-per-step ops.
+const ONCE: Pass = Pass {
+    bwd: false,
+    mb: 0,
+    chunk: 0,
+};
 
 impl Handler<Ev> for Sched<'_> {
     type Error = EngineError;

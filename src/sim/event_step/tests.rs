@@ -2,7 +2,7 @@ use super::graph::one_f_one_b;
 use super::links::{link, Net, Port};
 use super::*;
 use crate::hardware::{preset, PriceKnobs};
-use crate::workload::step_ops::step_ops;
+use crate::workload::step_ops::{step_ops, Phase};
 use crate::workload::{Arch, FfnKind, MoeSpec, Precision, Recompute};
 
 pub(crate) fn model(experts: u32) -> ModelSpec {
@@ -56,6 +56,7 @@ pub(crate) fn input(m: ModelSpec, p: ParallelPlan, nodes: u32) -> EventStepInput
         choice: RoutingChoice::TokenChoice,
         placement: None,
         overlap: Overlap::default(),
+        virtual_stages: 1,
     }
 }
 
@@ -396,4 +397,176 @@ fn overlapped_gradient_buckets_meet_the_all_to_all_on_a_port_and_are_counted() {
         overlapped.contention
     );
     assert_eq!(overlapped.contention.p2p, 0);
+}
+
+#[test]
+fn interleaved_order_follows_megatrons_schedule_table() {
+    // Why: the order decides the bubble; hand-built from Megatron-LM's `get_schedule_table`
+    // (groups of pp micro-batches through chunk 0, then chunk 1) and its warm-up count
+    // (pp - s - 1) * 2 + (v - 1) * pp, for pp = 2, v = 2, m = 4.
+    let p = |bwd, mb, chunk| graph::Pass { bwd, mb, chunk };
+    let s0 = graph::interleaved(0, 2, 2, 4);
+    let want0 = [
+        p(false, 0, 0),
+        p(false, 1, 0),
+        p(false, 0, 1),
+        p(false, 1, 1),
+        p(false, 2, 0),
+        p(true, 0, 1),
+        p(false, 3, 0),
+        p(true, 1, 1),
+        p(false, 2, 1),
+        p(true, 0, 0),
+        p(false, 3, 1),
+        p(true, 1, 0),
+        p(true, 2, 1),
+        p(true, 3, 1),
+        p(true, 2, 0),
+        p(true, 3, 0),
+    ];
+    assert_eq!(s0, want0);
+    let s1 = graph::interleaved(1, 2, 2, 4);
+    assert_eq!(
+        &s1[..4],
+        &[
+            p(false, 0, 0),
+            p(false, 1, 0),
+            p(false, 0, 1),
+            p(true, 0, 1)
+        ]
+    );
+    for s in [s0, s1] {
+        for mb in 0..4 {
+            for c in 0..2 {
+                assert_eq!(s.iter().filter(|x| x.mb == mb && x.chunk == c).count(), 2);
+            }
+        }
+    }
+}
+
+#[test]
+fn interleaving_shrinks_the_bubble_and_doubles_the_pipeline_sends() {
+    // Why: Narayanan et al. 2021 Sec. 2.2.2: v chunks divide the bubble by v and multiply the
+    // stage-boundary crossings by v; both must show in the event-level step.
+    let mut m = model(0);
+    m.layers = 8;
+    let p = plan(1, 1, 2, 1, 4);
+    let inp = input(m.clone(), p.clone(), 1);
+    let k = knobs(&inp, 4);
+    let plain = event_step(&inp, &[], k, true).unwrap();
+    let mut inp2 = input(m, p, 1);
+    inp2.virtual_stages = 2;
+    let inter = event_step(&inp2, &[], k, true).unwrap();
+    assert!(
+        inter.time_s < plain.time_s,
+        "{} vs {}",
+        inter.time_s,
+        plain.time_s
+    );
+    let sends = |r: &EventStep| {
+        r.records
+            .iter()
+            .filter(|x| x.name.starts_with("pp.send"))
+            .count()
+    };
+    // Plain: 4 activations + 4 gradients; interleaved: 3 virtual boundaries each way.
+    assert_eq!(sends(&plain), 8);
+    assert_eq!(sends(&inter), 24);
+    // Stage 1's last chunk hands its activations back to stage 0 (the wrap-around).
+    assert!(inter
+        .records
+        .iter()
+        .any(|x| x.gpu == 1 && x.name == "pp.send_activation"));
+}
+
+#[test]
+fn interleaving_a_plan_that_megatron_rejects_is_an_error() {
+    let mut inp = input(model(0), plan(1, 1, 2, 1, 3), 1);
+    inp.virtual_stages = 2;
+    let e = event_step(&inp, &[], knobs(&inp, 3), false).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("virtual_stages = 2") && msg.contains("micro-batches (3)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn zero3_gathers_the_next_layer_while_the_current_one_computes() {
+    // Why: ZeRO-3 / FSDP prefetch (Rajbhandari et al. 2020, Sec. 7.2.2): each layer's
+    // parameter gather after the first runs under the previous layer's compute, so the step
+    // is shorter than with every gather exposed.
+    let mut p = plan(4, 1, 1, 1, 2);
+    p.zero_stage = 3;
+    let inp = input(model(0), p, 1);
+    let k = knobs(&inp, 2);
+    let r = event_step(&inp, &[], k, true).unwrap();
+    let compute_end = |l: u32| {
+        r.records
+            .iter()
+            .filter(|x| x.stream == 0 && x.mb == 0 && x.layer == Some(l))
+            .filter(|x| x.phase == Phase::Forward)
+            .map(|x| x.end_ns)
+            .max()
+            .unwrap()
+    };
+    for l in 1..4 {
+        let g = r
+            .records
+            .iter()
+            .find(|x| {
+                x.name == "zero3.param_gather"
+                    && x.layer == Some(l)
+                    && x.phase == Phase::Forward
+                    && x.mb == 0
+            })
+            .unwrap();
+        assert!(
+            g.start_ns < compute_end(l - 1),
+            "layer {l}: gather at {} after layer {} ended at {}",
+            g.start_ns,
+            l - 1,
+            compute_end(l - 1)
+        );
+        assert!(!g.waiting, "a prefetched gather is not a blocking wait");
+    }
+    // Every gather and reduce-scatter blocking instead costs more time.
+    let comm: f64 = r
+        .records
+        .iter()
+        .filter(|x| x.name.starts_with("zero3."))
+        .map(|x| (x.end_ns - x.start_ns) as f64 * 1e-9)
+        .sum();
+    let busy: f64 = r
+        .records
+        .iter()
+        .filter(|x| x.stream == 0)
+        .map(|x| (x.end_ns - x.start_ns) as f64 * 1e-9)
+        .sum();
+    assert!(r.time_s < busy + comm, "{} vs {}", r.time_s, busy + comm);
+}
+
+#[test]
+fn no_stage_starts_its_optimizer_before_every_stage_has_its_gradients() {
+    // Why: the optimizer clips by the global gradient norm, an all-reduce over all stages.
+    let inp = input(model(0), plan(1, 1, 4, 1, 4), 1);
+    let r = event_step(&inp, &[], knobs(&inp, 4), true).unwrap();
+    let starts: Vec<u64> = r
+        .records
+        .iter()
+        .filter(|x| x.phase == Phase::Optimizer && x.stream == 0)
+        .map(|x| x.start_ns)
+        .collect();
+    let last_bwd = r
+        .records
+        .iter()
+        .filter(|x| x.phase != Phase::Optimizer && x.stream == 0)
+        .map(|x| x.end_ns)
+        .max()
+        .unwrap();
+    assert!(!starts.is_empty());
+    assert!(
+        starts.iter().all(|&t| t >= last_bwd),
+        "{starts:?} vs {last_bwd}"
+    );
 }

@@ -78,6 +78,9 @@ pub(super) struct Fixed {
     pub opt_s: f64,
     /// Parameter all-gather part of `opt_s` [s].
     pub param_gather_s: f64,
+    /// ZeRO-3 stream's fill and drain on stage 0: the step's first parameter gather (nothing
+    /// before it to prefetch under) and its last reduce-scatter (the optimizer waits for it) [s].
+    pub z3_edge_s: f64,
     /// Optimizer dynamic energy summed over all GPUs of the job [J].
     pub opt_dyn_j: f64,
     /// Optimizer busy time summed over all GPUs of the job [s].
@@ -165,8 +168,8 @@ impl StepModel {
         let (mut opt_dyn_j, mut opt_busy_gpu_s) = (0.0, 0.0);
         let (mut bucket_s, mut unbucketed_s, mut tail_b_s) = (0.0, 0.0, 0.0);
         let gpus_per_stage = f64::from(self.plan.dp * self.plan.tp);
-        // ZeRO-3 / FSDP parameter gathers and gradient reduce-scatters per layer, forward and backward.
-        let mut z3 = vec![(0.0f64, 0.0f64); self.model.layers as usize];
+        // ZeRO-3 / FSDP per layer: forward gathers, backward gathers, gradient reduce-scatters.
+        let mut z3 = vec![[0.0f64; 3]; self.model.layers as usize];
         for st in &ops.stages {
             let mut ex = PassCost::default();
             for op in st.micro_batch() {
@@ -183,12 +186,12 @@ impl StepModel {
                 let p = self.price_op(op, &k);
                 match op.layer {
                     Some(l) if op.name.starts_with("zero3.") => {
-                        let z = &mut z3[l as usize];
-                        if op.phase == Phase::Forward {
-                            z.0 += p.time_s;
-                        } else {
-                            z.1 += p.time_s;
-                        }
+                        let k = match (op.phase, op.class) {
+                            (Phase::Forward, _) => 0,
+                            (_, KernelClass::AllGather) => 1,
+                            _ => 2,
+                        };
+                        z3[l as usize][k] += p.time_s;
                     }
                     Some(l) => layers[l as usize].add(op, p, idle),
                     None => ex.add(op, p, idle),
@@ -236,18 +239,40 @@ impl StepModel {
             opt_s = opt_s.max(opt + gather);
             param_gather_s = param_gather_s.max(gather);
         }
-        // ZeRO-3 / FSDP run each layer's gathers and reduce-scatters on their own stream, issued
-        // a layer ahead (prefetch) of the compute that needs them (Rajbhandari et al. 2020, ZeRO,
-        // Sec. 7.2.2; Zhao et al. 2023, PyTorch FSDP, VLDB, Sec. 3.3-3.4): only what the layer's
-        // compute cannot cover is exposed, per layer and pass.
-        for (c, (zf, zb)) in layers.iter_mut().zip(z3) {
-            let (ef, eb) = (
-                (zf - c.busy_f_s).max(0.0),
-                (zb - (c.busy_s - c.busy_f_s)).max(0.0),
-            );
-            c.f_s += ef;
-            c.b_s += eb;
-            c.comm_s += ef + eb;
+        // ZeRO-3 / FSDP run each layer's gathers and reduce-scatters on their own stream, one
+        // after another, the gathers issued a layer ahead (prefetch) of the compute that needs
+        // them (Rajbhandari et al. 2020, ZeRO, Sec. 7.2.2; Zhao et al. 2023, PyTorch FSDP,
+        // VLDB, Sec. 3.3-3.4): while a layer computes, the stream gathers the next layer's
+        // parameters (forward: the layer after it; backward: the layer before it) and
+        // reduce-scatters the gradients of the layer whose backward just ended. Only what a
+        // layer's compute cannot cover is exposed, per layer and pass. Passes alternate
+        // forward and backward (1F1B): the last forward layer prefetches the backward's first,
+        // the backward's last prefetches the next forward's first and hands its own
+        // reduce-scatter to that forward's first layer.
+        let mut z3_edge_s = 0.0;
+        for st in &ops.stages {
+            let (a, b) = (st.layers.start as usize, st.layers.end as usize);
+            if a >= b {
+                continue;
+            }
+            if st.stage == 0 {
+                z3_edge_s = z3[a][0] + z3[a][2];
+            }
+            for l in a..b {
+                let c = &mut layers[l];
+                let (busy_f, busy_b) = (c.busy_f_s, c.busy_s - c.busy_f_s);
+                let load_f = if l + 1 < b {
+                    z3[l + 1][0]
+                } else {
+                    z3[b - 1][1]
+                } + if l == a { z3[a][2] } else { 0.0 };
+                let load_b = if l > a { z3[l - 1][1] } else { z3[a][0] }
+                    + if l + 1 < b { z3[l + 1][2] } else { 0.0 };
+                let (ef, eb) = ((load_f - busy_f).max(0.0), (load_b - busy_b).max(0.0));
+                c.f_s += ef;
+                c.b_s += eb;
+                c.comm_s += ef + eb;
+            }
         }
         let mut priced: Vec<RoutedOp> = routed
             .iter()
@@ -285,6 +310,7 @@ impl StepModel {
             tail_b_s,
             opt_s,
             param_gather_s,
+            z3_edge_s,
             opt_dyn_j,
             opt_busy_gpu_s,
             tables: cols.map(PriceTable::new),

@@ -1,6 +1,6 @@
 //! The fast per-step model: one optimizer step's time and GPU energy from the routing loads of that
 //! step and the strategy's knobs, as closed forms over the step's priced operation list (checked
-//! against `step_events`).
+//! against the event-level step, `event_step`).
 //!
 //! `workload::step_ops` lists every op of the step; `Accelerator::price` and
 //! `network::price_comm` price each once per knob setting ([`fixed`]); the routed ops (expert
@@ -25,7 +25,9 @@ mod tests;
 mod tests_exact;
 
 use fixed::Fixed;
-pub use schedule::{pipeline_1f1b_passes_s, pipeline_1f1b_s, pipeline_interleaved_s};
+pub use schedule::{
+    pipeline_1f1b_passes_s, pipeline_1f1b_s, pipeline_interleaved_s, pipeline_passes_s,
+};
 
 /// The strategy's knobs for a step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -98,6 +100,13 @@ pub struct StepModel {
     stage_x: Vec<[f64; 3]>,
     /// Scratch of the pass-by-pass 1F1B makespan.
     pipe_ends: Vec<f64>,
+    /// Per layer, forward and backward of one micro-batch under this step's routing [s].
+    layer_fb: Vec<(f64, f64)>,
+    /// Layers of each virtual stage of the interleaved schedule (`pp * virtual_stages` of
+    /// them; empty without interleaving) and per (stage, chunk) forward / backward [s].
+    chunk_layers: Vec<std::ops::Range<u32>>,
+    chunk_f: Vec<f64>,
+    chunk_b: Vec<f64>,
     /// Stage 0's backward of one micro-batch per layer, in layer order [s].
     layer_b: Vec<f64>,
     choice: RoutingChoice,
@@ -147,6 +156,20 @@ impl StepModel {
             FfnKind::Dense => 0.0,
         };
         let stage_layers = ops.stages.iter().map(|s| s.layers.clone()).collect();
+        // Interleaving cuts the model into `pp * v` virtual stages of contiguous layers; stage
+        // `s` runs virtual stages `s, s + pp, ...` (Megatron-LM model chunks).
+        let v = job.schedule.virtual_stages.max(1);
+        let chunk_layers = if v > 1 {
+            let vplan = ParallelPlan {
+                pp: plan.pp.max(1) * v,
+                ..plan.clone()
+            };
+            (0..vplan.pp)
+                .map(|vs| vplan.stage_layers(model.layers, vs))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let width = experts_per_rank.max(1);
         Ok(Self {
             acc: cluster.accelerator.clone(),
@@ -175,6 +198,10 @@ impl StepModel {
             stage_b: Vec::new(),
             stage_x: Vec::new(),
             pipe_ends: Vec::new(),
+            layer_fb: Vec::new(),
+            chunk_layers,
+            chunk_f: Vec::new(),
+            chunk_b: Vec::new(),
             layer_b: Vec::new(),
             choice: RoutingChoice::TokenChoice,
             placement,
@@ -257,6 +284,7 @@ impl StepModel {
         // Router, straggler and communication time per stage and micro-batch, to be put on the critical path.
         self.stage_x.clear();
         self.layer_b.clear();
+        self.layer_fb.clear();
         let gpus_per_stage = (self.plan.dp * self.plan.tp) as f64;
         let e = self.experts;
         for s in 0..pp {
@@ -271,6 +299,7 @@ impl StepModel {
                 f_s += c.f_s;
                 b_s += c.b_s;
                 let b_before = b_s - c.b_s;
+                let f_before = f_s - c.f_s;
                 dyn_gpu += c.dyn_j;
                 busy += c.busy_s;
                 router_s += c.router_s;
@@ -289,6 +318,7 @@ impl StepModel {
                 if s == 0 {
                     self.layer_b.push(b_s - b_before);
                 }
+                self.layer_fb.push((f_s - f_before, b_s - b_before));
             }
             self.stage_x.push([router_s, straggler_s, comm_s]);
             self.stage_f.push(f_s);
@@ -298,15 +328,44 @@ impl StepModel {
         }
         let f = &self.cache[fi];
         let v = self.schedule.virtual_stages;
-        // Plain 1F1B pass by pass (exact on uneven stages, the sends on the critical path as
-        // Megatron-LM blocks on them); one stage and interleaved by the closed form.
-        // One stage has no pipeline: the closed form is exact there.
-        let pipe = if v <= 1 && pp > 1 {
-            pipeline_1f1b_passes_s(
+        // 1F1B and interleaved 1F1B pass by pass (exact on uneven stages, the sends on the
+        // critical path as Megatron-LM blocks on them); one stage has no pipeline.
+        let pipe = if pp > 1 && v > 1 && self.chunk_layers.len() == pp * v as usize {
+            // Each chunk's passes from its own layers: the embedding rides on the first
+            // virtual stage, the head and loss on the last.
+            let vu = v as usize;
+            self.chunk_f.clear();
+            self.chunk_f.resize(pp * vu, 0.0);
+            self.chunk_b.clear();
+            self.chunk_b.resize(pp * vu, 0.0);
+            for (vs, r) in self.chunk_layers.iter().enumerate() {
+                let k = (vs % pp) * vu + vs / pp;
+                for l in r.clone() {
+                    let (lf, lb) = self.layer_fb[l as usize];
+                    self.chunk_f[k] += lf;
+                    self.chunk_b[k] += lb;
+                }
+            }
+            let (x0, xl) = (f.extra[0], f.extra[pp - 1]);
+            self.chunk_f[0] += x0.f_s;
+            self.chunk_b[0] += x0.b_s;
+            self.chunk_f[pp * vu - 1] += xl.f_s;
+            self.chunk_b[pp * vu - 1] += xl.b_s;
+            pipeline_passes_s(
+                &self.chunk_f,
+                &self.chunk_b,
+                mb as u32,
+                f.p2p_s,
+                v,
+                &mut self.pipe_ends,
+            )
+        } else if pp > 1 {
+            pipeline_passes_s(
                 &self.stage_f,
                 &self.stage_b,
                 mb as u32,
                 f.p2p_s,
+                1,
                 &mut self.pipe_ends,
             )
         } else {
@@ -329,7 +388,7 @@ impl StepModel {
         } else {
             f.dp_sync_s
         };
-        let time_s = pipe + exposed_dp + f.opt_s + migration_s;
+        let time_s = pipe + exposed_dp + f.z3_edge_s + f.opt_s + migration_s;
         gpu_dyn_j += f.opt_dyn_j;
         busy_gpu_s += f.opt_busy_gpu_s;
         let gpus = self.gpus as f64;
@@ -359,7 +418,7 @@ impl StepModel {
             dropped: dropped * mb * replicas,
             router_s: crit[0],
             straggler_s: crit[1],
-            comm_s: crit[2] + exposed_dp + f.param_gather_s + migration_s,
+            comm_s: crit[2] + exposed_dp + f.z3_edge_s + f.param_gather_s + migration_s,
         }
     }
 

@@ -45,14 +45,69 @@ pub fn pipeline_1f1b_passes_s(
     p2p_s: f64,
     ends: &mut Vec<f64>,
 ) -> f64 {
-    let p = fwd.len();
+    pipeline_passes_s(fwd, bwd, micro_batches, p2p_s, 1, ends)
+}
+
+/// The `k`-th pass of stage `s` (of `p`, `v` model chunks, `m` micro-batches): (backward?,
+/// micro-batch, chunk). `v = 1`: 1F1B order. `v > 1`: Megatron-LM's interleaved order
+/// (`megatron/core/pipeline_parallel/schedules.py`, `get_schedule_table` and
+/// `get_pp_rank_microbatches` at the default `microbatch_group_size_per_vp_stage = p`): the
+/// j-th forward runs micro-batch `p·⌊j/(p·v)⌋ + j mod p` through chunk `⌊j/p⌋ mod v`
+/// (micro-batches in groups of `p` through chunk 0, then chunk 1, ...), the j-th backward the
+/// same with the chunk mirrored; `(p-s-1)·2 + (v-1)·p` warm-up forwards (at most `m·v`).
+fn pass_of(k: usize, s: usize, p: usize, v: usize, m: usize) -> (bool, usize, usize) {
+    let total = m * v;
+    let warm = if v == 1 {
+        (p - 1 - s).min(m)
+    } else {
+        ((p - s - 1) * 2 + (v - 1) * p).min(total)
+    };
+    let (bwd, j) = if k < warm {
+        (false, k)
+    } else if k < warm + 2 * (total - warm) {
+        let i = k - warm;
+        if i.is_multiple_of(2) {
+            (false, warm + i / 2)
+        } else {
+            (true, i / 2)
+        }
+    } else {
+        (true, k - (warm + 2 * (total - warm)) + (total - warm))
+    };
+    if v == 1 {
+        return (bwd, j, 0);
+    }
+    // The last group of micro-batches may be shorter than p (`get_schedule_table`).
+    let group = j / (p * v);
+    let size = p.min(m - group * p);
+    let r = j - group * p * v;
+    let (mb, chunk) = (group * p + r % size, r / size);
+    (bwd, mb, if bwd { v - 1 - chunk } else { chunk })
+}
+
+/// Makespan of a 1F1B (`v = 1`) or interleaved 1F1B (`v` model chunks per stage) step pass by
+/// pass [s]: as [`pipeline_1f1b_passes_s`], chunk `c` of stage `s` taking `fwd[s * v + c]` and
+/// `bwd[s * v + c]` (so `fwd.len()` is stages × `v`); a forward through chunk `c` of stage 0 waits for chunk `c - 1` of the last
+/// stage (and the backward the other way round), and every pass but the model's first
+/// backward and last forward ends with a blocking send. `ends`: scratch (2·p·m·v entries).
+pub fn pipeline_passes_s(
+    fwd: &[f64],
+    bwd: &[f64],
+    micro_batches: u32,
+    p2p_s: f64,
+    v: u32,
+    ends: &mut Vec<f64>,
+) -> f64 {
+    let v = v.max(1) as usize;
+    let p = fwd.len() / v;
     let m = micro_batches.max(1) as usize;
     if p == 0 {
         return 0.0;
     }
-    // ends[(s * m + mb) * 2 + bwd]: end of that pass, NaN until scheduled.
+    // ends[((s * v + c) * m + mb) * 2 + bwd]: end of that pass, NaN until scheduled.
     ends.clear();
-    ends.resize(2 * p * m, f64::NAN);
+    ends.resize(2 * p * m * v, f64::NAN);
+    let at = |s: usize, c: usize, mb: usize, b: bool| ((s * v + c) * m + mb) * 2 + b as usize;
     let mut done = 0;
     let mut cursor = [0usize; 64];
     let mut clock = [0.0f64; 64];
@@ -65,53 +120,41 @@ pub fn pipeline_1f1b_passes_s(
         clk_big = vec![0.0f64; p];
         (&mut cur_big[..], &mut clk_big[..])
     };
-    while done < 2 * p * m {
+    while done < 2 * p * m * v {
         let before = done;
         for s in 0..p {
-            let warm = (p - 1 - s).min(m);
-            while cursor[s] < 2 * m {
-                let k = cursor[s];
-                // The k-th pass of stage s in 1F1B order.
-                let (bwd_pass, mb) = if k < warm {
-                    (false, k)
-                } else if k < warm + 2 * (m - warm) {
-                    let i = k - warm;
-                    if i.is_multiple_of(2) {
-                        (false, warm + i / 2)
-                    } else {
-                        (true, i / 2)
-                    }
-                } else {
-                    (true, k - (warm + 2 * (m - warm)) + (m - warm))
-                };
+            while cursor[s] < 2 * m * v {
+                let (bwd_pass, mb, c) = pass_of(cursor[s], s, p, v, m);
                 let dep = if !bwd_pass {
-                    if s == 0 {
-                        0.0
-                    } else {
-                        ends[((s - 1) * m + mb) * 2]
+                    match (s, c) {
+                        (0, 0) => 0.0,
+                        (0, c) => ends[at(p - 1, c - 1, mb, false)],
+                        (s, c) => ends[at(s - 1, c, mb, false)],
                     }
+                } else if s + 1 == p && c + 1 == v {
+                    ends[at(s, c, mb, false)]
                 } else if s + 1 == p {
-                    ends[(s * m + mb) * 2]
+                    ends[at(0, c + 1, mb, true)]
                 } else {
-                    ends[((s + 1) * m + mb) * 2 + 1]
+                    ends[at(s + 1, c, mb, true)]
                 };
                 if dep.is_nan() {
                     break;
                 }
                 let (dur, sends) = if bwd_pass {
-                    (bwd[s], s > 0)
+                    (bwd[s * v + c], s > 0 || c > 0)
                 } else {
-                    (fwd[s], s + 1 < p)
+                    (fwd[s * v + c], s + 1 < p || c + 1 < v)
                 };
                 let end = clock[s].max(dep) + dur + if sends { p2p_s } else { 0.0 };
                 clock[s] = end;
-                ends[(s * m + mb) * 2 + bwd_pass as usize] = end;
+                ends[at(s, c, mb, bwd_pass)] = end;
                 cursor[s] += 1;
                 done += 1;
             }
         }
         if done == before {
-            // 1F1B cannot deadlock; this guards the loop should the order above be wrong.
+            // Both orders are deadlock-free; this guards the loop should the order be wrong.
             break;
         }
     }

@@ -1,0 +1,143 @@
+//! What happens when an op ends: a collective (pipeline arrivals, waits, the members' streams go
+//! on) or a compute op (busy time and energy, gradient buckets released).
+
+use super::super::graph::{Pass, NONE};
+use super::super::OpRecord;
+use super::{Block, Ev, Sched};
+use crate::engine::SimTime;
+use crate::workload::step_ops::KernelClass;
+
+impl Sched<'_> {
+    /// Collective `id` completed on all its members at `now`: pipeline arrivals, records,
+    /// the members' streams go on.
+    pub(super) fn coll_done(&mut self, id: u32, now: u64, out: &mut Vec<(SimTime, Ev)>) {
+        let c = self.colls[id as usize];
+        if let Some((to, mb, bwd)) = c.p2p {
+            let k = self.key(
+                to as usize,
+                Pass {
+                    bwd,
+                    mb,
+                    chunk: c.chunk,
+                },
+            );
+            if bwd {
+                self.grad[k] = true;
+            } else {
+                self.act[k] = true;
+            }
+            if self.gpus[to as usize].block == Block::Recv {
+                self.gpus[to as usize].block = Block::None;
+                self.advance(to as usize, now, out);
+            }
+        }
+        let moe = c.class == KernelClass::AllToAll || c.name.starts_with("moe.tp_");
+        for (k, gi) in (c.first as usize..(c.first + c.members) as usize).enumerate() {
+            let issued = self.issued[c.issued as usize + k];
+            let wait = now - issued;
+            if let Some(rec) = &mut self.records {
+                rec.push(OpRecord {
+                    gpu: gi as u32,
+                    stream: 1,
+                    name: c.name,
+                    class: c.class,
+                    layer: c.layer,
+                    phase: c.phase,
+                    mb: c.p2p.map_or(0, |p| p.1),
+                    start_ns: issued,
+                    end_ns: now,
+                    power_w: 0.0,
+                    flops: 0.0,
+                    bytes: c.bytes,
+                    waiting: !c.async_ && c.z3 == 0,
+                });
+            }
+            if c.z3 != 0 {
+                let x = &mut self.gpus[gi];
+                x.z3_active = false;
+                if c.z3 == 1 {
+                    x.gathers_done += 1;
+                }
+                if x.block == Block::Z3 && x.gathers_done >= x.z3_wait {
+                    x.block = Block::None;
+                    self.advance(gi, now, out);
+                }
+                self.next_z3(gi, now, out);
+                self.wake_drained(gi, now, out);
+            } else if c.async_ {
+                self.gpus[gi].comm_active = false;
+                self.next_bucket(gi, now, out);
+                self.wake_drained(gi, now, out);
+            } else {
+                self.gpus[gi].comm_wait_ns += wait;
+                if moe {
+                    if let Some(l) = c.layer {
+                        self.moe_wait_ns[l as usize] += wait;
+                    }
+                }
+                self.gpus[gi].op += 1;
+                self.gpus[gi].block = Block::None;
+                self.advance(gi, now, out);
+            }
+        }
+    }
+
+    /// GPU `gi`'s compute op ended at `now`: its energy and record, gradient buckets.
+    pub(super) fn compute_done(&mut self, gi: usize, now: u64, out: &mut Vec<(SimTime, Ev)>) {
+        let s = self.stage_of(gi);
+        let g = self.g;
+        let st = &g.stages[s];
+        let (i, start, mb) = self.gpus[gi].cur;
+        let p = if i < st.ops.len() {
+            g.op_price(gi, s, i)
+        } else {
+            st.fixed[i]
+        };
+        let x = &mut self.gpus[gi];
+        x.busy_ns += now - start;
+        x.busy_j += p.power_w * (now - start) as f64 * 1e-9;
+        x.op += 1;
+        x.block = Block::None;
+        if let Some(rec) = &mut self.records {
+            let op = if i < st.ops.len() {
+                &st.ops[i]
+            } else {
+                &st.per_step[i - st.ops.len()]
+            };
+            let routed = i < st.ops.len() && st.routed_slot[i] != NONE;
+            let o = if routed {
+                op.at_tokens(g.received(gi, op.layer))
+            } else {
+                op.clone()
+            };
+            rec.push(OpRecord {
+                gpu: gi as u32,
+                stream: 0,
+                name: op.name,
+                class: op.class,
+                layer: op.layer,
+                phase: op.phase,
+                mb,
+                start_ns: start,
+                end_ns: now,
+                power_w: p.power_w,
+                flops: o.flops,
+                bytes: o.bytes,
+                waiting: false,
+            });
+        }
+        // The last micro-batch's backward through a chunk releases one of the chunk's
+        // gradient buckets at the end of each layer.
+        let pass = st.order.get(self.gpus[gi].item).copied();
+        if let Some(p) = pass.filter(|p| p.bwd && p.mb + 1 == self.m) {
+            if self.overlap.grad_sync && i < st.ops.len() && st.bucket_end[i] {
+                let c = p.chunk as usize;
+                for b in 0..self.buckets[s][c].len() {
+                    self.gpus[gi].queue.push_back(((c as u32) << 16) | b as u32);
+                }
+                self.next_bucket(gi, now, out);
+            }
+        }
+        self.advance(gi, now, out);
+    }
+}
