@@ -277,6 +277,51 @@ mod tests {
         assert!(big.power_w > a.idle_w && big.power_w <= a.tdp_w);
     }
 
+    // The unfused core of a Megatron GPT 1.7B layer (Narayanan et al. 2021, Table 1: h 2304,
+    // 24 heads, s 2048, micro-batch 1) is HBM-bound: it moves the 24 x 2048^2 score matrix
+    // several times, so on an A100 it takes longer than the flash kernel of the same layer and
+    // at least its bytes over the A100's HBM bandwidth.
+    #[test]
+    fn unfused_attention_core_is_memory_bound_and_slower_than_flash() {
+        use crate::workload::step_ops::AttentionKernel;
+        let a = preset("a100").expect("a100");
+        let model = ModelSpec {
+            name: "gpt-1.7b".into(),
+            layers: 1,
+            d_model: 2304,
+            heads: 24,
+            kv_heads: 24,
+            seq_len: 2048,
+            vocab: 51200,
+            ffn_hidden: 9216,
+            ffn: FfnKind::Dense,
+            arch: Arch::default(),
+        };
+        let (_, plan) = moe_layer_shape(1.0, 1.0, 1.0, 1.0, 1.0);
+        let core = |kernel| {
+            let cfg = OpsConfig {
+                attention_kernel: kernel,
+                ..OpsConfig::default()
+            };
+            let s = step_ops(&model, &plan, &cfg).expect("ops");
+            let ops: Vec<Op> = s.stages[0]
+                .micro_batch()
+                .filter(|o| o.name.starts_with("attn.core.") || o.name == "attn.flash")
+                .cloned()
+                .collect();
+            let t: f64 = ops.iter().map(|o| a.price(o, &knobs()).time_s).sum();
+            let bytes: f64 = ops.iter().map(|o| o.bytes).sum();
+            (t, bytes)
+        };
+        let (t_flash, _) = core(AttentionKernel::Flash);
+        let (t_unfused, bytes) = core(AttentionKernel::Unfused);
+        assert!(t_unfused > 2.0 * t_flash, "{t_unfused} vs {t_flash}");
+        assert!(
+            t_unfused >= bytes / a.hbm_bw_bytes_per_s,
+            "{t_unfused} {bytes}"
+        );
+    }
+
     #[test]
     fn communication_ops_price_as_zero_here() {
         let a = preset("h100").expect("h100");
