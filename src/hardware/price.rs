@@ -70,6 +70,13 @@ impl Accelerator {
     /// (sequence x head), indexed row moves (permute, gather, scatter, embedding) run at
     /// `index_mem_eff` of HBM bandwidth, everything else streams at `mem_eff`. Each host sync
     /// adds one launch floor during which the drained GPU waits at `spin_w`. Allocation-free.
+    ///
+    /// There is no separate gap between kernels: the device-side gap of back-to-back launches
+    /// is 1-2 us (NVIDIA, "Getting Started with CUDA Graphs", 2019: 0.9 us on a V100 stream;
+    /// Hazy Research 2025: ~1.3 us on an H100) and is already inside the calibrated per-call
+    /// times, which `../shared/data/h100/micro.csv` measures back to back (its GEMM series has a
+    /// 14-17 us intercept per call, an upper bound). The host's eager dispatch is the launch
+    /// floor above. See /work/notes/hardware_constants.md Sec. 6d'.
     pub fn price(&self, op: &Op, k: &PriceKnobs) -> PricedOp {
         if op.class.is_comm() {
             return PricedOp::default();
