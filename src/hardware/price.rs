@@ -70,6 +70,13 @@ impl Accelerator {
     /// (sequence x head), indexed row moves (permute, gather, scatter, embedding) run at
     /// `index_mem_eff` of HBM bandwidth, everything else streams at `mem_eff`. Each host sync
     /// adds one launch floor during which the drained GPU waits at `spin_w`. Allocation-free.
+    ///
+    /// There is no separate gap between kernels: the device-side gap of back-to-back launches
+    /// is 1-2 us (NVIDIA, "Getting Started with CUDA Graphs", 2019: 0.9 us on a V100 stream;
+    /// Hazy Research 2025: ~1.3 us on an H100) and is already inside the calibrated per-call
+    /// times, which `../shared/data/h100/micro.csv` measures back to back (its GEMM series has a
+    /// 14-17 us intercept per call, an upper bound). The host's eager dispatch is the launch
+    /// floor above. See /work/notes/hardware_constants.md Sec. 6d'.
     pub fn price(&self, op: &Op, k: &PriceKnobs) -> PricedOp {
         if op.class.is_comm() {
             return PricedOp::default();
@@ -275,6 +282,51 @@ mod tests {
         assert!(big.time_s > k1.time_s && big.energy_j > k1.energy_j);
         assert!(fused.time_s < big.time_s);
         assert!(big.power_w > a.idle_w && big.power_w <= a.tdp_w);
+    }
+
+    // The unfused core of a Megatron GPT 1.7B layer (Narayanan et al. 2021, Table 1: h 2304,
+    // 24 heads, s 2048, micro-batch 1) is HBM-bound: it moves the 24 x 2048^2 score matrix
+    // several times, so on an A100 it takes longer than the flash kernel of the same layer and
+    // at least its bytes over the A100's HBM bandwidth.
+    #[test]
+    fn unfused_attention_core_is_memory_bound_and_slower_than_flash() {
+        use crate::workload::step_ops::AttentionKernel;
+        let a = preset("a100").expect("a100");
+        let model = ModelSpec {
+            name: "gpt-1.7b".into(),
+            layers: 1,
+            d_model: 2304,
+            heads: 24,
+            kv_heads: 24,
+            seq_len: 2048,
+            vocab: 51200,
+            ffn_hidden: 9216,
+            ffn: FfnKind::Dense,
+            arch: Arch::default(),
+        };
+        let (_, plan) = moe_layer_shape(1.0, 1.0, 1.0, 1.0, 1.0);
+        let core = |kernel| {
+            let cfg = OpsConfig {
+                attention_kernel: kernel,
+                ..OpsConfig::default()
+            };
+            let s = step_ops(&model, &plan, &cfg).expect("ops");
+            let ops: Vec<Op> = s.stages[0]
+                .micro_batch()
+                .filter(|o| o.name.starts_with("attn.core.") || o.name == "attn.flash")
+                .cloned()
+                .collect();
+            let t: f64 = ops.iter().map(|o| a.price(o, &knobs()).time_s).sum();
+            let bytes: f64 = ops.iter().map(|o| o.bytes).sum();
+            (t, bytes)
+        };
+        let (t_flash, _) = core(AttentionKernel::Flash);
+        let (t_unfused, bytes) = core(AttentionKernel::Unfused);
+        assert!(t_unfused > 2.0 * t_flash, "{t_unfused} vs {t_flash}");
+        assert!(
+            t_unfused >= bytes / a.hbm_bw_bytes_per_s,
+            "{t_unfused} {bytes}"
+        );
     }
 
     #[test]

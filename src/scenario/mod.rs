@@ -14,7 +14,7 @@ pub use crate::grid::{GridSource, GridSpec};
 use crate::hardware::{Accelerator, ExpertKernel, Precision};
 use crate::network::Fabric;
 pub use crate::routing::{RoutingChoice, RoutingSource, RoutingSpec};
-use crate::workload::step_ops::{OpsConfig, OptimizerKind, RouterKernel};
+use crate::workload::step_ops::{AttentionKernel, OpsConfig, OptimizerKind, RouterKernel};
 use crate::workload::{ModelSpec, ParallelPlan};
 use std::path::{Path, PathBuf};
 
@@ -104,6 +104,8 @@ pub struct Job {
     pub optimizer: OptimizerKind,
     /// Tensor-parallel collectives as all-gather + reduce-scatter (`training.sequence_parallel`).
     pub sequence_parallel: bool,
+    /// Attention core kernels (`training.attention_kernel`).
+    pub attention_kernel: AttentionKernel,
     /// Pipeline schedule and communication overlap (`parallel.X.virtual_stages`,
     /// `training.overlap_ep_comm`, `training.overlap_grad_sync`).
     pub schedule: crate::workload::Schedule,
@@ -117,6 +119,7 @@ impl Job {
             expert_kernel: self.expert_kernel,
             optimizer: self.optimizer,
             sequence_parallel: self.sequence_parallel,
+            attention_kernel: self.attention_kernel,
         }
     }
 }

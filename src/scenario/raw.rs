@@ -4,7 +4,7 @@ use super::{Objective, PolicyName};
 use crate::grid::{CiKind, CiUnit, GridFormat, MarginalKind, SourceKind, StampAt};
 use crate::hardware::ExpertKernel;
 use crate::routing::RouterKind;
-use crate::workload::step_ops::{OptimizerKind, RouterKernel};
+use crate::workload::step_ops::{AttentionKernel, OptimizerKind, RouterKernel};
 use crate::workload::{Act, NormKind, RouterScore};
 use serde::Deserialize;
 
@@ -75,6 +75,8 @@ pub struct RawTraining {
     pub recompute: toml::Value,
     pub start: String,
     pub router_kernel: Option<RouterKernel>,
+    /// `"flash"` (default) or `"unfused"`.
+    pub attention_kernel: Option<AttentionKernel>,
     pub optimizer: Option<OptimizerKind>,
     pub sequence_parallel: Option<bool>,
     pub overlap_ep_comm: Option<bool>,

@@ -207,6 +207,7 @@ fn draw(rng: &mut ChaCha8Rng) -> Option<Case> {
             router_kernel: RouterKernel::default(),
             optimizer: OptimizerKind::default(),
             sequence_parallel: true,
+            attention_kernel: Default::default(),
             schedule,
         },
         cluster,

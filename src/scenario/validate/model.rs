@@ -178,6 +178,7 @@ impl Validator<'_> {
             router_kernel: t.router_kernel.unwrap_or_default(),
             optimizer: t.optimizer.unwrap_or_default(),
             sequence_parallel: t.sequence_parallel.unwrap_or(true),
+            attention_kernel: t.attention_kernel.unwrap_or_default(),
         })
     }
 
@@ -455,6 +456,20 @@ mod tests {
         );
         assert!(
             e.contains("`training.router_kernel`") && e.contains("eager") && e.contains("fused"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_attention_kernel_lists_the_valid_names() {
+        let e = err(
+            "recompute = false",
+            "recompute = false\nattention_kernel = \"xformers\"",
+        );
+        assert!(
+            e.contains("`training.attention_kernel`")
+                && e.contains("flash")
+                && e.contains("unfused"),
             "{e}"
         );
     }

@@ -157,6 +157,9 @@ fn with(mut ops: Vec<Op>, phase: Phase, layer: Option<u32>) -> Vec<Op> {
     ops
 }
 
+/// Name prefix of the unfused attention core's ops (`layer::unfused_core`).
+const UNFUSED_CORE: &str = "attn.core.";
+
 /// The operation list of one step of `model` under `plan` and framework settings `cfg`.
 /// Expects a validated model and plan; errors only if the batch does not divide into
 /// micro-batches. Routed ops hold the uniform-routing sizes (see [`uniform_expert_tokens`]).
@@ -245,9 +248,11 @@ fn stage_ops(c: &Ctx, stage: u32) -> StageOps {
         bwd.reverse();
         let rc: Vec<Op> = match plan.recompute {
             Recompute::None => Vec::new(),
+            // Selective recompute replays the attention core (Korthikanti et al. 2022, Sec. 5):
+            // the flash kernel, or the unfused core's scores, softmax, dropout and context.
             Recompute::Selective => fwd
                 .iter()
-                .filter(|o| o.class == K::FlashAttention)
+                .filter(|o| o.class == K::FlashAttention || o.name.starts_with(UNFUSED_CORE))
                 .cloned()
                 .collect(),
             Recompute::Full => fwd.clone(),

@@ -8,7 +8,9 @@ use super::super::arch::{Act, NormKind};
 use super::super::model::ModelSpec;
 use super::super::plan::ParallelPlan;
 use super::moe::moe_ffn;
-use super::{Grad, GroupKind, KernelClass as K, Load, Op, OpsConfig, Phase, RoutedBy};
+use super::{
+    AttentionKernel, Grad, GroupKind, KernelClass as K, Load, Op, OpsConfig, Phase, RoutedBy,
+};
 
 /// FLOP per element of a norm (square, mean, rsqrt, scale; LayerNorm also centres): nominal.
 fn norm_flops_per_elem(kind: NormKind) -> f64 {
@@ -218,8 +220,8 @@ pub(super) fn tp_exit(e: &mut Emit, c: &Ctx, name: &'static str, bytes: f64) {
     }
 }
 
-/// Attention block: norm, QKV (or MLA projections), rotary, flash attention, output
-/// projection, TP collectives, residual.
+/// Attention block: norm, QKV (or MLA projections), rotary, the attention core (flash, or the
+/// unfused Megatron-LM core), output projection, TP collectives, residual.
 pub(super) fn attention(e: &mut Emit, c: &Ctx) {
     let m = c.model;
     let (t, tp, p, d) = (c.t, c.tp, c.p, c.d);
@@ -271,33 +273,91 @@ pub(super) fn attention(e: &mut Emit, c: &Ctx) {
         .launches(2),
         1.0,
     );
-    // FlashAttention: QK^T and PV over the attended (causal, windowed) keys; FA2 Sec. 4.1
-    // convention (causal counts the computed half). Backward 2.5x forward (FA2 Sec. 4.1:
-    // 5 matmuls backward vs 2 forward, due to recomputation) = notes Sec. 6e.
-    let b = c.plan.micro_batch_seqs as f64;
-    let s = m.seq_len as f64;
-    let flops = 2.0 * b * s * m.causal_keys_mean() * hl * (dqk + dv);
-    let io = t * (hl * dqk + kv_local * (dqk + dv) + hl * dv) * p + 4.0 * t * hl;
-    // The shape records the (sequence x head) instances in `groups`: the attention efficiency
-    // curve is priced on the work per instance.
-    let f = Op {
-        gemm: Some(super::GemmShape {
-            m: s,
-            n: m.causal_keys_mean(),
-            k: dqk + dv,
-            groups: (b * hl).max(1.0) as u32,
-        }),
-        ..Op::compute("attn.flash", K::FlashAttention, flops, io)
-    };
-    let bw = Op {
-        flops: 2.5 * flops,
-        bytes: 2.0 * io,
-        ..f.clone()
-    };
-    e.push(f, &[bw]);
+    if c.cfg.attention_kernel == AttentionKernel::Unfused {
+        unfused_core(e, c, kv_local, dqk, dv);
+    } else {
+        // FlashAttention: QK^T and PV over the attended (causal, windowed) keys; FA2 Sec. 4.1
+        // convention (causal counts the computed half). Backward 2.5x forward (FA2 Sec. 4.1:
+        // 5 matmuls backward vs 2 forward, due to recomputation) = notes Sec. 6e.
+        let b = c.plan.micro_batch_seqs as f64;
+        let s = m.seq_len as f64;
+        let flops = 2.0 * b * s * m.causal_keys_mean() * hl * (dqk + dv);
+        let io = t * (hl * dqk + kv_local * (dqk + dv) + hl * dv) * p + 4.0 * t * hl;
+        // The shape records the (sequence x head) instances in `groups`: the attention efficiency
+        // curve is priced on the work per instance.
+        let f = Op {
+            gemm: Some(super::GemmShape {
+                m: s,
+                n: m.causal_keys_mean(),
+                k: dqk + dv,
+                groups: (b * hl).max(1.0) as u32,
+            }),
+            ..Op::compute("attn.flash", K::FlashAttention, flops, io)
+        };
+        let bw = Op {
+            flops: 2.5 * flops,
+            bytes: 2.0 * io,
+            ..f.clone()
+        };
+        e.push(f, &[bw]);
+    }
     e.gemm("attn.out", t, d, hl * dv, p);
     tp_exit(e, c, "attn.tp_reduce", t * d * p);
     residual(e, c, "attn.residual");
+}
+
+/// Bytes per score element of the attention-dropout mask (PyTorch `nn.Dropout` keeps a
+/// one-byte bool mask; Korthikanti et al. 2022, Sec. 4.1 counts it as `a s^2 b` bytes).
+const DROPOUT_MASK_BYTES: f64 = 1.0;
+
+/// The pre-FlashAttention attention core of Megatron-LM (`CoreAttention`): every op moves the
+/// full `s x s` score matrix of each local head through HBM. Forward: batched QK^T (baddbmm,
+/// writes the scores), the fused scale + causal-mask + softmax kernel (reads scores, writes
+/// probabilities; Narayanan et al. 2021, Sec. 4.2: "two custom kernels to enable the fusion of
+/// scale, mask, and softmax"), attention dropout (Megatron-LM `--attention-dropout`, default
+/// 0.1: reads, writes, and stores its mask), batched PV (reads the probabilities). The causal
+/// mask does not shrink the work: both GEMMs compute the full square and the softmax writes
+/// it whole. Backward: dP = dO V^T (writes a score-sized gradient), dV = P^T dO (reads P),
+/// dropout and softmax backward, dQ = dS K and dK = dS^T Q (each reads dS). Per layer these
+/// are the `5 a s^2 b` bytes of Korthikanti et al. 2022 (Sec. 4.1: scores and softmax output
+/// 2 bytes each, dropout mask 1 byte per element) written once and re-read.
+fn unfused_core(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64) {
+    let m = c.model;
+    let (t, p) = (c.t, c.p);
+    let hl = m.heads as f64 / c.tp;
+    let b = c.plan.micro_batch_seqs as f64;
+    let s = m.seq_len as f64;
+    // Score elements of the micro-batch's local heads.
+    let n = b * hl * s * s;
+    let q = t * hl * dqk * p;
+    let k = t * kv_local * dqk * p;
+    let v = t * kv_local * dv * p;
+    let o = t * hl * dv * p;
+    let gemm =
+        |name: &'static str, flops: f64, bytes: f64| Op::compute(name, K::Gemm, flops, bytes);
+    let scores = gemm("attn.core.scores", 2.0 * n * dqk, n * p + q + k);
+    let d_q = gemm("attn.core.scores", 2.0 * n * dqk, n * p + k + q);
+    let d_k = gemm("attn.core.scores", 2.0 * n * dqk, n * p + q + k);
+    e.push(scores, &[d_q, d_k]);
+    // Softmax: read scores, write probabilities; backward reads dP' and P, writes dS.
+    e.mem(
+        Op::compute("attn.core.softmax", K::Elementwise, 5.0 * n, 2.0 * n * p),
+        1.5,
+    );
+    // Dropout: read P, write P' and the mask; backward reads dP' and the mask, writes dP.
+    e.mem(
+        Op::compute(
+            "attn.core.dropout",
+            K::Elementwise,
+            n,
+            (2.0 * p + DROPOUT_MASK_BYTES) * n,
+        ),
+        1.0,
+    );
+    let context = gemm("attn.core.context", 2.0 * n * dv, n * p + v + o);
+    let d_p = gemm("attn.core.context", 2.0 * n * dv, n * p + o + v);
+    let d_v = gemm("attn.core.context", 2.0 * n * dv, n * p + o + v);
+    e.push(context, &[d_p, d_v]);
 }
 
 /// Activation of an FFN over `elems` hidden elements: SwiGLU reads gate and up, writes the

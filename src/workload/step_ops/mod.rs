@@ -297,6 +297,22 @@ impl Op {
     }
 }
 
+/// How the attention core (scores, softmax, context) is launched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionKernel {
+    /// One fused kernel forward and one backward that keep the score matrix on chip
+    /// (FlashAttention, Dao et al. 2022; cuDNN / Transformer Engine fused attention, xformers
+    /// memory-efficient attention).
+    #[default]
+    Flash,
+    /// The pre-FlashAttention Megatron-LM core: a batched QK^T GEMM that writes the full
+    /// `s x s` score matrix per head to HBM, the fused scale + causal-mask + softmax kernel,
+    /// attention dropout, and a batched PV GEMM (Narayanan et al. 2021, Sec. 4.2; Korthikanti
+    /// et al. 2022, Sec. 4.1: `5 a s^2 b` bytes of scores, softmax output and dropout mask).
+    Unfused,
+}
+
 /// How the MoE router and the token permutation are launched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -352,6 +368,8 @@ pub struct OpsConfig {
     /// MoE layers shard their tokens over `tp` either way (Megatron-LM requires sequence
     /// parallelism for MoE with `tp > 1`).
     pub sequence_parallel: bool,
+    /// Attention core kernels (`training.attention_kernel`).
+    pub attention_kernel: AttentionKernel,
 }
 
 impl Default for OpsConfig {
@@ -361,6 +379,7 @@ impl Default for OpsConfig {
             expert_kernel: ExpertKernel::default(),
             optimizer: OptimizerKind::default(),
             sequence_parallel: true,
+            attention_kernel: AttentionKernel::default(),
         }
     }
 }

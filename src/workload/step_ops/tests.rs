@@ -555,3 +555,57 @@ fn pipeline_stages_split_layers_and_send_boundaries() {
         .sum();
     assert!((total / one - 8.0).abs() < 1e-12);
 }
+
+// The unfused (pre-FlashAttention) Megatron-LM core, hand-counted on the small model: micro-batch
+// 2 x 8 heads x 128^2 = 262,144 score elements n, head_dim 64. Forward: QK^T and PV 2 n 64 FLOP
+// each over the full square (the causal mask does not shrink them); the score matrix is written
+// by QK^T (2 B/elem), softmax output (2 B) and dropout mask (1 B) are stored: the 5 a s^2 b
+// bytes of Korthikanti et al. 2022, Sec. 4.1. Selective recompute replays all four core ops.
+#[test]
+fn unfused_attention_core_matches_hand_count_and_is_recomputed_selectively() {
+    let m = ModelSpec {
+        ffn: FfnKind::Dense,
+        ..small()
+    };
+    let cfg = OpsConfig {
+        attention_kernel: AttentionKernel::Unfused,
+        ..OpsConfig::default()
+    };
+    let p = ParallelPlan {
+        recompute: Recompute::Selective,
+        ..plan1()
+    };
+    let s = step_ops(&m, &p, &cfg).unwrap();
+    let n = 2.0 * 8.0 * 128.0 * 128.0;
+    assert_eq!(fwd_flops(&s, "attn.core.scores", Some(0)), 2.0 * n * 64.0);
+    assert_eq!(fwd_flops(&s, "attn.core.context", Some(0)), 2.0 * n * 64.0);
+    assert_eq!(fwd_flops(&s, "attn.flash", Some(0)), 0.0);
+    let layer0 = |phase: Phase| {
+        s.stages[0]
+            .micro_batch()
+            .filter(|o| o.layer == Some(0) && o.phase == phase && o.name.starts_with("attn.core."))
+            .collect::<Vec<_>>()
+    };
+    let fwd = layer0(Phase::Forward);
+    assert_eq!(fwd.len(), 4);
+    let stored: f64 = fwd
+        .iter()
+        .filter(|o| o.name != "attn.core.context")
+        .map(|o| o.bytes)
+        .sum::<f64>();
+    // Scores written (2 B) + softmax read/write (4 B) + dropout read/write/mask (5 B) per score
+    // element, + Q (256 tokens x 8 heads x 64 x 2 B) and K (2 KV heads) read by QK^T.
+    let (q, k) = (256.0 * 8.0 * 64.0 * 2.0, 256.0 * 2.0 * 64.0 * 2.0);
+    assert_eq!(stored, 11.0 * n + q + k);
+    assert_eq!(layer0(Phase::Recompute).len(), 4);
+    // Backward: 4 GEMMs (dQ, dK, dP, dV) and the softmax and dropout backward.
+    assert_eq!(layer0(Phase::Backward).len(), 6);
+    let flash = step_ops(&m, &p, &OpsConfig::default()).unwrap();
+    let recomputed = |s: &StepOps| {
+        s.stages[0]
+            .micro_batch()
+            .filter(|o| o.layer == Some(0) && o.phase == Phase::Recompute)
+            .count()
+    };
+    assert_eq!(recomputed(&flash), 1);
+}
