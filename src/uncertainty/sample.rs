@@ -109,34 +109,19 @@ fn one(
         index: d.index,
         source: Box::new(source),
     })?;
-    Ok((rows_of(&s, &res, d), timelines_of(&res, d.index)))
+    Ok((rows_of(&res, d), timelines_of(&res, d.index)))
 }
 
-/// The rows of one sample's results, the estimated loss re-evaluated under the sample's law.
-fn rows_of(s: &Scenario, res: &Results, d: &Draw) -> Vec<SampleRow> {
+/// The rows of one sample's results. Under a drawn loss law the run itself trained toward the target
+/// under that law and estimated its loss with it, so the figures are the run's own.
+fn rows_of(res: &Results, d: &Draw) -> Vec<SampleRow> {
     summary_rows(res)
         .iter()
         .zip(&res.strategies)
-        .map(|(row, r)| {
-            let mut figures = numeric_columns(row);
-            if let (Some(j), Some(job)) = (d.law, s.job(r.kind)) {
-                // A dense job gets its family's dense member at the same index, so dense and MoE
-                // losses of one sample stay on one data set.
-                let loss = quality::laws_for(&sim::model_shape(job))
-                    .get(j)
-                    .and_then(|l| l.loss(r.effective_tokens).ok())
-                    .map_or(f64::NAN, |e| e.loss);
-                for (n, v) in figures.iter_mut() {
-                    if n == "estimated_loss" {
-                        *v = loss;
-                    }
-                }
-            }
-            SampleRow {
-                sample: d.index,
-                strategy: r.kind.name().to_string(),
-                figures,
-            }
+        .map(|(row, r)| SampleRow {
+            sample: d.index,
+            strategy: r.kind.name().to_string(),
+            figures: numeric_columns(row),
         })
         .collect()
 }
