@@ -258,4 +258,5 @@ pub struct RawUncertainty {
     pub forecast_error: Option<f64>,
     pub gpu_speed_spread: Option<f64>,
     pub gpu_power_spread: Option<f64>,
+    pub split: Option<bool>,
 }
