@@ -197,6 +197,8 @@ fn a_run_on_fewer_replicas_trains_the_same_tokens_to_the_same_loss_and_the_plann
 ) {
     // Throttled on half the replicas under a 400 W cap, the nodes held while paused: beyond the power
     // held anyway, a throttled token costs less than a full-speed one, so the optimizer throttles.
+    // (Cheaper as the optimizer counts it, holding the nodes to the deadline; the run stops holding
+    // them at its finish, so over the whole run this plan emits more — README, Known limits.)
     let cheap = scenario(&[
         ("throttle_top_k = 1 ", "throttle_top_k = 2 "),
         ("throttle_power_cap_w = 500 ", "throttle_power_cap_w = 400 "),
