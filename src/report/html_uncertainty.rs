@@ -3,6 +3,7 @@
 use super::html::escape;
 use super::plots_bands::{read_bands, BandsIn};
 use super::plots_data::PlotError;
+use crate::sim::Cause;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -134,7 +135,7 @@ pub(super) fn section(dir: &Path) -> Result<String, PlotError> {
         if on("quality_law") && !laws.is_empty() {
             let _ = writeln!(
                 h,
-                "<li>Loss law: on — sample i uses law i mod {} of: {}. Laws were fitted on different data sets, so the band of a strategy's estimated loss mixes data sets; the loss <em>change</em> against moe is within one law per sample. The law changes the estimated loss only, not the tokens trained.</li>",
+                "<li>Loss law: on — sample i uses law i mod {} of: {}. Laws were fitted on different data sets, so the band of a strategy's estimated loss mixes data sets; the loss <em>change</em> against moe is within one law per sample. At equal loss the law also sets the tokens each strategy trains (the target is the MoE's loss after training.tokens under that law, or training.target_loss).</li>",
                 laws.len(),
                 laws.join("; ")
             );
@@ -159,5 +160,75 @@ pub(super) fn section(dir: &Path) -> Result<String, PlotError> {
     rows(&mut h, &b, &comparisons, &SAVINGS);
     rows(&mut h, &b, &strategies, &FIGURES);
     h.push_str("</tbody></table>\n<p class=\"note\">Every summary figure's band is in uncertainty.csv; a change is (strategy − moe) / moe in the same sample (negative saves).</p>\n");
+    h.push_str(&split_bands(&b, &strategies));
     Ok(h)
+}
+
+/// The bands of each part of each split by cause (the `saving_*` columns of every sample): empty when
+/// the samples were not split (`[uncertainty] split = false`).
+fn split_bands(b: &BandsIn, strategies: &[String]) -> String {
+    let mut body = String::new();
+    for name in strategies {
+        for c in Cause::ALL {
+            let key = c.key();
+            let cols = [
+                format!("saving_{key}_co2_kg"),
+                format!("saving_{key}_energy_kwh"),
+                format!("saving_{key}_time_h"),
+            ];
+            let bands: Vec<_> = cols.iter().map(|col| b.get(name, col)).collect();
+            if bands.iter().all(|x| x.is_none()) {
+                continue;
+            }
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td title=\"saving_{key}_*\">{}</td>",
+                escape(name),
+                escape(c.label())
+            );
+            for x in bands {
+                let cell = x.map_or("–".to_string(), |x| {
+                    format!("{} ({} – {})", num(x.p50), num(x.p5), num(x.p95))
+                });
+                let _ = write!(body, "<td>{cell}</td>");
+            }
+            body.push_str("</tr>\n");
+        }
+    }
+    if body.is_empty() {
+        return body;
+    }
+    format!(
+        "<h3>Each saving against moe split by cause, over the samples</h3>\n<table class=\"summary\"><thead><tr><th></th><th>cause</th><th>CO2e saved [kg]</th><th>facility energy saved [kWh]</th><th>wall-clock saved [h]</th></tr></thead><tbody>\n{body}</tbody></table>\n<p class=\"note\">Median (p5 – p95) of each part over the samples, each sample split by its own counterfactual runs (sequential attribution, in the order of the table); positive: less than moe. The parts of one sample sum to its whole; percentiles of parts need not sum to the whole's.</p>\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_section_shows_each_split_part_with_its_band() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("uncertainty.csv"),
+            "strategy,figure,p5,p50,p95,samples\ncircadian,co2_kg,10,11,12,4\ncircadian,saving_time_shift_co2_kg,1.5,2.5,3.5,4\ncircadian,saving_time_shift_energy_kwh,,,,0\ncircadian,saving_power_cap_co2_kg,,,,0\n",
+        )
+        .unwrap();
+        let h = section(dir.path()).unwrap();
+        assert!(h.contains("split by cause, over the samples"), "{h}");
+        assert!(
+            h.contains("time shifting</td><td>2.50 (1.50 – 3.50)</td><td>–</td>"),
+            "{h}"
+        );
+        // A part no sample had is left out.
+        assert!(!h.contains("power cap"), "{h}");
+        // No split at all: no table.
+        std::fs::write(
+            dir.path().join("uncertainty.csv"),
+            "strategy,figure,p5,p50,p95,samples\ncircadian,co2_kg,10,11,12,4\n",
+        )
+        .unwrap();
+        assert!(!section(dir.path()).unwrap().contains("split by cause"));
+    }
 }

@@ -176,11 +176,14 @@ pub fn from_toml(file: &str, text: &str, e: toml::de::Error) -> ScenarioError {
     } else {
         msg
     };
-    // An unknown name (routing model, kernel, format, ...) is a value: name its key as the validator does.
+    // An unknown name (routing model, kernel, format, ...) or a value of the wrong type is a value:
+    // name its key as the validator does.
     let key = match e.span() {
-        Some(s) if msg.starts_with("unknown variant") => Locator::new(file.to_string(), text)
-            .key_at(s.start)
-            .unwrap_or_default(),
+        Some(s) if msg.starts_with("unknown variant") || msg.starts_with("invalid type") => {
+            Locator::new(file.to_string(), text)
+                .key_at(s.start)
+                .unwrap_or_default()
+        }
         _ => String::new(),
     };
     ScenarioError::Invalid {

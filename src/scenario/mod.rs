@@ -223,6 +223,10 @@ pub struct CircadianSpec {
     pub full_power_cap_w: f64,
     /// Share of the global batch trained per step while throttled (0, 1].
     pub throttle_batch_fraction: f64,
+    /// Share of the data-parallel replicas (expert-parallel groups for MoE) that train while
+    /// throttled, (0, 1]: the global batch stays, the active replicas run proportionally more
+    /// gradient-accumulation micro-batches, the others idle (1 = every replica).
+    pub throttle_replica_fraction: f64,
     /// Time to write a checkpoint before a pause [s].
     pub checkpoint_write_s: f64,
     /// Time to restore and warm up after a pause [s].
@@ -269,6 +273,10 @@ pub struct Scenario {
     /// Random streams given a root of their own instead of `seed` (stream name, root): set by the
     /// Monte Carlo to redraw one source at a time; always empty in a scenario read from a file.
     pub reseed: Vec<(String, u64)>,
+    /// The loss law every strategy trains toward and is assessed by, as an index into
+    /// `quality::laws_for` (None: the default law): set by the Monte Carlo when it draws the law;
+    /// always None in a scenario read from a file.
+    pub law_index: Option<usize>,
 }
 
 /// Limits on the size of a run, checked before anything is allocated (`[limits]` raises them).

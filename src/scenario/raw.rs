@@ -234,6 +234,7 @@ pub struct RawCircadian {
     pub throttle_power_cap_w: Option<f64>,
     pub full_power_cap_w: Option<f64>,
     pub throttle_batch_fraction: Option<f64>,
+    pub throttle_replica_fraction: Option<f64>,
     pub checkpoint_write_s: f64,
     pub restore_s: f64,
     pub forecast_error: Option<f64>,
@@ -259,4 +260,5 @@ pub struct RawUncertainty {
     pub forecast_error: Option<f64>,
     pub gpu_speed_spread: Option<f64>,
     pub gpu_power_spread: Option<f64>,
+    pub split: Option<bool>,
 }

@@ -24,7 +24,8 @@ pub enum Cause {
     PauseOverhead,
     /// The circadian per-mode GPU power caps.
     PowerCap,
-    /// The throttled batch fraction.
+    /// The throttled batch: its fraction, or the same global batch on fewer replicas with more
+    /// gradient-accumulation micro-batches (`throttle_replica_fraction`).
     Batch,
     /// The throttled top-k and the top-k by hour (a step at a lower top-k earns fewer effective tokens).
     Routing,

@@ -215,7 +215,7 @@ pub(crate) fn goal_of(s: &Scenario) -> Result<Goal, SimError> {
         (None, Some(j)) => (j, "dense"),
         (None, None) => return Ok(Goal::Tokens { tokens }),
     };
-    let est = outcome::loss_law(job)
+    let est = outcome::law_of(s, job)
         .loss(tokens)
         .map_err(|e| SimError::NoReferenceLoss {
             tokens,
@@ -282,12 +282,17 @@ fn event_model(
 /// Progress a strategy makes before it stops under `goal`: the budget in tokens, or the effective
 /// tokens its job's scaling law needs to reach the target loss. Returns (progress, whether it counts
 /// effective tokens).
-fn token_target(job: &Job, kind: StrategyKind, goal: &Goal) -> Result<(f64, bool), SimError> {
+fn token_target(
+    s: &Scenario,
+    job: &Job,
+    kind: StrategyKind,
+    goal: &Goal,
+) -> Result<(f64, bool), SimError> {
     let (target, whence) = match goal {
         Goal::Tokens { tokens } => return Ok((*tokens, false)),
         Goal::Loss { loss, whence } => (*loss, whence),
     };
-    let law = outcome::loss_law(job);
+    let law = outcome::law_of(s, job);
     let at = |d: f64| law.loss(d).map_or(f64::NAN, |e| e.loss);
     quality::tokens_for_target_loss(law, target)
         .map(|d| (d, true))
@@ -414,7 +419,7 @@ pub(crate) fn run_variant(
         });
     };
     let (mut sm, mut router) = models_for(s, job, trace, seeds.stream("routing", index))?;
-    let (target_tokens, count_effective) = token_target(job, kind, goal)?;
+    let (target_tokens, count_effective) = token_target(s, job, kind, goal)?;
     let nodes_w = s.cluster.node_overhead_w * s.cluster.nodes() as f64;
     let mut setup = RunSetup {
         tokens: target_tokens,
@@ -451,11 +456,20 @@ pub(crate) fn run_variant(
     let mut event = prepared
         .event_level
         .then(|| event_model(s, job, &sm, &router));
+    if let (true, Some(r)) = (prepared.event_level, plan.replicas.as_mut()) {
+        // The throttled plan's own event-level step, on the active replicas' GPUs.
+        let narrow = Scenario {
+            cluster: r.cluster.clone(),
+            ..s.clone()
+        };
+        r.event = Some(event_model(&narrow, &r.job, &r.model, &router));
+    }
     let outcome = run::run_watched_event(
         &setup,
         grid,
         &mut sm,
         event.as_mut(),
+        plan.replicas.as_mut(),
         router.as_mut(),
         &mut plan.policy,
         watch,
@@ -488,3 +502,5 @@ mod tests;
 mod tests_agreement;
 #[cfg(test)]
 mod tests_equal;
+#[cfg(test)]
+mod tests_replicas;

@@ -51,13 +51,22 @@ pub(crate) fn loss_law(job: &Job) -> quality::LossLaw {
     quality::default_law(&model_shape(job))
 }
 
+/// The scaling law of `job` in scenario `s`: law number `s.law_index` of [`quality::laws_for`] when the
+/// Monte Carlo drew one (a dense job gets its family's dense member at the same index, so dense and
+/// MoE stay on one data set), else [`loss_law`]. Both the token target and the reported loss use it.
+pub(crate) fn law_of(s: &Scenario, job: &Job) -> quality::LossLaw {
+    s.law_index
+        .and_then(|j| quality::laws_for(&model_shape(job)).get(j).copied())
+        .unwrap_or_else(|| loss_law(job))
+}
+
 /// Loss, effective tokens and MFU of `job`'s run `outcome` in scenario `s`.
 pub(crate) fn assess(s: &Scenario, job: &Job, outcome: &RunOutcome) -> Assessment {
     let model = &job.model;
     let sums = &outcome.sums;
     // Summed step by step in the run, with the rule of `quality::effective_tokens`.
     let effective_tokens = outcome.effective_tokens;
-    let loss = loss_law(job).loss(effective_tokens).ok();
+    let loss = law_of(s, job).loss(effective_tokens).ok();
     let chinchilla = match &model.ffn {
         FfnKind::Dense => quality::dense_loss(model.params_total(), outcome.tokens).ok(),
         FfnKind::Moe(_) => None,

@@ -1,7 +1,7 @@
 //! A strategy's side of a run: its knobs in each mode, pause costs, deadline and policy, and which of
 //! the circadian mechanisms are switched on (all of them, but in the counterfactuals of an attribution).
 
-use super::{mean_step, Knobs, RunSetup, SimError, StepModel};
+use super::{mean_step, Knobs, RunSetup, SimError, StepCost, StepModel};
 use crate::grid::GridSeries;
 use crate::routing::Router;
 use crate::scenario::{CircadianSpec, Scenario, StrategyKind};
@@ -20,7 +20,8 @@ pub struct Mechanisms {
     pub pause_overhead: bool,
     /// The circadian per-mode power caps (off: the cluster's cap in every mode).
     pub power_cap: bool,
-    /// The throttled batch fraction (off: the full batch when throttled).
+    /// The throttled batch: its fraction, or the same global batch on fewer replicas with more
+    /// gradient-accumulation micro-batches (off: the full batch on every replica when throttled).
     pub batch: bool,
     /// The throttled top-k and the top-k by hour (off: the model's top-k).
     pub routing: bool,
@@ -64,6 +65,99 @@ pub(crate) struct Plan {
     pub top_k_by_hour: Option<[u32; 24]>,
     /// The policy that picks each interval's mode.
     pub policy: Policy,
+    /// The throttled job on fewer replicas (`throttle_replica_fraction` < 1), priced by its own step model.
+    pub replicas: Option<Replicas>,
+}
+
+/// The throttled job on a share of its data-parallel replicas (circadian gradient accumulation): the
+/// global batch stays, the active replicas run proportionally more micro-batches, so a step takes
+/// longer at lower power and every token is worth what it is at full speed. Its steps come from a step
+/// model of that narrower plan. The GPUs of the replicas left out draw idle power: they stay in the
+/// job's allocation (a GPU inside a node cannot be powered off alone, and releasing whole nodes for a
+/// throttled hour would cost a restore on return, as a pause does), and their nodes keep their base
+/// power, the load part of node power following the GPUs' lower draw.
+#[derive(Debug)]
+pub(crate) struct Replicas {
+    /// The step model of the narrower plan (its GPUs only).
+    pub model: StepModel,
+    /// Its event-level step (`--event-level`).
+    pub event: Option<super::event_step::EventStepModel>,
+    /// The narrower job and cluster (to build the event-level step).
+    pub job: crate::scenario::Job,
+    /// The cluster of the narrower job's GPUs.
+    pub cluster: crate::scenario::Cluster,
+    /// GPUs of the replicas that idle while throttled.
+    pub idle_gpus: f64,
+    /// Idle power of one GPU [W].
+    pub idle_w: f64,
+}
+
+impl Replicas {
+    /// One throttled step at `shares` with `knobs` (their micro-batches those of the narrower plan),
+    /// the idle GPUs' energy added.
+    pub fn step(
+        &mut self,
+        shares: &[f64],
+        knobs: Knobs,
+    ) -> Result<StepCost, super::event_step::EventStepError> {
+        let mut c = match self.event.as_mut() {
+            Some(ev) => ev.step_cost(shares, knobs)?,
+            None => self.model.step(shares, knobs),
+        };
+        c.gpu_energy_j += self.idle_gpus * self.idle_w * c.time_s;
+        Ok(c)
+    }
+
+    /// A step at the router's mean loads (on a copy of the step model), the idle GPUs' energy added.
+    fn mean_step(&self, router: &Option<Router>, knobs: Knobs) -> StepCost {
+        let mut c = mean_step(&self.model, router, knobs);
+        c.gpu_energy_j += self.idle_gpus * self.idle_w * c.time_s;
+        c
+    }
+}
+
+/// The throttled job of `s` on `c.throttle_replica_fraction` of its replicas (None at a fraction of 1):
+/// a step model of the narrower plan on the active GPUs, experts placed from the same mean loads.
+fn replicas_for(
+    s: &Scenario,
+    c: &CircadianSpec,
+    router: &Option<Router>,
+    nominal_top_k: u32,
+) -> Result<Option<Replicas>, SimError> {
+    let Some(job) = s.moe.as_ref() else {
+        return Ok(None);
+    };
+    let plan = c.throttled_plan(&job.plan);
+    if plan.dp >= job.plan.dp {
+        return Ok(None);
+    }
+    let idle = (job.plan.dp - plan.dp) * plan.tp * plan.pp;
+    let job = crate::scenario::Job {
+        plan,
+        ..job.clone()
+    };
+    let cluster = crate::scenario::Cluster {
+        gpus: s.cluster.gpus.saturating_sub(idle),
+        ..s.cluster.clone()
+    };
+    let mut model = StepModel::new(&job, &cluster)?;
+    if let Some(r) = router {
+        let mean = r.mean_shares(16, model.assignments_per_layer(nominal_top_k));
+        model.set_routing(
+            s.routing.choice,
+            s.routing.placement,
+            s.routing.rebalance_every_steps,
+            &mean,
+        );
+    }
+    Ok(Some(Replicas {
+        model,
+        event: None,
+        job,
+        cluster,
+        idle_gpus: idle as f64,
+        idle_w: s.cluster.accelerator.idle_w,
+    }))
 }
 
 impl Plan {
@@ -77,6 +171,7 @@ impl Plan {
             deadline_s,
             top_k_by_hour,
             policy: Policy::AlwaysFull,
+            replicas: None,
         }
     }
 }
@@ -134,28 +229,69 @@ pub(crate) fn plan_for(
     if !on.time_shift {
         return Ok(Plan::always_full(full, Some(c.deadline_s), top_k_by_hour));
     }
-    let throttled = throttled_knobs(c, full, on);
-    let rates = setup::rates(
-        mode_rate(sm, router, inputs, full),
-        mode_rate(sm, router, inputs, throttled),
-        if on.pause_overhead {
-            c.checkpoint_write_s + c.restore_s
-        } else {
-            0.0
-        },
-        inputs.setup.held_it_w(),
-    );
+    let replicas = if on.batch {
+        replicas_for(s, c, router, sm.full_knobs().top_k)?
+    } else {
+        None
+    };
+    let mut throttled = throttled_knobs(c, full, on);
+    if let Some(r) = &replicas {
+        throttled.micro_batches = r.model.full_knobs().micro_batches;
+    }
+    let pause_s = if on.pause_overhead {
+        c.checkpoint_write_s + c.restore_s
+    } else {
+        0.0
+    };
+    let held_w = inputs.setup.held_it_w();
+    // The rates of each mode at a top-k: the time-aware router's top-k for the hour caps both modes'.
+    let rates_at = |k: u32| {
+        let at = |kn: Knobs| Knobs {
+            top_k: kn.top_k.min(k),
+            ..kn
+        };
+        let (f, t) = (at(full), at(throttled));
+        let tc = match &replicas {
+            Some(r) => r.mean_step(router, t),
+            None => mean_step(sm, router, t),
+        };
+        setup::rates(
+            mode_rate(sm, inputs, mean_step(sm, router, f), f),
+            mode_rate(sm, inputs, tc, t),
+            pause_s,
+            held_w,
+        )
+    };
+    let rates = rates_at(u32::MAX);
+    // Per local hour when the top-k follows the hour (one evaluation per distinct top-k).
+    let hour_rates = top_k_by_hour.map(|sched| {
+        let mut seen: Vec<(u32, crate::strategy::Rates)> = Vec::new();
+        sched.map(|k| match seen.iter().find(|x| x.0 == k) {
+            Some(&(_, r)) => r,
+            None => {
+                let r = rates_at(k);
+                seen.push((k, r));
+                r
+            }
+        })
+    });
     let pue = if on.pue {
         inputs.pue.to_vec()
     } else {
         mean_pue(inputs.pue)
     };
-    let policy = setup::policy(c, inputs.grid, &pue, rates, inputs.forecast_seed).map_err(
-        |SetupError::Missing { what }| SimError::Missing {
-            strategy: kind.name(),
-            what,
-        },
-    )?;
+    let policy = setup::policy(
+        c,
+        inputs.grid,
+        &pue,
+        rates,
+        hour_rates,
+        inputs.forecast_seed,
+    )
+    .map_err(|SetupError::Missing { what }| SimError::Missing {
+        strategy: kind.name(),
+        what,
+    })?;
     let (checkpoint_s, restore_s) = if on.pause_overhead {
         (c.checkpoint_write_s, c.restore_s)
     } else {
@@ -169,6 +305,7 @@ pub(crate) fn plan_for(
         deadline_s: Some(c.deadline_s),
         top_k_by_hour,
         policy: Policy::Circadian(Box::new(policy)),
+        replicas,
     })
 }
 
@@ -176,13 +313,7 @@ pub(crate) fn plan_for(
 /// when the run counts them: dropped assignments and a lower top-k discounted as the quality law's rule
 /// says) and IT power by the run's own power model (GPUs incl. spin power, load-following node power,
 /// network).
-fn mode_rate(
-    sm: &StepModel,
-    router: &Option<Router>,
-    inputs: &PlanInputs<'_>,
-    knobs: Knobs,
-) -> ModeRate {
-    let c = mean_step(sm, router, knobs);
+fn mode_rate(sm: &StepModel, inputs: &PlanInputs<'_>, c: StepCost, knobs: Knobs) -> ModeRate {
     let worth = if inputs.count_effective {
         effective_share(&c, knobs.top_k, sm.full_knobs().top_k)
     } else {

@@ -124,7 +124,7 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
         // A target a strategy cannot reach is reported after the limits: a budget too large to run
         // (which can put the target out of a law's range) is the more useful message, so the budget
         // itself is checked in its place.
-        let (tokens, unreached) = match token_target(job, *kind, &goal) {
+        let (tokens, unreached) = match token_target(s, job, *kind, &goal) {
             Ok(t) => (t.0, None),
             Err(e) if s.training.target_loss.is_none() => (s.training.tokens, Some(e)),
             Err(e) => {

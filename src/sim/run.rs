@@ -134,6 +134,8 @@ struct Run<'a> {
     step_model: &'a mut StepModel,
     /// Every step at event level instead of the fast path (`moesim run --event-level`).
     event: Option<&'a mut super::event_step::EventStepModel>,
+    /// Throttled steps on fewer replicas (circadian gradient accumulation), when the plan has them.
+    replicas: Option<&'a mut super::plan::Replicas>,
     router: Option<&'a mut Router>,
     policy: &'a mut Policy,
     shares: Vec<f64>,
@@ -209,9 +211,10 @@ impl Run<'_> {
             let assignments = self.step_model.assignments_per_layer(knobs.top_k);
             r.fill_shares(self.sums.steps, assignments, &mut self.shares);
         }
-        let c = match self.event.as_deref_mut() {
-            Some(ev) => ev.step_cost(&self.shares, knobs)?,
-            None => self.step_model.step(&self.shares, knobs),
+        let c = match (self.event.as_deref_mut(), self.replicas.as_deref_mut()) {
+            (_, Some(r)) if self.mode == Mode::Throttled => r.step(&self.shares, knobs)?,
+            (Some(ev), _) => ev.step_cost(&self.shares, knobs)?,
+            (None, _) => self.step_model.step(&self.shares, knobs),
         };
         self.in_flight = c;
         self.in_flight_k = knobs.top_k;
@@ -472,15 +475,18 @@ pub fn run_watched(
     policy: &mut Policy,
     watch: Watch<'_>,
 ) -> Result<RunOutcome, RunError> {
-    run_watched_event(setup, grid, step_model, None, router, policy, watch)
+    run_watched_event(setup, grid, step_model, None, None, router, policy, watch)
 }
 
-/// [`run_watched`], every step priced by `event` (the event-level step) when given.
-pub fn run_watched_event(
+/// [`run_watched`], every step priced by `event` (the event-level step) when given, and throttled
+/// steps by `replicas` (the job on fewer replicas) when given.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_watched_event(
     setup: &RunSetup,
     grid: &GridSeries,
     step_model: &mut StepModel,
     event: Option<&mut super::event_step::EventStepModel>,
+    replicas: Option<&mut super::plan::Replicas>,
     router: Option<&mut Router>,
     policy: &mut Policy,
     watch: Watch<'_>,
@@ -501,6 +507,7 @@ pub fn run_watched_event(
         grid,
         step_model,
         event,
+        replicas,
         router,
         policy,
         shares: vec![0.0; n_shares],

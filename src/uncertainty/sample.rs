@@ -105,38 +105,28 @@ fn one(
     d: &Draw,
 ) -> Result<(Vec<SampleRow>, Vec<SampleTimeline>), UncertaintyError> {
     let s = perturbed(base, spec, d);
-    let res = sim::simulate(&s).map_err(|source| UncertaintyError::Sample {
+    let fail = |source| UncertaintyError::Sample {
         index: d.index,
         source: Box::new(source),
-    })?;
-    Ok((rows_of(&s, &res, d), timelines_of(&res, d.index)))
+    };
+    let mut res = sim::simulate(&s).map_err(fail)?;
+    // The sample's own split by cause, so each `saving_*` part gets its band.
+    if spec.split {
+        res.attribution = Some(sim::attribute(&s, &res).map_err(fail)?);
+    }
+    Ok((rows_of(&res, d), timelines_of(&res, d.index)))
 }
 
-/// The rows of one sample's results, the estimated loss re-evaluated under the sample's law.
-fn rows_of(s: &Scenario, res: &Results, d: &Draw) -> Vec<SampleRow> {
+/// The rows of one sample's results. Under a drawn loss law the run itself trained toward the target
+/// under that law and estimated its loss with it, so the figures are the run's own.
+fn rows_of(res: &Results, d: &Draw) -> Vec<SampleRow> {
     summary_rows(res)
         .iter()
         .zip(&res.strategies)
-        .map(|(row, r)| {
-            let mut figures = numeric_columns(row);
-            if let (Some(j), Some(job)) = (d.law, s.job(r.kind)) {
-                // A dense job gets its family's dense member at the same index, so dense and MoE
-                // losses of one sample stay on one data set.
-                let loss = quality::laws_for(&sim::model_shape(job))
-                    .get(j)
-                    .and_then(|l| l.loss(r.effective_tokens).ok())
-                    .map_or(f64::NAN, |e| e.loss);
-                for (n, v) in figures.iter_mut() {
-                    if n == "estimated_loss" {
-                        *v = loss;
-                    }
-                }
-            }
-            SampleRow {
-                sample: d.index,
-                strategy: r.kind.name().to_string(),
-                figures,
-            }
+        .map(|(row, r)| SampleRow {
+            sample: d.index,
+            strategy: r.kind.name().to_string(),
+            figures: numeric_columns(row),
         })
         .collect()
 }
@@ -207,4 +197,79 @@ pub fn run_samples(
         timelines,
         laws: if uses_laws { laws } else { Vec::new() },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::parse_scenario;
+    use std::path::Path;
+
+    /// The one-node scenario on 2e8 tokens, throttling outside an evening window it never reaches
+    /// (so time shifting, power cap and routing all have parts).
+    fn small() -> Scenario {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let text = std::fs::read_to_string(dir.join("single_node.toml"))
+            .unwrap()
+            .replacen("tokens = 1.0e9", "tokens = 2.0e8", 1)
+            .replacen("window_hours = [1, 2, 3, 4]", "window_hours = [20, 21]", 1);
+        parse_scenario("single_node.toml", &text, &dir).unwrap()
+    }
+
+    #[test]
+    fn every_part_of_a_split_gets_its_band_over_the_samples() {
+        let base = small();
+        let spec = UncertaintySpec {
+            sources: vec![crate::scenario::UncertaintySource::Hardware],
+            ..UncertaintySpec::default()
+        };
+        let s = run_samples(&base, &spec, 3, &|| {}).unwrap();
+        let circ: Vec<&SampleRow> = s
+            .rows
+            .iter()
+            .filter(|r| r.strategy == "circadian")
+            .collect();
+        let moe: Vec<&SampleRow> = s.rows.iter().filter(|r| r.strategy == "moe").collect();
+        assert_eq!(circ.len(), 3);
+        for (c, m) in circ.iter().zip(&moe) {
+            // Each sample's parts sum to its own whole saving.
+            let parts: f64 = crate::sim::Cause::CIRCADIAN_ORDER
+                .iter()
+                .map(|k| c.get(&format!("saving_{}_co2_kg", k.key())).unwrap())
+                .sum();
+            let whole = m.get("co2_kg").unwrap() - c.get("co2_kg").unwrap();
+            assert!(
+                (parts - whole).abs() < 1e-6 * whole.abs().max(1.0),
+                "{parts} vs {whole}"
+            );
+        }
+        let bands = super::super::all_bands(&s);
+        for key in ["time_shift", "power_cap", "routing"] {
+            let fig = format!("saving_{key}_co2_kg");
+            let b = bands
+                .iter()
+                .find(|b| b.strategy == "circadian" && b.figure == fig)
+                .unwrap();
+            assert_eq!(b.samples, 3, "{fig}");
+            assert!(b.p[0] <= b.p[1] && b.p[1] <= b.p[2]);
+        }
+        // The hardware draws move the parts: the band has width.
+        let ts = bands
+            .iter()
+            .find(|b| b.strategy == "circadian" && b.figure == "saving_time_shift_co2_kg")
+            .unwrap();
+        assert!(ts.p[2] > ts.p[0], "{ts:?}");
+        // Without the split the parts are not there (no band, no samples).
+        let off = UncertaintySpec {
+            split: false,
+            ..spec
+        };
+        let s = run_samples(&base, &off, 1, &|| {}).unwrap();
+        let b = super::super::all_bands(&s);
+        let ts = b
+            .iter()
+            .find(|b| b.strategy == "circadian" && b.figure == "saving_time_shift_co2_kg")
+            .unwrap();
+        assert_eq!(ts.samples, 0);
+    }
 }

@@ -97,9 +97,13 @@ pub fn scaled_accelerator(a: &Accelerator, speed: f64, power: f64) -> Accelerato
 }
 
 /// The scenario of sample `d`: the base scenario with the sample's routing and forecast roots, the
-/// spec's forecast error (when that source is on), and its accelerator.
+/// spec's forecast error (when that source is on), its accelerator, and its loss law (which sets the
+/// token target of an equal-loss comparison as well as the reported loss).
 pub fn perturbed(base: &Scenario, spec: &UncertaintySpec, d: &Draw) -> Scenario {
     let mut s = base.clone();
+    if d.law.is_some() {
+        s.law_index = d.law;
+    }
     if let Some(r) = d.routing_root {
         s.reseed.push(("routing".into(), r));
     }
@@ -166,6 +170,53 @@ mod tests {
             draw(&other, 42, 7, 16, 3).routing_root
         );
         assert_eq!(draw(&spec, 42, 4, 16, 3).law, Some(1));
+    }
+
+    /// Tokens each strategy of `s` trains (its token target), in scenario order.
+    fn targets(s: &Scenario) -> Vec<f64> {
+        crate::sim::prepare(s)
+            .unwrap()
+            .plan
+            .strategies
+            .iter()
+            .map(|p| p.tokens)
+            .collect()
+    }
+
+    #[test]
+    fn the_drawn_law_sets_the_token_target_at_equal_loss() {
+        let mut base = Scenario::default_embedded().unwrap();
+        let spec = UncertaintySpec {
+            sources: vec![UncertaintySource::QualityLaw],
+            ..UncertaintySpec::default()
+        };
+        let laws = crate::quality::laws_for(&crate::sim::model_shape(base.moe.as_ref().unwrap()));
+        assert!(laws.len() >= 2);
+        let d = |i| draw(&spec, 42, i, 16, laws.len());
+        assert_ne!(d(0).law, d(1).law);
+        // The target is the MoE's loss after training.tokens under the drawn law: the MoE trains the
+        // budget under any law, the dense model as many tokens as its law needs for that loss.
+        let (a, b) = (
+            targets(&perturbed(&base, &spec, &d(0))),
+            targets(&perturbed(&base, &spec, &d(1))),
+        );
+        let dense = base
+            .strategies
+            .iter()
+            .position(|k| *k == crate::scenario::StrategyKind::Dense)
+            .unwrap();
+        assert!((a[dense] / b[dense] - 1.0).abs() > 1e-3, "{a:?} vs {b:?}");
+        // A fixed target loss: every strategy's tokens follow the law.
+        base.training.target_loss = Some(2.4);
+        let (a, b) = (
+            targets(&perturbed(&base, &spec, &d(0))),
+            targets(&perturbed(&base, &spec, &d(1))),
+        );
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x / y - 1.0).abs() > 1e-3, "{a:?} vs {b:?}");
+        }
+        // The sample carries the law into the run (target and reported loss alike).
+        assert_eq!(perturbed(&base, &spec, &d(1)).law_index, d(1).law);
     }
 
     #[test]

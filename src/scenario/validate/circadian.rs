@@ -148,6 +148,8 @@ impl Validator<'_> {
                 }
             }
         }
+        let throttle_replica_fraction =
+            self.replica_fraction(c, moe, cluster, throttle_batch_fraction)?;
         let nonneg = |f: &str, v: f64| -> Result<f64, ScenarioError> {
             if v.is_finite() && v >= 0.0 {
                 Ok(v)
@@ -181,6 +183,7 @@ impl Validator<'_> {
             throttle_power_cap_w,
             full_power_cap_w,
             throttle_batch_fraction,
+            throttle_replica_fraction,
             checkpoint_write_s: within_deadline("checkpoint_write_s", c.checkpoint_write_s)?,
             restore_s: within_deadline("restore_s", c.restore_s)?,
             forecast_error: nonneg("forecast_error", c.forecast_error.unwrap_or(0.0))?,
@@ -211,6 +214,75 @@ impl Validator<'_> {
 }
 
 impl Validator<'_> {
+    /// `strategy.circadian.throttle_replica_fraction`: a share of the data-parallel replicas that is a
+    /// whole number of them, whose plan still splits the global batch into micro-batches and fits in
+    /// HBM (ZeRO shards over fewer GPUs), and not together with a smaller throttled batch.
+    fn replica_fraction(
+        &self,
+        c: &RawCircadian,
+        moe: Option<&Job>,
+        cluster: &Cluster,
+        batch_fraction: f64,
+    ) -> Result<f64, ScenarioError> {
+        let key = "strategy.circadian.throttle_replica_fraction";
+        let Some(f) = c.throttle_replica_fraction else {
+            return Ok(1.0);
+        };
+        if !(f > 0.0 && f <= 1.0) {
+            return Err(self.loc.invalid(key, format!("must be in (0, 1], got {f}")));
+        }
+        if f == 1.0 {
+            return Ok(1.0);
+        }
+        if batch_fraction < 1.0 {
+            return Err(self.loc.invalid(
+                key,
+                format!("keeps the global batch on fewer replicas, while throttle_batch_fraction = {batch_fraction} shrinks the batch: set only one of them (remove throttle_batch_fraction or set it to 1)"),
+            ));
+        }
+        // The validator reports a missing [models.moe] itself.
+        let Some(job) = moe else {
+            return Ok(f);
+        };
+        let plan = &job.plan;
+        let replicas = plan.dp / plan.ep.max(1);
+        let hbm = cluster.accelerator.hbm_bytes;
+        let usable = |k: u32| {
+            let p = replica_plan(plan, k);
+            p.micro_batches().is_ok() && crate::workload::check_fits(&job.model, &p, hbm).is_ok()
+        };
+        let valid: Vec<String> = (1..replicas)
+            .filter(|&k| usable(k))
+            .map(|k| format!("{}", k as f64 / replicas as f64))
+            .collect();
+        let valid = if valid.is_empty() {
+            "none below 1 for this plan".to_string()
+        } else {
+            valid.join(", ")
+        };
+        let active = (f * replicas as f64).round();
+        if active < 1.0 || (active - f * replicas as f64).abs() > 1e-9 {
+            return Err(self.loc.invalid(
+                key,
+                format!("{f} of the {replicas} data-parallel replicas (parallel.moe dp = {} / ep = {}) is not a whole number of replicas; valid: {valid}", plan.dp, plan.ep.max(1)),
+            ));
+        }
+        let p = replica_plan(plan, active as u32);
+        if let Err(e) = p.micro_batches() {
+            return Err(self.loc.invalid(
+                key,
+                format!("{active} replicas cannot keep the global batch: {e}; valid: {valid}"),
+            ));
+        }
+        if let Err(e) = crate::workload::check_fits(&job.model, &p, hbm) {
+            return Err(self.loc.invalid(
+                key,
+                format!("on {active} replicas the job does not fit (ZeRO shards over fewer GPUs): {e}; valid: {valid}"),
+            ));
+        }
+        Ok(f)
+    }
+
     /// `strategy.circadian.signal`: which carbon signal a CO2 objective follows; a marginal one
     /// needs a grid that has a marginal series.
     fn planner_signal(
@@ -255,4 +327,133 @@ impl Validator<'_> {
 /// The longest deadline a scenario may set [h]: 100 years, far past any limit of a run.
 fn max_deadline_hours() -> f64 {
     100.0 * 365.0 * 24.0
+}
+
+/// `plan` on `replicas` data-parallel replicas (expert-parallel groups of `ep` ranks for MoE), the global
+/// batch unchanged: the micro-batches per step grow as the replicas shrink.
+fn replica_plan(
+    plan: &crate::workload::ParallelPlan,
+    replicas: u32,
+) -> crate::workload::ParallelPlan {
+    crate::workload::ParallelPlan {
+        dp: replicas * plan.ep.max(1),
+        ..plan.clone()
+    }
+}
+
+impl CircadianSpec {
+    /// Replicas (expert-parallel groups for MoE) of `plan` that train while throttled.
+    pub fn throttled_replicas(&self, plan: &crate::workload::ParallelPlan) -> u32 {
+        let replicas = plan.dp / plan.ep.max(1);
+        ((self.throttle_replica_fraction * replicas as f64).round() as u32)
+            .clamp(1, replicas.max(1))
+    }
+
+    /// The throttled plan of `plan`: its global batch on [`Self::throttled_replicas`] replicas, with
+    /// proportionally more gradient-accumulation micro-batches (`plan` itself at a fraction of 1).
+    pub fn throttled_plan(
+        &self,
+        plan: &crate::workload::ParallelPlan,
+    ) -> crate::workload::ParallelPlan {
+        replica_plan(plan, self.throttled_replicas(plan))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::{parse_scenario, DEFAULT_SCENARIO};
+    use std::path::Path;
+
+    /// The default scenario (dp 16, ep 8: two replicas) with `edits`.
+    fn with(edits: &[(&str, &str)]) -> Result<crate::scenario::Scenario, String> {
+        let mut text = DEFAULT_SCENARIO.to_string();
+        for (from, to) in edits {
+            assert!(text.contains(from), "{from}");
+            text = text.replacen(from, to, 1);
+        }
+        parse_scenario("c.toml", &text, Path::new(".")).map_err(|e| e.to_string())
+    }
+
+    fn fraction(f: &str, more: &[(&str, &str)]) -> Result<crate::scenario::Scenario, String> {
+        let line = format!("throttle_replica_fraction = {f}");
+        let mut e = vec![("throttle_batch_fraction = 1.0", line.as_str())];
+        e.extend_from_slice(more);
+        with(&e)
+    }
+
+    #[test]
+    fn a_replica_fraction_sets_the_throttled_plan() {
+        let s = fraction("0.5", &[]).expect("valid");
+        let c = s.circadian.as_ref().expect("circadian");
+        assert_eq!(c.throttle_replica_fraction, 0.5);
+        let plan = &s.moe.as_ref().expect("moe").plan;
+        let narrow = c.throttled_plan(plan);
+        assert_eq!((narrow.dp, narrow.ep), (8, 8));
+        assert_eq!(
+            narrow.micro_batches().unwrap(),
+            2 * plan.micro_batches().unwrap()
+        );
+        assert_eq!(narrow.global_batch_seqs, plan.global_batch_seqs);
+        // Without the key every replica trains.
+        let s = with(&[]).expect("valid");
+        assert_eq!(
+            s.circadian.expect("circadian").throttle_replica_fraction,
+            1.0
+        );
+    }
+
+    #[test]
+    fn bad_replica_fractions_name_the_key_and_what_is_valid() {
+        let key = "strategy.circadian.throttle_replica_fraction";
+        for f in ["0", "1.5", "-0.5"] {
+            let e = fraction(f, &[]).expect_err(f);
+            assert!(e.contains(key) && e.contains("(0, 1]"), "{e}");
+            assert!(e.contains("c.toml:"), "{e}");
+        }
+        let e = fraction("0.3", &[]).unwrap_err();
+        assert!(
+            e.contains(key) && e.contains("not a whole number") && e.contains("valid: 0.5"),
+            "{e}"
+        );
+        // Together with a smaller batch: one or the other.
+        let e = with(&[(
+            "throttle_batch_fraction = 1.0",
+            "throttle_batch_fraction = 0.5\nthrottle_replica_fraction = 0.5",
+        )])
+        .unwrap_err();
+        assert!(e.contains(key) && e.contains("set only one"), "{e}");
+        // One replica (dp = ep): nothing to leave out.
+        let e = fraction(
+            "0.5",
+            &[(
+                "dp = 16\ntp = 1\npp = 1\nep = 8",
+                "dp = 16\ntp = 1\npp = 1\nep = 16",
+            )],
+        )
+        .unwrap_err();
+        assert!(e.contains("none below 1"), "{e}");
+        // Three of eight replicas cannot split 2048 sequences into micro-batches of 4.
+        let e = fraction(
+            "0.375",
+            &[(
+                "dp = 16\ntp = 1\npp = 1\nep = 8",
+                "dp = 16\ntp = 1\npp = 1\nep = 2",
+            )],
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("cannot keep the global batch") && e.contains("0.5"),
+            "{e}"
+        );
+        // One replica of 16 without expert parallelism holds every expert's optimizer states alone.
+        let e = fraction(
+            "0.0625",
+            &[(
+                "dp = 16\ntp = 1\npp = 1\nep = 8",
+                "dp = 16\ntp = 1\npp = 1\nep = 1",
+            )],
+        )
+        .unwrap_err();
+        assert!(e.contains("does not fit"), "{e}");
+    }
 }

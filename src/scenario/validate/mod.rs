@@ -192,6 +192,7 @@ impl Validator<'_> {
             limits,
             uncertainty,
             reseed: Vec::new(),
+            law_index: None,
         })
     }
 

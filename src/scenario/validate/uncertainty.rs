@@ -83,6 +83,9 @@ pub struct UncertaintySpec {
     pub gpu_speed_spread: f64,
     /// Relative standard deviation of one GPU's power at a given clock [fraction, 0–0.1].
     pub gpu_power_spread: f64,
+    /// Split every sample's savings by cause too (its counterfactual runs: about three times the
+    /// runs of a sample), for bands on each `saving_*` part.
+    pub split: bool,
 }
 
 impl Default for UncertaintySpec {
@@ -94,6 +97,7 @@ impl Default for UncertaintySpec {
             forecast_error: DEFAULT_FORECAST_ERROR,
             gpu_speed_spread: DEFAULT_GPU_SPEED_SPREAD,
             gpu_power_spread: DEFAULT_GPU_POWER_SPREAD,
+            split: true,
         }
     }
 }
@@ -204,6 +208,7 @@ impl Validator<'_> {
                 UncertaintySource::Hardware,
             )?,
             sources,
+            split: u.split.unwrap_or(d.split),
         })
     }
 }
@@ -251,6 +256,9 @@ mod tests {
         assert_eq!(u.gpu_speed_spread, 0.02);
         assert_eq!(u.gpu_power_spread, 0.0);
         assert!(!u.has(UncertaintySource::Forecast));
+        assert!(u.split);
+        let s = with_table("split = false").unwrap();
+        assert!(!s.uncertainty.unwrap().split);
     }
 
     #[test]
@@ -291,6 +299,8 @@ mod tests {
             e.contains("source `forecast` is not in uncertainty.sources"),
             "{e}"
         );
+        let e = err("split = 1");
+        assert!(e.contains("split") && e.contains("u.toml:"), "{e}");
         let e = err("sample = 3");
         assert!(e.contains("sample"), "{e}");
     }

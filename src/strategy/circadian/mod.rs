@@ -49,6 +49,12 @@ pub struct CircadianPolicy {
     pause_above: f64,
     window: Option<Vec<u32>>,
     rates: Rates,
+    /// The rates of each local hour, when they differ by hour (a top-k that follows the hour).
+    hour_rates: Option<Box<[Rates; 24]>>,
+    /// The optimizer's upgrade hull of each local hour (one entry without hourly rates), built once.
+    hulls: Vec<Vec<Upgrade>>,
+    /// Interval of `modes[0]` in the plan being made.
+    plan_start: usize,
     /// Safety margin on the work still to do (planning uses mean rates; real steps vary with routing).
     margin: f64,
     order: Vec<usize>,
@@ -57,6 +63,27 @@ pub struct CircadianPolicy {
     optimal: bool,
     /// Scratch for the optimizer: (cost per token, interval offset, target mode).
     steps: Vec<(f64, usize, Mode)>,
+}
+
+/// A step up the optimizer's hull: (from, to, extra tokens/s, extra W).
+type Upgrade = (Mode, Mode, f64, f64);
+
+/// Tokens per second of mode `m` at `r`.
+fn rate_of(m: Mode, r: &Rates) -> f64 {
+    match m {
+        Mode::Full => r.full_tps,
+        Mode::Throttled => r.throttled_tps,
+        Mode::Paused => 0.0,
+    }
+}
+
+/// The faster of full and throttled at `r` (a lower top-k can make throttled the faster one).
+fn fast_of(r: &Rates) -> Mode {
+    if r.throttled_tps > r.full_tps {
+        Mode::Throttled
+    } else {
+        Mode::Full
+    }
 }
 
 /// The largest value among the lowest `share` of `sorted` (at least one value).
@@ -113,6 +140,9 @@ impl CircadianPolicy {
             pause_above: f64::INFINITY,
             window,
             rates,
+            hour_rates: None,
+            hulls: Vec::new(),
+            plan_start: 0,
             margin: 0.03,
             order: Vec::with_capacity(d),
             modes: Vec::with_capacity(d),
@@ -130,53 +160,110 @@ impl CircadianPolicy {
         self
     }
 
-    /// The upgrades along the lower convex hull of (work rate, power) of paused → throttled → full:
-    /// (from, to, extra tokens/s, extra W). A mode that is slower and no cheaper per token is skipped.
-    fn hull(&self) -> Vec<(Mode, Mode, f64, f64)> {
-        let r = &self.rates;
-        let mut pts = [
-            (0.0, r.paused_w, Mode::Paused),
-            (r.throttled_tps, r.throttled_w, Mode::Throttled),
-            (r.full_tps, r.full_w, Mode::Full),
-        ];
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let mut hull: Vec<(f64, f64, Mode)> = Vec::with_capacity(3);
-        for p in pts {
-            if hull.last().is_some_and(|h| p.0 <= h.0) {
-                // Same rate: keep the cheaper.
-                if let Some(h) = hull.last_mut() {
-                    if p.1 < h.1 {
-                        *h = p;
-                    }
-                }
-                continue;
-            }
-            while hull.len() >= 2 {
-                let (a, b) = (hull[hull.len() - 2], hull[hull.len() - 1]);
-                // b is above the segment a→p: not on the lower hull.
-                if (b.1 - a.1) * (p.0 - a.0) >= (p.1 - a.1) * (b.0 - a.0) {
-                    hull.pop();
-                } else {
-                    break;
-                }
-            }
-            hull.push(p);
-        }
-        hull.windows(2)
-            .map(|w| (w[0].2, w[1].2, w[1].0 - w[0].0, w[1].1 - w[0].1))
-            .collect()
+    /// The rates the planner assumes (those of every hour without hourly rates).
+    pub fn rates(&self) -> &Rates {
+        &self.rates
     }
 
+    /// The rates of local hour `h` (None without hourly rates).
+    pub fn hour_rates(&self, h: u32) -> Option<&Rates> {
+        self.hour_rates.as_ref().map(|r| &r[h as usize % 24])
+    }
+
+    /// Rate each interval by the rates of its local hour (`hour_rates[h]` for local hour `h`): the
+    /// planner then foresees an hour whose top-k differs (a time-aware router) at what it will run.
+    pub fn with_hour_rates(mut self, hour_rates: [Rates; 24]) -> Self {
+        self.hour_rates = Some(Box::new(hour_rates));
+        self.hulls.clear();
+        self
+    }
+
+    /// The rates interval `j` runs at.
+    fn rates_at(&self, j: usize) -> &Rates {
+        match &self.hour_rates {
+            Some(h) => &h[self.local_hour.get(j).map_or(0, |&x| x as usize % 24)],
+            None => &self.rates,
+        }
+    }
+
+    /// Tokens per second of mode `m` in interval `j`.
+    fn rate_at(&self, m: Mode, j: usize) -> f64 {
+        rate_of(m, self.rates_at(j))
+    }
+
+    /// Index into `hulls` of interval `j`.
+    fn hull_index(&self, j: usize) -> usize {
+        match &self.hour_rates {
+            Some(_) => self.local_hour.get(j).map_or(0, |&x| x as usize % 24),
+            None => 0,
+        }
+    }
+
+    /// The upgrades along the lower convex hull of (work rate, power) of paused → throttled → full
+    /// at the policy's (hour-independent) rates.
+    #[cfg(test)]
+    fn hull(&self) -> Vec<Upgrade> {
+        hull_of(&self.rates)
+    }
+}
+
+/// The upgrades along the lower convex hull of (work rate, power) of paused → throttled → full at
+/// rates `r`: (from, to, extra tokens/s, extra W). A mode that is slower and no cheaper per token is
+/// skipped.
+fn hull_of(r: &Rates) -> Vec<Upgrade> {
+    let mut pts = [
+        (0.0, r.paused_w, Mode::Paused),
+        (r.throttled_tps, r.throttled_w, Mode::Throttled),
+        (r.full_tps, r.full_w, Mode::Full),
+    ];
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut hull: Vec<(f64, f64, Mode)> = Vec::with_capacity(3);
+    for p in pts {
+        if hull.last().is_some_and(|h| p.0 <= h.0) {
+            // Same rate: keep the cheaper.
+            if let Some(h) = hull.last_mut() {
+                if p.1 < h.1 {
+                    *h = p;
+                }
+            }
+            continue;
+        }
+        while hull.len() >= 2 {
+            let (a, b) = (hull[hull.len() - 2], hull[hull.len() - 1]);
+            // b is above the segment a→p: not on the lower hull.
+            if (b.1 - a.1) * (p.0 - a.0) >= (p.1 - a.1) * (b.0 - a.0) {
+                hull.pop();
+            } else {
+                break;
+            }
+        }
+        hull.push(p);
+    }
+    hull.windows(2)
+        .map(|w| (w[0].2, w[1].2, w[1].0 - w[0].0, w[1].1 - w[0].1))
+        .collect()
+}
+
+impl CircadianPolicy {
     /// The optimizer's mode for interval `i`.
     fn decide_optimal(&mut self, i: usize, progress: Progress) -> Mode {
         let d = self.deadline_intervals;
-        let hull = self.hull();
-        let base = hull.first().map_or(Mode::Full, |h| h.0);
+        if self.hulls.is_empty() {
+            self.hulls = match &self.hour_rates {
+                Some(h) => h.iter().map(hull_of).collect(),
+                None => vec![hull_of(&self.rates)],
+            };
+        }
+        self.plan_start = i;
         self.steps.clear();
-        for (off, &c) in self.signal[i..d].iter().enumerate() {
-            for &(_, to, dr, dp) in &hull {
+        self.modes.clear();
+        for off in 0..d - i {
+            let hull = &self.hulls[self.hull_index(i + off)];
+            let c = self.signal[i + off];
+            for &(_, to, dr, dp) in hull {
                 self.steps.push((c * dp / dr, off, to));
             }
+            self.modes.push(hull.first().map_or(Mode::Full, |h| h.0));
         }
         // Cost per token, then time, then the slower mode first: deterministic and hull-ordered per interval.
         self.steps.sort_by(|a, b| {
@@ -186,17 +273,8 @@ impl CircadianPolicy {
         });
         // Plan the work itself in the cheapest intervals; the safety margin goes at the end (below).
         let need = progress.tokens_left;
-        let rate = |m: Mode, r: &Rates| match m {
-            Mode::Full => r.full_tps,
-            Mode::Throttled => r.throttled_tps,
-            Mode::Paused => 0.0,
-        };
-        self.modes.clear();
-        self.modes.resize(d - i, base);
-        let mut work: f64 = self
-            .modes
-            .iter()
-            .map(|&m| rate(m, &self.rates) * self.interval_s)
+        let mut work: f64 = (0..self.modes.len())
+            .map(|off| self.rate_at(self.modes[off], i + off) * self.interval_s)
             .sum();
         for k in 0..self.steps.len() {
             if work >= need {
@@ -204,39 +282,37 @@ impl CircadianPolicy {
             }
             let (_, off, to) = self.steps[k];
             let from = self.modes[off];
-            if rate(to, &self.rates) > rate(from, &self.rates) {
-                work += (rate(to, &self.rates) - rate(from, &self.rates)) * self.interval_s;
+            let (r_to, r_from) = (self.rate_at(to, i + off), self.rate_at(from, i + off));
+            if r_to > r_from {
+                work += (r_to - r_from) * self.interval_s;
                 self.modes[off] = to;
             }
         }
-        let fast = if self.rates.throttled_tps > self.rates.full_tps {
-            Mode::Throttled
-        } else {
-            Mode::Full
-        };
         if work < need {
             // Infeasible: everything at the fastest mode.
-            return fast;
+            return fast_of(self.rates_at(i));
         }
         // The margin is reserved against the plan's real capacity: every resume after a pause loses its
         // checkpoint/restore time, which the per-interval costs above leave out.
         let cap = self.capacity(progress.paused);
-        self.reserve_margin_at_end(fast, need, cap);
+        self.reserve_margin_at_end(need, cap);
         self.modes[0]
     }
 
     /// Keep the safety margin on the work (`margin` × `need`, on top of the plan's `work`) in the last
-    /// intervals before the deadline, upgrading them to `fast` from the deadline backwards. The margin
+    /// intervals before the deadline, upgrading them to their fastest mode from the deadline backwards. The margin
     /// then only runs if the job falls behind its plan, and it reaches the current interval only when
     /// the deadline is tight; reserving it as an extra cheap interval instead made a one-interval job
     /// take the earlier of its two cheapest intervals and miss the cleanest.
-    fn reserve_margin_at_end(&mut self, fast: Mode, need: f64, mut work: f64) {
+    fn reserve_margin_at_end(&mut self, need: f64, mut work: f64) {
         let target = need * (1.0 + self.margin);
         for j in (0..self.modes.len()).rev() {
             if work >= target {
                 break;
             }
-            let (have, top) = (self.rate(self.modes[j]), self.rate(fast));
+            let at = self.plan_start + j;
+            let fast = fast_of(self.rates_at(at));
+            let (have, top) = (self.rate_at(self.modes[j], at), self.rate_at(fast, at));
             if have < top {
                 work += (top - have) * self.interval_s;
                 self.modes[j] = fast;
@@ -316,24 +392,17 @@ impl CircadianPolicy {
         }
     }
 
-    fn rate(&self, m: Mode) -> f64 {
-        match m {
-            Mode::Full => self.rates.full_tps,
-            Mode::Throttled => self.rates.throttled_tps,
-            Mode::Paused => 0.0,
-        }
-    }
-
     /// Work (tokens) the plan `self.modes` (from the current interval on) would do, minus pause overheads.
     fn capacity(&self, paused_now: bool) -> f64 {
         let mut tokens = 0.0;
         let mut prev_paused = paused_now;
-        for &m in &self.modes {
+        for (off, &m) in self.modes.iter().enumerate() {
+            let r = self.rates_at(self.plan_start + off);
             let mut t = self.interval_s;
             if m != Mode::Paused && prev_paused {
-                t -= self.rates.pause_overhead_s.min(t);
+                t -= r.pause_overhead_s.min(t);
             }
-            tokens += self.rate(m) * t;
+            tokens += rate_of(m, r) * t;
             prev_paused = m == Mode::Paused;
         }
         tokens
@@ -350,6 +419,7 @@ impl CircadianPolicy {
         }
         let d = self.deadline_intervals;
         self.set_thresholds(i);
+        self.plan_start = i;
         self.modes.clear();
         for j in i..d {
             let m = self.preferred(j);
@@ -357,11 +427,6 @@ impl CircadianPolicy {
         }
         // The work itself goes to the cleanest intervals; the safety margin to the last ones (below).
         let need = progress.tokens_left;
-        let fast = if self.rate(Mode::Throttled) > self.rate(Mode::Full) {
-            Mode::Throttled
-        } else {
-            Mode::Full
-        };
         if self.capacity(progress.paused) < need {
             self.order.clear();
             self.order.extend(0..self.modes.len());
@@ -374,8 +439,13 @@ impl CircadianPolicy {
             // Upgrade to the faster of full and throttled (a lower top-k can make throttled the faster one).
             for k in 0..self.order.len() {
                 let j = self.order[k];
-                if self.rate(self.modes[j]) < self.rate(fast) {
-                    cap += (self.rate(fast) - self.rate(self.modes[j])) * self.interval_s;
+                let fast = fast_of(self.rates_at(i + j));
+                let (have, top) = (
+                    self.rate_at(self.modes[j], i + j),
+                    self.rate_at(fast, i + j),
+                );
+                if have < top {
+                    cap += (top - have) * self.interval_s;
                     self.modes[j] = fast;
                     if cap >= need {
                         cap = self.capacity(progress.paused);
@@ -388,7 +458,7 @@ impl CircadianPolicy {
         }
         let cap = self.capacity(progress.paused);
         if cap >= need {
-            self.reserve_margin_at_end(fast, need, cap);
+            self.reserve_margin_at_end(need, cap);
         }
         self.modes[0]
     }

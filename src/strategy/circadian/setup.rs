@@ -107,13 +107,15 @@ pub fn forecast(signal: Vec<f64>, relative_error: f64, seed: u64) -> Vec<f64> {
     }
 }
 
-/// The circadian policy of `c` over `grid` (PUE `pue` per interval) with the planner's `rates`; the
-/// forecast noise draws from the random stream `forecast_seed`.
+/// The circadian policy of `c` over `grid` (PUE `pue` per interval) with the planner's `rates` (or, when
+/// the top-k follows the local hour, `hour_rates`: the rates of each local hour); the forecast noise
+/// draws from the random stream `forecast_seed`.
 pub fn policy(
     c: &CircadianSpec,
     grid: &GridSeries,
     pue: &[f64],
     rates: Rates,
+    hour_rates: Option<[Rates; 24]>,
     forecast_seed: u64,
 ) -> Result<CircadianPolicy, SetupError> {
     let signal = planner_signal(c, grid, pue)?;
@@ -133,6 +135,10 @@ pub fn policy(
         c.window_hours.clone(),
         rates,
     );
+    let policy = match hour_rates {
+        Some(h) => policy.with_hour_rates(h),
+        None => policy,
+    };
     Ok(if c.optimal { policy.optimal() } else { policy })
 }
 

@@ -44,7 +44,7 @@ fn run_job(window: &[f64], interval_s: f64, tokens: f64) -> Vec<usize> {
                 paused,
             },
         );
-        let done = p.rate(mode) * interval_s;
+        let done = p.rate_at(mode, i) * interval_s;
         if done > 0.0 {
             used.push(i);
             left -= done.min(left);
@@ -118,4 +118,33 @@ fn the_margin_still_forces_full_speed_when_the_deadline_is_tight() {
     // Two intervals, work for exactly two: the margin (at the end) cannot be placed, both run full now.
     let used = run_job(&[500.0, 100.0], 3600.0, 7200.0 * 0.99);
     assert_eq!(used, vec![0, 1]);
+}
+
+/// A top-k that follows the hour changes what an hour is worth: the planner must rate each interval at
+/// the top-k it will run at. Hour 0 is cleaner but runs at top-1 (half the effective tokens per
+/// second); hour 1 at the full top-k. Seeing that, the optimizer trains in hour 1; blind to it, it
+/// would train in hour 0 and fall short.
+#[test]
+fn the_planner_rates_each_hour_at_the_top_k_it_will_run_at() {
+    let at = |tps: f64| Rates {
+        full_tps: tps,
+        throttled_tps: tps / 2.0,
+        pause_overhead_s: 0.0,
+        full_w: 1000.0,
+        throttled_w: 600.0,
+        paused_w: 0.0,
+    };
+    let mut hours = [at(1.0); 24];
+    hours[0] = at(0.5);
+    let sig = vec![100.0, 110.0];
+    let progress = Progress {
+        tokens_left: 0.9,
+        paused: false,
+    };
+    let policy = || CircadianPolicy::new(sig.clone(), vec![0, 1], 1.0, 2, 0.0, 0.0, None, at(1.0));
+    let mut blind = policy().optimal();
+    assert_eq!(blind.decide(0, progress), Mode::Full);
+    let mut seeing = policy().with_hour_rates(hours).optimal();
+    assert_eq!(seeing.decide(0, progress), Mode::Paused);
+    assert_eq!(seeing.decide(1, progress), Mode::Full);
 }
