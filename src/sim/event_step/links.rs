@@ -47,6 +47,9 @@ pub(super) struct Flow {
     /// Latency paid after the last byte [ns].
     pub lat_ns: u64,
     pub live: bool,
+    /// A rank-pair flow of an all-to-all: the sending and receiving members (indices in the
+    /// collective); `u32::MAX` for a flow that belongs to the whole collective.
+    pub ends: [u32; 2],
 }
 
 /// The ports of every simulated GPU and the flows on them.
@@ -122,6 +125,7 @@ impl Net {
             coll,
             lat_ns,
             live: true,
+            ends: [u32::MAX; 2],
         };
         let id = match self.free.pop() {
             Some(i) => {

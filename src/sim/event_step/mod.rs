@@ -188,7 +188,7 @@ pub enum EventStepError {
     #[error("event step: {0}")]
     Workload(#[source] WorkloadError),
     /// The routing shares do not match the model.
-    #[error("event step: routing shares have {got} entries; the model needs {want} (MoE layers x experts)")]
+    #[error("event step: routing shares have {got} entries; the model needs {want} (MoE layers x experts), or MoE layers x expert-parallel ranks x experts (one row per source rank)")]
     Shares {
         /// Entries given.
         got: usize,
@@ -212,7 +212,8 @@ pub enum EventStepError {
 }
 
 /// Simulate one step of `input` with routing `shares` (MoE layers x experts, each row summing
-/// to 1; empty for a dense model) at `knobs`; `record` keeps the per-op timeline.
+/// to 1; or MoE layers x expert-parallel ranks x experts, the routing of each source rank's
+/// tokens; empty for a dense model) at `knobs`; `record` keeps the per-op timeline.
 pub fn event_step(
     input: &EventStepInput,
     shares: &[f64],
@@ -231,6 +232,8 @@ pub struct EventStepModel {
     net: Net,
     /// Balanced-routing result per knob setting (time [s], per-layer MoE wait [J]).
     balanced: Vec<(Knobs, f64, Vec<f64>)>,
+    /// Largest expert-parallel group simulated with rank-pair all-to-all flows.
+    pair_flow_max: u32,
 }
 
 impl EventStepModel {
@@ -241,7 +244,18 @@ impl EventStepModel {
             graphs: Vec::new(),
             net: Net::default(),
             balanced: Vec::new(),
+            pair_flow_max: graph::PAIR_FLOW_MAX,
         }
+    }
+
+    /// Simulate all-to-alls of expert-parallel groups up to `ranks` ranks as one flow per rank
+    /// pair (default 64), larger ones as per-port aggregates (0: always aggregated).
+    pub fn set_pair_flow_max(&mut self, ranks: u32) {
+        self.pair_flow_max = ranks;
+        for g in &mut self.graphs {
+            g.pair_flow_max = ranks;
+        }
+        self.balanced.clear();
     }
 
     /// Its input.
@@ -253,7 +267,9 @@ impl EventStepModel {
         if let Some(i) = self.graphs.iter().position(|g| g.knobs == knobs) {
             return Ok(i);
         }
-        self.graphs.push(Graph::new(&self.input, knobs)?);
+        let mut g = Graph::new(&self.input, knobs)?;
+        g.pair_flow_max = self.pair_flow_max;
+        self.graphs.push(g);
         Ok(self.graphs.len() - 1)
     }
 
@@ -395,3 +411,5 @@ impl EventStepModel {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_a2a;

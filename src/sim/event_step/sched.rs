@@ -23,6 +23,8 @@ pub(super) enum Ev {
     Flow { flow: u32, gen: u32 },
     /// Collective `0` completed on all its members.
     Coll(u32),
+    /// Member `k` of all-to-all `coll` has sent and received all its rank-pair flows.
+    Member { coll: u32, k: u32 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +106,11 @@ pub(super) struct Sched<'a> {
     scratch: Vec<(u64, u32, u32)>,
     /// Issue time of every member of every collective [ns].
     issued: Vec<u64>,
+    /// Per member of every collective (indexed as `issued`), for rank-pair all-to-alls: whether
+    /// it has issued, its flows not yet drained, and when its last one drained plus latency [ns].
+    arrived: Vec<bool>,
+    pend: Vec<u32>,
+    done_at: Vec<u64>,
     /// Flows of the all-to-all being launched: (GPU, NVLink?, bytes, latency [s], egress?).
     a2a: Vec<(usize, bool, f64, f64, bool)>,
     /// Buckets of overlapped gradient sync per stage: (op index in per_step, bytes).
@@ -172,6 +179,9 @@ impl<'a> Sched<'a> {
             grad: vec![false; n * m as usize],
             scratch: Vec::new(),
             issued: Vec::new(),
+            arrived: Vec::new(),
+            pend: Vec::new(),
+            done_at: Vec::new(),
             a2a: Vec::new(),
             buckets,
             records: record.then(Vec::new),
@@ -366,7 +376,10 @@ impl<'a> Sched<'a> {
         let cl = &mut self.colls[id as usize];
         self.issued[cl.issued as usize + gi - cl.first as usize] = now;
         cl.arrived += 1;
-        if cl.arrived == cl.members {
+        if cl.class == KernelClass::AllToAll && cl.members > 1 && g.ep <= g.pair_flow_max {
+            let k = gi - cl.first as usize;
+            self.pair_arrive(id, k, now, out);
+        } else if cl.arrived == cl.members {
             self.launch(id, now, out);
         }
     }
@@ -409,7 +422,11 @@ impl<'a> Sched<'a> {
             p2p,
             issued: self.issued.len() as u32,
         });
-        self.issued.resize(self.issued.len() + members as usize, 0);
+        let n = self.issued.len() + members as usize;
+        self.issued.resize(n, 0);
+        self.arrived.resize(n, false);
+        self.pend.resize(n, 0);
+        self.done_at.resize(n, 0);
         self.colls.len() as u32 - 1
     }
 
@@ -431,48 +448,55 @@ impl<'a> Sched<'a> {
                 self.advance(to as usize, now, out);
             }
         }
+        for k in 0..c.members as usize {
+            self.member_done(id, k, now, out);
+        }
+    }
+
+    /// Member `k` of collective `id` completed at `now`: record it and move its GPU on.
+    fn member_done(&mut self, id: u32, k: usize, now: u64, out: &mut Vec<(SimTime, Ev)>) {
+        let c = self.colls[id as usize];
         let moe = c.class == KernelClass::AllToAll || c.name.starts_with("moe.tp_");
-        for (k, gi) in (c.first as usize..(c.first + c.members) as usize).enumerate() {
-            let issued = self.issued[c.issued as usize + k];
-            let wait = now - issued;
-            if let Some(rec) = &mut self.records {
-                rec.push(OpRecord {
-                    gpu: gi as u32,
-                    stream: 1,
-                    name: c.name,
-                    class: c.class,
-                    layer: c.layer,
-                    phase: c.phase,
-                    mb: c.p2p.map_or(0, |p| p.1),
-                    start_ns: issued,
-                    end_ns: now,
-                    power_w: 0.0,
-                    flops: 0.0,
-                    bytes: c.bytes,
-                    waiting: !c.async_,
-                });
-            }
-            if c.async_ {
-                self.gpus[gi].comm_active = false;
-                self.next_bucket(gi, now, out);
-                if self.gpus[gi].block == Block::Drain
-                    && !self.gpus[gi].comm_active
-                    && self.gpus[gi].queue.is_empty()
-                {
-                    self.gpus[gi].block = Block::None;
-                    self.advance(gi, now, out);
-                }
-            } else {
-                self.gpus[gi].comm_wait_ns += wait;
-                if moe {
-                    if let Some(l) = c.layer {
-                        self.moe_wait_ns[l as usize] += wait;
-                    }
-                }
-                self.gpus[gi].op += 1;
+        let gi = c.first as usize + k;
+        let issued = self.issued[c.issued as usize + k];
+        let wait = now - issued;
+        if let Some(rec) = &mut self.records {
+            rec.push(OpRecord {
+                gpu: gi as u32,
+                stream: 1,
+                name: c.name,
+                class: c.class,
+                layer: c.layer,
+                phase: c.phase,
+                mb: c.p2p.map_or(0, |p| p.1),
+                start_ns: issued,
+                end_ns: now,
+                power_w: 0.0,
+                flops: 0.0,
+                bytes: c.bytes,
+                waiting: !c.async_,
+            });
+        }
+        if c.async_ {
+            self.gpus[gi].comm_active = false;
+            self.next_bucket(gi, now, out);
+            if self.gpus[gi].block == Block::Drain
+                && !self.gpus[gi].comm_active
+                && self.gpus[gi].queue.is_empty()
+            {
                 self.gpus[gi].block = Block::None;
                 self.advance(gi, now, out);
             }
+        } else {
+            self.gpus[gi].comm_wait_ns += wait;
+            if moe {
+                if let Some(l) = c.layer {
+                    self.moe_wait_ns[l as usize] += wait;
+                }
+            }
+            self.gpus[gi].op += 1;
+            self.gpus[gi].block = Block::None;
+            self.advance(gi, now, out);
         }
     }
 
@@ -566,6 +590,10 @@ impl Handler<Ev> for Sched<'_> {
                 for &(at, fl, gn) in &self.scratch {
                     out.push((SimTime::from_nanos(at), Ev::Flow { flow: fl, gen: gn }));
                 }
+                if f.ends[0] != NONE {
+                    self.pair_drained(&f, t, out);
+                    return Ok(());
+                }
                 let c = &mut self.colls[f.coll as usize];
                 c.flows -= 1;
                 c.done_at = c.done_at.max(t + f.lat_ns);
@@ -574,6 +602,7 @@ impl Handler<Ev> for Sched<'_> {
                 }
             }
             Ev::Coll(id) => self.coll_done(id, t, out),
+            Ev::Member { coll, k } => self.member_done(coll, k as usize, t, out),
         }
         Ok(())
     }
