@@ -40,8 +40,10 @@ pub(super) struct Flow {
     pub last: u64,
     /// Links it crosses (`u32::MAX` for none).
     pub links: [LinkId; 2],
-    /// Bumped at every re-timing: a completion event of an older generation is stale.
+    /// Bumped whenever a new completion event is pushed: an event of an older generation is stale.
     pub gen: u32,
+    /// Time of the pending completion event [ns] (at or before the flow's true completion).
+    pub at: u64,
     /// The collective it belongs to.
     pub coll: u32,
     /// Latency paid after the last byte [ns].
@@ -88,21 +90,25 @@ impl Net {
             .fold(f64::INFINITY, f64::min)
     }
 
-    /// Bring flow `i` up to `now`, give it its current share and return its new completion time
-    /// and generation (to schedule).
-    fn retime(&mut self, i: u32, now: u64) -> (u64, u32) {
+    /// Bring flow `i` up to `now` and give it its current share. Its completion is pushed
+    /// into `out` only if it moved earlier than the event already pending for it: a flow that
+    /// slowed down keeps its (now early) event, which [`Net::due`] re-arms when it fires — one
+    /// event per flow instead of one per re-timing, and none when its share did not change.
+    fn retime(&mut self, i: u32, now: u64, out: &mut Vec<(u64, u32, u32)>) {
         let rate = self.share(&self.flows[i as usize]);
         let f = &mut self.flows[i as usize];
+        if rate == f.rate {
+            return;
+        }
         f.left = (f.left - f.rate * (now - f.last) as f64).max(0.0);
         f.last = now;
         f.rate = rate;
-        f.gen = f.gen.wrapping_add(1);
-        let dt = if rate.is_finite() && rate > 0.0 {
-            (f.left / rate).ceil() as u64
-        } else {
-            0
-        };
-        (now + dt, f.gen)
+        let at = now + drain_ns(f.left, rate);
+        if at < f.at {
+            f.gen = f.gen.wrapping_add(1);
+            f.at = at;
+            out.push((at, i, f.gen));
+        }
     }
 
     /// Start a flow of `bytes` on `links` at `now`; pushes `(time, flow, gen)` completions of
@@ -122,6 +128,7 @@ impl Net {
             last: now,
             links,
             gen: 0,
+            at: u64::MAX,
             coll,
             lat_ns,
             live: true,
@@ -141,6 +148,12 @@ impl Net {
             self.on[l as usize].push(id);
         }
         self.retime_links(links, now, out);
+        // A new flow (rate 0 until now) always gets its event above unless it has no link.
+        if self.flows[id as usize].at == u64::MAX {
+            let f = &mut self.flows[id as usize];
+            f.at = now;
+            out.push((now, id, f.gen));
+        }
         id
     }
 
@@ -163,8 +176,7 @@ impl Net {
             }
             for j in 0..self.on[l as usize].len() {
                 let i = self.on[l as usize][j];
-                let (t, gen) = self.retime(i, now);
-                out.push((t, i, gen));
+                self.retime(i, now, out);
             }
         }
     }
@@ -174,6 +186,27 @@ impl Net {
         self.flows
             .get(flow as usize)
             .is_some_and(|f| f.live && f.gen == gen)
+    }
+
+    /// When live flow `i` drains at its current rate [ns].
+    pub fn completion(&self, i: u32) -> u64 {
+        let f = &self.flows[i as usize];
+        f.last + drain_ns(f.left, f.rate)
+    }
+
+    /// The current completion event of flow `i` fired at `now`: whether it has drained. If it
+    /// slowed down since the event was pushed, the event is re-armed at its new completion
+    /// (pushed into `out`) and it has not.
+    pub fn due(&mut self, i: u32, now: u64, out: &mut Vec<(u64, u32, u32)>) -> bool {
+        let at = self.completion(i);
+        if at <= now {
+            return true;
+        }
+        let f = &mut self.flows[i as usize];
+        f.gen = f.gen.wrapping_add(1);
+        f.at = at;
+        out.push((at, i, f.gen));
+        false
     }
 
     /// End flow `i` at `now`; pushes the new completions of the flows that share its links.
@@ -189,5 +222,14 @@ impl Net {
         self.free.push(i);
         self.retime_links(f.links, now, out);
         f
+    }
+}
+
+/// Nanoseconds to drain `left` bytes at `rate` bytes/ns (0 for nothing left or no rate).
+fn drain_ns(left: f64, rate: f64) -> u64 {
+    if left > 0.0 && rate.is_finite() && rate > 0.0 {
+        (left / rate).ceil() as u64
+    } else {
+        0
     }
 }

@@ -586,6 +586,13 @@ impl Handler<Ev> for Sched<'_> {
                     return Ok(());
                 }
                 self.scratch.clear();
+                if !self.net.due(flow, t, &mut self.scratch) {
+                    for &(at, fl, gn) in &self.scratch {
+                        out.push((SimTime::from_nanos(at), Ev::Flow { flow: fl, gen: gn }));
+                    }
+                    return Ok(());
+                }
+                self.scratch.clear();
                 let f = self.net.finish(flow, t, &mut self.scratch);
                 for &(at, fl, gn) in &self.scratch {
                     out.push((SimTime::from_nanos(at), Ev::Flow { flow: fl, gen: gn }));
