@@ -210,7 +210,8 @@ impl Run<'_> {
             r.fill_shares(self.sums.steps, assignments, &mut self.shares);
         }
         let c = match self.event.as_deref_mut() {
-            Some(ev) => ev.step_cost(&self.shares, knobs)?,
+            // The step's per-layer skew energy is logged under the grid interval it starts in.
+            Some(ev) => ev.step_cost_in(&self.shares, knobs, self.current.unwrap_or(0) as u32)?,
             None => self.step_model.step(&self.shares, knobs),
         };
         self.in_flight = c;

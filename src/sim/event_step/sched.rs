@@ -51,6 +51,8 @@ struct Gpu {
     busy_j: f64,
     /// Compute op in progress: (op index in stage list or per-step + list len, start, mb).
     cur: (usize, u64, u32),
+    /// End (exclusive) of the run of back-to-back compute ops that started at `cur.0`.
+    run_end: usize,
     queue: VecDeque<u32>,
     comm_active: bool,
     seq: [u32; 3],
@@ -165,6 +167,7 @@ impl<'a> Sched<'a> {
                     busy_ns: 0,
                     busy_j: 0.0,
                     cur: (0, 0, 0),
+                    run_end: 0,
                     queue: VecDeque::new(),
                     comm_active: false,
                     seq: [0; 3],
@@ -258,10 +261,24 @@ impl<'a> Sched<'a> {
                 let i = lo + opi;
                 let op = &st.ops[i];
                 if !op.class.is_comm() {
-                    let p = g.op_price(gi, s, i);
+                    // The compute ops that follow in the pass run back to back on this stream
+                    // (nothing another GPU does can touch it until the next communication op),
+                    // so they take one event: the same times, a fraction of the events. A
+                    // gradient bucket released at the end of an op ends the run there.
+                    let last_pass = item + 1 == st.order.len();
+                    let mut end = i + 1;
+                    let mut t = now + g.op_price(gi, s, i).ns;
+                    while end < hi
+                        && !st.ops[end].class.is_comm()
+                        && !(self.overlap.grad_sync && last_pass && st.bucket_end[end - 1])
+                    {
+                        t += g.op_price(gi, s, end).ns;
+                        end += 1;
+                    }
                     self.gpus[gi].cur = (i, now, pass.mb);
+                    self.gpus[gi].run_end = end;
                     self.gpus[gi].block = Block::Compute;
-                    out.push((SimTime::from_nanos(now + p.ns), Ev::Compute(gi as u32)));
+                    out.push((SimTime::from_nanos(t), Ev::Compute(gi as u32)));
                     return;
                 }
                 self.issue(gi, op, pass.mb, false, now, out);
@@ -518,45 +535,57 @@ impl<'a> Sched<'a> {
         let s = self.stage_of(gi);
         let g = self.g;
         let st = &g.stages[s];
-        let (i, start, mb) = self.gpus[gi].cur;
-        let p = if i < st.ops.len() {
-            g.op_price(gi, s, i)
+        let (first, start, mb) = self.gpus[gi].cur;
+        // A run of the stage's ops [first, run_end), or one once-per-step op.
+        let end = if first < st.ops.len() {
+            self.gpus[gi].run_end
         } else {
-            st.fixed[i]
+            first + 1
         };
-        let x = &mut self.gpus[gi];
-        x.busy_ns += now - start;
-        x.busy_j += p.power_w * (now - start) as f64 * 1e-9;
-        x.op += 1;
-        x.block = Block::None;
-        if let Some(rec) = &mut self.records {
-            let op = if i < st.ops.len() {
-                &st.ops[i]
+        let mut t0 = start;
+        for i in first..end {
+            let p = if i < st.ops.len() {
+                g.op_price(gi, s, i)
             } else {
-                &st.per_step[i - st.ops.len()]
+                st.fixed[i]
             };
-            let routed = i < st.ops.len() && st.routed_slot[i] != NONE;
-            let o = if routed {
-                op.at_tokens(g.received(gi, op.layer))
-            } else {
-                op.clone()
-            };
-            rec.push(OpRecord {
-                gpu: gi as u32,
-                stream: 0,
-                name: op.name,
-                class: op.class,
-                layer: op.layer,
-                phase: op.phase,
-                mb,
-                start_ns: start,
-                end_ns: now,
-                power_w: p.power_w,
-                flops: o.flops,
-                bytes: o.bytes,
-                waiting: false,
-            });
+            let x = &mut self.gpus[gi];
+            x.busy_ns += p.ns;
+            x.busy_j += p.power_w * p.ns as f64 * 1e-9;
+            x.op += 1;
+            if let Some(rec) = &mut self.records {
+                let op = if i < st.ops.len() {
+                    &st.ops[i]
+                } else {
+                    &st.per_step[i - st.ops.len()]
+                };
+                let routed = i < st.ops.len() && st.routed_slot[i] != NONE;
+                let o = if routed {
+                    op.at_tokens(g.received(gi, op.layer))
+                } else {
+                    op.clone()
+                };
+                rec.push(OpRecord {
+                    gpu: gi as u32,
+                    stream: 0,
+                    name: op.name,
+                    class: op.class,
+                    layer: op.layer,
+                    phase: op.phase,
+                    mb,
+                    start_ns: t0,
+                    end_ns: t0 + p.ns,
+                    power_w: p.power_w,
+                    flops: o.flops,
+                    bytes: o.bytes,
+                    waiting: false,
+                });
+            }
+            t0 += p.ns;
         }
+        debug_assert_eq!(t0, now);
+        self.gpus[gi].block = Block::None;
+        let i = end - 1;
         // The last backward pass releases a gradient bucket at the end of each layer.
         let last_pass = self.gpus[gi].item + 1 == st.order.len();
         if self.overlap.grad_sync && last_pass && i < st.ops.len() && st.bucket_end[i] {
