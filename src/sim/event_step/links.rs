@@ -63,6 +63,9 @@ pub(super) struct Net {
     on: Vec<Vec<u32>>,
     pub flows: Vec<Flow>,
     free: Vec<u32>,
+    /// Per link, the batch that last re-timed it ([`Net::retime_batch`] visits a link once).
+    mark: Vec<u32>,
+    batch: u32,
 }
 
 impl Net {
@@ -80,6 +83,9 @@ impl Net {
         self.on.iter_mut().for_each(Vec::clear);
         self.flows.clear();
         self.free.clear();
+        self.mark.clear();
+        self.mark.resize(gpus * 4, 0);
+        self.batch = 0;
     }
 
     fn share(&self, f: &Flow) -> f64 {
@@ -111,17 +117,9 @@ impl Net {
         }
     }
 
-    /// Start a flow of `bytes` on `links` at `now`; pushes `(time, flow, gen)` completions of
-    /// it and of every flow whose share changed into `out`; returns the flow's id.
-    pub fn start(
-        &mut self,
-        now: u64,
-        bytes: f64,
-        links: [LinkId; 2],
-        coll: u32,
-        lat_ns: u64,
-        out: &mut Vec<(u64, u32, u32)>,
-    ) -> u32 {
+    /// Add a flow of `bytes` on `links` at `now` without re-timing anything: a batch of flows
+    /// starting at the same instant is added first and re-timed once by [`Net::retime_batch`].
+    pub fn add(&mut self, now: u64, bytes: f64, links: [LinkId; 2], coll: u32, lat_ns: u64) -> u32 {
         let f = Flow {
             left: bytes,
             rate: 0.0,
@@ -147,6 +145,46 @@ impl Net {
         for l in links.into_iter().filter(|&l| l != u32::MAX) {
             self.on[l as usize].push(id);
         }
+        id
+    }
+
+    /// Re-time, once each, the flows on the links of `flows` (added by [`Net::add`] at `now`);
+    /// pushes their completions as [`Net::start`] does.
+    pub fn retime_batch(&mut self, flows: &[u32], now: u64, out: &mut Vec<(u64, u32, u32)>) {
+        self.batch = self.batch.wrapping_add(1);
+        for &fl in flows {
+            for l in self.flows[fl as usize].links {
+                if l == u32::MAX || self.mark[l as usize] == self.batch {
+                    continue;
+                }
+                self.mark[l as usize] = self.batch;
+                for j in 0..self.on[l as usize].len() {
+                    let i = self.on[l as usize][j];
+                    self.retime(i, now, out);
+                }
+            }
+        }
+        for &fl in flows {
+            let f = &mut self.flows[fl as usize];
+            if f.at == u64::MAX {
+                f.at = now;
+                out.push((now, fl, f.gen));
+            }
+        }
+    }
+
+    /// Start a flow of `bytes` on `links` at `now`; pushes `(time, flow, gen)` completions of
+    /// it and of every flow whose share changed into `out`; returns the flow's id.
+    pub fn start(
+        &mut self,
+        now: u64,
+        bytes: f64,
+        links: [LinkId; 2],
+        coll: u32,
+        lat_ns: u64,
+        out: &mut Vec<(u64, u32, u32)>,
+    ) -> u32 {
+        let id = self.add(now, bytes, links, coll, lat_ns);
         self.retime_links(links, now, out);
         // A new flow (rate 0 until now) always gets its event above unless it has no link.
         if self.flows[id as usize].at == u64::MAX {

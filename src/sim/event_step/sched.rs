@@ -113,6 +113,8 @@ pub(super) struct Sched<'a> {
     arrived: Vec<bool>,
     pend: Vec<u32>,
     done_at: Vec<u64>,
+    /// Flows of one member's all-to-all arrival, started together (scratch).
+    batch: Vec<u32>,
     /// Flows of the all-to-all being launched: (GPU, NVLink?, bytes, latency [s], egress?).
     a2a: Vec<(usize, bool, f64, f64, bool)>,
     /// Buckets of overlapped gradient sync per stage: (op index in per_step, bytes).
@@ -185,6 +187,7 @@ impl<'a> Sched<'a> {
             arrived: Vec::new(),
             pend: Vec::new(),
             done_at: Vec::new(),
+            batch: Vec::new(),
             a2a: Vec::new(),
             buckets,
             records: record.then(Vec::new),

@@ -207,22 +207,30 @@ impl Sched<'_> {
                     (Port::NicOut, Port::NicIn, lat_e)
                 };
                 let links = [link(first + a, o), link(first + b, i)];
-                let fl = self.net.start(now, x, links, id, lat, &mut self.scratch);
+                let fl = self.net.add(now, x, links, id, lat);
                 self.net.flows[fl as usize].ends = [a as u32, b as u32];
-                self.sharing.clear();
-                self.net.sharing(fl, links, &mut self.sharing);
-                for s in 0..self.sharing.len() {
-                    let other = self.sharing[s];
-                    // The pairs of one all-to-all split its ports by design (the fast path
-                    // prices the port's total); only another transfer on the port is contention.
-                    if other == id {
-                        continue;
-                    }
+                self.batch.push(fl);
+            }
+        }
+        // The member's flows start together: each link is re-timed once for all of them.
+        let batch = std::mem::take(&mut self.batch);
+        self.net.retime_batch(&batch, now, &mut self.scratch);
+        for &fl in &batch {
+            let links = self.net.flows[fl as usize].links;
+            self.sharing.clear();
+            self.net.sharing(fl, links, &mut self.sharing);
+            for s in 0..self.sharing.len() {
+                let other = self.sharing[s];
+                // The pairs of one all-to-all split its ports by design (the fast path prices
+                // the port's total); only another transfer on the port is contention.
+                if other != id {
                     self.count_contention(id);
                     self.count_contention(other);
                 }
             }
         }
+        self.batch = batch;
+        self.batch.clear();
         self.pend[base + k] += pend;
         for &(t, fl, gen) in &self.scratch {
             out.push((SimTime::from_nanos(t), Ev::Flow { flow: fl, gen }));
