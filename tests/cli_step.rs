@@ -179,6 +179,31 @@ fn run_event_level_prices_every_step_at_event_level_with_the_same_outputs() {
             "{s}: fast {x} h, event {y} h"
         );
     }
+    // The event level also writes layers.csv: per MoE strategy, grid interval and MoE layer,
+    // the waiting energy and its balanced counterpart; the fast path does not.
+    assert!(!fast.join("layers.csv").exists());
+    let l = std::fs::read_to_string(event.join("layers.csv")).unwrap();
+    let mut lines = l.lines();
+    assert_eq!(
+        lines.next(),
+        Some("strategy,interval,interval_start_utc,layer,steps,wait_j,balanced_wait_j,skew_j")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|x| x.split(',').collect()).collect();
+    assert!(!rows.is_empty());
+    let mut steps_by_layer = std::collections::BTreeMap::new();
+    for r in &rows {
+        assert_eq!(r[0], "moe", "only the MoE strategy has MoE layers: {r:?}");
+        let f = |i: usize| r[i].parse::<f64>().unwrap();
+        assert!(f(5) > 0.0 && f(6) > 0.0, "{r:?}");
+        assert!((f(7) - (f(5) - f(6))).abs() < 1e-5 * f(5), "{r:?}");
+        *steps_by_layer.entry(r[3]).or_insert(0u64) += r[4].parse::<u64>().unwrap();
+    }
+    // Every step is logged once per MoE layer.
+    let counts: Vec<u64> = steps_by_layer.values().copied().collect();
+    assert!(
+        counts.len() > 1 && counts.iter().all(|&c| c == counts[0] && c > 0),
+        "{counts:?}"
+    );
 }
 
 #[test]

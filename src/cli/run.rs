@@ -112,6 +112,20 @@ pub fn run(
         Ok(w) => written.extend(w),
         Err(e) => return fail(1, e),
     }
+    // --event-level: the per-layer energy lost to routing skew, per grid interval.
+    if let Some(csv) = report::run_layers_csv(&res) {
+        let path = dir.join("layers.csv");
+        if let Err(e) = moesim::io::write_atomic(&path, csv.as_bytes()) {
+            return fail(1, e);
+        }
+        written.push(path);
+        if !no_plots {
+            match report::plot_run_skew(&res, &dir) {
+                Ok(w) => written.extend(w),
+                Err(e) => return plot_fail(e),
+            }
+        }
+    }
     // The Monte Carlo (before the plots, which draw its bands): --samples, or the [uncertainty] table.
     let sampled = match super::samples::run(&s, samples, &dir) {
         Ok(x) => x,

@@ -6,6 +6,7 @@ mod files;
 mod folder;
 mod html;
 mod html_uncertainty;
+mod layers;
 mod plots;
 mod plots_bands;
 mod plots_data;
@@ -21,6 +22,7 @@ pub use carbon::{co2_of_kind, co2_under};
 pub use files::{write_outputs, OutputError};
 pub use folder::{plot_dir, plot_sweep_dir, plot_trace_file, PlotOptions};
 pub use html::{escape, write_report};
+pub use layers::{plot_run_skew, run_layers_csv};
 pub use plots_bands::{read_bands, BandsIn, FigureBand, TimelineBand};
 pub use plots_data::{
     read_run_info, read_summary, read_sweep, read_timeline, write_run_files, PlotError, RunInfo,

@@ -21,6 +21,8 @@ pub struct SkewCell {
 struct SkewHeatmap<'a> {
     cells: &'a [SkewCell],
     title: &'a str,
+    /// What the columns are (`step`, or grid intervals for a run).
+    x_desc: &'a str,
 }
 
 /// Distinct sorted values of `f` over the cells.
@@ -55,7 +57,7 @@ impl Figure for SkewHeatmap<'_> {
         chart
             .configure_mesh()
             .disable_mesh()
-            .x_desc("step")
+            .x_desc(self.x_desc)
             .y_desc("MoE layer")
             .x_labels(steps.len().min(10))
             .y_labels(layers.len().min(16))
@@ -117,12 +119,28 @@ pub fn plot_skew_heatmap(
     cells: &[SkewCell],
     title: &str,
 ) -> Result<Vec<PathBuf>, PlotError> {
+    plot_skew_heatmap_named(dir, "skew_heatmap", cells, title, "step")
+}
+
+/// [`plot_skew_heatmap`] into files named `stem` (PNG and SVG), the columns described as `x_desc`
+/// (a cell's `step` then numbers the column: a step, or a grid interval).
+pub(crate) fn plot_skew_heatmap_named(
+    dir: &Path,
+    stem: &str,
+    cells: &[SkewCell],
+    title: &str,
+    x_desc: &str,
+) -> Result<Vec<PathBuf>, PlotError> {
     let layers = axis(cells, |c| c.layer).len() as u32;
     render(
         dir,
-        "skew_heatmap",
+        stem,
         (1280, (160 + 28 * layers).clamp(420, 1000)),
-        &SkewHeatmap { cells, title },
+        &SkewHeatmap {
+            cells,
+            title,
+            x_desc,
+        },
     )
 }
 

@@ -140,6 +140,10 @@ pub struct StrategyResult {
     pub routing: Option<String>,
     /// Expert slots moved by rebalancing (on the rank that received most, summed over rebalances).
     pub moved_slots: u64,
+    /// `run --event-level`: per grid interval and MoE layer, the energy GPUs spent waiting in
+    /// the layer's all-to-alls and expert-TP collectives, and the same under balanced routing
+    /// (empty on the fast path).
+    pub layer_skew: Vec<event_step::skew::IntervalSkew>,
 }
 
 impl StrategyResult {
@@ -493,6 +497,7 @@ pub(crate) fn run_variant(
         routing,
         chinchilla: quality.chinchilla,
         moved_slots: sm.moved_slots(),
+        layer_skew: event.as_mut().map(|e| e.take_skew()).unwrap_or_default(),
     })
 }
 

@@ -213,7 +213,10 @@ impl Run<'_> {
         }
         let c = match (self.event.as_deref_mut(), self.replicas.as_deref_mut()) {
             (_, Some(r)) if self.mode == Mode::Throttled => r.step(&self.shares, knobs)?,
-            (Some(ev), _) => ev.step_cost(&self.shares, knobs)?,
+            // The step's per-layer skew energy is logged under the grid interval it starts in.
+            (Some(ev), _) => {
+                ev.step_cost_in(&self.shares, knobs, self.current.unwrap_or(0) as u32)?
+            }
             (None, _) => self.step_model.step(&self.shares, knobs),
         };
         self.in_flight = c;

@@ -136,7 +136,24 @@ pub(super) struct Graph {
     /// Assignments dropped by the capacity limit in one micro-batch of the EP group.
     pub dropped: f64,
     pub price_knobs: PriceKnobs,
+    /// Per MoE layer, source rank and destination rank: kept assignments the source's tokens
+    /// send to the destination's experts per micro-batch (`(ml * ep + src) * ep + dst`). Empty
+    /// when every source routes alike (one share row per layer): then source `i` sends rank `j`
+    /// `recv[j] / ep`.
+    pub pairs: Vec<f64>,
+    /// Expert-parallel groups up to this size exchange all-to-all traffic as one flow per rank
+    /// pair; larger ones as per-port aggregates (see `sched::collective`).
+    pub pair_flow_max: u32,
 }
+
+/// Largest expert-parallel group whose all-to-alls are simulated with one flow per rank pair
+/// by default: 64 ranks is 4,032 flows per all-to-all; beyond it the flows are aggregated per
+/// port (the 1,024-GPU step would otherwise carry ~10^6 flows per all-to-all).
+pub(super) const PAIR_FLOW_MAX: u32 = 64;
+
+/// Largest expert-parallel group that takes per-source routing (one share row per source rank):
+/// its pair table has `moe_layers * ep^2` entries.
+pub(super) const PER_SOURCE_MAX: u32 = 256;
 
 /// Passes of stage `s` of `pp` in 1F1B order for `m` micro-batches (Narayanan et al. 2021,
 /// PipeDream-Flush / Megatron-LM `forward_backward_pipelining_without_interleaving`): warm-up
@@ -436,6 +453,8 @@ impl Graph {
             slot_off: Vec::new(),
             dropped: 0.0,
             price_knobs,
+            pairs: Vec::new(),
+            pair_flow_max: PAIR_FLOW_MAX,
         };
         let uniform = vec![1.0 / experts.max(1) as f64; (n * experts) as usize];
         let placement = Placement::new(
@@ -458,7 +477,8 @@ impl Graph {
         (self.pp * self.ep) as usize
     }
 
-    /// Load every rank's experts receive from `shares` (MoE layers x experts, rows summing to 1),
+    /// Load every rank's experts receive from `shares` (MoE layers x experts, rows summing to 1;
+    /// or MoE layers x expert-parallel ranks x experts, one row per source rank's tokens),
     /// capacity drops applied at the router (Megatron-LM drops over-capacity assignments before
     /// the dispatch, `moe_utils.apply_token_dropping`), and re-price the routed ops of every GPU.
     pub fn set_routing(
@@ -467,14 +487,24 @@ impl Graph {
         shares: &[f64],
         placement: &Placement,
     ) -> Result<(), EventStepError> {
-        let (nl, ne) = (self.moe_layers as usize, self.experts as usize);
-        if ne > 0 && shares.len() != nl * ne {
+        let (nl, ne, ep) = (
+            self.moe_layers as usize,
+            self.experts as usize,
+            self.ep as usize,
+        );
+        let per_source = ne > 0 && ep > 1 && shares.len() == nl * ep * ne;
+        if ne > 0 && shares.len() != nl * ne && !per_source {
             return Err(EventStepError::Shares {
                 got: shares.len(),
                 want: nl * ne,
             });
         }
-        if ne > 0 && (placement.ranks() != self.ep as usize || placement.experts() != ne) {
+        if per_source && self.ep > PER_SOURCE_MAX {
+            return Err(EventStepError::Plan(format!(
+                "per-source routing (one share row per source rank) takes at most {PER_SOURCE_MAX} expert-parallel ranks; the plan has ep = {ep}"
+            )));
+        }
+        if ne > 0 && (placement.ranks() != ep || placement.experts() != ne) {
             return Err(EventStepError::Plan(format!(
                 "the expert placement has {} ranks x {} experts; the plan has ep = {} and {} experts",
                 placement.ranks(),
@@ -488,26 +518,43 @@ impl Graph {
         self.recv.resize(gpus * nl, 0.0);
         self.slot_load.clear();
         self.slot_off.clear();
+        self.pairs.clear();
         self.dropped = 0.0;
         let a = self.assignments;
+        // Per-source routing: each expert's wanted load is the sum over the sources' rows (each
+        // source holds `a / ep` assignments); the layer's shares are then that over `a`.
+        let mut want_share = Vec::new();
+        if per_source {
+            want_share.resize(nl * ne, 0.0);
+            for ml in 0..nl {
+                for i in 0..ep {
+                    let row = &shares[(ml * ep + i) * ne..(ml * ep + i + 1) * ne];
+                    for (e, x) in row.iter().enumerate() {
+                        want_share[ml * ne + e] += x.max(0.0) / ep as f64;
+                    }
+                }
+            }
+        }
+        let layer_shares: &[f64] = if per_source { &want_share } else { shares };
+        let kept_of = |want: f64, choice: RoutingChoice, cap: Option<f64>| match (choice, cap) {
+            // Expert choice: every expert takes exactly its capacity (balanced).
+            (RoutingChoice::ExpertChoice, c) => c.unwrap_or(a / ne as f64),
+            (_, Some(c)) => want.min(c),
+            (_, None) => want,
+        };
         for g in 0..gpus {
             for ml in 0..nl {
                 self.slot_off.push(self.slot_load.len() as u32);
                 if ne == 0 {
                     continue;
                 }
-                let rank = g % self.ep as usize;
+                let rank = g % ep;
                 let (slots, fracs) = placement.slots(ml, rank);
                 let mut sum = 0.0;
                 for (e, f) in slots.iter().zip(fracs) {
-                    let want = shares[ml * ne + *e as usize].max(0.0) * a;
-                    let kept = match (self.choice, self.capacity) {
-                        // Expert choice: every expert takes exactly its capacity (balanced).
-                        (RoutingChoice::ExpertChoice, c) => c.unwrap_or(a / ne as f64),
-                        (_, Some(c)) => want.min(c),
-                        (_, None) => want,
-                    };
-                    if g < self.ep as usize && self.choice != RoutingChoice::ExpertChoice {
+                    let want = layer_shares[ml * ne + *e as usize].max(0.0) * a;
+                    let kept = kept_of(want, self.choice, self.capacity);
+                    if g < ep && self.choice != RoutingChoice::ExpertChoice {
                         self.dropped += (want - kept) * f;
                     }
                     self.slot_load.push(kept * f);
@@ -517,8 +564,50 @@ impl Graph {
             }
         }
         self.slot_off.push(self.slot_load.len() as u32);
+        if per_source {
+            // Each source's assignments to expert `e` keep the expert's kept fraction (drops
+            // fall on all sources alike) and land on the ranks holding `e`.
+            self.pairs.resize(nl * ep * ep, 0.0);
+            let t = a / ep as f64;
+            for ml in 0..nl {
+                for j in 0..ep {
+                    let (slots, fracs) = placement.slots(ml, j);
+                    for (e, f) in slots.iter().zip(fracs) {
+                        let e = *e as usize;
+                        let want = want_share[ml * ne + e] * a;
+                        let kept = kept_of(want, self.choice, self.capacity);
+                        let keep = if want > 0.0 { kept / want } else { 0.0 };
+                        for i in 0..ep {
+                            let x = shares[(ml * ep + i) * ne + e].max(0.0) * t;
+                            self.pairs[(ml * ep + i) * ep + j] += x * keep * f;
+                        }
+                    }
+                }
+            }
+        }
         self.price_routed(input);
         Ok(())
+    }
+
+    /// Kept assignments source rank `i` sends to rank `j`'s experts in MoE layer `ml` per
+    /// micro-batch (0 from a rank to itself: its tokens stay local).
+    #[inline]
+    pub fn sent(&self, ml: usize, i: usize, j: usize) -> f64 {
+        let ep = self.ep as usize;
+        if i == j {
+            0.0
+        } else if self.pairs.is_empty() {
+            self.recv[j * self.moe_layers as usize + ml] / ep as f64
+        } else {
+            self.pairs[(ml * ep + i) * ep + j]
+        }
+    }
+
+    /// MoE layer index of `layer`.
+    pub fn moe_layer(&self, layer: Option<u32>) -> Option<usize> {
+        layer
+            .and_then(|l| self.moe_of.get(l as usize).copied().flatten())
+            .map(|x| x as usize)
     }
 
     fn price_routed(&mut self, input: &EventStepInput) {

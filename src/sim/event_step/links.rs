@@ -40,13 +40,18 @@ pub(super) struct Flow {
     pub last: u64,
     /// Links it crosses (`u32::MAX` for none).
     pub links: [LinkId; 2],
-    /// Bumped at every re-timing: a completion event of an older generation is stale.
+    /// Bumped whenever a new completion event is pushed: an event of an older generation is stale.
     pub gen: u32,
+    /// Time of the pending completion event [ns] (at or before the flow's true completion).
+    pub at: u64,
     /// The collective it belongs to.
     pub coll: u32,
     /// Latency paid after the last byte [ns].
     pub lat_ns: u64,
     pub live: bool,
+    /// A rank-pair flow of an all-to-all: the sending and receiving members (indices in the
+    /// collective); `u32::MAX` for a flow that belongs to the whole collective.
+    pub ends: [u32; 2],
 }
 
 /// The ports of every simulated GPU and the flows on them.
@@ -58,6 +63,9 @@ pub(super) struct Net {
     on: Vec<Vec<u32>>,
     pub flows: Vec<Flow>,
     free: Vec<u32>,
+    /// Per link, the batch that last re-timed it ([`Net::retime_batch`] visits a link once).
+    mark: Vec<u32>,
+    batch: u32,
 }
 
 impl Net {
@@ -75,6 +83,9 @@ impl Net {
         self.on.iter_mut().for_each(Vec::clear);
         self.flows.clear();
         self.free.clear();
+        self.mark.clear();
+        self.mark.resize(gpus * 4, 0);
+        self.batch = 0;
     }
 
     fn share(&self, f: &Flow) -> f64 {
@@ -85,43 +96,41 @@ impl Net {
             .fold(f64::INFINITY, f64::min)
     }
 
-    /// Bring flow `i` up to `now`, give it its current share and return its new completion time
-    /// and generation (to schedule).
-    fn retime(&mut self, i: u32, now: u64) -> (u64, u32) {
+    /// Bring flow `i` up to `now` and give it its current share. Its completion is pushed
+    /// into `out` only if it moved earlier than the event already pending for it: a flow that
+    /// slowed down keeps its (now early) event, which [`Net::due`] re-arms when it fires — one
+    /// event per flow instead of one per re-timing, and none when its share did not change.
+    fn retime(&mut self, i: u32, now: u64, out: &mut Vec<(u64, u32, u32)>) {
         let rate = self.share(&self.flows[i as usize]);
         let f = &mut self.flows[i as usize];
+        if rate == f.rate {
+            return;
+        }
         f.left = (f.left - f.rate * (now - f.last) as f64).max(0.0);
         f.last = now;
         f.rate = rate;
-        f.gen = f.gen.wrapping_add(1);
-        let dt = if rate.is_finite() && rate > 0.0 {
-            (f.left / rate).ceil() as u64
-        } else {
-            0
-        };
-        (now + dt, f.gen)
+        let at = now + drain_ns(f.left, rate);
+        if at < f.at {
+            f.gen = f.gen.wrapping_add(1);
+            f.at = at;
+            out.push((at, i, f.gen));
+        }
     }
 
-    /// Start a flow of `bytes` on `links` at `now`; pushes `(time, flow, gen)` completions of
-    /// it and of every flow whose share changed into `out`; returns the flow's id.
-    pub fn start(
-        &mut self,
-        now: u64,
-        bytes: f64,
-        links: [LinkId; 2],
-        coll: u32,
-        lat_ns: u64,
-        out: &mut Vec<(u64, u32, u32)>,
-    ) -> u32 {
+    /// Add a flow of `bytes` on `links` at `now` without re-timing anything: a batch of flows
+    /// starting at the same instant is added first and re-timed once by [`Net::retime_batch`].
+    pub fn add(&mut self, now: u64, bytes: f64, links: [LinkId; 2], coll: u32, lat_ns: u64) -> u32 {
         let f = Flow {
             left: bytes,
             rate: 0.0,
             last: now,
             links,
             gen: 0,
+            at: u64::MAX,
             coll,
             lat_ns,
             live: true,
+            ends: [u32::MAX; 2],
         };
         let id = match self.free.pop() {
             Some(i) => {
@@ -136,7 +145,53 @@ impl Net {
         for l in links.into_iter().filter(|&l| l != u32::MAX) {
             self.on[l as usize].push(id);
         }
+        id
+    }
+
+    /// Re-time, once each, the flows on the links of `flows` (added by [`Net::add`] at `now`);
+    /// pushes their completions as [`Net::start`] does.
+    pub fn retime_batch(&mut self, flows: &[u32], now: u64, out: &mut Vec<(u64, u32, u32)>) {
+        self.batch = self.batch.wrapping_add(1);
+        for &fl in flows {
+            for l in self.flows[fl as usize].links {
+                if l == u32::MAX || self.mark[l as usize] == self.batch {
+                    continue;
+                }
+                self.mark[l as usize] = self.batch;
+                for j in 0..self.on[l as usize].len() {
+                    let i = self.on[l as usize][j];
+                    self.retime(i, now, out);
+                }
+            }
+        }
+        for &fl in flows {
+            let f = &mut self.flows[fl as usize];
+            if f.at == u64::MAX {
+                f.at = now;
+                out.push((now, fl, f.gen));
+            }
+        }
+    }
+
+    /// Start a flow of `bytes` on `links` at `now`; pushes `(time, flow, gen)` completions of
+    /// it and of every flow whose share changed into `out`; returns the flow's id.
+    pub fn start(
+        &mut self,
+        now: u64,
+        bytes: f64,
+        links: [LinkId; 2],
+        coll: u32,
+        lat_ns: u64,
+        out: &mut Vec<(u64, u32, u32)>,
+    ) -> u32 {
+        let id = self.add(now, bytes, links, coll, lat_ns);
         self.retime_links(links, now, out);
+        // A new flow (rate 0 until now) always gets its event above unless it has no link.
+        if self.flows[id as usize].at == u64::MAX {
+            let f = &mut self.flows[id as usize];
+            f.at = now;
+            out.push((now, id, f.gen));
+        }
         id
     }
 
@@ -159,8 +214,7 @@ impl Net {
             }
             for j in 0..self.on[l as usize].len() {
                 let i = self.on[l as usize][j];
-                let (t, gen) = self.retime(i, now);
-                out.push((t, i, gen));
+                self.retime(i, now, out);
             }
         }
     }
@@ -170,6 +224,27 @@ impl Net {
         self.flows
             .get(flow as usize)
             .is_some_and(|f| f.live && f.gen == gen)
+    }
+
+    /// When live flow `i` drains at its current rate [ns].
+    pub fn completion(&self, i: u32) -> u64 {
+        let f = &self.flows[i as usize];
+        f.last + drain_ns(f.left, f.rate)
+    }
+
+    /// The current completion event of flow `i` fired at `now`: whether it has drained. If it
+    /// slowed down since the event was pushed, the event is re-armed at its new completion
+    /// (pushed into `out`) and it has not.
+    pub fn due(&mut self, i: u32, now: u64, out: &mut Vec<(u64, u32, u32)>) -> bool {
+        let at = self.completion(i);
+        if at <= now {
+            return true;
+        }
+        let f = &mut self.flows[i as usize];
+        f.gen = f.gen.wrapping_add(1);
+        f.at = at;
+        out.push((at, i, f.gen));
+        false
     }
 
     /// End flow `i` at `now`; pushes the new completions of the flows that share its links.
@@ -185,5 +260,14 @@ impl Net {
         self.free.push(i);
         self.retime_links(f.links, now, out);
         f
+    }
+}
+
+/// Nanoseconds to drain `left` bytes at `rate` bytes/ns (0 for nothing left or no rate).
+fn drain_ns(left: f64, rate: f64) -> u64 {
+    if left > 0.0 && rate.is_finite() && rate > 0.0 {
+        (left / rate).ceil() as u64
+    } else {
+        0
     }
 }

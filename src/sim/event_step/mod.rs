@@ -196,7 +196,7 @@ pub enum EventStepError {
     #[error("event step: {0}")]
     Workload(#[source] WorkloadError),
     /// The routing shares do not match the model.
-    #[error("event step: routing shares have {got} entries; the model needs {want} (MoE layers x experts)")]
+    #[error("event step: routing shares have {got} entries; the model needs {want} (MoE layers x experts), or MoE layers x expert-parallel ranks x experts (one row per source rank)")]
     Shares {
         /// Entries given.
         got: usize,
@@ -220,7 +220,8 @@ pub enum EventStepError {
 }
 
 /// Simulate one step of `input` with routing `shares` (MoE layers x experts, each row summing
-/// to 1; empty for a dense model) at `knobs`; `record` keeps the per-op timeline.
+/// to 1; or MoE layers x expert-parallel ranks x experts, the routing of each source rank's
+/// tokens; empty for a dense model) at `knobs`; `record` keeps the per-op timeline.
 pub fn event_step(
     input: &EventStepInput,
     shares: &[f64],
@@ -239,17 +240,38 @@ pub struct EventStepModel {
     net: Net,
     /// Balanced-routing result per knob setting (time [s], per-layer MoE wait [J]).
     balanced: Vec<(Knobs, f64, Vec<f64>)>,
+    /// Largest expert-parallel group simulated with rank-pair all-to-all flows.
+    pair_flow_max: u32,
+    /// Per grid interval and MoE layer waiting energy of the steps priced by
+    /// [`EventStepModel::step_cost_in`].
+    skew_log: skew::SkewLog,
 }
 
 impl EventStepModel {
     /// An evaluator of `input`.
     pub fn new(input: EventStepInput) -> Self {
         EventStepModel {
-            input,
             graphs: Vec::new(),
             net: Net::default(),
             balanced: Vec::new(),
+            pair_flow_max: graph::PAIR_FLOW_MAX,
+            skew_log: skew::SkewLog::new(
+                (0..input.model.layers)
+                    .filter(|&l| input.model.is_moe_layer(l) && input.model.moe().is_some())
+                    .collect(),
+            ),
+            input,
         }
+    }
+
+    /// Simulate all-to-alls of expert-parallel groups up to `ranks` ranks as one flow per rank
+    /// pair (default 64), larger ones as per-port aggregates (0: always aggregated).
+    pub fn set_pair_flow_max(&mut self, ranks: u32) {
+        self.pair_flow_max = ranks;
+        for g in &mut self.graphs {
+            g.pair_flow_max = ranks;
+        }
+        self.balanced.clear();
     }
 
     /// Its input.
@@ -261,7 +283,9 @@ impl EventStepModel {
         if let Some(i) = self.graphs.iter().position(|g| g.knobs == knobs) {
             return Ok(i);
         }
-        self.graphs.push(Graph::new(&self.input, knobs)?);
+        let mut g = Graph::new(&self.input, knobs)?;
+        g.pair_flow_max = self.pair_flow_max;
+        self.graphs.push(g);
         Ok(self.graphs.len() - 1)
     }
 
@@ -361,11 +385,10 @@ impl EventStepModel {
         })
     }
 
-    /// The same step under perfectly balanced routing (every expert the same share), cached per
-    /// knob setting: (time [s], per-layer MoE wait energy [J]).
-    pub fn balanced(&mut self, knobs: Knobs) -> Result<(f64, Vec<f64>), EventStepError> {
-        if let Some((_, t, w)) = self.balanced.iter().find(|b| b.0 == knobs) {
-            return Ok((*t, w.clone()));
+    /// Index of the balanced-routing result at `knobs` in the cache, simulated on first use.
+    fn balanced_index(&mut self, knobs: Knobs) -> Result<usize, EventStepError> {
+        if let Some(i) = self.balanced.iter().position(|b| b.0 == knobs) {
+            return Ok(i);
         }
         let gi = self.graph(knobs)?;
         let (nl, ne) = (
@@ -374,20 +397,60 @@ impl EventStepModel {
         );
         let uniform = vec![1.0 / ne.max(1) as f64; nl * ne];
         let r = self.step(&uniform, knobs, false)?;
-        self.balanced.push((knobs, r.time_s, r.moe_wait_j.clone()));
-        Ok((r.time_s, r.moe_wait_j))
+        self.balanced.push((knobs, r.time_s, r.moe_wait_j));
+        Ok(self.balanced.len() - 1)
+    }
+
+    /// The same step under perfectly balanced routing (every expert the same share), cached per
+    /// knob setting: (time [s], per-layer MoE wait energy [J]).
+    pub fn balanced(&mut self, knobs: Knobs) -> Result<(f64, Vec<f64>), EventStepError> {
+        let i = self.balanced_index(knobs)?;
+        let b = &self.balanced[i];
+        Ok((b.1, b.2.clone()))
     }
 
     /// One step as the run loop's [`StepCost`]: the straggler time is this step's time against
     /// the same step under balanced routing.
     pub fn step_cost(&mut self, shares: &[f64], knobs: Knobs) -> Result<StepCost, EventStepError> {
+        self.priced(shares, knobs).map(|x| x.0)
+    }
+
+    /// [`EventStepModel::step_cost`] of a step started in grid interval `interval`, its
+    /// per-layer waiting energy added to the run's log ([`EventStepModel::take_skew`]).
+    pub fn step_cost_in(
+        &mut self,
+        shares: &[f64],
+        knobs: Knobs,
+        interval: u32,
+    ) -> Result<StepCost, EventStepError> {
+        let (c, r, b) = self.priced(shares, knobs)?;
+        if let Some(b) = b {
+            self.skew_log
+                .add(interval, &r.moe_wait_j, &self.balanced[b].2);
+        }
+        Ok(c)
+    }
+
+    /// Per grid interval and MoE layer waiting energy of the steps priced by
+    /// [`EventStepModel::step_cost_in`] so far, taken out of the model.
+    pub fn take_skew(&mut self) -> Vec<skew::IntervalSkew> {
+        self.skew_log.take()
+    }
+
+    /// The step's cost, its result and the index of its balanced counterpart (MoE only).
+    fn priced(
+        &mut self,
+        shares: &[f64],
+        knobs: Knobs,
+    ) -> Result<(StepCost, EventStep, Option<usize>), EventStepError> {
         let r = self.step(shares, knobs, false)?;
-        let (balanced_s, _) = if r.assignments > 0.0 {
-            self.balanced(knobs)?
+        let (balanced_s, b) = if r.assignments > 0.0 {
+            let b = self.balanced_index(knobs)?;
+            (self.balanced[b].1, Some(b))
         } else {
-            (r.time_s, Vec::new())
+            (r.time_s, None)
         };
-        Ok(StepCost {
+        let c = StepCost {
             time_s: r.time_s,
             gpu_energy_j: r.gpu_energy_j,
             waiting_energy_j: r.waiting_energy_j,
@@ -397,9 +460,12 @@ impl EventStepModel {
             router_s: r.router_s,
             straggler_s: (r.time_s - balanced_s).max(0.0),
             comm_s: r.comm_wait_s,
-        })
+        };
+        Ok((c, r, b))
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_a2a;

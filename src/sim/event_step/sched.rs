@@ -27,6 +27,8 @@ pub(super) enum Ev {
     Flow { flow: u32, gen: u32 },
     /// Collective `0` completed on all its members.
     Coll(u32),
+    /// Member `k` of all-to-all `coll` has sent and received all its rank-pair flows.
+    Member { coll: u32, k: u32 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +59,8 @@ struct Gpu {
     busy_j: f64,
     /// Compute op in progress: (op index in stage list or per-step + list len, start, mb).
     cur: (usize, u64, u32),
+    /// End (exclusive) of the run of back-to-back compute ops that started at `cur.0`.
+    run_end: usize,
     queue: VecDeque<u32>,
     comm_active: bool,
     seq: [u32; CHANS],
@@ -133,6 +137,13 @@ pub(super) struct Sched<'a> {
     scratch: Vec<(u64, u32, u32)>,
     /// Issue time of every member of every collective [ns].
     issued: Vec<u64>,
+    /// Per member of every collective (indexed as `issued`), for rank-pair all-to-alls: whether
+    /// it has issued, its flows not yet drained, and when its last one drained plus latency [ns].
+    arrived: Vec<bool>,
+    pend: Vec<u32>,
+    done_at: Vec<u64>,
+    /// Flows of one member's all-to-all arrival, started together (scratch).
+    batch: Vec<u32>,
     /// Flows of the all-to-all being launched: (GPU, NVLink?, bytes, latency [s], egress?).
     a2a: Vec<(usize, bool, f64, f64, bool)>,
     /// Buckets of overlapped gradient sync per stage and chunk: (op index in per_step, bytes).
@@ -196,6 +207,7 @@ impl<'a> Sched<'a> {
                     busy_ns: 0,
                     busy_j: 0.0,
                     cur: (0, 0, 0),
+                    run_end: 0,
                     queue: VecDeque::new(),
                     comm_active: false,
                     seq: [0; CHANS],
@@ -218,6 +230,10 @@ impl<'a> Sched<'a> {
             grad: vec![false; n * (m * g.v) as usize],
             scratch: Vec::new(),
             issued: Vec::new(),
+            arrived: Vec::new(),
+            pend: Vec::new(),
+            done_at: Vec::new(),
+            batch: Vec::new(),
             a2a: Vec::new(),
             buckets,
             records: record.then(Vec::new),
@@ -336,10 +352,26 @@ impl<'a> Sched<'a> {
                     continue;
                 }
                 if !op.class.is_comm() {
-                    let p = g.op_price(gi, s, i);
+                    // The compute ops that follow in the pass run back to back on this stream
+                    // (nothing another GPU does can touch it until the next communication op),
+                    // so they take one event: the same times, a fraction of the events. A
+                    // gradient bucket released at the end of an op ends the run there.
+                    let releases = self.overlap.grad_sync && pass.bwd && pass.mb + 1 == self.m;
+                    let mut end = i + 1;
+                    let mut t = now + g.op_price(gi, s, i).ns;
+                    while end < hi
+                        && !st.ops[end].class.is_comm()
+                        && st.group_at[end] == NONE
+                        && st.ops[end].name != "zero3.grad_scatter"
+                        && !(releases && st.bucket_end[end - 1])
+                    {
+                        t += g.op_price(gi, s, end).ns;
+                        end += 1;
+                    }
                     self.gpus[gi].cur = (i, now, pass.mb);
+                    self.gpus[gi].run_end = end;
                     self.gpus[gi].block = Block::Compute;
-                    out.push((SimTime::from_nanos(now + p.ns), Ev::Compute(gi as u32)));
+                    out.push((SimTime::from_nanos(t), Ev::Compute(gi as u32)));
                     return;
                 }
                 self.issue(gi, op, pass, false, now, out);
@@ -494,7 +526,10 @@ impl<'a> Sched<'a> {
         let cl = &mut self.colls[id as usize];
         self.issued[cl.issued as usize + gi - cl.first as usize] = now;
         cl.arrived += 1;
-        if cl.arrived == cl.members {
+        if cl.class == KernelClass::AllToAll && cl.members > 1 && g.ep <= g.pair_flow_max {
+            let k = gi - cl.first as usize;
+            self.pair_arrive(id, k, now, out);
+        } else if cl.arrived == cl.members {
             self.launch(id, now, out);
         }
     }
@@ -539,7 +574,11 @@ impl<'a> Sched<'a> {
             z3: 0,
             issued: self.issued.len() as u32,
         });
-        self.issued.resize(self.issued.len() + members as usize, 0);
+        let n = self.issued.len() + members as usize;
+        self.issued.resize(n, 0);
+        self.arrived.resize(n, false);
+        self.pend.resize(n, 0);
+        self.done_at.resize(n, 0);
         self.colls.len() as u32 - 1
     }
 
@@ -583,9 +622,20 @@ impl Handler<Ev> for Sched<'_> {
                     return Ok(());
                 }
                 self.scratch.clear();
+                if !self.net.due(flow, t, &mut self.scratch) {
+                    for &(at, fl, gn) in &self.scratch {
+                        out.push((SimTime::from_nanos(at), Ev::Flow { flow: fl, gen: gn }));
+                    }
+                    return Ok(());
+                }
+                self.scratch.clear();
                 let f = self.net.finish(flow, t, &mut self.scratch);
                 for &(at, fl, gn) in &self.scratch {
                     out.push((SimTime::from_nanos(at), Ev::Flow { flow: fl, gen: gn }));
+                }
+                if f.ends[0] != NONE {
+                    self.pair_drained(&f, t, out);
+                    return Ok(());
                 }
                 let c = &mut self.colls[f.coll as usize];
                 c.flows -= 1;
@@ -595,6 +645,7 @@ impl Handler<Ev> for Sched<'_> {
                 }
             }
             Ev::Coll(id) => self.coll_done(id, t, out),
+            Ev::Member { coll, k } => self.member_done(coll, k as usize, t, out),
         }
         Ok(())
     }

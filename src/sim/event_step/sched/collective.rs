@@ -2,7 +2,7 @@
 //! `network::Fabric` prices them), pipeline sends, and all-to-alls sized by the step's routing.
 
 use super::super::graph::NONE;
-use super::super::links::{link, Port};
+use super::super::links::{link, Flow, Port};
 use super::{Coll, Ev, Sched};
 use crate::engine::SimTime;
 use crate::network::COLLECTIVE_BASE_LATENCY_S;
@@ -150,6 +150,117 @@ impl Sched<'_> {
             &mut self.contention.other
         };
         *n += 1;
+    }
+
+    /// Member `k` of all-to-all `id` issued it at `now`: start its rank-pair flows with every
+    /// peer that has issued already (a pair's transfer needs both sides posted, as NCCL's
+    /// grouped send/receive that Megatron-LM's all-to-all is made of); the member completes when
+    /// all its own flows, sent and received, have drained — not when the whole group has — so
+    /// a hot rank holds up exactly the peers that exchange tokens with it.
+    pub(super) fn pair_arrive(
+        &mut self,
+        id: u32,
+        k: usize,
+        now: u64,
+        out: &mut Vec<(SimTime, Ev)>,
+    ) {
+        let c = self.colls[id as usize];
+        let g = self.g;
+        let (first, n) = (c.first as usize, c.members as usize);
+        let base = c.issued as usize;
+        let ml = g.moe_layer(c.layer);
+        let bytes = |i: usize, j: usize| match ml {
+            // Towards the experts `i` sends its tokens for `j`'s experts; back, the results of
+            // `i`'s experts for `j`'s tokens.
+            Some(ml) if c.to_experts => c.width * g.sent(ml, i, j),
+            Some(ml) => c.width * g.sent(ml, j, i),
+            None => 0.0,
+        };
+        let f = self.fabric;
+        let node = |x: usize| g.node[first + x];
+        let same_node = (0..n).filter(|&x| node(x) == node(k)).count() as f64;
+        // Latency as `Fabric::all_to_all_s`: one per peer, inside the node and across.
+        let lat_i = self.lat(COLLECTIVE_BASE_LATENCY_S + (same_node - 1.0) * f.intra.latency_s);
+        let lat_e =
+            self.lat(COLLECTIVE_BASE_LATENCY_S + (n as f64 - same_node) * f.inter.latency_s);
+        self.arrived[base + k] = true;
+        self.done_at[base + k] = now + lat_i.min(lat_e);
+        let mut pend = 0;
+        self.scratch.clear();
+        for j in 0..n {
+            if j == k {
+                continue;
+            }
+            for (a, b) in [(k, j), (j, k)] {
+                let x = bytes(a, b);
+                if x <= 0.0 {
+                    continue;
+                }
+                pend += 1;
+                if !self.arrived[base + j] {
+                    continue;
+                }
+                let intra = node(a) == node(b);
+                let (o, i, lat) = if intra {
+                    (Port::NvlOut, Port::NvlIn, lat_i)
+                } else {
+                    (Port::NicOut, Port::NicIn, lat_e)
+                };
+                let links = [link(first + a, o), link(first + b, i)];
+                let fl = self.net.add(now, x, links, id, lat);
+                self.net.flows[fl as usize].ends = [a as u32, b as u32];
+                self.batch.push(fl);
+            }
+        }
+        // The member's flows start together: each link is re-timed once for all of them.
+        let batch = std::mem::take(&mut self.batch);
+        self.net.retime_batch(&batch, now, &mut self.scratch);
+        for &fl in &batch {
+            let links = self.net.flows[fl as usize].links;
+            self.sharing.clear();
+            self.net.sharing(fl, links, &mut self.sharing);
+            for s in 0..self.sharing.len() {
+                let other = self.sharing[s];
+                // The pairs of one all-to-all split its ports by design (the fast path prices
+                // the port's total); only another transfer on the port is contention.
+                if other != id {
+                    self.count_contention(id);
+                    self.count_contention(other);
+                }
+            }
+        }
+        self.batch = batch;
+        self.batch.clear();
+        self.pend[base + k] += pend;
+        for &(t, fl, gen) in &self.scratch {
+            out.push((SimTime::from_nanos(t), Ev::Flow { flow: fl, gen }));
+        }
+        if self.pend[base + k] == 0 {
+            out.push((
+                SimTime::from_nanos(self.done_at[base + k]),
+                Ev::Member {
+                    coll: id,
+                    k: k as u32,
+                },
+            ));
+        }
+    }
+
+    /// Rank-pair flow `f` drained at `now`: both its members have one flow less to wait for.
+    pub(super) fn pair_drained(&mut self, f: &Flow, now: u64, out: &mut Vec<(SimTime, Ev)>) {
+        let base = self.colls[f.coll as usize].issued as usize;
+        for m in f.ends {
+            let x = base + m as usize;
+            self.done_at[x] = self.done_at[x].max(now + f.lat_ns);
+            self.pend[x] -= 1;
+            // A member that has not issued yet still counts its own flows on arrival.
+            if self.pend[x] == 0 && self.arrived[x] {
+                out.push((
+                    SimTime::from_nanos(self.done_at[x]),
+                    Ev::Member { coll: f.coll, k: m },
+                ));
+            }
+        }
     }
 
     /// The flows of an all-to-all among the expert-parallel ranks of one stage. Every rank

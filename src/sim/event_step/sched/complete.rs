@@ -31,54 +31,67 @@ impl Sched<'_> {
                 self.advance(to as usize, now, out);
             }
         }
+        for k in 0..c.members as usize {
+            self.member_done(id, k, now, out);
+        }
+    }
+
+    /// Member `k` of collective `id` completed at `now`: record it and move its GPU on.
+    pub(super) fn member_done(
+        &mut self,
+        id: u32,
+        k: usize,
+        now: u64,
+        out: &mut Vec<(SimTime, Ev)>,
+    ) {
+        let c = self.colls[id as usize];
         let moe = c.class == KernelClass::AllToAll || c.name.starts_with("moe.tp_");
-        for (k, gi) in (c.first as usize..(c.first + c.members) as usize).enumerate() {
-            let issued = self.issued[c.issued as usize + k];
-            let wait = now - issued;
-            if let Some(rec) = &mut self.records {
-                rec.push(OpRecord {
-                    gpu: gi as u32,
-                    stream: 1,
-                    name: c.name,
-                    class: c.class,
-                    layer: c.layer,
-                    phase: c.phase,
-                    mb: c.p2p.map_or(0, |p| p.1),
-                    start_ns: issued,
-                    end_ns: now,
-                    power_w: 0.0,
-                    flops: 0.0,
-                    bytes: c.bytes,
-                    waiting: !c.async_ && c.z3 == 0,
-                });
+        let gi = c.first as usize + k;
+        let issued = self.issued[c.issued as usize + k];
+        let wait = now - issued;
+        if let Some(rec) = &mut self.records {
+            rec.push(OpRecord {
+                gpu: gi as u32,
+                stream: 1,
+                name: c.name,
+                class: c.class,
+                layer: c.layer,
+                phase: c.phase,
+                mb: c.p2p.map_or(0, |p| p.1),
+                start_ns: issued,
+                end_ns: now,
+                power_w: 0.0,
+                flops: 0.0,
+                bytes: c.bytes,
+                waiting: !c.async_ && c.z3 == 0,
+            });
+        }
+        if c.z3 != 0 {
+            let x = &mut self.gpus[gi];
+            x.z3_active = false;
+            if c.z3 == 1 {
+                x.gathers_done += 1;
             }
-            if c.z3 != 0 {
-                let x = &mut self.gpus[gi];
-                x.z3_active = false;
-                if c.z3 == 1 {
-                    x.gathers_done += 1;
-                }
-                if x.block == Block::Z3 && x.gathers_done >= x.z3_wait {
-                    x.block = Block::None;
-                    self.advance(gi, now, out);
-                }
-                self.next_z3(gi, now, out);
-                self.wake_drained(gi, now, out);
-            } else if c.async_ {
-                self.gpus[gi].comm_active = false;
-                self.next_bucket(gi, now, out);
-                self.wake_drained(gi, now, out);
-            } else {
-                self.gpus[gi].comm_wait_ns += wait;
-                if moe {
-                    if let Some(l) = c.layer {
-                        self.moe_wait_ns[l as usize] += wait;
-                    }
-                }
-                self.gpus[gi].op += 1;
-                self.gpus[gi].block = Block::None;
+            if x.block == Block::Z3 && x.gathers_done >= x.z3_wait {
+                x.block = Block::None;
                 self.advance(gi, now, out);
             }
+            self.next_z3(gi, now, out);
+            self.wake_drained(gi, now, out);
+        } else if c.async_ {
+            self.gpus[gi].comm_active = false;
+            self.next_bucket(gi, now, out);
+            self.wake_drained(gi, now, out);
+        } else {
+            self.gpus[gi].comm_wait_ns += wait;
+            if moe {
+                if let Some(l) = c.layer {
+                    self.moe_wait_ns[l as usize] += wait;
+                }
+            }
+            self.gpus[gi].op += 1;
+            self.gpus[gi].block = Block::None;
+            self.advance(gi, now, out);
         }
     }
 
@@ -87,45 +100,57 @@ impl Sched<'_> {
         let s = self.stage_of(gi);
         let g = self.g;
         let st = &g.stages[s];
-        let (i, start, mb) = self.gpus[gi].cur;
-        let p = if i < st.ops.len() {
-            g.op_price(gi, s, i)
+        let (first, start, mb) = self.gpus[gi].cur;
+        // A run of the stage's ops [first, run_end), or one once-per-step op.
+        let end = if first < st.ops.len() {
+            self.gpus[gi].run_end
         } else {
-            st.fixed[i]
+            first + 1
         };
-        let x = &mut self.gpus[gi];
-        x.busy_ns += now - start;
-        x.busy_j += p.power_w * (now - start) as f64 * 1e-9;
-        x.op += 1;
-        x.block = Block::None;
-        if let Some(rec) = &mut self.records {
-            let op = if i < st.ops.len() {
-                &st.ops[i]
+        let mut t0 = start;
+        for i in first..end {
+            let p = if i < st.ops.len() {
+                g.op_price(gi, s, i)
             } else {
-                &st.per_step[i - st.ops.len()]
+                st.fixed[i]
             };
-            let routed = i < st.ops.len() && st.routed_slot[i] != NONE;
-            let o = if routed {
-                op.at_tokens(g.received(gi, op.layer))
-            } else {
-                op.clone()
-            };
-            rec.push(OpRecord {
-                gpu: gi as u32,
-                stream: 0,
-                name: op.name,
-                class: op.class,
-                layer: op.layer,
-                phase: op.phase,
-                mb,
-                start_ns: start,
-                end_ns: now,
-                power_w: p.power_w,
-                flops: o.flops,
-                bytes: o.bytes,
-                waiting: false,
-            });
+            let x = &mut self.gpus[gi];
+            x.busy_ns += p.ns;
+            x.busy_j += p.power_w * p.ns as f64 * 1e-9;
+            x.op += 1;
+            if let Some(rec) = &mut self.records {
+                let op = if i < st.ops.len() {
+                    &st.ops[i]
+                } else {
+                    &st.per_step[i - st.ops.len()]
+                };
+                let routed = i < st.ops.len() && st.routed_slot[i] != NONE;
+                let o = if routed {
+                    op.at_tokens(g.received(gi, op.layer))
+                } else {
+                    op.clone()
+                };
+                rec.push(OpRecord {
+                    gpu: gi as u32,
+                    stream: 0,
+                    name: op.name,
+                    class: op.class,
+                    layer: op.layer,
+                    phase: op.phase,
+                    mb,
+                    start_ns: t0,
+                    end_ns: t0 + p.ns,
+                    power_w: p.power_w,
+                    flops: o.flops,
+                    bytes: o.bytes,
+                    waiting: false,
+                });
+            }
+            t0 += p.ns;
         }
+        debug_assert_eq!(t0, now);
+        self.gpus[gi].block = Block::None;
+        let i = end - 1;
         // The last micro-batch's backward through a chunk releases one of the chunk's
         // gradient buckets at the end of each layer.
         let pass = st.order.get(self.gpus[gi].item).copied();
