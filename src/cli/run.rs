@@ -62,16 +62,19 @@ pub fn run(
     format: Format,
     no_plots: bool,
     event_level: bool,
+    exact: bool,
     samples: Option<u32>,
 ) -> ExitCode {
     let s = match &scenario {
         Some(p) => Scenario::from_file(p),
         None => Scenario::default_embedded(),
     };
-    let s = match s {
+    let mut s = match s {
         Ok(s) => s,
         Err(e) => return fail(2, e),
     };
+    // `--exact`: every step priced, in this run, its counterfactuals and its samples.
+    s.training.exact |= exact;
     if sweep::has_sweep(&s.text) {
         eprintln!(
             "note: {} has a [sweep] table; `run` ignores it (use `moesim sweep`)",

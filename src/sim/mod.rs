@@ -434,6 +434,12 @@ pub(crate) fn run_variant(
         gpus: s.cluster.gpus as f64,
         pue: s.cluster.pue,
         pue_by_interval: Some(pue.clone()),
+        // Event-level runs price every step; the fast path advances in blocks unless told not to.
+        block_steps: if s.training.exact || prepared.event_level {
+            1
+        } else {
+            run::BLOCK_STEPS
+        },
     };
     let inputs = plan::PlanInputs {
         setup: &setup,
