@@ -7,6 +7,7 @@ mod outcome;
 mod plan;
 mod prepare;
 mod run;
+mod run_blocks;
 mod run_setup;
 pub mod step;
 pub mod step_events;
@@ -493,5 +494,7 @@ pub(crate) fn run_variant(
 mod tests;
 #[cfg(test)]
 mod tests_agreement;
+#[cfg(test)]
+mod tests_blocks;
 #[cfg(test)]
 mod tests_equal;

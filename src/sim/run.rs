@@ -9,7 +9,9 @@ use crate::progress::{ProgressSink, Silent};
 use crate::routing::Router;
 use crate::strategy::{Mode, Policy, Progress};
 
-pub use super::run_setup::{node_load_w, RunSetup, BLOCK_STEPS};
+pub use super::run_blocks::BLOCK_STEPS;
+use super::run_blocks::{weighted_p99, BlockSizer};
+pub use super::run_setup::{node_load_w, RunSetup};
 
 /// One grid interval of a strategy's run.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,6 +146,8 @@ struct Run<'a> {
     in_flight_k: u32,
     /// Steps in the block in flight (1 when every step is priced).
     in_flight_n: u64,
+    /// How long the fast path's blocks may be.
+    blocks: BlockSizer,
     tokens_done: f64,
     tokens_raw: f64,
     tokens_effective: f64,
@@ -243,12 +247,18 @@ impl Run<'_> {
     /// rebalancing; where no whole step fits, one step (crossing the boundary, as per-step does).
     fn fast_block(&mut self, now_s: f64, knobs: crate::sim::Knobs) -> StepCost {
         let assignments = self.step_model.assignments_per_layer(knobs.top_k);
-        let mut n = self.setup.block_steps.max(1);
+        let (mut n, mean_s) = self.blocks.longest(knobs);
         if n > 1 {
             if let Some(until) = self.step_model.steps_to_rebalance() {
                 // The rebalancing step runs alone (its migration time is its own).
                 n = n.min(until.saturating_sub(1).max(1));
             }
+        }
+        let end_s = self.current.map_or(0, |i| i + 1) as f64 * self.grid.interval_s as f64;
+        if let Some(m) = mean_s.filter(|&m| m > 0.0 && n > 1) {
+            // As many as fit before the interval ends at the mean step time seen (so a drifting
+            // router's walk is not advanced past the block).
+            n = n.min(((end_s - now_s) / m).floor().max(1.0) as u64);
         }
         if n == 1 {
             // Every step priced: the per-step path, unchanged.
@@ -256,14 +266,16 @@ impl Run<'_> {
                 r.fill_shares(self.sums.steps, assignments, &mut self.shares);
             }
             self.in_flight_n = 1;
-            return self.step_model.step(&self.shares, knobs);
+            let c = self.step_model.step(&self.shares, knobs);
+            self.blocks.record(knobs, c.time_s);
+            return c;
         }
         if let Some(r) = self.router.as_deref_mut() {
             r.fill_shares_over(self.sums.steps, n, assignments, &mut self.shares);
         }
         let c = self.step_model.step_block(&self.shares, knobs, n);
+        self.blocks.record(knobs, c.time_s);
         // Whole steps of this cost before the interval ends.
-        let end_s = self.current.map_or(0, |i| i + 1) as f64 * self.grid.interval_s as f64;
         let fit = if c.time_s > 0.0 {
             ((end_s - now_s) / c.time_s).floor().max(0.0)
         } else {
@@ -276,7 +288,9 @@ impl Run<'_> {
             c.tokens
         };
         let need = if per_step > 0.0 {
-            ((self.setup.tokens - self.tokens_done) / per_step).ceil().max(1.0)
+            ((self.setup.tokens - self.tokens_done) / per_step)
+                .ceil()
+                .max(1.0)
         } else {
             1.0
         };
@@ -433,11 +447,7 @@ impl Handler<Ev> for Run<'_> {
                 s.token_top_k += tokens * self.in_flight_k as f64;
                 s.max_step_s = s.max_step_s.max(c.time_s);
                 self.step_times.push(c.time_s as f32);
-                if self.in_flight_n > 1 && self.step_weights.is_empty() {
-                    // The first block: every entry so far stood for one step.
-                    self.step_weights.resize(self.step_times.len() - 1, 1);
-                }
-                if !self.step_weights.is_empty() {
+                if self.setup.block_steps > 1 {
                     self.step_weights.push(self.in_flight_n as u32);
                 }
                 if self.tokens_done >= self.setup.tokens {
@@ -577,6 +587,7 @@ pub fn run_watched_event(
         in_flight: StepCost::default(),
         in_flight_k: 0,
         in_flight_n: 1,
+        blocks: BlockSizer::new(setup.block_steps, expected_steps as f64),
         tokens_done: 0.0,
         tokens_raw: 0.0,
         tokens_effective: 0.0,
@@ -588,13 +599,13 @@ pub fn run_watched_event(
         interval_start_s: 0.0,
         timeline: Vec::with_capacity(grid.ci_g_per_kwh.len()),
         sums: StepSums::default(),
-        // Aggregated runs record one entry per block.
-        step_times: Vec::with_capacity(if setup.block_steps > 1 {
-            expected_steps / setup.block_steps as usize + grid.ci_g_per_kwh.len() * 2 + 16
-        } else {
+        step_times: Vec::with_capacity(expected_steps),
+        // Aggregated runs weigh each entry by the steps it stands for.
+        step_weights: Vec::with_capacity(if setup.block_steps > 1 {
             expected_steps
+        } else {
+            0
         }),
-        step_weights: Vec::new(),
         mode_s: [0.0; 3],
         mode_since_s: 0.0,
         mode_slot: 0,
@@ -631,24 +642,4 @@ pub fn run_watched_event(
         sums,
         timeline: run.timeline,
     })
-}
-
-/// The 99th percentile of step times recorded per block, entry `i` standing for `weights[i]`
-/// steps: the same rank, `ceil(0.99·N)`-th of the `N` steps, as the per-step record takes.
-fn weighted_p99(times: &[f32], weights: &[u32]) -> f64 {
-    let total: u64 = weights.iter().map(|&w| w as u64).sum();
-    if total == 0 {
-        return 0.0;
-    }
-    let k = ((total as f64 * 0.99).ceil() as u64).clamp(1, total);
-    let mut order: Vec<(f32, u32)> = times.iter().copied().zip(weights.iter().copied()).collect();
-    order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-    let mut seen = 0u64;
-    for (t, w) in order {
-        seen += w as u64;
-        if seen >= k {
-            return t as f64;
-        }
-    }
-    0.0
 }

@@ -42,19 +42,9 @@ pub struct RunSetup {
     /// PUE of each grid interval (weather-driven cooling).
     pub pue_by_interval: Option<std::sync::Arc<Vec<f64>>>,
     /// Most steps advanced as one block with one sampled routing (1: every step priced, exact;
-    /// see [`BLOCK_STEPS`]).
+    /// see `sim::run_blocks::BLOCK_STEPS`).
     pub block_steps: u64,
 }
-
-/// Steps per block of the aggregated run (`training.exact = false`, the default): within a grid
-/// interval no knob changes, so the run advances up to this many steps at once, priced at one
-/// routing sample drawn for the block (the block's steps all take that sample's time and power).
-/// Blocks never cross an interval boundary, a rebalancing or the end of training; the steps
-/// there are priced one by one. The error this makes is sampling error only (fewer routing
-/// samples), checked against per-step runs on every shipped scenario by
-/// `sim::tests_blocks::aggregated_runs_match_per_step_runs_on_every_shipped_scenario`
-/// (totals within 0.5 %, p99 step time within 2 %).
-pub const BLOCK_STEPS: u64 = 64;
 
 /// Load-proportional node power at full GPU load as a share of the idle-GPU base
 /// (`node_overhead_w`): 500 / 2300 = 0.217 (an estimate). Full-load non-GPU power of an 8x H100
