@@ -161,7 +161,7 @@ struct Run<'a> {
     timeline: Vec<TimelineRow>,
     sums: StepSums,
     step_times: Vec<f32>,
-    /// Steps each entry of `step_times` stands for (empty while every block was one step).
+    /// Steps each entry of `step_times` stands for (empty when every step is priced).
     step_weights: Vec<u32>,
     mode_s: [f64; 3],
     mode_since_s: f64,
