@@ -23,6 +23,7 @@ gpus_per_node = 8
 intra_node_link = "nvlink4"
 inter_node_link = "ib-ndr"
 pue = 1.2
+release_nodes_when_paused = false
 [training]
 tokens = 1.0e12
 global_batch_seqs = 1024
