@@ -39,7 +39,7 @@ struct Cli {
 enum Command {
     /// Simulate every strategy of a scenario (the embedded default if no file is given).
     #[command(
-        after_help = "Examples:\n  moesim run                                         the embedded default (scenarios/seed_comparison.toml)\n  moesim run scenarios/mixtral_pretrain.toml         table + outputs/mixtral_pretrain/\n  moesim run scenarios/single_node.toml --out /tmp/x --no-plots\n  moesim run FILE --format json > summary.json       the summary as JSON on stdout\n  moesim run --samples 32                            p5/p50/p95 bands over 32 perturbed runs\n\nExit codes: 0 ok, 1 the run failed (or an output could not be written), 2 bad input."
+        after_help = "Examples:\n  moesim run                                         the embedded default (scenarios/seed_comparison.toml), with 32 samples' p5–p95 bands\n  moesim run --no-samples --exact                    the nominal run only, every step priced\n  moesim run scenarios/mixtral_pretrain.toml         table + outputs/mixtral_pretrain/\n  moesim run scenarios/single_node.toml --out /tmp/x --no-plots\n  moesim run FILE --format json > summary.json       the summary as JSON on stdout\n  moesim run FILE --samples 32                       p5/p50/p95 bands over 32 perturbed runs\n\nExit codes: 0 ok, 1 the run failed (or an output could not be written), 2 bad input."
     )]
     Run {
         /// Scenario file (TOML).
@@ -56,10 +56,17 @@ enum Command {
         /// Simulate every step at event level (priced ops on GPU streams and links) instead of the fast path: much slower, the same outputs.
         #[arg(long)]
         event_level: bool,
+        /// Price every step instead of advancing in blocks of steps with one routing sample per
+        /// block (the default; totals within 0.5 % of per-step runs); the same as `training.exact = true`.
+        #[arg(long)]
+        exact: bool,
         /// Monte Carlo samples (each a full run with perturbed inputs): p5/p50/p95 bands in
         /// uncertainty.csv, the table and the plots ([uncertainty] in the scenario sets the sources).
         #[arg(long, value_name = "N", value_parser = cli::run::parse_samples)]
         samples: Option<u32>,
+        /// No Monte Carlo: skip the samples the embedded default runs unless told (and the scenario's [uncertainty] table).
+        #[arg(long, conflicts_with = "samples")]
+        no_samples: bool,
     },
     /// One step of a scenario at the fast path and at event level, with its Chrome/Perfetto trace.
     #[command(
@@ -207,7 +214,9 @@ fn main() -> ExitCode {
         format: Format::Table,
         no_plots: false,
         event_level: false,
+        exact: false,
         samples: None,
+        no_samples: false,
     }) {
         Command::Run {
             scenario,
@@ -215,8 +224,14 @@ fn main() -> ExitCode {
             format,
             no_plots,
             event_level,
+            exact,
             samples,
-        } => cli::run::run(scenario, out, format, no_plots, event_level, samples),
+            no_samples,
+        } => {
+            // `Some(0)`: no samples at all (a user cannot give 0: `parse_samples` refuses it).
+            let samples = if no_samples { Some(0) } else { samples };
+            cli::run::run(scenario, out, format, no_plots, event_level, exact, samples)
+        }
         Command::Step(a) => cli::step::step(a),
         Command::Plot { dir, trace, out } => cli::run::plot(dir, trace, out),
         Command::Check { scenario } => cli::run::check(&scenario),

@@ -3,6 +3,11 @@
 //! The golden files in `tests/golden/<scenario>/` were written by `moesim run <scenario> --no-plots`.
 //! A change that *means* to move numbers (new physics) regenerates them with
 //! `MOESIM_BLESS=1 cargo test --test golden_outputs` and says why in its commit.
+//!
+//! Each scenario is held twice: as `moesim run` writes it (steps advanced in blocks, one routing
+//! sample per block) in `tests/golden/<scenario>/`, and with `--exact` (every step priced) in
+//! `tests/golden/<scenario>/exact/`. The `exact/` files were first written by the per-step run
+//! before step aggregation existed, so they also hold `--exact` to the previous method byte for byte.
 
 use std::path::Path;
 use std::process::Command;
@@ -10,6 +15,10 @@ use std::process::Command;
 const FILES: [&str; 2] = ["summary.csv", "timeline.csv"];
 
 fn check(scenario: &str) {
+    check_with(scenario, false);
+}
+
+fn check_with(scenario: &str, exact: bool) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = match tempfile::tempdir() {
         Ok(d) => d,
@@ -24,6 +33,7 @@ fn check(scenario: &str) {
             "--out",
         ])
         .arg(&out)
+        .args(exact.then_some("--exact"))
         .current_dir(root)
         .output()
     {
@@ -35,7 +45,10 @@ fn check(scenario: &str) {
         "{scenario}: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let golden = root.join("tests/golden").join(scenario);
+    let mut golden = root.join("tests/golden").join(scenario);
+    if exact {
+        golden.push("exact");
+    }
     for f in FILES {
         let got = std::fs::read_to_string(out.join(f)).unwrap_or_default();
         let path = golden.join(f);
@@ -68,8 +81,18 @@ fn seed_comparison_outputs_unchanged() {
 }
 
 #[test]
+fn seed_comparison_exact_outputs_unchanged() {
+    check_with("seed_comparison", true);
+}
+
+#[test]
 fn single_node_outputs_unchanged() {
     check("single_node");
+}
+
+#[test]
+fn single_node_exact_outputs_unchanged() {
+    check_with("single_node", true);
 }
 
 #[test]
@@ -79,13 +102,28 @@ fn trace_replay_outputs_unchanged() {
 }
 
 #[test]
+fn trace_replay_exact_outputs_unchanged() {
+    check_with("trace_replay", true);
+}
+
+#[test]
 fn real_grid_ciso_outputs_unchanged() {
     // Reads the EIA-930 series and the San Jose weather file from ../shared/data/grid.
     check("real_grid_ciso");
 }
 
 #[test]
+fn real_grid_ciso_exact_outputs_unchanged() {
+    check_with("real_grid_ciso", true);
+}
+
+#[test]
 fn marginal_carbon_outputs_unchanged() {
     // Reads the PJM EIA-930 series from ../shared/data/grid and estimates its marginal factors.
     check("marginal_carbon");
+}
+
+#[test]
+fn marginal_carbon_exact_outputs_unchanged() {
+    check_with("marginal_carbon", true);
 }

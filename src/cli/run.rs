@@ -44,6 +44,11 @@ pub fn plot(dir: Option<PathBuf>, trace: Option<PathBuf>, out: Option<PathBuf>) 
     }
 }
 
+/// Monte Carlo samples of `moesim run` with no scenario file (the embedded default) and no
+/// `--samples`: circadian's saving is printed with its p5–p95 band. 32 samples take about 1 s of
+/// CPU with step aggregation (BENCHMARKS.md); `--no-samples` skips them.
+pub const DEFAULT_SAMPLES: u32 = 32;
+
 /// `--samples N`: a whole number ≥ 1 (clap names the flag in the error).
 pub fn parse_samples(v: &str) -> Result<u32, String> {
     let max = moesim::scenario::MAX_SAMPLES;
@@ -62,16 +67,19 @@ pub fn run(
     format: Format,
     no_plots: bool,
     event_level: bool,
+    exact: bool,
     samples: Option<u32>,
 ) -> ExitCode {
     let s = match &scenario {
         Some(p) => Scenario::from_file(p),
         None => Scenario::default_embedded(),
     };
-    let s = match s {
+    let mut s = match s {
         Ok(s) => s,
         Err(e) => return fail(2, e),
     };
+    // `--exact`: every step priced, in this run, its counterfactuals and its samples.
+    s.training.exact |= exact;
     if sweep::has_sweep(&s.text) {
         eprintln!(
             "note: {} has a [sweep] table; `run` ignores it (use `moesim sweep`)",
@@ -126,10 +134,20 @@ pub fn run(
             }
         }
     }
-    // The Monte Carlo (before the plots, which draw its bands): --samples, or the [uncertainty] table.
-    let sampled = match super::samples::run(&s, samples, &dir) {
-        Ok(x) => x,
-        Err(code) => return code,
+    // The Monte Carlo (before the plots, which draw its bands): --samples, or the [uncertainty]
+    // table; the embedded default samples DEFAULT_SAMPLES times unless told not to (`Some(0)`).
+    let samples = match samples {
+        None if scenario.is_none() && s.uncertainty.is_none() && !event_level => {
+            Some(DEFAULT_SAMPLES)
+        }
+        n => n,
+    };
+    let sampled = match samples {
+        Some(0) => None,
+        n => match super::samples::run(&s, n, &dir) {
+            Ok(x) => x,
+            Err(code) => return code,
+        },
     };
     if let Some((_, w)) = &sampled {
         written.extend(w.iter().cloned());

@@ -76,7 +76,15 @@ impl Demand {
         if t <= 0.0 {
             return 0.0;
         }
-        (self.compute_work_j * phi.powf(gamma - 1.0) + self.memory_work_j) / t
+        // γ = 2 (the H100 preset's): φ^(γ−1) is φ itself, and `powf(φ, 1)` returns φ exactly
+        // (any result within an ulp of a representable value is that value), so skipping the
+        // libm call is bit-identical.
+        let scale = if gamma == 2.0 {
+            phi
+        } else {
+            phi.powf(gamma - 1.0)
+        };
+        (self.compute_work_j * scale + self.memory_work_j) / t
     }
 
     /// Solve for the highest clock whose power fits under `limit_w` (bisection, allocation-free).
@@ -181,6 +189,23 @@ mod tests {
             gamma: 2.0,
             min_clock_factor: 0.2,
             spin_coef_w: Some(40.0),
+        }
+    }
+
+    #[test]
+    fn gamma_two_power_equals_the_powf_form_bit_for_bit() {
+        // Why: dynamic_w skips `powf(φ, γ − 1)` at γ = 2; the sum must be the one powf gave.
+        let d = Demand {
+            t_compute_s: 1.3e-3,
+            t_memory_s: 0.4e-3,
+            compute_work_j: 0.91,
+            memory_work_j: 0.17,
+        };
+        let mut phi = 1e-3_f64;
+        while phi <= 1.5 {
+            let want = (d.compute_work_j * phi.powf(1.0) + d.memory_work_j) / d.busy_s(phi);
+            assert_eq!(d.dynamic_w(phi, 2.0).to_bits(), want.to_bits(), "φ = {phi}");
+            phi = phi * 1.000_37 + 1e-9;
         }
     }
 

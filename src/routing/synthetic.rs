@@ -170,6 +170,13 @@ impl Router {
     /// (0-based), for `assignments` token-to-expert assignments per layer (sets the sampling noise).
     /// Steps are expected in order (drifting routers advance their state once per new step).
     pub fn fill_shares(&mut self, step: u64, assignments: f64, out: &mut [f64]) {
+        self.fill_shares_over(step, 1, assignments, out);
+    }
+
+    /// [`Router::fill_shares`] for the first step of a block of `steps` steps that share one
+    /// routing sample: a drifting router's walk advances `steps` steps at once (the sum of `steps`
+    /// log-normal increments of σ is one of σ·√steps; `steps = 1` is `fill_shares` bit for bit).
+    pub fn fill_shares_over(&mut self, step: u64, steps: u64, assignments: f64, out: &mut [f64]) {
         let e = self.experts;
         match &self.model {
             RouterModel::Trace(t) => {
@@ -217,8 +224,8 @@ impl Router {
             RouterModel::Dirichlet { drift, .. }
                 if *drift > 0.0 && self.last_step != Some(step) =>
             {
-                // A log-normal random walk of popularity, once per step.
-                let drift = *drift;
+                // A log-normal random walk of popularity, once per step (× √1 = 1 exactly).
+                let drift = *drift * (steps.max(1) as f64).sqrt();
                 for row in self.base.chunks_mut(e) {
                     let mut total = 0.0;
                     for p in row.iter_mut() {

@@ -138,6 +138,9 @@ pub struct Training {
     pub start_utc_s: i64,
     /// The start as written in the file.
     pub start_text: String,
+    /// Price every step of a run (`training.exact`, `moesim run --exact`) instead of advancing in
+    /// blocks of steps with the routing sampled once per block (`sim::run`'s step aggregation).
+    pub exact: bool,
 }
 
 /// How the strategies of a run are compared (`training.compare`).

@@ -81,6 +81,8 @@ pub struct RawTraining {
     pub sequence_parallel: Option<bool>,
     pub overlap_ep_comm: Option<bool>,
     pub overlap_grad_sync: Option<bool>,
+    /// Price every step (no step aggregation); default false.
+    pub exact: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,6 +7,7 @@ mod outcome;
 mod plan;
 mod prepare;
 mod run;
+mod run_blocks;
 mod run_setup;
 pub mod step;
 
@@ -442,6 +443,12 @@ pub(crate) fn run_variant(
         gpus: s.cluster.gpus as f64,
         pue: s.cluster.pue,
         pue_by_interval: Some(pue.clone()),
+        // Event-level runs price every step; the fast path advances in blocks unless told not to.
+        block_steps: if s.training.exact || prepared.event_level {
+            1
+        } else {
+            run::BLOCK_STEPS
+        },
     };
     let inputs = plan::PlanInputs {
         setup: &setup,
@@ -505,6 +512,8 @@ pub(crate) fn run_variant(
 mod tests;
 #[cfg(test)]
 mod tests_agreement;
+#[cfg(test)]
+mod tests_blocks;
 #[cfg(test)]
 mod tests_equal;
 #[cfg(test)]

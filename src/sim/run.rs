@@ -9,6 +9,8 @@ use crate::progress::{ProgressSink, Silent};
 use crate::routing::Router;
 use crate::strategy::{Mode, Policy, Progress};
 
+pub use super::run_blocks::BLOCK_STEPS;
+use super::run_blocks::{weighted_p99, BlockSizer};
 pub use super::run_setup::{node_load_w, RunSetup};
 
 /// One grid interval of a strategy's run.
@@ -144,6 +146,10 @@ struct Run<'a> {
     mode: Mode,
     in_flight: StepCost,
     in_flight_k: u32,
+    /// Steps in the block in flight (1 when every step is priced).
+    in_flight_n: u64,
+    /// How long the fast path's blocks may be.
+    blocks: BlockSizer,
     tokens_done: f64,
     tokens_raw: f64,
     tokens_effective: f64,
@@ -157,6 +163,8 @@ struct Run<'a> {
     timeline: Vec<TimelineRow>,
     sums: StepSums,
     step_times: Vec<f32>,
+    /// Steps each entry of `step_times` stands for (empty when every step is priced).
+    step_weights: Vec<u32>,
     mode_s: [f64; 3],
     mode_since_s: f64,
     mode_slot: usize,
@@ -207,17 +215,24 @@ impl Run<'_> {
         if let (Some(sched), Some(_)) = (&self.setup.top_k_by_hour, self.current) {
             knobs.top_k = knobs.top_k.min(sched[self.current_hour as usize % 24]);
         }
-        if let Some(r) = self.router.as_deref_mut() {
-            let assignments = self.step_model.assignments_per_layer(knobs.top_k);
-            r.fill_shares(self.sums.steps, assignments, &mut self.shares);
-        }
-        let c = match (self.event.as_deref_mut(), self.replicas.as_deref_mut()) {
-            (_, Some(r)) if self.mode == Mode::Throttled => r.step(&self.shares, knobs)?,
-            // The step's per-layer skew energy is logged under the grid interval it starts in.
-            (Some(ev), _) => {
-                ev.step_cost_in(&self.shares, knobs, self.current.unwrap_or(0) as u32)?
+        let throttled_replicas = self.replicas.is_some() && self.mode == Mode::Throttled;
+        let c = if throttled_replicas || self.event.is_some() {
+            // Priced one step at a time: the narrower replica plan and the event level.
+            if let Some(r) = self.router.as_deref_mut() {
+                let assignments = self.step_model.assignments_per_layer(knobs.top_k);
+                r.fill_shares(self.sums.steps, assignments, &mut self.shares);
             }
-            (None, _) => self.step_model.step(&self.shares, knobs),
+            self.in_flight_n = 1;
+            match (self.event.as_deref_mut(), self.replicas.as_deref_mut()) {
+                (_, Some(r)) if throttled_replicas => r.step(&self.shares, knobs)?,
+                // The step's per-layer skew energy is logged under the grid interval it starts in.
+                (Some(ev), _) => {
+                    ev.step_cost_in(&self.shares, knobs, self.current.unwrap_or(0) as u32)?
+                }
+                (None, _) => self.step_model.step(&self.shares, knobs),
+            }
+        } else {
+            self.fast_block(now.as_secs_f64(), knobs)
         };
         self.in_flight = c;
         self.in_flight_k = knobs.top_k;
@@ -229,8 +244,68 @@ impl Run<'_> {
             network_w: self.setup.network_w,
         };
         self.meter.set_power(now.as_secs_f64(), p);
-        out.push((now + SimTime::from_secs_f64(c.time_s), Ev::StepDone));
+        // × 1.0 for a single step: the same time bit for bit.
+        let block_s = c.time_s * self.in_flight_n as f64;
+        out.push((now + SimTime::from_secs_f64(block_s), Ev::StepDone));
         Ok(())
+    }
+
+    /// Price the next block of steps on the fast path at `now_s` with `knobs` (sets `in_flight_n`):
+    /// one step's cost at one routing sample for the block. The block is as long as whole steps
+    /// of that cost fit before the grid interval ends (no knob changes within it), at most
+    /// `setup.block_steps`, no longer than training needs to finish, and stops before a
+    /// rebalancing; where no whole step fits, one step (crossing the boundary, as per-step does).
+    fn fast_block(&mut self, now_s: f64, knobs: crate::sim::Knobs) -> StepCost {
+        let assignments = self.step_model.assignments_per_layer(knobs.top_k);
+        let (mut n, mean_s) = self.blocks.longest(knobs);
+        if n > 1 {
+            if let Some(until) = self.step_model.steps_to_rebalance() {
+                // The rebalancing step runs alone (its migration time is its own).
+                n = n.min(until.saturating_sub(1).max(1));
+            }
+        }
+        let end_s = self.current.map_or(0, |i| i + 1) as f64 * self.grid.interval_s as f64;
+        if let Some(m) = mean_s.filter(|&m| m > 0.0 && n > 1) {
+            // As many as fit before the interval ends at the mean step time seen (so a drifting
+            // router's walk is not advanced past the block).
+            n = n.min(((end_s - now_s) / m).floor().max(1.0) as u64);
+        }
+        if n == 1 {
+            // Every step priced: the per-step path, unchanged.
+            if let Some(r) = self.router.as_deref_mut() {
+                r.fill_shares(self.sums.steps, assignments, &mut self.shares);
+            }
+            self.in_flight_n = 1;
+            let c = self.step_model.step(&self.shares, knobs);
+            self.blocks.record(knobs, c.time_s);
+            return c;
+        }
+        if let Some(r) = self.router.as_deref_mut() {
+            r.fill_shares_over(self.sums.steps, n, assignments, &mut self.shares);
+        }
+        let c = self.step_model.step_block(&self.shares, knobs, n);
+        self.blocks.record(knobs, c.time_s);
+        // Whole steps of this cost before the interval ends.
+        let fit = if c.time_s > 0.0 {
+            ((end_s - now_s) / c.time_s).floor().max(0.0)
+        } else {
+            0.0
+        };
+        // Steps until training is done at this step's progress.
+        let per_step = if self.setup.count_effective {
+            c.tokens * super::plan::effective_share(&c, knobs.top_k, self.setup.full.top_k)
+        } else {
+            c.tokens
+        };
+        let need = if per_step > 0.0 {
+            ((self.setup.tokens - self.tokens_done) / per_step)
+                .ceil()
+                .max(1.0)
+        } else {
+            1.0
+        };
+        self.in_flight_n = (fit.min(need).min(n as f64) as u64).max(1);
+        c
     }
 
     fn close_interval(&mut self, now_s: f64, next: Option<usize>) {
@@ -271,7 +346,7 @@ impl Run<'_> {
             name: self.watch.name,
             done: self.tokens_done / self.setup.tokens,
             simulated_s: now_s,
-            steps: self.step_times.len() as u64,
+            steps: self.sums.steps,
         });
         self.interval_tokens = 0.0;
         self.interval_assign = (0.0, 0.0);
@@ -356,29 +431,35 @@ impl Handler<Ev> for Run<'_> {
             }
             Ev::StepDone => {
                 let c = self.in_flight;
-                self.tokens_raw += c.tokens;
-                let effective = c.tokens
+                // A block of `n` equal steps; × 1.0 for one step leaves every sum bit for bit.
+                let n = self.in_flight_n as f64;
+                let tokens = c.tokens * n;
+                self.tokens_raw += tokens;
+                let effective = tokens
                     * super::plan::effective_share(&c, self.in_flight_k, self.setup.full.top_k);
                 self.tokens_effective += effective;
                 self.tokens_done += if self.setup.count_effective {
                     effective
                 } else {
-                    c.tokens
+                    tokens
                 };
-                self.interval_tokens += c.tokens;
-                self.interval_assign.0 += c.assignments;
-                self.interval_assign.1 += c.dropped;
+                self.interval_tokens += tokens;
+                self.interval_assign.0 += c.assignments * n;
+                self.interval_assign.1 += c.dropped * n;
                 let s = &mut self.sums;
-                s.steps += 1;
-                s.time_s += c.time_s;
-                s.router_s += c.router_s;
-                s.straggler_s += c.straggler_s;
-                s.comm_s += c.comm_s;
-                s.assignments += c.assignments;
-                s.dropped += c.dropped;
-                s.token_top_k += c.tokens * self.in_flight_k as f64;
+                s.steps += self.in_flight_n;
+                s.time_s += c.time_s * n;
+                s.router_s += c.router_s * n;
+                s.straggler_s += c.straggler_s * n;
+                s.comm_s += c.comm_s * n;
+                s.assignments += c.assignments * n;
+                s.dropped += c.dropped * n;
+                s.token_top_k += tokens * self.in_flight_k as f64;
                 s.max_step_s = s.max_step_s.max(c.time_s);
                 self.step_times.push(c.time_s as f32);
+                if self.setup.block_steps > 1 {
+                    self.step_weights.push(self.in_flight_n as u32);
+                }
                 if self.tokens_done >= self.setup.tokens {
                     self.state = State::Finished;
                     self.end_s = t;
@@ -519,6 +600,8 @@ pub(crate) fn run_watched_event(
         mode: Mode::Full,
         in_flight: StepCost::default(),
         in_flight_k: 0,
+        in_flight_n: 1,
+        blocks: BlockSizer::new(setup.block_steps, expected_steps as f64),
         tokens_done: 0.0,
         tokens_raw: 0.0,
         tokens_effective: 0.0,
@@ -531,6 +614,12 @@ pub(crate) fn run_watched_event(
         timeline: Vec::with_capacity(grid.ci_g_per_kwh.len()),
         sums: StepSums::default(),
         step_times: Vec::with_capacity(expected_steps),
+        // Aggregated runs weigh each entry by the steps it stands for.
+        step_weights: Vec::with_capacity(if setup.block_steps > 1 {
+            expected_steps
+        } else {
+            0
+        }),
         mode_s: [0.0; 3],
         mode_since_s: 0.0,
         mode_slot: 0,
@@ -546,7 +635,9 @@ pub(crate) fn run_watched_event(
     done?;
     let wall_s = run.end_s;
     let mut sums = run.sums;
-    if !run.step_times.is_empty() {
+    if !run.step_weights.is_empty() {
+        sums.p99_step_s = weighted_p99(&run.step_times, &run.step_weights);
+    } else if !run.step_times.is_empty() {
         let k = ((run.step_times.len() as f64 * 0.99).ceil() as usize)
             .clamp(1, run.step_times.len())
             - 1;

@@ -41,6 +41,9 @@ pub struct RunSetup {
     pub pue: f64,
     /// PUE of each grid interval (weather-driven cooling).
     pub pue_by_interval: Option<std::sync::Arc<Vec<f64>>>,
+    /// Most steps advanced as one block with one sampled routing (1: every step priced, exact;
+    /// see `sim::run_blocks::BLOCK_STEPS`).
+    pub block_steps: u64,
 }
 
 /// Load-proportional node power at full GPU load as a share of the idle-GPU base

@@ -56,6 +56,7 @@ fn circadian_plan(s: &Scenario) -> (plan::Plan, StepModel, Option<Router>) {
         gpus: s.cluster.gpus as f64,
         pue: s.cluster.pue,
         pue_by_interval: None,
+        block_steps: 1,
     };
     let inputs = PlanInputs {
         setup: &setup,
@@ -179,6 +180,7 @@ fn the_attribution_switches_replica_throttling_with_the_batch() {
         gpus: s.cluster.gpus as f64,
         pue: s.cluster.pue,
         pue_by_interval: None,
+        block_steps: 1,
     };
     let inputs = PlanInputs {
         setup: &setup,

@@ -45,6 +45,7 @@ impl Validator<'_> {
             compare,
             start_utc_s: start.timestamp(),
             start_text: t.start.clone(),
+            exact: t.exact.unwrap_or(false),
         })
     }
 

@@ -270,8 +270,16 @@ impl StepModel {
 
     /// Cost of one step given `shares` (MoE layers × experts, each row summing to 1; empty for dense).
     pub fn step(&mut self, shares: &[f64], knobs: Knobs) -> StepCost {
+        self.step_block(shares, knobs, 1)
+    }
+
+    /// Cost of one step of a block of `steps` steps that all route as `shares` (the block's
+    /// routing sample): the step's cost as [`StepModel::step`], with the block counted
+    /// `steps` times toward rebalancing. A block must not pass a rebalancing
+    /// ([`StepModel::steps_to_rebalance`]); `steps = 1` is `step`, bit for bit.
+    pub fn step_block(&mut self, shares: &[f64], knobs: Knobs, steps: u64) -> StepCost {
         let fi = self.fixed(knobs);
-        let migration_s = self.maybe_rebalance(shares);
+        let migration_s = self.maybe_rebalance(shares, steps);
         let pp = self.plan.pp as usize;
         let ep = self.plan.ep.max(1) as f64;
         let idle = self.acc.idle_w;

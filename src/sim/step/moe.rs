@@ -48,20 +48,29 @@ impl StepModel {
         self.moved_slots
     }
 
-    /// Rebalance if due: re-place experts from the loads since the last placement; returns the time the
-    /// weight migration takes [s] (all ranks wait for the slowest transfer).
-    pub(super) fn maybe_rebalance(&mut self, shares: &[f64]) -> f64 {
+    /// Steps until the next rebalancing, counting the step that rebalances (`None`: never).
+    pub fn steps_to_rebalance(&self) -> Option<u64> {
+        let every = self.rebalance_every?;
+        Some(every.saturating_sub(self.acc_steps).max(1))
+    }
+
+    /// Rebalance if due after `steps` more steps routed as `shares`: re-place experts from the loads
+    /// since the last placement; returns the time the weight migration takes [s] (all ranks wait
+    /// for the slowest transfer).
+    pub(super) fn maybe_rebalance(&mut self, shares: &[f64], steps: u64) -> f64 {
         let Some(every) = self.rebalance_every else {
             return 0.0;
         };
         if shares.len() != self.acc_shares.len() {
             return 0.0;
         }
+        // × 1.0 for a single step: the same sum bit for bit as adding the shares.
+        let w = steps as f64;
         self.acc_shares
             .iter_mut()
             .zip(shares)
-            .for_each(|(a, s)| *a += s);
-        self.acc_steps += 1;
+            .for_each(|(a, s)| *a += s * w);
+        self.acc_steps += steps;
         if self.acc_steps < every {
             return 0.0;
         }
