@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use crate::grid::{GridError, StampAt};
 
 pub use hints::{Hint, HintCount, HintUse};
-pub use terms::{CostInputs, CostTerms};
+pub use terms::{CostInputs, CostTerms, IntervalUse};
 
 /// A generic CSV of one value per time stamp (`[cost.electricity_price_per_mwh]`, …), read with the
 /// grid loader's rules (header match, stamps, zones, DST, gaps, averaging of finer data).

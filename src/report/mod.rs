@@ -8,6 +8,7 @@ mod html;
 mod html_uncertainty;
 mod plots;
 mod plots_bands;
+mod plots_cost;
 mod plots_data;
 mod plots_routing;
 mod plots_saving;
