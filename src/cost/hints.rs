@@ -67,9 +67,9 @@ impl HintUse {
 /// Grid intervals of a run by how its mode compared with the hint in force.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HintCount {
-    /// Intervals whose mode was the hint's (run: full speed, throttle: throttled, pause: paused).
+    /// Intervals whose mode the hint allowed (run: any; throttle: throttled or paused; pause: paused).
     pub followed: u64,
-    /// Intervals whose mode was another.
+    /// Intervals whose mode was faster than the hint allowed.
     pub deviated: u64,
     /// Intervals of the run with no hint in force.
     pub none: u64,
@@ -159,14 +159,16 @@ fn read(spec: &HintsSpec) -> Result<Vec<(i64, Hint)>, CostError> {
             Some(Stamp::Local(naive)) => {
                 match resolve_local(&tz, naive, rows.last().map(|r| r.0)) {
                     Resolved::Utc(t) => t,
-                    Resolved::Nonexistent => return Err(err(
-                        line,
-                        &spec.time_column,
-                        format!(
+                    Resolved::Nonexistent => {
+                        return Err(err(
+                            line,
+                            &spec.time_column,
+                            format!(
                             "`{cell}` does not exist in {} (skipped by a daylight-saving change)",
                             tz.name()
                         ),
-                    )),
+                        ))
+                    }
                 }
             }
             None => {

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 type Term = (&'static str, RGBColor, fn(&SummaryRow) -> f64);
 
 const TERMS: [Term; 4] = [
-    ("electricity", RGBColor(70, 110, 180), |r| r.cost_electricity),
+    ("electricity", RGBColor(70, 110, 180), |r| {
+        r.cost_electricity
+    }),
     ("carbon price", RGBColor(90, 90, 90), |r| r.cost_carbon),
     ("compute-hour tax", RGBColor(220, 150, 40), |r| r.cost_tax),
     ("levy", RGBColor(150, 90, 160), |r| r.cost_levy),
@@ -69,10 +71,9 @@ impl Figure for Breakdown<'_> {
                 bar.set_margin(0, 0, 30, 30);
                 bar
             });
-            chart
-                .draw_series(bars)?
-                .label(*name)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled()));
+            chart.draw_series(bars)?.label(*name).legend(move |(x, y)| {
+                Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled())
+            });
         }
         chart.draw_series(self.rows.iter().enumerate().map(|(i, r)| {
             Text::new(
@@ -115,5 +116,10 @@ pub(crate) fn plot_cost(
         return Ok(Vec::new());
     }
     let currency = currency.unwrap_or("currency units").to_string();
-    render(dir, "cost_breakdown", (900, 560), &Breakdown { rows, currency })
+    render(
+        dir,
+        "cost_breakdown",
+        (900, 560),
+        &Breakdown { rows, currency },
+    )
 }

@@ -63,11 +63,13 @@ pub fn table(res: &Results) -> String {
         add("cost total", &|r| money(r.cost_total));
     }
     if rows.iter().any(|r| r.hints_followed.is_some()) {
-        add("grid hints followed/deviated/none", &|r| {
-            match (r.hints_followed, r.hints_deviated, r.hints_none) {
-                (Some(f), Some(d), Some(n)) => format!("{f}/{d}/{n}"),
-                _ => "-".into(),
-            }
+        add("grid hints followed/deviated/none", &|r| match (
+            r.hints_followed,
+            r.hints_deviated,
+            r.hints_none,
+        ) {
+            (Some(f), Some(d), Some(n)) => format!("{f}/{d}/{n}"),
+            _ => "-".into(),
         });
     }
     add("avg / peak power", &|r| {
@@ -212,10 +214,12 @@ pub fn table(res: &Results) -> String {
     out
 }
 
-/// A cost with no decimals, or `-` when not given.
+/// A cost with about three significant figures (no decimals from 100 up), or `-` when not given.
 fn money(v: f64) -> String {
-    if v.is_finite() {
+    if v.is_finite() && v.abs() >= 100.0 {
         format!("{v:.0}")
+    } else if v.is_finite() {
+        format!("{v:.2}")
     } else {
         "-".into()
     }

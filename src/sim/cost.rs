@@ -6,7 +6,7 @@ use super::run::{RunOutcome, RunSetup};
 use crate::cost::{CostInputs, CostTerms, Hint, HintCount, HintUse, IntervalUse};
 use crate::grid::GridSeries;
 use crate::scenario::{CircadianSpec, Objective};
-use crate::strategy::{CircadianPolicy, Mode};
+use crate::strategy::CircadianPolicy;
 
 /// The grid as the planner sees it: the forecast (when given) in place of the grid's carbon series,
 /// and for objective = "cost" the all-in price per MWh (electricity + levy + carbon price × the
@@ -68,15 +68,6 @@ fn allowed_by(h: Option<Hint>) -> [bool; 3] {
     }
 }
 
-/// The mode that follows a hint exactly.
-fn mode_of(h: Hint) -> Mode {
-    match h {
-        Hint::Run => Mode::Full,
-        Hint::Throttle => Mode::Throttled,
-        Hint::Pause => Mode::Paused,
-    }
-}
-
 /// The cost terms of a finished run, from what each of its timeline's intervals used.
 pub(crate) fn terms(
     cost: &CostInputs,
@@ -94,7 +85,9 @@ pub(crate) fn terms(
 }
 
 /// How the run's mode compared with the hint in force, over the intervals it trained in (a row
-/// whose mode is `None` — training already finished — is not counted).
+/// whose mode is `None` — training already finished — is not counted). A mode the hint allows
+/// follows it (run: any mode; throttle: throttled or paused; pause: paused); a faster one departs.
+/// Pausing in a `run` interval follows: the hint says the grid can take the load, not that it must.
 pub(crate) fn hint_count(hints: &[Option<Hint>], grid: &GridSeries, o: &RunOutcome) -> HintCount {
     let mut n = HintCount::default();
     for r in &o.timeline {
@@ -102,7 +95,7 @@ pub(crate) fn hint_count(hints: &[Option<Hint>], grid: &GridSeries, o: &RunOutco
         let i = ((r.start_utc_s - grid.start_utc_s) / grid.interval_s) as usize;
         match hints.get(i).copied().flatten() {
             None => n.none += 1,
-            Some(h) if mode_of(h) == mode => n.followed += 1,
+            Some(h) if allowed_by(Some(h))[mode as usize] => n.followed += 1,
             Some(_) => n.deviated += 1,
         }
     }

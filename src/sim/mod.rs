@@ -505,4 +505,6 @@ mod tests;
 #[cfg(test)]
 mod tests_agreement;
 #[cfg(test)]
+mod tests_cost;
+#[cfg(test)]
 mod tests_equal;
