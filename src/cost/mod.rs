@@ -128,3 +128,6 @@ pub enum CostError {
         msg: String,
     },
 }
+
+#[cfg(test)]
+mod tests;
