@@ -89,3 +89,10 @@ fn marginal_carbon_outputs_unchanged() {
     // Reads the PJM EIA-930 series from ../shared/data/grid and estimates its marginal factors.
     check("marginal_carbon");
 }
+
+#[test]
+fn carbon_price_outputs_unchanged() {
+    // Reads the CISO EIA-930 series and the San Jose weather from ../shared/data/grid, and
+    // data/caiso_flex_alerts_2022.csv (the [cost] table's hints).
+    check("carbon_price");
+}

@@ -295,3 +295,39 @@ fn the_run_reports_how_often_it_followed_the_hints() {
         }
     }
 }
+
+#[test]
+fn the_planner_plans_on_the_forecast_and_the_run_meters_the_truth() {
+    let s = single_node(&OPTIMAL_COST, "carbon_price_per_t = 100.0");
+    let c = s.circadian.clone().unwrap();
+    let mut grid = crate::grid::default_profile_series(
+        "CISO",
+        s.training.start_utc_s,
+        4 * 3600,
+        3600,
+        Some(50.0),
+    )
+    .unwrap();
+    grid.ci_g_per_kwh = vec![100.0, 500.0, 100.0, 500.0];
+    let cost = CostInputs {
+        carbon_price_per_t: Some(vec![100.0; 4]),
+        compute_hour_tax: 0.0,
+        levy_per_kwh: 0.0,
+        forecast_ci: Some(vec![500.0, 100.0, 500.0, 100.0]),
+        hints: None,
+    };
+    let g = planner_grid(&grid, Some(&cost), &c);
+    // The planner's intensity is the forecast, and its all-in price carries the forecast's carbon.
+    assert_eq!(g.ci_g_per_kwh, vec![500.0, 100.0, 500.0, 100.0]);
+    assert_eq!(
+        g.price_per_mwh.as_deref(),
+        Some(&[100.0, 60.0, 100.0, 60.0][..])
+    );
+    // The truth is untouched.
+    assert_eq!(grid.ci_g_per_kwh[0], 100.0);
+    let mut c4 = c.clone();
+    c4.deadline_s = 4.0 * 3600.0;
+    let mut p = setup::policy(&c4, &g, &[1.0; 4], rates(FULL, FULL, 0.0, 0.0), 1).unwrap();
+    // One interval of work goes where the forecast is cheap (interval 1), not where the truth is.
+    assert_eq!(modes(&mut p, 100.0 * 3600.0 * 0.9)[0], Mode::Paused);
+}
