@@ -1,4 +1,4 @@
-//! Whole-scenario speed: the embedded default (seed_comparison.toml) and the single-node case, end to end.
+//! Whole-scenario speed: the embedded default (seed_comparison.toml), the single-node case, and the carbon-price case beside its grid without a cost table, end to end.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use moesim::Scenario;
@@ -30,6 +30,22 @@ fn bench(c: &mut Criterion) {
                 .unwrap_or(0)
         })
     });
+    // The [cost] table's price, tax and hints on the real CISO series, beside the same grid without it.
+    for name in ["carbon_price", "real_grid_ciso"] {
+        let s = match Scenario::from_file(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml")),
+        ) {
+            Ok(s) => s,
+            Err(e) => panic!("{name}.toml invalid: {e}"),
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                moesim::simulate(&s)
+                    .map(|r| r.strategies.len())
+                    .unwrap_or(0)
+            })
+        });
+    }
     g.finish();
 }
 

@@ -8,6 +8,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod cost;
 pub mod engine;
 pub mod grid;
 pub mod hardware;

@@ -127,3 +127,10 @@ fn marginal_carbon_outputs_unchanged() {
 fn marginal_carbon_exact_outputs_unchanged() {
     check_with("marginal_carbon", true);
 }
+
+#[test]
+fn carbon_price_outputs_unchanged() {
+    // Reads the CISO EIA-930 series and the San Jose weather from ../shared/data/grid, and
+    // data/caiso_flex_alerts_2022.csv (the [cost] table's hints).
+    check("carbon_price");
+}

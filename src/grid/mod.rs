@@ -60,6 +60,12 @@ pub use table::LoadReport;
 pub use time::{fmt_utc, parse_time_zone};
 pub use weather::{load_epw, wet_bulb_stull_c, WeatherSeries, MAX_WEATHER_GAP_H};
 pub use window::{pue_by_interval, series_for};
+// The shared table reader, stamp parsing and CSV dialect, for the other series a scenario reads on the
+// grid's time conventions (`crate::cost`: prices, a forecast, grid hints).
+pub(crate) use dialect::{csv_reader, read_source};
+pub(crate) use stamps::StampStyle;
+pub(crate) use table::{load_table, ColumnReq, TableSpec};
+pub(crate) use time::{parse_stamp, resolve_local, Resolved, Stamp, STAMP_FORMS};
 
 #[cfg(test)]
 pub(crate) use crate::testdata as test_data;

@@ -46,6 +46,8 @@ pub fn plot_dir(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotErro
 
     let mut written = plot_run(dir, &summary, &timeline, info.as_ref())?;
     written.extend(plot_savings(dir, &summary)?);
+    let currency = info.as_ref().and_then(|i| i.currency.as_deref());
+    written.extend(super::plots_cost::plot_cost(dir, &summary, currency)?);
     if let Some(t) = &trace {
         written.extend(plot_trace(dir, t)?);
     }

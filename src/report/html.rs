@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The plots the report inlines when present, in page order: file stem and heading.
-const SECTIONS: [(&str, &str); 8] = [
+const SECTIONS: [(&str, &str); 9] = [
     (
         "saving_waterfall",
         "Where each saving comes from: waterfall",
@@ -18,6 +18,7 @@ const SECTIONS: [(&str, &str); 8] = [
     ),
     ("comparison", "Strategies compared"),
     ("energy_breakdown", "Energy breakdown"),
+    ("cost_breakdown", "Cost by term"),
     ("routing_heatmap", "Expert load per layer"),
     ("routing_imbalance", "Load imbalance over training"),
     ("sweep_pareto", "Sweep: emissions vs time"),
@@ -53,7 +54,7 @@ enum Show {
 
 /// Display name, unit (empty: none; `CURRENCY`: the run's currency) and rendering of every column of
 /// summary.csv; a test holds it to `summary_columns()` so a new column cannot appear raw.
-const COLUMNS: [(&str, &str, &str, Show); 70] = [
+const COLUMNS: [(&str, &str, &str, Show); 78] = [
     ("strategy", "strategy", "", Show::Text),
     ("model", "model", "", Show::Text),
     ("params_total_b", "parameters, total", "billion", Show::Num),
@@ -337,6 +338,49 @@ const COLUMNS: [(&str, &str, &str, Show); 70] = [
         "saving_tokens_time_h",
         "wall-clock saved vs moe: tokens to equal loss",
         "h",
+        Show::Num,
+    ),
+    ("cost_electricity", "cost: electricity", CURRENCY, Show::Num),
+    (
+        "cost_carbon",
+        "cost: carbon price × tonnes CO2e",
+        CURRENCY,
+        Show::Num,
+    ),
+    (
+        "cost_tax",
+        "cost: compute-hour tax × GPU-hours held",
+        CURRENCY,
+        Show::Num,
+    ),
+    (
+        "cost_levy",
+        "cost: levy × facility kWh",
+        CURRENCY,
+        Show::Num,
+    ),
+    (
+        "cost_total",
+        "cost: total of the terms",
+        CURRENCY,
+        Show::Num,
+    ),
+    (
+        "hints_followed",
+        "grid hints: intervals followed",
+        "",
+        Show::Num,
+    ),
+    (
+        "hints_deviated",
+        "grid hints: intervals departed from",
+        "",
+        Show::Num,
+    ),
+    (
+        "hints_none",
+        "grid hints: intervals with no hint",
+        "",
         Show::Num,
     ),
 ];

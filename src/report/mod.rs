@@ -9,6 +9,7 @@ mod html_uncertainty;
 mod layers;
 mod plots;
 mod plots_bands;
+mod plots_cost;
 mod plots_data;
 mod plots_routing;
 mod plots_saving;

@@ -211,6 +211,30 @@ pub struct SummaryRow {
     /// Saving against moe attributed to `tokens` (wall-clock time, moe − this strategy; empty without a split) [h].
     #[serde(with = "finite", default = "nan")]
     pub saving_tokens_time_h: f64,
+    /// Electricity cost, as `cost`, as a term of `cost_total` (empty without a `[cost]` table) [currency].
+    #[serde(with = "finite", default = "nan")]
+    pub cost_electricity: f64,
+    /// Carbon price × tonnes CO2e (empty without a `[cost]` table) [currency].
+    #[serde(with = "finite", default = "nan")]
+    pub cost_carbon: f64,
+    /// Compute-hour tax × GPU-hours held (empty without a `[cost]` table) [currency].
+    #[serde(with = "finite", default = "nan")]
+    pub cost_tax: f64,
+    /// Levy × facility kWh (empty without a `[cost]` table) [currency].
+    #[serde(with = "finite", default = "nan")]
+    pub cost_levy: f64,
+    /// The sum of the four cost terms (empty without a `[cost]` table) [currency].
+    #[serde(with = "finite", default = "nan")]
+    pub cost_total: f64,
+    /// Grid intervals the run's mode followed the grid's hint in (empty without `[cost.hints]`).
+    #[serde(default)]
+    pub hints_followed: Option<u64>,
+    /// Grid intervals the run's mode departed from the grid's hint in (empty without `[cost.hints]`).
+    #[serde(default)]
+    pub hints_deviated: Option<u64>,
+    /// Grid intervals of the run with no hint in force (empty without `[cost.hints]`).
+    #[serde(default)]
+    pub hints_none: Option<u64>,
 }
 
 impl SummaryRow {
@@ -436,6 +460,14 @@ fn row(res: &Results, r: &StrategyResult) -> SummaryRow {
         saving_tokens_co2_kg: save(Cause::Tokens, |p| p.co2_kg),
         saving_tokens_energy_kwh: save(Cause::Tokens, |p| p.energy_j / 3.6e6),
         saving_tokens_time_h: save(Cause::Tokens, |p| p.time_s / 3600.0),
+        cost_electricity: r.cost.map_or(f64::NAN, |c| c.electricity),
+        cost_carbon: r.cost.map_or(f64::NAN, |c| c.carbon),
+        cost_tax: r.cost.map_or(f64::NAN, |c| c.tax),
+        cost_levy: r.cost.map_or(f64::NAN, |c| c.levy),
+        cost_total: r.cost.map_or(f64::NAN, |c| c.total()),
+        hints_followed: r.hints.map(|h| h.followed),
+        hints_deviated: r.hints.map(|h| h.deviated),
+        hints_none: r.hints.map(|h| h.none),
     }
 }
 

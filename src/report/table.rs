@@ -55,6 +55,23 @@ pub fn table(res: &Results) -> String {
             "n/a (no price)".into()
         }
     });
+    // The `[cost]` table's terms under the electricity cost, and their sum (`cost` is the first term).
+    if rows.iter().any(|r| r.cost_total.is_finite()) {
+        add("  + carbon price", &|r| money(r.cost_carbon));
+        add("  + compute-hour tax", &|r| money(r.cost_tax));
+        add("  + levy", &|r| money(r.cost_levy));
+        add("cost total", &|r| money(r.cost_total));
+    }
+    if rows.iter().any(|r| r.hints_followed.is_some()) {
+        add("grid hints followed/deviated/none", &|r| match (
+            r.hints_followed,
+            r.hints_deviated,
+            r.hints_none,
+        ) {
+            (Some(f), Some(d), Some(n)) => format!("{f}/{d}/{n}"),
+            _ => "-".into(),
+        });
+    }
     add("avg / peak power", &|r| {
         format!("{:.0} / {:.0} kW", r.avg_facility_kw, r.peak_facility_kw)
     });
@@ -195,6 +212,17 @@ pub fn table(res: &Results) -> String {
     out.push_str(&super::savings::savings_text(&rows));
     out.push_str(&super::carbon::console_lines(&rows, &res.grid));
     out
+}
+
+/// A cost with about three significant figures (no decimals from 100 up), or `-` when not given.
+fn money(v: f64) -> String {
+    if v.is_finite() && v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.is_finite() {
+        format!("{v:.2}")
+    } else {
+        "-".into()
+    }
 }
 
 fn pct(x: f64, base: f64) -> f64 {

@@ -273,6 +273,8 @@ pub struct Scenario {
     pub limits: RunLimits,
     /// The Monte Carlo of `moesim run --samples` (`[uncertainty]`), if the file has the table.
     pub uncertainty: Option<UncertaintySpec>,
+    /// Carbon price, compute-hour tax, levy, forecast and grid hints (`[cost]`), if the file has the table.
+    pub cost: Option<crate::cost::CostSpec>,
     /// Random streams given a root of their own instead of `seed` (stream name, root): set by the
     /// Monte Carlo to redraw one source at a time; always empty in a scenario read from a file.
     pub reseed: Vec<(String, u64)>,

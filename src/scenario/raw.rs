@@ -32,6 +32,8 @@ pub struct RawScenario {
     pub limits: RawLimits,
     /// Monte Carlo over the uncertain inputs (`[uncertainty]`, read by `moesim run --samples`).
     pub uncertainty: Option<RawUncertainty>,
+    /// Carbon price, compute-hour tax, levy, a forecast and the grid's hints (`[cost]`).
+    pub cost: Option<RawCost>,
     /// Published figures of a validation case (read by `moesim validate`, ignored by `run`).
     pub validation: Option<toml::Value>,
     /// Parameter sweep (read by `moesim::sweep`; a single run ignores it).
@@ -263,4 +265,43 @@ pub struct RawUncertainty {
     pub gpu_speed_spread: Option<f64>,
     pub gpu_power_spread: Option<f64>,
     pub split: Option<bool>,
+}
+
+/// `[cost]`: what a run pays beyond (or instead of) the grid's electricity price (see `validate/cost.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCost {
+    /// A number [currency/MWh] or a table: a series (`RawValueCsv`).
+    pub electricity_price_per_mwh: Option<toml::Value>,
+    /// A number [currency/t CO2e] or a table: a series (`RawValueCsv`).
+    pub carbon_price_per_t: Option<toml::Value>,
+    pub compute_hour_tax: Option<f64>,
+    pub levy_per_kwh: Option<f64>,
+    pub forecast: Option<RawValueCsv>,
+    pub hints: Option<RawHints>,
+}
+
+/// A generic CSV of one value per stamp, read with the grid loader's rules.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawValueCsv {
+    pub path: String,
+    pub time_column: String,
+    pub value_column: String,
+    pub time_zone: String,
+    pub stamp: StampAt,
+    pub max_gap_intervals: Option<i64>,
+    pub wrap_years: Option<bool>,
+}
+
+/// `[cost.hints]`: the grid's run/throttle/pause hints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHints {
+    pub path: String,
+    pub time_column: String,
+    pub hint_column: String,
+    pub time_zone: String,
+    #[serde(rename = "use")]
+    pub use_as: crate::cost::HintUse,
 }

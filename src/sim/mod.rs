@@ -1,6 +1,7 @@
 //! Puts the models together: the step model and the run-level simulation of every strategy of a scenario.
 
 pub mod attribution;
+mod cost;
 pub mod event_step;
 mod meter;
 mod outcome;
@@ -82,6 +83,9 @@ pub enum SimError {
         /// The limit's value.
         limit: f64,
     },
+    /// The `[cost]` table's inputs could not be read.
+    #[error(transparent)]
+    Cost(#[from] crate::cost::CostError),
     /// A run could not complete.
     #[error("strategy `{strategy}`: {source}")]
     Run {
@@ -104,6 +108,7 @@ impl SimError {
                 | SimError::TooLarge { .. }
                 | SimError::Unreachable { .. }
                 | SimError::NoReferenceLoss { .. }
+                | SimError::Cost(_)
         )
     }
 }
@@ -145,6 +150,10 @@ pub struct StrategyResult {
     /// the layer's all-to-alls and expert-TP collectives, and the same under balanced routing
     /// (empty on the fast path).
     pub layer_skew: Vec<event_step::skew::IntervalSkew>,
+    /// The run's cost by term, with the scenario's `[cost]` table (None without one).
+    pub cost: Option<crate::cost::CostTerms>,
+    /// How the run's modes compared with the grid's hints (`[cost.hints]`; None without them).
+    pub hints: Option<crate::cost::HintCount>,
 }
 
 impl StrategyResult {
@@ -456,6 +465,7 @@ pub(crate) fn run_variant(
         pue,
         count_effective,
         forecast_seed: seeds.stream("forecast", index),
+        cost: prepared.cost.as_ref(),
     };
     let mut plan = plan::plan_for(s, kind, &sm, &router, &inputs, on)?;
     setup.full = plan.full;
@@ -490,6 +500,11 @@ pub(crate) fn run_variant(
         source,
     })?;
     let quality = outcome::assess(s, job, &outcome);
+    let costs = prepared.cost.as_ref();
+    let cost_terms = costs.map(|c| cost::terms(c, grid, &setup, &outcome));
+    let hints = costs
+        .and_then(|c| c.hints.as_ref())
+        .map(|(h, _)| cost::hint_count(h, grid, &outcome));
     let model = &job.model;
     Ok(StrategyResult {
         kind,
@@ -505,6 +520,8 @@ pub(crate) fn run_variant(
         chinchilla: quality.chinchilla,
         moved_slots: sm.moved_slots(),
         layer_skew: event.as_mut().map(|e| e.take_skew()).unwrap_or_default(),
+        cost: cost_terms,
+        hints,
     })
 }
 
@@ -514,6 +531,8 @@ mod tests;
 mod tests_agreement;
 #[cfg(test)]
 mod tests_blocks;
+#[cfg(test)]
+mod tests_cost;
 #[cfg(test)]
 mod tests_equal;
 #[cfg(test)]

@@ -197,6 +197,8 @@ pub(crate) struct PlanInputs<'a> {
     pub count_effective: bool,
     /// Random stream of the forecast noise.
     pub forecast_seed: u64,
+    /// The `[cost]` table on the grid's intervals: the planner's forecast, all-in price, tax and hints.
+    pub cost: Option<&'a crate::cost::CostInputs>,
 }
 
 /// The plan of strategy `kind` with the step model and router of its job, with `on` saying which
@@ -280,18 +282,14 @@ pub(crate) fn plan_for(
     } else {
         mean_pue(inputs.pue)
     };
-    let policy = setup::policy(
-        c,
-        inputs.grid,
-        &pue,
-        rates,
-        hour_rates,
-        inputs.forecast_seed,
-    )
-    .map_err(|SetupError::Missing { what }| SimError::Missing {
-        strategy: kind.name(),
-        what,
-    })?;
+    let grid = super::cost::planner_grid(inputs.grid, inputs.cost, c);
+    let policy = setup::policy(c, &grid, &pue, rates, hour_rates, inputs.forecast_seed).map_err(
+        |SetupError::Missing { what }| SimError::Missing {
+            strategy: kind.name(),
+            what,
+        },
+    )?;
+    let policy = super::cost::hook_policy(policy, inputs.cost, c, inputs.setup);
     let (checkpoint_s, restore_s) = if on.pause_overhead {
         (c.checkpoint_write_s, c.restore_s)
     } else {

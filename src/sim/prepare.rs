@@ -90,6 +90,8 @@ pub struct Prepared {
     pub grid: GridSeries,
     /// PUE of each grid interval.
     pub pue: Arc<Vec<f64>>,
+    /// The `[cost]` table on the grid's intervals (its electricity price, if any, is already the grid's).
+    pub cost: Option<crate::cost::CostInputs>,
     /// Price every step at event level instead of the fast path (`moesim run --event-level`;
     /// `prepare` leaves it off, so an attribution's counterfactuals run on the fast path).
     pub event_level: bool,
@@ -181,7 +183,11 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
             limit: s.limits.max_timeline_rows,
         });
     }
-    let grid = grid::series_for(&s.grid, s.training.start_utc_s, plan.horizon_s)?;
+    let mut grid = grid::series_for(&s.grid, s.training.start_utc_s, plan.horizon_s)?;
+    let cost = match &s.cost {
+        Some(c) => Some(crate::cost::CostInputs::load(c, &mut grid)?),
+        None => None,
+    };
     let pue = Arc::new(grid::pue_by_interval(
         &grid,
         s.cluster.pue,
@@ -194,6 +200,7 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
         plan,
         grid,
         pue,
+        cost,
         event_level: false,
     })
 }

@@ -36,6 +36,9 @@ pub struct TimelineRow {
     pub pue: f64,
     /// Share of token-to-expert assignments dropped at capacity in the interval's steps.
     pub dropped_share: f64,
+    /// Time the job held its GPUs within the interval (training, checkpoint, restore, paused without
+    /// releasing its nodes): the compute-hour tax's base, × GPUs [s].
+    pub held_s: f64,
 }
 
 /// Per-step statistics summed over a run.
@@ -171,6 +174,8 @@ struct Run<'a> {
     pauses: u32,
     held_s: f64,
     held_since: Option<f64>,
+    /// Held time up to the start of the current interval [s].
+    held_at_interval_start_s: f64,
     end_s: f64,
 }
 
@@ -318,6 +323,9 @@ impl Run<'_> {
             _ => self.setup.pue,
         };
         let totals = self.meter.new_interval(now_s, ci, price, pue);
+        let held_now_s = self.held_s + self.held_since.map_or(0.0, |t| now_s - t);
+        let held_s = held_now_s - self.held_at_interval_start_s;
+        self.held_at_interval_start_s = held_now_s;
         if let Some(i) = self.current {
             self.timeline.push(TimelineRow {
                 start_utc_s: self.grid.start_utc_s + i as i64 * self.grid.interval_s,
@@ -338,6 +346,7 @@ impl Run<'_> {
                     0.0
                 },
                 covered_s: now_s - self.interval_start_s,
+                held_s,
             });
         }
         self.watch.sink.update(&crate::progress::Progress {
@@ -626,6 +635,7 @@ pub(crate) fn run_watched_event(
         pauses: 0,
         held_s: 0.0,
         held_since: None,
+        held_at_interval_start_s: 0.0,
         end_s: 0.0,
     };
     let mut sim = Simulation::new();

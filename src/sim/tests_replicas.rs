@@ -64,6 +64,7 @@ fn circadian_plan(s: &Scenario) -> (plan::Plan, StepModel, Option<Router>) {
         pue: &prepared.pue,
         count_effective: true,
         forecast_seed: 3,
+        cost: None,
     };
     let p = plan::plan_for(
         s,
@@ -188,6 +189,7 @@ fn the_attribution_switches_replica_throttling_with_the_batch() {
         pue: &prepared.pue,
         count_effective: true,
         forecast_seed: 3,
+        cost: None,
     };
     let off = plan::plan_for(&s, StrategyKind::Circadian, &sm, &router, &inputs, on).unwrap();
     assert!(off.replicas.is_none());

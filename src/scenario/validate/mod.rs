@@ -2,6 +2,7 @@
 
 mod circadian;
 mod cluster;
+mod cost;
 mod grid;
 mod model;
 mod routing;
@@ -175,7 +176,19 @@ impl Validator<'_> {
             Some(u) => Some(self.uncertainty(u)?),
             None => None,
         };
+        let cost = match &raw.cost {
+            Some(c) => Some(
+                self.cost(
+                    c,
+                    circadian
+                        .as_ref()
+                        .filter(|_| strategies.contains(&StrategyKind::Circadian)),
+                )?,
+            ),
+            None => None,
+        };
         Ok(Scenario {
+            cost,
             name: raw.name,
             description: raw.description,
             seed: raw.seed as u64,

@@ -63,6 +63,43 @@ pub struct CircadianPolicy {
     optimal: bool,
     /// Scratch for the optimizer: (cost per token, interval offset, target mode).
     steps: Vec<(f64, usize, Mode)>,
+    /// Cost per second of being in each mode besides signal × power (a compute-hour tax on held GPUs),
+    /// in the units of signal × W, by `Mode as usize`; `None`: no such cost (the plain hull).
+    fixed: Option<[f64; 3]>,
+    /// The grid's hints as the modes each interval allows (by `Mode as usize`), and whether they bind
+    /// (a constraint) or only advise (departed from where the deadline needs it).
+    hints: Option<(Vec<[bool; 3]>, bool)>,
+}
+
+/// The upgrades along the lower convex hull of (work rate, cost) points: (from, to, extra tokens/s,
+/// extra cost). A point that is slower and no cheaper per token is skipped.
+fn lower_hull(mut pts: Vec<(f64, f64, Mode)>) -> Vec<Upgrade> {
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut hull: Vec<(f64, f64, Mode)> = Vec::with_capacity(3);
+    for p in pts {
+        if hull.last().is_some_and(|h| p.0 <= h.0) {
+            // Same rate: keep the cheaper.
+            if let Some(h) = hull.last_mut() {
+                if p.1 < h.1 {
+                    *h = p;
+                }
+            }
+            continue;
+        }
+        while hull.len() >= 2 {
+            let (a, b) = (hull[hull.len() - 2], hull[hull.len() - 1]);
+            // b is above the segment a→p: not on the lower hull.
+            if (b.1 - a.1) * (p.0 - a.0) >= (p.1 - a.1) * (b.0 - a.0) {
+                hull.pop();
+            } else {
+                break;
+            }
+        }
+        hull.push(p);
+    }
+    hull.windows(2)
+        .map(|w| (w[0].2, w[1].2, w[1].0 - w[0].0, w[1].1 - w[0].1))
+        .collect()
 }
 
 /// A step up the optimizer's hull: (from, to, extra tokens/s, extra W).
@@ -149,7 +186,59 @@ impl CircadianPolicy {
             sorted: Vec::with_capacity(lookahead),
             optimal: false,
             steps: Vec::new(),
+            fixed: None,
+            hints: None,
         }
+    }
+
+    /// Add a cost per second to each mode (`[full, throttled, paused]`, in the units of signal × W)
+    /// that the optimizer weighs beside signal × power: the compute-hour tax on the GPUs each mode
+    /// holds. With it the cheapest mode upgrades can differ from interval to interval.
+    pub fn with_fixed_costs(mut self, per_mode: [f64; 3]) -> Self {
+        self.fixed = Some(per_mode);
+        self
+    }
+
+    /// Follow the grid's hints: `allowed[j]` the modes interval `j` allows (by `Mode as usize`);
+    /// `binding`: never leave them (a constraint), else leave them only where the deadline needs it,
+    /// in the intervals where that costs least (advice). Used by the optimizer.
+    pub fn with_hints(mut self, allowed: Vec<[bool; 3]>, binding: bool) -> Self {
+        self.hints = Some((allowed, binding));
+        self
+    }
+
+    /// The modes interval `j` allows (all without hints or past the hints' end).
+    fn allowed(&self, j: usize) -> [bool; 3] {
+        self.hints
+            .as_ref()
+            .and_then(|(a, _)| a.get(j).copied())
+            .unwrap_or([true; 3])
+    }
+
+    /// `m`, or under binding hints the fastest mode interval `i` allows if `m` is not one of them.
+    fn obey(&self, i: usize, m: Mode) -> Mode {
+        let ok = self.allowed(i);
+        if !self.hints.as_ref().is_some_and(|h| h.1) || ok[m as usize] {
+            return m;
+        }
+        [Mode::Full, Mode::Throttled]
+            .into_iter()
+            .filter(|x| ok[*x as usize])
+            .max_by(|a, b| self.rate_at(*a, i).total_cmp(&self.rate_at(*b, i)))
+            .unwrap_or(Mode::Paused)
+    }
+
+    /// The upgrade hull of one interval of signal `c` over the modes `ok` allows, each mode costing
+    /// c × power + its fixed cost.
+    fn hull_at(&self, j: usize, c: f64, ok: [bool; 3]) -> Vec<(Mode, Mode, f64, f64)> {
+        let r = self.rates_at(j);
+        let f = self.fixed.unwrap_or([0.0; 3]);
+        let pts = [
+            (0.0, c * r.paused_w + f[2], Mode::Paused),
+            (r.throttled_tps, c * r.throttled_w + f[1], Mode::Throttled),
+            (r.full_tps, c * r.full_w + f[0], Mode::Full),
+        ];
+        lower_hull(pts.into_iter().filter(|p| ok[p.2 as usize]).collect())
     }
 
     /// Use the cost-minimising planner instead of thresholds: minimise Σ signal × power × time subject to
@@ -211,37 +300,11 @@ impl CircadianPolicy {
 /// rates `r`: (from, to, extra tokens/s, extra W). A mode that is slower and no cheaper per token is
 /// skipped.
 fn hull_of(r: &Rates) -> Vec<Upgrade> {
-    let mut pts = [
+    lower_hull(vec![
         (0.0, r.paused_w, Mode::Paused),
         (r.throttled_tps, r.throttled_w, Mode::Throttled),
         (r.full_tps, r.full_w, Mode::Full),
-    ];
-    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut hull: Vec<(f64, f64, Mode)> = Vec::with_capacity(3);
-    for p in pts {
-        if hull.last().is_some_and(|h| p.0 <= h.0) {
-            // Same rate: keep the cheaper.
-            if let Some(h) = hull.last_mut() {
-                if p.1 < h.1 {
-                    *h = p;
-                }
-            }
-            continue;
-        }
-        while hull.len() >= 2 {
-            let (a, b) = (hull[hull.len() - 2], hull[hull.len() - 1]);
-            // b is above the segment a→p: not on the lower hull.
-            if (b.1 - a.1) * (p.0 - a.0) >= (p.1 - a.1) * (b.0 - a.0) {
-                hull.pop();
-            } else {
-                break;
-            }
-        }
-        hull.push(p);
-    }
-    hull.windows(2)
-        .map(|w| (w[0].2, w[1].2, w[1].0 - w[0].0, w[1].1 - w[0].1))
-        .collect()
+    ])
 }
 
 impl CircadianPolicy {
@@ -257,20 +320,43 @@ impl CircadianPolicy {
         self.plan_start = i;
         self.steps.clear();
         self.modes.clear();
+        // Without fixed costs or hints one hull per hour's rates serves every interval (cost ∝
+        // signal × power); with them each interval has its own. Under advice, `fallback` holds the
+        // upgrades the hints rule out, taken only when the allowed ones cannot do the work before
+        // the deadline.
+        let plain = self.fixed.is_none() && self.hints.is_none();
+        let advice = self.hints.as_ref().is_some_and(|h| !h.1);
+        let mut fallback: Vec<(f64, usize, Mode)> = Vec::new();
         for off in 0..d - i {
-            let hull = &self.hulls[self.hull_index(i + off)];
-            let c = self.signal[i + off];
-            for &(_, to, dr, dp) in hull {
-                self.steps.push((c * dp / dr, off, to));
-            }
+            let j = i + off;
+            let c = self.signal[j];
+            let hull = &self.hulls[self.hull_index(j)];
             self.modes.push(hull.first().map_or(Mode::Full, |h| h.0));
+            if plain {
+                for &(_, to, dr, dp) in hull {
+                    self.steps.push((c * dp / dr, off, to));
+                }
+                continue;
+            }
+            let ok = self.allowed(j);
+            for (_, to, dr, dc) in self.hull_at(j, c, ok) {
+                self.steps.push((dc / dr, off, to));
+            }
+            if advice && ok != [true; 3] {
+                for (_, to, dr, dc) in self.hull_at(j, c, [true; 3]) {
+                    fallback.push((dc / dr, off, to));
+                }
+            }
         }
         // Cost per token, then time, then the slower mode first: deterministic and hull-ordered per interval.
-        self.steps.sort_by(|a, b| {
+        let order = |a: &(f64, usize, Mode), b: &(f64, usize, Mode)| {
             a.0.total_cmp(&b.0)
                 .then(a.1.cmp(&b.1))
                 .then((a.2 as u8).cmp(&(b.2 as u8)).reverse())
-        });
+        };
+        self.steps.sort_by(order);
+        fallback.sort_by(order);
+        self.steps.extend(fallback);
         // Plan the work itself in the cheapest intervals; the safety margin goes at the end (below).
         let need = progress.tokens_left;
         let mut work: f64 = (0..self.modes.len())
@@ -412,10 +498,11 @@ impl CircadianPolicy {
     /// cleanest intervals until the work left fits before the deadline.
     pub fn decide(&mut self, i: usize, progress: Progress) -> Mode {
         if i >= self.deadline_intervals {
-            return Mode::Full;
+            return self.obey(i, Mode::Full);
         }
         if self.optimal {
-            return self.decide_optimal(i, progress);
+            let m = self.decide_optimal(i, progress);
+            return self.obey(i, m);
         }
         let d = self.deadline_intervals;
         self.set_thresholds(i);
