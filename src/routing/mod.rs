@@ -98,3 +98,6 @@ impl RoutingError {
         }
     }
 }
+
+#[cfg(test)]
+mod trace_tests;

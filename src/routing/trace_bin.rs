@@ -168,7 +168,8 @@ impl Header {
                 ),
             ));
         }
-        let u32_at = |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+        let u32_at =
+            |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
         if bytes[0..8] != MAGIC {
             return Err(err(
                 0,
@@ -301,10 +302,7 @@ impl<W: Write> BinaryWriter<W> {
         if self.written != self.header.steps {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                format!(
-                    "{} of {} steps written",
-                    self.written, self.header.steps
-                ),
+                format!("{} of {} steps written", self.written, self.header.steps),
             ));
         }
         self.out.flush()?;

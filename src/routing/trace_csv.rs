@@ -205,7 +205,13 @@ pub fn scan_wide<R: BufRead>(
                 match layers {
                     None => layers = Some(cur_layers),
                     Some(l) if l != cur_layers => {
-                        return Err(row_err(path, row, format!("step {cur_step} has {cur_layers} layers, earlier steps have {l}")));
+                        return Err(row_err(
+                            path,
+                            row,
+                            format!(
+                                "step {cur_step} has {cur_layers} layers, earlier steps have {l}"
+                            ),
+                        ));
                     }
                     _ => {}
                 }
@@ -235,7 +241,9 @@ pub fn scan_wide<R: BufRead>(
         Some(l) => {
             return Err(RoutingError::Shape {
                 path: path.to_path_buf(),
-                msg: format!("last step {cur_step} has {cur_layers} layers, earlier steps have {l}"),
+                msg: format!(
+                    "last step {cur_step} has {cur_layers} layers, earlier steps have {l}"
+                ),
             });
         }
     };
@@ -279,7 +287,10 @@ impl<R: BufRead + Seek> WideSteps<R> {
         let changed = |at: u64, msg: String| RoutingError::Offset {
             path: path.to_path_buf(),
             offset: at,
-            msg: format!("step {}: {msg} (the file changed since it was checked at the start of the run?)", step + 1),
+            msg: format!(
+                "step {}: {msg} (the file changed since it was checked at the start of the run?)",
+                step + 1
+            ),
         };
         if self.at != offset {
             self.rdr

@@ -174,12 +174,11 @@ impl TraceFile {
         for s in 0..self.steps {
             counts.extend_from_slice(c.step(self, s)?);
         }
-        RoutingTrace::from_counts(self.experts, self.layers, counts, self.source.clone()).ok_or_else(
-            || RoutingError::Shape {
+        RoutingTrace::from_counts(self.experts, self.layers, counts, self.source.clone())
+            .ok_or_else(|| RoutingError::Shape {
                 path: self.path.clone(),
                 msg: "empty trace".into(),
-            },
-        )
+            })
     }
 }
 
@@ -209,7 +208,11 @@ pub struct TraceCursor {
 impl TraceCursor {
     /// Counts of trace step `step` (0-based), layer-major then expert; `file` is the trace this cursor
     /// was made from. Reading the next step on needs no seek; any other step seeks to it.
-    pub fn step<'a>(&'a mut self, file: &'a TraceFile, step: usize) -> Result<&'a [u32], RoutingError> {
+    pub fn step<'a>(
+        &'a mut self,
+        file: &'a TraceFile,
+        step: usize,
+    ) -> Result<&'a [u32], RoutingError> {
         if step >= file.steps {
             return Err(RoutingError::Shape {
                 path: file.path.clone(),
@@ -219,7 +222,15 @@ impl TraceCursor {
         match (&mut self.reader, &file.format) {
             (Reader::Memory, Format::Memory(t)) => return Ok(step_counts(t, step)),
             _ if self.current == Some(step) => {}
-            (Reader::Binary { rdr, at, raw, dtype }, Format::Binary(h)) => {
+            (
+                Reader::Binary {
+                    rdr,
+                    at,
+                    raw,
+                    dtype,
+                },
+                Format::Binary(h),
+            ) => {
                 let offset = HEADER_BYTES + step as u64 * h.step_bytes();
                 self.current = None;
                 if *at != offset {
@@ -243,7 +254,13 @@ impl TraceCursor {
             }
             (Reader::Wide(w), Format::Wide { step_offsets }) => {
                 self.current = None;
-                w.read(&file.path, step, step_offsets[step], file.experts, &mut self.counts)?;
+                w.read(
+                    &file.path,
+                    step,
+                    step_offsets[step],
+                    file.experts,
+                    &mut self.counts,
+                )?;
             }
             _ => {
                 return Err(RoutingError::Shape {

@@ -99,7 +99,9 @@ pub struct Prepared {
 /// scenario's limits, and build the grid series and PUE — everything `simulate` does before step one.
 pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
     let trace = match &s.routing.source {
-        RoutingSource::Trace { path, .. } if s.moe.is_some() => Some(Arc::new(TraceFile::open(path)?)),
+        RoutingSource::Trace { path, .. } if s.moe.is_some() => {
+            Some(Arc::new(TraceFile::open(path)?))
+        }
         _ => None,
     };
     // Every random stream of the simulation derives from the scenario seed by name and strategy index.
