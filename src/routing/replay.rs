@@ -53,10 +53,10 @@ impl ExpertMap {
 pub struct TraceReplay {
     trace: Arc<TraceFile>,
     /// This replay's reader of the trace (a clone opens its own when it first reads).
-    cursor: Option<TraceCursor>,
+    cursor: Option<Box<TraceCursor>>,
     /// The first read that failed during the run (the file changed after it was checked); the run
     /// reports it at its end through [`TraceReplay::take_error`].
-    error: Option<RoutingError>,
+    error: Option<Box<RoutingError>>,
     past_end: PastEnd,
     seed: u64,
     layers: usize,
@@ -70,7 +70,7 @@ impl Clone for TraceReplay {
         Self {
             trace: self.trace.clone(),
             cursor: None,
-            error: self.error.as_ref().map(RoutingError::duplicate),
+            error: self.error.as_ref().map(|e| Box::new(e.duplicate())),
             past_end: self.past_end,
             seed: self.seed,
             layers: self.layers,
@@ -104,7 +104,7 @@ impl TraceReplay {
         let map =
             (trace.experts != experts).then(|| ExpertMap::proportional(trace.experts, experts));
         let layers_cycled = trace.layers != layers;
-        let cursor = Some(trace.cursor()?);
+        let cursor = Some(Box::new(trace.cursor()?));
         Ok(Self {
             trace,
             cursor,
@@ -181,7 +181,7 @@ impl TraceReplay {
         let cursor = match &mut self.cursor {
             Some(c) => c,
             None => match self.trace.cursor() {
-                Ok(c) => self.cursor.insert(c),
+                Ok(c) => self.cursor.insert(Box::new(c)),
                 Err(e) => return self.failed(e, out),
             },
         };
@@ -215,14 +215,14 @@ impl TraceReplay {
     }
 
     fn failed(&mut self, e: RoutingError, out: &mut [f64]) {
-        self.error.get_or_insert(e);
+        self.error.get_or_insert(Box::new(e));
         let share = 1.0 / self.experts as f64;
         out.iter_mut().for_each(|x| *x = share);
     }
 
     /// The first read that failed during replay, if any (then the run's shares are not the trace's).
     pub fn take_error(&mut self) -> Option<RoutingError> {
-        self.error.take()
+        self.error.take().map(|e| *e)
     }
 }
 
