@@ -136,7 +136,8 @@ pub struct Header {
 impl Header {
     /// Bytes of one step's counts.
     pub fn step_bytes(&self) -> u64 {
-        self.layers as u64 * self.experts as u64 * self.dtype.bytes() as u64
+        // Saturates rather than wraps for a corrupt header (parse then reports the size as overflowing).
+        (self.layers as u64 * self.experts as u64).saturating_mul(self.dtype.bytes() as u64)
     }
 
     /// The 32 header bytes.
@@ -210,9 +211,9 @@ impl Header {
                 return Err(err(off, format!("{name} = 0; a trace has at least 1")));
             }
         }
-        let want = h
-            .steps
-            .checked_mul(h.step_bytes())
+        let want = (h.layers as u64 * h.experts as u64)
+            .checked_mul(dtype.bytes() as u64)
+            .and_then(|b| b.checked_mul(h.steps))
             .and_then(|d| d.checked_add(HEADER_BYTES));
         match want {
             Some(w) if w == file_len => Ok(h),
