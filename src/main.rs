@@ -146,7 +146,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Routing traces: statistics and synthetic traces.
+    /// Routing traces: statistics, synthetic traces, conversion to the binary format, timed replay.
     #[command(
         after_help = "Examples:\n  moesim trace stats ../shared/data/routing/routing_moe16top2_noaux.csv\n  moesim trace synth --out t.csv --model zipf --zipf-s 1.1 --experts 64 --layers 8 --steps 1000 --tokens 65536"
     )]
@@ -175,7 +175,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TraceCmd {
-    /// Per-layer and over-time load imbalance of a trace (wide or long CSV).
+    /// Per-layer and over-time load imbalance of a trace (wide or long CSV, or binary).
     #[command(
         after_help = "Examples:\n  moesim trace stats ../shared/data/routing/routing_moe16top2_noaux.csv\n  moesim trace stats t.csv --buckets 20"
     )]
@@ -185,6 +185,30 @@ enum TraceCmd {
         /// Step ranges to summarise the imbalance over training in.
         #[arg(long, default_value_t = 10)]
         buckets: usize,
+    },
+    /// Convert a trace between CSV (wide or long) and the compact binary format, streamed.
+    #[command(
+        after_help = "Examples:\n  moesim trace convert ../shared/data/routing/routing_moe16top2_noaux.csv noaux.moetrace\n  moesim trace convert t.csv t.moetrace --dtype u32\n  moesim trace convert t.moetrace t.csv                 back to wide CSV\n\nThe output's extension picks the format: .moetrace (binary; README \"Binary traces\") or .csv.\nExit codes: 0 ok, 1 the output could not be written, 2 bad input."
+    )]
+    Convert {
+        /// Input trace (wide or long CSV, or binary).
+        input: PathBuf,
+        /// Output trace: `.moetrace` (binary) or `.csv` (wide CSV).
+        out: PathBuf,
+        /// Bytes per count of a binary output: u8, u16 or u32 (default: the smallest that holds every count).
+        #[arg(long)]
+        dtype: Option<String>,
+    },
+    /// Replay a trace the way a run reads it (streamed, one step held), timed: checks it and its speed.
+    #[command(
+        after_help = "Examples:\n  moesim trace replay noaux.moetrace\n  moesim trace replay t.csv --steps 1000000     loops past the trace's end as a run does"
+    )]
+    Replay {
+        /// Trace file (CSV or binary).
+        file: PathBuf,
+        /// Steps to replay (default: the trace's steps; more loop past its end).
+        #[arg(long)]
+        steps: Option<u64>,
     },
     /// Write a synthetic trace (wide CSV) from a seeded router.
     #[command(
@@ -247,6 +271,12 @@ fn main() -> ExitCode {
         Command::Trace {
             what: TraceCmd::Synth(a),
         } => cli::trace::synth(a),
+        Command::Trace {
+            what: TraceCmd::Convert { input, out, dtype },
+        } => cli::trace::convert(&input, &out, dtype.as_deref()),
+        Command::Trace {
+            what: TraceCmd::Replay { file, steps },
+        } => cli::trace::replay(&file, steps),
         Command::Validate {
             cases,
             h100_data,

@@ -271,7 +271,16 @@ fn trace_reader_never_panics_on_mutated_traces() {
         Err(e) => panic!("tempdir: {e}"),
     };
     let target = dir.path().join("trace.csv");
-    fuzz("trace", 16, &[wide, long], (800, BUDGET), &|b| {
+    // A binary trace (read by its magic whatever the file's name): 2 steps × 1 layer × 2 experts of u16.
+    let mut binary = b"MOETRACE".to_vec();
+    for v in [1u32, 2] {
+        binary.extend(v.to_le_bytes());
+    }
+    binary.extend(2u64.to_le_bytes());
+    binary.extend(1u32.to_le_bytes());
+    binary.extend(2u32.to_le_bytes());
+    binary.extend([5, 0, 3, 0, 1, 0, 7, 0]);
+    fuzz("trace", 16, &[wide, long, binary], (800, BUDGET), &|b| {
         if std::fs::write(&target, b).is_ok() {
             let _ = read_trace(&target);
         }

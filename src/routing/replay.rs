@@ -1,7 +1,8 @@
 //! Replay of a recorded trace through a model: step s uses trace step s, with a rule past the trace's end,
-//! and (when asked) a mapping of the trace's layers and experts onto the model's.
+//! and (when asked) a mapping of the trace's layers and experts onto the model's. The trace is streamed:
+//! a replay holds one trace step, read from the file when a model step first asks for it.
 
-use super::{RoutingError, RoutingTrace};
+use super::{RoutingError, TraceCursor, TraceFile};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
@@ -48,9 +49,14 @@ impl ExpertMap {
 }
 
 /// A trace prepared for replay through a model of `layers` MoE layers and `experts` experts.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TraceReplay {
-    trace: Arc<RoutingTrace>,
+    trace: Arc<TraceFile>,
+    /// This replay's reader of the trace (a clone opens its own when it first reads).
+    cursor: Option<Box<TraceCursor>>,
+    /// The first read that failed during the run (the file changed after it was checked); the run
+    /// reports it at its end through [`TraceReplay::take_error`].
+    error: Option<Box<RoutingError>>,
     past_end: PastEnd,
     seed: u64,
     layers: usize,
@@ -59,10 +65,26 @@ pub struct TraceReplay {
     layers_cycled: bool,
 }
 
+impl Clone for TraceReplay {
+    fn clone(&self) -> Self {
+        Self {
+            trace: self.trace.clone(),
+            cursor: None,
+            error: self.error.as_ref().map(|e| Box::new(e.duplicate())),
+            past_end: self.past_end,
+            seed: self.seed,
+            layers: self.layers,
+            experts: self.experts,
+            map: self.map.clone(),
+            layers_cycled: self.layers_cycled,
+        }
+    }
+}
+
 impl TraceReplay {
     /// Prepare `trace` for a model; a shape mismatch is an error unless `allow_mapping`.
     pub fn new(
-        trace: Arc<RoutingTrace>,
+        trace: Arc<TraceFile>,
         layers: usize,
         experts: usize,
         past_end: PastEnd,
@@ -82,8 +104,11 @@ impl TraceReplay {
         let map =
             (trace.experts != experts).then(|| ExpertMap::proportional(trace.experts, experts));
         let layers_cycled = trace.layers != layers;
+        let cursor = Some(Box::new(trace.cursor()?));
         Ok(Self {
             trace,
+            cursor,
+            error: None,
             past_end,
             seed,
             layers,
@@ -148,13 +173,28 @@ impl TraceReplay {
         }
     }
 
-    /// Fill `out` (layers × experts) with the shares of model step `step`.
-    pub fn fill_shares(&self, step: u64, out: &mut [f64]) {
+    /// Fill `out` (layers × experts) with the shares of model step `step`, reading its trace step from
+    /// the file if this replay does not hold it. A read that fails (the file changed during the run)
+    /// gives equal shares and is kept for [`TraceReplay::take_error`].
+    pub fn fill_shares(&mut self, step: u64, out: &mut [f64]) {
         let ts = self.trace_step(step);
-        let e = self.experts;
+        let cursor = match &mut self.cursor {
+            Some(c) => c,
+            None => match self.trace.cursor() {
+                Ok(c) => self.cursor.insert(Box::new(c)),
+                Err(e) => return self.failed(e, out),
+            },
+        };
+        let counts = match cursor.step(&self.trace, ts) {
+            Ok(c) => c,
+            Err(e) => return self.failed(e, out),
+        };
+        let (e, te) = (self.experts, self.trace.experts);
         for l in 0..self.layers {
-            let c = self.trace.counts(ts, l % self.trace.layers);
-            let total: f64 = c.iter().map(|&x| x as f64).sum();
+            let tl = l % self.trace.layers;
+            let c = &counts[tl * te..(tl + 1) * te];
+            // Summed exactly in integers; the same f64 as summing the f64 counts (totals < 2^53).
+            let total = c.iter().map(|&x| x as u64).sum::<u64>() as f64;
             let row = &mut out[l * e..(l + 1) * e];
             if total <= 0.0 {
                 row.iter_mut().for_each(|x| *x = 1.0 / e as f64);
@@ -173,17 +213,31 @@ impl TraceReplay {
             }
         }
     }
+
+    fn failed(&mut self, e: RoutingError, out: &mut [f64]) {
+        self.error.get_or_insert(Box::new(e));
+        let share = 1.0 / self.experts as f64;
+        out.iter_mut().for_each(|x| *x = share);
+    }
+
+    /// The first read that failed during replay, if any (then the run's shares are not the trace's).
+    pub fn take_error(&mut self) -> Option<RoutingError> {
+        self.error.take().map(|e| *e)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn trace(experts: usize, layers: usize, steps: usize) -> Arc<RoutingTrace> {
+    use crate::routing::RoutingTrace;
+
+    fn trace(experts: usize, layers: usize, steps: usize) -> Arc<TraceFile> {
         let counts = (0..experts * layers * steps)
             .map(|i| (i % 7 + 1) as u32)
             .collect();
-        Arc::new(RoutingTrace::from_counts(experts, layers, counts, "t.csv".into()).unwrap())
+        let t = RoutingTrace::from_counts(experts, layers, counts, "t.csv".into()).unwrap();
+        Arc::new(TraceFile::from_trace(t))
     }
 
     #[test]
@@ -202,7 +256,7 @@ mod tests {
     #[test]
     fn folding_and_splitting_keep_every_share() {
         for (t, m) in [(16, 8), (16, 6), (4, 8), (5, 3)] {
-            let r = TraceReplay::new(trace(t, 2, 3), 2, m, PastEnd::Loop, true, 0).unwrap();
+            let mut r = TraceReplay::new(trace(t, 2, 3), 2, m, PastEnd::Loop, true, 0).unwrap();
             let mut out = vec![0.0; 2 * m];
             r.fill_shares(1, &mut out);
             for l in 0..2 {
@@ -212,10 +266,10 @@ mod tests {
         }
         // Folding 16 into 8 sums pairs exactly.
         let tr = trace(16, 1, 1);
-        let r = TraceReplay::new(tr.clone(), 1, 8, PastEnd::Loop, true, 0).unwrap();
+        let mut r = TraceReplay::new(tr.clone(), 1, 8, PastEnd::Loop, true, 0).unwrap();
         let mut out = vec![0.0; 8];
         r.fill_shares(0, &mut out);
-        let c = tr.counts(0, 0);
+        let c = tr.load().unwrap().counts(0, 0).to_vec();
         let total: f64 = c.iter().map(|&x| x as f64).sum();
         assert!((out[3] - (c[6] + c[7]) as f64 / total).abs() < 1e-12);
     }

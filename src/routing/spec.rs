@@ -1,7 +1,7 @@
 //! The routing a scenario asks for (router kind and parameters, choice, placement) and its one table of names.
 
 use super::TraceReplay;
-use super::{Collapse, PastEnd, PlacementPolicy, Router, RouterModel, RoutingError, RoutingTrace};
+use super::{Collapse, PastEnd, PlacementPolicy, Router, RouterModel, RoutingError, TraceFile};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -144,7 +144,7 @@ impl Router {
     /// `top_k` of them; `trace` is the loaded trace of a trace source; `seed` fixes every random choice.
     pub fn from_spec(
         spec: &RoutingSpec,
-        trace: Option<&Arc<RoutingTrace>>,
+        trace: Option<&Arc<TraceFile>>,
         experts: usize,
         layers: usize,
         top_k: usize,

@@ -178,11 +178,12 @@ impl Router {
     /// log-normal increments of σ is one of σ·√steps; `steps = 1` is `fill_shares` bit for bit).
     pub fn fill_shares_over(&mut self, step: u64, steps: u64, assignments: f64, out: &mut [f64]) {
         let e = self.experts;
+        if let RouterModel::Trace(t) = &mut self.model {
+            t.fill_shares(step, out);
+            return;
+        }
         match &self.model {
-            RouterModel::Trace(t) => {
-                t.fill_shares(step, out);
-                return;
-            }
+            RouterModel::Trace(_) => {}
             RouterModel::Balanced => {
                 out.iter_mut().for_each(|x| *x = 1.0 / e as f64);
                 return;
@@ -260,6 +261,15 @@ impl Router {
             let scale = (1.0 - c) / total;
             row.iter_mut().for_each(|x| *x *= scale);
             row[self.hot[l]] += c;
+        }
+    }
+
+    /// The first trace read that failed during the run, if any (a replayed trace file that changed after
+    /// it was checked); synthetic routers never fail.
+    pub fn take_error(&mut self) -> Option<super::RoutingError> {
+        match &mut self.model {
+            RouterModel::Trace(t) => t.take_error(),
+            _ => None,
         }
     }
 

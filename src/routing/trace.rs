@@ -1,5 +1,5 @@
-//! Routing traces recorded from real MoE training, in two layouts detected from the header:
-//! wide `step,layer,e0..eN` and long `step,layer,expert,tokens` (assignments per expert).
+//! Routing traces held in memory, and the CSV layouts detected from the header: wide
+//! `step,layer,e0..eN` and long `step,layer,expert,tokens` (assignments per expert).
 
 use super::RoutingError;
 use std::collections::BTreeMap;
@@ -44,6 +44,11 @@ impl RoutingTrace {
         })
     }
 
+    /// Largest count in the trace [assignments].
+    pub fn max_count(&self) -> u32 {
+        self.counts.iter().copied().max().unwrap_or(0)
+    }
+
     /// Counts of one step (0-based) and layer, one per expert.
     pub fn counts(&self, step: usize, layer: usize) -> &[u32] {
         let base = (step * self.layers + layer) * self.experts;
@@ -68,35 +73,30 @@ fn row_err(path: &Path, row: u64, msg: String) -> RoutingError {
     }
 }
 
-/// Read a routing trace, detecting the layout from the header. Steps are 1-based and contiguous; every step
-/// lists every layer, and every layer every expert.
+/// Read a routing trace whole into memory: binary, or CSV with the layout detected from the header. Steps
+/// are 1-based and contiguous; every step lists every layer, and every layer every expert. (A run streams
+/// its trace through [`super::TraceFile`] instead.)
 pub fn read_trace(path: &Path) -> Result<RoutingTrace, RoutingError> {
-    let file = std::fs::File::open(path).map_err(|source| RoutingError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(std::io::BufReader::new(file));
-    let headers = rdr
-        .headers()
-        .map_err(|e| row_err(path, 1, format!("cannot read header: {e}")))?
-        .clone();
-    let names: Vec<String> = headers
-        .iter()
+    super::TraceFile::open(path)?.load()
+}
+
+/// The header names of a CSV trace's first line: trimmed, lower case, without a byte-order mark.
+pub(super) fn header_names(line: &str) -> Vec<String> {
+    line.trim_end_matches(['\n', '\r'])
+        .split(',')
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
-        .collect();
-    let layout = detect_layout(path, &names)?;
-    match layout {
-        TraceLayout::Wide => read_wide(path, rdr, names.len() - 2),
-        TraceLayout::Long => read_long(path, rdr),
-    }
+        .collect()
+}
+
+/// Counts of one step (0-based) of an in-memory trace: layers × experts.
+pub(super) fn step_counts(t: &RoutingTrace, step: usize) -> &[u32] {
+    let n = t.layers * t.experts;
+    &t.counts[step * n..(step + 1) * n]
 }
 
 /// Which layout a header is, or an error saying what headers are valid.
 pub fn detect_layout(path: &Path, names: &[String]) -> Result<TraceLayout, RoutingError> {
-    let valid = "valid headers: `step,layer,e0,e1,...` (wide) or `step,layer,expert,tokens` (long)";
+    let valid = "valid headers: `step,layer,e0,e1,...` (wide) or `step,layer,expert,tokens` (long); or a binary trace starting with `MOETRACE` (`moesim trace convert`)";
     if names.len() < 3 || names[0] != "step" || names[1] != "layer" {
         return Err(row_err(
             path,
@@ -133,95 +133,16 @@ fn to_u32(path: &Path, row: u64, what: &str, v: u64) -> Result<u32, RoutingError
     u32::try_from(v).map_err(|_| row_err(path, row, format!("{what} = {v} exceeds {}", u32::MAX)))
 }
 
-fn read_wide<R: std::io::Read>(
-    path: &Path,
-    mut rdr: csv::Reader<R>,
-    experts: usize,
-) -> Result<RoutingTrace, RoutingError> {
-    let mut counts = Vec::new();
-    let mut layers: Option<usize> = None;
-    let (mut cur_step, mut cur_layer_count) = (0u64, 0usize);
-    let mut steps = 0usize;
-    let mut rec = csv::StringRecord::new();
-    let mut row = 1u64;
-    loop {
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(row_err(path, row + 1, e.to_string())),
-        }
-        row += 1;
-        if rec.len() != experts + 2 {
-            return Err(row_err(
-                path,
-                row,
-                format!(
-                    "has {} fields, expected {} (step, layer and {experts} experts)",
-                    rec.len(),
-                    experts + 2
-                ),
-            ));
-        }
-        let step = parse_count(path, row, "step", &rec[0])?;
-        let layer = parse_count(path, row, "layer", &rec[1])? as usize;
-        if step != cur_step {
-            if cur_step != 0 {
-                match layers {
-                    None => layers = Some(cur_layer_count),
-                    Some(l) if l != cur_layer_count => {
-                        return Err(row_err(path, row, format!("step {cur_step} has {cur_layer_count} layers, earlier steps have {l}")));
-                    }
-                    _ => {}
-                }
-            }
-            if step != cur_step + 1 {
-                return Err(row_err(path, row, format!("step {step} follows step {cur_step}: steps must start at 1 and increase by 1 (missing step?)")));
-            }
-            cur_step = step;
-            cur_layer_count = 0;
-            steps += 1;
-        }
-        if layer != cur_layer_count {
-            return Err(row_err(path, row, format!("layer {layer} where layer {cur_layer_count} was expected (layers 0.. in order within a step)")));
-        }
-        cur_layer_count += 1;
-        for j in 0..experts {
-            let what = format!("count e{j}");
-            let v = parse_count(path, row, &what, &rec[j + 2])?;
-            counts.push(to_u32(path, row, &what, v)?);
-        }
-    }
-    if steps == 0 {
-        return Err(RoutingError::Shape {
-            path: path.to_path_buf(),
-            msg: "trace has no rows (expected data rows after the header)".into(),
-        });
-    }
-    let layers = match layers {
-        None => cur_layer_count,
-        Some(l) if l == cur_layer_count => l,
-        Some(l) => {
-            return Err(RoutingError::Shape {
-                path: path.to_path_buf(),
-                msg: format!(
-                    "last step {cur_step} has {cur_layer_count} layers, earlier steps have {l}"
-                ),
-            });
-        }
-    };
-    Ok(RoutingTrace {
-        experts,
-        layers,
-        steps,
-        source: path.display().to_string(),
-        counts,
-    })
-}
-
-fn read_long<R: std::io::Read>(
-    path: &Path,
-    mut rdr: csv::Reader<R>,
-) -> Result<RoutingTrace, RoutingError> {
+/// Read a long-layout trace (`step,layer,expert,tokens`, rows in any order) whole.
+pub(super) fn read_long(path: &Path) -> Result<RoutingTrace, RoutingError> {
+    let file = std::fs::File::open(path).map_err(|source| RoutingError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(std::io::BufReader::new(file));
     // (step, layer) -> expert -> (count, row)
     let mut cells: BTreeMap<(u64, u64), BTreeMap<u64, (u32, u64)>> = BTreeMap::new();
     let mut rec = csv::StringRecord::new();

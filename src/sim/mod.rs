@@ -23,7 +23,7 @@ pub use step::{Knobs, StepCost, StepModel};
 use crate::grid::{GridError, GridSeries};
 use crate::progress::{ProgressSink, Silent};
 use crate::quality::{self, LossEstimate};
-use crate::routing::{Router, RoutingError, RoutingTrace};
+use crate::routing::{Router, RoutingError, TraceFile};
 use crate::scenario::{Job, Scenario, StrategyKind};
 use crate::workload::FfnKind;
 use rayon::prelude::*;
@@ -245,7 +245,7 @@ pub(crate) fn goal_of(s: &Scenario) -> Result<Goal, SimError> {
 fn models_for(
     s: &Scenario,
     job: &Job,
-    trace: &Option<Arc<RoutingTrace>>,
+    trace: &Option<Arc<TraceFile>>,
     seed: u64,
 ) -> Result<(StepModel, Option<Router>), SimError> {
     let mut sm = StepModel::new(job, &s.cluster)?;
@@ -499,6 +499,10 @@ pub(crate) fn run_variant(
         strategy: kind.name(),
         source,
     })?;
+    // A trace read that failed mid-run (the file changed after it was checked) voids the run.
+    if let Some(e) = router.as_mut().and_then(|r| r.take_error()) {
+        return Err(e.into());
+    }
     let quality = outcome::assess(s, job, &outcome);
     let costs = prepared.cost.as_ref();
     let cost_terms = costs.map(|c| cost::terms(c, grid, &setup, &outcome));

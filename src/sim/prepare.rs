@@ -4,7 +4,7 @@
 use super::{goal_of, models_for, seconds_per_token, token_target, Goal, SimError};
 use crate::engine::SeedTree;
 use crate::grid::{self, GridSeries};
-use crate::routing::{read_trace, RoutingTrace};
+use crate::routing::TraceFile;
 use crate::scenario::{RoutingSource, Scenario, StrategyKind};
 use crate::workload::memory_per_gpu;
 use std::sync::Arc;
@@ -79,7 +79,7 @@ const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 #[derive(Debug)]
 pub struct Prepared {
     /// The routing trace, when the scenario replays one.
-    pub trace: Option<Arc<RoutingTrace>>,
+    pub trace: Option<Arc<TraceFile>>,
     /// Seeds of every random stream.
     pub seeds: SeedTree,
     /// What every strategy trains toward: one estimated loss, or a token budget.
@@ -101,7 +101,9 @@ pub struct Prepared {
 /// scenario's limits, and build the grid series and PUE — everything `simulate` does before step one.
 pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
     let trace = match &s.routing.source {
-        RoutingSource::Trace { path, .. } if s.moe.is_some() => Some(Arc::new(read_trace(path)?)),
+        RoutingSource::Trace { path, .. } if s.moe.is_some() => {
+            Some(Arc::new(TraceFile::open(path)?))
+        }
         _ => None,
     };
     // Every random stream of the simulation derives from the scenario seed by name and strategy index.

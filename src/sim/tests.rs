@@ -4,7 +4,7 @@
 use super::event_step::{EventStepInput, EventStepModel};
 use super::*;
 use crate::grid;
-use crate::routing::{read_trace, RouterModel, TraceReplay};
+use crate::routing::{RouterModel, TraceReplay};
 use crate::scenario::parse_scenario;
 use crate::strategy::Policy;
 use crate::workload::FfnKind;
@@ -490,7 +490,7 @@ fn fast_path_agrees_with_events_on_sampled_steps_of_both_traces() {
         );
         let job = s.moe.as_ref().unwrap();
         let t = Arc::new(
-            read_trace(
+            crate::routing::TraceFile::open(
                 &Path::new(env!("CARGO_MANIFEST_DIR"))
                     .join("../shared/data/routing")
                     .join(format!("routing_moe16top2_{trace}")),

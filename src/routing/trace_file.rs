@@ -1,0 +1,275 @@
+//! An opened, checked routing trace file (binary, wide CSV or long CSV) and cursors that read its steps
+//! one at a time, so replay holds one step of a trace however long the trace is.
+
+use super::trace::{detect_layout, header_names, read_long, step_counts};
+use super::trace_bin::{Dtype, Header, EXTENSION, HEADER_BYTES, MAGIC};
+use super::trace_csv::{scan_wide, WideSteps};
+use super::{RoutingError, RoutingTrace, TraceLayout};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Read buffer of a binary cursor [bytes]: many steps of a small trace per read, one system call per
+/// ~4 steps of a 64 × 64 u16 trace; bounded whatever the trace's length.
+const BINARY_BUFFER: usize = 1 << 15;
+/// Read buffer of a CSV cursor or scan [bytes].
+const CSV_BUFFER: usize = 1 << 16;
+
+/// How the file stores its counts.
+#[derive(Debug, Clone)]
+enum Format {
+    /// The binary format; steps are found by arithmetic.
+    Binary(Header),
+    /// Wide CSV; steps are found from the byte offsets the opening scan noted.
+    Wide { step_offsets: Vec<u64> },
+    /// Held in memory: a long-layout CSV (its rows may come in any order) or a trace built in code.
+    Memory(RoutingTrace),
+}
+
+/// A routing trace file, opened and checked whole (shape, every cell) but not held in memory.
+#[derive(Debug, Clone)]
+pub struct TraceFile {
+    /// Experts per layer.
+    pub experts: usize,
+    /// Layers recorded per step.
+    pub layers: usize,
+    /// Steps recorded.
+    pub steps: usize,
+    /// Largest count anywhere in a CSV or in-memory trace; for a binary trace the largest its dtype holds
+    /// (an upper bound, from the header) [assignments].
+    pub max_count: u32,
+    /// Where it came from (file path).
+    pub source: String,
+    path: PathBuf,
+    format: Format,
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> RoutingError {
+    RoutingError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl TraceFile {
+    /// Open and check the trace at `path`: a binary trace (it starts with `MOETRACE`) by its header and
+    /// length, a wide CSV by one pass over every row (keeping only where each step starts), a long CSV
+    /// by reading it whole (its rows may come in any order).
+    pub fn open(path: &Path) -> Result<TraceFile, RoutingError> {
+        let mut f = File::open(path).map_err(|e| io_err(path, e))?;
+        let len = f.metadata().map_err(|e| io_err(path, e))?.len();
+        let mut head = Vec::with_capacity(HEADER_BYTES as usize);
+        (&mut f)
+            .take(HEADER_BYTES)
+            .read_to_end(&mut head)
+            .map_err(|e| io_err(path, e))?;
+        let named_binary = path.extension().is_some_and(|e| e == EXTENSION);
+        if head.starts_with(&MAGIC) || named_binary {
+            let h = Header::parse(path, &head, len)?;
+            return Ok(TraceFile {
+                experts: h.experts as usize,
+                layers: h.layers as usize,
+                steps: h.steps as usize,
+                max_count: h.dtype.max(),
+                source: path.display().to_string(),
+                path: path.to_path_buf(),
+                format: Format::Binary(h),
+            });
+        }
+        f.seek(SeekFrom::Start(0)).map_err(|e| io_err(path, e))?;
+        let mut rdr = BufReader::with_capacity(CSV_BUFFER, f);
+        let mut header = Vec::new();
+        let start = rdr
+            .read_until(b'\n', &mut header)
+            .map_err(|e| io_err(path, e))? as u64;
+        let names = header_names(&String::from_utf8_lossy(&header));
+        match detect_layout(path, &names)? {
+            TraceLayout::Long => Ok(TraceFile::from_trace(read_long(path)?)),
+            TraceLayout::Wide => {
+                let experts = names.len() - 2;
+                let scan = scan_wide(path, rdr, start, experts)?;
+                Ok(TraceFile {
+                    experts,
+                    layers: scan.layers,
+                    steps: scan.steps,
+                    max_count: scan.max_count,
+                    source: path.display().to_string(),
+                    path: path.to_path_buf(),
+                    format: Format::Wide {
+                        step_offsets: scan.step_offsets,
+                    },
+                })
+            }
+        }
+    }
+
+    /// A trace already in memory (synthetic, or read whole), read through the same cursors.
+    pub fn from_trace(t: RoutingTrace) -> TraceFile {
+        TraceFile {
+            experts: t.experts,
+            layers: t.layers,
+            steps: t.steps,
+            max_count: t.max_count(),
+            source: t.source.clone(),
+            path: PathBuf::from(&t.source),
+            format: Format::Memory(t),
+        }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the file is, for messages: `binary (u16)`, `wide CSV (streamed)`, `in memory`.
+    pub fn format_name(&self) -> String {
+        match &self.format {
+            Format::Binary(h) => format!("binary ({})", h.dtype.name()),
+            Format::Wide { .. } => "wide CSV (streamed)".into(),
+            Format::Memory(_) => "in memory".into(),
+        }
+    }
+
+    /// Cells (step × layer × expert counts) in the trace.
+    pub fn cells(&self) -> u64 {
+        self.steps as u64 * self.layers as u64 * self.experts as u64
+    }
+
+    /// A reader of this trace's steps (opens the file again; each replay has its own).
+    pub fn cursor(&self) -> Result<TraceCursor, RoutingError> {
+        let reader = match &self.format {
+            Format::Binary(h) => {
+                let f = File::open(&self.path).map_err(|e| io_err(&self.path, e))?;
+                Reader::Binary {
+                    rdr: BufReader::with_capacity(BINARY_BUFFER, f),
+                    at: 0,
+                    raw: vec![0; h.step_bytes() as usize],
+                    dtype: h.dtype,
+                }
+            }
+            Format::Wide { .. } => {
+                let f = File::open(&self.path).map_err(|e| io_err(&self.path, e))?;
+                Reader::Wide(WideSteps::new(BufReader::with_capacity(CSV_BUFFER, f)))
+            }
+            Format::Memory(_) => Reader::Memory,
+        };
+        Ok(TraceCursor {
+            reader,
+            counts: vec![0; self.layers * self.experts],
+            current: None,
+        })
+    }
+
+    /// The whole trace in memory (for statistics and plots of traces that fit).
+    pub fn load(&self) -> Result<RoutingTrace, RoutingError> {
+        if let Format::Memory(t) = &self.format {
+            return Ok(t.clone());
+        }
+        let cells = usize::try_from(self.cells()).map_err(|_| RoutingError::Shape {
+            path: self.path.clone(),
+            msg: format!("{} cells do not fit in memory", self.cells()),
+        })?;
+        let mut counts = Vec::with_capacity(cells);
+        let mut c = self.cursor()?;
+        for s in 0..self.steps {
+            counts.extend_from_slice(c.step(self, s)?);
+        }
+        RoutingTrace::from_counts(self.experts, self.layers, counts, self.source.clone())
+            .ok_or_else(|| RoutingError::Shape {
+                path: self.path.clone(),
+                msg: "empty trace".into(),
+            })
+    }
+}
+
+#[derive(Debug)]
+enum Reader {
+    Binary {
+        rdr: BufReader<File>,
+        /// Byte offset the reader stands at.
+        at: u64,
+        /// One step's raw bytes.
+        raw: Vec<u8>,
+        dtype: Dtype,
+    },
+    Wide(WideSteps<BufReader<File>>),
+    Memory,
+}
+
+/// Reads one step of a [`TraceFile`] at a time into a buffer of one step (layers × experts counts).
+#[derive(Debug)]
+pub struct TraceCursor {
+    reader: Reader,
+    counts: Vec<u32>,
+    /// The step `counts` holds.
+    current: Option<usize>,
+}
+
+impl TraceCursor {
+    /// Counts of trace step `step` (0-based), layer-major then expert; `file` is the trace this cursor
+    /// was made from. Reading the next step on needs no seek; any other step seeks to it.
+    pub fn step<'a>(
+        &'a mut self,
+        file: &'a TraceFile,
+        step: usize,
+    ) -> Result<&'a [u32], RoutingError> {
+        if step >= file.steps {
+            return Err(RoutingError::Shape {
+                path: file.path.clone(),
+                msg: format!("step {} asked of a trace of {} steps", step + 1, file.steps),
+            });
+        }
+        match (&mut self.reader, &file.format) {
+            (Reader::Memory, Format::Memory(t)) => return Ok(step_counts(t, step)),
+            _ if self.current == Some(step) => {}
+            (
+                Reader::Binary {
+                    rdr,
+                    at,
+                    raw,
+                    dtype,
+                },
+                Format::Binary(h),
+            ) => {
+                let offset = HEADER_BYTES + step as u64 * h.step_bytes();
+                self.current = None;
+                if *at != offset {
+                    // Unknown until the seek and read succeed.
+                    *at = u64::MAX;
+                    rdr.seek(SeekFrom::Start(offset))
+                        .map_err(|e| io_err(&file.path, e))?;
+                }
+                *at = u64::MAX;
+                rdr.read_exact(raw).map_err(|e| RoutingError::Offset {
+                    path: file.path.clone(),
+                    offset,
+                    msg: format!(
+                        "step {}: cannot read {} bytes: {e} (the file changed since it was checked at the start of the run?)",
+                        step + 1,
+                        raw.len()
+                    ),
+                })?;
+                *at = offset + raw.len() as u64;
+                dtype.decode(raw, &mut self.counts);
+            }
+            (Reader::Wide(w), Format::Wide { step_offsets }) => {
+                self.current = None;
+                w.read(
+                    &file.path,
+                    step,
+                    step_offsets[step],
+                    file.experts,
+                    &mut self.counts,
+                )?;
+            }
+            _ => {
+                return Err(RoutingError::Shape {
+                    path: file.path.clone(),
+                    msg: "cursor used with another trace than its own".into(),
+                })
+            }
+        }
+        self.current = Some(step);
+        Ok(&self.counts)
+    }
+}
