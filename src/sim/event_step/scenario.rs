@@ -48,6 +48,10 @@ impl ScenarioStep {
         self.step = next;
         if let Some(r) = &mut self.router {
             r.fill_shares(next, self.assignments, &mut self.shares);
+            // A failed trace read gives equal shares: an error here, not a silent step.
+            if let Some(e) = r.take_error() {
+                return Err(e.into());
+            }
         }
         self.fast = self.fast_model.step(&self.shares, self.knobs);
         Ok(())
@@ -95,6 +99,9 @@ pub enum ScenarioStepError {
     /// The event-level model refused the job.
     #[error(transparent)]
     Event(#[from] EventStepError),
+    /// The routing trace could not be read at this step (the file changed after it was checked).
+    #[error(transparent)]
+    Trace(#[from] crate::routing::RoutingError),
 }
 
 impl ScenarioStepError {
@@ -213,6 +220,9 @@ pub fn scenario_step(
         // Drifting routers advance once per step, in order: replay steps 0..=N as the run does.
         for k in 0..=step {
             router.fill_shares(k, assignments, &mut shares);
+        }
+        if let Some(e) = router.take_error() {
+            return Err(e.into());
         }
         kept_router = Some(router);
         kept_assignments = assignments;
