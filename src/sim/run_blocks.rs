@@ -11,7 +11,7 @@ use super::step::Knobs;
 /// bounded by [`BLOCK_REL_ERROR`] and checked against per-step runs on every shipped scenario by
 /// `sim::tests_blocks::aggregated_runs_match_per_step_runs_on_every_shipped_scenario` (totals
 /// within 0.5 %, p99 step time within 2 %).
-pub const BLOCK_STEPS: u64 = 64;
+pub const BLOCK_STEPS: u64 = 256;
 
 /// Target relative standard error of a run's summed step time from pricing one step per block
 /// (0.1 %, a fifth of the 0.5 % the totals are held to). With `N` steps in blocks of `B`, the total
