@@ -14,9 +14,29 @@ pub fn on_grid(
     grid: &GridSeries,
     what: &'static str,
 ) -> Result<Vec<f64>, CostError> {
-    let err = |e| CostError::Series {
-        what,
-        source: Box::new(e),
+    let err = |e| match e {
+        // The grid's hint (`grid.csv.allow_out_of_range`) does not apply to a cost series.
+        crate::grid::GridError::OutOfRange {
+            path,
+            line,
+            column,
+            value,
+            converted,
+            quantity,
+            ..
+        } => CostError::SeriesOutOfRange {
+            what,
+            path,
+            line,
+            column,
+            value,
+            converted,
+            quantity,
+        },
+        e => CostError::Series {
+            what,
+            source: Box::new(e),
+        },
     };
     let context = file.path.display().to_string();
     let tz = parse_time_zone(&file.time_zone, &context).map_err(err)?;

@@ -193,7 +193,10 @@ fn a_series_cell_out_of_range_is_refused_by_the_loader() {
     .unwrap_err()
     .to_string();
     assert!(
-        e.contains("electricity_price_per_mwh") && e.contains("v.csv:7"),
+        e.contains("electricity_price_per_mwh")
+            && e.contains("v.csv:7")
+            && e.contains("plausible range")
+            && !e.contains("grid.csv.allow_out_of_range"),
         "{e}"
     );
 }
