@@ -99,22 +99,12 @@ pub enum CostError {
         source: Box<GridError>,
     },
     /// A series cell outside its quantity's plausible range (cost series take no override).
-    #[error("[cost] {what}: {path}:{line}: column '{column}': value '{value}' ({converted} {unit}) is outside the plausible range {lo} ..= {hi} {unit}: {why}; a cost series has no allow_out_of_range override, so correct the value", unit = .quantity.bounds().unit, lo = .quantity.bounds().lo, hi = .quantity.bounds().hi, why = .quantity.bounds().why)]
+    #[error("[cost] {what}: {detail}; a cost series has no allow_out_of_range override, so correct the value")]
     SeriesOutOfRange {
         /// Which series (`electricity_price_per_mwh`, …).
         what: &'static str,
-        /// The file.
-        path: std::path::PathBuf,
-        /// 1-based line number.
-        line: u64,
-        /// Column name.
-        column: String,
-        /// The cell text.
-        value: String,
-        /// The value in the series' unit.
-        converted: f64,
-        /// What the value is (its range and why).
-        quantity: crate::grid::Quantity,
+        /// File, line, column, the value and the plausible range with its reason.
+        detail: String,
     },
     /// A value out of its range after loading.
     #[error("[cost] {what} from {path}: {value} at {at_utc} is out of range; valid: {valid}")]

@@ -24,15 +24,21 @@ pub fn on_grid(
             converted,
             quantity,
             ..
-        } => CostError::SeriesOutOfRange {
-            what,
-            path,
-            line,
-            column,
-            value,
-            converted,
-            quantity,
-        },
+        } => {
+            let b = quantity.bounds();
+            CostError::SeriesOutOfRange {
+                what,
+                detail: format!(
+                    "{}:{line}: column '{column}': value '{value}' ({converted} {}) is outside the plausible range {} ..= {} {}: {}",
+                    path.display(),
+                    b.unit,
+                    b.lo,
+                    b.hi,
+                    b.unit,
+                    b.why
+                ),
+            }
+        }
         e => CostError::Series {
             what,
             source: Box::new(e),
