@@ -434,23 +434,7 @@ pub(crate) fn run_variant(
     };
     let (mut sm, mut router) = models_for(s, job, trace, seeds.stream("routing", index))?;
     let (target_tokens, count_effective) = token_target(s, job, kind, goal)?;
-    let nodes_w = s.cluster.node_overhead_w * s.cluster.nodes() as f64;
     let mut setup = RunSetup {
-        tokens: target_tokens,
-        count_effective,
-        top_k_by_hour: None,
-        full: sm.full_knobs(),
-        throttled: sm.full_knobs(),
-        checkpoint_s: 0.0,
-        restore_s: 0.0,
-        release_when_paused: s.cluster.release_nodes_when_paused,
-        node_w: nodes_w,
-        node_load_w: run::node_load_w(nodes_w),
-        gpu_full_w: s.cluster.accelerator.tdp_w,
-        network_w: s.cluster.fabric.switch_power_w(),
-        gpu_idle_w: s.cluster.accelerator.idle_w,
-        gpus: s.cluster.gpus as f64,
-        pue: s.cluster.pue,
         pue_by_interval: Some(pue.clone()),
         // Event-level runs price every step; the fast path advances in blocks unless told not to.
         block_steps: if s.training.exact || prepared.event_level {
@@ -458,6 +442,7 @@ pub(crate) fn run_variant(
         } else {
             run::BLOCK_STEPS
         },
+        ..RunSetup::of_cluster(s, &sm, target_tokens, count_effective)
     };
     let inputs = plan::PlanInputs {
         setup: &setup,

@@ -11,7 +11,7 @@ use crate::strategy::{Mode, Policy, Progress};
 
 pub use super::run_blocks::BLOCK_STEPS;
 use super::run_blocks::{weighted_p99, BlockSizer};
-pub use super::run_setup::{node_load_w, RunSetup};
+pub use super::run_setup::RunSetup;
 
 /// One grid interval of a strategy's run.
 #[derive(Debug, Clone, PartialEq)]

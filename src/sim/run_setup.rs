@@ -63,6 +63,37 @@ pub fn node_load_w(node_w: f64) -> f64 {
 }
 
 impl RunSetup {
+    /// The setup of a run of `s`'s cluster with step model `sm`, training to `tokens` (effective
+    /// when `count_effective`): full knobs in every mode, no pause costs, no per-interval PUE, every
+    /// step priced (`block_steps` 1). Callers change what their run does differently.
+    pub fn of_cluster(
+        s: &crate::scenario::Scenario,
+        sm: &super::step::StepModel,
+        tokens: f64,
+        count_effective: bool,
+    ) -> Self {
+        let nodes_w = s.cluster.node_overhead_w * s.cluster.nodes() as f64;
+        RunSetup {
+            tokens,
+            count_effective,
+            top_k_by_hour: None,
+            full: sm.full_knobs(),
+            throttled: sm.full_knobs(),
+            checkpoint_s: 0.0,
+            restore_s: 0.0,
+            release_when_paused: s.cluster.release_nodes_when_paused,
+            node_w: nodes_w,
+            node_load_w: node_load_w(nodes_w),
+            gpu_full_w: s.cluster.accelerator.tdp_w,
+            network_w: s.cluster.fabric.switch_power_w(),
+            gpu_idle_w: s.cluster.accelerator.idle_w,
+            gpus: s.cluster.gpus as f64,
+            pue: s.cluster.pue,
+            pue_by_interval: None,
+            block_steps: 1,
+        }
+    }
+
     /// Share of the GPUs' dynamic range in use when the job's GPUs draw `gpu_w` in all: their draw
     /// above idle over full load above idle, in [0, 1]. A power cap lowers it.
     pub fn gpu_load_share(&self, gpu_w: f64) -> f64 {

@@ -118,7 +118,7 @@ fn gpu_energy_of_a_plain_run_is_the_sum_of_its_steps() {
         restore_s: 0.0,
         release_when_paused: true,
         node_w: 1000.0,
-        node_load_w: run::node_load_w(1000.0),
+        node_load_w: super::run_setup::node_load_w(1000.0),
         gpu_full_w: s.cluster.accelerator.tdp_w,
         network_w: 0.0,
         gpu_idle_w: s.cluster.accelerator.idle_w,
@@ -368,7 +368,7 @@ fn a_power_cap_lowers_facility_energy_per_token_on_a_compute_bound_step() {
         top_k_by_hour: None,
         block_steps: 1,
     };
-    let following = setup(run::node_load_w(node_w));
+    let following = setup(super::run_setup::node_load_w(node_w));
     let a = sm.step(&shares, full);
     // Compute-bound: waiting (bubbles, communication) is a small part of the GPU energy.
     assert!(a.waiting_energy_j < 0.2 * a.gpu_energy_j, "{a:?}");

@@ -38,26 +38,7 @@ fn circadian_plan(s: &Scenario) -> (plan::Plan, StepModel, Option<Router>) {
     let prepared = prepare(s).unwrap();
     let job = s.moe.as_ref().unwrap();
     let (sm, router) = models_for(s, job, &prepared.trace, 1).unwrap();
-    let nodes_w = s.cluster.node_overhead_w * s.cluster.nodes() as f64;
-    let setup = RunSetup {
-        tokens: 1e9,
-        count_effective: true,
-        top_k_by_hour: None,
-        full: sm.full_knobs(),
-        throttled: sm.full_knobs(),
-        checkpoint_s: 0.0,
-        restore_s: 0.0,
-        release_when_paused: s.cluster.release_nodes_when_paused,
-        node_w: nodes_w,
-        node_load_w: run::node_load_w(nodes_w),
-        gpu_full_w: s.cluster.accelerator.tdp_w,
-        network_w: s.cluster.fabric.switch_power_w(),
-        gpu_idle_w: s.cluster.accelerator.idle_w,
-        gpus: s.cluster.gpus as f64,
-        pue: s.cluster.pue,
-        pue_by_interval: None,
-        block_steps: 1,
-    };
+    let setup = RunSetup::of_cluster(s, &sm, 1e9, true);
     let inputs = PlanInputs {
         setup: &setup,
         grid: &prepared.grid,
@@ -163,25 +144,10 @@ fn the_attribution_switches_replica_throttling_with_the_batch() {
     let prepared = prepare(&s).unwrap();
     let job = s.moe.as_ref().unwrap();
     let (sm, router) = models_for(&s, job, &prepared.trace, 1).unwrap();
-    let nodes_w = s.cluster.node_overhead_w * s.cluster.nodes() as f64;
     let setup = RunSetup {
-        tokens: 1e9,
-        count_effective: true,
-        top_k_by_hour: None,
-        full: sm.full_knobs(),
-        throttled: sm.full_knobs(),
-        checkpoint_s: 0.0,
-        restore_s: 0.0,
         release_when_paused: true,
-        node_w: nodes_w,
-        node_load_w: run::node_load_w(nodes_w),
-        gpu_full_w: s.cluster.accelerator.tdp_w,
         network_w: 0.0,
-        gpu_idle_w: s.cluster.accelerator.idle_w,
-        gpus: s.cluster.gpus as f64,
-        pue: s.cluster.pue,
-        pue_by_interval: None,
-        block_steps: 1,
+        ..RunSetup::of_cluster(&s, &sm, 1e9, true)
     };
     let inputs = PlanInputs {
         setup: &setup,
