@@ -107,6 +107,7 @@ fn the_same_seed_and_n_give_identical_files_on_one_and_two_threads() {
                 "uncertainty.csv",
                 "uncertainty_timeline.csv",
                 "uncertainty_info.json",
+                "uncertainty_by_law.csv",
             ]
             .map(|f| std::fs::read(out.join(f)).unwrap()),
         );

@@ -161,7 +161,70 @@ pub(super) fn section(dir: &Path) -> Result<String, PlotError> {
     rows(&mut h, &b, &strategies, &FIGURES);
     h.push_str("</tbody></table>\n<p class=\"note\">Every summary figure's band is in uncertainty.csv; a change is (strategy − moe) / moe in the same sample (negative saves).</p>\n");
     h.push_str(&split_bands(&b, &strategies));
+    h.push_str(&law_table(dir)?);
     Ok(h)
+}
+
+/// Figures shown per loss law: name, label, unit.
+const LAW_FIGURES: [(&str, &str, &str); 3] = [
+    ("co2_change_pct", "CO2e change", "%"),
+    ("energy_facility_change_pct", "facility energy change", "%"),
+    ("tokens", "tokens trained", "tokens"),
+];
+
+/// The bands split by loss law (uncertainty_by_law.csv; empty when the law was not drawn), so a reader
+/// sees which law makes a band's tail.
+fn law_table(dir: &Path) -> Result<String, PlotError> {
+    let path = dir.join("uncertainty_by_law.csv");
+    if !path.exists() {
+        return Ok(String::new());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| PlotError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let mut body = String::new();
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.map_err(|e| PlotError::Parse {
+            path: path.clone(),
+            line: i as u64 + 2,
+            msg: format!("{e} (expected law,strategy,figure,p5,p50,p95,samples)"),
+        })?;
+        if rec.len() < 6 {
+            return Err(PlotError::Parse {
+                path: path.clone(),
+                line: i as u64 + 2,
+                msg: "expected 7 columns: law,strategy,figure,p5,p50,p95,samples".into(),
+            });
+        }
+        let (law, strategy, figure) = (&rec[0], &rec[1], &rec[2]);
+        let Some((_, label, unit)) = LAW_FIGURES.iter().find(|(f, _, _)| *f == figure) else {
+            continue;
+        };
+        let v = |k: usize| {
+            rec.get(k)
+                .and_then(|x| x.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        let _ = writeln!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"unit\">{}</td></tr>",
+            escape(law.split(" (").next().unwrap_or(law)),
+            escape(strategy),
+            escape(label),
+            num(v(3)),
+            num(v(4)),
+            num(v(5)),
+            escape(unit)
+        );
+    }
+    if body.is_empty() {
+        return Ok(body);
+    }
+    Ok(format!(
+        "<h3>By loss law</h3>\n<p>The same bands among the samples that used each law (uncertainty_by_law.csv). The laws disagree most on the tokens a dense model needs to reach the MoE's loss; where one law's band lies far from the others, the overall band's tail is that law's, and the law may be extrapolated beyond the sizes it was fitted on.</p>\n<table class=\"summary\"><thead><tr><th>law</th><th></th><th>figure</th><th>p5</th><th>median</th><th>p95</th><th>unit</th></tr></thead><tbody>\n{body}</tbody></table>\n"
+    ))
 }
 
 /// The bands of each part of each split by cause (the `saving_*` columns of every sample): empty when
@@ -230,5 +293,37 @@ mod tests {
         )
         .unwrap();
         assert!(!section(dir.path()).unwrap().contains("split by cause"));
+    }
+
+    #[test]
+    fn the_section_shows_the_bands_by_loss_law_and_names_a_bad_row() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("uncertainty.csv"),
+            "strategy,figure,p5,p50,p95,samples\ndense vs moe,co2_change_pct,-5,38,1342,32\n",
+        )
+        .unwrap();
+        assert!(!section(dir.path()).unwrap().contains("By loss law"));
+        std::fs::write(
+            dir.path().join("uncertainty_by_law.csv"),
+            "law,strategy,figure,p5,p50,p95,samples\n\"Law A (Eq. 1, Table 2)\",dense vs moe,co2_change_pct,-6,-2,1,11\n\"Law B (Eq. 6)\",dense vs moe,co2_change_pct,900,1000,1300,11\n\"Law B (Eq. 6)\",dense vs moe,wall_clock_change_pct,1,2,3,11\n",
+        )
+        .unwrap();
+        let h = section(dir.path()).unwrap();
+        assert!(h.contains("<h3>By loss law</h3>"), "{h}");
+        assert!(
+            h.contains("<td>Law A</td><td>dense vs moe</td><td>CO2e change</td><td>-6.00</td><td>-2.00</td><td>1.00</td>"),
+            "{h}"
+        );
+        assert!(h.contains("<td>Law B</td><td>dense vs moe</td><td>CO2e change</td><td>900</td><td>1000</td><td>1300</td>"), "{h}");
+        // Figures the table does not show are left out.
+        assert!(!h.contains("wall-clock change"), "{h}");
+        std::fs::write(
+            dir.path().join("uncertainty_by_law.csv"),
+            "law,strategy,figure,p5,p50,p95,samples\nLaw A,dense vs moe\n",
+        )
+        .unwrap();
+        let e = section(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("uncertainty_by_law.csv: line 2"), "{e}");
     }
 }

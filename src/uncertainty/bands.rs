@@ -225,14 +225,20 @@ pub fn info_json(s: &Sampled) -> String {
     serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
 }
 
-/// Write uncertainty.csv, uncertainty_timeline.csv and uncertainty_info.json into `dir` (atomically);
-/// returns the paths written.
+/// Write uncertainty.csv, uncertainty_timeline.csv, uncertainty_info.json and, when the loss law was
+/// drawn, uncertainty_by_law.csv into `dir` (atomically); returns the paths written.
 pub fn write_files(s: &Sampled, dir: &Path) -> Result<Vec<PathBuf>, WriteError> {
-    let files = [
+    let mut files = vec![
         ("uncertainty.csv", bands_csv(&all_bands(s))),
         ("uncertainty_timeline.csv", timeline_csv(&s.timelines)),
         ("uncertainty_info.json", info_json(s)),
     ];
+    if !s.laws.is_empty() {
+        files.push((
+            "uncertainty_by_law.csv",
+            super::by_law::by_law_csv(&super::by_law::bands_by_law(s)),
+        ));
+    }
     let mut written = Vec::new();
     for (name, text) in files {
         let p = dir.join(name);
@@ -288,6 +294,7 @@ pub fn band_lines(s: &Sampled) -> Vec<String> {
             out.push(format!("{name}: {}", parts.join(", ")));
         }
     }
+    out.extend(super::by_law::by_law_lines(s));
     out
 }
 

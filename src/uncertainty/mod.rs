@@ -2,9 +2,10 @@
 //! choice of loss law, each sample a full simulation of the scenario, reduced to p5/p50/p95 bands.
 //!
 //! Sits above `sim` and `report` (it runs the one and reads the other's summary rows); `report` only
-//! reads the files it writes (uncertainty.csv, uncertainty_timeline.csv, uncertainty_info.json).
+//! reads the files it writes (uncertainty.csv, uncertainty_timeline.csv, uncertainty_info.json, uncertainty_by_law.csv).
 
 mod bands;
+mod by_law;
 mod sample;
 mod spec;
 
@@ -12,6 +13,7 @@ pub use bands::{
     all_bands, band_lines, bands_csv, bands_of, info_json, p5_p50_p95, percentile, saving_rows,
     timeline_csv, write_files, Band, COMPARISONS, PERCENTILES, SAVING_FIGURES,
 };
+pub use by_law::{bands_by_law, by_law_csv, by_law_lines, short_law, LawBand};
 pub use sample::{numeric_columns, run_samples, SampleRow, SampleTimeline, Sampled};
 pub use spec::{draw, hardware_factors, perturbed, scaled_accelerator, Draw};
 
