@@ -78,8 +78,11 @@ impl Validator<'_> {
             }
             let j_per_byte = match w.energy_j_per_byte {
                 None => ASLAN_2015_J_PER_BYTE,
-                Some(e) if e.is_finite() && (0.0..=1e-2).contains(&e) => e,
-                Some(e) => return Err(self.loc.invalid(&k("energy_j_per_byte"), format!("must be between 0 and 0.01 J/B (published estimates span about 2e-6 to 5e-4 J/B; default 2.16e-4, Aslan et al. 2018 for 2015), got {e}"))),
+                // Published internet-transmission estimates span 0.0064 to 136 kWh/GB, i.e. 2.3e-5 to
+                // 0.49 J/B (the review of Coroama & Hilty, Environ. Impact Assess. Rev. 45, 63–68, 2014;
+                // the top end counts end devices): values above 0.5 J/B are refused as unit slips.
+                Some(e) if e.is_finite() && (0.0..=0.5).contains(&e) => e,
+                Some(e) => return Err(self.loc.invalid(&k("energy_j_per_byte"), format!("must be between 0 and 0.5 J/B (published estimates span 0.0064 to 136 kWh/GB = 2.3e-5 to 0.49 J/B, Coroama & Hilty 2014; default 2.16e-4 = 0.06 kWh/GB, Aslan et al. 2018 for 2015), got {e}"))),
             };
             wan.push(WanLink {
                 a,
