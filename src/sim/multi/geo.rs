@@ -6,8 +6,9 @@
 //! all-reduce ends. Rounds are metered as a steady rate within an interval (a round is minutes long,
 //! an interval an hour). A site that joins receives the current weights from the lowest-numbered
 //! site that was active (its own optimizer state stays at the site). Planner: a site takes part in
-//! an interval when its CO2 per token there is at most a threshold; every threshold the series
-//! offers is tried (and "all sites always"), and the least-CO2 plan that meets the deadline kept.
+//! an interval when its CO2 per token there is at most a threshold (the cleanest site at least, so
+//! the job never pauses); every threshold the series offers is tried (and "all sites always"), and
+//! the least-CO2 plan that meets the deadline kept.
 
 use super::exec::SiteRun;
 use super::Inputs;
@@ -208,9 +209,20 @@ pub(super) fn geo_distributed(inp: &Inputs) -> Result<SiteRun, SimError> {
                     // After the deadline's window every site helps finish.
                     return all;
                 }
-                (0..k)
+                let bits = (0..k)
                     .filter(|&s| per_token(i, s) <= mu)
-                    .fold(0u64, |b, s| b | 1 << s)
+                    .fold(0u64, |b, s| b | 1 << s);
+                // The job never stops (as following the night never does): with no site under the
+                // threshold, the cleanest trains alone. Pausing is the circadian strategy's lever,
+                // not a geographic one, and would muddle the comparison.
+                if bits == 0 {
+                    let best = (0..k)
+                        .min_by(|&a, &b| per_token(i, a).total_cmp(&per_token(i, b)))
+                        .unwrap_or(0);
+                    1 << best
+                } else {
+                    bits
+                }
             })
             .collect();
         let r = execute(inp, &plan, "geo_dp")?;
