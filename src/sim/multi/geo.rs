@@ -126,7 +126,16 @@ pub(super) fn execute(inp: &Inputs, active: &[u64], name: &str) -> Result<SiteRu
                 run.gpu_hours += b.gpus * tau / 3600.0;
             }
         }
+        // Every active site starts the interval's rounds once the last joiner has the weights; until
+        // then the others hold their nodes too (a round needs all of them).
         let start = set.iter().map(|&s| join_until[s]).fold(t0, f64::max);
+        if start > t0 {
+            for &s in set.iter().filter(|&&s| join_until[s] == t0) {
+                let m = &inp.sites[s];
+                meters[s].set_power(t0, m.held);
+                run.gpu_hours += m.gpus * (start - t0) / 3600.0;
+            }
+        }
         let (round_s, prog, tokens, eff, sync_j, _) = round(inp, &set)?;
         let need_s = (inp.target - progress) / prog * round_s;
         let stop = if start + need_s <= t0 + dt {
