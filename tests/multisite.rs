@@ -242,7 +242,7 @@ fn sites_without_a_multisite_table_or_with_one_site_are_refused() {
         err.contains("`site`") && err.contains("need a [multisite] table"),
         "{err}"
     );
-    let one = format!("{}", &t[..t.find("[[site]]\nname = \"ERCO\"").unwrap()]);
+    let one = t[..t.find("[[site]]\nname = \"ERCO\"").unwrap()].to_string();
     let err = parse_scenario("ftn.toml", &one, Path::new("scenarios"))
         .unwrap_err()
         .to_string();

@@ -222,5 +222,5 @@ pub(crate) fn replicas_in(gpus: u32, plan: &crate::workload::ParallelPlan) -> Op
     let micro = plan.micro_batch_seqs.max(1);
     (1..=cap)
         .rev()
-        .find(|r| r % ep == 0 && plan.global_batch_seqs % (r * micro) == 0)
+        .find(|r| r.is_multiple_of(ep) && plan.global_batch_seqs.is_multiple_of(r * micro))
 }

@@ -135,8 +135,8 @@ fn repair(inp: &Inputs, plan: Vec<usize>, n: usize) -> Result<Vec<usize>, SimErr
         return Ok(plan);
     }
     let mut upgrades: Vec<(f64, usize, usize)> = Vec::new();
-    for i in 0..n.min(plan.len()) {
-        let (c0, p0) = interval(inp, i, plan[i]);
+    for (i, &here) in plan.iter().enumerate().take(n) {
+        let (c0, p0) = interval(inp, i, here);
         let best = (0..inp.sites.len())
             .filter_map(|s| {
                 let (c, p) = interval(inp, i, s);
