@@ -283,3 +283,26 @@ fn the_shipped_scenario_runs_deterministically_and_follow_the_night_beats_no_fea
         .iter()
         .all(|r| (r.loss.as_ref().unwrap().loss - l0).abs() < 1e-9));
 }
+
+#[test]
+fn sites_csv_is_written_with_its_columns_and_a_run_without_sites_removes_a_stale_one() {
+    let dir = std::env::temp_dir().join(format!("moesim_sites_csv_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = parse_scenario(FILE, &text(), Path::new("scenarios")).unwrap();
+    let res = moesim::sim::simulate(&s).unwrap();
+    let w = moesim::report::write_outputs(&res, &dir).unwrap();
+    assert!(w.iter().any(|p| p.ends_with("sites.csv")));
+    let csv = std::fs::read_to_string(dir.join("sites.csv")).unwrap();
+    assert_eq!(
+        csv.lines().next().unwrap(),
+        moesim::report::SITES_COLUMNS.join(",")
+    );
+    // 3 single sites, follow the night, geo-distributed.
+    assert_eq!(csv.lines().count(), 1 + 5);
+    let plain = moesim::Scenario::from_file(Path::new("scenarios/single_node.toml")).unwrap();
+    let res = moesim::sim::simulate(&plain).unwrap();
+    let w = moesim::report::write_outputs(&res, &dir).unwrap();
+    assert!(!dir.join("sites.csv").exists());
+    assert!(!w.iter().any(|p| p.ends_with("sites.csv")));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -116,6 +116,12 @@ pub fn write_outputs(res: &Results, dir: &Path) -> Result<Vec<PathBuf>, OutputEr
         })?;
         write_atomic(&path, &bytes)?;
         written.push(path);
+    } else {
+        // A sites.csv left by an earlier run of another scenario in this folder would reach the report.
+        let stale = dir.join("sites.csv");
+        if stale.exists() {
+            std::fs::remove_file(&stale).map_err(|e| WriteError::new(&stale, e))?;
+        }
     }
     Ok(written)
 }
