@@ -173,6 +173,9 @@ pub fn run(
                 outln!("grid: {n}");
             }
             outln!("{}", report::table(&res));
+            if let Some(t) = report::sites_table(&res) {
+                outln!("{t}");
+            }
             if let Some((m, _)) = &sampled {
                 for l in moesim::uncertainty::band_lines(m) {
                     outln!("{l}");

@@ -14,6 +14,7 @@ pub mod fabric;
 pub mod link;
 pub mod price;
 pub mod topology;
+pub mod wan;
 
 pub use fabric::{
     Fabric, Group, COLLECTIVE_BASE_LATENCY_S, DEFAULT_SWITCH_POWER_W_PER_PORT,

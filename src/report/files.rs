@@ -106,5 +106,22 @@ pub fn write_outputs(res: &Results, dir: &Path) -> Result<Vec<PathBuf>, OutputEr
         Ok(())
     })?;
     write_atomic(&timeline, &bytes)?;
-    Ok(vec![summary, timeline])
+    let mut written = vec![summary, timeline];
+    // A multi-region job: its modes compared in sites.csv.
+    if let Some(bytes) = super::sites::sites_csv(res) {
+        let path = dir.join("sites.csv");
+        let bytes = bytes.map_err(|source| OutputError::Csv {
+            path: path.clone(),
+            source,
+        })?;
+        write_atomic(&path, &bytes)?;
+        written.push(path);
+    } else {
+        // A sites.csv left by an earlier run of another scenario in this folder would reach the report.
+        let stale = dir.join("sites.csv");
+        if stale.exists() {
+            std::fs::remove_file(&stale).map_err(|e| WriteError::new(&stale, e))?;
+        }
+    }
+    Ok(written)
 }

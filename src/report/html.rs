@@ -573,6 +573,7 @@ pub fn write_report(
     h.push_str("<p class=\"note\">– : not applicable. Hover a figure's name for its column in summary.csv.</p>\n");
     h.push_str(&super::carbon::html_section(summary));
     h.push_str(&super::html_uncertainty::section(dir)?);
+    h.push_str(&super::sites::html_section(dir)?);
     h.push_str(&super::savings::savings_html(summary));
     for (stem, title) in SECTIONS {
         if let Some(svg) = read_text(&dir.join(format!("{stem}.svg")))? {

@@ -16,6 +16,7 @@ mod plots_saving;
 mod plots_skew;
 mod plots_sweep;
 mod savings;
+mod sites;
 mod summary;
 mod table;
 
@@ -33,5 +34,6 @@ pub use plots_routing::plot_trace;
 pub use plots_skew::{plot_skew_heatmap, SkewCell};
 pub use plots_sweep::plot_sweep;
 pub use savings::savings_text;
+pub use sites::{sites_csv, sites_table, SITES_COLUMNS};
 pub use summary::{summary_columns, summary_rows, to_json, SummaryRow};
 pub use table::table;

@@ -69,17 +69,36 @@ pub struct Locator<'a> {
     file: String,
     text: &'a str,
     doc: Option<toml_edit::ImDocument<&'a str>>,
+    /// Prepended to every key (`site.0.` while a site's `[site.grid]` is validated by the `[grid]` code).
+    prefix: String,
 }
 
 impl<'a> Locator<'a> {
     /// A locator over the scenario text.
     pub fn new(file: String, text: &'a str) -> Self {
         let doc = toml_edit::ImDocument::parse(text).ok();
-        Self { file, text, doc }
+        Self {
+            file,
+            text,
+            doc,
+            prefix: String::new(),
+        }
+    }
+
+    /// The same file with `prefix` before every key, so a section's validator can check a copy of
+    /// that section nested elsewhere (e.g. `[[site]]`'s `grid` table) and point at the copy.
+    pub fn nested(&self, prefix: &str) -> Locator<'a> {
+        Locator {
+            file: self.file.clone(),
+            text: self.text,
+            doc: toml_edit::ImDocument::parse(self.text).ok(),
+            prefix: format!("{}{prefix}", self.prefix),
+        }
     }
 
     /// Location of `key` (dotted path; array indices as numbers); falls back to the nearest parent that exists.
     pub fn at(&self, key: &str) -> Location {
+        let key = &format!("{}{key}", self.prefix);
         let (line, col) = self
             .span_of(key)
             .map(|o| line_col(self.text, o))
@@ -129,36 +148,46 @@ impl<'a> Locator<'a> {
     fn span_of(&self, key: &str) -> Option<usize> {
         let doc = self.doc.as_ref()?;
         let parts: Vec<&str> = key.split('.').filter(|s| !s.is_empty()).collect();
-        let mut best: Option<usize> = None;
-        let mut item: &toml_edit::Item = doc.as_item();
-        for part in parts {
-            let next = if let Ok(i) = part.parse::<usize>() {
-                item.as_array()
-                    .and_then(|a| a.get(i))
-                    .and_then(|v| v.span())
-            } else {
-                None
-            };
-            if let Some(s) = next {
-                return Some(s.start);
-            }
-            let (key_span, child) = match item {
-                toml_edit::Item::Table(t) => (t.key(part).and_then(|k| k.span()), t.get(part)),
-                toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => (
-                    t.key(part).and_then(|k| k.span()),
-                    t.get(part).map(|_| ()).and(None),
-                ),
-                _ => (None, None),
-            };
-            if let Some(s) = key_span {
-                best = Some(s.start);
-            }
-            match child {
-                Some(c) => item = c,
-                None => break,
-            }
+        span_in(doc.as_item(), &parts, None)
+    }
+}
+
+/// Byte offset of the dotted path `parts` below `item`: the value's (or, for a missing key, the
+/// deepest key found's) start; `best` is the deepest found so far.
+fn span_in(item: &toml_edit::Item, parts: &[&str], best: Option<usize>) -> Option<usize> {
+    let Some((part, rest)) = parts.split_first() else {
+        return best.or_else(|| item.span().map(|s| s.start));
+    };
+    if let Ok(i) = part.parse::<usize>() {
+        if let Some(a) = item.as_array() {
+            return a.get(i).and_then(|v| v.span()).map(|s| s.start).or(best);
         }
-        best.or_else(|| item.span().map(|s| s.start))
+        // `[[x]]` arrays of tables: descend into the indexed table.
+        if let Some(a) = item.as_array_of_tables() {
+            return match a.get(i) {
+                Some(t) => span_in_table(t, rest, t.span().map(|s| s.start).or(best)),
+                None => best,
+            };
+        }
+    }
+    match item {
+        toml_edit::Item::Table(t) => span_in_table(t, parts, best),
+        toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => {
+            t.key(part).and_then(|k| k.span()).map(|s| s.start).or(best)
+        }
+        _ => best.or_else(|| item.span().map(|s| s.start)),
+    }
+}
+
+/// [`span_in`] within table `t`.
+fn span_in_table(t: &toml_edit::Table, parts: &[&str], best: Option<usize>) -> Option<usize> {
+    let Some((part, rest)) = parts.split_first() else {
+        return best.or_else(|| t.span().map(|s| s.start));
+    };
+    let best = t.key(part).and_then(|k| k.span()).map(|s| s.start).or(best);
+    match t.get(part) {
+        Some(c) => span_in(c, rest, best),
+        None => best.or_else(|| t.span().map(|s| s.start)),
     }
 }
 

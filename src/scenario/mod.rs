@@ -3,6 +3,8 @@
 
 mod error;
 mod raw;
+mod raw_sites;
+pub mod sites;
 mod validate;
 
 pub use error::{line_col, Location, Locator, ScenarioError};
@@ -275,6 +277,9 @@ pub struct Scenario {
     pub uncertainty: Option<UncertaintySpec>,
     /// Carbon price, compute-hour tax, levy, forecast and grid hints (`[cost]`), if the file has the table.
     pub cost: Option<crate::cost::CostSpec>,
+    /// A multi-region job (`[[site]]`, `[[wan]]`, `[multisite]`): its sites are compared single-site,
+    /// following the night and geo-distributed; None without those tables.
+    pub sites: Option<sites::SitesSpec>,
     /// Random streams given a root of their own instead of `seed` (stream name, root): set by the
     /// Monte Carlo to redraw one source at a time; always empty in a scenario read from a file.
     pub reseed: Vec<(String, u64)>,

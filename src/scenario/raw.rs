@@ -8,6 +8,8 @@ use crate::workload::step_ops::{AttentionKernel, OptimizerKind, RouterKernel};
 use crate::workload::{Act, NormKind, RouterScore};
 use serde::Deserialize;
 
+pub use super::raw_sites::{RawMultisite, RawSite, RawWan};
+
 /// The whole scenario file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +36,13 @@ pub struct RawScenario {
     pub uncertainty: Option<RawUncertainty>,
     /// Carbon price, compute-hour tax, levy, a forecast and the grid's hints (`[cost]`).
     pub cost: Option<RawCost>,
+    /// Sites of a multi-region job (`[[site]]`), the WAN between them (`[[wan]]`) and the modes'
+    /// settings (`[multisite]`).
+    #[serde(default)]
+    pub site: Vec<RawSite>,
+    #[serde(default)]
+    pub wan: Vec<RawWan>,
+    pub multisite: Option<RawMultisite>,
     /// Published figures of a validation case (read by `moesim validate`, ignored by `run`).
     pub validation: Option<toml::Value>,
     /// Parameter sweep (read by `moesim::sweep`; a single run ignores it).

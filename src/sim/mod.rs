@@ -4,6 +4,7 @@ pub mod attribution;
 mod cost;
 pub mod event_step;
 mod meter;
+pub mod multi;
 mod outcome;
 mod plan;
 mod prepare;
@@ -178,6 +179,9 @@ pub struct Results {
     pub strategies: Vec<StrategyResult>,
     /// What every strategy trained toward.
     pub goal: Goal,
+    /// The multi-region comparison (single site, follow the night, geo-distributed) when the scenario
+    /// lists `[[site]]` tables.
+    pub sites: Option<multi::SitesResults>,
     /// Each saving against `moe` split by cause ([`attribute`]; `simulate` leaves it empty, `moesim run`
     /// fills it).
     pub attribution: Option<Attribution>,
@@ -373,10 +377,12 @@ pub fn simulate_opts(
         })
         .collect();
     let strategies = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let sites = multi::simulate_sites(s, &prepared.trace, &prepared.seeds, &prepared.goal)?;
     let Prepared {
         grid, pue, goal, ..
     } = prepared;
     Ok(Results {
+        sites,
         goal,
         attribution: None,
         scenario: s.name.clone(),

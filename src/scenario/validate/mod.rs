@@ -6,6 +6,7 @@ mod cost;
 mod grid;
 mod model;
 mod routing;
+mod sites;
 mod training;
 pub(crate) mod uncertainty;
 
@@ -171,6 +172,7 @@ impl Validator<'_> {
             }
             (None, false) => None,
         };
+        let sites = self.sites(&raw, moe.as_ref().or(dense.as_ref()), &cluster, &grid)?;
         let limits = self.limits(&raw.limits)?;
         let uncertainty = match &raw.uncertainty {
             Some(u) => Some(self.uncertainty(u)?),
@@ -204,6 +206,7 @@ impl Validator<'_> {
             circadian,
             limits,
             uncertainty,
+            sites,
             reseed: Vec::new(),
             law_index: None,
         })

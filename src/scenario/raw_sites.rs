@@ -1,0 +1,42 @@
+//! Serde types of a multi-region job: `[[site]]`, `[[wan]]` and `[multisite]` (checked in `validate/sites.rs`).
+
+use super::raw::RawGrid;
+use serde::Deserialize;
+
+/// `[[site]]`: one site of a multi-region job.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSite {
+    pub name: String,
+    /// GPUs the site offers the job (its capacity); default `cluster.gpus`.
+    pub gpus: Option<i64>,
+    /// Facility PUE; default `cluster.pue`.
+    pub pue: Option<f64>,
+    /// An EPW weather file and `pue_model` for weather-driven PUE (as `[cluster]`).
+    pub weather: Option<String>,
+    pub pue_model: Option<String>,
+    /// The site's grid, read exactly as `[grid]` (`[site.grid]`, `[site.grid.csv]`).
+    pub grid: RawGrid,
+}
+
+/// `[[wan]]`: a WAN link between two sites.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWan {
+    pub from: String,
+    pub to: String,
+    pub bandwidth_gbps: f64,
+    pub latency_ms: f64,
+    pub energy_j_per_byte: Option<f64>,
+}
+
+/// `[multisite]`: which multi-region modes to compare and their planner's settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMultisite {
+    pub deadline_hours: f64,
+    /// `"dp"` (default) or `"greedy"`.
+    pub planner: Option<String>,
+    /// Geo-distributed data parallel: steps between WAN synchronisations (1 = every step).
+    pub sync_every_steps: Option<i64>,
+}

@@ -1,0 +1,258 @@
+//! Multi-region jobs: the same job at one site, following the night across sites, and geo-distributed
+//! data parallel, each on its sites' own grids, compared on CO2, energy, time, cost and estimated loss.
+//!
+//! Composition, not a second engine: each site's step is the fast step model's ([`StepModel`], the
+//! job's plan narrowed to the replicas the site holds), its power the run's node power model
+//! ([`RunSetup`]), and every site meters its own energy with a [`Meter`] on its own grid. Steps are
+//! seconds long and grid intervals an hour, so within an interval a site's training is metered as a
+//! steady rate at its mean step (the run level's step aggregation does the same within an interval);
+//! what the modes add — moves, WAN traffic, the planners — happens at interval boundaries.
+
+mod exec;
+mod geo;
+mod plan;
+#[cfg(test)]
+mod tests;
+
+pub use exec::{Execution, SiteRun};
+
+use super::meter::Power;
+use super::{
+    mean_step, models_for, outcome, plan as splan, token_target, Goal, RunSetup, SimError,
+};
+use crate::grid::{self, GridSeries};
+use crate::routing::TraceFile;
+use crate::scenario::sites::SitesSpec;
+use crate::scenario::{Scenario, StrategyKind};
+use std::sync::Arc;
+
+/// One site as the multi-region modes see it: its job's mean step and powers, and its grid.
+#[derive(Debug, Clone)]
+pub struct SiteModel {
+    /// Site name.
+    pub name: String,
+    /// Replicas of the job the site holds.
+    pub replicas: u32,
+    /// GPUs the job uses there.
+    pub gpus: f64,
+    /// Time of one optimizer step there [s].
+    pub step_s: f64,
+    /// Tokens of one step [tokens].
+    pub tokens_per_step: f64,
+    /// Progress of one step: tokens, or effective tokens at equal loss [tokens].
+    pub progress_per_step: f64,
+    /// Tokens of one step the quality law counts (dropped assignments discounted) [tokens].
+    pub effective_per_step: f64,
+    /// Power while training.
+    pub train: Power,
+    /// Power while holding the job's nodes without training (receiving or sending a checkpoint,
+    /// waiting for a WAN synchronisation): idle GPUs, base node power, network.
+    pub held: Power,
+    /// Carbon intensity per interval [g/kWh].
+    pub ci: Vec<f64>,
+    /// Price per interval [currency/MWh] (0 without a price).
+    pub price: Vec<f64>,
+    /// PUE per interval.
+    pub pue: Vec<f64>,
+    /// The grid's source, for the report.
+    pub source: String,
+}
+
+impl SiteModel {
+    /// Progress per second of training [tokens/s].
+    pub fn rate(&self) -> f64 {
+        self.progress_per_step / self.step_s
+    }
+
+    /// CO2 of `dt_s` seconds at power `p` in interval `i` [kg].
+    pub fn co2_kg(&self, p: &Power, i: usize, dt_s: f64) -> f64 {
+        p.it_w() * self.pue[i] * dt_s / 3.6e6 * self.ci[i] / 1000.0
+    }
+}
+
+/// Everything the modes share: the sites, the WAN, the job's checkpoint and the target.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// The sites, in scenario order.
+    pub sites: Vec<SiteModel>,
+    /// The scenario's sites and WAN.
+    pub spec: SitesSpec,
+    /// Model weights + optimizer state written at a move [bytes].
+    pub checkpoint_bytes: f64,
+    /// What a geo-distributed synchronisation all-reduces: the weights' update in the compute
+    /// precision (DiLoCo's outer gradient; the gradient itself when every step syncs) [bytes].
+    pub sync_bytes: f64,
+    /// Grid interval [s].
+    pub interval_s: f64,
+    /// Progress to make [tokens].
+    pub target: f64,
+    /// Whether progress counts effective tokens.
+    pub count_effective: bool,
+}
+
+/// The comparison of a multi-region scenario.
+#[derive(Debug, Clone)]
+pub struct SitesResults {
+    /// One run per mode: each site alone, then follow the night, then geo-distributed.
+    pub runs: Vec<SiteRun>,
+    /// Site names, in scenario order.
+    pub site_names: Vec<String>,
+    /// Deadline [s].
+    pub deadline_s: f64,
+    /// The follow-the-night planner's name.
+    pub planner: &'static str,
+    /// Geo-distributed: steps between synchronisations.
+    pub sync_every_steps: u32,
+}
+
+/// Build the inputs of `s`'s multi-region job (None without one): each site's step model and grid
+/// over the horizon, aligned in UTC from the scenario's start.
+pub(crate) fn inputs(
+    s: &Scenario,
+    trace: &Option<Arc<TraceFile>>,
+    seeds: &crate::engine::SeedTree,
+    goal: &Goal,
+) -> Result<Option<Inputs>, SimError> {
+    let Some(spec) = &s.sites else {
+        return Ok(None);
+    };
+    let (job, kind) = match (&s.moe, &s.dense) {
+        (Some(j), _) => (j, StrategyKind::Moe),
+        (None, Some(j)) => (j, StrategyKind::Dense),
+        (None, None) => {
+            return Err(SimError::Missing {
+                strategy: "multisite",
+                what: "a model table",
+            })
+        }
+    };
+    let (target, count_effective) = token_target(s, job, kind, goal)?;
+    let mut models = Vec::with_capacity(spec.sites.len());
+    let mut slowest_s: f64 = 0.0;
+    for (k, site) in spec.sites.iter().enumerate() {
+        let plan = crate::workload::ParallelPlan {
+            dp: site.replicas,
+            ..job.plan.clone()
+        };
+        let site_job = crate::scenario::Job {
+            plan,
+            ..job.clone()
+        };
+        let cluster = crate::scenario::Cluster {
+            gpus: site_job.plan.gpus(),
+            pue: site.pue,
+            weather_pue: site.weather_pue.clone(),
+            ..s.cluster.clone()
+        };
+        let narrow = Scenario {
+            cluster,
+            ..s.clone()
+        };
+        let (sm, router) = models_for(&narrow, &site_job, trace, seeds.stream("sites", k as u64))?;
+        let knobs = splan::capped_full(&narrow, &sm);
+        let c = mean_step(&sm, &router, knobs);
+        let setup = RunSetup::of_cluster(&narrow, &sm, target, count_effective);
+        let gpu_w = c.gpu_energy_j / c.time_s;
+        let effective_per_step =
+            c.tokens * splan::effective_share(&c, knobs.top_k, sm.full_knobs().top_k);
+        let progress_per_step = if count_effective {
+            effective_per_step
+        } else {
+            c.tokens
+        };
+        slowest_s = slowest_s.max(target / progress_per_step * c.time_s);
+        let idle = setup.gpus * setup.gpu_idle_w;
+        models.push(SiteModel {
+            name: site.name.clone(),
+            replicas: site.replicas,
+            gpus: setup.gpus,
+            step_s: c.time_s,
+            tokens_per_step: c.tokens,
+            progress_per_step,
+            effective_per_step,
+            train: Power {
+                gpu_w,
+                waiting_w: c.waiting_energy_j / c.time_s,
+                node_w: setup.node_power_w(gpu_w),
+                network_w: setup.network_w,
+            },
+            held: Power {
+                gpu_w: idle,
+                waiting_w: idle,
+                node_w: setup.node_w,
+                network_w: setup.network_w,
+            },
+            ci: Vec::new(),
+            price: Vec::new(),
+            pue: Vec::new(),
+            source: String::new(),
+        });
+    }
+    // Long enough for the slowest site alone past the deadline, in whole days.
+    let horizon_s =
+        ((slowest_s.max(spec.deadline_s) * 1.3 + 2.0 * 86_400.0) / 86_400.0).ceil() * 86_400.0;
+    for (m, site) in models.iter_mut().zip(&spec.sites) {
+        let g: GridSeries = grid::series_for(&site.grid, s.training.start_utc_s, horizon_s as i64)?;
+        let pue = grid::pue_by_interval(&g, site.pue, site.weather_pue.as_ref())?;
+        m.price = g
+            .price_per_mwh
+            .clone()
+            .unwrap_or_else(|| vec![0.0; g.ci_g_per_kwh.len()]);
+        m.ci = g.ci_g_per_kwh;
+        m.pue = pue;
+        m.source = g.source;
+    }
+    let p = job.plan.precision_bytes();
+    let opt = if p >= 4.0 {
+        crate::workload::memory::ADAM_FP32_OPT_BYTES_PER_PARAM
+    } else {
+        crate::workload::memory::ADAM_MIXED_OPT_BYTES_PER_PARAM
+    };
+    let params = job.model.params_total();
+    Ok(Some(Inputs {
+        sites: models,
+        spec: spec.clone(),
+        checkpoint_bytes: params * (p + opt),
+        sync_bytes: params * p,
+        interval_s: s.grid.interval_s as f64,
+        target,
+        count_effective,
+    }))
+}
+
+/// Run every multi-region mode of `s` (None without `[[site]]` tables).
+pub(crate) fn simulate_sites(
+    s: &Scenario,
+    trace: &Option<Arc<TraceFile>>,
+    seeds: &crate::engine::SeedTree,
+    goal: &Goal,
+) -> Result<Option<SitesResults>, SimError> {
+    let Some(inp) = inputs(s, trace, seeds, goal)? else {
+        return Ok(None);
+    };
+    let job = s.moe.as_ref().or(s.dense.as_ref());
+    let mut runs = Vec::new();
+    for k in 0..inp.sites.len() {
+        let plan = vec![k; inp.sites[0].ci.len()];
+        runs.push(exec::execute(
+            &inp,
+            &plan,
+            &format!("single:{}", inp.sites[k].name),
+        )?);
+    }
+    runs.push(plan::follow_the_night(&inp)?);
+    runs.push(geo::geo_distributed(&inp)?);
+    if let Some(job) = job {
+        let law = outcome::law_of(s, job);
+        for r in &mut runs {
+            r.loss = law.loss(r.effective_tokens).ok();
+        }
+    }
+    Ok(Some(SitesResults {
+        site_names: inp.sites.iter().map(|m| m.name.clone()).collect(),
+        deadline_s: inp.spec.deadline_s,
+        planner: inp.spec.planner.name(),
+        sync_every_steps: inp.spec.sync_every_steps,
+        runs,
+    }))
+}
