@@ -10,6 +10,7 @@ mod prepare;
 mod run;
 mod run_blocks;
 mod run_setup;
+pub(crate) mod schedule;
 pub mod step;
 
 pub use attribution::{attribute, Attribution, Cause, Saving, Split};
@@ -442,6 +443,7 @@ pub(crate) fn run_variant(
         } else {
             run::BLOCK_STEPS
         },
+        schedules: plan::schedules_for(s, kind, job, &sm, target_tokens),
         ..RunSetup::of_cluster(s, &sm, target_tokens, count_effective)
     };
     let inputs = plan::PlanInputs {
@@ -526,3 +528,5 @@ mod tests_cost;
 mod tests_equal;
 #[cfg(test)]
 mod tests_replicas;
+#[cfg(test)]
+mod tests_schedule;
