@@ -80,7 +80,9 @@ pub struct RunOutcome {
     /// Tokens trained.
     pub tokens: f64,
     /// Tokens the quality law counts, summed step by step: each step's tokens × its kept share of
-    /// assignments × min(its top-k / nominal top-k, 1) ([`crate::quality::effective_tokens`]'s rule).
+    /// assignments × min(its top-k / nominal top-k, 1) ([`crate::quality::effective_tokens`]'s rule)
+    /// × its batch's worth against the nominal batch ([`crate::quality::batch_token_worth`], 1 unless
+    /// a batch schedule or a smaller throttled batch moves the batch).
     pub effective_tokens: f64,
     /// GPU-hours held by the job (nodes held, training or not) [h].
     pub gpu_hours: f64,
@@ -637,7 +639,8 @@ pub(crate) fn run_watched_event(
     // Reserve the step-time record once, outside the per-step path (throttled steps may be smaller).
     let per_step = step_model
         .tokens_per_step(setup.throttled)
-        .min(step_model.tokens_per_step(setup.full));
+        .min(step_model.tokens_per_step(setup.full))
+        * setup.schedules.smallest_batch_share();
     let expected_steps = if per_step > 0.0 {
         (setup.tokens / per_step) as usize + 16
     } else {

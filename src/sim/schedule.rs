@@ -141,6 +141,55 @@ impl Schedules {
         }
     }
 
+    /// The smallest share of the global batch the batch schedule trains at (1 without one): sizes the
+    /// run's step record before it starts.
+    pub fn smallest_batch_share(&self) -> f64 {
+        self.batch
+            .as_ref()
+            .map_or(1.0, |s| s.points.iter().map(|p| p.1).fold(1.0, f64::min))
+    }
+
+    /// One line for the report: each schedule with its breakpoints and what the run trained under it
+    /// (mean top-k, mean batch, effective over trained tokens); None without a schedule.
+    pub fn describe(&self, outcome: &super::RunOutcome) -> Option<String> {
+        if self.is_empty() {
+            return None;
+        }
+        let pts = |s: &ProgressSchedule| {
+            let axis = match s.axis {
+                ProgressAxis::Fraction => "fraction of progress",
+                ProgressAxis::Tokens => "tokens",
+            };
+            let shape = match s.shape {
+                crate::scenario::ScheduleShape::Steps => "steps",
+                crate::scenario::ScheduleShape::Linear => "linear",
+            };
+            let list: Vec<String> = s.points.iter().map(|(x, v)| format!("{x}: {v}")).collect();
+            format!("{shape} over {axis} [{}]", list.join(", "))
+        };
+        let mut parts = Vec::new();
+        let tokens = outcome.tokens.max(f64::MIN_POSITIVE);
+        if let Some(s) = &self.top_k {
+            parts.push(format!(
+                "curriculum top-k {} (mean top-k {:.3})",
+                pts(s),
+                outcome.sums.token_top_k / tokens
+            ));
+        }
+        if let Some(s) = &self.batch {
+            parts.push(format!(
+                "batch share {} (mean {:.0} tokens/step)",
+                pts(s),
+                outcome.tokens / (outcome.sums.steps.max(1) as f64)
+            ));
+        }
+        parts.push(format!(
+            "effective/trained tokens {:.4}",
+            outcome.effective_tokens / tokens
+        ));
+        Some(parts.join("; "))
+    }
+
     /// What each of a step's `step_tokens` tokens is worth to the loss law against the nominal batch,
     /// `effective_tokens` into the run (1 without a batch charge or at the nominal batch).
     pub fn batch_worth(&self, step_tokens: f64, effective_tokens: f64) -> f64 {

@@ -215,3 +215,44 @@ fn the_planner_rates_a_mode_at_the_mean_of_the_schedules_phases() {
     let got = c.rates().full_tps;
     assert!((got - want).abs() < 1e-9 * want, "{got} vs {want}");
 }
+
+#[test]
+fn a_smaller_circadian_throttled_batch_is_charged_by_the_critical_batch() {
+    // No pauses: the hours outside the window run throttled.
+    let s = scenario(&[
+        (
+            "throttle_top_k = 1",
+            "throttle_top_k = 1\nthrottle_batch_fraction = 0.5",
+        ),
+        ("pause_share = 0.2", "pause_share = 0.0"),
+    ]);
+    let job = s.moe.as_ref().unwrap();
+    let sm = StepModel::new(job, &s.cluster).unwrap();
+    let circ = plan::schedules_for(&s, StrategyKind::Circadian, job, &sm, 1e9);
+    let w = circ
+        .worth
+        .as_ref()
+        .expect("a throttled batch below the nominal one is charged");
+    assert_eq!(w.ref_batch_tokens, STEP_TOKENS);
+    // Half the batch: each token counts for more than one at the nominal batch (McCandlish et al.).
+    assert!(circ.batch_worth(STEP_TOKENS / 2.0, 5e8) > 1.0);
+    assert_eq!(circ.batch_worth(STEP_TOKENS, 5e8), 1.0);
+    // moe never moves its batch: no charge, every token counted as before.
+    assert!(plan::schedules_for(&s, StrategyKind::Moe, job, &sm, 1e9)
+        .worth
+        .is_none());
+    // Over the run the circadian effective tokens exceed the token-weighted top-k rule alone.
+    let r = simulate(&s).unwrap();
+    let c = r
+        .strategies
+        .iter()
+        .find(|x| x.kind == StrategyKind::Circadian)
+        .unwrap();
+    assert!(c.outcome.mode_s[1] > 0.0, "no throttled hour");
+    let top_k_rule = c.outcome.sums.token_top_k / 2.0;
+    assert!(
+        c.effective_tokens > top_k_rule,
+        "{} vs {top_k_rule}",
+        c.effective_tokens
+    );
+}
