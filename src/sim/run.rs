@@ -273,7 +273,7 @@ impl Run<'_> {
     /// one step's cost at one routing sample for the block. The block is as long as whole steps
     /// of that cost fit before the grid interval ends (no knob changes within it), at most
     /// `setup.block_steps`, no longer than training needs to finish, and stops before a
-    /// rebalancing; where no whole step fits, one step (crossing the boundary, as per-step does).
+    /// rebalancing and before the first step a schedule's knob change applies to; where no whole step fits, one step (crossing the boundary, as per-step does).
     fn fast_block(&mut self, now_s: f64, knobs: crate::sim::Knobs) -> StepCost {
         let assignments = self.step_model.assignments_per_layer(knobs.top_k);
         let (mut n, mean_s) = self.blocks.longest(knobs);
