@@ -96,6 +96,16 @@ fn single_node_exact_outputs_unchanged() {
 }
 
 #[test]
+fn curriculum_gating_outputs_unchanged() {
+    check("curriculum_gating");
+}
+
+#[test]
+fn batch_warmup_outputs_unchanged() {
+    check("batch_warmup");
+}
+
+#[test]
 fn trace_replay_outputs_unchanged() {
     // Reads the recorded routing trace from ../shared/data/routing (CI has ../shared beside the clone).
     check("trace_replay");

@@ -12,7 +12,8 @@ use super::laws::QualityError;
 /// where `dropped_share` is the share of the assignments that were made. This is a
 /// conservative (pessimistic) bound: attention and dense layers still learn from a dropped
 /// token, so the true penalty is smaller; routing above the nominal top-k is not counted as
-/// extra data.
+/// extra data. Capacity drops are in `dropped_share`; a step's batch away from the nominal one is
+/// charged on top of this rule by [`super::batch_token_worth`] (the critical batch size).
 pub fn effective_tokens(
     tokens: f64,
     dropped_share: f64,

@@ -78,6 +78,8 @@ pub fn write_outputs(res: &Results, dir: &Path) -> Result<Vec<PathBuf>, OutputEr
             "throughput_tokens_per_s",
             "dropped_share",
             "pue",
+            "mean_top_k",
+            "mean_batch_tokens",
         ])?;
         for s in &res.strategies {
             for row in &s.outcome.timeline {
@@ -100,6 +102,8 @@ pub fn write_outputs(res: &Results, dir: &Path) -> Result<Vec<PathBuf>, OutputEr
                     num(row.tokens / dur, 3),
                     num(row.dropped_share, 6),
                     num(row.pue, 4),
+                    num(row.mean_top_k, 4),
+                    num(row.mean_batch_tokens, 0),
                 ])?;
             }
         }

@@ -163,6 +163,11 @@ pub fn table(res: &Results) -> String {
     for r in routes {
         out.push_str(&format!("routing: {r}\n"));
     }
+    for st in &res.strategies {
+        if let Some(d) = &st.schedule {
+            out.push_str(&format!("schedule ({}): {d}\n", st.kind.name()));
+        }
+    }
     let laws: Vec<String> = rows
         .iter()
         .filter(|r| !r.loss_law.is_empty())

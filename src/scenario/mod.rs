@@ -5,9 +5,11 @@ mod error;
 mod raw;
 mod raw_sites;
 pub mod sites;
+mod schedule;
 mod validate;
 
 pub use error::{line_col, Location, Locator, ScenarioError};
+pub use schedule::{ProgressAxis, ProgressSchedule, ScheduleShape};
 pub use validate::parse_scenario;
 pub use validate::uncertainty::{UncertaintySource, UncertaintySpec, MAX_SAMPLES};
 
@@ -143,6 +145,12 @@ pub struct Training {
     /// Price every step of a run (`training.exact`, `moesim run --exact`) instead of advancing in
     /// blocks of steps with the routing sampled once per block (`sim::run`'s step aggregation).
     pub exact: bool,
+    /// Curriculum gating (`[models.moe.curriculum] top_k`): the MoE's top-k over training progress
+    /// (values 1..=the model's top-k), applied by every MoE strategy; a lower mode top-k wins.
+    pub curriculum_top_k: Option<ProgressSchedule>,
+    /// Dynamic batch sizing (`[training.batch_schedule] batch_fraction`): the share (0–1] of the global
+    /// batch trained at each point of progress (a warm-up ramp), as whole micro-batches.
+    pub batch_schedule: Option<ProgressSchedule>,
 }
 
 /// How the strategies of a run are compared (`training.compare`).

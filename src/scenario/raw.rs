@@ -94,6 +94,32 @@ pub struct RawTraining {
     pub overlap_grad_sync: Option<bool>,
     /// Price every step (no step aggregation); default false.
     pub exact: Option<bool>,
+    /// `[training.batch_schedule]`: the global batch over training progress.
+    pub batch_schedule: Option<RawBatchSchedule>,
+}
+
+/// `[models.X.curriculum]`: curriculum gating, the top-k over training progress.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCurriculum {
+    /// `"fraction"` (of the run's progress target, default) or `"tokens"` (tokens trained).
+    pub progress: Option<String>,
+    /// `"steps"` (piecewise constant, default) or `"linear"`.
+    pub shape: Option<String>,
+    /// `[[progress, top_k], ...]`.
+    pub top_k: toml::Value,
+}
+
+/// `[training.batch_schedule]`: the global batch's share over training progress.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBatchSchedule {
+    /// `"fraction"` (of the run's progress target, default) or `"tokens"` (tokens trained).
+    pub progress: Option<String>,
+    /// `"steps"` (piecewise constant, default) or `"linear"`.
+    pub shape: Option<String>,
+    /// `[[progress, share of the global batch], ...]`.
+    pub batch_fraction: toml::Value,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +156,8 @@ pub struct RawModel {
     pub act: Option<Act>,
     pub norm: Option<NormKind>,
     pub router_score: Option<RouterScore>,
+    /// `[models.X.curriculum]` (MoE only).
+    pub curriculum: Option<RawCurriculum>,
 }
 
 /// `[models.X.mla]`: multi-head latent attention dims (DeepSeek-V2/V3 config names).

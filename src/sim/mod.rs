@@ -11,6 +11,7 @@ mod prepare;
 mod run;
 mod run_blocks;
 mod run_setup;
+pub(crate) mod schedule;
 pub mod step;
 
 pub use attribution::{attribute, Attribution, Cause, Saving, Split};
@@ -145,6 +146,9 @@ pub struct StrategyResult {
     pub chinchilla: Option<LossEstimate>,
     /// How routing was produced (router model, trace and its mapping), for MoE models.
     pub routing: Option<String>,
+    /// Curriculum gating and the batch schedule the run followed, with its mean top-k and batch
+    /// (None without a schedule).
+    pub schedule: Option<String>,
     /// Expert slots moved by rebalancing (on the rank that received most, summed over rebalances).
     pub moved_slots: u64,
     /// `run --event-level`: per grid interval and MoE layer, the energy GPUs spent waiting in
@@ -448,6 +452,7 @@ pub(crate) fn run_variant(
         } else {
             run::BLOCK_STEPS
         },
+        schedules: plan::schedules_for(s, kind, job, &sm, target_tokens),
         ..RunSetup::of_cluster(s, &sm, target_tokens, count_effective)
     };
     let inputs = plan::PlanInputs {
@@ -501,6 +506,7 @@ pub(crate) fn run_variant(
         .and_then(|c| c.hints.as_ref())
         .map(|(h, _)| cost::hint_count(h, grid, &outcome));
     let model = &job.model;
+    let schedule = setup.schedules.describe(&outcome);
     Ok(StrategyResult {
         kind,
         model_name: model.name.clone(),
@@ -512,6 +518,7 @@ pub(crate) fn run_variant(
         effective_tokens: quality.effective_tokens,
         mfu: quality.mfu,
         routing,
+        schedule,
         chinchilla: quality.chinchilla,
         moved_slots: sm.moved_slots(),
         layer_skew: event.as_mut().map(|e| e.take_skew()).unwrap_or_default(),
@@ -532,3 +539,5 @@ mod tests_cost;
 mod tests_equal;
 #[cfg(test)]
 mod tests_replicas;
+#[cfg(test)]
+mod tests_schedule;

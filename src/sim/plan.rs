@@ -253,13 +253,13 @@ pub(crate) fn plan_for(
             ..kn
         };
         let (f, t) = (at(full), at(throttled));
-        let tc = match &replicas {
-            Some(r) => r.mean_step(router, t),
-            None => mean_step(sm, router, t),
+        let price_t = |kn: Knobs| match &replicas {
+            Some(r) => r.mean_step(router, kn),
+            None => mean_step(sm, router, kn),
         };
         setup::rates(
-            mode_rate(sm, inputs, mean_step(sm, router, f), f),
-            mode_rate(sm, inputs, tc, t),
+            scheduled_rate(sm, inputs, f, |kn| mean_step(sm, router, kn)),
+            scheduled_rate(sm, inputs, t, price_t),
             pause_s,
             held_w,
         )
@@ -311,9 +311,19 @@ pub(crate) fn plan_for(
 /// when the run counts them: dropped assignments and a lower top-k discounted as the quality law's rule
 /// says) and IT power by the run's own power model (GPUs incl. spin power, load-following node power,
 /// network).
-fn mode_rate(sm: &StepModel, inputs: &PlanInputs<'_>, c: StepCost, knobs: Knobs) -> ModeRate {
+fn mode_rate(
+    sm: &StepModel,
+    inputs: &PlanInputs<'_>,
+    c: StepCost,
+    knobs: Knobs,
+    effective_so_far: f64,
+) -> ModeRate {
     let worth = if inputs.count_effective {
         effective_share(&c, knobs.top_k, sm.full_knobs().top_k)
+            * inputs
+                .setup
+                .schedules
+                .batch_worth(c.tokens, effective_so_far)
     } else {
         1.0
     };
@@ -321,6 +331,102 @@ fn mode_rate(sm: &StepModel, inputs: &PlanInputs<'_>, c: StepCost, knobs: Knobs)
     ModeRate {
         tokens_per_s: c.tokens / c.time_s * worth,
         it_w: gpu_w + inputs.setup.node_power_w(gpu_w) + inputs.setup.network_w,
+    }
+}
+
+/// Most phases of a schedule the planner prices (a linear batch ramp has one per micro-batch count).
+const MAX_PHASES: usize = 4096;
+
+/// The planner's rate of a mode with `knobs` over the whole run, `price` giving a step at the router's
+/// mean loads. With curriculum gating or a batch schedule the run's progress splits into phases of
+/// constant knobs; each is priced at its own knobs (and its tokens worth the critical-batch charge at
+/// the phase's middle), and the mode's rate is their mean weighted by progress: time per unit of
+/// progress averaged, power weighted by time. The planner picks an hour's mode before it knows which
+/// phase the hour will fall in, so it sees the schedule's mean, not the phase of the hour (a tokens
+/// axis is read against the progress target, exact when progress counts every token). Without
+/// schedules: the mode's one rate, the critical-batch charge at half the target.
+fn scheduled_rate(
+    sm: &StepModel,
+    inputs: &PlanInputs<'_>,
+    knobs: Knobs,
+    price: impl Fn(Knobs) -> StepCost,
+) -> ModeRate {
+    let sched = &inputs.setup.schedules;
+    let target = inputs.setup.tokens;
+    if sched.is_empty() {
+        return mode_rate(sm, inputs, price(knobs), knobs, 0.5 * target);
+    }
+    let mut priced: Vec<(Knobs, StepCost)> = Vec::new();
+    let (mut p, mut time, mut energy) = (0.0f64, 0.0f64, 0.0f64);
+    for _ in 0..MAX_PHASES {
+        if p >= 1.0 {
+            break;
+        }
+        let at = super::schedule::At {
+            fraction: p,
+            tokens: p * target,
+        };
+        let (k, next) = sched.apply(knobs, at);
+        let end = next.fraction.min(next.tokens / target).clamp(p + 1e-9, 1.0);
+        let c = match priced.iter().find(|x| x.0 == k) {
+            Some(&(_, c)) => c,
+            None => {
+                let c = price(k);
+                priced.push((k, c));
+                c
+            }
+        };
+        let r = mode_rate(sm, inputs, c, k, 0.5 * (p + end) * target);
+        let t = (end - p) / r.tokens_per_s;
+        time += t;
+        energy += t * r.it_w;
+        p = end;
+    }
+    // Phases past the cap (never reached by a validated schedule's ramps) run at the last knobs.
+    if p < 1.0 {
+        let (k, _) = sched.apply(
+            knobs,
+            super::schedule::At {
+                fraction: p,
+                tokens: p * target,
+            },
+        );
+        let r = mode_rate(sm, inputs, price(k), k, 0.5 * (p + 1.0) * target);
+        let t = (1.0 - p) / r.tokens_per_s;
+        time += t;
+        energy += t * r.it_w;
+    }
+    ModeRate {
+        tokens_per_s: 1.0 / time,
+        it_w: energy / time,
+    }
+}
+
+/// The schedules of `job`'s run in `s` training to `target_tokens` (effective when the run counts
+/// them): the curriculum's top-k (MoE only), the batch schedule, and the critical-batch charge when a
+/// step's batch may differ from the nominal one (a batch schedule, or a smaller circadian throttled
+/// batch), the critical batch from the run's loss law.
+pub(crate) fn schedules_for(
+    s: &Scenario,
+    kind: StrategyKind,
+    job: &crate::scenario::Job,
+    sm: &StepModel,
+    target_tokens: f64,
+) -> super::schedule::Schedules {
+    let moe = job.model.moe().is_some();
+    let throttled_batch = kind == StrategyKind::Circadian
+        && s.circadian
+            .as_ref()
+            .is_some_and(|c| c.throttle_batch_fraction < 1.0);
+    let batch = s.training.batch_schedule.clone();
+    let worth = (batch.is_some() || throttled_batch).then(|| super::schedule::BatchWorth {
+        ref_batch_tokens: sm.tokens_per_step(sm.full_knobs()),
+        critical: crate::quality::CriticalBatch::new(super::outcome::law_of(s, job), target_tokens),
+    });
+    super::schedule::Schedules {
+        top_k: s.training.curriculum_top_k.clone().filter(|_| moe),
+        batch,
+        worth,
     }
 }
 

@@ -39,6 +39,10 @@ pub struct TimelineRow {
     /// Time the job held its GPUs within the interval (training, checkpoint, restore, paused without
     /// releasing its nodes): the compute-hour tax's base, × GPUs [s].
     pub held_s: f64,
+    /// Mean top-k of the interval's tokens (0 without tokens or for a dense model).
+    pub mean_top_k: f64,
+    /// Mean global batch of the interval's steps [tokens per step] (0 without steps).
+    pub mean_batch_tokens: f64,
 }
 
 /// Per-step statistics summed over a run.
@@ -76,7 +80,9 @@ pub struct RunOutcome {
     /// Tokens trained.
     pub tokens: f64,
     /// Tokens the quality law counts, summed step by step: each step's tokens × its kept share of
-    /// assignments × min(its top-k / nominal top-k, 1) ([`crate::quality::effective_tokens`]'s rule).
+    /// assignments × min(its top-k / nominal top-k, 1) ([`crate::quality::effective_tokens`]'s rule)
+    /// × its batch's worth against the nominal batch ([`crate::quality::batch_token_worth`], 1 unless
+    /// a batch schedule or a smaller throttled batch moves the batch).
     pub effective_tokens: f64,
     /// GPU-hours held by the job (nodes held, training or not) [h].
     pub gpu_hours: f64,
@@ -159,6 +165,11 @@ struct Run<'a> {
     interval_tokens: f64,
     /// Assignments routed and dropped in the current interval.
     interval_assign: (f64, f64),
+    /// Steps and Σ tokens × top-k of the current interval (its mean batch and top-k).
+    interval_steps: u64,
+    interval_token_top_k: f64,
+    /// Where the schedules' knobs may next change (a block stops before it).
+    next_change: super::schedule::NextChange,
     current: Option<usize>,
     current_hour: u32,
     current_pue: f64,
@@ -220,6 +231,9 @@ impl Run<'_> {
         if let (Some(sched), Some(_)) = (&self.setup.top_k_by_hour, self.current) {
             knobs.top_k = knobs.top_k.min(sched[self.current_hour as usize % 24]);
         }
+        // Curriculum gating and the batch schedule at the progress this step starts at.
+        let (knobs, next) = self.setup.schedules.apply(knobs, self.at());
+        self.next_change = next;
         let throttled_replicas = self.replicas.is_some() && self.mode == Mode::Throttled;
         let c = if throttled_replicas || self.event.is_some() {
             // Priced one step at a time: the narrower replica plan and the event level.
@@ -259,7 +273,7 @@ impl Run<'_> {
     /// one step's cost at one routing sample for the block. The block is as long as whole steps
     /// of that cost fit before the grid interval ends (no knob changes within it), at most
     /// `setup.block_steps`, no longer than training needs to finish, and stops before a
-    /// rebalancing; where no whole step fits, one step (crossing the boundary, as per-step does).
+    /// rebalancing and before the first step a schedule's knob change applies to; where no whole step fits, one step (crossing the boundary, as per-step does).
     fn fast_block(&mut self, now_s: f64, knobs: crate::sim::Knobs) -> StepCost {
         let assignments = self.step_model.assignments_per_layer(knobs.top_k);
         let (mut n, mean_s) = self.blocks.longest(knobs);
@@ -298,7 +312,12 @@ impl Run<'_> {
         };
         // Steps until training is done at this step's progress.
         let per_step = if self.setup.count_effective {
-            c.tokens * super::plan::effective_share(&c, knobs.top_k, self.setup.full.top_k)
+            c.tokens
+                * super::plan::effective_share(&c, knobs.top_k, self.setup.full.top_k)
+                * self
+                    .setup
+                    .schedules
+                    .batch_worth(c.tokens, self.tokens_effective)
         } else {
             c.tokens
         };
@@ -309,8 +328,22 @@ impl Run<'_> {
         } else {
             1.0
         };
-        self.in_flight_n = (fit.min(need).min(n as f64) as u64).max(1);
+        // Steps until a schedule changes a knob: the block ends before the step that starts past it.
+        let per = super::schedule::At {
+            fraction: per_step / self.setup.tokens,
+            tokens: c.tokens,
+        };
+        let until = self.next_change.steps_until(self.at(), per);
+        self.in_flight_n = (fit.min(need).min(n as f64).min(until) as u64).max(1);
         c
+    }
+
+    /// Where the run stands for the schedules: the share of its progress target and the tokens trained.
+    fn at(&self) -> super::schedule::At {
+        super::schedule::At {
+            fraction: self.tokens_done / self.setup.tokens,
+            tokens: self.tokens_raw,
+        }
     }
 
     fn close_interval(&mut self, now_s: f64, next: Option<usize>) {
@@ -347,6 +380,16 @@ impl Run<'_> {
                 },
                 covered_s: now_s - self.interval_start_s,
                 held_s,
+                mean_top_k: if self.interval_tokens > 0.0 {
+                    self.interval_token_top_k / self.interval_tokens
+                } else {
+                    0.0
+                },
+                mean_batch_tokens: if self.interval_steps > 0 {
+                    self.interval_tokens / self.interval_steps as f64
+                } else {
+                    0.0
+                },
             });
         }
         self.watch.sink.update(&crate::progress::Progress {
@@ -359,6 +402,8 @@ impl Run<'_> {
         });
         self.interval_tokens = 0.0;
         self.interval_assign = (0.0, 0.0);
+        self.interval_steps = 0;
+        self.interval_token_top_k = 0.0;
         self.interval_start_s = now_s;
         self.current = next;
         // Local time is converted once per interval, not on every step that reads it.
@@ -444,8 +489,12 @@ impl Handler<Ev> for Run<'_> {
                 let n = self.in_flight_n as f64;
                 let tokens = c.tokens * n;
                 self.tokens_raw += tokens;
-                let effective = tokens
-                    * super::plan::effective_share(&c, self.in_flight_k, self.setup.full.top_k);
+                let effective = self.setup.schedules.block_effective(
+                    c.tokens,
+                    super::plan::effective_share(&c, self.in_flight_k, self.setup.full.top_k),
+                    self.in_flight_n,
+                    self.tokens_effective,
+                );
                 self.tokens_effective += effective;
                 self.tokens_done += if self.setup.count_effective {
                     effective
@@ -455,6 +504,8 @@ impl Handler<Ev> for Run<'_> {
                 self.interval_tokens += tokens;
                 self.interval_assign.0 += c.assignments * n;
                 self.interval_assign.1 += c.dropped * n;
+                self.interval_steps += self.in_flight_n;
+                self.interval_token_top_k += tokens * self.in_flight_k as f64;
                 let s = &mut self.sums;
                 s.steps += self.in_flight_n;
                 s.time_s += c.time_s * n;
@@ -588,7 +639,8 @@ pub(crate) fn run_watched_event(
     // Reserve the step-time record once, outside the per-step path (throttled steps may be smaller).
     let per_step = step_model
         .tokens_per_step(setup.throttled)
-        .min(step_model.tokens_per_step(setup.full));
+        .min(step_model.tokens_per_step(setup.full))
+        * setup.schedules.smallest_batch_share();
     let expected_steps = if per_step > 0.0 {
         (setup.tokens / per_step) as usize + 16
     } else {
@@ -616,6 +668,9 @@ pub(crate) fn run_watched_event(
         tokens_effective: 0.0,
         interval_tokens: 0.0,
         interval_assign: (0.0, 0.0),
+        interval_steps: 0,
+        interval_token_top_k: 0.0,
+        next_change: super::schedule::NextChange::NEVER,
         current: None,
         current_hour: 0,
         current_pue: setup.pue,

@@ -6,8 +6,9 @@ use super::step::Knobs;
 /// Most steps in one block of the aggregated run (`training.exact = false`, the default). Within
 /// a grid interval no knob changes, so the run advances up to this many steps at once, priced at
 /// one routing sample drawn for the block (the block's steps all take that sample's time and
-/// power). Blocks never cross an interval boundary, a rebalancing or the end of training; the
-/// steps there are priced one by one. The error is sampling error only (fewer routing samples),
+/// power). Blocks never cross an interval boundary, a rebalancing, a knob change of a curriculum or
+/// batch schedule (`sim::schedule`; the block ends before the first step past the change) or the end
+/// of training; the steps there are priced one by one. The error is sampling error only (fewer routing samples),
 /// bounded by [`BLOCK_REL_ERROR`] and checked against per-step runs on every shipped scenario by
 /// `sim::tests_blocks::aggregated_runs_match_per_step_runs_on_every_shipped_scenario` (totals
 /// within 0.5 %, p99 step time within 2 %).

@@ -44,6 +44,8 @@ pub struct RunSetup {
     /// Most steps advanced as one block with one sampled routing (1: every step priced, exact;
     /// see `sim::run_blocks::BLOCK_STEPS`).
     pub block_steps: u64,
+    /// Curriculum gating and the batch schedule over training progress, and the critical-batch charge.
+    pub schedules: super::schedule::Schedules,
 }
 
 /// Load-proportional node power at full GPU load as a share of the idle-GPU base
@@ -91,6 +93,7 @@ impl RunSetup {
             pue: s.cluster.pue,
             pue_by_interval: None,
             block_steps: 1,
+            schedules: Default::default(),
         }
     }
 

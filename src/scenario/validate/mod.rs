@@ -7,6 +7,7 @@ mod grid;
 mod model;
 mod routing;
 mod sites;
+mod schedule;
 mod training;
 pub(crate) mod uncertainty;
 
@@ -112,7 +113,7 @@ impl Validator<'_> {
                 "must be a table ([validation]) of published figures, as in scenarios/validation/",
             ));
         }
-        let training = self.training(&raw.training)?;
+        let mut training = self.training(&raw.training)?;
         let precision = self.precision(&raw.training)?;
         let cluster = self.cluster(&raw.cluster)?;
         let needs_dense = strategies.contains(&StrategyKind::Dense);
@@ -150,6 +151,8 @@ impl Validator<'_> {
             }
             (None, false) => None,
         };
+        let nominal_top_k = moe.as_ref().and_then(|j| j.model.moe()).map(|m| m.top_k);
+        training.curriculum_top_k = self.curricula(&raw.models, nominal_top_k)?;
         let routing = match &raw.routing {
             None if moe.is_some() => return Err(self.loc.invalid(
                 "routing",

@@ -46,6 +46,9 @@ impl Validator<'_> {
             start_utc_s: start.timestamp(),
             start_text: t.start.clone(),
             exact: t.exact.unwrap_or(false),
+            // Set by the model tables' validation (`[models.moe.curriculum]`).
+            curriculum_top_k: None,
+            batch_schedule: self.batch_schedule(t)?,
         })
     }
 

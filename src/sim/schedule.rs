@@ -1,0 +1,280 @@
+//! A run's schedules over training progress applied step by step: curriculum gating's top-k and the
+//! global batch's warm-up set a step's knobs, and a batch away from the nominal one is charged (or
+//! credited) in effective tokens through the critical batch size.
+
+use super::step::Knobs;
+use crate::quality::{batch_token_worth, CriticalBatch};
+use crate::scenario::{ProgressAxis, ProgressSchedule};
+
+/// Where a run stands on both progress axes a schedule may use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct At {
+    /// Share of the run's progress target done (effective tokens when the run counts them).
+    pub fraction: f64,
+    /// Tokens trained so far (every token).
+    pub tokens: f64,
+}
+
+impl At {
+    fn on(self, axis: ProgressAxis) -> f64 {
+        match axis {
+            ProgressAxis::Fraction => self.fraction,
+            ProgressAxis::Tokens => self.tokens,
+        }
+    }
+}
+
+/// Where the scheduled knobs may next change, on each axis (infinite: never).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NextChange {
+    /// On the fraction axis.
+    pub fraction: f64,
+    /// On the tokens axis [tokens].
+    pub tokens: f64,
+}
+
+impl NextChange {
+    /// No change ahead.
+    pub const NEVER: NextChange = NextChange {
+        fraction: f64::INFINITY,
+        tokens: f64::INFINITY,
+    };
+
+    fn lower(&mut self, axis: ProgressAxis, p: Option<f64>) {
+        let Some(p) = p else { return };
+        let slot = match axis {
+            ProgressAxis::Fraction => &mut self.fraction,
+            ProgressAxis::Tokens => &mut self.tokens,
+        };
+        *slot = slot.min(p);
+    }
+
+    /// Steps from `at`, each adding `d` (fraction and tokens), until the first step that starts at or
+    /// past a change: the block's steps before it all start at the knobs of `at` (infinite: never;
+    /// at least 1).
+    pub fn steps_until(&self, at: At, d: At) -> f64 {
+        let steps = |to: f64, from: f64, per: f64| {
+            if !to.is_finite() {
+                f64::INFINITY
+            } else if per > 0.0 {
+                let mut n = ((to - from) / per).ceil().max(1.0);
+                // Rounding in the division may add a step that would start past the change.
+                while n > 1.0 && from + (n - 1.0) * per >= to {
+                    n -= 1.0;
+                }
+                n
+            } else {
+                1.0
+            }
+        };
+        steps(self.fraction, at.fraction, d.fraction).min(steps(self.tokens, at.tokens, d.tokens))
+    }
+}
+
+/// The critical-batch charge: a step's tokens against the nominal batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchWorth {
+    /// Tokens of one step at the nominal global batch (`training.global_batch_seqs` × seq_len).
+    pub ref_batch_tokens: f64,
+    /// The critical batch along the run, from the run's loss law.
+    pub critical: CriticalBatch,
+}
+
+/// The schedules of one run (all `None`: the knobs of the mode, unchanged).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Schedules {
+    /// Curriculum gating: top-k over progress (`[models.moe.curriculum]`).
+    pub top_k: Option<ProgressSchedule>,
+    /// Global batch share over progress (`[training.batch_schedule]`).
+    pub batch: Option<ProgressSchedule>,
+    /// Set when a step's batch may differ from the nominal one (a batch schedule or a smaller
+    /// throttled batch): how much its tokens are worth.
+    pub worth: Option<BatchWorth>,
+}
+
+impl Schedules {
+    /// True when no schedule changes a knob.
+    pub fn is_empty(&self) -> bool {
+        self.top_k.is_none() && self.batch.is_none()
+    }
+
+    /// The mode's `knobs` at progress `at`: the curriculum's top-k (a lower mode top-k wins), the
+    /// batch share of the mode's micro-batches (rounded, at least one); and where they may change next.
+    pub fn apply(&self, mut knobs: Knobs, at: At) -> (Knobs, NextChange) {
+        let mut next = NextChange::NEVER;
+        if let Some(s) = &self.top_k {
+            let p = at.on(s.axis);
+            knobs.top_k = knobs.top_k.min(s.knob_at(p, 1.0));
+            next.lower(s.axis, s.next_change(p, 1.0));
+        }
+        if let Some(s) = &self.batch {
+            let p = at.on(s.axis);
+            let scale = knobs.micro_batches as f64;
+            knobs.micro_batches = s.knob_at(p, scale);
+            next.lower(s.axis, s.next_change(p, scale));
+        }
+        (knobs, next)
+    }
+
+    /// Effective tokens of a block of `n` equal steps of `step_tokens` tokens, each counted at `share`
+    /// (kept assignments × top-k rule) × its batch worth, `effective_tokens` into the run. The worth
+    /// follows the critical batch step by step inside the block, as per-step pricing counts it (the
+    /// critical batch grows fast early in training); without a batch charge, `n · step_tokens · share`.
+    pub fn block_effective(
+        &self,
+        step_tokens: f64,
+        share: f64,
+        n: u64,
+        effective_tokens: f64,
+    ) -> f64 {
+        let tokens = step_tokens * n as f64;
+        match &self.worth {
+            Some(w) if step_tokens != w.ref_batch_tokens && n > 1 => {
+                let mut sum = 0.0;
+                for _ in 0..n {
+                    sum +=
+                        step_tokens * share * self.batch_worth(step_tokens, effective_tokens + sum);
+                }
+                sum
+            }
+            _ => tokens * share * self.batch_worth(step_tokens, effective_tokens),
+        }
+    }
+
+    /// The smallest share of the global batch the batch schedule trains at (1 without one): sizes the
+    /// run's step record before it starts.
+    pub fn smallest_batch_share(&self) -> f64 {
+        self.batch
+            .as_ref()
+            .map_or(1.0, |s| s.points.iter().map(|p| p.1).fold(1.0, f64::min))
+    }
+
+    /// One line for the report: each schedule with its breakpoints and what the run trained under it
+    /// (mean top-k, mean batch, effective over trained tokens); None without a schedule.
+    pub fn describe(&self, outcome: &super::RunOutcome) -> Option<String> {
+        if self.is_empty() {
+            return None;
+        }
+        let pts = |s: &ProgressSchedule| {
+            let axis = match s.axis {
+                ProgressAxis::Fraction => "fraction of progress",
+                ProgressAxis::Tokens => "tokens",
+            };
+            let shape = match s.shape {
+                crate::scenario::ScheduleShape::Steps => "steps",
+                crate::scenario::ScheduleShape::Linear => "linear",
+            };
+            let list: Vec<String> = s.points.iter().map(|(x, v)| format!("{x}: {v}")).collect();
+            format!("{shape} over {axis} [{}]", list.join(", "))
+        };
+        let mut parts = Vec::new();
+        let tokens = outcome.tokens.max(f64::MIN_POSITIVE);
+        if let Some(s) = &self.top_k {
+            parts.push(format!(
+                "curriculum top-k {} (mean top-k {:.3})",
+                pts(s),
+                outcome.sums.token_top_k / tokens
+            ));
+        }
+        if let Some(s) = &self.batch {
+            parts.push(format!(
+                "batch share {} (mean {:.0} tokens/step)",
+                pts(s),
+                outcome.tokens / (outcome.sums.steps.max(1) as f64)
+            ));
+        }
+        parts.push(format!(
+            "effective/trained tokens {:.4}",
+            outcome.effective_tokens / tokens
+        ));
+        Some(parts.join("; "))
+    }
+
+    /// What each of a step's `step_tokens` tokens is worth to the loss law against the nominal batch,
+    /// `effective_tokens` into the run (1 without a batch charge or at the nominal batch).
+    pub fn batch_worth(&self, step_tokens: f64, effective_tokens: f64) -> f64 {
+        match &self.worth {
+            Some(w) if step_tokens != w.ref_batch_tokens => batch_token_worth(
+                step_tokens,
+                w.ref_batch_tokens,
+                w.critical.at(effective_tokens),
+            ),
+            _ => 1.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::ScheduleShape;
+
+    fn knobs() -> Knobs {
+        Knobs {
+            power_limit_w: 700.0,
+            top_k: 2,
+            micro_batches: 8,
+        }
+    }
+
+    #[test]
+    fn schedules_set_the_knobs_and_say_when_they_change() {
+        let s = Schedules {
+            top_k: Some(ProgressSchedule {
+                axis: ProgressAxis::Fraction,
+                shape: ScheduleShape::Steps,
+                points: vec![(0.0, 1.0), (0.5, 2.0)],
+            }),
+            batch: Some(ProgressSchedule {
+                axis: ProgressAxis::Tokens,
+                shape: ScheduleShape::Steps,
+                points: vec![(0.0, 0.25), (1000.0, 1.0)],
+            }),
+            worth: None,
+        };
+        let at = At {
+            fraction: 0.1,
+            tokens: 100.0,
+        };
+        let (k, next) = s.apply(knobs(), at);
+        assert_eq!((k.top_k, k.micro_batches), (1, 2));
+        assert_eq!((next.fraction, next.tokens), (0.5, 1000.0));
+        // 0.1 per step reaches the fraction's change in 4 steps; 100 tokens a step the tokens' in 9.
+        let d = At {
+            fraction: 0.1,
+            tokens: 100.0,
+        };
+        assert_eq!(next.steps_until(at, d), 4.0);
+        // A lower throttled top-k wins over the curriculum's.
+        let thr = Knobs {
+            top_k: 1,
+            ..knobs()
+        };
+        let late = At {
+            fraction: 0.6,
+            tokens: 2000.0,
+        };
+        let (k, next) = s.apply(thr, late);
+        assert_eq!((k.top_k, k.micro_batches), (1, 8));
+        assert_eq!(next, NextChange::NEVER);
+        assert_eq!(next.steps_until(late, d), f64::INFINITY);
+        assert_eq!(Schedules::default().apply(knobs(), late).0, knobs());
+    }
+
+    #[test]
+    fn batch_worth_is_exactly_one_at_the_nominal_batch() {
+        let law = crate::quality::LossLaw::Chinchilla { params: 1e9 };
+        let s = Schedules {
+            worth: Some(BatchWorth {
+                ref_batch_tokens: 1e6,
+                critical: CriticalBatch::new(law, 1e10),
+            }),
+            ..Schedules::default()
+        };
+        assert_eq!(s.batch_worth(1e6, 5e9), 1.0);
+        // A quarter batch early in training is worth more per token than late (the critical batch grows).
+        let (early, late) = (s.batch_worth(2.5e5, 1e7), s.batch_worth(2.5e5, 1e10));
+        assert!(early > late && late > 1.0, "{early} {late}");
+        assert!(s.batch_worth(2e6, 1e10) < 1.0);
+    }
+}
