@@ -15,9 +15,11 @@ mod plots_routing;
 mod plots_saving;
 mod plots_skew;
 mod plots_sweep;
+mod plots_waveform;
 mod savings;
 mod summary;
 mod table;
+mod waveform;
 
 pub use carbon::{co2_of_kind, co2_under};
 pub use files::{write_outputs, OutputError};
@@ -35,3 +37,6 @@ pub use plots_sweep::plot_sweep;
 pub use savings::savings_text;
 pub use summary::{summary_columns, summary_rows, to_json, SummaryRow};
 pub use table::table;
+pub use waveform::{
+    strategy_waveforms, waveform_csv, write_waveform, WaveformOutError, MAX_WAVEFORM_ROWS,
+};

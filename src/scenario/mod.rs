@@ -7,6 +7,7 @@ mod validate;
 
 pub use error::{line_col, Location, Locator, ScenarioError};
 pub use validate::parse_scenario;
+pub use validate::power::{parse_window, PowerSpec, DEFAULT_SWING_THRESHOLD, WINDOW_FORM};
 pub use validate::uncertainty::{UncertaintySource, UncertaintySpec, MAX_SAMPLES};
 
 use crate::grid::PueModel;
@@ -275,6 +276,9 @@ pub struct Scenario {
     pub uncertainty: Option<UncertaintySpec>,
     /// Carbon price, compute-hour tax, levy, forecast and grid hints (`[cost]`), if the file has the table.
     pub cost: Option<crate::cost::CostSpec>,
+    /// Power-swing mitigations, the ramp statistics' threshold and the waveform window (`[power]`,
+    /// `moesim run --waveform`).
+    pub power: PowerSpec,
     /// Random streams given a root of their own instead of `seed` (stream name, root): set by the
     /// Monte Carlo to redraw one source at a time; always empty in a scenario read from a file.
     pub reseed: Vec<(String, u64)>,

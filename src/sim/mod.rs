@@ -11,6 +11,8 @@ mod run;
 mod run_blocks;
 mod run_setup;
 pub mod step;
+pub mod waveform;
+pub mod waveform_rows;
 
 pub use attribution::{attribute, Attribution, Cause, Saving, Split};
 pub use meter::{Meter, Power, Totals};
@@ -526,3 +528,5 @@ mod tests_cost;
 mod tests_equal;
 #[cfg(test)]
 mod tests_replicas;
+#[cfg(test)]
+mod tests_waveform;

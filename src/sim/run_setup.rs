@@ -44,6 +44,8 @@ pub struct RunSetup {
     /// Most steps advanced as one block with one sampled routing (1: every step priced, exact;
     /// see `sim::run_blocks::BLOCK_STEPS`).
     pub block_steps: u64,
+    /// Power-swing mitigations, the ramp statistics' threshold and the waveform window (`[power]`).
+    pub power: crate::scenario::PowerSpec,
 }
 
 /// Load-proportional node power at full GPU load as a share of the idle-GPU base
@@ -91,6 +93,7 @@ impl RunSetup {
             pue: s.cluster.pue,
             pue_by_interval: None,
             block_steps: 1,
+            power: s.power,
         }
     }
 

@@ -154,6 +154,7 @@ fn two_interval_plan(
         pue: 1.0,
         pue_by_interval: None,
         block_steps: 1,
+        power: Default::default(),
     };
     hook_policy(policy, Some(&cost), &c, &setup)
 }
