@@ -69,7 +69,7 @@ enum Command {
         no_samples: bool,
         /// Write waveform.csv and waveform.png: the facility power by step phase over a window of
         /// hours from the run's start, e.g. `--waveform 2..2.05`.
-        #[arg(long, value_name = "START..END", value_parser = moesim::scenario::parse_window)]
+        #[arg(long, value_name = "START..END", allow_hyphen_values = true, value_parser = moesim::scenario::parse_window)]
         waveform: Option<(f64, f64)>,
     },
     /// One step of a scenario at the fast path and at event level, with its Chrome/Perfetto trace.

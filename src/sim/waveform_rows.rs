@@ -23,7 +23,7 @@ pub struct WaveRow {
     pub filler_w: f64,
     /// Cooling and other facility overhead: facility − IT [W].
     pub cooling_w: f64,
-    /// The phase or state: `compute`, `all_to_all`, `grad_sync`, `optimizer`, `rebalance`, `step`,
+    /// The phase or state: `compute`, `exposed_comm`, `grad_sync`, `optimizer`, `rebalance`, `step`,
     /// `checkpoint`, `paused`, `restore`.
     pub phase: &'static str,
 }

@@ -4,7 +4,7 @@
 /// The phases of a step, in the order they run (the names waveform.csv uses).
 pub const PHASE_NAMES: [&str; PHASES] = [
     "compute",
-    "all_to_all",
+    "exposed_comm",
     "grad_sync",
     "optimizer",
     "rebalance",
@@ -14,7 +14,7 @@ pub const PHASE_NAMES: [&str; PHASES] = [
 pub const PHASES: usize = 5;
 
 /// One step's time and GPU energy by phase. The step model puts the phases end to end in this
-/// order: forward/backward compute, the exposed communication of forward/backward (all-to-alls,
+/// order: forward/backward compute, `exposed_comm`: the exposed communication of forward/backward (all-to-alls,
 /// tensor-parallel collectives, pipeline sends on the critical path) as one contiguous segment,
 /// the exposed gradient sync, the optimizer, and an expert migration when the step rebalances.
 /// The durations sum to the step's time and the energies to its GPU energy (all zero for a step
