@@ -15,6 +15,15 @@ impl Figure for Waves<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr> {
         let panels = root.split_evenly((self.waves.len().max(1), 1));
         for (k, ((name, rows), area)) in self.waves.iter().zip(panels.iter()).enumerate() {
+            if rows.is_empty() {
+                // The run had finished (or had not reached) the window: say so rather than draw axes.
+                area.draw(&Text::new(
+                    format!("{name}: no power in the window (the run ended before it)"),
+                    (20, 20),
+                    font(15),
+                ))?;
+                continue;
+            }
             let t0 = rows.first().map_or(0.0, |r| r.t_s);
             let t1 = rows.last().map_or(1.0, |r| r.end_s).max(t0 + 1e-9);
             let hi = rows.iter().map(|r| r.facility_w / 1e6).fold(0.0, f64::max);

@@ -77,7 +77,7 @@ pub fn table(res: &Results) -> String {
     });
     add("  swings/h, within-step variance", &|r| {
         format!(
-            "{:.0} (≥ {:.3} MW), {:.0} %",
+            "{:.1} (≥ {:.3} MW), {:.0} %",
             r.swings_per_h,
             r.swing_threshold_mw,
             r.step_variance_share * 100.0
