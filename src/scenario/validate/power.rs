@@ -6,8 +6,9 @@ use super::Validator;
 
 /// Default swing threshold of the ramp statistics, as a share of the job's peak facility power
 /// (0.1). A choice, not a published limit: utilities state ramp and oscillation limits per site
-/// (Choukse et al. 2025, "Power Stabilization for AI Training Datacenters", arXiv 2508.14318,
-/// list ramp rate and dynamic power range as site-specific requirements); a tenth of peak counts
+/// (Choukse et al. 2025, "Power Stabilization for AI Training Datacenters", arXiv 2508.14318, and
+/// their Azure Compute blog post of 13 Oct 2025, name ramp rate, dynamic power range and
+/// oscillation limits as site-specific requirements); a tenth of peak counts
 /// the compute/communication swings of a step and every pause and resume, not routing noise.
 pub const DEFAULT_SWING_THRESHOLD: f64 = 0.1;
 
