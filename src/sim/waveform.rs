@@ -378,7 +378,7 @@ impl PowerTrack {
                 let f =
                     |p: &PhasePower| (p.gpu_w + p.node_w + o.seg.network_w + p.filler_w) * o.pue;
                 let live = || phases.iter().filter(|p| p.time_s > 0.0);
-                let (Some(first), Some(last)) = (live().next(), live().last()) else {
+                let (Some(first), Some(last)) = (live().next(), live().next_back()) else {
                     return;
                 };
                 if let Some((pf, pd)) = self.prev_last {
