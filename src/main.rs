@@ -39,7 +39,7 @@ struct Cli {
 enum Command {
     /// Simulate every strategy of a scenario (the embedded default if no file is given).
     #[command(
-        after_help = "Examples:\n  moesim run                                         the embedded default (scenarios/seed_comparison.toml), with 32 samples' p5–p95 bands\n  moesim run --no-samples --exact                    the nominal run only, every step priced\n  moesim run scenarios/mixtral_pretrain.toml         table + outputs/mixtral_pretrain/\n  moesim run scenarios/single_node.toml --out /tmp/x --no-plots\n  moesim run FILE --format json > summary.json       the summary as JSON on stdout\n  moesim run FILE --samples 32                       p5/p50/p95 bands over 32 perturbed runs\n\nExit codes: 0 ok, 1 the run failed (or an output could not be written), 2 bad input."
+        after_help = "Examples:\n  moesim run                                         the embedded default (scenarios/seed_comparison.toml), with 32 samples' p5–p95 bands\n  moesim run --no-samples --exact                    the nominal run only, every step priced\n  moesim run scenarios/mixtral_pretrain.toml         table + outputs/mixtral_pretrain/\n  moesim run scenarios/single_node.toml --out /tmp/x --no-plots\n  moesim run FILE --format json > summary.json       the summary as JSON on stdout\n  moesim run FILE --samples 32                       p5/p50/p95 bands over 32 perturbed runs\n  moesim run FILE --waveform 2..2.05                 waveform.csv/.png: facility power by step phase, hours 2 to 2.05\n\nExit codes: 0 ok, 1 the run failed (or an output could not be written), 2 bad input."
     )]
     Run {
         /// Scenario file (TOML).
@@ -67,6 +67,10 @@ enum Command {
         /// No Monte Carlo: skip the samples the embedded default runs unless told (and the scenario's [uncertainty] table).
         #[arg(long, conflicts_with = "samples")]
         no_samples: bool,
+        /// Write waveform.csv and waveform.png: the facility power by step phase over a window of
+        /// hours from the run's start, e.g. `--waveform 2..2.05`.
+        #[arg(long, value_name = "START..END", allow_hyphen_values = true, value_parser = moesim::scenario::parse_window)]
+        waveform: Option<(f64, f64)>,
     },
     /// One step of a scenario at the fast path and at event level, with its Chrome/Perfetto trace.
     #[command(
@@ -241,6 +245,7 @@ fn main() -> ExitCode {
         exact: false,
         samples: None,
         no_samples: false,
+        waveform: None,
     }) {
         Command::Run {
             scenario,
@@ -251,10 +256,20 @@ fn main() -> ExitCode {
             exact,
             samples,
             no_samples,
+            waveform,
         } => {
             // `Some(0)`: no samples at all (a user cannot give 0: `parse_samples` refuses it).
             let samples = if no_samples { Some(0) } else { samples };
-            cli::run::run(scenario, out, format, no_plots, event_level, exact, samples)
+            cli::run::run(
+                scenario,
+                out,
+                format,
+                no_plots,
+                event_level,
+                exact,
+                samples,
+                waveform,
+            )
         }
         Command::Step(a) => cli::step::step(a),
         Command::Plot { dir, trace, out } => cli::run::plot(dir, trace, out),

@@ -60,7 +60,9 @@ pub fn parse_samples(v: &str) -> Result<u32, String> {
     }
 }
 
-/// `moesim run`: simulate every strategy of a scenario, write the outputs and print the comparison.
+/// `moesim run`: simulate every strategy of a scenario, write the outputs and print the comparison;
+/// `waveform`: the window [s from the start] of waveform.csv.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     scenario: Option<PathBuf>,
     out: Option<PathBuf>,
@@ -69,6 +71,7 @@ pub fn run(
     event_level: bool,
     exact: bool,
     samples: Option<u32>,
+    waveform: Option<(f64, f64)>,
 ) -> ExitCode {
     let s = match &scenario {
         Some(p) => Scenario::from_file(p),
@@ -80,6 +83,7 @@ pub fn run(
     };
     // `--exact`: every step priced, in this run, its counterfactuals and its samples.
     s.training.exact |= exact;
+    s.power.window_s = waveform;
     if sweep::has_sweep(&s.text) {
         eprintln!(
             "note: {} has a [sweep] table; `run` ignores it (use `moesim sweep`)",
@@ -118,6 +122,11 @@ pub fn run(
     };
     match report::write_run_files(&s, &res, &dir) {
         Ok(w) => written.extend(w),
+        Err(e) => return fail(1, e),
+    }
+    match report::write_waveform(&res, &dir, no_plots) {
+        Ok(w) => written.extend(w),
+        Err(e @ report::WaveformOutError::Window(_)) => return fail(2, e),
         Err(e) => return fail(1, e),
     }
     // --event-level: the per-layer energy lost to routing skew, per grid interval.

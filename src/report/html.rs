@@ -54,7 +54,7 @@ enum Show {
 
 /// Display name, unit (empty: none; `CURRENCY`: the run's currency) and rendering of every column of
 /// summary.csv; a test holds it to `summary_columns()` so a new column cannot appear raw.
-const COLUMNS: [(&str, &str, &str, Show); 78] = [
+const COLUMNS: [(&str, &str, &str, Show); 86] = [
     ("strategy", "strategy", "", Show::Text),
     ("model", "model", "", Show::Text),
     ("params_total_b", "parameters, total", "billion", Show::Num),
@@ -381,6 +381,49 @@ const COLUMNS: [(&str, &str, &str, Show); 78] = [
         "hints_none",
         "grid hints: intervals with no hint",
         "",
+        Show::Num,
+    ),
+    ("max_swing_mw", "power: largest swing", "MW", Show::Num),
+    (
+        "max_ramp_mw_per_s",
+        "power: steepest ramp",
+        "MW/s",
+        Show::Num,
+    ),
+    (
+        "swings_per_h",
+        "power: swings above the threshold",
+        "per hour",
+        Show::Num,
+    ),
+    (
+        "swing_threshold_mw",
+        "power: swing threshold",
+        "MW",
+        Show::Num,
+    ),
+    (
+        "step_variance_share",
+        "power: variance within steps",
+        "",
+        Show::Pct,
+    ),
+    (
+        "floor_filler_kwh",
+        "power floor: filler energy",
+        "kWh",
+        Show::Num,
+    ),
+    (
+        "ramp_filler_kwh",
+        "ramp limit: filler energy",
+        "kWh",
+        Show::Num,
+    ),
+    (
+        "mitigation_co2_kg",
+        "power mitigations: CO2e",
+        "kg",
         Show::Num,
     ),
 ];

@@ -15,10 +15,12 @@ mod plots_routing;
 mod plots_saving;
 mod plots_skew;
 mod plots_sweep;
+mod plots_waveform;
 mod savings;
 mod sites;
 mod summary;
 mod table;
+mod waveform;
 
 pub use carbon::{co2_of_kind, co2_under};
 pub use files::{write_outputs, OutputError};
@@ -37,3 +39,6 @@ pub use savings::savings_text;
 pub use sites::{sites_csv, sites_table, SITES_COLUMNS};
 pub use summary::{summary_columns, summary_rows, to_json, SummaryRow};
 pub use table::table;
+pub use waveform::{
+    strategy_waveforms, waveform_csv, write_waveform, WaveformOutError, MAX_WAVEFORM_ROWS,
+};

@@ -235,6 +235,33 @@ pub struct SummaryRow {
     /// Grid intervals of the run with no hint in force (empty without `[cost.hints]`).
     #[serde(default)]
     pub hints_none: Option<u64>,
+    /// Largest change of facility power between consecutive step phases or states over the run
+    /// (`sim::waveform`; absent in older folders: NaN) [MW].
+    #[serde(with = "finite", default = "nan")]
+    pub max_swing_mw: f64,
+    /// Steepest change of facility power: a swing over the mean length of the two phases, at most
+    /// the ramp limit across pauses and resumes where `[power]` sets one [MW/s].
+    #[serde(with = "finite", default = "nan")]
+    pub max_ramp_mw_per_s: f64,
+    /// Swings of at least `swing_threshold_mw` per hour of wall-clock [1/h].
+    #[serde(with = "finite", default = "nan")]
+    pub swings_per_h: f64,
+    /// The swing threshold: `[power] swing_threshold_fraction` × the job's peak facility power [MW].
+    #[serde(with = "finite", default = "nan")]
+    pub swing_threshold_mw: f64,
+    /// Share of the facility power's variance within steps (the step frequency and its harmonics;
+    /// empty when the power is flat).
+    #[serde(with = "finite", default = "nan")]
+    pub step_variance_share: f64,
+    /// Facility energy of the power floor's filler (`[power] floor_fraction`; 0 without) [kWh].
+    #[serde(with = "finite", default = "nan")]
+    pub floor_filler_kwh: f64,
+    /// Facility energy of the ramp limit's filler (`[power] ramp_limit_mw_per_s`; 0 without) [kWh].
+    #[serde(with = "finite", default = "nan")]
+    pub ramp_filler_kwh: f64,
+    /// Emissions of both fillers (included in `co2_kg`) [kg CO2e].
+    #[serde(with = "finite", default = "nan")]
+    pub mitigation_co2_kg: f64,
 }
 
 impl SummaryRow {
@@ -468,6 +495,18 @@ fn row(res: &Results, r: &StrategyResult) -> SummaryRow {
         hints_followed: r.hints.map(|h| h.followed),
         hints_deviated: r.hints.map(|h| h.deviated),
         hints_none: r.hints.map(|h| h.none),
+        max_swing_mw: o.power.max_swing_w / 1e6,
+        max_ramp_mw_per_s: o.power.max_ramp_w_per_s / 1e6,
+        swings_per_h: if o.wall_s > 0.0 {
+            o.power.swings / (o.wall_s / 3600.0)
+        } else {
+            0.0
+        },
+        swing_threshold_mw: o.power.threshold_w / 1e6,
+        step_variance_share: o.power.step_variance_share,
+        floor_filler_kwh: kwh(o.power.floor_facility_j),
+        ramp_filler_kwh: kwh(o.power.ramp_facility_j),
+        mitigation_co2_kg: o.power.mitigation_co2_kg,
     }
 }
 

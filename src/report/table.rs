@@ -72,6 +72,30 @@ pub fn table(res: &Results) -> String {
             _ => "-".into(),
         });
     }
+    add("power swing max / steepest", &|r| {
+        format!("{:.3} MW / {:.3} MW/s", r.max_swing_mw, r.max_ramp_mw_per_s)
+    });
+    add("  swings/h, within-step variance", &|r| {
+        format!(
+            "{:.1} (≥ {:.3} MW), {:.0} %",
+            r.swings_per_h,
+            r.swing_threshold_mw,
+            r.step_variance_share * 100.0
+        )
+    });
+    if rows
+        .iter()
+        .any(|r| r.floor_filler_kwh > 0.0 || r.ramp_filler_kwh > 0.0)
+    {
+        add("  power floor + ramp filler", &|r| {
+            format!(
+                "{} + {} ({})",
+                kwh_text(r.floor_filler_kwh),
+                kwh_text(r.ramp_filler_kwh),
+                co2_text(r.mitigation_co2_kg)
+            )
+        });
+    }
     add("avg / peak power", &|r| {
         format!("{:.0} / {:.0} kW", r.avg_facility_kw, r.peak_facility_kw)
     });

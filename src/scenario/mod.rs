@@ -11,6 +11,7 @@ mod validate;
 pub use error::{line_col, Location, Locator, ScenarioError};
 pub use schedule::{ProgressAxis, ProgressSchedule, ScheduleShape};
 pub use validate::parse_scenario;
+pub use validate::power::{parse_window, PowerSpec, DEFAULT_SWING_THRESHOLD, WINDOW_FORM};
 pub use validate::uncertainty::{UncertaintySource, UncertaintySpec, MAX_SAMPLES};
 
 use crate::grid::PueModel;
@@ -288,6 +289,9 @@ pub struct Scenario {
     /// A multi-region job (`[[site]]`, `[[wan]]`, `[multisite]`): its sites are compared single-site,
     /// following the night and geo-distributed; None without those tables.
     pub sites: Option<sites::SitesSpec>,
+    /// Power-swing mitigations, the ramp statistics' threshold and the waveform window (`[power]`,
+    /// `moesim run --waveform`).
+    pub power: PowerSpec,
     /// Random streams given a root of their own instead of `seed` (stream name, root): set by the
     /// Monte Carlo to redraw one source at a time; always empty in a scenario read from a file.
     pub reseed: Vec<(String, u64)>,

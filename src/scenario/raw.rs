@@ -43,6 +43,8 @@ pub struct RawScenario {
     #[serde(default)]
     pub wan: Vec<RawWan>,
     pub multisite: Option<RawMultisite>,
+    /// Power-swing mitigations and the ramp statistics' threshold (`[power]`).
+    pub power: Option<RawPower>,
     /// Published figures of a validation case (read by `moesim validate`, ignored by `run`).
     pub validation: Option<toml::Value>,
     /// Parameter sweep (read by `moesim::sweep`; a single run ignores it).
@@ -341,4 +343,13 @@ pub struct RawHints {
     pub time_zone: String,
     #[serde(rename = "use")]
     pub use_as: crate::cost::HintUse,
+}
+
+/// `[power]`: power-swing mitigations (see `validate/power.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPower {
+    pub floor_fraction: Option<f64>,
+    pub ramp_limit_mw_per_s: Option<f64>,
+    pub swing_threshold_fraction: Option<f64>,
 }

@@ -109,6 +109,19 @@ impl Meter {
         self.peak_facility_w = self.peak_facility_w.max(p.it_w() * self.pue);
     }
 
+    /// Add `it_j` of GPU energy drawn beside the power level (a ramp limit's filler, which rises
+    /// and falls linearly rather than holding a level) at the current PUE, intensity and price, to
+    /// the run and the current interval [J].
+    pub fn add_gpu_energy(&mut self, it_j: f64) {
+        let fac = it_j * self.pue;
+        for t in [&mut self.total, &mut self.interval] {
+            t.gpu_j += it_j;
+            t.facility_j += fac;
+            t.co2_kg += fac / 3.6e6 * self.ci / 1000.0;
+            t.cost += fac / 3.6e9 * self.price;
+        }
+    }
+
     /// Start a new grid interval at `now_s` with its intensity [g/kWh], price [/MWh] and PUE; returns the
     /// finished interval's totals.
     pub fn new_interval(

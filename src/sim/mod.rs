@@ -13,6 +13,8 @@ mod run_blocks;
 mod run_setup;
 pub(crate) mod schedule;
 pub mod step;
+pub mod waveform;
+pub mod waveform_rows;
 
 pub use attribution::{attribute, Attribution, Cause, Saving, Split};
 pub use meter::{Meter, Power, Totals};
@@ -541,3 +543,5 @@ mod tests_equal;
 mod tests_replicas;
 #[cfg(test)]
 mod tests_schedule;
+#[cfg(test)]
+mod tests_waveform;

@@ -3,6 +3,7 @@
 
 use super::meter::{Meter, Power, Totals};
 use super::step::{StepCost, StepModel};
+use super::waveform::{PowerOutcome, PowerTrack};
 use crate::engine::{EngineError, Handler, SimTime, Simulation};
 use crate::grid::GridSeries;
 use crate::progress::{ProgressSink, Silent};
@@ -96,6 +97,8 @@ pub struct RunOutcome {
     pub sums: StepSums,
     /// One row per grid interval.
     pub timeline: Vec<TimelineRow>,
+    /// Ramp statistics, the mitigations' cost and the waveform window's segments.
+    pub power: PowerOutcome,
 }
 
 /// Why a run could not complete.
@@ -151,6 +154,8 @@ struct Run<'a> {
     policy: &'a mut Policy,
     shares: Vec<f64>,
     meter: Meter,
+    /// The run's power at step-phase resolution: ramp statistics, fillers, the window's segments.
+    track: PowerTrack,
     state: State,
     mode: Mode,
     in_flight: StepCost,
@@ -201,6 +206,21 @@ impl Run<'_> {
             waiting_w: gpu,
             node_w: self.setup.node_w,
             network_w: self.setup.network_w,
+        }
+    }
+
+    /// The job holds power `p` from `t` in its current (non-training) state.
+    fn hold(&mut self, t: f64, p: Power) {
+        self.meter.set_power(t, p);
+        let state = match self.state {
+            State::Checkpointing => "checkpoint",
+            State::Restoring => "restore",
+            _ => "paused",
+        };
+        let ci = self.current.map_or(0.0, |i| self.grid.ci_g_per_kwh[i]);
+        let lump_j = self.track.held(t, state, p, self.current_pue, ci);
+        if lump_j > 0.0 {
+            self.meter.add_gpu_energy(lump_j);
         }
     }
 
@@ -256,13 +276,23 @@ impl Run<'_> {
         self.in_flight = c;
         self.in_flight_k = knobs.top_k;
         let gpu_w = c.gpu_energy_j / c.time_s;
-        let p = Power {
+        let mut p = Power {
             gpu_w,
             waiting_w: c.waiting_energy_j / c.time_s,
             node_w: self.setup.node_power_w(gpu_w),
             network_w: self.setup.network_w,
         };
-        self.meter.set_power(now.as_secs_f64(), p);
+        let ci = self.current.map_or(0.0, |i| self.grid.ci_g_per_kwh[i]);
+        let t = now.as_secs_f64();
+        let (filler_w, lump_j) =
+            self.track
+                .steps(t, &c, self.in_flight_n, self.setup, self.current_pue, ci);
+        // The power floor's filler is drawn by the GPUs (+ 0.0 without a floor: the same bits).
+        p.gpu_w += filler_w;
+        self.meter.set_power(t, p);
+        if lump_j > 0.0 {
+            self.meter.add_gpu_energy(lump_j);
+        }
         // × 1.0 for a single step: the same time bit for bit.
         let block_s = c.time_s * self.in_flight_n as f64;
         out.push((now + SimTime::from_secs_f64(block_s), Ev::StepDone));
@@ -356,6 +386,7 @@ impl Run<'_> {
             _ => self.setup.pue,
         };
         let totals = self.meter.new_interval(now_s, ci, price, pue);
+        self.track.interval(now_s, pue);
         let held_now_s = self.held_s + self.held_since.map_or(0.0, |t| now_s - t);
         let held_s = held_now_s - self.held_at_interval_start_s;
         self.held_at_interval_start_s = held_now_s;
@@ -459,13 +490,13 @@ impl Handler<Ev> for Run<'_> {
                         self.set_slot(t, 2);
                         self.set_held(t, !self.setup.release_when_paused);
                         let p = self.held_power();
-                        self.meter.set_power(t, p);
+                        self.hold(t, p);
                     }
                     (Mode::Full | Mode::Throttled, State::Paused) => {
                         self.state = State::Restoring;
                         self.set_held(t, true);
                         let p = self.held_power();
-                        self.meter.set_power(t, p);
+                        self.hold(t, p);
                         out.push((
                             now + SimTime::from_secs_f64(self.setup.restore_s),
                             Ev::RestoreDone,
@@ -534,7 +565,7 @@ impl Handler<Ev> for Run<'_> {
                     self.pauses += 1;
                     self.set_slot(t, 2);
                     let p = self.held_power();
-                    self.meter.set_power(t, p);
+                    self.hold(t, p);
                     out.push((
                         now + SimTime::from_secs_f64(self.setup.checkpoint_s),
                         Ev::CheckpointDone,
@@ -550,7 +581,7 @@ impl Handler<Ev> for Run<'_> {
                     self.set_held(t, false);
                 }
                 let p = self.held_power();
-                self.meter.set_power(t, p);
+                self.hold(t, p);
                 if self.mode != Mode::Paused {
                     // The interval changed its mind while the checkpoint was written: resume at once.
                     self.state = State::Restoring;
@@ -657,6 +688,7 @@ pub(crate) fn run_watched_event(
         policy,
         shares: vec![0.0; n_shares],
         meter: Meter::new(setup.pue),
+        track: PowerTrack::new(setup),
         state: State::Training,
         mode: Mode::Full,
         in_flight: StepCost::default(),
@@ -699,6 +731,7 @@ pub(crate) fn run_watched_event(
     watch.sink.finish(watch.task);
     done?;
     let wall_s = run.end_s;
+    let power = run.track.finish(wall_s);
     let mut sums = run.sums;
     if !run.step_weights.is_empty() {
         sums.p99_step_s = weighted_p99(&run.step_times, &run.step_weights);
@@ -720,5 +753,6 @@ pub(crate) fn run_watched_event(
         pauses: run.pauses,
         sums,
         timeline: run.timeline,
+        power,
     })
 }

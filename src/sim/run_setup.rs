@@ -46,6 +46,8 @@ pub struct RunSetup {
     pub block_steps: u64,
     /// Curriculum gating and the batch schedule over training progress, and the critical-batch charge.
     pub schedules: super::schedule::Schedules,
+    /// Power-swing mitigations, the ramp statistics' threshold and the waveform window (`[power]`).
+    pub power: crate::scenario::PowerSpec,
 }
 
 /// Load-proportional node power at full GPU load as a share of the idle-GPU base
@@ -94,6 +96,7 @@ impl RunSetup {
             pue_by_interval: None,
             block_steps: 1,
             schedules: Default::default(),
+            power: s.power,
         }
     }
 

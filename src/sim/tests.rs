@@ -129,6 +129,7 @@ fn gpu_energy_of_a_plain_run_is_the_sum_of_its_steps() {
         top_k_by_hour: None,
         block_steps: 1,
         schedules: Default::default(),
+        power: Default::default(),
     };
     let grid =
         grid::default_profile_series("CISO", s.training.start_utc_s, 86_400, 3600, None).unwrap();
@@ -369,6 +370,7 @@ fn a_power_cap_lowers_facility_energy_per_token_on_a_compute_bound_step() {
         top_k_by_hour: None,
         block_steps: 1,
         schedules: Default::default(),
+        power: Default::default(),
     };
     let following = setup(super::run_setup::node_load_w(node_w));
     let a = sm.step(&shares, full);

@@ -155,6 +155,7 @@ fn two_interval_plan(
         pue_by_interval: None,
         block_steps: 1,
         schedules: Default::default(),
+        power: Default::default(),
     };
     hook_policy(policy, Some(&cost), &c, &setup)
 }

@@ -5,6 +5,7 @@ mod cluster;
 mod cost;
 mod grid;
 mod model;
+pub(crate) mod power;
 mod routing;
 mod sites;
 mod schedule;
@@ -192,8 +193,13 @@ impl Validator<'_> {
             ),
             None => None,
         };
+        let power = match &raw.power {
+            Some(p) => self.power(p)?,
+            None => power::PowerSpec::default(),
+        };
         Ok(Scenario {
             cost,
+            power,
             name: raw.name,
             description: raw.description,
             seed: raw.seed as u64,

@@ -460,6 +460,8 @@ impl EventStepModel {
             router_s: r.router_s,
             straggler_s: (r.time_s - balanced_s).max(0.0),
             comm_s: r.comm_wait_s,
+            // The event level prices the step whole: the waveform draws it as one phase.
+            phases: Default::default(),
         };
         Ok((c, r, b))
     }

@@ -18,6 +18,7 @@ use crate::workload::{FfnKind, ModelSpec, ParallelPlan, Schedule, WorkloadError}
 mod fixed;
 mod memo;
 mod moe;
+mod phases;
 mod schedule;
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,7 @@ mod tests;
 mod tests_exact;
 
 use fixed::Fixed;
+pub use phases::{StepPhases, PHASES, PHASE_NAMES};
 pub use schedule::{
     pipeline_1f1b_passes_s, pipeline_1f1b_s, pipeline_interleaved_s, pipeline_passes_s,
 };
@@ -61,6 +63,8 @@ pub struct StepCost {
     pub straggler_s: f64,
     /// Communication time on the critical path [s].
     pub comm_s: f64,
+    /// The step's time and GPU energy by phase (`sim::waveform` draws the power waveform from it).
+    pub phases: StepPhases,
 }
 
 /// The per-step model of one job on one cluster.
@@ -417,9 +421,23 @@ impl StepModel {
         // A waiting GPU (bubble, straggler wait, communication) spins in a collective or a
         // synchronisation with its clock held high: it draws `spin_w`, not idle (see presets.rs).
         let spin = self.acc.spin_w();
+        let gpu_energy_j = gpus * idle * time_s + gpu_dyn_j + (spin - idle) * waiting_s;
+        let phases = StepPhases::split(&phases::SplitInputs {
+            pipe_s: pipe,
+            pipe_comm_s: crit[2],
+            sync_s: exposed_dp + f.z3_edge_s,
+            opt_s: f.opt_s,
+            opt_dyn_j: f.opt_dyn_j,
+            opt_busy_gpu_s: f.opt_busy_gpu_s,
+            migration_s,
+            gpu_energy_j,
+            gpus,
+            idle_w: idle,
+            spin_w: spin,
+        });
         StepCost {
             time_s,
-            gpu_energy_j: gpus * idle * time_s + gpu_dyn_j + (spin - idle) * waiting_s,
+            gpu_energy_j,
             waiting_energy_j: spin * waiting_s,
             tokens: mb * self.plan.dp as f64 * self.tokens_per_mb,
             assignments: self.assignments_per_layer(knobs.top_k) * moe_layers * mb * replicas,
@@ -427,6 +445,7 @@ impl StepModel {
             router_s: crit[0],
             straggler_s: crit[1],
             comm_s: crit[2] + exposed_dp + f.z3_edge_s + f.param_gather_s + migration_s,
+            phases,
         }
     }
 

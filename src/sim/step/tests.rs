@@ -125,3 +125,42 @@ fn routed_ops_follow_the_routing_loads() {
     );
     assert!(a.straggler_s < 1e-9 * a.time_s, "{a:?}");
 }
+
+#[test]
+fn the_phase_split_tiles_the_step_in_time_and_gpu_energy() {
+    for moe in [true, false] {
+        let (c, sm) = step_of(moe, |_| {});
+        let p = c.phases;
+        assert!(p.is_split());
+        let t: f64 = p.time_s.iter().sum();
+        let e: f64 = p.gpu_j.iter().sum();
+        assert!(
+            (t - c.time_s).abs() <= 1e-12 * c.time_s,
+            "{t} vs {}",
+            c.time_s
+        );
+        assert!(
+            (e - c.gpu_energy_j).abs() <= 1e-9 * c.gpu_energy_j,
+            "{e} vs {}",
+            c.gpu_energy_j
+        );
+        // No phase draws below idle, none above the job's TDP.
+        let gpus = sm.gpus() as f64;
+        let acc = &scenario().cluster.accelerator;
+        for i in 0..PHASES {
+            if p.time_s[i] > 0.0 {
+                let w = p.gpu_j[i] / p.time_s[i];
+                assert!(
+                    w >= gpus * acc.idle_w * (1.0 - 1e-9),
+                    "{moe} phase {i}: {w} W"
+                );
+                assert!(
+                    w <= gpus * acc.tdp_w * (1.0 + 1e-9),
+                    "{moe} phase {i}: {w} W"
+                );
+            }
+        }
+        // The gradient sync and optimizer are phases of their own.
+        assert!(p.time_s[3] > 0.0, "no optimizer phase");
+    }
+}
