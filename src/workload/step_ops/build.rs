@@ -341,7 +341,24 @@ fn stage_ops(c: &Ctx, stage: u32) -> StageOps {
     // Groups run last-to-first; each group is in backward order.
     let mut backward: Vec<Op> = bwd_groups.into_iter().rev().flatten().collect();
     // Pipeline: activations to the next stage, gradients to the previous (on the sender).
-    let boundary = c.ts * d * p;
+    // Megatron-LM's scatter/gather optimization (Narayanan et al. 2021, Sec. 4.1; on by default,
+    // `--no-scatter-gather-tensors-in-pipeline` turns it off): each TP rank sends only its
+    // 1/tp chunk of the boundary activation across the inter-node link, and the receiving stage
+    // all-gathers the chunks over its TP group (NVLink). With sequence parallelism each rank
+    // already holds t/tp tokens, so nothing is gathered. (Under interleaving the receiver's
+    // gather is charged once per stage and micro-batch, not once per model chunk.)
+    let boundary = c.t * d * p / c.tp.max(1.0);
+    let gather_on_receive = tp > 1 && c.ts >= t;
+    if gather_on_receive && stage > 0 {
+        let mut g = Op::comm("pp.recv_gather", K::AllGather, GroupKind::Tp, tp, t * d * p);
+        g.phase = Phase::Forward;
+        forward.insert(0, g);
+    }
+    if gather_on_receive && !last {
+        let mut g = Op::comm("pp.recv_gather", K::AllGather, GroupKind::Tp, tp, t * d * p);
+        g.phase = Phase::Backward;
+        backward.insert(0, g);
+    }
     if !last {
         let mut s = Op::comm(
             "pp.send_activation",
