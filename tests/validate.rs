@@ -261,3 +261,43 @@ fn calibrate_writes_a_usable_preset() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
 }
+
+// `co2_basis = "tdp"` reproduces the LLaMA papers' accounting: tCO2e = GPU-hours x TDP x intensity,
+// whatever the simulated draw; `"gpu"` uses the simulated GPU energy, which on a real step is below
+// TDP x time (so the two must differ).
+#[test]
+fn tdp_co2_basis_is_gpu_hours_times_tdp() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = small_case(dir.path(), 1.0, None);
+    let base = std::fs::read_to_string(&p).expect("read");
+    let with = |basis: &str| {
+        let head = &base[..base
+            .find("[validation.published]")
+            .expect("published table")];
+        let t = format!(
+            "{head}ci_kg_per_kwh = 0.5\nco2_basis = \"{basis}\"\n[validation.published]\ntco2e = 1.0\ngpu_hours = 1.0\n"
+        );
+        std::fs::write(&p, t).expect("write");
+        let r = moesim::validate::run_case(&p).unwrap_or_else(|e| panic!("{e}"));
+        let get = |fig: &str| {
+            r.checks
+                .iter()
+                .find(|c| c.figure.contains(fig))
+                .unwrap_or_else(|| panic!("{fig} in {:?}", r.checks))
+                .simulated
+        };
+        (get("tCO2e"), get("GPU-hours"))
+    };
+    let (co2_tdp, gpu_h) = with("tdp");
+    // H100 preset TDP 700 W; 0.5 kg/kWh: t = h x 0.7 kW x 0.5 kg/kWh / 1000.
+    let expect = gpu_h * 0.7 * 0.5 / 1000.0;
+    assert!(
+        (co2_tdp - expect).abs() <= 1e-9 * expect,
+        "{co2_tdp} vs {expect}"
+    );
+    let (co2_gpu, _) = with("gpu");
+    assert!(
+        co2_gpu < co2_tdp,
+        "simulated draw {co2_gpu} vs TDP {co2_tdp}"
+    );
+}

@@ -78,8 +78,13 @@ pub enum Co2Basis {
     /// Facility energy × intensity (Patterson et al.).
     #[default]
     Facility,
-    /// Accelerator energy × intensity (Meta's Llama papers: GPU-hours × power × intensity).
+    /// Simulated accelerator energy × intensity.
     Gpu,
+    /// GPU-hours × the accelerator's TDP × intensity: the accounting Meta's LLaMA and Llama 2
+    /// papers state for their tCO2e (Touvron et al. 2023a, Sec. 6 and Table 15; 2023b, Table 2:
+    /// "power consumption ... the peak power capacity per GPU device"), so the figure checks the
+    /// GPU-hours behind it, not a measured energy.
+    Tdp,
 }
 
 /// The `[validation]` table of a case file.
@@ -217,6 +222,8 @@ struct Simulated {
     gpus: f64,
     train_flop_per_token: f64,
     device: DeviceClass,
+    /// The accelerator's TDP [W].
+    tdp_w: f64,
 }
 
 impl Simulated {
@@ -251,6 +258,7 @@ fn simulate_file(
     let train_flop_per_token = job.model.flops_per_token_train();
     let gpus = job.plan.gpus() as f64;
     let device = DeviceClass::of(&scenario.cluster.accelerator.key);
+    let tdp_w = scenario.cluster.accelerator.tdp_w;
     if scenario.training.target_loss.is_some() {
         return Err(spec_err(
             path,
@@ -283,6 +291,7 @@ fn simulate_file(
         gpus,
         train_flop_per_token,
         device,
+        tdp_w,
     })
 }
 
@@ -334,6 +343,7 @@ pub fn run_case(path: &Path) -> Result<CaseResult, ValidateError> {
         * match spec.co2_basis {
             Co2Basis::Facility => facility_mwh,
             Co2Basis::Gpu => gpu_mwh,
+            Co2Basis::Tdp => k * o.gpu_hours * sim.tdp_w / 1e6,
         };
     let tokens_per_s = o.tokens / o.wall_s;
     let simulated = |key: &str| -> f64 {

@@ -96,6 +96,21 @@ const OPTIMIZER_LAUNCHES: u32 = 3;
 /// gather target, mask, mean): nominal, one per eager op of
 /// `megatron/core/tensor_parallel/cross_entropy.py`.
 const CROSS_ENTROPY_LAUNCHES: u32 = 8;
+/// HBM bytes per logit of the cross-entropy forward besides reading the logits in compute
+/// precision: the model casts them to fp32 (`vocab_parallel_cross_entropy(output.float(), ..)`,
+/// write 4), then `_VocabParallelCrossEntropy.forward` runs one eager pass each: row max (read 4),
+/// subtract the max (read 4, write 4), `torch.exp(.., out=)` (read 4, write 4), row sum (read
+/// 4) and the in-place normalisation `exp_logits.div_(sum)` kept for the backward (read 4,
+/// write 4): 36 B. Counted from `megatron/core/tensor_parallel/cross_entropy.py` (the same code
+/// in Megatron-LM 2021-23 and GPT-NeoX `megatron/mpu/cross_entropy.py`); the target gather and
+/// masks touch one element per row.
+const CE_FWD_BYTES_FP32: f64 = 36.0;
+/// HBM bytes per logit of the cross-entropy backward besides writing the logit gradient in
+/// compute precision: `grad_input.mul_(grad_output)` on the saved fp32 softmax (read 4, write
+/// 4) and the cast back through `.float()`'s backward (read 4): 12 B. Same source as
+/// [`CE_FWD_BYTES_FP32`].
+const CE_BWD_BYTES_FP32: f64 = 12.0;
+
 /// All-reduces over TP in the vocab-parallel cross-entropy: row max, target logit, exp-sum
 /// (`megatron/core/tensor_parallel/cross_entropy.py`).
 const CROSS_ENTROPY_TP_ALLREDUCES: u32 = 3;
@@ -291,18 +306,19 @@ fn stage_ops(c: &Ctx, stage: u32) -> StageOps {
         let head = Op::gemm("head.logits", t, vl, d, p);
         let (di, dw) = gemm_grads(&head, p);
         e.push(head, &[di, dw]);
-        // Cross-entropy: logits to fp32, max, exp-sum, target gather (read logits, write and
-        // re-read fp32 exps); backward writes softmax - one-hot in compute precision.
+        // Cross-entropy as the eager vocab-parallel loss of Megatron-LM / GPT-NeoX runs it, pass
+        // by pass over the logits (bytes per logit in [`CE_FWD_BYTES_FP32`], [`CE_BWD_BYTES_FP32`]
+        // plus the casts in compute precision `p`).
         let logits = t * vl;
         let ce = Op::compute(
             "loss.cross_entropy",
             K::CrossEntropy,
             5.0 * logits,
-            (p + 12.0) * logits,
+            (p + CE_FWD_BYTES_FP32) * logits,
         )
         .launches(CROSS_ENTROPY_LAUNCHES);
         let ce_b = Op {
-            bytes: (4.0 + p) * logits,
+            bytes: (p + CE_BWD_BYTES_FP32) * logits,
             flops: 2.0 * logits,
             launches: 2,
             ..ce.clone()
@@ -325,7 +341,24 @@ fn stage_ops(c: &Ctx, stage: u32) -> StageOps {
     // Groups run last-to-first; each group is in backward order.
     let mut backward: Vec<Op> = bwd_groups.into_iter().rev().flatten().collect();
     // Pipeline: activations to the next stage, gradients to the previous (on the sender).
-    let boundary = c.ts * d * p;
+    // Megatron-LM's scatter/gather optimization (Narayanan et al. 2021, Sec. 4.1; on by default,
+    // `--no-scatter-gather-tensors-in-pipeline` turns it off): each TP rank sends only its
+    // 1/tp chunk of the boundary activation across the inter-node link, and the receiving stage
+    // all-gathers the chunks over its TP group (NVLink). With sequence parallelism each rank
+    // already holds t/tp tokens, so nothing is gathered. (Under interleaving the receiver's
+    // gather is charged once per stage and micro-batch, not once per model chunk.)
+    let boundary = c.t * d * p / c.tp.max(1.0);
+    let gather_on_receive = tp > 1 && c.ts >= t;
+    if gather_on_receive && stage > 0 {
+        let mut g = Op::comm("pp.recv_gather", K::AllGather, GroupKind::Tp, tp, t * d * p);
+        g.phase = Phase::Forward;
+        forward.insert(0, g);
+    }
+    if gather_on_receive && !last {
+        let mut g = Op::comm("pp.recv_gather", K::AllGather, GroupKind::Tp, tp, t * d * p);
+        g.phase = Phase::Backward;
+        backward.insert(0, g);
+    }
     if !last {
         let mut s = Op::comm(
             "pp.send_activation",

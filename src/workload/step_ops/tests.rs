@@ -609,3 +609,58 @@ fn unfused_attention_core_matches_hand_count_and_is_recomputed_selectively() {
     };
     assert_eq!(recomputed(&flash), 1);
 }
+
+// Hand count of the eager vocab-parallel cross-entropy (Megatron-LM / GPT-NeoX): per logit the
+// forward reads the logits in bf16 (2 B), casts to fp32 (write 4), max (read 4), subtract
+// (read 4, write 4), exp (read 4, write 4), sum (read 4), normalise in place (read 4, write 4);
+// the backward multiplies the saved softmax by the loss gradient (read 4, write 4) and casts
+// back (read 4, write 2). 2 sequences x 128 tokens x vocab 1000 logits.
+#[test]
+fn cross_entropy_bytes_match_the_eager_pass_count() {
+    let s = ops(&small(), &plan1());
+    let logits = 2.0 * 128.0 * 1000.0;
+    let st = &s.stages[0];
+    let f = st.forward.iter().find(|o| o.name == "loss.cross_entropy");
+    let b = st.backward.iter().find(|o| o.name == "loss.cross_entropy");
+    let (f, b) = (f.expect("forward loss"), b.expect("backward loss"));
+    assert_eq!(f.bytes, (2.0 + 4.0 + 4.0 + 8.0 + 8.0 + 4.0 + 8.0) * logits);
+    assert_eq!(b.bytes, (8.0 + 4.0 + 2.0) * logits);
+}
+
+// Megatron-LM's scatter/gather optimization (Narayanan et al. 2021, Sec. 4.1): between pipeline
+// stages each TP rank sends 1/tp of the boundary activation, and without sequence parallelism the
+// receiver all-gathers it over TP; with sequence parallelism the rank's t/tp tokens are sent as
+// they are and nothing is gathered. Llama 2 7B shape, micro-batch 1 (4096 tokens), tp 2, pp 2, bf16.
+#[test]
+fn pipeline_sends_are_split_over_tensor_parallel_ranks() {
+    let m = llama2_7b();
+    let p = ParallelPlan {
+        tp: 2,
+        pp: 2,
+        micro_batch_seqs: 1,
+        global_batch_seqs: 2,
+        ..plan1()
+    };
+    let full = m.seq_len as f64 * m.d_model as f64 * 2.0;
+    for sp in [false, true] {
+        let cfg = OpsConfig {
+            sequence_parallel: sp,
+            ..OpsConfig::default()
+        };
+        let s = step_ops(&m, &p, &cfg).unwrap();
+        let send = s.stages[0]
+            .forward
+            .iter()
+            .find(|o| o.class == KernelClass::SendRecv)
+            .expect("send");
+        let bytes = send.comm.as_ref().map(|c| c.bytes_per_rank);
+        assert_eq!(bytes, Some(full / 2.0), "sp {sp}");
+        let gathers = |v: &[Op]| v.iter().filter(|o| o.name == "pp.recv_gather").count();
+        assert_eq!(gathers(&s.stages[1].forward), usize::from(!sp), "sp {sp}");
+        assert_eq!(gathers(&s.stages[0].backward), usize::from(!sp), "sp {sp}");
+        assert_eq!(
+            gathers(&s.stages[0].forward) + gathers(&s.stages[1].backward),
+            0
+        );
+    }
+}
