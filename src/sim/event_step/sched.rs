@@ -171,6 +171,8 @@ pub(super) struct Sched<'a> {
     pub contention: Contention,
     /// Collectives sharing a port with a flow just started (scratch).
     sharing: Vec<u32>,
+    /// A batch of all-to-all flows' meetings: (other collective, times) (scratch).
+    met: Vec<(u32, u32)>,
     /// GPUs that reached the optimizer step (and whether it was released).
     at_barrier: u32,
     released: bool,
@@ -263,6 +265,7 @@ impl<'a> Sched<'a> {
             moe_wait_ns: vec![0; layers],
             contention: Contention::default(),
             sharing: Vec::new(),
+            met: Vec::new(),
             at_barrier: 0,
             released: false,
             m,
