@@ -68,10 +68,6 @@ pub(super) struct Net {
     batch: u32,
     /// Per link, flows of the batch [`Net::batch_sharing`] is counting on it.
     cnt: Vec<u32>,
-    /// Links that lost a flow at the current instant and wait for [`Net::retime_dirty`], and
-    /// whether each link is among them.
-    dirty: Vec<u32>,
-    is_dirty: Vec<bool>,
 }
 
 impl Net {
@@ -93,9 +89,6 @@ impl Net {
         self.mark.resize(gpus * 4, 0);
         self.cnt.clear();
         self.cnt.resize(gpus * 4, 0);
-        self.dirty.clear();
-        self.is_dirty.clear();
-        self.is_dirty.resize(gpus * 4, false);
         self.batch = 0;
     }
 
@@ -307,46 +300,6 @@ impl Net {
         self.free.push(i);
         self.retime_links(f.links, now, out);
         f
-    }
-}
-
-impl Net {
-    /// End flow `i` at `now` and leave the flows on its links to [`Net::retime_dirty`] at the
-    /// same instant: flows that drain together (an all-to-all's pairs on one port) re-time the
-    /// port once, not once each. No time passes in between, so the flows' bytes left are the
-    /// same either way. Returns the flow and whether the caller must schedule the re-timing (the
-    /// first link made dirty at this instant).
-    pub fn finish_deferred(&mut self, i: u32) -> (Flow, bool) {
-        let f = self.flows[i as usize];
-        self.flows[i as usize].live = false;
-        let first = self.dirty.is_empty();
-        for l in f.links.into_iter().filter(|&l| l != u32::MAX) {
-            let v = &mut self.on[l as usize];
-            if let Some(p) = v.iter().position(|&x| x == i) {
-                v.swap_remove(p);
-            }
-            if !self.is_dirty[l as usize] {
-                self.is_dirty[l as usize] = true;
-                self.dirty.push(l);
-            }
-        }
-        self.free.push(i);
-        (f, first && !self.dirty.is_empty())
-    }
-
-    /// Re-time, once each, the flows on the links [`Net::finish_deferred`] left dirty; pushes
-    /// their new completions as [`Net::finish`] does.
-    pub fn retime_dirty(&mut self, now: u64, out: &mut Vec<(u64, u32, u32)>) {
-        let dirty = std::mem::take(&mut self.dirty);
-        for &l in &dirty {
-            self.is_dirty[l as usize] = false;
-            for j in 0..self.on[l as usize].len() {
-                let i = self.on[l as usize][j];
-                self.retime(i, now, out);
-            }
-        }
-        self.dirty = dirty;
-        self.dirty.clear();
     }
 }
 

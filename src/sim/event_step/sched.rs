@@ -30,8 +30,6 @@ pub(super) enum Ev {
     Coll(u32),
     /// Member `k` of all-to-all `coll` has sent and received all its rank-pair flows.
     Member { coll: u32, k: u32 },
-    /// Re-time the flows on the ports that flows drained from at this instant.
-    Retime,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -670,11 +668,10 @@ impl Handler<Ev> for Sched<'_> {
                     }
                     return Ok(());
                 }
-                // The flows left on its ports are re-timed after every flow draining at this
-                // instant has drained (one `Retime`, queued behind them).
-                let (f, schedule) = self.net.finish_deferred(flow);
-                if schedule {
-                    out.push((now, Ev::Retime));
+                self.scratch.clear();
+                let f = self.net.finish(flow, t, &mut self.scratch);
+                for &(at, fl, gn) in &self.scratch {
+                    out.push((SimTime::from_nanos(at), Ev::Flow { flow: fl, gen: gn }));
                 }
                 if f.ends[0] != NONE {
                     self.pair_drained(&f, t, out);
@@ -689,13 +686,6 @@ impl Handler<Ev> for Sched<'_> {
             }
             Ev::Coll(id) => self.coll_done(id, t, out),
             Ev::Member { coll, k } => self.member_done(coll, k as usize, t, out),
-            Ev::Retime => {
-                self.scratch.clear();
-                self.net.retime_dirty(t, &mut self.scratch);
-                for &(at, fl, gn) in &self.scratch {
-                    out.push((SimTime::from_nanos(at), Ev::Flow { flow: fl, gen: gn }));
-                }
-            }
         }
         Ok(())
     }
