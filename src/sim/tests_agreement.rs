@@ -18,13 +18,17 @@ use rand_chacha::ChaCha8Rng;
 /// Plans the property test draws (valid ones; invalid draws are redrawn).
 const PLANS: usize = 240;
 
+/// Plans of the combined-1F1B property test (all with `overlap_ep_comm` and ep > 1).
+const COMBINED_PLANS: usize = 200;
+
 /// Tolerance of the fast path where the event run has no link contention (issue 12, item 2).
 const TOLERANCE: f64 = 0.02;
 
 /// The fast path's shortcuts that the test reports instead of holding to the tolerance.
-const APPROX: [&str; 2] = [
+const APPROX: [&str; 3] = [
     "pipeline sends priced intra-node though a stage boundary crosses nodes",
     "ZeRO-3 prefetch windows of a stage with at most 2 layers",
+    "pipeline stages holding different numbers of MoE layers (moe_every > 1)",
 ];
 
 /// One random plan: the job, its cluster and one step's routing shares.
@@ -33,8 +37,8 @@ struct Case {
     cluster: Cluster,
     shares: Vec<f64>,
     label: String,
-    /// What of the plan the event level does not model yet (None: both model all of it).
-    lacks: Option<&'static str>,
+    /// Runs Megatron-LM's combined 1F1B (`overlap_ep_comm` with all-to-alls).
+    combined: bool,
     /// A shortcut of the fast path's closed forms the plan falls into (None: none).
     approx: Option<&'static str>,
 }
@@ -74,19 +78,20 @@ fn shares(rng: &mut ChaCha8Rng, layers: usize, experts: usize) -> (Vec<f64>, Str
     (v, label)
 }
 
-/// Draw one valid plan (None: the draw broke a plan rule; draw again).
-fn draw(rng: &mut ChaCha8Rng) -> Option<Case> {
-    let moe = rng.gen_bool(0.6);
+/// Draw one valid plan (None: the draw broke a plan rule; draw again); `combined`: only MoE
+/// plans with expert parallelism and `overlap_ep_comm` (Megatron-LM's combined 1F1B).
+fn draw(rng: &mut ChaCha8Rng, combined: bool) -> Option<Case> {
+    let moe = combined || rng.gen_bool(0.6);
     let layers = rng.gen_range(2..=6u32);
     let d_model = pick(rng, &[256u32, 512, 1024]);
     let experts = if moe { pick(rng, &[4u32, 8, 16]) } else { 0 };
     let (tp, dp, pp) = (
         pick(rng, &[1u32, 1, 2]),
-        pick(rng, &[1u32, 2, 4]),
+        pick(rng, if combined { &[2u32, 4] } else { &[1u32, 2, 4] }),
         pick(rng, &[1u32, 2, 3, 4]),
     );
     let ep = if moe {
-        pick(rng, &[1u32, 2, 4]).min(dp)
+        pick(rng, if combined { &[2u32, 4] } else { &[1u32, 2, 4] }).min(dp)
     } else {
         1
     };
@@ -122,16 +127,27 @@ fn draw(rng: &mut ChaCha8Rng) -> Option<Case> {
         ep,
         micro_batch_seqs: mbs,
         global_batch_seqs: mbs * dp * m,
-        zero_stage: pick(rng, &[0u8, 1, 2, 3]),
+        zero_stage: pick(
+            rng,
+            if combined {
+                &[0u8, 1, 2]
+            } else {
+                &[0u8, 1, 2, 3]
+            },
+        ),
         recompute: pick(
             rng,
-            &[Recompute::None, Recompute::Selective, Recompute::Full],
+            if combined {
+                &[Recompute::None, Recompute::Selective]
+            } else {
+                &[Recompute::None, Recompute::Selective, Recompute::Full]
+            },
         ),
         precision: Precision::Bf16,
     };
     let schedule = Schedule {
         virtual_stages: if pp > 1 { pick(rng, &[1u32, 2]) } else { 1 },
-        overlap_ep_comm: moe && rng.gen_bool(0.4),
+        overlap_ep_comm: combined || (moe && rng.gen_bool(0.4)),
         overlap_grad_sync: rng.gen_bool(0.5),
     };
     let gpus = dp * tp * pp;
@@ -170,13 +186,8 @@ fn draw(rng: &mut ChaCha8Rng) -> Option<Case> {
         schedule.overlap_ep_comm as u8,
         schedule.overlap_grad_sync as u8,
     );
-    // Framework features the fast path prices and the event level does not simulate yet
-    // (issue 12, item 1): such plans are measured and printed, not held to the tolerance.
-    let lacks = if schedule.overlap_ep_comm {
-        Some("overlap_ep_comm")
-    } else {
-        None
-    };
+    // Megatron-LM's combined 1F1B (both models run it): printed on its own too.
+    let combined = schedule.combined_1f1b(&model, &plan);
     // Shortcuts of the fast path, told from the plan alone (never from the error):
     // * it prices every pipeline send at one price, the intra-node one when a node holds two
     //   neighbouring stages, though some stage boundaries may still cross a node;
@@ -190,15 +201,30 @@ fn draw(rng: &mut ChaCha8Rng) -> Option<Case> {
         .map(|s| plan.stage_layers(layers, s).len())
         .min()
         .unwrap_or(0);
+    // MoE layers per pipeline stage (over its model chunks when interleaved).
+    let v = schedule.virtual_stages.max(1);
+    let vplan = ParallelPlan {
+        pp: pp * v,
+        ..plan.clone()
+    };
+    let moe_in = |s: u32| {
+        (0..v)
+            .flat_map(|c| vplan.stage_layers(layers, c * pp + s))
+            .filter(|&l| moe && model.is_moe_layer(l))
+            .count()
+    };
+    let uneven_moe = pp > 1 && (1..pp).any(|s| moe_in(s) != moe_in(0));
     let approx = if crosses && gpus_per_node / stride >= 2 {
         Some(APPROX[0])
     } else if plan.zero_stage == 3 && dp > 1 && min_layers <= 2 {
         Some(APPROX[1])
+    } else if uneven_moe {
+        Some(APPROX[2])
     } else {
         None
     };
     Some(Case {
-        lacks,
+        combined,
         approx,
         job: Job {
             model,
@@ -222,7 +248,7 @@ type Regime = fn(&Contention) -> bool;
 /// One plan's two figures.
 struct Compared {
     label: String,
-    lacks: Option<&'static str>,
+    combined: bool,
     approx: Option<&'static str>,
     fast_s: f64,
     event_s: f64,
@@ -273,7 +299,7 @@ fn compare(c: &Case) -> Compared {
         .unwrap_or_else(|err| panic!("{}: {err}", c.label));
     Compared {
         label: c.label.clone(),
-        lacks: c.lacks,
+        combined: c.combined,
         approx: c.approx,
         fast_s: f.time_s,
         event_s: e.time_s,
@@ -283,12 +309,12 @@ fn compare(c: &Case) -> Compared {
     }
 }
 
-/// Plans drawn from a fixed seed.
-fn plans() -> Vec<Case> {
-    let mut rng = ChaCha8Rng::seed_from_u64(0x5eed_a9ee);
-    let mut v = Vec::with_capacity(PLANS);
-    while v.len() < PLANS {
-        if let Some(c) = draw(&mut rng) {
+/// `n` plans drawn from a fixed seed (`combined`: see [`draw`]).
+fn plans(seed: u64, n: usize, combined: bool) -> Vec<Case> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut v = Vec::with_capacity(n);
+    while v.len() < n {
+        if let Some(c) = draw(&mut rng, combined) {
             v.push(c);
         }
     }
@@ -326,11 +352,12 @@ fn fast_path_agrees_with_the_event_level_where_no_link_is_shared() {
     // Why: the fast path prices the same op list with closed forms; where no two transfers
     // meet on a port, those forms claim to be exact up to rounding, so any larger gap is a bug
     // or a missing piece of physics in one of the two models.
-    let rows: Vec<Compared> = plans().iter().map(compare).collect();
-    let (modelled, lacking): (Vec<&Compared>, Vec<&Compared>) =
-        rows.iter().partition(|r| r.lacks.is_none());
+    let rows: Vec<Compared> = plans(0x5eed_a9ee, PLANS, false)
+        .iter()
+        .map(compare)
+        .collect();
     let (exact, shortcut): (Vec<&Compared>, Vec<&Compared>) =
-        modelled.iter().copied().partition(|r| r.approx.is_none());
+        rows.iter().partition(|r| r.approx.is_none());
     let (free, contended): (Vec<&Compared>, Vec<&Compared>) = exact
         .iter()
         .copied()
@@ -340,9 +367,8 @@ fn fast_path_agrees_with_the_event_level_where_no_link_is_shared() {
         .max_by(|a, b| a.worst().total_cmp(&b.worst()))
         .expect("some plans have no contention");
     println!(
-        "agreement: {} plans; {} use a feature the event level lacks; {} a shortcut of the fast path; of the rest {} without link contention, {} contended",
+        "agreement: {} plans; {} use a shortcut of the fast path; of the rest {} without link contention, {} contended",
         rows.len(),
-        lacking.len(),
         shortcut.len(),
         free.len(),
         contended.len()
@@ -358,8 +384,19 @@ fn fast_path_agrees_with_the_event_level_where_no_link_is_shared() {
             println!("  worst: {}", w.show());
         }
     }
-    // Every lacking plan lacks `overlap_ep_comm` (the one feature `draw` marks).
-    println!("event level lacks overlap_ep_comm: {}", summary(&lacking));
+    let comb: Vec<&Compared> = free.iter().copied().filter(|r| r.combined).collect();
+    println!(
+        "combined 1F1B (overlap_ep_comm), no contention: {}",
+        summary(&comb)
+    );
+    if let Some(w) = comb.iter().max_by(|a, b| a.worst().total_cmp(&b.worst())) {
+        println!("  worst: {}", w.show());
+    }
+    let comb_c: Vec<&Compared> = contended.iter().copied().filter(|r| r.combined).collect();
+    println!(
+        "combined 1F1B (overlap_ep_comm), contended: {}",
+        summary(&comb_c)
+    );
     println!("worst without contention:\n  {}", worst.show());
     println!("without contention: {}", summary(&free));
     // Contended plans by the kind of communication that met another on a port.
@@ -397,5 +434,66 @@ fn fast_path_agrees_with_the_event_level_where_no_link_is_shared() {
         "only {} of {} plans are free of contention: the draw no longer tests agreement",
         free.len(),
         PLANS
+    );
+}
+
+#[test]
+fn combined_1f1b_agrees_with_the_event_level_where_no_link_is_shared() {
+    // Why: with `overlap_ep_comm` both models run Megatron-LM's combined 1F1B (one more warm-up
+    // forward, each steady-state forward merged with a backward, all-to-alls on their own
+    // stream); the fast path times a combined pass on two streams at the slowest rank, the
+    // event level op by op on every rank, so without port sharing they must agree.
+    let rows: Vec<Compared> = plans(0xc0b1_1f1b, COMBINED_PLANS, true)
+        .iter()
+        .map(compare)
+        .collect();
+    assert!(rows.iter().all(|r| r.combined));
+    let (exact, shortcut): (Vec<&Compared>, Vec<&Compared>) =
+        rows.iter().partition(|r| r.approx.is_none());
+    let (free, contended): (Vec<&Compared>, Vec<&Compared>) = exact
+        .iter()
+        .copied()
+        .partition(|r| r.contention.total() == 0);
+    println!(
+        "combined 1F1B: {} plans; {} use a shortcut of the fast path; of the rest {} without link contention, {} contended",
+        rows.len(),
+        shortcut.len(),
+        free.len(),
+        contended.len()
+    );
+    println!("without contention: {}", summary(&free));
+    let worst = free
+        .iter()
+        .max_by(|a, b| a.worst().total_cmp(&b.worst()))
+        .expect("some plans have no contention");
+    println!("  worst: {}", worst.show());
+    for (name, sel) in [("contended", &contended), ("shortcut", &shortcut)] {
+        println!("{name}: {}", summary(sel));
+        if let Some(w) = sel.iter().max_by(|a, b| a.worst().total_cmp(&b.worst())) {
+            println!("  worst: {}", w.show());
+        }
+    }
+    // Pipelined plans are in the draw, not only pp = 1.
+    assert!(free
+        .iter()
+        .any(|r| r.label.contains(" pp2 ") || r.label.contains(" pp4 ")));
+    let bad: Vec<String> = free
+        .iter()
+        .filter(|r| r.worst() > TOLERANCE)
+        .map(|r| r.show())
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} of {} uncontended combined plans disagree by more than {} %:\n  {}",
+        bad.len(),
+        free.len(),
+        100.0 * TOLERANCE,
+        bad.join("\n  ")
+    );
+    assert!(
+        free.len() >= COMBINED_PLANS / 5,
+        "only {} of {} combined plans are free of contention",
+        free.len(),
+        COMBINED_PLANS
     );
 }

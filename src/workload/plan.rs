@@ -256,10 +256,52 @@ impl Default for Schedule {
 }
 
 impl Schedule {
+    /// Whether the step runs Megatron-LM's combined 1F1B (`overlap_moe_expert_parallel_comm`):
+    /// the all-to-all overlap is on and the model has all-to-alls to hide (MoE, ep > 1); the
+    /// checks of [`Schedule::validate`] on it apply only then (a dense plan of the same
+    /// `[training]` ignores the flag).
+    pub fn combined_1f1b(&self, model: &ModelSpec, plan: &ParallelPlan) -> bool {
+        self.overlap_ep_comm && model.moe().is_some() && plan.ep > 1
+    }
+
     /// Check the schedule against the model and plan: `virtual_stages >= 1`; with more than one,
     /// `pp >= 2`, at least one layer per model chunk (`pp * virtual_stages <= layers`) and the
     /// micro-batches a multiple of `pp` (Megatron-LM's interleaved schedule asserts both).
     pub fn validate(&self, model: &ModelSpec, plan: &ParallelPlan) -> Result<(), WorkloadError> {
+        if self.combined_1f1b(model, plan) {
+            // Megatron-LM's `TransformerConfig.__post_init__` asserts virtual pipeline stages
+            // with pipeline parallelism and no full recomputation with
+            // `overlap_moe_expert_parallel_comm`; ZeRO-3 gathers inside the combined passes are
+            // not modelled. (Without interleaving, the combined passes of neighbouring stages
+            // would wait on each other in turn.)
+            if plan.pp > 1 && self.virtual_stages < 2 {
+                return Err(invalid(
+                    "training.overlap_ep_comm",
+                    true,
+                    format!(
+                        "with pp = {} needs virtual_stages >= 2 (Megatron-LM runs the all-to-all overlap only on the interleaved schedule when pipelining)",
+                        plan.pp
+                    ),
+                ));
+            }
+            if plan.recompute == Recompute::Full {
+                return Err(invalid(
+                    "training.overlap_ep_comm",
+                    true,
+                    "needs recompute = \"none\" or \"selective\" (Megatron-LM refuses full recomputation with the all-to-all overlap)",
+                ));
+            }
+            if plan.zero_stage >= 3 {
+                return Err(invalid(
+                    "training.overlap_ep_comm",
+                    true,
+                    format!(
+                        "is not modelled with ZeRO stage 3 (plan.zero_stage = {}); use zero_stage 0..=2 or overlap_ep_comm = false",
+                        plan.zero_stage
+                    ),
+                ));
+            }
+        }
         let v = self.virtual_stages;
         if v == 0 {
             return Err(invalid("plan.virtual_stages", v, "must be at least 1"));

@@ -93,8 +93,18 @@ impl Validator<'_> {
             overlap_ep_comm: t.overlap_ep_comm.unwrap_or(d.overlap_ep_comm),
             overlap_grad_sync: t.overlap_grad_sync.unwrap_or(d.overlap_grad_sync),
         };
-        s.validate(model, plan)
-            .map_err(|e| self.loc.invalid(&key, e.to_string()))?;
+        s.validate(model, plan).map_err(|e| {
+            // The overlap's own checks name their `training.` key; the rest are the stages'.
+            let at = match &e {
+                crate::workload::WorkloadError::InvalidField { field, .. }
+                    if field.starts_with("training.") =>
+                {
+                    field.to_string()
+                }
+                _ => key.clone(),
+            };
+            self.loc.invalid(&at, e.to_string())
+        })?;
         Ok(s)
     }
 }
@@ -142,6 +152,44 @@ mod tests {
         let e = with(&[("pp = 1", "pp = 1\nvirtual_stages = 2")]).expect_err("accepted");
         assert!(
             e.contains("virtual_stages") && e.contains("with pp = 1 use 1"),
+            "{e}"
+        );
+        // Megatron-LM refuses the all-to-all overlap with full recomputation; ZeRO-3 inside the
+        // combined passes is not modelled.
+        let e = with(&[(
+            "recompute = false",
+            "recompute = \"full\"\noverlap_ep_comm = true",
+        )])
+        .expect_err("accepted");
+        assert!(
+            e.contains("training.overlap_ep_comm") && e.contains("full recomputation"),
+            "{e}"
+        );
+        let e = with(&[
+            (
+                "recompute = false",
+                "recompute = false\noverlap_ep_comm = true",
+            ),
+            ("zero_stage = 1", "zero_stage = 3"),
+        ])
+        .expect_err("accepted");
+        assert!(
+            e.contains("training.overlap_ep_comm") && e.contains("ZeRO stage 3"),
+            "{e}"
+        );
+        let e = with(&[
+            (
+                "recompute = false",
+                "recompute = false\noverlap_ep_comm = true",
+            ),
+            (
+                "dp = 8\ntp = 1\npp = 1\nep = 8",
+                "dp = 4\ntp = 1\npp = 2\nep = 4",
+            ),
+        ])
+        .expect_err("accepted");
+        assert!(
+            e.contains("training.overlap_ep_comm") && e.contains("virtual_stages >= 2"),
             "{e}"
         );
         let e = with(&[("pp = 1", "pp = 1\nvirtual_stages = 0")]).expect_err("accepted");

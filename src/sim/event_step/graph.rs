@@ -1,13 +1,14 @@
 //! The op graph of one step: each stage's priced op lists, the 1F1B order of its passes, where
 //! the simulated GPUs sit, and each step's routing loads per expert-parallel rank.
 
+use super::combined::{combined_order, merge, Item};
 use super::{EventStepError, EventStepInput};
 use crate::hardware::PriceKnobs;
 use crate::routing::{Placement, PlacementPolicy};
 use crate::scenario::RoutingChoice;
 use crate::sim::Knobs;
 use crate::workload::step_ops::{step_ops, Load, Op, Phase, RoutedBy, StageOps};
-use crate::workload::{FfnKind, ModelSpec, MoeSpec, ParallelPlan};
+use crate::workload::{FfnKind, ModelSpec, MoeSpec, ParallelPlan, Recompute};
 
 /// Sentinel for "not routed" / "no link".
 pub(super) const NONE: u32 = u32::MAX;
@@ -73,8 +74,14 @@ pub(super) struct Stage {
     pub routed_slot: Vec<u32>,
     /// Routed compute ops of `ops` (indices).
     pub routed: Vec<u32>,
-    /// Passes in schedule order (1F1B or interleaved 1F1B).
+    /// Passes in schedule order (1F1B or interleaved 1F1B; combined 1F1B with
+    /// `overlap_ep_comm`, where `order[k]` is the forward half of a combined pass).
     pub order: Vec<Pass>,
+    /// Per pass of `order`: the backward half (micro-batch, model chunk) of a combined pass.
+    pub pair: Vec<Option<(u32, u32)>>,
+    /// Combined passes' merged op lists, forward chunk `cf` with backward chunk `cb` at
+    /// `cf * v + cb` (empty without `overlap_ep_comm`).
+    pub merged: Vec<Vec<Item>>,
     /// Whether op `i` of `ops` is the last backward op of its layer (a gradient bucket is ready).
     pub bucket_end: Vec<bool>,
     /// ZeRO-3 parameter-gather groups (a layer's consecutive `zero3.param_gather` ops): op
@@ -289,6 +296,16 @@ impl Graph {
                 "plan.ep = {ep} must divide plan.dp = {dp}"
             )));
         }
+        // Megatron-LM's combined 1F1B (as `Schedule::combined_1f1b`): only with all-to-alls.
+        let combine = input.overlap.ep_comm && experts > 0 && ep > 1;
+        if combine
+            && (plan.zero_stage >= 3 || plan.recompute == Recompute::Full || (pp > 1 && v < 2))
+        {
+            return Err(EventStepError::Plan(format!(
+                "overlap_ep_comm needs zero_stage <= 2 (is {}), no full recomputation (is {:?}) and virtual_stages >= 2 with pp > 1 (pp = {pp}, virtual_stages = {v})",
+                plan.zero_stage, plan.recompute
+            )));
+        }
         let price_knobs = PriceKnobs {
             power_limit_w: knobs.power_limit_w,
             precision: plan.precision,
@@ -389,12 +406,29 @@ impl Graph {
                         ch.groups[bwd as usize] = (g0, groups.len() as u32);
                     }
                 }
+                let (order, pair) = if combine {
+                    combined_order(s, pp, v, m)
+                } else if v > 1 {
+                    let o = interleaved(s, pp, v, m);
+                    (o.clone(), vec![None; o.len()])
+                } else {
+                    let o = one_f_one_b(s, pp, m);
+                    (o.clone(), vec![None; o.len()])
+                };
+                let merged = if combine {
+                    (0..v * v)
+                        .map(|k| {
+                            let (cf, cb) = (&chunks[(k / v) as usize], &chunks[(k % v) as usize]);
+                            merge(&all, cf.range(false), cb.range(true))
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 Stage {
-                    order: if v > 1 {
-                        interleaved(s, pp, v, m)
-                    } else {
-                        one_f_one_b(s, pp, m)
-                    },
+                    order,
+                    pair,
+                    merged,
                     ops: all,
                     chunks,
                     per_step,

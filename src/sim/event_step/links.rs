@@ -66,6 +66,8 @@ pub(super) struct Net {
     /// Per link, the batch that last re-timed it ([`Net::retime_batch`] visits a link once).
     mark: Vec<u32>,
     batch: u32,
+    /// Per link, flows of the batch [`Net::batch_sharing`] is counting on it.
+    cnt: Vec<u32>,
 }
 
 impl Net {
@@ -85,6 +87,8 @@ impl Net {
         self.free.clear();
         self.mark.clear();
         self.mark.resize(gpus * 4, 0);
+        self.cnt.clear();
+        self.cnt.resize(gpus * 4, 0);
         self.batch = 0;
     }
 
@@ -202,6 +206,42 @@ impl Net {
             for &i in &self.on[l as usize] {
                 if i != flow {
                     out.push(self.flows[i as usize].coll);
+                }
+            }
+        }
+    }
+
+    /// Port sharing of a batch of flows of collective `coll` just added: for every flow of
+    /// another collective on a link of the batch, `(its collective, the batch's flows on that
+    /// link)` into `out` — the same meetings as [`Net::sharing`] of each flow of the batch, one
+    /// pass per link instead of one per flow (flows with two distinct links).
+    pub fn batch_sharing(&mut self, flows: &[u32], coll: u32, out: &mut Vec<(u32, u32)>) {
+        self.batch = self.batch.wrapping_add(1);
+        let b = self.batch;
+        for &fl in flows {
+            for l in self.flows[fl as usize].links {
+                if l == u32::MAX {
+                    continue;
+                }
+                let l = l as usize;
+                if self.mark[l] != b {
+                    self.mark[l] = b;
+                    self.cnt[l] = 0;
+                }
+                self.cnt[l] += 1;
+            }
+        }
+        for &fl in flows {
+            for l in self.flows[fl as usize].links {
+                if l == u32::MAX || self.cnt[l as usize] == 0 {
+                    continue;
+                }
+                let n = std::mem::take(&mut self.cnt[l as usize]);
+                for &g in &self.on[l as usize] {
+                    let c = self.flows[g as usize].coll;
+                    if c != coll {
+                        out.push((c, n));
+                    }
                 }
             }
         }

@@ -19,6 +19,7 @@
 //! every expert-parallel group, which is how the routing model hands it over (one share vector
 //! per layer).
 
+mod combined;
 mod graph;
 mod links;
 pub mod scenario;

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 
 mod collective;
 mod complete;
+mod ep_stream;
 mod streams;
 
 use super::graph::{Graph, Pass, NONE};
@@ -45,6 +46,8 @@ enum Block {
     Z3,
     /// Waiting for every GPU's gradients before the optimizer step.
     Barrier,
+    /// Waiting for an all-to-all on the all-to-all stream (combined 1F1B).
+    Ep,
     Done,
 }
 
@@ -79,6 +82,17 @@ struct Gpu {
     /// The last two requested groups and the gather count that completes each.
     marks: [(u32, u32, u32); 2],
     requests: u32,
+    /// All-to-all stream (combined 1F1B): all-to-alls to issue in order (op index, backward?,
+    /// micro-batch, model chunk), one in flight; counts issued and completed over the step, the
+    /// count at the current pass's start and the count a blocked GPU waits for.
+    epq: VecDeque<(u32, bool, u32, u32)>,
+    ep_active: bool,
+    ep_issued: u32,
+    ep_done: u32,
+    ep_base: u32,
+    ep_wait: u32,
+    /// The compute run in progress is a run of a combined pass's merged items.
+    comb_run: bool,
 }
 
 /// Collective channels per stage: expert-parallel, blocking data-parallel, overlapped buckets,
@@ -115,6 +129,8 @@ struct Coll {
     z3: u8,
     /// Start of the members' issue times in `Sched::issued`.
     issued: u32,
+    /// On the all-to-all stream of a combined pass (the compute stream does not wait for it).
+    ep_stream: bool,
 }
 
 /// One GPU's totals over the step: busy time [ns], busy energy [J], time waiting in
@@ -155,6 +171,8 @@ pub(super) struct Sched<'a> {
     pub contention: Contention,
     /// Collectives sharing a port with a flow just started (scratch).
     sharing: Vec<u32>,
+    /// A batch of all-to-all flows' meetings: (other collective, times) (scratch).
+    met: Vec<(u32, u32)>,
     /// GPUs that reached the optimizer step (and whether it was released).
     at_barrier: u32,
     released: bool,
@@ -221,6 +239,13 @@ impl<'a> Sched<'a> {
                     z3_wait: 0,
                     marks: [(NONE, NONE, 0); 2],
                     requests: 0,
+                    epq: VecDeque::new(),
+                    ep_active: false,
+                    ep_issued: 0,
+                    ep_done: 0,
+                    ep_base: 0,
+                    ep_wait: 0,
+                    comb_run: false,
                 };
                 n
             ],
@@ -240,6 +265,7 @@ impl<'a> Sched<'a> {
             moe_wait_ns: vec![0; layers],
             contention: Contention::default(),
             sharing: Vec::new(),
+            met: Vec::new(),
             at_barrier: 0,
             released: false,
             m,
@@ -295,6 +321,12 @@ impl<'a> Sched<'a> {
         loop {
             let (item, opi) = (self.gpus[gi].item, self.gpus[gi].op);
             if item < st.order.len() {
+                if st.pair[item].is_some() {
+                    if self.combined_step(gi, now, out) {
+                        return;
+                    }
+                    continue;
+                }
                 let pass = st.order[item];
                 let (lo, hi) = st.range(pass);
                 let ch = &st.chunks[pass.chunk as usize];
@@ -369,6 +401,7 @@ impl<'a> Sched<'a> {
                         end += 1;
                     }
                     self.gpus[gi].cur = (i, now, pass.mb);
+                    self.gpus[gi].comb_run = false;
                     self.gpus[gi].run_end = end;
                     self.gpus[gi].block = Block::Compute;
                     out.push((SimTime::from_nanos(t), Ev::Compute(gi as u32)));
@@ -414,6 +447,7 @@ impl<'a> Sched<'a> {
             if !op.class.is_comm() {
                 let p = st.fixed[st.ops.len() + j];
                 self.gpus[gi].cur = (st.ops.len() + j, now, 0);
+                self.gpus[gi].comb_run = false;
                 self.gpus[gi].block = Block::Compute;
                 out.push((SimTime::from_nanos(now + p.ns), Ev::Compute(gi as u32)));
                 return;
@@ -460,6 +494,7 @@ impl<'a> Sched<'a> {
         out: &mut Vec<(SimTime, Ev)>,
     ) {
         let async_ = stream == Stream::Bucket;
+        let ep_stream = stream == Stream::Ep;
         let z3 = match stream {
             Stream::Z3(k) => k,
             _ => 0,
@@ -507,6 +542,7 @@ impl<'a> Sched<'a> {
                 (_, Stream::Z3(_)) => 3,
                 (_, Stream::Compute) => 1,
                 (_, Stream::Bucket) => 2,
+                (_, Stream::Ep) => 0,
             };
             let seq = self.gpus[gi].seq[chan] as usize;
             self.gpus[gi].seq[chan] += 1;
@@ -522,6 +558,7 @@ impl<'a> Sched<'a> {
             self.new_coll(gi as u32, 1, op, bytes, async_, p2p)
         };
         self.colls[id as usize].z3 = z3;
+        self.colls[id as usize].ep_stream = ep_stream;
         self.colls[id as usize].chunk = to_chunk;
         let cl = &mut self.colls[id as usize];
         self.issued[cl.issued as usize + gi - cl.first as usize] = now;
@@ -573,6 +610,7 @@ impl<'a> Sched<'a> {
             chunk: 0,
             z3: 0,
             issued: self.issued.len() as u32,
+            ep_stream: false,
         });
         let n = self.issued.len() + members as usize;
         self.issued.resize(n, 0);
@@ -596,6 +634,8 @@ enum Stream {
     Bucket,
     /// The ZeRO-3 stream (1 a parameter gather, 2 a gradient reduce-scatter).
     Z3(u8),
+    /// The all-to-all stream of a combined 1F1B pass.
+    Ep,
 }
 
 /// The pass of once-per-step ops.

@@ -59,6 +59,11 @@ pub(super) struct Fixed {
     pub knobs: Knobs,
     /// Per layer, one micro-batch: every op of the layer but the routed ones.
     pub layers: Vec<PassCost>,
+    /// Per layer, forward (`[0]`) and backward (`[1]`, recompute included): the time of the
+    /// non-routed ops before the layer's first run of all-to-alls, between its runs, and after
+    /// the last (all in `[0]` for a layer without all-to-alls) [s]. What the combined 1F1B
+    /// schedule (`overlap_ep_comm`) overlaps with the other half's all-to-alls.
+    pub seg: Vec<[[f64; 3]; 2]>,
     /// Per stage, one micro-batch: embedding, LM head, loss (ops outside any layer; pipeline
     /// sends excluded, they are the schedule's `p2p_s`).
     pub extra: Vec<PassCost>,
@@ -170,13 +175,26 @@ impl StepModel {
         let gpus_per_stage = f64::from(self.plan.dp * self.plan.tp);
         // ZeRO-3 / FSDP per layer: forward gathers, backward gathers, gradient reduce-scatters.
         let mut z3 = vec![[0.0f64; 3]; self.model.layers as usize];
+        let mut seg = vec![[[0.0f64; 3]; 2]; self.model.layers as usize];
         for st in &ops.stages {
             let mut ex = PassCost::default();
+            // Runs of all-to-alls seen so far in the current layer and half, and whether the
+            // previous op was one.
+            let (mut at, mut runs, mut prev_a2a) = ((None, false), 0usize, false);
             for op in st.micro_batch() {
                 if op.class == KernelClass::SendRecv {
                     p2p_s = p2p_s.max(self.price_op(op, &k).time_s);
                     continue;
                 }
+                let here = (op.layer, op.phase != Phase::Forward);
+                if here != at {
+                    (at, runs, prev_a2a) = (here, 0, false);
+                }
+                let a2a = op.class == KernelClass::AllToAll;
+                if a2a && !prev_a2a {
+                    runs += 1;
+                }
+                prev_a2a = a2a;
                 if op.is_routed() {
                     if op.layer == first_moe && keep_template(op) {
                         routed.push(op.clone());
@@ -193,7 +211,10 @@ impl StepModel {
                         };
                         z3[l as usize][k] += p.time_s;
                     }
-                    Some(l) => layers[l as usize].add(op, p, idle),
+                    Some(l) => {
+                        layers[l as usize].add(op, p, idle);
+                        seg[l as usize][here.1 as usize][runs.min(2)] += p.time_s;
+                    }
                     None => ex.add(op, p, idle),
                 }
             }
@@ -302,6 +323,7 @@ impl StepModel {
         Fixed {
             knobs,
             layers,
+            seg,
             extra,
             p2p_s,
             dp_sync_s,

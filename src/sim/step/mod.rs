@@ -19,6 +19,7 @@ mod fixed;
 mod memo;
 mod moe;
 mod phases;
+mod overlap;
 mod schedule;
 #[cfg(test)]
 mod tests;
@@ -113,6 +114,12 @@ pub struct StepModel {
     chunk_b: Vec<f64>,
     /// Stage 0's backward of one micro-batch per layer, in layer order [s].
     layer_b: Vec<f64>,
+    /// Megatron-LM's combined 1F1B (`Schedule::combined_1f1b`).
+    combined: bool,
+    /// Per layer of the step: its forward and backward halves for the combined schedule.
+    halves: Vec<(overlap::Half, overlap::Half)>,
+    /// Combined passes' times per stage and (forward, backward) chunk pair (scratch).
+    comb: Vec<f64>,
     choice: RoutingChoice,
     placement: Placement,
     placement_policy: PlacementPolicy,
@@ -207,6 +214,9 @@ impl StepModel {
             chunk_f: Vec::new(),
             chunk_b: Vec::new(),
             layer_b: Vec::new(),
+            combined: job.schedule.combined_1f1b(&job.model, &job.plan),
+            halves: Vec::new(),
+            comb: Vec::new(),
             choice: RoutingChoice::TokenChoice,
             placement,
             placement_policy: PlacementPolicy::Contiguous,
@@ -297,6 +307,7 @@ impl StepModel {
         self.stage_x.clear();
         self.layer_b.clear();
         self.layer_fb.clear();
+        self.halves.clear();
         let gpus_per_stage = (self.plan.dp * self.plan.tp) as f64;
         let e = self.experts;
         for s in 0..pp {
@@ -308,6 +319,17 @@ impl StepModel {
             for l in range {
                 let l = l as usize;
                 let c = self.cache[fi].layers[l];
+                let seg = self.cache[fi].seg[l];
+                let mut half = (
+                    overlap::Half {
+                        c: [c.f_s, 0.0, 0.0],
+                        ..Default::default()
+                    },
+                    overlap::Half {
+                        c: [c.b_s, 0.0, 0.0],
+                        ..Default::default()
+                    },
+                );
                 f_s += c.f_s;
                 b_s += c.b_s;
                 let b_before = b_s - c.b_s;
@@ -318,7 +340,20 @@ impl StepModel {
                 comm_s += c.comm_s;
                 if let Some(ml) = self.moe_layer_of[l] {
                     let row = &shares[ml * e..(ml + 1) * e];
-                    let r = self.moe_block(row, ml, knobs, fi, c.busy_s);
+                    let r = self.moe_block(row, ml, knobs, fi);
+                    if self.combined {
+                        // Compute runs around the dispatch and the combine, the routed ones at
+                        // the slowest rank.
+                        let h = |k: usize| overlap::Half {
+                            n: 2,
+                            c: [seg[k][0], seg[k][1] + r.mid[k], seg[k][2]],
+                            a: [r.a2a[2 * k], r.a2a[2 * k + 1]],
+                        };
+                        half = (h(0), h(1));
+                    } else {
+                        half.0.c[0] += r.f_s;
+                        half.1.c[0] += r.b_s;
+                    }
                     f_s += r.f_s;
                     b_s += r.b_s;
                     dyn_gpu += r.dyn_sum_j / ep;
@@ -331,6 +366,7 @@ impl StepModel {
                     self.layer_b.push(b_s - b_before);
                 }
                 self.layer_fb.push((f_s - f_before, b_s - b_before));
+                self.halves.push(half);
             }
             self.stage_x.push([router_s, straggler_s, comm_s]);
             self.stage_f.push(f_s);
@@ -338,11 +374,15 @@ impl StepModel {
             gpu_dyn_j += dyn_gpu * mb * gpus_per_stage;
             busy_gpu_s += busy * mb * gpus_per_stage;
         }
+        // Megatron-LM's combined 1F1B with `overlap_ep_comm`.
+        let combined = self.combined.then(|| self.combined_pipe(fi, mb as u32));
         let f = &self.cache[fi];
         let v = self.schedule.virtual_stages;
         // 1F1B and interleaved 1F1B pass by pass (exact on uneven stages, the sends on the
         // critical path as Megatron-LM blocks on them); one stage has no pipeline.
-        let pipe = if pp > 1 && v > 1 && self.chunk_layers.len() == pp * v as usize {
+        let pipe = if let Some(t) = combined {
+            t
+        } else if pp > 1 && v > 1 && self.chunk_layers.len() == pp * v as usize {
             // Each chunk's passes from its own layers: the embedding rides on the first
             // virtual stage, the head and loss on the last.
             let vu = v as usize;
@@ -447,6 +487,78 @@ impl StepModel {
             comm_s: crit[2] + exposed_dp + f.z3_edge_s + f.param_gather_s + migration_s,
             phases,
         }
+    }
+
+    /// Makespan of this step's pipeline in Megatron-LM's combined 1F1B order
+    /// (`overlap::pipeline_combined_s`) [s]: per stage and model chunk the blocking forward and
+    /// backward of the passes that run alone, and per (forward chunk, backward chunk) pair the
+    /// combined pass, its layers timed on two streams (`overlap::combined_layers_s`) plus the
+    /// chunk's ops outside the layers (embedding on the first virtual stage, head and loss on
+    /// the last). Allocation-free after the first step.
+    fn combined_pipe(&mut self, fi: usize, m: u32) -> f64 {
+        let pp = self.plan.pp.max(1) as usize;
+        let v = self.schedule.virtual_stages.max(1) as usize;
+        let nvs = pp * v;
+        if v > 1 && self.chunk_layers.len() != nvs {
+            return f64::NAN;
+        }
+        let f = &self.cache[fi];
+        let (x0, xl) = (f.extra[0], f.extra[pp - 1]);
+        let extra = |vs: usize| -> (f64, f64) {
+            if v == 1 {
+                (f.extra[vs].f_s, f.extra[vs].b_s)
+            } else {
+                let (mut a, mut b) = (0.0, 0.0);
+                if vs == 0 {
+                    (a, b) = (a + x0.f_s, b + x0.b_s);
+                }
+                if vs + 1 == nvs {
+                    (a, b) = (a + xl.f_s, b + xl.b_s);
+                }
+                (a, b)
+            }
+        };
+        let layers = |vs: usize| {
+            let r = if v == 1 {
+                self.stage_layers[vs].clone()
+            } else {
+                self.chunk_layers[vs].clone()
+            };
+            r.start as usize..r.end as usize
+        };
+        let mut cf = std::mem::take(&mut self.chunk_f);
+        let mut cb = std::mem::take(&mut self.chunk_b);
+        let mut comb = std::mem::take(&mut self.comb);
+        cf.clear();
+        cb.clear();
+        comb.clear();
+        for s in 0..pp {
+            for c in 0..v {
+                let vs = c * pp + s;
+                let (ef, eb) = extra(vs);
+                let r = layers(vs);
+                cf.push(ef + self.layer_fb[r.clone()].iter().map(|x| x.0).sum::<f64>());
+                cb.push(eb + self.layer_fb[r].iter().map(|x| x.1).sum::<f64>());
+            }
+            for c_f in 0..v {
+                for c_b in 0..v {
+                    let (vf, vb) = (c_f * pp + s, c_b * pp + s);
+                    let (hf, hb) = (&self.halves[layers(vf)], &self.halves[layers(vb)]);
+                    let t = overlap::combined_layers_s(
+                        hf.iter().map(|x| &x.0),
+                        hb.iter().rev().map(|x| &x.1),
+                    );
+                    comb.push(extra(vf).0 + extra(vb).1 + t);
+                }
+            }
+        }
+        let p2p = f.p2p_s;
+        let t =
+            overlap::pipeline_combined_s(&cf, &cb, &comb, m, p2p, v as u32, &mut self.pipe_ends);
+        self.chunk_f = cf;
+        self.chunk_b = cb;
+        self.comb = comb;
+        t
     }
 
     /// Time of the data-parallel gradient synchronisation and the pipeline p2p transfer for `knobs` [s].

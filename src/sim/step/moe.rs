@@ -100,15 +100,13 @@ impl StepModel {
     /// The MoE block's routed ops of one layer for one micro-batch under `shares` (that layer's
     /// row, one share per expert): each rank's expert GEMMs, activations, chunk sorts and
     /// expert-TP exchanges priced at its routing load (`Op::at_tokens`), the dispatch/combine
-    /// all-to-alls set by the most loaded rank. `layer_compute_s` is the rest of the layer's
-    /// compute, what `overlap_ep_comm` can hide the all-to-alls behind.
+    /// all-to-alls set by the most loaded rank.
     pub(super) fn moe_block(
         &mut self,
         shares: &[f64],
         ml: usize,
         knobs: Knobs,
         fi: usize,
-        layer_compute_s: f64,
     ) -> Routed {
         let ep = self.plan.ep.max(1) as usize;
         if !matches!(self.model.ffn, FfnKind::Moe(_)) {
@@ -147,7 +145,7 @@ impl StepModel {
             self.slots_of[r] = n;
             self.load[r] = load;
         }
-        let mut out = self.routed_layer(knobs, fi, layer_compute_s);
+        let mut out = self.routed_layer(knobs, fi);
         out.dropped = dropped;
         out.straggler_s = (out.f_s + out.b_s - self.cache[fi].balanced_s).max(0.0);
         out
@@ -159,7 +157,7 @@ impl StepModel {
     /// setting's memo (the same number, so outputs do not depend on the memo); the memo is laid
     /// out by token count, so one rank's ops at its load sit side by side. All-to-alls of equal
     /// sizes (the same function of the loads) are priced once.
-    fn routed_layer(&mut self, knobs: Knobs, fi: usize, layer_compute_s: f64) -> Routed {
+    fn routed_layer(&mut self, knobs: Knobs, fi: usize) -> Routed {
         let ep = self.plan.ep.max(1) as usize;
         let width = self.counts.len() / ep;
         let k = self.price_knobs(knobs);
@@ -226,6 +224,7 @@ impl StepModel {
         let group = self.group(self.plan.ep, self.plan.tp);
         let spin = self.acc.spin_w();
         let (mut a2a_f, mut a2a_b) = (0.0, 0.0);
+        let mut runs = [0.0f64; 4];
         let mut a2a = std::mem::take(&mut self.cache[fi].a2a);
         for j in 0..a2a.len() {
             let t = match a2a[j].same_as {
@@ -241,6 +240,7 @@ impl StepModel {
                 }
             };
             a2a[j].last_s = t;
+            runs[a2a[j].run] += t;
             if a2a[j].forward {
                 a2a_f += t;
             } else {
@@ -249,17 +249,14 @@ impl StepModel {
         }
         self.cache[fi].a2a = a2a;
         let a2a = a2a_f + a2a_b;
-        // With `overlap_ep_comm` the all-to-alls run under another micro-batch's compute of the
-        // layer (Megatron-LM `--overlap-moe-expert-parallel-comm`): only what that compute cannot
-        // cover stays on the critical path, split over forward and backward as the all-to-alls are.
-        let exposed = if self.schedule.overlap_ep_comm && a2a > 0.0 {
-            (a2a - (layer_compute_s + f_max + b_max)).max(0.0) / a2a
-        } else {
-            1.0
-        };
-        out.f_s = f_max + exposed * a2a_f;
-        out.b_s = b_max + exposed * a2a_b;
-        out.comm_s = exposed * a2a;
+        // Blocking: with `overlap_ep_comm` the combined 1F1B schedule hides the all-to-alls of
+        // paired passes from these parts (`overlap::combined_s`); the passes that run alone (the
+        // warm-up forwards, the last backwards) block on them as here.
+        out.f_s = f_max + a2a_f;
+        out.b_s = b_max + a2a_b;
+        out.comm_s = a2a;
+        out.mid = [f_max, b_max];
+        out.a2a = runs;
         out
     }
 
@@ -320,7 +317,7 @@ impl StepModel {
             self.slots_of[r] = epr;
             self.load[r] = kept * epr as f64;
         }
-        let c = self.routed_layer(knobs, fi, 0.0);
+        let c = self.routed_layer(knobs, fi);
         c.f_s + c.b_s
     }
 }
@@ -367,6 +364,9 @@ pub(super) struct A2a {
     pub same_as: Option<usize>,
     /// Time of the last pricing [s] (scratch for `same_as`).
     pub last_s: f64,
+    /// Which run of the layer's all-to-alls it belongs to: 0 the forward dispatch, 1 the
+    /// forward combine, 2 the backward's combine, 3 the backward's dispatch.
+    pub run: usize,
 }
 
 impl A2a {
@@ -399,6 +399,15 @@ impl A2a {
             forward: op.phase == Phase::Forward,
             same_as: None,
             last_s: 0.0,
+            run: match (
+                op.phase == Phase::Forward,
+                op.name.starts_with("moe.dispatch"),
+            ) {
+                (true, true) => 0,
+                (true, false) => 1,
+                (false, false) => 2,
+                (false, true) => 3,
+            },
         };
         // Only a real transfer (with `comm`) prices from the byte vectors alone.
         if op.comm.is_some() && op.class == KernelClass::AllToAll {
@@ -435,4 +444,10 @@ pub(super) struct Routed {
     pub straggler_s: f64,
     /// All-to-all time on the critical path [s].
     pub comm_s: f64,
+    /// Slowest rank's routed ops between the dispatch and the combine, forward and backward
+    /// (recompute included) [s].
+    pub mid: [f64; 2],
+    /// The layer's all-to-all runs (forward dispatch, forward combine, backward combine,
+    /// backward dispatch) [s].
+    pub a2a: [f64; 4],
 }

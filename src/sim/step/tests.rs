@@ -71,7 +71,11 @@ fn overlapped_all_to_all_shortens_the_moe_step() {
     let (plain, _) = step_of(true, |_| {});
     let (over, _) = step_of(true, |j| j.schedule.overlap_ep_comm = true);
     assert!(plain.comm_s > 0.0);
-    assert!(over.comm_s < plain.comm_s && over.time_s < plain.time_s);
+    assert!(over.time_s < plain.time_s);
+    // Megatron-LM's combined 1F1B leaves micro-batch 0's forward and the last backward
+    // unhidden: at most the all-to-alls of m - 1 forward/backward pairs are saved.
+    let m = f64::from(step_of(true, |_| {}).1.full_knobs().micro_batches);
+    assert!(plain.time_s - over.time_s < plain.comm_s * (m - 1.0) / m);
     // Energy follows: less waiting at spin power.
     assert!(over.waiting_energy_j < plain.waiting_energy_j);
 }

@@ -215,20 +215,18 @@ impl Sched<'_> {
         // The member's flows start together: each link is re-timed once for all of them.
         let batch = std::mem::take(&mut self.batch);
         self.net.retime_batch(&batch, now, &mut self.scratch);
-        for &fl in &batch {
-            let links = self.net.flows[fl as usize].links;
-            self.sharing.clear();
-            self.net.sharing(fl, links, &mut self.sharing);
-            for s in 0..self.sharing.len() {
-                let other = self.sharing[s];
-                // The pairs of one all-to-all split its ports by design (the fast path prices
-                // the port's total); only another transfer on the port is contention.
-                if other != id {
-                    self.count_contention(id);
-                    self.count_contention(other);
-                }
+        // The pairs of one all-to-all split its ports by design (the fast path prices the
+        // port's total); only another transfer on the port is contention.
+        let mut met = std::mem::take(&mut self.met);
+        met.clear();
+        self.net.batch_sharing(&batch, id, &mut met);
+        for &(other, n) in &met {
+            for _ in 0..n {
+                self.count_contention(id);
+                self.count_contention(other);
             }
         }
+        self.met = met;
         self.batch = batch;
         self.batch.clear();
         self.pend[base + k] += pend;

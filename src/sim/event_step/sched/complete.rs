@@ -63,10 +63,12 @@ impl Sched<'_> {
                 power_w: 0.0,
                 flops: 0.0,
                 bytes: c.bytes,
-                waiting: !c.async_ && c.z3 == 0,
+                waiting: !c.async_ && c.z3 == 0 && !c.ep_stream,
             });
         }
-        if c.z3 != 0 {
+        if c.ep_stream {
+            self.ep_done(gi, c.layer, now, out);
+        } else if c.z3 != 0 {
             let x = &mut self.gpus[gi];
             x.z3_active = false;
             if c.z3 == 1 {
@@ -100,6 +102,10 @@ impl Sched<'_> {
         let s = self.stage_of(gi);
         let g = self.g;
         let st = &g.stages[s];
+        if self.gpus[gi].comb_run {
+            self.combined_run_done(gi, now, out);
+            return;
+        }
         let (first, start, mb) = self.gpus[gi].cur;
         // A run of the stage's ops [first, run_end), or one once-per-step op.
         let end = if first < st.ops.len() {
