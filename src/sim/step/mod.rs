@@ -18,6 +18,7 @@ use crate::workload::{FfnKind, ModelSpec, ParallelPlan, Schedule, WorkloadError}
 mod fixed;
 mod memo;
 mod moe;
+mod ranks;
 mod schedule;
 #[cfg(test)]
 mod tests;
