@@ -4,6 +4,7 @@
 use super::trace::{detect_layout, header_names, read_long, step_counts};
 use super::trace_bin::{Dtype, Header, EXTENSION, HEADER_BYTES, MAGIC};
 use super::trace_csv::{scan_wide, WideSteps};
+use super::trace_long::{scan_long, LongSteps};
 use super::{RoutingError, RoutingTrace, TraceLayout};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -22,7 +23,9 @@ enum Format {
     Binary(Header),
     /// Wide CSV; steps are found from the byte offsets the opening scan noted.
     Wide { step_offsets: Vec<u64> },
-    /// Held in memory: a long-layout CSV (its rows may come in any order) or a trace built in code.
+    /// Long CSV with its rows grouped by step; steps are found from the byte offsets the scan noted.
+    Long { step_offsets: Vec<u64> },
+    /// Held in memory: a long-layout CSV whose rows are not grouped by step, or a trace built in code.
     Memory(RoutingTrace),
 }
 
@@ -53,8 +56,9 @@ fn io_err(path: &Path, source: std::io::Error) -> RoutingError {
 
 impl TraceFile {
     /// Open and check the trace at `path`: a binary trace (it starts with `MOETRACE`) by its header and
-    /// length, a wide CSV by one pass over every row (keeping only where each step starts), a long CSV
-    /// by reading it whole (its rows may come in any order).
+    /// length, a wide CSV or a long CSV whose rows come grouped by step by one pass over every row
+    /// (keeping only where each step starts); a long CSV whose rows are not grouped by step is read
+    /// whole (its rows may come in any order).
     pub fn open(path: &Path) -> Result<TraceFile, RoutingError> {
         let mut f = File::open(path).map_err(|e| io_err(path, e))?;
         let len = f.metadata().map_err(|e| io_err(path, e))?.len();
@@ -84,7 +88,20 @@ impl TraceFile {
             .map_err(|e| io_err(path, e))? as u64;
         let names = header_names(&String::from_utf8_lossy(&header));
         match detect_layout(path, &names)? {
-            TraceLayout::Long => Ok(TraceFile::from_trace(read_long(path)?)),
+            TraceLayout::Long => match scan_long(path, rdr, start)? {
+                Some(scan) => Ok(TraceFile {
+                    experts: scan.experts,
+                    layers: scan.layers,
+                    steps: scan.steps,
+                    max_count: scan.max_count,
+                    source: path.display().to_string(),
+                    path: path.to_path_buf(),
+                    format: Format::Long {
+                        step_offsets: scan.step_offsets,
+                    },
+                }),
+                None => Ok(TraceFile::from_trace(read_long(path)?)),
+            },
             TraceLayout::Wide => {
                 let experts = names.len() - 2;
                 let scan = scan_wide(path, rdr, start, experts)?;
@@ -126,6 +143,7 @@ impl TraceFile {
         match &self.format {
             Format::Binary(h) => format!("binary ({})", h.dtype.name()),
             Format::Wide { .. } => "wide CSV (streamed)".into(),
+            Format::Long { .. } => "long CSV (streamed)".into(),
             Format::Memory(_) => "in memory".into(),
         }
     }
@@ -150,6 +168,10 @@ impl TraceFile {
             Format::Wide { .. } => {
                 let f = File::open(&self.path).map_err(|e| io_err(&self.path, e))?;
                 Reader::Wide(WideSteps::new(BufReader::with_capacity(CSV_BUFFER, f)))
+            }
+            Format::Long { .. } => {
+                let f = File::open(&self.path).map_err(|e| io_err(&self.path, e))?;
+                Reader::Long(LongSteps::new(BufReader::with_capacity(CSV_BUFFER, f)))
             }
             Format::Memory(_) => Reader::Memory,
         };
@@ -193,6 +215,7 @@ enum Reader {
         dtype: Dtype,
     },
     Wide(WideSteps<BufReader<File>>),
+    Long(LongSteps<BufReader<File>>),
     Memory,
 }
 
@@ -251,6 +274,16 @@ impl TraceCursor {
                 })?;
                 *at = offset + raw.len() as u64;
                 dtype.decode(raw, &mut self.counts);
+            }
+            (Reader::Long(r), Format::Long { step_offsets }) => {
+                self.current = None;
+                r.read(
+                    &file.path,
+                    step,
+                    step_offsets[step],
+                    file.experts,
+                    &mut self.counts,
+                )?;
             }
             (Reader::Wide(w), Format::Wide { step_offsets }) => {
                 self.current = None;
