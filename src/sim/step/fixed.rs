@@ -316,7 +316,7 @@ impl StepModel {
             opt_dyn_j,
             opt_busy_gpu_s,
             tables: cols.map(PriceTable::new),
-            ranks: RankTable::new(&priced),
+            ranks: RankTable::new(&priced, self.plan.ep.max(1) as usize),
             priced,
             a2a,
             balanced_s: 0.0,

@@ -260,18 +260,22 @@ pub(super) struct RankTable {
     pub by_load: bool,
     /// Whether some op is sized by the largest local expert (else that key part is 0).
     pub by_max: bool,
-    /// The rows: `4 + 2 × compute ops` values each.
+    /// The rows: `4 + 2 × compute ops` values each (4 above [`ROW_SUM_RANKS`] ranks).
     pub rows: RowTable<[f64; 2], f64>,
 }
 
 impl RankTable {
-    /// The table for the routed ops `priced` (off when an op is sized per local expert).
-    pub fn new(priced: &[RoutedOp]) -> RankTable {
+    /// The table for the routed ops `priced` (off when an op is sized per local expert) of an
+    /// expert-parallel group of `ranks` ranks: above [`ROW_SUM_RANKS`] a row holds only its sums.
+    pub fn new(priced: &[RoutedOp], ranks: usize) -> RankTable {
         let on = !priced.is_empty()
             && priced
                 .iter()
                 .all(|p| !matches!(p.by, RoutedBy::LocalExpert(_)));
-        let busy = priced.iter().filter(|p| p.busy).count();
+        let busy = match ranks > ROW_SUM_RANKS {
+            true => 0,
+            false => priced.iter().filter(|p| p.busy).count(),
+        };
         RankTable {
             on,
             by_load: priced.iter().any(|p| p.by == RoutedBy::RankReceived),

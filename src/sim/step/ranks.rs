@@ -87,8 +87,10 @@ impl StepModel {
                 }
             };
             if p.busy {
-                v[j] = x.dyn_j;
-                v[j + 1] = x.time_s;
+                // Each op's terms only where the row has room for them (small groups).
+                if let Some(e) = v.get_mut(j..j + 2) {
+                    e.copy_from_slice(&[x.dyn_j, x.time_s]);
+                }
                 j += 2;
                 dyn_j += x.dyn_j;
                 busy_s += x.time_s;
