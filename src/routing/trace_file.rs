@@ -9,6 +9,18 @@ use super::{RoutingError, RoutingTrace, TraceLayout};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// A trace opened earlier in this process: its path, the length and modification time it had, and
+/// the checked trace.
+type Opened = (PathBuf, u64, SystemTime, Arc<TraceFile>);
+
+/// Traces opened by [`TraceFile::open_shared`], newest last: a sweep's points (and the samples of
+/// `--samples`) open the same file, and its checking pass is the costly part of opening a CSV.
+static OPENED: Mutex<Vec<Opened>> = Mutex::new(Vec::new());
+/// Traces [`OPENED`] keeps (each holds its step offsets, 8 bytes a step, or an unsorted long CSV whole).
+const OPENED_KEEP: usize = 4;
 
 /// Read buffer of a binary cursor [bytes]: many steps of a small trace per read, one system call per
 /// ~4 steps of a 64 × 64 u16 trace; bounded whatever the trace's length.
@@ -118,6 +130,33 @@ impl TraceFile {
                 })
             }
         }
+    }
+
+    /// [`TraceFile::open`], shared: a file opened before in this process with the same length and
+    /// modification time is not checked again (the earlier check is reused); a file whose
+    /// modification time cannot be read is always opened afresh.
+    pub fn open_shared(path: &Path) -> Result<Arc<TraceFile>, RoutingError> {
+        let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
+        let Ok(mtime) = meta.modified() else {
+            return Ok(Arc::new(TraceFile::open(path)?));
+        };
+        let same = |o: &&Opened| o.0 == path && o.1 == meta.len() && o.2 == mtime;
+        if let Some(t) = OPENED
+            .lock()
+            .ok()
+            .and_then(|v| v.iter().find(same).map(|o| o.3.clone()))
+        {
+            return Ok(t);
+        }
+        let t = Arc::new(TraceFile::open(path)?);
+        if let Ok(mut v) = OPENED.lock() {
+            v.retain(|o| o.0 != path);
+            v.push((path.to_path_buf(), meta.len(), mtime, t.clone()));
+            if v.len() > OPENED_KEEP {
+                v.remove(0);
+            }
+        }
+        Ok(t)
     }
 
     /// A trace already in memory (synthetic, or read whole), read through the same cursors.

@@ -379,3 +379,22 @@ fn a_bad_long_trace_row_names_the_file_row_and_column() {
         assert!(msg.contains(want), "case {i}: {msg}");
     }
 }
+
+#[test]
+fn a_trace_opened_again_unchanged_is_shared_and_a_changed_one_is_checked_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("shared.csv");
+    std::fs::write(&p, "step,layer,e0,e1\n1,0,1,2\n2,0,3,4\n").unwrap();
+    let a = TraceFile::open_shared(&p).unwrap();
+    let b = TraceFile::open_shared(&p).unwrap();
+    assert!(Arc::ptr_eq(&a, &b));
+    assert_eq!(a.steps, 2);
+    // Rewritten (another length): opened and checked afresh, errors included.
+    std::fs::write(&p, "step,layer,e0,e1\n1,0,1,2\n2,0,3,4\n3,0,5,6\n").unwrap();
+    let c = TraceFile::open_shared(&p).unwrap();
+    assert!(!Arc::ptr_eq(&a, &c));
+    assert_eq!(c.steps, 3);
+    std::fs::write(&p, "step,layer,e0,e1\n1,0,1,x\n").unwrap();
+    let msg = TraceFile::open_shared(&p).unwrap_err().to_string();
+    assert!(msg.contains("row 2") && msg.contains("e1"), "{msg}");
+}

@@ -3,9 +3,10 @@
 
 use crate::workload::step_ops::{Op, RoutedBy};
 
-/// Rows a table starts with (a power of two). The loads of one knob setting under noisy routing
-/// spread over a few hundred counts around their mean, so this is usually all a table needs.
-pub(super) const MEMO_SLOTS: usize = 1024;
+/// Rows a table starts with (a power of two); it doubles as counts come. Small, because a sweep
+/// point or a short run builds tables for every knob setting it meets and zeroing large ones
+/// was a third of such a point's CPU time (`perf`, BENCHMARKS.md).
+pub(super) const MEMO_SLOTS: usize = 64;
 
 /// Most prices (rows × ops) a table grows to, 4 MiB of [`Memo`]: a skewed router over a thousand
 /// experts gives each rank its own count (a thousand or more distinct keys); past this the table
@@ -322,7 +323,7 @@ mod tests {
 
     #[test]
     fn a_full_table_evicts_and_still_reads_back_the_right_price() {
-        // Room for 2,048 rows of one value (it starts at 1,024): 5,000 keys overflow it.
+        // Room for 2,048 rows of one value: 5,000 keys overflow it.
         let mut t: RowTable<[f64; 2], f64> = RowTable::new(1, 2048);
         for pass in 0..3 {
             for i in 0..5000u32 {
