@@ -12,6 +12,7 @@ mod trace_bin;
 mod trace_convert;
 mod trace_csv;
 mod trace_file;
+mod trace_long;
 
 pub use placement::{Placement, PlacementPolicy};
 pub use replay::{PastEnd, TraceReplay};

@@ -308,7 +308,11 @@ mod tests {
                 "row 3",
                 "already given on row 2",
             ),
-            ("step,layer,expert,tokens\n1,0,0,x\n", "row 2", "tokens `x`"),
+            (
+                "step,layer,expert,tokens\n1,0,0,x\n",
+                "row 2",
+                "column 4 (tokens): `x`",
+            ),
         ];
         for (text, row, what) in cases {
             let f = write(text);
@@ -329,6 +333,6 @@ mod tests {
         assert!(read_trace(f.path())
             .unwrap_err()
             .to_string()
-            .contains("step 2, layer 0 has no rows"));
+            .contains("step 2 has no rows"));
     }
 }

@@ -4,10 +4,23 @@
 use super::trace::{detect_layout, header_names, read_long, step_counts};
 use super::trace_bin::{Dtype, Header, EXTENSION, HEADER_BYTES, MAGIC};
 use super::trace_csv::{scan_wide, WideSteps};
+use super::trace_long::{scan_long, LongSteps};
 use super::{RoutingError, RoutingTrace, TraceLayout};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// A trace opened earlier in this process: its path, the length and modification time it had, and
+/// the checked trace.
+type Opened = (PathBuf, u64, SystemTime, Arc<TraceFile>);
+
+/// Traces opened by [`TraceFile::open_shared`], newest last: a sweep's points (and the samples of
+/// `--samples`) open the same file, and its checking pass is the costly part of opening a CSV.
+static OPENED: Mutex<Vec<Opened>> = Mutex::new(Vec::new());
+/// Traces [`OPENED`] keeps (each holds its step offsets, 8 bytes a step, or an unsorted long CSV whole).
+const OPENED_KEEP: usize = 4;
 
 /// Read buffer of a binary cursor [bytes]: many steps of a small trace per read, one system call per
 /// ~4 steps of a 64 × 64 u16 trace; bounded whatever the trace's length.
@@ -22,7 +35,9 @@ enum Format {
     Binary(Header),
     /// Wide CSV; steps are found from the byte offsets the opening scan noted.
     Wide { step_offsets: Vec<u64> },
-    /// Held in memory: a long-layout CSV (its rows may come in any order) or a trace built in code.
+    /// Long CSV with its rows grouped by step; steps are found from the byte offsets the scan noted.
+    Long { step_offsets: Vec<u64> },
+    /// Held in memory: a long-layout CSV whose rows are not grouped by step, or a trace built in code.
     Memory(RoutingTrace),
 }
 
@@ -53,8 +68,9 @@ fn io_err(path: &Path, source: std::io::Error) -> RoutingError {
 
 impl TraceFile {
     /// Open and check the trace at `path`: a binary trace (it starts with `MOETRACE`) by its header and
-    /// length, a wide CSV by one pass over every row (keeping only where each step starts), a long CSV
-    /// by reading it whole (its rows may come in any order).
+    /// length, a wide CSV or a long CSV whose rows come grouped by step by one pass over every row
+    /// (keeping only where each step starts); a long CSV whose rows are not grouped by step is read
+    /// whole (its rows may come in any order).
     pub fn open(path: &Path) -> Result<TraceFile, RoutingError> {
         let mut f = File::open(path).map_err(|e| io_err(path, e))?;
         let len = f.metadata().map_err(|e| io_err(path, e))?.len();
@@ -84,7 +100,20 @@ impl TraceFile {
             .map_err(|e| io_err(path, e))? as u64;
         let names = header_names(&String::from_utf8_lossy(&header));
         match detect_layout(path, &names)? {
-            TraceLayout::Long => Ok(TraceFile::from_trace(read_long(path)?)),
+            TraceLayout::Long => match scan_long(path, rdr, start)? {
+                Some(scan) => Ok(TraceFile {
+                    experts: scan.experts,
+                    layers: scan.layers,
+                    steps: scan.steps,
+                    max_count: scan.max_count,
+                    source: path.display().to_string(),
+                    path: path.to_path_buf(),
+                    format: Format::Long {
+                        step_offsets: scan.step_offsets,
+                    },
+                }),
+                None => Ok(TraceFile::from_trace(read_long(path)?)),
+            },
             TraceLayout::Wide => {
                 let experts = names.len() - 2;
                 let scan = scan_wide(path, rdr, start, experts)?;
@@ -101,6 +130,33 @@ impl TraceFile {
                 })
             }
         }
+    }
+
+    /// [`TraceFile::open`], shared: a file opened before in this process with the same length and
+    /// modification time is not checked again (the earlier check is reused); a file whose
+    /// modification time cannot be read is always opened afresh.
+    pub fn open_shared(path: &Path) -> Result<Arc<TraceFile>, RoutingError> {
+        let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
+        let Ok(mtime) = meta.modified() else {
+            return Ok(Arc::new(TraceFile::open(path)?));
+        };
+        let same = |o: &&Opened| o.0 == path && o.1 == meta.len() && o.2 == mtime;
+        if let Some(t) = OPENED
+            .lock()
+            .ok()
+            .and_then(|v| v.iter().find(same).map(|o| o.3.clone()))
+        {
+            return Ok(t);
+        }
+        let t = Arc::new(TraceFile::open(path)?);
+        if let Ok(mut v) = OPENED.lock() {
+            v.retain(|o| o.0 != path);
+            v.push((path.to_path_buf(), meta.len(), mtime, t.clone()));
+            if v.len() > OPENED_KEEP {
+                v.remove(0);
+            }
+        }
+        Ok(t)
     }
 
     /// A trace already in memory (synthetic, or read whole), read through the same cursors.
@@ -126,6 +182,7 @@ impl TraceFile {
         match &self.format {
             Format::Binary(h) => format!("binary ({})", h.dtype.name()),
             Format::Wide { .. } => "wide CSV (streamed)".into(),
+            Format::Long { .. } => "long CSV (streamed)".into(),
             Format::Memory(_) => "in memory".into(),
         }
     }
@@ -150,6 +207,10 @@ impl TraceFile {
             Format::Wide { .. } => {
                 let f = File::open(&self.path).map_err(|e| io_err(&self.path, e))?;
                 Reader::Wide(WideSteps::new(BufReader::with_capacity(CSV_BUFFER, f)))
+            }
+            Format::Long { .. } => {
+                let f = File::open(&self.path).map_err(|e| io_err(&self.path, e))?;
+                Reader::Long(LongSteps::new(BufReader::with_capacity(CSV_BUFFER, f)))
             }
             Format::Memory(_) => Reader::Memory,
         };
@@ -193,6 +254,7 @@ enum Reader {
         dtype: Dtype,
     },
     Wide(WideSteps<BufReader<File>>),
+    Long(LongSteps<BufReader<File>>),
     Memory,
 }
 
@@ -251,6 +313,16 @@ impl TraceCursor {
                 })?;
                 *at = offset + raw.len() as u64;
                 dtype.decode(raw, &mut self.counts);
+            }
+            (Reader::Long(r), Format::Long { step_offsets }) => {
+                self.current = None;
+                r.read(
+                    &file.path,
+                    step,
+                    step_offsets[step],
+                    file.experts,
+                    &mut self.counts,
+                )?;
             }
             (Reader::Wide(w), Format::Wide { step_offsets }) => {
                 self.current = None;

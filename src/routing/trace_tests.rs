@@ -251,3 +251,150 @@ fn convert_refuses_a_dtype_too_small_and_an_unknown_extension() {
         TraceFormat::WideCsv
     );
 }
+
+/// A long-layout trace of `steps` × 3 layers × 5 experts with its rows grouped by step, each step's
+/// rows in a scrambled order; and the same rows with the steps interleaved (not grouped).
+fn long_texts(steps: u64) -> (String, String) {
+    let mut rows = Vec::new();
+    for s in 1..=steps {
+        let mut step_rows = Vec::new();
+        for l in 0..3u64 {
+            for e in 0..5u64 {
+                let c = (s * 7919 + l * 104_729 + e * 1_299_709) % 997;
+                step_rows.push(format!("{s},{l},{e},{c}"));
+            }
+        }
+        // A fixed scramble within the step (rows of a step may come in any order).
+        step_rows.sort_by_key(|r| r.bytes().rev().map(u64::from).sum::<u64>() % 11);
+        rows.push(step_rows);
+    }
+    let grouped = rows.iter().flatten().cloned().collect::<Vec<_>>();
+    let mut interleaved = Vec::new();
+    for i in 0..15 {
+        for r in rows.iter().rev() {
+            interleaved.push(r[i].clone());
+        }
+    }
+    let head = "step,layer,expert,tokens\n";
+    (
+        format!("{head}{}\n", grouped.join("\n")),
+        format!("{head}{}\n", interleaved.join("\r\n")),
+    )
+}
+
+#[test]
+fn a_long_trace_grouped_by_step_is_streamed_and_replays_the_in_memory_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let (grouped, interleaved) = long_texts(40);
+    let (g, i) = (dir.path().join("g.csv"), dir.path().join("i.csv"));
+    std::fs::write(&g, &grouped).unwrap();
+    std::fs::write(&i, &interleaved).unwrap();
+    let streamed = Arc::new(TraceFile::open(&g).unwrap());
+    let memory = Arc::new(TraceFile::open(&i).unwrap());
+    assert_eq!(streamed.format_name(), "long CSV (streamed)");
+    assert_eq!(memory.format_name(), "in memory");
+    assert_eq!(
+        (streamed.steps, streamed.layers, streamed.experts),
+        (40, 3, 5)
+    );
+    assert_eq!(streamed.max_count, memory.max_count);
+    // Every step alike, forward then backward (each backward read a seek).
+    let whole = memory.load().unwrap();
+    let mut c = streamed.cursor().unwrap();
+    for s in (0..40).chain((0..40).rev()).chain([7, 7, 30, 2]) {
+        let want: Vec<u32> = (0..3).flat_map(|l| whole.counts(s, l).to_vec()).collect();
+        assert_eq!(c.step(&streamed, s).unwrap(), &want[..], "step {s}");
+    }
+    // Replay: the same shares bit for bit, past the end too (looped), with and without mapping.
+    for (layers, experts, map) in [(3, 5, false), (4, 8, true)] {
+        let make = |t: Arc<TraceFile>| {
+            TraceReplay::new(t, layers, experts, PastEnd::Loop, map, 3).unwrap()
+        };
+        let (mut a, mut b) = (make(streamed.clone()), make(memory.clone()));
+        let (mut sa, mut sb) = (vec![0.0; layers * experts], vec![0.0; layers * experts]);
+        for step in 0..95 {
+            a.fill_shares(step, &mut sa);
+            b.fill_shares(step, &mut sb);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&sa), bits(&sb), "step {step}");
+        }
+        assert!(a.take_error().is_none());
+    }
+}
+
+#[test]
+fn a_bad_long_trace_row_names_the_file_row_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "step,layer,expert,tokens\n1,0,0,3\n1,0,1,4\n";
+    let cases = [
+        (
+            "1,0,x,5\n",
+            "row 4: column 3 (expert): `x` is not a non-negative integer",
+        ),
+        (
+            "1,0,2,-1\n",
+            "row 4: column 4 (tokens): `-1` is not a non-negative integer",
+        ),
+        (
+            "1,0,2,5000000000\n",
+            "row 4: column 4 (tokens): 5000000000 exceeds 4294967295",
+        ),
+        (
+            "1,0,2\n",
+            "row 4: has 3 fields, expected 4 (step, layer, expert, tokens)",
+        ),
+        (
+            "0,0,2,1\n",
+            "row 4: column 1 (step): step 0: steps are 1-based",
+        ),
+        (
+            "1,0,1,9\n",
+            "row 4: step 1, layer 0, expert 1 already given on row 3",
+        ),
+        // Step 2 against step 1's shape (1 layer × 2 experts).
+        (
+            "2,0,0,1\n2,0,5,1\n",
+            "row 5: column 3 (expert): expert 5 is outside the experts 0..2",
+        ),
+        (
+            "2,1,0,1\n",
+            "row 4: column 2 (layer): layer 1 is outside the layers 0..1",
+        ),
+        (
+            "2,0,0,1\n2,0,0,2\n",
+            "row 5: step 2, layer 0, expert 0 already given on row 4",
+        ),
+        // Grouped but incomplete, or with a gap: the whole file is known to be grouped first.
+        (
+            "2,0,1,1\n3,0,0,1\n3,0,1,1\n",
+            "step 2, layer 0 lacks experts [0]",
+        ),
+        ("3,0,0,1\n3,0,1,1\n", "step 2 has no rows"),
+    ];
+    for (i, (rows, want)) in cases.iter().enumerate() {
+        let p = dir.path().join(format!("bad{i}.csv"));
+        std::fs::write(&p, format!("{head}{rows}")).unwrap();
+        let msg = err_of(&p);
+        assert!(msg.starts_with(&p.display().to_string()), "{msg}");
+        assert!(msg.contains(want), "case {i}: {msg}");
+    }
+}
+
+#[test]
+fn a_trace_opened_again_unchanged_is_shared_and_a_changed_one_is_checked_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("shared.csv");
+    std::fs::write(&p, "step,layer,e0,e1\n1,0,1,2\n2,0,3,4\n").unwrap();
+    let a = TraceFile::open_shared(&p).unwrap();
+    let b = TraceFile::open_shared(&p).unwrap();
+    assert!(Arc::ptr_eq(&a, &b));
+    assert_eq!(a.steps, 2);
+    // Rewritten (another length): opened and checked afresh, errors included.
+    std::fs::write(&p, "step,layer,e0,e1\n1,0,1,2\n2,0,3,4\n3,0,5,6\n").unwrap();
+    let c = TraceFile::open_shared(&p).unwrap();
+    assert!(!Arc::ptr_eq(&a, &c));
+    assert_eq!(c.steps, 3);
+    std::fs::write(&p, "step,layer,e0,e1\n1,0,1,x\n").unwrap();
+    let msg = TraceFile::open_shared(&p).unwrap_err().to_string();
+    assert!(msg.contains("row 2") && msg.contains("e1"), "{msg}");
+}

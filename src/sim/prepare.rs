@@ -102,7 +102,8 @@ pub struct Prepared {
 pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
     let trace = match &s.routing.source {
         RoutingSource::Trace { path, .. } if s.moe.is_some() => {
-            Some(Arc::new(TraceFile::open(path)?))
+            // Shared: a sweep's points check the file once.
+            Some(TraceFile::open_shared(path)?)
         }
         _ => None,
     };

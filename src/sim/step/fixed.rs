@@ -3,7 +3,7 @@
 //! dynamic energy, busy and communication time; the per-step gradient sync, optimizer and
 //! parameter gathers; and the routed ops of one MoE layer, kept as templates to re-size per step.
 
-use super::memo::{table_of, PriceTable, RoutedOp};
+use super::memo::{table_of, PriceTable, RankTable, RoutedOp};
 use super::moe::A2a;
 use super::{Knobs, StepModel};
 use crate::hardware::{is_router_op, PriceKnobs, PricedOp};
@@ -98,6 +98,8 @@ pub(super) struct Fixed {
     pub a2a: Vec<A2a>,
     /// Prices of `priced` at token counts seen before, one table per load kind (`table_of`).
     pub tables: [PriceTable; 3],
+    /// What each rank's routed ops add up to, by its (load, largest expert) pair.
+    pub ranks: RankTable,
     /// One MoE layer under perfectly balanced routing: critical time of the routed part [s].
     pub balanced_s: f64,
 }
@@ -336,6 +338,7 @@ impl StepModel {
             opt_dyn_j,
             opt_busy_gpu_s,
             tables: cols.map(PriceTable::new),
+            ranks: RankTable::new(&priced, self.plan.ep.max(1) as usize),
             priced,
             a2a,
             balanced_s: 0.0,

@@ -20,6 +20,7 @@ mod memo;
 mod moe;
 mod phases;
 mod overlap;
+mod ranks;
 mod schedule;
 #[cfg(test)]
 mod tests;

@@ -1,15 +1,11 @@
 //! The routing side of the step model: expert placement and rebalancing, and the MoE block's expert
 //! ops (expert GEMMs, dispatch/combine, expert-TP exchanges) priced under each step's routing loads.
 
-#[cfg(test)]
-use super::memo::table_of;
-use super::memo::{Memo, RoutedOp};
 use super::{Knobs, StepModel};
-use crate::hardware::PriceKnobs;
 use crate::network::price_all_to_all;
 use crate::routing::{Placement, PlacementPolicy};
 use crate::scenario::RoutingChoice;
-use crate::workload::step_ops::{KernelClass, Load, Op, Phase, RoutedBy};
+use crate::workload::step_ops::{KernelClass, Load, Op, Phase};
 use crate::workload::FfnKind;
 
 impl StepModel {
@@ -124,21 +120,30 @@ impl StepModel {
             dropped = (1.0 - pick).powf(e) * total;
         }
         let width = self.counts.len() / ep;
+        let expert_choice = self.choice == RoutingChoice::ExpertChoice;
+        // Dropless token choice drops nothing: its `dropped` terms are all zero, left out.
+        let counts_drops = self.choice == RoutingChoice::TokenChoice && capacity.is_some();
         for r in 0..ep {
             let (slots, fracs) = self.placement.slots(ml, r);
             let n = slots.len().min(width);
             let mut load = 0.0;
             for j in 0..n {
-                let want_e = if self.choice == RoutingChoice::ExpertChoice {
+                let want_e = if expert_choice {
                     capacity.unwrap_or((total / e).ceil())
                 } else {
                     round(shares[slots[j] as usize] * total)
                 };
                 let kept_e = capacity.map_or(want_e, |c| want_e.min(c));
-                if self.choice == RoutingChoice::TokenChoice {
+                if counts_drops {
                     dropped += (want_e - kept_e) * fracs[j];
                 }
-                let kept = round(kept_e * fracs[j]);
+                // `kept_e` is whole, so a whole slot (fraction 1) keeps it as it is: the same
+                // number `round(kept_e × 1)` gives, without the rounding.
+                let kept = if fracs[j] == 1.0 {
+                    kept_e
+                } else {
+                    round(kept_e * fracs[j])
+                };
                 load += kept;
                 self.counts[r * width + j] = kept;
             }
@@ -153,72 +158,27 @@ impl StepModel {
 
     /// Price the routed ops of one MoE layer at the per-rank loads in `self.load` / `self.counts`.
     ///
-    /// Allocation-free. An op's price at a token count seen before is read back from the knob
-    /// setting's memo (the same number, so outputs do not depend on the memo); the memo is laid
-    /// out by token count, so one rank's ops at its load sit side by side. All-to-alls of equal
-    /// sizes (the same function of the loads) are priced once.
+    /// Allocation-free (but for a memo growing). An op's price at a token count seen before is
+    /// read back from the knob setting's memo (the same number, so outputs do not depend on the
+    /// memo); the memo is laid out by token count, so one rank's ops at its load sit side by side,
+    /// and without looped experts a rank's whole sum is remembered by its (load, largest expert)
+    /// pair. All-to-alls of equal sizes (the same function of the loads) are priced once.
     fn routed_layer(&mut self, knobs: Knobs, fi: usize) -> Routed {
         let ep = self.plan.ep.max(1) as usize;
-        let width = self.counts.len() / ep;
         let k = self.price_knobs(knobs);
         let mut out = Routed::default();
-        let (mut f_max, mut b_max) = (0.0f64, 0.0f64);
         // Moved out of the cache while the scratch buffers are written (no allocation).
         let priced = std::mem::take(&mut self.cache[fi].priced);
         let mut tables = std::mem::take(&mut self.cache[fi].tables);
-        let (this, priced_ref, k_ref) = (&*self, &priced, &k);
-        let fill = move |tokens: f64| {
-            move |ops: &[usize], row: &mut [Memo]| {
-                this.price_row(priced_ref, k_ref, tokens, ops, row)
-            }
+        let mut ranks = std::mem::take(&mut self.cache[fi].ranks);
+        let (f_max, b_max) = if ranks.on {
+            self.rank_rows(&priced, &k, &mut tables, &mut ranks, &mut out)
+        } else {
+            self.rank_ops(&priced, &k, &mut tables, &mut out)
         };
-        for r in 0..ep {
-            let counts = &self.counts[r * width..r * width + self.slots_of[r]];
-            // This rank's rows of the rank-load and largest-expert tables, priced if new.
-            let rank_row = match tables[0].ops.is_empty() {
-                true => 0,
-                false => tables[0].row(self.load[r], fill(self.load[r])),
-            };
-            let max_row = match tables[1].ops.is_empty() {
-                true => 0,
-                false => {
-                    let m = counts.iter().copied().fold(0.0, f64::max);
-                    tables[1].row(m, fill(m))
-                }
-            };
-            let (mut rf, mut rb) = (0.0, 0.0);
-            for p in &priced {
-                let mut charge = |m: Memo| {
-                    if p.busy {
-                        out.dyn_sum_j += m.dyn_j;
-                        out.busy_sum_s += m.time_s;
-                    }
-                    m.time_s
-                };
-                let t = match p.by {
-                    RoutedBy::RankReceived => charge(tables[0].vals[rank_row + p.col]),
-                    RoutedBy::MaxLocalExpert => charge(tables[1].vals[max_row + p.col]),
-                    // Looped experts: the template chain once per local slot at its count.
-                    RoutedBy::LocalExpert(_) => {
-                        let mut t = 0.0;
-                        for &c in counts {
-                            let row = tables[2].row(c, fill(c));
-                            t += charge(tables[2].vals[row + p.col]);
-                        }
-                        t
-                    }
-                };
-                if p.forward {
-                    rf += t;
-                } else {
-                    rb += t;
-                }
-            }
-            f_max = f_max.max(rf);
-            b_max = b_max.max(rb);
-        }
         self.cache[fi].priced = priced;
         self.cache[fi].tables = tables;
+        self.cache[fi].ranks = ranks;
         // Dispatch / combine: every rank sends its own tokens (the uniform size), rank r receives
         // the op re-sized to its load; the most loaded rank sets the time.
         let group = self.group(self.plan.ep, self.plan.tp);
@@ -258,44 +218,6 @@ impl StepModel {
         out.mid = [f_max, b_max];
         out.a2a = runs;
         out
-    }
-
-    /// Price the ops `ops` (indices into `priced`) at `tokens` into `row` (`Op::at_tokens` +
-    /// `price_op`, the unmemoised price). Out of line: the per-step path rarely comes here.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn price_row(
-        &self,
-        priced: &[RoutedOp],
-        k: &PriceKnobs,
-        tokens: f64,
-        ops: &[usize],
-        row: &mut [Memo],
-    ) {
-        for (m, &i) in row.iter_mut().zip(ops) {
-            let q = self.price_op(&priced[i].op.at_tokens(tokens), k);
-            *m = Memo {
-                time_s: q.time_s,
-                dyn_j: (q.energy_j - self.acc.idle_w * q.time_s).max(0.0),
-            };
-        }
-    }
-
-    /// The remembered price of routed op `i` of knob setting `fi` at `tokens` (priced and
-    /// remembered if new): what the per-step path reads, one op at a time (for tests).
-    #[cfg(test)]
-    pub(super) fn price_at(&mut self, fi: usize, i: usize, tokens: f64, k: &PriceKnobs) -> Memo {
-        let priced = std::mem::take(&mut self.cache[fi].priced);
-        let mut tables = std::mem::take(&mut self.cache[fi].tables);
-        let p = &priced[i];
-        let t = &mut tables[table_of(p.by)];
-        let row = t.row(tokens, |ops, row| {
-            self.price_row(&priced, k, tokens, ops, row)
-        });
-        let m = t.vals[row + p.col];
-        self.cache[fi].priced = priced;
-        self.cache[fi].tables = tables;
-        m
     }
 
     /// Critical time of the routed part of one MoE layer under perfectly balanced routing [s].

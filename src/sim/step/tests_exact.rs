@@ -117,6 +117,7 @@ fn check_layers(job: &Job, cluster: &Cluster, choice: RoutingChoice, steps: u64)
     };
     let mut shares = vec![0.0; e * layers];
     let mut checked = 0;
+    let mut worst_rel = 0.0f64;
     for step in 0..steps {
         let knobs = if step % 3 == 2 { throttled } else { full };
         // Few assignments: loud sampling noise, so token counts spread and memo slots collide.
@@ -125,13 +126,35 @@ fn check_layers(job: &Job, cluster: &Cluster, choice: RoutingChoice, steps: u64)
         for ml in 0..layers {
             let got = sm.moe_block(&shares[ml * e..(ml + 1) * e], ml, knobs, fi);
             let want = reference_routed(&sm, knobs, fi);
-            assert_eq!(
-                bits(&got),
-                bits(&want),
-                "step {step} layer {ml}: {got:?} vs {want:?}"
-            );
+            if sm.plan.ep as usize <= super::memo::ROW_SUM_RANKS {
+                assert_eq!(
+                    bits(&got),
+                    bits(&want),
+                    "step {step} layer {ml}: {got:?} vs {want:?}"
+                );
+            } else {
+                // Large groups add each rank's summed row: times bit for bit, the energy and busy
+                // sums reassociated (a few ulps).
+                let [f, b, _, _, c] = bits(&got);
+                let [wf, wb, _, _, wc] = bits(&want);
+                assert_eq!((f, b, c), (wf, wb, wc), "step {step} layer {ml}");
+                for (g, w) in [
+                    (got.dyn_sum_j, want.dyn_sum_j),
+                    (got.busy_sum_s, want.busy_sum_s),
+                ] {
+                    let rel = (g - w).abs() / w.abs().max(f64::MIN_POSITIVE);
+                    assert!(
+                        rel <= 1e-13,
+                        "step {step} layer {ml}: {g:e} vs {w:e} ({rel:e})"
+                    );
+                    worst_rel = worst_rel.max(rel);
+                }
+            }
             checked += 1;
         }
+    }
+    if worst_rel > 0.0 {
+        eprintln!("largest relative energy/busy difference (ep > ROW_SUM_RANKS): {worst_rel:e}");
     }
     checked
 }
