@@ -4,7 +4,7 @@
 //! truncation, deletions, line duplication, column swaps and "interesting" tokens (huge numbers,
 //! `NaN`, `inf`, empty cells, stray quotes and delimiters) to real inputs: the shipped scenarios, the
 //! grid fixtures in tests/fixtures/grid, and small routing traces in both layouts. Each target runs
-//! a fixed number of cases or until its time budget is spent, whichever comes first, so the whole
+//! a fixed number of cases or until its time budget is spent, whichever comes first (but at least 10), so the whole
 //! file stays within about 20 s on a slow debug build. A panic prints the seed, the case number and
 //! the input (cut to 2,000 characters) before failing. Regression cases for inputs that once crashed
 //! or gave `inf` sit at the end.
@@ -124,9 +124,11 @@ fn fuzz(
 ) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let start = Instant::now();
-    let mut ran = 0;
+    // The first few cases always run, however slow the machine (a loaded CI runner once ran only
+    // 6 of them in the grid budget): the budget trims the tail, never the floor.
+    let floor = cases.min(10);
     for case in 0..cases {
-        if start.elapsed() > budget {
+        if case >= floor && start.elapsed() > budget {
             break;
         }
         let input = &inputs[case % inputs.len()];
@@ -135,13 +137,7 @@ fn fuzz(
             let shown: String = String::from_utf8_lossy(&m).chars().take(2000).collect();
             panic!("{name}: seed {seed}, case {case} panicked on input:\n{shown}");
         }
-        ran += 1;
     }
-    // The budget must leave a meaningful number of cases, or the test proves little.
-    assert!(
-        ran >= cases.min(10),
-        "{name}: only {ran} cases in {budget:?}"
-    );
 }
 
 fn root() -> PathBuf {

@@ -4,8 +4,8 @@
 mod error;
 mod raw;
 mod raw_sites;
-pub mod sites;
 mod schedule;
+pub mod sites;
 mod validate;
 
 pub use error::{line_col, Location, Locator, ScenarioError};

@@ -583,9 +583,12 @@ impl Handler<Ev> for Run<'_> {
                 let p = self.held_power();
                 self.hold(t, p);
                 if self.mode != Mode::Paused {
-                    // The interval changed its mind while the checkpoint was written: resume at once.
+                    // The interval changed its mind while the checkpoint was written: resume at once,
+                    // on nodes held again (released nodes drew nothing only for an instant).
                     self.state = State::Restoring;
                     self.set_held(t, true);
+                    let p = self.held_power();
+                    self.hold(t, p);
                     out.push((
                         now + SimTime::from_secs_f64(self.setup.restore_s),
                         Ev::RestoreDone,

@@ -168,6 +168,72 @@ fn gpu_energy_of_a_plain_run_is_the_sum_of_its_steps() {
 }
 
 #[test]
+fn a_restore_right_after_a_checkpoint_draws_the_held_power_even_with_nodes_released() {
+    // Interval 1 pauses; its checkpoint (5,000 s) outlasts the hour, so it ends in interval 2, which
+    // trains again: the job restores at once on nodes held again. It once restored at 0 W (the
+    // released-nodes power of the instant the checkpoint ended).
+    let s = scenario_from("single_node.toml", &[]);
+    let job = s.moe.as_ref().unwrap();
+    let mut sm = StepModel::new(job, &s.cluster).unwrap();
+    let node_w = 1000.0;
+    let setup = RunSetup {
+        tokens: 1e10,
+        full: sm.full_knobs(),
+        throttled: sm.full_knobs(),
+        checkpoint_s: 5000.0,
+        restore_s: 600.0,
+        release_when_paused: true,
+        node_w,
+        node_load_w: super::run_setup::node_load_w(node_w),
+        gpu_full_w: s.cluster.accelerator.tdp_w,
+        network_w: 0.0,
+        gpu_idle_w: s.cluster.accelerator.idle_w,
+        gpus: 8.0,
+        pue: 1.0,
+        pue_by_interval: None,
+        count_effective: false,
+        top_k_by_hour: None,
+        block_steps: 256,
+        schedules: Default::default(),
+        power: Default::default(),
+    };
+    let grid =
+        grid::default_profile_series("CISO", s.training.start_utc_s, 86_400, 3600, None).unwrap();
+    let mut policy = Policy::Scripted(vec![
+        crate::strategy::Mode::Full,
+        crate::strategy::Mode::Paused,
+        crate::strategy::Mode::Full,
+    ]);
+    let mut router = Router::new(
+        RouterModel::Zipf { s: 0.5 },
+        8,
+        job.model.moe_layers() as usize,
+        3,
+    );
+    let out = run(&setup, &grid, &mut sm, Some(&mut router), &mut policy).unwrap();
+    assert_eq!(
+        out.pauses,
+        1,
+        "wall {} s, {} rows, {} tokens",
+        out.wall_s,
+        out.timeline.len(),
+        out.tokens
+    );
+    let row = &out.timeline[2];
+    assert_eq!(row.covered_s, 3600.0, "the run goes on past interval 2");
+    // Held the whole hour (checkpoint tail, restore, training): the node base power all along, and
+    // the GPUs at least at idle.
+    assert!((row.held_s - 3600.0).abs() < 1e-6, "{}", row.held_s);
+    assert!(
+        row.totals.node_j >= node_w * 3600.0 * (1.0 - 1e-9),
+        "node energy {} J < {} J: some of the hour drew no node power",
+        row.totals.node_j,
+        node_w * 3600.0
+    );
+    assert!(row.totals.gpu_j >= 8.0 * s.cluster.accelerator.idle_w * 3600.0 * (1.0 - 1e-9));
+}
+
+#[test]
 fn fast_step_path_agrees_with_the_event_level_step_on_a_pipelined_moe() {
     // A pipelined MoE (pp = 4) with skewed routing, so stages differ step to step.
     let s = scenario_from("mixtral_pretrain.toml", &[]);

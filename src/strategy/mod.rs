@@ -42,6 +42,9 @@ pub enum Policy {
     AlwaysFull,
     /// The grid-aware schedule.
     Circadian(Box<CircadianPolicy>),
+    /// A fixed mode per grid interval (the last repeats): run-level tests of mode changes.
+    #[cfg(test)]
+    Scripted(Vec<Mode>),
 }
 
 impl Policy {
@@ -50,6 +53,8 @@ impl Policy {
         match self {
             Policy::AlwaysFull => Mode::Full,
             Policy::Circadian(c) => c.decide(i, progress),
+            #[cfg(test)]
+            Policy::Scripted(m) => m.get(i).or(m.last()).copied().unwrap_or(Mode::Full),
         }
     }
 }

@@ -7,8 +7,8 @@ mod grid;
 mod model;
 pub(crate) mod power;
 mod routing;
-mod sites;
 mod schedule;
+mod sites;
 mod training;
 pub(crate) mod uncertainty;
 

@@ -18,8 +18,8 @@ use crate::workload::{FfnKind, ModelSpec, ParallelPlan, Schedule, WorkloadError}
 mod fixed;
 mod memo;
 mod moe;
-mod phases;
 mod overlap;
+mod phases;
 mod ranks;
 mod schedule;
 #[cfg(test)]
