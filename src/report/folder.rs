@@ -48,6 +48,7 @@ pub fn plot_dir(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotErro
     written.extend(plot_savings(dir, &summary)?);
     let currency = info.as_ref().and_then(|i| i.currency.as_deref());
     written.extend(super::plots_cost::plot_cost(dir, &summary, currency)?);
+    written.extend(super::plots_sites::plot_sites(dir)?);
     if let Some(t) = &trace {
         written.extend(plot_trace(dir, t)?);
     }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The plots the report inlines when present, in page order: file stem and heading.
-const SECTIONS: [(&str, &str); 9] = [
+const SECTIONS: [(&str, &str); 11] = [
     (
         "saving_waterfall",
         "Where each saving comes from: waterfall",
@@ -19,6 +19,11 @@ const SECTIONS: [(&str, &str); 9] = [
     ("comparison", "Strategies compared"),
     ("energy_breakdown", "Energy breakdown"),
     ("cost_breakdown", "Cost by term"),
+    ("sites_co2", "Across regions: CO2e by mode"),
+    (
+        "waveform",
+        "Facility power waveform (the --waveform window)",
+    ),
     ("routing_heatmap", "Expert load per layer"),
     ("routing_imbalance", "Load imbalance over training"),
     ("sweep_pareto", "Sweep: emissions vs time"),

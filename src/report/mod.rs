@@ -13,6 +13,7 @@ mod plots_cost;
 mod plots_data;
 mod plots_routing;
 mod plots_saving;
+mod plots_sites;
 mod plots_skew;
 mod plots_sweep;
 mod plots_waveform;

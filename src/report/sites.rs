@@ -140,7 +140,13 @@ pub(super) fn html_section(dir: &Path) -> Result<String, PlotError> {
     for rec in rd.records() {
         let rec = rec.map_err(bad)?;
         h.push_str("<tr>");
-        for c in rec.iter() {
+        for (c, name) in rec.iter().zip(headers.iter()) {
+            // The law's name up to its equation references (sites.csv keeps the whole name).
+            let c = if name == "loss_law" {
+                c.split(" (").next().unwrap_or(c)
+            } else {
+                c
+            };
             let _ = write!(h, "<td>{}</td>", escape(c));
         }
         h.push_str("</tr>\n");

@@ -1,6 +1,6 @@
 //! waveform.csv: the facility power of each strategy's run over the `moesim run --waveform` window, row by step phase.
 
-use crate::io::write_atomic;
+use crate::io::{write_atomic, WriteError};
 use crate::sim::waveform_rows::{waveform_rows, WaveRow, WaveformError};
 use crate::sim::Results;
 use std::fmt::Write as _;
@@ -95,6 +95,12 @@ pub fn write_waveform(
 ) -> Result<Vec<PathBuf>, WaveformOutError> {
     let waves = strategy_waveforms(res)?;
     if waves.is_empty() {
+        // A window drawn by an earlier run in this folder would reach the report as this run's.
+        for stale in ["waveform.csv", "waveform.png", "waveform.svg"].map(|f| dir.join(f)) {
+            if stale.exists() {
+                std::fs::remove_file(&stale).map_err(|e| WriteError::new(&stale, e))?;
+            }
+        }
         return Ok(Vec::new());
     }
     let path = dir.join("waveform.csv");
