@@ -270,6 +270,43 @@ pub(crate) fn short_num(v: f64) -> String {
     }
 }
 
+/// The category range of a bar chart of `n` bars (`into_segmented` gives one segment per value of the
+/// range, its ends included): `0..n-1`, but `-1..1` for one bar, so the bar stands in the middle
+/// rather than on the axis (`0..0` is a degenerate range). A label for a value outside `0..n` finds no
+/// name and stays empty.
+pub(crate) fn bar_range(n: i32) -> std::ops::Range<i32> {
+    if n <= 1 {
+        -1..1
+    } else {
+        0..n - 1
+    }
+}
+
+/// An axis tick on an axis spanning `span`: as [`tick`], with as many more decimals (up to six) as
+/// ten ticks across a narrow span need to differ (an axis from 2.27 to 2.29 otherwise reads
+/// 2.28, 2.28, 2.28).
+pub(crate) fn tick_in(v: &f64, span: f64) -> String {
+    let step = span.abs() / 10.0;
+    let need = if step > 0.0 && step.is_finite() {
+        (-step.log10()).ceil().clamp(0.0, 6.0) as usize
+    } else {
+        0
+    };
+    if need <= 2 {
+        return tick(v);
+    }
+    let s = format!("{v:.need$}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.trim_start_matches('-')
+        .chars()
+        .all(|c| c == '0' || c == '.')
+    {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}
+
 /// An axis tick: at most two decimals, trailing zeros dropped.
 pub(crate) fn tick(v: &f64) -> String {
     let s = format!("{v:.2}");
@@ -341,5 +378,23 @@ mod tests {
         assert_eq!(viridis(0.0), RGBColor(68, 1, 84));
         assert_eq!(viridis(1.0), RGBColor(254, 232, 37));
         assert_eq!(viridis(f64::NAN), RGBColor(68, 1, 84));
+    }
+
+    #[test]
+    fn a_narrow_axis_gets_the_decimals_its_ticks_need_and_one_bar_stands_in_the_middle() {
+        // 2.27 to 2.29: ticks 0.002 apart need three decimals.
+        assert_eq!(tick_in(&2.282, 0.023), "2.282");
+        assert_eq!(tick_in(&2.284, 0.023), "2.284");
+        // A wide axis keeps the plain tick.
+        assert_eq!(tick_in(&950.0, 1000.0), tick(&950.0));
+        assert_eq!(tick_in(&0.0001, 0.001), "0.0001");
+        assert_eq!(tick_in(&-0.00001, 0.001), "0");
+        assert_eq!(bar_range(1), -1..1);
+        assert_eq!(bar_range(3), 0..2);
+        // The empty segments beside a lone bar have no name.
+        assert_eq!(
+            segment_label(&["moe".into()], &SegmentValue::CenterOf(-1)),
+            ""
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Comparison plots (PNG and SVG) of one output folder: power timeline vs carbon intensity, comparison bars, energy breakdown.
 
 use super::draw::{
-    first_seen, font, render, segment_label, short_num, strategy_color, tick, with_legend_below,
-    DrawErr, Entry, Figure, Mark,
+    bar_range, first_seen, font, render, segment_label, short_num, strategy_color, tick, tick_in,
+    with_legend_below, DrawErr, Entry, Figure, Mark,
 };
 use super::plots_bands::{
     band_legend, timeline_band_max_kw, timeline_band_rects, whisker, with_band_ends, BandsIn,
@@ -396,13 +396,13 @@ impl Figure for Comparison<'_> {
                 .margin(10)
                 .x_label_area_size(30)
                 .y_label_area_size(60)
-                .build_cartesian_2d((0..n - 1).into_segmented(), lo..hi)?;
+                .build_cartesian_2d(bar_range(n).into_segmented(), lo..hi)?;
             chart
                 .configure_mesh()
                 .disable_x_mesh()
                 .x_labels(names.len())
                 .x_label_formatter(&|v| segment_label(&names, v))
-                .y_label_formatter(&tick)
+                .y_label_formatter(&|v| tick_in(v, hi - lo))
                 .light_line_style(TRANSPARENT)
                 .label_style(font(14))
                 .draw()?;

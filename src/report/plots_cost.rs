@@ -1,6 +1,6 @@
 //! The cost breakdown: per strategy a stacked bar of electricity, carbon price, compute-hour tax and levy (summary.csv's `cost_*` columns).
 
-use super::draw::{font, render, tick, DrawErr, Figure};
+use super::draw::{bar_range, font, render, tick, DrawErr, Figure};
 use super::plots_data::PlotError;
 use super::summary::SummaryRow;
 use plotters::coord::Shift;
@@ -41,7 +41,7 @@ impl Figure for Breakdown<'_> {
             .margin(14)
             .x_label_area_size(34)
             .y_label_area_size(80)
-            .build_cartesian_2d((0..n - 1).into_segmented(), 0.0..hi)?;
+            .build_cartesian_2d(bar_range(n).into_segmented(), 0.0..hi)?;
         chart
             .configure_mesh()
             .disable_x_mesh()

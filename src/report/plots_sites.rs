@@ -1,7 +1,7 @@
 //! The multi-region comparison as a plot: per mode of sites.csv a bar of CO2e, the sites' part and the
 //! WAN's part stacked, with its wall-clock time on top.
 
-use super::draw::{font, render, tick, DrawErr, Figure};
+use super::draw::{bar_range, font, render, tick, DrawErr, Figure};
 use super::plots_data::PlotError;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -38,7 +38,7 @@ impl Figure for SitesCo2 {
             .margin(14)
             .x_label_area_size(34)
             .y_label_area_size(80)
-            .build_cartesian_2d((0..n - 1).into_segmented(), 0.0..hi)?;
+            .build_cartesian_2d(bar_range(n).into_segmented(), 0.0..hi)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
