@@ -10,6 +10,7 @@ mod plan;
 mod prepare;
 mod run;
 mod run_blocks;
+mod run_outcome;
 mod run_setup;
 pub(crate) mod schedule;
 pub mod step;
