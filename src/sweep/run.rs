@@ -204,7 +204,12 @@ fn run_point(sweep: &Sweep, index: usize, summary: &SummaryLayout) -> (Vec<Row>,
     let result = sweep
         .scenario(index)
         .map_err(|e| e.to_string())
-        .and_then(|s| crate::simulate(&s).map_err(|e| e.to_string()));
+        .and_then(|mut s| {
+            // A point's row holds the strategies only: the multi-region comparison would be
+            // simulated and thrown away.
+            s.sites = None;
+            crate::simulate(&s).map_err(|e| e.to_string())
+        });
     match result {
         Ok(res) => (
             summary_rows(&res)

@@ -104,7 +104,11 @@ fn one(
     spec: &UncertaintySpec,
     d: &Draw,
 ) -> Result<(Vec<SampleRow>, Vec<SampleTimeline>), UncertaintyError> {
-    let s = perturbed(base, spec, d);
+    let mut s = perturbed(base, spec, d);
+    // A sample's rows and timelines hold the strategies only: the multi-region comparison and the
+    // waveform window's segments would be simulated and thrown away.
+    s.sites = None;
+    s.power.window_s = None;
     let fail = |source| UncertaintyError::Sample {
         index: d.index,
         source: Box::new(source),
