@@ -42,6 +42,17 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Add `o`'s energies, emissions and cost (not its time: parallel meters share the clock).
+    pub fn absorb(&mut self, o: &Totals) {
+        self.gpu_j += o.gpu_j;
+        self.waiting_j += o.waiting_j;
+        self.node_j += o.node_j;
+        self.network_j += o.network_j;
+        self.facility_j += o.facility_j;
+        self.co2_kg += o.co2_kg;
+        self.cost += o.cost;
+    }
+
     /// IT energy [J].
     pub fn it_j(&self) -> f64 {
         self.gpu_j + self.node_j + self.network_j

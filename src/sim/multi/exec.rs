@@ -142,24 +142,19 @@ pub(crate) fn execute(inp: &Inputs, plan: &[usize], name: &str) -> Result<SiteRu
             break;
         }
     }
-    let close = if end_s.is_finite() {
-        end_s
-    } else {
-        intervals as f64 * dt
-    };
-    for m in &mut meters {
+    close_meters(&mut meters, end_s, intervals as f64 * dt, &mut run);
+    run.deadline_met = end_s.is_finite() && end_s <= inp.spec.deadline_s + 1e-6;
+    Ok(run)
+}
+
+/// Close every site's meter at the run's end `end_s` (or at `horizon_s` when it never finished), sum
+/// them into `run.sites` and set the run's wall-clock time.
+pub(super) fn close_meters(meters: &mut [Meter], end_s: f64, horizon_s: f64, run: &mut SiteRun) {
+    let close = if end_s.is_finite() { end_s } else { horizon_s };
+    for m in meters.iter_mut() {
         m.advance(close);
-        let t = m.total;
-        run.sites.gpu_j += t.gpu_j;
-        run.sites.waiting_j += t.waiting_j;
-        run.sites.node_j += t.node_j;
-        run.sites.network_j += t.network_j;
-        run.sites.facility_j += t.facility_j;
-        run.sites.co2_kg += t.co2_kg;
-        run.sites.cost += t.cost;
+        run.sites.absorb(&m.total);
     }
     run.sites.time_s = close;
     run.wall_s = end_s;
-    run.deadline_met = end_s.is_finite() && end_s <= inp.spec.deadline_s + 1e-6;
-    Ok(run)
 }

@@ -171,24 +171,7 @@ pub(super) fn execute(inp: &Inputs, active: &[u64], name: &str) -> Result<SiteRu
             break;
         }
     }
-    let close = if end_s.is_finite() {
-        end_s
-    } else {
-        len as f64 * dt
-    };
-    for m in &mut meters {
-        m.advance(close);
-        let t = m.total;
-        run.sites.gpu_j += t.gpu_j;
-        run.sites.waiting_j += t.waiting_j;
-        run.sites.node_j += t.node_j;
-        run.sites.network_j += t.network_j;
-        run.sites.facility_j += t.facility_j;
-        run.sites.co2_kg += t.co2_kg;
-        run.sites.cost += t.cost;
-    }
-    run.sites.time_s = close;
-    run.wall_s = end_s;
+    super::exec::close_meters(&mut meters, end_s, len as f64 * dt, &mut run);
     run.moves = syncs.floor() as u64;
     run.deadline_met = end_s.is_finite() && end_s <= inp.spec.deadline_s + 1e-6;
     Ok(run)

@@ -131,7 +131,8 @@ pub(super) fn pipeline_combined_s(
     let total = m * v;
     ends.clear();
     ends.resize(2 * p * m * v, f64::NAN);
-    let at = |s: usize, c: usize, mb: usize, b: bool| ((s * v + c) * m + mb) * 2 + b as usize;
+    let at =
+        |s: usize, c: usize, mb: usize, b: bool| super::schedule::pass_slot((v, m), s, c, mb, b);
     // Per-stage cursor and clock on the stack for up to 64 stages (the per-step path).
     let (mut cur_small, mut clk_small) = ([0usize; 64], [0.0f64; 64]);
     let (mut cur_big, mut clk_big);
@@ -151,20 +152,8 @@ pub(super) fn pipeline_combined_s(
         (base + 1).min(total)
     };
     let items = |s: usize| total + warm(s);
-    let dep = |ends: &[f64], s: usize, c: usize, mb: usize, b: bool| -> f64 {
-        if !b {
-            match (s, c) {
-                (0, 0) => 0.0,
-                (0, c) => ends[at(p - 1, c - 1, mb, false)],
-                (s, c) => ends[at(s - 1, c, mb, false)],
-            }
-        } else if s + 1 == p && c + 1 == v {
-            ends[at(s, c, mb, false)]
-        } else if s + 1 == p {
-            ends[at(0, c + 1, mb, true)]
-        } else {
-            ends[at(s + 1, c, mb, true)]
-        }
+    let dep = |ends: &[f64], s: usize, c: usize, mb: usize, b: bool| {
+        super::schedule::pass_dep(ends, (p, v, m), s, c, mb, b)
     };
     let sends = |s: usize, c: usize, b: bool| {
         if b {

@@ -107,7 +107,7 @@ pub fn pipeline_passes_s(
     // ends[((s * v + c) * m + mb) * 2 + bwd]: end of that pass, NaN until scheduled.
     ends.clear();
     ends.resize(2 * p * m * v, f64::NAN);
-    let at = |s: usize, c: usize, mb: usize, b: bool| ((s * v + c) * m + mb) * 2 + b as usize;
+    let at = |s: usize, c: usize, mb: usize, b: bool| pass_slot((v, m), s, c, mb, b);
     let mut done = 0;
     let mut cursor = [0usize; 64];
     let mut clock = [0.0f64; 64];
@@ -125,19 +125,7 @@ pub fn pipeline_passes_s(
         for s in 0..p {
             while cursor[s] < 2 * m * v {
                 let (bwd_pass, mb, c) = pass_of(cursor[s], s, p, v, m);
-                let dep = if !bwd_pass {
-                    match (s, c) {
-                        (0, 0) => 0.0,
-                        (0, c) => ends[at(p - 1, c - 1, mb, false)],
-                        (s, c) => ends[at(s - 1, c, mb, false)],
-                    }
-                } else if s + 1 == p && c + 1 == v {
-                    ends[at(s, c, mb, false)]
-                } else if s + 1 == p {
-                    ends[at(0, c + 1, mb, true)]
-                } else {
-                    ends[at(s + 1, c, mb, true)]
-                };
+                let dep = pass_dep(ends, (p, v, m), s, c, mb, bwd_pass);
                 if dep.is_nan() {
                     break;
                 }
@@ -159,6 +147,43 @@ pub fn pipeline_passes_s(
         }
     }
     clock.iter().copied().fold(0.0, f64::max)
+}
+
+/// The slot of a pass in an interleaved schedule's `ends` table, for `(v, m)` model chunks and
+/// micro-batches: `((s * v + c) * m + mb) * 2 + bwd` for stage `s`, chunk `c`, micro-batch `mb`.
+#[inline]
+pub(super) fn pass_slot((v, m): (usize, usize), s: usize, c: usize, mb: usize, b: bool) -> usize {
+    ((s * v + c) * m + mb) * 2 + b as usize
+}
+
+/// When the input of a pass of the interleaved 1F1B schedule is ready [s] (NaN while the pass it
+/// waits on has not run), for `(p, v, m)` stages, chunks and micro-batches: a forward waits on the
+/// previous stage's forward of its chunk (stage 0 on the last stage's previous chunk), a backward on
+/// the next stage's backward (the last stage on stage 0's next chunk, and the last chunk's backward on
+/// its own forward).
+#[inline]
+pub(super) fn pass_dep(
+    ends: &[f64],
+    (p, v, m): (usize, usize, usize),
+    s: usize,
+    c: usize,
+    mb: usize,
+    b: bool,
+) -> f64 {
+    let at = |s: usize, c: usize, mb: usize, b: bool| pass_slot((v, m), s, c, mb, b);
+    if !b {
+        match (s, c) {
+            (0, 0) => 0.0,
+            (0, c) => ends[at(p - 1, c - 1, mb, false)],
+            (s, c) => ends[at(s - 1, c, mb, false)],
+        }
+    } else if s + 1 == p && c + 1 == v {
+        ends[at(s, c, mb, false)]
+    } else if s + 1 == p {
+        ends[at(0, c + 1, mb, true)]
+    } else {
+        ends[at(s + 1, c, mb, true)]
+    }
 }
 
 #[cfg(test)]
