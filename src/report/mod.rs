@@ -2,6 +2,7 @@
 
 mod carbon;
 mod draw;
+mod draw_stacked;
 mod files;
 mod folder;
 mod html;
