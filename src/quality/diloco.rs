@@ -176,7 +176,10 @@ mod tests {
     #[test]
     fn settings_beyond_the_published_range_are_refused_naming_the_field() {
         let e = sync_penalty(1e9, 2, 101).unwrap_err().to_string();
-        assert!(e.contains("sync_every_steps = 101") && e.contains("1 to 100"), "{e}");
+        assert!(
+            e.contains("sync_every_steps = 101") && e.contains("1 to 100"),
+            "{e}"
+        );
         let e = sync_penalty(1e9, 5, 30).unwrap_err().to_string();
         assert!(e.contains("replicas = 5") && e.contains("1 to 4"), "{e}");
         assert!(check_range(0, 2).is_err());

@@ -49,7 +49,8 @@ impl Validator<'_> {
         let mut sites: Vec<Site> = Vec::with_capacity(raw.site.len());
         for (i, r) in raw.site.iter().enumerate() {
             let mut site = self.site(i, r, job, cluster, grid, &sites)?;
-            (site.cost, site.cost_origin) = self.site_cost(i, r.cost.as_ref(), raw.cost.as_ref())?;
+            (site.cost, site.cost_origin) =
+                self.site_cost(i, r.cost.as_ref(), raw.cost.as_ref())?;
             sites.push(site);
         }
         let names: Vec<&str> = sites.iter().map(|s| s.name.as_str()).collect();

@@ -94,8 +94,9 @@ impl SiteModel {
             SiteObjective::Co2 => self.co2_kg(p, i, dt_s),
             SiteObjective::Cost => {
                 let mwh = p.it_w() * self.pue[i] * dt_s / 3.6e9;
-                let per_mwh =
-                    self.price[i] + self.levy_per_kwh * 1000.0 + self.carbon_price[i] * self.ci[i] / 1000.0;
+                let per_mwh = self.price[i]
+                    + self.levy_per_kwh * 1000.0
+                    + self.carbon_price[i] * self.ci[i] / 1000.0;
                 mwh * per_mwh + self.tax_per_gpu_h * self.gpus * dt_s / 3600.0
             }
         }
@@ -145,7 +146,9 @@ impl Inputs {
     /// their mean intensity [kg], or its electricity and carbon price at their mean prices [currency].
     pub fn wan_signal(&self, sites: &[usize], i: usize, j: f64) -> f64 {
         let n = sites.len().max(1) as f64;
-        let mean = |f: &dyn Fn(&SiteModel) -> f64| sites.iter().map(|&s| f(&self.sites[s])).sum::<f64>() / n;
+        let mean = |f: &dyn Fn(&SiteModel) -> f64| {
+            sites.iter().map(|&s| f(&self.sites[s])).sum::<f64>() / n
+        };
         let co2_kg = j / 3.6e6 * mean(&|m| m.ci[i]) / 1000.0;
         match self.spec.objective {
             SiteObjective::Co2 => co2_kg,
@@ -311,7 +314,10 @@ pub(crate) fn inputs(
             }
             m.levy_per_kwh = c.levy_per_kwh;
             m.tax_per_gpu_h = c.compute_hour_tax;
-            if let (Some(f), Some(spec)) = (c.forecast_ci, site.cost.as_ref().and_then(|c| c.forecast.as_ref())) {
+            if let (Some(f), Some(spec)) = (
+                c.forecast_ci,
+                site.cost.as_ref().and_then(|c| c.forecast.as_ref()),
+            ) {
                 m.forecast_ci = Some(f);
                 m.planned_on = format!("forecast {}", spec.path.display());
             }
@@ -323,7 +329,10 @@ pub(crate) fn inputs(
     // The quality cost of synchronising every H steps, by the number of sites that synchronise.
     let h = spec.sync_every_steps;
     let sync_penalty = (0..=spec.sites.len() as u32)
-        .map(|m| crate::quality::diloco::sync_penalty(job.model.params_active(), m, h))
+        .map(|m| match m {
+            0 => Ok(0.0),
+            m => crate::quality::diloco::sync_penalty(job.model.params_active(), m, h),
+        })
         .collect::<Result<Vec<f64>, _>>()
         .map_err(|_| SimError::Missing {
             strategy: "geo_dp",

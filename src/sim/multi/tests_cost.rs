@@ -2,9 +2,9 @@
 //! cost of geo-distributed synchronisation, on hand-built sites.
 
 use super::exec::execute;
+use super::geo;
 use super::plan::follow_the_night;
 use super::tests::{close, inputs, site, spec_of, DT};
-use super::geo;
 use crate::scenario::sites::SiteObjective;
 
 #[test]
@@ -115,5 +115,8 @@ fn geo_rounds_carry_the_sync_penalty_of_their_site_count_weighted_by_tokens() {
     mixed[1] = 0b01;
     let m = geo::execute(&inp, &mixed, "geo").unwrap();
     let alone = 1000.0 * 2.0 * DT;
-    assert!(close(m.sync_penalty, 0.02 * (m.effective_tokens - alone) / m.effective_tokens));
+    assert!(close(
+        m.sync_penalty,
+        0.02 * (m.effective_tokens - alone) / m.effective_tokens
+    ));
 }
