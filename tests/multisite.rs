@@ -359,6 +359,26 @@ fn site_cost_tables_are_checked_where_they_are_written() {
 }
 
 #[test]
+fn a_site_with_cost_terms_and_no_electricity_price_is_refused() {
+    // PJM on its embedded profile without a price: the inherited [cost] terms need one.
+    let t = text();
+    let a = t.find("[site.grid]\nregion = \"PJM\"").unwrap();
+    let b = t[a..].find("[site.cost]").unwrap() + a;
+    let profile = format!(
+        "{}[site.grid]\nregion = \"PJM\"\nsource = \"profile\"\n{}",
+        &t[..a],
+        &t[b..]
+    );
+    let err = parse_scenario("ftn.toml", &profile, Path::new("scenarios"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`site.2.grid.price_per_mwh`") && err.contains("no electricity price"),
+        "{err}"
+    );
+}
+
+#[test]
 fn more_than_four_synchronising_sites_are_beyond_the_published_range() {
     // Two more copies of PJM, linked to every site: five sites.
     let t = text();

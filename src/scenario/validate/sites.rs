@@ -51,6 +51,14 @@ impl Validator<'_> {
             let mut site = self.site(i, r, job, cluster, grid, &sites)?;
             (site.cost, site.cost_origin) =
                 self.site_cost(i, r.cost.as_ref(), raw.cost.as_ref())?;
+            // Cost terms need an electricity price; a profile grid has one only by price_per_mwh (a
+            // grid file may have a price column, checked when it is read).
+            let no_price = site.cost.as_ref().is_some_and(|c| c.electricity.is_none())
+                && site.grid.price_per_mwh.is_none()
+                && matches!(site.grid.source, crate::grid::GridSource::Profile);
+            if no_price {
+                return Err(self.loc.invalid(&format!("site.{i}.grid.price_per_mwh"), format!("site `{}` has cost terms ([site.cost] or the top-level [cost]) but no electricity price; give site.{i}.grid.price_per_mwh or site.{i}.cost.electricity_price_per_mwh", site.name)));
+            }
             sites.push(site);
         }
         let names: Vec<&str> = sites.iter().map(|s| s.name.as_str()).collect();

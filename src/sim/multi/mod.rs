@@ -231,7 +231,7 @@ pub(crate) fn inputs(
         let gpus = site_job.plan.gpus();
         let fabric = crate::network::Fabric {
             nodes: gpus.div_ceil(s.cluster.gpus_per_node.max(1)),
-            ..s.cluster.fabric.clone()
+            ..s.cluster.fabric
         };
         let cluster = crate::scenario::Cluster {
             gpus,
