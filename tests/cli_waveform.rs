@@ -61,3 +61,45 @@ fn a_waveform_window_writes_the_csv_and_the_plot() {
     let summary = std::fs::read_to_string(dir.path().join("summary.csv")).unwrap();
     assert!(summary.lines().next().unwrap().contains("max_swing_mw"));
 }
+
+#[test]
+fn a_window_past_the_runs_end_says_so_and_gives_the_runs_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let o = moesim(&[
+        "run",
+        "scenarios/single_node.toml",
+        "--waveform",
+        "5000..5001",
+        "--no-samples",
+        "--no-plots",
+        "--out",
+        out,
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    for s in ["dense", "moe"] {
+        assert!(
+            err.contains(&format!(
+                "--waveform 5000..5001 starts after {s}'s run ended"
+            )),
+            "{err}"
+        );
+    }
+    assert!(
+        err.contains("waveform panel is empty (the run lasts "),
+        "{err}"
+    );
+    // A window inside the run draws no note.
+    let o = moesim(&[
+        "run",
+        "scenarios/single_node.toml",
+        "--waveform",
+        "0.1..0.1003",
+        "--no-samples",
+        "--no-plots",
+        "--out",
+        out,
+    ]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("--waveform 0.1"));
+}

@@ -129,6 +129,11 @@ pub fn run(
         Err(e @ report::WaveformOutError::Window(_)) => return fail(2, e),
         Err(e) => return fail(1, e),
     }
+    if let Some(w) = waveform {
+        for n in waveform_notes(&res, w) {
+            eprintln!("note: {n}");
+        }
+    }
     // --event-level: the per-layer energy lost to routing skew, per grid interval.
     if let Some(csv) = report::run_layers_csv(&res) {
         let path = dir.join("layers.csv");
@@ -196,6 +201,32 @@ pub fn run(
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Notes for a `--waveform` window `w` [s from the start] that reaches past a strategy's run: a window
+/// that starts after the run ended draws an empty panel, one that ends after it a panel that stops early.
+fn waveform_notes(res: &moesim::sim::Results, w: (f64, f64)) -> Vec<String> {
+    let h = |s: f64| s / 3600.0;
+    let mut notes = Vec::new();
+    for r in &res.strategies {
+        let end = r.outcome.wall_s;
+        if !end.is_finite() {
+            continue;
+        }
+        let name = r.kind.name();
+        if w.0 >= end {
+            notes.push(format!(
+                "--waveform {}..{} starts after {name}'s run ended: its waveform panel is empty (the run lasts {:.3} h; give START below {:.3})",
+                h(w.0), h(w.1), h(end), h(end)
+            ));
+        } else if w.1 > end {
+            notes.push(format!(
+                "--waveform {}..{} ends after {name}'s run: its waveform panel stops at {:.3} h (the run's end)",
+                h(w.0), h(w.1), h(end)
+            ));
+        }
+    }
+    notes
 }
 
 /// `moesim check`: validate a scenario and open every file it names (grid, weather, trace), exactly as

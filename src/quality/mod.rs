@@ -2,6 +2,7 @@
 
 mod applicable;
 mod batch;
+pub mod diloco;
 mod laws;
 mod moe_laws;
 mod tokens;

@@ -38,7 +38,7 @@ pub use plots_routing::plot_trace;
 pub use plots_skew::{plot_skew_heatmap, SkewCell};
 pub use plots_sweep::plot_sweep;
 pub use savings::savings_text;
-pub use sites::{sites_csv, sites_table, SITES_COLUMNS};
+pub use sites::{site_columns, sites_csv, sites_json, sites_table, SITES_COLUMNS};
 pub use summary::{summary_columns, summary_rows, to_json, SummaryRow};
 pub use table::table;
 pub use waveform::{

@@ -529,7 +529,11 @@ pub fn summary_rows(res: &Results) -> Vec<SummaryRow> {
 /// The summary as pretty JSON (a not-applicable number is `null`).
 pub fn to_json(res: &Results) -> String {
     let rows = summary_rows(res);
-    let v = serde_json::json!({ "scenario": res.scenario, "grid": { "region": res.grid.region, "source": res.grid.source, "mean_ci_g_per_kwh": res.grid.mean_ci(), "notes": res.grid.notes }, "compared": res.goal.describe(), "strategies": rows });
+    let mut v = serde_json::json!({ "scenario": res.scenario, "grid": { "region": res.grid.region, "source": res.grid.source, "mean_ci_g_per_kwh": res.grid.mean_ci(), "notes": res.grid.notes }, "compared": res.goal.describe(), "strategies": rows });
+    // A multi-region job: its comparison of modes (as sites.csv, with every cost term per site).
+    if let Some(sites) = super::sites::sites_json(res) {
+        v["multi_region"] = sites;
+    }
     serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 

@@ -307,7 +307,7 @@ pub struct RawUncertainty {
 }
 
 /// `[cost]`: what a run pays beyond (or instead of) the grid's electricity price (see `validate/cost.rs`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCost {
     /// A number [currency/MWh] or a table: a series (`RawValueCsv`).
@@ -321,7 +321,7 @@ pub struct RawCost {
 }
 
 /// A generic CSV of one value per stamp, read with the grid loader's rules.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawValueCsv {
     pub path: String,
@@ -334,7 +334,7 @@ pub struct RawValueCsv {
 }
 
 /// `[cost.hints]`: the grid's run/throttle/pause hints.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHints {
     pub path: String,

@@ -1,6 +1,6 @@
 //! Serde types of a multi-region job: `[[site]]`, `[[wan]]` and `[multisite]` (checked in `validate/sites.rs`).
 
-use super::raw::RawGrid;
+use super::raw::{RawCost, RawGrid};
 use serde::Deserialize;
 
 /// `[[site]]`: one site of a multi-region job.
@@ -17,6 +17,9 @@ pub struct RawSite {
     pub pue_model: Option<String>,
     /// The site's grid, read exactly as `[grid]` (`[site.grid]`, `[site.grid.csv]`).
     pub grid: RawGrid,
+    /// The site's cost terms and carbon forecast (`[site.cost]`, the keys of `[cost]`); a key it
+    /// leaves out of carbon_price_per_t, compute_hour_tax and levy_per_kwh is the top-level `[cost]`'s.
+    pub cost: Option<RawCost>,
 }
 
 /// `[[wan]]`: a WAN link between two sites.
@@ -39,4 +42,6 @@ pub struct RawMultisite {
     pub planner: Option<String>,
     /// Geo-distributed data parallel: steps between WAN synchronisations (1 = every step).
     pub sync_every_steps: Option<i64>,
+    /// What the planners minimise: `"co2"` (default) or `"cost"` (every cost term).
+    pub objective: Option<String>,
 }

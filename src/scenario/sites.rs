@@ -1,5 +1,6 @@
 //! A multi-region job as a scenario describes it: its sites, the WAN between them and the planner's settings.
 
+use crate::cost::CostSpec;
 use crate::grid::{GridSpec, PueModel};
 use crate::network::wan::WanLink;
 use std::path::PathBuf;
@@ -28,6 +29,40 @@ impl SitePlanner {
     }
 }
 
+/// What the multi-region planners minimise (`multisite.objective`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteObjective {
+    /// Emissions of the sites and the WAN [kg CO2e].
+    Co2,
+    /// Every cost term of the sites and the WAN: electricity, carbon price, compute-hour tax, levy.
+    Cost,
+}
+
+impl SiteObjective {
+    /// Every objective with its name in scenario files.
+    pub const ALL: [(SiteObjective, &'static str); 2] =
+        [(SiteObjective::Co2, "co2"), (SiteObjective::Cost, "cost")];
+
+    /// The name in scenario files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            SiteObjective::Co2 => "co2",
+            SiteObjective::Cost => "cost",
+        }
+    }
+}
+
+/// Where a site's cost terms come from, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CostOrigin {
+    /// No `[cost]` anywhere: electricity at the grid's price only.
+    None,
+    /// The site's own `[site.cost]` (keys it leaves out taken from `[cost]`).
+    Site,
+    /// The top-level `[cost]`'s carbon price, tax and levy (the site has no `[site.cost]`).
+    TopLevel,
+}
+
 /// One site of a multi-region job (`[[site]]`).
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -44,6 +79,12 @@ pub struct Site {
     pub weather_pue: Option<(PathBuf, PueModel)>,
     /// The site's grid (region, profile or file, price), read as `[grid]` is.
     pub grid: GridSpec,
+    /// The site's cost terms and carbon forecast: `[site.cost]`, its missing carbon price, tax and
+    /// levy taken from the top-level `[cost]`; or those three of `[cost]` alone (never its electricity
+    /// price, forecast or hints, which describe `[grid]`'s region). None without either table.
+    pub cost: Option<CostSpec>,
+    /// Where `cost` comes from.
+    pub cost_origin: CostOrigin,
 }
 
 /// The sites, WAN links and planner settings of a multi-region job (`[[site]]`, `[[wan]]`, `[multisite]`).
@@ -59,6 +100,8 @@ pub struct SitesSpec {
     pub planner: SitePlanner,
     /// Geo-distributed data parallel: optimizer steps between WAN synchronisations (1 = every step).
     pub sync_every_steps: u32,
+    /// What the planners minimise.
+    pub objective: SiteObjective,
 }
 
 impl SitesSpec {

@@ -25,6 +25,23 @@ impl Validator<'_> {
         c: &RawCost,
         circadian: Option<&CircadianSpec>,
     ) -> Result<CostSpec, ScenarioError> {
+        let planner = |key: &str| -> Result<(), ScenarioError> {
+            match circadian {
+                None => Err(self.loc.invalid(key, "is read by the circadian planner, and this scenario has no [strategy.circadian]; add strategy \"circadian\" or remove it")),
+                Some(c) if !c.optimal => Err(self.loc.invalid(key, "is read by the planner of policy = \"optimal\"; set strategy.circadian.policy = \"optimal\" or remove it")),
+                Some(_) => Ok(()),
+            }
+        };
+        self.cost_with(c, &planner)
+    }
+
+    /// `[cost]` (or a `[[site]]`'s `[site.cost]`), `planner` checking that a key the planner reads
+    /// (forecast, hints) has a planner to read it.
+    pub(super) fn cost_with(
+        &self,
+        c: &RawCost,
+        planner: &dyn Fn(&str) -> Result<(), ScenarioError>,
+    ) -> Result<CostSpec, ScenarioError> {
         let price_hi = crate::grid::Quantity::Price.bounds().hi;
         let electricity = match &c.electricity_price_per_mwh {
             None => None,
@@ -63,13 +80,6 @@ impl Validator<'_> {
             MAX_LEVY_PER_KWH,
             "currency per kWh of facility energy (a larger value is usually per MWh)",
         )?;
-        let planner = |key: &str| -> Result<(), ScenarioError> {
-            match circadian {
-                None => Err(self.loc.invalid(key, "is read by the circadian planner, and this scenario has no [strategy.circadian]; add strategy \"circadian\" or remove it")),
-                Some(c) if !c.optimal => Err(self.loc.invalid(key, "is read by the planner of policy = \"optimal\"; set strategy.circadian.policy = \"optimal\" or remove it")),
-                Some(_) => Ok(()),
-            }
-        };
         let forecast = match &c.forecast {
             None => None,
             Some(f) => {

@@ -2,10 +2,12 @@
 //! (checked by the `[grid]` code), capacities in replicas, and a WAN link for every pair.
 
 use super::super::raw::*;
-use super::super::sites::{Site, SitePlanner, SitesSpec};
+use super::super::sites::{CostOrigin, Site, SiteObjective, SitePlanner, SitesSpec};
 use super::super::*;
 use super::Validator;
+use crate::cost::CostSpec;
 use crate::network::wan::{WanLink, ASLAN_2015_J_PER_BYTE};
+use crate::quality::diloco::{check_range, MAX_INNER_STEPS, MAX_REPLICAS};
 
 impl Validator<'_> {
     /// The multi-region job of `raw` for `job` (the MoE model, else the dense one); None without
@@ -39,9 +41,25 @@ impl Validator<'_> {
                 "a multi-region job needs a [models.moe] or [models.dense] table",
             ));
         };
+        // The top-level [cost] first, so a bad value a site inherits is reported where it is written
+        // (its planner keys are checked again, against the circadian planner, with the rest of [cost]).
+        if let Some(c) = &raw.cost {
+            self.cost_with(c, &|_| Ok(()))?;
+        }
         let mut sites: Vec<Site> = Vec::with_capacity(raw.site.len());
         for (i, r) in raw.site.iter().enumerate() {
-            sites.push(self.site(i, r, job, cluster, grid, &sites)?);
+            let mut site = self.site(i, r, job, cluster, grid, &sites)?;
+            (site.cost, site.cost_origin) =
+                self.site_cost(i, r.cost.as_ref(), raw.cost.as_ref())?;
+            // Cost terms need an electricity price; a profile grid has one only by price_per_mwh (a
+            // grid file may have a price column, checked when it is read).
+            let no_price = site.cost.as_ref().is_some_and(|c| c.electricity.is_none())
+                && site.grid.price_per_mwh.is_none()
+                && matches!(site.grid.source, crate::grid::GridSource::Profile);
+            if no_price {
+                return Err(self.loc.invalid(&format!("site.{i}.grid.price_per_mwh"), format!("site `{}` has cost terms ([site.cost] or the top-level [cost]) but no electricity price; give site.{i}.grid.price_per_mwh or site.{i}.cost.electricity_price_per_mwh", site.name)));
+            }
+            sites.push(site);
         }
         let names: Vec<&str> = sites.iter().map(|s| s.name.as_str()).collect();
         let index_of = |key: &str, name: &str| {
@@ -123,12 +141,27 @@ impl Validator<'_> {
         };
         let sync_every_steps = match m.sync_every_steps {
             None => 1,
-            // DiLoCo on 8 workers "performs as well as fully synchronous optimization while
-            // communicating 500 times less" (Douillard et al. 2023, arXiv 2311.08105, abstract; C4,
-            // H = 500 inner steps): up to 500 the estimated loss is the synchronous one. Beyond it
-            // the paper reports a growing quality cost that is not modelled here, so it is refused.
-            Some(h) if (1..=500).contains(&h) => h as u32,
-            Some(h) => return Err(self.loc.invalid("multisite.sync_every_steps", format!("must be between 1 and 500 steps (DiLoCo, Douillard et al. 2023, matches fully synchronous quality at 500 inner steps; the quality cost of rarer synchronisation is not modelled), got {h}"))),
+            // The quality cost of synchronising every H steps is interpolated from published losses
+            // (Douillard et al. 2025, arXiv 2501.18512, Table 6: H = 30 and 100, M = 2 and 4 replicas;
+            // see quality::diloco); beyond them there is no number, so the setting is refused.
+            Some(h) if (1..=i64::from(MAX_INNER_STEPS)).contains(&h) => h as u32,
+            Some(h) => return Err(self.loc.invalid("multisite.sync_every_steps", format!("must be between 1 and {MAX_INNER_STEPS} steps: the published range of the quality cost of infrequent synchronisation (Streaming DiLoCo, Douillard et al. 2025, arXiv 2501.18512, Table 6: H = 30 and 100), got {h}"))),
+        };
+        if let Err(e) = check_range(sync_every_steps, sites.len() as u32) {
+            return Err(self.loc.invalid("multisite.sync_every_steps", format!("{e}: geo-distributed data parallel synchronises every site, and this job has {} sites; list at most {MAX_REPLICAS} sites or set sync_every_steps = 1 (every step, data parallel: no quality cost)", sites.len())));
+        }
+        let objective = match m.objective.as_deref() {
+            None => SiteObjective::Co2,
+            Some(o) => SiteObjective::ALL
+                .iter()
+                .find(|(_, n)| *n == o)
+                .map(|(k, _)| *k)
+                .ok_or_else(|| {
+                    self.loc.invalid(
+                        "multisite.objective",
+                        format!("unknown objective `{o}`; valid: co2, cost"),
+                    )
+                })?,
         };
         Ok(Some(SitesSpec {
             sites,
@@ -136,6 +169,7 @@ impl Validator<'_> {
             deadline_s: m.deadline_hours * 3600.0,
             planner,
             sync_every_steps,
+            objective,
         }))
     }
 
@@ -208,7 +242,52 @@ impl Validator<'_> {
             pue,
             weather_pue,
             grid: site_grid,
+            cost: None,
+            cost_origin: CostOrigin::None,
         })
+    }
+
+    /// Site `i`'s cost: its `[site.cost]` with the carbon price, tax and levy it leaves out taken
+    /// from the top-level `[cost]`; or those three of `[cost]` alone; or none.
+    fn site_cost(
+        &self,
+        i: usize,
+        own: Option<&RawCost>,
+        top: Option<&RawCost>,
+    ) -> Result<(Option<CostSpec>, CostOrigin), ScenarioError> {
+        let nested = self.loc.nested(&format!("site.{i}."));
+        let v = Validator {
+            loc: &nested,
+            base: self.base,
+        };
+        let (merged, origin) = match (own, top) {
+            (None, None) => return Ok((None, CostOrigin::None)),
+            (Some(c), top) => {
+                if c.hints.is_some() {
+                    return Err(v.loc.invalid("cost.hints", "the multi-region planners do not read grid hints; remove [site.cost.hints] (a site's [site.cost.forecast] is read)"));
+                }
+                let mut m = c.clone();
+                if let Some(t) = top {
+                    m.carbon_price_per_t = m.carbon_price_per_t.or(t.carbon_price_per_t.clone());
+                    m.compute_hour_tax = m.compute_hour_tax.or(t.compute_hour_tax);
+                    m.levy_per_kwh = m.levy_per_kwh.or(t.levy_per_kwh);
+                }
+                (m, CostOrigin::Site)
+            }
+            (None, Some(t)) => (
+                RawCost {
+                    electricity_price_per_mwh: None,
+                    carbon_price_per_t: t.carbon_price_per_t.clone(),
+                    compute_hour_tax: t.compute_hour_tax,
+                    levy_per_kwh: t.levy_per_kwh,
+                    forecast: None,
+                    hints: None,
+                },
+                CostOrigin::TopLevel,
+            ),
+        };
+        // A site's forecast is read by the multi-region planners, which every multi-region job has.
+        Ok((Some(v.cost_with(&merged, &|_| Ok(()))?), origin))
     }
 }
 

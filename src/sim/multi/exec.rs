@@ -1,8 +1,11 @@
 //! Carrying out a follow-the-night plan (one site per grid interval): training metered at each site,
 //! checkpoint moves over the WAN charged in time, held power and network energy.
 
+use super::meters::SiteMeters;
 use super::Inputs;
-use crate::sim::meter::{Meter, Power, Totals};
+use crate::cost::CostTerms;
+use crate::scenario::sites::SiteObjective;
+use crate::sim::meter::{Power, Totals};
 use crate::sim::SimError;
 
 /// One multi-region run: a mode's totals over all its sites and the WAN.
@@ -16,8 +19,11 @@ pub struct SiteRun {
     pub wan_j: f64,
     /// CO2 of the WAN energy, at the mean intensity of the two ends [kg].
     pub wan_co2_kg: f64,
-    /// Cost of the WAN energy at the mean price of the two ends [currency].
-    pub wan_cost: f64,
+    /// Each site's cost terms, in scenario order [currency].
+    pub site_terms: Vec<CostTerms>,
+    /// The WAN's cost terms: its energy at the mean electricity and carbon price of the sites it
+    /// joins (no tax, no levy) [currency].
+    pub wan_terms: CostTerms,
     /// Wall-clock from the start to the last step [s] (NaN if the run did not finish in the series).
     pub wall_s: f64,
     /// Tokens trained.
@@ -30,6 +36,11 @@ pub struct SiteRun {
     pub trained_s: Vec<f64>,
     /// GPU-hours held (training, sending or receiving) [h].
     pub gpu_hours: f64,
+    /// GPU-hours held at each site, in scenario order [h].
+    pub gpu_hours_by_site: Vec<f64>,
+    /// Relative loss increase of synchronising every H steps over data parallel (geo-distributed;
+    /// tokens-weighted over its rounds, by the number of sites in each; 0 otherwise).
+    pub sync_penalty: f64,
     /// Whether the run finished by the deadline.
     pub deadline_met: bool,
     /// The site of each interval until the end (follow the night and single site; empty for geo).
@@ -49,9 +60,52 @@ impl SiteRun {
         self.sites.facility_j + self.wan_j
     }
 
-    /// Electricity cost of the sites and the WAN [currency].
+    /// Every cost term of the sites and the WAN, summed [currency].
+    pub fn cost_terms(&self) -> CostTerms {
+        let mut t = self.wan_terms;
+        for s in &self.site_terms {
+            t.electricity += s.electricity;
+            t.carbon += s.carbon;
+            t.tax += s.tax;
+            t.levy += s.levy;
+        }
+        t
+    }
+
+    /// Total cost of the sites and the WAN: the sum of [`Self::cost_terms`] [currency].
     pub fn cost(&self) -> f64 {
-        self.sites.cost + self.wan_cost
+        self.cost_terms().total()
+    }
+
+    /// What the planners minimise: kg CO2e or currency.
+    pub fn score(&self, objective: SiteObjective) -> f64 {
+        match objective {
+            SiteObjective::Co2 => self.co2_kg(),
+            SiteObjective::Cost => self.cost(),
+        }
+    }
+
+    /// An empty run of `name` over `n_sites` sites.
+    pub(super) fn new(name: &str, n_sites: usize) -> SiteRun {
+        SiteRun {
+            name: name.to_string(),
+            sites: Totals::default(),
+            wan_j: 0.0,
+            wan_co2_kg: 0.0,
+            site_terms: vec![CostTerms::default(); n_sites],
+            wan_terms: CostTerms::default(),
+            wall_s: f64::NAN,
+            tokens: 0.0,
+            effective_tokens: 0.0,
+            moves: 0,
+            trained_s: vec![0.0; n_sites],
+            gpu_hours: 0.0,
+            gpu_hours_by_site: vec![0.0; n_sites],
+            sync_penalty: 0.0,
+            deadline_met: false,
+            plan: Vec::new(),
+            loss: None,
+        }
     }
 }
 
@@ -66,23 +120,8 @@ pub type Execution = SiteRun;
 pub(crate) fn execute(inp: &Inputs, plan: &[usize], name: &str) -> Result<SiteRun, SimError> {
     let n_sites = inp.sites.len();
     let dt = inp.interval_s;
-    let mut meters: Vec<Meter> = inp.sites.iter().map(|m| Meter::new(m.pue[0])).collect();
-    let mut run = SiteRun {
-        name: name.to_string(),
-        sites: Totals::default(),
-        wan_j: 0.0,
-        wan_co2_kg: 0.0,
-        wan_cost: 0.0,
-        wall_s: f64::NAN,
-        tokens: 0.0,
-        effective_tokens: 0.0,
-        moves: 0,
-        trained_s: vec![0.0; n_sites],
-        gpu_hours: 0.0,
-        deadline_met: false,
-        plan: Vec::new(),
-        loss: None,
-    };
+    let mut meters = SiteMeters::new(inp);
+    let mut run = SiteRun::new(name, n_sites);
     let mut progress = 0.0;
     let mut prev: Option<usize> = None;
     let mut end_s = f64::NAN;
@@ -91,10 +130,7 @@ pub(crate) fn execute(inp: &Inputs, plan: &[usize], name: &str) -> Result<SiteRu
         .min(inp.sites.iter().map(|m| m.ci.len()).min().unwrap_or(0));
     for (i, &s) in plan.iter().enumerate().take(intervals) {
         let t0 = i as f64 * dt;
-        for (k, m) in meters.iter_mut().enumerate() {
-            let site = &inp.sites[k];
-            m.new_interval(t0, site.ci[i], site.price[i], site.pue[i]);
-        }
+        meters.start_interval(inp, i, t0, &mut run);
         run.plan.push(s);
         let site = &inp.sites[s];
         let mut start = t0;
@@ -111,19 +147,17 @@ pub(crate) fn execute(inp: &Inputs, plan: &[usize], name: &str) -> Result<SiteRu
                 });
             }
             let from = &inp.sites[p];
-            meters[p].set_power(t0, from.held);
-            meters[s].set_power(t0, site.held);
-            meters[p].set_power(t0 + tau, Power::default());
-            let j = link.transfer_j(inp.checkpoint_bytes);
-            run.wan_j += j;
-            run.wan_co2_kg += j / 3.6e6 * 0.5 * (from.ci[i] + site.ci[i]) / 1000.0;
-            run.wan_cost += j / 3.6e9 * 0.5 * (from.price[i] + site.price[i]);
-            run.gpu_hours += (from.gpus + site.gpus) * tau / 3600.0;
+            meters.m[p].set_power(t0, from.held);
+            meters.m[s].set_power(t0, site.held);
+            meters.m[p].set_power(t0 + tau, Power::default());
+            run.wan(inp, &[p, s], i, link.transfer_j(inp.checkpoint_bytes));
+            run.hold(p, from.gpus, tau);
+            run.hold(s, site.gpus, tau);
             run.moves += 1;
             start = t0 + tau;
         }
         prev = Some(s);
-        meters[s].set_power(start, site.train);
+        meters.m[s].set_power(start, site.train);
         let rate = site.rate();
         let need_s = (inp.target - progress) / rate;
         let span = if start + need_s <= t0 + dt {
@@ -134,27 +168,15 @@ pub(crate) fn execute(inp: &Inputs, plan: &[usize], name: &str) -> Result<SiteRu
         };
         progress += rate * span;
         run.trained_s[s] += span;
-        run.gpu_hours += site.gpus * span / 3600.0;
+        run.hold(s, site.gpus, span);
         run.tokens += site.tokens_per_step / site.step_s * span;
         run.effective_tokens += site.effective_per_step / site.step_s * span;
         if end_s.is_finite() {
-            meters[s].set_power(end_s, Power::default());
+            meters.m[s].set_power(end_s, Power::default());
             break;
         }
     }
-    close_meters(&mut meters, end_s, intervals as f64 * dt, &mut run);
+    meters.close(inp, end_s, intervals as f64 * dt, &mut run);
     run.deadline_met = end_s.is_finite() && end_s <= inp.spec.deadline_s + 1e-6;
     Ok(run)
-}
-
-/// Close every site's meter at the run's end `end_s` (or at `horizon_s` when it never finished), sum
-/// them into `run.sites` and set the run's wall-clock time.
-pub(super) fn close_meters(meters: &mut [Meter], end_s: f64, horizon_s: f64, run: &mut SiteRun) {
-    let close = if end_s.is_finite() { end_s } else { horizon_s };
-    for m in meters.iter_mut() {
-        m.advance(close);
-        run.sites.absorb(&m.total);
-    }
-    run.sites.time_s = close;
-    run.wall_s = end_s;
 }

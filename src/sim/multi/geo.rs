@@ -6,14 +6,19 @@
 //! all-reduce ends. Rounds are metered as a steady rate within an interval (a round is minutes long,
 //! an interval an hour). A site that joins receives the current weights from the lowest-numbered
 //! site that was active (its own optimizer state stays at the site). Planner: a site takes part in
-//! an interval when its CO2 per token there is at most a threshold (the cleanest site at least, so
-//! the job never pauses); every threshold the series offers is tried (and "all sites always"), and
-//! the least-CO2 plan that meets the deadline kept.
+//! an interval when its CO2 (or, for `multisite.objective = "cost"`, its cost) per token there is at
+//! most a threshold (the cleanest site at least, so the job never pauses); every threshold the series
+//! offers is tried (and "all sites always"), and the least-CO2 (least-cost) plan that meets the
+//! deadline kept. It plans on each site's `[site.cost.forecast]` where given (the real series
+//! otherwise: perfect foresight) and is charged on the real series. The quality cost of
+//! synchronising every H steps (`quality::diloco`) is not the planner's to trade: it depends on H
+//! and on how many sites synchronise, and is reported in the estimated loss.
 
 use super::exec::SiteRun;
+use super::meters::SiteMeters;
 use super::Inputs;
 use crate::network::wan::{ring_all_reduce, WanLink};
-use crate::sim::meter::{Meter, Power, Totals};
+use crate::sim::meter::Power;
 use crate::sim::SimError;
 
 /// `a` for share `wa` of the time and `b` for the rest.
@@ -66,24 +71,11 @@ pub(super) fn execute(inp: &Inputs, active: &[u64], name: &str) -> Result<SiteRu
     let k = inp.sites.len();
     let dt = inp.interval_s;
     let h = inp.spec.sync_every_steps as f64;
-    let mut meters: Vec<Meter> = inp.sites.iter().map(|m| Meter::new(m.pue[0])).collect();
-    let mut run = SiteRun {
-        name: name.to_string(),
-        sites: Totals::default(),
-        wan_j: 0.0,
-        wan_co2_kg: 0.0,
-        wan_cost: 0.0,
-        wall_s: f64::NAN,
-        tokens: 0.0,
-        effective_tokens: 0.0,
-        moves: 0,
-        trained_s: vec![0.0; k],
-        gpu_hours: 0.0,
-        deadline_met: false,
-        plan: Vec::new(),
-        loss: None,
-    };
+    let mut meters = SiteMeters::new(inp);
+    let mut run = SiteRun::new(name, k);
     let mut progress = 0.0;
+    // Σ effective tokens × the sync penalty of the round's site count (for the tokens-weighted mean).
+    let mut penalised = 0.0;
     // WAN synchronisations (rounds with two or more sites).
     let mut syncs = 0.0;
     let mut end_s = f64::NAN;
@@ -93,13 +85,8 @@ pub(super) fn execute(inp: &Inputs, active: &[u64], name: &str) -> Result<SiteRu
         .min(inp.sites.iter().map(|m| m.ci.len()).min().unwrap_or(0));
     for (i, &bits) in active.iter().enumerate().take(len) {
         let t0 = i as f64 * dt;
-        for (s, m) in meters.iter_mut().enumerate() {
-            m.new_interval(
-                t0,
-                inp.sites[s].ci[i],
-                inp.sites[s].price[i],
-                inp.sites[s].pue[i],
-            );
+        meters.start_interval(inp, i, t0, &mut run);
+        for m in meters.m.iter_mut() {
             m.set_power(t0, Power::default());
         }
         let set: Vec<usize> = (0..k).filter(|s| bits >> s & 1 == 1).collect();
@@ -116,14 +103,11 @@ pub(super) fn execute(inp: &Inputs, active: &[u64], name: &str) -> Result<SiteRu
                     what: "a WAN link between every pair of sites",
                 })?;
                 let tau = link.transfer_s(inp.sync_bytes).min(dt);
-                let j = link.transfer_j(inp.sync_bytes);
-                let (a, b) = (&inp.sites[src], &inp.sites[s]);
-                run.wan_j += j;
-                run.wan_co2_kg += j / 3.6e6 * 0.5 * (a.ci[i] + b.ci[i]) / 1000.0;
-                run.wan_cost += j / 3.6e9 * 0.5 * (a.price[i] + b.price[i]);
-                meters[s].set_power(t0, b.held);
+                run.wan(inp, &[src, s], i, link.transfer_j(inp.sync_bytes));
+                let b = &inp.sites[s];
+                meters.m[s].set_power(t0, b.held);
                 join_until[s] = t0 + tau;
-                run.gpu_hours += b.gpus * tau / 3600.0;
+                run.hold(s, b.gpus, tau);
             }
         }
         // Every active site starts the interval's rounds once the last joiner has the weights; until
@@ -132,8 +116,8 @@ pub(super) fn execute(inp: &Inputs, active: &[u64], name: &str) -> Result<SiteRu
         if start > t0 {
             for &s in set.iter().filter(|&&s| join_until[s] == t0) {
                 let m = &inp.sites[s];
-                meters[s].set_power(t0, m.held);
-                run.gpu_hours += m.gpus * (start - t0) / 3600.0;
+                meters.m[s].set_power(t0, m.held);
+                run.hold(s, m.gpus, start - t0);
             }
         }
         let (round_s, prog, tokens, eff, sync_j, _) = round(inp, &set)?;
@@ -147,10 +131,10 @@ pub(super) fn execute(inp: &Inputs, active: &[u64], name: &str) -> Result<SiteRu
         for &s in &set {
             let m = &inp.sites[s];
             let busy = (h * m.step_s / round_s).min(1.0);
-            meters[s].set_power(start, mix(&m.train, busy, &m.held));
-            meters[s].set_power(stop, Power::default());
+            meters.m[s].set_power(start, mix(&m.train, busy, &m.held));
+            meters.m[s].set_power(stop, Power::default());
             run.trained_s[s] += span * busy;
-            run.gpu_hours += m.gpus * span / 3600.0;
+            run.hold(s, m.gpus, span);
         }
         let n_rounds = span / round_s;
         if set.len() > 1 {
@@ -159,32 +143,43 @@ pub(super) fn execute(inp: &Inputs, active: &[u64], name: &str) -> Result<SiteRu
         progress += prog * n_rounds;
         run.tokens += tokens * n_rounds;
         run.effective_tokens += eff * n_rounds;
-        let j = sync_j * n_rounds;
-        let mean_ci = set.iter().map(|&s| inp.sites[s].ci[i]).sum::<f64>() / set.len() as f64;
-        let mean_price = set.iter().map(|&s| inp.sites[s].price[i]).sum::<f64>() / set.len() as f64;
-        run.wan_j += j;
-        run.wan_co2_kg += j / 3.6e6 * mean_ci / 1000.0;
-        run.wan_cost += j / 3.6e9 * mean_price;
+        penalised += eff * n_rounds * inp.sync_penalty.get(set.len()).copied().unwrap_or(0.0);
+        if sync_j > 0.0 {
+            run.wan(inp, &set, i, sync_j * n_rounds);
+        }
         prev_set = set;
         if start + need_s <= t0 + dt {
             end_s = stop;
             break;
         }
     }
-    super::exec::close_meters(&mut meters, end_s, len as f64 * dt, &mut run);
+    meters.close(inp, end_s, len as f64 * dt, &mut run);
+    if run.effective_tokens > 0.0 {
+        run.sync_penalty = penalised / run.effective_tokens;
+    }
     run.moves = syncs.floor() as u64;
     run.deadline_met = end_s.is_finite() && end_s <= inp.spec.deadline_s + 1e-6;
     Ok(run)
 }
 
-/// Geo-distributed data parallel with the threshold planner (see the module comment).
+/// Geo-distributed data parallel with the threshold planner (see the module comment): planned on the
+/// planner's view of the grids (each site's forecast where it has one), carried out on the real series.
 pub(super) fn geo_distributed(inp: &Inputs) -> Result<SiteRun, SimError> {
+    let view = inp.planner_view();
+    let pv = view.as_ref().unwrap_or(inp);
+    let plan = plan(pv)?;
+    execute(inp, &plan, "geo_dp")
+}
+
+/// The threshold planner's choice on `inp`: the active sites of each interval.
+fn plan(inp: &Inputs) -> Result<Vec<u64>, SimError> {
     let k = inp.sites.len();
+    let obj = inp.spec.objective;
     let len = inp.sites.iter().map(|m| m.ci.len()).min().unwrap_or(0);
     let n = ((inp.spec.deadline_s / inp.interval_s).ceil() as usize).clamp(1, len.max(1));
     let per_token = |i: usize, s: usize| {
         let m = &inp.sites[s];
-        m.co2_kg(&m.train, i, inp.interval_s) / (m.rate() * inp.interval_s)
+        m.signal(&m.train, i, inp.interval_s, obj) / (m.rate() * inp.interval_s)
     };
     let all: u64 = (1u64 << k) - 1;
     let mut thresholds: Vec<f64> = (0..n)
@@ -193,7 +188,8 @@ pub(super) fn geo_distributed(inp: &Inputs) -> Result<SiteRun, SimError> {
         .collect();
     thresholds.sort_by(f64::total_cmp);
     thresholds.dedup();
-    let mut best = execute(inp, &vec![all; len], "geo_dp")?;
+    let mut best_plan = vec![all; len];
+    let mut best = execute(inp, &best_plan, "geo_dp")?;
     for mu in thresholds {
         let plan: Vec<u64> = (0..len)
             .map(|i| {
@@ -220,12 +216,13 @@ pub(super) fn geo_distributed(inp: &Inputs) -> Result<SiteRun, SimError> {
         let r = execute(inp, &plan, "geo_dp")?;
         let wins = match (r.deadline_met, best.deadline_met) {
             (true, false) => true,
-            (true, true) => r.co2_kg() < best.co2_kg(),
+            (true, true) => r.score(obj) < best.score(obj),
             _ => false,
         };
         if wins {
             best = r;
+            best_plan = plan;
         }
     }
-    Ok(best)
+    Ok(best_plan)
 }

@@ -10,9 +10,12 @@
 
 mod exec;
 mod geo;
+mod meters;
 mod plan;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cost;
 
 pub use exec::{Execution, SiteRun};
 
@@ -20,9 +23,10 @@ use super::meter::Power;
 use super::{
     mean_step, models_for, outcome, plan as splan, token_target, Goal, RunSetup, SimError,
 };
+use crate::cost::CostInputs;
 use crate::grid::{self, GridSeries};
 use crate::routing::TraceFile;
-use crate::scenario::sites::SitesSpec;
+use crate::scenario::sites::{CostOrigin, SiteObjective, SitesSpec};
 use crate::scenario::{Scenario, StrategyKind};
 use std::sync::Arc;
 
@@ -56,6 +60,19 @@ pub struct SiteModel {
     pub pue: Vec<f64>,
     /// The grid's source, for the report.
     pub source: String,
+    /// Carbon price per interval [currency/t CO2e] (0 without one).
+    pub carbon_price: Vec<f64>,
+    /// Levy per kWh of facility energy [currency/kWh].
+    pub levy_per_kwh: f64,
+    /// Compute-hour tax per GPU-hour held [currency/GPU-h].
+    pub tax_per_gpu_h: f64,
+    /// The carbon-intensity forecast the planners plan on [g/kWh] (None: they see `ci` itself).
+    pub forecast_ci: Option<Vec<f64>>,
+    /// Where the planners' view of this site comes from, for the report: the forecast's file, or
+    /// "perfect foresight" (the real series).
+    pub planned_on: String,
+    /// Where the site's cost terms come from.
+    pub cost_origin: CostOrigin,
 }
 
 impl SiteModel {
@@ -67,6 +84,22 @@ impl SiteModel {
     /// CO2 of `dt_s` seconds at power `p` in interval `i` [kg].
     pub fn co2_kg(&self, p: &Power, i: usize, dt_s: f64) -> f64 {
         p.it_w() * self.pue[i] * dt_s / 3.6e6 * self.ci[i] / 1000.0
+    }
+
+    /// What `objective` counts of `dt_s` seconds at power `p` holding the site's GPUs in interval `i`:
+    /// CO2 [kg], or cost [currency] — facility MWh × (electricity price + levy + carbon price ×
+    /// intensity) plus the compute-hour tax on the GPU-hours.
+    pub fn signal(&self, p: &Power, i: usize, dt_s: f64, objective: SiteObjective) -> f64 {
+        match objective {
+            SiteObjective::Co2 => self.co2_kg(p, i, dt_s),
+            SiteObjective::Cost => {
+                let mwh = p.it_w() * self.pue[i] * dt_s / 3.6e9;
+                let per_mwh = self.price[i]
+                    + self.levy_per_kwh * 1000.0
+                    + self.carbon_price[i] * self.ci[i] / 1000.0;
+                mwh * per_mwh + self.tax_per_gpu_h * self.gpus * dt_s / 3600.0
+            }
+        }
     }
 }
 
@@ -88,6 +121,57 @@ pub struct Inputs {
     pub target: f64,
     /// Whether progress counts effective tokens.
     pub count_effective: bool,
+    /// Relative loss increase of geo-distributed rounds over data parallel, by the number of sites
+    /// that synchronise (index 0 and 1: none) (`quality::diloco`).
+    pub sync_penalty: Vec<f64>,
+}
+
+impl Inputs {
+    /// The grids as the planners see them: each site's forecast in place of its carbon series (None
+    /// when no site has a forecast: the planners see the real series, perfect foresight).
+    pub fn planner_view(&self) -> Option<Inputs> {
+        if self.sites.iter().all(|m| m.forecast_ci.is_none()) {
+            return None;
+        }
+        let mut v = self.clone();
+        for m in &mut v.sites {
+            if let Some(f) = m.forecast_ci.take() {
+                m.ci = f;
+            }
+        }
+        Some(v)
+    }
+
+    /// What the objective counts of `j` joules over the WAN between `sites` in interval `i`: CO2 at
+    /// their mean intensity [kg], or its electricity and carbon price at their mean prices [currency].
+    pub fn wan_signal(&self, sites: &[usize], i: usize, j: f64) -> f64 {
+        let n = sites.len().max(1) as f64;
+        let mean = |f: &dyn Fn(&SiteModel) -> f64| {
+            sites.iter().map(|&s| f(&self.sites[s])).sum::<f64>() / n
+        };
+        let co2_kg = j / 3.6e6 * mean(&|m| m.ci[i]) / 1000.0;
+        match self.spec.objective {
+            SiteObjective::Co2 => co2_kg,
+            SiteObjective::Cost => {
+                j / 3.6e9 * mean(&|m| m.price[i]) + co2_kg / 1000.0 * mean(&|m| m.carbon_price[i])
+            }
+        }
+    }
+}
+
+/// One site as the report describes it.
+#[derive(Debug, Clone)]
+pub struct SiteInfo {
+    /// Site name.
+    pub name: String,
+    /// GPUs the job uses there.
+    pub gpus: f64,
+    /// The site's switch power while the job holds its nodes [W] (its own nodes' fabric share).
+    pub network_w: f64,
+    /// What the planners planned this site's carbon on: a forecast file, or "perfect foresight".
+    pub planned_on: String,
+    /// Where its cost terms come from.
+    pub cost_origin: CostOrigin,
 }
 
 /// The comparison of a multi-region scenario.
@@ -103,6 +187,10 @@ pub struct SitesResults {
     pub planner: &'static str,
     /// Geo-distributed: steps between synchronisations.
     pub sync_every_steps: u32,
+    /// What the planners minimised.
+    pub objective: SiteObjective,
+    /// The sites, in scenario order.
+    pub sites: Vec<SiteInfo>,
 }
 
 /// Build the inputs of `s`'s multi-region job (None without one): each site's step model and grid
@@ -138,8 +226,16 @@ pub(crate) fn inputs(
             plan,
             ..job.clone()
         };
+        // The site's own fabric: its nodes only, so its switch power (ports per NIC endpoint) and
+        // its collectives are those of the GPUs it holds, not the full cluster's.
+        let gpus = site_job.plan.gpus();
+        let fabric = crate::network::Fabric {
+            nodes: gpus.div_ceil(s.cluster.gpus_per_node.max(1)),
+            ..s.cluster.fabric
+        };
         let cluster = crate::scenario::Cluster {
-            gpus: site_job.plan.gpus(),
+            gpus,
+            fabric,
             pue: site.pue,
             weather_pue: site.weather_pue.clone(),
             ..s.cluster.clone()
@@ -186,22 +282,62 @@ pub(crate) fn inputs(
             price: Vec::new(),
             pue: Vec::new(),
             source: String::new(),
+            carbon_price: Vec::new(),
+            levy_per_kwh: 0.0,
+            tax_per_gpu_h: 0.0,
+            forecast_ci: None,
+            planned_on: "perfect foresight".into(),
+            cost_origin: site.cost_origin,
         });
     }
     // Long enough for the slowest site alone past the deadline, in whole days.
     let horizon_s =
         ((slowest_s.max(spec.deadline_s) * 1.3 + 2.0 * 86_400.0) / 86_400.0).ceil() * 86_400.0;
     for (m, site) in models.iter_mut().zip(&spec.sites) {
-        let g: GridSeries = grid::series_for(&site.grid, s.training.start_utc_s, horizon_s as i64)?;
+        let mut g: GridSeries =
+            grid::series_for(&site.grid, s.training.start_utc_s, horizon_s as i64)?;
         let pue = grid::pue_by_interval(&g, site.pue, site.weather_pue.as_ref())?;
+        // The site's cost table read onto its own grid's intervals (an electricity price there
+        // replaces the grid's; see `Site::cost` for what it inherits from the top-level [cost]).
+        let cost = match &site.cost {
+            Some(c) => Some(CostInputs::load(c, &mut g)?),
+            None => None,
+        };
         m.price = g
             .price_per_mwh
             .clone()
             .unwrap_or_else(|| vec![0.0; g.ci_g_per_kwh.len()]);
+        m.carbon_price = vec![0.0; g.ci_g_per_kwh.len()];
+        if let Some(c) = cost {
+            if let Some(cp) = c.carbon_price_per_t {
+                m.carbon_price = cp;
+            }
+            m.levy_per_kwh = c.levy_per_kwh;
+            m.tax_per_gpu_h = c.compute_hour_tax;
+            if let (Some(f), Some(spec)) = (
+                c.forecast_ci,
+                site.cost.as_ref().and_then(|c| c.forecast.as_ref()),
+            ) {
+                m.forecast_ci = Some(f);
+                m.planned_on = format!("forecast {}", spec.path.display());
+            }
+        }
         m.ci = g.ci_g_per_kwh;
         m.pue = pue;
         m.source = g.source;
     }
+    // The quality cost of synchronising every H steps, by the number of sites that synchronise.
+    let h = spec.sync_every_steps;
+    let sync_penalty = (0..=spec.sites.len() as u32)
+        .map(|m| match m {
+            0 => Ok(0.0),
+            m => crate::quality::diloco::sync_penalty(job.model.params_active(), m, h),
+        })
+        .collect::<Result<Vec<f64>, _>>()
+        .map_err(|_| SimError::Missing {
+            strategy: "geo_dp",
+            what: "multisite.sync_every_steps within the published range of its quality cost (1 to 100 steps; at most 4 sites when above 1)",
+        })?;
     let p = job.plan.precision_bytes();
     let opt = if p >= 4.0 {
         crate::workload::memory::ADAM_FP32_OPT_BYTES_PER_PARAM
@@ -217,6 +353,7 @@ pub(crate) fn inputs(
         interval_s: s.grid.interval_s as f64,
         target,
         count_effective,
+        sync_penalty,
     }))
 }
 
@@ -245,7 +382,12 @@ pub(crate) fn simulate_sites(
     if let Some(job) = job {
         let law = outcome::law_of(s, job);
         for r in &mut runs {
-            r.loss = law.loss(r.effective_tokens).ok();
+            // Geo-distributed rounds synchronised every H steps: the loss after as many tokens of
+            // synchronous training × (1 + the published penalty), `quality::diloco`.
+            r.loss = law.loss(r.effective_tokens).ok().map(|mut l| {
+                l.loss *= 1.0 + r.sync_penalty;
+                l
+            });
         }
     }
     Ok(Some(SitesResults {
@@ -253,6 +395,18 @@ pub(crate) fn simulate_sites(
         deadline_s: inp.spec.deadline_s,
         planner: inp.spec.planner.name(),
         sync_every_steps: inp.spec.sync_every_steps,
+        objective: inp.spec.objective,
+        sites: inp
+            .sites
+            .iter()
+            .map(|m| SiteInfo {
+                name: m.name.clone(),
+                gpus: m.gpus,
+                network_w: m.train.network_w,
+                planned_on: m.planned_on.clone(),
+                cost_origin: m.cost_origin,
+            })
+            .collect(),
         runs,
     }))
 }

@@ -9,29 +9,33 @@
 //! dirtiest CO2 per token, carries each plan out, and keeps the least-CO2 one that meets the
 //! deadline. `greedy`: each interval, move to the site of least CO2 per token when the interval's
 //! saving there exceeds the move's CO2. Either way the single-site plans are candidates too, so
-//! the chosen plan never emits more than the best single site that meets the deadline (forecasts
-//! are the series themselves: the planner sees the grid it runs on). A plan that misses the deadline
+//! the chosen plan never emits more than the best single site that meets the deadline — on the series
+//! it planned on: each site's `[site.cost.forecast]` where given, else the real series (perfect
+//! foresight; the report says which). The plan is then carried out on the real series. With
+//! `multisite.objective = "cost"` every "CO2" above is the cost: electricity, levy and carbon price per
+//! MWh, and the compute-hour tax per GPU-second held. A plan that misses the deadline
 //! is repaired by switching intervals to faster sites, least extra CO2 per extra token first.
 
 use super::exec::{execute, SiteRun};
 use super::Inputs;
-use crate::scenario::sites::SitePlanner;
+use crate::scenario::sites::{SiteObjective, SitePlanner};
 use crate::sim::SimError;
 
 /// Rungs of the μ ladder below its top (each halves μ).
 const MU_RUNGS: i32 = 40;
 
-/// CO2 [kg] and progress [tokens] of a full interval `i` of training at site `s`.
+/// What the objective counts (CO2 [kg] or cost [currency]) and progress [tokens] of a full interval
+/// `i` of training at site `s`.
 fn interval(inp: &Inputs, i: usize, s: usize) -> (f64, f64) {
     let m = &inp.sites[s];
     (
-        m.co2_kg(&m.train, i, inp.interval_s),
+        m.signal(&m.train, i, inp.interval_s, inp.spec.objective),
         m.rate() * inp.interval_s,
     )
 }
 
-/// A move p→s at the start of interval `i`: (transfer time [s], CO2 of the held power and the WAN [kg]);
-/// None if the sites have no link or the transfer does not fit in the interval.
+/// A move p→s at the start of interval `i`: (transfer time [s], what the objective counts of the held
+/// power and the WAN); None if the sites have no link or the transfer does not fit in the interval.
 pub(super) fn move_cost(inp: &Inputs, i: usize, p: usize, s: usize) -> Option<(f64, f64)> {
     let link = inp.spec.link(p, s)?;
     let tau = link.transfer_s(inp.checkpoint_bytes);
@@ -39,10 +43,11 @@ pub(super) fn move_cost(inp: &Inputs, i: usize, p: usize, s: usize) -> Option<(f
         return None;
     }
     let (a, b) = (&inp.sites[p], &inp.sites[s]);
-    let wan = link.transfer_j(inp.checkpoint_bytes) / 3.6e6 * 0.5 * (a.ci[i] + b.ci[i]) / 1000.0;
+    let obj = inp.spec.objective;
+    let wan = inp.wan_signal(&[p, s], i, link.transfer_j(inp.checkpoint_bytes));
     Some((
         tau,
-        a.co2_kg(&a.held, i, tau) + b.co2_kg(&b.held, i, tau) + wan,
+        a.signal(&a.held, i, tau, obj) + b.signal(&b.held, i, tau, obj) + wan,
     ))
 }
 
@@ -165,21 +170,29 @@ fn extend(mut head: Vec<usize>, len: usize) -> Vec<usize> {
     head
 }
 
-/// Whether `a` is a better outcome than `b`: meets the deadline when `b` does not, else less CO2
-/// (among runs that both miss it, the earlier finish).
-fn better(a: &SiteRun, b: &SiteRun) -> bool {
+/// Whether `a` is a better outcome than `b`: meets the deadline when `b` does not, else less CO2 (or
+/// cost, by `objective`; among runs that both miss it, the earlier finish).
+fn better(a: &SiteRun, b: &SiteRun, objective: SiteObjective) -> bool {
     match (a.deadline_met, b.deadline_met) {
         (true, false) => true,
         (false, true) => false,
-        (true, true) => a.co2_kg() < b.co2_kg(),
+        (true, true) => a.score(objective) < b.score(objective),
         (false, false) => {
             a.wall_s.total_cmp(&b.wall_s).is_lt() || b.wall_s.is_nan() && !a.wall_s.is_nan()
         }
     }
 }
 
-/// Follow the night: the planner's plan carried out (see the module comment).
+/// Follow the night: the plan made on the planner's view of the grids (each site's forecast where it
+/// has one) carried out on the real series (see the module comment).
 pub(super) fn follow_the_night(inp: &Inputs) -> Result<SiteRun, SimError> {
+    let view = inp.planner_view();
+    let plan = choose(view.as_ref().unwrap_or(inp))?;
+    execute(inp, &plan, "follow_the_night")
+}
+
+/// The planner's plan on `inp` (the candidates carried out on `inp`, the best kept).
+fn choose(inp: &Inputs) -> Result<Vec<usize>, SimError> {
     let len = inp.sites.iter().map(|m| m.ci.len()).min().unwrap_or(0);
     let n = ((inp.spec.deadline_s / inp.interval_s).ceil() as usize).clamp(1, len.max(1));
     let mut plans: Vec<Vec<usize>> = (0..inp.sites.len()).map(|k| vec![k; len]).collect();
@@ -200,15 +213,19 @@ pub(super) fn follow_the_night(inp: &Inputs) -> Result<SiteRun, SimError> {
         }
         SitePlanner::Greedy => plans.push(repair(inp, extend(greedy_plan(inp, n), len), n)?),
     }
-    let mut best: Option<SiteRun> = None;
-    for p in &plans {
+    let mut best: Option<(SiteRun, usize)> = None;
+    for (k, p) in plans.iter().enumerate() {
         let r = execute(inp, p, "follow_the_night")?;
-        if best.as_ref().is_none_or(|b| better(&r, b)) {
-            best = Some(r);
+        if best
+            .as_ref()
+            .is_none_or(|(b, _)| better(&r, b, inp.spec.objective))
+        {
+            best = Some((r, k));
         }
     }
-    best.ok_or(SimError::Missing {
+    let (_, k) = best.ok_or(SimError::Missing {
         strategy: "follow_the_night",
         what: "at least one site",
-    })
+    })?;
+    Ok(plans.swap_remove(k))
 }

@@ -6,12 +6,12 @@ use super::plan::{dp_plan, follow_the_night, greedy_plan};
 use super::{geo, Inputs, SiteModel};
 use crate::grid::{GridSource, GridSpec};
 use crate::network::wan::{ring_all_reduce, WanLink};
-use crate::scenario::sites::{Site, SitePlanner, SitesSpec};
+use crate::scenario::sites::{CostOrigin, Site, SiteObjective, SitePlanner, SitesSpec};
 use crate::sim::meter::Power;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-const DT: f64 = 3600.0;
+pub(super) const DT: f64 = 3600.0;
 
 fn power(gpu_w: f64, node_w: f64) -> Power {
     Power {
@@ -23,7 +23,7 @@ fn power(gpu_w: f64, node_w: f64) -> Power {
 }
 
 /// A site training `rate` tokens/s at 10 kW IT (1 kW held), PUE 1, no price.
-fn site(name: &str, rate: f64, ci: Vec<f64>) -> SiteModel {
+pub(super) fn site(name: &str, rate: f64, ci: Vec<f64>) -> SiteModel {
     let n = ci.len();
     SiteModel {
         name: name.into(),
@@ -39,10 +39,16 @@ fn site(name: &str, rate: f64, ci: Vec<f64>) -> SiteModel {
         price: vec![50.0; n],
         pue: vec![1.0; n],
         source: "test".into(),
+        carbon_price: vec![0.0; n],
+        levy_per_kwh: 0.0,
+        tax_per_gpu_h: 0.0,
+        forecast_ci: None,
+        planned_on: "perfect foresight".into(),
+        cost_origin: CostOrigin::None,
     }
 }
 
-fn spec_of(
+pub(super) fn spec_of(
     sites: &[SiteModel],
     bw_gbps: f64,
     lat_s: f64,
@@ -79,16 +85,19 @@ fn spec_of(
                 pue: 1.0,
                 weather_pue: None,
                 grid: grid.clone(),
+                cost: None,
+                cost_origin: CostOrigin::None,
             })
             .collect(),
         wan,
         deadline_s: deadline_h * 3600.0,
         planner: SitePlanner::Dp,
         sync_every_steps: 10,
+        objective: SiteObjective::Co2,
     }
 }
 
-fn inputs(sites: Vec<SiteModel>, bytes: f64, spec: SitesSpec, target: f64) -> Inputs {
+pub(super) fn inputs(sites: Vec<SiteModel>, bytes: f64, spec: SitesSpec, target: f64) -> Inputs {
     Inputs {
         sites,
         spec,
@@ -97,10 +106,11 @@ fn inputs(sites: Vec<SiteModel>, bytes: f64, spec: SitesSpec, target: f64) -> In
         interval_s: DT,
         target,
         count_effective: false,
+        sync_penalty: vec![0.0; 5],
     }
 }
 
-fn close(a: f64, b: f64) -> bool {
+pub(super) fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
 
