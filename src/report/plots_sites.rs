@@ -1,11 +1,10 @@
 //! The multi-region comparison as a plot: per mode of sites.csv a bar of CO2e, the sites' part and the
 //! WAN's part stacked, with its wall-clock time on top.
 
-use super::draw::{bar_range, font, render, tick, DrawErr, Figure};
+use super::draw::render;
+use super::draw_stacked::{Layer, StackedBars};
 use super::plots_data::PlotError;
-use plotters::coord::Shift;
-use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::RGBColor;
 use std::path::{Path, PathBuf};
 
 /// One mode's bar: name, CO2e at the sites [kg], CO2e of the WAN [kg], wall-clock [h].
@@ -16,83 +15,32 @@ struct Bar {
     wall_h: f64,
 }
 
-struct SitesCo2 {
-    bars: Vec<Bar>,
-}
-
 const SITES: RGBColor = RGBColor(70, 110, 180);
 const WAN: RGBColor = RGBColor(220, 150, 40);
 
-impl Figure for SitesCo2 {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr> {
-        let n = self.bars.len() as i32;
-        let hi = self
-            .bars
+/// The chart of `bars`: sites' CO2e below, the WAN's on top, "kg, h" over each bar.
+fn chart(bars: &[Bar]) -> StackedBars {
+    StackedBars {
+        caption: "Across regions: CO2e by mode (wall-clock on top)".into(),
+        y_desc: "CO2e [kg]".into(),
+        names: bars.iter().map(|b| b.mode.clone()).collect(),
+        layers: vec![
+            Layer {
+                name: "sites",
+                colour: SITES,
+                values: bars.iter().map(|b| b.sites_kg).collect(),
+            },
+            Layer {
+                name: "WAN transfers",
+                colour: WAN,
+                values: bars.iter().map(|b| b.wan_kg).collect(),
+            },
+        ],
+        top_labels: bars
             .iter()
-            .map(|b| b.sites_kg + b.wan_kg)
-            .fold(0.0, f64::max);
-        let hi = if hi > 0.0 { hi * 1.15 } else { 1.0 };
-        let names: Vec<String> = self.bars.iter().map(|b| b.mode.clone()).collect();
-        let mut chart = ChartBuilder::on(root)
-            .caption("Across regions: CO2e by mode (wall-clock on top)", font(20))
-            .margin(14)
-            .x_label_area_size(34)
-            .y_label_area_size(80)
-            .build_cartesian_2d(bar_range(n).into_segmented(), 0.0..hi)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(names.len())
-            .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                    names.get(*i as usize).cloned().unwrap_or_default()
-                }
-                SegmentValue::Last => String::new(),
-            })
-            .y_desc("CO2e [kg]")
-            .y_label_formatter(&tick)
-            .label_style(font(13))
-            .draw()?;
-        type Part = (&'static str, RGBColor, fn(&Bar) -> (f64, f64));
-        let parts: [Part; 2] = [
-            ("sites", SITES, |b| (0.0, b.sites_kg)),
-            ("WAN transfers", WAN, |b| {
-                (b.sites_kg, b.sites_kg + b.wan_kg)
-            }),
-        ];
-        for (name, colour, span) in parts {
-            let bars = self.bars.iter().enumerate().map(|(i, b)| {
-                let (lo, top) = span(b);
-                let i = i as i32;
-                let mut r = Rectangle::new(
-                    [
-                        (SegmentValue::Exact(i), lo),
-                        (SegmentValue::Exact(i + 1), top),
-                    ],
-                    colour.filled(),
-                );
-                r.set_margin(0, 0, 24, 24);
-                r
-            });
-            chart.draw_series(bars)?.label(name).legend(move |(x, y)| {
-                Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled())
-            });
-        }
-        chart.draw_series(self.bars.iter().enumerate().map(|(i, b)| {
-            Text::new(
-                format!("{:.0} kg, {:.1} h", b.sites_kg + b.wan_kg, b.wall_h),
-                (SegmentValue::CenterOf(i as i32), b.sites_kg + b.wan_kg),
-                font(13).pos(Pos::new(HPos::Center, VPos::Bottom)),
-            )
-        }))?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(font(13))
-            .draw()?;
-        Ok(())
+            .map(|b| format!("{:.0} kg, {:.1} h", b.sites_kg + b.wan_kg, b.wall_h))
+            .collect(),
+        side_margin_px: 24,
     }
 }
 
@@ -154,7 +102,7 @@ pub(crate) fn plot_sites(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
     if bars.is_empty() {
         return Ok(Vec::new());
     }
-    render(dir, "sites_co2", (960, 560), &SitesCo2 { bars })
+    render(dir, "sites_co2", (960, 560), &chart(&bars))
 }
 
 #[cfg(test)]
