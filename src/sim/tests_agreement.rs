@@ -234,6 +234,7 @@ fn draw(rng: &mut ChaCha8Rng, combined: bool) -> Option<Case> {
             optimizer: OptimizerKind::default(),
             sequence_parallel: true,
             attention_kernel: Default::default(),
+            framework: Default::default(),
             schedule,
         },
         cluster,

@@ -179,6 +179,7 @@ impl Validator<'_> {
             optimizer: t.optimizer.unwrap_or_default(),
             sequence_parallel: t.sequence_parallel.unwrap_or(true),
             attention_kernel: t.attention_kernel.unwrap_or_default(),
+            framework: t.framework.unwrap_or_default(),
         })
     }
 
@@ -242,6 +243,7 @@ impl Validator<'_> {
             act: m.act.unwrap_or_default(),
             norm: m.norm.unwrap_or_default(),
             router_score: m.router_score.unwrap_or_default(),
+            bias: m.bias.unwrap_or(false),
         })
     }
 }
@@ -470,6 +472,29 @@ mod tests {
             e.contains("`training.attention_kernel`")
                 && e.contains("flash")
                 && e.contains("unfused"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn framework_and_bias_reach_the_job_and_an_unknown_framework_lists_the_valid_names() {
+        let s = with("recompute = false", "recompute = false\nframework = \"gpt-neox\"")
+            .and_then(|_| with(MOE, "expert_ffn_hidden = 2816\nbias = true\n"));
+        let s = s.expect("valid");
+        let moe = s.moe.as_ref().expect("moe job");
+        assert!(moe.model.arch.bias);
+        let s = with("recompute = false", "recompute = false\nframework = \"gpt-neox\"")
+            .expect("valid");
+        assert_eq!(
+            s.moe.as_ref().expect("moe").ops_config().framework,
+            crate::workload::step_ops::Framework::GptNeox
+        );
+        let e = err(
+            "recompute = false",
+            "recompute = false\nframework = \"deepspeed\"",
+        );
+        assert!(
+            e.contains("`training.framework`") && e.contains("megatron") && e.contains("gpt-neox"),
             "{e}"
         );
     }

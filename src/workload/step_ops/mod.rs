@@ -12,6 +12,8 @@ mod layer;
 mod moe;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_framework;
 
 pub use build::{optimizer_bytes_per_param, step_ops, uniform_expert_tokens, StageOps, StepOps};
 pub use layer::layer_forward_ops;
@@ -313,6 +315,21 @@ pub enum AttentionKernel {
     Unfused,
 }
 
+/// Training framework whose eager layer code the operation list follows where frameworks differ
+/// (`training.framework`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Framework {
+    /// Megatron-LM / Megatron-Core: attention inputs reach the attention kernel without layout
+    /// copies (the default, and what the op list was built from).
+    #[default]
+    Megatron,
+    /// GPT-NeoX 1.0 (`megatron/model/transformer.py`, tag v1.0), the code Pythia was trained
+    /// with: its FlashAttention path copies q, k and v into a packed layout and the context
+    /// back (see `layer::neox_layout_ops`).
+    GptNeox,
+}
+
 /// How the MoE router and the token permutation are launched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -370,6 +387,8 @@ pub struct OpsConfig {
     pub sequence_parallel: bool,
     /// Attention core kernels (`training.attention_kernel`).
     pub attention_kernel: AttentionKernel,
+    /// Framework-specific eager kernels (`training.framework`).
+    pub framework: Framework,
 }
 
 impl Default for OpsConfig {
@@ -380,6 +399,7 @@ impl Default for OpsConfig {
             optimizer: OptimizerKind::default(),
             sequence_parallel: true,
             attention_kernel: AttentionKernel::default(),
+            framework: Framework::default(),
         }
     }
 }
