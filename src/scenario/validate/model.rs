@@ -478,13 +478,19 @@ mod tests {
 
     #[test]
     fn framework_and_bias_reach_the_job_and_an_unknown_framework_lists_the_valid_names() {
-        let s = with("recompute = false", "recompute = false\nframework = \"gpt-neox\"")
-            .and_then(|_| with(MOE, "expert_ffn_hidden = 2816\nbias = true\n"));
+        let s = with(
+            "recompute = false",
+            "recompute = false\nframework = \"gpt-neox\"",
+        )
+        .and_then(|_| with(MOE, "expert_ffn_hidden = 2816\nbias = true\n"));
         let s = s.expect("valid");
         let moe = s.moe.as_ref().expect("moe job");
         assert!(moe.model.arch.bias);
-        let s = with("recompute = false", "recompute = false\nframework = \"gpt-neox\"")
-            .expect("valid");
+        let s = with(
+            "recompute = false",
+            "recompute = false\nframework = \"gpt-neox\"",
+        )
+        .expect("valid");
         assert_eq!(
             s.moe.as_ref().expect("moe").ops_config().framework,
             crate::workload::step_ops::Framework::GptNeox

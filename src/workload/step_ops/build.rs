@@ -475,13 +475,8 @@ fn per_step_ops(c: &Ctx, stage: u32, layers: &Range<u32>) -> Vec<Op> {
         // `Linear.forward`): read bf16, write 2 x 1 B per weight of the stage's layers; one
         // launch per linear module (QKV, output projection, fc1, fc2).
         let w = sp.dense + sp.expert;
-        let mut cast = Op::compute(
-            "fp8.weight_cast",
-            K::Elementwise,
-            w,
-            (c.p + 2.0 * c.pg) * w,
-        )
-        .launches(FP8_LINEARS_PER_LAYER * layers.len().max(1) as u32);
+        let mut cast = Op::compute("fp8.weight_cast", K::Elementwise, w, (c.p + 2.0 * c.pg) * w)
+            .launches(FP8_LINEARS_PER_LAYER * layers.len().max(1) as u32);
         cast.phase = Phase::Optimizer;
         ops.push(cast);
     }

@@ -116,7 +116,15 @@ impl Emit<'_> {
     /// `fp8_transpose` (read 1 B, write 1 B); backward, the output gradient gets the same
     /// cast-transpose (with the bias gradient fused when there is one). Amax is reduced inside
     /// these kernels; weights are cast once per step (`per_step_ops`).
-    pub fn linear(&mut self, c: &Ctx, name: &'static str, m: f64, n: f64, k: f64, after_norm: bool) {
+    pub fn linear(
+        &mut self,
+        c: &Ctx,
+        name: &'static str,
+        m: f64,
+        n: f64,
+        k: f64,
+        after_norm: bool,
+    ) {
         let p = c.p;
         let mut f = Op::gemm(name, m, n, k, p);
         let (mut di, mut dw) = gemm_grads(&f, p);
@@ -489,7 +497,14 @@ pub(super) fn dense_ffn(e: &mut Emit, c: &Ctx, f: f64) {
     let fl = f / tp;
     norm(e, c, "ffn.norm", c.ts, d);
     tp_enter(e, c, "ffn.tp_gather", t * d * p);
-    e.linear(c, "ffn.fc1", t, c.model.arch.act.fc1_matrices() * fl, d, true);
+    e.linear(
+        c,
+        "ffn.fc1",
+        t,
+        c.model.arch.act.fc1_matrices() * fl,
+        d,
+        true,
+    );
     let (a, k) = act_op(c, "ffn.act", t * fl);
     e.mem(a, k);
     e.linear(c, "ffn.fc2", t, d, fl, false);

@@ -122,7 +122,10 @@ fn fp8_keeps_activations_in_bf16_and_adds_transformer_engine_casts() {
     assert_eq!(casts.len(), 8);
     let per_layer: f64 = casts.iter().take(4).map(|o| o.bytes).sum();
     let e = 256.0 * 512.0;
-    assert_eq!(per_layer, 2.0 * e + 4.0 * e + 2.0 * e + 4.0 * 256.0 * 2048.0);
+    assert_eq!(
+        per_layer,
+        2.0 * e + 4.0 * e + 2.0 * e + 4.0 * 256.0 * 2048.0
+    );
     assert_eq!(named(&f8, "fp8.cast_transpose", Phase::Backward).len(), 8);
     // The bias gradient is fused into TE's cast: no separate reduction under FP8.
     assert!(named(&f8, "linear.bias_grad", Phase::Backward).is_empty());
@@ -135,5 +138,8 @@ fn fp8_keeps_activations_in_bf16_and_adds_transformer_engine_casts() {
         .collect();
     assert_eq!(w.len(), 1);
     assert_eq!(w[0].launches, 8);
-    assert!(bf.stages[0].per_step.iter().all(|o| o.name != "fp8.weight_cast"));
+    assert!(bf.stages[0]
+        .per_step
+        .iter()
+        .all(|o| o.name != "fp8.weight_cast"));
 }
