@@ -20,7 +20,7 @@ use crate::hardware::{Accelerator, ExpertKernel, Precision};
 use crate::network::Fabric;
 pub use crate::routing::{RoutingChoice, RoutingSource, RoutingSpec};
 use crate::workload::step_ops::{
-    AttentionKernel, Framework, OpsConfig, OptimizerKind, RouterKernel,
+    AttentionKernel, Fp8Recipe, Framework, OpsConfig, OptimizerKind, RouterKernel,
 };
 use crate::workload::{ModelSpec, ParallelPlan};
 use std::path::{Path, PathBuf};
@@ -115,6 +115,8 @@ pub struct Job {
     pub attention_kernel: AttentionKernel,
     /// Framework whose eager kernels the op list follows (`training.framework`).
     pub framework: Framework,
+    /// Which tensors FP8 training keeps in FP8 (`training.fp8_recipe`).
+    pub fp8_recipe: Fp8Recipe,
     /// Pipeline schedule and communication overlap (`parallel.X.virtual_stages`,
     /// `training.overlap_ep_comm`, `training.overlap_grad_sync`).
     pub schedule: crate::workload::Schedule,
@@ -130,6 +132,7 @@ impl Job {
             sequence_parallel: self.sequence_parallel,
             attention_kernel: self.attention_kernel,
             framework: self.framework,
+            fp8_recipe: self.fp8_recipe,
         }
     }
 }

@@ -4,7 +4,9 @@ use super::{Objective, PolicyName};
 use crate::grid::{CiKind, CiUnit, GridFormat, MarginalKind, SourceKind, StampAt};
 use crate::hardware::ExpertKernel;
 use crate::routing::RouterKind;
-use crate::workload::step_ops::{AttentionKernel, Framework, OptimizerKind, RouterKernel};
+use crate::workload::step_ops::{
+    AttentionKernel, Fp8Recipe, Framework, OptimizerKind, RouterKernel,
+};
 use crate::workload::{Act, NormKind, RouterScore};
 use serde::Deserialize;
 
@@ -92,6 +94,8 @@ pub struct RawTraining {
     pub attention_kernel: Option<AttentionKernel>,
     /// `"megatron"` (default) or `"gpt-neox"`.
     pub framework: Option<Framework>,
+    /// `"transformer-engine"` (default) or `"deepseek"`; only with `precision = "fp8"`.
+    pub fp8_recipe: Option<Fp8Recipe>,
     pub optimizer: Option<OptimizerKind>,
     pub sequence_parallel: Option<bool>,
     pub overlap_ep_comm: Option<bool>,

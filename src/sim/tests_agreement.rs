@@ -235,6 +235,7 @@ fn draw(rng: &mut ChaCha8Rng, combined: bool) -> Option<Case> {
             sequence_parallel: true,
             attention_kernel: Default::default(),
             framework: Default::default(),
+            fp8_recipe: Default::default(),
             schedule,
         },
         cluster,

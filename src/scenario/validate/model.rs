@@ -138,6 +138,15 @@ impl Validator<'_> {
             }
             (None, false) => 1,
         };
+        if t.fp8_recipe.is_some() && precision != Precision::Fp8 {
+            return Err(self.loc.invalid(
+                "training.fp8_recipe",
+                format!(
+                    "an FP8 recipe applies only with precision = \"fp8\", got \"{}\"; remove `fp8_recipe` or set the precision to fp8",
+                    precision.as_str()
+                ),
+            ));
+        }
         if !(0..=3).contains(&t.zero_stage) {
             return Err(self.loc.invalid(
                 "training.zero_stage",
@@ -180,6 +189,7 @@ impl Validator<'_> {
             sequence_parallel: t.sequence_parallel.unwrap_or(true),
             attention_kernel: t.attention_kernel.unwrap_or_default(),
             framework: t.framework.unwrap_or_default(),
+            fp8_recipe: t.fp8_recipe.unwrap_or_default(),
         })
     }
 
@@ -502,6 +512,35 @@ mod tests {
         assert!(
             e.contains("`training.framework`") && e.contains("megatron") && e.contains("gpt-neox"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn fp8_recipe_needs_fp8_precision_and_reaches_the_job() {
+        let e = err(
+            "recompute = false",
+            "recompute = false\nfp8_recipe = \"deepseek\"",
+        );
+        assert!(
+            e.contains("`training.fp8_recipe`") && e.contains("fp8") && e.contains("bf16"),
+            "{e}"
+        );
+        let e = err(
+            "recompute = false",
+            "recompute = false\nfp8_recipe = \"mxfp8\"",
+        );
+        assert!(
+            e.contains("transformer-engine") && e.contains("deepseek"),
+            "{e}"
+        );
+        let s = with(
+            "precision = \"bf16\"",
+            "precision = \"fp8\"\nfp8_recipe = \"deepseek\"",
+        )
+        .expect("valid");
+        assert_eq!(
+            s.moe.as_ref().expect("moe").ops_config().fp8_recipe,
+            crate::workload::step_ops::Fp8Recipe::Deepseek
         );
     }
 

@@ -10,8 +10,8 @@ use super::super::plan::ParallelPlan;
 use super::super::precision::Precision;
 use super::moe::moe_ffn;
 use super::{
-    AttentionKernel, Framework, Grad, GroupKind, KernelClass as K, Load, Op, OpsConfig, Phase,
-    RoutedBy,
+    AttentionKernel, Fp8Recipe, Framework, Grad, GroupKind, KernelClass as K, Load, Op, OpsConfig,
+    Phase, RoutedBy,
 };
 
 /// FLOP per element of a norm (square, mean, rsqrt, scale; LayerNorm also centres): nominal.
@@ -44,7 +44,7 @@ pub(super) struct Ctx<'a> {
     pub p: f64,
     /// Bytes per element of a GEMM input (1 under FP8, else `p`).
     pub pg: f64,
-    /// FP8 training (Transformer Engine casts around every linear layer).
+    /// Transformer Engine FP8 training (bf16 activations, casts around every linear layer).
     pub fp8: bool,
     /// Model width.
     pub d: f64,
@@ -55,7 +55,10 @@ impl<'a> Ctx<'a> {
         let t = plan.micro_batch_seqs as f64 * model.seq_len as f64;
         let tp = plan.tp.max(1) as f64;
         let sp = cfg.sequence_parallel && plan.tp > 1;
-        let fp8 = plan.precision == Precision::Fp8;
+        // Transformer Engine FP8 keeps activations in bf16 and casts around each linear; the
+        // DeepSeek recipe keeps them in FP8 (see `Fp8Recipe`).
+        let fp8 =
+            plan.precision == Precision::Fp8 && cfg.fp8_recipe == Fp8Recipe::TransformerEngine;
         let pg = plan.precision_bytes();
         Ctx {
             model,

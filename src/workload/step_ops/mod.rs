@@ -330,6 +330,21 @@ pub enum Framework {
     GptNeox,
 }
 
+/// Which tensors FP8 training keeps in FP8 (`training.fp8_recipe`; with `precision = "fp8"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fp8Recipe {
+    /// NVIDIA Transformer Engine: only GEMM inputs are FP8; activations, GEMM outputs,
+    /// collectives, gradients and weights stay bf16; each linear cast-transposes its input and
+    /// its output gradient, weights are cast once per step (notes hardware_constants.md Sec. 6j).
+    #[default]
+    TransformerEngine,
+    /// DeepSeek-V3's own recipe (arXiv:2412.19437, Sec. 3.3): activations cached for the linear
+    /// backward and dispatched in FP8, so the op list moves 1-byte activations; the fine-grained
+    /// (1x128-tile) quantisation kernels have no published cost and are not charged.
+    Deepseek,
+}
+
 /// How the MoE router and the token permutation are launched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -389,6 +404,8 @@ pub struct OpsConfig {
     pub attention_kernel: AttentionKernel,
     /// Framework-specific eager kernels (`training.framework`).
     pub framework: Framework,
+    /// FP8 recipe (`training.fp8_recipe`; only read under FP8 precision).
+    pub fp8_recipe: Fp8Recipe,
 }
 
 impl Default for OpsConfig {
@@ -400,6 +417,7 @@ impl Default for OpsConfig {
             sequence_parallel: true,
             attention_kernel: AttentionKernel::default(),
             framework: Framework::default(),
+            fp8_recipe: Fp8Recipe::default(),
         }
     }
 }

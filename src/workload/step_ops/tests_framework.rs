@@ -143,3 +143,21 @@ fn fp8_keeps_activations_in_bf16_and_adds_transformer_engine_casts() {
         .iter()
         .all(|o| o.name != "fp8.weight_cast"));
 }
+
+#[test]
+fn deepseek_fp8_recipe_moves_one_byte_activations_without_te_casts() {
+    let m = dense(false);
+    let ds = OpsConfig {
+        fp8_recipe: Fp8Recipe::Deepseek,
+        ..OpsConfig::default()
+    };
+    let s = step_ops(&m, &plan(Precision::Fp8, 1), &ds).unwrap();
+    let bf = step_ops(&m, &plan(Precision::Bf16, 1), &OpsConfig::default()).unwrap();
+    assert!(named(&s, "fp8.cast_transpose", Phase::Forward).is_empty());
+    assert!(s.stages[0]
+        .per_step
+        .iter()
+        .all(|o| o.name != "fp8.weight_cast"));
+    let norm = |s: &StepOps| named(s, "attn.norm", Phase::Forward)[0].bytes;
+    assert_eq!(2.0 * norm(&s), norm(&bf));
+}
