@@ -19,7 +19,9 @@ pub use crate::grid::{GridSource, GridSpec};
 use crate::hardware::{Accelerator, ExpertKernel, Precision};
 use crate::network::Fabric;
 pub use crate::routing::{RoutingChoice, RoutingSource, RoutingSpec};
-use crate::workload::step_ops::{AttentionKernel, OpsConfig, OptimizerKind, RouterKernel};
+use crate::workload::step_ops::{
+    AttentionKernel, Fp8Recipe, Framework, OpsConfig, OptimizerKind, RouterKernel,
+};
 use crate::workload::{ModelSpec, ParallelPlan};
 use std::path::{Path, PathBuf};
 
@@ -111,6 +113,10 @@ pub struct Job {
     pub sequence_parallel: bool,
     /// Attention core kernels (`training.attention_kernel`).
     pub attention_kernel: AttentionKernel,
+    /// Framework whose eager kernels the op list follows (`training.framework`).
+    pub framework: Framework,
+    /// Which tensors FP8 training keeps in FP8 (`training.fp8_recipe`).
+    pub fp8_recipe: Fp8Recipe,
     /// Pipeline schedule and communication overlap (`parallel.X.virtual_stages`,
     /// `training.overlap_ep_comm`, `training.overlap_grad_sync`).
     pub schedule: crate::workload::Schedule,
@@ -125,6 +131,8 @@ impl Job {
             optimizer: self.optimizer,
             sequence_parallel: self.sequence_parallel,
             attention_kernel: self.attention_kernel,
+            framework: self.framework,
+            fp8_recipe: self.fp8_recipe,
         }
     }
 }

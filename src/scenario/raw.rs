@@ -4,7 +4,9 @@ use super::{Objective, PolicyName};
 use crate::grid::{CiKind, CiUnit, GridFormat, MarginalKind, SourceKind, StampAt};
 use crate::hardware::ExpertKernel;
 use crate::routing::RouterKind;
-use crate::workload::step_ops::{AttentionKernel, OptimizerKind, RouterKernel};
+use crate::workload::step_ops::{
+    AttentionKernel, Fp8Recipe, Framework, OptimizerKind, RouterKernel,
+};
 use crate::workload::{Act, NormKind, RouterScore};
 use serde::Deserialize;
 
@@ -90,6 +92,10 @@ pub struct RawTraining {
     pub router_kernel: Option<RouterKernel>,
     /// `"flash"` (default) or `"unfused"`.
     pub attention_kernel: Option<AttentionKernel>,
+    /// `"megatron"` (default) or `"gpt-neox"`.
+    pub framework: Option<Framework>,
+    /// `"transformer-engine"` (default) or `"deepseek"`; only with `precision = "fp8"`.
+    pub fp8_recipe: Option<Fp8Recipe>,
     pub optimizer: Option<OptimizerKind>,
     pub sequence_parallel: Option<bool>,
     pub overlap_ep_comm: Option<bool>,
@@ -158,6 +164,7 @@ pub struct RawModel {
     pub act: Option<Act>,
     pub norm: Option<NormKind>,
     pub router_score: Option<RouterScore>,
+    pub bias: Option<bool>,
     /// `[models.X.curriculum]` (MoE only).
     pub curriculum: Option<RawCurriculum>,
 }

@@ -234,6 +234,8 @@ fn draw(rng: &mut ChaCha8Rng, combined: bool) -> Option<Case> {
             optimizer: OptimizerKind::default(),
             sequence_parallel: true,
             attention_kernel: Default::default(),
+            framework: Default::default(),
+            fp8_recipe: Default::default(),
             schedule,
         },
         cluster,

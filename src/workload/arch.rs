@@ -2,7 +2,8 @@
 //! sliding-window attention, tied embeddings, FFN activation, norm kind, router score function.
 //!
 //! Every default keeps the behaviour the model had before these keys existed (RMSNorm, SwiGLU,
-//! `head_dim = d_model / heads`, full causal attention, untied embeddings, softmax router).
+//! `head_dim = d_model / heads`, full causal attention, untied embeddings, softmax router, no
+//! linear biases).
 
 /// Feed-forward activation: how many weight matrices an FFN (dense or expert) has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
@@ -98,4 +99,9 @@ pub struct Arch {
     pub norm: NormKind,
     /// MoE router score function.
     pub router_score: RouterScore,
+    /// The attention and dense-FFN linear layers carry biases (GPT-2/3, GPT-NeoX, OPT,
+    /// StarCoder; not LLaMA, PaLM, T5). Their backward sums each output gradient over the tokens
+    /// (one reduction per biased linear); the bias parameters themselves (`9 d` per layer) are
+    /// negligible and not counted.
+    pub bias: bool,
 }

@@ -138,6 +138,15 @@ impl Validator<'_> {
             }
             (None, false) => 1,
         };
+        if t.fp8_recipe.is_some() && precision != Precision::Fp8 {
+            return Err(self.loc.invalid(
+                "training.fp8_recipe",
+                format!(
+                    "an FP8 recipe applies only with precision = \"fp8\", got \"{}\"; remove `fp8_recipe` or set the precision to fp8",
+                    precision.as_str()
+                ),
+            ));
+        }
         if !(0..=3).contains(&t.zero_stage) {
             return Err(self.loc.invalid(
                 "training.zero_stage",
@@ -179,6 +188,8 @@ impl Validator<'_> {
             optimizer: t.optimizer.unwrap_or_default(),
             sequence_parallel: t.sequence_parallel.unwrap_or(true),
             attention_kernel: t.attention_kernel.unwrap_or_default(),
+            framework: t.framework.unwrap_or_default(),
+            fp8_recipe: t.fp8_recipe.unwrap_or_default(),
         })
     }
 
@@ -242,6 +253,7 @@ impl Validator<'_> {
             act: m.act.unwrap_or_default(),
             norm: m.norm.unwrap_or_default(),
             router_score: m.router_score.unwrap_or_default(),
+            bias: m.bias.unwrap_or(false),
         })
     }
 }
@@ -471,6 +483,64 @@ mod tests {
                 && e.contains("flash")
                 && e.contains("unfused"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn framework_and_bias_reach_the_job_and_an_unknown_framework_lists_the_valid_names() {
+        let s = with(
+            "recompute = false",
+            "recompute = false\nframework = \"gpt-neox\"",
+        )
+        .and_then(|_| with(MOE, "expert_ffn_hidden = 2816\nbias = true\n"));
+        let s = s.expect("valid");
+        let moe = s.moe.as_ref().expect("moe job");
+        assert!(moe.model.arch.bias);
+        let s = with(
+            "recompute = false",
+            "recompute = false\nframework = \"gpt-neox\"",
+        )
+        .expect("valid");
+        assert_eq!(
+            s.moe.as_ref().expect("moe").ops_config().framework,
+            crate::workload::step_ops::Framework::GptNeox
+        );
+        let e = err(
+            "recompute = false",
+            "recompute = false\nframework = \"deepspeed\"",
+        );
+        assert!(
+            e.contains("`training.framework`") && e.contains("megatron") && e.contains("gpt-neox"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn fp8_recipe_needs_fp8_precision_and_reaches_the_job() {
+        let e = err(
+            "recompute = false",
+            "recompute = false\nfp8_recipe = \"deepseek\"",
+        );
+        assert!(
+            e.contains("`training.fp8_recipe`") && e.contains("fp8") && e.contains("bf16"),
+            "{e}"
+        );
+        let e = err(
+            "recompute = false",
+            "recompute = false\nfp8_recipe = \"mxfp8\"",
+        );
+        assert!(
+            e.contains("transformer-engine") && e.contains("deepseek"),
+            "{e}"
+        );
+        let s = with(
+            "precision = \"bf16\"",
+            "precision = \"fp8\"\nfp8_recipe = \"deepseek\"",
+        )
+        .expect("valid");
+        assert_eq!(
+            s.moe.as_ref().expect("moe").ops_config().fp8_recipe,
+            crate::workload::step_ops::Fp8Recipe::Deepseek
         );
     }
 

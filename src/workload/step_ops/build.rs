@@ -111,6 +111,10 @@ const CE_FWD_BYTES_FP32: f64 = 36.0;
 /// [`CE_FWD_BYTES_FP32`].
 const CE_BWD_BYTES_FP32: f64 = 12.0;
 
+/// Linear modules of a transformer layer Transformer Engine runs in FP8 (QKV, attention output,
+/// fc1, fc2), each with its own weight cast.
+const FP8_LINEARS_PER_LAYER: u32 = 4;
+
 /// All-reduces over TP in the vocab-parallel cross-entropy: row max, target logit, exp-sum
 /// (`megatron/core/tensor_parallel/cross_entropy.py`).
 const CROSS_ENTROPY_TP_ALLREDUCES: u32 = 3;
@@ -465,6 +469,17 @@ fn per_step_ops(c: &Ctx, stage: u32, layers: &Range<u32>) -> Vec<Op> {
         .launches(OPTIMIZER_LAUNCHES);
     o.phase = Phase::Optimizer;
     ops.push(o);
+    if c.fp8 {
+        // Transformer Engine casts every linear weight to FP8, as is and transposed, once per
+        // step (`update_fp8_weights = is_first_microbatch is None or is_first_microbatch` in TE
+        // `Linear.forward`): read bf16, write 2 x 1 B per weight of the stage's layers; one
+        // launch per linear module (QKV, output projection, fc1, fc2).
+        let w = sp.dense + sp.expert;
+        let mut cast = Op::compute("fp8.weight_cast", K::Elementwise, w, (c.p + 2.0 * c.pg) * w)
+            .launches(FP8_LINEARS_PER_LAYER * layers.len().max(1) as u32);
+        cast.phase = Phase::Optimizer;
+        ops.push(cast);
+    }
     if (1..=2).contains(&z) {
         for (group, size, n) in [
             (GroupKind::Dp, dp, dense),

@@ -7,9 +7,11 @@
 use super::super::arch::{Act, NormKind};
 use super::super::model::ModelSpec;
 use super::super::plan::ParallelPlan;
+use super::super::precision::Precision;
 use super::moe::moe_ffn;
 use super::{
-    AttentionKernel, Grad, GroupKind, KernelClass as K, Load, Op, OpsConfig, Phase, RoutedBy,
+    AttentionKernel, Fp8Recipe, Framework, Grad, GroupKind, KernelClass as K, Load, Op, OpsConfig,
+    Phase, RoutedBy,
 };
 
 /// FLOP per element of a norm (square, mean, rsqrt, scale; LayerNorm also centres): nominal.
@@ -19,6 +21,9 @@ fn norm_flops_per_elem(kind: NormKind) -> f64 {
         NormKind::LayerNorm => 7.0,
     }
 }
+
+/// Bytes of a bf16 element: what FP8 training keeps its activations, gradients and weights in.
+const BF16_BYTES: f64 = 2.0;
 
 /// Shared sizes of one micro-batch on one GPU.
 pub(super) struct Ctx<'a> {
@@ -31,8 +36,16 @@ pub(super) struct Ctx<'a> {
     pub ts: f64,
     /// Tensor-parallel degree.
     pub tp: f64,
-    /// Activation bytes per element.
+    /// Activation, gradient and parameter bytes per element. Under FP8 training this is bf16
+    /// (2): Transformer Engine casts only GEMM inputs to FP8 and keeps activations, GEMM
+    /// outputs, gradients and weights in higher precision (TE `Linear`: `fp8_cast_transpose_fused`
+    /// of the input, `cast_if_needed(.., activation_dtype)` elsewhere; DeepSeek-V3 report
+    /// Sec. 3.3: FP8 GEMMs, BF16/FP32 for everything else).
     pub p: f64,
+    /// Bytes per element of a GEMM input (1 under FP8, else `p`).
+    pub pg: f64,
+    /// Transformer Engine FP8 training (bf16 activations, casts around every linear layer).
+    pub fp8: bool,
     /// Model width.
     pub d: f64,
 }
@@ -42,6 +55,11 @@ impl<'a> Ctx<'a> {
         let t = plan.micro_batch_seqs as f64 * model.seq_len as f64;
         let tp = plan.tp.max(1) as f64;
         let sp = cfg.sequence_parallel && plan.tp > 1;
+        // Transformer Engine FP8 keeps activations in bf16 and casts around each linear; the
+        // DeepSeek recipe keeps them in FP8 (see `Fp8Recipe`).
+        let fp8 =
+            plan.precision == Precision::Fp8 && cfg.fp8_recipe == Fp8Recipe::TransformerEngine;
+        let pg = plan.precision_bytes();
         Ctx {
             model,
             plan,
@@ -49,7 +67,9 @@ impl<'a> Ctx<'a> {
             t,
             ts: if sp { t / tp } else { t },
             tp,
-            p: plan.precision_bytes(),
+            p: if fp8 { BF16_BYTES } else { pg },
+            pg,
+            fp8,
             d: model.d_model as f64,
         }
     }
@@ -86,6 +106,62 @@ impl Emit<'_> {
         let f = Op::gemm(name, m, n, k, p);
         let (di, dw) = gemm_grads(&f, p);
         self.push(f, &[di, dw]);
+    }
+
+    /// A linear layer's GEMM `m x n x k` (input `m x k`, weight `k x n`) and its backward, plus
+    /// the bias-gradient reduction when the model has biases and, under FP8, Transformer
+    /// Engine's casts. `after_norm`: the input comes straight from a norm (TE `LayerNormLinear`
+    /// fuses norm and cast, leaving only the transpose for the weight gradient).
+    ///
+    /// FP8 (TE `Linear` forward / `grad_output_preprocess`): the GEMMs read FP8 inputs (1 B) and
+    /// write bf16; forward, `fp8_cast_transpose_fused` reads the bf16 input and writes it in FP8
+    /// twice (as is, and transposed for the weight-gradient GEMM), or after a fused norm one
+    /// `fp8_transpose` (read 1 B, write 1 B); backward, the output gradient gets the same
+    /// cast-transpose (with the bias gradient fused when there is one). Amax is reduced inside
+    /// these kernels; weights are cast once per step (`per_step_ops`).
+    pub fn linear(
+        &mut self,
+        c: &Ctx,
+        name: &'static str,
+        m: f64,
+        n: f64,
+        k: f64,
+        after_norm: bool,
+    ) {
+        let p = c.p;
+        let mut f = Op::gemm(name, m, n, k, p);
+        let (mut di, mut dw) = gemm_grads(&f, p);
+        let mut bwd = Vec::with_capacity(4);
+        if c.fp8 {
+            let g = c.pg;
+            f.bytes = g * (m * k + k * n) + p * m * n;
+            di.bytes = g * (m * n + k * n) + p * m * k;
+            dw.bytes = g * (m * k + m * n) + p * k * n;
+            let cast_in = if after_norm {
+                2.0 * g * m * k
+            } else {
+                (p + 2.0 * g) * m * k
+            };
+            self.push(
+                Op::compute("fp8.cast_transpose", K::Elementwise, m * k, cast_in),
+                &[],
+            );
+            bwd.push(Op::compute(
+                "fp8.cast_transpose",
+                K::Elementwise,
+                m * n,
+                (p + 2.0 * g) * m * n,
+            ));
+        } else if c.model.arch.bias {
+            // (Under FP8 the bias gradient rides in TE's `fp8_cast_transpose_bgrad_fused`.) A
+            // row-parallel layer (input `k` split over TP, output `d`) adds its bias after the
+            // reduce: on the sequence-sharded rows.
+            let rows = if after_norm || n != c.d { m } else { c.ts };
+            bwd.push(bias_grad(c, rows, n));
+        }
+        bwd.push(di);
+        bwd.push(dw);
+        self.push(f, &bwd);
     }
 
     /// A memory-bound op whose backward moves `bwd_bytes_factor` times its bytes.
@@ -141,6 +217,19 @@ pub(super) fn gemm_grads(f: &Op, p: f64) -> (Op, Op) {
     (
         shaped(g.m, g.k, g.n, Grad::Input, true),
         shaped(g.k, g.n, g.m, Grad::Weight, false),
+    )
+}
+
+/// Bias gradient of a linear layer with `rows x width` outputs: the output gradient summed over
+/// the tokens (Megatron-LM / GPT-NeoX `grad_output.sum(dim=0)`, or autograd's reduction of an
+/// expanded bias in the fused bias-GELU and bias-dropout-add kernels): read the gradient once,
+/// write `width` fp32 sums.
+fn bias_grad(c: &Ctx, rows: f64, width: f64) -> Op {
+    Op::compute(
+        "linear.bias_grad",
+        K::Elementwise,
+        rows * width,
+        rows * width * c.p + 4.0 * width,
     )
 }
 
@@ -234,7 +323,7 @@ pub(super) fn attention(e: &mut Emit, c: &Ctx) {
     let (kv_local, rope_elems) = match &m.arch.mla {
         None => {
             let kvh = m.kv_heads as f64 / tp;
-            e.gemm("attn.qkv", t, (hl + 2.0 * kvh) * dqk, d, p);
+            e.linear(c, "attn.qkv", t, (hl + 2.0 * kvh) * dqk, d, true);
             (kvh, t * (hl + kvh) * dqk)
         }
         Some(mla) => {
@@ -299,11 +388,40 @@ pub(super) fn attention(e: &mut Emit, c: &Ctx) {
             bytes: 2.0 * io,
             ..f.clone()
         };
+        if c.cfg.framework == Framework::GptNeox {
+            neox_layout_ops(e, c, kv_local, dqk, dv);
+        }
         e.push(f, &[bw]);
     }
-    e.gemm("attn.out", t, d, hl * dv, p);
+    e.linear(c, "attn.out", t, d, hl * dv, false);
     tp_exit(e, c, "attn.tp_reduce", t * d * p);
     residual(e, c, "attn.residual");
+}
+
+/// Layout copies around FlashAttention in GPT-NeoX 1.0 (`ParallelSelfAttention.forward` and
+/// `flash_attention`, megatron/model/transformer.py at tag v1.0), which the Megatron-LM op list
+/// does not have. Forward: `query_layer.transpose(0, 1).reshape(..)` and the same for key and
+/// value copy each of q, k, v (read + write); `torch.concat([q, k, v], dim=1)` copies them again
+/// into the packed `[b*s, 3, np, hn]` input of `flash_attn_unpadded_qkvpacked_func`;
+/// `context_layer.permute(2, 0, 1, 3).contiguous()` copies the output back to `[s, b, np, hn]`:
+/// `4 (q + k + v) + 2 o` elements moved, 5 launches. Backward: the q, k, v gradients (views of
+/// the packed gradient) are joined into the gradient of the fused QKV output by the split's
+/// backward (`torch.split` -> one cat: `2 (q + k + v)`), 1 launch. The partial rotary (25 % of
+/// each head in Pythia) and the `torch.cat` that re-joins the rotated part are left to the
+/// full-width `attn.rotary` op, whose forward + backward traffic is within a few % of theirs.
+fn neox_layout_ops(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64) {
+    let hl = c.model.heads as f64 / c.tp;
+    let qkv = c.t * (hl * dqk + kv_local * (dqk + dv));
+    let o = c.t * hl * dv;
+    let f = Op::compute(
+        "attn.neox_layout",
+        K::Elementwise,
+        0.0,
+        (4.0 * qkv + 2.0 * o) * c.p,
+    )
+    .launches(5);
+    let b = Op::compute("attn.neox_layout", K::Elementwise, 0.0, 2.0 * qkv * c.p);
+    e.push(f, &[b]);
 }
 
 /// Bytes per score element of the attention-dropout mask (PyTorch `nn.Dropout` keeps a
@@ -382,10 +500,17 @@ pub(super) fn dense_ffn(e: &mut Emit, c: &Ctx, f: f64) {
     let fl = f / tp;
     norm(e, c, "ffn.norm", c.ts, d);
     tp_enter(e, c, "ffn.tp_gather", t * d * p);
-    e.gemm("ffn.fc1", t, c.model.arch.act.fc1_matrices() * fl, d, p);
+    e.linear(
+        c,
+        "ffn.fc1",
+        t,
+        c.model.arch.act.fc1_matrices() * fl,
+        d,
+        true,
+    );
     let (a, k) = act_op(c, "ffn.act", t * fl);
     e.mem(a, k);
-    e.gemm("ffn.fc2", t, d, fl, p);
+    e.linear(c, "ffn.fc2", t, d, fl, false);
     tp_exit(e, c, "ffn.tp_reduce", t * d * p);
     residual(e, c, "ffn.residual");
 }

@@ -12,6 +12,8 @@ mod layer;
 mod moe;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_framework;
 
 pub use build::{optimizer_bytes_per_param, step_ops, uniform_expert_tokens, StageOps, StepOps};
 pub use layer::layer_forward_ops;
@@ -313,6 +315,36 @@ pub enum AttentionKernel {
     Unfused,
 }
 
+/// Training framework whose eager layer code the operation list follows where frameworks differ
+/// (`training.framework`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Framework {
+    /// Megatron-LM / Megatron-Core: attention inputs reach the attention kernel without layout
+    /// copies (the default, and what the op list was built from).
+    #[default]
+    Megatron,
+    /// GPT-NeoX 1.0 (`megatron/model/transformer.py`, tag v1.0), the code Pythia was trained
+    /// with: its FlashAttention path copies q, k and v into a packed layout and the context
+    /// back (see `layer::neox_layout_ops`).
+    GptNeox,
+}
+
+/// Which tensors FP8 training keeps in FP8 (`training.fp8_recipe`; with `precision = "fp8"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fp8Recipe {
+    /// NVIDIA Transformer Engine: only GEMM inputs are FP8; activations, GEMM outputs,
+    /// collectives, gradients and weights stay bf16; each linear cast-transposes its input and
+    /// its output gradient, weights are cast once per step (notes hardware_constants.md Sec. 6j).
+    #[default]
+    TransformerEngine,
+    /// DeepSeek-V3's own recipe (arXiv:2412.19437, Sec. 3.3): activations cached for the linear
+    /// backward and dispatched in FP8, so the op list moves 1-byte activations; the fine-grained
+    /// (1x128-tile) quantisation kernels have no published cost and are not charged.
+    Deepseek,
+}
+
 /// How the MoE router and the token permutation are launched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -370,6 +402,10 @@ pub struct OpsConfig {
     pub sequence_parallel: bool,
     /// Attention core kernels (`training.attention_kernel`).
     pub attention_kernel: AttentionKernel,
+    /// Framework-specific eager kernels (`training.framework`).
+    pub framework: Framework,
+    /// FP8 recipe (`training.fp8_recipe`; only read under FP8 precision).
+    pub fp8_recipe: Fp8Recipe,
 }
 
 impl Default for OpsConfig {
@@ -380,6 +416,8 @@ impl Default for OpsConfig {
             optimizer: OptimizerKind::default(),
             sequence_parallel: true,
             attention_kernel: AttentionKernel::default(),
+            framework: Framework::default(),
+            fp8_recipe: Fp8Recipe::default(),
         }
     }
 }

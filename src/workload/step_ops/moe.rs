@@ -103,7 +103,9 @@ pub(super) fn moe_ffn(e: &mut Emit, c: &Ctx) {
     e.mem(perm, 1.0);
     // Dispatch all-to-all of tokens and of their probs over EP.
     if ep > 1 {
-        for (name, width) in [("moe.dispatch", d * p), ("moe.dispatch_probs", 4.0)] {
+        // Under FP8 the tokens are cast before dispatch and cross in FP8 (`c.pg`; DeepSeek-V3,
+        // arXiv:2412.19437, Sec. 3.3.2); the combine returns bf16 (`p`).
+        for (name, width) in [("moe.dispatch", d * c.pg), ("moe.dispatch_probs", 4.0)] {
             let op = Op::comm(
                 name,
                 K::AllToAll,
