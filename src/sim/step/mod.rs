@@ -113,8 +113,6 @@ pub struct StepModel {
     chunk_layers: Vec<std::ops::Range<u32>>,
     chunk_f: Vec<f64>,
     chunk_b: Vec<f64>,
-    /// Stage 0's backward of one micro-batch per layer, in layer order [s].
-    layer_b: Vec<f64>,
     /// Per stage and model chunk (`s * v + c`): its once-per-step ops (gradient sync,
     /// optimizer; from the interleaved split when `v > 1`) and its number of layers.
     chunk_steps: Vec<(Vec<crate::workload::step_ops::Op>, u32)>,
@@ -236,7 +234,6 @@ impl StepModel {
             chunk_layers,
             chunk_f: Vec::new(),
             chunk_b: Vec::new(),
-            layer_b: Vec::new(),
             chunk_steps,
             combined: job.schedule.combined_1f1b(&job.model, &job.plan),
             halves: Vec::new(),
@@ -329,7 +326,6 @@ impl StepModel {
         let mut dropped = 0.0;
         // Router, straggler and communication time per stage and micro-batch, to be put on the critical path.
         self.stage_x.clear();
-        self.layer_b.clear();
         self.layer_fb.clear();
         self.halves.clear();
         let gpus_per_stage = (self.plan.dp * self.plan.tp) as f64;
@@ -385,9 +381,6 @@ impl StepModel {
                     dropped += r.dropped;
                     straggler_s += r.straggler_s;
                     comm_s += r.comm_s;
-                }
-                if s == 0 {
-                    self.layer_b.push(b_s - b_before);
                 }
                 self.layer_fb.push((f_s - f_before, b_s - b_before));
                 self.halves.push(half);
