@@ -24,12 +24,41 @@ const COMBINED_PLANS: usize = 200;
 /// Tolerance of the fast path where the event run has no link contention (issue 12, item 2).
 const TOLERANCE: f64 = 0.02;
 
-/// The fast path's shortcuts that the test reports instead of holding to the tolerance.
-const APPROX: [&str; 3] = [
-    "pipeline sends priced intra-node though a stage boundary crosses nodes",
-    "ZeRO-3 prefetch windows of a stage with at most 2 layers",
-    "pipeline stages holding different numbers of MoE layers (moe_every > 1)",
+/// The fast path's shortcuts that the test reports instead of holding to the tolerance, each
+/// with the bound its error must stay within (so the test fails if the shortcut's error grows;
+/// the README states the regimes and these figures).
+const APPROX: [(&str, f64); 2] = [
+    // The bound: the worst of the 240 + 200 drawn plans is -1.9 %.
+    (
+        "pipeline sends priced intra-node though a stage boundary crosses nodes",
+        0.03,
+    ),
+    // The bound: the worst drawn plan is +6.3 % (ZeRO-3 with d_model 1024 and 16 experts
+    // gathered per layer with ep 1, where the gathers outrun the layers' compute).
+    (
+        "ZeRO-3 per-layer gather / reduce-scatter windows (dp > 1), no stream backlog",
+        0.08,
+    ),
 ];
+
+/// Fail if any plan of a shortcut family leaves that family's bound.
+fn assert_shortcuts_bounded(shortcut: &[&Compared]) {
+    let bad: Vec<String> = shortcut
+        .iter()
+        .filter(|r| {
+            APPROX
+                .iter()
+                .any(|&(what, bound)| r.approx == Some(what) && r.worst() > bound)
+        })
+        .map(|r| format!("{} [{}]", r.show(), r.approx.unwrap_or("")))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} shortcut plans left their family's bound:\n  {}",
+        bad.len(),
+        bad.join("\n  ")
+    );
+}
 
 /// One random plan: the job, its cluster and one step's routing shares.
 struct Case {
@@ -41,6 +70,8 @@ struct Case {
     combined: bool,
     /// A shortcut of the fast path's closed forms the plan falls into (None: none).
     approx: Option<&'static str>,
+    /// Its pipeline stages hold different numbers of MoE layers (`moe_every`, first dense layers).
+    uneven_moe: bool,
 }
 
 fn pick<T: Copy>(rng: &mut ChaCha8Rng, xs: &[T]) -> T {
@@ -78,6 +109,33 @@ fn shares(rng: &mut ChaCha8Rng, layers: usize, experts: usize) -> (Vec<f64>, Str
     (v, label)
 }
 
+/// The choices that make one plan (what [`draw`] picks at random; named tests set them).
+#[derive(Clone, Debug)]
+struct Spec {
+    layers: u32,
+    d_model: u32,
+    /// Experts per MoE layer (0: a dense model).
+    experts: u32,
+    tp: u32,
+    dp: u32,
+    pp: u32,
+    ep: u32,
+    /// Micro-batches per step.
+    m: u32,
+    seq_len: u32,
+    top_k: u32,
+    capacity_factor: Option<f64>,
+    moe_every: u32,
+    first_dense: u32,
+    mbs: u32,
+    zero: u8,
+    recompute: Recompute,
+    v: u32,
+    ovl_ep: bool,
+    ovl_dp: bool,
+    gpn: u32,
+}
+
 /// Draw one valid plan (None: the draw broke a plan rule; draw again); `combined`: only MoE
 /// plans with expert parallelism and `overlap_ep_comm` (Megatron-LM's combined 1F1B).
 fn draw(rng: &mut ChaCha8Rng, combined: bool) -> Option<Case> {
@@ -96,38 +154,24 @@ fn draw(rng: &mut ChaCha8Rng, combined: bool) -> Option<Case> {
         1
     };
     let m = pick(rng, &[1u32, 2, 4, 8]);
-    let model = ModelSpec {
-        name: "agree".into(),
+    let spec = Spec {
         layers,
         d_model,
-        heads: 8,
-        kv_heads: 8,
-        seq_len: pick(rng, &[128u32, 512]),
-        vocab: 2048,
-        ffn_hidden: 4 * d_model,
-        ffn: if moe {
-            FfnKind::Moe(MoeSpec {
-                experts,
-                top_k: pick(rng, &[1u32, 2]),
-                capacity_factor: pick(rng, &[None, None, Some(1.25)]),
-                expert_ffn_hidden: 2 * d_model,
-                shared_experts: 0,
-                moe_every: pick(rng, &[1u32, 1, 2]),
-            })
-        } else {
-            FfnKind::Dense
-        },
-        arch: Arch::default(),
-    };
-    let mbs = pick(rng, &[1u32, 2]);
-    let plan = ParallelPlan {
-        dp,
+        experts,
         tp,
+        dp,
         pp,
         ep,
-        micro_batch_seqs: mbs,
-        global_batch_seqs: mbs * dp * m,
-        zero_stage: pick(
+        m,
+        seq_len: pick(rng, &[128u32, 512]),
+        top_k: pick(rng, &[1u32, 2]),
+        capacity_factor: pick(rng, &[None, None, Some(1.25)]),
+        // Stages holding different numbers of MoE layers: every other layer MoE, or the
+        // first layer dense (DeepSeek's `first_k_dense_replace`).
+        moe_every: pick(rng, &[1u32, 1, 2]),
+        first_dense: pick(rng, &[0u32, 0, 1]),
+        mbs: pick(rng, &[1u32, 2]),
+        zero: pick(
             rng,
             if combined {
                 &[0u8, 1, 2]
@@ -143,17 +187,83 @@ fn draw(rng: &mut ChaCha8Rng, combined: bool) -> Option<Case> {
                 &[Recompute::None, Recompute::Selective, Recompute::Full]
             },
         ),
+        v: if pp > 1 { pick(rng, &[1u32, 2]) } else { 1 },
+        ovl_ep: combined || (moe && rng.gen_bool(0.4)),
+        ovl_dp: rng.gen_bool(0.5),
+        gpn: pick(rng, &[2u32, 4, 8]),
+    };
+    let mut case = build(&spec, None)?;
+    if moe {
+        let (sh, routing) = shares(rng, case.job.model.moe_layers() as usize, experts as usize);
+        case.shares = sh;
+        case.label = format!("{} {routing}", case.label.trim_end_matches(" balanced"));
+    }
+    Some(case)
+}
+
+/// The plan of `spec` (None: it breaks a plan rule), routed as `routing` (None: balanced; the
+/// caller may replace the shares).
+fn build(spec: &Spec, routing: Option<(Vec<f64>, String)>) -> Option<Case> {
+    let Spec {
+        layers,
+        d_model,
+        experts,
+        tp,
+        dp,
+        pp,
+        ep,
+        m,
+        mbs,
+        ..
+    } = *spec;
+    let moe = experts > 0;
+    let model = ModelSpec {
+        name: "agree".into(),
+        layers,
+        d_model,
+        heads: 8,
+        kv_heads: 8,
+        seq_len: spec.seq_len,
+        vocab: 2048,
+        ffn_hidden: 4 * d_model,
+        ffn: if moe {
+            FfnKind::Moe(MoeSpec {
+                experts,
+                top_k: spec.top_k,
+                capacity_factor: spec.capacity_factor,
+                expert_ffn_hidden: 2 * d_model,
+                shared_experts: 0,
+                moe_every: spec.moe_every,
+            })
+        } else {
+            FfnKind::Dense
+        },
+        arch: Arch {
+            first_dense_layers: if moe { spec.first_dense } else { 0 },
+            ..Arch::default()
+        },
+    };
+    let plan = ParallelPlan {
+        dp,
+        tp,
+        pp,
+        ep,
+        micro_batch_seqs: mbs,
+        global_batch_seqs: mbs * dp * m,
+        zero_stage: spec.zero,
+        recompute: spec.recompute,
         precision: Precision::Bf16,
     };
     let schedule = Schedule {
-        virtual_stages: if pp > 1 { pick(rng, &[1u32, 2]) } else { 1 },
-        overlap_ep_comm: combined || (moe && rng.gen_bool(0.4)),
-        overlap_grad_sync: rng.gen_bool(0.5),
+        virtual_stages: spec.v,
+        overlap_ep_comm: spec.ovl_ep,
+        overlap_grad_sync: spec.ovl_dp,
     };
     let gpus = dp * tp * pp;
-    let gpus_per_node = pick(rng, &[2u32, 4, 8]);
+    let gpus_per_node = spec.gpn;
     let nodes = gpus.div_ceil(gpus_per_node);
     if (moe && (dp % ep != 0 || experts % ep != 0))
+        || model.validate().is_err()
         || plan.validate(&model, gpus).is_err()
         || schedule.validate(&model, &plan).is_err()
     {
@@ -172,14 +282,19 @@ fn draw(rng: &mut ChaCha8Rng, combined: bool) -> Option<Case> {
         node_overhead_w: 0.0,
         weather_pue: None,
     };
-    let (shares, routing) = if moe {
-        shares(rng, model.moe_layers() as usize, experts as usize)
-    } else {
-        (Vec::new(), "dense".to_string())
+    let (shares, routing) = match routing {
+        Some(r) => r,
+        None if moe => {
+            let n = model.moe_layers() as usize * experts as usize;
+            (vec![1.0 / f64::from(experts); n], "balanced".to_string())
+        }
+        None => (Vec::new(), "dense".to_string()),
     };
     let label = format!(
-        "L{layers} d{d_model} E{experts} dp{dp} tp{tp} pp{pp} ep{ep} m{m} mbs{mbs} v{} \
+        "L{layers} d{d_model} E{experts} every{} fd{} dp{dp} tp{tp} pp{pp} ep{ep} m{m} mbs{mbs} v{} \
          rc{:?} z{} ovl_ep{} ovl_dp{} gpn{gpus_per_node} {routing}",
+        spec.moe_every,
+        model.arch.first_dense_layers,
         schedule.virtual_stages,
         plan.recompute,
         plan.zero_stage,
@@ -192,40 +307,22 @@ fn draw(rng: &mut ChaCha8Rng, combined: bool) -> Option<Case> {
     // * it prices every pipeline send at one price, the intra-node one when a node holds two
     //   neighbouring stages, though some stage boundaries may still cross a node;
     // * it hides each ZeRO-3 gather / reduce-scatter per layer window, without the backlog the
-    //   event level's ZeRO-3 stream carries from one layer to the next, coarse when a stage
-    //   holds one or two layers.
+    //   event level's ZeRO-3 stream carries from one layer to the next (and without the
+    //   prefetch it runs in the pipeline's bubbles): coarse when the gathers outrun a layer.
     let stride = tp * dp;
     let crosses = (0..pp.saturating_sub(1))
         .any(|s| s * stride / gpus_per_node != (s + 1) * stride / gpus_per_node);
-    let min_layers = (0..pp)
-        .map(|s| plan.stage_layers(layers, s).len())
-        .min()
-        .unwrap_or(0);
-    // MoE layers per pipeline stage (over its model chunks when interleaved).
-    let v = schedule.virtual_stages.max(1);
-    let vplan = ParallelPlan {
-        pp: pp * v,
-        ..plan.clone()
-    };
-    let moe_in = |s: u32| {
-        (0..v)
-            .flat_map(|c| vplan.stage_layers(layers, c * pp + s))
-            .filter(|&l| moe && model.is_moe_layer(l))
-            .count()
-    };
-    let uneven_moe = pp > 1 && (1..pp).any(|s| moe_in(s) != moe_in(0));
     let approx = if crosses && gpus_per_node / stride >= 2 {
-        Some(APPROX[0])
-    } else if plan.zero_stage == 3 && dp > 1 && min_layers <= 2 {
-        Some(APPROX[1])
-    } else if uneven_moe {
-        Some(APPROX[2])
+        Some(APPROX[0].0)
+    } else if plan.zero_stage == 3 && dp > 1 {
+        Some(APPROX[1].0)
     } else {
         None
     };
     Some(Case {
         combined,
         approx,
+        uneven_moe: uneven_moe(&model, &plan, schedule.virtual_stages),
         job: Job {
             model,
             plan,
@@ -244,6 +341,23 @@ fn draw(rng: &mut ChaCha8Rng, combined: bool) -> Option<Case> {
     })
 }
 
+/// Whether the pipeline stages of `plan` (over their `v` model chunks) hold different numbers
+/// of MoE layers.
+fn uneven_moe(model: &ModelSpec, plan: &ParallelPlan, v: u32) -> bool {
+    let (pp, v) = (plan.pp, v.max(1));
+    let vplan = ParallelPlan {
+        pp: pp * v,
+        ..plan.clone()
+    };
+    let moe_in = |s: u32| {
+        (0..v)
+            .flat_map(|c| vplan.stage_layers(model.layers, c * pp + s))
+            .filter(|&l| model.is_moe_layer(l))
+            .count()
+    };
+    pp > 1 && (1..pp).any(|s| moe_in(s) != moe_in(0))
+}
+
 /// Whether a plan's port sharing involves one kind of communication.
 type Regime = fn(&Contention) -> bool;
 
@@ -252,6 +366,7 @@ struct Compared {
     label: String,
     combined: bool,
     approx: Option<&'static str>,
+    uneven_moe: bool,
     fast_s: f64,
     event_s: f64,
     fast_j: f64,
@@ -303,6 +418,7 @@ fn compare(c: &Case) -> Compared {
         label: c.label.clone(),
         combined: c.combined,
         approx: c.approx,
+        uneven_moe: c.uneven_moe,
         fast_s: f.time_s,
         event_s: e.time_s,
         fast_j: f.gpu_energy_j,
@@ -349,6 +465,125 @@ fn summary(rows: &[&Compared]) -> String {
     )
 }
 
+/// Print the uncontended plans whose stages hold different numbers of MoE layers, and the
+/// worst of them (they are held to the same tolerance as the rest).
+fn print_uneven(free: &[&Compared]) {
+    let sel: Vec<&Compared> = free.iter().copied().filter(|r| r.uneven_moe).collect();
+    println!(
+        "stages holding different numbers of MoE layers, no contention: {}",
+        summary(&sel)
+    );
+    if let Some(w) = sel.iter().max_by(|a, b| a.worst().total_cmp(&b.worst())) {
+        println!("  worst: {}", w.show());
+    }
+}
+
+/// A plan of two pipeline stages of three layers each, MoE in every other layer (layers 1, 3
+/// and 5: one in stage 0, two in stage 1), d_model 1024, 16 experts, dp 4, bf16, H100s, a node per stage.
+fn two_stage_every_other(m: u32, ovl_dp: bool, ep: u32) -> Spec {
+    Spec {
+        layers: 6,
+        d_model: 1024,
+        experts: 16,
+        tp: 1,
+        dp: 4,
+        pp: 2,
+        ep,
+        m,
+        seq_len: 512,
+        top_k: 2,
+        capacity_factor: None,
+        moe_every: 2,
+        first_dense: 0,
+        mbs: 2,
+        zero: 2,
+        recompute: Recompute::None,
+        v: 1,
+        ovl_ep: false,
+        ovl_dp,
+        // A node per stage: the pipeline sends leave on the NICs, the gradient syncs run on
+        // NVLink, so no two transfers share a port.
+        gpn: 4,
+    }
+}
+
+/// Compare `spec` (balanced routing) and fail beyond the tolerance or with contention.
+fn assert_agrees(spec: &Spec) {
+    let case = build(spec, None).unwrap_or_else(|| panic!("{spec:?} is a valid plan"));
+    assert!(
+        case.uneven_moe,
+        "{}: meant to hold uneven MoE stages",
+        case.label
+    );
+    let r = compare(&case);
+    println!("{}", r.show());
+    assert_eq!(r.contention.total(), 0, "{}", r.show());
+    assert!(r.worst() <= TOLERANCE, "beyond {TOLERANCE}: {}", r.show());
+}
+
+#[test]
+fn uneven_moe_stages_agree_without_overlap() {
+    // Why: stage 1 holds two MoE layers (with ep 1 their experts' gradients are all-reduced over
+    // dp) and finishes its last backward first; each stage syncs its own gradients right after
+    // its own last backward (Megatron-LM `finalize_model_grads` per rank) and only the
+    // optimizer's global-norm all-reduce joins them, so the step is the latest stage's end plus
+    // its sync, not the pipeline's end plus the largest sync (was +6.5 %).
+    assert_agrees(&two_stage_every_other(1, false, 1));
+    assert_agrees(&two_stage_every_other(4, false, 1));
+    assert_agrees(&two_stage_every_other(4, false, 4));
+}
+
+#[test]
+fn uneven_moe_stages_agree_with_overlapped_grad_sync() {
+    // Why: with `overlap_grad_sync` every stage reduces its own buckets as its own last
+    // backward releases them; the stage with more (larger) buckets may finish its sync last.
+    // (ep 1: with expert parallelism the buckets would share NVLink ports with the all-to-alls.)
+    assert_agrees(&two_stage_every_other(1, true, 1));
+    assert_agrees(&two_stage_every_other(4, true, 1));
+    assert_agrees(&two_stage_every_other(8, true, 1));
+}
+
+#[test]
+fn a_first_dense_layer_agrees() {
+    // Why: DeepSeek-style first dense layers leave stage 0 with fewer MoE layers than the rest.
+    let spec = Spec {
+        layers: 4,
+        moe_every: 1,
+        first_dense: 1,
+        ..two_stage_every_other(4, true, 1)
+    };
+    assert_agrees(&spec);
+    assert_agrees(&Spec {
+        ovl_dp: false,
+        ..spec
+    });
+}
+
+#[test]
+fn interleaved_uneven_moe_chunks_agree() {
+    // Why: with two model chunks per stage over four layers, MoE in every other layer, stage 1
+    // holds both MoE layers (chunks 1 and 3) though the plain split gives each stage one: the
+    // gradient sync and optimizer of a stage are those of its chunks (was -3.4 %).
+    let spec = Spec {
+        layers: 4,
+        v: 2,
+        zero: 1,
+        ..two_stage_every_other(4, true, 1)
+    };
+    assert_agrees(&spec);
+    let spec = Spec {
+        ep: 2,
+        ovl_dp: false,
+        ..spec
+    };
+    assert_agrees(&spec);
+    // Megatron-LM's combined 1F1B, the plan family of the unexplained -3.4 %.
+    assert_agrees(&Spec {
+        ovl_ep: true,
+        ..spec
+    });
+}
+
 #[test]
 fn fast_path_agrees_with_the_event_level_where_no_link_is_shared() {
     // Why: the fast path prices the same op list with closed forms; where no two transfers
@@ -375,7 +610,7 @@ fn fast_path_agrees_with_the_event_level_where_no_link_is_shared() {
         free.len(),
         contended.len()
     );
-    for what in APPROX {
+    for (what, _) in APPROX {
         let sel: Vec<&Compared> = shortcut
             .iter()
             .copied()
@@ -386,6 +621,7 @@ fn fast_path_agrees_with_the_event_level_where_no_link_is_shared() {
             println!("  worst: {}", w.show());
         }
     }
+    print_uneven(&free);
     let comb: Vec<&Compared> = free.iter().copied().filter(|r| r.combined).collect();
     println!(
         "combined 1F1B (overlap_ep_comm), no contention: {}",
@@ -418,6 +654,20 @@ fn fast_path_agrees_with_the_event_level_where_no_link_is_shared() {
             println!("  worst: {}", w.show());
         }
     }
+    assert_shortcuts_bounded(&shortcut);
+    // Stages holding different numbers of MoE layers are held to the tolerance, with and
+    // without interleaving.
+    let uneven = |v: &str| {
+        free.iter()
+            .filter(|r| r.uneven_moe && r.label.contains(v))
+            .count()
+    };
+    assert!(
+        uneven(" v1 ") >= 10 && uneven(" v2 ") >= 3,
+        "too few uncontended plans with uneven MoE stages: {} plain, {} interleaved",
+        uneven(" v1 "),
+        uneven(" v2 ")
+    );
     let bad: Vec<String> = free
         .iter()
         .filter(|r| r.worst() > TOLERANCE)
@@ -464,6 +714,7 @@ fn combined_1f1b_agrees_with_the_event_level_where_no_link_is_shared() {
         contended.len()
     );
     println!("without contention: {}", summary(&free));
+    print_uneven(&free);
     let worst = free
         .iter()
         .max_by(|a, b| a.worst().total_cmp(&b.worst()))
@@ -479,6 +730,11 @@ fn combined_1f1b_agrees_with_the_event_level_where_no_link_is_shared() {
     assert!(free
         .iter()
         .any(|r| r.label.contains(" pp2 ") || r.label.contains(" pp4 ")));
+    assert_shortcuts_bounded(&shortcut);
+    assert!(
+        free.iter().filter(|r| r.uneven_moe).count() >= 5,
+        "too few uncontended combined plans with uneven MoE stages"
+    );
     let bad: Vec<String> = free
         .iter()
         .filter(|r| r.worst() > TOLERANCE)

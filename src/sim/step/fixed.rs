@@ -30,6 +30,20 @@ pub(super) struct PassCost {
     pub router_s: f64,
 }
 
+/// One model chunk's gradient synchronisation on one pipeline stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct ChunkSync {
+    /// All of it run after the chunk's last backward (no `overlap_grad_sync`) [s].
+    pub all_s: f64,
+    /// One per-layer bucket of its `dp.grad_sync` ops (`1 / layers` of their bytes, as
+    /// Megatron-LM issues one per bucket) [s].
+    pub bucket_s: f64,
+    /// The part that is not bucketed (expert or tied-embedding syncs), run after the buckets [s].
+    pub unbucketed_s: f64,
+    /// The chunk's backward of one micro-batch after its last layer (embedding) [s].
+    pub tail_b_s: f64,
+}
+
 impl PassCost {
     fn add(&mut self, op: &Op, p: PricedOp, idle_w: f64) {
         if op.phase == Phase::Forward {
@@ -72,13 +86,9 @@ pub(super) struct Fixed {
     /// Gradient synchronisation of the slowest stage (data-parallel reduce-scatter or all-reduce,
     /// expert-data-parallel, tied-embedding all-reduce) [s].
     pub dp_sync_s: f64,
-    /// Stage 0's gradient sync in per-layer buckets (`overlap_grad_sync`): one bucket of every
-    /// `dp.grad_sync` op at `1 / layers` of its bytes, as Megatron-LM issues one per bucket [s].
-    pub bucket_s: f64,
-    /// Stage 0's gradient sync that is not bucketed (tied-embedding all-reduce) [s].
-    pub unbucketed_s: f64,
-    /// Stage 0's backward of one micro-batch after its last layer (embedding) [s].
-    pub tail_b_s: f64,
+    /// Per pipeline stage and model chunk (`s * v + c`; one chunk without interleaving): its
+    /// gradient sync, which Megatron-LM runs per rank from one gradient buffer per chunk.
+    pub chunk_sync: Vec<ChunkSync>,
     /// Optimizer update + parameter all-gathers of the slowest stage [s].
     pub opt_s: f64,
     /// Parameter all-gather part of `opt_s` [s].
@@ -173,7 +183,7 @@ impl StepModel {
         let (mut p2p_s, mut dp_sync_s, mut opt_s, mut param_gather_s) =
             (0.0f64, 0.0f64, 0.0f64, 0.0f64);
         let (mut opt_dyn_j, mut opt_busy_gpu_s) = (0.0, 0.0);
-        let (mut bucket_s, mut unbucketed_s, mut tail_b_s) = (0.0, 0.0, 0.0);
+        let mut tail_b_s = 0.0;
         let gpus_per_stage = f64::from(self.plan.dp * self.plan.tp);
         // ZeRO-3 / FSDP per layer: forward gathers, backward gathers, gradient reduce-scatters.
         let mut z3 = vec![[0.0f64; 3]; self.model.layers as usize];
@@ -221,34 +231,7 @@ impl StepModel {
                 }
             }
             extra.push(ex);
-            let (mut sync, mut opt, mut gather) = (0.0, 0.0, 0.0);
-            for op in &st.per_step {
-                let p = self.price_op(op, &k);
-                match (op.phase, op.class.is_comm()) {
-                    (Phase::Optimizer, true) => gather += p.time_s,
-                    (_, true) => sync += p.time_s,
-                    (_, false) => {
-                        opt += p.time_s;
-                        opt_dyn_j += (p.energy_j - idle * p.time_s).max(0.0) * gpus_per_stage;
-                        opt_busy_gpu_s += p.time_s * gpus_per_stage;
-                    }
-                }
-            }
             if st.stage == 0 {
-                let nl = st.layers.len().max(1) as f64;
-                for op in &st.per_step {
-                    match (op.phase, op.class.is_comm()) {
-                        (Phase::Optimizer, _) | (_, false) => {}
-                        _ if op.name == "dp.grad_sync" => {
-                            let mut b = op.clone();
-                            if let Some(c) = b.comm.as_mut() {
-                                c.bytes_per_rank /= nl;
-                            }
-                            bucket_s += self.price_op(&b, &k).time_s;
-                        }
-                        _ => unbucketed_s += self.price_op(op, &k).time_s,
-                    }
-                }
                 tail_b_s = st
                     .backward
                     .iter()
@@ -258,9 +241,53 @@ impl StepModel {
                     .map(|o| self.price_op(o, &k).time_s)
                     .sum();
             }
-            dp_sync_s = dp_sync_s.max(sync);
-            opt_s = opt_s.max(opt + gather);
-            param_gather_s = param_gather_s.max(gather);
+        }
+        // Per stage and chunk the gradient sync and, summed over its chunks, the optimizer
+        // (from the chunks' own per-step ops: with interleaving a stage's parameters are those
+        // of its chunks, not of the plain split).
+        let v = self.schedule.virtual_stages.max(1) as usize;
+        let mut chunk_sync = Vec::with_capacity(self.chunk_steps.len());
+        let (mut opt, mut gather, mut sync) = (0.0, 0.0, 0.0);
+        for (i, (per_step, nl)) in self.chunk_steps.iter().enumerate() {
+            let mut cs = ChunkSync::default();
+            if i % v == 0 {
+                (opt, gather, sync) = (0.0, 0.0, 0.0);
+            }
+            for op in per_step {
+                let p = self.price_op(op, &k);
+                match (op.phase, op.class.is_comm()) {
+                    (Phase::Optimizer, true) => gather += p.time_s,
+                    (_, false) => {
+                        opt += p.time_s;
+                        opt_dyn_j += (p.energy_j - idle * p.time_s).max(0.0) * gpus_per_stage;
+                        opt_busy_gpu_s += p.time_s * gpus_per_stage;
+                    }
+                    (_, true) => {
+                        cs.all_s += p.time_s;
+                        if op.name == "dp.grad_sync" {
+                            let mut b = op.clone();
+                            if let Some(c) = b.comm.as_mut() {
+                                c.bytes_per_rank /= f64::from((*nl).max(1));
+                            }
+                            cs.bucket_s += self.price_op(&b, &k).time_s;
+                        } else {
+                            cs.unbucketed_s += p.time_s;
+                        }
+                    }
+                }
+            }
+            // Only the first chunk of stage 0 ends its backward with ops outside the layers
+            // (the embedding's); the head and loss lead the last chunk's backward.
+            if i == 0 {
+                cs.tail_b_s = tail_b_s;
+            }
+            sync += cs.all_s;
+            chunk_sync.push(cs);
+            if i % v == v - 1 {
+                dp_sync_s = dp_sync_s.max(sync);
+                opt_s = opt_s.max(opt + gather);
+                param_gather_s = param_gather_s.max(gather);
+            }
         }
         // ZeRO-3 / FSDP run each layer's gathers and reduce-scatters on their own stream, one
         // after another, the gathers issued a layer ahead (prefetch) of the compute that needs
@@ -329,9 +356,7 @@ impl StepModel {
             extra,
             p2p_s,
             dp_sync_s,
-            bucket_s,
-            unbucketed_s,
-            tail_b_s,
+            chunk_sync,
             opt_s,
             param_gather_s,
             z3_edge_s,

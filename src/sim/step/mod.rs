@@ -113,8 +113,9 @@ pub struct StepModel {
     chunk_layers: Vec<std::ops::Range<u32>>,
     chunk_f: Vec<f64>,
     chunk_b: Vec<f64>,
-    /// Stage 0's backward of one micro-batch per layer, in layer order [s].
-    layer_b: Vec<f64>,
+    /// Per stage and model chunk (`s * v + c`): its once-per-step ops (gradient sync,
+    /// optimizer; from the interleaved split when `v > 1`) and its number of layers.
+    chunk_steps: Vec<(Vec<crate::workload::step_ops::Op>, u32)>,
     /// Megatron-LM's combined 1F1B (`Schedule::combined_1f1b`).
     combined: bool,
     /// Per layer of the step: its forward and backward halves for the combined schedule.
@@ -182,6 +183,25 @@ impl StepModel {
         } else {
             Vec::new()
         };
+        // Each chunk's gradient sync and optimizer, from the same split as its layers.
+        let chunk_steps = if v > 1 {
+            let vplan = ParallelPlan {
+                pp: plan.pp.max(1) * v,
+                ..plan.clone()
+            };
+            let vops = crate::workload::step_ops::step_ops(&model, &vplan, &ops_config)?;
+            let pp = plan.pp.max(1);
+            (0..pp)
+                .flat_map(|s| (0..v).map(move |c| (c * pp + s) as usize))
+                .filter_map(|vs| vops.stages.get(vs))
+                .map(|st| (st.per_step.clone(), st.layers.len() as u32))
+                .collect()
+        } else {
+            ops.stages
+                .iter()
+                .map(|st| (st.per_step.clone(), st.layers.len() as u32))
+                .collect()
+        };
         let width = experts_per_rank.max(1);
         Ok(Self {
             acc: cluster.accelerator.clone(),
@@ -214,7 +234,7 @@ impl StepModel {
             chunk_layers,
             chunk_f: Vec::new(),
             chunk_b: Vec::new(),
-            layer_b: Vec::new(),
+            chunk_steps,
             combined: job.schedule.combined_1f1b(&job.model, &job.plan),
             halves: Vec::new(),
             comb: Vec::new(),
@@ -306,7 +326,6 @@ impl StepModel {
         let mut dropped = 0.0;
         // Router, straggler and communication time per stage and micro-batch, to be put on the critical path.
         self.stage_x.clear();
-        self.layer_b.clear();
         self.layer_fb.clear();
         self.halves.clear();
         let gpus_per_stage = (self.plan.dp * self.plan.tp) as f64;
@@ -362,9 +381,6 @@ impl StepModel {
                     dropped += r.dropped;
                     straggler_s += r.straggler_s;
                     comm_s += r.comm_s;
-                }
-                if s == 0 {
-                    self.layer_b.push(b_s - b_before);
                 }
                 self.layer_fb.push((f_s - f_before, b_s - b_before));
                 self.halves.push(half);
@@ -424,23 +440,40 @@ impl StepModel {
         } else {
             pipeline_interleaved_s(&self.stage_f, &self.stage_b, mb as u32, f.p2p_s, v)
         };
-        // Gradient sync after the last backward; with `overlap_grad_sync` (Megatron-LM
-        // `--overlap-grad-reduce`) each layer's bucket is reduced on the communication stream as
-        // soon as that layer's backward of the last micro-batch ends on stage 0 (the last stage
-        // to finish), one bucket after another: what runs past the end of the backward is
-        // exposed (at least the last layer's bucket), and the unbucketed syncs follow it.
-        let exposed_dp = if self.schedule.overlap_grad_sync {
-            let layers_b: f64 = self.layer_b.iter().sum();
-            let mut t = self.stage_b[0] - layers_b - f.tail_b_s;
-            let mut free = 0.0f64;
-            for &b in self.layer_b.iter().rev() {
-                t += b;
-                free = free.max(t) + f.bucket_s;
-            }
-            (free - (t + f.tail_b_s)).max(0.0) + f.unbucketed_s
-        } else {
-            f.dp_sync_s
-        };
+        // Each stage syncs its gradients after its own last backward, bucket by bucket under
+        // the backward with `overlap_grad_sync` (Megatron-LM `--overlap-grad-reduce`); the
+        // optimizer waits for the last stage (`schedule::stage_synced_s`).
+        let vu = v.max(1) as usize;
+        let has_ends = combined.is_some() || pp > 1;
+        let m = mb as usize;
+        // How long after the pipeline's end the last stage is done with its sync.
+        let mut exposed_dp = 0.0f64;
+        for s in 0..pp {
+            let (stage_end, _) = if has_ends {
+                schedule::last_backward_end(&self.pipe_ends, (vu, m), s, 0, f.p2p_s)
+            } else {
+                (pipe, pipe)
+            };
+            let chunk = |c: usize| {
+                let r = if vu == 1 {
+                    self.stage_layers[s].clone()
+                } else {
+                    self.chunk_layers[c * pp + s].clone()
+                };
+                let bwd_end = if has_ends {
+                    schedule::last_backward_end(&self.pipe_ends, (vu, m), s, c, f.p2p_s).1
+                } else {
+                    pipe
+                };
+                schedule::ChunkDrain {
+                    bwd_end,
+                    layers: &self.layer_fb[r.start as usize..r.end as usize],
+                    sync: f.chunk_sync[s * vu + c],
+                }
+            };
+            let t = schedule::stage_synced_s(stage_end, vu, chunk, self.schedule.overlap_grad_sync);
+            exposed_dp = exposed_dp.max((stage_end - pipe) + t);
+        }
         let time_s = pipe + exposed_dp + f.z3_edge_s + f.opt_s + migration_s;
         gpu_dyn_j += f.opt_dyn_j;
         busy_gpu_s += f.opt_busy_gpu_s;

@@ -1,5 +1,8 @@
 //! Closed-form makespans of the pipeline schedules the fast step model knows: 1F1B and
-//! interleaved 1F1B (virtual stages), over per-stage forward/backward times of one micro-batch.
+//! interleaved 1F1B (virtual stages), over per-stage forward/backward times of one micro-batch;
+//! and each stage's gradient sync after its own last backward.
+
+use super::fixed::ChunkSync;
 
 /// Makespan of a 1F1B pipeline step [s]: the first micro-batch crosses every stage forward and backward,
 /// the remaining ones are paced by the slowest stage; plus p2p transfers on the fill and drain.
@@ -186,6 +189,76 @@ pub(super) fn pass_dep(
     }
 }
 
+/// The last micro-batch's backward of chunk `c` on stage `s` in a pass table (`(v, m)` chunks
+/// and micro-batches; as [`pipeline_passes_s`] and the combined schedule fill `ends`): when it
+/// ended, its blocking send included, and when its compute ended [s]. A stage's last pass is
+/// chunk 0's (both orders end on it).
+pub(super) fn last_backward_end(
+    ends: &[f64],
+    (v, m): (usize, usize),
+    s: usize,
+    c: usize,
+    p2p_s: f64,
+) -> (f64, f64) {
+    let end = ends[pass_slot((v, m), s, c, m - 1, true)];
+    (end, if s > 0 || c > 0 { end - p2p_s } else { end })
+}
+
+/// One model chunk of a stage as its gradient sync sees it: when its last backward's compute
+/// ended [s], its layers' (forward, backward) times of one micro-batch in layer order [s], and
+/// its sync's prices.
+pub(super) struct ChunkDrain<'a> {
+    pub bwd_end: f64,
+    pub layers: &'a [(f64, f64)],
+    pub sync: ChunkSync,
+}
+
+/// How long after its last pass (ended at `stage_end`) a pipeline stage is done with its
+/// gradient sync [s]. Each rank syncs its own gradients once its own last backward is done
+/// (Megatron-LM's `finalize_model_grads` runs per rank at the end of
+/// `forward_backward_pipelining_*`; only the optimizer's global-norm all-reduce joins the
+/// stages), so a stage that finishes early syncs early. Without `overlap` the chunks' syncs
+/// follow the last pass; with it (`--overlap-grad-reduce`) each layer's bucket goes to the
+/// communication stream as the last micro-batch's backward of that layer ends, one bucket
+/// after another in the order they are released, and the unbucketed syncs follow the drain.
+/// `chunk(i)`: the stage's `n` model chunks (at most 64).
+pub(super) fn stage_synced_s<'a>(
+    stage_end: f64,
+    n: usize,
+    chunk: impl Fn(usize) -> ChunkDrain<'a>,
+    overlap: bool,
+) -> f64 {
+    let n = n.min(64);
+    if !overlap {
+        return (0..n).map(|i| chunk(i).sync.all_s).sum::<f64>();
+    }
+    // Chunks in the order their last backwards ran (they run one after another on the stage).
+    let mut order = [0usize; 64];
+    for (i, o) in order[..n].iter_mut().enumerate() {
+        *o = i;
+    }
+    order[..n].sort_unstable_by(|&a, &b| {
+        (chunk(a).bwd_end, a)
+            .partial_cmp(&(chunk(b).bwd_end, b))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    // Times from the stage's end.
+    let mut free = f64::NEG_INFINITY;
+    let mut rest = 0.0;
+    for &i in &order[..n] {
+        let c = chunk(i);
+        let layers_b: f64 = c.layers.iter().map(|x| x.1).sum();
+        // The backward runs the layers last to first, then the ops after them (embedding).
+        let mut t = (c.bwd_end - stage_end) - c.sync.tail_b_s - layers_b;
+        for l in c.layers.iter().rev() {
+            t += l.1;
+            free = free.max(t) + c.sync.bucket_s;
+        }
+        rest += c.sync.unbucketed_s;
+    }
+    free.max(0.0) + rest
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +302,34 @@ mod tests {
         let exact = pipeline_1f1b_passes_s(&[3.0, 1.0], &[6.0, 2.0], 4, 0.0, &mut scratch);
         assert!((exact - 36.0).abs() < 1e-12, "{exact}");
         assert!(exact < pipeline_1f1b_s(&[3.0, 1.0], &[6.0, 2.0], 4, 0.0));
+    }
+
+    #[test]
+    fn a_stage_syncs_its_own_gradients_after_its_own_last_backward() {
+        let sync = |all_s, bucket_s, unbucketed_s, tail_b_s| ChunkSync {
+            all_s,
+            bucket_s,
+            unbucketed_s,
+            tail_b_s,
+        };
+        let layers = [(0.0, 1.0), (0.0, 2.0)];
+        // Without overlap: the chunks' syncs after the stage's end, 10 + 1 + 2.
+        let chunks = [sync(1.0, 0.0, 0.0, 0.0), sync(2.0, 0.0, 0.0, 0.0)];
+        let drain = |i: usize| ChunkDrain {
+            bwd_end: 10.0,
+            layers: &layers,
+            sync: chunks[i],
+        };
+        assert_eq!(stage_synced_s(10.0, 2, drain, false), 3.0);
+        // With overlap, by hand: the backward runs layer 1 [6.5, 8.5], layer 0 [8.5, 9.5], the
+        // embedding [9.5, 10]; bucket 1 [8.5, 10], bucket 0 [10, 11.5]; then the unbucketed
+        // 0.25: 1.75 after the stage's end.
+        let one = |_: usize| ChunkDrain {
+            bwd_end: 10.0,
+            layers: &layers,
+            sync: sync(3.0, 1.5, 0.25, 0.5),
+        };
+        assert_eq!(stage_synced_s(10.0, 1, one, true), 1.75);
     }
 
     #[test]
