@@ -531,6 +531,8 @@ pub(crate) fn run_variant(
 }
 
 #[cfg(test)]
+pub(crate) mod test_setup;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_agreement;
