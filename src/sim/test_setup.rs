@@ -10,6 +10,8 @@ pub(crate) fn knobs(power_limit_w: f64, top_k: u32, micro_batches: u32) -> Knobs
         power_limit_w,
         top_k,
         micro_batches,
+        capacity_factor: None,
+        active_experts: None,
     }
 }
 
