@@ -297,6 +297,51 @@ impl Schedules {
     }
 }
 
+/// Most phases [`steps_to_train`] walks (a linear ramp has one per micro-batch count).
+const MAX_PHASES: usize = 4096;
+
+/// Optimizer steps to train `tokens` under the batch schedule `batch` (None: the full batch all along),
+/// `tokens_per_step` tokens a step at the full batch of `micro_batches` micro-batches: each phase of
+/// constant micro-batches at its own step size, a step at the knobs of the progress it starts at (as
+/// the run applies them). Progress is read as tokens trained (exact when the run counts every token;
+/// at equal loss the critical-batch worth moves it a little). Sizes the plan for `moesim check` and
+/// `[limits].max_steps`.
+pub fn steps_to_train(
+    batch: Option<&ProgressSchedule>,
+    tokens: f64,
+    tokens_per_step: f64,
+    micro_batches: u32,
+) -> f64 {
+    let plain = (tokens / tokens_per_step).ceil();
+    let Some(s) = batch else { return plain };
+    if !(tokens > 0.0 && tokens_per_step > 0.0 && tokens.is_finite()) {
+        return plain;
+    }
+    let scale = micro_batches.max(1) as f64;
+    let (to_tokens, to_progress) = match s.axis {
+        ProgressAxis::Fraction => (tokens, 1.0 / tokens),
+        ProgressAxis::Tokens => (1.0, 1.0),
+    };
+    let per_step = |p: f64| tokens_per_step * s.knob_at(p, scale) as f64 / scale;
+    let (mut x, mut steps) = (0.0f64, 0.0f64);
+    for _ in 0..MAX_PHASES {
+        if x >= tokens {
+            return steps;
+        }
+        let p = x * to_progress;
+        let per = per_step(p);
+        let end = s
+            .next_change(p, scale)
+            .map_or(tokens, |q| (q * to_tokens).min(tokens));
+        // The steps that start before the phase ends (at least one).
+        let n = ((end - x) / per).ceil().max(1.0);
+        steps += n;
+        x += n * per;
+    }
+    // Past the cap (never reached by a validated schedule's ramps): the rest at the knob reached.
+    steps + ((tokens - x).max(0.0) / per_step(x * to_progress)).ceil()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
