@@ -83,6 +83,8 @@ fn bench(c: &mut Criterion) {
         power_limit_w: inp.accelerator.tdp_w,
         top_k: 2,
         micro_batches: 1,
+        capacity_factor: None,
+        active_experts: None,
     };
     let sh = shares();
     let mut m = EventStepModel::new(inp.clone());

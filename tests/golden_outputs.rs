@@ -101,6 +101,11 @@ fn curriculum_gating_outputs_unchanged() {
 }
 
 #[test]
+fn expert_growth_outputs_unchanged() {
+    check("expert_growth");
+}
+
+#[test]
 fn batch_warmup_outputs_unchanged() {
     check("batch_warmup");
 }

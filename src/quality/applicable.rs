@@ -40,6 +40,36 @@ impl ModelShape {
     pub fn sparsity(&self) -> f64 {
         (1.0 - 1.0 / self.expansion()).max(0.0)
     }
+
+    /// The model while the router uses only `n` of its routed experts (an expert-growth or pruning
+    /// curriculum): `n` experts, total parameters less the inactive experts' (each routed expert holds
+    /// `(total − active)/(E − K)` parameters), active parameters unchanged. The model itself when `n`
+    /// is not below its expert count (or it has no more experts than its top-k).
+    pub fn with_active_experts(&self, n: u32) -> ModelShape {
+        if !self.is_moe() || n >= self.experts || self.experts <= self.top_k {
+            return *self;
+        }
+        let per_expert =
+            (self.total_params - self.active_params) / (self.experts - self.top_k) as f64;
+        ModelShape {
+            experts: n,
+            total_params: self.total_params - (self.experts - n) as f64 * per_expert,
+            ..*self
+        }
+    }
+}
+
+/// `law` (one of [`laws_for`]`(shape)`) for the model with only `n` routed experts active
+/// ([`ModelShape::with_active_experts`]): the same law's member for the smaller model.
+pub fn law_with_active_experts(law: LossLaw, shape: &ModelShape, n: u32) -> LossLaw {
+    let smaller = shape.with_active_experts(n);
+    if smaller == *shape {
+        return law;
+    }
+    laws_for(&smaller)
+        .into_iter()
+        .find(|l| std::mem::discriminant(l) == std::mem::discriminant(&law))
+        .unwrap_or(law)
 }
 
 /// Every implemented law that applies to `shape`, the default first.

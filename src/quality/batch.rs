@@ -5,8 +5,11 @@ use super::laws::LossLaw;
 
 /// Kaplan et al. 2020, "Scaling Laws for Neural Language Models" (arXiv:2001.08361), Eq. 1.4 / 5.3:
 /// the critical batch size `B_crit(L) ≈ B* / L^(1/α_B)` with `B* ≈ 2·10⁸` tokens and `α_B ≈ 0.21`,
-/// L the loss in nats/token (their WebText2 test loss; here the scenario's loss law's estimate is put
-/// in its place, an assumption: the laws' data sets differ, their losses are of the same order).
+/// L the loss in nats/token (their WebText2 train loss, Fig. 10; here the scenario's loss law's
+/// estimate is put in its place, an assumption: the laws' data sets differ, their losses are of the
+/// same order). Checked against the paper's text (Sec. 1.2 Eq. 1.4 and Sec. 5.1 Eq. 5.3 give the
+/// same fit and constants; Eq. 5.1 is McCandlish's steps/examples relation, Eq. 5.2 defines
+/// `B_crit = E_min/S_min`, Eq. 5.4/5.5 the minimum steps and compute).
 pub const B_STAR_TOKENS: f64 = 2.0e8;
 /// Kaplan et al. 2020 Eq. 1.4: the exponent `α_B ≈ 0.21` of the critical batch size in the loss.
 pub const ALPHA_B: f64 = 0.21;
@@ -19,12 +22,28 @@ pub fn critical_batch_tokens(loss_nats: f64) -> f64 {
 /// What one token trained at a batch of `batch_tokens` is worth in tokens at the nominal batch
 /// `ref_batch_tokens`, when the critical batch is `b_crit_tokens`.
 ///
-/// McCandlish et al. 2018, "An Empirical Model of Large-Batch Training" (arXiv:1812.06162), Eq. 2.11
-/// (restated by Kaplan et al. 2020 Eq. 5.4–5.5): reaching a given loss at batch B takes
+/// McCandlish et al. 2018, "An Empirical Model of Large-Batch Training" (arXiv:1812.06162), Sec. 2
+/// (its steps/examples tradeoff `(S/S_min − 1)(E/E_min − 1) = 1`, which we cite as its Eq. 2.11 from
+/// memory: the PDF could not be read here to check the number), restated and checked in Kaplan et
+/// al. 2020 Eq. 5.1–5.2 and 5.4–5.5: reaching a given loss at batch B takes
 /// `S = S_min (1 + B_crit/B)` steps and `E = E_min (1 + B/B_crit)` tokens. The loss law's token count
 /// is read as tokens at the nominal batch, so a token at batch B stands for
 /// `(1 + B_ref/B_crit) / (1 + B/B_crit)` of them: a batch above the nominal one (and far above the
 /// critical batch) needs more tokens for the same loss, a smaller one fewer (and more steps).
+///
+/// How large the credit of a small batch can get, and why it is not capped further: as B → 0 the worth
+/// rises to `1 + B_ref/B_crit` and no higher — a token can at best be an `E_min` token, and a nominal
+/// token is worth `1/(1 + B_ref/B_crit)` of one. That bound is the physics of the relation (the floor
+/// `E ≥ E_min`), so it is the only cap applied. It is large only where `B_crit ≪ B_ref`: early in
+/// training, where the scenario's law puts the loss high (e.g. Chinchilla at 10⁷ tokens of a 0.3B
+/// model gives ≈ 6.7 nats, B_crit ≈ 2·10⁴ tokens, so against a 2.6·10⁵-token nominal batch the
+/// bound is ≈ 12×). Two caveats the estimate carries rather than hides: the loss laws are there
+/// extrapolated far below their fitted token range (the summary flags the run's law as outside its
+/// range), and Kaplan et al. fitted their learning curves after the learning-rate warm-up (Sec. 5.2)
+/// and note that their framework does not capture early training dynamics (Fig. 12). A tighter cap would need
+/// a measured critical batch at initialisation (Merrill et al. 2025, arXiv:2505.23971, measure it
+/// "near 0 at initialization, increasing rapidly" — in line with the relation, but without a number
+/// this model could take), so none is invented here; a warm-up's credit is an upper estimate.
 pub fn batch_token_worth(batch_tokens: f64, ref_batch_tokens: f64, b_crit_tokens: f64) -> f64 {
     if batch_tokens == ref_batch_tokens || b_crit_tokens <= 0.0 {
         return 1.0;
@@ -108,6 +127,21 @@ mod tests {
         assert!(batch_token_worth(8e6, 4e6, 1e6) < 1.0);
         let tiny = batch_token_worth(1.0, 4e6, 1e6);
         assert!((tiny - 5.0).abs() < 1e-5, "{tiny}");
+        // No batch is worth more than that bound, whatever the critical batch.
+        for b_crit in [1e3, 2e4, 1e6, 1e8] {
+            for b in [1.0, 1e3, 6.5e4, 2.6e5, 1e7] {
+                let w = batch_token_worth(b, 2.6e5, b_crit);
+                assert!(
+                    w > 0.0 && w <= 1.0 + 2.6e5 / b_crit + 1e-12,
+                    "{b} {b_crit}: {w}"
+                );
+            }
+        }
+        // The worked figure of the doc: ≈ 12× at B_crit ≈ 2·10⁴ tokens (6.7 nats).
+        let b_crit = critical_batch_tokens(6.7);
+        assert!((1.5e4..3e4).contains(&b_crit), "{b_crit}");
+        let bound = batch_token_worth(1.0, 2.6e5, b_crit);
+        assert!((10.0..15.0).contains(&bound), "{bound}");
     }
 
     #[test]

@@ -257,6 +257,19 @@ impl LossLaw {
         }
     }
 
+    /// The law's data term `b / D^β` as `(b, β)`: every law here is its floor plus this term, and
+    /// the members of one family share it (so two model sizes of a family differ by their floors).
+    pub fn data_term(&self) -> (f64, f64) {
+        match self {
+            LossLaw::Chinchilla { .. } | LossLaw::ClarkChinchilla { .. } => {
+                (chinchilla::B, chinchilla::BETA)
+            }
+            LossLaw::KrajewskiDense { .. } => (krajewski::DENSE_B, krajewski::DENSE_BETA),
+            LossLaw::KrajewskiMoe { .. } => (krajewski::MOE_B, krajewski::MOE_BETA),
+            LossLaw::Abnar { .. } => (abnar::B, abnar::BETA),
+        }
+    }
+
     /// The loss with infinitely many tokens (the law's floor for this model size).
     pub fn floor(&self) -> f64 {
         match *self {

@@ -9,7 +9,7 @@ pub mod sites;
 mod validate;
 
 pub use error::{line_col, Location, Locator, ScenarioError};
-pub use schedule::{ProgressAxis, ProgressSchedule, ScheduleShape};
+pub use schedule::{ProgressAxis, ProgressSchedule, ScheduleShape, CAPACITY_FACTOR_STEP};
 pub use validate::parse_scenario;
 pub use validate::power::{parse_window, PowerSpec, DEFAULT_SWING_THRESHOLD, WINDOW_FORM};
 pub use validate::uncertainty::{UncertaintySource, UncertaintySpec, MAX_SAMPLES};
@@ -157,6 +157,12 @@ pub struct Training {
     /// Curriculum gating (`[models.moe.curriculum] top_k`): the MoE's top-k over training progress
     /// (values 1..=the model's top-k), applied by every MoE strategy; a lower mode top-k wins.
     pub curriculum_top_k: Option<ProgressSchedule>,
+    /// Curriculum gating (`[models.moe.curriculum] capacity_factor`): the MoE's capacity factor over
+    /// training progress (values > 0, in steps of 0.01; a dropless model has none to schedule).
+    pub curriculum_capacity_factor: Option<ProgressSchedule>,
+    /// Curriculum gating (`[models.moe.curriculum] active_experts`): experts per MoE layer the router
+    /// uses over training progress (values top_k..=experts; memory stays sized for all of them).
+    pub curriculum_active_experts: Option<ProgressSchedule>,
     /// Dynamic batch sizing (`[training.batch_schedule] batch_fraction`): the share (0–1] of the global
     /// batch trained at each point of progress (a warm-up ramp), as whole micro-batches.
     pub batch_schedule: Option<ProgressSchedule>,

@@ -106,7 +106,8 @@ pub struct RawTraining {
     pub batch_schedule: Option<RawBatchSchedule>,
 }
 
-/// `[models.X.curriculum]`: curriculum gating, the top-k over training progress.
+/// `[models.X.curriculum]`: curriculum gating, the top-k, capacity factor and active experts over
+/// training progress (at least one of them).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCurriculum {
@@ -115,7 +116,11 @@ pub struct RawCurriculum {
     /// `"steps"` (piecewise constant, default) or `"linear"`.
     pub shape: Option<String>,
     /// `[[progress, top_k], ...]`.
-    pub top_k: toml::Value,
+    pub top_k: Option<toml::Value>,
+    /// `[[progress, capacity_factor], ...]`.
+    pub capacity_factor: Option<toml::Value>,
+    /// `[[progress, active_experts], ...]`.
+    pub active_experts: Option<toml::Value>,
 }
 
 /// `[training.batch_schedule]`: the global batch's share over training progress.

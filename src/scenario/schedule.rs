@@ -1,5 +1,9 @@
-//! Schedules over training progress (curriculum gating's top-k, the global batch's warm-up): breakpoints
+//! Schedules over training progress (curriculum gating's top-k, capacity factor and active experts, the global batch's warm-up): breakpoints
 //! on a progress axis, piecewise constant or linear between them.
+
+/// The step a scheduled capacity factor moves in: a knob is a whole number of these (so a linear ramp
+/// changes the step model's knobs a bounded number of times, and blocks of steps stop before each).
+pub const CAPACITY_FACTOR_STEP: f64 = 0.01;
 
 /// What a schedule's breakpoints measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -64,6 +64,9 @@ pub enum SimError {
         /// Why the law refused.
         reason: String,
     },
+    /// `--event-level` with a capacity-factor or active-experts curriculum, which only the fast path models.
+    #[error("--event-level does not model [models.moe.curriculum] capacity_factor or active_experts (the event-level step keeps the model's capacity factor and routes over all experts): run without --event-level, or remove those schedules")]
+    EventLevelCurriculum,
     /// The scenario lacks what a strategy needs (the validator normally catches this first).
     #[error("strategy `{strategy}` needs {what}")]
     Missing {
@@ -367,6 +370,12 @@ pub fn simulate_opts(
     event_level: bool,
 ) -> Result<Results, SimError> {
     let s = scenario;
+    if event_level
+        && (s.training.curriculum_capacity_factor.is_some()
+            || s.training.curriculum_active_experts.is_some())
+    {
+        return Err(SimError::EventLevelCurriculum);
+    }
     let mut prepared = prepare(s)?;
     prepared.event_level = event_level;
     let results: Vec<Result<StrategyResult, SimError>> = s
@@ -531,6 +540,8 @@ pub(crate) fn run_variant(
 }
 
 #[cfg(test)]
+pub(crate) mod test_setup;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_agreement;
@@ -538,6 +549,8 @@ mod tests_agreement;
 mod tests_blocks;
 #[cfg(test)]
 mod tests_cost;
+#[cfg(test)]
+mod tests_curriculum;
 #[cfg(test)]
 mod tests_equal;
 #[cfg(test)]

@@ -319,11 +319,10 @@ fn mode_rate(
     effective_so_far: f64,
 ) -> ModeRate {
     let worth = if inputs.count_effective {
+        let sched = &inputs.setup.schedules;
         effective_share(&c, knobs.top_k, sm.full_knobs().top_k)
-            * inputs
-                .setup
-                .schedules
-                .batch_worth(c.tokens, effective_so_far)
+            * sched.batch_worth(c.tokens, effective_so_far)
+            * sched.experts_worth(knobs.active_experts, c.tokens, effective_so_far)
     } else {
         1.0
     };
@@ -423,8 +422,22 @@ pub(crate) fn schedules_for(
         ref_batch_tokens: sm.tokens_per_step(sm.full_knobs()),
         critical: crate::quality::CriticalBatch::new(super::outcome::law_of(s, job), target_tokens),
     });
+    let active_experts = s.training.curriculum_active_experts.clone().filter(|_| moe);
+    let experts_charge = active_experts.as_ref().map(|_| {
+        super::schedule::ExpertsCharge::new(
+            super::outcome::law_of(s, job),
+            &super::outcome::model_shape(job),
+        )
+    });
     super::schedule::Schedules {
         top_k: s.training.curriculum_top_k.clone().filter(|_| moe),
+        capacity_factor: s
+            .training
+            .curriculum_capacity_factor
+            .clone()
+            .filter(|_| moe),
+        active_experts,
+        experts_charge,
         batch,
         worth,
     }
@@ -475,5 +488,6 @@ fn throttled_knobs(c: &CircadianSpec, full: Knobs, on: Mechanisms) -> Knobs {
         } else {
             full.micro_batches
         },
+        ..full
     }
 }

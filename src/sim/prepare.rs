@@ -18,9 +18,9 @@ pub struct StrategyPlan {
     pub kind: StrategyKind,
     /// Tokens it trains [tokens] (effective tokens when compared at equal loss).
     pub tokens: f64,
-    /// Tokens per optimizer step at full speed [tokens].
+    /// Tokens per optimizer step at full speed, the full global batch [tokens].
     pub tokens_per_step: f64,
-    /// Optimizer steps [steps].
+    /// Optimizer steps, smaller ones during a `[training.batch_schedule]` warm-up [steps].
     pub steps: f64,
     /// Training time at full speed [s].
     pub train_s: f64,
@@ -147,7 +147,13 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
             kind: *kind,
             tokens,
             tokens_per_step,
-            steps: (tokens / tokens_per_step).ceil(),
+            // A warm-up of the global batch takes more, smaller steps.
+            steps: super::schedule::steps_to_train(
+                s.training.batch_schedule.as_ref(),
+                tokens,
+                tokens_per_step,
+                full.micro_batches,
+            ),
             train_s,
             deadline_s,
             memory_per_gpu_bytes: memory_per_gpu(&job.model, &job.plan).total_bytes,
@@ -214,11 +220,16 @@ fn check_strategy(s: &Scenario, p: &StrategyPlan) -> Result<(), SimError> {
     if p.steps.is_nan() || p.steps > s.limits.max_steps {
         return Err(SimError::TooLarge {
             what: format!(
-                "strategy `{}`: {:.3e} steps ({:.3e} tokens / {:.3e} tokens per step)",
+                "strategy `{}`: {:.3e} steps ({:.3e} tokens / {:.3e} tokens per step at the full batch{})",
                 p.kind.name(),
                 p.steps,
                 p.tokens,
-                p.tokens_per_step
+                p.tokens_per_step,
+                if s.training.batch_schedule.is_some() {
+                    ", smaller steps under training.batch_schedule"
+                } else {
+                    ""
+                }
             ),
             key: "limits.max_steps",
             limit: s.limits.max_steps,

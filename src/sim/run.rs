@@ -52,6 +52,8 @@ struct Run<'a> {
     mode: Mode,
     in_flight: StepCost,
     in_flight_k: u32,
+    /// Active experts of the block in flight (None: all).
+    in_flight_active: Option<u32>,
     /// Steps in the block in flight (1 when every step is priced).
     in_flight_n: u64,
     /// How long the fast path's blocks may be.
@@ -167,6 +169,7 @@ impl Run<'_> {
         };
         self.in_flight = c;
         self.in_flight_k = knobs.top_k;
+        self.in_flight_active = knobs.active_experts;
         let gpu_w = c.gpu_energy_j / c.time_s;
         let mut p = Power {
             gpu_w,
@@ -240,6 +243,11 @@ impl Run<'_> {
                     .setup
                     .schedules
                     .batch_worth(c.tokens, self.tokens_effective)
+                * self.setup.schedules.experts_worth(
+                    knobs.active_experts,
+                    c.tokens,
+                    self.tokens_effective,
+                )
         } else {
             c.tokens
         };
@@ -417,6 +425,7 @@ impl Handler<Ev> for Run<'_> {
                     super::plan::effective_share(&c, self.in_flight_k, self.setup.full.top_k),
                     self.in_flight_n,
                     self.tokens_effective,
+                    self.in_flight_active,
                 );
                 self.tokens_effective += effective;
                 self.tokens_done += if self.setup.count_effective {
@@ -588,6 +597,7 @@ pub(crate) fn run_watched_event(
         mode: Mode::Full,
         in_flight: StepCost::default(),
         in_flight_k: 0,
+        in_flight_active: None,
         in_flight_n: 1,
         blocks: BlockSizer::new(setup.block_steps, expected_steps as f64),
         tokens_done: 0.0,

@@ -130,11 +130,7 @@ mod tests {
     use super::*;
 
     fn knobs() -> Knobs {
-        Knobs {
-            power_limit_w: 700.0,
-            top_k: 2,
-            micro_batches: 8,
-        }
+        crate::sim::test_setup::knobs(700.0, 2, 8)
     }
 
     #[test]

@@ -112,24 +112,12 @@ fn gpu_energy_of_a_plain_run_is_the_sum_of_its_steps() {
     );
     let setup = RunSetup {
         tokens: 2e8,
-        full: sm.full_knobs(),
-        throttled: sm.full_knobs(),
-        checkpoint_s: 0.0,
-        restore_s: 0.0,
-        release_when_paused: true,
         node_w: 1000.0,
         node_load_w: super::run_setup::node_load_w(1000.0),
         gpu_full_w: s.cluster.accelerator.tdp_w,
-        network_w: 0.0,
         gpu_idle_w: s.cluster.accelerator.idle_w,
-        gpus: 8.0,
         pue: 1.25,
-        pue_by_interval: None,
-        count_effective: false,
-        top_k_by_hour: None,
-        block_steps: 1,
-        schedules: Default::default(),
-        power: Default::default(),
+        ..super::test_setup::bare_setup(sm.full_knobs())
     };
     let grid =
         grid::default_profile_series("CISO", s.training.start_utc_s, 86_400, 3600, None).unwrap();
@@ -178,24 +166,14 @@ fn a_restore_right_after_a_checkpoint_draws_the_held_power_even_with_nodes_relea
     let node_w = 1000.0;
     let setup = RunSetup {
         tokens: 1e10,
-        full: sm.full_knobs(),
-        throttled: sm.full_knobs(),
         checkpoint_s: 5000.0,
         restore_s: 600.0,
-        release_when_paused: true,
         node_w,
         node_load_w: super::run_setup::node_load_w(node_w),
         gpu_full_w: s.cluster.accelerator.tdp_w,
-        network_w: 0.0,
         gpu_idle_w: s.cluster.accelerator.idle_w,
-        gpus: 8.0,
-        pue: 1.0,
-        pue_by_interval: None,
-        count_effective: false,
-        top_k_by_hour: None,
         block_steps: 256,
-        schedules: Default::default(),
-        power: Default::default(),
+        ..super::test_setup::bare_setup(sm.full_knobs())
     };
     let grid =
         grid::default_profile_series("CISO", s.training.start_utc_s, 86_400, 3600, None).unwrap();
@@ -418,11 +396,6 @@ fn a_power_cap_lowers_facility_energy_per_token_on_a_compute_bound_step() {
     let node_w = s.cluster.node_overhead_w * s.cluster.nodes() as f64;
     let full = sm.full_knobs();
     let setup = |load: f64| RunSetup {
-        tokens: 1.0,
-        full,
-        throttled: full,
-        checkpoint_s: 0.0,
-        restore_s: 0.0,
         release_when_paused: false,
         node_w,
         node_load_w: load,
@@ -431,12 +404,7 @@ fn a_power_cap_lowers_facility_energy_per_token_on_a_compute_bound_step() {
         gpu_idle_w: acc.idle_w,
         gpus: s.cluster.gpus as f64,
         pue: s.cluster.pue,
-        pue_by_interval: None,
-        count_effective: false,
-        top_k_by_hour: None,
-        block_steps: 1,
-        schedules: Default::default(),
-        power: Default::default(),
+        ..super::test_setup::bare_setup(full)
     };
     let following = setup(super::run_setup::node_load_w(node_w));
     let a = sm.step(&shares, full);

@@ -136,36 +136,14 @@ fn two_interval_plan(
     let g = planner_grid(&grid, Some(&cost), &c);
     let r = rates(full, throttled, 0.0, 0.0);
     let policy = setup::policy(&c, &g, &pue, r, None, 1).unwrap();
-    let setup = RunSetup {
-        tokens: 1.0,
-        count_effective: false,
-        top_k_by_hour: None,
-        full: KNOBS,
-        throttled: KNOBS,
-        checkpoint_s: 0.0,
-        restore_s: 0.0,
-        release_when_paused: true,
-        node_w: 0.0,
-        node_load_w: 0.0,
-        gpu_full_w: 700.0,
-        network_w: 0.0,
-        gpu_idle_w: 100.0,
-        gpus: 8.0,
-        pue: 1.0,
-        pue_by_interval: None,
-        block_steps: 1,
-        schedules: Default::default(),
-        power: Default::default(),
-    };
+    let setup = super::test_setup::bare_setup(knobs());
     hook_policy(policy, Some(&cost), &c, &setup)
 }
 
 /// Knobs the planner tests never step with (the planner reads only rates).
-const KNOBS: Knobs = Knobs {
-    power_limit_w: 700.0,
-    top_k: 2,
-    micro_batches: 1,
-};
+fn knobs() -> Knobs {
+    super::test_setup::knobs(700.0, 2, 1)
+}
 
 const FULL: ModeRate = ModeRate {
     tokens_per_s: 100.0,

@@ -256,3 +256,42 @@ fn a_smaller_circadian_throttled_batch_is_charged_by_the_critical_batch() {
         c.effective_tokens
     );
 }
+
+#[test]
+fn check_and_the_step_limit_count_the_batch_schedules_smaller_steps() {
+    let (a, b) = batch("batch_fraction = [[0.0, 0.25], [0.5, 1.0]]");
+    let s = scenario(&[(a, &b)]);
+    // As the run trains them (the test above): a quarter batch until progress 0.5, then the full one.
+    let small = STEP_TOKENS / 4.0;
+    let n_small = (0.5e9 / small).ceil();
+    let want = n_small + ((1e9 - n_small * small) / STEP_TOKENS).ceil();
+    let plan = prepare(&s).unwrap().plan;
+    for p in &plan.strategies {
+        assert_eq!(p.steps, want, "{}", p.kind.name());
+    }
+    assert!(plan.describe().contains(&format!("{want:.3e} steps")));
+    // The run agrees.
+    let o = simulate(&s).unwrap();
+    assert!(o
+        .strategies
+        .iter()
+        .all(|x| x.outcome.sums.steps as f64 == want));
+    // A limit between the full-batch count and the warm-up's refuses the run.
+    let full_batch = (1e9 / STEP_TOKENS).ceil();
+    let mut tight = s.clone();
+    tight.limits.max_steps = 0.5 * (full_batch + want);
+    let e = prepare(&tight).map(|_| ()).unwrap_err().to_string();
+    assert!(
+        e.contains("limits.max_steps") && e.contains("batch_schedule"),
+        "{e}"
+    );
+    assert!(prepare(&scenario(&[])).is_ok());
+    // A linear ramp: phase by phase as the run's knob changes.
+    let (a, b) = batch(
+        "progress = \"tokens\"\nshape = \"linear\"\nbatch_fraction = [[0, 0.25], [2e8, 1.0]]",
+    );
+    let s = scenario(&[(a, &b)]);
+    let planned = prepare(&s).unwrap().plan.strategies[0].steps;
+    let run = simulate(&s).unwrap().strategies[0].outcome.sums.steps as f64;
+    assert_eq!(planned, run);
+}

@@ -139,33 +139,12 @@ fn the_floor_raises_energy_by_exactly_the_filler_area_and_the_ramp_limit_by_its_
 /// A setup of 1000 GPUs (100 W idle, 1000 W full), no node or network power, PUE 1.
 fn bare_setup() -> RunSetup {
     RunSetup {
-        tokens: 1.0,
-        count_effective: false,
-        top_k_by_hour: None,
-        full: Knobs {
-            power_limit_w: 1000.0,
-            top_k: 1,
-            micro_batches: 1,
-        },
-        throttled: Knobs {
-            power_limit_w: 1000.0,
-            top_k: 1,
-            micro_batches: 1,
-        },
         checkpoint_s: 10.0,
         restore_s: 10.0,
-        release_when_paused: true,
-        node_w: 0.0,
-        node_load_w: 0.0,
         gpu_full_w: 1000.0,
-        network_w: 0.0,
-        gpu_idle_w: 100.0,
         gpus: 1000.0,
-        pue: 1.0,
-        pue_by_interval: None,
         block_steps: 256,
-        power: Default::default(),
-        schedules: Default::default(),
+        ..super::test_setup::bare_setup(super::test_setup::knobs(1000.0, 1, 1))
     }
 }
 

@@ -152,8 +152,10 @@ impl Validator<'_> {
             }
             (None, false) => None,
         };
-        let nominal_top_k = moe.as_ref().and_then(|j| j.model.moe()).map(|m| m.top_k);
-        training.curriculum_top_k = self.curricula(&raw.models, nominal_top_k)?;
+        let c = self.curricula(&raw.models, moe.as_ref().and_then(|j| j.model.moe()))?;
+        training.curriculum_top_k = c.top_k;
+        training.curriculum_capacity_factor = c.capacity_factor;
+        training.curriculum_active_experts = c.active_experts;
         let routing = match &raw.routing {
             None if moe.is_some() => return Err(self.loc.invalid(
                 "routing",

@@ -1,21 +1,30 @@
 //! Validation of the schedules over training progress: `[models.moe.curriculum]` (curriculum gating's
-//! top-k) and `[training.batch_schedule]` (the global batch's warm-up).
+//! top-k, capacity factor and active experts) and `[training.batch_schedule]` (the global batch's warm-up).
 
 use super::super::raw::*;
 use super::super::*;
 use super::Validator;
 
+/// The schedules of `[models.moe.curriculum]`.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Curricula {
+    pub top_k: Option<ProgressSchedule>,
+    pub capacity_factor: Option<ProgressSchedule>,
+    pub active_experts: Option<ProgressSchedule>,
+}
+
 const PROGRESS_VALID: &str = "valid: \"fraction\" (breakpoints at fractions 0–1 of the run's progress target, the default) or \"tokens\" (breakpoints at tokens trained)";
 const SHAPE_VALID: &str = "valid: \"steps\" (each value holds until the next breakpoint, the default) or \"linear\" (linear between breakpoints)";
 
 impl Validator<'_> {
-    /// `[models.dense.curriculum]` is refused (a dense model has no top-k); `[models.moe.curriculum]`
-    /// gives the top-k schedule, its values whole numbers in `1..=nominal_top_k`.
+    /// `[models.dense.curriculum]` is refused (a dense model routes nothing); `[models.moe.curriculum]`
+    /// gives the top-k schedule (whole numbers in `1..=top_k`), the capacity factor's (> 0, the model
+    /// not dropless) and the active experts' (whole numbers in `top_k..=experts`), at least one.
     pub(super) fn curricula(
         &self,
         models: &RawModels,
-        nominal_top_k: Option<u32>,
-    ) -> Result<Option<ProgressSchedule>, ScenarioError> {
+        moe: Option<&crate::workload::MoeSpec>,
+    ) -> Result<Curricula, ScenarioError> {
         if models
             .dense
             .as_ref()
@@ -23,28 +32,66 @@ impl Validator<'_> {
         {
             return Err(self.loc.invalid(
                 "models.dense.curriculum",
-                "a dense model routes no tokens, so it has no top-k to schedule: move the table to [models.moe.curriculum] or remove it",
+                "a dense model routes no tokens, so it has no top-k, capacity factor or experts to schedule: move the table to [models.moe.curriculum] or remove it",
             ));
         }
         let Some(c) = models.moe.as_ref().and_then(|m| m.curriculum.as_ref()) else {
-            return Ok(None);
+            return Ok(Curricula::default());
         };
-        let k = nominal_top_k.unwrap_or(1);
-        let s = self.progress_schedule(
-            "models.moe.curriculum",
-            "top_k",
-            c.progress.as_deref(),
-            c.shape.as_deref(),
-            &c.top_k,
-            |v| {
+        let table = "models.moe.curriculum";
+        let (k, experts, cf) =
+            moe.map_or((1, 1, None), |m| (m.top_k, m.experts, m.capacity_factor));
+        let sched = |field: &str, v: &toml::Value, check: &dyn Fn(f64) -> Result<(), String>| {
+            self.progress_schedule(
+                table,
+                field,
+                c.progress.as_deref(),
+                c.shape.as_deref(),
+                v,
+                check,
+            )
+        };
+        let mut out = Curricula::default();
+        if let Some(v) = &c.top_k {
+            out.top_k = Some(sched("top_k", v, &|v| {
                 if v.fract() != 0.0 || v < 1.0 || v > k as f64 {
                     Err(format!("top-k {v} is not valid: a whole number of experts in 1..={k} (models.moe.top_k = {k} is the most a curriculum may route to: memory and the quality law are sized at it)"))
                 } else {
                     Ok(())
                 }
-            },
-        )?;
-        Ok(Some(s))
+            })?);
+        }
+        if let Some(v) = &c.capacity_factor {
+            if cf.is_none() {
+                return Err(self.loc.invalid(
+                    &format!("{table}.capacity_factor"),
+                    "models.moe.capacity_factor is \"dropless\": a dropless router has no capacity to schedule; give the model a capacity factor (e.g. 1.25) or remove the schedule",
+                ));
+            }
+            out.capacity_factor = Some(sched("capacity_factor", v, &|v| {
+                if v >= CAPACITY_FACTOR_STEP && v.is_finite() {
+                    Ok(())
+                } else {
+                    Err(format!("capacity factor {v} is not valid: a number >= {CAPACITY_FACTOR_STEP} (capacity per expert = factor × assignments / active experts; applied in steps of {CAPACITY_FACTOR_STEP})"))
+                }
+            })?);
+        }
+        if let Some(v) = &c.active_experts {
+            out.active_experts = Some(sched("active_experts", v, &|v| {
+                if v.fract() != 0.0 || v < k as f64 || v > experts as f64 {
+                    Err(format!("active experts {v} is not valid: a whole number in {k}..={experts} (at least models.moe.top_k = {k}, at most models.moe.experts = {experts})"))
+                } else {
+                    Ok(())
+                }
+            })?);
+        }
+        if out == Curricula::default() {
+            return Err(self.loc.invalid(
+                table,
+                "a curriculum needs at least one schedule: top_k, capacity_factor or active_experts = [[progress, value], ...]",
+            ));
+        }
+        Ok(out)
     }
 
     /// `[training.batch_schedule]`: shares of the global batch in (0, 1].
@@ -265,6 +312,90 @@ mod tests {
         // Unknown keys are refused by serde with the line.
         let e = curriculum("capacity = [[0.0, 1]]\ntop_k = [[0.0, 1]]").expect_err("key");
         assert!(e.contains("capacity"), "{e}");
+    }
+
+    #[test]
+    fn capacity_and_active_expert_curricula_reach_the_training_settings() {
+        let s = with(&[
+            ("capacity_factor = \"dropless\"", "capacity_factor = 1.0"),
+            (
+                "[models.moe]",
+                "[models.moe.curriculum]\nshape = \"linear\"\ncapacity_factor = [[0.0, 0.8], [0.5, 1.25]]\nactive_experts = [[0.0, 2], [0.5, 8]]\n\n[models.moe]",
+            ),
+        ])
+        .expect("valid");
+        let t = &s.training;
+        assert!(t.curriculum_top_k.is_none());
+        let cf = t.curriculum_capacity_factor.as_ref().expect("cf");
+        assert_eq!(cf.shape, ScheduleShape::Linear);
+        assert_eq!(cf.points, vec![(0.0, 0.8), (0.5, 1.25)]);
+        let n = t.curriculum_active_experts.as_ref().expect("experts");
+        assert_eq!(n.points, vec![(0.0, 2.0), (0.5, 8.0)]);
+    }
+
+    #[test]
+    fn bad_capacity_and_active_expert_curricula_name_the_field_line_and_valid_values() {
+        let capped = ("capacity_factor = \"dropless\"", "capacity_factor = 1.0");
+        let at = |body: &str, capped_model: bool| {
+            let table = format!("[models.moe.curriculum]\n{body}\n\n[models.moe]");
+            let mut edits = vec![("[models.moe]", table.as_str())];
+            if capped_model {
+                edits.insert(0, capped);
+            }
+            with(&edits).expect_err(body)
+        };
+        // A dropless router has no capacity to schedule.
+        let e = at("capacity_factor = [[0.0, 1.0]]", false);
+        assert!(
+            e.contains("s.toml:")
+                && e.contains("models.moe.curriculum.capacity_factor")
+                && e.contains("dropless"),
+            "{e}"
+        );
+        // cf <= 0 (and below the 0.01 step).
+        for bad in [
+            "[[0.0, 0.0]]",
+            "[[0.0, -1.0]]",
+            "[[0.0, 1.0], [0.5, 0.001]]",
+        ] {
+            let e = at(&format!("capacity_factor = {bad}"), true);
+            assert!(
+                e.contains("s.toml:")
+                    && e.contains("models.moe.curriculum.capacity_factor.")
+                    && e.contains(">= 0.01"),
+                "{e}"
+            );
+        }
+        // Non-monotone progress.
+        let e = at(
+            "capacity_factor = [[0.0, 1.0], [0.5, 1.5], [0.4, 2.0]]",
+            true,
+        );
+        assert!(
+            e.contains("capacity_factor.2") && e.contains("must increase"),
+            "{e}"
+        );
+        let e = at("active_experts = [[0.0, 4], [0.6, 8], [0.6, 6]]", false);
+        assert!(
+            e.contains("active_experts.2") && e.contains("must increase"),
+            "{e}"
+        );
+        // More experts than the model has, fewer than its top-k, not whole.
+        for bad in ["[[0.0, 9]]", "[[0.0, 1]]", "[[0.0, 4], [0.5, 4.5]]"] {
+            let e = at(&format!("active_experts = {bad}"), false);
+            assert!(
+                e.contains("s.toml:")
+                    && e.contains("models.moe.curriculum.active_experts.")
+                    && e.contains("2..=8"),
+                "{e}"
+            );
+        }
+        // A table with no schedule.
+        let e = at("progress = \"fraction\"", false);
+        assert!(
+            e.contains("models.moe.curriculum") && e.contains("at least one schedule"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -48,6 +48,8 @@ impl Validator<'_> {
             exact: t.exact.unwrap_or(false),
             // Set by the model tables' validation (`[models.moe.curriculum]`).
             curriculum_top_k: None,
+            curriculum_capacity_factor: None,
+            curriculum_active_experts: None,
             batch_schedule: self.batch_schedule(t)?,
         })
     }

@@ -270,7 +270,6 @@ mod tests {
     use super::super::{EventStepError, EventStepModel, Overlap};
     use super::*;
     use crate::sim::event_step::graph::{interleaved, one_f_one_b};
-    use crate::sim::Knobs;
     use crate::workload::step_ops::Phase;
 
     #[test]
@@ -279,11 +278,7 @@ mod tests {
         let mut i = input(model(8), plan(8, 1, 1, 8, 4), 2);
         i.gpus_per_node = 4;
         i.fabric = crate::network::Fabric::from_presets("nvlink4", "ib-ndr", 4, 2).unwrap();
-        let knobs = Knobs {
-            power_limit_w: i.accelerator.tdp_w,
-            top_k: 2,
-            micro_batches: 4,
-        };
+        let knobs = crate::sim::test_setup::knobs(i.accelerator.tdp_w, 2, 4);
         let shares = vec![1.0 / 8.0; 4 * 8];
         let off = EventStepModel::new(i.clone())
             .step(&shares, knobs, false)
@@ -335,11 +330,7 @@ mod tests {
             p.recompute = rc;
             let mut i = input(model(8), p, 1);
             i.overlap.ep_comm = true;
-            let knobs = Knobs {
-                power_limit_w: i.accelerator.tdp_w,
-                top_k: 2,
-                micro_batches: 4,
-            };
+            let knobs = crate::sim::test_setup::knobs(i.accelerator.tdp_w, 2, 4);
             let e = EventStepModel::new(i)
                 .step(&vec![1.0 / 8.0; 32], knobs, false)
                 .unwrap_err();

@@ -61,11 +61,11 @@ pub(crate) fn input(m: ModelSpec, p: ParallelPlan, nodes: u32) -> EventStepInput
 }
 
 fn knobs(i: &EventStepInput, mbs: u32) -> Knobs {
-    Knobs {
-        power_limit_w: i.accelerator.tdp_w,
-        top_k: i.model.moe().map_or(0, |m| m.top_k),
-        micro_batches: mbs,
-    }
+    crate::sim::test_setup::knobs(
+        i.accelerator.tdp_w,
+        i.model.moe().map_or(0, |m| m.top_k),
+        mbs,
+    )
 }
 
 fn uniform(i: &EventStepInput) -> Vec<f64> {

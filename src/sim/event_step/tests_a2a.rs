@@ -6,11 +6,7 @@ use super::*;
 use crate::network::COLLECTIVE_BASE_LATENCY_S;
 
 fn knobs(i: &EventStepInput) -> Knobs {
-    Knobs {
-        power_limit_w: i.accelerator.tdp_w,
-        top_k: 2,
-        micro_batches: 1,
-    }
+    crate::sim::test_setup::knobs(i.accelerator.tdp_w, 2, 1)
 }
 
 /// Per-source shares (4 MoE layers x 8 ranks x 8 experts, one expert per rank): each source

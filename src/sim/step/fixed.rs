@@ -115,12 +115,14 @@ pub(super) struct Fixed {
 }
 
 impl StepModel {
-    /// The step's operation list at `top_k` (the router and dispatch sizes follow it).
-    pub(super) fn ops_at(&self, top_k: u32) -> StepOps {
+    /// The step's operation list at `knobs`' top-k and capacity factor (the router and dispatch
+    /// sizes follow the top-k; padded expert slots and the dropless kernels the capacity factor).
+    pub(super) fn ops_at(&self, knobs: Knobs) -> StepOps {
         let mut model = self.model.clone();
         if let FfnKind::Moe(m) = &self.model.ffn {
             model.ffn = FfnKind::Moe(MoeSpec {
-                top_k: top_k.max(1),
+                top_k: knobs.top_k.max(1),
+                capacity_factor: knobs.capacity_factor.or(m.capacity_factor),
                 ..m.clone()
             });
         }
@@ -169,10 +171,10 @@ impl StepModel {
     }
 
     pub(super) fn compute_fixed(&self, knobs: Knobs) -> Fixed {
-        let ops = if knobs.top_k == self.nominal_top_k {
+        let ops = if knobs.top_k == self.nominal_top_k && knobs.capacity_factor.is_none() {
             self.ops.clone()
         } else {
-            self.ops_at(knobs.top_k)
+            self.ops_at(knobs)
         };
         let k = self.price_knobs(knobs);
         let idle = self.acc.idle_w;

@@ -42,6 +42,11 @@ pub struct Knobs {
     pub top_k: u32,
     /// Micro-batches per step (the global batch is this × micro-batch × dp sequences).
     pub micro_batches: u32,
+    /// Capacity factor of the routed layers (None: the model's `capacity_factor`; a curriculum sets it).
+    pub capacity_factor: Option<f64>,
+    /// Experts per MoE layer the router spreads tokens over, spread evenly over the expert-parallel
+    /// ranks (None: all of them; a curriculum sets it, see `moe::StepModel::is_active`).
+    pub active_experts: Option<u32>,
 }
 
 /// Time and energy of one optimizer step of the whole job.
@@ -255,6 +260,8 @@ impl StepModel {
             power_limit_w: self.acc.tdp_w,
             top_k: self.nominal_top_k,
             micro_batches: self.ops.micro_batches,
+            capacity_factor: None,
+            active_experts: None,
         }
     }
 

@@ -93,6 +93,51 @@ impl StepModel {
         self.fabric.p2p_s(moved as f64 * self.slot_bytes, crosses)
     }
 
+    /// Experts the router spreads tokens over at `knobs` (all of them without an active-experts knob).
+    pub(super) fn active_count(&self, knobs: Knobs) -> usize {
+        knobs
+            .active_experts
+            .map_or(self.experts, |n| (n as usize).clamp(1, self.experts.max(1)))
+    }
+
+    /// Active experts whose home is expert-parallel rank `r` when `n` of a layer's experts are
+    /// active: `n` dealt round-robin over the ranks, so the ranks stay balanced.
+    fn active_on_rank(&self, r: usize, n: usize) -> usize {
+        let ep = self.plan.ep.max(1) as usize;
+        n / ep + usize::from(r < n % ep)
+    }
+
+    /// Whether expert `x` is among `n` active ones: the first [`Self::active_on_rank`] experts of
+    /// its home rank's contiguous block (`x / experts_per_rank`).
+    ///
+    /// Why spread over the ranks: expert-growth curricula (EvoMoE, Nie et al. 2021,
+    /// arXiv:2112.14397, starts from one expert and spawns more; sparse upcycling, Komatsuzaki et
+    /// al. 2022, arXiv:2212.05055, grows a dense FFN into experts) grow the expert set of a model
+    /// whose expert-parallel layout is fixed: every rank holds its E/ep expert slots from the start
+    /// (memory unchanged), and activating them rank by rank in turn is what keeps the ranks
+    /// balanced (the layout is this model's assumption; the papers do not give one). Rebalancing
+    /// moves experts by their loads, so it sees the inactive ones as idle.
+    pub(super) fn is_active(&self, x: usize, n: usize) -> bool {
+        if n >= self.experts {
+            return true;
+        }
+        let epr = self.experts_per_rank.max(1);
+        x % epr < self.active_on_rank(x / epr, n)
+    }
+
+    /// The factor that renormalises a layer's `shares` (one per expert) over the `n` active
+    /// experts: 1 with all active, None when the active experts carry no share at all.
+    fn active_row_scale(&self, shares: &[f64], n: usize) -> Option<f64> {
+        if n >= self.experts {
+            return Some(1.0);
+        }
+        let sum: f64 = (0..self.experts.min(shares.len()))
+            .filter(|&x| self.is_active(x, n))
+            .map(|x| shares[x])
+            .sum();
+        (sum > 0.0).then(|| 1.0 / sum)
+    }
+
     /// The MoE block's routed ops of one layer for one micro-batch under `shares` (that layer's
     /// row, one share per expert): each rank's expert GEMMs, activations, chunk sorts and
     /// expert-TP exchanges priced at its routing load (`Op::at_tokens`), the dispatch/combine
@@ -109,13 +154,18 @@ impl StepModel {
             return Routed::default();
         }
         let total = self.assignments_per_layer(knobs.top_k);
-        let e = self.experts as f64;
-        let capacity = self.capacity_factor.map(|cf| (cf * total / e).ceil());
+        // The router's experts are the active ones: capacity is per active expert (the number the
+        // router divides the assignments by), and a row's shares are renormalised over them.
+        let active = self.active_count(knobs);
+        let e = active as f64;
+        let cf_knob = knobs.capacity_factor.or(self.capacity_factor);
+        let capacity = cf_knob.map(|cf| (cf * total / e).ceil());
+        let row_scale = self.active_row_scale(shares, active);
         let mut dropped = 0.0;
         if self.choice == RoutingChoice::ExpertChoice {
             // Every expert takes exactly its capacity: balanced by construction. Tokens no expert took,
             // if experts picked independently: (1 − C/T)^E with C/T = cf·k/E (an approximation).
-            let cf = self.capacity_factor.unwrap_or(1.0);
+            let cf = cf_knob.unwrap_or(1.0);
             let pick = (cf * knobs.top_k as f64 / e).min(1.0);
             dropped = (1.0 - pick).powf(e) * total;
         }
@@ -128,10 +178,17 @@ impl StepModel {
             let n = slots.len().min(width);
             let mut load = 0.0;
             for j in 0..n {
-                let want_e = if expert_choice {
+                let x = slots[j] as usize;
+                let want_e = if !self.is_active(x, active) {
+                    0.0
+                } else if expert_choice {
                     capacity.unwrap_or((total / e).ceil())
                 } else {
-                    round(shares[slots[j] as usize] * total)
+                    match row_scale {
+                        Some(s) => round(shares[x] * s * total),
+                        // No load on any active expert in this row: the router spreads it evenly.
+                        None => round(total / e),
+                    }
                 };
                 let kept_e = capacity.map_or(want_e, |c| want_e.min(c));
                 if counts_drops {
@@ -227,14 +284,19 @@ impl StepModel {
             return 0.0;
         }
         let total = self.assignments_per_layer(knobs.top_k);
-        let per_expert = (total / self.experts as f64).round();
-        let cap = self
+        let active = self.active_count(knobs);
+        let per_expert = (total / active as f64).round();
+        let cap = knobs
             .capacity_factor
-            .map(|cf| (cf * total / self.experts as f64).ceil());
+            .or(self.capacity_factor)
+            .map(|cf| (cf * total / active as f64).ceil());
         let kept = cap.map_or(per_expert, |c| per_expert.min(c));
         let width = self.counts.len() / ep;
-        let epr = self.experts_per_rank.clamp(1, width.max(1));
         for r in 0..ep {
+            let epr = self
+                .active_on_rank(r, active)
+                .min(self.experts_per_rank)
+                .min(width);
             self.counts[r * width..r * width + epr].fill(kept);
             self.slots_of[r] = epr;
             self.load[r] = kept * epr as f64;

@@ -1,0 +1,43 @@
+//! Test builders: the one place tests spell out a `RunSetup` and a `Knobs`, so a new field touches one line.
+
+use super::run::RunSetup;
+use super::step::Knobs;
+
+/// Knobs at `power_limit_w` [W], `top_k` experts per token and `micro_batches` per step; every other
+/// knob as the model has it.
+pub(crate) fn knobs(power_limit_w: f64, top_k: u32, micro_batches: u32) -> Knobs {
+    Knobs {
+        power_limit_w,
+        top_k,
+        micro_batches,
+        capacity_factor: None,
+        active_experts: None,
+    }
+}
+
+/// A bare run: `full` knobs in every mode, one token to train, 8 GPUs of 700 W (100 W idle), no node
+/// or network power, PUE 1, no pause costs, nodes released while paused, every step priced, no
+/// schedules. Tests change what they need with struct-update syntax.
+pub(crate) fn bare_setup(full: Knobs) -> RunSetup {
+    RunSetup {
+        tokens: 1.0,
+        count_effective: false,
+        top_k_by_hour: None,
+        full,
+        throttled: full,
+        checkpoint_s: 0.0,
+        restore_s: 0.0,
+        release_when_paused: true,
+        node_w: 0.0,
+        node_load_w: 0.0,
+        gpu_full_w: 700.0,
+        network_w: 0.0,
+        gpu_idle_w: 100.0,
+        gpus: 8.0,
+        pue: 1.0,
+        pue_by_interval: None,
+        block_steps: 1,
+        schedules: Default::default(),
+        power: Default::default(),
+    }
+}
