@@ -133,7 +133,9 @@ fn to_u32(path: &Path, row: u64, what: &str, v: u64) -> Result<u32, RoutingError
     u32::try_from(v).map_err(|_| row_err(path, row, format!("{what} = {v} exceeds {}", u32::MAX)))
 }
 
-/// Read a long-layout trace (`step,layer,expert,tokens`, rows in any order) whole.
+/// Read a long-layout trace (`step,layer,expert,tokens`, rows in any order) whole: the reference
+/// the streamed and spilled reads (`trace_long`, `trace_spill`) are tested against.
+#[cfg(test)]
 pub(super) fn read_long(path: &Path) -> Result<RoutingTrace, RoutingError> {
     let file = std::fs::File::open(path).map_err(|source| RoutingError::Io {
         path: path.to_path_buf(),

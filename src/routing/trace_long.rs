@@ -2,9 +2,10 @@
 //! step: one checking pass that keeps only where each step starts, then single steps parsed from there
 //! as replay asks for them (one step in memory, as for the wide layout).
 
+use super::trace_csv::{changed, content, StepLines};
 use super::RoutingError;
 use std::collections::HashMap;
-use std::io::{BufRead, Seek, SeekFrom};
+use std::io::{BufRead, Seek};
 use std::path::Path;
 
 /// What the checking pass learns of a long trace whose rows come grouped by step.
@@ -24,12 +25,12 @@ pub struct LongScan {
 
 /// Most cells (layers × experts) a step may have: 2²⁶, 256 MiB of counts, far above any published
 /// MoE (DeepSeek-V3: 58 MoE layers × 256 experts) — a guard against a mistyped layer or expert.
-const MAX_STEP_CELLS: usize = 1 << 26;
+pub(super) const MAX_STEP_CELLS: usize = 1 << 26;
 
 /// The four columns, 1-based, with their header names.
 const COLUMNS: [&str; 4] = ["step", "layer", "expert", "tokens"];
 
-fn row_err(path: &Path, row: u64, msg: String) -> RoutingError {
+pub(super) fn row_err(path: &Path, row: u64, msg: String) -> RoutingError {
     RoutingError::Row {
         path: path.to_path_buf(),
         row,
@@ -37,18 +38,9 @@ fn row_err(path: &Path, row: u64, msg: String) -> RoutingError {
     }
 }
 
-/// `line` without its line end; `None` for a blank line (skipped, as the CSV reader skipped them).
-fn content(line: &[u8]) -> Option<&[u8]> {
-    let mut l = line;
-    while let [rest @ .., b'\n' | b'\r'] = l {
-        l = rest;
-    }
-    (!l.iter().all(|b| b.is_ascii_whitespace())).then_some(l)
-}
-
 /// The four fields of a data row (`step, layer, expert, tokens`), or a message naming the column
 /// that does not parse and what would be valid.
-fn parse_row(line: &[u8]) -> Result<[u64; 4], String> {
+pub(super) fn parse_row(line: &[u8]) -> Result<[u64; 4], String> {
     let mut out = [0u64; 4];
     let mut n = 0;
     for (i, f) in line.split(|&b| b == b',').enumerate() {
@@ -257,29 +249,21 @@ fn close_step(
 /// Reads single steps of a checked long trace from where the scan found them.
 #[derive(Debug)]
 pub struct LongSteps<R> {
-    rdr: R,
-    /// Byte offset of the row `line` holds when `held`, else of the reader.
-    at: u64,
-    line: Vec<u8>,
-    /// `line` holds the next step's first row, read but not used (it ended the last step).
-    held: bool,
+    lines: StepLines<R>,
 }
 
 impl<R: BufRead + Seek> LongSteps<R> {
     /// A step reader over `rdr`, which stands at byte 0.
     pub fn new(rdr: R) -> Self {
         Self {
-            rdr,
-            at: 0,
-            line: Vec::new(),
-            held: false,
+            lines: StepLines::new(rdr),
         }
     }
 
     /// Parse the step whose first row is at byte `offset` (from the scan) into `out` (layers ×
     /// experts, `experts` a row). Reads the step's rows up to the next step's first row, which it
-    /// keeps for the next call, so sequential steps read on without a seek. An error here means the
-    /// file changed since its scan.
+    /// holds back for the next call, so sequential steps read on without a seek. An error here
+    /// means the file changed since its scan.
     pub fn read(
         &mut self,
         path: &Path,
@@ -288,60 +272,45 @@ impl<R: BufRead + Seek> LongSteps<R> {
         experts: usize,
         out: &mut [u32],
     ) -> Result<(), RoutingError> {
-        let changed = |at: u64, msg: String| RoutingError::Offset {
-            path: path.to_path_buf(),
-            offset: at,
-            msg: format!(
-                "step {}: {msg} (the file changed since it was checked at the start of the run?)",
-                step + 1
-            ),
-        };
-        if self.at != offset {
-            self.held = false;
-            self.rdr
-                .seek(SeekFrom::Start(offset))
-                .map_err(|e| changed(offset, format!("cannot seek: {e}")))?;
-            self.at = offset;
-        }
+        let lines = &mut self.lines;
+        lines
+            .start(offset)
+            .map_err(|e| changed(path, step, offset, format!("cannot seek: {e}")))?;
+        let layers = out.len() / experts.max(1);
         let mut given = 0;
         loop {
-            if !self.held {
-                self.line.clear();
-                let n = self
-                    .rdr
-                    .read_until(b'\n', &mut self.line)
-                    .map_err(|e| changed(self.at, format!("cannot read: {e}")))?;
-                if n == 0 {
-                    break;
-                }
-            }
-            self.held = false;
-            let Some(l) = content(&self.line) else {
-                self.at += self.line.len() as u64;
-                continue;
+            let before = lines.at();
+            let Some((at, l)) = lines
+                .next()
+                .map_err(|e| changed(path, step, before, format!("cannot read: {e}")))?
+            else {
+                break;
             };
-            let [s, layer, expert, tokens] = parse_row(l).map_err(|m| changed(self.at, m))?;
+            let [s, layer, expert, tokens] =
+                parse_row(l).map_err(|m| changed(path, step, at, m))?;
             if s != step as u64 + 1 {
-                // The next step's first row: kept for the next call.
-                self.held = true;
+                // The next step's first row: held back for the next call.
+                lines.hold();
                 break;
             }
-            let layers = out.len() / experts.max(1);
             match (layer as usize) < layers && (expert as usize) < experts {
                 true => out[layer as usize * experts + expert as usize] = tokens as u32,
                 false => {
                     return Err(changed(
-                        self.at,
+                        path,
+                        step,
+                        at,
                         format!("layer {layer}, expert {expert} outside the trace's shape"),
                     ))
                 }
             }
-            self.at += self.line.len() as u64;
             given += 1;
         }
         if given != out.len() {
             return Err(changed(
-                self.at,
+                path,
+                step,
+                lines.at(),
                 format!("{given} cells where {} were checked", out.len()),
             ));
         }
