@@ -5,7 +5,7 @@ use super::trace::{detect_layout, header_names, step_counts};
 use super::trace_bin::{Dtype, Header, EXTENSION, HEADER_BYTES, MAGIC};
 use super::trace_csv::{scan_wide, WideSteps};
 use super::trace_long::{scan_long, LongSteps};
-use super::trace_spill::{spill_long, BUCKET_CELLS};
+use super::trace_spill::{spill_long, TempFile, BUCKET_CELLS};
 use super::{RoutingError, RoutingTrace, TraceLayout};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -60,7 +60,7 @@ pub struct TraceFile {
     format: Format,
     /// Where a [`Format::Binary`] trace's counts are when they are not in `path`: the temporary
     /// binary trace a long CSV not grouped by step is sorted into (deleted with the last clone).
-    data: Option<Arc<tempfile::TempPath>>,
+    data: Option<Arc<TempFile>>,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> RoutingError {
@@ -220,7 +220,10 @@ impl TraceFile {
     pub fn cursor(&self) -> Result<TraceCursor, RoutingError> {
         let reader = match &self.format {
             Format::Binary(h) => {
-                let data: &Path = self.data.as_deref().map_or(&self.path, |p| p);
+                let data: &Path = match &self.data {
+                    Some(t) => t,
+                    None => &self.path,
+                };
                 let f = File::open(data).map_err(|e| io_err(data, e))?;
                 Reader::Binary {
                     rdr: BufReader::with_capacity(BINARY_BUFFER, f),

@@ -38,9 +38,35 @@ pub(super) fn row_err(path: &Path, row: u64, msg: String) -> RoutingError {
     }
 }
 
+/// The four fields of a plain data row (digits and three commas, nothing else, every value in
+/// range); `None` for any other row, which [`parse_row`]'s careful reading then takes. One pass
+/// over the bytes: the careful reading's per-field text handling was most of a long trace's
+/// parse (BENCHMARKS.md).
+#[inline]
+fn plain_row(line: &[u8]) -> Option<[u64; 4]> {
+    let (mut out, mut i, mut digits) = ([0u64; 4], 0, 0);
+    for &b in line {
+        match b {
+            b'0'..=b'9' => {
+                out[i] = out[i].checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+                digits += 1;
+            }
+            b',' if digits > 0 && i < 3 => {
+                i += 1;
+                digits = 0;
+            }
+            _ => return None,
+        }
+    }
+    (i == 3 && digits > 0 && out[0] > 0 && out[3] <= u64::from(u32::MAX)).then_some(out)
+}
+
 /// The four fields of a data row (`step, layer, expert, tokens`), or a message naming the column
 /// that does not parse and what would be valid.
 pub(super) fn parse_row(line: &[u8]) -> Result<[u64; 4], String> {
+    if let Some(row) = plain_row(line) {
+        return Ok(row);
+    }
     let mut out = [0u64; 4];
     let mut n = 0;
     for (i, f) in line.split(|&b| b == b',').enumerate() {
@@ -315,5 +341,71 @@ impl<R: BufRead + Seek> LongSteps<R> {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The careful reading alone (what `parse_row` did before the plain-row pass).
+    fn careful(line: &[u8]) -> Result<[u64; 4], String> {
+        let mut out = [0u64; 4];
+        let fields: Vec<&[u8]> = line.split(|&b| b == b',').collect();
+        if fields.len() != 4 {
+            return Err("fields".into());
+        }
+        for (o, f) in out.iter_mut().zip(fields) {
+            let t = String::from_utf8_lossy(f);
+            let t = t.trim();
+            let t = t
+                .strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .unwrap_or(t)
+                .trim();
+            *o = t.parse::<u64>().map_err(|_| "value".to_string())?;
+        }
+        if out[3] > u64::from(u32::MAX) || out[0] == 0 {
+            return Err("range".into());
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn the_plain_row_pass_reads_what_the_careful_reading_reads_and_leaves_it_the_rest() {
+        let rows = [
+            "1,0,0,3",
+            "12,3,45,6789",
+            "007,0,1,4294967295",
+            "1,0,1,4294967296",
+            "0,1,2,3",
+            "18446744073709551615,1,2,3",
+            "18446744073709551616,1,2,3",
+            "1,2,3",
+            "1,2,3,4,5",
+            "1,,3,4",
+            ",1,2,3",
+            "1,2,3,",
+            " 1,2,3,4",
+            "1,2,3,4 ",
+            "\"1\",2,3,4",
+            "1,2,x,4",
+            "1,2,-3,4",
+            "1,2,3.0,4",
+            "",
+        ];
+        for r in rows {
+            let line = r.as_bytes();
+            match plain_row(line) {
+                // Whatever the plain pass reads, the careful reading reads alike.
+                Some(v) => assert_eq!(Ok(v), careful(line), "{r}"),
+                // The rest goes to the careful reading, whose message names the column.
+                None => assert_eq!(parse_row(line).ok(), careful(line).ok(), "{r}"),
+            }
+        }
+        assert_eq!(plain_row(b"12,3,45,6789"), Some([12, 3, 45, 6789]));
+        assert_eq!(plain_row(b" 1,2,3,4"), None);
+        let e = parse_row(b"1,2,x,4").unwrap_err();
+        assert!(e.contains("column 3 (expert)"), "{e}");
     }
 }

@@ -8,8 +8,8 @@ use super::trace_long::{parse_row, row_err, MAX_STEP_CELLS};
 use super::RoutingError;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::Path;
-use tempfile::TempPath;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Cells (step × layer × expert) a bucket aims to hold while it is sorted: 2²², 16 MiB of counts
 /// and 0.5 MiB of given-flags. A trace of more than [`MAX_BUCKETS`] × this many cells makes its
@@ -32,7 +32,52 @@ pub struct Spilled {
     /// Largest count anywhere [assignments].
     pub max_count: u32,
     /// The temporary binary trace.
-    pub data: TempPath,
+    pub data: TempFile,
+}
+
+/// A file of this process in the system's temporary directory, removed when dropped.
+#[derive(Debug)]
+pub struct TempFile {
+    path: PathBuf,
+}
+
+impl TempFile {
+    /// A new empty file named for this process and `tag`, open for reading and writing.
+    fn create(tag: &str) -> std::io::Result<(File, TempFile)> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let path = std::env::temp_dir().join(format!(
+                "moesim-{}-{n}-{tag}",
+                std::process::id()
+            ));
+            match File::options()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(f) => return Ok((f, TempFile { path })),
+                // Left by an earlier process with the same id: take the next name.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for TempFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        // Nothing to report to: a file the system already removed is gone either way.
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> RoutingError {
@@ -117,10 +162,12 @@ pub fn spill_long(path: &Path, start: u64, bucket_cells: usize) -> Result<Spille
     let per = ((bucket_cells as u64 / cells).max(1)).max(steps.div_ceil(MAX_BUCKETS));
     let buckets = steps.div_ceil(per) as usize;
     // Pass 2: every row to its bucket, in file order.
-    let mut spill = (0..buckets)
-        .map(|_| tempfile::tempfile().map(|f| BufWriter::with_capacity(BUCKET_BUFFER, f)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| io_err(path, e))?;
+    let (mut spill, mut names) = (Vec::with_capacity(buckets), Vec::with_capacity(buckets));
+    for _ in 0..buckets {
+        let (f, name) = TempFile::create("bucket").map_err(|e| io_err(path, e))?;
+        spill.push(BufWriter::with_capacity(BUCKET_BUFFER, f));
+        names.push(name);
+    }
     rows(path, start, |row, [s, l, e, t]| {
         let mut rec = [0u8; RECORD];
         for (i, v) in [s - 1, l, e, t].into_iter().enumerate() {
@@ -139,15 +186,15 @@ pub fn spill_long(path: &Path, start: u64, bucket_cells: usize) -> Result<Spille
         experts: experts as u32,
         dtype,
     };
-    let out = tempfile::NamedTempFile::new().map_err(|e| io_err(path, e))?;
-    let (file, data) = out.into_parts();
+    let (file, data) = TempFile::create("sorted.moetrace").map_err(|e| io_err(path, e))?;
     let mut w = BinaryWriter::new(BufWriter::with_capacity(READ_BUFFER, file), header)
         .map_err(|e| io_err(&data, e))?;
     let (cells, experts, layers) = (cells as usize, experts as usize, layers as usize);
     let mut counts = vec![0u32; per as usize * cells];
     let mut given = vec![false; per as usize * cells];
     let (mut repeat, mut missing): (Option<Repeat>, Option<String>) = (None, None);
-    for (b, bucket) in spill.into_iter().enumerate() {
+    // `_name` removes each bucket's file once its steps are written.
+    for (b, (bucket, _name)) in spill.into_iter().zip(names).enumerate() {
         let mut f = bucket
             .into_inner()
             .map_err(|e| io_err(path, e.into_error()))?;
