@@ -15,7 +15,25 @@ use std::time::SystemTime;
 
 /// A trace opened earlier in this process: its path, the length and modification time it had, and
 /// the checked trace.
-type Opened = (PathBuf, u64, SystemTime, Arc<TraceFile>);
+type Opened = (PathBuf, u64, SystemTime, Kept);
+
+/// How [`OPENED`] holds a trace: a trace sorted into a temporary file only while someone else
+/// holds it (a sweep does, for its points), so its file is removed when the last user is done —
+/// a static is never dropped, and a strong hold would leave the file behind at exit.
+#[derive(Debug)]
+enum Kept {
+    Strong(Arc<TraceFile>),
+    Weak(std::sync::Weak<TraceFile>),
+}
+
+impl Kept {
+    fn get(&self) -> Option<Arc<TraceFile>> {
+        match self {
+            Kept::Strong(t) => Some(t.clone()),
+            Kept::Weak(t) => t.upgrade(),
+        }
+    }
+}
 
 /// Traces opened by [`TraceFile::open_shared`], newest last: a sweep's points (and the samples of
 /// `--samples`) open the same file, and its checking pass is the costly part of opening a CSV.
@@ -154,7 +172,8 @@ impl TraceFile {
 
     /// [`TraceFile::open`], shared: a file opened before in this process with the same length and
     /// modification time is not checked again (the earlier check is reused); a file whose
-    /// modification time cannot be read is always opened afresh.
+    /// modification time cannot be read is always opened afresh. A long CSV sorted into a temporary
+    /// binary trace is reused only while another holder keeps it (see [`Kept`]).
     pub fn open_shared(path: &Path) -> Result<Arc<TraceFile>, RoutingError> {
         let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
         let Ok(mtime) = meta.modified() else {
@@ -164,14 +183,18 @@ impl TraceFile {
         if let Some(t) = OPENED
             .lock()
             .ok()
-            .and_then(|v| v.iter().find(same).map(|o| o.3.clone()))
+            .and_then(|v| v.iter().find(same).and_then(|o| o.3.get()))
         {
             return Ok(t);
         }
         let t = Arc::new(TraceFile::open(path)?);
         if let Ok(mut v) = OPENED.lock() {
             v.retain(|o| o.0 != path);
-            v.push((path.to_path_buf(), meta.len(), mtime, t.clone()));
+            let kept = match t.data {
+                Some(_) => Kept::Weak(Arc::downgrade(&t)),
+                None => Kept::Strong(t.clone()),
+            };
+            v.push((path.to_path_buf(), meta.len(), mtime, kept));
             if v.len() > OPENED_KEEP {
                 v.remove(0);
             }
@@ -191,6 +214,12 @@ impl TraceFile {
             format: Format::Memory(t),
             data: None,
         }
+    }
+
+    /// The temporary binary trace a long CSV was sorted into, if it was.
+    #[cfg(test)]
+    pub(super) fn sorted_into(&self) -> Option<&Path> {
+        self.data.as_deref().map(|t| &**t)
     }
 
     /// The file's path.

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Cells (step × layer × expert) a bucket aims to hold while it is sorted: 2²², 16 MiB of counts
-/// and 0.5 MiB of given-flags. A trace of more than [`MAX_BUCKETS`] × this many cells makes its
-/// buckets larger instead (a 10⁶ × 64 × 64 trace: 64 MiB of counts a bucket).
+/// and 4 MiB of given-flags (a byte a cell). A trace of more than [`MAX_BUCKETS`] × this many cells makes its
+/// buckets larger instead (a 10⁶ × 64 × 64 trace: 64 MiB of counts and 16 MiB of flags a bucket).
 pub const BUCKET_CELLS: usize = 1 << 22;
 /// Most buckets: each is an open temporary file with a [`BUCKET_BUFFER`] write buffer (16 MiB in all).
 const MAX_BUCKETS: u64 = 256;
@@ -47,10 +47,8 @@ impl TempFile {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         loop {
             let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let path = std::env::temp_dir().join(format!(
-                "moesim-{}-{n}-{tag}",
-                std::process::id()
-            ));
+            let path =
+                std::env::temp_dir().join(format!("moesim-{}-{n}-{tag}", std::process::id()));
             match File::options()
                 .read(true)
                 .write(true)

@@ -469,3 +469,25 @@ fn a_long_trace_in_any_order_reports_what_reading_it_whole_reports() {
         }
     }
 }
+
+#[test]
+fn a_sorted_long_trace_is_shared_while_held_and_its_temporary_file_goes_with_the_last_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, interleaved) = long_texts(6);
+    let p = dir.path().join("held.csv");
+    std::fs::write(&p, &interleaved).unwrap();
+    let a = TraceFile::open_shared(&p).unwrap();
+    let b = TraceFile::open_shared(&p).unwrap();
+    assert!(Arc::ptr_eq(&a, &b), "held: the same sorted trace");
+    let data = a
+        .sorted_into()
+        .expect("sorted into a temporary file")
+        .to_path_buf();
+    assert!(data.exists());
+    drop((a, b));
+    // Nobody holds it: the file is gone, and the next open sorts the CSV again.
+    assert!(!data.exists(), "{} left behind", data.display());
+    let c = TraceFile::open_shared(&p).unwrap();
+    assert_eq!(c.steps, 6);
+    assert_ne!(c.sorted_into(), Some(data.as_path()));
+}
