@@ -24,6 +24,7 @@ mod dialect;
 mod error;
 mod format;
 mod marginal;
+mod opened;
 mod presets;
 mod profile;
 mod pue;

@@ -3,13 +3,12 @@
 use std::path::PathBuf;
 
 use super::error::GridError;
-use super::format::load_grid_columns;
 use super::marginal::estimate_mef;
+use super::opened;
 use super::profile::{default_profile_series, profile_regions};
 use super::pue::{pue_series, PueModel};
 use super::series::{CiKind, CiSignal, GridSeries};
 use super::spec::{GridFile, GridSource, GridSpec, MarginalSource};
-use super::weather::load_epw;
 
 /// The series of `spec` from `start_utc_s` for `horizon_s` seconds: the embedded profile, or the file
 /// (its chosen intensity signal) windowed to the run, with the flat price where the series has none.
@@ -49,7 +48,8 @@ fn file_window(
     start_utc_s: i64,
     horizon_s: i64,
 ) -> Result<GridSeries, GridError> {
-    let cols = load_grid_columns(file, &spec.region)?;
+    // Parsed once per process while the file stays the same (a sweep's points share it).
+    let cols = opened::grid_columns(file, &spec.region)?;
     // The estimate reads the whole file's generation (every month × hour bin), before windowing.
     let mef = match &spec.marginal {
         Some(MarginalSource::Estimate { min_changes }) => Some(estimate_mef(
@@ -174,7 +174,7 @@ fn marginal_file(
     mfile: &GridFile,
     g: &GridSeries,
 ) -> Result<MarginalFromFile, GridError> {
-    let s = load_grid_columns(mfile, &spec.region)?.into_series()?;
+    let s = opened::grid_columns(mfile, &spec.region)?.into_series()?;
     let s = match &mfile.ci_signal {
         Some(name) => s.select_ci(name)?,
         None => s,
@@ -216,7 +216,10 @@ pub fn pue_by_interval(
     weather: Option<&(PathBuf, PueModel)>,
 ) -> Result<Vec<f64>, GridError> {
     Ok(match weather {
-        Some((path, model)) => pue_series(grid, &load_epw(path)?, model),
+        Some((path, model)) => {
+            let w = opened::weather(path)?;
+            pue_series(grid, w.as_ref(), model)
+        }
         None => vec![pue; grid.ci_g_per_kwh.len()],
     })
 }

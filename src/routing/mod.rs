@@ -13,6 +13,7 @@ mod trace_convert;
 mod trace_csv;
 mod trace_file;
 mod trace_long;
+mod trace_spill;
 
 pub use placement::{Placement, PlacementPolicy};
 pub use replay::{PastEnd, TraceReplay};

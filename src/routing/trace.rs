@@ -2,6 +2,7 @@
 //! `step,layer,e0..eN` and long `step,layer,expert,tokens` (assignments per expert).
 
 use super::RoutingError;
+#[cfg(test)]
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -118,6 +119,7 @@ pub fn detect_layout(path: &Path, names: &[String]) -> Result<TraceLayout, Routi
     Ok(TraceLayout::Wide)
 }
 
+#[cfg(test)]
 fn parse_count(path: &Path, row: u64, what: &str, s: &str) -> Result<u64, RoutingError> {
     let s = s.trim();
     s.parse::<u64>().map_err(|_| {
@@ -129,11 +131,14 @@ fn parse_count(path: &Path, row: u64, what: &str, s: &str) -> Result<u64, Routin
     })
 }
 
+#[cfg(test)]
 fn to_u32(path: &Path, row: u64, what: &str, v: u64) -> Result<u32, RoutingError> {
     u32::try_from(v).map_err(|_| row_err(path, row, format!("{what} = {v} exceeds {}", u32::MAX)))
 }
 
-/// Read a long-layout trace (`step,layer,expert,tokens`, rows in any order) whole.
+/// Read a long-layout trace (`step,layer,expert,tokens`, rows in any order) whole: the reference
+/// the streamed and spilled reads (`trace_long`, `trace_spill`) are tested against.
+#[cfg(test)]
 pub(super) fn read_long(path: &Path) -> Result<RoutingTrace, RoutingError> {
     let file = std::fs::File::open(path).map_err(|source| RoutingError::Io {
         path: path.to_path_buf(),

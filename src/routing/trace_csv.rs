@@ -162,7 +162,7 @@ fn parse_row_careful(line: &[u8], out: &mut [u32]) -> Result<(u32, u32), RowErro
 }
 
 /// `line` without its line end; `None` for a blank line (skipped, as the CSV reader skipped them).
-fn content(line: &[u8]) -> Option<&[u8]> {
+pub(super) fn content(line: &[u8]) -> Option<&[u8]> {
     let mut l = line;
     while let [rest @ .., b'\n' | b'\r'] = l {
         l = rest;
@@ -255,22 +255,98 @@ pub fn scan_wide<R: BufRead>(
     })
 }
 
+/// The lines of a checked CSV trace (wide or long layout), read from where its scan found a step:
+/// seeks only when a step does not start where the last read stopped, skips blank lines, and can
+/// hold back the line that ended a step for the next call (a long trace's step ends at the next
+/// step's first row). One reader for both layouts, so they find, skip and report lines alike.
+#[derive(Debug)]
+pub struct StepLines<R> {
+    rdr: R,
+    /// Byte offset of the held line when `held`, else where the reader stands.
+    at: u64,
+    line: Vec<u8>,
+    /// `line` holds a line returned by [`StepLines::next`] and given back by [`StepLines::hold`].
+    held: bool,
+}
+
+/// The error of a step read from a file that no longer matches its scan: `at` the byte offset.
+pub(super) fn changed(path: &Path, step: usize, at: u64, msg: String) -> RoutingError {
+    RoutingError::Offset {
+        path: path.to_path_buf(),
+        offset: at,
+        msg: format!(
+            "step {}: {msg} (the file changed since it was checked at the start of the run?)",
+            step + 1
+        ),
+    }
+}
+
+impl<R: BufRead + Seek> StepLines<R> {
+    /// Lines of `rdr`, which stands at byte 0.
+    pub fn new(rdr: R) -> Self {
+        Self {
+            rdr,
+            at: 0,
+            line: Vec::new(),
+            held: false,
+        }
+    }
+
+    /// Byte offset of the next line [`StepLines::next`] returns.
+    pub fn at(&self) -> u64 {
+        self.at
+    }
+
+    /// Stand at byte `offset` (a step's first row): no seek when the last read stopped there.
+    pub fn start(&mut self, offset: u64) -> std::io::Result<()> {
+        if self.at != offset {
+            self.held = false;
+            self.rdr.seek(SeekFrom::Start(offset))?;
+            self.at = offset;
+        }
+        Ok(())
+    }
+
+    /// The next line that is not blank, without its line end, and its byte offset; `None` at
+    /// the end of the file.
+    pub fn next(&mut self) -> std::io::Result<Option<(u64, &[u8])>> {
+        if !self.held {
+            loop {
+                self.line.clear();
+                let n = self.rdr.read_until(b'\n', &mut self.line)?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                if content(&self.line).is_some() {
+                    break;
+                }
+                self.at += n as u64;
+            }
+        }
+        self.held = false;
+        let at = self.at;
+        self.at += self.line.len() as u64;
+        Ok(content(&self.line).map(|l| (at, l)))
+    }
+
+    /// Give back the line [`StepLines::next`] returned last: the next call returns it again.
+    pub fn hold(&mut self) {
+        self.held = true;
+        self.at -= self.line.len() as u64;
+    }
+}
+
 /// Reads single steps of a checked wide trace from where the scan found them.
 #[derive(Debug)]
 pub struct WideSteps<R> {
-    rdr: R,
-    /// Byte offset the reader stands at.
-    at: u64,
-    line: Vec<u8>,
+    lines: StepLines<R>,
 }
 
 impl<R: BufRead + Seek> WideSteps<R> {
     /// A step reader over `rdr`, which stands at byte 0.
     pub fn new(rdr: R) -> Self {
         Self {
-            rdr,
-            at: 0,
-            line: Vec::new(),
+            lines: StepLines::new(rdr),
         }
     }
 
@@ -284,40 +360,20 @@ impl<R: BufRead + Seek> WideSteps<R> {
         experts: usize,
         out: &mut [u32],
     ) -> Result<(), RoutingError> {
-        let changed = |at: u64, msg: String| RoutingError::Offset {
-            path: path.to_path_buf(),
-            offset: at,
-            msg: format!(
-                "step {}: {msg} (the file changed since it was checked at the start of the run?)",
-                step + 1
-            ),
-        };
-        if self.at != offset {
-            self.rdr
-                .seek(SeekFrom::Start(offset))
-                .map_err(|e| changed(offset, format!("cannot seek: {e}")))?;
-            self.at = offset;
-        }
+        let lines = &mut self.lines;
+        lines
+            .start(offset)
+            .map_err(|e| changed(path, step, offset, format!("cannot seek: {e}")))?;
         for row in out.chunks_exact_mut(experts.max(1)) {
-            let (at, l) = loop {
-                self.line.clear();
-                let n = self
-                    .rdr
-                    .read_until(b'\n', &mut self.line)
-                    .map_err(|e| changed(self.at, format!("cannot read: {e}")))?;
-                if n == 0 {
-                    return Err(changed(self.at, "file ends inside the step".into()));
-                }
-                let at = self.at;
-                self.at += n as u64;
-                if let Some(l) = content(&self.line) {
-                    break (at, l);
-                }
-            };
+            let before = lines.at();
+            let (at, l) = lines
+                .next()
+                .map_err(|e| changed(path, step, before, format!("cannot read: {e}")))?
+                .ok_or_else(|| changed(path, step, before, "file ends inside the step".into()))?;
             match parse_row(l, row) {
                 Ok((s, _)) if s as usize == step + 1 => {}
-                Ok((s, _)) => return Err(changed(at, format!("row holds step {s}"))),
-                Err(e) => return Err(changed(at, e.message(experts))),
+                Ok((s, _)) => return Err(changed(path, step, at, format!("row holds step {s}"))),
+                Err(e) => return Err(changed(path, step, at, e.message(experts))),
             }
         }
         Ok(())

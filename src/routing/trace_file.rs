@@ -1,10 +1,11 @@
 //! An opened, checked routing trace file (binary, wide CSV or long CSV) and cursors that read its steps
 //! one at a time, so replay holds one step of a trace however long the trace is.
 
-use super::trace::{detect_layout, header_names, read_long, step_counts};
+use super::trace::{detect_layout, header_names, step_counts};
 use super::trace_bin::{Dtype, Header, EXTENSION, HEADER_BYTES, MAGIC};
 use super::trace_csv::{scan_wide, WideSteps};
 use super::trace_long::{scan_long, LongSteps};
+use super::trace_spill::{spill_long, TempFile, BUCKET_CELLS};
 use super::{RoutingError, RoutingTrace, TraceLayout};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -14,12 +15,30 @@ use std::time::SystemTime;
 
 /// A trace opened earlier in this process: its path, the length and modification time it had, and
 /// the checked trace.
-type Opened = (PathBuf, u64, SystemTime, Arc<TraceFile>);
+type Opened = (PathBuf, u64, SystemTime, Kept);
+
+/// How [`OPENED`] holds a trace: a trace sorted into a temporary file only while someone else
+/// holds it (a sweep does, for its points), so its file is removed when the last user is done —
+/// a static is never dropped, and a strong hold would leave the file behind at exit.
+#[derive(Debug)]
+enum Kept {
+    Strong(Arc<TraceFile>),
+    Weak(std::sync::Weak<TraceFile>),
+}
+
+impl Kept {
+    fn get(&self) -> Option<Arc<TraceFile>> {
+        match self {
+            Kept::Strong(t) => Some(t.clone()),
+            Kept::Weak(t) => t.upgrade(),
+        }
+    }
+}
 
 /// Traces opened by [`TraceFile::open_shared`], newest last: a sweep's points (and the samples of
 /// `--samples`) open the same file, and its checking pass is the costly part of opening a CSV.
 static OPENED: Mutex<Vec<Opened>> = Mutex::new(Vec::new());
-/// Traces [`OPENED`] keeps (each holds its step offsets, 8 bytes a step, or an unsorted long CSV whole).
+/// Traces [`OPENED`] keeps (each holds its step offsets, 8 bytes a step, or the temporary binary trace an unsorted long CSV was sorted into).
 const OPENED_KEEP: usize = 4;
 
 /// Read buffer of a binary cursor [bytes]: many steps of a small trace per read, one system call per
@@ -37,7 +56,7 @@ enum Format {
     Wide { step_offsets: Vec<u64> },
     /// Long CSV with its rows grouped by step; steps are found from the byte offsets the scan noted.
     Long { step_offsets: Vec<u64> },
-    /// Held in memory: a long-layout CSV whose rows are not grouped by step, or a trace built in code.
+    /// Held in memory: a trace built in code (or read whole by a caller).
     Memory(RoutingTrace),
 }
 
@@ -57,6 +76,9 @@ pub struct TraceFile {
     pub source: String,
     path: PathBuf,
     format: Format,
+    /// Where a [`Format::Binary`] trace's counts are when they are not in `path`: the temporary
+    /// binary trace a long CSV not grouped by step is sorted into (deleted with the last clone).
+    data: Option<Arc<TempFile>>,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> RoutingError {
@@ -69,8 +91,8 @@ fn io_err(path: &Path, source: std::io::Error) -> RoutingError {
 impl TraceFile {
     /// Open and check the trace at `path`: a binary trace (it starts with `MOETRACE`) by its header and
     /// length, a wide CSV or a long CSV whose rows come grouped by step by one pass over every row
-    /// (keeping only where each step starts); a long CSV whose rows are not grouped by step is read
-    /// whole (its rows may come in any order).
+    /// (keeping only where each step starts); a long CSV whose rows are not grouped by step is sorted
+    /// into a temporary binary trace ([`spill_long`]: bounded memory, its rows may come in any order).
     pub fn open(path: &Path) -> Result<TraceFile, RoutingError> {
         let mut f = File::open(path).map_err(|e| io_err(path, e))?;
         let len = f.metadata().map_err(|e| io_err(path, e))?.len();
@@ -90,6 +112,7 @@ impl TraceFile {
                 source: path.display().to_string(),
                 path: path.to_path_buf(),
                 format: Format::Binary(h),
+                data: None,
             });
         }
         f.seek(SeekFrom::Start(0)).map_err(|e| io_err(path, e))?;
@@ -111,8 +134,22 @@ impl TraceFile {
                     format: Format::Long {
                         step_offsets: scan.step_offsets,
                     },
+                    data: None,
                 }),
-                None => Ok(TraceFile::from_trace(read_long(path)?)),
+                None => {
+                    // Rows in any order: sorted into a temporary binary trace with bounded memory.
+                    let s = spill_long(path, start, BUCKET_CELLS)?;
+                    Ok(TraceFile {
+                        experts: s.header.experts as usize,
+                        layers: s.header.layers as usize,
+                        steps: s.header.steps as usize,
+                        max_count: s.max_count,
+                        source: path.display().to_string(),
+                        path: path.to_path_buf(),
+                        format: Format::Binary(s.header),
+                        data: Some(Arc::new(s.data)),
+                    })
+                }
             },
             TraceLayout::Wide => {
                 let experts = names.len() - 2;
@@ -127,6 +164,7 @@ impl TraceFile {
                     format: Format::Wide {
                         step_offsets: scan.step_offsets,
                     },
+                    data: None,
                 })
             }
         }
@@ -134,7 +172,8 @@ impl TraceFile {
 
     /// [`TraceFile::open`], shared: a file opened before in this process with the same length and
     /// modification time is not checked again (the earlier check is reused); a file whose
-    /// modification time cannot be read is always opened afresh.
+    /// modification time cannot be read is always opened afresh. A long CSV sorted into a temporary
+    /// binary trace is reused only while another holder keeps it (see [`Kept`]).
     pub fn open_shared(path: &Path) -> Result<Arc<TraceFile>, RoutingError> {
         let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
         let Ok(mtime) = meta.modified() else {
@@ -144,14 +183,18 @@ impl TraceFile {
         if let Some(t) = OPENED
             .lock()
             .ok()
-            .and_then(|v| v.iter().find(same).map(|o| o.3.clone()))
+            .and_then(|v| v.iter().find(same).and_then(|o| o.3.get()))
         {
             return Ok(t);
         }
         let t = Arc::new(TraceFile::open(path)?);
         if let Ok(mut v) = OPENED.lock() {
             v.retain(|o| o.0 != path);
-            v.push((path.to_path_buf(), meta.len(), mtime, t.clone()));
+            let kept = match t.data {
+                Some(_) => Kept::Weak(Arc::downgrade(&t)),
+                None => Kept::Strong(t.clone()),
+            };
+            v.push((path.to_path_buf(), meta.len(), mtime, kept));
             if v.len() > OPENED_KEEP {
                 v.remove(0);
             }
@@ -169,7 +212,14 @@ impl TraceFile {
             source: t.source.clone(),
             path: PathBuf::from(&t.source),
             format: Format::Memory(t),
+            data: None,
         }
+    }
+
+    /// The temporary binary trace a long CSV was sorted into, if it was.
+    #[cfg(test)]
+    pub(super) fn sorted_into(&self) -> Option<&Path> {
+        self.data.as_deref().map(|t| &**t)
     }
 
     /// The file's path.
@@ -180,6 +230,9 @@ impl TraceFile {
     /// What the file is, for messages: `binary (u16)`, `wide CSV (streamed)`, `in memory`.
     pub fn format_name(&self) -> String {
         match &self.format {
+            Format::Binary(_) if self.data.is_some() => {
+                "long CSV (sorted into a temporary binary trace)".into()
+            }
             Format::Binary(h) => format!("binary ({})", h.dtype.name()),
             Format::Wide { .. } => "wide CSV (streamed)".into(),
             Format::Long { .. } => "long CSV (streamed)".into(),
@@ -196,7 +249,11 @@ impl TraceFile {
     pub fn cursor(&self) -> Result<TraceCursor, RoutingError> {
         let reader = match &self.format {
             Format::Binary(h) => {
-                let f = File::open(&self.path).map_err(|e| io_err(&self.path, e))?;
+                let data: &Path = match &self.data {
+                    Some(t) => t,
+                    None => &self.path,
+                };
+                let f = File::open(data).map_err(|e| io_err(data, e))?;
                 Reader::Binary {
                     rdr: BufReader::with_capacity(BINARY_BUFFER, f),
                     at: 0,

@@ -2,9 +2,10 @@
 //! step: one checking pass that keeps only where each step starts, then single steps parsed from there
 //! as replay asks for them (one step in memory, as for the wide layout).
 
+use super::trace_csv::{changed, content, StepLines};
 use super::RoutingError;
 use std::collections::HashMap;
-use std::io::{BufRead, Seek, SeekFrom};
+use std::io::{BufRead, Seek};
 use std::path::Path;
 
 /// What the checking pass learns of a long trace whose rows come grouped by step.
@@ -24,12 +25,12 @@ pub struct LongScan {
 
 /// Most cells (layers × experts) a step may have: 2²⁶, 256 MiB of counts, far above any published
 /// MoE (DeepSeek-V3: 58 MoE layers × 256 experts) — a guard against a mistyped layer or expert.
-const MAX_STEP_CELLS: usize = 1 << 26;
+pub(super) const MAX_STEP_CELLS: usize = 1 << 26;
 
 /// The four columns, 1-based, with their header names.
 const COLUMNS: [&str; 4] = ["step", "layer", "expert", "tokens"];
 
-fn row_err(path: &Path, row: u64, msg: String) -> RoutingError {
+pub(super) fn row_err(path: &Path, row: u64, msg: String) -> RoutingError {
     RoutingError::Row {
         path: path.to_path_buf(),
         row,
@@ -37,18 +38,35 @@ fn row_err(path: &Path, row: u64, msg: String) -> RoutingError {
     }
 }
 
-/// `line` without its line end; `None` for a blank line (skipped, as the CSV reader skipped them).
-fn content(line: &[u8]) -> Option<&[u8]> {
-    let mut l = line;
-    while let [rest @ .., b'\n' | b'\r'] = l {
-        l = rest;
+/// The four fields of a plain data row (digits and three commas, nothing else, every value in
+/// range); `None` for any other row, which [`parse_row`]'s careful reading then takes. One pass
+/// over the bytes: the careful reading's per-field text handling was most of a long trace's
+/// parse (BENCHMARKS.md).
+#[inline]
+fn plain_row(line: &[u8]) -> Option<[u64; 4]> {
+    let (mut out, mut i, mut digits) = ([0u64; 4], 0, 0);
+    for &b in line {
+        match b {
+            b'0'..=b'9' => {
+                out[i] = out[i].checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+                digits += 1;
+            }
+            b',' if digits > 0 && i < 3 => {
+                i += 1;
+                digits = 0;
+            }
+            _ => return None,
+        }
     }
-    (!l.iter().all(|b| b.is_ascii_whitespace())).then_some(l)
+    (i == 3 && digits > 0 && out[0] > 0 && out[3] <= u64::from(u32::MAX)).then_some(out)
 }
 
 /// The four fields of a data row (`step, layer, expert, tokens`), or a message naming the column
 /// that does not parse and what would be valid.
-fn parse_row(line: &[u8]) -> Result<[u64; 4], String> {
+pub(super) fn parse_row(line: &[u8]) -> Result<[u64; 4], String> {
+    if let Some(row) = plain_row(line) {
+        return Ok(row);
+    }
     let mut out = [0u64; 4];
     let mut n = 0;
     for (i, f) in line.split(|&b| b == b',').enumerate() {
@@ -257,29 +275,21 @@ fn close_step(
 /// Reads single steps of a checked long trace from where the scan found them.
 #[derive(Debug)]
 pub struct LongSteps<R> {
-    rdr: R,
-    /// Byte offset of the row `line` holds when `held`, else of the reader.
-    at: u64,
-    line: Vec<u8>,
-    /// `line` holds the next step's first row, read but not used (it ended the last step).
-    held: bool,
+    lines: StepLines<R>,
 }
 
 impl<R: BufRead + Seek> LongSteps<R> {
     /// A step reader over `rdr`, which stands at byte 0.
     pub fn new(rdr: R) -> Self {
         Self {
-            rdr,
-            at: 0,
-            line: Vec::new(),
-            held: false,
+            lines: StepLines::new(rdr),
         }
     }
 
     /// Parse the step whose first row is at byte `offset` (from the scan) into `out` (layers ×
     /// experts, `experts` a row). Reads the step's rows up to the next step's first row, which it
-    /// keeps for the next call, so sequential steps read on without a seek. An error here means the
-    /// file changed since its scan.
+    /// holds back for the next call, so sequential steps read on without a seek. An error here
+    /// means the file changed since its scan.
     pub fn read(
         &mut self,
         path: &Path,
@@ -288,63 +298,114 @@ impl<R: BufRead + Seek> LongSteps<R> {
         experts: usize,
         out: &mut [u32],
     ) -> Result<(), RoutingError> {
-        let changed = |at: u64, msg: String| RoutingError::Offset {
-            path: path.to_path_buf(),
-            offset: at,
-            msg: format!(
-                "step {}: {msg} (the file changed since it was checked at the start of the run?)",
-                step + 1
-            ),
-        };
-        if self.at != offset {
-            self.held = false;
-            self.rdr
-                .seek(SeekFrom::Start(offset))
-                .map_err(|e| changed(offset, format!("cannot seek: {e}")))?;
-            self.at = offset;
-        }
+        let lines = &mut self.lines;
+        lines
+            .start(offset)
+            .map_err(|e| changed(path, step, offset, format!("cannot seek: {e}")))?;
+        let layers = out.len() / experts.max(1);
         let mut given = 0;
         loop {
-            if !self.held {
-                self.line.clear();
-                let n = self
-                    .rdr
-                    .read_until(b'\n', &mut self.line)
-                    .map_err(|e| changed(self.at, format!("cannot read: {e}")))?;
-                if n == 0 {
-                    break;
-                }
-            }
-            self.held = false;
-            let Some(l) = content(&self.line) else {
-                self.at += self.line.len() as u64;
-                continue;
+            let before = lines.at();
+            let Some((at, l)) = lines
+                .next()
+                .map_err(|e| changed(path, step, before, format!("cannot read: {e}")))?
+            else {
+                break;
             };
-            let [s, layer, expert, tokens] = parse_row(l).map_err(|m| changed(self.at, m))?;
+            let [s, layer, expert, tokens] =
+                parse_row(l).map_err(|m| changed(path, step, at, m))?;
             if s != step as u64 + 1 {
-                // The next step's first row: kept for the next call.
-                self.held = true;
+                // The next step's first row: held back for the next call.
+                lines.hold();
                 break;
             }
-            let layers = out.len() / experts.max(1);
             match (layer as usize) < layers && (expert as usize) < experts {
                 true => out[layer as usize * experts + expert as usize] = tokens as u32,
                 false => {
                     return Err(changed(
-                        self.at,
+                        path,
+                        step,
+                        at,
                         format!("layer {layer}, expert {expert} outside the trace's shape"),
                     ))
                 }
             }
-            self.at += self.line.len() as u64;
             given += 1;
         }
         if given != out.len() {
             return Err(changed(
-                self.at,
+                path,
+                step,
+                lines.at(),
                 format!("{given} cells where {} were checked", out.len()),
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The careful reading alone (what `parse_row` did before the plain-row pass).
+    fn careful(line: &[u8]) -> Result<[u64; 4], String> {
+        let mut out = [0u64; 4];
+        let fields: Vec<&[u8]> = line.split(|&b| b == b',').collect();
+        if fields.len() != 4 {
+            return Err("fields".into());
+        }
+        for (o, f) in out.iter_mut().zip(fields) {
+            let t = String::from_utf8_lossy(f);
+            let t = t.trim();
+            let t = t
+                .strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .unwrap_or(t)
+                .trim();
+            *o = t.parse::<u64>().map_err(|_| "value".to_string())?;
+        }
+        if out[3] > u64::from(u32::MAX) || out[0] == 0 {
+            return Err("range".into());
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn the_plain_row_pass_reads_what_the_careful_reading_reads_and_leaves_it_the_rest() {
+        let rows = [
+            "1,0,0,3",
+            "12,3,45,6789",
+            "007,0,1,4294967295",
+            "1,0,1,4294967296",
+            "0,1,2,3",
+            "18446744073709551615,1,2,3",
+            "18446744073709551616,1,2,3",
+            "1,2,3",
+            "1,2,3,4,5",
+            "1,,3,4",
+            ",1,2,3",
+            "1,2,3,",
+            " 1,2,3,4",
+            "1,2,3,4 ",
+            "\"1\",2,3,4",
+            "1,2,x,4",
+            "1,2,-3,4",
+            "1,2,3.0,4",
+            "",
+        ];
+        for r in rows {
+            let line = r.as_bytes();
+            match plain_row(line) {
+                // Whatever the plain pass reads, the careful reading reads alike.
+                Some(v) => assert_eq!(Ok(v), careful(line), "{r}"),
+                // The rest goes to the careful reading, whose message names the column.
+                None => assert_eq!(parse_row(line).ok(), careful(line).ok(), "{r}"),
+            }
+        }
+        assert_eq!(plain_row(b"12,3,45,6789"), Some([12, 3, 45, 6789]));
+        assert_eq!(plain_row(b" 1,2,3,4"), None);
+        let e = parse_row(b"1,2,x,4").unwrap_err();
+        assert!(e.contains("column 3 (expert)"), "{e}");
     }
 }

@@ -1,7 +1,9 @@
 //! Tests of the streamed trace formats: the binary and CSV readers agree, and each bad input names
 //! the file, the row or byte offset, the field and what is valid.
 
+use super::trace::{read_long, RoutingTrace};
 use super::trace_bin::{Dtype, Header, HEADER_BYTES};
+use super::trace_spill::spill_long;
 use super::{convert, output_format, read_trace, PastEnd, TraceFile, TraceFormat, TraceReplay};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -290,9 +292,17 @@ fn a_long_trace_grouped_by_step_is_streamed_and_replays_the_in_memory_shares() {
     std::fs::write(&g, &grouped).unwrap();
     std::fs::write(&i, &interleaved).unwrap();
     let streamed = Arc::new(TraceFile::open(&g).unwrap());
-    let memory = Arc::new(TraceFile::open(&i).unwrap());
+    // The interleaved file read whole (the reference), and as `TraceFile::open` takes it: sorted
+    // into a temporary binary trace.
+    let memory = Arc::new(TraceFile::from_trace(read_long(&i).unwrap()));
+    let sorted = Arc::new(TraceFile::open(&i).unwrap());
     assert_eq!(streamed.format_name(), "long CSV (streamed)");
-    assert_eq!(memory.format_name(), "in memory");
+    assert_eq!(
+        sorted.format_name(),
+        "long CSV (sorted into a temporary binary trace)"
+    );
+    assert_eq!(all(&sorted.load().unwrap()), all(&memory.load().unwrap()));
+    assert_eq!(sorted.max_count, memory.max_count);
     assert_eq!(
         (streamed.steps, streamed.layers, streamed.experts),
         (40, 3, 5)
@@ -397,4 +407,87 @@ fn a_trace_opened_again_unchanged_is_shared_and_a_changed_one_is_checked_again()
     std::fs::write(&p, "step,layer,e0,e1\n1,0,1,x\n").unwrap();
     let msg = TraceFile::open_shared(&p).unwrap_err().to_string();
     assert!(msg.contains("row 2") && msg.contains("e1"), "{msg}");
+}
+
+/// Every count of `t`, step-major, then layer, then expert.
+fn all(t: &RoutingTrace) -> Vec<u32> {
+    (0..t.steps)
+        .flat_map(|s| (0..t.layers).flat_map(move |l| t.counts(s, l).to_vec()))
+        .collect()
+}
+
+#[test]
+fn a_long_trace_in_any_order_is_sorted_in_buckets_into_the_counts_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, interleaved) = long_texts(40);
+    let p = dir.path().join("i.csv");
+    std::fs::write(&p, &interleaved).unwrap();
+    let whole = read_long(&p).unwrap();
+    let start = "step,layer,expert,tokens\n".len() as u64;
+    // One step (15 cells) a bucket, 4 steps with a ragged last bucket, and all in one.
+    for cells in [1, 15, 60, 100, 1 << 20] {
+        let s = spill_long(&p, start, cells).unwrap();
+        assert_eq!(
+            (s.header.steps, s.header.layers, s.header.experts),
+            (40, 3, 5)
+        );
+        assert_eq!(s.max_count, whole.max_count());
+        let t = TraceFile::open(&s.data).unwrap();
+        assert_eq!(
+            all(&t.load().unwrap()),
+            all(&whole),
+            "{cells} cells a bucket"
+        );
+    }
+}
+
+#[test]
+fn a_long_trace_in_any_order_reports_what_reading_it_whole_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "step,layer,expert,tokens\n";
+    // Steps out of order (2 before 1), so never streamed; errors in later buckets than the first.
+    let cases = [
+        // A repeat in step 3's bucket after one in step 1's: the file's first repeat is named.
+        "2,0,0,1\n2,0,1,1\n1,0,0,1\n3,0,0,1\n3,0,0,2\n1,0,1,1\n1,0,1,5\n3,0,1,1\n",
+        "2,0,0,1\n2,0,1,1\n1,0,0,1\n1,0,1,1\n3,0,1,1\n1,1,0,1\n",
+        "2,0,0,1\n2,0,1,1\n1,0,0,1\n1,0,1,1\n",
+        "2,0,0,1\n2,0,1,1\n1,0,0,1\n1,0,1,1\n4,0,1,1\n4,0,0,1\n",
+        "2,0,0,1\n1,0,0,1\n1,0,1,1\n",
+    ];
+    for (i, rows) in cases.iter().enumerate() {
+        let p = dir.path().join(format!("any{i}.csv"));
+        std::fs::write(&p, format!("{head}{rows}")).unwrap();
+        let want = read_long(&p).map(|t| all(&t)).map_err(|e| e.to_string());
+        for cells in [2, 4, 1 << 20] {
+            let got = spill_long(&p, head.len() as u64, cells)
+                .map(|s| all(&TraceFile::open(&s.data).unwrap().load().unwrap()))
+                .map_err(|e| e.to_string());
+            assert_eq!(got, want, "case {i}, {cells} cells a bucket");
+        }
+        if let Err(w) = want {
+            assert_eq!(err_of(&p), w, "case {i} through TraceFile::open");
+        }
+    }
+}
+
+#[test]
+fn a_sorted_long_trace_is_shared_while_held_and_its_temporary_file_goes_with_the_last_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, interleaved) = long_texts(6);
+    let p = dir.path().join("held.csv");
+    std::fs::write(&p, &interleaved).unwrap();
+    let a = TraceFile::open_shared(&p).unwrap();
+    let b = TraceFile::open_shared(&p).unwrap();
+    assert!(Arc::ptr_eq(&a, &b), "held: the same sorted trace");
+    let data = a
+        .sorted_into()
+        .expect("sorted into a temporary file")
+        .to_path_buf();
+    assert!(data.exists());
+    drop((a, b));
+    // Nobody holds it: the file is gone, and the next open sorts the CSV again.
+    assert!(!data.exists(), "{} left behind", data.display());
+    let c = TraceFile::open_shared(&p).unwrap();
+    assert_eq!(c.steps, 6);
+    assert_ne!(c.sorted_into(), Some(data.as_path()));
 }

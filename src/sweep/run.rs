@@ -190,6 +190,36 @@ fn header(sweep: &Sweep, summary: &SummaryLayout) -> Row {
     h
 }
 
+/// The routing trace files of `points` (each path once), opened and checked. Only the first
+/// point's scenario is built unless the sweep varies a `routing` key (building a scenario per
+/// point here would be serial work before the parallel run).
+fn held_traces(sweep: &Sweep, points: &[usize]) -> Vec<std::sync::Arc<crate::routing::TraceFile>> {
+    let varies_routing = |i: &usize| {
+        sweep.points[*i]
+            .assignments
+            .iter()
+            .any(|(p, _)| p.starts_with("routing"))
+    };
+    let n = match points.iter().any(varies_routing) {
+        true => points.len(),
+        false => points.len().min(1),
+    };
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for &i in &points[..n] {
+        if let Ok(s) = sweep.scenario(i) {
+            if let crate::routing::RoutingSource::Trace { path, .. } = &s.routing.source {
+                if s.moe.is_some() && !paths.contains(path) {
+                    paths.push(path.clone());
+                }
+            }
+        }
+    }
+    paths
+        .iter()
+        .filter_map(|p| crate::routing::TraceFile::open_shared(p).ok())
+        .collect()
+}
+
 /// Run point `index` and render its rows (one per strategy; `failed` rows if it could not run).
 fn run_point(sweep: &Sweep, index: usize, summary: &SummaryLayout) -> (Vec<Row>, bool) {
     let point = &sweep.points[index];
@@ -458,6 +488,10 @@ pub fn run_sweep(
         failed: failed_before,
         best,
     });
+    // The routing traces of the points, opened once and held for the whole sweep: every point
+    // finds them checked (`TraceFile::open_shared`), a long CSV sorted into a temporary file too.
+    // A trace that does not open is left to its point, whose row reports the error.
+    let _traces = held_traces(sweep, &pending);
     observer.start(shard_points.len(), skipped, opts.best_by);
     let threads = opts
         .jobs

@@ -2,7 +2,7 @@
 //! ops (expert GEMMs, dispatch/combine, expert-TP exchanges) priced under each step's routing loads.
 
 use super::{Knobs, StepModel};
-use crate::network::price_all_to_all;
+use crate::network::{price_all_to_all, Topology};
 use crate::routing::{Placement, PlacementPolicy};
 use crate::scenario::RoutingChoice;
 use crate::workload::step_ops::{KernelClass, Load, Op, Phase};
@@ -173,6 +173,8 @@ impl StepModel {
         let expert_choice = self.choice == RoutingChoice::ExpertChoice;
         // Dropless token choice drops nothing: its `dropped` terms are all zero, left out.
         let counts_drops = self.choice == RoutingChoice::TokenChoice && capacity.is_some();
+        // The busiest rank's load (`f64::max` passes over a NaN, as the all-to-all's maximum does).
+        let mut max_load = f64::NEG_INFINITY;
         for r in 0..ep {
             let (slots, fracs) = self.placement.slots(ml, r);
             let n = slots.len().min(width);
@@ -206,8 +208,9 @@ impl StepModel {
             }
             self.slots_of[r] = n;
             self.load[r] = load;
+            max_load = max_load.max(load);
         }
-        let mut out = self.routed_layer(knobs, fi);
+        let mut out = self.routed_layer(knobs, fi, max_load);
         out.dropped = dropped;
         out.straggler_s = (out.f_s + out.b_s - self.cache[fi].balanced_s).max(0.0);
         out
@@ -219,8 +222,9 @@ impl StepModel {
     /// read back from the knob setting's memo (the same number, so outputs do not depend on the
     /// memo); the memo is laid out by token count, so one rank's ops at its load sit side by side,
     /// and without looped experts a rank's whole sum is remembered by its (load, largest expert)
-    /// pair. All-to-alls of equal sizes (the same function of the loads) are priced once.
-    fn routed_layer(&mut self, knobs: Knobs, fi: usize) -> Routed {
+    /// pair. All-to-alls of equal sizes (the same function of the loads) are priced once, and on
+    /// a fat tree from the busiest rank (`max_load`, the largest of `self.load`) alone.
+    fn routed_layer(&mut self, knobs: Knobs, fi: usize, max_load: f64) -> Routed {
         let ep = self.plan.ep.max(1) as usize;
         let k = self.price_knobs(knobs);
         let mut out = Routed::default();
@@ -243,9 +247,29 @@ impl StepModel {
         let (mut a2a_f, mut a2a_b) = (0.0, 0.0);
         let mut runs = [0.0f64; 4];
         let mut a2a = std::mem::take(&mut self.cache[fi].a2a);
+        // A fat tree prices an all-to-all from the largest bytes any rank sends or receives
+        // (`Fabric::all_to_all_s`); a torus also from their sum over the ranks, in rank order.
+        let fat_tree = matches!(self.fabric.topology, Topology::FatTree(_));
         for j in 0..a2a.len() {
             let t = match a2a[j].same_as {
                 Some(s) => a2a[s].last_s,
+                None if fat_tree && a2a[j].grows_with_load() && group.size as usize >= ep => {
+                    // Every rank sends the uniform size and receives more the more it is loaded,
+                    // so the largest bytes are the busiest rank's: the same maximum (so the same
+                    // time, bit for bit) as from all the ranks' bytes, without a pass over them.
+                    let x = &a2a[j];
+                    self.send[0] = x.uniform;
+                    self.recv[0] = x.recv_bytes(max_load);
+                    price_all_to_all(
+                        &x.op,
+                        &self.fabric,
+                        group,
+                        &self.send[..1],
+                        &self.recv[..1],
+                        spin,
+                    )
+                    .time_s
+                }
                 None => {
                     let x = &a2a[j];
                     self.send[..ep].fill(x.uniform);
@@ -292,6 +316,7 @@ impl StepModel {
             .map(|cf| (cf * total / active as f64).ceil());
         let kept = cap.map_or(per_expert, |c| per_expert.min(c));
         let width = self.counts.len() / ep;
+        let mut load = 0.0f64;
         for r in 0..ep {
             let epr = self
                 .active_on_rank(r, active)
@@ -300,8 +325,9 @@ impl StepModel {
             self.counts[r * width..r * width + epr].fill(kept);
             self.slots_of[r] = epr;
             self.load[r] = kept * epr as f64;
+            load = load.max(self.load[r]);
         }
-        let c = self.routed_layer(knobs, fi);
+        let c = self.routed_layer(knobs, fi, load);
         c.f_s + c.b_s
     }
 }
@@ -319,13 +345,12 @@ pub(super) fn round(x: f64) -> f64 {
     // Truncation toward zero; exact below 2^52, and so is the fraction `x − t`.
     let t = x as i64 as f64;
     let frac = x - t;
-    let r = if frac >= 0.5 {
-        t + 1.0
-    } else if frac <= -0.5 {
-        t - 1.0
-    } else {
-        t
-    };
+    // Without branches (a comparison picks 1 or 0): the fractions of skewed routing loads are
+    // random, so a branch here was mispredicted about half the time (`perf`, BENCHMARKS.md).
+    // `t ± 1` is exact below 2^52, so this is the same number the branches gave.
+    let up = f64::from(u8::from(frac >= 0.5));
+    let down = f64::from(u8::from(frac <= -0.5));
+    let r = t + up - down;
     // Keeps the sign of a zero result (`(-0.3f64).round()` is −0).
     r.copysign(x)
 }
@@ -400,6 +425,13 @@ impl A2a {
                 .position(|b| b.op.comm.is_some() && b.same_as.is_none() && key(b) == key(&a));
         }
         a
+    }
+
+    /// Whether a rank receives no fewer bytes the more assignments it gets (a fixed size, or
+    /// bytes per token ≥ 0): then the busiest rank receives the most. IEEE rounding is monotone,
+    /// so this holds for the computed bytes of [`A2a::recv_bytes`] too, not only the exact ones.
+    pub fn grows_with_load(&self) -> bool {
+        self.resize.is_none_or(|(_, per, _)| per >= 0.0)
     }
 
     /// Bytes a rank with `tokens` routed assignments receives, as `Op::at_tokens` sizes it [bytes].
