@@ -291,8 +291,6 @@ fn the_shipped_scenario_runs_deterministically_with_the_sync_penalty_in_the_loss
     // back its synchronisation penalty (rounds of different site counts are weighed at their own
     // penalty's worth, so the blend lands within a hair of the synchronous loss).
     let l0 = ftn.loss.as_ref().unwrap().loss;
-    assert!(geo.sync_penalty > 0.0);
-    assert!(geo.effective_tokens > ftn.effective_tokens * (1.0 + 1e-6));
     for r in &sites.runs {
         let l = r.loss.as_ref().unwrap().loss;
         assert!((l / l0 - 1.0).abs() < 1e-3, "{}: {l} vs {l0}", r.name);
@@ -518,12 +516,16 @@ fn sites_csv_is_written_with_its_columns_and_a_run_without_sites_removes_a_stale
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// The shipped scenario's geo-distributed run with `multisite.sync_every_steps = h`.
+/// The shipped scenario's geo-distributed run with `multisite.sync_every_steps = h` and a 30 h
+/// deadline (a site alone needs 51 h or more: the planner must run sites together, so they
+/// synchronise), and the loss of following the night.
 fn geo_at(h: u32) -> (moesim::sim::multi::SiteRun, f64) {
-    let t = text().replace(
-        "sync_every_steps = 100 ",
-        &format!("sync_every_steps = {h} "),
-    );
+    let t = text()
+        .replace(
+            "sync_every_steps = 100 ",
+            &format!("sync_every_steps = {h} "),
+        )
+        .replace("deadline_hours = 120 ", "deadline_hours = 30 ");
     assert_ne!(t, text(), "anchor sync_every_steps = 100");
     let s = parse_scenario(FILE, &t, Path::new("scenarios")).unwrap();
     let r = moesim::sim::simulate(&s).unwrap().sites.unwrap();
@@ -545,7 +547,10 @@ fn geo_dp_buys_back_its_sync_penalty_in_tokens_none_when_every_step_syncs_more_a
     let target = every.effective_tokens;
     let mut last = (0.0, target);
     for h in [10, 30, 100] {
-        let (r, _) = geo_at(h);
+        let (r, l0) = geo_at(h);
+        // Equal quality: the penalised loss after the extra tokens is the synchronous one.
+        let l = r.loss.as_ref().unwrap().loss;
+        assert!((l / l0 - 1.0).abs() < 1e-3, "H = {h}: {l} vs {l0}");
         assert!(
             r.sync_penalty > last.0,
             "H = {h}: penalty {} after {}",
