@@ -440,10 +440,11 @@ fn json_output_holds_the_sites_comparison_and_each_site_its_own_fabric() {
         assert!((sum - total).abs() <= 1e-9 * total, "{m}");
     }
     let sites = mr["sites"].as_array().unwrap();
-    assert!(sites[1]["planned_on"]
-        .as_str()
-        .unwrap()
-        .starts_with("forecast"));
+    // The forecast's path as written beside the scenario, normalised for display (no `dir/..`).
+    assert_eq!(
+        sites[1]["planned_on"],
+        "forecast data/erco_2022_persistence_forecast.csv"
+    );
     assert_eq!(sites[0]["planned_on"], "perfect foresight");
     // ERCO's 8 GPUs are one node: no fabric switch; CISO's 16 are two, with their switch ports.
     let info = &res.sites.as_ref().unwrap().sites;

@@ -142,3 +142,18 @@ fn a_round_worth_less_than_its_tokens_trains_longer_and_worth_one_changes_nothin
     assert!(close(more.effective_tokens, base.effective_tokens / 0.8));
     assert!(more.co2_kg() > base.co2_kg());
 }
+
+#[test]
+fn displayed_paths_are_normalised_lexically() {
+    use super::lexical;
+    use std::path::Path;
+    let show = |p: &str| lexical(Path::new(p)).display().to_string();
+    assert_eq!(show("scenarios/../data/x.csv"), "data/x.csv");
+    assert_eq!(
+        show("scenarios/../../shared/data/grid/a.csv"),
+        "../shared/data/grid/a.csv"
+    );
+    assert_eq!(show("./a/./b/../c.csv"), "a/c.csv");
+    assert_eq!(show("/x/../../y.csv"), "/y.csv");
+    assert_eq!(show("a/.."), ".");
+}
