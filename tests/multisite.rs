@@ -331,14 +331,14 @@ fn each_site_has_its_own_or_the_top_level_cost_terms_and_a_forecast_is_planned_o
     assert!(erco.forecast.is_some());
     assert_eq!(
         m.sites[2].cost.as_ref().unwrap().carbon_price_per_t,
-        Some(moesim::cost::PriceSource::Fixed(14.5))
+        Some(moesim::cost::PriceSource::Fixed(14.8))
     );
 }
 
 #[test]
 fn site_cost_tables_are_checked_where_they_are_written() {
     assert_error(
-        "carbon_price_per_t = 14.5",
+        "carbon_price_per_t = 14.8",
         "carbon_price_per_t = -3.0",
         0,
         "site.2.cost.carbon_price_per_t",
