@@ -287,14 +287,16 @@ fn the_shipped_scenario_runs_deterministically_with_the_sync_penalty_in_the_loss
     // (ERCO is planned on a day-ahead persistence forecast and charged on the real series, so
     // following the night may emit more than the best single site; with perfect foresight it may
     // not: `without_a_forecast_the_plan_used_perfect_foresight_...` below.)
-    // Every mode trains the same progress: the same estimated loss, geo-distributed's × (1 + its
-    // synchronisation penalty).
+    // Every mode reaches the same estimated loss: geo-distributed trains the extra tokens that buy
+    // back its synchronisation penalty (rounds of different site counts are weighed at their own
+    // penalty's worth, so the blend lands within a hair of the synchronous loss).
     let l0 = ftn.loss.as_ref().unwrap().loss;
     for r in &sites.runs {
         let l = r.loss.as_ref().unwrap().loss;
-        assert!((l - l0 * (1.0 + r.sync_penalty)).abs() < 1e-9, "{}", r.name);
+        assert!((l / l0 - 1.0).abs() < 1e-3, "{}: {l} vs {l0}", r.name);
         if r.name != "geo_dp" {
             assert_eq!(r.sync_penalty, 0.0);
+            assert!((l - l0).abs() < 1e-9, "{}", r.name);
         }
     }
     // Every run's cost is its sites' terms plus the WAN's.
@@ -329,14 +331,14 @@ fn each_site_has_its_own_or_the_top_level_cost_terms_and_a_forecast_is_planned_o
     assert!(erco.forecast.is_some());
     assert_eq!(
         m.sites[2].cost.as_ref().unwrap().carbon_price_per_t,
-        Some(moesim::cost::PriceSource::Fixed(14.5))
+        Some(moesim::cost::PriceSource::Fixed(14.8))
     );
 }
 
 #[test]
 fn site_cost_tables_are_checked_where_they_are_written() {
     assert_error(
-        "carbon_price_per_t = 14.5",
+        "carbon_price_per_t = 14.8",
         "carbon_price_per_t = -3.0",
         0,
         "site.2.cost.carbon_price_per_t",
@@ -438,10 +440,11 @@ fn json_output_holds_the_sites_comparison_and_each_site_its_own_fabric() {
         assert!((sum - total).abs() <= 1e-9 * total, "{m}");
     }
     let sites = mr["sites"].as_array().unwrap();
-    assert!(sites[1]["planned_on"]
-        .as_str()
-        .unwrap()
-        .starts_with("forecast"));
+    // The forecast's path as written beside the scenario, normalised for display (no `dir/..`).
+    assert_eq!(
+        sites[1]["planned_on"],
+        "forecast data/erco_2022_persistence_forecast.csv"
+    );
     assert_eq!(sites[0]["planned_on"], "perfect foresight");
     // ERCO's 8 GPUs are one node: no fabric switch; CISO's 16 are two, with their switch ports.
     let info = &res.sites.as_ref().unwrap().sites;
@@ -512,4 +515,55 @@ fn sites_csv_is_written_with_its_columns_and_a_run_without_sites_removes_a_stale
     assert!(!dir.join("sites.csv").exists());
     assert!(!w.iter().any(|p| p.ends_with("sites.csv")));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The shipped scenario's geo-distributed run with `multisite.sync_every_steps = h` and a 30 h
+/// deadline (a site alone needs 51 h or more: the planner must run sites together, so they
+/// synchronise), and the loss of following the night.
+fn geo_at(h: u32) -> (moesim::sim::multi::SiteRun, f64) {
+    let t = text()
+        .replace(
+            "sync_every_steps = 100 ",
+            &format!("sync_every_steps = {h} "),
+        )
+        .replace("deadline_hours = 120 ", "deadline_hours = 30 ");
+    assert_ne!(t, text(), "anchor sync_every_steps = 100");
+    let s = parse_scenario(FILE, &t, Path::new("scenarios")).unwrap();
+    let r = moesim::sim::simulate(&s).unwrap().sites.unwrap();
+    let ftn = r
+        .runs
+        .iter()
+        .find(|r| r.name == "follow_the_night")
+        .unwrap();
+    let l0 = ftn.loss.as_ref().unwrap().loss;
+    (r.runs.into_iter().find(|r| r.name == "geo_dp").unwrap(), l0)
+}
+
+#[test]
+fn geo_dp_buys_back_its_sync_penalty_in_tokens_none_when_every_step_syncs_more_as_h_grows() {
+    // H = 1 is data parallel: no penalty, the target's tokens exactly.
+    let (every, l0) = geo_at(1);
+    assert_eq!(every.sync_penalty, 0.0);
+    assert!((every.loss.as_ref().unwrap().loss - l0).abs() < 1e-9);
+    let target = every.effective_tokens;
+    let mut last = (0.0, target);
+    for h in [10, 30, 100] {
+        let (r, l0) = geo_at(h);
+        // Equal quality: the penalised loss after the extra tokens is the synchronous one.
+        let l = r.loss.as_ref().unwrap().loss;
+        assert!((l / l0 - 1.0).abs() < 1e-3, "H = {h}: {l} vs {l0}");
+        assert!(
+            r.sync_penalty > last.0,
+            "H = {h}: penalty {} after {}",
+            r.sync_penalty,
+            last.0
+        );
+        assert!(
+            r.effective_tokens > last.1,
+            "H = {h}: {} tokens after {}",
+            r.effective_tokens,
+            last.1
+        );
+        last = (r.sync_penalty, r.effective_tokens);
+    }
 }

@@ -124,6 +124,23 @@ pub fn sync_penalty(params: f64, replicas: u32, h: u32) -> Result<f64, SyncPenal
     ))
 }
 
+/// Effective tokens of training that synchronises with a relative loss penalty `penalty`
+/// ([`sync_penalty`]) needed to reach the loss that synchronous (data-parallel) training reaches
+/// after `reference_tokens` effective tokens under `law` [tokens]: the D with
+/// `law(D) × (1 + penalty) = law(reference_tokens)`, found by the law's own inversion
+/// ([`super::tokens_for_target_loss`], the search the equal-loss comparison uses). A penalty of 0
+/// returns `reference_tokens` itself. None when that loss lies at or below what the law can reach
+/// (the penalty cannot be bought back with tokens).
+pub fn equal_loss_tokens(law: super::LossLaw, reference_tokens: f64, penalty: f64) -> Option<f64> {
+    if penalty <= 0.0 {
+        return Some(reference_tokens);
+    }
+    let reference = law.loss(reference_tokens).ok()?.loss;
+    super::tokens_for_target_loss(law, reference / (1.0 + penalty))
+        // The inversion brackets to 1e-12 in log D; never below the reference.
+        .map(|d| d.max(reference_tokens))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +202,25 @@ mod tests {
         assert!(check_range(0, 2).is_err());
         // Five sites synchronising every step are data parallel: no published range needed.
         assert!(check_range(1, 5).is_ok());
+    }
+
+    #[test]
+    fn equal_loss_tokens_buy_back_the_penalty_and_grow_with_it() {
+        let law = crate::quality::LossLaw::Chinchilla { params: 1e9 };
+        let d = 20e9;
+        assert_eq!(equal_loss_tokens(law, d, 0.0), Some(d));
+        let target = law.loss(d).unwrap().loss;
+        let mut last = d;
+        for h in [10, 30, 55, 100] {
+            let p = sync_penalty(1e9, 4, h).unwrap();
+            let more = equal_loss_tokens(law, d, p).unwrap();
+            assert!(more > last, "H = {h}: {more} after {last}");
+            // The penalised loss after the extra tokens is the synchronous loss.
+            let l = law.loss(more).unwrap().loss * (1.0 + p);
+            assert!((l / target - 1.0).abs() < 1e-9, "H = {h}: {l} vs {target}");
+            last = more;
+        }
+        // A penalty that would need a loss below the law's floor cannot be bought back.
+        assert_eq!(equal_loss_tokens(law, d, 0.5), None);
     }
 }

@@ -201,7 +201,7 @@ pub fn sites_table(res: &Results) -> Option<String> {
     }
     let _ = write!(
         out,
-        "sync+%: the estimated loss's increase for synchronising every {} steps over the WAN (Streaming DiLoCo, Douillard et al. 2025, arXiv 2501.18512, Table 6; models above 1B params take the 1B row); cost terms per site in sites.csv",
+        "sync+%: the loss penalty of synchronising every {} steps over the WAN at equal tokens (Streaming DiLoCo, Douillard et al. 2025, arXiv 2501.18512, Table 6; models above 1B params take the 1B row), bought back in extra tokens (tokens in sites.csv) so every mode reaches the same loss; cost terms per site in sites.csv",
         s.sync_every_steps
     );
     Some(out)

@@ -11,8 +11,11 @@
 //! offers is tried (and "all sites always"), and the least-CO2 (least-cost) plan that meets the
 //! deadline kept. It plans on each site's `[site.cost.forecast]` where given (the real series
 //! otherwise: perfect foresight) and is charged on the real series. The quality cost of
-//! synchronising every H steps (`quality::diloco`) is not the planner's to trade: it depends on H
-//! and on how many sites synchronise, and is reported in the estimated loss.
+//! synchronising every H steps (`quality::diloco`) is charged in tokens: a round of M sites counts
+//! its tokens at the worth that reaches the synchronous loss despite M's penalty, so the job trains
+//! until it matches the single-site loss (as the single-site strategies train to equal loss), and
+//! the planner, which keeps the plan of least executed CO2 (cost), weighs those extra tokens against
+//! the cleaner grids more sites reach. Its per-token thresholds themselves do not include it.
 
 use super::exec::SiteRun;
 use super::meters::SiteMeters;
@@ -121,6 +124,8 @@ pub(super) fn execute(inp: &Inputs, active: &[u64], name: &str) -> Result<SiteRu
             }
         }
         let (round_s, prog, tokens, eff, sync_j, _) = round(inp, &set)?;
+        // Equal quality: the round's progress at its sync penalty's worth (`Inputs::sync_worth`).
+        let prog = prog * inp.sync_worth.get(set.len()).copied().unwrap_or(1.0);
         let need_s = (inp.target - progress) / prog * round_s;
         let stop = if start + need_s <= t0 + dt {
             start + need_s

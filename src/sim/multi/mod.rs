@@ -124,6 +124,10 @@ pub struct Inputs {
     /// Relative loss increase of geo-distributed rounds over data parallel, by the number of sites
     /// that synchronise (index 0 and 1: none) (`quality::diloco`).
     pub sync_penalty: Vec<f64>,
+    /// What a token of a geo-distributed round counts toward the target, by the number of sites
+    /// that synchronise: the synchronous tokens of the target over the tokens that reach the same
+    /// loss under that count's penalty (`quality::diloco::equal_loss_tokens`); 1 without a penalty.
+    pub sync_worth: Vec<f64>,
 }
 
 impl Inputs {
@@ -191,6 +195,32 @@ pub struct SitesResults {
     pub objective: SiteObjective,
     /// The sites, in scenario order.
     pub sites: Vec<SiteInfo>,
+}
+
+/// `path` with `.` dropped and each `..` taking back the name before it, lexically (no filesystem
+/// access: the file was read already; this is for display), so `scenarios/../data/x.csv` reads
+/// `data/x.csv`. A `..` with no name before it stays.
+pub(crate) fn lexical(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // Above the root is the root.
+                Some(Component::RootDir) | Some(Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            _ => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        return std::path::PathBuf::from(".");
+    }
+    out.iter().collect()
 }
 
 /// Build the inputs of `s`'s multi-region job (None without one): each site's step model and grid
@@ -319,7 +349,7 @@ pub(crate) fn inputs(
                 site.cost.as_ref().and_then(|c| c.forecast.as_ref()),
             ) {
                 m.forecast_ci = Some(f);
-                m.planned_on = format!("forecast {}", spec.path.display());
+                m.planned_on = format!("forecast {}", lexical(&spec.path).display());
             }
         }
         m.ci = g.ci_g_per_kwh;
@@ -338,6 +368,37 @@ pub(crate) fn inputs(
             strategy: "geo_dp",
             what: "multisite.sync_every_steps within the published range of its quality cost (1 to 100 steps; at most 4 sites when above 1)",
         })?;
+    // Equal quality: a geo-distributed round's tokens count toward the target at the ratio of the
+    // synchronous tokens to the tokens that reach the same loss under its penalty — the loss gap
+    // turned into tokens through the scenario's law, as the single-site runs train to equal loss.
+    // The reference is the target in effective tokens (a token-budget target counts raw tokens:
+    // the first site's effective share converts it).
+    let law = outcome::law_of(s, job);
+    let share = models
+        .first()
+        .map_or(1.0, |m| m.effective_per_step / m.progress_per_step);
+    let reference = target * share;
+    let sync_worth = sync_penalty
+        .iter()
+        .map(|&p| {
+            crate::quality::diloco::equal_loss_tokens(law, reference, p)
+                .map(|d| reference / d)
+                .ok_or_else(|| {
+                    let at = law.loss(reference).map_or(f64::NAN, |e| e.loss);
+                    SimError::Unreachable {
+                        strategy: "geo_dp",
+                        target: at / (1.0 + p),
+                        whence: format!(
+                            "the synchronous loss {at:.4} over 1 + its sync penalty {:.2} % at multisite.sync_every_steps = {h}",
+                            p * 100.0
+                        ),
+                        law: law.name(),
+                        floor: law.loss(1e16).map_or(f64::NAN, |e| e.loss).max(law.floor()),
+                        ceiling: law.loss(1e3).map_or(f64::NAN, |e| e.loss),
+                    }
+                })
+        })
+        .collect::<Result<Vec<f64>, _>>()?;
     let p = job.plan.precision_bytes();
     let opt = if p >= 4.0 {
         crate::workload::memory::ADAM_FP32_OPT_BYTES_PER_PARAM
@@ -354,6 +415,7 @@ pub(crate) fn inputs(
         target,
         count_effective,
         sync_penalty,
+        sync_worth,
     }))
 }
 

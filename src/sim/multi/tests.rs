@@ -107,6 +107,7 @@ pub(super) fn inputs(sites: Vec<SiteModel>, bytes: f64, spec: SitesSpec, target:
         target,
         count_effective: false,
         sync_penalty: vec![0.0; 5],
+        sync_worth: vec![1.0; 5],
     }
 }
 

@@ -120,3 +120,40 @@ fn geo_rounds_carry_the_sync_penalty_of_their_site_count_weighted_by_tokens() {
         0.02 * (m.effective_tokens - alone) / m.effective_tokens
     ));
 }
+
+#[test]
+fn a_round_worth_less_than_its_tokens_trains_longer_and_worth_one_changes_nothing() {
+    let sites = vec![
+        site("A", 1000.0, vec![100.0; 48]),
+        site("B", 1000.0, vec![100.0; 48]),
+    ];
+    let spec = spec_of(&sites, 100.0, 0.0, 0.0, 48.0);
+    let mut inp = inputs(sites, 1e6, spec, 1000.0 * 2.0 * 4.0 * DT);
+    let plan = vec![0b11u64; 48];
+    let base = geo::execute(&inp, &plan, "geo").unwrap();
+    inp.sync_worth = vec![1.0; 5];
+    inp.sync_penalty = vec![0.0; 5];
+    let same = geo::execute(&inp, &plan, "geo").unwrap();
+    assert_eq!(same.effective_tokens, base.effective_tokens);
+    assert_eq!(same.co2_kg(), base.co2_kg());
+    // Pairs worth 0.8: 1 / 0.8 of the tokens, and the CO2 of the longer run.
+    inp.sync_worth[2] = 0.8;
+    let more = geo::execute(&inp, &plan, "geo").unwrap();
+    assert!(close(more.effective_tokens, base.effective_tokens / 0.8));
+    assert!(more.co2_kg() > base.co2_kg());
+}
+
+#[test]
+fn displayed_paths_are_normalised_lexically() {
+    use super::lexical;
+    use std::path::Path;
+    let show = |p: &str| lexical(Path::new(p)).display().to_string();
+    assert_eq!(show("scenarios/../data/x.csv"), "data/x.csv");
+    assert_eq!(
+        show("scenarios/../../shared/data/grid/a.csv"),
+        "../shared/data/grid/a.csv"
+    );
+    assert_eq!(show("./a/./b/../c.csv"), "a/c.csv");
+    assert_eq!(show("/x/../../y.csv"), "/y.csv");
+    assert_eq!(show("a/.."), ".");
+}
