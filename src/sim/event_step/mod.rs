@@ -22,6 +22,7 @@
 mod combined;
 mod graph;
 mod links;
+mod paths;
 pub mod scenario;
 mod sched;
 pub mod skew;

@@ -11,10 +11,12 @@ mod collective;
 mod complete;
 mod ep_stream;
 mod issue;
+mod node_a2a;
 mod streams;
 
 use super::graph::{Graph, Pass, NONE};
 use super::links::Net;
+use super::paths::PathBuf;
 use super::{Contention, EventStepError, OpRecord, Overlap};
 use crate::engine::{EngineError, Handler, SimTime};
 use crate::network::Fabric;
@@ -134,6 +136,21 @@ struct Coll {
     issued: u32,
     /// On the all-to-all stream of a combined pass (the compute stream does not wait for it).
     ep_stream: bool,
+    /// Node-pair all-to-all: its first node in `Sched::nodes` ([`NONE`] until a member issues),
+    /// and how many nodes it spans.
+    node_base: u32,
+    nodes: u32,
+}
+
+/// One node of a node-pair all-to-all (see `Sched::nodes`).
+#[derive(Clone, Copy, Debug, Default)]
+struct NodeState {
+    need: u32,
+    arrived: u32,
+    lo: u32,
+    pend: u32,
+    done_at: u64,
+    recv: f64,
 }
 
 /// One GPU's totals over the step: busy time [ns], busy energy [J], time waiting in
@@ -163,8 +180,12 @@ pub(super) struct Sched<'a> {
     done_at: Vec<u64>,
     /// Flows of one member's all-to-all arrival, started together (scratch).
     batch: Vec<u32>,
-    /// Flows of the all-to-all being launched: (GPU, NVLink?, bytes, latency [s], egress?).
-    a2a: Vec<(usize, bool, f64, f64, bool)>,
+    /// Links of the flow being started (scratch).
+    path: PathBuf,
+    /// Per node of every node-pair all-to-all (from `Coll::node_base`): members in the node,
+    /// members arrived, first member (index in the collective), flows not yet drained, when
+    /// its last flow drained plus latency [ns], and what its GPUs' experts receive.
+    nodes: Vec<NodeState>,
     /// Buckets of overlapped gradient sync per stage and chunk: (op index in per_step, bytes).
     buckets: Vec<Vec<Vec<(u32, f64)>>>,
     pub records: Option<Vec<OpRecord>>,
@@ -193,7 +214,7 @@ impl<'a> Sched<'a> {
         layers: usize,
     ) -> Self {
         let n = g.gpus();
-        net.reset(n, fabric);
+        net.reset_for(g, fabric);
         let m = g.knobs.micro_batches.max(1);
         // Megatron-LM keeps one gradient buffer per model chunk: each chunk's `dp.grad_sync`
         // ops, a bucket per layer of the chunk.
@@ -262,7 +283,8 @@ impl<'a> Sched<'a> {
             pend: Vec::new(),
             done_at: Vec::new(),
             batch: Vec::new(),
-            a2a: Vec::new(),
+            path: Vec::new(),
+            nodes: Vec::new(),
             buckets,
             records: record.then(Vec::new),
             moe_wait_ns: vec![0; layers],
@@ -499,7 +521,11 @@ impl Handler<Ev> for Sched<'_> {
                     out.push((SimTime::from_nanos(at), Ev::Flow { flow: fl, gen: gn }));
                 }
                 if f.ends[0] != NONE {
-                    self.pair_drained(&f, t, out);
+                    if f.node {
+                        self.node_drained(&f, t, out);
+                    } else {
+                        self.pair_drained(&f, t, out);
+                    }
                     return Ok(());
                 }
                 let c = &mut self.colls[f.coll as usize];

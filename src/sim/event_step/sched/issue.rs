@@ -1,7 +1,7 @@
 //! Issuing a GPU's communication op: which collective instance it joins (per stage and channel),
 //! pipeline sends' destinations, and the collective records.
 
-use super::super::graph::Pass;
+use super::super::graph::{Pass, NONE};
 use super::{Block, Coll, Ev, Sched, CHANS};
 use crate::engine::SimTime;
 use crate::workload::step_ops::{GroupKind, KernelClass, Op, Phase};
@@ -108,9 +108,13 @@ impl Sched<'_> {
         let cl = &mut self.colls[id as usize];
         self.issued[cl.issued as usize + gi - cl.first as usize] = now;
         cl.arrived += 1;
-        if cl.class == KernelClass::AllToAll && cl.members > 1 && g.ep <= g.pair_flow_max {
+        if cl.class == KernelClass::AllToAll && cl.members > 1 {
             let k = gi - cl.first as usize;
-            self.pair_arrive(id, k, now, out);
+            if g.ep <= g.pair_flow_max {
+                self.pair_arrive(id, k, now, out);
+            } else {
+                self.node_arrive(id, k, now, out);
+            }
         } else if cl.arrived == cl.members {
             self.launch(id, now, out);
         }
@@ -156,6 +160,8 @@ impl Sched<'_> {
             z3: 0,
             issued: self.issued.len() as u32,
             ep_stream: false,
+            node_base: NONE,
+            nodes: 0,
         });
         let n = self.issued.len() + members as usize;
         self.issued.resize(n, 0);
