@@ -159,12 +159,22 @@ pub(super) struct Graph {
     /// Expert-parallel groups up to this size exchange all-to-all traffic as one flow per rank
     /// pair; larger ones as per-port aggregates (see `sched::collective`).
     pub pair_flow_max: u32,
+    /// Larger groups exchange node-pair flows (their nodes are at most
+    /// [`NODE_PAIR_MAX_NODES`]), or else per-port aggregates.
+    pub node_pairs: bool,
 }
 
 /// Largest expert-parallel group whose all-to-alls are simulated with one flow per rank pair
 /// by default: 64 ranks is 4,032 flows per all-to-all; beyond it the flows are aggregated per
 /// port (the 1,024-GPU step would otherwise carry ~10^6 flows per all-to-all).
 pub(super) const PAIR_FLOW_MAX: u32 = 64;
+
+/// Most nodes an expert-parallel group may span for node-pair all-to-all flows; larger groups
+/// use per-port aggregates with a group barrier. Equal-share re-timing costs about `nodes^3`
+/// flow visits per all-to-all (each of the `nodes^2` flows' ends re-times the `~nodes` flows on
+/// its two node ports): the 1,024-GPU benchmark (128 nodes) took 49 s of CPU per step with node
+/// pairs, against ~0.2 s with per-port aggregates; at 32 nodes it is 64x less.
+pub(super) const NODE_PAIR_MAX_NODES: u32 = 32;
 
 /// Largest expert-parallel group that takes per-source routing (one share row per source rank):
 /// its pair table has `moe_layers * ep^2` entries.
@@ -414,7 +424,10 @@ impl Graph {
             price_knobs,
             pairs: Vec::new(),
             pair_flow_max: PAIR_FLOW_MAX,
+            node_pairs: false,
         };
+        let spans = g.node[ep as usize - 1] - g.node[0] + 1;
+        g.node_pairs = spans <= NODE_PAIR_MAX_NODES;
         let uniform = vec![1.0 / experts.max(1) as f64; (n * experts) as usize];
         let placement = Placement::new(
             PlacementPolicy::Contiguous,

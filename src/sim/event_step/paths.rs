@@ -20,7 +20,7 @@
 //! The simulated GPUs' twins use their own (translated) links, which these links do not carry:
 //! where twins' routes cross the simulated ones this is optimistic.
 
-use super::graph::Graph;
+use super::graph::{Graph, NONE};
 use super::links::{link, LinkId, Port};
 use crate::network::{Fabric, Topology, Torus};
 
@@ -201,6 +201,21 @@ impl Paths {
         if spans_leaves && self.uplinks {
             out.push(self.base_su + 2 * (self.su[x] - self.su0));
             out.push(self.base_su + 2 * (self.su[x] - self.su0) + 1);
+        }
+    }
+
+    /// Scalable unit (leaf group) of simulated GPU `x`.
+    pub fn su(&self, x: usize) -> u32 {
+        self.su[x]
+    }
+
+    /// The up- and down-links of GPU `x`'s leaf group ([`NONE`] both when not modelled).
+    pub fn leaf_links(&self, x: usize) -> [LinkId; 2] {
+        if self.uplinks {
+            let s = self.base_su + 2 * (self.su[x] - self.su0);
+            [s, s + 1]
+        } else {
+            [NONE; 2]
         }
     }
 

@@ -12,6 +12,7 @@ mod complete;
 mod ep_stream;
 mod issue;
 mod node_a2a;
+mod port_a2a;
 mod streams;
 
 use super::graph::{Graph, Pass, NONE};

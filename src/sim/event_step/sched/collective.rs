@@ -26,10 +26,14 @@ impl Sched<'_> {
             let lat = self.lat(base + if intra { ai } else { ae });
             self.flow(id, c.bytes, lat, now, &mut pending, &mut done_at);
         } else if c.class == KernelClass::AllToAll {
-            // A group of one: its tokens stay local, only the launch latency counts. (Larger
-            // groups exchange rank-pair or node-pair flows as their members issue.)
-            let lat = self.lat(base);
-            self.flow(id, 0.0, lat, now, &mut pending, &mut done_at);
+            // Groups within the rank-pair and node-pair limits exchange their flows as their
+            // members issue; a group of one keeps its tokens (only the launch latency counts).
+            if c.members > 1 {
+                self.port_all_to_all(id, &c, now, &mut pending, &mut done_at);
+            } else {
+                let lat = self.lat(base);
+                self.flow(id, 0.0, lat, now, &mut pending, &mut done_at);
+            }
         } else {
             let g = self.g;
             let stride = match c.group {
@@ -89,7 +93,7 @@ impl Sched<'_> {
 
     /// Start one flow of collective `id` on the links in `self.path` (none for no bytes: only
     /// its latency counts).
-    fn flow(
+    pub(super) fn flow(
         &mut self,
         id: u32,
         bytes: f64,

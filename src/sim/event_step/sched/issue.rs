@@ -112,8 +112,10 @@ impl Sched<'_> {
             let k = gi - cl.first as usize;
             if g.ep <= g.pair_flow_max {
                 self.pair_arrive(id, k, now, out);
-            } else {
+            } else if g.node_pairs {
                 self.node_arrive(id, k, now, out);
+            } else if cl.arrived == cl.members {
+                self.launch(id, now, out);
             }
         } else if cl.arrived == cl.members {
             self.launch(id, now, out);
