@@ -2,8 +2,9 @@
 //! on a compute stream (communication that the framework waits for blocks it), overlapped
 //! gradient buckets and ZeRO-3 gathers / reduce-scatters on side streams ([`streams`]), and the
 //! optimizer once every GPU has its gradients; collectives start when all simulated members have
-//! reached them and end when their last flow has drained plus its latency. [`issue`]: which collective a
-//! communication op joins; [`collective`]: its flows; [`complete`]: what happens when it ends.
+//! reached them and end when their last flow has drained plus its latency. [`issue`]: which
+//! collective a communication op joins; [`collective`]: its flows (all-to-alls: rank pairs there,
+//! [`node_a2a`] node pairs, [`port_a2a`] per-port aggregates); [`complete`]: when it ends.
 
 use std::collections::VecDeque;
 

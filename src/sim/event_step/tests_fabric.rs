@@ -215,11 +215,13 @@ fn a_hot_node_delays_only_the_nodes_that_exchange_tokens_with_it() {
 
 #[test]
 fn an_oversubscribed_fabric_slows_a_cross_leaf_all_to_all_step() {
-    // Why: the up-links are real resources in a step: 64 ranks on 8 nodes, 2 nodes per leaf
-    // group (radix 3 at 2:1), all-to-all traffic mostly across leaf groups.
-    let inp = input(model(64), plan(64, 1, 1, 64, 1), 8);
+    // Why: the up-links are real resources in a step: 16 ranks on 4 nodes of 4, 2 nodes per
+    // leaf group (radix 3 at 2:1), half of each rank's all-to-all peers across leaf groups.
+    let mut inp = input(model(16), plan(16, 1, 1, 16, 1), 4);
+    inp.gpus_per_node = 4;
+    inp.fabric = Fabric::from_presets("nvlink4", "ib-ndr", 4, 4).unwrap();
     let k = knobs(&inp);
-    let uniform = vec![1.0 / 64.0; 4 * 64];
+    let uniform = vec![1.0 / 16.0; 4 * 16];
     let mut full = inp.clone();
     full.fabric.topology = Topology::FatTree(FatTree { radix: 3 });
     let mut over = full.clone();

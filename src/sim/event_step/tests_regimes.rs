@@ -1,4 +1,4 @@
-//! Where the fast path is optimistic: the fast step model against the event level on a 64-GPU
+//! Where the fast path is optimistic: the fast step model against the event level on a 32-GPU
 //! MoE step as the fabric's oversubscription and the routing's skew grow (the README's table).
 
 use super::*;
@@ -9,11 +9,11 @@ use crate::sim::step::StepModel;
 use crate::workload::step_ops::{ExpertKernel, OptimizerKind, RouterKernel};
 use crate::workload::{Arch, FfnKind, MoeSpec, Precision, Recompute, Schedule};
 
-const EXPERTS: usize = 64;
-const LAYERS: u32 = 4;
+const EXPERTS: usize = 32;
+const LAYERS: u32 = 2;
 
-/// A 64-GPU job (8 nodes of 8 H100s, EP over all 64) on a fat-tree of radix-4 leaves at
-/// oversubscription `o` (2-3 nodes per leaf group, so most all-to-all traffic crosses leaves).
+/// A 32-GPU job (4 nodes of 8 H100s, EP over all 32) on a fat-tree of radix-4 leaves at
+/// oversubscription `o` (2-3 nodes per leaf group, so much of the all-to-all crosses leaves).
 fn job_and_cluster(o: f64) -> (Job, Cluster) {
     let model = ModelSpec {
         name: "regimes".into(),
@@ -35,24 +35,24 @@ fn job_and_cluster(o: f64) -> (Job, Cluster) {
         arch: Arch::default(),
     };
     let plan = ParallelPlan {
-        dp: 64,
+        dp: 32,
         tp: 1,
         pp: 1,
-        ep: 64,
+        ep: 32,
         micro_batch_seqs: 1,
-        global_batch_seqs: 128,
+        global_batch_seqs: 64,
         zero_stage: 1,
         recompute: Recompute::None,
         precision: Precision::Bf16,
     };
-    let mut fabric = Fabric::from_presets("nvlink4", "ib-ndr", 8, 8).unwrap();
+    let mut fabric = Fabric::from_presets("nvlink4", "ib-ndr", 8, 4).unwrap();
     fabric.oversubscription = o;
     fabric.topology = Topology::FatTree(FatTree { radix: 4 });
     let accelerator = preset("h100").unwrap();
     let cluster = Cluster {
         power_cap_w: accelerator.tdp_w,
         accelerator,
-        gpus: 64,
+        gpus: 32,
         gpus_per_node: 8,
         fabric,
         pue: 1.0,

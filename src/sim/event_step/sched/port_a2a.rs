@@ -28,20 +28,33 @@ impl Sched<'_> {
         let recv = |x: usize| g.received(x, c.layer);
         let total: f64 = (first..first + n).map(recv).sum();
         let nf = n as f64;
+        // Members are consecutive GPUs, their nodes and leaf groups non-decreasing: the sums
+        // per node and per leaf group are runs, found in one pass.
+        let (mut node_lo, mut su_lo) = (first, first);
+        let (mut node_hi, mut su_hi) = (first, first);
+        let (mut node_sum, mut su_sum) = (0.0, 0.0);
         for x in first..first + n {
-            let same = |y: &usize| self.net.paths.su(*y) == self.net.paths.su(x);
-            let node = |y: &usize| g.node[*y] == g.node[x];
-            // Peers by place: same node, other nodes of the leaf group, across leaf groups.
-            let (mut run, mut cnt, mut su_run, mut su_cnt) = (0.0, 0.0, 0.0, 0.0);
-            for y in first..first + n {
-                if node(&y) {
-                    run += recv(y);
-                    cnt += 1.0;
-                } else if same(&y) {
-                    su_run += recv(y);
-                    su_cnt += 1.0;
+            if x >= node_hi {
+                node_lo = x;
+                node_hi = x;
+                while node_hi < first + n && g.node[node_hi] == g.node[x] {
+                    node_hi += 1;
                 }
+                node_sum = (node_lo..node_hi).map(recv).sum();
             }
+            if x >= su_hi {
+                su_lo = x;
+                su_hi = x;
+                let su = self.net.paths.su(x);
+                while su_hi < first + n && self.net.paths.su(su_hi) == su {
+                    su_hi += 1;
+                }
+                su_sum = (su_lo..su_hi).map(recv).sum();
+            }
+            // Peers by place: same node, other nodes of the leaf group, across leaf groups.
+            let (run, cnt) = (node_sum, (node_hi - node_lo) as f64);
+            let su_run = su_sum - run;
+            let su_cnt = (su_hi - su_lo) as f64 - cnt;
             let lat_i = self.lat(COLLECTIVE_BASE_LATENCY_S + (cnt - 1.0) * f.intra.latency_s);
             let lat_e = self.lat(COLLECTIVE_BASE_LATENCY_S + (nf - cnt) * f.inter.latency_s);
             let r = recv(x);
