@@ -114,6 +114,62 @@ impl Torus {
             .sum()
     }
 
+    /// Coordinates of chip `c` of a slice (dimension 0 fastest).
+    pub fn coords(&self, c: u64) -> [u32; 3] {
+        let (dx, dy) = (
+            u64::from(self.dims[0].max(1)),
+            u64::from(self.dims[1].max(1)),
+        );
+        // Each coordinate is below its dimension, a u32.
+        [
+            (c % dx) as u32,
+            (c / dx % dy) as u32,
+            (c / (dx * dy)) as u32,
+        ]
+    }
+
+    /// Chip index of `coords` in a slice (the inverse of [`Torus::coords`]).
+    pub fn chip_at(&self, coords: [u32; 3]) -> u64 {
+        let (dx, dy) = (
+            u64::from(self.dims[0].max(1)),
+            u64::from(self.dims[1].max(1)),
+        );
+        u64::from(coords[0]) + dx * (u64::from(coords[1]) + dy * u64::from(coords[2]))
+    }
+
+    /// The dimension-ordered route from chip `a` to chip `b` of one slice (the ICI's routing:
+    /// dimension 0 first, then 1, then 2; along each, the shorter way round the ring through
+    /// the wrap-around link, ties the positive way): `hop(chip, dim, negative)` for every link
+    /// crossed, the link leaving `chip` along `dim`. A dimension of 2 has one link each way
+    /// between its two chips, reported as positive. Returns the hop count.
+    pub fn route(&self, a: u64, b: u64, mut hop: impl FnMut(u64, usize, bool)) -> u32 {
+        let mut at = self.coords(a);
+        let to = self.coords(b);
+        let mut hops = 0;
+        for d in 0..3 {
+            let n = self.dims[d];
+            if n <= 1 || at[d] == to[d] {
+                continue;
+            }
+            let fwd = (to[d] + n - at[d]) % n;
+            let (neg, steps) = if n == 2 || fwd <= n - fwd {
+                (false, fwd)
+            } else {
+                (true, n - fwd)
+            };
+            for _ in 0..steps {
+                hop(self.chip_at(at), d, neg);
+                at[d] = if neg {
+                    (at[d] + n - 1) % n
+                } else {
+                    (at[d] + 1) % n
+                };
+                hops += 1;
+            }
+        }
+        hops
+    }
+
     /// The sub-block `n` ranks occupy in a slice: whole dimensions first (a group that fills a
     /// dimension closes its ring through the wrap-around), then the largest common factor with
     /// each remaining dimension; a size that does not factor is laid out as one ring `[n, 1, 1]`
@@ -333,6 +389,46 @@ mod tests {
         // A hot rank receiving 4× the mean is injection-bound.
         let hot = t.all_to_all_in_slice_s(l, 4.0 * l, [8, 1, 1], &ICI);
         assert!(close(hot, 4.0 * l / 90e9 + 7e-6), "{hot}");
+    }
+
+    #[test]
+    fn dimension_ordered_routes_take_the_shorter_way_round_each_ring() {
+        // Why: the event level puts a transfer on every ICI link it crosses; the hop count is
+        // the torus distance (sum over dimensions of the ring distance), dimension 0 first.
+        let t = Torus { dims: [4, 4, 4] };
+        let mut links = Vec::new();
+        let a = t.chip_at([0, 0, 0]);
+        let b = t.chip_at([3, 2, 1]);
+        let hops = t.route(a, b, |c, d, neg| links.push((t.coords(c), d, neg)));
+        // x: 0 -> 3 is one hop back through the wrap-around; y: 0 -> 2 two hops (tie: +);
+        // z: one hop.
+        assert_eq!(hops, 4);
+        assert_eq!(
+            links,
+            vec![
+                ([0, 0, 0], 0, true),
+                ([3, 0, 0], 1, false),
+                ([3, 1, 0], 1, false),
+                ([3, 2, 0], 2, false),
+            ]
+        );
+        // Every pair: hops = torus distance, the same both ways.
+        let dist = |x: u32, y: u32, n: u32| {
+            let f = (y + n - x) % n;
+            f.min(n - f)
+        };
+        let t = Torus { dims: [8, 2, 3] };
+        for a in 0..t.chips() {
+            for b in 0..t.chips() {
+                let (ca, cb) = (t.coords(a), t.coords(b));
+                let want: u32 = (0..3).map(|d| dist(ca[d], cb[d], t.dims[d])).sum();
+                assert_eq!(t.route(a, b, |_, _, _| {}), want, "{ca:?} -> {cb:?}");
+                assert_eq!(t.route(b, a, |_, _, _| {}), want);
+            }
+        }
+        // The longest route in an 8 x 8 x 1 torus: 4 + 4 hops.
+        let t = Torus { dims: [8, 8, 1] };
+        assert_eq!(t.route(0, t.chip_at([4, 4, 0]), |_, _, _| {}), 8);
     }
 
     #[test]

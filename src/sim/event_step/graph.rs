@@ -1,5 +1,8 @@
 //! The op graph of one step: each stage's priced op lists, the 1F1B order of its passes, where
 //! the simulated GPUs sit, and each step's routing loads per expert-parallel rank.
+//!
+//! * [`order`]: the 1F1B and interleaved 1F1B pass orders.
+//! * [`routing`]: the routing loads and the routed ops' prices.
 
 use super::combined::{combined_order, merge, Item};
 use super::{EventStepError, EventStepInput};
@@ -7,8 +10,13 @@ use crate::hardware::PriceKnobs;
 use crate::routing::{Placement, PlacementPolicy};
 use crate::scenario::RoutingChoice;
 use crate::sim::Knobs;
-use crate::workload::step_ops::{step_ops, Load, Op, Phase, RoutedBy, StageOps};
+use crate::workload::step_ops::{step_ops, Op, Phase, StageOps};
 use crate::workload::{FfnKind, ModelSpec, MoeSpec, ParallelPlan, Recompute};
+
+mod order;
+mod routing;
+
+pub(super) use order::{interleaved, one_f_one_b};
 
 /// Sentinel for "not routed" / "no link".
 pub(super) const NONE: u32 = u32::MAX;
@@ -151,6 +159,9 @@ pub(super) struct Graph {
     /// Expert-parallel groups up to this size exchange all-to-all traffic as one flow per rank
     /// pair; larger ones as per-port aggregates (see `sched::collective`).
     pub pair_flow_max: u32,
+    /// Larger groups exchange node-pair flows (their nodes are at most
+    /// [`NODE_PAIR_MAX_NODES`]), or else per-port aggregates.
+    pub node_pairs: bool,
 }
 
 /// Largest expert-parallel group whose all-to-alls are simulated with one flow per rank pair
@@ -158,92 +169,16 @@ pub(super) struct Graph {
 /// port (the 1,024-GPU step would otherwise carry ~10^6 flows per all-to-all).
 pub(super) const PAIR_FLOW_MAX: u32 = 64;
 
+/// Most nodes an expert-parallel group may span for node-pair all-to-all flows; larger groups
+/// use per-port aggregates with a group barrier. Equal-share re-timing costs about `nodes^3`
+/// flow visits per all-to-all (each of the `nodes^2` flows' ends re-times the `~nodes` flows on
+/// its two node ports): the 1,024-GPU benchmark (128 nodes) took 49 s of CPU per step with node
+/// pairs, against ~0.2 s with per-port aggregates; at 32 nodes it is 64x less.
+pub(super) const NODE_PAIR_MAX_NODES: u32 = 32;
+
 /// Largest expert-parallel group that takes per-source routing (one share row per source rank):
 /// its pair table has `moe_layers * ep^2` entries.
 pub(super) const PER_SOURCE_MAX: u32 = 256;
-
-/// Passes of stage `s` of `pp` in 1F1B order for `m` micro-batches (Narayanan et al. 2021,
-/// PipeDream-Flush / Megatron-LM `forward_backward_pipelining_without_interleaving`): warm-up
-/// forwards, then one forward and one backward alternately, then the remaining backwards.
-pub(super) fn one_f_one_b(s: u32, pp: u32, m: u32) -> Vec<Pass> {
-    let warm = (pp - 1 - s).min(m);
-    let mut v = Vec::with_capacity(2 * m as usize);
-    let f = |mb| Pass {
-        bwd: false,
-        mb,
-        chunk: 0,
-    };
-    let b = |mb| Pass {
-        bwd: true,
-        mb,
-        chunk: 0,
-    };
-    for mb in 0..warm {
-        v.push(f(mb));
-    }
-    for i in 0..m - warm {
-        v.push(f(warm + i));
-        v.push(b(i));
-    }
-    for mb in m - warm..m {
-        v.push(b(mb));
-    }
-    v
-}
-
-/// Passes of stage `s` of `pp` with `v` model chunks and `m` micro-batches in Megatron-LM's
-/// interleaved 1F1B order (`megatron/core/pipeline_parallel/schedules.py`,
-/// `forward_backward_pipelining_with_interleaving`, with `get_schedule_table` and
-/// `get_pp_rank_microbatches` at the default `microbatch_group_size_per_vp_stage = pp`):
-/// the k-th forward runs micro-batch / chunk `table[k]`, where the table walks groups of `pp`
-/// micro-batches through chunk 0, then chunk 1, ...; the k-th backward runs `table[k]` with the
-/// chunk mirrored (`v - 1 - chunk`). Stage `s` warms up with `(pp - s - 1) * 2 + (v - 1) * pp`
-/// forwards (capped at `m * v`), then alternates one forward and one backward, then drains the
-/// backwards. Expects `m` a multiple of `pp` (`Schedule::validate` checks it).
-pub(super) fn interleaved(s: u32, pp: u32, v: u32, m: u32) -> Vec<Pass> {
-    let n = pp.max(1);
-    let total = m * v;
-    let mut table = Vec::with_capacity(total as usize);
-    let mut lo = 0;
-    while lo < m {
-        let hi = if lo + n >= m { m } else { lo + n };
-        for chunk in 0..v {
-            for mb in lo..hi {
-                table.push((mb, chunk));
-            }
-        }
-        lo = hi;
-    }
-    let warm = ((pp - s - 1) * 2 + (v - 1) * n).min(total);
-    let f = |k: u32| {
-        let (mb, chunk) = table[k as usize];
-        Pass {
-            bwd: false,
-            mb,
-            chunk,
-        }
-    };
-    let b = |k: u32| {
-        let (mb, chunk) = table[k as usize];
-        Pass {
-            bwd: true,
-            mb,
-            chunk: v - 1 - chunk,
-        }
-    };
-    let mut order = Vec::with_capacity(2 * total as usize);
-    for k in 0..warm {
-        order.push(f(k));
-    }
-    for k in 0..total - warm {
-        order.push(f(warm + k));
-        order.push(b(k));
-    }
-    for k in total - warm..total {
-        order.push(b(k));
-    }
-    order
-}
 
 fn with_top_k(model: &ModelSpec, top_k: u32) -> ModelSpec {
     let mut m = model.clone();
@@ -489,7 +424,10 @@ impl Graph {
             price_knobs,
             pairs: Vec::new(),
             pair_flow_max: PAIR_FLOW_MAX,
+            node_pairs: false,
         };
+        let spans = g.node[ep as usize - 1] - g.node[0] + 1;
+        g.node_pairs = spans <= NODE_PAIR_MAX_NODES;
         let uniform = vec![1.0 / experts.max(1) as f64; (n * experts) as usize];
         let placement = Placement::new(
             PlacementPolicy::Contiguous,
@@ -509,189 +447,6 @@ impl Graph {
     /// Simulated GPUs.
     pub fn gpus(&self) -> usize {
         (self.pp * self.ep) as usize
-    }
-
-    /// Load every rank's experts receive from `shares` (MoE layers x experts, rows summing to 1;
-    /// or MoE layers x expert-parallel ranks x experts, one row per source rank's tokens),
-    /// capacity drops applied at the router (Megatron-LM drops over-capacity assignments before
-    /// the dispatch, `moe_utils.apply_token_dropping`), and re-price the routed ops of every GPU.
-    pub fn set_routing(
-        &mut self,
-        input: &EventStepInput,
-        shares: &[f64],
-        placement: &Placement,
-    ) -> Result<(), EventStepError> {
-        let (nl, ne, ep) = (
-            self.moe_layers as usize,
-            self.experts as usize,
-            self.ep as usize,
-        );
-        let per_source = ne > 0 && ep > 1 && shares.len() == nl * ep * ne;
-        if ne > 0 && shares.len() != nl * ne && !per_source {
-            return Err(EventStepError::Shares {
-                got: shares.len(),
-                want: nl * ne,
-            });
-        }
-        if per_source && self.ep > PER_SOURCE_MAX {
-            return Err(EventStepError::Plan(format!(
-                "per-source routing (one share row per source rank) takes at most {PER_SOURCE_MAX} expert-parallel ranks; the plan has ep = {ep}"
-            )));
-        }
-        if ne > 0 && (placement.ranks() != ep || placement.experts() != ne) {
-            return Err(EventStepError::Plan(format!(
-                "the expert placement has {} ranks x {} experts; the plan has ep = {} and {} experts",
-                placement.ranks(),
-                placement.experts(),
-                self.ep,
-                ne
-            )));
-        }
-        let gpus = self.gpus();
-        self.recv.clear();
-        self.recv.resize(gpus * nl, 0.0);
-        self.slot_load.clear();
-        self.slot_off.clear();
-        self.pairs.clear();
-        self.dropped = 0.0;
-        let a = self.assignments;
-        // Per-source routing: each expert's wanted load is the sum over the sources' rows (each
-        // source holds `a / ep` assignments); the layer's shares are then that over `a`.
-        let mut want_share = Vec::new();
-        if per_source {
-            want_share.resize(nl * ne, 0.0);
-            for ml in 0..nl {
-                for i in 0..ep {
-                    let row = &shares[(ml * ep + i) * ne..(ml * ep + i + 1) * ne];
-                    for (e, x) in row.iter().enumerate() {
-                        want_share[ml * ne + e] += x.max(0.0) / ep as f64;
-                    }
-                }
-            }
-        }
-        let layer_shares: &[f64] = if per_source { &want_share } else { shares };
-        let kept_of = |want: f64, choice: RoutingChoice, cap: Option<f64>| match (choice, cap) {
-            // Expert choice: every expert takes exactly its capacity (balanced).
-            (RoutingChoice::ExpertChoice, c) => c.unwrap_or(a / ne as f64),
-            (_, Some(c)) => want.min(c),
-            (_, None) => want,
-        };
-        for g in 0..gpus {
-            for ml in 0..nl {
-                self.slot_off.push(self.slot_load.len() as u32);
-                if ne == 0 {
-                    continue;
-                }
-                let rank = g % ep;
-                let (slots, fracs) = placement.slots(ml, rank);
-                let mut sum = 0.0;
-                for (e, f) in slots.iter().zip(fracs) {
-                    let want = layer_shares[ml * ne + *e as usize].max(0.0) * a;
-                    let kept = kept_of(want, self.choice, self.capacity);
-                    if g < ep && self.choice != RoutingChoice::ExpertChoice {
-                        self.dropped += (want - kept) * f;
-                    }
-                    self.slot_load.push(kept * f);
-                    sum += kept * f;
-                }
-                self.recv[g * nl + ml] = sum;
-            }
-        }
-        self.slot_off.push(self.slot_load.len() as u32);
-        if per_source {
-            // Each source's assignments to expert `e` keep the expert's kept fraction (drops
-            // fall on all sources alike) and land on the ranks holding `e`.
-            self.pairs.resize(nl * ep * ep, 0.0);
-            let t = a / ep as f64;
-            for ml in 0..nl {
-                for j in 0..ep {
-                    let (slots, fracs) = placement.slots(ml, j);
-                    for (e, f) in slots.iter().zip(fracs) {
-                        let e = *e as usize;
-                        let want = want_share[ml * ne + e] * a;
-                        let kept = kept_of(want, self.choice, self.capacity);
-                        let keep = if want > 0.0 { kept / want } else { 0.0 };
-                        for i in 0..ep {
-                            let x = shares[(ml * ep + i) * ne + e].max(0.0) * t;
-                            self.pairs[(ml * ep + i) * ep + j] += x * keep * f;
-                        }
-                    }
-                }
-            }
-        }
-        self.price_routed(input);
-        Ok(())
-    }
-
-    /// Kept assignments source rank `i` sends to rank `j`'s experts in MoE layer `ml` per
-    /// micro-batch (0 from a rank to itself: its tokens stay local).
-    #[inline]
-    pub fn sent(&self, ml: usize, i: usize, j: usize) -> f64 {
-        let ep = self.ep as usize;
-        if i == j {
-            0.0
-        } else if self.pairs.is_empty() {
-            self.recv[j * self.moe_layers as usize + ml] / ep as f64
-        } else {
-            self.pairs[(ml * ep + i) * ep + j]
-        }
-    }
-
-    /// MoE layer index of `layer`.
-    pub fn moe_layer(&self, layer: Option<u32>) -> Option<usize> {
-        layer
-            .and_then(|l| self.moe_of.get(l as usize).copied().flatten())
-            .map(|x| x as usize)
-    }
-
-    fn price_routed(&mut self, input: &EventStepInput) {
-        let nl = self.moe_layers as usize;
-        self.routed_price.clear();
-        for g in 0..self.gpus() {
-            let st = &self.stages[g / self.ep as usize];
-            for &i in &st.routed {
-                let op = &st.ops[i as usize];
-                let ml = op.layer.and_then(|l| self.moe_of[l as usize]);
-                let tokens = match (ml, op.load) {
-                    (Some(ml), Load::Routed { by, .. }) => {
-                        let k = g * nl + ml as usize;
-                        let slots = &self.slot_load
-                            [self.slot_off[k] as usize..self.slot_off[k + 1] as usize];
-                        match by {
-                            RoutedBy::RankReceived => self.recv[k],
-                            RoutedBy::LocalExpert(x) => {
-                                slots.get(x as usize).copied().unwrap_or(0.0)
-                            }
-                            RoutedBy::MaxLocalExpert => slots.iter().copied().fold(0.0, f64::max),
-                        }
-                    }
-                    _ => 0.0,
-                };
-                let p = price(&input.accelerator, &op.at_tokens(tokens), &self.price_knobs);
-                self.routed_price.push(p);
-            }
-        }
-    }
-
-    /// Price of op `i` of stage `s`'s micro-batch list on GPU `g`.
-    #[inline]
-    pub fn op_price(&self, g: usize, s: usize, i: usize) -> Priced {
-        let st = &self.stages[s];
-        match st.routed_slot[i] {
-            NONE => st.fixed[i],
-            k => {
-                let base = self.routed_base[s] + (g % self.ep as usize) * st.routed.len();
-                self.routed_price[base + k as usize]
-            }
-        }
-    }
-
-    /// Assignments GPU `g`'s experts receive in MoE layer `layer` per micro-batch.
-    pub fn received(&self, g: usize, layer: Option<u32>) -> f64 {
-        match layer.and_then(|l| self.moe_of.get(l as usize).copied().flatten()) {
-            Some(ml) => self.recv[g * self.moe_layers as usize + ml as usize],
-            None => 0.0,
-        }
     }
 }
 

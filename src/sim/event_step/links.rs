@@ -1,10 +1,13 @@
 //! Streams' shared resources: each simulated GPU's NVLink/NVSwitch port and NIC (one direction
-//! each), and the flows on them. Bandwidth is shared per flow, not per packet: a flow's rate is
+//! each), its node's NICs together, the fat-tree's leaf up-links and the torus's links (which
+//! ones a transfer crosses: [`super::paths`]), and the flows on them. Bandwidth is shared per flow, not per packet: a flow's rate is
 //! the smallest equal share `bandwidth / flows on the link` over the links it crosses, re-timed
 //! whenever a flow starts or ends on one of them (an equal-share flow model, as in SimGrid's
 //! simplest "constant bandwidth sharing"; max-min would give a flow the leftover of a
 //! bottlenecked neighbour, which equal sharing does not).
 
+use super::graph::Graph;
+use super::paths::Paths;
 use crate::network::Fabric;
 
 /// Index of a link among the simulated GPUs' ports.
@@ -38,8 +41,8 @@ pub(super) struct Flow {
     pub rate: f64,
     /// Time `left` was last brought up to date [ns].
     pub last: u64,
-    /// Links it crosses (`u32::MAX` for none).
-    pub links: [LinkId; 2],
+    /// Links it crosses: `Net::path[id * stride..][..len]`.
+    pub len: u16,
     /// Bumped whenever a new completion event is pushed: an event of an older generation is stale.
     pub gen: u32,
     /// Time of the pending completion event [ns] (at or before the flow's true completion).
@@ -50,8 +53,11 @@ pub(super) struct Flow {
     pub lat_ns: u64,
     pub live: bool,
     /// A rank-pair flow of an all-to-all: the sending and receiving members (indices in the
-    /// collective); `u32::MAX` for a flow that belongs to the whole collective.
+    /// collective); a node-pair flow ([`Flow::node`]): the sending and receiving nodes (indices
+    /// among the collective's nodes); `u32::MAX` for a flow that belongs to the whole collective.
     pub ends: [u32; 2],
+    /// `ends` are nodes (a node-pair all-to-all flow, or a GPU's NVLink part of one).
+    pub node: bool,
 }
 
 /// The ports of every simulated GPU and the flows on them.
@@ -59,6 +65,11 @@ pub(super) struct Flow {
 pub(super) struct Net {
     /// Bandwidth of each link [bytes/ns].
     bw: Vec<f64>,
+    /// The step's link layout.
+    pub paths: Paths,
+    /// Links of each flow slot, `stride` per slot.
+    path: Vec<LinkId>,
+    stride: usize,
     /// Flows on each link.
     on: Vec<Vec<u32>>,
     pub flows: Vec<Flow>,
@@ -71,8 +82,11 @@ pub(super) struct Net {
 }
 
 impl Net {
-    /// Ports for `gpus` GPUs of `fabric` (effective NCCL bus bandwidths, see `network::fabric`).
+    /// Ports for `gpus` GPUs of `fabric` only (unit tests of the flow model; effective NCCL
+    /// bus bandwidths, see `network::fabric`).
+    #[cfg(test)]
     pub fn reset(&mut self, gpus: usize, fabric: &Fabric) {
+        self.paths = Paths::ports(gpus);
         let (bi, be) = (
             fabric.intra_bw_bytes_per_s() * 1e-9,
             fabric.inter_bw_bytes_per_s() * 1e-9,
@@ -81,21 +95,43 @@ impl Net {
         for _ in 0..gpus {
             self.bw.extend_from_slice(&[bi, bi, be, be]);
         }
-        self.on.resize_with(gpus * 4, Vec::new);
+        self.clear(2);
+    }
+
+    /// The links of `g`'s simulated GPUs on `fabric` (see [`super::paths`]), no flows.
+    pub fn reset_for(&mut self, g: &Graph, fabric: &Fabric) {
+        let mut bw = std::mem::take(&mut self.bw);
+        self.paths.rebuild(g, fabric, &mut bw);
+        self.bw = bw;
+        self.clear(self.paths.max_len);
+    }
+
+    fn clear(&mut self, stride: usize) {
+        let n = self.bw.len();
+        self.on.resize_with(n, Vec::new);
         self.on.iter_mut().for_each(Vec::clear);
         self.flows.clear();
         self.free.clear();
+        self.path.clear();
+        self.stride = stride;
         self.mark.clear();
-        self.mark.resize(gpus * 4, 0);
+        self.mark.resize(n, 0);
         self.cnt.clear();
-        self.cnt.resize(gpus * 4, 0);
+        self.cnt.resize(n, 0);
         self.batch = 0;
     }
 
-    fn share(&self, f: &Flow) -> f64 {
-        f.links
+    /// Links of flow `i`.
+    #[inline]
+    pub fn links(&self, i: u32) -> &[LinkId] {
+        let f = &self.flows[i as usize];
+        let b = i as usize * self.stride;
+        &self.path[b..b + f.len as usize]
+    }
+
+    fn share(&self, i: u32) -> f64 {
+        self.links(i)
             .iter()
-            .filter(|&&l| l != u32::MAX)
             .map(|&l| self.bw[l as usize] / self.on[l as usize].len().max(1) as f64)
             .fold(f64::INFINITY, f64::min)
     }
@@ -105,7 +141,7 @@ impl Net {
     /// slowed down keeps its (now early) event, which [`Net::due`] re-arms when it fires — one
     /// event per flow instead of one per re-timing, and none when its share did not change.
     fn retime(&mut self, i: u32, now: u64, out: &mut Vec<(u64, u32, u32)>) {
-        let rate = self.share(&self.flows[i as usize]);
+        let rate = self.share(i);
         let f = &mut self.flows[i as usize];
         if rate == f.rate {
             return;
@@ -121,20 +157,23 @@ impl Net {
         }
     }
 
-    /// Add a flow of `bytes` on `links` at `now` without re-timing anything: a batch of flows
-    /// starting at the same instant is added first and re-timed once by [`Net::retime_batch`].
-    pub fn add(&mut self, now: u64, bytes: f64, links: [LinkId; 2], coll: u32, lat_ns: u64) -> u32 {
+    /// Add a flow of `bytes` on `links` (distinct; at most the layout's longest path) at `now`
+    /// without re-timing anything: a batch of flows starting at the same instant is added first
+    /// and re-timed once by [`Net::retime_batch`].
+    pub fn add(&mut self, now: u64, bytes: f64, links: &[LinkId], coll: u32, lat_ns: u64) -> u32 {
+        let n = links.len().min(self.stride);
         let f = Flow {
             left: bytes,
             rate: 0.0,
             last: now,
-            links,
+            len: n as u16,
             gen: 0,
             at: u64::MAX,
             coll,
             lat_ns,
             live: true,
             ends: [u32::MAX; 2],
+            node: false,
         };
         let id = match self.free.pop() {
             Some(i) => {
@@ -143,10 +182,13 @@ impl Net {
             }
             None => {
                 self.flows.push(f);
+                self.path.resize(self.flows.len() * self.stride, u32::MAX);
                 self.flows.len() as u32 - 1
             }
         };
-        for l in links.into_iter().filter(|&l| l != u32::MAX) {
+        let b = id as usize * self.stride;
+        self.path[b..b + n].copy_from_slice(&links[..n]);
+        for &l in &links[..n] {
             self.on[l as usize].push(id);
         }
         id
@@ -157,13 +199,15 @@ impl Net {
     pub fn retime_batch(&mut self, flows: &[u32], now: u64, out: &mut Vec<(u64, u32, u32)>) {
         self.batch = self.batch.wrapping_add(1);
         for &fl in flows {
-            for l in self.flows[fl as usize].links {
-                if l == u32::MAX || self.mark[l as usize] == self.batch {
+            let b = fl as usize * self.stride;
+            for k in 0..self.flows[fl as usize].len as usize {
+                let l = self.path[b + k] as usize;
+                if self.mark[l] == self.batch {
                     continue;
                 }
-                self.mark[l as usize] = self.batch;
-                for j in 0..self.on[l as usize].len() {
-                    let i = self.on[l as usize][j];
+                self.mark[l] = self.batch;
+                for j in 0..self.on[l].len() {
+                    let i = self.on[l][j];
                     self.retime(i, now, out);
                 }
             }
@@ -183,13 +227,13 @@ impl Net {
         &mut self,
         now: u64,
         bytes: f64,
-        links: [LinkId; 2],
+        links: &[LinkId],
         coll: u32,
         lat_ns: u64,
         out: &mut Vec<(u64, u32, u32)>,
     ) -> u32 {
         let id = self.add(now, bytes, links, coll, lat_ns);
-        self.retime_links(links, now, out);
+        self.retime_links(id, now, out);
         // A new flow (rate 0 until now) always gets its event above unless it has no link.
         if self.flows[id as usize].at == u64::MAX {
             let f = &mut self.flows[id as usize];
@@ -199,10 +243,10 @@ impl Net {
         id
     }
 
-    /// Collectives of the flows other than `flow` on any of `links` (those it shares a port
+    /// Collectives of the flows other than `flow` on any of its links (those it shares a link
     /// with), into `out`.
-    pub fn sharing(&self, flow: u32, links: [LinkId; 2], out: &mut Vec<u32>) {
-        for l in links.into_iter().filter(|&l| l != u32::MAX) {
+    pub fn sharing(&self, flow: u32, out: &mut Vec<u32>) {
+        for &l in self.links(flow) {
             for &i in &self.on[l as usize] {
                 if i != flow {
                     out.push(self.flows[i as usize].coll);
@@ -211,19 +255,17 @@ impl Net {
         }
     }
 
-    /// Port sharing of a batch of flows of collective `coll` just added: for every flow of
+    /// Link sharing of a batch of flows of collective `coll` just added: for every flow of
     /// another collective on a link of the batch, `(its collective, the batch's flows on that
     /// link)` into `out` — the same meetings as [`Net::sharing`] of each flow of the batch, one
-    /// pass per link instead of one per flow (flows with two distinct links).
+    /// pass per link instead of one per flow.
     pub fn batch_sharing(&mut self, flows: &[u32], coll: u32, out: &mut Vec<(u32, u32)>) {
         self.batch = self.batch.wrapping_add(1);
         let b = self.batch;
         for &fl in flows {
-            for l in self.flows[fl as usize].links {
-                if l == u32::MAX {
-                    continue;
-                }
-                let l = l as usize;
+            let base = fl as usize * self.stride;
+            for k in 0..self.flows[fl as usize].len as usize {
+                let l = self.path[base + k] as usize;
                 if self.mark[l] != b {
                     self.mark[l] = b;
                     self.cnt[l] = 0;
@@ -232,12 +274,14 @@ impl Net {
             }
         }
         for &fl in flows {
-            for l in self.flows[fl as usize].links {
-                if l == u32::MAX || self.cnt[l as usize] == 0 {
+            let base = fl as usize * self.stride;
+            for k in 0..self.flows[fl as usize].len as usize {
+                let l = self.path[base + k] as usize;
+                if self.cnt[l] == 0 {
                     continue;
                 }
-                let n = std::mem::take(&mut self.cnt[l as usize]);
-                for &g in &self.on[l as usize] {
+                let n = std::mem::take(&mut self.cnt[l]);
+                for &g in &self.on[l] {
                     let c = self.flows[g as usize].coll;
                     if c != coll {
                         out.push((c, n));
@@ -247,13 +291,13 @@ impl Net {
         }
     }
 
-    fn retime_links(&mut self, links: [LinkId; 2], now: u64, out: &mut Vec<(u64, u32, u32)>) {
-        for (k, l) in links.into_iter().enumerate() {
-            if l == u32::MAX || (k == 1 && links[0] == l) {
-                continue;
-            }
-            for j in 0..self.on[l as usize].len() {
-                let i = self.on[l as usize][j];
+    /// Re-time the flows on flow `id`'s links.
+    fn retime_links(&mut self, id: u32, now: u64, out: &mut Vec<(u64, u32, u32)>) {
+        let b = id as usize * self.stride;
+        for k in 0..self.flows[id as usize].len as usize {
+            let l = self.path[b + k] as usize;
+            for j in 0..self.on[l].len() {
+                let i = self.on[l][j];
                 self.retime(i, now, out);
             }
         }
@@ -291,14 +335,15 @@ impl Net {
     pub fn finish(&mut self, i: u32, now: u64, out: &mut Vec<(u64, u32, u32)>) -> Flow {
         let f = self.flows[i as usize];
         self.flows[i as usize].live = false;
-        for l in f.links.into_iter().filter(|&l| l != u32::MAX) {
-            let v = &mut self.on[l as usize];
+        let b = i as usize * self.stride;
+        for k in 0..f.len as usize {
+            let v = &mut self.on[self.path[b + k] as usize];
             if let Some(p) = v.iter().position(|&x| x == i) {
                 v.swap_remove(p);
             }
         }
+        self.retime_links(i, now, out);
         self.free.push(i);
-        self.retime_links(f.links, now, out);
         f
     }
 }

@@ -6,7 +6,8 @@
 //! * [`graph`]: the op lists per stage and model chunk, their prices, the (interleaved) 1F1B
 //!   order, the ZeRO-3 gather groups, the GPUs' nodes and the
 //!   routing loads of the step.
-//! * [`links`]: NVLink and NIC ports as shared resources, flows sharing their bandwidth.
+//! * [`links`]: NVLink and NIC ports, node NICs, leaf up-links and torus links as shared
+//!   resources, flows sharing their bandwidth; [`paths`]: which links a transfer crosses.
 //! * [`sched`]: the scheduler (streams, collectives, pipeline transfers, gradient buckets).
 //! * [`trace`]: the Chrome/Perfetto trace of a step.
 //! * [`skew`]: per-layer energy lost to routing skew against a balanced routing.
@@ -22,6 +23,7 @@
 mod combined;
 mod graph;
 mod links;
+mod paths;
 pub mod scenario;
 mod sched;
 pub mod skew;
@@ -266,7 +268,8 @@ impl EventStepModel {
     }
 
     /// Simulate all-to-alls of expert-parallel groups up to `ranks` ranks as one flow per rank
-    /// pair (default 64), larger ones as per-port aggregates (0: always aggregated).
+    /// pair (default 64), larger ones as one flow per node pair (groups over at most 32 nodes)
+    /// or per-port aggregates (0: never rank pairs).
     pub fn set_pair_flow_max(&mut self, ranks: u32) {
         self.pair_flow_max = ranks;
         for g in &mut self.graphs {
@@ -472,3 +475,7 @@ impl EventStepModel {
 mod tests;
 #[cfg(test)]
 mod tests_a2a;
+#[cfg(test)]
+mod tests_fabric;
+#[cfg(test)]
+mod tests_regimes;

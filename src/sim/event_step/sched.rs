@@ -2,21 +2,28 @@
 //! on a compute stream (communication that the framework waits for blocks it), overlapped
 //! gradient buckets and ZeRO-3 gathers / reduce-scatters on side streams ([`streams`]), and the
 //! optimizer once every GPU has its gradients; collectives start when all simulated members have
-//! reached them and end when their last flow has drained plus its latency.
+//! reached them and end when their last flow has drained plus its latency. [`issue`]: which
+//! collective a communication op joins; [`collective`]: its flows (all-to-alls: rank pairs there,
+//! [`node_a2a`] node pairs, [`port_a2a`] per-port aggregates); [`complete`]: when it ends.
 
 use std::collections::VecDeque;
 
 mod collective;
 mod complete;
 mod ep_stream;
+mod issue;
+mod node_a2a;
+mod port_a2a;
 mod streams;
 
 use super::graph::{Graph, Pass, NONE};
 use super::links::Net;
+use super::paths::PathBuf;
 use super::{Contention, EventStepError, OpRecord, Overlap};
 use crate::engine::{EngineError, Handler, SimTime};
 use crate::network::Fabric;
-use crate::workload::step_ops::{GroupKind, KernelClass, Op, Phase};
+use crate::workload::step_ops::{GroupKind, KernelClass, Phase};
+use issue::{Stream, ONCE};
 use streams::next_group;
 
 /// Events of a step.
@@ -131,6 +138,21 @@ struct Coll {
     issued: u32,
     /// On the all-to-all stream of a combined pass (the compute stream does not wait for it).
     ep_stream: bool,
+    /// Node-pair all-to-all: its first node in `Sched::nodes` ([`NONE`] until a member issues),
+    /// and how many nodes it spans.
+    node_base: u32,
+    nodes: u32,
+}
+
+/// One node of a node-pair all-to-all (see `Sched::nodes`).
+#[derive(Clone, Copy, Debug, Default)]
+struct NodeState {
+    need: u32,
+    arrived: u32,
+    lo: u32,
+    pend: u32,
+    done_at: u64,
+    recv: f64,
 }
 
 /// One GPU's totals over the step: busy time [ns], busy energy [J], time waiting in
@@ -160,8 +182,12 @@ pub(super) struct Sched<'a> {
     done_at: Vec<u64>,
     /// Flows of one member's all-to-all arrival, started together (scratch).
     batch: Vec<u32>,
-    /// Flows of the all-to-all being launched: (GPU, NVLink?, bytes, latency [s], egress?).
-    a2a: Vec<(usize, bool, f64, f64, bool)>,
+    /// Links of the flow being started (scratch).
+    path: PathBuf,
+    /// Per node of every node-pair all-to-all (from `Coll::node_base`): members in the node,
+    /// members arrived, first member (index in the collective), flows not yet drained, when
+    /// its last flow drained plus latency [ns], and what its GPUs' experts receive.
+    nodes: Vec<NodeState>,
     /// Buckets of overlapped gradient sync per stage and chunk: (op index in per_step, bytes).
     buckets: Vec<Vec<Vec<(u32, f64)>>>,
     pub records: Option<Vec<OpRecord>>,
@@ -190,7 +216,7 @@ impl<'a> Sched<'a> {
         layers: usize,
     ) -> Self {
         let n = g.gpus();
-        net.reset(n, fabric);
+        net.reset_for(g, fabric);
         let m = g.knobs.micro_batches.max(1);
         // Megatron-LM keeps one gradient buffer per model chunk: each chunk's `dp.grad_sync`
         // ops, a bucket per layer of the chunk.
@@ -259,7 +285,8 @@ impl<'a> Sched<'a> {
             pend: Vec::new(),
             done_at: Vec::new(),
             batch: Vec::new(),
-            a2a: Vec::new(),
+            path: Vec::new(),
+            nodes: Vec::new(),
             buckets,
             records: record.then(Vec::new),
             moe_wait_ns: vec![0; layers],
@@ -462,188 +489,10 @@ impl<'a> Sched<'a> {
         self.gpus[gi].since = now;
     }
 
-    /// Issue communication op `op` of GPU `gi` (pass `pass`) on its compute stream
-    /// (blocking) or its communication stream (`async_`, a gradient bucket).
-    fn issue(
-        &mut self,
-        gi: usize,
-        op: &Op,
-        pass: Pass,
-        async_: bool,
-        now: u64,
-        out: &mut Vec<(SimTime, Ev)>,
-    ) {
-        let stream = if async_ {
-            Stream::Bucket
-        } else {
-            Stream::Compute
-        };
-        let bytes = op.comm.map_or(0.0, |c| c.bytes_per_rank);
-        self.issue_on(gi, op, bytes, pass, stream, now, out);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn issue_on(
-        &mut self,
-        gi: usize,
-        op: &Op,
-        bytes: f64,
-        pass: Pass,
-        stream: Stream,
-        now: u64,
-        out: &mut Vec<(SimTime, Ev)>,
-    ) {
-        let async_ = stream == Stream::Bucket;
-        let ep_stream = stream == Stream::Ep;
-        let z3 = match stream {
-            Stream::Z3(k) => k,
-            _ => 0,
-        };
-        let mb = pass.mb;
-        if stream == Stream::Compute {
-            self.block(gi, Block::Comm, now);
-        }
-        let g = self.g;
-        let s = self.stage_of(gi);
-        let ep = g.ep as usize;
-        let Some(c) = op.comm else {
-            // A communication class without a transfer: nothing to wait for.
-            let id = self.new_coll(gi as u32, 1, op, 0.0, async_, None);
-            self.colls[id as usize].z3 = z3;
-            let k = self.colls[id as usize].issued as usize;
-            self.issued[k] = now;
-            out.push((SimTime::from_nanos(now), Ev::Coll(id)));
-            return;
-        };
-        let shared = ep > 1 && matches!(c.group, GroupKind::Ep | GroupKind::Dp);
-        // A send reaches the next virtual stage: the next stage's same chunk, or from the last
-        // stage the first stage's next chunk (interleaving); gradients the other way.
-        let (pp, last) = (g.pp as usize, g.pp as usize - 1);
-        let mut to_chunk = pass.chunk;
-        let p2p = (op.class == KernelClass::SendRecv).then(|| {
-            let bwd = op.phase == Phase::Backward;
-            let to = match (bwd, s) {
-                (true, 0) => {
-                    to_chunk = pass.chunk.saturating_sub(1);
-                    gi + last * ep
-                }
-                (true, _) => gi - ep,
-                (false, x) if x == last && pp > 1 => {
-                    to_chunk = pass.chunk + 1;
-                    gi - last * ep
-                }
-                (false, _) => gi + ep,
-            };
-            (to as u32, mb, bwd)
-        });
-        let id = if shared {
-            let chan = match (c.group, stream) {
-                (GroupKind::Ep, _) => 0,
-                (_, Stream::Z3(_)) => 3,
-                (_, Stream::Compute) => 1,
-                (_, Stream::Bucket) => 2,
-                (_, Stream::Ep) => 0,
-            };
-            let seq = self.gpus[gi].seq[chan] as usize;
-            self.gpus[gi].seq[chan] += 1;
-            let ch = s * CHANS + chan;
-            if let Some(&id) = self.chans[ch].get(seq) {
-                id
-            } else {
-                let id = self.new_coll((s * ep) as u32, ep as u32, op, bytes, async_, None);
-                self.chans[ch].push(id);
-                id
-            }
-        } else {
-            self.new_coll(gi as u32, 1, op, bytes, async_, p2p)
-        };
-        self.colls[id as usize].z3 = z3;
-        self.colls[id as usize].ep_stream = ep_stream;
-        self.colls[id as usize].chunk = to_chunk;
-        let cl = &mut self.colls[id as usize];
-        self.issued[cl.issued as usize + gi - cl.first as usize] = now;
-        cl.arrived += 1;
-        if cl.class == KernelClass::AllToAll && cl.members > 1 && g.ep <= g.pair_flow_max {
-            let k = gi - cl.first as usize;
-            self.pair_arrive(id, k, now, out);
-        } else if cl.arrived == cl.members {
-            self.launch(id, now, out);
-        }
-    }
-
-    fn new_coll(
-        &mut self,
-        first: u32,
-        members: u32,
-        op: &Op,
-        bytes: f64,
-        async_: bool,
-        p2p: Option<(u32, u32, bool)>,
-    ) -> u32 {
-        let (group, size) = op.comm.map_or((GroupKind::Tp, 1), |c| (c.group, c.size));
-        let width = match op.load {
-            crate::workload::step_ops::Load::Routed {
-                comm_bytes_per_token,
-                ..
-            } if self.g.ep > 1 => comm_bytes_per_token * self.g.ep as f64 / (self.g.ep - 1) as f64,
-            _ => 0.0,
-        };
-        let dispatch = op.name.starts_with("moe.dispatch");
-        self.colls.push(Coll {
-            first,
-            members,
-            arrived: 0,
-            flows: 0,
-            done_at: 0,
-            class: op.class,
-            group,
-            size,
-            bytes,
-            launches: op.launches.max(1),
-            layer: op.layer,
-            name: op.name,
-            phase: op.phase,
-            to_experts: dispatch != (op.phase == Phase::Backward),
-            width,
-            async_,
-            p2p,
-            chunk: 0,
-            z3: 0,
-            issued: self.issued.len() as u32,
-            ep_stream: false,
-        });
-        let n = self.issued.len() + members as usize;
-        self.issued.resize(n, 0);
-        self.arrived.resize(n, false);
-        self.pend.resize(n, 0);
-        self.done_at.resize(n, 0);
-        self.colls.len() as u32 - 1
-    }
-
     fn lat(&self, s: f64) -> u64 {
         super::graph::secs_to_ns(s)
     }
 }
-
-/// Which stream of a GPU a collective runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stream {
-    /// Blocking: the compute stream waits for it.
-    Compute,
-    /// The overlapped gradient buckets' communication stream.
-    Bucket,
-    /// The ZeRO-3 stream (1 a parameter gather, 2 a gradient reduce-scatter).
-    Z3(u8),
-    /// The all-to-all stream of a combined 1F1B pass.
-    Ep,
-}
-
-/// The pass of once-per-step ops.
-const ONCE: Pass = Pass {
-    bwd: false,
-    mb: 0,
-    chunk: 0,
-};
 
 impl Handler<Ev> for Sched<'_> {
     type Error = EngineError;
@@ -674,7 +523,11 @@ impl Handler<Ev> for Sched<'_> {
                     out.push((SimTime::from_nanos(at), Ev::Flow { flow: fl, gen: gn }));
                 }
                 if f.ends[0] != NONE {
-                    self.pair_drained(&f, t, out);
+                    if f.node {
+                        self.node_drained(&f, t, out);
+                    } else {
+                        self.pair_drained(&f, t, out);
+                    }
                     return Ok(());
                 }
                 let c = &mut self.colls[f.coll as usize];

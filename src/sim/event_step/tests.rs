@@ -119,14 +119,14 @@ fn two_flows_on_one_link_take_twice_as_long_as_one() {
     net.reset(2, &f);
     let mut out = Vec::new();
     let l = [link(0, Port::NicOut), link(1, Port::NicIn)];
-    net.start(0, bytes, l, 0, 0, &mut out);
+    net.start(0, bytes, &l, 0, 0, &mut out);
     let one = out.last().unwrap().0;
     assert_eq!(one, (bytes / bw).ceil() as u64);
     let mut net = Net::default();
     net.reset(2, &f);
     out.clear();
-    net.start(0, bytes, l, 0, 0, &mut out);
-    net.start(0, bytes, [link(0, Port::NicOut), u32::MAX], 0, 0, &mut out);
+    net.start(0, bytes, &l, 0, 0, &mut out);
+    net.start(0, bytes, &[link(0, Port::NicOut)], 0, 0, &mut out);
     // Both flows now end at twice the single time (the first flow's earlier event, still
     // pending, re-arms when it fires: `Net::due`).
     let ends: Vec<u64> = (0..2).map(|i| net.completion(i)).collect();
@@ -146,15 +146,8 @@ fn two_flows_on_one_link_take_twice_as_long_as_one() {
     let mut net = Net::default();
     net.reset(2, &f);
     out.clear();
-    net.start(0, bytes, l, 0, 0, &mut out);
-    net.start(
-        0,
-        bytes / 2.0,
-        [link(0, Port::NicOut), u32::MAX],
-        1,
-        0,
-        &mut out,
-    );
+    net.start(0, bytes, &l, 0, 0, &mut out);
+    net.start(0, bytes / 2.0, &[link(0, Port::NicOut)], 1, 0, &mut out);
     let (t1, f1) = (0..2)
         .map(|i| (net.completion(i), i))
         .min_by_key(|x| x.0)

@@ -74,7 +74,7 @@ fn a_hot_rank_delays_only_the_peers_that_exchange_tokens_with_it() {
             "rank {g} exchanges nothing with rank 0: {hot:?} vs {even:?}"
         );
     }
-    // The per-port aggregate with its group barrier delays the other half too.
+    // Node-pair flows (all 8 ranks on one node, which completes as one) delay the other half too.
     m.set_pair_flow_max(0);
     let even_b = combine_ends(&m.step(&halves(0.25), k, true).unwrap());
     let hot_b = combine_ends(&m.step(&halves(0.7), k, true).unwrap());
@@ -121,7 +121,8 @@ fn two_pair_flows_into_one_port_take_twice_as_long_as_one() {
 #[test]
 fn balanced_routing_pair_flows_match_the_per_port_aggregate_within_half_a_percent() {
     // Why: under balanced routing every port carries the same bytes in both models, so the
-    // rank-pair model must not move the step; 16 ranks over 2 nodes (NVLink and NIC pairs).
+    // rank-pair model must not move the step against node-pair flows (`set_pair_flow_max(0)`);
+    // 16 ranks over 2 nodes (NVLink and NIC pairs).
     let inp = input(model(16), plan(16, 1, 1, 16, 2), 2);
     let k = Knobs {
         micro_batches: 2,

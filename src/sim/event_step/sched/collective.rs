@@ -1,9 +1,9 @@
 //! How a collective's bytes become flows on the GPUs' ports: hierarchical rings (as
-//! `network::Fabric` prices them), pipeline sends, and all-to-alls sized by the step's routing.
+//! `network::Fabric` prices them), pipeline sends, and rank-pair all-to-alls sized by the step's
+//! routing (node-pair ones: [`super::node_a2a`]).
 
-use super::super::graph::NONE;
 use super::super::links::{link, Flow, Port};
-use super::{Coll, Ev, Sched};
+use super::{Ev, Sched};
 use crate::engine::SimTime;
 use crate::network::COLLECTIVE_BASE_LATENCY_S;
 use crate::workload::step_ops::{GroupKind, KernelClass};
@@ -20,45 +20,20 @@ impl Sched<'_> {
         let mut done_at = now;
         if let Some((to, _, _)) = c.p2p {
             let a = c.first as usize;
-            let intra = self.g.node[a] == self.g.node[to as usize];
-            let (o, i) = if intra {
-                (Port::NvlOut, Port::NvlIn)
-            } else {
-                (Port::NicOut, Port::NicIn)
-            };
+            let mut path = std::mem::take(&mut self.path);
+            let intra = self.net.paths.gpu_to_gpu(a, to as usize, &mut path);
+            self.path = path;
             let lat = self.lat(base + if intra { ai } else { ae });
-            self.flow(
-                id,
-                c.bytes,
-                [link(a, o), link(to as usize, i)],
-                lat,
-                now,
-                &mut pending,
-                &mut done_at,
-            );
+            self.flow(id, c.bytes, lat, now, &mut pending, &mut done_at);
         } else if c.class == KernelClass::AllToAll {
-            self.all_to_all(&c);
-            // Taken out while its flows start (they borrow the scheduler), put back for reuse.
-            let flows = std::mem::take(&mut self.a2a);
-            for &(gi, intra, bytes, lat, egress) in &flows {
-                let port = match (intra, egress) {
-                    (true, true) => Port::NvlOut,
-                    (true, false) => Port::NvlIn,
-                    (false, true) => Port::NicOut,
-                    (false, false) => Port::NicIn,
-                };
-                let lat = self.lat(lat);
-                self.flow(
-                    id,
-                    bytes,
-                    [link(gi, port), NONE],
-                    lat,
-                    now,
-                    &mut pending,
-                    &mut done_at,
-                );
+            // Groups within the rank-pair and node-pair limits exchange their flows as their
+            // members issue; a group of one keeps its tokens (only the launch latency counts).
+            if c.members > 1 {
+                self.port_all_to_all(id, &c, now, &mut pending, &mut done_at);
+            } else {
+                let lat = self.lat(base);
+                self.flow(id, 0.0, lat, now, &mut pending, &mut done_at);
             }
-            self.a2a = flows;
         } else {
             let g = self.g;
             let stride = match c.group {
@@ -89,13 +64,20 @@ impl Sched<'_> {
             } else {
                 0
             };
+            // A ring over more nodes than one leaf group holds crosses the leaves' up-links
+            // (as `Fabric` prices it at the cross-leaf rate).
+            let spans_leaves = m > f.nodes_per_leaf();
             for gi in c.first as usize..(c.first + c.members) as usize {
                 // A ring: each GPU sends to its successor and receives from its predecessor,
                 // the same amount by symmetry, so one flow crosses its out and in ports.
-                let nv = [link(gi, Port::NvlOut), link(gi, Port::NvlIn)];
-                let nic = [link(gi, Port::NicOut), link(gi, Port::NicIn)];
-                self.flow(id, intra, nv, lat, now, &mut pending, &mut done_at);
-                self.flow(id, inter, nic, lat, now, &mut pending, &mut done_at);
+                self.path.clear();
+                self.path
+                    .extend([link(gi, Port::NvlOut), link(gi, Port::NvlIn)]);
+                self.flow(id, intra, lat, now, &mut pending, &mut done_at);
+                let mut path = std::mem::take(&mut self.path);
+                self.net.paths.ring_inter(gi, spans_leaves, &mut path);
+                self.path = path;
+                self.flow(id, inter, lat, now, &mut pending, &mut done_at);
             }
         }
         let cl = &mut self.colls[id as usize];
@@ -109,13 +91,12 @@ impl Sched<'_> {
         }
     }
 
-    /// Start one flow of collective `id` (none for no bytes: only its latency counts).
-    #[allow(clippy::too_many_arguments)]
-    fn flow(
+    /// Start one flow of collective `id` on the links in `self.path` (none for no bytes: only
+    /// its latency counts).
+    pub(super) fn flow(
         &mut self,
         id: u32,
         bytes: f64,
-        links: [u32; 2],
         lat_ns: u64,
         now: u64,
         pending: &mut u32,
@@ -126,9 +107,9 @@ impl Sched<'_> {
             *pending += 1;
             let fl = self
                 .net
-                .start(now, bytes, links, id, lat_ns, &mut self.scratch);
+                .start(now, bytes, &self.path, id, lat_ns, &mut self.scratch);
             self.sharing.clear();
-            self.net.sharing(fl, links, &mut self.sharing);
+            self.net.sharing(fl, &mut self.sharing);
             for k in 0..self.sharing.len() {
                 let other = self.sharing[k];
                 self.count_contention(id);
@@ -138,7 +119,7 @@ impl Sched<'_> {
     }
 
     /// One meeting on a port for collective `id`'s kind of communication.
-    fn count_contention(&mut self, id: u32) {
+    pub(super) fn count_contention(&mut self, id: u32) {
         let c = &self.colls[id as usize];
         let n = if c.p2p.is_some() {
             &mut self.contention.p2p
@@ -200,14 +181,11 @@ impl Sched<'_> {
                 if !self.arrived[base + j] {
                     continue;
                 }
-                let intra = node(a) == node(b);
-                let (o, i, lat) = if intra {
-                    (Port::NvlOut, Port::NvlIn, lat_i)
-                } else {
-                    (Port::NicOut, Port::NicIn, lat_e)
-                };
-                let links = [link(first + a, o), link(first + b, i)];
-                let fl = self.net.add(now, x, links, id, lat);
+                let mut path = std::mem::take(&mut self.path);
+                let intra = self.net.paths.gpu_to_gpu(first + a, first + b, &mut path);
+                let lat = if intra { lat_i } else { lat_e };
+                let fl = self.net.add(now, x, &path, id, lat);
+                self.path = path;
                 self.net.flows[fl as usize].ends = [a as u32, b as u32];
                 self.batch.push(fl);
             }
@@ -258,51 +236,6 @@ impl Sched<'_> {
                     Ev::Member { coll: f.coll, k: m },
                 ));
             }
-        }
-    }
-
-    /// The flows of an all-to-all among the expert-parallel ranks of one stage. Every rank
-    /// sends each peer the same share of its tokens, the share of the peer's experts in this
-    /// step's routing: rank `i` sends rank `j` `R_j / ep` assignments (R_j = what `j`'s experts
-    /// keep), so the per-pair sizes follow the routing and a hot rank's port is the bottleneck
-    /// for every peer that sends to it. Flows are aggregated per port and path (NVLink to the
-    /// rank's node, NIC to other nodes); latencies per peer as `Fabric::all_to_all_s`.
-    fn all_to_all(&mut self, c: &Coll) {
-        self.a2a.clear();
-        let g = self.g;
-        let (first, n) = (c.first as usize, c.members as usize);
-        let f = self.fabric;
-        let w = c.width / n as f64;
-        let total: f64 = (first..first + n).map(|x| g.received(x, c.layer)).sum();
-        let mut a = first;
-        while a < first + n {
-            let mut b = a;
-            while b < first + n && g.node[b] == g.node[a] {
-                b += 1;
-            }
-            let run: f64 = (a..b).map(|x| g.received(x, c.layer)).sum();
-            let cnt = (b - a) as f64;
-            let (nf, rf) = (n as f64, cnt);
-            let lat_i = COLLECTIVE_BASE_LATENCY_S + (rf - 1.0) * f.intra.latency_s;
-            let lat_e = COLLECTIVE_BASE_LATENCY_S + (nf - rf) * f.inter.latency_s;
-            for x in a..b {
-                let r = g.received(x, c.layer);
-                // Towards the experts: x sends its share to every peer and receives R_x from each.
-                let send = (w * (run - r), w * (total - run));
-                let recv = (w * r * (cnt - 1.0), w * r * (nf - cnt));
-                let (out_b, in_b) = if c.to_experts {
-                    (send, recv)
-                } else {
-                    (recv, send)
-                };
-                self.a2a.extend_from_slice(&[
-                    (x, true, out_b.0, lat_i, true),
-                    (x, false, out_b.1, lat_e, true),
-                    (x, true, in_b.0, lat_i, false),
-                    (x, false, in_b.1, lat_e, false),
-                ]);
-            }
-            a = b;
         }
     }
 }

@@ -1,0 +1,244 @@
+//! Which links a transfer crosses: each simulated GPU's NVLink and NIC ports, its node's NICs
+//! together (node-pair all-to-all flows), the fat-tree's leaf up-links when the fabric is
+//! oversubscribed, and the torus's neighbour links under dimension-ordered routing.
+//!
+//! **Fat-tree.** Rail-optimised (see `network::topology`): the nodes under one set of rail
+//! leaves form a scalable unit (SU, [`Fabric::nodes_per_leaf`] nodes). Traffic between nodes of
+//! one SU stays on its leaves; traffic between SUs goes up the source SU's leaves, across the
+//! spine and down the destination SU's leaves. The SU's up-links (all its rails together) are
+//! one resource per direction of `endpoints × NIC rate / oversubscription`, `endpoints` the
+//! simulated GPUs in the SU: each simulated GPU stands for identical twins (TP peers on their own
+//! rails' leaves, other expert-parallel groups with the same traffic), so its fair part of the
+//! up-links is its own NIC's `1/o`. The spine is taken as non-blocking (ECMP spreads the leaves'
+//! up-links over it), so it is not a resource of its own. At 1:1 the up-links cannot bind a flow
+//! that its NICs do not (full bisection) and are left out: equal sharing, which this model uses,
+//! would otherwise make them a false bottleneck for uneven flow counts.
+//!
+//! **Torus.** Inside a slice a transfer takes the dimension-ordered route (x, then y, then z,
+//! each the shorter way round the ring, as the TPU ICI routes), one link resource per chip,
+//! dimension and direction at the ICI rate; between slices it goes over the hosts' DCN NICs.
+//! The simulated GPUs' twins use their own (translated) links, which these links do not carry:
+//! where twins' routes cross the simulated ones this is optimistic.
+
+use super::graph::{Graph, NONE};
+use super::links::{link, LinkId, Port};
+use crate::network::{Fabric, Topology, Torus};
+
+/// Per-node ports of the node-pair all-to-all flows: the node's NICs sending / receiving, and
+/// (torus) its chips' ICI injection sending / receiving.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum NodePort {
+    NicOut = 0,
+    NicIn = 1,
+    IciOut = 2,
+    IciIn = 3,
+}
+
+/// The link layout of one step: ids, bandwidths and routes.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Paths {
+    /// First simulated node (nodes of the simulated GPUs are consecutive from it).
+    node0: u32,
+    nodes: u32,
+    /// Link id of the first node port, the first SU up-link, the first torus link.
+    base_node: u32,
+    base_su: u32,
+    base_torus: u32,
+    /// Per simulated GPU: its node (global), its scalable unit, its chip (global rank).
+    node: Vec<u32>,
+    su: Vec<u32>,
+    chip: Vec<u64>,
+    /// SU of the first simulated node (SU link ids count from it).
+    su0: u32,
+    /// Up-links modelled (fat-tree, oversubscription > 1).
+    uplinks: bool,
+    torus: Option<Torus>,
+    /// Longest path [links].
+    pub max_len: usize,
+}
+
+/// A path being built (up to [`Paths::max_len`] links).
+pub(super) type PathBuf = Vec<LinkId>;
+
+impl Paths {
+    /// Only the simulated GPUs' four ports (unit tests of the flow model).
+    #[cfg(test)]
+    pub fn ports(gpus: usize) -> Paths {
+        Paths {
+            base_node: (gpus * 4) as u32,
+            base_su: (gpus * 4) as u32,
+            base_torus: (gpus * 4) as u32,
+            max_len: 2,
+            ..Paths::default()
+        }
+    }
+
+    /// The layout of `g`'s simulated GPUs on `fabric`; `bw` gets each link's bandwidth
+    /// [bytes/ns].
+    pub fn rebuild(&mut self, g: &Graph, fabric: &Fabric, bw: &mut Vec<f64>) {
+        let n = g.gpus();
+        let (ep, tp, dp) = (g.ep as u64, g.tp as u64, g.dp as u64);
+        self.chip.clear();
+        // Megatron-LM rank order (as `Graph::node`): TP innermost, then DP, then stages.
+        self.chip
+            .extend((0..n as u64).map(|x| tp * (x % ep + dp * (x / ep))));
+        self.node.clear();
+        self.node.extend_from_slice(&g.node);
+        let npl = fabric.nodes_per_leaf().max(1);
+        self.su.clear();
+        self.su.extend(self.node.iter().map(|&x| x / npl));
+        self.node0 = self.node.iter().copied().min().unwrap_or(0);
+        self.nodes = self
+            .node
+            .iter()
+            .copied()
+            .max()
+            .map_or(0, |m| m + 1 - self.node0);
+        self.su0 = self.node0 / npl;
+        let sus = self
+            .su
+            .iter()
+            .copied()
+            .max()
+            .map_or(0, |m| m + 1 - self.su0);
+        self.torus = match fabric.topology {
+            Topology::Torus(t) => Some(t),
+            Topology::FatTree(_) => None,
+        };
+        self.uplinks = self.torus.is_none() && fabric.oversubscription > 1.0;
+        self.base_node = (n * 4) as u32;
+        self.base_su = self.base_node + 4 * self.nodes;
+        self.base_torus = self.base_su + if self.uplinks { 2 * sus } else { 0 };
+        let chips = match self.torus {
+            Some(_) => self.chip.iter().copied().max().map_or(0, |m| m + 1),
+            None => 0,
+        };
+        let total = self.base_torus as usize + 6 * chips as usize;
+        self.max_len = match self.torus {
+            Some(t) => 2 + t.dims.iter().map(|&d| (d / 2) as usize).sum::<usize>(),
+            None => 4,
+        };
+        // Effective rates as `network::Fabric` prices them: the NIC at its leaf rate (the
+        // oversubscription is the up-links'), the DCN between torus slices at its own.
+        let nvl = fabric.intra_bw_bytes_per_s() * 1e-9;
+        let nic = match self.torus {
+            Some(_) => fabric.inter_bw_bytes_per_s(),
+            None => fabric.leaf_bw_bytes_per_s(),
+        } * 1e-9;
+        let ici_per_chip = self
+            .torus
+            .map_or(0.0, |t| f64::from(t.links_per_chip()) * nvl);
+        bw.clear();
+        bw.resize(total, 0.0);
+        for x in 0..n {
+            bw[link(x, Port::NvlOut) as usize] = nvl;
+            bw[link(x, Port::NvlIn) as usize] = nvl;
+            bw[link(x, Port::NicOut) as usize] = nic;
+            bw[link(x, Port::NicIn) as usize] = nic;
+            let nb = (self.base_node + 4 * (self.node[x] - self.node0)) as usize;
+            bw[nb + NodePort::NicOut as usize] += nic;
+            bw[nb + NodePort::NicIn as usize] += nic;
+            bw[nb + NodePort::IciOut as usize] += ici_per_chip;
+            bw[nb + NodePort::IciIn as usize] += ici_per_chip;
+            if self.uplinks {
+                let s = (self.base_su + 2 * (self.su[x] - self.su0)) as usize;
+                let up = nic / fabric.oversubscription;
+                bw[s] += up;
+                bw[s + 1] += up;
+            }
+        }
+        for l in bw[self.base_torus as usize..].iter_mut() {
+            *l = nvl;
+        }
+    }
+
+    /// Whether chips `a` and `b` (global) are in one torus slice.
+    fn same_slice(t: &Torus, a: u64, b: u64) -> bool {
+        let s = t.chips().max(1);
+        a / s == b / s
+    }
+
+    /// Up-links of SU `from` and down-links of SU `to` into `out`, if the transfer crosses SUs.
+    fn leaves(&self, from: u32, to: u32, out: &mut PathBuf) {
+        if self.uplinks && from != to {
+            out.push(self.base_su + 2 * (from - self.su0));
+            out.push(self.base_su + 2 * (to - self.su0) + 1);
+        }
+    }
+
+    /// The links of a transfer from simulated GPU `a` to `b` (`a != b`) into `out`; returns
+    /// whether it stays in `a`'s node (NVLink latency) or leaves it.
+    pub fn gpu_to_gpu(&self, a: usize, b: usize, out: &mut PathBuf) -> bool {
+        out.clear();
+        if let Some(t) = &self.torus {
+            let (ca, cb) = (self.chip[a], self.chip[b]);
+            if Self::same_slice(t, ca, cb) {
+                let s = t.chips().max(1);
+                let base = ca / s * s;
+                let bt = self.base_torus as u64;
+                t.route(ca - base, cb - base, |chip, dim, neg| {
+                    out.push((bt + (base + chip) * 6 + dim as u64 * 2 + neg as u64) as LinkId);
+                });
+                return self.node[a] == self.node[b];
+            }
+            out.extend([link(a, Port::NicOut), link(b, Port::NicIn)]);
+            return false;
+        }
+        if self.node[a] == self.node[b] {
+            out.extend([link(a, Port::NvlOut), link(b, Port::NvlIn)]);
+            return true;
+        }
+        out.extend([link(a, Port::NicOut), link(b, Port::NicIn)]);
+        self.leaves(self.su[a], self.su[b], out);
+        false
+    }
+
+    /// The inter-node part of GPU `x`'s ring collective: its NIC both ways, and its SU's up-
+    /// and down-links when the ring spans more than one SU.
+    pub fn ring_inter(&self, x: usize, spans_leaves: bool, out: &mut PathBuf) {
+        out.clear();
+        out.extend([link(x, Port::NicOut), link(x, Port::NicIn)]);
+        if spans_leaves && self.uplinks {
+            out.push(self.base_su + 2 * (self.su[x] - self.su0));
+            out.push(self.base_su + 2 * (self.su[x] - self.su0) + 1);
+        }
+    }
+
+    /// Scalable unit (leaf group) of simulated GPU `x`.
+    pub fn su(&self, x: usize) -> u32 {
+        self.su[x]
+    }
+
+    /// The up- and down-links of GPU `x`'s leaf group ([`NONE`] both when not modelled).
+    pub fn leaf_links(&self, x: usize) -> [LinkId; 2] {
+        if self.uplinks {
+            let s = self.base_su + 2 * (self.su[x] - self.su0);
+            [s, s + 1]
+        } else {
+            [NONE; 2]
+        }
+    }
+
+    /// Port `p` of node `node` (global).
+    pub fn node_port(&self, node: u32, p: NodePort) -> LinkId {
+        self.base_node + 4 * (node - self.node0) + p as u32
+    }
+
+    /// The links of the node-pair flow from the node of simulated GPU `a` to that of `b`
+    /// (different nodes): the nodes' NICs (or, in one torus slice, their chips' ICI injection)
+    /// and the leaves' up-links between SUs.
+    pub fn node_to_node(&self, a: usize, b: usize, out: &mut PathBuf) {
+        out.clear();
+        let (na, nb) = (self.node[a], self.node[b]);
+        if let Some(t) = &self.torus {
+            if Self::same_slice(t, self.chip[a], self.chip[b]) {
+                out.push(self.node_port(na, NodePort::IciOut));
+                out.push(self.node_port(nb, NodePort::IciIn));
+                return;
+            }
+        }
+        out.push(self.node_port(na, NodePort::NicOut));
+        out.push(self.node_port(nb, NodePort::NicIn));
+        self.leaves(self.su[a], self.su[b], out);
+    }
+}
