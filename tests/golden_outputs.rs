@@ -45,6 +45,18 @@ fn check_with(scenario: &str, exact: bool) {
         "{scenario}: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // A scenario with schedules over progress names them per strategy in run_info.json (the
+    // report's list of inputs); one without has none.
+    let info = std::fs::read_to_string(out.join("run_info.json")).unwrap_or_default();
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap_or_default();
+    let schedules = info["schedules"].as_array().map_or(0, |a| a.len());
+    let scheduled = ["curriculum_gating", "expert_growth", "batch_warmup"].contains(&scenario);
+    assert_eq!(
+        schedules > 0,
+        scheduled,
+        "{scenario}: schedules {}",
+        info["schedules"]
+    );
     let mut golden = root.join("tests/golden").join(scenario);
     if exact {
         golden.push("exact");

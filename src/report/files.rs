@@ -80,6 +80,8 @@ pub fn write_outputs(res: &Results, dir: &Path) -> Result<Vec<PathBuf>, OutputEr
             "pue",
             "mean_top_k",
             "mean_batch_tokens",
+            "mean_active_experts",
+            "mean_capacity_factor",
         ])?;
         for s in &res.strategies {
             for row in &s.outcome.timeline {
@@ -104,6 +106,8 @@ pub fn write_outputs(res: &Results, dir: &Path) -> Result<Vec<PathBuf>, OutputEr
                     num(row.pue, 4),
                     num(row.mean_top_k, 4),
                     num(row.mean_batch_tokens, 0),
+                    num(row.mean_active_experts, 3),
+                    num(row.mean_capacity_factor, 4),
                 ])?;
             }
         }

@@ -660,6 +660,13 @@ pub fn write_report(
             let _ = writeln!(h, "<li>{}</li>", escape(l));
         }
         h.push_str("</ul></li>\n");
+        if !i.schedules.is_empty() {
+            h.push_str("<li>Schedules over training progress:<ul>\n");
+            for l in &i.schedules {
+                let _ = writeln!(h, "<li>{}</li>", escape(l));
+            }
+            h.push_str("</ul></li>\n");
+        }
     } else {
         for r in summary {
             let _ = writeln!(

@@ -173,6 +173,10 @@ pub struct RunInfo {
     /// region's profile (one sentence each).
     #[serde(default)]
     pub grid_notes: Vec<String>,
+    /// Schedules over training progress per strategy (curriculum knobs, batch warm-up): `strategy:
+    /// schedule`; empty without any (and in older folders).
+    #[serde(default)]
+    pub schedules: Vec<String>,
 }
 
 /// The path of `file` in `dir`, or a `Missing` error.
@@ -408,6 +412,15 @@ pub fn write_run_files(
         time_zone: Some(res.grid.tz.name().to_string()),
         currency: s.grid.currency.clone(),
         grid_notes: res.grid.notes.clone(),
+        schedules: res
+            .strategies
+            .iter()
+            .filter_map(|r| {
+                r.schedule
+                    .as_ref()
+                    .map(|d| format!("{}: {d}", r.kind.name()))
+            })
+            .collect(),
     };
     let info_path = dir.join("run_info.json");
     let json = serde_json::to_string_pretty(&info)

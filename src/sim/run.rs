@@ -54,6 +54,8 @@ struct Run<'a> {
     in_flight_k: u32,
     /// Active experts of the block in flight (None: all).
     in_flight_active: Option<u32>,
+    /// Experts the router could use and the capacity factor (0: dropless) of the step in flight.
+    in_flight_routing: (f64, f64),
     /// Steps in the block in flight (1 when every step is priced).
     in_flight_n: u64,
     /// How long the fast path's blocks may be.
@@ -67,6 +69,8 @@ struct Run<'a> {
     /// Steps and Σ tokens × top-k of the current interval (its mean batch and top-k).
     interval_steps: u64,
     interval_token_top_k: f64,
+    /// Σ tokens × active experts and Σ tokens × capacity factor over the interval.
+    interval_token_routing: (f64, f64),
     /// Where the schedules' knobs may next change (a block stops before it).
     next_change: super::schedule::NextChange,
     current: Option<usize>,
@@ -170,6 +174,10 @@ impl Run<'_> {
         self.in_flight = c;
         self.in_flight_k = knobs.top_k;
         self.in_flight_active = knobs.active_experts;
+        self.in_flight_routing = (
+            self.step_model.active_experts_at(knobs) as f64,
+            self.step_model.capacity_factor_at(knobs).unwrap_or(0.0),
+        );
         let gpu_w = c.gpu_energy_j / c.time_s;
         let mut p = Power {
             gpu_w,
@@ -321,6 +329,16 @@ impl Run<'_> {
                 } else {
                     0.0
                 },
+                mean_active_experts: if self.interval_tokens > 0.0 {
+                    self.interval_token_routing.0 / self.interval_tokens
+                } else {
+                    0.0
+                },
+                mean_capacity_factor: if self.interval_tokens > 0.0 {
+                    self.interval_token_routing.1 / self.interval_tokens
+                } else {
+                    0.0
+                },
             });
         }
         self.watch.sink.update(&crate::progress::Progress {
@@ -335,6 +353,7 @@ impl Run<'_> {
         self.interval_assign = (0.0, 0.0);
         self.interval_steps = 0;
         self.interval_token_top_k = 0.0;
+        self.interval_token_routing = (0.0, 0.0);
         self.interval_start_s = now_s;
         self.current = next;
         // Local time is converted once per interval, not on every step that reads it.
@@ -438,6 +457,8 @@ impl Handler<Ev> for Run<'_> {
                 self.interval_assign.1 += c.dropped * n;
                 self.interval_steps += self.in_flight_n;
                 self.interval_token_top_k += tokens * self.in_flight_k as f64;
+                self.interval_token_routing.0 += tokens * self.in_flight_routing.0;
+                self.interval_token_routing.1 += tokens * self.in_flight_routing.1;
                 let s = &mut self.sums;
                 s.steps += self.in_flight_n;
                 s.time_s += c.time_s * n;
@@ -598,6 +619,7 @@ pub(crate) fn run_watched_event(
         in_flight: StepCost::default(),
         in_flight_k: 0,
         in_flight_active: None,
+        in_flight_routing: (0.0, 0.0),
         in_flight_n: 1,
         blocks: BlockSizer::new(setup.block_steps, expected_steps as f64),
         tokens_done: 0.0,
@@ -607,6 +629,7 @@ pub(crate) fn run_watched_event(
         interval_assign: (0.0, 0.0),
         interval_steps: 0,
         interval_token_top_k: 0.0,
+        interval_token_routing: (0.0, 0.0),
         next_change: super::schedule::NextChange::NEVER,
         current: None,
         current_hour: 0,

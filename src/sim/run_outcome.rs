@@ -36,6 +36,12 @@ pub struct TimelineRow {
     pub mean_top_k: f64,
     /// Mean global batch of the interval's steps [tokens per step] (0 without steps).
     pub mean_batch_tokens: f64,
+    /// Mean number of experts the router could use, over the interval's tokens (0 without tokens or
+    /// for a dense model; below the model's count under an active-experts curriculum).
+    pub mean_active_experts: f64,
+    /// Mean capacity factor over the interval's tokens (0 without tokens, for a dense model or a
+    /// dropless one).
+    pub mean_capacity_factor: f64,
 }
 
 /// Per-step statistics summed over a run.

@@ -168,3 +168,33 @@ fn the_event_level_refuses_a_capacity_or_experts_curriculum() {
     assert!(matches!(e, SimError::EventLevelCurriculum), "{e}");
     assert!(e.to_string().contains("--event-level"));
 }
+
+#[test]
+fn the_timeline_shows_the_active_experts_and_capacity_factor_the_tokens_ran_at() {
+    // Tokens before 0.5 ran at 4 experts and capacity 2.0, after at 8 and 1.25: each interval's
+    // token-weighted means lie between, and the run's token-weighted mean is the step count's split.
+    let s = scenario(
+        "active_experts = [[0.0, 4], [0.5, 8]]\ncapacity_factor = [[0.0, 2.0], [0.5, 1.25]]",
+        &[],
+    );
+    let o = moe_run(s, true);
+    let tokens: f64 = o.timeline.iter().map(|r| r.tokens).sum();
+    let experts: f64 = o
+        .timeline
+        .iter()
+        .map(|r| r.tokens * r.mean_active_experts)
+        .sum();
+    let cf: f64 = o
+        .timeline
+        .iter()
+        .map(|r| r.tokens * r.mean_capacity_factor)
+        .sum();
+    let steps = (1e9 / STEP_TOKENS).ceil();
+    let four = (0.5e9 / STEP_TOKENS).ceil() / steps;
+    assert!(((experts / tokens) - (4.0 * four + 8.0 * (1.0 - four))).abs() < 1e-9);
+    assert!(((cf / tokens) - (2.0 * four + 1.25 * (1.0 - four))).abs() < 1e-9);
+    for r in o.timeline.iter().filter(|r| r.tokens > 0.0) {
+        assert!((4.0..=8.0).contains(&r.mean_active_experts), "{r:?}");
+        assert!((1.25..=2.0).contains(&r.mean_capacity_factor), "{r:?}");
+    }
+}

@@ -275,6 +275,24 @@ impl StepModel {
         self.experts
     }
 
+    /// Experts the router may use at `knobs` (an active-experts curriculum's, else all; 0 for dense).
+    pub fn active_experts_at(&self, knobs: Knobs) -> usize {
+        if self.experts == 0 {
+            0
+        } else {
+            self.active_count(knobs)
+        }
+    }
+
+    /// Capacity factor in force at `knobs` (a curriculum's, else the model's; None: dropless or dense).
+    pub fn capacity_factor_at(&self, knobs: Knobs) -> Option<f64> {
+        if self.experts == 0 {
+            None
+        } else {
+            knobs.capacity_factor.or(self.capacity_factor)
+        }
+    }
+
     /// Token-to-expert assignments per MoE layer per micro-batch in one expert-parallel group at `top_k`.
     pub fn assignments_per_layer(&self, top_k: u32) -> f64 {
         self.tokens_per_mb * self.plan.ep as f64 * top_k as f64
