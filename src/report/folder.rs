@@ -49,6 +49,8 @@ pub fn plot_dir(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotErro
     let currency = info.as_ref().and_then(|i| i.currency.as_deref());
     written.extend(super::plots_cost::plot_cost(dir, &summary, currency)?);
     written.extend(super::plots_sites::plot_sites(dir)?);
+    let curves = info.as_ref().map_or(&[][..], |i| &i.schedule_curves[..]);
+    written.extend(super::plots_schedule::plot_schedule(dir, curves)?);
     if let Some(t) = &trace {
         written.extend(plot_trace(dir, t)?);
     }

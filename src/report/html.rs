@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The plots the report inlines when present, in page order: file stem and heading.
-const SECTIONS: [(&str, &str); 11] = [
+const SECTIONS: [(&str, &str); 12] = [
     (
         "saving_waterfall",
         "Where each saving comes from: waterfall",
@@ -20,6 +20,7 @@ const SECTIONS: [(&str, &str); 11] = [
     ("energy_breakdown", "Energy breakdown"),
     ("cost_breakdown", "Cost by term"),
     ("sites_co2", "Across regions: CO2e by mode"),
+    ("schedule", "Schedules over training progress"),
     (
         "waveform",
         "Facility power waveform (the --waveform window)",

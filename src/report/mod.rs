@@ -14,6 +14,7 @@ mod plots_cost;
 mod plots_data;
 mod plots_routing;
 mod plots_saving;
+mod plots_schedule;
 mod plots_sites;
 mod plots_skew;
 mod plots_sweep;

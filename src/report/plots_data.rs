@@ -177,6 +177,9 @@ pub struct RunInfo {
     /// schedule`; empty without any (and in older folders).
     #[serde(default)]
     pub schedules: Vec<String>,
+    /// The same schedules as curves `(strategy, curve)` for the schedule plot.
+    #[serde(default)]
+    pub schedule_curves: Vec<(String, crate::sim::ScheduleCurve)>,
 }
 
 /// The path of `file` in `dir`, or a `Missing` error.
@@ -407,6 +410,15 @@ pub fn write_run_files(
                         .as_ref()
                         .map_or_else(|| "no estimate".to_string(), |l| l.law.to_string())
                 )
+            })
+            .collect(),
+        schedule_curves: res
+            .strategies
+            .iter()
+            .flat_map(|r| {
+                r.schedule_curves
+                    .iter()
+                    .map(|c| (r.kind.name().to_string(), c.clone()))
             })
             .collect(),
         time_zone: Some(res.grid.tz.name().to_string()),

@@ -23,6 +23,7 @@ pub(crate) use outcome::model_shape;
 pub use plan::Mechanisms;
 pub use prepare::{prepare, PlanSize, Prepared, StrategyPlan};
 pub use run::{run, run_watched, RunError, RunOutcome, RunSetup, StepSums, TimelineRow, Watch};
+pub use schedule::ScheduleCurve;
 pub use step::{Knobs, StepCost, StepModel};
 
 use crate::grid::{GridError, GridSeries};
@@ -155,6 +156,8 @@ pub struct StrategyResult {
     /// Curriculum gating and the batch schedule the run followed, with its mean top-k and batch
     /// (None without a schedule).
     pub schedule: Option<String>,
+    /// The same schedules as curves for the report's plot (empty without one).
+    pub schedule_curves: Vec<ScheduleCurve>,
     /// Expert slots moved by rebalancing (on the rank that received most, summed over rebalances).
     pub moved_slots: u64,
     /// `run --event-level`: per grid interval and MoE layer, the energy GPUs spent waiting in
@@ -519,6 +522,7 @@ pub(crate) fn run_variant(
         .map(|(h, _)| cost::hint_count(h, grid, &outcome));
     let model = &job.model;
     let schedule = setup.schedules.describe(&outcome);
+    let schedule_curves = setup.schedules.curves();
     Ok(StrategyResult {
         kind,
         model_name: model.name.clone(),
@@ -531,6 +535,7 @@ pub(crate) fn run_variant(
         mfu: quality.mfu,
         routing,
         schedule,
+        schedule_curves,
         chinchilla: quality.chinchilla,
         moved_slots: sm.moved_slots(),
         layer_skew: event.as_mut().map(|e| e.take_skew()).unwrap_or_default(),

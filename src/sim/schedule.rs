@@ -236,6 +236,26 @@ impl Schedules {
             .map_or(1.0, |s| s.points.iter().map(|p| p.1).fold(1.0, f64::min))
     }
 
+    /// Each schedule as the report draws it: knob, axis, shape and breakpoints (empty without one).
+    pub fn curves(&self) -> Vec<ScheduleCurve> {
+        [
+            ("top-k", &self.top_k),
+            ("capacity factor", &self.capacity_factor),
+            ("active experts", &self.active_experts),
+            ("batch share", &self.batch),
+        ]
+        .into_iter()
+        .filter_map(|(knob, s)| {
+            s.as_ref().map(|s| ScheduleCurve {
+                knob: knob.to_string(),
+                tokens_axis: s.axis == ProgressAxis::Tokens,
+                linear: s.shape == crate::scenario::ScheduleShape::Linear,
+                points: s.points.clone(),
+            })
+        })
+        .collect()
+    }
+
     /// One line for the report: each schedule with its breakpoints and what the run trained under it
     /// (mean top-k, mean batch, effective over trained tokens); None without a schedule.
     pub fn describe(&self, outcome: &super::RunOutcome) -> Option<String> {
@@ -295,6 +315,19 @@ impl Schedules {
             _ => 1.0,
         }
     }
+}
+
+/// One schedule over progress as written to run_info.json for the report's plot.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ScheduleCurve {
+    /// The knob: `top-k`, `capacity factor`, `active experts` or `batch share`.
+    pub knob: String,
+    /// True when progress is tokens trained, false when a fraction (0–1) of the progress target.
+    pub tokens_axis: bool,
+    /// True when the value moves linearly between breakpoints, false when it holds (steps).
+    pub linear: bool,
+    /// Breakpoints `(progress, value)`.
+    pub points: Vec<(f64, f64)>,
 }
 
 /// Most phases [`steps_to_train`] walks (a linear ramp has one per micro-batch count).
