@@ -16,7 +16,7 @@
 //! experts fwd | attn bwd`, communication stream `combine bwd | dispatch fwd, dispatch bwd |
 //! combine fwd`, each op waiting for its own half's previous op.
 
-use super::graph::{Pass, NONE};
+use super::graph::{Pass, PassTable, NONE};
 use crate::workload::step_ops::{KernelClass, Op};
 
 /// One op of a combined pass.
@@ -46,41 +46,15 @@ pub(super) fn combined_order(
     m: u32,
 ) -> (Vec<Pass>, Vec<Option<(u32, u32)>>) {
     let n = pp.max(1);
-    let total = m * v;
-    // Megatron-LM's schedule table: micro-batches in groups of pp through chunk 0, chunk 1, ...
-    let mut table = Vec::with_capacity(total as usize);
-    let mut lo = 0;
-    while lo < m {
-        let hi = if lo + n >= m { m } else { lo + n };
-        for chunk in 0..v {
-            for mb in lo..hi {
-                table.push((mb, chunk));
-            }
-        }
-        lo = hi;
-    }
+    let t = PassTable::new(pp, v, m);
+    let total = t.len();
     let base = if v == 1 {
         pp - 1 - s
     } else {
         (pp - s - 1) * 2 + (v - 1) * n
     };
     let warm = (base + 1).min(total);
-    let f = |k: u32| {
-        let (mb, chunk) = table[k as usize];
-        Pass {
-            bwd: false,
-            mb,
-            chunk,
-        }
-    };
-    let b = |k: u32| {
-        let (mb, chunk) = table[k as usize];
-        Pass {
-            bwd: true,
-            mb,
-            chunk: v - 1 - chunk,
-        }
-    };
+    let (f, b) = (|k| t.forward(k), |k| t.backward(k));
     let mut order = Vec::with_capacity((total + warm) as usize);
     let mut pair = Vec::with_capacity(order.capacity());
     for k in 0..warm {

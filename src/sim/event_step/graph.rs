@@ -16,7 +16,7 @@ use crate::workload::{FfnKind, ModelSpec, MoeSpec, ParallelPlan, Recompute};
 mod order;
 mod routing;
 
-pub(super) use order::{interleaved, one_f_one_b};
+pub(super) use order::{interleaved, one_f_one_b, PassTable};
 
 /// Sentinel for "not routed" / "no link".
 pub(super) const NONE: u32 = u32::MAX;

@@ -41,36 +41,10 @@ pub(in crate::sim::event_step) fn one_f_one_b(s: u32, pp: u32, m: u32) -> Vec<Pa
 /// forwards (capped at `m * v`), then alternates one forward and one backward, then drains the
 /// backwards. Expects `m` a multiple of `pp` (`Schedule::validate` checks it).
 pub(in crate::sim::event_step) fn interleaved(s: u32, pp: u32, v: u32, m: u32) -> Vec<Pass> {
-    let n = pp.max(1);
-    let total = m * v;
-    let mut table = Vec::with_capacity(total as usize);
-    let mut lo = 0;
-    while lo < m {
-        let hi = if lo + n >= m { m } else { lo + n };
-        for chunk in 0..v {
-            for mb in lo..hi {
-                table.push((mb, chunk));
-            }
-        }
-        lo = hi;
-    }
-    let warm = ((pp - s - 1) * 2 + (v - 1) * n).min(total);
-    let f = |k: u32| {
-        let (mb, chunk) = table[k as usize];
-        Pass {
-            bwd: false,
-            mb,
-            chunk,
-        }
-    };
-    let b = |k: u32| {
-        let (mb, chunk) = table[k as usize];
-        Pass {
-            bwd: true,
-            mb,
-            chunk: v - 1 - chunk,
-        }
-    };
+    let t = PassTable::new(pp, v, m);
+    let total = t.len();
+    let warm = ((pp - s - 1) * 2 + (v - 1) * pp.max(1)).min(total);
+    let (f, b) = (|k| t.forward(k), |k| t.backward(k));
     let mut order = Vec::with_capacity(2 * total as usize);
     for k in 0..warm {
         order.push(f(k));
@@ -83,4 +57,55 @@ pub(in crate::sim::event_step) fn interleaved(s: u32, pp: u32, v: u32, m: u32) -
         order.push(b(k));
     }
     order
+}
+
+/// Megatron-LM's schedule table (`get_schedule_table`, groups of `pp` micro-batches through chunk 0,
+/// chunk 1, ...): the k-th forward and the k-th backward (chunk mirrored) of an interleaved stage.
+pub(in crate::sim::event_step) struct PassTable {
+    table: Vec<(u32, u32)>,
+    v: u32,
+}
+
+impl PassTable {
+    /// The table of `m` micro-batches over `v` model chunks with `pp` stages.
+    pub(in crate::sim::event_step) fn new(pp: u32, v: u32, m: u32) -> Self {
+        let n = pp.max(1);
+        let mut table = Vec::with_capacity((m * v) as usize);
+        let mut lo = 0;
+        while lo < m {
+            let hi = if lo + n >= m { m } else { lo + n };
+            for chunk in 0..v {
+                for mb in lo..hi {
+                    table.push((mb, chunk));
+                }
+            }
+            lo = hi;
+        }
+        PassTable { table, v }
+    }
+
+    /// Passes each way: micro-batches × chunks.
+    pub(in crate::sim::event_step) fn len(&self) -> u32 {
+        self.table.len() as u32
+    }
+
+    /// The k-th forward pass.
+    pub(in crate::sim::event_step) fn forward(&self, k: u32) -> Pass {
+        let (mb, chunk) = self.table[k as usize];
+        Pass {
+            bwd: false,
+            mb,
+            chunk,
+        }
+    }
+
+    /// The k-th backward pass: the k-th forward's micro-batch on the mirrored chunk.
+    pub(in crate::sim::event_step) fn backward(&self, k: u32) -> Pass {
+        let (mb, chunk) = self.table[k as usize];
+        Pass {
+            bwd: true,
+            mb,
+            chunk: self.v - 1 - chunk,
+        }
+    }
 }
