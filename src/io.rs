@@ -39,6 +39,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
+/// `path` with `.` dropped and each `..` taking back the name before it, lexically (no filesystem
+/// access: the file was read already; this is for display), so `scenarios/../data/x.csv` reads
+/// `data/x.csv`. A `..` with no name before it stays.
+pub fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // Above the root is the root.
+                Some(Component::RootDir) | Some(Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            _ => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        return PathBuf::from(".");
+    }
+    out.iter().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

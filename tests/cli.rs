@@ -1,25 +1,8 @@
 //! The `moesim` command line end to end: runs, outputs, and one clear error per kind of bad input.
 
+mod common;
+use common::{moesim, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn moesim(args: &[&str]) -> Output {
-    match Command::new(env!("CARGO_BIN_EXE_moesim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) => panic!("cannot start moesim: {e}"),
-    }
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
 
 fn scenario_text(name: &str) -> String {
     std::fs::read_to_string(

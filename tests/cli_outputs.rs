@@ -1,19 +1,9 @@
 //! What a user sees of the command line beyond the numbers: no `NaN`/`inf` in any file, the same exit
 //! code for the same error in every subcommand, examples in every `--help`.
 
+mod common;
+use common::moesim;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn moesim(args: &[&str]) -> Output {
-    match Command::new(env!("CARGO_BIN_EXE_moesim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) => panic!("cannot start moesim: {e}"),
-    }
-}
 
 /// The cells of a CSV or the scalars of a JSON file that are not finite numbers, as `file: cell`.
 fn non_finite_in(path: &Path) -> Vec<String> {

@@ -1,25 +1,8 @@
 //! `moesim step` end to end: the fast and event-level step of a shipped scenario, its Perfetto
 //! trace and layers.csv, and one clear error per kind of bad input.
 
-use std::process::{Command, Output};
-
-fn moesim(args: &[&str]) -> Output {
-    match Command::new(env!("CARGO_BIN_EXE_moesim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) => panic!("cannot start moesim: {e}"),
-    }
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+mod common;
+use common::{moesim, text};
 
 #[test]
 fn step_writes_a_perfetto_trace_and_layers_csv() {

@@ -1,17 +1,7 @@
 //! `moesim run --waveform START..END`: waveform.csv and its plot, and the flag's errors.
 
-use std::process::{Command, Output};
-
-fn moesim(args: &[&str]) -> Output {
-    match Command::new(env!("CARGO_BIN_EXE_moesim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) => panic!("cannot start moesim: {e}"),
-    }
-}
+mod common;
+use common::moesim;
 
 #[test]
 fn a_bad_waveform_window_is_refused_naming_the_flag_and_the_form() {

@@ -1,18 +1,9 @@
 //! `moesim validate` and `moesim calibrate` end to end: exit codes, the accuracy table, preset files.
 
+mod common;
+use common::moesim;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn moesim(args: &[&str]) -> Output {
-    match Command::new(env!("CARGO_BIN_EXE_moesim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) => panic!("cannot start moesim: {e}"),
-    }
-}
+use std::process::Output;
 
 fn out(o: &Output) -> String {
     format!(

@@ -94,7 +94,7 @@ pub fn load_csv_with_report(
         ci_alt: Vec::new(),
         load_mw: load,
         price_per_mwh: price,
-        source: file.path.display().to_string(),
+        source: crate::io::lexical(&file.path).display().to_string(),
         notes: report.notes.clone(),
     };
     series.validate()?;

@@ -3,6 +3,7 @@
 
 use super::draw::{font, render, short_num, strategy_color, tick, DrawErr, Figure};
 use super::plots_data::PlotError;
+use crate::io::WriteError;
 use crate::sim::ScheduleCurve;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -137,10 +138,8 @@ pub(crate) fn plot_schedule(
     if panels.is_empty() {
         for stale in ["schedule.png", "schedule.svg"].map(|f| dir.join(f)) {
             if stale.exists() {
-                std::fs::remove_file(&stale).map_err(|source| PlotError::Io {
-                    path: stale.clone(),
-                    source,
-                })?;
+                // A failed removal is a write failure (exit 1), not bad input.
+                std::fs::remove_file(&stale).map_err(|e| WriteError::new(&stale, e))?;
             }
         }
         return Ok(Vec::new());

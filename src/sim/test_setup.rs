@@ -2,6 +2,8 @@
 
 use super::run::RunSetup;
 use super::step::Knobs;
+use crate::scenario::{parse_scenario, Scenario};
+use std::path::{Path, PathBuf};
 
 /// Knobs at `power_limit_w` [W], `top_k` experts per token and `micro_batches` per step; every other
 /// knob as the model has it.
@@ -40,4 +42,30 @@ pub(crate) fn bare_setup(full: Knobs) -> RunSetup {
         schedules: Default::default(),
         power: Default::default(),
     }
+}
+
+/// The shipped scenarios' folder (relative paths inside a scenario resolve from it).
+pub(crate) fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+/// The text of `scenarios/FILE` with each `(from, to)` replaced once, in order; panics naming an
+/// anchor the file lacks (a test edit that silently missed would test the unedited scenario).
+pub(crate) fn shipped_text(file: &str, edits: &[(&str, &str)]) -> String {
+    let mut text = std::fs::read_to_string(scenarios_dir().join(file)).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "anchor {from:?} missing in {file}");
+        text = text.replacen(from, to, 1);
+    }
+    text
+}
+
+/// `text` parsed as the scenario file `file` of the shipped folder.
+pub(crate) fn parse_shipped(file: &str, text: &str) -> Scenario {
+    parse_scenario(file, text, &scenarios_dir()).unwrap()
+}
+
+/// `scenarios/FILE` with `edits` (see [`shipped_text`]), parsed.
+pub(crate) fn shipped_scenario(file: &str, edits: &[(&str, &str)]) -> Scenario {
+    parse_shipped(file, &shipped_text(file, edits))
 }

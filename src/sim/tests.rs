@@ -10,15 +10,7 @@ use crate::strategy::Policy;
 use crate::workload::FfnKind;
 use std::path::Path;
 
-fn scenario_from(file: &str, edits: &[(&str, &str)]) -> Scenario {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut text = std::fs::read_to_string(dir.join(file)).unwrap();
-    for (from, to) in edits {
-        assert!(text.contains(from), "anchor {from:?} missing in {file}");
-        text = text.replacen(from, to, 1);
-    }
-    parse_scenario(file, &text, &dir).unwrap()
-}
+use super::test_setup::shipped_scenario as scenario_from;
 
 /// One step by the fast path and by the event-level step (which prices and schedules the op
 /// list on its own): within 2 % where no two transfers share a port (issue 12), and never more

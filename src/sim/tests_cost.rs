@@ -3,20 +3,14 @@
 use super::cost::{hook_policy, planner_grid};
 use super::*;
 use crate::cost::{CostInputs, Hint, HintUse};
-use crate::scenario::{parse_scenario, Objective};
+use crate::scenario::Objective;
 use crate::strategy::setup::{self, rates, ModeRate};
 use crate::strategy::{Mode, Progress};
-use std::path::Path;
 
 fn single_node(edits: &[(&str, &str)], cost: &str) -> Scenario {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut text = std::fs::read_to_string(dir.join("single_node.toml")).unwrap();
-    for (from, to) in edits {
-        assert!(text.contains(from), "anchor {from:?} missing");
-        text = text.replacen(from, to, 1);
-    }
+    let mut text = super::test_setup::shipped_text("single_node.toml", edits);
     text.push_str(&format!("\n[cost]\n{cost}\n"));
-    parse_scenario("single_node.toml", &text, &dir).unwrap()
+    super::test_setup::parse_shipped("single_node.toml", &text)
 }
 
 /// The circadian strategy of single_node on the optimal planner minimising cost.

@@ -4,29 +4,19 @@
 
 use super::*;
 use crate::quality::{law_with_active_experts, FewerExperts};
-use crate::scenario::parse_scenario;
-use std::path::Path;
 
-const BASE: &str = include_str!("../../scenarios/single_node.toml");
 /// Tokens of one step of single_node's full global batch: 256 sequences × 1024.
 const STEP_TOKENS: f64 = 262_144.0;
 
 /// single_node with a capacity factor of 1.0, `edits`, and `curriculum` as its MoE's curriculum.
 fn scenario(curriculum: &str, edits: &[(&str, &str)]) -> Scenario {
-    let mut text = BASE.replace("capacity_factor = \"dropless\"", "capacity_factor = 1.0");
+    let block = format!("[models.moe.curriculum]\n{curriculum}\n\n[models.dense]");
+    let mut e = vec![("capacity_factor = \"dropless\"", "capacity_factor = 1.0")];
     if !curriculum.is_empty() {
-        text = text.replacen(
-            "[models.dense]",
-            &format!("[models.moe.curriculum]\n{curriculum}\n\n[models.dense]"),
-            1,
-        );
+        e.push(("[models.dense]", &block));
     }
-    for (from, to) in edits {
-        assert!(text.contains(from), "{from}");
-        text = text.replacen(from, to, 1);
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    parse_scenario("single_node.toml", &text, &dir).unwrap()
+    e.extend_from_slice(edits);
+    super::test_setup::shipped_scenario("single_node.toml", &e)
 }
 
 /// Equal-token comparison of the MoE alone, every step priced (`exact`) or in blocks.

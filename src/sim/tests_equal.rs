@@ -6,15 +6,7 @@ use super::*;
 use crate::scenario::parse_scenario;
 use std::path::Path;
 
-fn scenario_from(file: &str, edits: &[(&str, &str)]) -> Scenario {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut text = std::fs::read_to_string(dir.join(file)).unwrap();
-    for (from, to) in edits {
-        assert!(text.contains(from), "anchor {from:?} missing in {file}");
-        text = text.replacen(from, to, 1);
-    }
-    parse_scenario(file, &text, &dir).unwrap()
-}
+use super::test_setup::shipped_scenario as scenario_from;
 
 /// The one-node scenario at 2e8 tokens: small enough for a debug-build test, with a circadian strategy
 /// that throttles (top-1, 450 W cap) outside an evening window it never reaches, and pauses.

@@ -4,22 +4,15 @@
 
 use super::plan::{self, Mechanisms, PlanInputs};
 use super::*;
-use crate::scenario::{parse_scenario, Cluster};
+use crate::scenario::Cluster;
 use crate::strategy::{Mode, Policy, Rates};
-use std::path::Path;
 
 /// The default scenario (2 replicas of an 8-way expert-parallel group) with `edits`, on 6e9 tokens
 /// (about 1400 steps: small enough for a debug-build test).
 fn scenario(edits: &[(&str, &str)]) -> Scenario {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut text = std::fs::read_to_string(dir.join("seed_comparison.toml")).unwrap();
     let mut e = vec![("tokens = 1.2e11", "tokens = 6.0e9")];
     e.extend_from_slice(edits);
-    for (from, to) in e {
-        assert!(text.contains(from), "anchor {from:?} missing");
-        text = text.replacen(from, to, 1);
-    }
-    parse_scenario("seed_comparison.toml", &text, &dir).unwrap()
+    super::test_setup::shipped_scenario("seed_comparison.toml", &e)
 }
 
 /// Throttled on half the replicas at the full top-k and the cluster's power cap: only the replica

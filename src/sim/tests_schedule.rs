@@ -4,23 +4,16 @@
 
 use super::plan::{self, Mechanisms, PlanInputs};
 use super::*;
-use crate::scenario::parse_scenario;
 use crate::strategy::Policy;
-use std::path::Path;
 
-const BASE: &str = include_str!("../../scenarios/single_node.toml");
 /// Tokens of one step of single_node's full global batch: 256 sequences × 1024.
 const STEP_TOKENS: f64 = 262_144.0;
 
 /// single_node with `edits`, trained to its token budget (progress counts every token).
 fn scenario(edits: &[(&str, &str)]) -> Scenario {
-    let mut text = BASE.replace("tokens = 1.0e9", "tokens = 1.0e9\ncompare = \"tokens\"");
-    for (from, to) in edits {
-        assert!(text.contains(from), "{from}");
-        text = text.replacen(from, to, 1);
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    parse_scenario("single_node.toml", &text, &dir).unwrap()
+    let mut e = vec![("tokens = 1.0e9", "tokens = 1.0e9\ncompare = \"tokens\"")];
+    e.extend_from_slice(edits);
+    super::test_setup::shipped_scenario("single_node.toml", &e)
 }
 
 fn curriculum(top_k: &str) -> (&'static str, String) {

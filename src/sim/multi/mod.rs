@@ -197,32 +197,6 @@ pub struct SitesResults {
     pub sites: Vec<SiteInfo>,
 }
 
-/// `path` with `.` dropped and each `..` taking back the name before it, lexically (no filesystem
-/// access: the file was read already; this is for display), so `scenarios/../data/x.csv` reads
-/// `data/x.csv`. A `..` with no name before it stays.
-pub(crate) fn lexical(path: &std::path::Path) -> std::path::PathBuf {
-    use std::path::Component;
-    let mut out: Vec<Component> = Vec::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => match out.last() {
-                Some(Component::Normal(_)) => {
-                    out.pop();
-                }
-                // Above the root is the root.
-                Some(Component::RootDir) | Some(Component::Prefix(_)) => {}
-                _ => out.push(c),
-            },
-            _ => out.push(c),
-        }
-    }
-    if out.is_empty() {
-        return std::path::PathBuf::from(".");
-    }
-    out.iter().collect()
-}
-
 /// Build the inputs of `s`'s multi-region job (None without one): each site's step model and grid
 /// over the horizon, aligned in UTC from the scenario's start.
 pub(crate) fn inputs(
@@ -349,7 +323,7 @@ pub(crate) fn inputs(
                 site.cost.as_ref().and_then(|c| c.forecast.as_ref()),
             ) {
                 m.forecast_ci = Some(f);
-                m.planned_on = format!("forecast {}", lexical(&spec.path).display());
+                m.planned_on = format!("forecast {}", crate::io::lexical(&spec.path).display());
             }
         }
         m.ci = g.ci_g_per_kwh;

@@ -145,7 +145,7 @@ fn a_round_worth_less_than_its_tokens_trains_longer_and_worth_one_changes_nothin
 
 #[test]
 fn displayed_paths_are_normalised_lexically() {
-    use super::lexical;
+    use crate::io::lexical;
     use std::path::Path;
     let show = |p: &str| lexical(Path::new(p)).display().to_string();
     assert_eq!(show("scenarios/../data/x.csv"), "data/x.csv");
