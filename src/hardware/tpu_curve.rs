@@ -153,7 +153,10 @@ mod tests {
         let (m, p, half) = fit(&PARADNN_V2_MATMULS);
         assert!((m - TPU_MAX_EFF).abs() < 0.002, "max_eff {m}");
         assert!((p - TPU_EXPONENT).abs() < 0.015, "exponent {p}");
-        assert!((half / TPU_V2_CORE_HALF_FLOPS - 1.0).abs() < 0.05, "half {half}");
+        assert!(
+            (half / TPU_V2_CORE_HALF_FLOPS - 1.0).abs() < 0.05,
+            "half {half}"
+        );
     }
 
     /// Tolerance: every cited shape within 6 points of utilisation (worst: 1024 x 512 rows,
