@@ -13,6 +13,7 @@ mod power;
 pub mod preset_file;
 mod presets;
 mod price;
+pub mod tpu_curve;
 #[cfg(test)]
 mod validation;
 

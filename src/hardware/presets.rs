@@ -1,5 +1,6 @@
 //! Accelerator presets with their datasheet sources; H100 curves fitted from measurements.
 
+use super::tpu_curve::tpu_efficiency;
 use super::{Accelerator, EfficiencyCurve, HardwareError, PeakFlops, PowerModel};
 
 /// Preset keys, in the fixed order of [`presets`].
@@ -126,20 +127,25 @@ fn scaled_from_h100(mut a: Accelerator) -> Accelerator {
     a
 }
 
+/// What a TPU preset takes from the ParaDnn TPU profiles and what it still borrows, in its sources.
+const TPU_EFFICIENCY_SOURCE: &str = "efficiency curves: matmul curve max 0.9815 of peak, exponent 0.65, knee 0.0933 GFLOP on a TPU v2 core held at equal time (x chip peak / 22.5 TFLOP/s), and streaming at 0.85 of HBM bandwidth — fitted to the Cloud TPU profiler's per-op measurements of ParaDnn's bf16 FC models on a TPU v2-8 (Wang, Wei, Brooks, arXiv:1907.10701; github.com/Emma926/paradnn scripts/data/fc_trace_10sec_opbreakdown.json, 'output fusion' and 'loop fusion' categories; hardware/tpu_curve.rs); same 128x128 MXU on v3/v4 (ASSUMED same asymptote). Still ASSUMED from the H100 measurements (../shared/data/h100): attention curve, indexed-move, fp32 and loop-GEMM scales, scaled by the bf16 peak ratio";
+
 /// Build a TPU preset from Google's measured min/mean/max chip power (`idle_w` = min,
-/// `tdp_w` = max): efficiency as [`EFFICIENCY_ASSUMPTION`]; the tensor coefficient set so that a
-/// GEMM at the curve's maximum efficiency and full clock draws the measured maximum (TPUs run
-/// a fixed clock: no evidence of the H100's power-limit throttling, so the H100's throttled
-/// shape is not copied); SIMT, memory and spin coefficients in the H100 fit's proportions to
-/// its tensor coefficient.
+/// `tdp_w` = max): matmul and streaming efficiency from the ParaDnn TPU profiles
+/// ([`super::tpu_curve`]), the other curves as [`EFFICIENCY_ASSUMPTION`]; the tensor coefficient
+/// set so that a GEMM at the curve's maximum efficiency and full clock draws the measured maximum
+/// (TPUs run a fixed clock: no evidence of the H100's power-limit throttling, so the H100's
+/// throttled shape is not copied); SIMT, memory and spin coefficients in the H100 fit's
+/// proportions to its tensor coefficient.
 fn tpu_from_measured_power(mut a: Accelerator) -> Accelerator {
     let peak = a.peak_flops.bf16.unwrap_or(H100_BF16);
-    a.efficiency = h100_efficiency().scaled_to_peak(peak / H100_BF16);
-    let tensor = (a.tdp_w - a.idle_w) / H100_MAX_EFF;
+    a.efficiency = tpu_efficiency(peak, h100_efficiency().scaled_to_peak(peak / H100_BF16));
+    let max_eff = a.efficiency.max_eff;
+    let tensor = (a.tdp_w - a.idle_w) / max_eff;
     a.power = h100_power().scaled(tensor / H100_TENSOR_COEF_W);
-    a.sources.push(EFFICIENCY_ASSUMPTION.into());
+    a.sources.push(TPU_EFFICIENCY_SOURCE.into());
     a.sources.push(format!(
-        "dynamic power: tensor coefficient {tensor:.0} W = (max {:.0} W - min {:.0} W measured) / max efficiency {H100_MAX_EFF}, so a peak-efficiency GEMM at full clock draws the measured max (derived); SIMT/memory/spin coefficients in the H100 fit's ratios to its tensor coefficient (ASSUMED)",
+        "dynamic power: tensor coefficient {tensor:.0} W = (max {:.0} W - min {:.0} W measured) / max efficiency {max_eff}, so a peak-efficiency GEMM at full clock draws the measured max (derived); SIMT/memory/spin coefficients in the H100 fit's ratios to its tensor coefficient (ASSUMED)",
         a.tdp_w, a.idle_w
     ));
     a
