@@ -118,6 +118,44 @@ pub fn forward_only_s(fwd: &[f64], m: u32, v: u32, p2p_s: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::{parse_scenario, Scenario};
+    use std::path::Path;
+
+    fn case(name: &str) -> Scenario {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/validation");
+        let text = std::fs::read_to_string(dir.join(name)).expect("case file");
+        parse_scenario(name, &text, &dir).expect("valid case")
+    }
+
+    /// MLPerf GPT-3: an evaluation every ceil(24576 / GBS) steps over 5662 sequences in whole
+    /// global batches, as the NVIDIA logs show (v3.1: 22 evaluations in 220 steps, 3 batches of
+    /// 2688; v4.0: 23 in 207, 2 batches of 2904); a forward-only pass of a global batch takes
+    /// less than a training step and more than a fifth of one.
+    #[test]
+    fn mlperf_evaluations_follow_the_logged_cadence() {
+        let schedule = EvalSchedule {
+            every_seqs: 24576,
+            eval_seqs: 5662,
+        };
+        for (file, steps, want) in [
+            ("mlperf_gpt3_v3_1.toml", 220, (10, 22, 3)),
+            ("mlperf_gpt3_v4_0.toml", 207, (9, 23, 2)),
+        ] {
+            let s = case(file);
+            let job = s.dense.as_ref().expect("dense job");
+            let c = eval_cost(job, &s.cluster, schedule, steps).expect("op list");
+            assert_eq!(
+                (c.steps_between, c.evaluations, c.batches_per_eval),
+                want,
+                "{file}"
+            );
+            let mut m = StepModel::new(job, &s.cluster).expect("op list");
+            let step_s = m.step(&[], m.full_knobs()).time_s;
+            let pass_s = c.eval_s / c.batches_per_eval as f64;
+            assert!(pass_s < step_s && pass_s > 0.2 * step_s, "{file}: {pass_s} vs {step_s}");
+            assert!((c.total_s - c.evaluations as f64 * c.eval_s).abs() < 1e-9);
+        }
+    }
 
     #[test]
     fn one_stage_runs_its_forwards_end_to_end() {
