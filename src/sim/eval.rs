@@ -152,7 +152,10 @@ mod tests {
             let mut m = StepModel::new(job, &s.cluster).expect("op list");
             let step_s = m.step(&[], m.full_knobs()).time_s;
             let pass_s = c.eval_s / c.batches_per_eval as f64;
-            assert!(pass_s < step_s && pass_s > 0.2 * step_s, "{file}: {pass_s} vs {step_s}");
+            assert!(
+                pass_s < step_s && pass_s > 0.2 * step_s,
+                "{file}: {pass_s} vs {step_s}"
+            );
             assert!((c.total_s - c.evaluations as f64 * c.eval_s).abs() < 1e-9);
         }
     }
