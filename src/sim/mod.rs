@@ -2,6 +2,7 @@
 
 pub mod attribution;
 mod cost;
+pub mod eval;
 pub mod event_step;
 mod meter;
 pub mod multi;

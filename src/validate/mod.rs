@@ -12,7 +12,9 @@ mod h100;
 
 use std::path::{Path, PathBuf};
 
-pub use case::{case_files, read_spec, run_case, CaseResult, Co2Basis, Published, ValidationSpec};
+pub use case::{
+    case_files, read_spec, run_case, CaseResult, Co2Basis, EvalTable, Published, ValidationSpec,
+};
 pub use h100::h100_cases;
 
 use crate::hardware::HardwareError;
@@ -434,6 +436,16 @@ mod tests {
         assert!(msg(&p).contains("validation.baseline"), "{}", msg(&p));
         write("[validation]\ncase = \"x\"\nsources = [\"s\"]\nsimulate_steps = 0\n[validation.published]\ndays = 1.0\n");
         assert!(msg(&p).contains("validation.simulate_steps"), "{}", msg(&p));
+        write("[validation]\ncase = \"x\"\nsources = [\"s\"]\n[validation.eval]\nevery_seqs = 0\nseqs = 10\n[validation.published]\ndays = 1.0\n");
+        assert!(
+            msg(&p).contains("validation.eval.every_seqs"),
+            "{}",
+            msg(&p)
+        );
+        write("[validation]\ncase = \"x\"\nsources = [\"s\"]\n[validation.eval]\nevery_seqs = 10\nseqs = 0\n[validation.published]\ndays = 1.0\n");
+        assert!(msg(&p).contains("validation.eval.seqs"), "{}", msg(&p));
+        write("[validation]\ncase = \"x\"\nsources = [\"s\"]\n[validation.eval]\nevery = 10\nseqs = 5\n[validation.published]\ndays = 1.0\n");
+        assert!(msg(&p).contains("every"), "{}", msg(&p));
         write(
             "[validation]\ncase = \"x\"\nsources = [\"s\"]\n[validation.published]\ndays = -1.0\n",
         );
