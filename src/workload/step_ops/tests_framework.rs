@@ -186,7 +186,10 @@ fn flash1_is_the_same_work_in_its_own_kernel_class() {
         for (x, y) in a.iter().zip(&b) {
             assert_eq!(x.class, KernelClass::FlashAttention);
             assert_eq!(y.class, KernelClass::FlashAttention1);
-            assert_eq!((x.flops, x.bytes, x.launches), (y.flops, y.bytes, y.launches));
+            assert_eq!(
+                (x.flops, x.bytes, x.launches),
+                (y.flops, y.bytes, y.launches)
+            );
         }
     }
 }
