@@ -1,5 +1,13 @@
 //! Size-dependent compute efficiency (fraction of peak at the current clock) and memory efficiency.
 
+/// Best fraction of tensor peak the first-generation FlashAttention kernels reach, forward +
+/// backward: 0.40. FlashAttention-2 paper (Dao 2023, arXiv:2307.08691), abstract: "FlashAttention
+/// is still not nearly as fast as optimized matrix-multiply (GEMM) operations, reaching only
+/// 25-40% of the theoretical maximum FLOPs/s" (A100); Sec. 4.1: FlashAttention-2 is "around 2x
+/// faster than FlashAttention and FlashAttention in xformers (the 'cutlass' implementation)" and
+/// reaches up to 73 % of peak. Taken as a fraction of each device's peak (an assumption off the A100).
+pub const FLASH1_MAX_EFF: f64 = 0.40;
+
 /// Achieved fraction of peak throughput as a function of kernel size.
 ///
 /// Compute efficiency of a matmul-like kernel with `flops` of work is
@@ -64,6 +72,20 @@ impl EfficiencyCurve {
             .max(1e-9)
     }
 
+    /// Efficiency of first-generation fused attention (flash-attn 1.x, xformers "cutlass",
+    /// Triton FlashAttention) for `flops_per_head` of work per (batch x head): the attention
+    /// curve's size dependence with its ceiling at [`FLASH1_MAX_EFF`], and never above the
+    /// attention curve itself.
+    #[inline]
+    pub fn attention1_eff(&self, flops_per_head: f64) -> f64 {
+        let v2 = self.attention_eff(flops_per_head);
+        if flops_per_head <= 0.0 || !flops_per_head.is_finite() {
+            return v2;
+        }
+        let v1 = FLASH1_MAX_EFF / (1.0 + self.attention_half_flops / flops_per_head);
+        v1.max(self.min_eff).min(v2).max(1e-9)
+    }
+
     /// The same curve for an accelerator whose peak is `peak_ratio` times this one's: the knee
     /// moves with peak (a faster chip needs proportionally more work to fill) — an assumption.
     pub fn scaled_to_peak(&self, peak_ratio: f64) -> EfficiencyCurve {
@@ -105,6 +127,24 @@ mod tests {
         assert!((half - 0.45).abs() < 1e-12);
         assert!(big < 0.9 && big > 0.88);
         assert_eq!(c.compute_eff(1.0), 0.01);
+    }
+
+    /// First-generation attention: the same knee under a 40 % ceiling, inside the published
+    /// 25-40 % band at training sizes, never faster than the attention curve.
+    #[test]
+    fn flash1_is_capped_at_forty_percent_and_never_above_the_curve() {
+        let c = curve();
+        for f in [1e8, 1e9, 1e10, 1e12] {
+            let (v1, v2) = (c.attention1_eff(f), c.attention_eff(f));
+            assert!(v1 <= v2 && v1 <= FLASH1_MAX_EFF, "{f}: {v1} {v2}");
+        }
+        assert!((c.attention1_eff(1e9) - 0.20).abs() < 1e-12);
+        assert!(c.attention1_eff(1e12) > 0.39);
+        let low = EfficiencyCurve {
+            attention_max_eff: 0.3,
+            ..curve()
+        };
+        assert_eq!(low.attention1_eff(1e12), low.attention_eff(1e12));
     }
 
     #[test]

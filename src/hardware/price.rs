@@ -95,10 +95,14 @@ impl Accelerator {
                 };
                 self.kernel_scaled(flops, bytes, flops, scale, prec, pl)
             }
-            KernelClass::FlashAttention => {
+            KernelClass::FlashAttention | KernelClass::FlashAttention1 => {
                 // The op's GEMM shape counts (sequence x head) instances in `groups`.
                 let inst = op.gemm.map_or(1.0, |g| g.groups.max(1) as f64);
-                let eff = self.efficiency.attention_eff(flops / inst);
+                let eff = if op.class == KernelClass::FlashAttention1 {
+                    self.efficiency.attention1_eff(flops / inst)
+                } else {
+                    self.efficiency.attention_eff(flops / inst)
+                };
                 self.kernel_at_eff(flops, bytes, eff, prec, pl)
             }
             KernelClass::Permute
@@ -323,6 +327,22 @@ mod tests {
         let (t_flash, _) = core(AttentionKernel::Flash);
         let (t_unfused, bytes) = core(AttentionKernel::Unfused);
         assert!(t_unfused > 2.0 * t_flash, "{t_unfused} vs {t_flash}");
+        // First-generation flash attention: slower than the FlashAttention-2-class curve, at
+        // most 40 % of peak (FLASH1_MAX_EFF), so at least its FLOPs over 0.4 x peak.
+        let (t_flash1, _) = core(AttentionKernel::Flash1);
+        let peak = a.peak_flops.bf16.expect("bf16 peak");
+        let fa_flops: f64 = step_ops(&model, &plan, &OpsConfig::default())
+            .expect("ops")
+            .stages[0]
+            .micro_batch()
+            .filter(|o| o.name == "attn.flash")
+            .map(|o| o.flops)
+            .sum();
+        assert!(t_flash1 > t_flash, "{t_flash1} vs {t_flash}");
+        assert!(
+            t_flash1 >= fa_flops / (super::super::efficiency::FLASH1_MAX_EFF * peak),
+            "{t_flash1}"
+        );
         assert!(
             t_unfused >= bytes / a.hbm_bw_bytes_per_s,
             "{t_unfused} {bytes}"

@@ -29,6 +29,9 @@ pub enum InterconnectKind {
     OmniPath,
     /// Data-centre network between TPU hosts and pods (`dcn`).
     Dcn,
+    /// AWS Elastic Fabric Adapter (`efa`): the EC2 GPU instances' RDMA network (SRD over
+    /// Ethernet), a few NICs shared by a node's GPUs.
+    Efa,
 }
 
 /// Accepted names for each kind: (name, kind). The first name per kind is canonical.
@@ -43,6 +46,7 @@ const KIND_NAMES: &[(&str, InterconnectKind)] = &[
     ("omni-path", InterconnectKind::OmniPath),
     ("opa", InterconnectKind::OmniPath),
     ("dcn", InterconnectKind::Dcn),
+    ("efa", InterconnectKind::Efa),
 ];
 
 impl InterconnectKind {
@@ -63,6 +67,7 @@ impl InterconnectKind {
             InterconnectKind::TpuIci => "tpu-v4-ici",
             InterconnectKind::OmniPath => "opa-100",
             InterconnectKind::Dcn => "dcn-tpu",
+            InterconnectKind::Efa => "efa-p4d",
         }
     }
 }
@@ -125,7 +130,7 @@ const NET_LATENCY_S: f64 = 4.0e-6;
 /// worked examples assume 0.5–1 µs).
 const ICI_LATENCY_S: f64 = 1.0e-6;
 
-static PRESETS: [LinkPreset; 15] = [
+static PRESETS: [LinkPreset; 16] = [
     LinkPreset {
         key: "nvlink3",
         name: "NVLink 3 (A100 SXM, 600 GB/s bidirectional)",
@@ -205,6 +210,16 @@ static PRESETS: [LinkPreset; 15] = [
         link: Link { bw_bytes_per_s: gbit(100.0), latency_s: NET_LATENCY_S },
         switch_radix: 48,
         source: "Omni-Path 100 Gb/s per port; leaf radix 48 (Intel Omni-Path Edge Switch 100 Series, 48-port ASIC, intel.com product page); latency assumed equal to IB (NCCL tuning.cc hwLat[NET])",
+    },
+    LinkPreset {
+        key: "efa-p4d",
+        name: "AWS EFA on p4d/p4de (400 Gb/s per 8-GPU node, 50 Gb/s per GPU)",
+        kind: InterconnectKind::Efa,
+        // A link here is one GPU's share of the node's NICs: the four 100 Gb/s EFA cards of a
+        // p4d/p4de serve its eight A100s (all of them run their data-parallel collectives at once).
+        link: Link { bw_bytes_per_s: gbit(400.0 / 8.0), latency_s: NET_LATENCY_S },
+        switch_radix: 64,
+        source: "AWS Compute Blog, 'Amazon EC2 P4d instances deep dive' (A. Ragab, 2020-11-03): 8 x A100 40 GB with NVSwitch and 400 Gbps EFA networking with GPUDirect RDMA per p4d.24xlarge (p4de: the same with A100 80 GB) -> 400/8 = 50 Gb/s per GPU; measured NCCL all-reduce bus bandwidth on p4d (github.com/NVIDIA/nccl/issues/527, 2022-07, 1 GiB): 57.2 GB/s on 2 nodes, 31.8 on 3, 29.6 on 4, i.e. at most the 50 GB/s line rate per node (so this preset, at the fabric's 96 % efficiency, is if anything fast); latency NCCL tuning.cc hwLat[NET] (assumed, EFA's SRD latency not found); leaf radix 64 assumed (AWS publishes a non-blocking network, no switch port count)",
     },
     LinkPreset {
         key: "tpu-v3-ici",
@@ -340,6 +355,17 @@ mod tests {
             link_preset("roce-200").map(|p| p.link.bw_bytes_per_s),
             Ok(25e9)
         );
+    }
+
+    /// A p4d's 400 Gb/s of EFA is shared by its 8 GPUs: 6.25 GB/s per GPU, a quarter of the
+    /// HDR rail a DGX A100 gives each GPU.
+    #[test]
+    fn efa_p4d_is_the_node_rate_over_eight_gpus() {
+        let efa = link_preset("efa-p4d").map(|p| (p.kind, p.link.bw_bytes_per_s));
+        assert_eq!(efa, Ok((InterconnectKind::Efa, 6.25e9)));
+        let hdr = link_preset("ib-hdr").map(|p| p.link.bw_bytes_per_s);
+        assert_eq!(hdr, Ok(4.0 * 6.25e9));
+        assert_eq!("EFA".parse(), Ok(InterconnectKind::Efa));
     }
 
     #[test]

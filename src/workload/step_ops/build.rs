@@ -271,7 +271,10 @@ fn stage_ops(c: &Ctx, stage: u32) -> StageOps {
             // the flash kernel, or the unfused core's scores, softmax, dropout and context.
             Recompute::Selective => fwd
                 .iter()
-                .filter(|o| o.class == K::FlashAttention || o.name.starts_with(UNFUSED_CORE))
+                .filter(|o| {
+                    matches!(o.class, K::FlashAttention | K::FlashAttention1)
+                        || o.name.starts_with(UNFUSED_CORE)
+                })
                 .cloned()
                 .collect(),
             Recompute::Full => fwd.clone(),

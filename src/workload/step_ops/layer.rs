@@ -371,6 +371,11 @@ pub(super) fn attention(e: &mut Emit, c: &Ctx) {
         let b = c.plan.micro_batch_seqs as f64;
         let s = m.seq_len as f64;
         let flops = 2.0 * b * s * m.causal_keys_mean() * hl * (dqk + dv);
+        let class = if c.cfg.attention_kernel == AttentionKernel::Flash1 {
+            K::FlashAttention1
+        } else {
+            K::FlashAttention
+        };
         let io = t * (hl * dqk + kv_local * (dqk + dv) + hl * dv) * p + 4.0 * t * hl;
         // The shape records the (sequence x head) instances in `groups`: the attention efficiency
         // curve is priced on the work per instance.
@@ -381,7 +386,7 @@ pub(super) fn attention(e: &mut Emit, c: &Ctx) {
                 k: dqk + dv,
                 groups: (b * hl).max(1.0) as u32,
             }),
-            ..Op::compute("attn.flash", K::FlashAttention, flops, io)
+            ..Op::compute("attn.flash", class, flops, io)
         };
         let bw = Op {
             flops: 2.5 * flops,

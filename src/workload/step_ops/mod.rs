@@ -27,6 +27,10 @@ pub enum KernelClass {
     GroupedGemm,
     /// FlashAttention forward or backward (fused scores, softmax, context).
     FlashAttention,
+    /// The same fused attention from the first-generation kernels (flash-attn 1.x, xformers
+    /// "cutlass", Triton FlashAttention): same FLOPs and bytes, a lower efficiency ceiling
+    /// (`training.attention_kernel = "flash1"`; see `hardware::EfficiencyCurve::attention1_eff`).
+    FlashAttention1,
     /// Memory-bound element-wise kernel (residual add, activation, rotary, scaling, aux loss).
     Elementwise,
     /// RMSNorm / LayerNorm.
@@ -308,6 +312,13 @@ pub enum AttentionKernel {
     /// memory-efficient attention).
     #[default]
     Flash,
+    /// First-generation fused attention: flash-attn 1.x (`flash_attn_unpadded_*`), xformers
+    /// `memory_efficient_attention` ("cutlass") or FlashAttention in Triton, the kernels of
+    /// runs trained before FlashAttention-2 (July 2023). Same work as `Flash`; FlashAttention-2
+    /// is "around 2x faster than FlashAttention and FlashAttention in xformers" on A100 (Dao
+    /// 2023, arXiv:2307.08691, Sec. 4.1), whose abstract puts FlashAttention at "only 25-40% of
+    /// the theoretical maximum FLOPs/s".
+    Flash1,
     /// The pre-FlashAttention Megatron-LM core: a batched QK^T GEMM that writes the full
     /// `s x s` score matrix per head to HBM, the fused scale + causal-mask + softmax kernel,
     /// attention dropout, and a batched PV GEMM (Narayanan et al. 2021, Sec. 4.2; Korthikanti

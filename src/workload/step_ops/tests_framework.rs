@@ -161,3 +161,35 @@ fn deepseek_fp8_recipe_moves_one_byte_activations_without_te_casts() {
     let norm = |s: &StepOps| named(s, "attn.norm", Phase::Forward)[0].bytes;
     assert_eq!(2.0 * norm(&s), norm(&bf));
 }
+
+/// First-generation flash attention does the same work as FlashAttention-2 (same FLOPs, bytes
+/// and launches, forward, backward and selective recompute); only its kernel class differs, so
+/// the hardware prices it on the lower first-generation ceiling.
+#[test]
+fn flash1_is_the_same_work_in_its_own_kernel_class() {
+    let m = dense(false);
+    let mut p = plan(Precision::Bf16, 1);
+    p.recompute = Recompute::Selective;
+    let v2 = step_ops(&m, &p, &OpsConfig::default()).unwrap();
+    let cfg = OpsConfig {
+        attention_kernel: AttentionKernel::Flash1,
+        ..OpsConfig::default()
+    };
+    let v1 = step_ops(&m, &p, &cfg).unwrap();
+    for phase in [Phase::Forward, Phase::Backward, Phase::Recompute] {
+        let (a, b) = (
+            named(&v2, "attn.flash", phase),
+            named(&v1, "attn.flash", phase),
+        );
+        assert_eq!(a.len(), 2, "{phase:?}: one per layer");
+        assert_eq!(a.len(), b.len(), "{phase:?}");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.class, KernelClass::FlashAttention);
+            assert_eq!(y.class, KernelClass::FlashAttention1);
+            assert_eq!(
+                (x.flops, x.bytes, x.launches),
+                (y.flops, y.bytes, y.launches)
+            );
+        }
+    }
+}
