@@ -307,7 +307,9 @@ fn event_model(
             &mean,
         ));
     }
-    event_step::EventStepModel::new(input)
+    let mut ev = event_step::EventStepModel::new(input);
+    ev.set_rebalancing(s.routing.placement, s.routing.rebalance_every_steps);
+    ev
 }
 
 /// Progress a strategy makes before it stops under `goal`: the budget in tokens, or the effective
