@@ -880,3 +880,79 @@ fn a_rebalancing_step_agrees_and_the_event_level_pays_its_migration_over_nvlink(
 fn a_rebalancing_step_agrees_and_the_event_level_pays_its_migration_over_nics() {
     rebalancing_step(1);
 }
+
+/// `spec` (balanced routing) on TPU v4 chips, 4 per host, in torus slices of `dims` joined by
+/// the DCN: fast path and event level.
+fn on_torus(spec: &Spec, dims: [u32; 3]) -> Compared {
+    use crate::network::link_preset;
+    let mut case = build(spec, None).unwrap_or_else(|| panic!("{spec:?} is a valid plan"));
+    let ici = link_preset("tpu-v4-ici").unwrap().link;
+    let dcn = link_preset("dcn-tpu").unwrap().link;
+    let chips = case.cluster.gpus;
+    case.cluster.fabric = Fabric::torus(ici, dcn, 4, chips, dims).unwrap();
+    case.cluster.accelerator = preset("tpu-v4").unwrap();
+    case.cluster.power_cap_w = case.cluster.accelerator.tdp_w;
+    case.cluster.gpus_per_node = 4;
+    case.label = format!("{} torus {dims:?}", case.label);
+    compare(&case)
+}
+
+/// A dense plan of `dp x tp x 2` chips (6 layers, d_model 1024, two pipeline stages).
+fn tpu_dense(dp: u32, tp: u32, zero: u8) -> Spec {
+    Spec {
+        experts: 0,
+        ep: 1,
+        tp,
+        dp,
+        zero,
+        gpn: 4,
+        m: 2,
+        ..two_stage_every_other(2, false, 1)
+    }
+}
+
+#[test]
+fn torus_ring_collectives_agree_on_uncontended_tpu_plans() {
+    // Why: the event level ran a torus ring as the fat-tree's two-port model (one ICI link's
+    // rate on the chip, the hosts' DCN NICs for the rest, even inside a slice); it now runs a
+    // ring per dimension of the group's block on the chips' own ICI links, both ways round a
+    // closed dimension, as `network::topology` prices it. Square and cubic blocks: every
+    // dimension carries every phase position once, so the two agree.
+    let cases = [
+        // Data-parallel gradient all-reduce over a 4 x 4 slice (a square block, both rings
+        // closed), plain and under ZeRO-1's reduce-scatter + all-gather.
+        (tpu_dense(16, 1, 0), [4, 4, 1]),
+        (tpu_dense(16, 1, 1), [4, 4, 1]),
+        // Tensor parallelism on one ring of 4 and data parallelism across it.
+        (tpu_dense(4, 4, 0), [4, 4, 1]),
+        // A 4 x 4 x 4 cube.
+        (tpu_dense(64, 1, 0), [4, 4, 4]),
+        // A pipelined MoE without expert parallelism (its experts' gradients on the same rings).
+        (
+            Spec {
+                pp: 2,
+                gpn: 4,
+                ..two_stage_every_other(2, false, 1)
+            },
+            [4, 2, 1],
+        ),
+    ];
+    for (spec, dims) in &cases {
+        let r = on_torus(spec, *dims);
+        println!("{}", r.show());
+        assert_eq!(r.contention.total(), 0, "{}", r.show());
+        assert!(r.worst() <= TOLERANCE, "beyond {TOLERANCE}: {}", r.show());
+    }
+}
+
+#[test]
+fn an_uneven_torus_block_is_slower_at_event_level() {
+    // Why: on a 4 x 8 block the fast path times the slowest of the rotated chunks phase by
+    // phase, but the 8-ring carries 9/8 of what the 4-ring does at the same rate, and its
+    // chunks' phases overlap on it: the event level (each dimension's whole load on its links)
+    // is the slower, by the ratio of the longer dimension's load to a chunk's path.
+    let r = on_torus(&tpu_dense(32, 1, 0), [4, 8, 1]);
+    println!("{}", r.show());
+    assert_eq!(r.contention.total(), 0, "{}", r.show());
+    assert!(r.event_s >= r.fast_s, "{}", r.show());
+}
