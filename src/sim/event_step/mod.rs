@@ -574,4 +574,6 @@ mod tests_a2a;
 #[cfg(test)]
 mod tests_fabric;
 #[cfg(test)]
+mod tests_rebalance;
+#[cfg(test)]
 mod tests_regimes;
