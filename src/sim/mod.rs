@@ -539,7 +539,8 @@ pub(crate) fn run_variant(
         schedule,
         schedule_curves,
         chinchilla: quality.chinchilla,
-        moved_slots: sm.moved_slots(),
+        // At event level the fast model is not stepped: the event model counts the moves.
+        moved_slots: event.as_ref().map_or(sm.moved_slots(), |e| e.moved_slots()),
         layer_skew: event.as_mut().map(|e| e.take_skew()).unwrap_or_default(),
         cost: cost_terms,
         hints,

@@ -262,6 +262,8 @@ pub struct EventStepModel {
     rebalance: Option<rebalance::Rebalancer>,
     /// Transfers of a rebalancing step (scratch).
     moves: Vec<rebalance::Move>,
+    /// See [`EventStepModel::moved_slots`].
+    moved_slots: u64,
 }
 
 impl EventStepModel {
@@ -279,6 +281,7 @@ impl EventStepModel {
             ),
             rebalance: None,
             moves: Vec::new(),
+            moved_slots: 0,
             input,
         }
     }
@@ -317,10 +320,20 @@ impl EventStepModel {
         };
         let moved = rb.count(shares, ep);
         if moved {
+            if let Some(old) = &rb.pending {
+                self.moved_slots += old.incoming_slots(&rb.placement) as u64;
+            }
             // The balanced-routing baseline was simulated on the old placement.
             self.balanced.clear();
         }
         moved
+    }
+
+    /// Expert slots moved by rebalancing so far, counted as the fast path's
+    /// `StepModel::moved_slots` counts them (the rank that received most, summed over
+    /// rebalances).
+    pub fn moved_slots(&self) -> u64 {
+        self.moved_slots
     }
 
     /// Simulate all-to-alls of expert-parallel groups up to `ranks` ranks as one flow per rank

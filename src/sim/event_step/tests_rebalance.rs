@@ -73,6 +73,8 @@ fn a_step_that_does_not_rebalance_has_no_migration_and_balanced_steps_never_carr
         c.straggler_s,
         b.straggler_s
     );
+    // One slot per layer into each rank, four layers: counted as the fast path counts them.
+    assert_eq!(m.moved_slots(), 4);
     let (bal, _) = m.balanced(k).unwrap();
     assert!(bal < c.time_s);
 }
