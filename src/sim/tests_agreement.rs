@@ -956,3 +956,13 @@ fn an_uneven_torus_block_is_slower_at_event_level() {
     assert_eq!(r.contention.total(), 0, "{}", r.show());
     assert!(r.event_s >= r.fast_s, "{}", r.show());
 }
+
+#[test]
+fn a_ring_over_two_slices_runs_its_dcn_phase_alongside_the_in_slice_rings() {
+    // Why: the fast path adds the in-slice phase and the slices' shard ring over the DCN (XLA
+    // issues them as separate collectives, its stated assumption); the event level's flows run
+    // them at once on different links, so it is the faster where the DCN phase matters.
+    let r = on_torus(&tpu_dense(32, 1, 0), [4, 4, 1]);
+    println!("{}", r.show());
+    assert!(r.event_s <= r.fast_s * (1.0 + 1e-9), "{}", r.show());
+}
