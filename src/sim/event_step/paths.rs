@@ -244,8 +244,8 @@ impl Paths {
         // Active dimensions in order, without allocating (one call per collective launch).
         let mut active = [0usize; 3];
         let mut d = 0;
-        for i in 0..3 {
-            if block[i] > 1 {
+        for (i, &b) in block.iter().enumerate() {
+            if b > 1 {
                 active[d] = i;
                 d += 1;
             }
