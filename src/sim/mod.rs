@@ -308,7 +308,9 @@ fn event_model(
             &mean,
         ));
     }
-    event_step::EventStepModel::new(input)
+    let mut ev = event_step::EventStepModel::new(input);
+    ev.set_rebalancing(s.routing.placement, s.routing.rebalance_every_steps);
+    ev
 }
 
 /// Progress a strategy makes before it stops under `goal`: the budget in tokens, or the effective
@@ -538,7 +540,8 @@ pub(crate) fn run_variant(
         schedule,
         schedule_curves,
         chinchilla: quality.chinchilla,
-        moved_slots: sm.moved_slots(),
+        // At event level the fast model is not stepped: the event model counts the moves.
+        moved_slots: event.as_ref().map_or(sm.moved_slots(), |e| e.moved_slots()),
         layer_skew: event.as_mut().map(|e| e.take_skew()).unwrap_or_default(),
         cost: cost_terms,
         hints,

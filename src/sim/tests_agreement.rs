@@ -755,3 +755,214 @@ fn combined_1f1b_agrees_with_the_event_level_where_no_link_is_shared() {
         COMBINED_PLANS
     );
 }
+
+/// Expert rebalancing at both levels: two MoE layers of 4 experts on two expert-parallel
+/// ranks, placed by load; the rebalancing step (every 2nd) moves one expert each way per layer,
+/// so each rank receives from one sender only and no two transfers share a link.
+fn rebalancing_step(gpn: u32) {
+    use super::event_step::{trace, EventStepModel};
+    use crate::routing::Placement;
+    let spec = Spec {
+        layers: 2,
+        d_model: 1024,
+        experts: 4,
+        tp: 1,
+        dp: 2,
+        pp: 1,
+        ep: 2,
+        m: 2,
+        seq_len: 512,
+        top_k: 2,
+        capacity_factor: None,
+        moe_every: 1,
+        first_dense: 0,
+        mbs: 2,
+        zero: 0,
+        recompute: Recompute::None,
+        v: 1,
+        ovl_ep: false,
+        ovl_dp: false,
+        gpn,
+    };
+    // Placed from loads [.4 .3 .2 .1]: ranks {0, 3} and {1, 2}; re-placed from the step's
+    // [.4 .1 .3 .2]: {0, 1} and {2, 3} — expert 1 moves to rank 0, expert 3 to rank 1.
+    let old: Vec<f64> = [0.4, 0.3, 0.2, 0.1].repeat(2);
+    let new: Vec<f64> = [0.4, 0.1, 0.3, 0.2].repeat(2);
+    let case = build(&spec, Some((new.clone(), "rebalance".into()))).expect("a valid plan");
+    let policy = PlacementPolicy::ByLoad;
+    let mut fast = StepModel::new(&case.job, &case.cluster).unwrap();
+    let knobs = fast.full_knobs();
+    fast.set_routing(RoutingChoice::TokenChoice, policy, Some(2), &old);
+    let mut input = EventStepInput::from_job(&case.job, &case.cluster);
+    input.placement = Some(Placement::new(policy, 2, 4, 2, &old));
+    let mut ev = EventStepModel::new(input.clone());
+    ev.set_rebalancing(policy, Some(2));
+    // Step 0: counted, no rebalancing.
+    let f0 = fast.step(&new, knobs);
+    assert!(!ev.count_step(&new));
+    let e0 = ev.step(&new, knobs, false).unwrap();
+    assert_eq!(fast.moved_slots(), 0);
+    assert_eq!(e0.migration_s, 0.0);
+    // Step 1: the period is complete, both re-place from the same loads.
+    let f1 = fast.step(&new, knobs);
+    assert!(ev.count_step(&new));
+    let e1 = ev.step(&new, knobs, true).unwrap();
+    assert_eq!(
+        fast.moved_slots(),
+        2,
+        "one slot per layer into the busiest receiver"
+    );
+    let slot = 3.0 * 1024.0 * 2048.0 * 16.0;
+    assert_eq!(e1.migrated_bytes, 4.0 * slot, "two slots each way");
+    let err = |f: f64, e: f64| f / e - 1.0;
+    println!(
+        "gpn {gpn}: step 0 fast {:.6} s event {:.6} s; rebalancing step fast {:.6} s event {:.6} s ({:+.2} %, energy {:+.2} %), migration {:.6} s, {:?}",
+        f0.time_s,
+        e0.time_s,
+        f1.time_s,
+        e1.time_s,
+        100.0 * err(f1.time_s, e1.time_s),
+        100.0 * err(f1.gpu_energy_j, e1.gpu_energy_j),
+        e1.migration_s,
+        e1.contention
+    );
+    assert_eq!(e1.contention.total(), 0, "{:?}", e1.contention);
+    for (f, e) in [(&f0, &e0), (&f1, &e1)] {
+        assert!(err(f.time_s, e.time_s).abs() <= TOLERANCE);
+        assert!(err(f.gpu_energy_j, e.gpu_energy_j).abs() <= TOLERANCE);
+    }
+    // The same step on the new placement without the migration: shorter by the transfer of
+    // two slots into each rank at the pair's link rate, plus a send's latency.
+    let f = &case.cluster.fabric;
+    let (bw, alpha) = if gpn >= 2 {
+        (f.intra_bw_bytes_per_s(), f.intra.latency_s)
+    } else {
+        (f.leaf_bw_bytes_per_s(), f.inter.latency_s)
+    };
+    let expected = crate::network::COLLECTIVE_BASE_LATENCY_S + alpha + 2.0 * slot / bw;
+    input.placement = Some(Placement::new(policy, 2, 4, 2, &new));
+    let plain = event_step(&input, &new, knobs, false).unwrap();
+    let extra = e1.time_s - plain.time_s;
+    println!(
+        "  without migration {:.6} s: +{extra:.6} s, expected {expected:.6} s",
+        plain.time_s
+    );
+    assert!(
+        (extra / expected - 1.0).abs() < 0.02,
+        "{extra} vs {expected}"
+    );
+    assert!((e1.migration_s / expected - 1.0).abs() < 0.02);
+    assert!(e1.gpu_energy_j > plain.gpu_energy_j);
+    // The trace shows the transfers on both GPUs' communication tracks, ending the step.
+    let mut buf = Vec::new();
+    trace::write_chrome_trace(&mut buf, &e1, 100.0, "rebalance").unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+    let mig: Vec<&serde_json::Value> = v["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["name"] == "moe.migrate")
+        .collect();
+    assert_eq!(mig.len(), 2);
+    for x in mig {
+        assert_eq!(x["tid"], 1);
+        let end_us = x["ts"].as_f64().unwrap() + x["dur"].as_f64().unwrap();
+        assert!((end_us - e1.time_s * 1e6).abs() < 1e-3, "{end_us}");
+    }
+}
+
+#[test]
+fn a_rebalancing_step_agrees_and_the_event_level_pays_its_migration_over_nvlink() {
+    rebalancing_step(8);
+}
+
+#[test]
+fn a_rebalancing_step_agrees_and_the_event_level_pays_its_migration_over_nics() {
+    rebalancing_step(1);
+}
+
+/// `spec` (balanced routing) on TPU v4 chips, 4 per host, in torus slices of `dims` joined by
+/// the DCN: fast path and event level.
+fn on_torus(spec: &Spec, dims: [u32; 3]) -> Compared {
+    use crate::network::link_preset;
+    let mut case = build(spec, None).unwrap_or_else(|| panic!("{spec:?} is a valid plan"));
+    let ici = link_preset("tpu-v4-ici").unwrap().link;
+    let dcn = link_preset("dcn-tpu").unwrap().link;
+    let chips = case.cluster.gpus;
+    case.cluster.fabric = Fabric::torus(ici, dcn, 4, chips, dims).unwrap();
+    case.cluster.accelerator = preset("tpu-v4").unwrap();
+    case.cluster.power_cap_w = case.cluster.accelerator.tdp_w;
+    case.cluster.gpus_per_node = 4;
+    case.label = format!("{} torus {dims:?}", case.label);
+    compare(&case)
+}
+
+/// A dense plan of `dp x tp x 2` chips (6 layers, d_model 1024, two pipeline stages).
+fn tpu_dense(dp: u32, tp: u32, zero: u8) -> Spec {
+    Spec {
+        experts: 0,
+        ep: 1,
+        tp,
+        dp,
+        zero,
+        gpn: 4,
+        m: 2,
+        ..two_stage_every_other(2, false, 1)
+    }
+}
+
+#[test]
+fn torus_ring_collectives_agree_on_uncontended_tpu_plans() {
+    // Why: the event level ran a torus ring as the fat-tree's two-port model (one ICI link's
+    // rate on the chip, the hosts' DCN NICs for the rest, even inside a slice); it now runs a
+    // ring per dimension of the group's block on the chips' own ICI links, both ways round a
+    // closed dimension, as `network::topology` prices it. Square and cubic blocks: every
+    // dimension carries every phase position once, so the two agree.
+    let cases = [
+        // Data-parallel gradient all-reduce over a 4 x 4 slice (a square block, both rings
+        // closed), plain and under ZeRO-1's reduce-scatter + all-gather.
+        (tpu_dense(16, 1, 0), [4, 4, 1]),
+        (tpu_dense(16, 1, 1), [4, 4, 1]),
+        // Tensor parallelism on one ring of 4 and data parallelism across it.
+        (tpu_dense(4, 4, 0), [4, 4, 1]),
+        // A 4 x 4 x 4 cube.
+        (tpu_dense(64, 1, 0), [4, 4, 4]),
+        // A pipelined MoE without expert parallelism (its experts' gradients on the same rings).
+        (
+            Spec {
+                pp: 2,
+                gpn: 4,
+                ..two_stage_every_other(2, false, 1)
+            },
+            [4, 2, 1],
+        ),
+    ];
+    for (spec, dims) in &cases {
+        let r = on_torus(spec, *dims);
+        println!("{}", r.show());
+        assert_eq!(r.contention.total(), 0, "{}", r.show());
+        assert!(r.worst() <= TOLERANCE, "beyond {TOLERANCE}: {}", r.show());
+    }
+}
+
+#[test]
+fn an_uneven_torus_block_is_slower_at_event_level() {
+    // Why: on a 4 x 8 block the fast path times the slowest of the rotated chunks phase by
+    // phase, but the 8-ring carries 9/8 of what the 4-ring does at the same rate, and its
+    // chunks' phases overlap on it: the event level (each dimension's whole load on its links)
+    // is the slower, by the ratio of the longer dimension's load to a chunk's path.
+    let r = on_torus(&tpu_dense(32, 1, 0), [4, 8, 1]);
+    println!("{}", r.show());
+    assert_eq!(r.contention.total(), 0, "{}", r.show());
+    assert!(r.event_s >= r.fast_s, "{}", r.show());
+}
+
+#[test]
+fn a_ring_over_two_slices_runs_its_dcn_phase_alongside_the_in_slice_rings() {
+    // Why: the fast path adds the in-slice phase and the slices' shard ring over the DCN (XLA
+    // issues them as separate collectives, its stated assumption); the event level's flows run
+    // them at once on different links, so it is the faster where the DCN phase matters.
+    let r = on_torus(&tpu_dense(32, 1, 0), [4, 4, 1]);
+    println!("{}", r.show());
+    assert!(r.event_s <= r.fast_s * (1.0 + 1e-9), "{}", r.show());
+}

@@ -133,6 +133,9 @@ pub(super) struct Graph {
     /// MoE layer index of each layer.
     pub moe_of: Vec<Option<u32>>,
     pub moe_layers: u32,
+    /// Per MoE layer: the stage that holds it ([`NONE`] if none does) and its layer index.
+    pub moe_stage: Vec<u32>,
+    pub moe_layer_index: Vec<u32>,
     pub experts: u32,
     /// Token-expert assignments of one MoE layer, one micro-batch, in the EP group.
     pub assignments: f64,
@@ -390,6 +393,17 @@ impl Graph {
                 n - 1
             }));
         }
+        let mut moe_stage = vec![NONE; n as usize];
+        for (si, st) in stages.iter().enumerate() {
+            for l in st.ops.iter().filter_map(|o| o.layer) {
+                if let Some(Some(ml)) = moe_of.get(l as usize) {
+                    moe_stage[*ml as usize] = si as u32;
+                }
+            }
+        }
+        let moe_layer_index = (0..model.layers)
+            .filter(|&l| moe_of[l as usize].is_some())
+            .collect();
         let tokens = plan.micro_batch_seqs as f64 * model.seq_len as f64;
         let assignments = tokens * ep as f64 * top_k as f64;
         let mut routed_base = Vec::with_capacity(stages.len());
@@ -412,6 +426,8 @@ impl Graph {
             gpus_per_node: gpn,
             moe_of,
             moe_layers: n,
+            moe_stage,
+            moe_layer_index,
             experts,
             assignments,
             capacity: capacity_factor.map(|cf| (cf * assignments / experts.max(1) as f64).ceil()),

@@ -11,6 +11,8 @@
 //! * [`sched`]: the scheduler (streams, collectives, pipeline transfers, gradient buckets).
 //! * [`trace`]: the Chrome/Perfetto trace of a step.
 //! * [`skew`]: per-layer energy lost to routing skew against a balanced routing.
+//! * [`rebalance`]: expert rebalancing — the placement change of a rebalancing step as weight
+//!   transfers on the links after the optimizer.
 //!
 //! **Symmetry.** Only one tensor-parallel rank of each (data-parallel rank, stage) is
 //! simulated, and only the `ep` data-parallel ranks of one expert-parallel group: TP peers run
@@ -24,6 +26,7 @@ mod combined;
 mod graph;
 mod links;
 mod paths;
+mod rebalance;
 pub mod scenario;
 mod sched;
 pub mod skew;
@@ -32,7 +35,7 @@ pub mod trace;
 use crate::engine::{EngineError, Simulation};
 use crate::hardware::{is_router_op, Accelerator};
 use crate::network::Fabric;
-use crate::routing::Placement;
+use crate::routing::{Placement, PlacementPolicy};
 use crate::scenario::{Cluster, Job, RoutingChoice};
 use crate::sim::{Knobs, StepCost};
 use crate::workload::step_ops::{KernelClass, OpsConfig, Phase};
@@ -146,12 +149,14 @@ pub struct Contention {
     pub p2p: u64,
     /// Tensor-parallel and ZeRO-3 per-layer collectives.
     pub other: u64,
+    /// Expert-migration transfers of a rebalancing step meeting a transfer to another receiver.
+    pub migration: u64,
 }
 
 impl Contention {
     /// Meetings of all kinds (0: no link contention).
     pub fn total(&self) -> u64 {
-        self.all_to_all + self.grad_sync + self.p2p + self.other
+        self.all_to_all + self.grad_sync + self.p2p + self.other + self.migration
     }
 }
 
@@ -186,6 +191,11 @@ pub struct EventStep {
     pub comm_wait_s: f64,
     /// Flows that shared a port with another flow, by kind (see [`Contention`]).
     pub contention: Contention,
+    /// How much later the step ends for the expert migration of a rebalancing step [s] (0
+    /// otherwise).
+    pub migration_s: f64,
+    /// Expert weights and optimizer states moved by that migration (simulated GPUs) [bytes].
+    pub migrated_bytes: f64,
     /// Per-op timeline (empty unless asked for).
     pub records: Vec<OpRecord>,
     /// Stage of each simulated GPU.
@@ -248,6 +258,12 @@ pub struct EventStepModel {
     /// Per grid interval and MoE layer waiting energy of the steps priced by
     /// [`EventStepModel::step_cost_in`].
     skew_log: skew::SkewLog,
+    /// Periodic expert rebalancing (None: the placement never changes).
+    rebalance: Option<rebalance::Rebalancer>,
+    /// Transfers of a rebalancing step (scratch).
+    moves: Vec<rebalance::Move>,
+    /// See [`EventStepModel::moved_slots`].
+    moved_slots: u64,
 }
 
 impl EventStepModel {
@@ -263,8 +279,61 @@ impl EventStepModel {
                     .filter(|&l| input.model.is_moe_layer(l) && input.model.moe().is_some())
                     .collect(),
             ),
+            rebalance: None,
+            moves: Vec::new(),
+            moved_slots: 0,
             input,
         }
+    }
+
+    /// Re-place experts every `every` steps (None: never) with `policy`, as the fast path's
+    /// `StepModel::set_routing` does, starting from the input's placement; steps count toward
+    /// it through [`EventStepModel::count_step`] (the run loop's pricing counts each step).
+    pub fn set_rebalancing(&mut self, policy: PlacementPolicy, every: Option<u64>) {
+        self.rebalance = None;
+        let (Some(every), Some(moe)) = (every, self.input.model.moe()) else {
+            return;
+        };
+        let layers = self.input.model.moe_layers() as usize;
+        let ep = self.input.plan.ep.max(1) as usize;
+        let start = self.input.placement.clone().unwrap_or_else(|| {
+            Placement::new(
+                PlacementPolicy::Contiguous,
+                layers,
+                moe.experts as usize,
+                ep,
+                &[],
+            )
+        });
+        self.rebalance = Some(rebalance::Rebalancer::new(policy, every, start, layers));
+    }
+
+    /// Count the step about to be simulated, routed as `shares`, toward rebalancing (nothing
+    /// without [`EventStepModel::set_rebalancing`]): on the step that completes a period the
+    /// experts are re-placed from the loads since the last placement — that step routes to
+    /// the new placement and [`EventStepModel::step`] runs its migration after the optimizer
+    /// (see [`rebalance`]). Returns whether this step rebalances.
+    pub fn count_step(&mut self, shares: &[f64]) -> bool {
+        let ep = self.input.plan.ep.max(1) as usize;
+        let Some(rb) = self.rebalance.as_mut() else {
+            return false;
+        };
+        let moved = rb.count(shares, ep);
+        if moved {
+            if let Some(old) = &rb.pending {
+                self.moved_slots += old.incoming_slots(&rb.placement) as u64;
+            }
+            // The balanced-routing baseline was simulated on the old placement.
+            self.balanced.clear();
+        }
+        moved
+    }
+
+    /// Expert slots moved by rebalancing so far, counted as the fast path's
+    /// `StepModel::moved_slots` counts them (the rank that received most, summed over
+    /// rebalances).
+    pub fn moved_slots(&self) -> u64 {
+        self.moved_slots
     }
 
     /// Simulate all-to-alls of expert-parallel groups up to `ranks` ranks as one flow per rank
@@ -293,16 +362,32 @@ impl EventStepModel {
         Ok(self.graphs.len() - 1)
     }
 
-    /// Simulate one step with `shares` at `knobs` (see [`event_step`]).
+    /// Simulate one step with `shares` at `knobs` (see [`event_step`]); the last step counted by
+    /// [`EventStepModel::count_step`], if it rebalanced, carries its expert migration.
     pub fn step(
         &mut self,
         shares: &[f64],
         knobs: Knobs,
         record: bool,
     ) -> Result<EventStep, EventStepError> {
+        self.simulate(shares, knobs, record, true)
+    }
+
+    /// [`EventStepModel::step`], with the pending migration only if `migrate`.
+    fn simulate(
+        &mut self,
+        shares: &[f64],
+        knobs: Knobs,
+        record: bool,
+        migrate: bool,
+    ) -> Result<EventStep, EventStepError> {
         let gi = self.graph(knobs)?;
         let contiguous;
-        let placement = match &self.input.placement {
+        let current = match &self.rebalance {
+            Some(rb) => Some(&rb.placement),
+            None => self.input.placement.as_ref(),
+        };
+        let placement = match current {
             Some(p) => p,
             None => {
                 let g = &self.graphs[gi];
@@ -336,7 +421,26 @@ impl EventStepModel {
             sim.schedule(t, e)?;
         }
         let stats = sim.run(&mut sched)?;
-        let (end_ns, per_gpu) = sched.finish()?;
+        let (mut end_ns, per_gpu) = sched.finish()?;
+        // A rebalancing step: the experts' weights move after the optimizer (see `rebalance`).
+        let mut mig = rebalance::Migration::default();
+        if let (true, Some(rb)) = (migrate, &self.rebalance) {
+            if let Some(old) = &rb.pending {
+                let slot = rebalance::slot_bytes(&self.input.model, &self.input.plan);
+                rebalance::moves(old, &rb.placement, g, slot, &mut self.moves)?;
+                let ready: Vec<u64> = sched.gpu_ends().collect();
+                mig = rebalance::migrate(
+                    &mut *sched.net,
+                    &self.input.fabric,
+                    &self.moves,
+                    &ready,
+                    sched.records.as_mut(),
+                );
+                sched.contention.migration += mig.meetings;
+            }
+        }
+        let migration_ns = mig.end_ns.saturating_sub(end_ns);
+        end_ns = end_ns.max(mig.end_ns);
         let spin = self.input.accelerator.spin_w();
         let twins = g.twins;
         let t = end_ns as f64 * 1e-9;
@@ -382,8 +486,10 @@ impl EventStepModel {
             assignments: g.assignments * g.moe_layers as f64 * mb * replicas,
             dropped: g.dropped * mb * replicas,
             router_s: router_ns.iter().copied().max().unwrap_or(0) as f64 * 1e-9,
-            comm_wait_s: comm_wait as f64 * 1e-9,
+            comm_wait_s: (comm_wait + migration_ns) as f64 * 1e-9,
             contention: sched.contention,
+            migration_s: migration_ns as f64 * 1e-9,
+            migrated_bytes: mig.bytes,
             records,
             stage_of_gpu: (0..g.gpus()).map(|x| (x / g.ep as usize) as u32).collect(),
         })
@@ -400,7 +506,7 @@ impl EventStepModel {
             self.graphs[gi].experts as usize,
         );
         let uniform = vec![1.0 / ne.max(1) as f64; nl * ne];
-        let r = self.step(&uniform, knobs, false)?;
+        let r = self.simulate(&uniform, knobs, false, false)?;
         self.balanced.push((knobs, r.time_s, r.moe_wait_j));
         Ok(self.balanced.len() - 1)
     }
@@ -413,8 +519,9 @@ impl EventStepModel {
         Ok((b.1, b.2.clone()))
     }
 
-    /// One step as the run loop's [`StepCost`]: the straggler time is this step's time against
-    /// the same step under balanced routing.
+    /// One step as the run loop's [`StepCost`] (counted toward rebalancing, see
+    /// [`EventStepModel::count_step`]): the straggler time is this step's time against the same
+    /// step under balanced routing (the migration left out).
     pub fn step_cost(&mut self, shares: &[f64], knobs: Knobs) -> Result<StepCost, EventStepError> {
         self.priced(shares, knobs).map(|x| x.0)
     }
@@ -447,6 +554,7 @@ impl EventStepModel {
         shares: &[f64],
         knobs: Knobs,
     ) -> Result<(StepCost, EventStep, Option<usize>), EventStepError> {
+        self.count_step(shares);
         let r = self.step(shares, knobs, false)?;
         let (balanced_s, b) = if r.assignments > 0.0 {
             let b = self.balanced_index(knobs)?;
@@ -462,7 +570,8 @@ impl EventStepModel {
             assignments: r.assignments,
             dropped: r.dropped,
             router_s: r.router_s,
-            straggler_s: (r.time_s - balanced_s).max(0.0),
+            // The migration is not skew: the balanced step has none.
+            straggler_s: (r.time_s - r.migration_s - balanced_s).max(0.0),
             comm_s: r.comm_wait_s,
             // The event level prices the step whole: the waveform draws it as one phase.
             phases: Default::default(),
@@ -477,5 +586,7 @@ mod tests;
 mod tests_a2a;
 #[cfg(test)]
 mod tests_fabric;
+#[cfg(test)]
+mod tests_rebalance;
 #[cfg(test)]
 mod tests_regimes;

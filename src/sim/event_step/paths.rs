@@ -19,10 +19,24 @@
 //! dimension and direction at the ICI rate; between slices it goes over the hosts' DCN NICs.
 //! The simulated GPUs' twins use their own (translated) links, which these links do not carry:
 //! where twins' routes cross the simulated ones this is optimistic.
+//!
+//! **Torus ring collectives** ([`TorusRing`]) follow `network::topology`'s model, which the fast
+//! path prices: the group takes the sub-block `Torus::place` gives it, runs a ring per active
+//! dimension of the block (the buffer cut in one chunk per dimension, chunk `j` visiting the
+//! dimensions in the order rotated by `j`), and the slices' shards ring over the DCN (the
+//! hosts' NICs). Each simulated chip sends, along each dimension, what the chunks' phases on
+//! that dimension carry in total: on a dimension the block spans whole (3 chips or more) half
+//! each way round (its two out-links, a bidirectional ring through the wrap-around), on a
+//! partial one (a line) over both out-links at one link's rate, on a dimension of 2 over its
+//! one link. Where the fast path sums a chunk's phases and takes the slowest chunk, the flows
+//! here see each dimension's whole load: equal on a cube (every dimension carries every phase
+//! position once), longer on a block of unequal sides (where the rotated chunks' phases on
+//! one dimension overlap, which the fast path's sum leaves out), and the DCN phase runs
+//! alongside the in-slice one (the fast path adds them).
 
 use super::graph::{Graph, NONE};
 use super::links::{link, LinkId, Port};
-use crate::network::{Fabric, Topology, Torus};
+use crate::network::{Fabric, Group, Topology, Torus};
 
 /// Per-node ports of the node-pair all-to-all flows: the node's NICs sending / receiving, and
 /// (torus) its chips' ICI injection sending / receiving.
@@ -33,6 +47,22 @@ pub(super) enum NodePort {
     IciOut = 2,
     IciIn = 3,
 }
+
+/// A ring collective's traffic on a torus, per simulated chip (see the module doc).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct TorusRing {
+    /// Per dimension: bytes the chip sends along it [bytes] and how (0 unused, 1 a line, 2 a
+    /// closed ring, 3 a dimension of 2).
+    pub dims: [(f64, u8); 3],
+    /// Bytes each chip sends over the DCN between slices [bytes].
+    pub dcn: f64,
+    /// Ring steps inside the slice (`Σ (a_d − 1)`, one ICI latency each) and across slices.
+    pub steps: f64,
+    pub dcn_steps: f64,
+}
+
+/// Flows of one chip in a torus ring collective: two per dimension.
+pub(super) const TORUS_RING_FLOWS: usize = 6;
 
 /// The link layout of one step: ids, bandwidths and routes.
 #[derive(Clone, Debug, Default)]
@@ -191,6 +221,100 @@ impl Paths {
         out.extend([link(a, Port::NicOut), link(b, Port::NicIn)]);
         self.leaves(self.su[a], self.su[b], out);
         false
+    }
+
+    /// A ring collective of `size` ranks (`per_node` in a host) moving `k` times a `bytes`-byte
+    /// buffer's reduce-scatter (`k` = 2: an all-reduce) on the torus; None on a fat-tree.
+    pub fn torus_ring(
+        &self,
+        fabric: &Fabric,
+        size: u32,
+        per_node: u32,
+        bytes: f64,
+        k: f64,
+    ) -> Option<TorusRing> {
+        let t = self.torus?;
+        let mut ring = TorusRing::default();
+        if size <= 1 || bytes.is_nan() || bytes <= 0.0 {
+            return Some(ring);
+        }
+        let job_chips = u64::from(fabric.nodes) * u64::from(fabric.gpus_per_node);
+        let p = t.place(Group::new(size, per_node), fabric.gpus_per_node, job_chips);
+        let block = p.block;
+        // Active dimensions in order, without allocating (one call per collective launch).
+        let mut active = [0usize; 3];
+        let mut d = 0;
+        for (i, &b) in block.iter().enumerate() {
+            if b > 1 {
+                active[d] = i;
+                d += 1;
+            }
+        }
+        if d > 0 {
+            let chunk = bytes / d as f64;
+            for j in 0..d {
+                let mut reached = 1.0;
+                for q in 0..d {
+                    let i = active[(j + q) % d];
+                    let a = f64::from(block[i]);
+                    reached *= a;
+                    ring.dims[i].0 += k * (a - 1.0) / reached * chunk;
+                }
+            }
+            for &i in &active {
+                ring.dims[i].1 = if t.dims[i] == 2 {
+                    3
+                } else if block[i] == t.dims[i] {
+                    2
+                } else {
+                    1
+                };
+                ring.steps += k * f64::from(block[i] - 1);
+            }
+        }
+        if p.slices > 1 {
+            let s = f64::from(p.slices);
+            ring.dcn = k * (s - 1.0) / s * bytes / f64::from(p.per_slice);
+            ring.dcn_steps = k * (s - 1.0);
+        }
+        Some(ring)
+    }
+
+    /// Flow `f` (< [`TORUS_RING_FLOWS`]) of simulated GPU `x` in `ring`: its links into `out`
+    /// and its bytes (None: no such flow).
+    pub fn torus_ring_flow(
+        &self,
+        x: usize,
+        ring: &TorusRing,
+        f: usize,
+        out: &mut PathBuf,
+    ) -> Option<f64> {
+        out.clear();
+        let (dim, second) = (f / 2, f % 2 == 1);
+        let (bytes, mode) = ring.dims[dim];
+        if bytes <= 0.0 || self.torus.is_none() {
+            return None;
+        }
+        let l =
+            |neg: u64| (self.base_torus as u64 + self.chip[x] * 6 + dim as u64 * 2 + neg) as LinkId;
+        match (mode, second) {
+            // A closed ring, used both ways round: half the bytes on each out-link.
+            (2, _) => {
+                out.push(l(second as u64));
+                Some(bytes / 2.0)
+            }
+            // A line: the ring's hops go one way and its way back the other, one link's rate.
+            (1, false) => {
+                out.extend([l(0), l(1)]);
+                Some(bytes)
+            }
+            // A dimension of 2: its one link (reported positive by the route).
+            (3, false) => {
+                out.push(l(0));
+                Some(bytes)
+            }
+            _ => None,
+        }
     }
 
     /// The inter-node part of GPU `x`'s ring collective: its NIC both ways, and its SU's up-

@@ -54,6 +54,7 @@ impl ScenarioStep {
             }
         }
         self.fast = self.fast_model.step(&self.shares, self.knobs);
+        self.model.count_step(&self.shares);
         Ok(())
     }
 }
@@ -188,6 +189,7 @@ pub fn scenario_step(
     let mut input = EventStepInput::from_job(job, &s.cluster);
     input.choice = s.routing.choice;
     let mut shares = Vec::new();
+    let mut model = EventStepModel::new(input.clone());
     let mut kept_router = None;
     let mut kept_assignments = 0.0;
     if let FfnKind::Moe(m) = &job.model.ffn {
@@ -216,11 +218,24 @@ pub fn scenario_step(
             job.plan.ep.max(1) as usize,
             &mean,
         ));
+        model = EventStepModel::new(input);
+        model.set_rebalancing(s.routing.placement, s.routing.rebalance_every_steps);
+        // With rebalancing, the placement in force at step N comes from the period before
+        // N's (a placement depends only on its period's loads): both paths count the steps
+        // from that period's start, one at a time as the run's per-step path does.
+        let counted_from = s.routing.rebalance_every_steps.map_or(step, |every| {
+            (step / every.max(1)).saturating_sub(1) * every.max(1)
+        });
         shares = vec![0.0; layers * m.experts as usize];
         // Drifting routers advance once per step, in order: replay steps 0..=N as the run does.
         for k in 0..=step {
             router.fill_shares(k, assignments, &mut shares);
+            if k >= counted_from && k < step {
+                fast.step(&shares, knobs);
+                model.count_step(&shares);
+            }
         }
+        model.count_step(&shares);
         if let Some(e) = router.take_error() {
             return Err(e.into());
         }
@@ -232,7 +247,7 @@ pub fn scenario_step(
         kind,
         step,
         steps,
-        model: EventStepModel::new(input),
+        model,
         shares,
         knobs,
         fast: cost,

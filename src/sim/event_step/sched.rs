@@ -316,6 +316,11 @@ impl<'a> Sched<'a> {
     }
 
     /// (end of the step [ns], per GPU busy time [ns] and busy energy [J], comm wait [ns]).
+    /// When each simulated GPU finished its step (its optimizer) [ns].
+    pub fn gpu_ends(&self) -> impl Iterator<Item = u64> + '_ {
+        self.gpus.iter().map(|x| x.end)
+    }
+
     pub fn finish(&self) -> Result<(u64, Vec<GpuTotals>), EventStepError> {
         if let Some(i) = self.gpus.iter().position(|x| x.block != Block::Done) {
             return Err(EventStepError::Stuck {

@@ -128,9 +128,12 @@ impl StepModel {
         }
         match crate::workload::step_ops::step_ops(&model, &self.plan, &self.ops_config) {
             Ok(ops) => ops,
-            // `step_ops` fails only when the batch does not divide into micro-batches, which
-            // `StepModel::new` checked on the same plan (it built `self.ops` from it).
-            Err(_) => self.ops.clone(),
+            // Not reachable from any input: `step_ops` fails only when the plan's batch does not
+            // divide into micro-batches, a property of the plan alone, and `StepModel::new` built
+            // `self.ops` from this same plan (the knobs change only top-k and the capacity
+            // factor). It used to fall back to the nominal op list, which would price the
+            // wrong top-k without a word; a broken invariant now stops here instead.
+            Err(e) => unreachable!("step_ops refused the plan StepModel::new accepted: {e}"),
         }
     }
 

@@ -109,6 +109,31 @@ fn a_batch_that_does_not_divide_is_an_error_from_new() {
 }
 
 #[test]
+fn the_op_list_at_other_knobs_is_built_at_those_knobs() {
+    // `ops_at` builds the list at the knobs' top-k (no fallback to the nominal list).
+    let (_, sm) = step_of(true, |_| {});
+    let mut k = sm.full_knobs();
+    let nominal = sm.ops_at(k);
+    k.top_k = 1;
+    let top1 = sm.ops_at(k);
+    let bytes = |o: &StepOps| {
+        o.stages[0]
+            .forward
+            .iter()
+            .filter(|x| x.name.starts_with("moe.dispatch"))
+            .filter_map(|x| x.comm.map(|c| c.bytes_per_rank))
+            .sum::<f64>()
+    };
+    assert!(bytes(&nominal) > 0.0);
+    assert!(
+        bytes(&top1) < bytes(&nominal),
+        "{} vs {}",
+        bytes(&top1),
+        bytes(&nominal)
+    );
+}
+
+#[test]
 fn routed_ops_follow_the_routing_loads() {
     let s = scenario();
     let job = s.moe.clone().expect("moe");

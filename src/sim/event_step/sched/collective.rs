@@ -3,6 +3,7 @@
 //! routing (node-pair ones: [`super::node_a2a`]).
 
 use super::super::links::{link, Flow, Port};
+use super::super::paths::TORUS_RING_FLOWS;
 use super::{Ev, Sched};
 use crate::engine::SimTime;
 use crate::network::COLLECTIVE_BASE_LATENCY_S;
@@ -46,13 +47,39 @@ impl Sched<'_> {
             // over each GPU's NIC, the two phases pipelined (in parallel here).
             let n = c.size.max(1);
             let r = (g.gpus_per_node / stride.max(1)).clamp(1, n);
-            let m = n.div_ceil(r);
-            let (rf, mf) = (r as f64, m as f64);
             let k = if c.class == KernelClass::AllReduce {
                 2.0
             } else {
                 1.0
             };
+            // On a torus: rings per dimension on the chips' ICI links, the DCN between slices
+            // (`paths::TorusRing`).
+            if let Some(ring) = self.net.paths.torus_ring(&f, n, r, c.bytes, k) {
+                let lat = if n > 1 {
+                    let steps = base + ring.steps * ai + ring.dcn_steps * ae;
+                    self.lat(c.launches as f64 * steps)
+                } else {
+                    0
+                };
+                for gi in c.first as usize..(c.first + c.members) as usize {
+                    for fl in 0..TORUS_RING_FLOWS {
+                        let mut path = std::mem::take(&mut self.path);
+                        let bytes = self.net.paths.torus_ring_flow(gi, &ring, fl, &mut path);
+                        self.path = path;
+                        if let Some(b) = bytes {
+                            self.flow(id, b, lat, now, &mut pending, &mut done_at);
+                        }
+                    }
+                    let mut path = std::mem::take(&mut self.path);
+                    self.net.paths.ring_inter(gi, false, &mut path);
+                    self.path = path;
+                    self.flow(id, ring.dcn, lat, now, &mut pending, &mut done_at);
+                }
+                self.finish_launch(id, pending, done_at, out);
+                return;
+            }
+            let m = n.div_ceil(r);
+            let (rf, mf) = (r as f64, m as f64);
             let intra = k * (rf - 1.0) / rf * c.bytes;
             let inter = if m > 1 {
                 k * (mf - 1.0) / mf * c.bytes / rf
@@ -80,6 +107,11 @@ impl Sched<'_> {
                 self.flow(id, inter, lat, now, &mut pending, &mut done_at);
             }
         }
+        self.finish_launch(id, pending, done_at, out);
+    }
+
+    /// Collective `id`'s flows are started: `pending` of them, done at `done_at` at the earliest.
+    fn finish_launch(&mut self, id: u32, pending: u32, done_at: u64, out: &mut Vec<(SimTime, Ev)>) {
         let cl = &mut self.colls[id as usize];
         cl.flows = pending;
         cl.done_at = done_at;
