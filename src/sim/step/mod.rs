@@ -26,6 +26,7 @@ mod schedule;
 mod tests;
 #[cfg(test)]
 mod tests_exact;
+mod zero3;
 
 use fixed::Fixed;
 pub use phases::{StepPhases, PHASES, PHASE_NAMES};
@@ -127,6 +128,8 @@ pub struct StepModel {
     halves: Vec<(overlap::Half, overlap::Half)>,
     /// Combined passes' times per stage and (forward, backward) chunk pair (scratch).
     comb: Vec<f64>,
+    /// Per stage, its ZeRO-3 stream through the step (scratch).
+    z3_streams: Vec<zero3::Stream>,
     choice: RoutingChoice,
     placement: Placement,
     placement_policy: PlacementPolicy,
@@ -243,6 +246,7 @@ impl StepModel {
             combined: job.schedule.combined_1f1b(&job.model, &job.plan),
             halves: Vec::new(),
             comb: Vec::new(),
+            z3_streams: Vec::new(),
             choice: RoutingChoice::TokenChoice,
             placement,
             placement_policy: PlacementPolicy::Contiguous,
@@ -420,10 +424,47 @@ impl StepModel {
         let combined = self.combined.then(|| self.combined_pipe(fi, mb as u32));
         let f = &self.cache[fi];
         let v = self.schedule.virtual_stages;
+        let hops = &f.hops;
+        // ZeRO-3: the layers' gathers and reduce-scatters on each stage's own stream.
+        let z3 = !f.z3.is_empty();
         // 1F1B and interleaved 1F1B pass by pass (exact on uneven stages, the sends on the
-        // critical path as Megatron-LM blocks on them); one stage has no pipeline.
+        // critical path as Megatron-LM blocks on them, each priced by its stage boundary); one
+        // stage has no pipeline.
         let pipe = if let Some(t) = combined {
             t
+        } else if z3 {
+            // Pass by pass and layer by layer: a pass's time depends on its stream's backlog.
+            let vu = v.max(1) as usize;
+            let ranges = if vu > 1 {
+                &self.chunk_layers[..]
+            } else {
+                &self.stage_layers[..]
+            };
+            let (e0, el) = (f.edges[0], f.edges[pp - 1]);
+            let lay = zero3::Layout {
+                pp,
+                v: vu,
+                ranges,
+                layer_fb: &self.layer_fb,
+                z3: &f.z3,
+                first: [e0[0], e0[3]],
+                last: [el[1], el[2]],
+            };
+            self.z3_streams.clear();
+            self.z3_streams.resize(pp, zero3::Stream::default());
+            let streams = &mut self.z3_streams;
+            if ranges.len() == pp * vu {
+                schedule::passes_by(
+                    pp,
+                    v,
+                    mb as u32,
+                    |b| hops[b],
+                    &mut self.pipe_ends,
+                    |s, pass, next, t| lay.run(&mut streams[s], s, pass, next, t),
+                )
+            } else {
+                f64::NAN
+            }
         } else if pp > 1 && v > 1 && self.chunk_layers.len() == pp * v as usize {
             // Each chunk's passes from its own layers: the embedding rides on the first
             // virtual stage, the head and loss on the last.
@@ -445,37 +486,41 @@ impl StepModel {
             self.chunk_b[0] += x0.b_s;
             self.chunk_f[pp * vu - 1] += xl.f_s;
             self.chunk_b[pp * vu - 1] += xl.b_s;
-            pipeline_passes_s(
-                &self.chunk_f,
-                &self.chunk_b,
-                mb as u32,
-                f.p2p_s,
+            let (cf, cb) = (&self.chunk_f, &self.chunk_b);
+            schedule::passes_by(
+                pp,
                 v,
+                mb as u32,
+                |b| hops[b],
                 &mut self.pipe_ends,
+                |s, (b, _, c), _, t| t + if b { cb[s * vu + c] } else { cf[s * vu + c] },
             )
         } else if pp > 1 {
-            pipeline_passes_s(
-                &self.stage_f,
-                &self.stage_b,
-                mb as u32,
-                f.p2p_s,
+            let (sf, sb) = (&self.stage_f, &self.stage_b);
+            schedule::passes_by(
+                pp,
                 1,
+                mb as u32,
+                |b| hops[b],
                 &mut self.pipe_ends,
+                |s, (b, _, _), _, t| t + if b { sb[s] } else { sf[s] },
             )
         } else {
-            pipeline_interleaved_s(&self.stage_f, &self.stage_b, mb as u32, f.p2p_s, v)
+            pipeline_interleaved_s(&self.stage_f, &self.stage_b, mb as u32, 0.0, v)
         };
         // Each stage syncs its gradients after its own last backward, bucket by bucket under
         // the backward with `overlap_grad_sync` (Megatron-LM `--overlap-grad-reduce`); the
         // optimizer waits for the last stage (`schedule::stage_synced_s`).
         let vu = v.max(1) as usize;
-        let has_ends = combined.is_some() || pp > 1;
+        let has_ends = combined.is_some() || pp > 1 || z3;
         let m = mb as usize;
         // How long after the pipeline's end the last stage is done with its sync.
         let mut exposed_dp = 0.0f64;
         for s in 0..pp {
+            // The stage's backward send (to stage s - 1; from stage 0 to the last, interleaved).
+            let bhop = hops[(s + pp - 1) % pp];
             let (stage_end, _) = if has_ends {
-                schedule::last_backward_end(&self.pipe_ends, (vu, m), s, 0, f.p2p_s)
+                schedule::last_backward_end(&self.pipe_ends, (vu, m), s, 0, bhop)
             } else {
                 (pipe, pipe)
             };
@@ -486,7 +531,7 @@ impl StepModel {
                     self.chunk_layers[c * pp + s].clone()
                 };
                 let bwd_end = if has_ends {
-                    schedule::last_backward_end(&self.pipe_ends, (vu, m), s, c, f.p2p_s).1
+                    schedule::last_backward_end(&self.pipe_ends, (vu, m), s, c, bhop).1
                 } else {
                     pipe
                 };
@@ -496,10 +541,27 @@ impl StepModel {
                     sync: f.chunk_sync[s * vu + c],
                 }
             };
-            let t = schedule::stage_synced_s(stage_end, vu, chunk, self.schedule.overlap_grad_sync);
+            let drain = if z3 {
+                self.z3_streams[s].free - stage_end
+            } else {
+                f64::NEG_INFINITY
+            };
+            let t = schedule::stage_synced_s(
+                stage_end,
+                vu,
+                chunk,
+                self.schedule.overlap_grad_sync,
+                drain,
+            );
             exposed_dp = exposed_dp.max((stage_end - pipe) + t);
         }
-        let time_s = pipe + exposed_dp + f.z3_edge_s + f.opt_s + migration_s;
+        let time_s = pipe + exposed_dp + f.opt_s + migration_s;
+        // Time the compute waited for ZeRO-3 gathers, on the stage that waited most.
+        let z3_wait_s = if z3 {
+            self.z3_streams.iter().map(|z| z.wait_s).fold(0.0, f64::max)
+        } else {
+            0.0
+        };
         gpu_dyn_j += f.opt_dyn_j;
         busy_gpu_s += f.opt_busy_gpu_s;
         let gpus = self.gpus as f64;
@@ -523,8 +585,8 @@ impl StepModel {
         let gpu_energy_j = gpus * idle * time_s + gpu_dyn_j + (spin - idle) * waiting_s;
         let phases = StepPhases::split(&phases::SplitInputs {
             pipe_s: pipe,
-            pipe_comm_s: crit[2],
-            sync_s: exposed_dp + f.z3_edge_s,
+            pipe_comm_s: crit[2] + z3_wait_s,
+            sync_s: exposed_dp,
             opt_s: f.opt_s,
             opt_dyn_j: f.opt_dyn_j,
             opt_busy_gpu_s: f.opt_busy_gpu_s,
@@ -543,7 +605,7 @@ impl StepModel {
             dropped: dropped * mb * replicas,
             router_s: crit[0],
             straggler_s: crit[1],
-            comm_s: crit[2] + exposed_dp + f.z3_edge_s + f.param_gather_s + migration_s,
+            comm_s: crit[2] + z3_wait_s + exposed_dp + f.param_gather_s + migration_s,
             phases,
         }
     }
@@ -611,9 +673,16 @@ impl StepModel {
                 }
             }
         }
-        let p2p = f.p2p_s;
-        let t =
-            overlap::pipeline_combined_s(&cf, &cb, &comb, m, p2p, v as u32, &mut self.pipe_ends);
+        let hops = &f.hops;
+        let t = overlap::pipeline_combined_s(
+            &cf,
+            &cb,
+            &comb,
+            m,
+            |b| hops[b],
+            v as u32,
+            &mut self.pipe_ends,
+        );
         self.chunk_f = cf;
         self.chunk_b = cb;
         self.comb = comb;
