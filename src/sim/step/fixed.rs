@@ -270,8 +270,16 @@ impl StepModel {
         // Each stage boundary's send, priced by where its two stages sit: simulated rank `d` of
         // stage `s` on node `tp (d + dp s) / gpus_per_node` (the event level simulates the ep
         // ranks of a stage, one without experts); a boundary crosses nodes if any rank's does.
-        let (tp, dp, pp) = (self.plan.tp.max(1), self.plan.dp.max(1), self.plan.pp.max(1));
-        let ranks = if self.experts > 0 { self.plan.ep.max(1) } else { 1 };
+        let (tp, dp, pp) = (
+            self.plan.tp.max(1),
+            self.plan.dp.max(1),
+            self.plan.pp.max(1),
+        );
+        let ranks = if self.experts > 0 {
+            self.plan.ep.max(1)
+        } else {
+            1
+        };
         let gpn = self.gpus_per_node.max(1);
         let node = |s: u32, d: u32| tp * (d + dp * s) / gpn;
         let hops: Vec<f64> = (0..pp)

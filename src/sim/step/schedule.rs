@@ -102,9 +102,14 @@ pub fn pipeline_passes_s(
     ends: &mut Vec<f64>,
 ) -> f64 {
     let vu = v.max(1) as usize;
-    passes_by(fwd.len() / vu, v, micro_batches, |_| p2p_s, ends, |s, (b, _, c), _, t| {
-        t + if b { bwd[s * vu + c] } else { fwd[s * vu + c] }
-    })
+    passes_by(
+        fwd.len() / vu,
+        v,
+        micro_batches,
+        |_| p2p_s,
+        ends,
+        |s, (b, _, c), _, t| t + if b { bwd[s * vu + c] } else { fwd[s * vu + c] },
+    )
 }
 
 /// Makespan of a (interleaved) 1F1B step pass by pass over `p` stages [s], each pass timed by
@@ -356,7 +361,10 @@ mod tests {
             layers: &layers,
             sync: chunks[i],
         };
-        assert_eq!(stage_synced_s(10.0, 2, drain, false, f64::NEG_INFINITY), 3.0);
+        assert_eq!(
+            stage_synced_s(10.0, 2, drain, false, f64::NEG_INFINITY),
+            3.0
+        );
         // A ZeRO-3 stream still busy 2 s after the stage's end delays the syncs.
         assert_eq!(stage_synced_s(10.0, 2, drain, false, 2.0), 5.0);
         // With overlap, by hand: the backward runs layer 1 [6.5, 8.5], layer 0 [8.5, 9.5], the

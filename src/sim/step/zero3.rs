@@ -145,7 +145,7 @@ mod tests {
         // requests the backward's first gather (layer 1's) [3, 4.5] and computes [3, 4].
         // B: waits to 4.5, requests layer 0's gather [4.5, 6], layer 1 computes [4.5, 6.5] and
         // queues its reduce-scatter [6.5, 7]; layer 0 [6.5, 8.5]; its reduce-scatter [8.5, 9].
-        let ranges = [0..2];
+        let ranges = [Range { start: 0, end: 2 }];
         let fb = [(1.0, 2.0), (1.0, 2.0)];
         let z3 = [[1.5, 1.5, 0.5]; 2];
         let lay = Layout {
@@ -171,7 +171,7 @@ mod tests {
     fn a_bubble_hides_the_next_passs_gather() {
         // The same stage, the backward starting 10 s after the forward's end (a pipeline
         // bubble): its first gather ran in the bubble and costs nothing.
-        let ranges = [0..2];
+        let ranges = [Range { start: 0, end: 2 }];
         let fb = [(1.0, 2.0), (1.0, 2.0)];
         let z3 = [[1.5, 1.5, 0.5]; 2];
         let lay = Layout {
