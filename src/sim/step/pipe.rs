@@ -51,6 +51,7 @@ impl StepModel {
                     mb,
                     |b| hops[b],
                     &mut self.pipe_ends,
+                    true,
                     |s, pass, next, t| lay.run(&mut streams[s], s, pass, next, t),
                 )
             } else {
@@ -84,6 +85,7 @@ impl StepModel {
                 mb,
                 |b| hops[b],
                 &mut self.pipe_ends,
+                false,
                 |s, (b, _, c), _, t| t + if b { cb[s * vu + c] } else { cf[s * vu + c] },
             )
         } else if pp > 1 {
@@ -94,6 +96,7 @@ impl StepModel {
                 mb,
                 |b| hops[b],
                 &mut self.pipe_ends,
+                false,
                 |s, (b, _, _), _, t| t + if b { sb[s] } else { sf[s] },
             )
         } else {

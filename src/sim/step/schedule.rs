@@ -108,13 +108,15 @@ pub fn pipeline_passes_s(
         micro_batches,
         |_| p2p_s,
         ends,
+        false,
         |s, (b, _, c), _, t| t + if b { bwd[s * vu + c] } else { fwd[s * vu + c] },
     )
 }
 
 /// Makespan of a (interleaved) 1F1B step pass by pass over `p` stages [s], each pass timed by
 /// `run(stage, (backward?, micro-batch, chunk), next, start)` → when its compute ends, `next`
-/// being the stage's next pass (backward?, chunk) in its order (None after its last); the send
+/// being the stage's next pass (backward?, chunk) in its order (None after its last, or when
+/// `want_next` is false: its lookup is skipped on the hot path of a `run` that ignores it); the send
 /// that ends a pass crosses stage boundary `hop(b)` (between stage `b` and stage `(b + 1) % p`:
 /// a forward of stage `s` sends over `s`, a backward over `s - 1`, as the boundaries may
 /// price differently — NVLink inside a node, the NIC across). Each stage's passes are run in
@@ -126,6 +128,7 @@ pub(super) fn passes_by(
     micro_batches: u32,
     hop: impl Fn(usize) -> f64,
     ends: &mut Vec<f64>,
+    want_next: bool,
     mut run: impl FnMut(usize, (bool, usize, usize), Option<(bool, usize)>, f64) -> f64,
 ) -> f64 {
     let v = v.max(1) as usize;
@@ -159,7 +162,7 @@ pub(super) fn passes_by(
                 if dep.is_nan() {
                     break;
                 }
-                let next = (cursor[s] + 1 < passes).then(|| {
+                let next = (want_next && cursor[s] + 1 < passes).then(|| {
                     let (b, _, c) = pass_of(cursor[s] + 1, s, p, v, m);
                     (b, c)
                 });
