@@ -81,8 +81,13 @@ pub(super) struct Fixed {
     /// Per stage, one micro-batch: embedding, LM head, loss (ops outside any layer; pipeline
     /// sends excluded, they are the schedule's `p2p_s`).
     pub extra: Vec<PassCost>,
-    /// One pipeline send of a micro-batch's activations (or gradients) [s].
+    /// One pipeline send of a micro-batch's activations (or gradients), the dearest boundary's [s].
     pub p2p_s: f64,
+    /// Per stage boundary `b` (between stage `b` and stage `(b + 1) % pp`, the last one the
+    /// interleaved schedule's wrap to stage 0): one send across it [s], over NVLink when every
+    /// simulated rank's two stages share a node, else over the NIC (as the event level places
+    /// the ranks, `event_step::graph`: Megatron-LM order, TP innermost, then DP, then stages).
+    pub hops: Vec<f64>,
     /// Gradient synchronisation of the slowest stage (data-parallel reduce-scatter or all-reduce,
     /// expert-data-parallel, tied-embedding all-reduce) [s].
     pub dp_sync_s: f64,
@@ -93,9 +98,14 @@ pub(super) struct Fixed {
     pub opt_s: f64,
     /// Parameter all-gather part of `opt_s` [s].
     pub param_gather_s: f64,
-    /// ZeRO-3 stream's fill and drain on stage 0: the step's first parameter gather (nothing
-    /// before it to prefetch under) and its last reduce-scatter (the optimizer waits for it) [s].
-    pub z3_edge_s: f64,
+    /// Per layer, its ZeRO-3 / FSDP collectives: forward parameter gathers, backward gathers,
+    /// gradient reduce-scatters [s] (empty without ZeRO-3 ops; `super::zero3` runs them on
+    /// their stream).
+    pub z3: Vec<[f64; 3]>,
+    /// Per stage, its ops outside the layers of one micro-batch: forward before the layers
+    /// (embedding), forward after them (head, loss), backward before them (head, loss),
+    /// backward after them (embedding) [s].
+    pub edges: Vec<[f64; 4]>,
     /// Optimizer dynamic energy summed over all GPUs of the job [J].
     pub opt_dyn_j: f64,
     /// Optimizer busy time summed over all GPUs of the job [s].
@@ -185,10 +195,11 @@ impl StepModel {
         let mut extra = Vec::with_capacity(ops.stages.len());
         let mut routed = Vec::new();
         let first_moe = (0..self.model.layers).find(|&l| self.moe_layer_of[l as usize].is_some());
-        let (mut p2p_s, mut dp_sync_s, mut opt_s, mut param_gather_s) =
-            (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        let (mut dp_sync_s, mut opt_s, mut param_gather_s) = (0.0f64, 0.0f64, 0.0f64);
         let (mut opt_dyn_j, mut opt_busy_gpu_s) = (0.0, 0.0);
         let mut tail_b_s = 0.0;
+        let mut send: Option<&Op> = None;
+        let mut edges = Vec::with_capacity(ops.stages.len());
         let gpus_per_stage = f64::from(self.plan.dp * self.plan.tp);
         // ZeRO-3 / FSDP per layer: forward gathers, backward gathers, gradient reduce-scatters.
         let mut z3 = vec![[0.0f64; 3]; self.model.layers as usize];
@@ -200,7 +211,7 @@ impl StepModel {
             let (mut at, mut runs, mut prev_a2a) = ((None, false), 0usize, false);
             for op in st.micro_batch() {
                 if op.class == KernelClass::SendRecv {
-                    p2p_s = p2p_s.max(self.price_op(op, &k).time_s);
+                    send = send.or(Some(op));
                     continue;
                 }
                 let here = (op.layer, op.phase != Phase::Forward);
@@ -236,6 +247,18 @@ impl StepModel {
                 }
             }
             extra.push(ex);
+            // The ops outside the layers before and after them, forward and backward.
+            let mut e = [0.0; 4];
+            for (h, list) in [&st.forward, &st.backward].into_iter().enumerate() {
+                let mut after = false;
+                for op in list.iter().filter(|o| o.class != KernelClass::SendRecv) {
+                    after |= op.layer.is_some();
+                    if op.layer.is_none() {
+                        e[2 * h + after as usize] += self.price_op(op, &k).time_s;
+                    }
+                }
+            }
+            edges.push(e);
             if st.stage == 0 {
                 tail_b_s = st
                     .backward
@@ -247,6 +270,38 @@ impl StepModel {
                     .sum();
             }
         }
+        // Each stage boundary's send, priced by where its two stages sit: simulated rank `d` of
+        // stage `s` on node `tp (d + dp s) / gpus_per_node` (the event level simulates the ep
+        // ranks of a stage, one without experts); a boundary crosses nodes if any rank's does.
+        let (tp, dp, pp) = (
+            self.plan.tp.max(1),
+            self.plan.dp.max(1),
+            self.plan.pp.max(1),
+        );
+        let ranks = if self.experts > 0 {
+            self.plan.ep.max(1)
+        } else {
+            1
+        };
+        let gpn = self.gpus_per_node.max(1);
+        let node = |s: u32, d: u32| tp * (d + dp * s) / gpn;
+        let hops: Vec<f64> = (0..pp)
+            .map(|b| {
+                let crosses = (0..ranks).any(|d| node(b, d) != node((b + 1) % pp, d));
+                let group = crate::network::Group {
+                    size: 2,
+                    ranks_per_node: if crosses { 1 } else { 2 },
+                };
+                send.map_or(0.0, |op| {
+                    crate::network::price_comm(op, &self.fabric, group, self.acc.spin_w()).time_s
+                })
+            })
+            .collect();
+        let p2p_s = if pp > 1 {
+            hops.iter().copied().fold(0.0, f64::max)
+        } else {
+            0.0
+        };
         // Per stage and chunk the gradient sync and, summed over its chunks, the optimizer
         // (from the chunks' own per-step ops: with interleaving a stage's parameters are those
         // of its chunks, not of the plain split).
@@ -294,40 +349,15 @@ impl StepModel {
                 param_gather_s = param_gather_s.max(gather);
             }
         }
-        // ZeRO-3 / FSDP run each layer's gathers and reduce-scatters on their own stream, one
-        // after another, the gathers issued a layer ahead (prefetch) of the compute that needs
-        // them (Rajbhandari et al. 2020, ZeRO, Sec. 7.2.2; Zhao et al. 2023, PyTorch FSDP,
-        // VLDB, Sec. 3.3-3.4): while a layer computes, the stream gathers the next layer's
-        // parameters (forward: the layer after it; backward: the layer before it) and
-        // reduce-scatters the gradients of the layer whose backward just ended. Only what a
-        // layer's compute cannot cover is exposed, per layer and pass. Passes alternate
-        // forward and backward (1F1B): the last forward layer prefetches the backward's first,
-        // the backward's last prefetches the next forward's first and hands its own
-        // reduce-scatter to that forward's first layer.
-        let mut z3_edge_s = 0.0;
-        for st in &ops.stages {
-            let (a, b) = (st.layers.start as usize, st.layers.end as usize);
-            if a >= b {
-                continue;
-            }
-            if st.stage == 0 {
-                z3_edge_s = z3[a][0] + z3[a][2];
-            }
-            for l in a..b {
-                let c = &mut layers[l];
-                let (busy_f, busy_b) = (c.busy_f_s, c.busy_s - c.busy_f_s);
-                let load_f = if l + 1 < b {
-                    z3[l + 1][0]
-                } else {
-                    z3[b - 1][1]
-                } + if l == a { z3[a][2] } else { 0.0 };
-                let load_b = if l > a { z3[l - 1][1] } else { z3[a][0] }
-                    + if l + 1 < b { z3[l + 1][2] } else { 0.0 };
-                let (ef, eb) = ((load_f - busy_f).max(0.0), (load_b - busy_b).max(0.0));
-                c.f_s += ef;
-                c.b_s += eb;
-                c.comm_s += ef + eb;
-            }
+        // ZeRO-3 / FSDP: each layer's gathers and reduce-scatters run on their own stream
+        // (`super::zero3`), pass by pass in the schedule; none of them is on the layers' times.
+        let has_z3 = ops
+            .stages
+            .iter()
+            .flat_map(|st| st.forward.iter().chain(&st.backward))
+            .any(|o| o.name.starts_with("zero3."));
+        if !has_z3 {
+            z3.clear();
         }
         let mut priced: Vec<RoutedOp> = routed
             .iter()
@@ -364,7 +394,9 @@ impl StepModel {
             chunk_sync,
             opt_s,
             param_gather_s,
-            z3_edge_s,
+            hops,
+            z3,
+            edges,
             opt_dyn_j,
             opt_busy_gpu_s,
             tables: cols.map(PriceTable::new),

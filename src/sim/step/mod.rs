@@ -5,8 +5,9 @@
 //! `workload::step_ops` lists every op of the step; `Accelerator::price` and
 //! `network::price_comm` price each once per knob setting ([`fixed`]); the routed ops (expert
 //! GEMMs, dispatch/combine) are re-priced each step at each rank's routing load ([`moe`]); the
-//! pipeline schedule (1F1B, interleaved) and the overlap settings put them on a critical path
-//! ([`schedule`]).
+//! pipeline schedule (1F1B, interleaved, combined) and the overlap settings put them on a
+//! critical path ([`pipe`], [`schedule`], [`overlap`]), ZeRO-3's gathers and reduce-scatters on
+//! each stage's own stream ([`zero3`]).
 
 use crate::hardware::Accelerator;
 use crate::network::{Fabric, Group};
@@ -20,12 +21,14 @@ mod memo;
 mod moe;
 mod overlap;
 mod phases;
+mod pipe;
 mod ranks;
 mod schedule;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_exact;
+mod zero3;
 
 use fixed::Fixed;
 pub use phases::{StepPhases, PHASES, PHASE_NAMES};
@@ -127,6 +130,8 @@ pub struct StepModel {
     halves: Vec<(overlap::Half, overlap::Half)>,
     /// Combined passes' times per stage and (forward, backward) chunk pair (scratch).
     comb: Vec<f64>,
+    /// Per stage, its ZeRO-3 stream through the step (scratch).
+    z3_streams: Vec<zero3::Stream>,
     choice: RoutingChoice,
     placement: Placement,
     placement_policy: PlacementPolicy,
@@ -243,6 +248,7 @@ impl StepModel {
             combined: job.schedule.combined_1f1b(&job.model, &job.plan),
             halves: Vec::new(),
             comb: Vec::new(),
+            z3_streams: Vec::new(),
             choice: RoutingChoice::TokenChoice,
             placement,
             placement_policy: PlacementPolicy::Contiguous,
@@ -416,66 +422,25 @@ impl StepModel {
             gpu_dyn_j += dyn_gpu * mb * gpus_per_stage;
             busy_gpu_s += busy * mb * gpus_per_stage;
         }
-        // Megatron-LM's combined 1F1B with `overlap_ep_comm`.
-        let combined = self.combined.then(|| self.combined_pipe(fi, mb as u32));
+        let pipe = self.pipeline_s(fi, mb as u32);
         let f = &self.cache[fi];
         let v = self.schedule.virtual_stages;
-        // 1F1B and interleaved 1F1B pass by pass (exact on uneven stages, the sends on the
-        // critical path as Megatron-LM blocks on them); one stage has no pipeline.
-        let pipe = if let Some(t) = combined {
-            t
-        } else if pp > 1 && v > 1 && self.chunk_layers.len() == pp * v as usize {
-            // Each chunk's passes from its own layers: the embedding rides on the first
-            // virtual stage, the head and loss on the last.
-            let vu = v as usize;
-            self.chunk_f.clear();
-            self.chunk_f.resize(pp * vu, 0.0);
-            self.chunk_b.clear();
-            self.chunk_b.resize(pp * vu, 0.0);
-            for (vs, r) in self.chunk_layers.iter().enumerate() {
-                let k = (vs % pp) * vu + vs / pp;
-                for l in r.clone() {
-                    let (lf, lb) = self.layer_fb[l as usize];
-                    self.chunk_f[k] += lf;
-                    self.chunk_b[k] += lb;
-                }
-            }
-            let (x0, xl) = (f.extra[0], f.extra[pp - 1]);
-            self.chunk_f[0] += x0.f_s;
-            self.chunk_b[0] += x0.b_s;
-            self.chunk_f[pp * vu - 1] += xl.f_s;
-            self.chunk_b[pp * vu - 1] += xl.b_s;
-            pipeline_passes_s(
-                &self.chunk_f,
-                &self.chunk_b,
-                mb as u32,
-                f.p2p_s,
-                v,
-                &mut self.pipe_ends,
-            )
-        } else if pp > 1 {
-            pipeline_passes_s(
-                &self.stage_f,
-                &self.stage_b,
-                mb as u32,
-                f.p2p_s,
-                1,
-                &mut self.pipe_ends,
-            )
-        } else {
-            pipeline_interleaved_s(&self.stage_f, &self.stage_b, mb as u32, f.p2p_s, v)
-        };
+        let hops = &f.hops;
+        let z3 = !f.z3.is_empty();
+        let combined = self.combined;
         // Each stage syncs its gradients after its own last backward, bucket by bucket under
         // the backward with `overlap_grad_sync` (Megatron-LM `--overlap-grad-reduce`); the
         // optimizer waits for the last stage (`schedule::stage_synced_s`).
         let vu = v.max(1) as usize;
-        let has_ends = combined.is_some() || pp > 1;
+        let has_ends = combined || pp > 1 || z3;
         let m = mb as usize;
         // How long after the pipeline's end the last stage is done with its sync.
         let mut exposed_dp = 0.0f64;
         for s in 0..pp {
+            // The stage's backward send (to stage s - 1; from stage 0 to the last, interleaved).
+            let bhop = hops[(s + pp - 1) % pp];
             let (stage_end, _) = if has_ends {
-                schedule::last_backward_end(&self.pipe_ends, (vu, m), s, 0, f.p2p_s)
+                schedule::last_backward_end(&self.pipe_ends, (vu, m), s, 0, bhop)
             } else {
                 (pipe, pipe)
             };
@@ -486,7 +451,7 @@ impl StepModel {
                     self.chunk_layers[c * pp + s].clone()
                 };
                 let bwd_end = if has_ends {
-                    schedule::last_backward_end(&self.pipe_ends, (vu, m), s, c, f.p2p_s).1
+                    schedule::last_backward_end(&self.pipe_ends, (vu, m), s, c, bhop).1
                 } else {
                     pipe
                 };
@@ -496,10 +461,27 @@ impl StepModel {
                     sync: f.chunk_sync[s * vu + c],
                 }
             };
-            let t = schedule::stage_synced_s(stage_end, vu, chunk, self.schedule.overlap_grad_sync);
+            let drain = if z3 {
+                self.z3_streams[s].free - stage_end
+            } else {
+                f64::NEG_INFINITY
+            };
+            let t = schedule::stage_synced_s(
+                stage_end,
+                vu,
+                chunk,
+                self.schedule.overlap_grad_sync,
+                drain,
+            );
             exposed_dp = exposed_dp.max((stage_end - pipe) + t);
         }
-        let time_s = pipe + exposed_dp + f.z3_edge_s + f.opt_s + migration_s;
+        let time_s = pipe + exposed_dp + f.opt_s + migration_s;
+        // Time the compute waited for ZeRO-3 gathers, on the stage that waited most.
+        let z3_wait_s = if z3 {
+            self.z3_streams.iter().map(|z| z.wait_s).fold(0.0, f64::max)
+        } else {
+            0.0
+        };
         gpu_dyn_j += f.opt_dyn_j;
         busy_gpu_s += f.opt_busy_gpu_s;
         let gpus = self.gpus as f64;
@@ -523,8 +505,8 @@ impl StepModel {
         let gpu_energy_j = gpus * idle * time_s + gpu_dyn_j + (spin - idle) * waiting_s;
         let phases = StepPhases::split(&phases::SplitInputs {
             pipe_s: pipe,
-            pipe_comm_s: crit[2],
-            sync_s: exposed_dp + f.z3_edge_s,
+            pipe_comm_s: crit[2] + z3_wait_s,
+            sync_s: exposed_dp,
             opt_s: f.opt_s,
             opt_dyn_j: f.opt_dyn_j,
             opt_busy_gpu_s: f.opt_busy_gpu_s,
@@ -543,81 +525,9 @@ impl StepModel {
             dropped: dropped * mb * replicas,
             router_s: crit[0],
             straggler_s: crit[1],
-            comm_s: crit[2] + exposed_dp + f.z3_edge_s + f.param_gather_s + migration_s,
+            comm_s: crit[2] + z3_wait_s + exposed_dp + f.param_gather_s + migration_s,
             phases,
         }
-    }
-
-    /// Makespan of this step's pipeline in Megatron-LM's combined 1F1B order
-    /// (`overlap::pipeline_combined_s`) [s]: per stage and model chunk the blocking forward and
-    /// backward of the passes that run alone, and per (forward chunk, backward chunk) pair the
-    /// combined pass, its layers timed on two streams (`overlap::combined_layers_s`) plus the
-    /// chunk's ops outside the layers (embedding on the first virtual stage, head and loss on
-    /// the last). Allocation-free after the first step.
-    fn combined_pipe(&mut self, fi: usize, m: u32) -> f64 {
-        let pp = self.plan.pp.max(1) as usize;
-        let v = self.schedule.virtual_stages.max(1) as usize;
-        let nvs = pp * v;
-        if v > 1 && self.chunk_layers.len() != nvs {
-            return f64::NAN;
-        }
-        let f = &self.cache[fi];
-        let (x0, xl) = (f.extra[0], f.extra[pp - 1]);
-        let extra = |vs: usize| -> (f64, f64) {
-            if v == 1 {
-                (f.extra[vs].f_s, f.extra[vs].b_s)
-            } else {
-                let (mut a, mut b) = (0.0, 0.0);
-                if vs == 0 {
-                    (a, b) = (a + x0.f_s, b + x0.b_s);
-                }
-                if vs + 1 == nvs {
-                    (a, b) = (a + xl.f_s, b + xl.b_s);
-                }
-                (a, b)
-            }
-        };
-        let layers = |vs: usize| {
-            let r = if v == 1 {
-                self.stage_layers[vs].clone()
-            } else {
-                self.chunk_layers[vs].clone()
-            };
-            r.start as usize..r.end as usize
-        };
-        let mut cf = std::mem::take(&mut self.chunk_f);
-        let mut cb = std::mem::take(&mut self.chunk_b);
-        let mut comb = std::mem::take(&mut self.comb);
-        cf.clear();
-        cb.clear();
-        comb.clear();
-        for s in 0..pp {
-            for c in 0..v {
-                let vs = c * pp + s;
-                let (ef, eb) = extra(vs);
-                let r = layers(vs);
-                cf.push(ef + self.layer_fb[r.clone()].iter().map(|x| x.0).sum::<f64>());
-                cb.push(eb + self.layer_fb[r].iter().map(|x| x.1).sum::<f64>());
-            }
-            for c_f in 0..v {
-                for c_b in 0..v {
-                    let (vf, vb) = (c_f * pp + s, c_b * pp + s);
-                    let (hf, hb) = (&self.halves[layers(vf)], &self.halves[layers(vb)]);
-                    let t = overlap::combined_layers_s(
-                        hf.iter().map(|x| &x.0),
-                        hb.iter().rev().map(|x| &x.1),
-                    );
-                    comb.push(extra(vf).0 + extra(vb).1 + t);
-                }
-            }
-        }
-        let p2p = f.p2p_s;
-        let t =
-            overlap::pipeline_combined_s(&cf, &cb, &comb, m, p2p, v as u32, &mut self.pipe_ends);
-        self.chunk_f = cf;
-        self.chunk_b = cb;
-        self.comb = comb;
-        t
     }
 
     /// Time of the data-parallel gradient synchronisation and the pipeline p2p transfer for `knobs` [s].

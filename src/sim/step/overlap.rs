@@ -112,13 +112,14 @@ fn entry(j: usize, bwd: bool, p: usize, v: usize, m: usize) -> (usize, usize) {
 /// combined pass of `comb[(s * v + cf) * v + cb]` (forward chunk `cf`, backward chunk `cb`),
 /// both halves' inputs needed before it starts, its forward's send then its backward's after it
 /// (`event_step::combined::merge`). Passes that run alone take `fwd` / `bwd` as in
-/// [`super::pipeline_passes_s`], and the dependencies are the same. `ends`: scratch.
+/// [`super::pipeline_passes_s`], and the dependencies are the same; a send crosses stage
+/// boundary `hop(b)` as in `schedule::passes_by`. `ends`: scratch.
 pub(super) fn pipeline_combined_s(
     fwd: &[f64],
     bwd: &[f64],
     comb: &[f64],
     micro_batches: u32,
-    p2p_s: f64,
+    hop: impl Fn(usize) -> f64,
     v: u32,
     ends: &mut Vec<f64>,
 ) -> f64 {
@@ -155,12 +156,12 @@ pub(super) fn pipeline_combined_s(
     let dep = |ends: &[f64], s: usize, c: usize, mb: usize, b: bool| {
         super::schedule::pass_dep(ends, (p, v, m), s, c, mb, b)
     };
-    let sends = |s: usize, c: usize, b: bool| {
-        if b {
-            s > 0 || c > 0
-        } else {
-            s + 1 < p || c + 1 < v
-        }
+    // The blocking send that ends a pass: backward to stage s - 1, forward to s + 1 (from the
+    // last stage to stage 0's next chunk), none out of the model's ends.
+    let send = |s: usize, c: usize, b: bool| match b {
+        true if s > 0 || c > 0 => hop((s + p - 1) % p),
+        false if s + 1 < p || c + 1 < v => hop(s),
+        _ => 0.0,
     };
     let mut left: usize = (0..p).map(items).sum();
     while left > 0 {
@@ -193,11 +194,11 @@ pub(super) fn pipeline_combined_s(
                         (None, None) => 0.0,
                     };
                 if let Some((mb, c)) = fe {
-                    t += if sends(s, c, false) { p2p_s } else { 0.0 };
+                    t += send(s, c, false);
                     ends[at(s, c, mb, false)] = t;
                 }
                 if let Some((mb, c)) = be {
-                    t += if sends(s, c, true) { p2p_s } else { 0.0 };
+                    t += send(s, c, true);
                     ends[at(s, c, mb, true)] = t;
                 }
                 clock[s] = t;
@@ -260,7 +261,7 @@ mod tests {
     fn one_stage_runs_the_first_forward_and_the_last_backward_alone() {
         // m = 4, forward 3, backward 5, combined 6: F0 + 3 combined + B3 = 3 + 18 + 5.
         let mut ends = Vec::new();
-        let t = pipeline_combined_s(&[3.0], &[5.0], &[6.0], 4, 0.0, 1, &mut ends);
+        let t = pipeline_combined_s(&[3.0], &[5.0], &[6.0], 4, |_| 0.0, 1, &mut ends);
         assert!((t - 26.0).abs() < 1e-12, "{t}");
     }
 
@@ -284,7 +285,7 @@ mod tests {
             }
         }
         let plain = super::super::pipeline_passes_s(&f, &b, 6, 0.1, 2, &mut ends);
-        let c = pipeline_combined_s(&f, &b, &comb, 6, 0.1, 2, &mut ends);
+        let c = pipeline_combined_s(&f, &b, &comb, 6, |_| 0.1, 2, &mut ends);
         assert!(c >= plain - 1e-12, "{c} < {plain}");
         assert!(c <= plain + 1.5 + 3.0 + 0.2 + 1e-12, "{c} vs {plain}");
     }

@@ -101,8 +101,37 @@ pub fn pipeline_passes_s(
     v: u32,
     ends: &mut Vec<f64>,
 ) -> f64 {
+    let vu = v.max(1) as usize;
+    passes_by(
+        fwd.len() / vu,
+        v,
+        micro_batches,
+        |_| p2p_s,
+        ends,
+        false,
+        |s, (b, _, c), _, t| t + if b { bwd[s * vu + c] } else { fwd[s * vu + c] },
+    )
+}
+
+/// Makespan of a (interleaved) 1F1B step pass by pass over `p` stages [s], each pass timed by
+/// `run(stage, (backward?, micro-batch, chunk), next, start)` → when its compute ends, `next`
+/// being the stage's next pass (backward?, chunk) in its order (None after its last, or when
+/// `want_next` is false: its lookup is skipped on the hot path of a `run` that ignores it); the send
+/// that ends a pass crosses stage boundary `hop(b)` (between stage `b` and stage `(b + 1) % p`:
+/// a forward of stage `s` sends over `s`, a backward over `s - 1`, as the boundaries may
+/// price differently — NVLink inside a node, the NIC across). Each stage's passes are run in
+/// its order, so `run` may carry per-stage state from one pass to the next. Dependencies as
+/// [`pipeline_passes_s`]; `ends`: scratch (2·p·m·v entries, filled as it describes).
+pub(super) fn passes_by(
+    p: usize,
+    v: u32,
+    micro_batches: u32,
+    hop: impl Fn(usize) -> f64,
+    ends: &mut Vec<f64>,
+    want_next: bool,
+    mut run: impl FnMut(usize, (bool, usize, usize), Option<(bool, usize)>, f64) -> f64,
+) -> f64 {
     let v = v.max(1) as usize;
-    let p = fwd.len() / v;
     let m = micro_batches.max(1) as usize;
     if p == 0 {
         return 0.0;
@@ -123,21 +152,32 @@ pub fn pipeline_passes_s(
         clk_big = vec![0.0f64; p];
         (&mut cur_big[..], &mut clk_big[..])
     };
+    let passes = 2 * m * v;
     while done < 2 * p * m * v {
         let before = done;
         for s in 0..p {
-            while cursor[s] < 2 * m * v {
+            while cursor[s] < passes {
                 let (bwd_pass, mb, c) = pass_of(cursor[s], s, p, v, m);
                 let dep = pass_dep(ends, (p, v, m), s, c, mb, bwd_pass);
                 if dep.is_nan() {
                     break;
                 }
-                let (dur, sends) = if bwd_pass {
-                    (bwd[s * v + c], s > 0 || c > 0)
+                let next = (want_next && cursor[s] + 1 < passes).then(|| {
+                    let (b, _, c) = pass_of(cursor[s] + 1, s, p, v, m);
+                    (b, c)
+                });
+                let send = if bwd_pass {
+                    if s > 0 || c > 0 {
+                        hop((s + p - 1) % p)
+                    } else {
+                        0.0
+                    }
+                } else if s + 1 < p || c + 1 < v {
+                    hop(s)
                 } else {
-                    (fwd[s * v + c], s + 1 < p || c + 1 < v)
+                    0.0
                 };
-                let end = clock[s].max(dep) + dur + if sends { p2p_s } else { 0.0 };
+                let end = run(s, (bwd_pass, mb, c), next, clock[s].max(dep)) + send;
                 clock[s] = end;
                 ends[at(s, c, mb, bwd_pass)] = end;
                 cursor[s] += 1;
@@ -191,7 +231,8 @@ pub(super) fn pass_dep(
 
 /// The last micro-batch's backward of chunk `c` on stage `s` in a pass table (`(v, m)` chunks
 /// and micro-batches; as [`pipeline_passes_s`] and the combined schedule fill `ends`): when it
-/// ended, its blocking send included, and when its compute ended [s]. A stage's last pass is
+/// ended, its blocking send included, and when its compute ended [s]; `p2p_s`: the stage's
+/// backward send (over the boundary to stage `s - 1`, or from stage 0 to the last). A stage's last pass is
 /// chunk 0's (both orders end on it).
 pub(super) fn last_backward_end(
     ends: &[f64],
@@ -221,16 +262,19 @@ pub(super) struct ChunkDrain<'a> {
 /// follow the last pass; with it (`--overlap-grad-reduce`) each layer's bucket goes to the
 /// communication stream as the last micro-batch's backward of that layer ends, one bucket
 /// after another in the order they are released, and the unbucketed syncs follow the drain.
-/// `chunk(i)`: the stage's `n` model chunks (at most 64).
+/// `chunk(i)`: the stage's `n` model chunks (at most 64). `z3_drain`: when the stage's ZeRO-3
+/// stream has run its last reduce-scatter, from the stage's end (−∞ without ZeRO-3): the
+/// rank drains its side streams before the once-per-step ops (as the event level's `Drain`).
 pub(super) fn stage_synced_s<'a>(
     stage_end: f64,
     n: usize,
     chunk: impl Fn(usize) -> ChunkDrain<'a>,
     overlap: bool,
+    z3_drain: f64,
 ) -> f64 {
     let n = n.min(64);
     if !overlap {
-        return (0..n).map(|i| chunk(i).sync.all_s).sum::<f64>();
+        return z3_drain.max(0.0) + (0..n).map(|i| chunk(i).sync.all_s).sum::<f64>();
     }
     // Chunks in the order their last backwards ran (they run one after another on the stage).
     let mut order = [0usize; 64];
@@ -256,7 +300,7 @@ pub(super) fn stage_synced_s<'a>(
         }
         rest += c.sync.unbucketed_s;
     }
-    free.max(0.0) + rest
+    free.max(z3_drain).max(0.0) + rest
 }
 
 #[cfg(test)]
@@ -320,7 +364,12 @@ mod tests {
             layers: &layers,
             sync: chunks[i],
         };
-        assert_eq!(stage_synced_s(10.0, 2, drain, false), 3.0);
+        assert_eq!(
+            stage_synced_s(10.0, 2, drain, false, f64::NEG_INFINITY),
+            3.0
+        );
+        // A ZeRO-3 stream still busy 2 s after the stage's end delays the syncs.
+        assert_eq!(stage_synced_s(10.0, 2, drain, false, 2.0), 5.0);
         // With overlap, by hand: the backward runs layer 1 [6.5, 8.5], layer 0 [8.5, 9.5], the
         // embedding [9.5, 10]; bucket 1 [8.5, 10], bucket 0 [10, 11.5]; then the unbucketed
         // 0.25: 1.75 after the stage's end.
@@ -329,7 +378,8 @@ mod tests {
             layers: &layers,
             sync: sync(3.0, 1.5, 0.25, 0.5),
         };
-        assert_eq!(stage_synced_s(10.0, 1, one, true), 1.75);
+        assert_eq!(stage_synced_s(10.0, 1, one, true, f64::NEG_INFINITY), 1.75);
+        assert_eq!(stage_synced_s(10.0, 1, one, true, 3.0), 3.25);
     }
 
     #[test]
