@@ -2,7 +2,7 @@
 
 use super::error::{invalid, WorkloadError};
 use super::model::ModelSpec;
-use super::plan::{ParallelPlan, Recompute};
+use super::plan::{ParallelPlan, PipelineKind, Recompute};
 
 /// Bytes in one GiB.
 pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -175,6 +175,23 @@ pub fn stored_activation_bytes_per_layer(
 /// the working set of the one layer being recomputed); the last stage also keeps fp32 logits
 /// (`4*s*b*vocab/tp`).
 pub fn memory_per_gpu(model: &ModelSpec, plan: &ParallelPlan) -> MemoryBreakdown {
+    memory_per_gpu_under(model, plan, PipelineKind::OneFOneB)
+}
+
+/// [`memory_per_gpu`] under pipeline schedule `pipeline`. DualPipe (DeepSeek-AI 2024,
+/// arXiv:2412.19437, Sec. 3.2.1 and Table 2: "2x" parameters, "PP+1" activations): rank `r`
+/// holds stages `r` and `pp-1-r` with their weights, gradients and optimizer states; at its
+/// peak (the first forward-backward chunk of `dualpipe.py`'s step 4) it keeps `pp - h`
+/// micro-batches of its near-end stage `h = min(r, pp-1-r)` and `h + 1` of its far-end stage
+/// `pp-1-h` (counted from the order of `DualPipe.step`: steps 1-2 run `2(pp/2-h-1) + h+1`
+/// near and `h+1` far forwards, step 3 keeps the far count, step 4 adds one near forward
+/// before its first backward frees one); ranks 0 and `pp-1` each end a direction and keep
+/// its fp32 logits.
+pub fn memory_per_gpu_under(
+    model: &ModelSpec,
+    plan: &ParallelPlan,
+    pipeline: PipelineKind,
+) -> MemoryBreakdown {
     let pp = plan.pp.max(1);
     let dp = plan.dp.max(1) as f64;
     let edp = (plan.dp.max(1) / plan.ep.max(1)).max(1) as f64;
@@ -192,25 +209,54 @@ pub fn memory_per_gpu(model: &ModelSpec, plan: &ParallelPlan) -> MemoryBreakdown
         }
     };
     let micro_batches = plan.micro_batches().unwrap_or(pp).max(1);
+    let dual = pipeline == PipelineKind::DualPipe && pp >= 2;
+    let per_mb = |stage: u32| -> f64 {
+        stage_layers(model, plan, stage)
+            .map(|l| stored_activation_bytes_per_layer(model, plan, l))
+            .sum()
+    };
+    let working = |stage: u32| -> f64 {
+        if plan.recompute == Recompute::Full {
+            stage_layers(model, plan, stage)
+                .map(|l| activation_bytes_per_layer(model, plan, l))
+                .fold(0.0, f64::max)
+        } else {
+            0.0
+        }
+    };
+    let logits =
+        4.0 * model.seq_len as f64 * plan.micro_batch_seqs as f64 * model.vocab as f64
+            / plan.tp.max(1) as f64;
     let mut worst: Option<MemoryBreakdown> = None;
     for stage in 0..pp {
-        let sp = stage_params(model, plan, stage);
+        // The stages whose parameters this rank holds.
+        let (near, far) = (stage.min(pp - 1 - stage), pp - 1 - stage.min(pp - 1 - stage));
+        let sp = if dual {
+            let (a, b) = (
+                stage_params(model, plan, near),
+                stage_params(model, plan, far),
+            );
+            StageParams {
+                dense: a.dense + b.dense,
+                expert: a.expert + b.expert,
+            }
+        } else {
+            stage_params(model, plan, stage)
+        };
         let weights = p * (sp.dense / shard(3, dp) + sp.expert / shard(3, edp));
         let grads = p * (sp.dense / shard(2, dp) + sp.expert / shard(2, edp));
         let optimizer = opt * (sp.dense / shard(1, dp) + sp.expert / shard(1, edp));
-        let per_mb: f64 = stage_layers(model, plan, stage)
-            .map(|l| stored_activation_bytes_per_layer(model, plan, l))
-            .sum();
-        let in_flight = (pp - stage).min(micro_batches) as f64;
-        let mut acts = per_mb * in_flight;
-        if plan.recompute == Recompute::Full {
-            acts += stage_layers(model, plan, stage)
-                .map(|l| activation_bytes_per_layer(model, plan, l))
-                .fold(0.0, f64::max);
-        }
-        if stage + 1 == pp {
-            acts += 4.0 * model.seq_len as f64 * plan.micro_batch_seqs as f64 * model.vocab as f64
-                / plan.tp.max(1) as f64;
+        let mut acts = if dual {
+            let half = (micro_batches / 2).max(1);
+            (pp - near).min(half) as f64 * per_mb(near)
+                + (near + 1).min(half) as f64 * per_mb(far)
+                + working(near).max(working(far))
+        } else {
+            let in_flight = (pp - stage).min(micro_batches) as f64;
+            per_mb(stage) * in_flight + working(stage)
+        };
+        if stage + 1 == pp || (dual && stage == 0) {
+            acts += logits;
         }
         let m = MemoryBreakdown {
             weights_bytes: weights,
@@ -239,6 +285,16 @@ pub fn check_fits(
     plan: &ParallelPlan,
     hbm_bytes: f64,
 ) -> Result<MemoryBreakdown, WorkloadError> {
+    check_fits_under(model, plan, PipelineKind::OneFOneB, hbm_bytes)
+}
+
+/// [`check_fits`] under pipeline schedule `pipeline` ([`memory_per_gpu_under`]).
+pub fn check_fits_under(
+    model: &ModelSpec,
+    plan: &ParallelPlan,
+    pipeline: PipelineKind,
+    hbm_bytes: f64,
+) -> Result<MemoryBreakdown, WorkloadError> {
     if !(hbm_bytes.is_finite() && hbm_bytes > 0.0) {
         return Err(invalid(
             "hardware.hbm_bytes",
@@ -246,7 +302,7 @@ pub fn check_fits(
             "must be a finite number of bytes > 0",
         ));
     }
-    let m = memory_per_gpu(model, plan);
+    let m = memory_per_gpu_under(model, plan, pipeline);
     if m.total_bytes > hbm_bytes {
         return Err(WorkloadError::DoesNotFit {
             need_gib: m.total_bytes / GIB,

@@ -94,6 +94,7 @@ impl Validator<'_> {
             virtual_stages,
             overlap_ep_comm: t.overlap_ep_comm.unwrap_or(d.overlap_ep_comm),
             overlap_grad_sync: t.overlap_grad_sync.unwrap_or(d.overlap_grad_sync),
+            pipeline: t.pipeline_schedule.unwrap_or(d.pipeline),
         };
         s.validate(model, plan).map_err(|e| {
             // The overlap's own checks name their `training.` key; the rest are the stages'.

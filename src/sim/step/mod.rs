@@ -15,6 +15,7 @@ use crate::scenario::{Cluster, Job, RoutingChoice};
 use crate::workload::step_ops::{OpsConfig, StepOps};
 use crate::workload::{FfnKind, ModelSpec, ParallelPlan, Schedule, WorkloadError};
 
+mod dualpipe;
 mod fixed;
 mod memo;
 mod moe;
@@ -127,6 +128,8 @@ pub struct StepModel {
     halves: Vec<(overlap::Half, overlap::Half)>,
     /// Combined passes' times per stage and (forward, backward) chunk pair (scratch).
     comb: Vec<f64>,
+    /// DeepSeek's DualPipe (`Schedule::pipeline`), its programs and scratch; None otherwise.
+    dual: Option<dualpipe::DualPipe>,
     choice: RoutingChoice,
     placement: Placement,
     placement_policy: PlacementPolicy,
@@ -243,6 +246,9 @@ impl StepModel {
             combined: job.schedule.combined_1f1b(&job.model, &job.plan),
             halves: Vec::new(),
             comb: Vec::new(),
+            dual: (job.schedule.pipeline == crate::workload::PipelineKind::DualPipe
+                && plan_pp_even(job.plan.pp))
+            .then(dualpipe::DualPipe::default),
             choice: RoutingChoice::TokenChoice,
             placement,
             placement_policy: PlacementPolicy::Contiguous,
@@ -386,7 +392,7 @@ impl StepModel {
                 if let Some(ml) = self.moe_layer_of[l] {
                     let row = &shares[ml * e..(ml + 1) * e];
                     let r = self.moe_block(row, ml, knobs, fi);
-                    if self.combined {
+                    if self.combined || self.dual.is_some() {
                         // Compute runs around the dispatch and the combine, the routed ones at
                         // the slowest rank.
                         let h = |k: usize| overlap::Half {
@@ -418,11 +424,18 @@ impl StepModel {
         }
         // Megatron-LM's combined 1F1B with `overlap_ep_comm`.
         let combined = self.combined.then(|| self.combined_pipe(fi, mb as u32));
+        // DeepSeek's DualPipe: its makespan, exposed gradient sync and optimizer (`dualpipe`).
+        let dual = self.dual.is_some().then(|| {
+            let t = self.dualpipe_pipe(fi, mb as u32);
+            (t, self.dualpipe_sync(fi, t), self.dualpipe_opt(fi))
+        });
         let f = &self.cache[fi];
         let v = self.schedule.virtual_stages;
         // 1F1B and interleaved 1F1B pass by pass (exact on uneven stages, the sends on the
         // critical path as Megatron-LM blocks on them); one stage has no pipeline.
-        let pipe = if let Some(t) = combined {
+        let pipe = if let Some((t, _, _)) = dual {
+            t
+        } else if let Some(t) = combined {
             t
         } else if pp > 1 && v > 1 && self.chunk_layers.len() == pp * v as usize {
             // Each chunk's passes from its own layers: the embedding rides on the first
@@ -473,7 +486,7 @@ impl StepModel {
         let m = mb as usize;
         // How long after the pipeline's end the last stage is done with its sync.
         let mut exposed_dp = 0.0f64;
-        for s in 0..pp {
+        for s in (0..pp).filter(|_| dual.is_none()) {
             let (stage_end, _) = if has_ends {
                 schedule::last_backward_end(&self.pipe_ends, (vu, m), s, 0, f.p2p_s)
             } else {
@@ -499,9 +512,17 @@ impl StepModel {
             let t = schedule::stage_synced_s(stage_end, vu, chunk, self.schedule.overlap_grad_sync);
             exposed_dp = exposed_dp.max((stage_end - pipe) + t);
         }
-        let time_s = pipe + exposed_dp + f.z3_edge_s + f.opt_s + migration_s;
-        gpu_dyn_j += f.opt_dyn_j;
-        busy_gpu_s += f.opt_busy_gpu_s;
+        // Under DualPipe every stage is held, synced and updated on two ranks.
+        let (opt_s, opt_copies) = match dual {
+            Some((_, sync, opt)) => {
+                exposed_dp = sync;
+                (opt, 2.0)
+            }
+            None => (f.opt_s, 1.0),
+        };
+        let time_s = pipe + exposed_dp + f.z3_edge_s + opt_s + migration_s;
+        gpu_dyn_j += opt_copies * f.opt_dyn_j;
+        busy_gpu_s += opt_copies * f.opt_busy_gpu_s;
         let gpus = self.gpus as f64;
         let waiting_s = (gpus * time_s - busy_gpu_s).max(0.0);
         let replicas = self.plan.dp as f64 / ep;
@@ -525,9 +546,9 @@ impl StepModel {
             pipe_s: pipe,
             pipe_comm_s: crit[2],
             sync_s: exposed_dp + f.z3_edge_s,
-            opt_s: f.opt_s,
-            opt_dyn_j: f.opt_dyn_j,
-            opt_busy_gpu_s: f.opt_busy_gpu_s,
+            opt_s,
+            opt_dyn_j: opt_copies * f.opt_dyn_j,
+            opt_busy_gpu_s: opt_copies * f.opt_busy_gpu_s,
             migration_s,
             gpu_energy_j,
             gpus,
@@ -630,4 +651,9 @@ impl StepModel {
     pub fn last_stage_times(&self) -> (&[f64], &[f64]) {
         (&self.stage_f, &self.stage_b)
     }
+}
+
+/// Whether `pp` admits DualPipe (even, at least 2; `Schedule::validate` refuses the rest).
+fn plan_pp_even(pp: u32) -> bool {
+    pp >= 2 && pp.is_multiple_of(2)
 }
