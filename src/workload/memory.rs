@@ -129,6 +129,15 @@ pub fn activation_bytes_per_layer(model: &ModelSpec, plan: &ParallelPlan, layer:
     } else {
         4.0 * a * sb
     };
+    if plan.recompute == Recompute::NormsUpProj {
+        // Not kept (DeepSeek-V3 report Sec. 3.2.3): the two norms' outputs, which are the
+        // attention's and the MLP's input (2sbh each); with MLA also the up-projections'
+        // outputs Q, K, V (recomputed from the kept latents before the attention backward).
+        units -= 4.0 * sb * h;
+        if model.arch.mla.is_some() {
+            units -= 2.0 * sb * q + 2.0 * sb * kv;
+        }
+    }
     match model.moe() {
         Some(m) if model.is_moe_layer(layer) => {
             let fe = m.expert_ffn_hidden as f64;
@@ -145,7 +154,7 @@ pub fn activation_bytes_per_layer(model: &ModelSpec, plan: &ParallelPlan, layer:
 }
 
 /// Activation bytes one layer keeps between its forward and its backward for one micro-batch
-/// on one GPU under `plan.recompute`: `None` and `Selective` keep
+/// on one GPU under `plan.recompute`: `None`, `Selective` and `NormsUpProj` keep
 /// [`activation_bytes_per_layer`] (selective recompute with flash attention saves only the
 /// log-sum-exp: the score matrix is never stored); `Full` keeps the layer input, `2sbh/t`
 /// (Korthikanti et al. 2022, Table 2).
@@ -155,7 +164,9 @@ pub fn stored_activation_bytes_per_layer(
     layer: u32,
 ) -> f64 {
     match plan.recompute {
-        Recompute::None | Recompute::Selective => activation_bytes_per_layer(model, plan, layer),
+        Recompute::None | Recompute::Selective | Recompute::NormsUpProj => {
+            activation_bytes_per_layer(model, plan, layer)
+        }
         Recompute::Full => {
             2.0 * model.seq_len as f64
                 * plan.micro_batch_seqs as f64

@@ -14,6 +14,10 @@ pub enum Recompute {
     /// Keep only each layer's input; re-run the layer's whole forward before its backward
     /// (Megatron `--recompute-granularity full`).
     Full,
+    /// Recompute every normalisation and the MLA up-projections in backward, keeping no
+    /// output of either (DeepSeek-AI 2024, DeepSeek-V3 report arXiv:2412.19437, Sec. 3.2.3
+    /// "Recomputation of RMSNorm and MLA Up-Projection"); on a model without MLA only the norms.
+    NormsUpProj,
 }
 
 impl Recompute {
@@ -33,6 +37,7 @@ impl Recompute {
             "none" | "false" => Some(Recompute::None),
             "selective" => Some(Recompute::Selective),
             "full" | "true" => Some(Recompute::Full),
+            "norms_up_proj" => Some(Recompute::NormsUpProj),
             _ => None,
         }
     }

@@ -57,7 +57,7 @@ impl Validator<'_> {
     /// `training.recompute`: `"none" | "selective" | "full"`, or the legacy boolean, which keeps
     /// its old meaning (`true` = a full forward recomputed before each backward = `"full"`).
     pub(super) fn recompute(&self, t: &RawTraining) -> Result<Recompute, ScenarioError> {
-        const VALID: &str = "valid: \"none\", \"selective\" (Megatron `--recompute-granularity selective`: the attention core), \"full\" (the whole layer's forward), or the legacy true (= \"full\") / false (= \"none\")";
+        const VALID: &str = "valid: \"none\", \"selective\" (Megatron `--recompute-granularity selective`: the attention core), \"full\" (the whole layer's forward), \"norms_up_proj\" (DeepSeek-V3: every norm and the MLA up-projections), or the legacy true (= \"full\") / false (= \"none\")";
         match &t.recompute {
             toml::Value::Boolean(b) => Ok(Recompute::from_legacy_bool(*b)),
             toml::Value::String(s) if s != "true" && s != "false" => Recompute::parse(s)
