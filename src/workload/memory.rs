@@ -468,6 +468,54 @@ mod tests {
     }
 
     #[test]
+    fn dualpipe_holds_two_stages_and_pp_plus_one_micro_batches() {
+        // DeepSeek-V3 report Table 2: DualPipe "2x" parameters and "PP+1" activations.
+        let m = llama2_7b();
+        let p = ParallelPlan {
+            recompute: Recompute::None,
+            ..plan(2, 1, 4, 0)
+        };
+        let one = memory_per_gpu(&m, &p);
+        let two = memory_per_gpu_under(&m, &p, PipelineKind::DualPipe);
+        // Even stages of 8 layers; the worst 1F1B stage holds the embedding or the head, a
+        // DualPipe rank 0 holds both (stage 0 and stage 3).
+        let (s0, s3) = (stage_params(&m, &p, 0), stage_params(&m, &p, 3));
+        assert!((two.weights_bytes - 2.0 * (s0.dense + s3.dense)).abs() < 1.0);
+        assert!(two.weights_bytes > 1.9 * one.weights_bytes);
+        // Activations: every rank keeps pp + 1 = 5 micro-batches of equal stages (+ logits at
+        // both ends); 1F1B's stage 0 keeps pp = 4.
+        let per_mb: f64 = (0..8)
+            .map(|l| stored_activation_bytes_per_layer(&m, &p, l))
+            .sum();
+        let logits = 4.0 * m.seq_len as f64 * m.vocab as f64;
+        assert!((two.activations_bytes - (5.0 * per_mb + logits)).abs() < 1.0);
+    }
+
+    #[test]
+    fn deepseek_recompute_keeps_neither_norm_nor_up_projection_outputs() {
+        // DeepSeek-V3 report Sec. 3.2.3: less kept than no recompute, more than full.
+        let m = deepseek_v3();
+        let at = |r| {
+            let p = ParallelPlan {
+                recompute: r,
+                ..plan(1, 1, 1, 0)
+            };
+            stored_activation_bytes_per_layer(&m, &p, 5)
+        };
+        let (none, ds, full) = (
+            at(Recompute::None),
+            at(Recompute::NormsUpProj),
+            at(Recompute::Full),
+        );
+        assert!(full < ds && ds < none, "{full} {ds} {none}");
+        // By hand: 4sbh (norm outputs) + 2sb(q + kv) (MLA up-projection outputs), bf16.
+        let (s, h) = (m.seq_len as f64, m.d_model as f64);
+        let q = m.heads as f64 * m.qk_head_dim() as f64;
+        let kv = m.kv_heads as f64 * (m.qk_head_dim() + m.v_head_dim()) as f64;
+        assert!((none - ds - (4.0 * s * h + 2.0 * s * (q + kv))).abs() < 1.0);
+    }
+
+    #[test]
     fn bad_hbm_is_an_error() {
         let e = check_fits(&llama2_7b(), &plan(1, 1, 1, 0), f64::NAN).unwrap_err();
         assert!(e.to_string().contains("hardware.hbm_bytes"));

@@ -645,6 +645,51 @@ mod tests {
     }
 
     #[test]
+    fn dualpipe_refusals_follow_dualpipe_py() {
+        // dualpipe.py asserts an even rank count and an even chunk count >= 2 x ranks.
+        let m = mixtral_8x7b();
+        let d = Schedule {
+            pipeline: PipelineKind::DualPipe,
+            ..Schedule::default()
+        };
+        // pp 2, 256 / 8 = 32 micro-batches: valid.
+        d.validate(&m, &plan()).unwrap();
+        let msg = |e: WorkloadError| {
+            let s = e.to_string();
+            assert_eq!(field_of(e), "training.pipeline_schedule");
+            s
+        };
+        let e = d.validate(&m, &ParallelPlan { pp: 3, ..plan() }).unwrap_err();
+        assert!(msg(e).contains("pp = 3"));
+        let e = d.validate(&m, &ParallelPlan { pp: 1, ..plan() }).unwrap_err();
+        assert!(msg(e).contains("even number of pipeline stages"));
+        // 3 micro-batches (odd) and 2 (< 2 x pp = 4).
+        for g in [24, 16] {
+            let p = ParallelPlan {
+                global_batch_seqs: g,
+                ..plan()
+            };
+            let e = d.validate(&m, &p).unwrap_err();
+            assert!(msg(e).contains(">= 2 x pp = 4"));
+        }
+        let v2 = Schedule {
+            virtual_stages: 2,
+            ..d
+        };
+        assert!(msg(v2.validate(&m, &plan()).unwrap_err()).contains("virtual_stages = 1"));
+        let ovl = Schedule {
+            overlap_ep_comm: true,
+            ..d
+        };
+        assert!(msg(ovl.validate(&m, &plan()).unwrap_err()).contains("overlap_ep_comm"));
+        let z3 = ParallelPlan {
+            zero_stage: 3,
+            ..plan()
+        };
+        assert!(msg(d.validate(&m, &z3).unwrap_err()).contains("ZeRO stage 3"));
+    }
+
+    #[test]
     fn zero_and_out_of_range_values_are_rejected() {
         let m = mixtral_8x7b();
         assert_eq!(

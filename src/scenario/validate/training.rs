@@ -144,6 +144,44 @@ mod tests {
     }
 
     #[test]
+    fn dualpipe_is_chosen_by_key_and_refused_where_dualpipe_py_asserts() {
+        // The shipped one-node plans have pp = 1: DualPipe needs an even pp >= 2.
+        let e = with(&[(
+            "recompute = false",
+            "recompute = false\npipeline_schedule = \"dualpipe\"",
+        )])
+        .expect_err("accepted");
+        assert!(
+            e.contains("training.pipeline_schedule") && e.contains("got pp = 1"),
+            "{e}"
+        );
+        // pp 2 (dp 4): 256 / (4 x 8) = 8 micro-batches >= 2 x 2.
+        let two = [
+            (
+                "recompute = false",
+                "recompute = false\npipeline_schedule = \"dualpipe\"",
+            ),
+            ("dp = 8", "dp = 4"),
+            ("pp = 1", "pp = 2"),
+            ("ep = 8", "ep = 4"),
+            ("dp = 8", "dp = 4"),
+            ("pp = 1", "pp = 2"),
+        ];
+        let s = with(&two).expect("valid");
+        let d = &s.dense.as_ref().expect("dense").schedule;
+        assert_eq!(d.pipeline, crate::workload::PipelineKind::DualPipe);
+        let e = with(&[(
+            "recompute = false",
+            "recompute = false\npipeline_schedule = \"zb-v\"",
+        )])
+        .expect_err("accepted");
+        assert!(
+            e.contains("pipeline_schedule") && e.contains("1f1b") && e.contains("dualpipe"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn bad_schedule_values_name_the_key() {
         let e = with(&[(
             "recompute = false",

@@ -457,6 +457,34 @@ mod tests {
     }
 
     #[test]
+    fn a_dualpipe_job_steps_and_beats_1f1b_on_two_stages() {
+        // Why: end to end through StepModel (paired passes from the layers' halves, the sync of
+        // both stages, the doubled optimizer). On pp = 2 DualPipe has no bubble pass and hides
+        // the all-to-alls of its paired passes; 1F1B has a (F + B) bubble.
+        use crate::scenario::parse_scenario;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let text = std::fs::read_to_string(dir.join("single_node.toml")).expect("scenario");
+        let s = parse_scenario("single_node.toml", &text, &dir).expect("valid");
+        let mut job = s.moe.clone().expect("moe");
+        job.plan.dp = 4;
+        job.plan.ep = 4;
+        job.plan.pp = 2;
+        let run = |job: &crate::scenario::Job| {
+            let mut sm = StepModel::new(job, &s.cluster).expect("op list");
+            let e = sm.experts();
+            let shares = vec![1.0 / e as f64; sm.moe_layers() * e];
+            sm.step(&shares, sm.full_knobs())
+        };
+        let one = run(&job);
+        job.schedule.pipeline = crate::workload::PipelineKind::DualPipe;
+        job.schedule.validate(&job.model, &job.plan).expect("valid");
+        let dual = run(&job);
+        assert!(dual.time_s.is_finite() && dual.time_s > 0.0, "{dual:?}");
+        assert!(dual.time_s < one.time_s, "{} vs {}", dual.time_s, one.time_s);
+        assert_eq!(dual.tokens, one.tokens);
+    }
+
+    #[test]
     fn dualpipe_beats_1f1b_bubble_on_the_same_stages() {
         // Why: Table 2's point: (pp/2 - 1) paired passes of bubble against 1F1B's (pp - 1)(F + B).
         let (n, m) = (8usize, 16usize);
