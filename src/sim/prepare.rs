@@ -156,7 +156,12 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
             ),
             train_s,
             deadline_s,
-            memory_per_gpu_bytes: memory_per_gpu_under(&job.model, &job.plan, job.schedule.pipeline)
+            memory_per_gpu_bytes: memory_per_gpu_under(
+                &job.model,
+                &job.plan,
+                job.schedule.pipeline,
+                job.fp8_recipe,
+            )
                 .total_bytes,
             hbm_bytes: s.cluster.accelerator.hbm_bytes,
         };

@@ -173,7 +173,7 @@ impl Validator<'_> {
         workload::check_fits_under(
             &model,
             &plan,
-            schedule.pipeline,
+            (schedule.pipeline, t.fp8_recipe.unwrap_or_default()),
             cluster.accelerator.hbm_bytes,
         )
         .map_err(|e| {
