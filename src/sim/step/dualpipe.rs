@@ -438,6 +438,7 @@ mod tests {
             let work = ideal - pairs as f64 * (f + b - fb);
             let bubble = t - work;
             let table2 = (n as f64 / 2.0 - 1.0) * (fb + b);
+            eprintln!("n {n} m {m}: bubble {bubble}, Table 2 (W = 0) {table2}");
             assert!(
                 bubble >= -1e-9 && bubble <= table2 + f + b + 1e-9,
                 "n {n} m {m}: bubble {bubble} vs Table 2 {table2}"
@@ -482,6 +483,34 @@ mod tests {
         assert!(dual.time_s.is_finite() && dual.time_s > 0.0, "{dual:?}");
         assert!(dual.time_s < one.time_s, "{} vs {}", dual.time_s, one.time_s);
         assert_eq!(dual.tokens, one.tokens);
+    }
+
+    #[test]
+    fn the_deepseek_v3_case_fits_and_dualpipe_and_its_recompute_shorten_its_step() {
+        // Why: the validation case runs the report's plan (pp 16 DualPipe, 120 micro-batches,
+        // norms_up_proj); it must pass the memory check, and each of the report's choices must
+        // shorten the step against the settings the case used before (1F1B, full recompute).
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios/validation/deepseek_v3.toml");
+        let s = crate::scenario::Scenario::from_file(&path).expect("case parses and fits");
+        let job = s.moe.clone().expect("moe");
+        assert_eq!(job.schedule.pipeline, crate::workload::PipelineKind::DualPipe);
+        let run = |job: &crate::scenario::Job| {
+            let mut sm = StepModel::new(job, &s.cluster).expect("op list");
+            let e = sm.experts();
+            let shares = vec![1.0 / e as f64; sm.moe_layers() * e];
+            sm.step(&shares, sm.full_knobs()).time_s
+        };
+        let dual = run(&job);
+        let mut one = job.clone();
+        one.schedule.pipeline = crate::workload::PipelineKind::OneFOneB;
+        let one_t = run(&one);
+        let mut full = job.clone();
+        full.plan.recompute = crate::workload::Recompute::Full;
+        let full_t = run(&full);
+        eprintln!("DeepSeek-V3 step: DualPipe {dual:.2} s, 1F1B {one_t:.2} s, DualPipe + full recompute {full_t:.2} s");
+        assert!(dual.is_finite() && dual > 0.0);
+        assert!(dual < one_t && dual < full_t);
     }
 
     #[test]
