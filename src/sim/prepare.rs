@@ -162,7 +162,7 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
                 job.schedule.pipeline,
                 job.fp8_recipe,
             )
-                .total_bytes,
+            .total_bytes,
             hbm_bytes: s.cluster.accelerator.hbm_bytes,
         };
         check_strategy(s, &plan)?;

@@ -193,8 +193,8 @@ fn deepseek_fp8_activation_bytes(model: &ModelSpec, plan: &ParallelPlan, layer: 
     let (fp8, e5m6, bf16) = (1.0, 1.5, 2.0);
     // Attention: its linear input (norm output), dropout mask, Q K V, the out-projection input,
     // the two norms' inputs.
-    let mut bytes = if norms_rc { 0.0 } else { fp8 * sb * h } + sb * h + e5m6 * sb * o
-        + bf16 * 2.0 * sb * h;
+    let mut bytes =
+        if norms_rc { 0.0 } else { fp8 * sb * h } + sb * h + e5m6 * sb * o + bf16 * 2.0 * sb * h;
     if !(norms_rc && model.arch.mla.is_some()) {
         bytes += bf16 * sb * (q + kv);
     }
@@ -275,7 +275,12 @@ pub fn stored_activation_bytes_per_layer_under(
 /// the working set of the one layer being recomputed); the last stage also keeps fp32 logits
 /// (`4*s*b*vocab/tp`).
 pub fn memory_per_gpu(model: &ModelSpec, plan: &ParallelPlan) -> MemoryBreakdown {
-    memory_per_gpu_under(model, plan, PipelineKind::OneFOneB, Fp8Recipe::TransformerEngine)
+    memory_per_gpu_under(
+        model,
+        plan,
+        PipelineKind::OneFOneB,
+        Fp8Recipe::TransformerEngine,
+    )
 }
 
 /// [`memory_per_gpu`] under pipeline schedule `pipeline` and FP8 recipe `recipe`
@@ -326,13 +331,15 @@ pub fn memory_per_gpu_under(
             0.0
         }
     };
-    let logits =
-        4.0 * model.seq_len as f64 * plan.micro_batch_seqs as f64 * model.vocab as f64
-            / plan.tp.max(1) as f64;
+    let logits = 4.0 * model.seq_len as f64 * plan.micro_batch_seqs as f64 * model.vocab as f64
+        / plan.tp.max(1) as f64;
     let mut worst: Option<MemoryBreakdown> = None;
     for stage in 0..pp {
         // The stages whose parameters this rank holds.
-        let (near, far) = (stage.min(pp - 1 - stage), pp - 1 - stage.min(pp - 1 - stage));
+        let (near, far) = (
+            stage.min(pp - 1 - stage),
+            pp - 1 - stage.min(pp - 1 - stage),
+        );
         let sp = if dual {
             let (a, b) = (
                 stage_params(model, plan, near),

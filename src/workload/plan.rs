@@ -659,9 +659,13 @@ mod tests {
             assert_eq!(field_of(e), "training.pipeline_schedule");
             s
         };
-        let e = d.validate(&m, &ParallelPlan { pp: 3, ..plan() }).unwrap_err();
+        let e = d
+            .validate(&m, &ParallelPlan { pp: 3, ..plan() })
+            .unwrap_err();
         assert!(msg(e).contains("pp = 3"));
-        let e = d.validate(&m, &ParallelPlan { pp: 1, ..plan() }).unwrap_err();
+        let e = d
+            .validate(&m, &ParallelPlan { pp: 1, ..plan() })
+            .unwrap_err();
         assert!(msg(e).contains("even number of pipeline stages"));
         // 3 micro-batches (odd) and 2 (< 2 x pp = 4).
         for g in [24, 16] {

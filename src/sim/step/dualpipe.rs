@@ -176,7 +176,14 @@ impl DualPipe {
     /// one micro-batch, `comb[2r]` rank `r`'s forward of stage `r` with a backward of stage
     /// `pp-1-r` and `comb[2r+1]` the other pair, `p2p_s` one pipeline transfer (a commit with
     /// sends waits for them to complete; a receive arrives `p2p_s` after both ends posted it).
-    pub(super) fn makespan(&mut self, f: &[f64], b: &[f64], comb: &[f64], m: usize, p2p_s: f64) -> f64 {
+    pub(super) fn makespan(
+        &mut self,
+        f: &[f64],
+        b: &[f64],
+        comb: &[f64],
+        m: usize,
+        p2p_s: f64,
+    ) -> f64 {
         let n = f.len();
         if n < 2 || m < 2 {
             return f64::NAN;
@@ -481,7 +488,12 @@ mod tests {
         job.schedule.validate(&job.model, &job.plan).expect("valid");
         let dual = run(&job);
         assert!(dual.time_s.is_finite() && dual.time_s > 0.0, "{dual:?}");
-        assert!(dual.time_s < one.time_s, "{} vs {}", dual.time_s, one.time_s);
+        assert!(
+            dual.time_s < one.time_s,
+            "{} vs {}",
+            dual.time_s,
+            one.time_s
+        );
         assert_eq!(dual.tokens, one.tokens);
     }
 
@@ -494,7 +506,10 @@ mod tests {
             .join("scenarios/validation/deepseek_v3.toml");
         let s = crate::scenario::Scenario::from_file(&path).expect("case parses and fits");
         let job = s.moe.clone().expect("moe");
-        assert_eq!(job.schedule.pipeline, crate::workload::PipelineKind::DualPipe);
+        assert_eq!(
+            job.schedule.pipeline,
+            crate::workload::PipelineKind::DualPipe
+        );
         let run = |job: &crate::scenario::Job| {
             let mut sm = StepModel::new(job, &s.cluster).expect("op list");
             let e = sm.experts();
@@ -519,7 +534,8 @@ mod tests {
         let (n, m) = (8usize, 16usize);
         let dual = uniform(n, m, 1.0, 2.0, 3.0);
         let mut ends = Vec::new();
-        let one = super::super::pipeline_passes_s(&[1.0; 8], &[2.0; 8], m as u32, 0.0, 1, &mut ends);
+        let one =
+            super::super::pipeline_passes_s(&[1.0; 8], &[2.0; 8], m as u32, 0.0, 1, &mut ends);
         assert!(dual < one, "{dual} vs {one}");
     }
 }
