@@ -99,6 +99,8 @@ pub struct RawTraining {
     pub optimizer: Option<OptimizerKind>,
     pub sequence_parallel: Option<bool>,
     pub overlap_ep_comm: Option<bool>,
+    /// `"1f1b"` (default; interleaved with `virtual_stages`) or `"dualpipe"`.
+    pub pipeline_schedule: Option<crate::workload::PipelineKind>,
     pub overlap_grad_sync: Option<bool>,
     /// Price every step (no step aggregation); default false.
     pub exact: Option<bool>,

@@ -6,7 +6,7 @@ use crate::engine::SeedTree;
 use crate::grid::{self, GridSeries};
 use crate::routing::TraceFile;
 use crate::scenario::{RoutingSource, Scenario, StrategyKind};
-use crate::workload::memory_per_gpu;
+use crate::workload::memory_per_gpu_under;
 use std::sync::Arc;
 
 const SECONDS_PER_YEAR: f64 = 365.0 * 86_400.0;
@@ -156,7 +156,13 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
             ),
             train_s,
             deadline_s,
-            memory_per_gpu_bytes: memory_per_gpu(&job.model, &job.plan).total_bytes,
+            memory_per_gpu_bytes: memory_per_gpu_under(
+                &job.model,
+                &job.plan,
+                job.schedule.pipeline,
+                job.fp8_recipe,
+            )
+            .total_bytes,
             hbm_bytes: s.cluster.accelerator.hbm_bytes,
         };
         check_strategy(s, &plan)?;

@@ -234,6 +234,7 @@ fn build(spec: &Spec, routing: Option<(Vec<f64>, String)>) -> Option<Case> {
         virtual_stages: spec.v,
         overlap_ep_comm: spec.ovl_ep,
         overlap_grad_sync: spec.ovl_dp,
+        ..Schedule::default()
     };
     let gpus = dp * tp * pp;
     let gpus_per_node = spec.gpn;

@@ -2,7 +2,9 @@
 
 use super::error::{invalid, WorkloadError};
 use super::model::ModelSpec;
-use super::plan::{ParallelPlan, Recompute};
+use super::plan::{ParallelPlan, PipelineKind, Recompute};
+use super::precision::Precision;
+use super::step_ops::Fp8Recipe;
 
 /// Bytes in one GiB.
 pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -110,6 +112,20 @@ pub fn stage_params(model: &ModelSpec, plan: &ParallelPlan, stage: u32) -> Stage
 /// logits `4sbE`, with `c` the capacity factor (1 if dropless). 2-byte terms scale with
 /// `precision_bytes / 2`.
 pub fn activation_bytes_per_layer(model: &ModelSpec, plan: &ParallelPlan, layer: u32) -> f64 {
+    activation_bytes_per_layer_under(model, plan, layer, Fp8Recipe::TransformerEngine)
+}
+
+/// [`activation_bytes_per_layer`] under FP8 recipe `recipe` (it matters only with
+/// `precision = "fp8"`; see [`deepseek_fp8_activation_bytes`] for DeepSeek-V3's).
+pub fn activation_bytes_per_layer_under(
+    model: &ModelSpec,
+    plan: &ParallelPlan,
+    layer: u32,
+    recipe: Fp8Recipe,
+) -> f64 {
+    if plan.precision == Precision::Fp8 && recipe == Fp8Recipe::Deepseek {
+        return deepseek_fp8_activation_bytes(model, plan, layer);
+    }
     let s = model.seq_len as f64;
     let b = plan.micro_batch_seqs as f64;
     let h = model.d_model as f64;
@@ -129,6 +145,15 @@ pub fn activation_bytes_per_layer(model: &ModelSpec, plan: &ParallelPlan, layer:
     } else {
         4.0 * a * sb
     };
+    if plan.recompute == Recompute::NormsUpProj {
+        // Not kept (DeepSeek-V3 report Sec. 3.2.3): the two norms' outputs, which are the
+        // attention's and the MLP's input (2sbh each); with MLA also the up-projections'
+        // outputs Q, K, V (recomputed from the kept latents before the attention backward).
+        units -= 4.0 * sb * h;
+        if model.arch.mla.is_some() {
+            units -= 2.0 * sb * q + 2.0 * sb * kv;
+        }
+    }
     match model.moe() {
         Some(m) if model.is_moe_layer(layer) => {
             let fe = m.expert_ffn_hidden as f64;
@@ -144,8 +169,68 @@ pub fn activation_bytes_per_layer(model: &ModelSpec, plan: &ParallelPlan, layer:
     (units * plan.precision_bytes() / 2.0 + fp32) / t
 }
 
+/// Activation bytes one layer keeps for its backward (as [`activation_bytes_per_layer`]) under
+/// DeepSeek-V3's FP8 recipe (DeepSeek-AI 2024, arXiv:2412.19437): what a linear caches for its
+/// backward is FP8, 1 byte (Sec. 3.3.3 "cache activations in FP8 format for the backward pass of
+/// the Linear operator"), except the input of the linear after attention, kept in E5M6, 12 bits
+/// = 1.5 bytes (Sec. 3.3.3 (1)); the MoE SwiGLU keeps its inputs in FP8 and recomputes its output
+/// (Sec. 3.3.3 (2)), so the expert down-projection's input is not kept; norm inputs, attention
+/// inputs Q, K, V and the rotary part stay BF16, 2 bytes (Sec. 3.3.1: normalization and attention
+/// operators in original precision); a dense FFN's activation input stays BF16 (it is no linear's
+/// input) and its output is the down-projection's FP8 input; dropout masks 1 byte and the fp32
+/// log-sum-exp and router logits as [`activation_bytes_per_layer`]. With `NormsUpProj`
+/// (Sec. 3.2.3) the norm outputs (the attention's and the MLP's linear inputs) and, with MLA, Q,
+/// K, V are not kept.
+fn deepseek_fp8_activation_bytes(model: &ModelSpec, plan: &ParallelPlan, layer: u32) -> f64 {
+    let sb = model.seq_len as f64 * plan.micro_batch_seqs as f64;
+    let h = model.d_model as f64;
+    let a = model.heads as f64;
+    let q = a * model.qk_head_dim() as f64;
+    let kv = model.kv_heads as f64 * (model.qk_head_dim() + model.v_head_dim()) as f64;
+    let o = a * model.v_head_dim() as f64;
+    let rc = plan.recompute;
+    let norms_rc = rc == Recompute::NormsUpProj;
+    let (fp8, e5m6, bf16) = (1.0, 1.5, 2.0);
+    // Attention: its linear input (norm output), dropout mask, Q K V, the out-projection input,
+    // the two norms' inputs.
+    let mut bytes =
+        if norms_rc { 0.0 } else { fp8 * sb * h } + sb * h + e5m6 * sb * o + bf16 * 2.0 * sb * h;
+    if !(norms_rc && model.arch.mla.is_some()) {
+        bytes += bf16 * sb * (q + kv);
+    }
+    if let Some(m) = &model.arch.mla {
+        // Latents: the up-projections' FP8 inputs; the rotary key part feeds attention.
+        bytes += fp8 * sb * (m.q_lora_rank + m.kv_lora_rank) as f64
+            + bf16 * sb * m.qk_rope_head_dim as f64;
+    }
+    let mut fp32 = if rc == Recompute::Selective {
+        0.0
+    } else {
+        4.0 * a * sb
+    };
+    // The MLP's linear input (norm output) and its dropout mask.
+    bytes += if norms_rc { 0.0 } else { fp8 * sb * h } + sb * h;
+    let act_in = model.arch.act.matrices() - 1.0; // activation inputs: 2 SwiGLU, 1 GELU
+    match model.moe() {
+        Some(m) if model.is_moe_layer(layer) => {
+            let fe = m.expert_ffn_hidden as f64;
+            let kc = m.top_k as f64 * m.capacity_factor.unwrap_or(1.0);
+            // Per assignment: the up-projection's FP8 input, the SwiGLU's FP8 inputs (its
+            // output recomputed); the shared experts read the layer input already kept.
+            bytes += kc * (fp8 * sb * h + fp8 * act_in * sb * fe)
+                + m.shared_experts as f64 * fp8 * act_in * sb * fe;
+            fp32 += 4.0 * sb * m.experts as f64;
+        }
+        _ => {
+            let f = model.ffn_hidden as f64;
+            bytes += bf16 * act_in * sb * f + fp8 * sb * f;
+        }
+    }
+    (bytes + fp32) / plan.tp.max(1) as f64
+}
+
 /// Activation bytes one layer keeps between its forward and its backward for one micro-batch
-/// on one GPU under `plan.recompute`: `None` and `Selective` keep
+/// on one GPU under `plan.recompute`: `None`, `Selective` and `NormsUpProj` keep
 /// [`activation_bytes_per_layer`] (selective recompute with flash attention saves only the
 /// log-sum-exp: the score matrix is never stored); `Full` keeps the layer input, `2sbh/t`
 /// (Korthikanti et al. 2022, Table 2).
@@ -154,13 +239,28 @@ pub fn stored_activation_bytes_per_layer(
     plan: &ParallelPlan,
     layer: u32,
 ) -> f64 {
+    stored_activation_bytes_per_layer_under(model, plan, layer, Fp8Recipe::TransformerEngine)
+}
+
+/// [`stored_activation_bytes_per_layer`] under FP8 recipe `recipe`: DeepSeek's keeps the layer
+/// input (the residual stream) in BF16 under full recompute (Sec. 3.3.1).
+pub fn stored_activation_bytes_per_layer_under(
+    model: &ModelSpec,
+    plan: &ParallelPlan,
+    layer: u32,
+    recipe: Fp8Recipe,
+) -> f64 {
     match plan.recompute {
-        Recompute::None | Recompute::Selective => activation_bytes_per_layer(model, plan, layer),
+        Recompute::None | Recompute::Selective | Recompute::NormsUpProj => {
+            activation_bytes_per_layer_under(model, plan, layer, recipe)
+        }
         Recompute::Full => {
-            2.0 * model.seq_len as f64
-                * plan.micro_batch_seqs as f64
-                * model.d_model as f64
-                * (plan.precision_bytes() / 2.0)
+            let bytes = if plan.precision == Precision::Fp8 && recipe == Fp8Recipe::Deepseek {
+                2.0
+            } else {
+                plan.precision_bytes()
+            };
+            model.seq_len as f64 * plan.micro_batch_seqs as f64 * model.d_model as f64 * bytes
                 / plan.tp.max(1) as f64
         }
     }
@@ -175,6 +275,30 @@ pub fn stored_activation_bytes_per_layer(
 /// the working set of the one layer being recomputed); the last stage also keeps fp32 logits
 /// (`4*s*b*vocab/tp`).
 pub fn memory_per_gpu(model: &ModelSpec, plan: &ParallelPlan) -> MemoryBreakdown {
+    memory_per_gpu_under(
+        model,
+        plan,
+        PipelineKind::OneFOneB,
+        Fp8Recipe::TransformerEngine,
+    )
+}
+
+/// [`memory_per_gpu`] under pipeline schedule `pipeline` and FP8 recipe `recipe`
+/// ([`activation_bytes_per_layer_under`]). DualPipe (DeepSeek-AI 2024,
+/// arXiv:2412.19437, Sec. 3.2.1 and Table 2: "2x" parameters, "PP+1" activations): rank `r`
+/// holds stages `r` and `pp-1-r` with their weights, gradients and optimizer states; at its
+/// peak (the first forward-backward chunk of `dualpipe.py`'s step 4) it keeps `pp - h`
+/// micro-batches of its near-end stage `h = min(r, pp-1-r)` and `h + 1` of its far-end stage
+/// `pp-1-h` (counted from the order of `DualPipe.step`: steps 1-2 run `2(pp/2-h-1) + h+1`
+/// near and `h+1` far forwards, step 3 keeps the far count, step 4 adds one near forward
+/// before its first backward frees one); ranks 0 and `pp-1` each end a direction and keep
+/// its fp32 logits.
+pub fn memory_per_gpu_under(
+    model: &ModelSpec,
+    plan: &ParallelPlan,
+    pipeline: PipelineKind,
+    recipe: Fp8Recipe,
+) -> MemoryBreakdown {
     let pp = plan.pp.max(1);
     let dp = plan.dp.max(1) as f64;
     let edp = (plan.dp.max(1) / plan.ep.max(1)).max(1) as f64;
@@ -192,25 +316,56 @@ pub fn memory_per_gpu(model: &ModelSpec, plan: &ParallelPlan) -> MemoryBreakdown
         }
     };
     let micro_batches = plan.micro_batches().unwrap_or(pp).max(1);
+    let dual = pipeline == PipelineKind::DualPipe && pp >= 2;
+    let per_mb = |stage: u32| -> f64 {
+        stage_layers(model, plan, stage)
+            .map(|l| stored_activation_bytes_per_layer_under(model, plan, l, recipe))
+            .sum()
+    };
+    let working = |stage: u32| -> f64 {
+        if plan.recompute == Recompute::Full {
+            stage_layers(model, plan, stage)
+                .map(|l| activation_bytes_per_layer_under(model, plan, l, recipe))
+                .fold(0.0, f64::max)
+        } else {
+            0.0
+        }
+    };
+    let logits = 4.0 * model.seq_len as f64 * plan.micro_batch_seqs as f64 * model.vocab as f64
+        / plan.tp.max(1) as f64;
     let mut worst: Option<MemoryBreakdown> = None;
     for stage in 0..pp {
-        let sp = stage_params(model, plan, stage);
+        // The stages whose parameters this rank holds.
+        let (near, far) = (
+            stage.min(pp - 1 - stage),
+            pp - 1 - stage.min(pp - 1 - stage),
+        );
+        let sp = if dual {
+            let (a, b) = (
+                stage_params(model, plan, near),
+                stage_params(model, plan, far),
+            );
+            StageParams {
+                dense: a.dense + b.dense,
+                expert: a.expert + b.expert,
+            }
+        } else {
+            stage_params(model, plan, stage)
+        };
         let weights = p * (sp.dense / shard(3, dp) + sp.expert / shard(3, edp));
         let grads = p * (sp.dense / shard(2, dp) + sp.expert / shard(2, edp));
         let optimizer = opt * (sp.dense / shard(1, dp) + sp.expert / shard(1, edp));
-        let per_mb: f64 = stage_layers(model, plan, stage)
-            .map(|l| stored_activation_bytes_per_layer(model, plan, l))
-            .sum();
-        let in_flight = (pp - stage).min(micro_batches) as f64;
-        let mut acts = per_mb * in_flight;
-        if plan.recompute == Recompute::Full {
-            acts += stage_layers(model, plan, stage)
-                .map(|l| activation_bytes_per_layer(model, plan, l))
-                .fold(0.0, f64::max);
-        }
-        if stage + 1 == pp {
-            acts += 4.0 * model.seq_len as f64 * plan.micro_batch_seqs as f64 * model.vocab as f64
-                / plan.tp.max(1) as f64;
+        let mut acts = if dual {
+            let half = (micro_batches / 2).max(1);
+            (pp - near).min(half) as f64 * per_mb(near)
+                + (near + 1).min(half) as f64 * per_mb(far)
+                + working(near).max(working(far))
+        } else {
+            let in_flight = (pp - stage).min(micro_batches) as f64;
+            per_mb(stage) * in_flight + working(stage)
+        };
+        if stage + 1 == pp || (dual && stage == 0) {
+            acts += logits;
         }
         let m = MemoryBreakdown {
             weights_bytes: weights,
@@ -239,6 +394,21 @@ pub fn check_fits(
     plan: &ParallelPlan,
     hbm_bytes: f64,
 ) -> Result<MemoryBreakdown, WorkloadError> {
+    check_fits_under(
+        model,
+        plan,
+        (PipelineKind::OneFOneB, Fp8Recipe::TransformerEngine),
+        hbm_bytes,
+    )
+}
+
+/// [`check_fits`] under a pipeline schedule and an FP8 recipe ([`memory_per_gpu_under`]).
+pub fn check_fits_under(
+    model: &ModelSpec,
+    plan: &ParallelPlan,
+    (pipeline, recipe): (PipelineKind, Fp8Recipe),
+    hbm_bytes: f64,
+) -> Result<MemoryBreakdown, WorkloadError> {
     if !(hbm_bytes.is_finite() && hbm_bytes > 0.0) {
         return Err(invalid(
             "hardware.hbm_bytes",
@@ -246,7 +416,7 @@ pub fn check_fits(
             "must be a finite number of bytes > 0",
         ));
     }
-    let m = memory_per_gpu(model, plan);
+    let m = memory_per_gpu_under(model, plan, pipeline, recipe);
     if m.total_bytes > hbm_bytes {
         return Err(WorkloadError::DoesNotFit {
             need_gib: m.total_bytes / GIB,
@@ -398,6 +568,95 @@ mod tests {
         let mem = memory_per_gpu(&m, &p);
         // Stage 0: 8 layers x 4 micro-batches in flight (the worst stage).
         assert!((mem.activations_bytes / (per_layer * 8.0 * 4.0) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn dualpipe_holds_two_stages_and_pp_plus_one_micro_batches() {
+        // DeepSeek-V3 report Table 2: DualPipe "2x" parameters and "PP+1" activations.
+        let m = llama2_7b();
+        let p = ParallelPlan {
+            recompute: Recompute::None,
+            ..plan(2, 1, 4, 0)
+        };
+        let one = memory_per_gpu(&m, &p);
+        let two = memory_per_gpu_under(&m, &p, PipelineKind::DualPipe, Fp8Recipe::default());
+        // Even stages of 8 layers; the worst 1F1B stage holds the embedding or the head, a
+        // DualPipe rank 0 holds both (stage 0 and stage 3).
+        let (s0, s3) = (stage_params(&m, &p, 0), stage_params(&m, &p, 3));
+        assert!((two.weights_bytes - 2.0 * (s0.dense + s3.dense)).abs() < 1.0);
+        assert!(two.weights_bytes > 1.9 * one.weights_bytes);
+        // Activations: every rank keeps pp + 1 = 5 micro-batches of equal stages (+ logits at
+        // both ends); 1F1B's stage 0 keeps pp = 4.
+        let per_mb: f64 = (0..8)
+            .map(|l| stored_activation_bytes_per_layer(&m, &p, l))
+            .sum();
+        let logits = 4.0 * m.seq_len as f64 * m.vocab as f64;
+        assert!((two.activations_bytes - (5.0 * per_mb + logits)).abs() < 1.0);
+    }
+
+    #[test]
+    fn deepseek_recompute_keeps_neither_norm_nor_up_projection_outputs() {
+        // DeepSeek-V3 report Sec. 3.2.3: less kept than no recompute, more than full.
+        let m = deepseek_v3();
+        let at = |r| {
+            let p = ParallelPlan {
+                recompute: r,
+                ..plan(1, 1, 1, 0)
+            };
+            stored_activation_bytes_per_layer(&m, &p, 5)
+        };
+        let (none, ds, full) = (
+            at(Recompute::None),
+            at(Recompute::NormsUpProj),
+            at(Recompute::Full),
+        );
+        assert!(full < ds && ds < none, "{full} {ds} {none}");
+        // By hand: 4sbh (norm outputs) + 2sb(q + kv) (MLA up-projection outputs), bf16.
+        let (s, h) = (m.seq_len as f64, m.d_model as f64);
+        let q = m.heads as f64 * m.qk_head_dim() as f64;
+        let kv = m.kv_heads as f64 * (m.qk_head_dim() + m.v_head_dim()) as f64;
+        assert!((none - ds - (4.0 * s * h + 2.0 * s * (q + kv))).abs() < 1.0);
+    }
+
+    #[test]
+    fn deepseek_fp8_keeps_linear_inputs_in_fp8_and_the_rest_in_bf16() {
+        // DeepSeek-V3 report Sec. 3.3.1/3.3.3, by hand for a standard-attention SwiGLU layer:
+        // attention input 1 + mask 1 + out-proj input (E5M6) 1.5 + norm inputs 4 + Q, K, V
+        // 2 x 3 (sbh), MLP input 1 + mask 1 (sbh), SwiGLU inputs 2 x 2 + down input 1 (sbf),
+        // the fp32 log-sum-exp 4as.
+        let m = llama2_7b();
+        let p = ParallelPlan {
+            recompute: Recompute::None,
+            precision: crate::workload::Precision::Fp8,
+            ..plan(1, 1, 1, 0)
+        };
+        let (s, h, f, a) = (
+            m.seq_len as f64,
+            m.d_model as f64,
+            m.ffn_hidden as f64,
+            m.heads as f64,
+        );
+        let got = activation_bytes_per_layer_under(&m, &p, 0, Fp8Recipe::Deepseek);
+        let want = 15.5 * s * h + 5.0 * s * f + 4.0 * a * s;
+        assert!((got - want).abs() < 1.0, "{got} vs {want}");
+        // Between all-FP8 and all-BF16.
+        let bf = ParallelPlan {
+            precision: crate::workload::Precision::Bf16,
+            ..p.clone()
+        };
+        assert!(got < activation_bytes_per_layer(&m, &bf, 0));
+        assert!(got > activation_bytes_per_layer(&m, &p, 0));
+        // DeepSeek-V3's MoE layer under its own recompute keeps less than without it.
+        let ds = deepseek_v3();
+        let with = |r| {
+            let q = ParallelPlan {
+                recompute: r,
+                ..p.clone()
+            };
+            stored_activation_bytes_per_layer_under(&ds, &q, 5, Fp8Recipe::Deepseek)
+        };
+        assert!(with(Recompute::NormsUpProj) < with(Recompute::None));
+        assert!(with(Recompute::Full) < with(Recompute::NormsUpProj));
     }
 
     #[test]

@@ -10,7 +10,9 @@ pub mod step_ops;
 
 pub use arch::{Act, Arch, MlaSpec, NormKind, RouterScore};
 pub use error::WorkloadError;
-pub use memory::{check_fits, memory_per_gpu, MemoryBreakdown, GIB};
+pub use memory::{
+    check_fits, check_fits_under, memory_per_gpu, memory_per_gpu_under, MemoryBreakdown, GIB,
+};
 pub use model::{presets, FfnKind, ModelSpec, MoeSpec};
-pub use plan::{ParallelPlan, Recompute, Schedule};
+pub use plan::{ParallelPlan, PipelineKind, Recompute, Schedule};
 pub use precision::{Precision, UnknownPrecision};

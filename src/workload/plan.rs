@@ -14,6 +14,10 @@ pub enum Recompute {
     /// Keep only each layer's input; re-run the layer's whole forward before its backward
     /// (Megatron `--recompute-granularity full`).
     Full,
+    /// Recompute every normalisation and the MLA up-projections in backward, keeping no
+    /// output of either (DeepSeek-AI 2024, DeepSeek-V3 report arXiv:2412.19437, Sec. 3.2.3
+    /// "Recomputation of RMSNorm and MLA Up-Projection"); on a model without MLA only the norms.
+    NormsUpProj,
 }
 
 impl Recompute {
@@ -33,6 +37,7 @@ impl Recompute {
             "none" | "false" => Some(Recompute::None),
             "selective" => Some(Recompute::Selective),
             "full" | "true" => Some(Recompute::Full),
+            "norms_up_proj" => Some(Recompute::NormsUpProj),
             _ => None,
         }
     }
@@ -239,6 +244,36 @@ pub struct Schedule {
     /// Gradient reduce-scatter / all-reduce overlapped with the last micro-batch's backward
     /// (Megatron-LM `--overlap-grad-reduce`, default off).
     pub overlap_grad_sync: bool,
+    /// Which pipeline schedule runs the passes (`training.pipeline_schedule`).
+    pub pipeline: PipelineKind,
+}
+
+/// The pipeline schedule family (`training.pipeline_schedule`): Megatron-LM's 1F1B (interleaved
+/// with `virtual_stages > 1`, combined with `overlap_ep_comm`) or DeepSeek's DualPipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+pub enum PipelineKind {
+    /// 1F1B (PipeDream-Flush; Narayanan et al. 2021), Megatron-LM's default.
+    #[default]
+    #[serde(rename = "1f1b")]
+    OneFOneB,
+    /// DualPipe (DeepSeek-AI 2024, "DeepSeek-V3 Technical Report", arXiv:2412.19437, Sec. 3.2.1,
+    /// Fig. 5, Table 2; order of chunks from github.com/deepseek-ai/DualPipe `dualpipe/dualpipe.py`):
+    /// micro-batches fed from both ends of the pipeline, rank `r` holding stages `r` and
+    /// `pp-1-r` (two copies of the parameters), each steady-state forward chunk run together with
+    /// a backward chunk of the other direction so that one's all-to-alls hide under the other's
+    /// compute.
+    #[serde(rename = "dualpipe")]
+    DualPipe,
+}
+
+impl PipelineKind {
+    /// The scenario spelling (`"1f1b"`, `"dualpipe"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PipelineKind::OneFOneB => "1f1b",
+            PipelineKind::DualPipe => "dualpipe",
+        }
+    }
 }
 
 impl Default for Schedule {
@@ -251,6 +286,7 @@ impl Default for Schedule {
             virtual_stages: 1,
             overlap_ep_comm: false,
             overlap_grad_sync: false,
+            pipeline: PipelineKind::OneFOneB,
         }
     }
 }
@@ -268,6 +304,9 @@ impl Schedule {
     /// `pp >= 2`, at least one layer per model chunk (`pp * virtual_stages <= layers`) and the
     /// micro-batches a multiple of `pp` (Megatron-LM's interleaved schedule asserts both).
     pub fn validate(&self, model: &ModelSpec, plan: &ParallelPlan) -> Result<(), WorkloadError> {
+        if self.pipeline == PipelineKind::DualPipe {
+            return self.validate_dualpipe(plan);
+        }
         if self.combined_1f1b(model, plan) {
             // Megatron-LM's `TransformerConfig.__post_init__` asserts virtual pipeline stages
             // with pipeline parallelism and no full recomputation with
@@ -339,6 +378,67 @@ impl Schedule {
                 format!(
                     "the interleaved schedule needs the micro-batches per step ({m}) to be a multiple of pp = {}; change the batch or use 1",
                     plan.pp
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Schedule {
+    /// DualPipe's own checks (`dualpipe/dualpipe.py`, `DualPipe.step`: `assert num_ranks % 2 ==
+    /// 0` and `assert num_chunks > 0 and num_chunks % 2 == 0 and num_chunks >= num_ranks * 2`):
+    /// an even `pp >= 2`, an even number of micro-batches of at least `2·pp`; it is not
+    /// interleaved (each rank holds exactly two chunks), it is its own forward-backward overlap
+    /// (Megatron-LM's combined 1F1B does not apply), and ZeRO-3 gathers inside its passes are
+    /// not modelled.
+    fn validate_dualpipe(&self, plan: &ParallelPlan) -> Result<(), WorkloadError> {
+        let key = "training.pipeline_schedule";
+        if plan.pp < 2 || !plan.pp.is_multiple_of(2) {
+            return Err(invalid(
+                key,
+                "dualpipe",
+                format!(
+                    "needs an even number of pipeline stages >= 2 (DualPipe pairs rank r with rank pp-1-r), got pp = {}",
+                    plan.pp
+                ),
+            ));
+        }
+        let m = plan.micro_batches()?;
+        if !m.is_multiple_of(2) || m < 2 * plan.pp {
+            return Err(invalid(
+                key,
+                "dualpipe",
+                format!(
+                    "needs an even number of micro-batches per step >= 2 x pp = {} (half enter at each end), got {m}; change the batch or use \"1f1b\"",
+                    2 * plan.pp
+                ),
+            ));
+        }
+        if self.virtual_stages != 1 {
+            return Err(invalid(
+                key,
+                "dualpipe",
+                format!(
+                    "holds two model chunks per rank by construction; set virtual_stages = 1 (got {})",
+                    self.virtual_stages
+                ),
+            ));
+        }
+        if self.overlap_ep_comm {
+            return Err(invalid(
+                key,
+                "dualpipe",
+                "overlaps its forward and backward chunks itself; remove overlap_ep_comm (Megatron-LM's combined 1F1B)",
+            ));
+        }
+        if plan.zero_stage >= 3 {
+            return Err(invalid(
+                key,
+                "dualpipe",
+                format!(
+                    "is not modelled with ZeRO stage 3 (zero_stage = {}); use 0..=2",
+                    plan.zero_stage
                 ),
             ));
         }
@@ -542,6 +642,55 @@ mod tests {
             )
             .unwrap_err();
         assert!(e.to_string().contains("multiple of pp = 2"), "{e}");
+    }
+
+    #[test]
+    fn dualpipe_refusals_follow_dualpipe_py() {
+        // dualpipe.py asserts an even rank count and an even chunk count >= 2 x ranks.
+        let m = mixtral_8x7b();
+        let d = Schedule {
+            pipeline: PipelineKind::DualPipe,
+            ..Schedule::default()
+        };
+        // pp 2, 256 / 8 = 32 micro-batches: valid.
+        d.validate(&m, &plan()).unwrap();
+        let msg = |e: WorkloadError| {
+            let s = e.to_string();
+            assert_eq!(field_of(e), "training.pipeline_schedule");
+            s
+        };
+        let e = d
+            .validate(&m, &ParallelPlan { pp: 3, ..plan() })
+            .unwrap_err();
+        assert!(msg(e).contains("pp = 3"));
+        let e = d
+            .validate(&m, &ParallelPlan { pp: 1, ..plan() })
+            .unwrap_err();
+        assert!(msg(e).contains("even number of pipeline stages"));
+        // 3 micro-batches (odd) and 2 (< 2 x pp = 4).
+        for g in [24, 16] {
+            let p = ParallelPlan {
+                global_batch_seqs: g,
+                ..plan()
+            };
+            let e = d.validate(&m, &p).unwrap_err();
+            assert!(msg(e).contains(">= 2 x pp = 4"));
+        }
+        let v2 = Schedule {
+            virtual_stages: 2,
+            ..d
+        };
+        assert!(msg(v2.validate(&m, &plan()).unwrap_err()).contains("virtual_stages = 1"));
+        let ovl = Schedule {
+            overlap_ep_comm: true,
+            ..d
+        };
+        assert!(msg(ovl.validate(&m, &plan()).unwrap_err()).contains("overlap_ep_comm"));
+        let z3 = ParallelPlan {
+            zero_stage: 3,
+            ..plan()
+        };
+        assert!(msg(d.validate(&m, &z3).unwrap_err()).contains("ZeRO stage 3"));
     }
 
     #[test]

@@ -249,7 +249,14 @@ impl Validator<'_> {
         let hbm = cluster.accelerator.hbm_bytes;
         let usable = |k: u32| {
             let p = replica_plan(plan, k);
-            p.micro_batches().is_ok() && crate::workload::check_fits(&job.model, &p, hbm).is_ok()
+            p.micro_batches().is_ok()
+                && crate::workload::check_fits_under(
+                    &job.model,
+                    &p,
+                    (job.schedule.pipeline, job.fp8_recipe),
+                    hbm,
+                )
+                .is_ok()
         };
         let valid: Vec<String> = (1..replicas)
             .filter(|&k| usable(k))
@@ -274,7 +281,12 @@ impl Validator<'_> {
                 format!("{active} replicas cannot keep the global batch: {e}; valid: {valid}"),
             ));
         }
-        if let Err(e) = crate::workload::check_fits(&job.model, &p, hbm) {
+        if let Err(e) = crate::workload::check_fits_under(
+            &job.model,
+            &p,
+            (job.schedule.pipeline, job.fp8_recipe),
+            hbm,
+        ) {
             return Err(self.loc.invalid(
                 key,
                 format!("on {active} replicas the job does not fit (ZeRO shards over fewer GPUs): {e}; valid: {valid}"),

@@ -168,7 +168,15 @@ impl Validator<'_> {
             self.loc
                 .invalid(&format!("parallel.{which}"), e.to_string())
         })?;
-        workload::check_fits(&model, &plan, cluster.accelerator.hbm_bytes).map_err(|e| {
+        // The schedule first: DualPipe holds two stages' parameters per rank.
+        let schedule = self.schedule(which, p, t, &model, &plan)?;
+        workload::check_fits_under(
+            &model,
+            &plan,
+            (schedule.pipeline, t.fp8_recipe.unwrap_or_default()),
+            cluster.accelerator.hbm_bytes,
+        )
+        .map_err(|e| {
             self.loc.invalid(
                 &format!("parallel.{which}"),
                 format!(
@@ -178,7 +186,6 @@ impl Validator<'_> {
                 ),
             )
         })?;
-        let schedule = self.schedule(which, p, t, &model, &plan)?;
         Ok(Job {
             schedule,
             model,

@@ -57,7 +57,7 @@ impl Validator<'_> {
     /// `training.recompute`: `"none" | "selective" | "full"`, or the legacy boolean, which keeps
     /// its old meaning (`true` = a full forward recomputed before each backward = `"full"`).
     pub(super) fn recompute(&self, t: &RawTraining) -> Result<Recompute, ScenarioError> {
-        const VALID: &str = "valid: \"none\", \"selective\" (Megatron `--recompute-granularity selective`: the attention core), \"full\" (the whole layer's forward), or the legacy true (= \"full\") / false (= \"none\")";
+        const VALID: &str = "valid: \"none\", \"selective\" (Megatron `--recompute-granularity selective`: the attention core), \"full\" (the whole layer's forward), \"norms_up_proj\" (DeepSeek-V3: every norm and the MLA up-projections), or the legacy true (= \"full\") / false (= \"none\")";
         match &t.recompute {
             toml::Value::Boolean(b) => Ok(Recompute::from_legacy_bool(*b)),
             toml::Value::String(s) if s != "true" && s != "false" => Recompute::parse(s)
@@ -94,6 +94,7 @@ impl Validator<'_> {
             virtual_stages,
             overlap_ep_comm: t.overlap_ep_comm.unwrap_or(d.overlap_ep_comm),
             overlap_grad_sync: t.overlap_grad_sync.unwrap_or(d.overlap_grad_sync),
+            pipeline: t.pipeline_schedule.unwrap_or(d.pipeline),
         };
         s.validate(model, plan).map_err(|e| {
             // The overlap's own checks name their `training.` key; the rest are the stages'.
@@ -140,6 +141,44 @@ mod tests {
         .expect("valid");
         let m = &s.moe.as_ref().expect("moe").schedule;
         assert!(m.overlap_ep_comm && m.overlap_grad_sync);
+    }
+
+    #[test]
+    fn dualpipe_is_chosen_by_key_and_refused_where_dualpipe_py_asserts() {
+        // The shipped one-node plans have pp = 1: DualPipe needs an even pp >= 2.
+        let e = with(&[(
+            "recompute = false",
+            "recompute = false\npipeline_schedule = \"dualpipe\"",
+        )])
+        .expect_err("accepted");
+        assert!(
+            e.contains("training.pipeline_schedule") && e.contains("got pp = 1"),
+            "{e}"
+        );
+        // pp 2 (dp 4): 256 / (4 x 8) = 8 micro-batches >= 2 x 2.
+        let two = [
+            (
+                "recompute = false",
+                "recompute = false\npipeline_schedule = \"dualpipe\"",
+            ),
+            ("dp = 8", "dp = 4"),
+            ("pp = 1", "pp = 2"),
+            ("ep = 8", "ep = 4"),
+            ("dp = 8", "dp = 4"),
+            ("pp = 1", "pp = 2"),
+        ];
+        let s = with(&two).expect("valid");
+        let d = &s.dense.as_ref().expect("dense").schedule;
+        assert_eq!(d.pipeline, crate::workload::PipelineKind::DualPipe);
+        let e = with(&[(
+            "recompute = false",
+            "recompute = false\npipeline_schedule = \"zb-v\"",
+        )])
+        .expect_err("accepted");
+        assert!(
+            e.contains("pipeline_schedule") && e.contains("1f1b") && e.contains("dualpipe"),
+            "{e}"
+        );
     }
 
     #[test]

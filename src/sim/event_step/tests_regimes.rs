@@ -74,6 +74,7 @@ fn job_and_cluster(o: f64) -> (Job, Cluster) {
             virtual_stages: 1,
             overlap_ep_comm: false,
             overlap_grad_sync: true,
+            ..Schedule::default()
         },
     };
     (job, cluster)

@@ -16,6 +16,7 @@ use crate::scenario::{Cluster, Job, RoutingChoice};
 use crate::workload::step_ops::{OpsConfig, StepOps};
 use crate::workload::{FfnKind, ModelSpec, ParallelPlan, Schedule, WorkloadError};
 
+mod dualpipe;
 mod fixed;
 mod memo;
 mod moe;
@@ -132,6 +133,8 @@ pub struct StepModel {
     comb: Vec<f64>,
     /// Per stage, its ZeRO-3 stream through the step (scratch).
     z3_streams: Vec<zero3::Stream>,
+    /// DeepSeek's DualPipe (`Schedule::pipeline`), its programs and scratch; None otherwise.
+    dual: Option<dualpipe::DualPipe>,
     choice: RoutingChoice,
     placement: Placement,
     placement_policy: PlacementPolicy,
@@ -249,6 +252,9 @@ impl StepModel {
             halves: Vec::new(),
             comb: Vec::new(),
             z3_streams: Vec::new(),
+            dual: (job.schedule.pipeline == crate::workload::PipelineKind::DualPipe
+                && plan_pp_even(job.plan.pp))
+            .then(dualpipe::DualPipe::default),
             choice: RoutingChoice::TokenChoice,
             placement,
             placement_policy: PlacementPolicy::Contiguous,
@@ -392,7 +398,7 @@ impl StepModel {
                 if let Some(ml) = self.moe_layer_of[l] {
                     let row = &shares[ml * e..(ml + 1) * e];
                     let r = self.moe_block(row, ml, knobs, fi);
-                    if self.combined {
+                    if self.combined || self.dual.is_some() {
                         // Compute runs around the dispatch and the combine, the routed ones at
                         // the slowest rank.
                         let h = |k: usize| overlap::Half {
@@ -422,7 +428,15 @@ impl StepModel {
             gpu_dyn_j += dyn_gpu * mb * gpus_per_stage;
             busy_gpu_s += busy * mb * gpus_per_stage;
         }
-        let pipe = self.pipeline_s(fi, mb as u32);
+        // DeepSeek's DualPipe: its makespan, exposed gradient sync and optimizer (`dualpipe`).
+        let dual = self.dual.is_some().then(|| {
+            let t = self.dualpipe_pipe(fi, mb as u32);
+            (t, self.dualpipe_sync(fi, t), self.dualpipe_opt(fi))
+        });
+        let pipe = match dual {
+            Some((t, _, _)) => t,
+            None => self.pipeline_s(fi, mb as u32),
+        };
         let f = &self.cache[fi];
         let v = self.schedule.virtual_stages;
         let hops = &f.hops;
@@ -436,7 +450,7 @@ impl StepModel {
         let m = mb as usize;
         // How long after the pipeline's end the last stage is done with its sync.
         let mut exposed_dp = 0.0f64;
-        for s in 0..pp {
+        for s in (0..pp).filter(|_| dual.is_none()) {
             // The stage's backward send (to stage s - 1; from stage 0 to the last, interleaved).
             let bhop = hops[(s + pp - 1) % pp];
             let (stage_end, _) = if has_ends {
@@ -475,15 +489,23 @@ impl StepModel {
             );
             exposed_dp = exposed_dp.max((stage_end - pipe) + t);
         }
-        let time_s = pipe + exposed_dp + f.opt_s + migration_s;
+        // Under DualPipe every stage is held, synced and updated on two ranks.
+        let (opt_s, opt_copies) = match dual {
+            Some((_, sync, opt)) => {
+                exposed_dp = sync;
+                (opt, 2.0)
+            }
+            None => (f.opt_s, 1.0),
+        };
+        let time_s = pipe + exposed_dp + opt_s + migration_s;
         // Time the compute waited for ZeRO-3 gathers, on the stage that waited most.
         let z3_wait_s = if z3 {
             self.z3_streams.iter().map(|z| z.wait_s).fold(0.0, f64::max)
         } else {
             0.0
         };
-        gpu_dyn_j += f.opt_dyn_j;
-        busy_gpu_s += f.opt_busy_gpu_s;
+        gpu_dyn_j += opt_copies * f.opt_dyn_j;
+        busy_gpu_s += opt_copies * f.opt_busy_gpu_s;
         let gpus = self.gpus as f64;
         let waiting_s = (gpus * time_s - busy_gpu_s).max(0.0);
         let replicas = self.plan.dp as f64 / ep;
@@ -507,9 +529,9 @@ impl StepModel {
             pipe_s: pipe,
             pipe_comm_s: crit[2] + z3_wait_s,
             sync_s: exposed_dp,
-            opt_s: f.opt_s,
-            opt_dyn_j: f.opt_dyn_j,
-            opt_busy_gpu_s: f.opt_busy_gpu_s,
+            opt_s,
+            opt_dyn_j: opt_copies * f.opt_dyn_j,
+            opt_busy_gpu_s: opt_copies * f.opt_busy_gpu_s,
             migration_s,
             gpu_energy_j,
             gpus,
@@ -540,4 +562,9 @@ impl StepModel {
     pub fn last_stage_times(&self) -> (&[f64], &[f64]) {
         (&self.stage_f, &self.stage_b)
     }
+}
+
+/// Whether `pp` admits DualPipe (even, at least 2; `Schedule::validate` refuses the rest).
+fn plan_pp_even(pp: u32) -> bool {
+    pp >= 2 && pp.is_multiple_of(2)
 }

@@ -278,6 +278,12 @@ fn stage_ops(c: &Ctx, stage: u32) -> StageOps {
                 .cloned()
                 .collect(),
             Recompute::Full => fwd.clone(),
+            // DeepSeek-V3 report Sec. 3.2.3: every RMSNorm and the MLA up-projections.
+            Recompute::NormsUpProj => fwd
+                .iter()
+                .filter(|o| o.class == K::Norm || o.name == "attn.q_up" || o.name == "attn.kv_up")
+                .cloned()
+                .collect(),
         };
         let mut group = with(z_bwd, Phase::Backward, Some(layer));
         group.extend(with(rc, Phase::Recompute, Some(layer)));

@@ -56,7 +56,11 @@ impl<'a> Ctx<'a> {
         let tp = plan.tp.max(1) as f64;
         let sp = cfg.sequence_parallel && plan.tp > 1;
         // Transformer Engine FP8 keeps activations in bf16 and casts around each linear; the
-        // DeepSeek recipe keeps them in FP8 (see `Fp8Recipe`).
+        // DeepSeek recipe casts once where a tensor enters a linear or the dispatch, and keeps
+        // norms, attention, residuals and the combine in BF16 (DeepSeek-V3 report Sec. 3.3.1:
+        // "the embedding module, the output head, MoE gating modules, normalization operators,
+        // and attention operators" in original precision; Sec. 3.3.3: combine in BF16): so
+        // activations move at 2 bytes under either recipe, GEMM inputs and dispatch at `pg`.
         let fp8 =
             plan.precision == Precision::Fp8 && cfg.fp8_recipe == Fp8Recipe::TransformerEngine;
         let pg = plan.precision_bytes();
@@ -67,7 +71,11 @@ impl<'a> Ctx<'a> {
             t,
             ts: if sp { t / tp } else { t },
             tp,
-            p: if fp8 { BF16_BYTES } else { pg },
+            p: if plan.precision == Precision::Fp8 {
+                BF16_BYTES
+            } else {
+                pg
+            },
             pg,
             fp8,
             d: model.d_model as f64,

@@ -350,9 +350,10 @@ pub enum Fp8Recipe {
     /// its output gradient, weights are cast once per step (notes hardware_constants.md Sec. 6j).
     #[default]
     TransformerEngine,
-    /// DeepSeek-V3's own recipe (arXiv:2412.19437, Sec. 3.3): activations cached for the linear
-    /// backward and dispatched in FP8, so the op list moves 1-byte activations; the fine-grained
-    /// (1x128-tile) quantisation kernels have no published cost and are not charged.
+    /// DeepSeek-V3's own recipe (arXiv:2412.19437, Sec. 3.3): GEMM inputs, the activations
+    /// cached for the linear backward and the dispatch in FP8; norms, attention, residuals and
+    /// the combine in BF16 (Sec. 3.3.1, 3.3.3), no per-linear Transformer Engine casts; the
+    /// fine-grained (1x128-tile) quantisation kernels have no published cost and are not charged.
     Deepseek,
 }
 
