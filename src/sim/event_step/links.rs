@@ -129,6 +129,11 @@ impl Net {
         &self.path[b..b + f.len as usize]
     }
 
+    /// Bandwidth of link `l` [bytes/ns].
+    pub fn bw(&self, l: LinkId) -> f64 {
+        self.bw[l as usize]
+    }
+
     fn share(&self, i: u32) -> f64 {
         self.links(i)
             .iter()

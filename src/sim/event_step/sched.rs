@@ -13,6 +13,7 @@ mod complete;
 mod ep_stream;
 mod issue;
 mod node_a2a;
+mod node_agg;
 mod port_a2a;
 mod streams;
 
@@ -199,6 +200,8 @@ pub(super) struct Sched<'a> {
     sharing: Vec<u32>,
     /// A batch of all-to-all flows' meetings: (other collective, times) (scratch).
     met: Vec<(u32, u32)>,
+    /// Buffers of the node-aggregate all-to-all.
+    agg: node_agg::AggScratch,
     /// GPUs that reached the optimizer step (and whether it was released).
     at_barrier: u32,
     released: bool,
@@ -293,6 +296,7 @@ impl<'a> Sched<'a> {
             contention: Contention::default(),
             sharing: Vec::new(),
             met: Vec::new(),
+            agg: node_agg::AggScratch::default(),
             at_barrier: 0,
             released: false,
             m,
