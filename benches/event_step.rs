@@ -88,6 +88,15 @@ fn shares() -> Vec<f64> {
     shares_on(GPUS)
 }
 
+/// CPU time of the calling thread (its first `schedstat` field, ns on the CPU) [s]; 0 where
+/// unreadable.
+fn thread_cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |ns| ns * 1e-9)
+}
+
 /// One step (after one that builds the op lists) at 64, 128 and 256 nodes: wall time, events,
 /// simulated step time; and at 64 nodes with node-pair flows (the model the aggregates replace).
 fn scale() {
@@ -106,11 +115,11 @@ fn scale() {
             m.set_node_pair_max_nodes(nodes);
         }
         m.step(&sh, knobs, false).expect("step");
-        let t = Instant::now();
+        let (t, c0) = (Instant::now(), thread_cpu_s());
         let r = m.step(&sh, knobs, false).expect("step");
-        let wall = t.elapsed().as_secs_f64();
+        let (wall, cpu) = (t.elapsed().as_secs_f64(), thread_cpu_s() - c0);
         println!(
-            "event_step scale: {nodes} nodes ({} GPUs), {}: {wall:.3} s wall, {} events, step {:.6} s simulated, energy {:.6e} J",
+            "event_step scale: {nodes} nodes ({} GPUs), {}: {cpu:.3} s thread CPU ({wall:.3} s wall), {} events, step {:.6} s simulated, energy {:.6e} J",
             8 * nodes,
             if node_pairs { "node-pair flows" } else { "node aggregates" },
             r.events,
