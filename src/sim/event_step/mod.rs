@@ -271,8 +271,8 @@ impl EventStepModel {
     }
 
     /// Simulate all-to-alls of expert-parallel groups up to `ranks` ranks as one flow per rank
-    /// pair (default 64), larger ones as one flow per node pair (groups over at most 32 nodes)
-    /// or per-port aggregates (0: never rank pairs).
+    /// pair (default 64), larger ones as one flow per node pair (groups over at most 32 nodes,
+    /// [`EventStepModel::set_node_pair_max_nodes`]) or node aggregates (0: never rank pairs).
     pub fn set_pair_flow_max(&mut self, ranks: u32) {
         self.pair_flow_max = ranks;
         for g in &mut self.graphs {

@@ -4,7 +4,8 @@
 //! optimizer once every GPU has its gradients; collectives start when all simulated members have
 //! reached them and end when their last flow has drained plus its latency. [`issue`]: which
 //! collective a communication op joins; [`collective`]: its flows (all-to-alls: rank pairs there,
-//! [`node_a2a`] node pairs, [`port_a2a`] per-port aggregates); [`complete`]: when it ends.
+//! [`node_a2a`] node pairs, [`node_agg`] node aggregates above 32 nodes on a fat-tree,
+//! [`port_a2a`] per-port aggregates on a torus); [`complete`]: when it ends.
 
 use std::collections::VecDeque;
 

@@ -115,8 +115,8 @@ impl Sched<'_> {
         let items = &st.merged[(fpass.chunk * g.v + bchunk) as usize];
         let (first, start, _) = self.gpus[gi].cur;
         let mut t0 = start;
-        for k in first..self.gpus[gi].run_end {
-            let it = items[k];
+        let end = self.gpus[gi].run_end;
+        for it in &items[first..end] {
             t0 = self.op_ran(
                 gi,
                 s,

@@ -151,10 +151,11 @@ impl Sched<'_> {
             let x = &mut self.nodes[nb + s];
             x.arrived = x.need;
             x.pend = pend;
-            x.done_at = x
-                .done_at
-                .max(now + lat_i.min(lat_e))
-                .max(now + a.bound[s] + lat_e);
+            x.done_at = x.done_at.max(now + lat_i.min(lat_e));
+            // A node that exchanges nothing across nodes has no peer to wait for.
+            if a.bound[s] > 0 {
+                x.done_at = x.done_at.max(now + a.bound[s] + lat_e);
+            }
         }
         self.path = path;
         self.agg = a;
