@@ -1,6 +1,8 @@
 //! One event-level step of a 1,024-GPU MoE (16 layers, d_model 4096, 1,024 experts, top-2, EP over
 //! all GPUs, H100 nodes of 8 on NDR InfiniBand): the comparison point with ASTRA-sim's
-//! message-level simulation of such a step. Prints the engine's events per second once.
+//! message-level simulation of such a step. Prints the engine's events per second once, and one
+//! step's wall time at 64, 128 and 256 nodes (node-aggregate all-to-alls; node-pair flows at 64
+//! nodes for comparison).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use moesim::hardware::preset;
@@ -14,9 +16,9 @@ use std::time::Instant;
 
 const GPUS: u32 = 1024;
 const LAYERS: u32 = 16;
-const EXPERTS: u32 = 1024;
 
-fn input() -> EventStepInput {
+/// The MoE above on `gpus` GPUs (8 per node), one expert per GPU.
+fn input_on(gpus: u32) -> EventStepInput {
     let model = ModelSpec {
         name: "moe-1024".into(),
         layers: LAYERS,
@@ -27,7 +29,7 @@ fn input() -> EventStepInput {
         vocab: 32000,
         ffn_hidden: 14336,
         ffn: FfnKind::Moe(MoeSpec {
-            experts: EXPERTS,
+            experts: gpus,
             top_k: 2,
             capacity_factor: None,
             expert_ffn_hidden: 1408,
@@ -37,12 +39,12 @@ fn input() -> EventStepInput {
         arch: Arch::default(),
     };
     let plan = ParallelPlan {
-        dp: GPUS,
+        dp: gpus,
         tp: 1,
         pp: 1,
-        ep: GPUS,
+        ep: gpus,
         micro_batch_seqs: 1,
-        global_batch_seqs: GPUS,
+        global_batch_seqs: gpus,
         zero_stage: 1,
         recompute: Recompute::None,
         precision: Precision::Bf16,
@@ -52,7 +54,7 @@ fn input() -> EventStepInput {
         plan,
         ops_config: OpsConfig::default(),
         accelerator: preset("h100").expect("h100 preset"),
-        fabric: Fabric::from_presets("nvlink4", "ib-ndr", 8, GPUS / 8).expect("fabric"),
+        fabric: Fabric::from_presets("nvlink4", "ib-ndr", 8, gpus / 8).expect("fabric"),
         gpus_per_node: 8,
         choice: RoutingChoice::TokenChoice,
         placement: None,
@@ -64,12 +66,17 @@ fn input() -> EventStepInput {
     }
 }
 
-/// Zipf-like shares (s = 1) over experts, rotated per layer: a skewed but deterministic routing.
-fn shares() -> Vec<f64> {
-    let mut v = Vec::with_capacity((LAYERS * EXPERTS) as usize);
+fn input() -> EventStepInput {
+    input_on(GPUS)
+}
+
+/// Zipf-like shares (s = 1) over `experts`, rotated per layer: a skewed but deterministic
+/// routing.
+fn shares_on(experts: u32) -> Vec<f64> {
+    let mut v = Vec::with_capacity((LAYERS * experts) as usize);
     for l in 0..LAYERS {
-        let w: Vec<f64> = (0..EXPERTS)
-            .map(|e| 1.0 / (1.0 + ((e + 37 * l) % EXPERTS) as f64))
+        let w: Vec<f64> = (0..experts)
+            .map(|e| 1.0 / (1.0 + ((e + 37 * l) % experts) as f64))
             .collect();
         let s: f64 = w.iter().sum();
         v.extend(w.iter().map(|x| x / s));
@@ -77,7 +84,55 @@ fn shares() -> Vec<f64> {
     v
 }
 
+fn shares() -> Vec<f64> {
+    shares_on(GPUS)
+}
+
+/// CPU time of the calling thread (its first `schedstat` field, ns on the CPU) [s]; 0 where
+/// unreadable.
+fn thread_cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |ns| ns * 1e-9)
+}
+
+/// One step (after one that builds the op lists) at 64, 128 and 256 nodes: wall time, events,
+/// simulated step time; and at 64 nodes with node-pair flows (the model the aggregates replace).
+fn scale() {
+    for (nodes, node_pairs) in [(64, false), (64, true), (128, false), (256, false)] {
+        let inp = input_on(8 * nodes);
+        let knobs = Knobs {
+            power_limit_w: inp.accelerator.tdp_w,
+            top_k: 2,
+            micro_batches: 1,
+            capacity_factor: None,
+            active_experts: None,
+        };
+        let sh = shares_on(8 * nodes);
+        let mut m = EventStepModel::new(inp);
+        if node_pairs {
+            m.set_node_pair_max_nodes(nodes);
+        }
+        m.step(&sh, knobs, false).expect("step");
+        let (t, c0) = (Instant::now(), thread_cpu_s());
+        let r = m.step(&sh, knobs, false).expect("step");
+        let (wall, cpu) = (t.elapsed().as_secs_f64(), thread_cpu_s() - c0);
+        println!(
+            "event_step scale: {nodes} nodes ({} GPUs), {}: {cpu:.3} s thread CPU ({wall:.3} s wall), {} events, step {:.6} s simulated, energy {:.6e} J",
+            8 * nodes,
+            if node_pairs { "node-pair flows" } else { "node aggregates" },
+            r.events,
+            r.time_s,
+            r.gpu_energy_j
+        );
+    }
+}
+
 fn bench(c: &mut Criterion) {
+    if std::env::var_os("MOESIM_BENCH_SCALE").is_some() {
+        scale();
+    }
     let inp = input();
     let knobs = Knobs {
         power_limit_w: inp.accelerator.tdp_w,

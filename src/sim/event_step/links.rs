@@ -72,6 +72,9 @@ pub(super) struct Net {
     stride: usize,
     /// Flows on each link.
     on: Vec<Vec<u32>>,
+    /// Each link's equal share `bw / flows on it` [bytes/ns], kept as `on` changes (re-timing
+    /// reads it for every flow on a link, the hottest loop of an event-level step).
+    sh: Vec<f64>,
     pub flows: Vec<Flow>,
     free: Vec<u32>,
     /// Per link, the batch that last re-timed it ([`Net::retime_batch`] visits a link once).
@@ -110,6 +113,8 @@ impl Net {
         let n = self.bw.len();
         self.on.resize_with(n, Vec::new);
         self.on.iter_mut().for_each(Vec::clear);
+        self.sh.clear();
+        self.sh.extend_from_slice(&self.bw);
         self.flows.clear();
         self.free.clear();
         self.path.clear();
@@ -129,11 +134,22 @@ impl Net {
         &self.path[b..b + f.len as usize]
     }
 
+    /// Bandwidth of link `l` [bytes/ns].
+    pub fn bw(&self, l: LinkId) -> f64 {
+        self.bw[l as usize]
+    }
+
     fn share(&self, i: u32) -> f64 {
         self.links(i)
             .iter()
-            .map(|&l| self.bw[l as usize] / self.on[l as usize].len().max(1) as f64)
+            .map(|&l| self.sh[l as usize])
             .fold(f64::INFINITY, f64::min)
+    }
+
+    /// Bring link `l`'s equal share up to its flow count.
+    #[inline]
+    fn reshare(&mut self, l: usize) {
+        self.sh[l] = self.bw[l] / self.on[l].len().max(1) as f64;
     }
 
     /// Bring flow `i` up to `now` and give it its current share. Its completion is pushed
@@ -190,6 +206,7 @@ impl Net {
         self.path[b..b + n].copy_from_slice(&links[..n]);
         for &l in &links[..n] {
             self.on[l as usize].push(id);
+            self.reshare(l as usize);
         }
         id
     }
@@ -337,10 +354,12 @@ impl Net {
         self.flows[i as usize].live = false;
         let b = i as usize * self.stride;
         for k in 0..f.len as usize {
-            let v = &mut self.on[self.path[b + k] as usize];
+            let l = self.path[b + k] as usize;
+            let v = &mut self.on[l];
             if let Some(p) = v.iter().position(|&x| x == i) {
                 v.swap_remove(p);
             }
+            self.reshare(l);
         }
         self.retime_links(i, now, out);
         self.free.push(i);

@@ -255,6 +255,8 @@ pub struct EventStepModel {
     balanced: Vec<(Knobs, f64, Vec<f64>)>,
     /// Largest expert-parallel group simulated with rank-pair all-to-all flows.
     pair_flow_max: u32,
+    /// Most nodes an expert-parallel group may span for node-pair all-to-all flows.
+    node_pair_max_nodes: u32,
     /// Per grid interval and MoE layer waiting energy of the steps priced by
     /// [`EventStepModel::step_cost_in`].
     skew_log: skew::SkewLog,
@@ -274,6 +276,7 @@ impl EventStepModel {
             net: Net::default(),
             balanced: Vec::new(),
             pair_flow_max: graph::PAIR_FLOW_MAX,
+            node_pair_max_nodes: graph::NODE_PAIR_MAX_NODES,
             skew_log: skew::SkewLog::new(
                 (0..input.model.layers)
                     .filter(|&l| input.model.is_moe_layer(l) && input.model.moe().is_some())
@@ -337,14 +340,30 @@ impl EventStepModel {
     }
 
     /// Simulate all-to-alls of expert-parallel groups up to `ranks` ranks as one flow per rank
-    /// pair (default 64), larger ones as one flow per node pair (groups over at most 32 nodes)
-    /// or per-port aggregates (0: never rank pairs).
+    /// pair (default 64), larger ones as one flow per node pair (groups over at most 32 nodes,
+    /// [`EventStepModel::set_node_pair_max_nodes`]) or node aggregates (0: never rank pairs).
     pub fn set_pair_flow_max(&mut self, ranks: u32) {
         self.pair_flow_max = ranks;
         for g in &mut self.graphs {
             g.pair_flow_max = ranks;
         }
         self.balanced.clear();
+    }
+
+    /// Simulate all-to-alls of expert-parallel groups above the rank-pair limit that span at
+    /// most `nodes` nodes as one flow per node pair (default 32), larger ones as node aggregates
+    /// on a fat-tree (`sched::node_agg`) or per-port aggregates on a torus.
+    pub fn set_node_pair_max_nodes(&mut self, nodes: u32) {
+        self.node_pair_max_nodes = nodes;
+        for g in &mut self.graphs {
+            g.node_pairs = Self::spans(g) <= nodes;
+        }
+        self.balanced.clear();
+    }
+
+    /// Nodes the expert-parallel group spans.
+    fn spans(g: &Graph) -> u32 {
+        g.node[g.ep as usize - 1] - g.node[0] + 1
     }
 
     /// Its input.
@@ -358,6 +377,7 @@ impl EventStepModel {
         }
         let mut g = Graph::new(&self.input, knobs)?;
         g.pair_flow_max = self.pair_flow_max;
+        g.node_pairs = Self::spans(&g) <= self.node_pair_max_nodes;
         self.graphs.push(g);
         Ok(self.graphs.len() - 1)
     }
@@ -584,6 +604,8 @@ impl EventStepModel {
 mod tests;
 #[cfg(test)]
 mod tests_a2a;
+#[cfg(test)]
+mod tests_agg;
 #[cfg(test)]
 mod tests_fabric;
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! optimizer once every GPU has its gradients; collectives start when all simulated members have
 //! reached them and end when their last flow has drained plus its latency. [`issue`]: which
 //! collective a communication op joins; [`collective`]: its flows (all-to-alls: rank pairs there,
-//! [`node_a2a`] node pairs, [`port_a2a`] per-port aggregates); [`complete`]: when it ends.
+//! [`node_a2a`] node pairs, [`node_agg`] node aggregates above 32 nodes on a fat-tree,
+//! [`port_a2a`] per-port aggregates on a torus); [`complete`]: when it ends.
 
 use std::collections::VecDeque;
 
@@ -13,6 +14,7 @@ mod complete;
 mod ep_stream;
 mod issue;
 mod node_a2a;
+mod node_agg;
 mod port_a2a;
 mod streams;
 
@@ -199,6 +201,8 @@ pub(super) struct Sched<'a> {
     sharing: Vec<u32>,
     /// A batch of all-to-all flows' meetings: (other collective, times) (scratch).
     met: Vec<(u32, u32)>,
+    /// Buffers of the node-aggregate all-to-all.
+    agg: node_agg::AggScratch,
     /// GPUs that reached the optimizer step (and whether it was released).
     at_barrier: u32,
     released: bool,
@@ -293,6 +297,7 @@ impl<'a> Sched<'a> {
             contention: Contention::default(),
             sharing: Vec::new(),
             met: Vec::new(),
+            agg: node_agg::AggScratch::default(),
             at_barrier: 0,
             released: false,
             m,

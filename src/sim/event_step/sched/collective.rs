@@ -29,7 +29,10 @@ impl Sched<'_> {
         } else if c.class == KernelClass::AllToAll {
             // Groups within the rank-pair and node-pair limits exchange their flows as their
             // members issue; a group of one keeps its tokens (only the launch latency counts).
-            if c.members > 1 {
+            if c.members > 1 && self.node_agg_applies(&c) {
+                self.node_agg(id, now, out);
+                return;
+            } else if c.members > 1 {
                 self.port_all_to_all(id, &c, now, &mut pending, &mut done_at);
             } else {
                 let lat = self.lat(base);
@@ -225,18 +228,7 @@ impl Sched<'_> {
         // The member's flows start together: each link is re-timed once for all of them.
         let batch = std::mem::take(&mut self.batch);
         self.net.retime_batch(&batch, now, &mut self.scratch);
-        // The pairs of one all-to-all split its ports by design (the fast path prices the
-        // port's total); only another transfer on the port is contention.
-        let mut met = std::mem::take(&mut self.met);
-        met.clear();
-        self.net.batch_sharing(&batch, id, &mut met);
-        for &(other, n) in &met {
-            for _ in 0..n {
-                self.count_contention(id);
-                self.count_contention(other);
-            }
-        }
-        self.met = met;
+        self.count_batch_contention(&batch, id);
         self.batch = batch;
         self.batch.clear();
         self.pend[base + k] += pend;

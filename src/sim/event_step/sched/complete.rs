@@ -115,44 +115,7 @@ impl Sched<'_> {
         };
         let mut t0 = start;
         for i in first..end {
-            let p = if i < st.ops.len() {
-                g.op_price(gi, s, i)
-            } else {
-                st.fixed[i]
-            };
-            let x = &mut self.gpus[gi];
-            x.busy_ns += p.ns;
-            x.busy_j += p.power_w * p.ns as f64 * 1e-9;
-            x.op += 1;
-            if let Some(rec) = &mut self.records {
-                let op = if i < st.ops.len() {
-                    &st.ops[i]
-                } else {
-                    &st.per_step[i - st.ops.len()]
-                };
-                let routed = i < st.ops.len() && st.routed_slot[i] != NONE;
-                let o = if routed {
-                    op.at_tokens(g.received(gi, op.layer))
-                } else {
-                    op.clone()
-                };
-                rec.push(OpRecord {
-                    gpu: gi as u32,
-                    stream: 0,
-                    name: op.name,
-                    class: op.class,
-                    layer: op.layer,
-                    phase: op.phase,
-                    mb,
-                    start_ns: t0,
-                    end_ns: t0 + p.ns,
-                    power_w: p.power_w,
-                    flops: o.flops,
-                    bytes: o.bytes,
-                    waiting: false,
-                });
-            }
-            t0 += p.ns;
+            t0 = self.op_ran(gi, s, i, mb, t0);
         }
         debug_assert_eq!(t0, now);
         self.gpus[gi].block = Block::None;
@@ -170,5 +133,53 @@ impl Sched<'_> {
             }
         }
         self.advance(gi, now, out);
+    }
+
+    /// Compute op `i` of GPU `gi`'s stage `s` (an index in the stage's micro-batch list, or
+    /// past it in its once-per-step list) ran from `t0` for micro-batch `mb`: the GPU's busy
+    /// time and energy, its op count, and its record when recording. Returns the op's end [ns].
+    pub(super) fn op_ran(&mut self, gi: usize, s: usize, i: usize, mb: u32, t0: u64) -> u64 {
+        let g = self.g;
+        let st = &g.stages[s];
+        let n = st.ops.len();
+        let p = if i < n {
+            g.op_price(gi, s, i)
+        } else {
+            st.fixed[i]
+        };
+        let x = &mut self.gpus[gi];
+        x.busy_ns += p.ns;
+        x.busy_j += p.power_w * p.ns as f64 * 1e-9;
+        x.op += 1;
+        if let Some(rec) = &mut self.records {
+            let op = if i < n {
+                &st.ops[i]
+            } else {
+                &st.per_step[i - n]
+            };
+            // A routed op's FLOPs and bytes at this GPU's load.
+            let (flops, bytes) = if i < n && st.routed_slot[i] != NONE {
+                let o = op.at_tokens(g.received(gi, op.layer));
+                (o.flops, o.bytes)
+            } else {
+                (op.flops, op.bytes)
+            };
+            rec.push(OpRecord {
+                gpu: gi as u32,
+                stream: 0,
+                name: op.name,
+                class: op.class,
+                layer: op.layer,
+                phase: op.phase,
+                mb,
+                start_ns: t0,
+                end_ns: t0 + p.ns,
+                power_w: p.power_w,
+                flops,
+                bytes,
+                waiting: false,
+            });
+        }
+        t0 + p.ns
     }
 }

@@ -4,7 +4,6 @@
 //! half's latest all-to-all.
 
 use super::super::graph::Pass;
-use super::super::OpRecord;
 use super::{Block, Ev, Sched, Stream};
 use crate::engine::SimTime;
 
@@ -116,37 +115,15 @@ impl Sched<'_> {
         let items = &st.merged[(fpass.chunk * g.v + bchunk) as usize];
         let (first, start, _) = self.gpus[gi].cur;
         let mut t0 = start;
-        for it in &items[first..self.gpus[gi].run_end] {
-            let i = it.op as usize;
-            let p = g.op_price(gi, s, i);
-            let x = &mut self.gpus[gi];
-            x.busy_ns += p.ns;
-            x.busy_j += p.power_w * p.ns as f64 * 1e-9;
-            x.op += 1;
-            if let Some(rec) = &mut self.records {
-                let op = &st.ops[i];
-                let o = if st.routed_slot[i] != super::NONE {
-                    op.at_tokens(g.received(gi, op.layer))
-                } else {
-                    op.clone()
-                };
-                rec.push(OpRecord {
-                    gpu: gi as u32,
-                    stream: 0,
-                    name: op.name,
-                    class: op.class,
-                    layer: op.layer,
-                    phase: op.phase,
-                    mb: if it.bwd { bmb } else { fpass.mb },
-                    start_ns: t0,
-                    end_ns: t0 + p.ns,
-                    power_w: p.power_w,
-                    flops: o.flops,
-                    bytes: o.bytes,
-                    waiting: false,
-                });
-            }
-            t0 += p.ns;
+        let end = self.gpus[gi].run_end;
+        for it in &items[first..end] {
+            t0 = self.op_ran(
+                gi,
+                s,
+                it.op as usize,
+                if it.bwd { bmb } else { fpass.mb },
+                t0,
+            );
         }
         debug_assert_eq!(t0, now);
         self.gpus[gi].block = Block::None;

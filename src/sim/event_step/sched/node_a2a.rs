@@ -7,14 +7,14 @@
 //! the rank-pair model (the node's NICs carry the same bytes at the same total rate).
 
 use super::super::graph::NONE;
-use super::super::links::{link, Flow, Port};
+use super::super::links::Flow;
 use super::{Coll, Ev, NodeState, Sched};
 use crate::engine::SimTime;
 use crate::network::COLLECTIVE_BASE_LATENCY_S;
 
 impl Sched<'_> {
     /// Bytes member `i` sends member `j` in all-to-all `c` (indices in the collective).
-    fn pair_bytes(&self, c: &Coll, ml: Option<usize>, i: usize, j: usize) -> f64 {
+    pub(super) fn pair_bytes(&self, c: &Coll, ml: Option<usize>, i: usize, j: usize) -> f64 {
         match ml {
             // Towards the experts `i` sends its tokens for `j`'s experts; back, the results of
             // `i`'s experts for `j`'s tokens.
@@ -25,7 +25,7 @@ impl Sched<'_> {
     }
 
     /// Bytes node `s` sends node `d` (indices among the collective's nodes, `s != d`).
-    fn node_bytes(&self, c: &Coll, ml: Option<usize>, s: usize, d: usize) -> f64 {
+    pub(super) fn node_bytes(&self, c: &Coll, ml: Option<usize>, s: usize, d: usize) -> f64 {
         let nb = c.node_base as usize;
         let (a, b) = (self.nodes[nb + s], self.nodes[nb + d]);
         if ml.is_none() {
@@ -50,7 +50,7 @@ impl Sched<'_> {
     }
 
     /// Lay out the nodes of all-to-all `id` on its first member's arrival.
-    fn node_layout(&mut self, id: u32) {
+    pub(super) fn node_layout(&mut self, id: u32) {
         let c = self.colls[id as usize];
         let g = self.g;
         let (first, n) = (c.first as usize, c.members as usize);
@@ -106,32 +106,10 @@ impl Sched<'_> {
             let x = &mut self.nodes[nb + a];
             x.done_at = x.done_at.max(now + lat_i.min(lat_e));
         }
-        let mut pend = 0;
         self.scratch.clear();
-        let mut path = std::mem::take(&mut self.path);
         // NVLink: each GPU's bytes to and from its node-mates, one flow per port.
-        let (lo, hi) = (me.lo as usize, (me.lo + me.need) as usize);
-        for x in lo..hi {
-            let (mut tx, mut rx) = (0.0, 0.0);
-            for y in lo..hi {
-                if y != x {
-                    tx += self.pair_bytes(&c, ml, x, y);
-                    rx += self.pair_bytes(&c, ml, y, x);
-                }
-            }
-            for (bytes, port) in [(tx, Port::NvlOut), (rx, Port::NvlIn)] {
-                if bytes > 0.0 {
-                    pend += 1;
-                    path.clear();
-                    path.push(link(first + x, port));
-                    let fl = self.net.add(now, bytes, &path, id, lat_i);
-                    let flow = &mut self.net.flows[fl as usize];
-                    flow.ends = [a as u32, NONE];
-                    flow.node = true;
-                    self.batch.push(fl);
-                }
-            }
-        }
+        let mut pend = self.nvlink_parts(id, a, now, lat_i);
+        let mut path = std::mem::take(&mut self.path);
         for b in 0..nn {
             if b == a {
                 continue;
@@ -160,16 +138,7 @@ impl Sched<'_> {
         self.path = path;
         let batch = std::mem::take(&mut self.batch);
         self.net.retime_batch(&batch, now, &mut self.scratch);
-        let mut met = std::mem::take(&mut self.met);
-        met.clear();
-        self.net.batch_sharing(&batch, id, &mut met);
-        for &(other, n) in &met {
-            for _ in 0..n {
-                self.count_contention(id);
-                self.count_contention(other);
-            }
-        }
-        self.met = met;
+        self.count_batch_contention(&batch, id);
         self.batch = batch;
         self.batch.clear();
         self.nodes[nb + a].pend += pend;
@@ -199,7 +168,7 @@ impl Sched<'_> {
     }
 
     /// Every flow of node `a` of all-to-all `id` has drained: its members complete.
-    fn node_complete(&mut self, id: u32, a: usize, out: &mut Vec<(SimTime, Ev)>) {
+    pub(super) fn node_complete(&mut self, id: u32, a: usize, out: &mut Vec<(SimTime, Ev)>) {
         let x = self.nodes[self.colls[id as usize].node_base as usize + a];
         for k in x.lo..x.lo + x.need {
             out.push((SimTime::from_nanos(x.done_at), Ev::Member { coll: id, k }));

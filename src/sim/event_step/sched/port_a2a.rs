@@ -1,6 +1,7 @@
-//! Per-port all-to-all aggregates for expert-parallel groups spanning more nodes than node-pair
-//! flows can afford ([`super::super::graph::NODE_PAIR_MAX_NODES`]): each GPU's bytes per port
-//! and path as one flow, started when the whole group has issued, done when all have drained.
+//! Per-port all-to-all aggregates for expert-parallel groups on a torus spanning more nodes than
+//! node-pair flows can afford ([`super::super::graph::NODE_PAIR_MAX_NODES`]; a fat-tree takes
+//! [`super::node_agg`]): each GPU's bytes per port and path as one flow, started when the whole
+//! group has issued, done when all have drained.
 
 use super::super::links::{link, Port};
 use super::{Coll, Sched};
