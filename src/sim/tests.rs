@@ -666,3 +666,15 @@ fn noisy_top_k_routing_runs_from_a_scenario_and_is_described() {
     );
     assert!(moe.outcome.sums.straggler_s > 0.0);
 }
+
+/// The TPU v4 preset's host base is derived with the node load share repeated in `hardware`
+/// (below `sim`): with this module's load part, a host at the chips' measured mean load
+/// (170 W of 90-192 W) draws PaLM's measured 378.5 W system power per chip less the chip,
+/// 4 x 208.5 = 834 W (Chowdhery et al. 2022 App. B; Cloud TPU v4 docs).
+#[test]
+fn tpu_v4_host_power_at_mean_load_is_palm_system_power_less_the_chips() {
+    let t = crate::hardware::preset("tpu-v4").unwrap();
+    let load = (170.0 - t.idle_w) / (t.tdp_w - t.idle_w);
+    let host_w = t.node_overhead_w + super::run_setup::node_load_w(t.node_overhead_w) * load;
+    assert!((host_w - 834.0).abs() < 1e-6, "{host_w}");
+}
