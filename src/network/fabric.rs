@@ -36,10 +36,7 @@ use super::NetworkError;
 /// ("with the protocol overhead (~20%) NCCL can get an effective NVLink bandwidth of 370GB/s",
 /// NCCL maintainer, github.com/NVIDIA/nccl-tests/issues/212). Applied to every intra link.
 pub const INTRA_BUSBW_EFFICIENCY: f64 = 370.0 / 450.0;
-/// Achieved fraction of NIC line rate: ConnectX-7 at NDR 400 Gb/s "should achieve up to
-/// 48-49GB/s per NIC" of 50 (github.com/NVIDIA/nccl-tests/issues/267); HDR: 24 of 25 GB/s
-/// (github.com/NVIDIA/nccl/issues/412). Applied to every inter link.
-pub const INTER_BUSBW_EFFICIENCY: f64 = 48.0 / 50.0;
+pub use super::link::INTER_BUSBW_EFFICIENCY;
 /// Fixed launch latency per collective call [s]: NCCL `baseLat` for Tree/Ring LL and Tree
 /// LL128, 4.4 µs (NVIDIA/nccl src/graph/tuning.cc).
 pub const COLLECTIVE_BASE_LATENCY_S: f64 = 4.4e-6;
@@ -214,6 +211,10 @@ impl Fabric {
                 "a finite number > 0",
             );
         }
+        let e = self.inter.busbw_efficiency;
+        if !(e.is_finite() && e > 0.0 && e <= 1.0) {
+            return bad("inter.busbw_efficiency", e, "a fraction in (0, 1]");
+        }
         if !nonneg(self.intra.latency_s) {
             return bad(
                 "intra.latency_s",
@@ -312,7 +313,7 @@ impl Fabric {
     }
 
     /// Effective inter-node bandwidth per GPU per direction for traffic that crosses leaf
-    /// switches [bytes/s]: NIC rate × efficiency, shared when there are fewer NICs than GPUs,
+    /// switches [bytes/s]: NIC rate × the link's achieved efficiency, shared when there are fewer NICs than GPUs,
     /// divided by the oversubscription (the worst case; see [`Fabric::leaf_bw_bytes_per_s`]).
     pub fn inter_bw_bytes_per_s(&self) -> f64 {
         self.leaf_bw_bytes_per_s() / self.oversubscription.max(1.0)
@@ -322,7 +323,7 @@ impl Fabric {
     /// switch [bytes/s]: NIC rate × efficiency, shared when there are fewer NICs than GPUs.
     pub fn leaf_bw_bytes_per_s(&self) -> f64 {
         let share = (f64::from(self.nics_per_node) / f64::from(self.gpus_per_node.max(1))).min(1.0);
-        self.inter.bw_bytes_per_s * INTER_BUSBW_EFFICIENCY * share
+        self.inter.bw_bytes_per_s * self.inter.busbw_efficiency * share
     }
 
     /// Nodes under one leaf switch (the whole job on a torus, which has no leaves).
@@ -777,10 +778,12 @@ mod tests {
         let ici = Link {
             bw_bytes_per_s: 45e9,
             latency_s: 1e-6,
+            busbw_efficiency: INTER_BUSBW_EFFICIENCY,
         };
         let dcn = Link {
             bw_bytes_per_s: 6.25e9,
             latency_s: 4e-6,
+            busbw_efficiency: INTER_BUSBW_EFFICIENCY,
         };
         let f = Fabric::torus(ici, dcn, 4, 64, [4, 4, 4]).unwrap();
         let rs = 63.0 / 64.0 * (1e9 / 3.0) / 90e9 + 9e-6;
@@ -850,6 +853,25 @@ mod tests {
         assert!(f.check_group(Group::new(12, 8)).is_err());
         assert!(f.check_group(Group::new(0, 1)).is_err());
         assert!(Fabric::from_presets("nvlink4", "ib-qdr", 8, 2).is_err());
+    }
+
+    /// The inter link's own efficiency prices the NIC: EFA at 29.61/50 of its 6.25 GB/s per
+    /// GPU, NDR at 48/50; an efficiency outside (0, 1] is rejected naming the field.
+    #[test]
+    fn leaf_bandwidth_uses_the_inter_links_efficiency() {
+        let efa = Fabric::from_presets("nvlink3", "efa-p4d", 8, 4).unwrap();
+        assert!(close(efa.leaf_bw_bytes_per_s(), 6.25e9 * 29.61 / 50.0));
+        let ndr = h100(4);
+        assert!(close(ndr.leaf_bw_bytes_per_s(), 50e9 * 0.96));
+        for e in [0.0, 1.5, f64::NAN] {
+            let mut bad = ndr;
+            bad.inter.busbw_efficiency = e;
+            let msg = bad.validate().unwrap_err().to_string();
+            assert!(
+                msg.contains("inter.busbw_efficiency") && msg.contains("(0, 1]"),
+                "{msg}"
+            );
+        }
     }
 
     /// Calibration: DGX-A100 (8 × HDR 200 Gb/s per node) reaches 192 GB/s multi-node all-reduce

@@ -20,7 +20,9 @@ pub use fabric::{
     Fabric, Group, COLLECTIVE_BASE_LATENCY_S, DEFAULT_SWITCH_POWER_W_PER_PORT,
     INTER_BUSBW_EFFICIENCY, INTRA_BUSBW_EFFICIENCY, SWITCH_RADIX,
 };
-pub use link::{link_preset, link_presets, InterconnectKind, Link, LinkPreset};
+pub use link::{
+    link_preset, link_presets, InterconnectKind, Link, LinkPreset, EFA_P4D_BUSBW_EFFICIENCY,
+};
 pub use price::{price_all_to_all, price_comm};
 pub use topology::{FatTree, Topology, Torus};
 

@@ -318,6 +318,7 @@ mod tests {
     const ICI: Link = Link {
         bw_bytes_per_s: 45e9,
         latency_s: 1e-6,
+        busbw_efficiency: crate::network::INTER_BUSBW_EFFICIENCY,
     };
 
     fn close(a: f64, b: f64) -> bool {

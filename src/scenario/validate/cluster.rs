@@ -54,6 +54,8 @@ impl Validator<'_> {
             None => network::Link {
                 bw_bytes_per_s: accelerator.intra_node_bw_bytes_per_s,
                 latency_s: accelerator.intra_node_latency_s,
+                // Not read on an intra link (INTRA_BUSBW_EFFICIENCY applies there).
+                busbw_efficiency: network::INTER_BUSBW_EFFICIENCY,
             },
         };
         let inter_preset = network::link_preset(&c.inter_node_link)
