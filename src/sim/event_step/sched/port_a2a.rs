@@ -1,7 +1,8 @@
 //! Per-port all-to-all aggregates for expert-parallel groups on a torus spanning more nodes than
 //! node-pair flows can afford ([`super::super::graph::NODE_PAIR_MAX_NODES`]; a fat-tree takes
 //! [`super::node_agg`]): each GPU's bytes per port and path as one flow, started when the whole
-//! group has issued, done when all have drained.
+//! group has issued, done when all have drained. In one torus slice the ports are the chip's ICI
+//! out-links, loaded as the dimension-ordered routes load them, and its host's ICI ejection.
 
 use super::super::links::{link, Port};
 use super::super::paths::NodePort;
