@@ -280,6 +280,68 @@ impl Paths {
         Some(ring)
     }
 
+    /// Per-link load of a uniform all-to-all over `size` ranks (`per_node` in a host) in one
+    /// torus slice, per chip out-link `dim * 2 + negative`, as a multiple of the bytes each
+    /// chip sends; and the ring steps `Σ (a_d − 1)` (one ICI latency each). None on a fat-tree
+    /// or when the group spans slices (its traffic then crosses the DCN).
+    ///
+    /// Why: under dimension-ordered routing every dimension-`d` hop of every pair lands on a
+    /// dimension-`d` link, and by translation symmetry each chip's out-link carries the same
+    /// share: a source sends `B / (n − 1)` to each of the `n / a` chips at offset `o` along `d`,
+    /// which crosses `h(o)` links, so a link carries `B · n · H / ((n − 1) · a)` with `H` the
+    /// hop sum of the offsets routed its way (on a closed ring the shorter way round, ties the
+    /// positive way as [`Torus::route`]; `H ≈ a²/8` each way, the bisection bound `a·B/8` per
+    /// link). On a line (a partial dimension) the middle links carry `⌊a/2⌋·⌈a/2⌉` pairs' hops
+    /// each way; a dimension of 2 has one link per chip.
+    pub fn torus_a2a_load(
+        &self,
+        fabric: &Fabric,
+        size: u32,
+        per_node: u32,
+    ) -> Option<([f64; 6], f64)> {
+        let t = self.torus?;
+        let job_chips = u64::from(fabric.nodes) * u64::from(fabric.gpus_per_node);
+        let p = t.place(Group::new(size, per_node), fabric.gpus_per_node, job_chips);
+        if p.slices > 1 || p.per_slice <= 1 {
+            return None;
+        }
+        let n = f64::from(p.per_slice);
+        let mut load = [0.0; 6];
+        let mut steps = 0.0;
+        for d in 0..3 {
+            let a = p.block[d];
+            if a <= 1 {
+                continue;
+            }
+            steps += f64::from(a - 1);
+            let per = n / ((n - 1.0) * f64::from(a));
+            if t.dims[d] == 2 {
+                load[2 * d] = per;
+            } else if a == t.dims[d] {
+                let (mut pos, mut neg) = (0u32, 0u32);
+                for o in 1..a {
+                    if o <= a - o {
+                        pos += o;
+                    } else {
+                        neg += a - o;
+                    }
+                }
+                load[2 * d] = per * f64::from(pos);
+                load[2 * d + 1] = per * f64::from(neg);
+            } else {
+                let mid = f64::from(a / 2) * f64::from(a.div_ceil(2));
+                load[2 * d] = per * mid;
+                load[2 * d + 1] = per * mid;
+            }
+        }
+        Some((load, steps))
+    }
+
+    /// The torus link leaving simulated GPU `x`'s chip along `dim` (`neg`: the negative way).
+    pub fn torus_link(&self, x: usize, dim: usize, neg: bool) -> LinkId {
+        (self.base_torus as u64 + self.chip[x] * 6 + dim as u64 * 2 + neg as u64) as LinkId
+    }
+
     /// Flow `f` (< [`TORUS_RING_FLOWS`]) of simulated GPU `x` in `ring`: its links into `out`
     /// and its bytes (None: no such flow).
     pub fn torus_ring_flow(

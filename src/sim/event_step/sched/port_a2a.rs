@@ -1,9 +1,11 @@
 //! Per-port all-to-all aggregates for expert-parallel groups on a torus spanning more nodes than
 //! node-pair flows can afford ([`super::super::graph::NODE_PAIR_MAX_NODES`]; a fat-tree takes
 //! [`super::node_agg`]): each GPU's bytes per port and path as one flow, started when the whole
-//! group has issued, done when all have drained.
+//! group has issued, done when all have drained. In one torus slice the ports are the chip's ICI
+//! out-links, loaded as the dimension-ordered routes load them, and its host's ICI ejection.
 
 use super::super::links::{link, Port};
+use super::super::paths::NodePort;
 use super::{Coll, Sched};
 use crate::network::COLLECTIVE_BASE_LATENCY_S;
 
@@ -29,6 +31,36 @@ impl Sched<'_> {
         let recv = |x: usize| g.received(x, c.layer);
         let total: f64 = (first..first + n).map(recv).sum();
         let nf = n as f64;
+        // In one torus slice every peer is reached over the ICI (the host's chips too), not the
+        // hosts' DCN NICs: each GPU's bytes load its chip's out-links as the dimension-ordered
+        // routes of a uniform exchange do (`Paths::torus_a2a_load`), and its inbound bytes its
+        // host's ICI ejection.
+        let per_node = (g.gpus_per_node / g.tp.max(1)).clamp(1, c.members);
+        if let Some((load, steps)) = self.net.paths.torus_a2a_load(&f, c.members, per_node) {
+            let lat = self.lat(COLLECTIVE_BASE_LATENCY_S + steps * f.intra.latency_s);
+            for x in first..first + n {
+                let r = recv(x);
+                let (send, get) = (w * (total - r), w * r * (nf - 1.0));
+                let (out_b, in_b) = if c.to_experts {
+                    (send, get)
+                } else {
+                    (get, send)
+                };
+                for (l, &k) in load.iter().enumerate() {
+                    if k > 0.0 {
+                        let link = self.net.paths.torus_link(x, l / 2, l % 2 == 1);
+                        self.path.clear();
+                        self.path.push(link);
+                        self.flow(id, out_b * k, lat, now, pending, done_at);
+                    }
+                }
+                let eject = self.net.paths.node_port(g.node[x], NodePort::IciIn);
+                self.path.clear();
+                self.path.push(eject);
+                self.flow(id, in_b, lat, now, pending, done_at);
+            }
+            return;
+        }
         // Members are consecutive GPUs, their nodes and leaf groups non-decreasing: the sums
         // per node and per leaf group are runs, found in one pass.
         let (mut node_lo, mut su_lo) = (first, first);
