@@ -5,7 +5,8 @@ use super::tests::{input, model, plan};
 use super::*;
 use crate::network::COLLECTIVE_BASE_LATENCY_S;
 
-fn knobs(i: &EventStepInput) -> Knobs {
+/// The knobs these tests run at: TDP, top-2, one micro-batch.
+pub(super) fn knobs(i: &EventStepInput) -> Knobs {
     crate::sim::test_setup::knobs(i.accelerator.tdp_w, 2, 1)
 }
 
@@ -43,7 +44,7 @@ fn halves(hot: f64) -> Vec<f64> {
 }
 
 /// End [ns] of each GPU's layer-0 forward combine.
-fn combine_ends(r: &EventStep) -> Vec<u64> {
+pub(super) fn combine_ends(r: &EventStep) -> Vec<u64> {
     let mut v = vec![0; r.gpus_simulated as usize];
     for x in &r.records {
         if x.name == "moe.combine" && x.layer == Some(0) && x.phase == Phase::Forward {

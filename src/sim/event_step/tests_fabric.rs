@@ -4,12 +4,9 @@
 use super::graph::Graph;
 use super::links::Net;
 use super::tests::{input, model, plan};
+use super::tests_a2a::{combine_ends, knobs};
 use super::*;
 use crate::network::{link_preset, FatTree, Group, Topology, Torus};
-
-fn knobs(i: &EventStepInput) -> Knobs {
-    crate::sim::test_setup::knobs(i.accelerator.tdp_w, 2, 1)
-}
 
 /// `nodes` nodes of one GPU each, an expert-parallel group over all of them, on `fabric`.
 fn one_gpu_nodes(nodes: u32, fabric: Fabric) -> (EventStepInput, Graph) {
@@ -152,17 +149,6 @@ fn node_pair_flows_equal_rank_pair_flows_when_a_nodes_gpus_route_alike() {
         let e = nodes.gpu_energy_j / pairs.gpu_energy_j - 1.0;
         assert!(e.abs() < 0.005, "hot {hot}: {e}");
     }
-}
-
-/// End [ns] of each GPU's layer-0 forward combine.
-fn combine_ends(r: &EventStep) -> Vec<u64> {
-    let mut v = vec![0; r.gpus_simulated as usize];
-    for x in &r.records {
-        if x.name == "moe.combine" && x.layer == Some(0) && x.phase == Phase::Forward {
-            v[x.gpu as usize] = x.end_ns;
-        }
-    }
-    v
 }
 
 #[test]

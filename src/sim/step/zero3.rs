@@ -137,6 +137,29 @@ impl Layout<'_> {
 mod tests {
     use super::*;
 
+    type Z3 = [[f64; 3]; 2];
+
+    /// One stage, two layers of forward 1 s, backward 2 s; gathers 1.5 s, reduce-scatters 0.5 s.
+    fn two_layers() -> ([Range<u32>; 1], [(f64, f64); 2], Z3) {
+        (
+            [Range { start: 0, end: 2 }],
+            [(1.0, 2.0), (1.0, 2.0)],
+            [[1.5, 1.5, 0.5]; 2],
+        )
+    }
+
+    fn layout<'a>(ranges: &'a [Range<u32>], fb: &'a [(f64, f64)], z3: &'a Z3) -> Layout<'a> {
+        Layout {
+            pp: 1,
+            v: 1,
+            ranges,
+            layer_fb: fb,
+            z3,
+            first: [0.0; 2],
+            last: [0.0; 2],
+        }
+    }
+
     #[test]
     fn gathers_prefetch_one_layer_ahead_and_carry_their_backlog() {
         // One stage, two layers of forward 1 s, backward 2 s; gathers 1.5 s, reduce-scatters
@@ -145,18 +168,8 @@ mod tests {
         // requests the backward's first gather (layer 1's) [3, 4.5] and computes [3, 4].
         // B: waits to 4.5, requests layer 0's gather [4.5, 6], layer 1 computes [4.5, 6.5] and
         // queues its reduce-scatter [6.5, 7]; layer 0 [6.5, 8.5]; its reduce-scatter [8.5, 9].
-        let ranges = [Range { start: 0, end: 2 }];
-        let fb = [(1.0, 2.0), (1.0, 2.0)];
-        let z3 = [[1.5, 1.5, 0.5]; 2];
-        let lay = Layout {
-            pp: 1,
-            v: 1,
-            ranges: &ranges,
-            layer_fb: &fb,
-            z3: &z3,
-            first: [0.0; 2],
-            last: [0.0; 2],
-        };
+        let (ranges, fb, z3) = two_layers();
+        let lay = layout(&ranges, &fb, &z3);
         let mut z = Stream::default();
         let f = lay.run(&mut z, 0, (false, 0, 0), Some((true, 0)), 0.0);
         assert_eq!(f, 4.0);
@@ -171,18 +184,8 @@ mod tests {
     fn a_bubble_hides_the_next_passs_gather() {
         // The same stage, the backward starting 10 s after the forward's end (a pipeline
         // bubble): its first gather ran in the bubble and costs nothing.
-        let ranges = [Range { start: 0, end: 2 }];
-        let fb = [(1.0, 2.0), (1.0, 2.0)];
-        let z3 = [[1.5, 1.5, 0.5]; 2];
-        let lay = Layout {
-            pp: 1,
-            v: 1,
-            ranges: &ranges,
-            layer_fb: &fb,
-            z3: &z3,
-            first: [0.0; 2],
-            last: [0.0; 2],
-        };
+        let (ranges, fb, z3) = two_layers();
+        let lay = layout(&ranges, &fb, &z3);
         let mut z = Stream::default();
         let f = lay.run(&mut z, 0, (false, 0, 0), Some((true, 0)), 0.0);
         let w = z.wait_s;
