@@ -24,7 +24,7 @@ pub use efficiency::EfficiencyCurve;
 pub use kernels::{experts_fwd_bwd, ExpertKernel};
 pub use power::PowerModel;
 pub use preset_file::{parse_preset, preset_to_toml, read_preset_file, write_preset_file};
-pub use presets::{preset, presets, PRESET_KEYS};
+pub use presets::{preset, presets, NODE_LOAD_SHARE, PRESET_KEYS};
 pub use price::{is_router_op, moe_layer_router_price, PriceKnobs, PricedOp, ROUTER_OPS};
 
 use power::Demand;

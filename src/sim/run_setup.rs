@@ -50,16 +50,7 @@ pub struct RunSetup {
     pub power: crate::scenario::PowerSpec,
 }
 
-/// Load-proportional node power at full GPU load as a share of the idle-GPU base
-/// (`node_overhead_w`): 500 / 2300 = 0.217 (an estimate). Full-load non-GPU power of an 8x H100
-/// node: measured node peak ~8.4 kW "with GPUs near full utilization" (Latif et al., arXiv
-/// 2412.08602) minus 8 x 700 W GPU limit = 2.8 kW, assuming the GPUs were at their limit at that
-/// peak; against the 2.3 kW base of the H100 preset this leaves 0.5 kW that follows the load.
-/// Published DGX H100 / A100 idle power was not found, so the base stays the preset's assumed
-/// figure (half the 4.6 kW non-GPU share of the DGX H100 10.2 kW nameplate). The same share is
-/// assumed for every accelerator; a scenario's `node_overhead_w` sets the base, the load part
-/// scales with it.
-pub const NODE_LOAD_SHARE: f64 = 500.0 / 2300.0;
+pub use crate::hardware::NODE_LOAD_SHARE;
 
 /// Load-proportional part of node power at full GPU load for a base node power `node_w` [W].
 pub fn node_load_w(node_w: f64) -> f64 {
