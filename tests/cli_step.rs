@@ -230,3 +230,45 @@ fn zero_steps_is_refused_naming_the_flag() {
     assert_eq!(o.status.code(), Some(2), "{so}\n{se}");
     assert!(se.contains("--steps"), "{se}");
 }
+
+#[test]
+fn the_step_completing_a_rebalancing_period_prints_its_migration_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = std::fs::read_to_string("scenarios/single_node.toml")
+        .unwrap()
+        .replacen(
+            "[routing]\nmodel = \"zipf\"",
+            "[routing]\nplacement = \"by_load\"\nrebalance_every_steps = 4\nmodel = \"zipf\"",
+            1,
+        );
+    assert!(scenario.contains("rebalance_every_steps = 4"));
+    let path = dir.path().join("rebalance.toml");
+    std::fs::write(&path, scenario).unwrap();
+    // (migration on the fast path, on the event level) of `--step step`.
+    let migration = |step: &str| -> (f64, f64) {
+        let o = moesim(&[
+            "step",
+            path.to_str().unwrap(),
+            "--strategy",
+            "moe",
+            "--step",
+            step,
+            "--event-level",
+            "--out",
+            dir.path().join("out").to_str().unwrap(),
+        ]);
+        let (so, se) = text(&o);
+        assert!(o.status.success(), "{so}\n{se}");
+        let after = |line: &str| -> f64 {
+            let l = so.lines().find(|l| l.contains(line)).expect(line);
+            let rest = &l[l.find("migration").expect("migration printed") + "migration".len()..];
+            rest.split_whitespace().next().unwrap().parse().unwrap()
+        };
+        (after("fast path:"), after("event level:"))
+    };
+    // Step 3 completes the first period of 4 steps (0..=3): the experts move after it.
+    let (fast, event) = migration("3");
+    assert!(fast > 0.0 && event > 0.0, "{fast} {event}");
+    let (fast, event) = migration("2");
+    assert_eq!((fast, event), (0.0, 0.0));
+}

@@ -6,6 +6,7 @@ use super::fail;
 use moesim::report::{plot_skew_heatmap, SkewCell};
 use moesim::sim::event_step::scenario::{scenario_step, ScenarioStep};
 use moesim::sim::event_step::{skew, trace};
+use moesim::sim::step::{StepCost, PHASE_NAMES};
 use moesim::Scenario;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -129,10 +130,11 @@ fn one_step(
     );
     let f = st.fast;
     outln!(
-        "  fast path:   {:>10.4} s  GPU {:>14.1} J  waiting {:>14.1} J",
+        "  fast path:   {:>10.4} s  GPU {:>14.1} J  waiting {:>14.1} J  migration {:>8.4} s",
         f.time_s,
         f.gpu_energy_j,
-        f.waiting_energy_j
+        f.waiting_energy_j,
+        fast_migration_s(&f)
     );
     if !event {
         return Ok(Vec::new());
@@ -144,10 +146,11 @@ fn one_step(
     };
     let wall = t0.elapsed().as_secs_f64();
     outln!(
-        "  event level: {:>10.4} s  GPU {:>14.1} J  waiting {:>14.1} J  ({} GPUs simulated, each for {}; {} events in {:.2} s)",
+        "  event level: {:>10.4} s  GPU {:>14.1} J  waiting {:>14.1} J  migration {:>8.4} s  ({} GPUs simulated, each for {}; {} events in {:.2} s)",
         r.time_s,
         r.gpu_energy_j,
         r.waiting_energy_j,
+        r.migration_s,
         r.gpus_simulated,
         r.gpus_represented,
         r.events,
@@ -180,4 +183,13 @@ fn one_step(
         "  energy lost to routing skew (MoE collectives, against balanced routing): {total:.1} J"
     );
     Ok(rows.into_iter().map(|x| (st.step, x)).collect())
+}
+
+/// The expert migration of a rebalancing step on the fast path [s] (its `rebalance` phase; 0 on
+/// a step that does not rebalance).
+fn fast_migration_s(c: &StepCost) -> f64 {
+    PHASE_NAMES
+        .iter()
+        .position(|n| *n == "rebalance")
+        .map_or(0.0, |i| c.phases.time_s[i])
 }
