@@ -13,7 +13,7 @@ pub(super) enum Show {
 
 /// Display name, unit (empty: none; `CURRENCY`: the run's currency) and rendering of every column of
 /// summary.csv; a test holds it to `summary_columns()` so a new column cannot appear raw.
-pub(super) const COLUMNS: [(&str, &str, &str, Show); 86] = [
+pub(super) const COLUMNS: [(&str, &str, &str, Show); 89] = [
     ("strategy", "strategy", "", Show::Text),
     ("model", "model", "", Show::Text),
     ("params_total_b", "parameters, total", "billion", Show::Num),
@@ -85,6 +85,19 @@ pub(super) const COLUMNS: [(&str, &str, &str, Show); 86] = [
     ("hours_throttled", "time throttled", "h", Show::Num),
     ("hours_paused", "time paused", "h", Show::Num),
     ("pauses", "pauses", "", Show::Num),
+    (
+        "evaluations",
+        "evaluations ([training.eval])",
+        "",
+        Show::Num,
+    ),
+    ("hours_eval", "time evaluating", "h", Show::Num),
+    (
+        "eval_kwh",
+        "energy of evaluations (facility)",
+        "kWh",
+        Show::Num,
+    ),
     ("mean_step_s", "step time, mean", "s", Show::Num),
     ("p99_step_s", "step time, 99th percentile", "s", Show::Num),
     ("mfu", "model FLOPs utilisation (MFU)", "%", Show::Pct),

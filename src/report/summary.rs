@@ -82,6 +82,15 @@ pub struct SummaryRow {
     pub hours_paused: f64,
     /// Pauses taken.
     pub pauses: u32,
+    /// Evaluations run (`[training.eval]`; 0 without; absent in a folder written before the column).
+    #[serde(default)]
+    pub evaluations: u64,
+    /// Hours spent evaluating (included in the wall-clock time).
+    #[serde(with = "finite", default)]
+    pub hours_eval: f64,
+    /// Facility energy of the evaluations (included in the facility energy) [kWh].
+    #[serde(with = "finite", default)]
+    pub eval_kwh: f64,
     /// Mean step time [s].
     #[serde(with = "finite")]
     pub mean_step_s: f64,
@@ -415,6 +424,9 @@ fn row(res: &Results, r: &StrategyResult) -> SummaryRow {
         hours_throttled: o.mode_s[1] / 3600.0,
         hours_paused: o.mode_s[2] / 3600.0,
         pauses: o.pauses,
+        evaluations: o.sums.evaluations,
+        hours_eval: o.sums.eval_s / 3600.0,
+        eval_kwh: kwh(o.sums.eval_facility_j),
         mean_step_s: if o.sums.steps > 0 {
             o.sums.time_s / o.sums.steps as f64
         } else {

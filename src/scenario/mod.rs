@@ -166,6 +166,18 @@ pub struct Training {
     /// Dynamic batch sizing (`[training.batch_schedule] batch_fraction`): the share (0–1] of the global
     /// batch trained at each point of progress (a warm-up ramp), as whole micro-batches.
     pub batch_schedule: Option<ProgressSchedule>,
+    /// Evaluations during the run (`[training.eval]`; None: the run does not evaluate).
+    pub eval: Option<TrainingEval>,
+}
+
+/// `[training.eval]`: a forward-only evaluation over `seqs` sequences after every `every_steps`
+/// optimizer steps, its time and energy charged to the run (`sim::eval`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrainingEval {
+    /// Optimizer steps between two evaluations (an evaluation follows every N-th step) [steps].
+    pub every_steps: u64,
+    /// Sequences in the evaluation set, evaluated in whole global batches [sequences].
+    pub seqs: u64,
 }
 
 /// How the strategies of a run are compared (`training.compare`).

@@ -106,6 +106,16 @@ pub struct RawTraining {
     pub exact: Option<bool>,
     /// `[training.batch_schedule]`: the global batch over training progress.
     pub batch_schedule: Option<RawBatchSchedule>,
+    /// `[training.eval]`: forward-only evaluation passes during the run.
+    pub eval: Option<RawTrainingEval>,
+}
+
+/// `[training.eval]`: an evaluation every `every_steps` optimizer steps over `seqs` sequences.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrainingEval {
+    pub every_steps: i64,
+    pub seqs: i64,
 }
 
 /// `[models.X.curriculum]`: curriculum gating, the top-k, capacity factor and active experts over

@@ -1,4 +1,4 @@
-//! Evaluation passes inside a timed training region: every so many training sequences a forward-only pipeline pass over the evaluation set.
+//! Evaluation passes inside a timed training region (`[validation.eval]` of MLPerf cases, `[training.eval]` of any run): every so many training steps a forward-only pipeline pass over the evaluation set.
 //!
 //! MLPerf Training times `run_start` → `run_stop`, and the evaluations run inside it: NVIDIA's
 //! GPT-3 175B logs (github.com/mlcommons/training_results_v3.1, `NVIDIA/results/
@@ -49,18 +49,11 @@ pub fn eval_cost(
     schedule: EvalSchedule,
     train_steps: u64,
 ) -> Result<EvalCost, WorkloadError> {
-    let mut model = StepModel::new(job, cluster)?;
-    let knobs = model.full_knobs();
-    let e = model.experts();
-    let shares = vec![1.0 / e.max(1) as f64; model.moe_layers() * e];
-    model.step(&shares, knobs);
-    let (_, p2p_s) = model.sync_times(knobs);
-    let (fwd, _) = model.last_stage_times();
+    let pass = forward_pass(job, cluster)?;
     let batch = u64::from(job.plan.global_batch_seqs.max(1));
     let steps_between = schedule.every_seqs.max(1).div_ceil(batch);
     let batches_per_eval = schedule.eval_seqs.div_ceil(batch);
-    let pass_s = forward_only_s(fwd, knobs.micro_batches, job.schedule.virtual_stages, p2p_s);
-    let eval_s = batches_per_eval as f64 * pass_s;
+    let eval_s = batches_per_eval as f64 * pass.time_s;
     let evaluations = train_steps / steps_between;
     Ok(EvalCost {
         steps_between,
@@ -68,6 +61,80 @@ pub fn eval_cost(
         batches_per_eval,
         eval_s,
         total_s: evaluations as f64 * eval_s,
+    })
+}
+
+/// One forward-only pass of a global batch through the job's pipeline, priced from one training
+/// step of `StepModel` (full-speed knobs, uniform routing for an MoE).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ForwardPass {
+    /// Wall-clock time of the pass [s].
+    time_s: f64,
+    /// GPU power of all the job's GPUs during the pass [W], and the part drawn waiting [W].
+    gpu_w: f64,
+    waiting_w: f64,
+}
+
+fn forward_pass(job: &Job, cluster: &Cluster) -> Result<ForwardPass, WorkloadError> {
+    let mut model = StepModel::new(job, cluster)?;
+    let knobs = model.full_knobs();
+    let e = model.experts();
+    let shares = vec![1.0 / e.max(1) as f64; model.moe_layers() * e];
+    let c = model.step(&shares, knobs);
+    let (_, p2p_s) = model.sync_times(knobs);
+    let (fwd, _) = model.last_stage_times();
+    let time_s = forward_only_s(fwd, knobs.micro_batches, job.schedule.virtual_stages, p2p_s);
+    // The pass draws what the training step's forward/backward phases draw (their compute and
+    // their exposed communication, bubbles included): a forward-only pipeline runs the same
+    // kernels with the same kind of fill and drain; it has no gradient sync, optimizer or
+    // migration, whose spin power would understate it.
+    let (busy_s, busy_j) = (
+        c.phases.time_s[0] + c.phases.time_s[1],
+        c.phases.gpu_j[0] + c.phases.gpu_j[1],
+    );
+    let (gpu_w, waiting_w) = if busy_s > 0.0 {
+        (busy_j / busy_s, c.phases.gpu_j[1] / busy_s)
+    } else if c.time_s > 0.0 {
+        (c.gpu_energy_j / c.time_s, c.waiting_energy_j / c.time_s)
+    } else {
+        (0.0, 0.0)
+    };
+    Ok(ForwardPass {
+        time_s,
+        gpu_w,
+        waiting_w,
+    })
+}
+
+/// The evaluations of an ordinary run (`[training.eval]`) as the run charges them: one after
+/// every `every_steps` optimizer steps, each this long at this power.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunEval {
+    /// Optimizer steps between two evaluations [steps].
+    pub every_steps: u64,
+    /// Wall-clock time of one evaluation [s]: the forward-only passes of the global batches
+    /// covering the evaluation set (the last one padded).
+    pub eval_s: f64,
+    /// GPU power of all the job's GPUs while evaluating [W].
+    pub gpu_w: f64,
+    /// Part of `gpu_w` drawn waiting (exposed communication, bubbles at spin power) [W].
+    pub waiting_w: f64,
+}
+
+/// The evaluations `spec` asks of `job` on `cluster`, priced as [`eval_cost`] prices MLPerf's:
+/// `spec.seqs` sequences in whole global batches, each a forward-only pipeline pass.
+pub fn run_eval(
+    job: &Job,
+    cluster: &Cluster,
+    spec: crate::scenario::TrainingEval,
+) -> Result<RunEval, WorkloadError> {
+    let pass = forward_pass(job, cluster)?;
+    let batch = u64::from(job.plan.global_batch_seqs.max(1));
+    Ok(RunEval {
+        every_steps: spec.every_steps.max(1),
+        eval_s: spec.seqs.div_ceil(batch) as f64 * pass.time_s,
+        gpu_w: pass.gpu_w,
+        waiting_w: pass.waiting_w,
     })
 }
 

@@ -481,6 +481,10 @@ pub(crate) fn run_variant(
             run::BLOCK_STEPS
         },
         schedules: plan::schedules_for(s, kind, job, &sm, target_tokens),
+        eval: match s.training.eval {
+            Some(e) => Some(eval::run_eval(job, &s.cluster, e)?),
+            None => None,
+        },
         ..RunSetup::of_cluster(s, &sm, target_tokens, count_effective)
     };
     let inputs = plan::PlanInputs {
@@ -572,6 +576,8 @@ mod tests_cost;
 mod tests_curriculum;
 #[cfg(test)]
 mod tests_equal;
+#[cfg(test)]
+mod tests_eval;
 #[cfg(test)]
 mod tests_replicas;
 #[cfg(test)]

@@ -24,6 +24,8 @@ enum Ev {
     StepDone,
     CheckpointDone,
     RestoreDone,
+    /// An evaluation (`[training.eval]`) ended.
+    EvalDone,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +34,8 @@ enum State {
     Checkpointing,
     Paused,
     Restoring,
+    /// Running an evaluation's forward-only passes (`[training.eval]`).
+    Evaluating,
     Finished,
 }
 
@@ -115,6 +119,7 @@ impl Run<'_> {
         let state = match self.state {
             State::Checkpointing => "checkpoint",
             State::Restoring => "restore",
+            State::Evaluating => "eval",
             _ => "paused",
         };
         let ci = self.current.map_or(0.0, |i| self.grid.ci_g_per_kwh[i]);
@@ -212,6 +217,11 @@ impl Run<'_> {
     fn fast_block(&mut self, now_s: f64, knobs: crate::sim::Knobs) -> StepCost {
         let assignments = self.step_model.assignments_per_layer(knobs.top_k);
         let (mut n, mean_s) = self.blocks.longest(knobs);
+        if let Some(e) = self.setup.eval {
+            // A block ends on the step an evaluation follows.
+            let every = e.every_steps.max(1);
+            n = n.min(every - self.sums.steps % every);
+        }
         if n > 1 {
             if let Some(until) = self.step_model.steps_to_rebalance() {
                 // The rebalancing step runs alone (its migration time is its own).

@@ -67,6 +67,12 @@ pub struct StepSums {
     pub max_step_s: f64,
     /// 99th percentile of step time [s].
     pub p99_step_s: f64,
+    /// Evaluations run (`[training.eval]`).
+    pub evaluations: u64,
+    /// Wall-clock time spent evaluating [s].
+    pub eval_s: f64,
+    /// Facility energy of the evaluations [J].
+    pub eval_facility_j: f64,
 }
 
 /// What a run produced.

@@ -48,6 +48,8 @@ pub struct RunSetup {
     pub schedules: super::schedule::Schedules,
     /// Power-swing mitigations, the ramp statistics' threshold and the waveform window (`[power]`).
     pub power: crate::scenario::PowerSpec,
+    /// Evaluations during the run (`[training.eval]`; None: none).
+    pub eval: Option<super::eval::RunEval>,
 }
 
 pub use crate::hardware::NODE_LOAD_SHARE;
@@ -88,6 +90,7 @@ impl RunSetup {
             block_steps: 1,
             schedules: Default::default(),
             power: s.power,
+            eval: None,
         }
     }
 

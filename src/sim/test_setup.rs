@@ -22,6 +22,7 @@ pub(crate) fn knobs(power_limit_w: f64, top_k: u32, micro_batches: u32) -> Knobs
 /// schedules. Tests change what they need with struct-update syntax.
 pub(crate) fn bare_setup(full: Knobs) -> RunSetup {
     RunSetup {
+        eval: None,
         tokens: 1.0,
         count_effective: false,
         top_k_by_hour: None,
@@ -68,4 +69,25 @@ pub(crate) fn parse_shipped(file: &str, text: &str) -> Scenario {
 /// `scenarios/FILE` with `edits` (see [`shipped_text`]), parsed.
 pub(crate) fn shipped_scenario(file: &str, edits: &[(&str, &str)]) -> Scenario {
     parse_shipped(file, &shipped_text(file, edits))
+}
+
+/// A job of `model` on `plan` under `schedule` with the default kernels, optimizer and framework
+/// and sequence parallelism on (the drawn and hand-built plans of the agreement tests).
+pub(crate) fn job_of(
+    model: crate::workload::ModelSpec,
+    plan: crate::workload::ParallelPlan,
+    schedule: crate::workload::Schedule,
+) -> crate::scenario::Job {
+    crate::scenario::Job {
+        model,
+        plan,
+        expert_kernel: Default::default(),
+        router_kernel: Default::default(),
+        optimizer: Default::default(),
+        sequence_parallel: true,
+        attention_kernel: Default::default(),
+        framework: Default::default(),
+        fp8_recipe: Default::default(),
+        schedule,
+    }
 }

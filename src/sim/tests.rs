@@ -103,6 +103,7 @@ fn gpu_energy_of_a_plain_run_is_the_sum_of_its_steps() {
         3,
     );
     let setup = RunSetup {
+        eval: None,
         tokens: 2e8,
         node_w: 1000.0,
         node_load_w: super::run_setup::node_load_w(1000.0),
@@ -157,6 +158,7 @@ fn a_restore_right_after_a_checkpoint_draws_the_held_power_even_with_nodes_relea
     let mut sm = StepModel::new(job, &s.cluster).unwrap();
     let node_w = 1000.0;
     let setup = RunSetup {
+        eval: None,
         tokens: 1e10,
         checkpoint_s: 5000.0,
         restore_s: 600.0,
@@ -388,6 +390,7 @@ fn a_power_cap_lowers_facility_energy_per_token_on_a_compute_bound_step() {
     let node_w = s.cluster.node_overhead_w * s.cluster.nodes() as f64;
     let full = sm.full_knobs();
     let setup = |load: f64| RunSetup {
+        eval: None,
         release_when_paused: false,
         node_w,
         node_load_w: load,

@@ -175,6 +175,7 @@ fn the_planner_rates_a_mode_at_the_mean_of_the_schedules_phases() {
     let job = s.moe.as_ref().unwrap();
     let (sm, router) = models_for(&s, job, &prepared.trace, 1).unwrap();
     let setup = RunSetup {
+        eval: None,
         schedules: plan::schedules_for(&s, StrategyKind::Circadian, job, &sm, 1e9),
         ..RunSetup::of_cluster(&s, &sm, 1e9, true)
     };

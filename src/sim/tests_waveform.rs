@@ -139,6 +139,7 @@ fn the_floor_raises_energy_by_exactly_the_filler_area_and_the_ramp_limit_by_its_
 /// A setup of 1000 GPUs (100 W idle, 1000 W full), no node or network power, PUE 1.
 fn bare_setup() -> RunSetup {
     RunSetup {
+        eval: None,
         checkpoint_s: 10.0,
         restore_s: 10.0,
         gpu_full_w: 1000.0,

@@ -179,6 +179,13 @@ impl Validator<'_> {
             (None, false) => None,
         };
         let sites = self.sites(&raw, moe.as_ref().or(dense.as_ref()), &cluster, &grid)?;
+        if sites.is_some() && training.eval.is_some() {
+            // The multi-region executor (`sim::multi`) prices steps per site, not evaluations.
+            return Err(self.loc.invalid(
+                "training.eval",
+                "evaluations are not charged in a multi-region job ([[site]] / [multisite]): remove [training.eval], or the sites for a single-site run",
+            ));
+        }
         let limits = self.limits(&raw.limits)?;
         let uncertainty = match &raw.uncertainty {
             Some(u) => Some(self.uncertainty(u)?),

@@ -51,7 +51,33 @@ impl Validator<'_> {
             curriculum_capacity_factor: None,
             curriculum_active_experts: None,
             batch_schedule: self.batch_schedule(t)?,
+            eval: self.training_eval(t)?,
         })
+    }
+
+    /// `[training.eval]`: both keys positive whole numbers.
+    fn training_eval(&self, t: &RawTraining) -> Result<Option<TrainingEval>, ScenarioError> {
+        let Some(e) = &t.eval else {
+            return Ok(None);
+        };
+        let whole = |key: &str, v: i64, what: &str| {
+            if v >= 1 {
+                Ok(v as u64)
+            } else {
+                Err(self.loc.invalid(
+                    key,
+                    format!("must be a whole number of {what} >= 1, got {v}; remove [training.eval] for a run without evaluations"),
+                ))
+            }
+        };
+        Ok(Some(TrainingEval {
+            every_steps: whole(
+                "training.eval.every_steps",
+                e.every_steps,
+                "optimizer steps",
+            )?,
+            seqs: whole("training.eval.seqs", e.seqs, "sequences")?,
+        }))
     }
 
     /// `training.recompute`: `"none" | "selective" | "full"`, or the legacy boolean, which keeps
@@ -236,6 +262,72 @@ mod tests {
         let e = with(&[("pp = 1", "pp = 1\nvirtual_stages = 0")]).expect_err("accepted");
         assert!(
             e.contains("virtual_stages") && e.contains("positive"),
+            "{e}"
+        );
+    }
+
+    /// `[training.eval]` placed after `[training]`'s keys (its first key on line 25).
+    fn eval(body: &str) -> Result<crate::scenario::Scenario, String> {
+        with(&[(
+            "\n[models.moe]",
+            &format!("\n[training.eval]\n{body}\n\n[models.moe]"),
+        )])
+    }
+
+    #[test]
+    fn training_eval_reaches_the_training_settings() {
+        let s = eval("every_steps = 500\nseqs = 2048").expect("valid");
+        assert_eq!(
+            s.training.eval,
+            Some(crate::scenario::TrainingEval {
+                every_steps: 500,
+                seqs: 2048
+            })
+        );
+        assert!(with(&[]).expect("valid").training.eval.is_none());
+    }
+
+    #[test]
+    fn bad_training_eval_names_the_file_line_key_and_what_is_valid() {
+        for (body, key, line) in [
+            (
+                "every_steps = 0\nseqs = 10",
+                "training.eval.every_steps",
+                25,
+            ),
+            ("every_steps = 10\nseqs = -3", "training.eval.seqs", 26),
+        ] {
+            let e = eval(body).expect_err("accepted");
+            assert!(
+                e.contains(&format!("s.toml:{line}")) && e.contains(key) && e.contains(">= 1"),
+                "{e}"
+            );
+        }
+        // A missing key and an unknown key are refused by name.
+        let e = eval("every_steps = 10").expect_err("accepted");
+        assert!(e.contains("seqs"), "{e}");
+        let e = eval("every_steps = 10\nseqs = 5\nevery_seqs = 7").expect_err("accepted");
+        assert!(e.contains("every_seqs") && e.contains("s.toml:27"), "{e}");
+        let e = eval("every_steps = 1.5\nseqs = 5").expect_err("accepted");
+        assert!(e.contains("every_steps") && e.contains("s.toml:25"), "{e}");
+    }
+
+    #[test]
+    fn training_eval_is_refused_in_a_multi_region_job() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let text = std::fs::read_to_string(dir.join("follow_the_night.toml"))
+            .unwrap()
+            .replacen(
+                "\n[models.moe]",
+                "\n[training.eval]\nevery_steps = 100\nseqs = 64\n\n[models.moe]",
+                1,
+            );
+        assert!(text.contains("[training.eval]"));
+        let e = parse_scenario("f.toml", &text, &dir)
+            .expect_err("accepted")
+            .to_string();
+        assert!(
+            e.contains("f.toml:") && e.contains("training.eval") && e.contains("multi-region"),
             "{e}"
         );
     }

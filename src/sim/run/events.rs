@@ -52,16 +52,7 @@ impl Handler<Ev> for Run<'_> {
                         let p = self.held_power();
                         self.hold(t, p);
                     }
-                    (Mode::Full | Mode::Throttled, State::Paused) => {
-                        self.state = State::Restoring;
-                        self.set_held(t, true);
-                        let p = self.held_power();
-                        self.hold(t, p);
-                        out.push((
-                            now + SimTime::from_secs_f64(self.setup.restore_s),
-                            Ev::RestoreDone,
-                        ));
-                    }
+                    (Mode::Full | Mode::Throttled, State::Paused) => self.restore(now, out),
                     (Mode::Full | Mode::Throttled, State::Training) if first => {
                         self.set_held(t, true);
                         self.set_slot(t, m as usize);
@@ -114,29 +105,20 @@ impl Handler<Ev> for Run<'_> {
                 if self.setup.block_steps > 1 {
                     self.step_weights.push(self.in_flight_n as u32);
                 }
-                if self.tokens_done >= self.setup.tokens {
-                    self.state = State::Finished;
-                    self.end_s = t;
-                    self.set_slot(t, self.mode_slot);
-                    self.set_held(t, false);
-                    self.meter.set_power(t, Power::default());
-                    self.close_interval(t, None);
-                    return Ok(());
-                }
-                if self.mode == Mode::Paused {
-                    self.state = State::Checkpointing;
-                    self.pauses += 1;
-                    self.set_slot(t, 2);
-                    let p = self.held_power();
-                    self.hold(t, p);
-                    out.push((
-                        now + SimTime::from_secs_f64(self.setup.checkpoint_s),
-                        Ev::CheckpointDone,
-                    ));
+                // `[training.eval]`: an evaluation follows every N-th step (a block ends on one).
+                let eval_due = self.setup.eval.is_some_and(|e| {
+                    let every = e.every_steps.max(1);
+                    self.sums.steps / every > (self.sums.steps - self.in_flight_n) / every
+                });
+                if eval_due {
+                    self.start_eval(now, out);
                 } else {
-                    self.set_slot(t, self.mode as usize);
-                    self.start_step(now, out)?;
+                    self.after_step(now, out)?;
                 }
+            }
+            Ev::EvalDone => {
+                self.state = State::Training;
+                self.after_step(now, out)?;
             }
             Ev::CheckpointDone => {
                 self.state = State::Paused;
@@ -148,14 +130,7 @@ impl Handler<Ev> for Run<'_> {
                 if self.mode != Mode::Paused {
                     // The interval changed its mind while the checkpoint was written: resume at once,
                     // on nodes held again (released nodes drew nothing only for an instant).
-                    self.state = State::Restoring;
-                    self.set_held(t, true);
-                    let p = self.held_power();
-                    self.hold(t, p);
-                    out.push((
-                        now + SimTime::from_secs_f64(self.setup.restore_s),
-                        Ev::RestoreDone,
-                    ));
+                    self.restore(now, out);
                 }
             }
             Ev::RestoreDone => {
@@ -170,5 +145,73 @@ impl Handler<Ev> for Run<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl Run<'_> {
+    /// Start restoring from the checkpoint at `now`, on nodes held again.
+    fn restore(&mut self, now: SimTime, out: &mut Vec<(SimTime, Ev)>) {
+        let t = now.as_secs_f64();
+        self.state = State::Restoring;
+        self.set_held(t, true);
+        let p = self.held_power();
+        self.hold(t, p);
+        out.push((
+            now + SimTime::from_secs_f64(self.setup.restore_s),
+            Ev::RestoreDone,
+        ));
+    }
+
+    /// After a step (or block) and its evaluation, if any: finish, write a checkpoint to pause, or
+    /// start the next step.
+    fn after_step(&mut self, now: SimTime, out: &mut Vec<(SimTime, Ev)>) -> Result<(), RunError> {
+        let t = now.as_secs_f64();
+        if self.tokens_done >= self.setup.tokens {
+            self.state = State::Finished;
+            self.end_s = t;
+            self.set_slot(t, self.mode_slot);
+            self.set_held(t, false);
+            self.meter.set_power(t, Power::default());
+            self.close_interval(t, None);
+            return Ok(());
+        }
+        if self.mode == Mode::Paused {
+            self.state = State::Checkpointing;
+            self.pauses += 1;
+            self.set_slot(t, 2);
+            let p = self.held_power();
+            self.hold(t, p);
+            out.push((
+                now + SimTime::from_secs_f64(self.setup.checkpoint_s),
+                Ev::CheckpointDone,
+            ));
+        } else {
+            self.set_slot(t, self.mode as usize);
+            self.start_step(now, out)?;
+        }
+        Ok(())
+    }
+
+    /// Start one evaluation (`[training.eval]`) at `now`: the job's GPUs at the forward-only
+    /// pass's power for its time, in the mode the run is in; counted in the step sums.
+    fn start_eval(&mut self, now: SimTime, out: &mut Vec<(SimTime, Ev)>) {
+        let Some(e) = self.setup.eval else {
+            return;
+        };
+        let t = now.as_secs_f64();
+        self.state = State::Evaluating;
+        let p = Power {
+            gpu_w: e.gpu_w,
+            waiting_w: e.waiting_w,
+            node_w: self.setup.node_power_w(e.gpu_w),
+            network_w: self.setup.network_w,
+        };
+        self.hold(t, p);
+        let s = &mut self.sums;
+        s.evaluations += 1;
+        s.eval_s += e.eval_s;
+        // At the PUE of the interval it starts in (an evaluation is short against an interval).
+        s.eval_facility_j += p.it_w() * self.current_pue * e.eval_s;
+        out.push((now + SimTime::from_secs_f64(e.eval_s), Ev::EvalDone));
     }
 }
