@@ -3,6 +3,22 @@
 mod common;
 use common::moesim;
 
+/// `moesim run scenarios/single_node.toml --waveform WINDOW --no-samples` into `out`, with `more` flags.
+fn run_with_waveform(out: &std::path::Path, window: &str, more: &[&str]) -> std::process::Output {
+    let out = out.to_str().unwrap();
+    let mut args = vec![
+        "run",
+        "scenarios/single_node.toml",
+        "--waveform",
+        window,
+        "--no-samples",
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(more);
+    moesim(&args)
+}
+
 #[test]
 fn a_bad_waveform_window_is_refused_naming_the_flag_and_the_form() {
     for bad in ["3..2", "x..1", "2", "-1..1"] {
@@ -17,16 +33,7 @@ fn a_bad_waveform_window_is_refused_naming_the_flag_and_the_form() {
 #[test]
 fn a_waveform_window_writes_the_csv_and_the_plot() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().to_str().unwrap();
-    let o = moesim(&[
-        "run",
-        "scenarios/single_node.toml",
-        "--waveform",
-        "0.1..0.1003",
-        "--no-samples",
-        "--out",
-        out,
-    ]);
+    let o = run_with_waveform(dir.path(), "0.1..0.1003", &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let csv = std::fs::read_to_string(dir.path().join("waveform.csv")).unwrap();
     let mut lines = csv.lines();
@@ -55,17 +62,7 @@ fn a_waveform_window_writes_the_csv_and_the_plot() {
 #[test]
 fn a_window_past_the_runs_end_says_so_and_gives_the_runs_length() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().to_str().unwrap();
-    let o = moesim(&[
-        "run",
-        "scenarios/single_node.toml",
-        "--waveform",
-        "5000..5001",
-        "--no-samples",
-        "--no-plots",
-        "--out",
-        out,
-    ]);
+    let o = run_with_waveform(dir.path(), "5000..5001", &["--no-plots"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     for s in ["dense", "moe"] {
@@ -81,15 +78,6 @@ fn a_window_past_the_runs_end_says_so_and_gives_the_runs_length() {
         "{err}"
     );
     // A window inside the run draws no note.
-    let o = moesim(&[
-        "run",
-        "scenarios/single_node.toml",
-        "--waveform",
-        "0.1..0.1003",
-        "--no-samples",
-        "--no-plots",
-        "--out",
-        out,
-    ]);
+    let o = run_with_waveform(dir.path(), "0.1..0.1003", &["--no-plots"]);
     assert!(!String::from_utf8_lossy(&o.stderr).contains("--waveform 0.1"));
 }

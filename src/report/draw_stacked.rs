@@ -1,7 +1,7 @@
 //! One stacked-bar chart (a bar per category, layers stacked bottom-up, a label on each bar's top),
 //! shared by the cost breakdown and the multi-region CO2 plot.
 
-use super::draw::{bar_range, font, tick, DrawErr, Figure};
+use super::draw::{bar_range, font, segment_label, tick, DrawErr, Figure};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -63,12 +63,7 @@ impl Figure for StackedBars {
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(names.len())
-            .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                    names.get(*i as usize).cloned().unwrap_or_default()
-                }
-                SegmentValue::Last => String::new(),
-            })
+            .x_label_formatter(&|v| segment_label(names, v))
             .y_desc(self.y_desc.as_str())
             .y_label_formatter(&tick)
             .label_style(font(13))

@@ -1,7 +1,7 @@
 //! The waterfall of where each saving comes from: per strategy split against moe (summary.csv's
 //! `saving_*` columns), one panel each for CO2, facility energy and wall-clock time.
 
-use super::draw::{font, render, tick, DrawErr, Figure};
+use super::draw::{font, render, segment_label, tick, DrawErr, Figure};
 use super::plots_data::PlotError;
 use super::summary::SummaryRow;
 use crate::sim::Cause;
@@ -85,12 +85,7 @@ impl Figure for Waterfall<'_> {
                     .configure_mesh()
                     .disable_x_mesh()
                     .x_labels(names.len())
-                    .x_label_formatter(&|v| match v {
-                        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                            names.get(*i as usize).cloned().unwrap_or_default()
-                        }
-                        SegmentValue::Last => String::new(),
-                    })
+                    .x_label_formatter(&|v| segment_label(&names, v))
                     .y_label_formatter(&tick)
                     .light_line_style(TRANSPARENT)
                     .label_style(font(12))

@@ -61,6 +61,17 @@ fn plain_row(line: &[u8]) -> Option<[u64; 4]> {
     (i == 3 && digits > 0 && out[0] > 0 && out[3] <= u64::from(u32::MAX)).then_some(out)
 }
 
+/// `k` of a field's text: trimmed, one pair of enclosing double quotes removed, trimmed again
+/// (no copy of valid UTF-8).
+fn with_field<R>(f: &[u8], k: impl FnOnce(&str) -> R) -> R {
+    let t = String::from_utf8_lossy(f);
+    let t = t.trim();
+    k(t.strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .unwrap_or(t)
+        .trim())
+}
+
 /// The four fields of a data row (`step, layer, expert, tokens`), or a message naming the column
 /// that does not parse and what would be valid.
 pub(super) fn parse_row(line: &[u8]) -> Result<[u64; 4], String> {
@@ -72,20 +83,15 @@ pub(super) fn parse_row(line: &[u8]) -> Result<[u64; 4], String> {
     for (i, f) in line.split(|&b| b == b',').enumerate() {
         n = i + 1;
         let Some(o) = out.get_mut(i) else { continue };
-        let t = String::from_utf8_lossy(f);
-        let t = t.trim();
-        let t = t
-            .strip_prefix('"')
-            .and_then(|x| x.strip_suffix('"'))
-            .unwrap_or(t)
-            .trim();
-        *o = t.parse::<u64>().map_err(|_| {
-            format!(
-                "column {} ({}): `{t}` is not a non-negative integer (valid: a whole number 0..={})",
-                i + 1,
-                COLUMNS[i],
-                if i == 3 { u32::MAX as u64 } else { u64::MAX }
-            )
+        *o = with_field(f, |t| {
+            t.parse::<u64>().map_err(|_| {
+                format!(
+                    "column {} ({}): `{t}` is not a non-negative integer (valid: a whole number 0..={})",
+                    i + 1,
+                    COLUMNS[i],
+                    if i == 3 { u32::MAX as u64 } else { u64::MAX }
+                )
+            })
         })?;
     }
     if n != 4 {
@@ -356,14 +362,7 @@ mod tests {
             return Err("fields".into());
         }
         for (o, f) in out.iter_mut().zip(fields) {
-            let t = String::from_utf8_lossy(f);
-            let t = t.trim();
-            let t = t
-                .strip_prefix('"')
-                .and_then(|x| x.strip_suffix('"'))
-                .unwrap_or(t)
-                .trim();
-            *o = t.parse::<u64>().map_err(|_| "value".to_string())?;
+            *o = with_field(f, |t| t.parse::<u64>().map_err(|_| "value".to_string()))?;
         }
         if out[3] > u64::from(u32::MAX) || out[0] == 0 {
             return Err("range".into());

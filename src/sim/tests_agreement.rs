@@ -4,11 +4,11 @@
 
 use super::event_step::{event_step, Contention, EventStepInput};
 use super::step::StepModel;
+use super::test_setup::job_of;
 use crate::hardware::preset;
 use crate::network::Fabric;
 use crate::routing::PlacementPolicy;
 use crate::scenario::{Cluster, Job, RoutingChoice};
-use crate::workload::step_ops::{ExpertKernel, OptimizerKind, RouterKernel};
 use crate::workload::{
     Arch, FfnKind, ModelSpec, MoeSpec, ParallelPlan, Precision, Recompute, Schedule,
 };
@@ -296,18 +296,7 @@ fn build(spec: &Spec, routing: Option<(Vec<f64>, String)>) -> Option<Case> {
         combined,
         family,
         uneven_moe: uneven_moe(&model, &plan, schedule.virtual_stages),
-        job: Job {
-            model,
-            plan,
-            expert_kernel: ExpertKernel::default(),
-            router_kernel: RouterKernel::default(),
-            optimizer: OptimizerKind::default(),
-            sequence_parallel: true,
-            attention_kernel: Default::default(),
-            framework: Default::default(),
-            fp8_recipe: Default::default(),
-            schedule,
-        },
+        job: job_of(model, plan, schedule),
         cluster,
         shares,
         label,
@@ -412,6 +401,50 @@ fn plans(seed: u64, n: usize, combined: bool) -> Vec<Case> {
     v
 }
 
+/// `rows` split into those that met no other transfer on a port and the contended rest.
+fn by_contention(rows: &[Compared]) -> (Vec<&Compared>, Vec<&Compared>) {
+    rows.iter().partition(|r| r.contention.total() == 0)
+}
+
+/// The row of `rows` whose two levels disagree most (None: no rows).
+fn worst_of<'a>(rows: &[&'a Compared]) -> Option<&'a Compared> {
+    rows.iter()
+        .copied()
+        .max_by(|a, b| a.worst().total_cmp(&b.worst()))
+}
+
+/// Print `label: ` and the summary of `rows`, then their worst row.
+fn print_rows(label: &str, rows: &[&Compared]) {
+    println!("{label}: {}", summary(rows));
+    if let Some(w) = worst_of(rows) {
+        println!("  worst: {}", w.show());
+    }
+}
+
+/// Every uncontended row of `n` drawn `what` within `TOLERANCE`, and at least a fifth of them
+/// uncontended (fewer and the draw no longer tests agreement).
+fn assert_free_within(free: &[&Compared], n: usize, what: &str) {
+    let bad: Vec<String> = free
+        .iter()
+        .filter(|r| r.worst() > TOLERANCE)
+        .map(|r| r.show())
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} of {} uncontended {what} disagree by more than {} %:\n  {}",
+        bad.len(),
+        free.len(),
+        100.0 * TOLERANCE,
+        bad.join("\n  ")
+    );
+    assert!(
+        free.len() >= n / 5,
+        "only {} of {} {what} are free of contention: the draw no longer tests agreement",
+        free.len(),
+        n
+    );
+}
+
 /// Mean and largest signed time error of the fast path over `rows` [%].
 fn summary(rows: &[&Compared]) -> String {
     if rows.is_empty() {
@@ -447,10 +480,7 @@ fn print_families(free: &[&Compared], contended: &[&Compared]) {
                 .copied()
                 .filter(|r| r.family == Some(what))
                 .collect();
-            println!("{what}, {kind}: {}", summary(&sel));
-            if let Some(w) = sel.iter().max_by(|a, b| a.worst().total_cmp(&b.worst())) {
-                println!("  worst: {}", w.show());
-            }
+            print_rows(&format!("{what}, {kind}"), &sel);
         }
     }
 }
@@ -459,13 +489,10 @@ fn print_families(free: &[&Compared], contended: &[&Compared]) {
 /// worst of them (they are held to the same tolerance as the rest).
 fn print_uneven(free: &[&Compared]) {
     let sel: Vec<&Compared> = free.iter().copied().filter(|r| r.uneven_moe).collect();
-    println!(
-        "stages holding different numbers of MoE layers, no contention: {}",
-        summary(&sel)
+    print_rows(
+        "stages holding different numbers of MoE layers, no contention",
+        &sel,
     );
-    if let Some(w) = sel.iter().max_by(|a, b| a.worst().total_cmp(&b.worst())) {
-        println!("  worst: {}", w.show());
-    }
 }
 
 /// A plan of two pipeline stages of three layers each, MoE in every other layer (layers 1, 3
@@ -690,12 +717,8 @@ fn fast_path_agrees_with_the_event_level_where_no_link_is_shared() {
         .iter()
         .map(compare)
         .collect();
-    let (free, contended): (Vec<&Compared>, Vec<&Compared>) =
-        rows.iter().partition(|r| r.contention.total() == 0);
-    let worst = free
-        .iter()
-        .max_by(|a, b| a.worst().total_cmp(&b.worst()))
-        .expect("some plans have no contention");
+    let (free, contended) = by_contention(&rows);
+    let worst = worst_of(&free).expect("some plans have no contention");
     println!(
         "agreement: {} plans; {} without link contention, {} contended",
         rows.len(),
@@ -705,13 +728,7 @@ fn fast_path_agrees_with_the_event_level_where_no_link_is_shared() {
     print_families(&free, &contended);
     print_uneven(&free);
     let comb: Vec<&Compared> = free.iter().copied().filter(|r| r.combined).collect();
-    println!(
-        "combined 1F1B (overlap_ep_comm), no contention: {}",
-        summary(&comb)
-    );
-    if let Some(w) = comb.iter().max_by(|a, b| a.worst().total_cmp(&b.worst())) {
-        println!("  worst: {}", w.show());
-    }
+    print_rows("combined 1F1B (overlap_ep_comm), no contention", &comb);
     let comb_c: Vec<&Compared> = contended.iter().copied().filter(|r| r.combined).collect();
     println!(
         "combined 1F1B (overlap_ep_comm), contended: {}",
@@ -731,10 +748,7 @@ fn fast_path_agrees_with_the_event_level_where_no_link_is_shared() {
             .copied()
             .filter(|r| f(&r.contention))
             .collect();
-        println!("contended, {name}: {}", summary(&sel));
-        if let Some(w) = sel.iter().max_by(|a, b| a.worst().total_cmp(&b.worst())) {
-            println!("  worst: {}", w.show());
-        }
+        print_rows(&format!("contended, {name}"), &sel);
     }
     // Both families are in the draw without contention.
     for what in FAMILIES {
@@ -756,25 +770,7 @@ fn fast_path_agrees_with_the_event_level_where_no_link_is_shared() {
         uneven(" v1 "),
         uneven(" v2 ")
     );
-    let bad: Vec<String> = free
-        .iter()
-        .filter(|r| r.worst() > TOLERANCE)
-        .map(|r| r.show())
-        .collect();
-    assert!(
-        bad.is_empty(),
-        "{} of {} uncontended plans disagree by more than {} %:\n  {}",
-        bad.len(),
-        free.len(),
-        100.0 * TOLERANCE,
-        bad.join("\n  ")
-    );
-    assert!(
-        free.len() >= PLANS / 5,
-        "only {} of {} plans are free of contention: the draw no longer tests agreement",
-        free.len(),
-        PLANS
-    );
+    assert_free_within(&free, PLANS, "plans");
 }
 
 #[test]
@@ -788,8 +784,7 @@ fn combined_1f1b_agrees_with_the_event_level_where_no_link_is_shared() {
         .map(compare)
         .collect();
     assert!(rows.iter().all(|r| r.combined));
-    let (free, contended): (Vec<&Compared>, Vec<&Compared>) =
-        rows.iter().partition(|r| r.contention.total() == 0);
+    let (free, contended) = by_contention(&rows);
     println!(
         "combined 1F1B: {} plans; {} without link contention, {} contended",
         rows.len(),
@@ -798,19 +793,10 @@ fn combined_1f1b_agrees_with_the_event_level_where_no_link_is_shared() {
     );
     println!("without contention: {}", summary(&free));
     print_uneven(&free);
-    let worst = free
-        .iter()
-        .max_by(|a, b| a.worst().total_cmp(&b.worst()))
-        .expect("some plans have no contention");
+    let worst = worst_of(&free).expect("some plans have no contention");
     println!("  worst: {}", worst.show());
     print_families(&free, &contended);
-    println!("contended: {}", summary(&contended));
-    if let Some(w) = contended
-        .iter()
-        .max_by(|a, b| a.worst().total_cmp(&b.worst()))
-    {
-        println!("  worst: {}", w.show());
-    }
+    print_rows("contended", &contended);
     // Pipelined plans are in the draw, not only pp = 1.
     assert!(free
         .iter()
@@ -819,25 +805,7 @@ fn combined_1f1b_agrees_with_the_event_level_where_no_link_is_shared() {
         free.iter().filter(|r| r.uneven_moe).count() >= 5,
         "too few uncontended combined plans with uneven MoE stages"
     );
-    let bad: Vec<String> = free
-        .iter()
-        .filter(|r| r.worst() > TOLERANCE)
-        .map(|r| r.show())
-        .collect();
-    assert!(
-        bad.is_empty(),
-        "{} of {} uncontended combined plans disagree by more than {} %:\n  {}",
-        bad.len(),
-        free.len(),
-        100.0 * TOLERANCE,
-        bad.join("\n  ")
-    );
-    assert!(
-        free.len() >= COMBINED_PLANS / 5,
-        "only {} of {} combined plans are free of contention",
-        free.len(),
-        COMBINED_PLANS
-    );
+    assert_free_within(&free, COMBINED_PLANS, "combined plans");
 }
 
 /// Expert rebalancing at both levels: two MoE layers of 4 experts on two expert-parallel

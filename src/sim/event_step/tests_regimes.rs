@@ -6,7 +6,6 @@ use crate::hardware::preset;
 use crate::network::{FatTree, Topology};
 use crate::routing::PlacementPolicy;
 use crate::sim::step::StepModel;
-use crate::workload::step_ops::{ExpertKernel, OptimizerKind, RouterKernel};
 use crate::workload::{Arch, FfnKind, MoeSpec, Precision, Recompute, Schedule};
 
 const EXPERTS: usize = 32;
@@ -60,23 +59,16 @@ fn job_and_cluster(o: f64) -> (Job, Cluster) {
         node_overhead_w: 0.0,
         weather_pue: None,
     };
-    let job = Job {
+    let job = crate::sim::test_setup::job_of(
         model,
         plan,
-        expert_kernel: ExpertKernel::default(),
-        router_kernel: RouterKernel::default(),
-        optimizer: OptimizerKind::default(),
-        sequence_parallel: true,
-        attention_kernel: Default::default(),
-        framework: Default::default(),
-        fp8_recipe: Default::default(),
-        schedule: Schedule {
+        Schedule {
             virtual_stages: 1,
             overlap_ep_comm: false,
             overlap_grad_sync: true,
             ..Schedule::default()
         },
-    };
+    );
     (job, cluster)
 }
 
