@@ -237,8 +237,9 @@ fn the_step_completing_a_rebalancing_period_prints_its_migration_time() {
     let scenario = std::fs::read_to_string("scenarios/single_node.toml")
         .unwrap()
         .replacen(
-            "[routing]\nmodel = \"zipf\"",
-            "[routing]\nplacement = \"by_load\"\nrebalance_every_steps = 4\nmodel = \"zipf\"",
+            "[routing]\nmodel = \"zipf\"\nzipf_s = 0.5",
+            // Loads that drift step to step, so a placement by the period's loads moves experts.
+            "[routing]\nplacement = \"by_load\"\nrebalance_every_steps = 4\nmodel = \"dirichlet\"\ndirichlet_alpha = 0.5\ndrift = 0.2",
             1,
         );
     assert!(scenario.contains("rebalance_every_steps = 4"));
