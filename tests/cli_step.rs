@@ -2,7 +2,7 @@
 //! trace and layers.csv, and one clear error per kind of bad input.
 
 mod common;
-use common::{moesim, text};
+use common::{moesim, summary_value, text};
 
 #[test]
 fn step_writes_a_perfetto_trace_and_layers_csv() {
@@ -104,15 +104,6 @@ fn a_missing_scenario_file_is_bad_input() {
     let (_, se) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{se}");
     assert!(se.contains("no/such/file.toml"), "{se}");
-}
-
-/// Column `name` of row `strategy` of a summary.csv.
-fn summary_value(csv: &str, strategy: &str, name: &str) -> f64 {
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = header.iter().position(|h| *h == name).unwrap();
-    let row = lines.find(|l| l.starts_with(strategy)).unwrap();
-    row.split(',').nth(col).unwrap().parse().unwrap()
 }
 
 #[test]

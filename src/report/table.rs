@@ -44,6 +44,17 @@ pub fn table(res: &Results) -> String {
     add("  of which GPUs waiting", &|r| {
         kwh_text(r.energy_waiting_kwh)
     });
+    // `[training.eval]`: the evaluations' count, hours and facility energy (in the totals above).
+    if rows.iter().any(|r| r.evaluations > 0) {
+        add("evaluations: count, time, energy", &|r| {
+            format!(
+                "{}, {:.2} h, {}",
+                r.evaluations,
+                r.hours_eval,
+                kwh_text(r.eval_kwh)
+            )
+        });
+    }
     add("energy / M tokens", &|r| {
         format!("{:.2} Wh", r.kwh_per_mtok * 1e3)
     });

@@ -23,3 +23,12 @@ pub fn text(o: &Output) -> (String, String) {
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
 }
+
+/// Column `name` of row `strategy` of a summary.csv.
+pub fn summary_value(csv: &str, strategy: &str, name: &str) -> f64 {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == name).unwrap();
+    let row = lines.find(|l| l.starts_with(strategy)).unwrap();
+    row.split(',').nth(col).unwrap().parse().unwrap()
+}
