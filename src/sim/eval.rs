@@ -49,6 +49,12 @@ pub fn eval_cost(
     schedule: EvalSchedule,
     train_steps: u64,
 ) -> Result<EvalCost, WorkloadError> {
+    // Transformer Engine updates its amax history and scales only in training mode
+    // (`prepare_forward`: `self.fp8 and self.training`): none in the evaluation's forward.
+    let job = &Job {
+        fp8_scale_update: crate::workload::step_ops::Fp8ScaleUpdate::Fused,
+        ..job.clone()
+    };
     let mut model = StepModel::new(job, cluster)?;
     let knobs = model.full_knobs();
     let e = model.experts();
