@@ -213,3 +213,19 @@ fn overlapped_param_gather_leaves_the_first_bucket_on_the_step() {
     assert!((saved - gather * (1.0 - 1.0 / layers)).abs() < 1e-9 * off.time_s.max(1.0));
     assert!(on.comm_s < off.comm_s);
 }
+
+/// The event level does not model `overlap_param_gather`: it refuses it by name instead of
+/// charging the gathers exposed behind the fast path's back.
+#[test]
+fn the_event_level_refuses_overlapped_param_gathers() {
+    use crate::sim::event_step::{EventStepError, EventStepInput, EventStepModel};
+    let s = scenario();
+    let mut job = s.dense.clone().expect("job");
+    job.schedule.overlap_param_gather = true;
+    let knobs = StepModel::new(&job, &s.cluster).expect("op list").full_knobs();
+    let mut ev = EventStepModel::new(EventStepInput::from_job(&job, &s.cluster));
+    match ev.step(&[], knobs, false) {
+        Err(EventStepError::Plan(m)) => assert!(m.contains("overlap_param_gather"), "{m}"),
+        other => panic!("accepted: {:?}", other.map(|e| e.time_s)),
+    }
+}
