@@ -149,7 +149,9 @@ impl Validator<'_> {
         }
         if let Some(u) = t.fp8_scale_update {
             let recipe = t.fp8_recipe.unwrap_or_default();
-            if precision != Precision::Fp8 || recipe != crate::workload::step_ops::Fp8Recipe::TransformerEngine {
+            if precision != Precision::Fp8
+                || recipe != crate::workload::step_ops::Fp8Recipe::TransformerEngine
+            {
                 return Err(self.loc.invalid(
                     "training.fp8_scale_update",
                     format!(

@@ -245,10 +245,26 @@ mod tests {
     /// parameters once per step (ZeRO 1/2); elsewhere, or as a non-boolean, it names the key.
     #[test]
     fn overlap_param_gather_needs_the_distributed_optimizer() {
-        let on = ("recompute = false", "recompute = false\noverlap_param_gather = true");
+        let on = (
+            "recompute = false",
+            "recompute = false\noverlap_param_gather = true",
+        );
         let s = with(&[on]).expect("valid");
-        assert!(s.dense.as_ref().expect("dense").schedule.overlap_param_gather);
-        assert!(!with(&[]).expect("valid").dense.expect("dense").schedule.overlap_param_gather);
+        assert!(
+            s.dense
+                .as_ref()
+                .expect("dense")
+                .schedule
+                .overlap_param_gather
+        );
+        assert!(
+            !with(&[])
+                .expect("valid")
+                .dense
+                .expect("dense")
+                .schedule
+                .overlap_param_gather
+        );
         for zero in ["zero_stage = 0", "zero_stage = 3"] {
             let e = with(&[on, ("zero_stage = 1", zero)]).expect_err("accepted");
             assert!(
@@ -269,7 +285,8 @@ mod tests {
     #[test]
     fn fp8_scale_update_needs_transformer_engine_fp8() {
         let key = |v: &str| format!("recompute = false\nfp8_scale_update = \"{v}\"");
-        let e = with(&[("recompute = false", key("per_module_jit").as_str())]).expect_err("accepted");
+        let e =
+            with(&[("recompute = false", key("per_module_jit").as_str())]).expect_err("accepted");
         assert!(
             e.contains("training.fp8_scale_update") && e.contains("precision \"bf16\""),
             "{e}"
@@ -282,8 +299,12 @@ mod tests {
         );
         let ds = format!("{}\nfp8_recipe = \"deepseek\"", key("per_module"));
         let e = with(&[fp8, ("recompute = false", ds.as_str())]).expect_err("accepted");
-        assert!(e.contains("fp8_scale_update") && e.contains("deepseek"), "{e}");
-        let e = with(&[fp8, ("recompute = false", key("per_layer").as_str())]).expect_err("accepted");
+        assert!(
+            e.contains("fp8_scale_update") && e.contains("deepseek"),
+            "{e}"
+        );
+        let e =
+            with(&[fp8, ("recompute = false", key("per_layer").as_str())]).expect_err("accepted");
         assert!(
             e.contains("per_module_jit") && e.contains("per_module") && e.contains("fused"),
             "{e}"

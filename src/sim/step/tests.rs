@@ -222,7 +222,9 @@ fn the_event_level_refuses_overlapped_param_gathers() {
     let s = scenario();
     let mut job = s.dense.clone().expect("job");
     job.schedule.overlap_param_gather = true;
-    let knobs = StepModel::new(&job, &s.cluster).expect("op list").full_knobs();
+    let knobs = StepModel::new(&job, &s.cluster)
+        .expect("op list")
+        .full_knobs();
     let mut ev = EventStepModel::new(EventStepInput::from_job(&job, &s.cluster));
     match ev.step(&[], knobs, false) {
         Err(EventStepError::Plan(m)) => assert!(m.contains("overlap_param_gather"), "{m}"),
