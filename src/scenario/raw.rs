@@ -5,7 +5,7 @@ use crate::grid::{CiKind, CiUnit, GridFormat, MarginalKind, SourceKind, StampAt}
 use crate::hardware::ExpertKernel;
 use crate::routing::RouterKind;
 use crate::workload::step_ops::{
-    AttentionKernel, Fp8Recipe, Framework, OptimizerKind, RouterKernel,
+    AttentionKernel, Fp8Recipe, Fp8ScaleUpdate, Framework, OptimizerKind, RouterKernel,
 };
 use crate::workload::{Act, NormKind, RouterScore};
 use serde::Deserialize;
@@ -96,12 +96,19 @@ pub struct RawTraining {
     pub framework: Option<Framework>,
     /// `"transformer-engine"` (default) or `"deepseek"`; only with `precision = "fp8"`.
     pub fp8_recipe: Option<Fp8Recipe>,
+    /// `"fused"` (default, TE >= 1.6), `"per_module"` (TE 1.4-1.5) or `"per_module_jit"` (TE
+    /// 0.x-1.3); only with `precision = "fp8"` and the Transformer Engine recipe.
+    pub fp8_scale_update: Option<Fp8ScaleUpdate>,
     pub optimizer: Option<OptimizerKind>,
     pub sequence_parallel: Option<bool>,
     pub overlap_ep_comm: Option<bool>,
     /// `"1f1b"` (default; interleaved with `virtual_stages`) or `"dualpipe"`.
     pub pipeline_schedule: Option<crate::workload::PipelineKind>,
     pub overlap_grad_sync: Option<bool>,
+    /// The distributed optimizer's parameter all-gather overlapped with the next forward
+    /// (Megatron-LM `--overlap-param-gather`, apex `DistributedFusedAdam(overlap_param_sync)`);
+    /// default false; needs `zero_stage` 1 or 2.
+    pub overlap_param_gather: Option<bool>,
     /// Price every step (no step aggregation); default false.
     pub exact: Option<bool>,
     /// `[training.batch_schedule]`: the global batch over training progress.

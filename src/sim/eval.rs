@@ -76,6 +76,12 @@ struct ForwardPass {
 }
 
 fn forward_pass(job: &Job, cluster: &Cluster) -> Result<ForwardPass, WorkloadError> {
+    // Transformer Engine updates its amax history and scales only in training mode
+    // (`prepare_forward`: `self.fp8 and self.training`): none in the evaluation's forward.
+    let job = &Job {
+        fp8_scale_update: crate::workload::step_ops::Fp8ScaleUpdate::Fused,
+        ..job.clone()
+    };
     let mut model = StepModel::new(job, cluster)?;
     let knobs = model.full_knobs();
     let e = model.experts();

@@ -88,6 +88,7 @@ pub(crate) fn job_of(
         attention_kernel: Default::default(),
         framework: Default::default(),
         fp8_recipe: Default::default(),
+        fp8_scale_update: Default::default(),
         schedule,
     }
 }

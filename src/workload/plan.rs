@@ -244,6 +244,10 @@ pub struct Schedule {
     /// Gradient reduce-scatter / all-reduce overlapped with the last micro-batch's backward
     /// (Megatron-LM `--overlap-grad-reduce`, default off).
     pub overlap_grad_sync: bool,
+    /// The distributed optimizer's parameter all-gather overlapped with the next step's
+    /// forward, bucket by bucket (Megatron-LM `--overlap-param-gather`, apex
+    /// `DistributedFusedAdam(overlap_param_sync=True)`, default off); needs ZeRO 1 or 2.
+    pub overlap_param_gather: bool,
     /// Which pipeline schedule runs the passes (`training.pipeline_schedule`).
     pub pipeline: PipelineKind,
 }
@@ -286,6 +290,7 @@ impl Default for Schedule {
             virtual_stages: 1,
             overlap_ep_comm: false,
             overlap_grad_sync: false,
+            overlap_param_gather: false,
             pipeline: PipelineKind::OneFOneB,
         }
     }
@@ -304,6 +309,27 @@ impl Schedule {
     /// `pp >= 2`, at least one layer per model chunk (`pp * virtual_stages <= layers`) and the
     /// micro-batches a multiple of `pp` (Megatron-LM's interleaved schedule asserts both).
     pub fn validate(&self, model: &ModelSpec, plan: &ParallelPlan) -> Result<(), WorkloadError> {
+        if self.overlap_param_gather {
+            // Only the distributed optimizer (ZeRO 1/2) all-gathers the updated parameters once
+            // per step; ZeRO 3 gathers per layer (already on its own stream), ZeRO 0 not at all.
+            if !(1..=2).contains(&plan.zero_stage) {
+                return Err(invalid(
+                    "training.overlap_param_gather",
+                    true,
+                    format!(
+                        "needs zero_stage = 1 or 2 (the distributed optimizer's per-step parameter all-gather), got {}",
+                        plan.zero_stage
+                    ),
+                ));
+            }
+            if self.pipeline == PipelineKind::DualPipe {
+                return Err(invalid(
+                    "training.overlap_param_gather",
+                    true,
+                    "is modelled on the 1F1B schedules only, not with pipeline_schedule = \"dualpipe\"",
+                ));
+            }
+        }
         if self.pipeline == PipelineKind::DualPipe {
             return self.validate_dualpipe(plan);
         }

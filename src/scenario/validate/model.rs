@@ -147,6 +147,22 @@ impl Validator<'_> {
                 ),
             ));
         }
+        if let Some(u) = t.fp8_scale_update {
+            let recipe = t.fp8_recipe.unwrap_or_default();
+            if precision != Precision::Fp8
+                || recipe != crate::workload::step_ops::Fp8Recipe::TransformerEngine
+            {
+                return Err(self.loc.invalid(
+                    "training.fp8_scale_update",
+                    format!(
+                        "`{}` is Transformer Engine's FP8 amax/scale update; it applies only with precision = \"fp8\" and fp8_recipe = \"transformer-engine\" (got precision \"{}\"{}); remove `fp8_scale_update`",
+                        u.as_str(),
+                        precision.as_str(),
+                        if precision == Precision::Fp8 { ", fp8_recipe \"deepseek\"" } else { "" }
+                    ),
+                ));
+            }
+        }
         if !(0..=3).contains(&t.zero_stage) {
             return Err(self.loc.invalid(
                 "training.zero_stage",
@@ -197,6 +213,7 @@ impl Validator<'_> {
             attention_kernel: t.attention_kernel.unwrap_or_default(),
             framework: t.framework.unwrap_or_default(),
             fp8_recipe: t.fp8_recipe.unwrap_or_default(),
+            fp8_scale_update: t.fp8_scale_update.unwrap_or_default(),
         })
     }
 

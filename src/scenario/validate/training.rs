@@ -120,6 +120,7 @@ impl Validator<'_> {
             virtual_stages,
             overlap_ep_comm: t.overlap_ep_comm.unwrap_or(d.overlap_ep_comm),
             overlap_grad_sync: t.overlap_grad_sync.unwrap_or(d.overlap_grad_sync),
+            overlap_param_gather: t.overlap_param_gather.unwrap_or(d.overlap_param_gather),
             pipeline: t.pipeline_schedule.unwrap_or(d.pipeline),
         };
         s.validate(model, plan).map_err(|e| {
@@ -328,6 +329,76 @@ mod tests {
             .to_string();
         assert!(
             e.contains("f.toml:") && e.contains("training.eval") && e.contains("multi-region"),
+            "{e}"
+        );
+    }
+
+    /// `overlap_param_gather` reaches the schedule where the distributed optimizer gathers the
+    /// parameters once per step (ZeRO 1/2); elsewhere, or as a non-boolean, it names the key.
+    #[test]
+    fn overlap_param_gather_needs_the_distributed_optimizer() {
+        let on = (
+            "recompute = false",
+            "recompute = false\noverlap_param_gather = true",
+        );
+        let s = with(&[on]).expect("valid");
+        assert!(
+            s.dense
+                .as_ref()
+                .expect("dense")
+                .schedule
+                .overlap_param_gather
+        );
+        assert!(
+            !with(&[])
+                .expect("valid")
+                .dense
+                .expect("dense")
+                .schedule
+                .overlap_param_gather
+        );
+        for zero in ["zero_stage = 0", "zero_stage = 3"] {
+            let e = with(&[on, ("zero_stage = 1", zero)]).expect_err("accepted");
+            assert!(
+                e.contains("training.overlap_param_gather") && e.contains("zero_stage = 1 or 2"),
+                "{e}"
+            );
+        }
+        let e = with(&[(
+            "recompute = false",
+            "recompute = false\noverlap_param_gather = 1",
+        )])
+        .expect_err("accepted");
+        assert!(e.contains("true or false"), "{e}");
+    }
+
+    /// `fp8_scale_update` is Transformer Engine's: refused without FP8 or under the DeepSeek
+    /// recipe, and an unknown value lists the valid ones.
+    #[test]
+    fn fp8_scale_update_needs_transformer_engine_fp8() {
+        let key = |v: &str| format!("recompute = false\nfp8_scale_update = \"{v}\"");
+        let e =
+            with(&[("recompute = false", key("per_module_jit").as_str())]).expect_err("accepted");
+        assert!(
+            e.contains("training.fp8_scale_update") && e.contains("precision \"bf16\""),
+            "{e}"
+        );
+        let fp8 = ("precision = \"bf16\"", "precision = \"fp8\"");
+        let s = with(&[fp8, ("recompute = false", key("per_module").as_str())]).expect("valid");
+        assert_eq!(
+            s.dense.expect("dense").fp8_scale_update,
+            crate::workload::step_ops::Fp8ScaleUpdate::PerModule
+        );
+        let ds = format!("{}\nfp8_recipe = \"deepseek\"", key("per_module"));
+        let e = with(&[fp8, ("recompute = false", ds.as_str())]).expect_err("accepted");
+        assert!(
+            e.contains("fp8_scale_update") && e.contains("deepseek"),
+            "{e}"
+        );
+        let e =
+            with(&[fp8, ("recompute = false", key("per_layer").as_str())]).expect_err("accepted");
+        assert!(
+            e.contains("per_module_jit") && e.contains("per_module") && e.contains("fused"),
             "{e}"
         );
     }

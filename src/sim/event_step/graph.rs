@@ -213,6 +213,11 @@ impl Graph {
                 model.layers
             )));
         }
+        if input.overlap.param_gather {
+            return Err(EventStepError::Plan(
+                "overlap_param_gather (the parameter all-gather under the next forward) is modelled by the fast path only; run this scenario without --event-level, or set training.overlap_param_gather = false to compare the levels".into(),
+            ));
+        }
         // Interleaving: the model is cut into `pp * v` virtual stages of contiguous layers;
         // stage `s` holds virtual stages `s, s + pp, ...` (Megatron-LM's model chunks). The op
         // lists of a virtual stage are those of a `pp * v`-stage pipeline (sends at its

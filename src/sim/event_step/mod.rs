@@ -55,6 +55,10 @@ pub struct Overlap {
     /// MoE dispatch/combine all-to-alls overlapped with another micro-batch's compute
     /// (Megatron-LM `--overlap-moe-expert-parallel-comm`).
     pub ep_comm: bool,
+    /// The distributed optimizer's parameter all-gather under the next forward
+    /// (`training.overlap_param_gather`): modelled by the fast path only; the event level
+    /// refuses it (`Graph::new`) rather than charge the gathers exposed.
+    pub param_gather: bool,
 }
 
 /// What one event-level step simulates: the job, its hardware and its framework settings.
@@ -97,6 +101,7 @@ impl EventStepInput {
             overlap: Overlap {
                 grad_sync: job.schedule.overlap_grad_sync,
                 ep_comm: job.schedule.overlap_ep_comm,
+                param_gather: job.schedule.overlap_param_gather,
             },
             virtual_stages: job.schedule.virtual_stages,
         }

@@ -42,6 +42,8 @@ pub(super) struct ChunkSync {
     pub unbucketed_s: f64,
     /// The chunk's backward of one micro-batch after its last layer (embedding) [s].
     pub tail_b_s: f64,
+    /// The chunk's parameter all-gathers after the optimizer (ZeRO 1/2) [s].
+    pub gather_s: f64,
 }
 
 impl PassCost {
@@ -98,6 +100,9 @@ pub(super) struct Fixed {
     pub opt_s: f64,
     /// Parameter all-gather part of `opt_s` [s].
     pub param_gather_s: f64,
+    /// The optimizer's compute (update, FP8 weight casts) of the slowest stage, without the
+    /// parameter all-gathers [s].
+    pub opt_update_s: f64,
     /// Per layer, its ZeRO-3 / FSDP collectives: forward parameter gathers, backward gathers,
     /// gradient reduce-scatters [s] (empty without ZeRO-3 ops; `super::zero3` runs them on
     /// their stream).
@@ -196,6 +201,7 @@ impl StepModel {
         let mut routed = Vec::new();
         let first_moe = (0..self.model.layers).find(|&l| self.moe_layer_of[l as usize].is_some());
         let (mut dp_sync_s, mut opt_s, mut param_gather_s) = (0.0f64, 0.0f64, 0.0f64);
+        let mut opt_update_s = 0.0f64;
         let (mut opt_dyn_j, mut opt_busy_gpu_s) = (0.0, 0.0);
         let mut tail_b_s = 0.0;
         let mut send: Option<&Op> = None;
@@ -316,7 +322,10 @@ impl StepModel {
             for op in per_step {
                 let p = self.price_op(op, &k);
                 match (op.phase, op.class.is_comm()) {
-                    (Phase::Optimizer, true) => gather += p.time_s,
+                    (Phase::Optimizer, true) => {
+                        gather += p.time_s;
+                        cs.gather_s += p.time_s;
+                    }
                     (_, false) => {
                         opt += p.time_s;
                         opt_dyn_j += (p.energy_j - idle * p.time_s).max(0.0) * gpus_per_stage;
@@ -347,6 +356,7 @@ impl StepModel {
                 dp_sync_s = dp_sync_s.max(sync);
                 opt_s = opt_s.max(opt + gather);
                 param_gather_s = param_gather_s.max(gather);
+                opt_update_s = opt_update_s.max(opt);
             }
         }
         // ZeRO-3 / FSDP: each layer's gathers and reduce-scatters run on their own stream
@@ -394,6 +404,7 @@ impl StepModel {
             chunk_sync,
             opt_s,
             param_gather_s,
+            opt_update_s,
             hops,
             z3,
             edges,

@@ -21,6 +21,7 @@ mod fixed;
 mod memo;
 mod moe;
 mod overlap;
+mod param_gather;
 mod phases;
 mod pipe;
 mod ranks;
@@ -490,11 +491,19 @@ impl StepModel {
             exposed_dp = exposed_dp.max((stage_end - pipe) + t);
         }
         // Under DualPipe every stage is held, synced and updated on two ranks.
+        // With `overlap_param_gather` the parameter all-gathers run under the first forward
+        // (`param_gather`); only what that forward leaves exposed is on the step.
+        let gather_shown = if self.schedule.overlap_param_gather && dual.is_none() {
+            self.exposed_param_gather_s(f, mb as usize)
+        } else {
+            f.param_gather_s
+        };
         let (opt_s, opt_copies) = match dual {
             Some((_, sync, opt)) => {
                 exposed_dp = sync;
                 (opt, 2.0)
             }
+            None if self.schedule.overlap_param_gather => (f.opt_update_s + gather_shown, 1.0),
             None => (f.opt_s, 1.0),
         };
         let time_s = pipe + exposed_dp + opt_s + migration_s;
@@ -547,9 +556,41 @@ impl StepModel {
             dropped: dropped * mb * replicas,
             router_s: crit[0],
             straggler_s: crit[1],
-            comm_s: crit[2] + z3_wait_s + exposed_dp + f.param_gather_s + migration_s,
+            comm_s: crit[2] + z3_wait_s + exposed_dp + gather_shown + migration_s,
             phases,
         }
+    }
+
+    /// The parameter all-gathers the first forward of the step leaves exposed, on the stage
+    /// that shows most of them beyond its pipeline warm-up (stage `s` starts its first forward
+    /// after stages `0..s` ran theirs, time its own gathers run in) [s].
+    fn exposed_param_gather_s(&self, f: &Fixed, m: usize) -> f64 {
+        let pp = self.plan.pp.max(1) as usize;
+        let vu = self.schedule.virtual_stages.max(1) as usize;
+        let warm = pp.min(m.max(1)) - 1;
+        let mut slack = 0.0;
+        let mut worst = 0.0f64;
+        for s in 0..pp {
+            let range = |c: usize| {
+                let r = if vu == 1 {
+                    self.stage_layers[s].clone()
+                } else {
+                    self.chunk_layers[c * pp + s].clone()
+                };
+                &self.layer_fb[r.start as usize..r.end as usize]
+            };
+            let chunks = (0..vu).map(|c| {
+                let fb = range(c);
+                param_gather::ChunkGather {
+                    gather_s: f.chunk_sync[s * vu + c].gather_s,
+                    layer_fb: fb,
+                    to_next_s: warm as f64 * fb.iter().map(|x| x.0).sum::<f64>(),
+                }
+            });
+            worst = worst.max(param_gather::exposed_gather_s(chunks) - slack);
+            slack += range(0).iter().map(|x| x.0).sum::<f64>();
+        }
+        worst.max(0.0)
     }
 
     /// Time of the data-parallel gradient synchronisation and the pipeline p2p transfer for `knobs` [s].

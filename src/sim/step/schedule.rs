@@ -355,6 +355,7 @@ mod tests {
             bucket_s,
             unbucketed_s,
             tail_b_s,
+            gather_s: 0.0,
         };
         let layers = [(0.0, 1.0), (0.0, 2.0)];
         // Without overlap: the chunks' syncs after the stage's end, 10 + 1 + 2.

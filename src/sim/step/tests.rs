@@ -193,3 +193,41 @@ fn the_phase_split_tiles_the_step_in_time_and_gpu_energy() {
         assert!(p.time_s[3] > 0.0, "no optimizer phase");
     }
 }
+
+/// `overlap_param_gather`: the distributed optimizer's all-gathers run under the next forward,
+/// bucket by bucket; the step keeps at least the first bucket and never more than all of them.
+#[test]
+fn overlapped_param_gather_leaves_the_first_bucket_on_the_step() {
+    let (off, mut sm) = step_of(false, |_| {});
+    let fi = sm.fixed(sm.full_knobs());
+    let (gather, layers) = (sm.cache[fi].param_gather_s, sm.model.layers as f64);
+    assert!(gather > 0.0, "ZeRO 1 over dp 8 gathers the parameters");
+    let (on, _) = step_of(false, |j| j.schedule.overlap_param_gather = true);
+    let saved = off.time_s - on.time_s;
+    assert!(
+        saved > 0.0 && saved <= gather * (1.0 - 1.0 / layers) + 1e-12,
+        "saved {saved} of a {gather} s gather over {layers} layers"
+    );
+    // The small one-node model's forward per layer outlasts a bucket's gather: only the first
+    // bucket shows.
+    assert!((saved - gather * (1.0 - 1.0 / layers)).abs() < 1e-9 * off.time_s.max(1.0));
+    assert!(on.comm_s < off.comm_s);
+}
+
+/// The event level does not model `overlap_param_gather`: it refuses it by name instead of
+/// charging the gathers exposed behind the fast path's back.
+#[test]
+fn the_event_level_refuses_overlapped_param_gathers() {
+    use crate::sim::event_step::{EventStepError, EventStepInput, EventStepModel};
+    let s = scenario();
+    let mut job = s.dense.clone().expect("job");
+    job.schedule.overlap_param_gather = true;
+    let knobs = StepModel::new(&job, &s.cluster)
+        .expect("op list")
+        .full_knobs();
+    let mut ev = EventStepModel::new(EventStepInput::from_job(&job, &s.cluster));
+    match ev.step(&[], knobs, false) {
+        Err(EventStepError::Plan(m)) => assert!(m.contains("overlap_param_gather"), "{m}"),
+        other => panic!("accepted: {:?}", other.map(|e| e.time_s)),
+    }
+}

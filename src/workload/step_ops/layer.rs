@@ -549,6 +549,7 @@ pub fn layer_forward_ops(
 
 /// Forward and backward ops of one layer.
 pub(super) fn emit_layer(e: &mut Emit, c: &Ctx, layer: u32) {
+    super::fp8::scale_updates(e, c, c.model.is_moe_layer(layer));
     attention(e, c);
     if c.model.is_moe_layer(layer) {
         moe_ffn(e, c);

@@ -8,6 +8,7 @@
 //! loads ([`Op::at_tokens`]); their stored numbers are the uniform-routing (mean) case.
 
 mod build;
+mod fp8;
 mod layer;
 mod moe;
 #[cfg(test)]
@@ -16,6 +17,7 @@ mod tests;
 mod tests_framework;
 
 pub use build::{optimizer_bytes_per_param, step_ops, uniform_expert_tokens, StageOps, StepOps};
+pub use fp8::Fp8ScaleUpdate;
 pub use layer::layer_forward_ops;
 
 /// Kernel class: decides which efficiency curve prices the op.
@@ -418,6 +420,9 @@ pub struct OpsConfig {
     pub framework: Framework,
     /// FP8 recipe (`training.fp8_recipe`; only read under FP8 precision).
     pub fp8_recipe: Fp8Recipe,
+    /// Transformer Engine's amax/scale update granularity (`training.fp8_scale_update`; only
+    /// read under FP8 precision with the Transformer Engine recipe).
+    pub fp8_scale_update: Fp8ScaleUpdate,
 }
 
 impl Default for OpsConfig {
@@ -430,6 +435,7 @@ impl Default for OpsConfig {
             attention_kernel: AttentionKernel::default(),
             framework: Framework::default(),
             fp8_recipe: Fp8Recipe::default(),
+            fp8_scale_update: Fp8ScaleUpdate::default(),
         }
     }
 }

@@ -194,3 +194,46 @@ fn flash1_is_the_same_work_in_its_own_kernel_class() {
         }
     }
 }
+
+/// Transformer Engine's per-module amax/scale updates: one op per layer and pass, with 3 TE
+/// modules x 5 launches (TE 0.x-1.3) or x 2 (TE 1.4-1.5); none with TE >= 1.6's fused update,
+/// under bf16, or under the DeepSeek recipe.
+#[test]
+fn te_scale_updates_launch_per_module_and_pass() {
+    let m = dense(true);
+    let with = |u: Fp8ScaleUpdate, recipe: Fp8Recipe, p: Precision| {
+        let cfg = OpsConfig {
+            fp8_scale_update: u,
+            fp8_recipe: recipe,
+            ..OpsConfig::default()
+        };
+        step_ops(&m, &plan(p, 1), &cfg).unwrap()
+    };
+    let te = Fp8Recipe::TransformerEngine;
+    let jit = with(Fp8ScaleUpdate::PerModuleJit, te, Precision::Fp8);
+    for (phase, order) in [
+        (Phase::Forward, [Some(0), Some(1)]),
+        (Phase::Backward, [Some(1), Some(0)]),
+    ] {
+        let ops = named(&jit, "fp8.scale_update", phase);
+        // One per layer (2 layers, backward in reverse), 3 modules x 5 launches, no work
+        // beyond the launches.
+        assert!(ops.iter().all(|o| o.launches == 15 && o.bytes == 0.0));
+        assert_eq!(ops.iter().map(|o| o.layer).collect::<Vec<_>>(), order);
+    }
+    let cpp = with(Fp8ScaleUpdate::PerModule, te, Precision::Fp8);
+    let ops = named(&cpp, "fp8.scale_update", Phase::Backward);
+    assert!(ops.len() == 2 && ops.iter().all(|o| o.launches == 6));
+    for s in [
+        with(Fp8ScaleUpdate::Fused, te, Precision::Fp8),
+        with(Fp8ScaleUpdate::PerModuleJit, te, Precision::Bf16),
+        with(
+            Fp8ScaleUpdate::PerModuleJit,
+            Fp8Recipe::Deepseek,
+            Precision::Fp8,
+        ),
+    ] {
+        assert!(named(&s, "fp8.scale_update", Phase::Forward).is_empty());
+        assert!(named(&s, "fp8.scale_update", Phase::Backward).is_empty());
+    }
+}
