@@ -87,13 +87,15 @@ fn tutel_costs_more_than_megatron_padded_and_grows_with_the_micro_batch() {
         ..OpsConfig::default()
     };
     assert!(time(&tutel(), 4) > time(&padded, 4));
-    // Monotone in the micro-batch's tokens.
+    // Monotone in the micro-batch's tokens (small micro-batches sit on the launch floors,
+    // so equal is allowed step to step), and larger at 64 sequences than at one.
     let mut last = 0.0;
-    for mb in [1, 2, 4, 8, 16] {
+    for mb in [1, 2, 4, 8, 16, 32, 64] {
         let t = time(&tutel(), mb);
-        assert!(t > last, "mb {mb}: {t} after {last}");
+        assert!(t >= last, "mb {mb}: {t} after {last}");
         last = t;
     }
+    assert!(time(&tutel(), 64) > time(&tutel(), 1));
 }
 
 #[test]
