@@ -20,7 +20,8 @@ use crate::hardware::{Accelerator, ExpertKernel, Precision};
 use crate::network::Fabric;
 pub use crate::routing::{RoutingChoice, RoutingSource, RoutingSpec};
 use crate::workload::step_ops::{
-    AttentionKernel, Fp8Recipe, Fp8ScaleUpdate, Framework, OpsConfig, OptimizerKind, RouterKernel,
+    AttentionKernel, Fp8Recipe, Fp8ScaleUpdate, Framework, MoeImpl, OpsConfig, OptimizerKind,
+    RouterKernel,
 };
 use crate::workload::{ModelSpec, ParallelPlan};
 use std::path::{Path, PathBuf};
@@ -119,6 +120,8 @@ pub struct Job {
     pub fp8_recipe: Fp8Recipe,
     /// Transformer Engine's amax/scale update granularity (`training.fp8_scale_update`).
     pub fp8_scale_update: Fp8ScaleUpdate,
+    /// Which library's MoE layer the op list follows (`models.X.moe_impl`; MoE only).
+    pub moe_impl: MoeImpl,
     /// Pipeline schedule and communication overlap (`parallel.X.virtual_stages`,
     /// `training.overlap_ep_comm`, `training.overlap_grad_sync`, `training.overlap_param_gather`).
     pub schedule: crate::workload::Schedule,
@@ -136,6 +139,7 @@ impl Job {
             framework: self.framework,
             fp8_recipe: self.fp8_recipe,
             fp8_scale_update: self.fp8_scale_update,
+            moe_impl: self.moe_impl,
         }
     }
 }

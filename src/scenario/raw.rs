@@ -180,6 +180,8 @@ pub struct RawModel {
     pub shared_experts: Option<i64>,
     pub moe_every: Option<i64>,
     pub expert_kernel: Option<ExpertKernel>,
+    /// `"megatron"` (default) or `"tutel"` (MoE only).
+    pub moe_impl: Option<crate::workload::step_ops::MoeImpl>,
     pub head_dim: Option<i64>,
     pub mla: Option<RawMla>,
     pub first_dense_layers: Option<i64>,

@@ -83,6 +83,7 @@ impl Validator<'_> {
                 ("top_k", m.top_k.is_some()),
                 ("capacity_factor", m.capacity_factor.is_some()),
                 ("expert_ffn_hidden", m.expert_ffn_hidden.is_some()),
+                ("moe_impl", m.moe_impl.is_some()),
             ] {
                 if present {
                     return Err(self.loc.invalid(
@@ -93,7 +94,27 @@ impl Validator<'_> {
             }
             FfnKind::Dense
         };
-        let expert_kernel = m.expert_kernel.unwrap_or(ExpertKernel::Grouped);
+        let moe_impl = m.moe_impl.unwrap_or_default();
+        let expert_kernel = match (moe_impl, m.expert_kernel) {
+            (MoeImpl::Megatron, ek) => ek.unwrap_or(ExpertKernel::Grouped),
+            // Tutel's experts are one batched matmul over the padded buffer (microsoft/tutel
+            // v0.2.0, `tutel/experts/ffn.py` L74-76): padded, whatever else is asked for.
+            (MoeImpl::Tutel, None | Some(ExpertKernel::Padded)) => ExpertKernel::Padded,
+            (MoeImpl::Tutel, Some(other)) => {
+                let got = match other {
+                    ExpertKernel::Grouped => "grouped",
+                    ExpertKernel::Loop => "loop",
+                    ExpertKernel::Padded => "padded",
+                };
+                return Err(self.loc.invalid(
+                    &k("expert_kernel"),
+                    format!(
+                        "moe_impl = \"tutel\" runs its experts as a batched matmul over the padded \
+                         buffer; expert_kernel must be \"padded\" (or left out), got \"{got}\""
+                    ),
+                ));
+            }
+        };
         let model = ModelSpec {
             name: m.name.clone(),
             layers: self.count(&k("layers"), m.layers)?,
@@ -185,6 +206,17 @@ impl Validator<'_> {
                 .invalid(&format!("parallel.{which}"), e.to_string())
         })?;
         // The schedule first: DualPipe holds two stages' parameters per rank.
+        if moe_impl == MoeImpl::Tutel && plan.tp > 1 {
+            // Tutel v0.2.0's layer routes every rank's whole token set over its group and shards
+            // experts only when they are fewer than the ranks; the op list models tp = 1.
+            return Err(self.loc.invalid(
+                &pk("tp"),
+                format!(
+                    "moe_impl = \"tutel\" is modelled without tensor parallelism; tp must be 1, got {}",
+                    plan.tp
+                ),
+            ));
+        }
         let schedule = self.schedule(which, p, t, &model, &plan)?;
         workload::check_fits_under(
             &model,
@@ -214,6 +246,7 @@ impl Validator<'_> {
             framework: t.framework.unwrap_or_default(),
             fp8_recipe: t.fp8_recipe.unwrap_or_default(),
             fp8_scale_update: t.fp8_scale_update.unwrap_or_default(),
+            moe_impl,
         })
     }
 
@@ -535,6 +568,55 @@ mod tests {
         );
         assert!(
             e.contains("`training.framework`") && e.contains("megatron") && e.contains("gpt-neox"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn moe_impl_tutel_reaches_the_job_with_padded_experts_and_bad_values_are_named() {
+        use crate::hardware::ExpertKernel;
+        use crate::workload::step_ops::MoeImpl;
+        let s = with(MOE, "expert_ffn_hidden = 2816\nmoe_impl = \"tutel\"\n").expect("valid");
+        let cfg = s.moe.as_ref().expect("moe").ops_config();
+        assert_eq!(cfg.moe_impl, MoeImpl::Tutel);
+        assert_eq!(cfg.expert_kernel, ExpertKernel::Padded);
+        let s = with(MOE, MOE).expect("valid");
+        assert_eq!(
+            s.moe.as_ref().expect("moe").ops_config().moe_impl,
+            MoeImpl::Megatron
+        );
+        let e = err(MOE, "expert_ffn_hidden = 2816\nmoe_impl = \"deepspeed\"\n");
+        assert!(
+            e.contains("moe_impl") && e.contains("megatron") && e.contains("tutel"),
+            "{e}"
+        );
+        let e = err(
+            MOE,
+            "expert_ffn_hidden = 2816\nmoe_impl = \"tutel\"\nexpert_kernel = \"grouped\"\n",
+        );
+        assert!(
+            e.contains("models.moe.expert_kernel")
+                && e.contains("\"padded\"")
+                && e.contains("\"grouped\""),
+            "{e}"
+        );
+        let e = err("[parallel.moe]", "moe_impl = \"tutel\"\n\n[parallel.moe]");
+        assert!(
+            e.contains("models.dense.moe_impl") && e.contains("[models.moe]"),
+            "{e}"
+        );
+        let s = BASE.replacen(MOE, "expert_ffn_hidden = 2816\nmoe_impl = \"tutel\"\n", 1);
+        let s = s.replacen(
+            "dp = 8\ntp = 1\npp = 1\nep = 8",
+            "dp = 4\ntp = 2\npp = 1\nep = 4",
+            1,
+        );
+        let e = parse_scenario("s.toml", &s, Path::new("."))
+            .map(|_| ())
+            .expect_err("tp = 2 with tutel was accepted")
+            .to_string();
+        assert!(
+            e.contains("parallel.moe.tp") && e.contains("tp must be 1"),
             "{e}"
         );
     }

@@ -159,6 +159,9 @@ pub(super) struct Graph {
     /// when every source routes alike (one share row per layer): then source `i` sends rank `j`
     /// `recv[j] / ep`.
     pub pairs: Vec<f64>,
+    /// The all-to-alls carry a buffer padded to the group's largest expert count (Tutel,
+    /// `RoutedBy::MaxLocalExpert`): every rank sends every other the same bytes.
+    pub padded_a2a: bool,
     /// Expert-parallel groups up to this size exchange all-to-all traffic as one flow per rank
     /// pair; larger ones as per-port aggregates (see `sched::collective`).
     pub pair_flow_max: u32,
@@ -447,6 +450,7 @@ impl Graph {
             dropped: 0.0,
             price_knobs,
             pairs: Vec::new(),
+            padded_a2a: false,
             pair_flow_max: PAIR_FLOW_MAX,
             node_pairs: false,
         };

@@ -5,7 +5,7 @@ use super::{Knobs, StepModel};
 use crate::network::{price_all_to_all, Topology};
 use crate::routing::{Placement, PlacementPolicy};
 use crate::scenario::RoutingChoice;
-use crate::workload::step_ops::{KernelClass, Load, Op, Phase};
+use crate::workload::step_ops::{KernelClass, Load, Op, Phase, RoutedBy};
 use crate::workload::FfnKind;
 
 impl StepModel {
@@ -250,9 +250,33 @@ impl StepModel {
         // A fat tree prices an all-to-all from the largest bytes any rank sends or receives
         // (`Fabric::all_to_all_s`); a torus also from their sum over the ranks, in rank order.
         let fat_tree = matches!(self.fabric.topology, Topology::FatTree(_));
+        // A padded all-to-all (Tutel) carries every rank's buffer at the group's one capacity,
+        // the largest expert count of any rank: the same bytes sent and received everywhere.
+        let width = self.counts.len() / ep.max(1);
+        let mut max_m = 0.0f64;
+        if a2a.iter().any(|x| x.by_max) {
+            for r in 0..ep {
+                let counts = &self.counts[r * width..r * width + self.slots_of[r]];
+                max_m = counts.iter().copied().fold(max_m, f64::max);
+            }
+        }
         for j in 0..a2a.len() {
             let t = match a2a[j].same_as {
                 Some(s) => a2a[s].last_s,
+                None if a2a[j].by_max => {
+                    let b = a2a[j].recv_bytes(max_m);
+                    self.send[..ep].fill(b);
+                    self.recv[..ep].fill(b);
+                    price_all_to_all(
+                        &a2a[j].op,
+                        &self.fabric,
+                        group,
+                        &self.send[..ep],
+                        &self.recv[..ep],
+                        spin,
+                    )
+                    .time_s
+                }
                 None if fat_tree && a2a[j].grows_with_load() && group.size as usize >= ep => {
                     // Every rank sends the uniform size and receives more the more it is loaded,
                     // so the largest bytes are the busiest rank's: the same maximum (so the same
@@ -369,6 +393,9 @@ pub(super) struct A2a {
     pub fixed: f64,
     /// Forward (else backward or recompute).
     pub forward: bool,
+    /// Sized by the largest expert count (a padded buffer, `RoutedBy::MaxLocalExpert`), not
+    /// by the receiving rank's load.
+    pub by_max: bool,
     /// An earlier all-to-all of the layer with the same sizes (so the same time).
     pub same_as: Option<usize>,
     /// Time of the last pricing [s] (scratch for `same_as`).
@@ -406,6 +433,13 @@ impl A2a {
             resize,
             fixed: uniform,
             forward: op.phase == Phase::Forward,
+            by_max: matches!(
+                op.load,
+                Load::Routed {
+                    by: RoutedBy::MaxLocalExpert,
+                    ..
+                }
+            ),
             same_as: None,
             last_s: 0.0,
             run: match (

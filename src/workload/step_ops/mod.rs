@@ -11,10 +11,13 @@ mod build;
 mod fp8;
 mod layer;
 mod moe;
+mod moe_tutel;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_framework;
+#[cfg(test)]
+mod tests_tutel;
 
 pub use build::{optimizer_bytes_per_param, step_ops, uniform_expert_tokens, StageOps, StepOps};
 pub use fp8::Fp8ScaleUpdate;
@@ -387,6 +390,24 @@ pub enum ExpertKernel {
     Padded,
 }
 
+/// Which library's MoE layer runs the router, dispatch, experts and combine
+/// (`models.X.moe_impl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MoeImpl {
+    /// Megatron-LM's `MoEAlltoAllTokenDispatcher` token flow (permute, all-to-all of the routed
+    /// tokens, grouped / looped / padded experts, unpermute): the default, also what the
+    /// MegaBlocks dMoE runs (sort, all-to-all of the routed tokens, block-sparse experts).
+    #[default]
+    Megatron,
+    /// Tutel's `MOELayer` (microsoft/tutel v0.2.0, `tutel/impls/moe_layer.py`,
+    /// `fast_dispatch.py`): one-hot/cumsum routing, a capacity padded per (rank, expert) —
+    /// dropless: the largest count, all-reduced (MAX) over the group and read on the host every
+    /// layer — encode/decode kernels into and out of that padded buffer, all-to-alls of the whole
+    /// padded buffer, batched-matmul experts with separate bias adds (see `moe_tutel`).
+    Tutel,
+}
+
 /// Optimizer algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -423,6 +444,8 @@ pub struct OpsConfig {
     /// Transformer Engine's amax/scale update granularity (`training.fp8_scale_update`; only
     /// read under FP8 precision with the Transformer Engine recipe).
     pub fp8_scale_update: Fp8ScaleUpdate,
+    /// MoE layer implementation (`models.X.moe_impl`).
+    pub moe_impl: MoeImpl,
 }
 
 impl Default for OpsConfig {
@@ -436,6 +459,7 @@ impl Default for OpsConfig {
             framework: Framework::default(),
             fp8_recipe: Fp8Recipe::default(),
             fp8_scale_update: Fp8ScaleUpdate::default(),
+            moe_impl: MoeImpl::default(),
         }
     }
 }

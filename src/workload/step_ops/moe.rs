@@ -3,7 +3,7 @@
 
 use super::super::arch::RouterScore;
 use super::layer::{act_op, gemm_grads, norm, residual, routed, tp_enter, tp_exit, Ctx, Emit};
-use super::{ExpertKernel, GroupKind, KernelClass as K, Load, Op, RoutedBy, RouterKernel};
+use super::{ExpertKernel, GroupKind, KernelClass as K, Load, MoeImpl, Op, RoutedBy, RouterKernel};
 
 /// Launches of an eager MoE router forward (HF Transformers / Megatron-LM without router
 /// fusion): gate GEMM 1, score (softmax or sigmoid) 1, top-k 1, top-k weight normalisation
@@ -27,6 +27,9 @@ const EAGER_UNPERMUTE_LAUNCHES: u32 = 2;
 pub(super) fn moe_ffn(e: &mut Emit, c: &Ctx) {
     let m = c.model;
     let Some(moe) = m.moe() else { return };
+    if c.cfg.moe_impl == MoeImpl::Tutel {
+        return super::moe_tutel::tutel_moe_ffn(e, c, moe);
+    }
     let (tp, p, d) = (c.tp, c.p, c.d);
     let tpu = c.plan.tp.max(1);
     let ep = c.plan.ep.max(1);
@@ -204,22 +207,12 @@ fn experts_ops(e: &mut Emit, c: &Ctx, recv: f64, el: f64, fe: f64) {
     let (p, d) = (c.p, c.d);
     let fc1 = c.model.arch.act.fc1_matrices() * fe;
     let groups = el as u32;
-    let grouped = |name: &'static str, rows: f64, n: f64, k: f64| {
-        let mut op = Op::gemm(name, rows, n, k, p);
-        op.class = K::GroupedGemm;
-        op.bytes = p * (rows * k + el * k * n + rows * n);
-        if let Some(g) = &mut op.gemm {
-            g.groups = groups;
-        }
-        op
-    };
-    let push_gemm = |e: &mut Emit, op: Op| {
-        let (di, dw) = gemm_grads(&op, p);
-        e.push(op, &[di, dw]);
-    };
+    let grouped =
+        |name: &'static str, rows: f64, n: f64, k: f64| grouped_gemm(name, rows, n, k, el, p);
+    let push = |e: &mut Emit, op: Op| push_gemm(e, op, p);
     match c.cfg.expert_kernel {
         ExpertKernel::Grouped => {
-            push_gemm(
+            push(
                 e,
                 routed(
                     grouped("moe.expert_fc1", recv, fc1, d),
@@ -229,7 +222,7 @@ fn experts_ops(e: &mut Emit, c: &Ctx, recv: f64, el: f64, fe: f64) {
             );
             let (a, f) = act_op(c, "moe.expert_act", recv * fe);
             e.mem(routed(a, RoutedBy::RankReceived, recv), f);
-            push_gemm(
+            push(
                 e,
                 routed(
                     grouped("moe.expert_fc2", recv, d, fe),
@@ -243,13 +236,13 @@ fn experts_ops(e: &mut Emit, c: &Ctx, recv: f64, el: f64, fe: f64) {
             let per = recv / el;
             for x in 0..groups {
                 let by = RoutedBy::LocalExpert(x);
-                push_gemm(
+                push(
                     e,
                     routed(Op::gemm("moe.expert_fc1", per, fc1, d, p), by, per),
                 );
                 let (a, f) = act_op(c, "moe.expert_act", per * fe);
                 e.mem(routed(a, by, per), f);
-                push_gemm(
+                push(
                     e,
                     routed(Op::gemm("moe.expert_fc2", per, d, fe, p), by, per),
                 );
@@ -268,17 +261,34 @@ fn experts_ops(e: &mut Emit, c: &Ctx, recv: f64, el: f64, fe: f64) {
                 None => scale_routed(routed(op, RoutedBy::MaxLocalExpert, rows), el),
             };
             e.mem(mk(fill), 1.0);
-            push_gemm(e, mk(grouped("moe.expert_fc1", rows, fc1, d)));
+            push(e, mk(grouped("moe.expert_fc1", rows, fc1, d)));
             let (a, f) = act_op(c, "moe.expert_act", rows * fe);
             e.mem(mk(a), f);
-            push_gemm(e, mk(grouped("moe.expert_fc2", rows, d, fe)));
+            push(e, mk(grouped("moe.expert_fc2", rows, d, fe)));
         }
     }
 }
 
+/// One grouped (or batched) GEMM of `rows` total rows over `el` weight matrices `k x n`.
+pub(super) fn grouped_gemm(name: &'static str, rows: f64, n: f64, k: f64, el: f64, p: f64) -> Op {
+    let mut op = Op::gemm(name, rows, n, k, p);
+    op.class = K::GroupedGemm;
+    op.bytes = p * (rows * k + el * k * n + rows * n);
+    if let Some(g) = &mut op.gemm {
+        g.groups = el as u32;
+    }
+    op
+}
+
+/// A GEMM and its two backward GEMMs.
+pub(super) fn push_gemm(e: &mut Emit, op: Op, p: f64) {
+    let (di, dw) = gemm_grads(&op, p);
+    e.push(op, &[di, dw]);
+}
+
 /// A routed op over `groups` padded groups: its load is the per-group (max) count, so per-token
 /// coefficients are per max-token and the GEMM rows are `groups * tokens`.
-fn scale_routed(mut op: Op, groups: f64) -> Op {
+pub(super) fn scale_routed(mut op: Op, groups: f64) -> Op {
     if let Load::Routed {
         tokens,
         flops_per_token,

@@ -95,7 +95,36 @@ impl Graph {
             }
         }
         self.slot_off.push(self.slot_load.len() as u32);
-        if per_source {
+        self.padded_a2a = self.stages.iter().any(|st| {
+            st.ops.iter().any(|o| {
+                o.class == crate::workload::step_ops::KernelClass::AllToAll
+                    && matches!(
+                        o.load,
+                        Load::Routed {
+                            by: RoutedBy::MaxLocalExpert,
+                            ..
+                        }
+                    )
+            })
+        });
+        if self.padded_a2a {
+            // Tutel pads every (source, expert) pair to one capacity, the largest count in the
+            // group (all-reduce MAX): each rank's all-to-all share is that of the largest
+            // expert, `M / ep` rows per local expert to every peer, whatever it was routed.
+            for ml in 0..nl {
+                let mut m = 0.0f64;
+                for g in 0..gpus {
+                    let k = g * nl + ml;
+                    let slots =
+                        &self.slot_load[self.slot_off[k] as usize..self.slot_off[k + 1] as usize];
+                    m = slots.iter().copied().fold(m, f64::max);
+                }
+                for g in 0..gpus {
+                    self.recv[g * nl + ml] = m;
+                }
+            }
+        }
+        if per_source && !self.padded_a2a {
             // Each source's assignments to expert `e` keep the expert's kept fraction (drops
             // fall on all sources alike) and land on the ranks holding `e`.
             self.pairs.resize(nl * ep * ep, 0.0);
