@@ -3,9 +3,8 @@
 /// Dynamic power coefficients of one accelerator.
 ///
 /// While a kernel runs, board power is
-/// `P(phi) = idle + (sm_active_coef_w * s + tensor_coef_w * u_t + simt_coef_w * u_s) * phi^gamma
-///   + mem_coef_w * u_m`
-/// where `phi` is the SM clock over its maximum, `s` the fraction of SMs the kernel occupies,
+/// `P(phi) = idle + (sm_active_coef_w * s + tensor_coef_w * u_t + simt_coef_w * u_s) * phi^gamma +
+/// mem_coef_w * u_m` where `phi` is the SM clock over its maximum, `s` the fraction of SMs the kernel occupies,
 /// `u_t`/`u_s` are the achieved fractions of tensor / SIMT peak at that clock and `u_m` the
 /// achieved fraction of HBM bandwidth. The `s` term is the power of SMs that are clocked and
 /// issuing (schedulers, register file, shared memory, L1/L2 traffic) whatever their FLOP rate: a
