@@ -74,7 +74,8 @@ pub fn calibrate(
         base.key, f.idle_w, f.launch_overhead_s * 1e6, f.max_eff, f.half_flops, f.exponent, f.mem_eff
     );
     outln!(
-        "power: tensor {:.1} W, simt {:.1} W, mem {:.1} W at gamma {:.1} (assumed, from the base)",
+        "power: SM-active {:.1} W, tensor {:.1} W, simt {:.1} W, mem {:.1} W at gamma {:.1} (assumed, from the base)",
+        f.sm_active_coef_w,
         f.tensor_coef_w,
         f.simt_coef_w,
         f.mem_coef_w,

@@ -255,17 +255,40 @@ impl Accelerator {
         } else {
             self.efficiency.simt_eff_scale
         };
-        let eff_c = self.efficiency.compute_eff(size_flops) * eff_scale * simt_scale;
-        self.kernel_at_eff(flops, bytes, eff_c, prec, power_limit_w)
+        let size_eff = self.efficiency.compute_eff(size_flops);
+        let eff_c = size_eff * eff_scale * simt_scale;
+        // The size curve's shortfall below its asymptote is SM under-occupancy (partial waves of
+        // a small matmul): that fraction of the SMs is occupied. A scale (loop issue, SIMT) slows
+        // SMs that stay occupied.
+        let fill = if flops > 0.0 && self.efficiency.max_eff > 0.0 {
+            (size_eff / self.efficiency.max_eff).clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        self.kernel_filled(flops, bytes, eff_c, fill, prec, power_limit_w)
     }
 
     /// Kernel of `flops` [FLOP] and `bytes` [bytes] whose compute runs at `eff_c` of peak at the
-    /// running clock. Allocation-free.
+    /// running clock, occupying every SM (flash attention, streaming). Allocation-free.
     pub fn kernel_at_eff(
         &self,
         flops: f64,
         bytes: f64,
         eff_c: f64,
+        prec: Precision,
+        power_limit_w: f64,
+    ) -> KernelCost {
+        self.kernel_filled(flops, bytes, eff_c, 1.0, prec, power_limit_w)
+    }
+
+    /// [`Accelerator::kernel_at_eff`] on a fraction `fill` of the SMs (the SM-activity power
+    /// term of [`PowerModel`] follows it). Allocation-free.
+    fn kernel_filled(
+        &self,
+        flops: f64,
+        bytes: f64,
+        eff_c: f64,
+        fill: f64,
         prec: Precision,
         power_limit_w: f64,
     ) -> KernelCost {
@@ -298,6 +321,7 @@ impl Accelerator {
             t_memory_s,
             compute_work_j,
             memory_work_j,
+            active_w: self.power.sm_active_coef_w.unwrap_or(0.0) * fill,
         };
         let limit = self.effective_power_limit_w(power_limit_w);
         let op = demand.operate(self.idle_w, limit, &self.power);

@@ -1,13 +1,18 @@
-//! GPU power model: idle plus activity- and clock-dependent dynamic power, held under a power limit.
+//! GPU power model: idle plus SM-activity, tensor/SIMT and memory power, held under a power limit.
 
 /// Dynamic power coefficients of one accelerator.
 ///
 /// While a kernel runs, board power is
-/// `P(phi) = idle + tensor_coef_w * u_t * phi^gamma + simt_coef_w * u_s * phi^gamma + mem_coef_w * u_m`
-/// where `phi` is the SM clock over its maximum, `u_t`/`u_s` are the achieved fractions of tensor /
-/// SIMT peak at that clock and `u_m` the achieved fraction of HBM bandwidth. Energy per FLOP grows
-/// as `phi^(gamma-1)` (voltage rises with clock), which is why a cap that lowers the clock saves
-/// energy per unit of compute-bound work. If `P(1)` exceeds the limit the clock falls until it fits.
+/// `P(phi) = idle + (sm_active_coef_w * s + tensor_coef_w * u_t + simt_coef_w * u_s) * phi^gamma +
+/// mem_coef_w * u_m` where `phi` is the SM clock over its maximum, `s` the fraction of SMs the kernel occupies,
+/// `u_t`/`u_s` are the achieved fractions of tensor / SIMT peak at that clock and `u_m` the
+/// achieved fraction of HBM bandwidth. The `s` term is the power of SMs that are clocked and
+/// issuing (schedulers, register file, shared memory, L1/L2 traffic) whatever their FLOP rate: a
+/// kernel that fills the SMs but stalls (small flash attention, loop-issued expert GEMMs, a
+/// streaming copy) draws it in full, which is why power follows clock and active SMs more than FLOP
+/// utilisation. Energy per FLOP grows as `phi^(gamma-1)` (voltage rises with clock), which is why a
+/// cap that lowers the clock saves energy per unit of compute-bound work. If `P(1)` exceeds the
+/// limit the clock falls until it fits.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PowerModel {
@@ -17,6 +22,11 @@ pub struct PowerModel {
     pub simt_coef_w: f64,
     /// Dynamic power of HBM streaming at full bandwidth [W] (clock-independent).
     pub mem_coef_w: f64,
+    /// Dynamic power of all SMs occupied by a running kernel at maximum clock, whatever its FLOP
+    /// rate [W]. Absent in preset files written before it existed: then 0, the earlier model in
+    /// which power followed FLOP utilisation alone (those files' coefficients were fitted so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_active_coef_w: Option<f64>,
     /// Exponent of dynamic power in clock [dimensionless].
     pub gamma: f64,
     /// Lowest clock the power controller may select [fraction of max clock].
@@ -37,6 +47,7 @@ impl PowerModel {
             tensor_coef_w: self.tensor_coef_w * factor,
             simt_coef_w: self.simt_coef_w * factor,
             mem_coef_w: self.mem_coef_w * factor,
+            sm_active_coef_w: self.sm_active_coef_w.map(|w| w * factor),
             spin_coef_w: self.spin_coef_w.map(|w| w * factor),
             ..self.clone()
         }
@@ -54,6 +65,8 @@ pub(crate) struct Demand {
     pub compute_work_j: f64,
     /// `mem_coef * bytes / bw` [J].
     pub memory_work_j: f64,
+    /// SM-activity power at maximum clock while busy: `sm_active_coef_w * s` [W].
+    pub active_w: f64,
 }
 
 /// Clock factor, busy time [s] and power [W] of a kernel under `limit_w`.
@@ -84,21 +97,30 @@ impl Demand {
         } else {
             phi.powf(gamma - 1.0)
         };
-        (self.compute_work_j * scale + self.memory_work_j) / t
+        let dynamic = (self.compute_work_j * scale + self.memory_work_j) / t;
+        if self.active_w > 0.0 {
+            dynamic + self.active_w * scale * phi
+        } else {
+            dynamic
+        }
     }
 
     /// Solve for the highest clock whose power fits under `limit_w` (bisection, allocation-free).
     /// The clock factor at which dynamic power equals `budget_w`, without iterating over the whole range:
     /// dynamic power is increasing in the clock, compute-bound it is `(Wc·φ^γ + Wm·φ)/t_c` (a quadratic
     /// for γ = 2, Newton's method otherwise), memory-bound `(Wc·φ^(γ-1) + Wm)/t_m` (closed form).
+    /// The SM-activity power `A·φ^γ` adds `A·t_c` to `Wc` in the compute-bound form (busy time is
+    /// `t_c/φ` there) and a `A·t_m·φ^γ` term to the memory-bound one (a quadratic for γ = 2).
     /// Called on every kernel of every step, so it must be cheap; `solve_clock_bisect` is its reference.
     fn solve_clock(&self, budget_w: f64, gamma: f64) -> f64 {
-        let (wc, wm, tc, tm) = (
-            self.compute_work_j,
+        let (wm, tc, tm, a) = (
             self.memory_work_j,
             self.t_compute_s,
             self.t_memory_s,
+            self.active_w,
         );
+        // Compute-bound: busy time t_c/φ, so A·φ^γ = (A·t_c)·φ^γ / t_c joins the compute work.
+        let wc = self.compute_work_j + a * tc;
         if tc > 0.0 && wc > 0.0 {
             let rhs = budget_w * tc;
             let phi = if (gamma - 2.0).abs() < 1e-12 {
@@ -121,13 +143,33 @@ impl Demand {
                 return phi;
             }
         }
-        if wc > 0.0 && gamma > 1.0 && tm > 0.0 {
-            let v = (budget_w * tm - wm) / wc;
-            if v > 0.0 {
-                return v.powf(1.0 / (gamma - 1.0));
-            }
+        // Memory-bound: Wc0·φ^(γ-1) + A·t_m·φ^γ = budget·t_m − Wm.
+        let wc0 = self.compute_work_j;
+        let rhs = budget_w * tm - wm;
+        if tm <= 0.0 || rhs <= 0.0 || gamma <= 1.0 {
+            return 0.0;
         }
-        0.0
+        let at = a * tm;
+        if at <= 0.0 {
+            if wc0 > 0.0 {
+                return (rhs / wc0).powf(1.0 / (gamma - 1.0));
+            }
+            return 0.0;
+        }
+        if (gamma - 2.0).abs() < 1e-12 {
+            return (-wc0 + (wc0 * wc0 + 4.0 * at * rhs).sqrt()) / (2.0 * at);
+        }
+        let mut x = 1.0_f64;
+        for _ in 0..60 {
+            let f = wc0 * x.powf(gamma - 1.0) + at * x.powf(gamma) - rhs;
+            let df = (gamma - 1.0) * wc0 * x.powf(gamma - 2.0) + gamma * at * x.powf(gamma - 1.0);
+            let next = (x - f / df).max(1e-6);
+            if (next - x).abs() < 1e-13 {
+                return next;
+            }
+            x = next;
+        }
+        x
     }
 
     /// Reference for `solve_clock`: bisection on the clock factor over [lo, 1].
@@ -186,6 +228,7 @@ mod tests {
             tensor_coef_w: 1000.0,
             simt_coef_w: 800.0,
             mem_coef_w: 400.0,
+            sm_active_coef_w: Some(150.0),
             gamma: 2.0,
             min_clock_factor: 0.2,
             spin_coef_w: Some(40.0),
@@ -200,6 +243,7 @@ mod tests {
             t_memory_s: 0.4e-3,
             compute_work_j: 0.91,
             memory_work_j: 0.17,
+            active_w: 0.0,
         };
         let mut phi = 1e-3_f64;
         while phi <= 1.5 {
@@ -220,6 +264,11 @@ mod tests {
                     t_memory_s: rng.gen_range(0.0..1.0),
                     compute_work_j: rng.gen_range(0.0..1500.0),
                     memory_work_j: rng.gen_range(0.0..400.0),
+                    active_w: if rng.gen_bool(0.5) {
+                        rng.gen_range(0.0..300.0)
+                    } else {
+                        0.0
+                    },
                 };
                 let lo = 0.2;
                 let budget = rng.gen_range(50.0..1500.0);
@@ -243,6 +292,7 @@ mod tests {
             t_memory_s: 0.1,
             compute_work_j: 300.0,
             memory_work_j: 40.0,
+            active_w: 0.0,
         };
         let op = d.operate(100.0, 700.0, &model());
         assert_eq!(op.clock_factor, 1.0);
@@ -256,6 +306,7 @@ mod tests {
             t_memory_s: 0.1,
             compute_work_j: 900.0,
             memory_work_j: 40.0,
+            active_w: 0.0,
         };
         let op = d.operate(100.0, 700.0, &model());
         assert!(op.clock_factor < 1.0);
@@ -270,6 +321,7 @@ mod tests {
             t_memory_s: 1.0,
             compute_work_j: 0.0,
             memory_work_j: 400.0,
+            active_w: 0.0,
         };
         let op = d.operate(100.0, 300.0, &model());
         assert!((op.power_w - 300.0).abs() < 1e-9);

@@ -34,9 +34,18 @@ const H100_KERNEL_T0_S: f64 = 0.0;
 const H100_MEM_EFF: f64 = 0.9036;
 const H100_INDEX_MEM_EFF: f64 = 0.1456;
 const H100_SIMT_EFF_SCALE: f64 = 0.7707;
-const H100_TENSOR_COEF_W: f64 = 1235.42;
-const H100_SIMT_COEF_W: f64 = 822.29;
-const H100_MEM_COEF_W: f64 = 382.36;
+// Power: `P = idle + (sm_active * s + tensor * u_t + simt * u_s) * phi^2 + mem * u_m`, fitted by
+// calibrate::fit_micro to the busy bf16 GEMMs, the copy and the four flash-attention rows of
+// ../shared/data/h100 (micro.csv, attn.csv) together; the SIMT term from the gemm_fp32 row.
+// Held out of the fit (hardware::validation::power_curve_fits_the_measured_rows_and_predicts_held_out_ones):
+// each attention row in turn and every moe_layer.csv row.
+const H100_TENSOR_COEF_W: f64 = 1074.08;
+const H100_SIMT_COEF_W: f64 = 512.31;
+const H100_MEM_COEF_W: f64 = 164.22;
+/// SM-activity power of a kernel occupying all 132 SMs at 1980 MHz, whatever its FLOP rate [W]:
+/// fitted (see above). The rows that identify it run the SMs full at low tensor rates: flash
+/// attention b8 s1024 h16 d64 draws 590 W at 1980 MHz with 19 % of tensor peak, the copy 511 W.
+const H100_SM_ACTIVE_COEF_W: f64 = 236.85;
 /// Clock exponent of dynamic power: assumed 2.0. CMOS dynamic power is C*V^2*f with V rising
 /// with f over the DVFS range (gamma 1..3); micro.csv cannot identify it (all power-limited GEMMs
 /// run at 0.66-0.76 of max clock; the least-squares profile is flat within the noise of the
@@ -51,19 +60,20 @@ const H100_LOOP_SCALE: f64 = 0.331;
 /// H100 supported graphics clocks reach down to a few hundred MHz per `nvidia-smi -q -d SUPPORTED_CLOCKS`).
 const MIN_CLOCK_FACTOR: f64 = 0.2;
 /// Power above idle of an H100 waiting in a collective or a synchronisation [W]: 40 W, i.e. a
-/// waiting GPU draws about 162 W. Derived (an estimate, bounded, not measured directly — no
-/// published or shared measurement of a GPU spinning in NCCL exists, see
-/// /work/notes/hardware_constants.md §2): the launch-bound row `gemm_bf16 256x2048x1408` of
-/// ../shared/data/h100/micro.csv runs one 1.476 GFLOP kernel every 21.31 us at 1912 MHz and draws
-/// 5.017 mJ per call. Idle with context (122.19 W, the `idle` row) accounts for 2.604 mJ; the
-/// kernel's own dynamic energy at the 8192^3 GEMM's 0.852 J/TFLOP above idle (698.7 W over
-/// 1.625 ms for 1.0995 TFLOP at 1360 MHz), scaled to 1912 MHz by phi^(gamma-1), is 1.77 mJ
-/// (1.64 mJ with the fitted `tensor_coef_w`). The remaining 0.64-0.77 mJ falls in the
-/// 17-19 us the GPU waits for the next launch with its clock held high: 34-45 W above idle.
-/// It is an upper bound for a host-side wait (it also absorbs any extra energy per FLOP of a
-/// small GEMM) and a lower bound for a polling NCCL kernel (whose spinning SMs add SIMT and
-/// NVLink/HBM traffic). Cross-check: an H100 fleet with CUDA active at 1980 MHz and 0 %
-/// utilisation drew 145.5 +/- 11.2 W (Vadari, arXiv 2605.23918). Lower bound: idle, 122.2 W.
+/// waiting GPU draws about 162 W. An estimate, bounded, not measured directly (no published or
+/// shared measurement of a GPU spinning in NCCL exists, see /work/notes/hardware_constants.md §2).
+/// It was derived from the launch-bound row `gemm_bf16 256x2048x1408` of
+/// ../shared/data/h100/micro.csv (one 1.476 GFLOP kernel every 21.31 us at 1912 MHz, 5.017 mJ per
+/// call; idle with context, 122.19 W, is 2.604 mJ of it) when kernel power followed FLOP
+/// utilisation alone: the kernel's own dynamic energy came to 1.64-1.77 mJ and the remaining
+/// 0.64-0.77 mJ fell in the 17-19 us wait for the next launch, 34-45 W above idle. With the
+/// SM-activity term (2026-12-02) the kernel, ~4.0 us on 35 % of the SMs at 667 W, takes 2.18 mJ
+/// and the balance leaves 0.23 mJ, ~13 W above idle, for the drained wait between launches: that
+/// row now bounds a host-side wait at ~13 W and no longer sets this figure. It is kept for a
+/// polling NCCL kernel, whose spinning CTAs occupy SMs (at this preset's 236.85 W for all 132 SMs,
+/// 40 W is ~22 of them) and add NVLink/HBM traffic; cross-check: an H100 fleet with CUDA active at
+/// 1980 MHz and 0 % utilisation drew 145.5 +/- 11.2 W (Vadari, arXiv 2605.23918), 23 W above idle.
+/// Lower bound: idle, 122.2 W. (Issue 11 item 4: to be replaced by a measured spin power.)
 const H100_SPIN_COEF_W: f64 = 40.0;
 /// H100 dynamic range `tdp - idle` [W], by which other accelerators' coefficients are scaled.
 const H100_DYN_RANGE_W: f64 = 700.0 - H100_IDLE_W;
@@ -101,6 +111,7 @@ fn h100_power() -> PowerModel {
         tensor_coef_w: H100_TENSOR_COEF_W,
         simt_coef_w: H100_SIMT_COEF_W,
         mem_coef_w: H100_MEM_COEF_W,
+        sm_active_coef_w: Some(H100_SM_ACTIVE_COEF_W),
         gamma: H100_GAMMA,
         min_clock_factor: MIN_CLOCK_FACTOR,
         spin_coef_w: Some(H100_SPIN_COEF_W),
@@ -143,6 +154,8 @@ fn tpu_from_measured_power(mut a: Accelerator) -> Accelerator {
     let max_eff = a.efficiency.max_eff;
     let tensor = (a.tdp_w - a.idle_w) / max_eff;
     a.power = h100_power().scaled(tensor / H100_TENSOR_COEF_W);
+    // The measured max is matched by the tensor term alone: no separate SM-activity term.
+    a.power.sm_active_coef_w = None;
     a.sources.push(TPU_EFFICIENCY_SOURCE.into());
     a.sources.push(format!(
         "dynamic power: tensor coefficient {tensor:.0} W = (max {:.0} W - min {:.0} W measured) / max efficiency {max_eff}, so a peak-efficiency GEMM at full clock draws the measured max (derived); SIMT/memory/spin coefficients in the H100 fit's ratios to its tensor coefficient (ASSUMED)",
@@ -181,7 +194,7 @@ fn h100() -> Accelerator {
             "80 GB HBM3, 3.35 TB/s, 700 W, NVLink 900 GB/s bidirectional (450 GB/s each way) — https://archive-lib.hpctech.co.jp/gpuproduct/nvidia-h100.html (NVIDIA datasheet table)".into(),
             "max SM clock 1980 MHz, power limit 700 W — ../shared/data/h100/env.json".into(),
             "min power cap 200 W — NVIDIA DGX user guide, Redfish PowerLimitWatts AllowableMin 200 / AllowableMax 700 (https://docs.nvidia.com/dgx/dgxb200-user-guide/power-capping.html)".into(),
-            "idle power, launch floor, efficiency and power curves — fitted from ../shared/data/h100/micro.csv (calibrate::fit_micro)".into(),
+            "idle power, launch floor, efficiency curves — fitted from ../shared/data/h100/micro.csv (calibrate::fit_micro); power curve (SM-activity, tensor, memory terms) fitted from micro.csv and attn.csv together, SIMT term from the gemm_fp32 row (calibrate::fit_micro)".into(),
             "power while waiting in a collective/sync (spin) 162 W = idle + 40 W — estimated from the launch-bound 256x2048x1408 GEMM row of ../shared/data/h100/micro.csv (a bound, see presets.rs H100_SPIN_COEF_W)".into(),
             "attention efficiency curve, loop-GEMM efficiency scale, router kernel count — fitted from ../shared/data/h100/attn.csv and moe_layer.csv (calibrate::calibrate)".into(),
             "NVLink small-message latency 2 us — assumed (typical NCCL intra-node latency)".into(),

@@ -44,12 +44,11 @@ const H100_GROUPS: [(RowGroup, &str, Option<f64>, Option<f64>); 6] = [
     ),
 ];
 
-/// Groups allowed to miss today, and why (known limits of the kernel model).
-fn known_miss(group: RowGroup) -> Option<&'static str> {
-    match group {
-        RowGroup::Attention => Some("worst-row energy -29 % (2026-11 run): the small b8 s1024 h16 d64 row is launch/occupancy-limited and draws more power than its modelled utilisation implies (hardware::validation allows 1 of the 4 rows out); the other rows are within 20 %"),
-        _ => None,
-    }
+/// Groups allowed to miss today, and why (known limits of the kernel model). None since the
+/// SM-activity power term (2026-12-02): the small b8 s1024 h16 d64 attention row, -26.7 % energy
+/// before, is within 1 % (`hardware::PowerModel`).
+fn known_miss(_group: RowGroup) -> Option<&'static str> {
+    None
 }
 
 /// The H100 preset against the measurements in `dir` (micro.csv, attn.csv, moe_layer.csv): per

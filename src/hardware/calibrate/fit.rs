@@ -40,6 +40,8 @@ pub struct MicroFit {
     pub simt_coef_w: f64,
     /// Memory dynamic power coefficient [W].
     pub mem_coef_w: f64,
+    /// SM-activity power of a kernel occupying every SM at maximum clock [W].
+    pub sm_active_coef_w: f64,
     /// Clock exponent of dynamic power.
     pub gamma: f64,
 }
@@ -84,12 +86,16 @@ fn nonneg_lstsq(x: &DMatrix<f64>, y: &DVector<f64>) -> Option<(DVector<f64>, f64
 ///   p in (0, 1] so time is monotone in work (linear least squares in (t0, 1/max_eff, ...) per p,
 ///   p on a 0.01 grid, residuals weighted to relative error);
 /// * memory efficiency = copy bandwidth / datasheet bandwidth;
-/// * power `P - idle = a_t * u_t * phi^gamma + a_m * u_m` over the same GEMMs and the copy
-///   (linear least squares at the given clock exponent `gamma`, which these rows cannot identify:
-///   every power-limited GEMM sits at 0.66-0.76 of max clock); the fp32 row gives the SIMT
-///   coefficient and efficiency scale.
+/// * power `P - idle = (a_sm * s + a_t * u_t) * phi^gamma + a_m * u_m` over the same GEMMs, the
+///   copy and the `attn` rows (flash attention fills every SM at a low tensor rate: without those
+///   rows `a_sm` and `a_t` are nearly collinear), each at its measured clock and rates, `s` the
+///   GEMM's SM fill from the size curve (1 for copy and attention); non-negative linear least
+///   squares at the given clock exponent `gamma`, which these rows cannot identify (every
+///   power-limited GEMM sits at 0.66-0.76 of max clock); the fp32 row gives the SIMT
+///   coefficient (above its SM-activity power) and efficiency scale.
 pub fn fit_micro(
     rows: &[MicroRow],
+    attn: &[AttnRow],
     peak_bf16: f64,
     peak_fp32: f64,
     bw: f64,
@@ -186,36 +192,28 @@ pub fn fit_micro(
     }
     let mem_eff = cb / ct / bw;
 
-    // Power: rows = busy GEMMs + copy, linear least squares for (a_t, a_m) at the given gamma.
-    let m = n + 1;
-    let x = DMatrix::from_fn(m, 2, |i, j| {
-        if i < n {
-            if j == 0 {
-                pts[i].2 * pts[i].1.powf(gamma)
-            } else {
-                pts[i].3
-            }
-        } else if j == 0 {
-            0.0
-        } else {
-            mem_eff
-        }
+    // Power: busy GEMMs + copy + attention rows, `P - idle = (a_sm*s + a_t*u_t)*phi^gamma + a_m*u_m`
+    // at each row's measured clock and rates (see `power_rows`), non-negative least squares on
+    // relative error (every row counts alike, whatever its wattage).
+    let mut prow: Vec<PowerRow> = pts
+        .iter()
+        .map(|p| PowerRow {
+            fill: (eff_at(p.0) / max_eff).clamp(0.0, 1.0),
+            phi: p.1,
+            u_t: p.2,
+            u_m: p.3,
+            dyn_w: p.4,
+        })
+        .collect();
+    prow.push(PowerRow {
+        fill: 1.0,
+        phi: copy.mean_sm_mhz / max_clock_mhz,
+        u_t: 0.0,
+        u_m: mem_eff,
+        dyn_w: copy.mean_w - idle_w,
     });
-    let y = DVector::from_fn(m, |i, _| {
-        if i < n {
-            pts[i].4
-        } else {
-            copy.mean_w - idle_w
-        }
-    });
-    let (b, _) =
-        lstsq(&x, &y).ok_or_else(|| HardwareError::Fit("power least squares failed".into()))?;
-    let (tensor_coef_w, mem_coef_w) = (b[0], b[1]);
-    if tensor_coef_w <= 0.0 || mem_coef_w < 0.0 {
-        return Err(HardwareError::Fit(format!(
-            "power fit gave non-physical coefficients a_t={tensor_coef_w} a_m={mem_coef_w}"
-        )));
-    }
+    prow.extend(attn_power_rows(attn, idle_w, peak_bf16, bw, max_clock_mhz));
+    let (sm_active_coef_w, tensor_coef_w, mem_coef_w) = fit_power_rows(&prow, gamma)?;
 
     let fp32 = rows
         .iter()
@@ -230,7 +228,14 @@ pub fn fit_micro(
     let phi = fp32.mean_sm_mhz / max_clock_mhz;
     let u_s = ff / ft / (peak_fp32 * phi);
     let simt_eff_scale = u_s / eff_at(ff);
-    let simt_coef_w = (fp32.mean_w - idle_w) / (u_s * phi.powf(gamma));
+    let fill = (eff_at(ff) / max_eff).clamp(0.0, 1.0);
+    let simt_coef_w = (fp32.mean_w - idle_w - sm_active_coef_w * fill * phi.powf(gamma))
+        / (u_s * phi.powf(gamma));
+    if simt_coef_w <= 0.0 {
+        return Err(HardwareError::Fit(format!(
+            "gemm_fp32 row draws less than the SM-activity power alone: simt coefficient {simt_coef_w}"
+        )));
+    }
     Ok(MicroFit {
         idle_w,
         launch_overhead_s: launch,
@@ -243,8 +248,86 @@ pub fn fit_micro(
         tensor_coef_w,
         simt_coef_w,
         mem_coef_w,
+        sm_active_coef_w,
         gamma,
     })
+}
+
+/// One measured row of the power fit: a kernel at its measured clock and rates.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PowerRow {
+    /// Fraction of SMs the kernel occupies (GEMMs: the size curve over its asymptote).
+    pub fill: f64,
+    /// Measured SM clock over maximum [fraction].
+    pub phi: f64,
+    /// Achieved fraction of tensor peak at the measured clock.
+    pub u_t: f64,
+    /// Achieved fraction of HBM bandwidth.
+    pub u_m: f64,
+    /// Measured mean power above idle [W].
+    pub dyn_w: f64,
+}
+
+impl PowerRow {
+    /// Modelled power above idle for coefficients `(a_sm, a_t, a_m)` at clock exponent `gamma` [W].
+    pub fn model_w(&self, c: (f64, f64, f64), gamma: f64) -> f64 {
+        let g = self.phi.powf(gamma);
+        (c.0 * self.fill + c.1 * self.u_t) * g + c.2 * self.u_m
+    }
+}
+
+/// Power rows of attn.csv: causal flash attention fwd+bwd fills every SM; its tensor rate is
+/// the row's FLOPs over its time, its HBM traffic the 12 tensors of `b*h*s*d` bf16 elements that
+/// [`crate::hardware::Accelerator::attention_fwd_bwd`] charges.
+pub fn attn_power_rows(
+    rows: &[AttnRow],
+    idle_w: f64,
+    peak_bf16: f64,
+    bw: f64,
+    max_clock_mhz: f64,
+) -> Vec<PowerRow> {
+    rows.iter()
+        .filter(|r| r.s_per_iter > 0.0 && r.mean_sm_mhz > 0.0)
+        .map(|r| {
+            let phi = r.mean_sm_mhz / max_clock_mhz;
+            let bytes =
+                12.0 * r.batch * r.heads * r.seq * r.head_dim * Precision::Bf16.bytes_per_element();
+            PowerRow {
+                fill: 1.0,
+                phi,
+                u_t: r.flops / r.s_per_iter / (peak_bf16 * phi),
+                u_m: bytes / r.s_per_iter / bw,
+                dyn_w: r.j_per_iter / r.s_per_iter - idle_w,
+            }
+        })
+        .collect()
+}
+
+/// Fit `(sm_active_coef_w, tensor_coef_w, mem_coef_w)` [W] to `rows` at clock exponent `gamma`:
+/// non-negative least squares on relative error of the power above idle.
+pub fn fit_power_rows(rows: &[PowerRow], gamma: f64) -> Result<(f64, f64, f64), HardwareError> {
+    let rows: Vec<&PowerRow> = rows.iter().filter(|r| r.dyn_w > 0.0).collect();
+    if rows.len() < 3 {
+        return Err(HardwareError::Fit(format!(
+            "power fit needs at least 3 rows drawing above idle, got {}",
+            rows.len()
+        )));
+    }
+    let x = DMatrix::from_fn(rows.len(), 3, |i, j| {
+        let r = rows[i];
+        let g = r.phi.powf(gamma);
+        [r.fill * g, r.u_t * g, r.u_m][j] / r.dyn_w
+    });
+    let y = DVector::from_element(rows.len(), 1.0);
+    let (b, _) = nonneg_lstsq(&x, &y)
+        .ok_or_else(|| HardwareError::Fit("power least squares failed".into()))?;
+    if b[1] <= 0.0 {
+        return Err(HardwareError::Fit(format!(
+            "power fit gave no tensor power: a_sm={} a_t={} a_m={}",
+            b[0], b[1], b[2]
+        )));
+    }
+    Ok((b[0], b[1], b[2]))
 }
 
 /// Copy a [`MicroFit`] into an accelerator's curves.
@@ -260,6 +343,7 @@ pub fn apply_micro_fit(acc: &mut Accelerator, f: &MicroFit) {
     acc.power.tensor_coef_w = f.tensor_coef_w;
     acc.power.simt_coef_w = f.simt_coef_w;
     acc.power.mem_coef_w = f.mem_coef_w;
+    acc.power.sm_active_coef_w = Some(f.sm_active_coef_w);
     acc.power.gamma = f.gamma;
 }
 
@@ -423,6 +507,7 @@ pub fn fit(base: &Accelerator, key: &str, data: &CalibrationData) -> Result<Fitt
         .ok_or_else(|| HardwareError::Fit(format!("base preset {} has no fp32 peak", base.key)))?;
     let micro = fit_micro(
         &data.micro.rows,
+        data.attn.as_ref().map_or(&[][..], |m| &m.rows[..]),
         peak_bf16,
         peak_fp32,
         base.hbm_bw_bytes_per_s,

@@ -14,8 +14,8 @@ use std::path::Path;
 
 pub use data::{AttnRow, CalibrationData, Measured, MicroRow, MoeRow};
 pub use fit::{
-    apply_micro_fit, fit, fit_attention, fit_index_mem_eff, fit_loop_scale, fit_micro, Fitted,
-    MicroFit,
+    apply_micro_fit, attn_power_rows, fit, fit_attention, fit_index_mem_eff, fit_loop_scale,
+    fit_micro, fit_power_rows, Fitted, MicroFit, PowerRow,
 };
 pub use residuals::{
     attn_residuals, micro_residuals, moe_residuals, residual_table, residuals, Residual, RowGroup,

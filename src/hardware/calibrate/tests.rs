@@ -15,7 +15,7 @@ const PRESET_TOLERANCE: f64 = 0.01;
 type Coefficient = fn(&Accelerator) -> f64;
 
 /// Every coefficient a calibration sets or carries over from the base, by preset-file key.
-const COEFFICIENTS: [(&str, Coefficient); 16] = [
+const COEFFICIENTS: [(&str, Coefficient); 17] = [
     ("idle_w", |a| a.idle_w),
     ("launch_overhead_s", |a| a.launch_overhead_s),
     ("efficiency.max_eff", |a| a.efficiency.max_eff),
@@ -37,6 +37,9 @@ const COEFFICIENTS: [(&str, Coefficient); 16] = [
     ("power.tensor_coef_w", |a| a.power.tensor_coef_w),
     ("power.simt_coef_w", |a| a.power.simt_coef_w),
     ("power.mem_coef_w", |a| a.power.mem_coef_w),
+    ("power.sm_active_coef_w", |a| {
+        a.power.sm_active_coef_w.unwrap_or(0.0)
+    }),
     ("power.gamma", |a| a.power.gamma),
 ];
 
