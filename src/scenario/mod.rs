@@ -20,7 +20,7 @@ use crate::hardware::{Accelerator, ExpertKernel, Precision};
 use crate::network::Fabric;
 pub use crate::routing::{RoutingChoice, RoutingSource, RoutingSpec};
 use crate::workload::step_ops::{
-    AttentionKernel, Fp8Recipe, Framework, OpsConfig, OptimizerKind, RouterKernel,
+    AttentionKernel, Fp8Recipe, Framework, GradReduceDtype, OpsConfig, OptimizerKind, RouterKernel,
 };
 use crate::workload::{ModelSpec, ParallelPlan};
 use std::path::{Path, PathBuf};
@@ -117,6 +117,9 @@ pub struct Job {
     pub framework: Framework,
     /// Which tensors FP8 training keeps in FP8 (`training.fp8_recipe`).
     pub fp8_recipe: Fp8Recipe,
+    /// Format of the data-parallel gradient reduction (`training.grad_reduce_dtype`; None: the
+    /// gradients' own precision).
+    pub grad_reduce_dtype: Option<GradReduceDtype>,
     /// Pipeline schedule and communication overlap (`parallel.X.virtual_stages`,
     /// `training.overlap_ep_comm`, `training.overlap_grad_sync`).
     pub schedule: crate::workload::Schedule,
@@ -133,6 +136,7 @@ impl Job {
             attention_kernel: self.attention_kernel,
             framework: self.framework,
             fp8_recipe: self.fp8_recipe,
+            grad_reduce_dtype: self.grad_reduce_dtype,
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::grid::{CiKind, CiUnit, GridFormat, MarginalKind, SourceKind, StampAt}
 use crate::hardware::ExpertKernel;
 use crate::routing::RouterKind;
 use crate::workload::step_ops::{
-    AttentionKernel, Fp8Recipe, Framework, OptimizerKind, RouterKernel,
+    AttentionKernel, Fp8Recipe, Framework, GradReduceDtype, OptimizerKind, RouterKernel,
 };
 use crate::workload::{Act, NormKind, RouterScore};
 use serde::Deserialize;
@@ -96,6 +96,8 @@ pub struct RawTraining {
     pub framework: Option<Framework>,
     /// `"transformer-engine"` (default) or `"deepseek"`; only with `precision = "fp8"`.
     pub fp8_recipe: Option<Fp8Recipe>,
+    /// `"bf16"` or `"fp32"`: the gradient reduction's format (default: the gradients' own).
+    pub grad_reduce_dtype: Option<GradReduceDtype>,
     pub optimizer: Option<OptimizerKind>,
     pub sequence_parallel: Option<bool>,
     pub overlap_ep_comm: Option<bool>,

@@ -306,6 +306,7 @@ fn build(spec: &Spec, routing: Option<(Vec<f64>, String)>) -> Option<Case> {
             attention_kernel: Default::default(),
             framework: Default::default(),
             fp8_recipe: Default::default(),
+            grad_reduce_dtype: None,
             schedule,
         },
         cluster,

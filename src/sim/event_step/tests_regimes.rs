@@ -70,6 +70,7 @@ fn job_and_cluster(o: f64) -> (Job, Cluster) {
         attention_kernel: Default::default(),
         framework: Default::default(),
         fp8_recipe: Default::default(),
+        grad_reduce_dtype: None,
         schedule: Schedule {
             virtual_stages: 1,
             overlap_ep_comm: false,

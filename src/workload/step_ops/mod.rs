@@ -357,6 +357,30 @@ pub enum Fp8Recipe {
     Deepseek,
 }
 
+/// The number format the data-parallel gradient reduction runs in (`training.grad_reduce_dtype`;
+/// unset: the training precision's gradient format, 2 B under bf16/fp16/fp8, 4 B under fp32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GradReduceDtype {
+    /// 2 bytes per gradient element.
+    Bf16,
+    /// 4 bytes per gradient element: Megatron-LM under bf16 sets
+    /// `accumulate_allreduce_grads_in_fp32 = True` ("bfloat16 requires gradient accumulation and
+    /// all-reduce to be done in fp32", megatron/arguments.py, 2021-2024; the later
+    /// megatron/training/arguments.py keeps it unless `--grad-reduce-in-bf16`).
+    Fp32,
+}
+
+impl GradReduceDtype {
+    /// Bytes per gradient element [B].
+    pub fn bytes(self) -> f64 {
+        match self {
+            GradReduceDtype::Bf16 => 2.0,
+            GradReduceDtype::Fp32 => 4.0,
+        }
+    }
+}
+
 /// How the MoE router and the token permutation are launched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -418,6 +442,9 @@ pub struct OpsConfig {
     pub framework: Framework,
     /// FP8 recipe (`training.fp8_recipe`; only read under FP8 precision).
     pub fp8_recipe: Fp8Recipe,
+    /// Format of the gradient reduction (`training.grad_reduce_dtype`; None: the gradient's
+    /// own precision, see [`GradReduceDtype`]).
+    pub grad_reduce_dtype: Option<GradReduceDtype>,
 }
 
 impl Default for OpsConfig {
@@ -430,6 +457,7 @@ impl Default for OpsConfig {
             attention_kernel: AttentionKernel::default(),
             framework: Framework::default(),
             fp8_recipe: Fp8Recipe::default(),
+            grad_reduce_dtype: None,
         }
     }
 }
