@@ -350,8 +350,7 @@ impl Fabric {
     /// collectives are the torus's own) and for a group of one or no bytes.
     pub fn collective_plan(&self, c: Collective, bytes: f64, g: Group) -> Option<CollPlan> {
         let (n, r, m) = g.shape();
-        if n <= 1 || bytes.is_nan() || bytes <= 0.0 || matches!(self.topology, Topology::Torus(_))
-        {
+        if n <= 1 || bytes.is_nan() || bytes <= 0.0 || matches!(self.topology, Topology::Torus(_)) {
             return None;
         }
         let lat_bw = [
@@ -612,7 +611,9 @@ mod tests {
         let ring = BASE + 2.0 * 7.0 / 8.0 * b / beta + 14.0 * a;
         assert!(close(h100(1).all_reduce_s(b, Group::intra_node(8)), ring));
         let g = Group::new(16, 8);
-        let p = h100(2).collective_plan(Collective::AllReduce, b, g).unwrap();
+        let p = h100(2)
+            .collective_plan(Collective::AllReduce, b, g)
+            .unwrap();
         assert_eq!(p.algo, nccl::Algo::Tree);
         let tree = BASE + 2.0 * (7.0 * a + 4e-6) + 1.75 * b / beta / 0.92;
         assert!(close(h100(2).all_reduce_s(b, g), tree));
@@ -926,8 +927,11 @@ mod tests {
     #[test]
     fn efa_p4d_bus_bandwidth_follows_the_measured_2_3_and_4_node_rows() {
         let b = (1u64 << 30) as f64;
-        for (nodes, measured, tol) in [(2u32, 57.17e9, 0.15), (3, 31.77e9, 0.10), (4, 29.61e9, 0.02)]
-        {
+        for (nodes, measured, tol) in [
+            (2u32, 57.17e9, 0.15),
+            (3, 31.77e9, 0.10),
+            (4, 29.61e9, 0.02),
+        ] {
             let f = Fabric::from_presets("nvlink3", "efa-p4d", 8, nodes).unwrap();
             let n = 8 * nodes;
             let g = Group::new(n, 8);

@@ -301,7 +301,9 @@ mod tests {
             } else {
                 ring(ar, b, 64, 8, 8)
             };
-            assert!(p.time_s(lb[0], lb[1], lb[2], lb[3]) <= other.time_s(lb[0], lb[1], lb[2], lb[3]));
+            assert!(
+                p.time_s(lb[0], lb[1], lb[2], lb[3]) <= other.time_s(lb[0], lb[1], lb[2], lb[3])
+            );
         }
     }
 }

@@ -148,7 +148,10 @@ impl Validator<'_> {
             ));
         }
         if t.grad_reduce_dtype == Some(GradReduceDtype::Bf16)
-            && matches!(precision, Precision::Fp32 | Precision::Tf32 | Precision::Fp16)
+            && matches!(
+                precision,
+                Precision::Fp32 | Precision::Tf32 | Precision::Fp16
+            )
         {
             return Err(self.loc.invalid(
                 "training.grad_reduce_dtype",
@@ -596,7 +599,10 @@ mod tests {
             Some(crate::workload::step_ops::GradReduceDtype::Fp32)
         );
         let s = with("recompute = false", "recompute = false").expect("valid");
-        assert_eq!(s.moe.as_ref().expect("moe").ops_config().grad_reduce_dtype, None);
+        assert_eq!(
+            s.moe.as_ref().expect("moe").ops_config().grad_reduce_dtype,
+            None
+        );
     }
 
     #[test]

@@ -94,9 +94,7 @@ impl Sched<'_> {
                 (calls * p.nvlink_flow_bytes(), calls * p.nic_flow_bytes())
             });
             let lat = match plan {
-                Some(p) => self.lat(
-                    calls * (base + p.intra_steps * ai + p.inter_steps * ae),
-                ),
+                Some(p) => self.lat(calls * (base + p.intra_steps * ai + p.inter_steps * ae)),
                 None => 0,
             };
             // A ring over more nodes than one leaf group holds crosses the leaves' up-links
