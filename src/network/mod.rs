@@ -5,6 +5,8 @@
 //! * [`fabric`]: a [`Fabric`] (NVLink/NVSwitch island per node, a fat-tree of NICs between nodes,
 //!   or a TPU ICI torus) and the collective costs a step model calls millions of times
 //!   (allocation-free).
+//! * [`nccl`]: NCCL's ring and tree (which one its tuner picks, the bytes on each GPU's NVLink
+//!   port and NIC) for all-reduce, reduce-scatter and all-gather on a fat-tree.
 //! * [`topology`]: the fat-tree's leaves (oversubscription) and the torus (placement of groups,
 //!   ring-per-dimension and bisection-limited collectives).
 //! * [`price`]: one pricing of each communication op of the step's operation list
@@ -12,6 +14,7 @@
 
 pub mod fabric;
 pub mod link;
+pub mod nccl;
 pub mod price;
 pub mod topology;
 pub mod wan;
@@ -23,6 +26,7 @@ pub use fabric::{
 pub use link::{
     link_preset, link_presets, InterconnectKind, Link, LinkPreset, EFA_P4D_BUSBW_EFFICIENCY,
 };
+pub use nccl::{Algo, CollPlan, Collective, TREE_BUSBW_FACTOR};
 pub use price::{price_all_to_all, price_comm};
 pub use topology::{FatTree, Topology, Torus};
 

@@ -20,8 +20,8 @@ use crate::hardware::{Accelerator, ExpertKernel, Precision};
 use crate::network::Fabric;
 pub use crate::routing::{RoutingChoice, RoutingSource, RoutingSpec};
 use crate::workload::step_ops::{
-    AttentionKernel, Fp8Recipe, Fp8ScaleUpdate, Framework, MoeImpl, OpsConfig, OptimizerKind,
-    RouterKernel,
+    AttentionKernel, Fp8Recipe, Fp8ScaleUpdate, Framework, GradReduceDtype, MoeImpl, OpsConfig,
+    OptimizerKind, RouterKernel,
 };
 use crate::workload::{ModelSpec, ParallelPlan};
 use std::path::{Path, PathBuf};
@@ -122,6 +122,9 @@ pub struct Job {
     pub fp8_scale_update: Fp8ScaleUpdate,
     /// Which library's MoE layer the op list follows (`models.X.moe_impl`; MoE only).
     pub moe_impl: MoeImpl,
+    /// Format of the data-parallel gradient reduction (`training.grad_reduce_dtype`; None: the
+    /// gradients' own precision).
+    pub grad_reduce_dtype: Option<GradReduceDtype>,
     /// Pipeline schedule and communication overlap (`parallel.X.virtual_stages`,
     /// `training.overlap_ep_comm`, `training.overlap_grad_sync`, `training.overlap_param_gather`).
     pub schedule: crate::workload::Schedule,
@@ -140,6 +143,7 @@ impl Job {
             fp8_recipe: self.fp8_recipe,
             fp8_scale_update: self.fp8_scale_update,
             moe_impl: self.moe_impl,
+            grad_reduce_dtype: self.grad_reduce_dtype,
         }
     }
 }

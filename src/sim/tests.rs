@@ -441,7 +441,10 @@ fn a_power_cap_lowers_facility_energy_per_token_on_a_compute_bound_step() {
     let best = (0..seen.len())
         .min_by(|&i, &j| seen[i].1.total_cmp(&seen[j].1))
         .unwrap_or(0);
-    assert!(best > 0 && best + 1 < seen.len(), "no interior optimum: {text}");
+    assert!(
+        best > 0 && best + 1 < seen.len(),
+        "no interior optimum: {text}"
+    );
     assert!(seen[seen.len() - 1].1 > seen[best].1, "{text}");
     // Node power that follows load makes the cap save more than a constant node power would.
     assert!(seen.iter().all(|x| x.1 < x.2), "{text}");

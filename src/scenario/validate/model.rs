@@ -184,6 +184,20 @@ impl Validator<'_> {
                 ));
             }
         }
+        if t.grad_reduce_dtype == Some(GradReduceDtype::Bf16)
+            && matches!(
+                precision,
+                Precision::Fp32 | Precision::Tf32 | Precision::Fp16
+            )
+        {
+            return Err(self.loc.invalid(
+                "training.grad_reduce_dtype",
+                format!(
+                    "a bf16 gradient reduction applies to bf16 or fp8 training, got precision = \"{}\"; use \"fp32\" or remove `grad_reduce_dtype` (the gradients' own format)",
+                    precision.as_str()
+                ),
+            ));
+        }
         if !(0..=3).contains(&t.zero_stage) {
             return Err(self.loc.invalid(
                 "training.zero_stage",
@@ -247,6 +261,7 @@ impl Validator<'_> {
             fp8_recipe: t.fp8_recipe.unwrap_or_default(),
             fp8_scale_update: t.fp8_scale_update.unwrap_or_default(),
             moe_impl,
+            grad_reduce_dtype: t.grad_reduce_dtype,
         })
     }
 
@@ -647,6 +662,45 @@ mod tests {
         assert_eq!(
             s.moe.as_ref().expect("moe").ops_config().fp8_recipe,
             crate::workload::step_ops::Fp8Recipe::Deepseek
+        );
+    }
+
+    /// `training.grad_reduce_dtype`: an unknown format lists the valid ones with the line and
+    /// column; bf16 under fp16 training is refused naming the key; "fp32" reaches the op list.
+    #[test]
+    fn grad_reduce_dtype_is_checked_and_reaches_the_job() {
+        let e = err(
+            "recompute = false",
+            "recompute = false\ngrad_reduce_dtype = \"fp16\"",
+        );
+        assert!(
+            e.contains("`training.grad_reduce_dtype`")
+                && e.contains("bf16")
+                && e.contains("fp32")
+                && e.contains("s.toml:"),
+            "{e}"
+        );
+        let e = err(
+            "precision = \"bf16\"",
+            "precision = \"fp16\"\ngrad_reduce_dtype = \"bf16\"",
+        );
+        assert!(
+            e.contains("`training.grad_reduce_dtype`") && e.contains("fp16") && e.contains("fp32"),
+            "{e}"
+        );
+        let s = with(
+            "recompute = false",
+            "recompute = false\ngrad_reduce_dtype = \"fp32\"",
+        )
+        .expect("valid");
+        assert_eq!(
+            s.moe.as_ref().expect("moe").ops_config().grad_reduce_dtype,
+            Some(crate::workload::step_ops::GradReduceDtype::Fp32)
+        );
+        let s = with("recompute = false", "recompute = false").expect("valid");
+        assert_eq!(
+            s.moe.as_ref().expect("moe").ops_config().grad_reduce_dtype,
+            None
         );
     }
 

@@ -161,11 +161,17 @@ fn zero3_ops(c: &Ctx, sp: StageParams, dp: u32, edp: u32) -> (Vec<Op>, Vec<Op>, 
                 K::ReduceScatter,
                 group,
                 size,
-                n * p,
+                n * grad_reduce_bytes(c),
             ));
         }
     }
     (gather.clone(), gather, scatter)
+}
+
+/// Bytes per element of the gradient reductions: `training.grad_reduce_dtype`, else the
+/// gradient's own precision.
+fn grad_reduce_bytes(c: &Ctx) -> f64 {
+    c.cfg.grad_reduce_dtype.map_or(c.p, |d| d.bytes())
 }
 
 fn with(mut ops: Vec<Op>, phase: Phase, layer: Option<u32>) -> Vec<Op> {
@@ -436,7 +442,7 @@ fn per_step_ops(c: &Ctx, stage: u32, layers: &Range<u32>) -> Vec<Op> {
             K::AllReduce,
             GroupKind::Pp,
             2,
-            v * d / tp * p,
+            v * d / tp * grad_reduce_bytes(c),
         );
         o.phase = Phase::Backward;
         ops.push(o);
@@ -462,7 +468,7 @@ fn per_step_ops(c: &Ctx, stage: u32, layers: &Range<u32>) -> Vec<Op> {
         } else {
             K::ReduceScatter
         };
-        let mut g = Op::comm("dp.grad_sync", class, group, size, n * p);
+        let mut g = Op::comm("dp.grad_sync", class, group, size, n * grad_reduce_bytes(c));
         g.phase = Phase::Backward;
         ops.push(g);
     }

@@ -362,6 +362,30 @@ pub enum Fp8Recipe {
     Deepseek,
 }
 
+/// The number format the data-parallel gradient reduction runs in (`training.grad_reduce_dtype`;
+/// unset: the training precision's gradient format, 2 B under bf16/fp16/fp8, 4 B under fp32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GradReduceDtype {
+    /// 2 bytes per gradient element.
+    Bf16,
+    /// 4 bytes per gradient element: Megatron-LM under bf16 sets
+    /// `accumulate_allreduce_grads_in_fp32 = True` ("bfloat16 requires gradient accumulation and
+    /// all-reduce to be done in fp32", megatron/arguments.py, 2021-2024; the later
+    /// megatron/training/arguments.py keeps it unless `--grad-reduce-in-bf16`).
+    Fp32,
+}
+
+impl GradReduceDtype {
+    /// Bytes per gradient element [B].
+    pub fn bytes(self) -> f64 {
+        match self {
+            GradReduceDtype::Bf16 => 2.0,
+            GradReduceDtype::Fp32 => 4.0,
+        }
+    }
+}
+
 /// How the MoE router and the token permutation are launched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -446,6 +470,9 @@ pub struct OpsConfig {
     pub fp8_scale_update: Fp8ScaleUpdate,
     /// MoE layer implementation (`models.X.moe_impl`).
     pub moe_impl: MoeImpl,
+    /// Format of the gradient reduction (`training.grad_reduce_dtype`; None: the gradient's
+    /// own precision, see [`GradReduceDtype`]).
+    pub grad_reduce_dtype: Option<GradReduceDtype>,
 }
 
 impl Default for OpsConfig {
@@ -460,6 +487,7 @@ impl Default for OpsConfig {
             fp8_recipe: Fp8Recipe::default(),
             fp8_scale_update: Fp8ScaleUpdate::default(),
             moe_impl: MoeImpl::default(),
+            grad_reduce_dtype: None,
         }
     }
 }

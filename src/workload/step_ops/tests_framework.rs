@@ -1,5 +1,6 @@
 //! Tests of the framework- and precision-specific ops: GPT-NeoX's layout copies around
-//! FlashAttention, linear-bias gradients, and Transformer Engine's FP8 casts.
+//! FlashAttention, linear-bias gradients, Transformer Engine's FP8 casts, and the gradient
+//! reduction's format.
 
 use super::super::arch::{Act, Arch, NormKind};
 use super::super::model::{FfnKind, ModelSpec};
@@ -236,4 +237,51 @@ fn te_scale_updates_launch_per_module_and_pass() {
         assert!(named(&s, "fp8.scale_update", Phase::Forward).is_empty());
         assert!(named(&s, "fp8.scale_update", Phase::Backward).is_empty());
     }
+}
+
+/// `grad_reduce_dtype`: fp32 under bf16 doubles every gradient reduction (the data-parallel
+/// reduce-scatter, ZeRO-3's per-layer reduce-scatters), leaves the parameter all-gathers in bf16;
+/// unset keeps the gradients' own 2 bytes, as "bf16" does.
+#[test]
+fn grad_reduce_dtype_sets_the_gradient_reduction_bytes() {
+    let m = dense(false);
+    let grads = |zero: u8, d: Option<GradReduceDtype>| {
+        let p = ParallelPlan {
+            dp: 4,
+            zero_stage: zero,
+            global_batch_seqs: 8,
+            ..plan(Precision::Bf16, 1)
+        };
+        let cfg = OpsConfig {
+            grad_reduce_dtype: d,
+            ..OpsConfig::default()
+        };
+        let s = step_ops(&m, &p, &cfg).unwrap();
+        let bytes = |name: &str| -> f64 {
+            let st = &s.stages[0];
+            st.per_step
+                .iter()
+                .chain(st.micro_batch())
+                .filter(|o| o.name == name)
+                .filter_map(|o| o.comm.map(|c| c.bytes_per_rank))
+                .sum()
+        };
+        (
+            bytes("dp.grad_sync"),
+            bytes("zero3.grad_scatter"),
+            bytes("dp.param_gather"),
+        )
+    };
+    let (own, bf16, fp32) = (
+        grads(1, None),
+        grads(1, Some(GradReduceDtype::Bf16)),
+        grads(1, Some(GradReduceDtype::Fp32)),
+    );
+    assert!(own.0 > 0.0 && own.2 > 0.0);
+    assert_eq!(own, bf16);
+    assert_eq!(fp32.0, 2.0 * own.0);
+    assert_eq!(fp32.2, own.2);
+    let (z3, z3_fp32) = (grads(3, None), grads(3, Some(GradReduceDtype::Fp32)));
+    assert!(z3.1 > 0.0);
+    assert_eq!(z3_fp32.1, 2.0 * z3.1);
 }

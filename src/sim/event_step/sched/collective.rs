@@ -1,4 +1,4 @@
-//! How a collective's bytes become flows on the GPUs' ports: hierarchical rings (as
+//! How a collective's bytes become flows on the GPUs' ports: NCCL's rings and trees (as
 //! `network::Fabric` prices them), pipeline sends, and rank-pair all-to-alls sized by the step's
 //! routing (node-pair ones: [`super::node_a2a`]).
 
@@ -6,7 +6,7 @@ use super::super::links::{link, Flow, Port};
 use super::super::paths::TORUS_RING_FLOWS;
 use super::{Ev, Sched};
 use crate::engine::SimTime;
-use crate::network::COLLECTIVE_BASE_LATENCY_S;
+use crate::network::{Collective, Group, COLLECTIVE_BASE_LATENCY_S};
 use crate::workload::step_ops::{GroupKind, KernelClass};
 
 impl Sched<'_> {
@@ -46,8 +46,6 @@ impl Sched<'_> {
                 GroupKind::ExpertDp => g.tp * g.ep,
                 GroupKind::Pp => g.tp * g.dp,
             };
-            // Hierarchical ring as `network::Fabric`: NVLink inside the node, the `1/r` shard
-            // over each GPU's NIC, the two phases pipelined (in parallel here).
             let n = c.size.max(1);
             let r = (g.gpus_per_node / stride.max(1)).clamp(1, n);
             let k = if c.class == KernelClass::AllReduce {
@@ -81,25 +79,30 @@ impl Sched<'_> {
                 self.finish_launch(id, pending, done_at, out);
                 return;
             }
+            // NCCL's ring or tree as `network::Fabric` prices it (`network::nccl`): each GPU's
+            // NVLink and NIC bytes of the chosen algorithm, its sequential steps' latency.
             let m = n.div_ceil(r);
-            let (rf, mf) = (r as f64, m as f64);
-            let intra = k * (rf - 1.0) / rf * c.bytes;
-            let inter = if m > 1 {
-                k * (mf - 1.0) / mf * c.bytes / rf
-            } else {
-                0.0
+            let coll = match c.class {
+                KernelClass::AllReduce => Collective::AllReduce,
+                KernelClass::AllGather => Collective::AllGather,
+                _ => Collective::ReduceScatter,
             };
-            let lat = if n > 1 {
-                self.lat(c.launches as f64 * (base + k * (rf - 1.0) * ai + k * (mf - 1.0) * ae))
-            } else {
-                0
+            // Several launches (as `network::price_comm`): each its own call of `bytes / n`.
+            let calls = f64::from(c.launches.max(1));
+            let plan = f.collective_plan(coll, c.bytes / calls, Group::new(n, r));
+            let (intra, inter) = plan.map_or((0.0, 0.0), |p| {
+                (calls * p.nvlink_flow_bytes(), calls * p.nic_flow_bytes())
+            });
+            let lat = match plan {
+                Some(p) => self.lat(calls * (base + p.intra_steps * ai + p.inter_steps * ae)),
+                None => 0,
             };
             // A ring over more nodes than one leaf group holds crosses the leaves' up-links
             // (as `Fabric` prices it at the cross-leaf rate).
             let spans_leaves = m > f.nodes_per_leaf();
             for gi in c.first as usize..(c.first + c.members) as usize {
-                // A ring: each GPU sends to its successor and receives from its predecessor,
-                // the same amount by symmetry, so one flow crosses its out and in ports.
+                // Each GPU sends and receives the same amount by symmetry (a ring's successor
+                // and predecessor, a chain's and tree's up and down), so one flow per port pair.
                 self.path.clear();
                 self.path
                     .extend([link(gi, Port::NvlOut), link(gi, Port::NvlIn)]);
