@@ -609,6 +609,8 @@ mod tests_agg;
 #[cfg(test)]
 mod tests_fabric;
 #[cfg(test)]
+mod tests_ops_ran;
+#[cfg(test)]
 mod tests_rebalance;
 #[cfg(test)]
 mod tests_regimes;

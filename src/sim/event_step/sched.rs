@@ -418,6 +418,8 @@ impl<'a> Sched<'a> {
                     self.gpus[gi].z3q.push_back((i as u32, pass.mb));
                     self.gpus[gi].op += 1;
                     self.next_z3(gi, now, out);
+                    // It ends its layer's backward: the layer's gradient buckets are ready.
+                    self.passed(gi, i, now, out);
                     continue;
                 }
                 if !op.class.is_comm() {
