@@ -77,6 +77,8 @@ struct Gpu {
     comm_active: bool,
     seq: [u32; CHANS],
     end: u64,
+    /// Time the compute stream waited for blocking collectives, pipeline sends and its own
+    /// all-to-alls (combined passes), summed over the step [ns].
     comm_wait_ns: u64,
     /// ZeRO-3 stream: collectives to issue (op index in the stage list, micro-batch), one at a
     /// time in request order, and whether one is in flight.
@@ -157,8 +159,8 @@ struct NodeState {
     recv: f64,
 }
 
-/// One GPU's totals over the step: busy time [ns], busy energy [J], time waiting in
-/// communication on its compute stream [ns].
+/// One GPU's totals over the step: busy time [ns], busy energy [J], time its compute stream
+/// waited in communication (`Gpu::comm_wait_ns`) [ns].
 pub(super) type GpuTotals = (u64, f64, u64);
 
 /// Scheduler state of one step.
