@@ -5,7 +5,7 @@ use crate::network::Fabric;
 use crate::routing::Placement;
 use crate::scenario::{Cluster, Job, RoutingChoice};
 use crate::workload::step_ops::OpsConfig;
-use crate::workload::{ModelSpec, ParallelPlan};
+use crate::workload::{ModelSpec, ParallelPlan, PipelineKind};
 
 /// Which communication the framework overlaps with computation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,6 +42,8 @@ pub struct EventStepInput {
     pub overlap: Overlap,
     /// Model chunks per pipeline stage (interleaved 1F1B; 1 = plain 1F1B).
     pub virtual_stages: u32,
+    /// Pipeline schedule: 1F1B (interleaved with `virtual_stages > 1`) or DeepSeek's DualPipe.
+    pub pipeline: PipelineKind,
 }
 
 impl EventStepInput {
@@ -61,6 +63,7 @@ impl EventStepInput {
                 ep_comm: job.schedule.overlap_ep_comm,
             },
             virtual_stages: job.schedule.virtual_stages,
+            pipeline: job.schedule.pipeline,
         }
     }
 }

@@ -73,6 +73,8 @@ mod tests_a2a;
 #[cfg(test)]
 mod tests_agg;
 #[cfg(test)]
+mod tests_dualpipe;
+#[cfg(test)]
 mod tests_fabric;
 #[cfg(test)]
 mod tests_ops_ran;

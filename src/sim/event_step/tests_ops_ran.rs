@@ -15,7 +15,7 @@ type Key = (&'static str, Option<u32>, Phase);
 /// how many bytes (communication).
 fn expected(g: &Graph, gi: usize) -> HashMap<Key, (u64, f64)> {
     let st = &g.stages[gi / g.ep as usize];
-    let m = g.knobs.micro_batches.max(1) as u64;
+    let m = g.chunk_mbs.max(1) as u64;
     let mut want: HashMap<Key, (u64, f64)> = HashMap::new();
     let each = st.ops.iter().map(|o| (o, m));
     for (o, n) in each.chain(st.per_step.iter().map(|o| (o, 1))) {
@@ -29,7 +29,7 @@ fn expected(g: &Graph, gi: usize) -> HashMap<Key, (u64, f64)> {
 /// Simulate `inp` with `mbs` micro-batches and return every (GPU, op) whose records do not
 /// match the op list: compute ops by count, communication ops by bytes (`dp.grad_sync` may run as
 /// buckets) and, but for the buckets, by count.
-fn missing(inp: &EventStepInput, mbs: u32) -> Vec<String> {
+pub(super) fn missing(inp: &EventStepInput, mbs: u32) -> Vec<String> {
     let k = crate::sim::test_setup::knobs(
         inp.accelerator.tdp_w,
         inp.model.moe().map_or(0, |m| m.top_k),

@@ -66,7 +66,16 @@ impl Sched<'_> {
                 waiting: !c.async_ && c.z3 == 0 && !c.ep_stream,
             });
         }
-        if c.ep_stream {
+        if c.pre {
+            let x = &mut self.gpus[gi];
+            x.pre_done += 1;
+            if x.block == Block::Send {
+                x.comm_wait_ns += now - x.since;
+                x.since = now;
+                x.block = Block::None;
+                self.advance(gi, now, out);
+            }
+        } else if c.ep_stream {
             self.ep_done(gi, c.layer, now, out);
         } else if c.z3 != 0 {
             let x = &mut self.gpus[gi];
