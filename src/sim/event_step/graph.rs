@@ -142,7 +142,8 @@ pub(super) struct Graph {
     /// MoE layer index of each layer.
     pub moe_of: Vec<Option<u32>>,
     pub moe_layers: u32,
-    /// Per MoE layer: the stage that holds it ([`NONE`] if none does) and its layer index.
+    /// Per MoE layer: the stage that holds it ([`NONE`] if none does; under DualPipe one of its
+    /// two holders, the other being `pp - 1 - stage`) and its layer index.
     pub moe_stage: Vec<u32>,
     pub moe_layer_index: Vec<u32>,
     pub experts: u32,

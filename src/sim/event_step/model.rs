@@ -249,7 +249,8 @@ impl EventStepModel {
                 (s * g.ep as usize..(s + 1) * g.ep as usize).map(move |x| (x, st))
             })
         {
-            let m = knobs.micro_batches.max(1) as u64;
+            // Each chunk's ops run `chunk_mbs` times (under DualPipe a stage holds two chunks).
+            let m = g.chunk_mbs.max(1) as u64;
             router_ns[gpu] = (0..st.ops.len())
                 .filter(|&i| is_router_op(&st.ops[i]))
                 .map(|i| g.op_price(gpu, gpu / g.ep as usize, i).ns)
