@@ -82,8 +82,9 @@ struct Gpu {
     /// Time the compute stream waited for blocking collectives, pipeline sends and its own
     /// all-to-alls (combined passes), summed over the step [ns].
     comm_wait_ns: u64,
-    /// ZeRO-3 stream: collectives to issue (op index in the stage list, micro-batch), one at a
-    /// time in request order, and whether one is in flight.
+    /// ZeRO-3 stream: collectives to issue (op index in the stage list, micro-batch; or a
+    /// gradient bucket marked `streams::BUCKET`), one at a time in request order, and whether
+    /// one is in flight.
     z3q: VecDeque<(u32, u32)>,
     z3_active: bool,
     /// The next gather group (pass in `order`, group) not yet requested.

@@ -158,10 +158,25 @@ impl Sched<'_> {
             return;
         }
         let c = p.chunk as usize;
+        // Under ZeRO-3 every gradient reduction runs on the one stream the layers' reduce-
+        // scatters use (DeepSpeed `stage3.py` `reduce_and_partition_stream`; FSDP's post-backward
+        // stream), after the reduce-scatters queued before it; otherwise on the buckets' stream.
+        let z3 = !st.groups.is_empty();
         for b in 0..self.buckets[s][c].len() {
-            self.gpus[gi].queue.push_back(((c as u32) << 16) | b as u32);
+            let code = ((c as u32) << 16) | b as u32;
+            if z3 {
+                self.gpus[gi]
+                    .z3q
+                    .push_back((super::streams::BUCKET | code, 0));
+            } else {
+                self.gpus[gi].queue.push_back(code);
+            }
         }
-        self.next_bucket(gi, now, out);
+        if z3 {
+            self.next_z3(gi, now, out);
+        } else {
+            self.next_bucket(gi, now, out);
+        }
     }
 
     /// Compute op `i` of GPU `gi`'s stage `s` (an index in the stage's micro-batch list, or
