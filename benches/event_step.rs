@@ -63,6 +63,7 @@ fn input_on(gpus: u32) -> EventStepInput {
             ..Overlap::default()
         },
         virtual_stages: 1,
+        pipeline: moesim::workload::PipelineKind::OneFOneB,
     }
 }
 

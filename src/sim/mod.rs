@@ -69,9 +69,6 @@ pub enum SimError {
     /// `--event-level` with a capacity-factor or active-experts curriculum, which only the fast path models.
     #[error("--event-level does not model [models.moe.curriculum] capacity_factor or active_experts (the event-level step keeps the model's capacity factor and routes over all experts): run without --event-level, or remove those schedules")]
     EventLevelCurriculum,
-    /// `--event-level` with `training.pipeline_schedule = "dualpipe"` (fast path only).
-    #[error("--event-level does not model training.pipeline_schedule = \"dualpipe\" yet (the fast path does, sim/step/dualpipe.rs): run without --event-level, or use \"1f1b\"")]
-    EventLevelDualPipe,
     /// The scenario lacks what a strategy needs (the validator normally catches this first).
     #[error("strategy `{strategy}` needs {what}")]
     Missing {
@@ -384,13 +381,6 @@ pub fn simulate_opts(
             || s.training.curriculum_active_experts.is_some())
     {
         return Err(SimError::EventLevelCurriculum);
-    }
-    let dual = |j: &Option<Job>| {
-        j.as_ref()
-            .is_some_and(|j| j.schedule.pipeline == crate::workload::PipelineKind::DualPipe)
-    };
-    if event_level && (dual(&s.moe) || dual(&s.dense)) {
-        return Err(SimError::EventLevelDualPipe);
     }
     let mut prepared = prepare(s)?;
     prepared.event_level = event_level;

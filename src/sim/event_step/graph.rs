@@ -11,12 +11,12 @@ use crate::routing::{Placement, PlacementPolicy};
 use crate::scenario::RoutingChoice;
 use crate::sim::Knobs;
 use crate::workload::step_ops::{step_ops, Op, Phase, StageOps};
-use crate::workload::{FfnKind, ModelSpec, MoeSpec, ParallelPlan, Recompute};
+use crate::workload::{FfnKind, ModelSpec, MoeSpec, ParallelPlan, PipelineKind, Recompute};
 
 mod order;
 mod routing;
 
-pub(super) use order::{interleaved, one_f_one_b, PassTable};
+pub(super) use order::{dualpipe, interleaved, one_f_one_b, PassTable};
 
 /// Sentinel for "not routed" / "no link".
 pub(super) const NONE: u32 = u32::MAX;
@@ -92,6 +92,10 @@ pub(super) struct Stage {
     pub merged: Vec<Vec<Item>>,
     /// Whether op `i` of `ops` is the last backward op of its layer (a gradient bucket is ready).
     pub bucket_end: Vec<bool>,
+    /// DualPipe: per pass of `order` and one more for the end, the inputs the commit before it
+    /// waits for and the pipeline sends it launches (see `order::dualpipe`; empty otherwise).
+    pub needs: Vec<Vec<Pass>>,
+    pub sends: Vec<Vec<Pass>>,
     /// ZeRO-3 parameter-gather groups (a layer's consecutive `zero3.param_gather` ops): op
     /// ranges of `ops`.
     pub groups: Vec<(u32, u32)>,
@@ -123,8 +127,13 @@ pub(super) struct Graph {
     pub pp: u32,
     pub tp: u32,
     pub dp: u32,
-    /// Model chunks per stage (interleaved 1F1B; 1 = plain 1F1B).
+    /// Model chunks per stage (interleaved 1F1B; 1 = plain 1F1B; 2 under DualPipe).
     pub v: u32,
+    /// DeepSeek's DualPipe: stage `s` holds model chunk 0 = pipeline stage `s` (direction 0) and
+    /// chunk 1 = stage `pp-1-s` (direction 1), half the micro-batches each.
+    pub dual: bool,
+    /// Micro-batches each model chunk runs (`m`; `m / 2` under DualPipe).
+    pub chunk_mbs: u32,
     /// Real GPUs each simulated GPU stands for (its TP peers and the identical EP groups).
     pub twins: f64,
     /// Node of each simulated GPU (`stage * ep + rank`).
@@ -133,7 +142,8 @@ pub(super) struct Graph {
     /// MoE layer index of each layer.
     pub moe_of: Vec<Option<u32>>,
     pub moe_layers: u32,
-    /// Per MoE layer: the stage that holds it ([`NONE`] if none does) and its layer index.
+    /// Per MoE layer: the stage that holds it ([`NONE`] if none does; under DualPipe one of its
+    /// two holders, the other being `pp - 1 - stage`) and its layer index.
     pub moe_stage: Vec<u32>,
     pub moe_layer_index: Vec<u32>,
     pub experts: u32,
@@ -208,8 +218,25 @@ impl Graph {
         let model = with_top_k(&input.model, knobs.top_k);
         let m = knobs.micro_batches.max(1);
         let (pp, tp, dp) = (plan.pp.max(1), plan.tp.max(1), plan.dp.max(1));
-        let v = input.virtual_stages.max(1);
-        if v > 1 && (pp < 2 || !m.is_multiple_of(pp) || pp * v > model.layers) {
+        let dual = input.pipeline == PipelineKind::DualPipe;
+        if dual
+            && (pp < 2
+                || !pp.is_multiple_of(2)
+                || !m.is_multiple_of(2)
+                || m < 2 * pp
+                || input.virtual_stages > 1
+                || plan.zero_stage >= 3
+                || input.overlap.ep_comm)
+        {
+            return Err(EventStepError::Plan(format!(
+                "pipeline_schedule = \"dualpipe\" needs an even pp >= 2 (pp = {pp}), an even \
+                 number of micro-batches >= 2 x pp (is {m}), virtual_stages = 1 (is {}), \
+                 zero_stage <= 2 (is {}) and no overlap_ep_comm (is {})",
+                input.virtual_stages, plan.zero_stage, input.overlap.ep_comm
+            )));
+        }
+        let v = if dual { 2 } else { input.virtual_stages.max(1) };
+        if !dual && v > 1 && (pp < 2 || !m.is_multiple_of(pp) || pp * v > model.layers) {
             return Err(EventStepError::Plan(format!(
                 "virtual_stages = {v} needs pp >= 2 (pp = {pp}), micro-batches ({m}) a multiple \
                  of pp and pp x virtual_stages <= layers ({})",
@@ -225,7 +252,7 @@ impl Graph {
         // stage `s` holds virtual stages `s, s + pp, ...` (Megatron-LM's model chunks). The op
         // lists of a virtual stage are those of a `pp * v`-stage pipeline (sends at its
         // boundaries, the embedding on the first, the head on the last).
-        let ops = if v > 1 {
+        let ops = if v > 1 && !dual {
             let vplan = ParallelPlan {
                 pp: pp * v,
                 ..plan.clone()
@@ -261,6 +288,13 @@ impl Graph {
         };
         let acc = &input.accelerator;
         let mut vstages: Vec<Option<StageOps>> = ops.stages.into_iter().map(Some).collect();
+        // DualPipe: every stage's ops are held by two ranks.
+        let nvs = if dual { pp } else { pp * v };
+        let dual_ops = if dual {
+            vstages.iter().flatten().cloned().collect()
+        } else {
+            Vec::new()
+        };
         let stages = (0..pp)
             .map(|s| {
                 let mut all = Vec::new();
@@ -270,14 +304,25 @@ impl Graph {
                 let mut opt_ops = Vec::new();
                 let mut chunks = Vec::with_capacity(v as usize);
                 for c in 0..v {
-                    let vs = (c * pp + s) as usize;
-                    let st = vstages[vs].take().unwrap_or_else(|| StageOps {
-                        stage: vs as u32,
-                        layers: 0..0,
-                        forward: Vec::new(),
-                        backward: Vec::new(),
-                        per_step: Vec::new(),
-                    });
+                    let vs = match (dual, c) {
+                        (false, _) => (c * pp + s) as usize,
+                        (true, 0) => s as usize,
+                        (true, _) => (pp - 1 - s) as usize,
+                    };
+                    let held = if dual {
+                        dual_ops.get(vs).cloned()
+                    } else {
+                        None
+                    };
+                    let st = held
+                        .or_else(|| vstages[vs].take())
+                        .unwrap_or_else(|| StageOps {
+                            stage: vs as u32,
+                            layers: 0..0,
+                            forward: Vec::new(),
+                            backward: Vec::new(),
+                            per_step: Vec::new(),
+                        });
                     let f0 = all.len() as u32;
                     all.extend(st.forward);
                     let b0 = all.len() as u32;
@@ -296,7 +341,7 @@ impl Graph {
                         per_step: (p0, per_step.len() as u32),
                         layers: st.layers.len() as u32,
                         first: vs == 0,
-                        last: vs + 1 == (pp * v) as usize,
+                        last: vs + 1 == nvs as usize,
                         groups: [(0, 0); 2],
                     });
                 }
@@ -355,7 +400,12 @@ impl Graph {
                         ch.groups[bwd as usize] = (g0, groups.len() as u32);
                     }
                 }
-                let (order, pair) = if combine {
+                let (mut needs, mut sends) = (Vec::new(), Vec::new());
+                let (order, pair) = if dual {
+                    let o = dualpipe(s, pp, m);
+                    (needs, sends) = (o.needs, o.sends);
+                    (o.order, o.pair)
+                } else if combine {
                     combined_order(s, pp, v, m)
                 } else if v > 1 {
                     let o = interleaved(s, pp, v, m);
@@ -364,11 +414,14 @@ impl Graph {
                     let o = one_f_one_b(s, pp, m);
                     (o.clone(), vec![None; o.len()])
                 };
-                let merged = if combine {
+                let merged = if combine || dual {
                     (0..v * v)
                         .map(|k| {
                             let (cf, cb) = (&chunks[(k / v) as usize], &chunks[(k % v) as usize]);
-                            merge(&all, cf.range(false), cb.range(true))
+                            let mut items = merge(&all, cf.range(false), cb.range(true));
+                            // DualPipe's sends go out at the commits (`Stage::sends`).
+                            items.retain(|it| !(dual && is_send(&all[it.op as usize])));
+                            items
                         })
                         .collect()
                 } else {
@@ -385,6 +438,8 @@ impl Graph {
                     routed_slot,
                     routed,
                     bucket_end,
+                    needs,
+                    sends,
                     groups,
                     group_at,
                 }
@@ -432,6 +487,8 @@ impl Graph {
             tp,
             dp,
             v,
+            dual,
+            chunk_mbs: if dual { m / 2 } else { m },
             twins: tp as f64 * (dp / ep) as f64,
             node,
             gpus_per_node: gpn,
@@ -476,6 +533,11 @@ impl Graph {
     pub fn gpus(&self) -> usize {
         (self.pp * self.ep) as usize
     }
+}
+
+/// A pipeline send (`pp.send_activation`, `pp.send_grad`).
+pub(super) fn is_send(op: &Op) -> bool {
+    op.class == crate::workload::step_ops::KernelClass::SendRecv
 }
 
 /// A ZeRO-3 / FSDP parameter gather (prefetched a layer ahead by the scheduler).

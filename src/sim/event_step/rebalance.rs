@@ -179,15 +179,20 @@ pub(super) fn moves(
                 sent[src] += 1;
                 count[src] += 1;
             }
-            let base = s as usize * ep;
-            for (q, &c) in count.iter().enumerate() {
-                if c > 0 {
-                    out.push(Move {
-                        src: (base + q) as u32,
-                        dst: (base + r) as u32,
-                        layer: g.moe_layer_index[ml],
-                        bytes: f64::from(c) * slot,
-                    });
+            // DualPipe keeps the layer on two ranks (stage `s` of both directions): both copies
+            // move.
+            let other = if g.dual { g.pp - 1 - s } else { s };
+            for held in [s, other].into_iter().take(if other == s { 1 } else { 2 }) {
+                let base = held as usize * ep;
+                for (q, &c) in count.iter().enumerate() {
+                    if c > 0 {
+                        out.push(Move {
+                            src: (base + q) as u32,
+                            dst: (base + r) as u32,
+                            layer: g.moe_layer_index[ml],
+                            bytes: f64::from(c) * slot,
+                        });
+                    }
                 }
             }
         }

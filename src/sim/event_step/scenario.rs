@@ -184,12 +184,6 @@ pub fn scenario_step(
             last: steps.saturating_sub(1),
         });
     }
-    if job.schedule.pipeline == crate::workload::PipelineKind::DualPipe {
-        return Err(EventStepError::Plan(
-            "training.pipeline_schedule = \"dualpipe\" is modelled by the fast path only (sim/step/dualpipe.rs), not yet at event level; use \"1f1b\"".into(),
-        )
-        .into());
-    }
     let mut fast = StepModel::new(job, &s.cluster).map_err(EventStepError::Workload)?;
     let knobs = fast.full_knobs();
     let mut input = EventStepInput::from_job(job, &s.cluster);

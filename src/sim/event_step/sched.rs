@@ -57,6 +57,8 @@ enum Block {
     Barrier,
     /// Waiting for an all-to-all on the all-to-all stream (combined 1F1B).
     Ep,
+    /// Waiting for the pipeline sends of a DualPipe commit.
+    Send,
     Done,
 }
 
@@ -77,9 +79,12 @@ struct Gpu {
     comm_active: bool,
     seq: [u32; CHANS],
     end: u64,
+    /// Time the compute stream waited for blocking collectives, pipeline sends and its own
+    /// all-to-alls (combined passes), summed over the step [ns].
     comm_wait_ns: u64,
-    /// ZeRO-3 stream: collectives to issue (op index in the stage list, micro-batch), one at a
-    /// time in request order, and whether one is in flight.
+    /// ZeRO-3 stream: collectives to issue (op index in the stage list, micro-batch; or a
+    /// gradient bucket marked `streams::BUCKET`), one at a time in request order, and whether
+    /// one is in flight.
     z3q: VecDeque<(u32, u32)>,
     z3_active: bool,
     /// The next gather group (pass in `order`, group) not yet requested.
@@ -102,6 +107,10 @@ struct Gpu {
     ep_wait: u32,
     /// The compute run in progress is a run of a combined pass's merged items.
     comb_run: bool,
+    /// DualPipe: the pass (index in `order`, or its length for the end) whose commit's sends
+    /// were launched, and how many of them have completed.
+    pre_item: usize,
+    pre_done: u32,
 }
 
 /// Collective channels per stage: expert-parallel, blocking data-parallel, overlapped buckets,
@@ -140,6 +149,8 @@ struct Coll {
     issued: u32,
     /// On the all-to-all stream of a combined pass (the compute stream does not wait for it).
     ep_stream: bool,
+    /// A pipeline send launched by a DualPipe commit.
+    pre: bool,
     /// Node-pair all-to-all: its first node in `Sched::nodes` ([`NONE`] until a member issues),
     /// and how many nodes it spans.
     node_base: u32,
@@ -157,8 +168,8 @@ struct NodeState {
     recv: f64,
 }
 
-/// One GPU's totals over the step: busy time [ns], busy energy [J], time waiting in
-/// communication on its compute stream [ns].
+/// One GPU's totals over the step: busy time [ns], busy energy [J], time its compute stream
+/// waited in communication (`Gpu::comm_wait_ns`) [ns].
 pub(super) type GpuTotals = (u64, f64, u64);
 
 /// Scheduler state of one step.
@@ -221,7 +232,7 @@ impl<'a> Sched<'a> {
     ) -> Self {
         let n = g.gpus();
         net.reset_for(g, fabric);
-        let m = g.knobs.micro_batches.max(1);
+        let m = g.chunk_mbs.max(1);
         // Megatron-LM keeps one gradient buffer per model chunk: each chunk's `dp.grad_sync`
         // ops, a bucket per layer of the chunk.
         let buckets = g
@@ -276,6 +287,8 @@ impl<'a> Sched<'a> {
                     ep_base: 0,
                     ep_wait: 0,
                     comb_run: false,
+                    pre_item: usize::MAX,
+                    pre_done: 0,
                 };
                 n
             ],
@@ -357,6 +370,9 @@ impl<'a> Sched<'a> {
         let st = &g.stages[s];
         loop {
             let (item, opi) = (self.gpus[gi].item, self.gpus[gi].op);
+            if g.dual && opi == 0 && !self.committed(gi, item, now, out) {
+                return;
+            }
             if item < st.order.len() {
                 if st.pair[item].is_some() {
                     if self.combined_step(gi, now, out) {
@@ -373,7 +389,7 @@ impl<'a> Sched<'a> {
                         ch.last || self.grad[k]
                     } else {
                         ch.first || self.act[k]
-                    };
+                    } && self.inputs_in(gi, item);
                     if !ready {
                         self.block(gi, Block::Recv, now);
                         return;
@@ -386,6 +402,11 @@ impl<'a> Sched<'a> {
                 }
                 let i = lo + opi;
                 let op = &st.ops[i];
+                if g.dual && super::graph::is_send(op) {
+                    // DualPipe's sends go out at the next commit (`Sched::committed`).
+                    self.gpus[gi].op += 1;
+                    continue;
+                }
                 let grp = st.group_at[i];
                 if grp != NONE {
                     // ZeRO-3: this layer's gathers were requested a layer ahead (or now, for
@@ -418,6 +439,8 @@ impl<'a> Sched<'a> {
                     self.gpus[gi].z3q.push_back((i as u32, pass.mb));
                     self.gpus[gi].op += 1;
                     self.next_z3(gi, now, out);
+                    // It ends its layer's backward: the layer's gradient buckets are ready.
+                    self.passed(gi, i, now, out);
                     continue;
                 }
                 if !op.class.is_comm() {
@@ -492,6 +515,54 @@ impl<'a> Sched<'a> {
             self.issue(gi, op, ONCE, false, now, out);
             return;
         }
+    }
+
+    /// DualPipe: whether the commit before pass `item` of GPU `gi` (the end of its passes if
+    /// `item` is past them) is through: its sends launched (on first call) and completed. False
+    /// when the GPU blocked on them.
+    fn committed(
+        &mut self,
+        gi: usize,
+        item: usize,
+        now: u64,
+        out: &mut Vec<(SimTime, Ev)>,
+    ) -> bool {
+        let g = self.g;
+        let st = &g.stages[self.stage_of(gi)];
+        let Some(sends) = st.sends.get(item) else {
+            return true;
+        };
+        if self.gpus[gi].pre_item != item {
+            self.gpus[gi].pre_item = item;
+            self.gpus[gi].pre_done = 0;
+            for &p in sends {
+                let (lo, hi) = st.range(p);
+                if let Some(op) = st.ops[lo..hi].iter().find(|o| super::graph::is_send(o)) {
+                    let bytes = op.comm.map_or(0.0, |c| c.bytes_per_rank);
+                    self.issue_on(gi, op, bytes, p, Stream::Send, now, out);
+                }
+            }
+        }
+        if (self.gpus[gi].pre_done as usize) < sends.len() {
+            self.block(gi, Block::Send, now);
+            return false;
+        }
+        true
+    }
+
+    /// DualPipe: whether every input the commit before pass `item` waits for has arrived.
+    fn inputs_in(&self, gi: usize, item: usize) -> bool {
+        let st = &self.g.stages[self.stage_of(gi)];
+        st.needs.get(item).is_none_or(|n| {
+            n.iter().all(|&p| {
+                let k = self.key(gi, p);
+                if p.bwd {
+                    self.grad[k]
+                } else {
+                    self.act[k]
+                }
+            })
+        })
     }
 
     fn block(&mut self, gi: usize, b: Block, now: u64) {

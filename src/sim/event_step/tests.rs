@@ -57,6 +57,7 @@ pub(crate) fn input(m: ModelSpec, p: ParallelPlan, nodes: u32) -> EventStepInput
         placement: None,
         overlap: Overlap::default(),
         virtual_stages: 1,
+        pipeline: crate::workload::PipelineKind::OneFOneB,
     }
 }
 

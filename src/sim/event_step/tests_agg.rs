@@ -113,7 +113,7 @@ fn node_aggregates_agree_with_node_pair_flows_on_8_to_32_nodes() {
                 .zip(&p)
                 .map(|(&x, &y)| x as f64 / y as f64 - 1.0)
                 .fold(0.0f64, |w, x| if x.abs() > w.abs() { x } else { w });
-            let wait = pairs.comm_wait_s / pairs.time_s;
+            let wait = pairs.max_gpu_comm_wait_s / pairs.time_s;
             println!(
                 "{nodes} nodes, {kind}: waiting in communication {:.1} % of the step (most waiting GPU); step {:+.3} %, energy {:+.3} %, worst all-to-all end {:+.3} %; events {} vs {}",
                 100.0 * wait,

@@ -78,3 +78,38 @@ fn a_step_that_does_not_rebalance_has_no_migration_and_balanced_steps_never_carr
     let (bal, _) = m.balanced(k).unwrap();
     assert!(bal < c.time_s);
 }
+
+#[test]
+fn under_dualpipe_both_copies_of_a_layer_move() {
+    // Why: DualPipe keeps each stage on two ranks (`r` and `pp-1-r`); a re-placement moves the
+    // experts of both copies, so each GPU (holding all four layers here) moves twice the slots
+    // of the 1F1B step, and the step moves twice the bytes.
+    let policy = PlacementPolicy::ByLoad;
+    let old: Vec<f64> = [0.4, 0.3, 0.2, 0.1].repeat(4);
+    let new: Vec<f64> = [0.4, 0.1, 0.3, 0.2].repeat(4);
+    let mut migrated = Vec::new();
+    for pipeline in [
+        crate::workload::PipelineKind::OneFOneB,
+        crate::workload::PipelineKind::DualPipe,
+    ] {
+        let mut inp = input(model(4), plan(2, 1, 2, 2, 4), 1);
+        inp.placement = Some(Placement::new(policy, 4, 4, 2, &old));
+        inp.pipeline = pipeline;
+        let k = crate::sim::test_setup::knobs(inp.accelerator.tdp_w, 2, 4);
+        let mut m = EventStepModel::new(inp.clone());
+        m.set_rebalancing(policy, Some(1));
+        assert!(m.count_step(&new));
+        let r = m.step(&new, k, true).unwrap();
+        let slot = rebalance::slot_bytes(&inp.model, &inp.plan);
+        let per_gpu = if pipeline == crate::workload::PipelineKind::DualPipe {
+            8.0
+        } else {
+            4.0
+        };
+        for x in r.records.iter().filter(|x| x.name == "moe.migrate") {
+            assert_eq!(x.bytes, per_gpu * slot, "{pipeline:?} GPU {}", x.gpu);
+        }
+        migrated.push(r.migrated_bytes);
+    }
+    assert_eq!(migrated[1], 2.0 * migrated[0], "{migrated:?}");
+}

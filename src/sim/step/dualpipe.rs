@@ -21,8 +21,9 @@ use super::StepModel;
 /// local phase `p` (0 = the direction entering at the rank's nearer end), wait for everything
 /// posted (`_commit_and_wait_comm`), or compute a forward, a backward, or a forward of one
 /// phase together with a backward of the other.
+/// (Also the event level's DualPipe order, `sim::event_step::graph::order`.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Act {
+pub(crate) enum Act {
     RecvF(u8),
     RecvB(u8),
     SendF(u8),
@@ -36,7 +37,7 @@ enum Act {
 /// The program of rank `r` of `n` with `m` micro-batches: `DualPipe.step`'s eight steps with its
 /// `_forward_chunk`, `_backward_chunk`, `_forward_backward_chunk` and `_weight_chunk` expanded
 /// into posts, commits and computes (the `W` of a zero-bubble backward is a commit only).
-fn program(r: usize, n: usize, m: usize) -> Vec<Act> {
+pub(crate) fn program(r: usize, n: usize, m: usize) -> Vec<Act> {
     use Act::*;
     let half_n = n / 2;
     let h = r.min(n - 1 - r);

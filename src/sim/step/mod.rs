@@ -16,7 +16,7 @@ use crate::scenario::{Cluster, Job, RoutingChoice};
 use crate::workload::step_ops::{OpsConfig, StepOps};
 use crate::workload::{FfnKind, ModelSpec, ParallelPlan, Schedule, WorkloadError};
 
-mod dualpipe;
+pub(crate) mod dualpipe;
 mod fixed;
 mod memo;
 mod moe;

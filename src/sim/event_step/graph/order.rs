@@ -109,3 +109,94 @@ impl PassTable {
         }
     }
 }
+
+/// DeepSeek's DualPipe order of rank `r` of `n` with `m` micro-batches (`m / 2` per direction),
+/// read from the fast path's transliteration of `DualPipe.step` (`sim::step::dualpipe::program`,
+/// the same program): rank `r` holds model chunk 0 = stage `r` (direction 0, entering at rank 0)
+/// and chunk 1 = stage `n-1-r` (direction 1, entering at rank `n-1`). Returns the passes (a
+/// paired forward-backward chunk as its forward half, the backward half's micro-batch and chunk
+/// in `pair`) and per pass the commit before it: the inputs it waits for (`_commit_and_wait_comm`
+/// waits for every receive posted since the last commit, some for later passes than the next)
+/// and the sends it launches (posted after earlier passes, some deferred past the next pass).
+pub(in crate::sim::event_step) fn dualpipe(r: u32, n: u32, m: u32) -> DualOrder {
+    use crate::sim::step::dualpipe::{program, Act};
+    let (r, n) = (r as usize, n as usize);
+    // Local phase `p` of the program is direction `p` on the first half of the ranks, the other
+    // on the second (`dualpipe.py`'s `is_in_second_half` swaps them).
+    let second = u8::from(r >= n / 2);
+    let dir = |p: u8| u32::from(p ^ second);
+    let has_prev = |d: u32| if d == 0 { r > 0 } else { r + 1 < n };
+    let has_next = |d: u32| if d == 0 { r + 1 < n } else { r > 0 };
+    let (mut nf, mut nb, mut rf, mut rb) = ([0u32; 2], [0u32; 2], [0u32; 2], [0u32; 2]);
+    let mut o = DualOrder::default();
+    let (mut posted, mut waiting) = (Vec::new(), Vec::new());
+    let (mut sends, mut out) = (Vec::new(), Vec::new());
+    let (mut sf, mut sb) = ([0u32; 2], [0u32; 2]);
+    let pass = |bwd, mb, chunk| Pass { bwd, mb, chunk };
+    for a in program(r, n, m as usize) {
+        match a {
+            Act::RecvF(p) if has_prev(dir(p)) => {
+                let d = dir(p);
+                posted.push(pass(false, rf[d as usize], d));
+                rf[d as usize] += 1;
+            }
+            Act::RecvB(p) if has_next(dir(p)) => {
+                let d = dir(p);
+                posted.push(pass(true, rb[d as usize], d));
+                rb[d as usize] += 1;
+            }
+            Act::SendF(p) if has_next(dir(p)) => {
+                let d = dir(p);
+                sends.push(pass(false, sf[d as usize], d));
+                sf[d as usize] += 1;
+            }
+            Act::SendB(p) if has_prev(dir(p)) => {
+                let d = dir(p);
+                sends.push(pass(true, sb[d as usize], d));
+                sb[d as usize] += 1;
+            }
+            // The commit launches the sends posted since the last one and waits for them and
+            // for the receives.
+            Act::Commit => {
+                waiting.append(&mut posted);
+                out.append(&mut sends);
+            }
+            Act::F(p) | Act::B(p) => {
+                let (d, bwd) = (dir(p), matches!(a, Act::B(_)));
+                let k = if bwd { &mut nb } else { &mut nf };
+                o.order.push(pass(bwd, k[d as usize], d));
+                k[d as usize] += 1;
+                o.pair.push(None);
+                o.needs.push(std::mem::take(&mut waiting));
+                o.sends.push(std::mem::take(&mut out));
+            }
+            Act::Fb(p0, p1) => {
+                let (d0, d1) = (dir(p0), dir(p1));
+                o.order.push(pass(false, nf[d0 as usize], d0));
+                nf[d0 as usize] += 1;
+                o.pair.push(Some((nb[d1 as usize], d1)));
+                nb[d1 as usize] += 1;
+                o.needs.push(std::mem::take(&mut waiting));
+                o.sends.push(std::mem::take(&mut out));
+            }
+            // A transfer at a pipeline end has no other side.
+            _ => {}
+        }
+    }
+    // The last commits: sends of the last passes, waited for before the per-step ops.
+    o.needs.push(waiting);
+    o.sends.push(out);
+    o
+}
+
+/// A DualPipe rank's passes (see [`dualpipe`]).
+#[derive(Clone, Debug, Default)]
+pub(in crate::sim::event_step) struct DualOrder {
+    pub order: Vec<Pass>,
+    pub pair: Vec<Option<(u32, u32)>>,
+    /// Per pass (and one more for the end of the passes): inputs its commit waits for.
+    pub needs: Vec<Vec<Pass>>,
+    /// Per pass (and the end): the transfers its commit launches and waits for, each named by
+    /// the pass whose output it sends.
+    pub sends: Vec<Vec<Pass>>,
+}

@@ -66,7 +66,16 @@ impl Sched<'_> {
                 waiting: !c.async_ && c.z3 == 0 && !c.ep_stream,
             });
         }
-        if c.ep_stream {
+        if c.pre {
+            let x = &mut self.gpus[gi];
+            x.pre_done += 1;
+            if x.block == Block::Send {
+                x.comm_wait_ns += now - x.since;
+                x.since = now;
+                x.block = Block::None;
+                self.advance(gi, now, out);
+            }
+        } else if c.ep_stream {
             self.ep_done(gi, c.layer, now, out);
         } else if c.z3 != 0 {
             let x = &mut self.gpus[gi];
@@ -90,6 +99,11 @@ impl Sched<'_> {
                 if let Some(l) = c.layer {
                     self.moe_wait_ns[l as usize] += wait;
                 }
+            }
+            let st = &self.g.stages[self.stage_of(gi)];
+            let x = &self.gpus[gi];
+            if let Some(&p) = st.order.get(x.item).filter(|_| st.pair[x.item].is_none()) {
+                self.passed(gi, st.range(p).0 + x.op, now, out);
             }
             self.gpus[gi].op += 1;
             self.gpus[gi].block = Block::None;
@@ -119,20 +133,50 @@ impl Sched<'_> {
         }
         debug_assert_eq!(t0, now);
         self.gpus[gi].block = Block::None;
-        let i = end - 1;
-        // The last micro-batch's backward through a chunk releases one of the chunk's
-        // gradient buckets at the end of each layer.
-        let pass = st.order.get(self.gpus[gi].item).copied();
-        if let Some(p) = pass.filter(|p| p.bwd && p.mb + 1 == self.m) {
-            if self.overlap.grad_sync && i < st.ops.len() && st.bucket_end[i] {
-                let c = p.chunk as usize;
-                for b in 0..self.buckets[s][c].len() {
-                    self.gpus[gi].queue.push_back(((c as u32) << 16) | b as u32);
-                }
-                self.next_bucket(gi, now, out);
-            }
+        if end <= st.ops.len() {
+            self.passed(gi, end - 1, now, out);
         }
         self.advance(gi, now, out);
+    }
+
+    /// GPU `gi`'s current pass has run op `i` of its stage list (a compute op, or issued a
+    /// ZeRO-3 reduce-scatter, or a blocking collective completed): if that op ends a layer of
+    /// the last micro-batch's backward through a chunk, each of the chunk's gradient buckets
+    /// gets that layer's share. Whatever kind of op ends the layer, so that ZeRO-3's layers
+    /// (ending in `zero3.grad_scatter`) release theirs too.
+    pub(super) fn passed(&mut self, gi: usize, i: usize, now: u64, out: &mut Vec<(SimTime, Ev)>) {
+        let s = self.stage_of(gi);
+        let st = &self.g.stages[s];
+        let item = self.gpus[gi].item;
+        // Combined 1F1B passes never hold the last micro-batch's backward (it runs alone in
+        // the cool-down), and their cursor indexes the merged list, not `ops`.
+        if !self.overlap.grad_sync || st.pair.get(item).is_none_or(|p| p.is_some()) {
+            return;
+        }
+        let p = st.order[item];
+        if !(p.bwd && p.mb + 1 == self.m && st.bucket_end.get(i) == Some(&true)) {
+            return;
+        }
+        let c = p.chunk as usize;
+        // Under ZeRO-3 every gradient reduction runs on the one stream the layers' reduce-
+        // scatters use (DeepSpeed `stage3.py` `reduce_and_partition_stream`; FSDP's post-backward
+        // stream), after the reduce-scatters queued before it; otherwise on the buckets' stream.
+        let z3 = !st.groups.is_empty();
+        for b in 0..self.buckets[s][c].len() {
+            let code = ((c as u32) << 16) | b as u32;
+            if z3 {
+                self.gpus[gi]
+                    .z3q
+                    .push_back((super::streams::BUCKET | code, 0));
+            } else {
+                self.gpus[gi].queue.push_back(code);
+            }
+        }
+        if z3 {
+            self.next_z3(gi, now, out);
+        } else {
+            self.next_bucket(gi, now, out);
+        }
     }
 
     /// Compute op `i` of GPU `gi`'s stage `s` (an index in the stage's micro-batch list, or

@@ -39,7 +39,7 @@ impl Sched<'_> {
                 let f_ready =
                     st.chunks[fpass.chunk as usize].first || self.act[self.key(gi, fpass)];
                 let b_ready = st.chunks[bchunk as usize].last || self.grad[self.key(gi, bpass)];
-                if !(f_ready && b_ready) {
+                if !(f_ready && b_ready && self.inputs_in(gi, item)) {
                     self.block(gi, Block::Recv, now);
                     return true;
                 }

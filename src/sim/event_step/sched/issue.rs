@@ -67,6 +67,12 @@ impl Sched<'_> {
         let mut to_chunk = pass.chunk;
         let p2p = (op.class == KernelClass::SendRecv).then(|| {
             let bwd = op.phase == Phase::Backward;
+            if g.dual {
+                // DualPipe: direction 0 (chunk 0) runs forward up the ranks, direction 1 down.
+                let up = bwd == (pass.chunk == 1);
+                let to = if up { gi + ep } else { gi - ep };
+                return (to as u32, mb, bwd);
+            }
             let to = match (bwd, s) {
                 (true, 0) => {
                     to_chunk = pass.chunk.saturating_sub(1);
@@ -88,6 +94,8 @@ impl Sched<'_> {
                 (_, Stream::Compute) => 1,
                 (_, Stream::Bucket) => 2,
                 (_, Stream::Ep) => 0,
+                // Pipeline sends are never shared.
+                (_, Stream::Send) => 1,
             };
             let seq = self.gpus[gi].seq[chan] as usize;
             self.gpus[gi].seq[chan] += 1;
@@ -105,6 +113,7 @@ impl Sched<'_> {
         self.colls[id as usize].z3 = z3;
         self.colls[id as usize].ep_stream = ep_stream;
         self.colls[id as usize].chunk = to_chunk;
+        self.colls[id as usize].pre = stream == Stream::Send;
         let cl = &mut self.colls[id as usize];
         self.issued[cl.issued as usize + gi - cl.first as usize] = now;
         cl.arrived += 1;
@@ -162,6 +171,7 @@ impl Sched<'_> {
             z3: 0,
             issued: self.issued.len() as u32,
             ep_stream: false,
+            pre: false,
             node_base: NONE,
             nodes: 0,
         });
@@ -185,6 +195,8 @@ pub(super) enum Stream {
     Z3(u8),
     /// The all-to-all stream of a combined 1F1B pass.
     Ep,
+    /// A pipeline send launched by a DualPipe commit (the GPU waits for all of the commit's).
+    Send,
 }
 
 /// The pass of once-per-step ops.

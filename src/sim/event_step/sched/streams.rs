@@ -41,6 +41,14 @@ impl Sched<'_> {
         self.gpus[gi].z3_active = true;
         let s = self.stage_of(gi);
         let g = self.g;
+        if i & BUCKET != 0 {
+            // A gradient bucket (chunk, bucket) of the non-layer parameters (`Sched::passed`).
+            let (c, k) = ((i & !BUCKET) >> 16, i & 0xffff);
+            let (j, bytes) = self.buckets[s][c as usize][k as usize];
+            let op = &g.stages[s].per_step[j as usize];
+            self.issue_on(gi, op, bytes, ONCE, Stream::Z3(2), now, out);
+            return;
+        }
         let op = &g.stages[s].ops[i as usize];
         let pass = Pass {
             bwd: op.phase != Phase::Forward,
@@ -86,6 +94,10 @@ impl Sched<'_> {
         self.issue_on(gi, op, bytes, ONCE, Stream::Bucket, now, out);
     }
 }
+
+/// Marks a ZeRO-3 stream entry as a gradient bucket (chunk << 16 | bucket) instead of an op of
+/// the stage list.
+pub(super) const BUCKET: u32 = 1 << 31;
 
 /// The ZeRO-3 gather group after group `after` of pass `item` (the first of pass `item` if
 /// None) in program order: `(pass, group)`, or None if no pass after has one.
