@@ -42,11 +42,13 @@ fn selective_recompute_costs_the_attention_core_not_a_forward() {
 #[test]
 fn backward_takes_about_twice_the_forward() {
     // Matmul backward is two GEMMs per forward GEMM; launch-bound and memory-bound ops are
-    // closer to 1:1, so this small dense step sits well under 2 (1.48 at d_model 1024).
+    // closer to 1:1, so this small dense step sits well under 2 (1.30 here: 1.304 before the
+    // SM-activity power term, 1.298 with it, whose extra power lowers the GEMMs' clock a little
+    // more in the longer backward). The bounds are the physical range, not this value.
     let (_, sm) = step_of(false, |_| {});
     let (f, b) = sm.last_stage_times();
     let r = b[0] / f[0];
-    assert!((1.3..=2.2).contains(&r), "backward/forward {r}");
+    assert!((1.2..=2.2).contains(&r), "backward/forward {r}");
     // Full recompute repeats the layers' forward (not the embedding, LM head and loss).
     let (_, sm) = step_of(false, |j| j.plan.recompute = Recompute::Full);
     let (f2, b2) = sm.last_stage_times();
