@@ -43,12 +43,13 @@ const ZERO1_COMM_ELEMS: f64 = 5e8;
 const FLOAT_COPY_REDUCE_BYTES: f64 = 8.0;
 
 /// HBM bytes per locally updated parameter of the stage-1 update besides the Adam kernel:
-/// `get_flat_sub_partitions(.., dtype=fp32)` copies the fp16 gradient sub-partition to fp32
-/// (read `p`, write 4), `unscale_and_clip_grads` multiplies it in place (read 4, write 4), and
-/// the fp32 weights are copied back into the fp16 partition (read 4, write `p`):
-/// `16 + 2 p` (zero/stage1.py l.715-757).
+/// `get_flat_sub_partitions(.., dtype=fp32)` casts each fp16 gradient piece of the local
+/// sub-partition to fp32 (`.to(dtype)`: read `p`, write 4) and flattens them (`torch.cat`: read
+/// 4, write 4), `unscale_and_clip_grads` multiplies it in place (read 4, write 4), and the fp32
+/// weights are copied back into the fp16 partition (read 4, write `p`): `24 + 2 p`
+/// (zero/stage1.py l.466-555, l.715-757).
 fn zero1_local_bytes(p: f64) -> f64 {
-    16.0 + 2.0 * p
+    24.0 + 2.0 * p
 }
 
 /// Bytes per parameter of apex `FusedAdam` over fp32 weights and gradients: read g, p, m, v,
