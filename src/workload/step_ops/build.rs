@@ -10,7 +10,7 @@ use super::super::model::ModelSpec;
 use super::super::plan::{ParallelPlan, Recompute};
 use super::layer::{emit_layer, gemm_grads, Ctx, Emit};
 use super::moe::uniform_received;
-use super::{GroupKind, KernelClass as K, Op, OpsConfig, OptimizerKind, Phase};
+use super::{Framework, GroupKind, KernelClass as K, Op, OpsConfig, OptimizerKind, Phase};
 
 /// Ops of one GPU of one pipeline stage.
 #[derive(Clone, Debug, PartialEq)]
@@ -449,6 +449,13 @@ fn per_step_ops(c: &Ctx, stage: u32, layers: &Range<u32>) -> Vec<Op> {
     }
     let z = plan.zero_stage;
     let dense = sp.dense + other;
+    if z == 1 && c.cfg.framework == Framework::GptNeox {
+        let tensors = super::deepspeed::param_tensors(c, layers.len() as u32, stage == 0, last);
+        ops.extend(super::deepspeed::zero1_step_ops(
+            c, dense, sp.expert, tensors, dp, edp,
+        ));
+        return ops;
+    }
     // ZeRO 0: all-reduce; ZeRO 1/2: reduce-scatter the gradients and all-gather the updated
     // parameters (Megatron distributed optimizer, notes Sec. 6c); ZeRO 3: gradients were
     // reduce-scattered per layer, only the non-layer parameters remain.

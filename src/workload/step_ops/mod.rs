@@ -8,6 +8,7 @@
 //! loads ([`Op::at_tokens`]); their stored numbers are the uniform-routing (mean) case.
 
 mod build;
+mod deepspeed;
 mod fp8;
 mod layer;
 mod moe;
@@ -342,7 +343,9 @@ pub enum Framework {
     Megatron,
     /// GPT-NeoX 1.0 (`megatron/model/transformer.py`, tag v1.0), the code Pythia was trained
     /// with: its FlashAttention path copies q, k and v into a packed layout and the context
-    /// back (see `layer::neox_layout_ops`).
+    /// back (see `layer::neox_layout_ops`); under ZeRO stage 1 DeepSpeed's pipeline engine
+    /// all-reduces the fp16 gradients after the backward and the fp16 stage-1 optimizer checks
+    /// and norms every gradient before its update (see `deepspeed`).
     GptNeox,
 }
 

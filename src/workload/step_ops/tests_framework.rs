@@ -285,3 +285,106 @@ fn grad_reduce_dtype_sets_the_gradient_reduction_bytes() {
     assert!(z3.1 > 0.0);
     assert_eq!(z3_fp32.1, 2.0 * z3.1);
 }
+
+fn per_step<'a>(s: &'a StepOps, name: &str) -> Vec<&'a Op> {
+    s.stages[0]
+        .per_step
+        .iter()
+        .filter(|o| o.name == name)
+        .collect()
+}
+
+/// GPT-NeoX 1.0 under ZeRO-1 (DeepSpeed pipeline engine + fp16 stage-1 optimizer): the whole
+/// fp16 gradient is all-reduced (not reduce-scattered), every gradient tensor is checked and
+/// normed with a host read each, the local shard's update moves 56 B per parameter, and the
+/// all-gathered weights are copied out of NCCL's flat buffer.
+#[test]
+fn gpt_neox_zero1_all_reduces_then_checks_every_gradient_tensor() {
+    let m = dense(true);
+    let mut p = plan(Precision::Fp16, 1);
+    (p.dp, p.global_batch_seqs, p.zero_stage) = (4, 8, 1);
+    let neox = OpsConfig {
+        framework: Framework::GptNeox,
+        ..OpsConfig::default()
+    };
+    let meg = step_ops(&m, &p, &OpsConfig::default()).unwrap();
+    let s = step_ops(&m, &p, &neox).unwrap();
+    // Parameters on the GPU, from Megatron's reduce-scatter of the same gradients.
+    let rs = per_step(&meg, "dp.grad_sync");
+    assert_eq!(rs.len(), 1);
+    assert_eq!(rs[0].class, KernelClass::ReduceScatter);
+    let n = rs[0].comm.unwrap().bytes_per_rank / 2.0;
+    // Hand count (biases are not counted as parameters): 2 layers x (4 d^2 + 2 d f + norms
+    // 4d) + embedding and head 2 V d + final norm 2d.
+    let (d, f, v) = (512.0, 2048.0, 1000.0);
+    let layer = 4.0 * d * d + 2.0 * d * f + 4.0 * d;
+    assert_eq!(n, 2.0 * layer + 2.0 * v * d + 2.0 * d);
+    let ar = per_step(&s, "dp.grad_sync");
+    assert_eq!(ar.len(), 1);
+    assert_eq!(ar[0].class, KernelClass::AllReduce);
+    assert_eq!(ar[0].comm.unwrap().bytes_per_rank, 2.0 * n);
+    assert_eq!(ar[0].phase, Phase::Backward);
+    // Flatten, scale and copy back each bucket: 3 x (read + write) of fp16.
+    let copy = per_step(&s, "ds.grad_bucket_copy");
+    assert_eq!(copy[0].bytes, 12.0 * n);
+    // 2 layers x 12 tensors + embedding + final norm (2) + output layer.
+    let tensors = 28;
+    assert_eq!(copy[0].launches, 2 + tensors);
+    for name in ["ds.overflow_check", "ds.grad_norm"] {
+        let o = per_step(&s, name);
+        assert_eq!(o.len(), 1, "{name}");
+        assert_eq!(
+            o[0].bytes,
+            10.0 * n,
+            "{name}: read fp16, write and re-read fp32"
+        );
+        assert_eq!(o[0].host_syncs, tensors + 1, "{name}");
+        assert_eq!(o[0].launches, 2 * tensors, "{name}");
+    }
+    let up = per_step(&s, "optimizer.update");
+    assert_eq!(
+        up[0].bytes,
+        56.0 * n / 4.0,
+        "local quarter at 56 B per parameter"
+    );
+    let ag = per_step(&s, "dp.param_gather");
+    assert_eq!(ag[0].class, KernelClass::AllGather);
+    assert_eq!(ag[0].comm.unwrap().bytes_per_rank, 2.0 * n);
+    let out = per_step(&s, "ds.gather_copy");
+    assert_eq!((out[0].bytes, out[0].launches), (4.0 * n, 4));
+    // The generic list has none of DeepSpeed's passes.
+    for name in [
+        "ds.grad_bucket_copy",
+        "ds.overflow_check",
+        "ds.grad_norm",
+        "ds.gather_copy",
+    ] {
+        assert!(per_step(&meg, name).is_empty(), "{name}");
+    }
+    assert_eq!(per_step(&meg, "optimizer.update")[0].bytes, 38.0 * n / 4.0);
+}
+
+/// Outside ZeRO stage 1 GPT-NeoX keeps the generic per-step ops (the stage-1 optimizer is the
+/// only DeepSpeed path read), and RMSNorm without biases counts one tensor per norm and linear.
+#[test]
+fn gpt_neox_step_ops_only_replace_zero_stage_one() {
+    let neox = OpsConfig {
+        framework: Framework::GptNeox,
+        ..OpsConfig::default()
+    };
+    let m = dense(true);
+    let mut p = plan(Precision::Fp16, 1);
+    (p.dp, p.global_batch_seqs) = (4, 8);
+    for z in [0, 2] {
+        p.zero_stage = z;
+        let a = step_ops(&m, &p, &neox).unwrap();
+        let b = step_ops(&m, &p, &OpsConfig::default()).unwrap();
+        assert_eq!(a.stages[0].per_step, b.stages[0].per_step, "zero {z}");
+    }
+    let mut r = dense(false);
+    r.arch.norm = NormKind::RmsNorm;
+    p.zero_stage = 1;
+    let s = step_ops(&r, &p, &neox).unwrap();
+    // 2 x (2 norms + 4 linears) + embedding + final norm + output layer.
+    assert_eq!(per_step(&s, "ds.overflow_check")[0].host_syncs, 15 + 1);
+}
