@@ -231,7 +231,7 @@ fn stage_ops(c: &Ctx, stage: u32) -> StageOps {
             } else {
                 (K::AllReduce, K::AllReduce)
             };
-            let fo = Op::comm("embed.tp_reduce", f, GroupKind::Tp, tp, t * d * p);
+            let fo = Op::comm("embed.tp_reduce", f, GroupKind::Tp, tp, t * d * c.tpw);
             let bo = Op {
                 class: b,
                 ..fo.clone()
@@ -443,6 +443,8 @@ fn per_step_ops(c: &Ctx, stage: u32, layers: &Range<u32>) -> Vec<Op> {
     }
     let z = plan.zero_stage;
     let dense = sp.dense + other;
+    // Gradient bytes on the wire: fp32 where the framework keeps fp32 variables.
+    let gw = c.cfg.framework.grad_sync_bytes(p);
     // ZeRO 0: all-reduce; ZeRO 1/2: reduce-scatter the gradients and all-gather the updated
     // parameters (Megatron distributed optimizer, notes Sec. 6c); ZeRO 3: gradients were
     // reduce-scattered per layer, only the non-layer parameters remain.
@@ -462,7 +464,7 @@ fn per_step_ops(c: &Ctx, stage: u32, layers: &Range<u32>) -> Vec<Op> {
         } else {
             K::ReduceScatter
         };
-        let mut g = Op::comm("dp.grad_sync", class, group, size, n * p);
+        let mut g = Op::comm("dp.grad_sync", class, group, size, n * gw);
         g.phase = Phase::Backward;
         ops.push(g);
     }
@@ -473,7 +475,16 @@ fn per_step_ops(c: &Ctx, stage: u32, layers: &Range<u32>) -> Vec<Op> {
         (1.0, 1.0)
     };
     let local = dense / ds + sp.expert / es;
-    let bpp = optimizer_bytes_per_param(c.cfg.optimizer, p);
+    // fp32 variables: the optimizer reads fp32 gradients and writes the fp32 variables the
+    // layers read (no separate main-to-model copy).
+    let bpp = optimizer_bytes_per_param(
+        c.cfg.optimizer,
+        if c.cfg.framework.fp32_variables() {
+            gw
+        } else {
+            p
+        },
+    );
     let mut o = Op::compute("optimizer.update", K::Optimizer, 12.0 * local, bpp * local)
         .launches(OPTIMIZER_LAUNCHES);
     o.phase = Phase::Optimizer;
