@@ -131,6 +131,14 @@ pub struct Job {
 }
 
 impl Job {
+    /// What the job keeps per parameter (`training.framework`, `training.optimizer`).
+    pub fn memory_states(&self) -> crate::workload::MemoryStates {
+        crate::workload::MemoryStates::of(
+            self.framework,
+            self.optimizer == OptimizerKind::Adafactor,
+        )
+    }
+
     /// The framework settings of the step's operation list, as the scenario gives them.
     pub fn ops_config(&self) -> OpsConfig {
         OpsConfig {

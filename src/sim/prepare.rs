@@ -160,7 +160,7 @@ pub fn prepare(s: &Scenario) -> Result<Prepared, SimError> {
                 &job.model,
                 &job.plan,
                 job.schedule.pipeline,
-                job.fp8_recipe,
+                (job.fp8_recipe, job.memory_states()),
             )
             .total_bytes,
             hbm_bytes: s.cluster.accelerator.hbm_bytes,

@@ -4,7 +4,7 @@ use super::error::{invalid, WorkloadError};
 use super::model::ModelSpec;
 use super::plan::{ParallelPlan, PipelineKind, Recompute};
 use super::precision::Precision;
-use super::step_ops::Fp8Recipe;
+use super::step_ops::{Fp8Recipe, Framework};
 
 /// Bytes in one GiB.
 pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -14,6 +14,20 @@ pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 pub const ADAM_MIXED_OPT_BYTES_PER_PARAM: f64 = 12.0;
 /// Optimizer bytes per parameter when training in fp32 (no separate master copy): m + v = 8 B.
 pub const ADAM_FP32_OPT_BYTES_PER_PARAM: f64 = 8.0;
+
+/// Bytes per parameter of fp32 weights or gradients (TF's float32 variables).
+const FP32_BYTES: f64 = 4.0;
+
+/// Optimizer state bytes per parameter under a framework with fp32 variables
+/// ([`Framework::fp32_variables`]: Mesh TensorFlow, TF 1.x `TPUEstimator`): their runs use
+/// Adafactor factored and without momentum (T5: `AdafactorOptimizer.factored = True`,
+/// `beta1 = 0.0` in the operative config, github.com/google-research/text-to-text-transfer-transformer
+/// `t5/models/test_data/operative_config.gin`; Tensor2Tensor `common_hparams`:
+/// `optimizer_adafactor_factored=True`, `optimizer_adafactor_beta1=0.0`, and
+/// `update_hparams_for_tpu` switches TPU runs to Adafactor "as it uses less memory than Adam"):
+/// a row and a column vector per matrix, negligible beside the matrix, and no master copy
+/// (the variables are the fp32 master). Adam there keeps m and v: 8 B.
+const FP32_VARIABLES_ADAFACTOR_OPT_BYTES: f64 = 0.0;
 
 /// Memory needed on one GPU [bytes]; for the pipeline stage that needs the most.
 #[derive(Clone, Debug, PartialEq)]
@@ -279,12 +293,38 @@ pub fn memory_per_gpu(model: &ModelSpec, plan: &ParallelPlan) -> MemoryBreakdown
         model,
         plan,
         PipelineKind::OneFOneB,
-        Fp8Recipe::TransformerEngine,
+        (Fp8Recipe::TransformerEngine, MemoryStates::MixedAdam),
     )
 }
 
-/// [`memory_per_gpu`] under pipeline schedule `pipeline` and FP8 recipe `recipe`
-/// ([`activation_bytes_per_layer_under`]). DualPipe (DeepSeek-AI 2024,
+/// What the framework keeps per parameter besides the activations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MemoryStates {
+    /// Megatron / DeepSpeed mixed precision with Adam-sized states: weights and gradients in
+    /// compute precision, 12 B/param fp32 master + m + v (8 B when training in fp32).
+    #[default]
+    MixedAdam,
+    /// fp32 variables (Mesh TensorFlow, TF 1.x `TPUEstimator`): fp32 weights and gradients;
+    /// Adafactor factored without momentum (`adafactor = true`) or Adam's m and v.
+    Fp32Variables {
+        /// Whether the optimizer is Adafactor (else Adam / AdamW).
+        adafactor: bool,
+    },
+}
+
+impl MemoryStates {
+    /// The states of a job with optimizer `adafactor` under `framework`.
+    pub fn of(framework: Framework, adafactor: bool) -> MemoryStates {
+        if framework.fp32_variables() {
+            MemoryStates::Fp32Variables { adafactor }
+        } else {
+            MemoryStates::MixedAdam
+        }
+    }
+}
+
+/// [`memory_per_gpu`] under pipeline schedule `pipeline`, FP8 recipe `recipe`
+/// ([`activation_bytes_per_layer_under`]) and the framework's per-parameter `states`. DualPipe (DeepSeek-AI 2024,
 /// arXiv:2412.19437, Sec. 3.2.1 and Table 2: "2x" parameters, "PP+1" activations): rank `r`
 /// holds stages `r` and `pp-1-r` with their weights, gradients and optimizer states; at its
 /// peak (the first forward-backward chunk of `dualpipe.py`'s step 4) it keeps `pp - h`
@@ -297,16 +337,22 @@ pub fn memory_per_gpu_under(
     model: &ModelSpec,
     plan: &ParallelPlan,
     pipeline: PipelineKind,
-    recipe: Fp8Recipe,
+    (recipe, states): (Fp8Recipe, MemoryStates),
 ) -> MemoryBreakdown {
     let pp = plan.pp.max(1);
     let dp = plan.dp.max(1) as f64;
     let edp = (plan.dp.max(1) / plan.ep.max(1)).max(1) as f64;
-    let p = plan.precision_bytes();
-    let opt = if p >= 4.0 {
-        ADAM_FP32_OPT_BYTES_PER_PARAM
-    } else {
-        ADAM_MIXED_OPT_BYTES_PER_PARAM
+    let (p, opt) = match states {
+        MemoryStates::MixedAdam if plan.precision_bytes() >= 4.0 => {
+            (plan.precision_bytes(), ADAM_FP32_OPT_BYTES_PER_PARAM)
+        }
+        MemoryStates::MixedAdam => (plan.precision_bytes(), ADAM_MIXED_OPT_BYTES_PER_PARAM),
+        MemoryStates::Fp32Variables { adafactor: true } => {
+            (FP32_BYTES, FP32_VARIABLES_ADAFACTOR_OPT_BYTES)
+        }
+        MemoryStates::Fp32Variables { adafactor: false } => {
+            (FP32_BYTES, ADAM_FP32_OPT_BYTES_PER_PARAM)
+        }
     };
     let shard = |stage_at_least: u8, n: f64| {
         if plan.zero_stage >= stage_at_least {
@@ -397,7 +443,11 @@ pub fn check_fits(
     check_fits_under(
         model,
         plan,
-        (PipelineKind::OneFOneB, Fp8Recipe::TransformerEngine),
+        (
+            PipelineKind::OneFOneB,
+            Fp8Recipe::TransformerEngine,
+            MemoryStates::MixedAdam,
+        ),
         hbm_bytes,
     )
 }
@@ -406,7 +456,7 @@ pub fn check_fits(
 pub fn check_fits_under(
     model: &ModelSpec,
     plan: &ParallelPlan,
-    (pipeline, recipe): (PipelineKind, Fp8Recipe),
+    (pipeline, recipe, states): (PipelineKind, Fp8Recipe, MemoryStates),
     hbm_bytes: f64,
 ) -> Result<MemoryBreakdown, WorkloadError> {
     if !(hbm_bytes.is_finite() && hbm_bytes > 0.0) {
@@ -416,7 +466,7 @@ pub fn check_fits_under(
             "must be a finite number of bytes > 0",
         ));
     }
-    let m = memory_per_gpu_under(model, plan, pipeline, recipe);
+    let m = memory_per_gpu_under(model, plan, pipeline, (recipe, states));
     if m.total_bytes > hbm_bytes {
         return Err(WorkloadError::DoesNotFit {
             need_gib: m.total_bytes / GIB,
@@ -517,6 +567,38 @@ mod tests {
     }
 
     #[test]
+    fn fp32_variables_hold_fp32_weights_and_grads_and_adafactor_no_master() {
+        let m = llama2_7b();
+        let p = plan(8, 1, 1, 0);
+        let under = |states| {
+            memory_per_gpu_under(
+                &m,
+                &p,
+                PipelineKind::OneFOneB,
+                (Fp8Recipe::default(), states),
+            )
+        };
+        let n = m.params_total();
+        let ada = under(MemoryStates::Fp32Variables { adafactor: true });
+        assert!((ada.weights_bytes / n - 4.0).abs() < 1e-9);
+        assert!((ada.grads_bytes / n - 4.0).abs() < 1e-9);
+        assert_eq!(ada.optimizer_bytes, 0.0);
+        let adam = under(MemoryStates::Fp32Variables { adafactor: false });
+        assert!((adam.optimizer_bytes / n - 8.0).abs() < 1e-9);
+        // Megatron's bf16 mixed precision: 2 + 2 + 12 B; same activations either way.
+        let mixed = under(MemoryStates::MixedAdam);
+        assert!(
+            ((mixed.weights_bytes + mixed.grads_bytes + mixed.optimizer_bytes) / n - 16.0).abs()
+                < 1e-9
+        );
+        assert_eq!(mixed.activations_bytes, ada.activations_bytes);
+        assert_eq!(
+            MemoryStates::of(Framework::Megatron, true),
+            MemoryStates::MixedAdam
+        );
+    }
+
+    #[test]
     fn zero_stages_shard_successively_more() {
         let m = llama2_7b();
         let z: Vec<MemoryBreakdown> = (0..=3)
@@ -579,7 +661,12 @@ mod tests {
             ..plan(2, 1, 4, 0)
         };
         let one = memory_per_gpu(&m, &p);
-        let two = memory_per_gpu_under(&m, &p, PipelineKind::DualPipe, Fp8Recipe::default());
+        let two = memory_per_gpu_under(
+            &m,
+            &p,
+            PipelineKind::DualPipe,
+            (Fp8Recipe::default(), MemoryStates::MixedAdam),
+        );
         // Even stages of 8 layers; the worst 1F1B stage holds the embedding or the head, a
         // DualPipe rank 0 holds both (stage 0 and stage 3).
         let (s0, s3) = (stage_params(&m, &p, 0), stage_params(&m, &p, 3));

@@ -11,7 +11,8 @@ pub mod step_ops;
 pub use arch::{Act, Arch, MlaSpec, NormKind, RouterScore};
 pub use error::WorkloadError;
 pub use memory::{
-    check_fits, check_fits_under, memory_per_gpu, memory_per_gpu_under, MemoryBreakdown, GIB,
+    check_fits, check_fits_under, memory_per_gpu, memory_per_gpu_under, MemoryBreakdown,
+    MemoryStates, GIB,
 };
 pub use model::{presets, FfnKind, ModelSpec, MoeSpec};
 pub use plan::{ParallelPlan, PipelineKind, Recompute, Schedule};

@@ -253,7 +253,7 @@ impl Validator<'_> {
                 && crate::workload::check_fits_under(
                     &job.model,
                     &p,
-                    (job.schedule.pipeline, job.fp8_recipe),
+                    (job.schedule.pipeline, job.fp8_recipe, job.memory_states()),
                     hbm,
                 )
                 .is_ok()
@@ -284,7 +284,7 @@ impl Validator<'_> {
         if let Err(e) = crate::workload::check_fits_under(
             &job.model,
             &p,
-            (job.schedule.pipeline, job.fp8_recipe),
+            (job.schedule.pipeline, job.fp8_recipe, job.memory_states()),
             hbm,
         ) {
             return Err(self.loc.invalid(

@@ -232,10 +232,17 @@ impl Validator<'_> {
             ));
         }
         let schedule = self.schedule(which, p, t, &model, &plan)?;
+        let framework = t.framework.unwrap_or_default();
+        self.framework_fits(framework, t, &plan)?;
+        let optimizer = t.optimizer.unwrap_or_default();
         workload::check_fits_under(
             &model,
             &plan,
-            (schedule.pipeline, t.fp8_recipe.unwrap_or_default()),
+            (
+                schedule.pipeline,
+                t.fp8_recipe.unwrap_or_default(),
+                workload::MemoryStates::of(framework, optimizer == OptimizerKind::Adafactor),
+            ),
             cluster.accelerator.hbm_bytes,
         )
         .map_err(|e| {
@@ -254,15 +261,61 @@ impl Validator<'_> {
             plan,
             expert_kernel,
             router_kernel: t.router_kernel.unwrap_or_default(),
-            optimizer: t.optimizer.unwrap_or_default(),
-            sequence_parallel: t.sequence_parallel.unwrap_or(true),
+            optimizer,
+            // Mesh TensorFlow and TPUEstimator have no sequence parallelism.
+            sequence_parallel: t
+                .sequence_parallel
+                .unwrap_or(framework == Framework::Megatron || framework == Framework::GptNeox),
             attention_kernel: t.attention_kernel.unwrap_or_default(),
-            framework: t.framework.unwrap_or_default(),
+            framework,
             fp8_recipe: t.fp8_recipe.unwrap_or_default(),
             fp8_scale_update: t.fp8_scale_update.unwrap_or_default(),
             moe_impl,
             grad_reduce_dtype: t.grad_reduce_dtype,
         })
+    }
+
+    /// The TF-on-TPU frameworks' limits: no optimizer sharding (`zero_stage = 0`), no
+    /// sequence parallelism, no pipeline; `TPUEstimator` is pure data parallelism.
+    fn framework_fits(
+        &self,
+        framework: Framework,
+        t: &RawTraining,
+        plan: &ParallelPlan,
+    ) -> Result<(), ScenarioError> {
+        let name = match framework {
+            Framework::MeshTensorflow => "mesh-tensorflow",
+            Framework::TpuEstimator => "tpu-estimator",
+            Framework::Megatron | Framework::GptNeox => return Ok(()),
+        };
+        if !framework.shards_optimizer() && plan.zero_stage != 0 {
+            return Err(self.loc.invalid(
+                "training.zero_stage",
+                format!("framework \"{name}\" keeps a whole optimizer per data-parallel replica (no ZeRO sharding), got zero_stage = {}; valid: 0", plan.zero_stage),
+            ));
+        }
+        if t.sequence_parallel == Some(true) {
+            return Err(self.loc.invalid(
+                "training.sequence_parallel",
+                format!("framework \"{name}\" all-reduces its model-parallel partial sums (no sequence parallelism); valid: false, or leave it out"),
+            ));
+        }
+        if plan.pp > 1 {
+            return Err(self.loc.invalid(
+                "training.framework",
+                format!(
+                    "framework \"{name}\" has no pipeline parallelism, got pp = {}; valid: pp = 1",
+                    plan.pp
+                ),
+            ));
+        }
+        if framework == Framework::TpuEstimator && plan.tp > 1 {
+            return Err(self.loc.invalid(
+                "training.framework",
+                format!("framework \"tpu-estimator\" is pure data parallelism (CrossShardOptimizer), got tp = {}; valid: tp = 1, or framework = \"mesh-tensorflow\" for model parallelism", plan.tp),
+            ));
+        }
+        Ok(())
     }
 
     /// A count that may be zero (`0..=u32::MAX`).
@@ -513,6 +566,72 @@ mod tests {
             "expert_ffn_hidden = 2816\n[models.moe.mla]\nkv_lora_rank = 256\nqk_nope_head_dim = 64\nqk_rope_head_dim = 32\nv_head_dim = 64\n",
         );
         assert!(e.contains("q_lora_rank"), "{e}");
+    }
+
+    #[test]
+    fn tf_tpu_frameworks_reach_the_job_and_reject_what_they_cannot_run() {
+        use crate::workload::step_ops::Framework;
+        // Accepted: ZeRO 0, no sequence parallelism by default, Adafactor's fp32 states.
+        let s = with(
+            "zero_stage = 1\nrecompute = false",
+            "zero_stage = 0\nrecompute = false\nframework = \"tpu-estimator\"\noptimizer = \"adafactor\"",
+        )
+        .expect("valid");
+        let d = s.dense.as_ref().expect("dense");
+        assert_eq!(d.framework, Framework::TpuEstimator);
+        assert!(!d.ops_config().sequence_parallel);
+        assert_eq!(
+            d.memory_states(),
+            crate::workload::MemoryStates::Fp32Variables { adafactor: true }
+        );
+        // ZeRO sharding does not exist there.
+        let e = err(
+            "recompute = false",
+            "recompute = false\nframework = \"mesh-tensorflow\"",
+        );
+        assert!(
+            e.starts_with("s.toml:")
+                && e.contains("`training.zero_stage`")
+                && e.contains("mesh-tensorflow")
+                && e.contains("valid: 0"),
+            "{e}"
+        );
+        // Nor sequence parallelism.
+        let e = err(
+            "zero_stage = 1\nrecompute = false",
+            "zero_stage = 0\nrecompute = false\nframework = \"mesh-tensorflow\"\nsequence_parallel = true",
+        );
+        assert!(
+            e.contains("`training.sequence_parallel`") && e.contains("valid: false"),
+            "{e}"
+        );
+        // TPUEstimator is pure data parallelism.
+        let text = BASE
+            .replacen(
+                "zero_stage = 1\nrecompute = false",
+                "zero_stage = 0\nrecompute = false\nframework = \"tpu-estimator\"",
+                1,
+            )
+            .replacen(
+                "[parallel.dense]\ndp = 8\ntp = 1",
+                "[parallel.dense]\ndp = 4\ntp = 2",
+                1,
+            );
+        let e = parse_scenario("s.toml", &text, Path::new("."))
+            .map(|_| ())
+            .expect_err("tp 2 under tpu-estimator");
+        let e = e.to_string();
+        assert!(
+            e.contains("`training.framework`")
+                && e.contains("tp = 2")
+                && e.contains("mesh-tensorflow"),
+            "{e}"
+        );
+        let e = err(
+            "recompute = false",
+            "recompute = false\nframework = \"lingvo\"",
+        );
+        assert!(e.contains("framework"), "{e}");
     }
 
     #[test]

@@ -170,8 +170,12 @@ fn zero3_ops(c: &Ctx, sp: StageParams, dp: u32, edp: u32) -> (Vec<Op>, Vec<Op>, 
 
 /// Bytes per element of the gradient reductions: `training.grad_reduce_dtype`, else the
 /// gradient's own precision.
+/// Bytes per element of a gradient reduction: the scenario's `grad_reduce_dtype` if set, else
+/// the gradients' own format (fp32 where the framework keeps fp32 variables).
 fn grad_reduce_bytes(c: &Ctx) -> f64 {
-    c.cfg.grad_reduce_dtype.map_or(c.p, |d| d.bytes())
+    c.cfg
+        .grad_reduce_dtype
+        .map_or(c.cfg.framework.grad_sync_bytes(c.p), |d| d.bytes())
 }
 
 fn with(mut ops: Vec<Op>, phase: Phase, layer: Option<u32>) -> Vec<Op> {
@@ -237,7 +241,7 @@ fn stage_ops(c: &Ctx, stage: u32) -> StageOps {
             } else {
                 (K::AllReduce, K::AllReduce)
             };
-            let fo = Op::comm("embed.tp_reduce", f, GroupKind::Tp, tp, t * d * p);
+            let fo = Op::comm("embed.tp_reduce", f, GroupKind::Tp, tp, t * d * c.tpw);
             let bo = Op {
                 class: b,
                 ..fo.clone()
@@ -456,6 +460,8 @@ fn per_step_ops(c: &Ctx, stage: u32, layers: &Range<u32>) -> Vec<Op> {
         ));
         return ops;
     }
+    // Gradient bytes on the wire: fp32 where the framework keeps fp32 variables.
+    let gw = c.cfg.framework.grad_sync_bytes(p);
     // ZeRO 0: all-reduce; ZeRO 1/2: reduce-scatter the gradients and all-gather the updated
     // parameters (Megatron distributed optimizer, notes Sec. 6c); ZeRO 3: gradients were
     // reduce-scattered per layer, only the non-layer parameters remain.
@@ -486,7 +492,16 @@ fn per_step_ops(c: &Ctx, stage: u32, layers: &Range<u32>) -> Vec<Op> {
         (1.0, 1.0)
     };
     let local = dense / ds + sp.expert / es;
-    let bpp = optimizer_bytes_per_param(c.cfg.optimizer, p);
+    // fp32 variables: the optimizer reads fp32 gradients and writes the fp32 variables the
+    // layers read (no separate main-to-model copy).
+    let bpp = optimizer_bytes_per_param(
+        c.cfg.optimizer,
+        if c.cfg.framework.fp32_variables() {
+            gw
+        } else {
+            p
+        },
+    );
     let mut o = Op::compute("optimizer.update", K::Optimizer, 12.0 * local, bpp * local)
         .launches(OPTIMIZER_LAUNCHES);
     o.phase = Phase::Optimizer;

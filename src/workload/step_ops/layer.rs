@@ -48,6 +48,9 @@ pub(super) struct Ctx<'a> {
     pub fp8: bool,
     /// Model width.
     pub d: f64,
+    /// Bytes per element of the tensor-parallel collectives (`p`, or fp32 where the framework
+    /// widens them: [`Framework::tp_collective_bytes`]).
+    pub tpw: f64,
 }
 
 impl<'a> Ctx<'a> {
@@ -64,6 +67,11 @@ impl<'a> Ctx<'a> {
         let fp8 =
             plan.precision == Precision::Fp8 && cfg.fp8_recipe == Fp8Recipe::TransformerEngine;
         let pg = plan.precision_bytes();
+        let p = if plan.precision == Precision::Fp8 {
+            BF16_BYTES
+        } else {
+            pg
+        };
         Ctx {
             model,
             plan,
@@ -71,14 +79,11 @@ impl<'a> Ctx<'a> {
             t,
             ts: if sp { t / tp } else { t },
             tp,
-            p: if plan.precision == Precision::Fp8 {
-                BF16_BYTES
-            } else {
-                pg
-            },
+            p,
             pg,
             fp8,
             d: model.d_model as f64,
+            tpw: cfg.framework.tp_collective_bytes(p, plan.tp),
         }
     }
 
@@ -288,6 +293,8 @@ pub(super) fn tp_enter(e: &mut Emit, c: &Ctx, name: &'static str, bytes: f64) {
     if c.plan.tp <= 1 {
         return;
     }
+    // Callers size the buffer in activation bytes `p`; the wire may be wider (`c.tpw`).
+    let bytes = bytes / c.p * c.tpw;
     let tp = c.plan.tp;
     if c.sp() {
         let f = Op::comm(name, K::AllGather, GroupKind::Tp, tp, bytes);
@@ -307,6 +314,8 @@ pub(super) fn tp_exit(e: &mut Emit, c: &Ctx, name: &'static str, bytes: f64) {
     if c.plan.tp <= 1 {
         return;
     }
+    // Callers size the buffer in activation bytes `p`; the wire may be wider (`c.tpw`).
+    let bytes = bytes / c.p * c.tpw;
     let tp = c.plan.tp;
     if c.sp() {
         let f = Op::comm(name, K::ReduceScatter, GroupKind::Tp, tp, bytes);

@@ -347,6 +347,67 @@ pub enum Framework {
     /// all-reduces the fp16 gradients after the backward and the fp16 stage-1 optimizer checks
     /// and norms every gradient before its update (see `deepspeed`).
     GptNeox,
+    /// Mesh TensorFlow on TPU v2/v3 (Shazeer et al. 2018; the T5 trainer, Raffel et al. 2020):
+    /// variables are float32 in memory (`get_variable_dtype`: `slice_dtype` "must be
+    /// tf.float32 for training", github.com/tensorflow/mesh `mesh_tensorflow/transformer/utils.py`),
+    /// so the gradient all-reduce over the `batch` mesh dimension and the optimizer run on
+    /// fp32; model parallelism splits `heads`/`d_ff` (T5's layout rules), whose partial sums
+    /// are all-reduced (no sequence parallelism), and `SimdMeshImpl.allreduce` casts a bf16
+    /// tensor to fp32 when its group exceeds `allreduce_in_bfloat16_max_group_size` (default 8)
+    /// cores (`mesh_tensorflow/simd_mesh_impl.py`). The optimizer is not sharded (each
+    /// replica updates its slices): `zero_stage = 0`.
+    MeshTensorflow,
+    /// TF 1.x `TPUEstimator` data parallelism (Tensor2Tensor and the TPU reference models):
+    /// `CrossShardOptimizer` all-reduces (`cross_replica_sum`) the gradients of the float32
+    /// variables (T2T `common_hparams`: `weight_dtype="float32"`; `utils/optimize.py`) in
+    /// fp32, and every replica applies the whole optimizer (`zero_stage = 0`).
+    TpuEstimator,
+}
+
+/// TPU v2/v3 TensorCores per chip, the unit Mesh TensorFlow's mesh counts (its `tpu_mesh_shape`
+/// takes `2 x` the chips of a topology; Cloud TPU system architecture: two cores per v2/v3 chip).
+pub const MESH_TF_CORES_PER_CHIP: u32 = 2;
+
+/// Mesh TensorFlow's `SimdMeshImpl(allreduce_in_bfloat16_max_group_size=8)`: a bf16 all-reduce
+/// over more cores than this runs in fp32 (`mesh_tensorflow/simd_mesh_impl.py`).
+pub const MESH_TF_BF16_ALLREDUCE_MAX_CORES: u32 = 8;
+
+/// Bytes of an fp32 element (TF's float32 variables and gradients).
+const FP32_BYTES: f64 = 4.0;
+
+impl Framework {
+    /// Whether the framework keeps its trainable variables (and so their gradients and the
+    /// optimizer's reads) in fp32 whatever the compute precision.
+    pub fn fp32_variables(self) -> bool {
+        matches!(self, Framework::MeshTensorflow | Framework::TpuEstimator)
+    }
+
+    /// Whether the framework shards optimizer states (ZeRO) at all.
+    pub fn shards_optimizer(self) -> bool {
+        !self.fp32_variables()
+    }
+
+    /// Bytes per element of the data-parallel gradient synchronisation, with activations and
+    /// gradients of the layers in `p` bytes: fp32 gradients of fp32 variables, else `p`.
+    pub fn grad_sync_bytes(self, p: f64) -> f64 {
+        if self.fp32_variables() {
+            FP32_BYTES.max(p)
+        } else {
+            p
+        }
+    }
+
+    /// Bytes per element of a tensor-parallel collective over `tp` chips with activations in
+    /// `p` bytes: Mesh TensorFlow all-reduces bf16 over more than 8 cores in fp32.
+    pub fn tp_collective_bytes(self, p: f64, tp: u32) -> f64 {
+        if self == Framework::MeshTensorflow
+            && tp.saturating_mul(MESH_TF_CORES_PER_CHIP) > MESH_TF_BF16_ALLREDUCE_MAX_CORES
+        {
+            FP32_BYTES.max(p)
+        } else {
+            p
+        }
+    }
 }
 
 /// Which tensors FP8 training keeps in FP8 (`training.fp8_recipe`; with `precision = "fp8"`).

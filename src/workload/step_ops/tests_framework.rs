@@ -388,3 +388,91 @@ fn gpt_neox_step_ops_only_replace_zero_stage_one() {
     // 2 x (2 norms + 4 linears) + embedding + final norm + output layer.
     assert_eq!(per_step(&s, "ds.overflow_check")[0].host_syncs, 15 + 1);
 }
+
+/// Bytes per rank of the step's `name` communication ops, first stage, micro-batch and per-step.
+fn comm_bytes(s: &StepOps, name: &str) -> Vec<f64> {
+    s.stages[0]
+        .micro_batch()
+        .chain(s.stages[0].per_step.iter())
+        .filter(|o| o.name == name)
+        .filter_map(|o| o.comm.map(|c| c.bytes_per_rank))
+        .collect()
+}
+
+#[test]
+fn mesh_tensorflow_all_reduces_over_more_than_8_cores_and_the_gradients_in_fp32() {
+    let m = dense(false);
+    let no_sp = OpsConfig {
+        sequence_parallel: false,
+        ..OpsConfig::default()
+    };
+    let mtf = OpsConfig {
+        framework: Framework::MeshTensorflow,
+        ..no_sp
+    };
+    // T = 256 tokens of d 512: a TP all-reduce holds T x d elements.
+    let e = 256.0 * 512.0;
+    for (tp, wire) in [(4, 2.0), (8, 4.0)] {
+        // tp 4 chips = 8 cores stays bf16 (`allreduce_in_bfloat16_max_group_size = 8`); tp 8 = 16
+        // cores goes fp32.
+        let mut p = plan(Precision::Bf16, tp);
+        p.dp = 2;
+        p.global_batch_seqs = 4;
+        let s = step_ops(&m, &p, &mtf).unwrap();
+        let meg = step_ops(&m, &p, &no_sp).unwrap();
+        for name in ["attn.tp_reduce", "ffn.tp_reduce", "embed.tp_reduce"] {
+            let b = comm_bytes(&s, name);
+            assert!(!b.is_empty(), "{name}");
+            assert!(b.iter().all(|&x| x == e * wire), "{name} at tp {tp}: {b:?}");
+            assert!(comm_bytes(&meg, name).iter().all(|&x| x == e * 2.0));
+        }
+        // Gradients of the fp32 variables: twice Megatron's bf16 all-reduce.
+        let (g, gm) = (
+            comm_bytes(&s, "dp.grad_sync"),
+            comm_bytes(&meg, "dp.grad_sync"),
+        );
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0], 2.0 * gm[0]);
+    }
+}
+
+#[test]
+fn tpu_estimator_sums_fp32_gradients_and_updates_fp32_variables_without_a_copy() {
+    let m = dense(false);
+    let mut p = plan(Precision::Bf16, 1);
+    p.dp = 4;
+    p.global_batch_seqs = 8;
+    let meg = OpsConfig {
+        optimizer: OptimizerKind::Adafactor,
+        ..OpsConfig::default()
+    };
+    let est = OpsConfig {
+        framework: Framework::TpuEstimator,
+        ..meg
+    };
+    let (s, sm) = (
+        step_ops(&m, &p, &est).unwrap(),
+        step_ops(&m, &p, &meg).unwrap(),
+    );
+    let g = comm_bytes(&s, "dp.grad_sync");
+    assert_eq!(g[0], 2.0 * comm_bytes(&sm, "dp.grad_sync")[0]);
+    let params = g[0] / 4.0;
+    let upd = s.stages[0]
+        .per_step
+        .iter()
+        .find(|o| o.name == "optimizer.update")
+        .unwrap();
+    // Adafactor on fp32 variables: 16 B per parameter, no main-to-model copy (Megatron's bf16
+    // path adds 4 + 2 B).
+    assert!(
+        (upd.bytes / params - 16.0).abs() < 1e-9,
+        "{}",
+        upd.bytes / params
+    );
+    let upd_m = sm.stages[0]
+        .per_step
+        .iter()
+        .find(|o| o.name == "optimizer.update")
+        .unwrap();
+    assert!((upd_m.bytes / params - 22.0).abs() < 1e-9);
+}
