@@ -17,8 +17,6 @@ mod moe_tutel;
 mod tests;
 #[cfg(test)]
 mod tests_framework;
-#[cfg(test)]
-mod tests_tutel;
 
 pub use build::{optimizer_bytes_per_param, step_ops, uniform_expert_tokens, StageOps, StepOps};
 pub use fp8::Fp8ScaleUpdate;
