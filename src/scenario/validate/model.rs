@@ -286,7 +286,19 @@ impl Validator<'_> {
         let name = match framework {
             Framework::MeshTensorflow => "mesh-tensorflow",
             Framework::TpuEstimator => "tpu-estimator",
-            Framework::Megatron | Framework::GptNeox => return Ok(()),
+            Framework::Megatron => return Ok(()),
+            Framework::GptNeox => {
+                // GPT-NeoX v1.0 trains through DeepSpeed's pipeline engine even at pp 1, which
+                // all-reduces the gradients after the last backward; DeepSpeed reads
+                // `overlap_comm` under ZeRO-2 only (workload/step_ops/deepspeed.rs).
+                if plan.zero_stage == 1 && t.overlap_grad_sync == Some(true) {
+                    return Err(self.loc.invalid(
+                        "training.overlap_grad_sync",
+                        "framework \"gpt-neox\" with zero_stage = 1 all-reduces the gradients after the backward (DeepSpeed's pipeline engine; `overlap_comm` is read by ZeRO-2 only); valid: false, or leave it out".to_string(),
+                    ));
+                }
+                return Ok(());
+            }
         };
         if !framework.shards_optimizer() && plan.zero_stage != 0 {
             return Err(self.loc.invalid(
@@ -566,6 +578,26 @@ mod tests {
             "expert_ffn_hidden = 2816\n[models.moe.mla]\nkv_lora_rank = 256\nqk_nope_head_dim = 64\nqk_rope_head_dim = 32\nv_head_dim = 64\n",
         );
         assert!(e.contains("q_lora_rank"), "{e}");
+    }
+
+    #[test]
+    fn gpt_neox_zero1_refuses_an_overlapped_gradient_sync() {
+        let e = err(
+            "recompute = false",
+            "recompute = false\nframework = \"gpt-neox\"\noverlap_grad_sync = true",
+        );
+        assert!(
+            e.starts_with("s.toml:")
+                && e.contains("`training.overlap_grad_sync`")
+                && e.contains("gpt-neox")
+                && e.contains("valid: false"),
+            "{e}"
+        );
+        with(
+            "recompute = false",
+            "recompute = false\nframework = \"gpt-neox\"\noverlap_grad_sync = false",
+        )
+        .expect("valid");
     }
 
     #[test]
