@@ -103,13 +103,7 @@ fn thread_cpu_s() -> f64 {
 fn scale() {
     for (nodes, node_pairs) in [(64, false), (64, true), (128, false), (256, false)] {
         let inp = input_on(8 * nodes);
-        let knobs = Knobs {
-            power_limit_w: inp.accelerator.tdp_w,
-            top_k: 2,
-            micro_batches: 1,
-            capacity_factor: None,
-            active_experts: None,
-        };
+        let knobs = knobs_of(&inp);
         let sh = shares_on(8 * nodes);
         let mut m = EventStepModel::new(inp);
         if node_pairs {
@@ -130,18 +124,23 @@ fn scale() {
     }
 }
 
-fn bench(c: &mut Criterion) {
-    if std::env::var_os("MOESIM_BENCH_SCALE").is_some() {
-        scale();
-    }
-    let inp = input();
-    let knobs = Knobs {
+/// Full-speed knobs of the benched MoE (top-2, one micro-batch per step, uncapped).
+fn knobs_of(inp: &EventStepInput) -> Knobs {
+    Knobs {
         power_limit_w: inp.accelerator.tdp_w,
         top_k: 2,
         micro_batches: 1,
         capacity_factor: None,
         active_experts: None,
-    };
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    if std::env::var_os("MOESIM_BENCH_SCALE").is_some() {
+        scale();
+    }
+    let inp = input();
+    let knobs = knobs_of(&inp);
     let sh = shares();
     let mut m = EventStepModel::new(inp.clone());
     let t0 = Instant::now();

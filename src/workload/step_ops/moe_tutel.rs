@@ -192,16 +192,16 @@ pub(super) fn tutel_moe_ffn(e: &mut Emit, c: &Ctx, moe: &MoeSpec) {
         Op::compute("tutel.encode", K::Scatter, 0.0, rows_moved).launches(ku),
         &[Op::compute("tutel.encode", K::Gather, 0.0, rows_moved).launches(2 * ku - 1)],
     );
+    let cast = || {
+        pad(Op::compute(
+            "tutel.cast",
+            K::Elementwise,
+            0.0,
+            rows * d * (p + pd),
+        ))
+    };
     if pd != p {
-        e.mem(
-            pad(Op::compute(
-                "tutel.cast",
-                K::Elementwise,
-                0.0,
-                rows * d * (p + pd),
-            )),
-            1.0,
-        );
+        e.mem(cast(), 1.0);
     }
     // Dispatch (`moe_layer.py` L277): the whole padded buffer, then its permute-copy from
     // `[ep, E_local, cap, d]` to `[E_local, ep * cap, d]` (`communicate.py` L410-413);
@@ -271,15 +271,7 @@ pub(super) fn tutel_moe_ffn(e: &mut Emit, c: &Ctx, moe: &MoeSpec) {
         e.push(op.clone(), &[op]);
     }
     if pd != p {
-        e.mem(
-            pad(Op::compute(
-                "tutel.cast",
-                K::Elementwise,
-                0.0,
-                rows * d * (p + pd),
-            )),
-            1.0,
-        );
+        e.mem(cast(), 1.0);
     }
     // Decode (`GatingDecoder.forward`, L51-64): fp16 gates widened to half2 (`repeat`, per
     // slot), each token's row gathered and weighted, slots summed. Backward (L67-79): a zeroed

@@ -133,28 +133,22 @@ pub(in crate::sim::event_step) fn dualpipe(r: u32, n: u32, m: u32) -> DualOrder 
     let (mut sends, mut out) = (Vec::new(), Vec::new());
     let (mut sf, mut sb) = ([0u32; 2], [0u32; 2]);
     let pass = |bwd, mb, chunk| Pass { bwd, mb, chunk };
+    // The next pass of direction `d` a transfer counter stands at, the counter moved on.
+    let next = |ctr: &mut [u32; 2], bwd: bool, d: u32| {
+        let k = ctr[d as usize];
+        ctr[d as usize] += 1;
+        Pass {
+            bwd,
+            mb: k,
+            chunk: d,
+        }
+    };
     for a in program(r, n, m as usize) {
         match a {
-            Act::RecvF(p) if has_prev(dir(p)) => {
-                let d = dir(p);
-                posted.push(pass(false, rf[d as usize], d));
-                rf[d as usize] += 1;
-            }
-            Act::RecvB(p) if has_next(dir(p)) => {
-                let d = dir(p);
-                posted.push(pass(true, rb[d as usize], d));
-                rb[d as usize] += 1;
-            }
-            Act::SendF(p) if has_next(dir(p)) => {
-                let d = dir(p);
-                sends.push(pass(false, sf[d as usize], d));
-                sf[d as usize] += 1;
-            }
-            Act::SendB(p) if has_prev(dir(p)) => {
-                let d = dir(p);
-                sends.push(pass(true, sb[d as usize], d));
-                sb[d as usize] += 1;
-            }
+            Act::RecvF(p) if has_prev(dir(p)) => posted.push(next(&mut rf, false, dir(p))),
+            Act::RecvB(p) if has_next(dir(p)) => posted.push(next(&mut rb, true, dir(p))),
+            Act::SendF(p) if has_next(dir(p)) => sends.push(next(&mut sf, false, dir(p))),
+            Act::SendB(p) if has_prev(dir(p)) => sends.push(next(&mut sb, true, dir(p))),
             // The commit launches the sends posted since the last one and waits for them and
             // for the receives.
             Act::Commit => {
