@@ -31,6 +31,21 @@ pub const INTER_BUSBW_EFFICIENCY: f64 = 48.0 / 50.0;
 /// 2-node 57.17 exceeds line rate, the known 2-node tree artefact of nccl-tests busbw,
 /// NVIDIA/nccl-tests#22), and the validation runs span 4-64 nodes.
 pub const EFA_P4D_BUSBW_EFFICIENCY: f64 = 29.61 / 50.0;
+/// Aggregate DCN rate of PaLM's cross-pod gradient exchange [bit/s]: "each pair of hosts exchange
+/// approximately 1.3 GB of gradients in every training step that amounts to an aggregate burst
+/// of 81 Tbps across all hosts", 6144 TPU v4 chips "attached to a total of 1536 hosts across two
+/// pods" (Chowdhery et al. 2022, arXiv:2204.02311, Sec. 4). Read as what all hosts send at once
+/// (1536 x 1.3 GB in 0.197 s); the only published DCN rate of a TPU training run found.
+pub const PALM_DCN_BURST_BITS_PER_S: f64 = 81e12;
+/// TPU v4 hosts of PaLM's two pods (Chowdhery et al. 2022, Sec. 4) [hosts].
+pub const PALM_DCN_HOSTS: f64 = 1536.0;
+/// Achieved DCN rate per TPU host per direction [bytes/s]: PaLM's burst over its hosts,
+/// 81e12 / 8 / 1536 = 6.59 GB/s. Already an achieved rate (Pathways' chunked multi-flow
+/// transfers), so the `dcn-tpu` preset carries a bus-bandwidth efficiency of 1.
+pub const DCN_TPU_HOST_BYTES_PER_S: f64 = PALM_DCN_BURST_BITS_PER_S / 8.0 / PALM_DCN_HOSTS;
+/// Chips per TPU v3 / v4 host, over which a host's DCN rate is shared (Cloud TPU system
+/// architecture: a v3 or v4 host drives 4 chips; PaLM: 6144 chips on 1536 hosts).
+pub const TPU_CHIPS_PER_HOST: f64 = 4.0;
 
 /// The family of an interconnect, as named in scenario files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -259,9 +274,9 @@ static PRESETS: [LinkPreset; 16] = [
         key: "dcn-tpu",
         name: "Data-centre network between TPU hosts (per chip of a 4-chip host)",
         kind: InterconnectKind::Dcn,
-        link: Link { bw_bytes_per_s: 2.5e10 / 4.0, latency_s: NET_LATENCY_S, busbw_efficiency: INTER_BUSBW_EFFICIENCY },
+        link: Link { bw_bytes_per_s: DCN_TPU_HOST_BYTES_PER_S / TPU_CHIPS_PER_HOST, latency_s: NET_LATENCY_S, busbw_efficiency: 1.0 },
         switch_radix: 64,
-        source: "DCN ~2.5e10 bytes/s per host (jax-ml/scaling-book tpus.md) over the 4 chips of a TPU v3/v4 host = 6.25 GB/s per chip; latency and radix assumed as for NDR InfiniBand",
+        source: "achieved DCN rate per TPU v4 host 6.59 GB/s = PaLM's cross-pod gradient burst, 81 Tbps aggregate over 1536 hosts (Chowdhery et al. 2022, arXiv:2204.02311, Sec. 4), over the 4 chips of a host = 1.65 GB/s per chip, efficiency 1 (already achieved); TPU v3 hosts ASSUMED the same (no v3 DCN rate published); the scaling-book's 'typically around 2.5e10 bytes / second per host' (tpus.md) is today's hosts, 3.8x PaLM's; latency and radix assumed as for NDR InfiniBand",
     },
     LinkPreset {
         key: "tpu-ici",
@@ -386,16 +401,17 @@ mod tests {
         assert_eq!("EFA".parse(), Ok(InterconnectKind::Efa));
     }
 
-    /// EFA carries its measured 29.61 of 50 GB/s (nccl#527, 4 nodes); every other preset the
-    /// InfiniBand 48 of 50 until it has a measurement of its own.
+    /// EFA carries its measured 29.61 of 50 GB/s (nccl#527, 4 nodes), the DCN PaLM's achieved
+    /// rate as it is (1); every other preset the InfiniBand 48 of 50 until it has a measurement
+    /// of its own.
     #[test]
     fn efa_p4d_carries_its_measured_efficiency_and_the_rest_the_ib_default() {
         assert!((EFA_P4D_BUSBW_EFFICIENCY - 0.5922).abs() < 1e-12);
         for p in link_presets() {
-            let want = if p.key == "efa-p4d" {
-                EFA_P4D_BUSBW_EFFICIENCY
-            } else {
-                INTER_BUSBW_EFFICIENCY
+            let want = match p.key {
+                "efa-p4d" => EFA_P4D_BUSBW_EFFICIENCY,
+                "dcn-tpu" => 1.0,
+                _ => INTER_BUSBW_EFFICIENCY,
             };
             assert_eq!(p.link.busbw_efficiency, want, "{}", p.key);
         }
@@ -406,6 +422,19 @@ mod tests {
             efa.as_ref().is_ok_and(|b| (b - 29.61e9).abs() < 1e3),
             "{efa:?}"
         );
+    }
+
+    /// The TPU DCN row is PaLM's published burst: 81 Tbps over 1536 hosts = 6.59 GB/s per host,
+    /// 1.65 GB/s per chip of a 4-chip host, so 1.3 GB per host crosses in ~0.2 s.
+    #[test]
+    fn dcn_tpu_is_palms_cross_pod_burst_per_chip() {
+        let dcn = link_preset("dcn-tpu").map(|p| (p.kind, p.link));
+        let (kind, link) = dcn.expect("dcn-tpu preset");
+        assert_eq!(kind, InterconnectKind::Dcn);
+        assert!((DCN_TPU_HOST_BYTES_PER_S - 6.592e9).abs() < 1e6);
+        assert!((link.bw_bytes_per_s - 1.648e9).abs() < 1e6, "{link:?}");
+        let burst_s = 1.3e9 / (TPU_CHIPS_PER_HOST * link.bw_bytes_per_s * link.busbw_efficiency);
+        assert!((burst_s - 0.197).abs() < 0.001, "{burst_s}");
     }
 
     #[test]
