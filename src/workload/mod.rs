@@ -8,7 +8,7 @@ pub mod plan;
 pub mod precision;
 pub mod step_ops;
 
-pub use arch::{Act, Arch, MlaSpec, NormKind, RouterScore};
+pub use arch::{Act, Arch, Block, BlockKind, EtSpec, MlaSpec, NormKind, RouterScore};
 pub use error::WorkloadError;
 pub use memory::{
     check_fits, check_fits_under, memory_per_gpu, memory_per_gpu_under, MemoryBreakdown,
