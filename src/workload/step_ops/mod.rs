@@ -17,6 +17,8 @@ mod moe_tutel;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_evolved;
+#[cfg(test)]
 mod tests_framework;
 
 pub use build::{optimizer_bytes_per_param, step_ops, uniform_expert_tokens, StageOps, StepOps};
