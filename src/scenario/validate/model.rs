@@ -458,7 +458,7 @@ impl Validator<'_> {
 mod tests {
     use crate::scenario::{parse_scenario, Scenario};
     use crate::workload::step_ops::{OptimizerKind, RouterKernel};
-    use crate::workload::{Act, NormKind, Recompute, RouterScore};
+    use crate::workload::{Act, Block, EtSpec, NormKind, Recompute, RouterScore};
     use std::path::Path;
 
     const BASE: &str = include_str!("../../../scenarios/single_node.toml");
@@ -551,6 +551,83 @@ mod tests {
                 && e.contains("relu")
                 && e.contains("swiglu")
                 && e.contains("gelu"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn evolved_transformer_block_reaches_the_job_and_bad_combinations_are_named() {
+        const DENSE: &str = "vocab = 32000\nffn_hidden = 2816\n\n[parallel.moe]";
+        let et = |extra: &str| {
+            format!("vocab = 32000\nffn_hidden = 4096\nblock = \"evolved-transformer\"\n{extra}\n[parallel.moe]")
+        };
+        let s = with(DENSE, &et("et_encoder_cells = 1\net_dropout = 0.1\n")).expect("valid");
+        let a = &s.dense.as_ref().expect("dense job").model.arch;
+        assert_eq!(
+            a.block,
+            Block::EvolvedTransformer(EtSpec {
+                encoder_cells: 1,
+                dropout: 0.1
+            })
+        );
+        assert_eq!(a.norm, NormKind::LayerNorm, "T2T's layer norm by default");
+        let e = err(
+            DENSE,
+            "vocab = 32000\nffn_hidden = 2816\nblock = \"evolved\"\n\n[parallel.moe]",
+        );
+        assert!(
+            e.contains("`models.dense.block`") && e.contains("evolved-transformer"),
+            "{e}"
+        );
+        let e = err(
+            DENSE,
+            "vocab = 32000\nffn_hidden = 2816\net_encoder_cells = 1\n\n[parallel.moe]",
+        );
+        assert!(
+            e.contains("`models.dense.et_encoder_cells`") && e.contains("evolved-transformer"),
+            "{e}"
+        );
+        let e = err(DENSE, &et("norm = \"rmsnorm\"\n"));
+        assert!(
+            e.contains("`models.dense.norm`") && e.contains("layernorm"),
+            "{e}"
+        );
+        let e = err(DENSE, &et("act = \"gelu\"\n"));
+        assert!(e.contains("`models.dense.act`"), "{e}");
+        let e = err(DENSE, &et("et_dropout = 1.5\n"));
+        assert!(
+            e.contains("`models.dense.et_dropout`") && e.contains("[0, 1)"),
+            "{e}"
+        );
+        let e = err(DENSE, &et("et_encoder_cells = 12\n"));
+        assert!(
+            e.contains("model.et_encoder_cells") && e.contains("below model.layers"),
+            "{e}"
+        );
+        let e = err(
+            DENSE,
+            "vocab = 32000\nffn_hidden = 2816\nblock = \"evolved-transformer\"\n\n[parallel.moe]",
+        );
+        assert!(e.contains("model.ffn_hidden") && e.contains("4096"), "{e}");
+        let e = err(
+            MOE,
+            "expert_ffn_hidden = 2816\nblock = \"evolved-transformer\"\n",
+        );
+        assert!(
+            e.contains("`models.moe`") && e.contains("MoE layers"),
+            "{e}"
+        );
+        let base = BASE.replacen(DENSE, &et(""), 1).replacen(
+            "[parallel.dense]\ndp = 8\ntp = 1",
+            "[parallel.dense]\ndp = 4\ntp = 2",
+            1,
+        );
+        let e = parse_scenario("s.toml", &base, Path::new("."))
+            .map(|_| ())
+            .expect_err("tp 2");
+        let e = e.to_string();
+        assert!(
+            e.contains("`models.dense.block`") && e.contains("plan.tp"),
             "{e}"
         );
     }

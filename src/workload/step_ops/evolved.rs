@@ -77,9 +77,17 @@ pub(super) fn emit_cell(e: &mut Emit, c: &Ctx, layer: u32) {
     }
 }
 
-/// The dropout rate of the cells (0 without ET).
+/// Dropout rate of the cells' branch outputs and FFN hidden (T2T `layer_prepostprocess_dropout`).
+/// `models.X.et_dropout` until the general `hidden_dropout` key (helper branch wt9-arch) merges,
+/// which this should then read.
 fn dropout_rate(c: &Ctx) -> f64 {
     c.model.arch.block.et().map_or(0.0, |s| s.dropout)
+}
+
+/// Dropout rate of the attention probabilities (T2T `attention_dropout`): the same key as
+/// [`dropout_rate`] until the general `attention_dropout` key (wt9-arch) merges.
+fn attention_dropout_rate(c: &Ctx) -> f64 {
+    dropout_rate(c)
 }
 
 /// A streamed element-wise op over `elems` elements reading `reads` and writing `writes`
@@ -207,7 +215,7 @@ fn core(e: &mut Emit, c: &Ctx, heads: f64, causal: bool) {
             Op::compute("attn.core.softmax", K::Elementwise, 5.0 * n, 2.0 * n * p),
             1.5,
         );
-        if dropout_rate(c) > 0.0 {
+        if attention_dropout_rate(c) > 0.0 {
             e.mem(
                 Op::compute(
                     "attn.core.dropout",

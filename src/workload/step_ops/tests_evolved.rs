@@ -5,6 +5,7 @@ use super::super::arch::{Arch, Block, EtSpec, NormKind};
 use super::super::model::{FfnKind, ModelSpec};
 use super::super::plan::{ParallelPlan, Recompute};
 use super::super::precision::Precision;
+use super::KernelClass as K;
 use super::*;
 
 /// An ET model of `layers` cells, the first `enc` of them encoder cells.
@@ -71,7 +72,11 @@ fn meena_shapes_count_2_6b_parameters() {
     let hand = encoder + 13.0 * decoder + embed;
     let m = et(14, 2560, 32, 128, 1, 0.1);
     m.validate().unwrap();
-    assert!((m.params_total() / hand - 1.0).abs() < 1e-12, "{} vs {hand}", m.params_total());
+    assert!(
+        (m.params_total() / hand - 1.0).abs() < 1e-12,
+        "{} vs {hand}",
+        m.params_total()
+    );
     assert!((hand / 2.6e9 - 1.0).abs() < 0.01, "{hand}");
     // Per-layer parameters reach the optimizer and memory through the same count.
     assert!((m.layer_dense_params(0) / encoder - 1.0).abs() < 1e-12);
@@ -106,13 +111,19 @@ fn one_decoder_cell_forward_flops_match_a_hand_count() {
     let core = sum(&|o| o.class == K::FlashAttention);
     assert_eq!(core, 4.0 * t * d * (2.0 * (s + 1.0) / 2.0 + 2.0 * s));
     // Seven norms (d, d, 2d, d, d, d, 4d wide), each a LayerNorm kernel.
-    let norms: Vec<f64> = ops.iter().filter(|o| o.class == K::Norm).map(|o| o.bytes).collect();
+    let norms: Vec<f64> = ops
+        .iter()
+        .filter(|o| o.class == K::Norm)
+        .map(|o| o.bytes)
+        .collect();
     assert_eq!(norms.len(), 7);
     assert_eq!(norms.iter().sum::<f64>(), 2.0 * 2.0 * t * 11.0 * d);
     // Dropout after every branch: 0.1 in Meena; none without it.
     assert!(ops.iter().any(|o| o.name == "et.conv.dropout"));
     let quiet = et(3, 64, 4, 16, 1, 0.0);
-    assert!(!fwd(&quiet, 1, &OpsConfig::default()).iter().any(|o| o.name.contains("dropout")));
+    assert!(!fwd(&quiet, 1, &OpsConfig::default())
+        .iter()
+        .any(|o| o.name.contains("dropout")));
 }
 
 #[test]
@@ -121,12 +132,24 @@ fn one_encoder_cell_forward_flops_and_weights_match_a_hand_count() {
     let m = et(3, 64, 4, 16, 1, 0.1);
     let cfg = OpsConfig::default();
     let ops = fwd(&m, 0, &cfg);
-    let gemm: f64 = ops.iter().filter(|o| o.class == K::Gemm).map(|o| o.flops).sum();
+    let gemm: f64 = ops
+        .iter()
+        .filter(|o| o.class == K::Gemm)
+        .map(|o| o.flops)
+        .sum();
     // GLU 2, dense 4, conv 3x1 1.5, pointwise 4d -> d/2 2, attention 4, FFN 8 (d^2).
     assert_eq!(gemm, 2.0 * t * 21.5 * d * d);
-    let core: f64 = ops.iter().filter(|o| o.class == K::FlashAttention).map(|o| o.flops).sum();
+    let core: f64 = ops
+        .iter()
+        .filter(|o| o.class == K::FlashAttention)
+        .map(|o| o.flops)
+        .sum();
     assert_eq!(core, 4.0 * t * d * s); // bidirectional
-    let dw: f64 = ops.iter().filter(|o| o.name.ends_with("depthwise")).map(|o| o.flops).sum();
+    let dw: f64 = ops
+        .iter()
+        .filter(|o| o.name.ends_with("depthwise"))
+        .map(|o| o.flops)
+        .sum();
     assert_eq!(dw, 2.0 * t * 9.0 * 4.0 * d);
     // The weight gradients of the step cover exactly the cell's matmul weights.
     let step = step_ops(&m, &plan(2), &cfg).unwrap();
@@ -148,7 +171,10 @@ fn one_encoder_cell_forward_flops_and_weights_match_a_hand_count() {
         .sum();
     let causal_gap = 2.0 * 4.0 * t * d * (s - (s + 1.0) / 2.0) * 2.0; // 2 decoder cells x 2 causal
     let model = m.flops_per_token_train() / 3.0 * t;
-    assert!((step_fwd + causal_gap - model).abs() / model < 1e-12, "{step_fwd} {model}");
+    assert!(
+        (step_fwd + causal_gap - model).abs() / model < 1e-12,
+        "{step_fwd} {model}"
+    );
 }
 
 #[test]
@@ -160,11 +186,17 @@ fn t2t_unfused_core_writes_the_scores_and_drops_them() {
     };
     let ops = fwd(&m, 0, &cfg);
     // Two self-attentions: the wide one with 8 heads, the standard with 4.
-    let scores: Vec<&Op> = ops.iter().filter(|o| o.name == "attn.core.scores").collect();
+    let scores: Vec<&Op> = ops
+        .iter()
+        .filter(|o| o.name == "attn.core.scores")
+        .collect();
     assert_eq!(scores.len(), 2);
     let n = |h: f64| 2.0 * h * 16.0 * 16.0;
     assert_eq!(scores[0].bytes - scores[1].bytes, (n(8.0) - n(4.0)) * 2.0);
-    assert_eq!(ops.iter().filter(|o| o.name == "attn.core.dropout").count(), 2);
+    assert_eq!(
+        ops.iter().filter(|o| o.name == "attn.core.dropout").count(),
+        2
+    );
 }
 
 #[test]
@@ -192,12 +224,33 @@ fn evolved_transformer_refuses_what_it_does_not_model() {
     };
     let mut p = plan(2);
     p.tp = 2;
-    assert_eq!(field(evolved_plan_fits(&m, &p, Framework::TpuEstimator, Precision::Bf16)), "plan.tp");
+    assert_eq!(
+        field(evolved_plan_fits(
+            &m,
+            &p,
+            Framework::TpuEstimator,
+            Precision::Bf16
+        )),
+        "plan.tp"
+    );
     let mut p = plan(2);
     p.pp = 2;
-    assert_eq!(field(evolved_plan_fits(&m, &p, Framework::TpuEstimator, Precision::Bf16)), "plan.pp");
     assert_eq!(
-        field(evolved_plan_fits(&m, &plan(2), Framework::Megatron, Precision::Fp8)),
+        field(evolved_plan_fits(
+            &m,
+            &p,
+            Framework::TpuEstimator,
+            Precision::Bf16
+        )),
+        "plan.pp"
+    );
+    assert_eq!(
+        field(evolved_plan_fits(
+            &m,
+            &plan(2),
+            Framework::Megatron,
+            Precision::Fp8
+        )),
         "training.precision"
     );
     assert!(step_ops(&m, &p, &OpsConfig::default()).is_err());
@@ -215,7 +268,10 @@ fn evolved_transformer_refuses_what_it_does_not_model() {
     assert_eq!(check(&|m| m.arch.norm = NormKind::RmsNorm), "model.block");
     assert_eq!(check(&|m| m.arch.sliding_window = Some(8)), "model.block");
     assert_eq!(
-        check(&|m| m.arch.block = Block::EvolvedTransformer(EtSpec { encoder_cells: 3, dropout: 0.0 })),
+        check(&|m| m.arch.block = Block::EvolvedTransformer(EtSpec {
+            encoder_cells: 3,
+            dropout: 0.0
+        })),
         "model.et_encoder_cells"
     );
 }
