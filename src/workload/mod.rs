@@ -4,6 +4,7 @@ pub mod arch;
 mod error;
 pub mod memory;
 pub mod model;
+mod model_evolved;
 pub mod plan;
 pub mod precision;
 pub mod step_ops;
