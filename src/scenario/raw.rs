@@ -194,6 +194,12 @@ pub struct RawModel {
     pub norm: Option<NormKind>,
     pub router_score: Option<RouterScore>,
     pub bias: Option<bool>,
+    /// `"standard"` (default) or `"evolved-transformer"`.
+    pub block: Option<crate::workload::BlockKind>,
+    /// Leading Evolved Transformer encoder cells (with `block = "evolved-transformer"`).
+    pub et_encoder_cells: Option<i64>,
+    /// Dropout rate of the Evolved Transformer cells (with `block = "evolved-transformer"`).
+    pub et_dropout: Option<f64>,
     /// `[models.X.curriculum]` (MoE only).
     pub curriculum: Option<RawCurriculum>,
 }

@@ -1,5 +1,6 @@
 //! Architecture keys beyond the basic widths: head width, MLA latent dims, leading dense layers,
-//! sliding-window attention, tied embeddings, FFN activation, norm kind, router score function.
+//! sliding-window attention, tied embeddings, FFN activation, norm kind, router score function,
+//! block kind (standard or Evolved Transformer).
 //!
 //! Every default keeps the behaviour the model had before these keys existed (RMSNorm, SwiGLU,
 //! `head_dim = d_model / heads`, full causal attention, untied embeddings, softmax router, no
@@ -104,4 +105,50 @@ pub struct Arch {
     /// (one reduction per biased linear); the bias parameters themselves (`9 d` per layer) are
     /// negligible and not counted.
     pub bias: bool,
+    /// What one layer (block) is: the standard pre-norm block, or an Evolved Transformer cell.
+    pub block: Block,
+}
+
+/// Kind of block (`models.X.block`).
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum Block {
+    /// Pre-norm attention + FFN block (the default).
+    #[default]
+    Standard,
+    /// Evolved Transformer cells (So, Liang & Le 2019, arXiv:1901.11117; Tensor2Tensor
+    /// `models/evolved_transformer.py`): see `step_ops::evolved`.
+    EvolvedTransformer(EtSpec),
+}
+
+/// Evolved Transformer stack of a model's `layers`.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct EtSpec {
+    /// Leading layers that are ET encoder cells over the same `seq_len` tokens
+    /// (`models.X.et_encoder_cells`); the later layers are decoder cells, which then also attend
+    /// to the last encoder cell's output (T2T's two attend-to-encoder branches). 0: a
+    /// decoder-only stack of decoder cells without those branches.
+    pub encoder_cells: u32,
+    /// Dropout rate of the cells' T2T dropout sites (`layer_prepostprocess_dropout` and
+    /// `attention_dropout`; `models.X.et_dropout`); 0 = no dropout kernels.
+    pub dropout: f64,
+}
+
+impl Block {
+    /// The Evolved Transformer stack, if the blocks are ET cells.
+    pub fn et(&self) -> Option<&EtSpec> {
+        match self {
+            Block::Standard => None,
+            Block::EvolvedTransformer(s) => Some(s),
+        }
+    }
+}
+
+/// The key of `models.X.block`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlockKind {
+    /// `"standard"`.
+    Standard,
+    /// `"evolved-transformer"`.
+    EvolvedTransformer,
 }

@@ -81,13 +81,10 @@ pub fn stage_params(model: &ModelSpec, plan: &ParallelPlan, stage: u32) -> Stage
     let mut dense = 0.0;
     let mut expert = 0.0;
     for layer in stage_layers(model, plan, stage) {
-        dense += model.attn_params_per_layer() + model.norm_params_per_layer();
-        match model.moe() {
-            Some(m) if model.is_moe_layer(layer) => {
-                dense += model.router_params() + m.shared_experts as f64 * model.expert_params();
-                expert += plan.experts_per_rank(model) as f64 * model.expert_params();
-            }
-            _ => dense += model.dense_ffn_params(),
+        dense += model.layer_dense_params(layer);
+        if let Some(m) = model.moe().filter(|_| model.is_moe_layer(layer)) {
+            dense += model.router_params() + m.shared_experts as f64 * model.expert_params();
+            expert += plan.experts_per_rank(model) as f64 * model.expert_params();
         }
     }
     let last = stage + 1 == plan.pp.max(1);
@@ -139,6 +136,9 @@ pub fn activation_bytes_per_layer_under(
 ) -> f64 {
     if plan.precision == Precision::Fp8 && recipe == Fp8Recipe::Deepseek {
         return deepseek_fp8_activation_bytes(model, plan, layer);
+    }
+    if let Some(b) = super::step_ops::evolved_activation_bytes(model, plan, layer) {
+        return b / plan.tp.max(1) as f64;
     }
     let s = model.seq_len as f64;
     let b = plan.micro_batch_seqs as f64;

@@ -4,11 +4,12 @@ pub mod arch;
 mod error;
 pub mod memory;
 pub mod model;
+mod model_evolved;
 pub mod plan;
 pub mod precision;
 pub mod step_ops;
 
-pub use arch::{Act, Arch, MlaSpec, NormKind, RouterScore};
+pub use arch::{Act, Arch, Block, BlockKind, EtSpec, MlaSpec, NormKind, RouterScore};
 pub use error::WorkloadError;
 pub use memory::{
     check_fits, check_fits_under, memory_per_gpu, memory_per_gpu_under, MemoryBreakdown,

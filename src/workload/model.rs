@@ -2,6 +2,7 @@
 
 use super::arch::Arch;
 use super::error::{invalid, WorkloadError};
+pub use super::model_evolved::{et_wide_heads, EtCell};
 
 /// Mixture-of-Experts configuration of the MoE layers.
 #[derive(Clone, Debug, PartialEq)]
@@ -184,6 +185,9 @@ impl ModelSpec {
 
     fn validate_arch(&self) -> Result<(), WorkloadError> {
         let a = &self.arch;
+        if let Some(et) = a.block.et() {
+            self.validate_et(et)?;
+        }
         if a.head_dim == Some(0) {
             return Err(invalid("model.head_dim", 0, "must be at least 1"));
         }
@@ -227,6 +231,22 @@ impl ModelSpec {
             }
         }
         Ok(())
+    }
+
+    /// Non-expert parameters of one layer: attention, norms, dense FFN (standard block) or the
+    /// Evolved Transformer cell (see [`ModelSpec::et_cell`]); router and experts not included.
+    pub fn layer_dense_params(&self, layer: u32) -> f64 {
+        match self.et_cell(layer) {
+            Some(c) => c.params(),
+            None => {
+                let ffn = if self.is_moe_layer(layer) {
+                    0.0
+                } else {
+                    self.dense_ffn_params()
+                };
+                self.attn_params_per_layer() + self.norm_params_per_layer() + ffn
+            }
+        }
     }
 
     /// Layers with an MoE FFN.
@@ -341,6 +361,9 @@ impl ModelSpec {
 
     /// Non-embedding parameters of the layers (all experts counted).
     pub fn params_non_embedding(&self) -> f64 {
+        if self.arch.block.et().is_some() {
+            return (0..self.layers).map(|l| self.layer_dense_params(l)).sum();
+        }
         let mut p = self.layers as f64
             * (self.attn_params_per_layer() + self.norm_params_per_layer())
             + self.dense_layers() as f64 * self.dense_ffn_params();
@@ -359,6 +382,9 @@ impl ModelSpec {
 
     /// Parameters used per token: attention, dense FFNs, `top_k` routed + shared experts, router, embeddings.
     pub fn params_active(&self) -> f64 {
+        if self.arch.block.et().is_some() {
+            return self.params_total();
+        }
         let mut p = self.layers as f64
             * (self.attn_params_per_layer() + self.norm_params_per_layer())
             + self.dense_layers() as f64 * self.dense_ffn_params()
@@ -376,8 +402,21 @@ impl ModelSpec {
     /// and context `4 * seq * d_model` per layer (Hoffmann et al. 2022, Appendix F; no causal
     /// halving). Generalised: `4 * keys * attn_core_width()`, keys = `min(seq, sliding_window)`.
     /// The LM-head GEMM counts whether or not embeddings are tied.
+    ///
+    /// Evolved Transformer cells: 2 FLOP per matmul weight (dense, pointwise and 3x1 convs,
+    /// attention projections; the attend-to-encoder keys and values run over as many encoder
+    /// tokens as the decoder has), 2 per depthwise tap and channel, `4 * seq * d_model` per
+    /// attention core, and the LM head.
     pub fn flops_per_token_train(&self) -> f64 {
         let d = self.d_model as f64;
+        if self.arch.block.et().is_some() {
+            let s = self.seq_len as f64;
+            let cells = (0..self.layers)
+                .filter_map(|l| self.et_cell(l))
+                .map(|c| 2.0 * (c.gemm_weights + c.depthwise) + c.attention_cores * 4.0 * s * d)
+                .sum::<f64>();
+            return 3.0 * (cells + 2.0 * self.vocab as f64 * d);
+        }
         let mut matmul = self.layers as f64 * self.attn_params_per_layer()
             + self.dense_layers() as f64 * self.dense_ffn_params()
             + self.vocab as f64 * d;

@@ -3,7 +3,7 @@
 use super::super::raw::*;
 use super::super::*;
 use super::Validator;
-use crate::workload::{self, Arch, FfnKind, MlaSpec, MoeSpec};
+use crate::workload::{self, Arch, Block, BlockKind, EtSpec, FfnKind, MlaSpec, MoeSpec};
 
 impl Validator<'_> {
     pub(super) fn job(
@@ -234,6 +234,8 @@ impl Validator<'_> {
         let schedule = self.schedule(which, p, t, &model, &plan)?;
         let framework = t.framework.unwrap_or_default();
         self.framework_fits(framework, t, &plan)?;
+        workload::step_ops::evolved_plan_fits(&model, &plan, framework, precision)
+            .map_err(|e| self.loc.invalid(&k("block"), e.to_string()))?;
         let optimizer = t.optimizer.unwrap_or_default();
         workload::check_fits_under(
             &model,
@@ -330,6 +332,43 @@ impl Validator<'_> {
         Ok(())
     }
 
+    /// `block`, `et_encoder_cells`, `et_dropout` of `[models.X]`.
+    fn block(&self, which: &str, m: &RawModel) -> Result<Block, ScenarioError> {
+        let k = |f: &str| format!("models.{which}.{f}");
+        match m.block.unwrap_or(BlockKind::Standard) {
+            BlockKind::Standard => {
+                for (f, present) in [
+                    ("et_encoder_cells", m.et_encoder_cells.is_some()),
+                    ("et_dropout", m.et_dropout.is_some()),
+                ] {
+                    if present {
+                        return Err(self.loc.invalid(
+                            &k(f),
+                            "applies only with block = \"evolved-transformer\"; remove it or set the block",
+                        ));
+                    }
+                }
+                Ok(Block::Standard)
+            }
+            BlockKind::EvolvedTransformer => {
+                let dropout = m.et_dropout.unwrap_or(0.0);
+                if !(0.0..1.0).contains(&dropout) {
+                    return Err(self.loc.invalid(
+                        &k("et_dropout"),
+                        format!("must be a rate in [0, 1) (Meena: 0.1), got {dropout}"),
+                    ));
+                }
+                Ok(Block::EvolvedTransformer(EtSpec {
+                    encoder_cells: match m.et_encoder_cells {
+                        Some(n) => self.count0(&k("et_encoder_cells"), n)?,
+                        None => 0,
+                    },
+                    dropout,
+                }))
+            }
+        }
+    }
+
     /// A count that may be zero (`0..=u32::MAX`).
     fn count0(&self, key: &str, v: i64) -> Result<u32, ScenarioError> {
         if v < 0 || v > u32::MAX as i64 {
@@ -375,7 +414,22 @@ impl Validator<'_> {
                 "a dense model has no router; remove `router_score` (or move it to [models.moe])",
             ));
         }
+        let block = self.block(which, m)?;
+        let et = block.et().is_some();
+        if et && m.norm == Some(crate::workload::NormKind::RmsNorm) {
+            return Err(self.loc.invalid(
+                &k("norm"),
+                "the Evolved Transformer cells use LayerNorm (T2T norm_type = \"layer\"); set norm = \"layernorm\" or leave it out",
+            ));
+        }
+        if et && m.act.is_some() {
+            return Err(self.loc.invalid(
+                &k("act"),
+                "the Evolved Transformer cells fix their activations (GLU, ReLU, swish: evolved_transformer.py); remove `act`",
+            ));
+        }
         Ok(Arch {
+            block,
             head_dim: m
                 .head_dim
                 .map(|v| self.count(&k("head_dim"), v))
@@ -388,7 +442,12 @@ impl Validator<'_> {
                 .transpose()?,
             tied_embeddings: m.tied_embeddings.unwrap_or(false),
             act: m.act.unwrap_or_default(),
-            norm: m.norm.unwrap_or_default(),
+            // T2T's `norm_type = "layer"` under the Evolved Transformer.
+            norm: m.norm.unwrap_or(if et {
+                crate::workload::NormKind::LayerNorm
+            } else {
+                crate::workload::NormKind::default()
+            }),
             router_score: m.router_score.unwrap_or_default(),
             bias: m.bias.unwrap_or(false),
         })
@@ -399,7 +458,7 @@ impl Validator<'_> {
 mod tests {
     use crate::scenario::{parse_scenario, Scenario};
     use crate::workload::step_ops::{OptimizerKind, RouterKernel};
-    use crate::workload::{Act, NormKind, Recompute, RouterScore};
+    use crate::workload::{Act, Block, EtSpec, NormKind, Recompute, RouterScore};
     use std::path::Path;
 
     const BASE: &str = include_str!("../../../scenarios/single_node.toml");
@@ -492,6 +551,83 @@ mod tests {
                 && e.contains("relu")
                 && e.contains("swiglu")
                 && e.contains("gelu"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn evolved_transformer_block_reaches_the_job_and_bad_combinations_are_named() {
+        const DENSE: &str = "vocab = 32000\nffn_hidden = 2816\n\n[parallel.moe]";
+        let et = |extra: &str| {
+            format!("vocab = 32000\nffn_hidden = 4096\nblock = \"evolved-transformer\"\n{extra}\n[parallel.moe]")
+        };
+        let s = with(DENSE, &et("et_encoder_cells = 1\net_dropout = 0.1\n")).expect("valid");
+        let a = &s.dense.as_ref().expect("dense job").model.arch;
+        assert_eq!(
+            a.block,
+            Block::EvolvedTransformer(EtSpec {
+                encoder_cells: 1,
+                dropout: 0.1
+            })
+        );
+        assert_eq!(a.norm, NormKind::LayerNorm, "T2T's layer norm by default");
+        let e = err(
+            DENSE,
+            "vocab = 32000\nffn_hidden = 2816\nblock = \"evolved\"\n\n[parallel.moe]",
+        );
+        assert!(
+            e.contains("`models.dense.block`") && e.contains("evolved-transformer"),
+            "{e}"
+        );
+        let e = err(
+            DENSE,
+            "vocab = 32000\nffn_hidden = 2816\net_encoder_cells = 1\n\n[parallel.moe]",
+        );
+        assert!(
+            e.contains("`models.dense.et_encoder_cells`") && e.contains("evolved-transformer"),
+            "{e}"
+        );
+        let e = err(DENSE, &et("norm = \"rmsnorm\"\n"));
+        assert!(
+            e.contains("`models.dense.norm`") && e.contains("layernorm"),
+            "{e}"
+        );
+        let e = err(DENSE, &et("act = \"gelu\"\n"));
+        assert!(e.contains("`models.dense.act`"), "{e}");
+        let e = err(DENSE, &et("et_dropout = 1.5\n"));
+        assert!(
+            e.contains("`models.dense.et_dropout`") && e.contains("[0, 1)"),
+            "{e}"
+        );
+        let e = err(DENSE, &et("et_encoder_cells = 12\n"));
+        assert!(
+            e.contains("model.et_encoder_cells") && e.contains("below model.layers"),
+            "{e}"
+        );
+        let e = err(
+            DENSE,
+            "vocab = 32000\nffn_hidden = 2816\nblock = \"evolved-transformer\"\n\n[parallel.moe]",
+        );
+        assert!(e.contains("model.ffn_hidden") && e.contains("4096"), "{e}");
+        let e = err(
+            MOE,
+            "expert_ffn_hidden = 2816\nblock = \"evolved-transformer\"\n",
+        );
+        assert!(
+            e.contains("`models.moe`") && e.contains("MoE layers"),
+            "{e}"
+        );
+        let base = BASE.replacen(DENSE, &et(""), 1).replacen(
+            "[parallel.dense]\ndp = 8\ntp = 1",
+            "[parallel.dense]\ndp = 4\ntp = 2",
+            1,
+        );
+        let e = parse_scenario("s.toml", &base, Path::new("."))
+            .map(|_| ())
+            .expect_err("tp 2");
+        let e = e.to_string();
+        assert!(
+            e.contains("`models.dense.block`") && e.contains("plan.tp"),
             "{e}"
         );
     }

@@ -122,14 +122,11 @@ const CROSS_ENTROPY_TP_ALLREDUCES: u32 = 3;
 /// Parameters of one layer on one GPU (TP-sharded; experts also EP-sharded).
 fn layer_params(model: &ModelSpec, plan: &ParallelPlan, layer: u32) -> StageParams {
     let tp = plan.tp.max(1) as f64;
-    let mut dense = model.attn_params_per_layer() + model.norm_params_per_layer();
+    let mut dense = model.layer_dense_params(layer);
     let mut expert = 0.0;
-    match model.moe() {
-        Some(m) if model.is_moe_layer(layer) => {
-            dense += model.router_params() + m.shared_experts as f64 * model.expert_params();
-            expert += plan.experts_per_rank(model) as f64 * model.expert_params();
-        }
-        _ => dense += model.dense_ffn_params(),
+    if let Some(m) = model.moe().filter(|_| model.is_moe_layer(layer)) {
+        dense += model.router_params() + m.shared_experts as f64 * model.expert_params();
+        expert += plan.experts_per_rank(model) as f64 * model.expert_params();
     }
     StageParams {
         dense: dense / tp,
@@ -198,6 +195,7 @@ pub fn step_ops(
     cfg: &OpsConfig,
 ) -> Result<StepOps, WorkloadError> {
     let micro_batches = plan.micro_batches()?;
+    super::evolved_plan_fits(model, plan, cfg.framework, plan.precision)?;
     let c = Ctx::new(model, plan, cfg);
     let pp = plan.pp.max(1);
     let stages = (0..pp).map(|s| stage_ops(&c, s)).collect();

@@ -558,6 +558,9 @@ pub fn layer_forward_ops(
 
 /// Forward and backward ops of one layer.
 pub(super) fn emit_layer(e: &mut Emit, c: &Ctx, layer: u32) {
+    if c.model.arch.block.et().is_some() {
+        return super::evolved::emit_cell(e, c, layer);
+    }
     super::fp8::scale_updates(e, c, c.model.is_moe_layer(layer));
     attention(e, c);
     if c.model.is_moe_layer(layer) {

@@ -9,6 +9,7 @@
 
 mod build;
 mod deepspeed;
+mod evolved;
 mod fp8;
 mod layer;
 mod moe;
@@ -16,9 +17,12 @@ mod moe_tutel;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_evolved;
+#[cfg(test)]
 mod tests_framework;
 
 pub use build::{optimizer_bytes_per_param, step_ops, uniform_expert_tokens, StageOps, StepOps};
+pub use evolved::{evolved_activation_bytes, evolved_plan_fits};
 pub use fp8::Fp8ScaleUpdate;
 pub use layer::layer_forward_ops;
 
