@@ -194,6 +194,10 @@ pub struct RawModel {
     pub norm: Option<NormKind>,
     pub router_score: Option<RouterScore>,
     pub bias: Option<bool>,
+    /// Encoder blocks of an encoder-decoder (counted in `layers`); 0 or absent: decoder-only.
+    pub encoder_layers: Option<i64>,
+    /// Decoder (target) tokens per sequence of an encoder-decoder (`seq_len` is the input length).
+    pub target_len: Option<i64>,
     /// `[models.X.curriculum]` (MoE only).
     pub curriculum: Option<RawCurriculum>,
 }

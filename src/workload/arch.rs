@@ -104,4 +104,6 @@ pub struct Arch {
     /// (one reduction per biased linear); the bias parameters themselves (`9 d` per layer) are
     /// negligible and not counted.
     pub bias: bool,
+    /// Encoder-decoder structure (T5-style; see [`super::enc_dec`]); `None` = decoder-only.
+    pub enc_dec: Option<super::enc_dec::EncDecSpec>,
 }

@@ -30,13 +30,13 @@ pub enum FfnKind {
     Moe(MoeSpec),
 }
 
-/// Decoder-only transformer (pre-norm, rotary positions; by default RMSNorm, SwiGLU, untied
+/// Transformer (decoder-only, or encoder-decoder with `arch.enc_dec`; pre-norm, rotary positions; by default RMSNorm, SwiGLU, untied
 /// embeddings, `head_dim = d_model / heads`; see [`Arch`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
     /// Display name.
     pub name: String,
-    /// Transformer layers (blocks).
+    /// Transformer layers (blocks); an encoder-decoder counts both stacks (`arch.enc_dec`).
     pub layers: u32,
     /// Residual-stream width.
     pub d_model: u32,
@@ -44,7 +44,7 @@ pub struct ModelSpec {
     pub heads: u32,
     /// Key/value heads (GQA; `== heads` is multi-head attention).
     pub kv_heads: u32,
-    /// Training sequence length [tokens].
+    /// Training sequence length [tokens]; an encoder-decoder's input (encoder) length.
     pub seq_len: u32,
     /// Vocabulary size [tokens].
     pub vocab: u32,
@@ -138,6 +138,7 @@ impl ModelSpec {
             ));
         }
         self.validate_arch()?;
+        self.validate_enc_dec()?;
         if let Some(m) = self.moe() {
             if m.experts == 0 {
                 return Err(invalid("model.experts", m.experts, "must be at least 1"));
@@ -321,9 +322,10 @@ impl ModelSpec {
         copies * self.vocab as f64 * self.d_model as f64 + self.final_norm_params()
     }
 
-    /// Final norm parameters (`d_model` gains; LayerNorm also biases).
+    /// Final norm parameters (`d_model` gains; LayerNorm also biases), one per stack (an
+    /// encoder-decoder has two).
     pub fn final_norm_params(&self) -> f64 {
-        self.d_model as f64 * self.arch.norm.params_per_channel()
+        self.final_norms() * self.d_model as f64 * self.arch.norm.params_per_channel()
     }
 
     /// Attention-core width per token for the FLOP count: `heads * (qk_dim + v_dim) / 2`
@@ -339,11 +341,13 @@ impl ModelSpec {
         })
     }
 
-    /// Non-embedding parameters of the layers (all experts counted).
+    /// Non-embedding parameters of the layers (all experts counted; an encoder-decoder's
+    /// cross-attention blocks included).
     pub fn params_non_embedding(&self) -> f64 {
         let mut p = self.layers as f64
             * (self.attn_params_per_layer() + self.norm_params_per_layer())
-            + self.dense_layers() as f64 * self.dense_ffn_params();
+            + self.dense_layers() as f64 * self.dense_ffn_params()
+            + self.cross_params_total();
         if let Some(m) = self.moe() {
             p += self.moe_layers() as f64
                 * ((m.experts + m.shared_experts) as f64 * self.expert_params()
@@ -362,6 +366,7 @@ impl ModelSpec {
         let mut p = self.layers as f64
             * (self.attn_params_per_layer() + self.norm_params_per_layer())
             + self.dense_layers() as f64 * self.dense_ffn_params()
+            + self.cross_params_total()
             + self.embedding_params();
         if let Some(m) = self.moe() {
             p += self.moe_layers() as f64
@@ -375,8 +380,13 @@ impl ModelSpec {
     /// active matmul weight (incl. LM head, excl. embedding lookup and norms) + attention scores
     /// and context `4 * seq * d_model` per layer (Hoffmann et al. 2022, Appendix F; no causal
     /// halving). Generalised: `4 * keys * attn_core_width()`, keys = `min(seq, sliding_window)`.
-    /// The LM-head GEMM counts whether or not embeddings are tied.
+    /// The LM-head GEMM counts whether or not embeddings are tied. An encoder-decoder counts
+    /// per input token, both stacks and the cross-attention
+    /// ([`ModelSpec::enc_dec_flops_per_token_train`]).
     pub fn flops_per_token_train(&self) -> f64 {
+        if let Some(e) = self.arch.enc_dec {
+            return self.enc_dec_flops_per_token_train(e);
+        }
         let d = self.d_model as f64;
         let mut matmul = self.layers as f64 * self.attn_params_per_layer()
             + self.dense_layers() as f64 * self.dense_ffn_params()

@@ -9,6 +9,7 @@
 
 mod build;
 mod deepspeed;
+mod enc_dec;
 mod fp8;
 mod layer;
 mod moe;
