@@ -9,7 +9,7 @@
 use super::super::model::ModelSpec;
 use super::super::plan::ParallelPlan;
 use super::layer::{core, norm, residual, tp_enter, tp_exit, Ctx, Emit, Span};
-use super::{KernelClass as K, Op, OpsConfig, Phase};
+use super::{Framework, KernelClass as K, Op, OpsConfig, Phase};
 
 /// The two stacks' views of an encoder-decoder (decoder-only models of each stack's length),
 /// which the stacks' contexts borrow.
@@ -82,7 +82,14 @@ impl<'a> Stacks<'a> {
 /// K/V projection's input gradient is added into the encoder output's gradient (one add per
 /// decoder block after the first) and, under tensor parallelism, reduced over TP: the
 /// projection's heads are split there, so its input gradient is a partial sum (Mesh TensorFlow
-/// splits `heads` over `model`; Megatron-LM's column-parallel K/V linear).
+/// splits `heads` over `model`; Megatron-LM's column-parallel K/V linear). Megatron-LM reduces it
+/// in every decoder block (the linear's backward all-reduce, or reduce-scatter with sequence
+/// parallelism); Mesh TensorFlow keeps the partial sums lazy and all-reduces their total once,
+/// when the encoder's final norm needs it: the einsum gradient's reduction over a split
+/// dimension is a `LazyAllreduceSum` (`mesh_tensorflow/ops.py`: "it saves bandwidth to first add
+/// and then allreduce"), and `SimdMeshImpl.slicewise(tf.add, ..)` of two of them stays lazy
+/// (`simd_mesh_impl.py`, 2019), so the 24 decoder blocks' contributions are added locally and
+/// reduced in one all-reduce (charged on the first decoder block, whose backward runs last).
 pub(super) fn cross_attention(e: &mut Emit, c: &Ctx, layer: u32, x: Cross) {
     let mem = x.mem_len;
     let m = c.model;
@@ -103,7 +110,9 @@ pub(super) fn cross_attention(e: &mut Emit, c: &Ctx, layer: u32, x: Cross) {
         acc.phase = Phase::Backward;
         e.bwd.push(acc);
     }
-    tp_enter(e, c, "cross.memory_tp_gather", tm * d * p);
+    if c.cfg.framework != Framework::MeshTensorflow || layer == x.first_layer {
+        tp_enter(e, c, "cross.memory_tp_gather", tm * d * p);
+    }
     // The encoder output leaves the encoder's final norm.
     e.linear(c, "cross.kv", tm, 2.0 * kvl * dh, d, true);
     // The decoder view's `seq_len` is the target length.
@@ -281,6 +290,21 @@ mod tests {
         assert_eq!(ar.len(), 3);
         let c = ar[0].comm.expect("comm");
         assert_eq!((c.size, c.bytes_per_rank), (2, 12.0 * 8.0 * 2.0));
+        // Mesh TensorFlow adds the partial sums first and all-reduces the total once, in fp32
+        // over more than 8 cores (tp 8 chips = 16 cores).
+        let cfg = OpsConfig {
+            framework: Framework::MeshTensorflow,
+            ..cfg
+        };
+        let ops = step_ops(&m, &plan(8), &cfg).expect("ops");
+        let ar: Vec<&Op> = ops.stages[0]
+            .backward
+            .iter()
+            .filter(|o| o.name == "cross.memory_tp_gather")
+            .collect();
+        assert_eq!(ar.len(), 1);
+        assert_eq!(ar[0].layer, Some(2));
+        assert_eq!(ar[0].comm.map(|c| c.bytes_per_rank), Some(12.0 * 8.0 * 4.0));
     }
 
     /// A decoder-only model's op list is untouched by this module.
