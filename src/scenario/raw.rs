@@ -200,6 +200,10 @@ pub struct RawModel {
     pub et_encoder_cells: Option<i64>,
     /// Dropout rate of the Evolved Transformer cells (with `block = "evolved-transformer"`).
     pub et_dropout: Option<f64>,
+    /// Encoder blocks of an encoder-decoder (counted in `layers`); 0 or absent: decoder-only.
+    pub encoder_layers: Option<i64>,
+    /// Decoder (target) tokens per sequence of an encoder-decoder (`seq_len` is the input length).
+    pub target_len: Option<i64>,
     /// `[models.X.curriculum]` (MoE only).
     pub curriculum: Option<RawCurriculum>,
 }

@@ -107,6 +107,8 @@ pub struct Arch {
     pub bias: bool,
     /// What one layer (block) is: the standard pre-norm block, or an Evolved Transformer cell.
     pub block: Block,
+    /// Encoder-decoder structure (T5-style; see [`super::enc_dec`]); `None` = decoder-only.
+    pub enc_dec: Option<super::enc_dec::EncDecSpec>,
 }
 
 /// Kind of block (`models.X.block`).

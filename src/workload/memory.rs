@@ -134,6 +134,12 @@ pub fn activation_bytes_per_layer_under(
     layer: u32,
     recipe: Fp8Recipe,
 ) -> f64 {
+    if model.arch.enc_dec.is_some() {
+        // Each block at its stack's length, plus a decoder block's cross-attention.
+        return super::enc_dec::activation_bytes(model, plan, layer, |view| {
+            activation_bytes_per_layer_under(view, plan, layer, recipe)
+        });
+    }
     if plan.precision == Precision::Fp8 && recipe == Fp8Recipe::Deepseek {
         return deepseek_fp8_activation_bytes(model, plan, layer);
     }
@@ -274,7 +280,8 @@ pub fn stored_activation_bytes_per_layer_under(
             } else {
                 plan.precision_bytes()
             };
-            model.seq_len as f64 * plan.micro_batch_seqs as f64 * model.d_model as f64 * bytes
+            // The layer's input at its stack's length (and an encoder-decoder's encoder output).
+            super::enc_dec::full_recompute_input_elems(model, plan, layer) * bytes
                 / plan.tp.max(1) as f64
         }
     }
@@ -377,8 +384,10 @@ pub fn memory_per_gpu_under(
             0.0
         }
     };
-    let logits = 4.0 * model.seq_len as f64 * plan.micro_batch_seqs as f64 * model.vocab as f64
-        / plan.tp.max(1) as f64;
+    // Logits of the tokens the head runs on (an encoder-decoder's targets).
+    let logits =
+        4.0 * model.target_len() as f64 * plan.micro_batch_seqs as f64 * model.vocab as f64
+            / plan.tp.max(1) as f64;
     let mut worst: Option<MemoryBreakdown> = None;
     for stage in 0..pp {
         // The stages whose parameters this rank holds.

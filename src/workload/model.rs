@@ -31,13 +31,13 @@ pub enum FfnKind {
     Moe(MoeSpec),
 }
 
-/// Decoder-only transformer (pre-norm, rotary positions; by default RMSNorm, SwiGLU, untied
+/// Transformer (decoder-only, or encoder-decoder with `arch.enc_dec`; pre-norm, rotary positions; by default RMSNorm, SwiGLU, untied
 /// embeddings, `head_dim = d_model / heads`; see [`Arch`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
     /// Display name.
     pub name: String,
-    /// Transformer layers (blocks).
+    /// Transformer layers (blocks); an encoder-decoder counts both stacks (`arch.enc_dec`).
     pub layers: u32,
     /// Residual-stream width.
     pub d_model: u32,
@@ -45,7 +45,7 @@ pub struct ModelSpec {
     pub heads: u32,
     /// Key/value heads (GQA; `== heads` is multi-head attention).
     pub kv_heads: u32,
-    /// Training sequence length [tokens].
+    /// Training sequence length [tokens]; an encoder-decoder's input (encoder) length.
     pub seq_len: u32,
     /// Vocabulary size [tokens].
     pub vocab: u32,
@@ -139,6 +139,7 @@ impl ModelSpec {
             ));
         }
         self.validate_arch()?;
+        self.validate_enc_dec()?;
         if let Some(m) = self.moe() {
             if m.experts == 0 {
                 return Err(invalid("model.experts", m.experts, "must be at least 1"));
@@ -244,7 +245,10 @@ impl ModelSpec {
                 } else {
                     self.dense_ffn_params()
                 };
-                self.attn_params_per_layer() + self.norm_params_per_layer() + ffn
+                self.attn_params_per_layer()
+                    + self.norm_params_per_layer()
+                    + self.cross_params(layer)
+                    + ffn
             }
         }
     }
@@ -341,9 +345,10 @@ impl ModelSpec {
         copies * self.vocab as f64 * self.d_model as f64 + self.final_norm_params()
     }
 
-    /// Final norm parameters (`d_model` gains; LayerNorm also biases).
+    /// Final norm parameters (`d_model` gains; LayerNorm also biases), one per stack (an
+    /// encoder-decoder has two).
     pub fn final_norm_params(&self) -> f64 {
-        self.d_model as f64 * self.arch.norm.params_per_channel()
+        self.final_norms() * self.d_model as f64 * self.arch.norm.params_per_channel()
     }
 
     /// Attention-core width per token for the FLOP count: `heads * (qk_dim + v_dim) / 2`
@@ -359,14 +364,16 @@ impl ModelSpec {
         })
     }
 
-    /// Non-embedding parameters of the layers (all experts counted).
+    /// Non-embedding parameters of the layers (all experts counted; an encoder-decoder's
+    /// cross-attention blocks included).
     pub fn params_non_embedding(&self) -> f64 {
         if self.arch.block.et().is_some() {
             return (0..self.layers).map(|l| self.layer_dense_params(l)).sum();
         }
         let mut p = self.layers as f64
             * (self.attn_params_per_layer() + self.norm_params_per_layer())
-            + self.dense_layers() as f64 * self.dense_ffn_params();
+            + self.dense_layers() as f64 * self.dense_ffn_params()
+            + self.cross_params_total();
         if let Some(m) = self.moe() {
             p += self.moe_layers() as f64
                 * ((m.experts + m.shared_experts) as f64 * self.expert_params()
@@ -388,6 +395,7 @@ impl ModelSpec {
         let mut p = self.layers as f64
             * (self.attn_params_per_layer() + self.norm_params_per_layer())
             + self.dense_layers() as f64 * self.dense_ffn_params()
+            + self.cross_params_total()
             + self.embedding_params();
         if let Some(m) = self.moe() {
             p += self.moe_layers() as f64
@@ -406,8 +414,13 @@ impl ModelSpec {
     /// Evolved Transformer cells: 2 FLOP per matmul weight (dense, pointwise and 3x1 convs,
     /// attention projections; the attend-to-encoder keys and values run over as many encoder
     /// tokens as the decoder has), 2 per depthwise tap and channel, `4 * seq * d_model` per
-    /// attention core, and the LM head.
+    /// attention core, and the LM head. An encoder-decoder counts
+    /// per input token, both stacks and the cross-attention
+    /// ([`ModelSpec::enc_dec_flops_per_token_train`]).
     pub fn flops_per_token_train(&self) -> f64 {
+        if let Some(e) = self.arch.enc_dec {
+            return self.enc_dec_flops_per_token_train(e);
+        }
         let d = self.d_model as f64;
         if self.arch.block.et().is_some() {
             let s = self.seq_len as f64;

@@ -231,6 +231,15 @@ impl Validator<'_> {
                 ),
             ));
         }
+        if model.enc_dec().is_some() && plan.pp > 1 {
+            return Err(self.loc.invalid(
+                &pk("pp"),
+                format!(
+                    "an encoder-decoder is modelled without pipeline parallelism (its two stacks are not placed on stages), got pp = {}; valid: pp = 1",
+                    plan.pp
+                ),
+            ));
+        }
         let schedule = self.schedule(which, p, t, &model, &plan)?;
         let framework = t.framework.unwrap_or_default();
         self.framework_fits(framework, t, &plan)?;
@@ -428,6 +437,13 @@ impl Validator<'_> {
                 "the Evolved Transformer cells fix their activations (GLU, ReLU, swish: evolved_transformer.py); remove `act`",
             ));
         }
+        let enc_dec = self.enc_dec(which, m, mla.is_some())?;
+        if et && enc_dec.is_some() {
+            return Err(self.loc.invalid(
+                &k("encoder_layers"),
+                "the Evolved Transformer stack carries its encoder as `et_encoder_cells` (same length as the decoder); remove `encoder_layers`/`target_len` or use block = \"standard\"",
+            ));
+        }
         Ok(Arch {
             block,
             head_dim: m
@@ -450,7 +466,72 @@ impl Validator<'_> {
             }),
             router_score: m.router_score.unwrap_or_default(),
             bias: m.bias.unwrap_or(false),
+            enc_dec,
         })
+    }
+
+    /// `encoder_layers` and `target_len`: both for an encoder-decoder, neither (or
+    /// `encoder_layers = 0`) for a decoder-only model; `layers` counts both stacks.
+    fn enc_dec(
+        &self,
+        which: &str,
+        m: &RawModel,
+        mla: bool,
+    ) -> Result<Option<workload::EncDecSpec>, ScenarioError> {
+        let k = |f: &str| format!("models.{which}.{f}");
+        let encoder_layers = match m.encoder_layers {
+            None => 0,
+            Some(n) => self.count0(&k("encoder_layers"), n)?,
+        };
+        if encoder_layers == 0 {
+            if m.target_len.is_some() {
+                return Err(self.loc.invalid(
+                    &k("target_len"),
+                    "only an encoder-decoder has a target length (a decoder-only model runs on seq_len); add encoder_layers (1..layers-1) or remove target_len",
+                ));
+            }
+            return Ok(None);
+        }
+        let target_len = self.count(
+            &k("target_len"),
+            m.target_len.ok_or_else(|| {
+                self.loc.invalid(
+                    &k("encoder_layers"),
+                    "an encoder-decoder needs `target_len`: the decoder's tokens per sequence (seq_len is the encoder's input length)",
+                )
+            })?,
+        )?;
+        if m.layers > 0 && encoder_layers as i64 >= m.layers {
+            return Err(self.loc.invalid(
+                &k("encoder_layers"),
+                format!(
+                    "encoder_layers = {encoder_layers} leaves no decoder: layers counts the encoder and the decoder blocks (T5-11B: layers = 48, encoder_layers = 24); valid: 1..={}",
+                    m.layers - 1
+                ),
+            ));
+        }
+        let refuse = |key: &str, what: &str| {
+            Err(self.loc.invalid(
+                &k(key),
+                format!("{what} is not modelled in an encoder-decoder; remove `{key}` or `encoder_layers`"),
+            ))
+        };
+        if m.experts.is_some() {
+            return refuse(
+                "encoder_layers",
+                "an MoE FFN (the routing replay sizes every MoE layer at one token count)",
+            );
+        }
+        if mla {
+            return refuse("mla", "multi-head latent attention");
+        }
+        if m.sliding_window.is_some() {
+            return refuse("sliding_window", "sliding-window attention");
+        }
+        Ok(Some(workload::EncDecSpec {
+            encoder_layers,
+            target_len,
+        }))
     }
 }
 
@@ -1011,6 +1092,91 @@ mod tests {
         );
         assert!(
             e.contains("s.toml:22:") && e.contains("true or false"),
+            "{e}"
+        );
+    }
+
+    /// `encoder_layers` / `target_len`: an encoder-decoder reaches the job; each bad combination
+    /// is refused naming the file, line and key and what would be valid.
+    #[test]
+    fn encoder_decoder_keys_reach_the_job_and_bad_ones_are_named() {
+        const DENSE_END: &str = "ffn_hidden = 2816\n\n[parallel.moe]";
+        let enc_dec = |keys: &str| format!("ffn_hidden = 2816\n{keys}\n\n[parallel.moe]");
+        let s = with(DENSE_END, &enc_dec("encoder_layers = 6\ntarget_len = 256")).expect("valid");
+        let d = s.dense.as_ref().expect("dense");
+        assert_eq!(
+            d.model.enc_dec(),
+            Some(crate::workload::EncDecSpec {
+                encoder_layers: 6,
+                target_len: 256
+            })
+        );
+        // encoder_layers = 0 is the decoder-only model.
+        let s0 = with(DENSE_END, &enc_dec("encoder_layers = 0")).expect("valid");
+        let plain = with(DENSE_END, DENSE_END).expect("valid");
+        assert_eq!(
+            s0.dense.as_ref().expect("dense").model,
+            plain.dense.as_ref().expect("dense").model
+        );
+        let e = err(DENSE_END, &enc_dec("encoder_layers = 6"));
+        assert!(
+            e.starts_with("s.toml:45:")
+                && e.contains("`models.dense.encoder_layers`")
+                && e.contains("target_len"),
+            "{e}"
+        );
+        let e = err(DENSE_END, &enc_dec("target_len = 128"));
+        assert!(
+            e.starts_with("s.toml:45:")
+                && e.contains("`models.dense.target_len`")
+                && e.contains("encoder_layers (1..layers-1)"),
+            "{e}"
+        );
+        let e = err(DENSE_END, &enc_dec("encoder_layers = 12\ntarget_len = 128"));
+        assert!(
+            e.contains("`models.dense.encoder_layers`") && e.contains("valid: 1..=11"),
+            "{e}"
+        );
+        let e = err(DENSE_END, &enc_dec("encoder_layers = -1\ntarget_len = 128"));
+        assert!(e.contains("`models.dense.encoder_layers`"), "{e}");
+        let e = err(DENSE_END, &enc_dec("encoder_layers = 6\ntarget_len = 0"));
+        assert!(e.contains("`models.dense.target_len`"), "{e}");
+        let e = err(
+            DENSE_END,
+            &enc_dec("encoder_layers = 6\ntarget_len = 128\nsliding_window = 64"),
+        );
+        assert!(
+            e.contains("`models.dense.sliding_window`") && e.contains("encoder-decoder"),
+            "{e}"
+        );
+        let e = err(
+            MOE,
+            "expert_ffn_hidden = 2816\nencoder_layers = 2\ntarget_len = 64\n",
+        );
+        assert!(
+            e.contains("`models.moe.encoder_layers`") && e.contains("MoE"),
+            "{e}"
+        );
+        // No pipeline stages for an encoder-decoder.
+        let text = BASE
+            .replacen(
+                DENSE_END,
+                &enc_dec("encoder_layers = 6\ntarget_len = 256"),
+                1,
+            )
+            .replacen(
+                "[parallel.dense]\ndp = 8\ntp = 1\npp = 1",
+                "[parallel.dense]\ndp = 4\ntp = 1\npp = 2",
+                1,
+            );
+        let e = parse_scenario("s.toml", &text, Path::new("."))
+            .map(|_| ())
+            .expect_err("pp 2 accepted")
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:")
+                && e.contains("`parallel.dense.pp`")
+                && e.contains("valid: pp = 1"),
             "{e}"
         );
     }

@@ -8,6 +8,7 @@ use super::super::error::WorkloadError;
 use super::super::memory::{stage_layers, StageParams};
 use super::super::model::ModelSpec;
 use super::super::plan::{ParallelPlan, Recompute};
+use super::enc_dec::{encoder_final_norm, Stacks, Views};
 use super::layer::{emit_layer, gemm_grads, Ctx, Emit};
 use super::moe::uniform_received;
 use super::{Framework, GroupKind, KernelClass as K, Op, OpsConfig, OptimizerKind, Phase};
@@ -187,8 +188,9 @@ fn with(mut ops: Vec<Op>, phase: Phase, layer: Option<u32>) -> Vec<Op> {
 const UNFUSED_CORE: &str = "attn.core.";
 
 /// The operation list of one step of `model` under `plan` and framework settings `cfg`.
-/// Expects a validated model and plan; errors only if the batch does not divide into
-/// micro-batches. Routed ops hold the uniform-routing sizes (see [`uniform_expert_tokens`]).
+/// Expects a validated model and plan; errors if the batch does not divide into micro-batches
+/// or an encoder-decoder is given pipeline stages ([`crate::workload::enc_dec::check_plan`]).
+/// Routed ops hold the uniform-routing sizes (see [`uniform_expert_tokens`]).
 pub fn step_ops(
     model: &ModelSpec,
     plan: &ParallelPlan,
@@ -196,16 +198,55 @@ pub fn step_ops(
 ) -> Result<StepOps, WorkloadError> {
     let micro_batches = plan.micro_batches()?;
     super::evolved_plan_fits(model, plan, cfg.framework, plan.precision)?;
+    crate::workload::enc_dec::check_plan(model, plan)?;
     let c = Ctx::new(model, plan, cfg);
+    let views = Views::of(model);
+    let stacks = views.as_ref().map(|v| Stacks::new(model, v, plan, cfg));
     let pp = plan.pp.max(1);
-    let stages = (0..pp).map(|s| stage_ops(&c, s)).collect();
+    let stages = (0..pp).map(|s| stage_ops(&c, stacks.as_ref(), s)).collect();
     Ok(StepOps {
         micro_batches,
         stages,
     })
 }
 
-fn stage_ops(c: &Ctx, stage: u32) -> StageOps {
+/// Vocab-parallel embedding of `c`'s tokens: look up T rows (masked to this TP rank's vocab
+/// shard), then reduce over TP; backward scatter-adds the rows into the embedding gradient.
+fn emit_embedding(e: &mut Emit, c: &Ctx) {
+    let (p, d, t) = (c.p, c.d, c.t);
+    let tp = c.plan.tp.max(1);
+    let look = Op::compute("embed.lookup", K::Embedding, 0.0, 2.0 * t * d * p);
+    let grad = Op {
+        bytes: 3.0 * t * d * p,
+        ..look.clone()
+    };
+    e.push(look, &[grad]);
+    if tp > 1 {
+        let (f, b) = if c.ts < t {
+            (K::ReduceScatter, K::AllGather)
+        } else {
+            (K::AllReduce, K::AllReduce)
+        };
+        let fo = Op::comm("embed.tp_reduce", f, GroupKind::Tp, tp, t * d * c.tpw);
+        let bo = Op {
+            class: b,
+            ..fo.clone()
+        };
+        e.push(
+            fo,
+            if b == K::AllReduce {
+                &[]
+            } else {
+                std::slice::from_ref(&bo)
+            },
+        );
+    }
+}
+
+/// One stage's ops; `stacks` holds an encoder-decoder's per-stack contexts (the encoder's
+/// embedding and blocks at the input length, the decoder's embedding, blocks, head and loss at
+/// the target length).
+fn stage_ops(c: &Ctx, stacks: Option<&Stacks>, stage: u32) -> StageOps {
     let (model, plan) = (c.model, c.plan);
     let pp = plan.pp.max(1);
     let last = stage + 1 == pp;
@@ -219,40 +260,13 @@ fn stage_ops(c: &Ctx, stage: u32) -> StageOps {
     let mut bwd_groups: Vec<Vec<Op>> = Vec::new();
 
     if stage == 0 {
-        // Vocab-parallel embedding: look up T rows (masked to this TP rank's vocab shard), then
-        // reduce over TP; backward scatter-adds the rows into the embedding gradient.
         let mut bwd = Vec::new();
         let mut e = Emit {
             fwd: &mut forward,
             bwd: &mut bwd,
             layer: None,
         };
-        let look = Op::compute("embed.lookup", K::Embedding, 0.0, 2.0 * t * d * p);
-        let grad = Op {
-            bytes: 3.0 * t * d * p,
-            ..look.clone()
-        };
-        e.push(look, &[grad]);
-        if tp > 1 {
-            let (f, b) = if c.ts < t {
-                (K::ReduceScatter, K::AllGather)
-            } else {
-                (K::AllReduce, K::AllReduce)
-            };
-            let fo = Op::comm("embed.tp_reduce", f, GroupKind::Tp, tp, t * d * c.tpw);
-            let bo = Op {
-                class: b,
-                ..fo.clone()
-            };
-            e.push(
-                fo,
-                if b == K::AllReduce {
-                    &[]
-                } else {
-                    std::slice::from_ref(&bo)
-                },
-            );
-        }
+        emit_embedding(&mut e, stacks.map_or(c, |s| &s.enc));
         bwd.reverse();
         bwd_groups.push(bwd);
     }
@@ -271,7 +285,21 @@ fn stage_ops(c: &Ctx, stage: u32) -> StageOps {
             bwd: &mut bwd,
             layer: Some(layer),
         };
-        emit_layer(&mut e, c, layer);
+        match stacks {
+            None => emit_layer(&mut e, c, layer),
+            Some(s) => {
+                // The decoder's embedding of the targets opens its first block; the encoder's
+                // final norm closes its last.
+                let enc_end = model.encoder_layers();
+                if layer == enc_end {
+                    emit_embedding(&mut e, &s.dec);
+                }
+                emit_layer(&mut e, s.of(model, layer), layer);
+                if layer + 1 == enc_end {
+                    encoder_final_norm(&mut e, &s.enc);
+                }
+            }
+        }
         bwd.reverse();
         let rc: Vec<Op> = match plan.recompute {
             Recompute::None => Vec::new(),
@@ -301,13 +329,16 @@ fn stage_ops(c: &Ctx, stage: u32) -> StageOps {
         bwd_groups.push(group);
     }
     if last {
+        // The head and loss run on the decoder's tokens (an encoder-decoder's targets).
+        let hc = stacks.map_or(c, |s| &s.dec);
+        let t = hc.t;
         let mut bwd = Vec::new();
         let mut e = Emit {
             fwd: &mut forward,
             bwd: &mut bwd,
             layer: None,
         };
-        let n = c.ts * d;
+        let n = hc.ts * d;
         let kind = model.arch.norm;
         let nf = if kind == super::super::arch::NormKind::RmsNorm {
             4.0
@@ -315,7 +346,7 @@ fn stage_ops(c: &Ctx, stage: u32) -> StageOps {
             7.0
         };
         e.mem(Op::compute("head.norm", K::Norm, nf * n, 2.0 * n * p), 1.5);
-        if tp > 1 && c.ts < t {
+        if tp > 1 && hc.ts < t {
             let f = Op::comm("head.tp_gather", K::AllGather, GroupKind::Tp, tp, t * d * p);
             let b = Op {
                 class: K::ReduceScatter,

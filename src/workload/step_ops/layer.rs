@@ -51,6 +51,23 @@ pub(super) struct Ctx<'a> {
     /// Bytes per element of the tensor-parallel collectives (`p`, or fp32 where the framework
     /// widens them: [`Framework::tp_collective_bytes`]).
     pub tpw: f64,
+    /// Self-attention span of the layers emitted with this context (causal over `seq_len` for
+    /// a decoder-only model; an encoder stack's is bidirectional).
+    pub span: Span,
+    /// The encoder output the layers cross-attend to (`None`: no cross-attention; set for an
+    /// encoder-decoder's decoder stack, see `enc_dec`).
+    pub cross: Option<super::enc_dec::Cross>,
+}
+
+/// Query and key extent of one attention core, per sequence.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Span {
+    /// Query rows [tokens].
+    pub q: f64,
+    /// Key/value rows [tokens].
+    pub kv: f64,
+    /// Mean keys each query attends to (FlashAttention skips masked blocks) [tokens].
+    pub keys_mean: f64,
 }
 
 impl<'a> Ctx<'a> {
@@ -84,6 +101,12 @@ impl<'a> Ctx<'a> {
             fp8,
             d: model.d_model as f64,
             tpw: cfg.framework.tp_collective_bytes(p, plan.tp),
+            span: Span {
+                q: model.seq_len as f64,
+                kv: model.seq_len as f64,
+                keys_mean: model.causal_keys_mean(),
+            },
+            cross: None,
         }
     }
 
@@ -379,45 +402,57 @@ pub(super) fn attention(e: &mut Emit, c: &Ctx) {
         .launches(2),
         1.0,
     );
-    if c.cfg.attention_kernel == AttentionKernel::Unfused {
-        unfused_core(e, c, kv_local, dqk, dv);
-    } else {
-        // FlashAttention: QK^T and PV over the attended (causal, windowed) keys; FA2 Sec. 4.1
-        // convention (causal counts the computed half). Backward 2.5x forward (FA2 Sec. 4.1:
-        // 5 matmuls backward vs 2 forward, due to recomputation) = notes Sec. 6e.
-        let b = c.plan.micro_batch_seqs as f64;
-        let s = m.seq_len as f64;
-        let flops = 2.0 * b * s * m.causal_keys_mean() * hl * (dqk + dv);
-        let class = if c.cfg.attention_kernel == AttentionKernel::Flash1 {
-            K::FlashAttention1
-        } else {
-            K::FlashAttention
-        };
-        let io = t * (hl * dqk + kv_local * (dqk + dv) + hl * dv) * p + 4.0 * t * hl;
-        // The shape records the (sequence x head) instances in `groups`: the attention efficiency
-        // curve is priced on the work per instance.
-        let f = Op {
-            gemm: Some(super::GemmShape {
-                m: s,
-                n: m.causal_keys_mean(),
-                k: dqk + dv,
-                groups: (b * hl).max(1.0) as u32,
-            }),
-            ..Op::compute("attn.flash", class, flops, io)
-        };
-        let bw = Op {
-            flops: 2.5 * flops,
-            bytes: 2.0 * io,
-            ..f.clone()
-        };
-        if c.cfg.framework == Framework::GptNeox {
-            neox_layout_ops(e, c, kv_local, dqk, dv);
-        }
-        e.push(f, &[bw]);
-    }
+    core(e, c, kv_local, dqk, dv, c.span);
     e.linear(c, "attn.out", t, d, hl * dv, false);
     tp_exit(e, c, "attn.tp_reduce", t * d * p);
     residual(e, c, "attn.residual");
+}
+
+/// The attention core (scores, softmax, context) over `span`: the unfused Megatron-LM core, or
+/// FlashAttention (with GPT-NeoX's layout copies around it).
+pub(super) fn core(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64, span: Span) {
+    if c.cfg.attention_kernel == AttentionKernel::Unfused {
+        unfused_core(e, c, kv_local, dqk, dv, span);
+        return;
+    }
+    let p = c.p;
+    let hl = c.model.heads as f64 / c.tp;
+    // FlashAttention: QK^T and PV over the attended (causal, windowed) keys; FA2 Sec. 4.1
+    // convention (causal counts the computed half). Backward 2.5x forward (FA2 Sec. 4.1:
+    // 5 matmuls backward vs 2 forward, due to recomputation) = notes Sec. 6e.
+    let b = c.plan.micro_batch_seqs as f64;
+    let s = span.q;
+    let flops = 2.0 * b * s * span.keys_mean * hl * (dqk + dv);
+    let class = if c.cfg.attention_kernel == AttentionKernel::Flash1 {
+        K::FlashAttention1
+    } else {
+        K::FlashAttention
+    };
+    // Query-side tokens; keys and values come over `span.kv` rows per sequence (x 1.0 when
+    // they are the same rows).
+    let t = b * s;
+    let r = span.kv / span.q;
+    let io = t * (hl * dqk + kv_local * (dqk + dv) * r + hl * dv) * p + 4.0 * t * hl;
+    // The shape records the (sequence x head) instances in `groups`: the attention efficiency
+    // curve is priced on the work per instance.
+    let f = Op {
+        gemm: Some(super::GemmShape {
+            m: s,
+            n: span.keys_mean,
+            k: dqk + dv,
+            groups: (b * hl).max(1.0) as u32,
+        }),
+        ..Op::compute("attn.flash", class, flops, io)
+    };
+    let bw = Op {
+        flops: 2.5 * flops,
+        bytes: 2.0 * io,
+        ..f.clone()
+    };
+    if c.cfg.framework == Framework::GptNeox {
+        neox_layout_ops(e, c, kv_local, dqk, dv, span);
+    }
+    e.push(f, &[bw]);
 }
 
 /// Layout copies around FlashAttention in GPT-NeoX 1.0 (`ParallelSelfAttention.forward` and
@@ -431,10 +466,12 @@ pub(super) fn attention(e: &mut Emit, c: &Ctx) {
 /// backward (`torch.split` -> one cat: `2 (q + k + v)`), 1 launch. The partial rotary (25 % of
 /// each head in Pythia) and the `torch.cat` that re-joins the rotated part are left to the
 /// full-width `attn.rotary` op, whose forward + backward traffic is within a few % of theirs.
-fn neox_layout_ops(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64) {
+fn neox_layout_ops(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64, span: Span) {
     let hl = c.model.heads as f64 / c.tp;
-    let qkv = c.t * (hl * dqk + kv_local * (dqk + dv));
-    let o = c.t * hl * dv;
+    let b = c.plan.micro_batch_seqs as f64;
+    let (tq, tkv) = (b * span.q, b * span.kv);
+    let qkv = tq * hl * dqk + tkv * kv_local * (dqk + dv);
+    let o = tq * hl * dv;
     let f = Op::compute(
         "attn.neox_layout",
         K::Elementwise,
@@ -461,17 +498,18 @@ const DROPOUT_MASK_BYTES: f64 = 1.0;
 /// dropout and softmax backward, dQ = dS K and dK = dS^T Q (each reads dS). Per layer these
 /// are the `5 a s^2 b` bytes of Korthikanti et al. 2022 (Sec. 4.1: scores and softmax output
 /// 2 bytes each, dropout mask 1 byte per element) written once and re-read.
-fn unfused_core(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64) {
+fn unfused_core(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64, span: Span) {
     let m = c.model;
-    let (t, p) = (c.t, c.p);
+    let p = c.p;
     let hl = m.heads as f64 / c.tp;
     let b = c.plan.micro_batch_seqs as f64;
-    let s = m.seq_len as f64;
+    // Query rows and key rows of the micro-batch (the same for self-attention).
+    let (t, tk) = (b * span.q, b * span.kv);
     // Score elements of the micro-batch's local heads.
-    let n = b * hl * s * s;
+    let n = b * hl * span.q * span.kv;
     let q = t * hl * dqk * p;
-    let k = t * kv_local * dqk * p;
-    let v = t * kv_local * dv * p;
+    let k = tk * kv_local * dqk * p;
+    let v = tk * kv_local * dv * p;
     let o = t * hl * dv * p;
     let gemm =
         |name: &'static str, flops: f64, bytes: f64| Op::compute(name, K::Gemm, flops, bytes);
@@ -546,13 +584,19 @@ pub fn layer_forward_ops(
     layer: u32,
 ) -> Vec<Op> {
     let c = Ctx::new(model, plan, cfg);
+    // An encoder-decoder's block runs at its stack's length (with cross-attention in the decoder).
+    let views = super::enc_dec::Views::of(model);
+    let stacks = views
+        .as_ref()
+        .map(|v| super::enc_dec::Stacks::new(model, v, plan, cfg));
+    let lc = stacks.as_ref().map_or(&c, |s| s.of(model, layer));
     let (mut fwd, mut bwd) = (Vec::new(), Vec::new());
     let mut e = Emit {
         fwd: &mut fwd,
         bwd: &mut bwd,
         layer: Some(layer),
     };
-    emit_layer(&mut e, &c, layer);
+    emit_layer(&mut e, lc, layer);
     fwd
 }
 
@@ -563,6 +607,9 @@ pub(super) fn emit_layer(e: &mut Emit, c: &Ctx, layer: u32) {
     }
     super::fp8::scale_updates(e, c, c.model.is_moe_layer(layer));
     attention(e, c);
+    if let Some(x) = c.cross {
+        super::enc_dec::cross_attention(e, c, layer, x);
+    }
     if c.model.is_moe_layer(layer) {
         moe_ffn(e, c);
     } else {

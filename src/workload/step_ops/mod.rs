@@ -10,6 +10,7 @@
 mod build;
 mod deepspeed;
 mod evolved;
+mod enc_dec;
 mod fp8;
 mod layer;
 mod moe;
