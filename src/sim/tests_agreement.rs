@@ -1040,8 +1040,7 @@ fn a_tutel_plan_with_its_sampled_capacity_agrees() {
     let row: Vec<f64> = (1..=16).map(|i| 1.0 / f64::from(i).sqrt()).collect();
     let sum: f64 = row.iter().sum();
     let shares: Vec<f64> = row.iter().chain(&row).map(|x| x / sum).collect();
-    let mut case =
-        build(&spec, Some((shares, "zipf0.5".into()))).expect("a valid Tutel plan");
+    let mut case = build(&spec, Some((shares, "zipf0.5".into()))).expect("a valid Tutel plan");
     case.job.moe_impl = crate::workload::step_ops::MoeImpl::Tutel;
     case.job.expert_kernel = crate::workload::step_ops::ExpertKernel::Padded;
     let r = compare(&case);
