@@ -64,6 +64,7 @@ fn input_on(gpus: u32) -> EventStepInput {
         },
         virtual_stages: 1,
         pipeline: moesim::workload::PipelineKind::OneFOneB,
+        pad_spread: Vec::new(),
     }
 }
 

@@ -280,6 +280,7 @@ fn models_for(
     )?;
     let full = sm.full_knobs();
     let mean = router.mean_shares(16, sm.assignments_per_layer(full.top_k));
+    sm.set_spread_seed(seed);
     sm.set_routing(
         s.routing.choice,
         s.routing.placement,
@@ -298,6 +299,7 @@ fn event_model(
 ) -> event_step::EventStepModel {
     let mut input = event_step::EventStepInput::from_job(job, &s.cluster);
     input.choice = s.routing.choice;
+    input.pad_spread = sm.pad_spread().to_vec();
     if let (Some(r), FfnKind::Moe(m)) = (router, &job.model.ffn) {
         let mean = r.mean_shares(16, sm.assignments_per_layer(sm.full_knobs().top_k));
         input.placement = Some(crate::routing::Placement::new(

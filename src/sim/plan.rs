@@ -123,6 +123,7 @@ fn replicas_for(
     c: &CircadianSpec,
     router: &Option<Router>,
     nominal_top_k: u32,
+    spread_seed: u64,
 ) -> Result<Option<Replicas>, SimError> {
     let Some(job) = s.moe.as_ref() else {
         return Ok(None);
@@ -143,6 +144,7 @@ fn replicas_for(
     let mut model = StepModel::new(&job, &cluster)?;
     if let Some(r) = router {
         let mean = r.mean_shares(16, model.assignments_per_layer(nominal_top_k));
+        model.set_spread_seed(spread_seed);
         model.set_routing(
             s.routing.choice,
             s.routing.placement,
@@ -232,7 +234,7 @@ pub(crate) fn plan_for(
         return Ok(Plan::always_full(full, Some(c.deadline_s), top_k_by_hour));
     }
     let replicas = if on.batch {
-        replicas_for(s, c, router, sm.full_knobs().top_k)?
+        replicas_for(s, c, router, sm.full_knobs().top_k, sm.spread_seed())?
     } else {
         None
     };

@@ -373,7 +373,8 @@ fn compare(c: &Case) -> Compared {
         );
     }
     let f = fast.step(&c.shares, knobs);
-    let input = EventStepInput::from_job(&c.job, &c.cluster);
+    let mut input = EventStepInput::from_job(&c.job, &c.cluster);
+    input.pad_spread = fast.pad_spread().to_vec();
     let e = event_step(&input, &c.shares, knobs, false)
         .unwrap_or_else(|err| panic!("{}: {err}", c.label));
     Compared {
@@ -1017,4 +1018,54 @@ fn a_ring_over_two_slices_runs_its_dcn_phase_alongside_the_in_slice_rings() {
     let r = on_torus(&tpu_dense(32, 1, 0), [4, 4, 1]);
     println!("{}", r.show());
     assert!(r.event_s <= r.fast_s * (1.0 + 1e-9), "{}", r.show());
+}
+
+#[test]
+fn a_tutel_plan_with_its_sampled_capacity_agrees() {
+    // Why: Tutel pads every (rank, expert) pair to the group's one capacity, the largest count of
+    // one micro-batch's sampled routing (`routing::pair_max_factor`); both paths size the padded
+    // experts, encode/decode and all-to-alls by it, on every rank.
+    let spec = Spec {
+        layers: 2,
+        experts: 16,
+        pp: 1,
+        ep: 4,
+        top_k: 1,
+        moe_every: 1,
+        mbs: 1,
+        zero: 0,
+        ..two_stage_every_other(4, false, 4)
+    };
+    // Zipf-like skew (1/sqrt(rank)), the same row in both layers.
+    let row: Vec<f64> = (1..=16).map(|i| 1.0 / f64::from(i).sqrt()).collect();
+    let sum: f64 = row.iter().sum();
+    let shares: Vec<f64> = row.iter().chain(&row).map(|x| x / sum).collect();
+    let mut case = build(&spec, Some((shares, "zipf0.5".into()))).expect("a valid Tutel plan");
+    case.job.moe_impl = crate::workload::step_ops::MoeImpl::Tutel;
+    case.job.expert_kernel = crate::workload::step_ops::ExpertKernel::Padded;
+    let r = compare(&case);
+    println!("{}", r.show());
+    assert_eq!(r.contention.total(), 0, "{}", r.show());
+    assert!(r.worst() <= EXACT, "beyond {EXACT}: {}", r.show());
+    // The spread is there: 512 tokens per rank over 16 experts, ~1.3 x the largest mean count.
+    let mut fast = StepModel::new(&case.job, &case.cluster).unwrap();
+    fast.set_routing(
+        RoutingChoice::TokenChoice,
+        PlacementPolicy::Contiguous,
+        None,
+        &case.shares,
+    );
+    let f = fast.pad_spread().to_vec();
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0].to_bits(), f[1].to_bits());
+    println!("pad spread {f:?}");
+    assert!(f[0] > 1.05 && f[0] < 1.6, "{f:?}");
+    // And it slows the step against the same plan priced at the mean counts (a small plan near
+    // the launch floors: slower, not by much).
+    let with = fast.step(&case.shares, fast.full_knobs()).time_s;
+    let input = EventStepInput::from_job(&case.job, &case.cluster);
+    let without = event_step(&input, &case.shares, fast.full_knobs(), false)
+        .unwrap()
+        .time_s;
+    assert!(with > without, "{with} vs {without}");
 }

@@ -172,6 +172,9 @@ pub(super) struct Graph {
     /// The all-to-alls carry a buffer padded to the group's largest expert count (Tutel,
     /// `RoutedBy::MaxLocalExpert`): every rank sends every other the same bytes.
     pub padded_a2a: bool,
+    /// Per MoE layer: the group's padded capacity per local expert (its largest slot load times
+    /// the layer's sampling factor, `EventStepInput::pad_spread`), what padded ops are sized by.
+    pub pad_m: Vec<f64>,
     /// Expert-parallel groups up to this size exchange all-to-all traffic as one flow per rank
     /// pair; larger ones as per-port aggregates (see `sched::collective`).
     pub pair_flow_max: u32,
@@ -508,6 +511,7 @@ impl Graph {
             price_knobs,
             pairs: Vec::new(),
             padded_a2a: false,
+            pad_m: Vec::new(),
             pair_flow_max: PAIR_FLOW_MAX,
             node_pairs: false,
         };

@@ -48,6 +48,9 @@ pub struct EventStepInput {
     pub virtual_stages: u32,
     /// Pipeline schedule: 1F1B (interleaved with `virtual_stages > 1`) or DeepSeek's DualPipe.
     pub pipeline: PipelineKind,
+    /// Per MoE layer, the factor by which one micro-batch's sampled counts lift a padded
+    /// capacity above the largest mean count (`StepModel::pad_spread`; empty: none, factor 1).
+    pub pad_spread: Vec<f64>,
 }
 
 impl EventStepInput {
@@ -69,6 +72,7 @@ impl EventStepInput {
             },
             virtual_stages: job.schedule.virtual_stages,
             pipeline: job.schedule.pipeline,
+            pad_spread: Vec::new(),
         }
     }
 }

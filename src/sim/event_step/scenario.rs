@@ -205,6 +205,7 @@ pub fn scenario_step(
         .map_err(SimError::from)?;
         let assignments = fast.assignments_per_layer(knobs.top_k);
         let mean = router.mean_shares(16, assignments);
+        fast.set_spread_seed(prepared.seeds.stream("routing", index as u64));
         fast.set_routing(
             s.routing.choice,
             s.routing.placement,
@@ -218,6 +219,7 @@ pub fn scenario_step(
             job.plan.ep.max(1) as usize,
             &mean,
         ));
+        input.pad_spread = fast.pad_spread().to_vec();
         model = EventStepModel::new(input);
         model.set_rebalancing(s.routing.placement, s.routing.rebalance_every_steps);
         // With rebalancing, the placement in force at step N comes from the period before

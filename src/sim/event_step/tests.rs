@@ -58,6 +58,7 @@ pub(crate) fn input(m: ModelSpec, p: ParallelPlan, nodes: u32) -> EventStepInput
         overlap: Overlap::default(),
         virtual_stages: 1,
         pipeline: crate::workload::PipelineKind::OneFOneB,
+        pad_spread: Vec::new(),
     }
 }
 

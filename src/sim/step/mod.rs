@@ -147,6 +147,11 @@ pub struct StepModel {
     slot_bytes: f64,
     /// Expert slots moved by rebalancing so far (most loaded rank, summed over rebalances).
     moved_slots: u64,
+    /// Per MoE layer, the factor by which one micro-batch's sampled counts lift a padded
+    /// capacity (`RoutedBy::MaxLocalExpert`) above the largest mean count (empty: no padded op).
+    pad_spread: Vec<f64>,
+    /// Seed of the sampled routing spread (the scenario's routing seed).
+    spread_seed: u64,
 }
 
 impl StepModel {
@@ -256,6 +261,8 @@ impl StepModel {
             dual: (job.schedule.pipeline == crate::workload::PipelineKind::DualPipe
                 && plan_pp_even(job.plan.pp))
             .then(dualpipe::DualPipe::default),
+            pad_spread: Vec::new(),
+            spread_seed: 0,
             choice: RoutingChoice::TokenChoice,
             placement,
             placement_policy: PlacementPolicy::Contiguous,

@@ -3,7 +3,7 @@
 
 use super::{Knobs, StepModel};
 use crate::network::{price_all_to_all, Topology};
-use crate::routing::{Placement, PlacementPolicy};
+use crate::routing::{pair_max_factor, Placement, PlacementPolicy, SpreadSpec, SPREAD_DRAWS};
 use crate::scenario::RoutingChoice;
 use crate::workload::step_ops::{KernelClass, Load, Op, Phase, RoutedBy};
 use crate::workload::FfnKind;
@@ -24,6 +24,69 @@ impl StepModel {
         let ep = self.plan.ep.max(1) as usize;
         self.placement = Placement::new(policy, self.moe_layers(), self.experts, ep, shares);
         self.resize_counts();
+        self.pad_spread = self.sample_pad_spread(shares);
+    }
+
+    /// Seed the sampled routing spread (the scenario's routing seed); takes effect at the next
+    /// [`Self::set_routing`].
+    pub fn set_spread_seed(&mut self, seed: u64) {
+        self.spread_seed = seed;
+    }
+
+    /// The seed of the sampled routing spread.
+    pub fn spread_seed(&self) -> u64 {
+        self.spread_seed
+    }
+
+    /// Per MoE layer, the factor by which one micro-batch's sampled (source, expert) counts lift
+    /// a padded capacity above the largest mean count (empty without padded ops): what the
+    /// event-level step takes as `EventStepInput::pad_spread` to size the same ops.
+    pub fn pad_spread(&self) -> &[f64] {
+        &self.pad_spread
+    }
+
+    /// The padded-capacity factors of `shares` (the expected loads, layers × experts): a seeded
+    /// Monte Carlo per distinct row (`routing::pair_max_factor`), at plan time. Only plans with
+    /// ops padded to the largest count (Tutel's dynamic capacity) need it.
+    fn sample_pad_spread(&self, shares: &[f64]) -> Vec<f64> {
+        let padded = self.ops.stages.iter().any(|st| {
+            st.micro_batch().any(|o| {
+                matches!(
+                    o.load,
+                    Load::Routed {
+                        by: RoutedBy::MaxLocalExpert,
+                        ..
+                    }
+                )
+            })
+        });
+        let (ne, nl) = (self.experts, self.moe_layers());
+        if !padded || ne == 0 || shares.len() != nl * ne {
+            return Vec::new();
+        }
+        let spec = SpreadSpec {
+            sources: self.plan.ep.max(1) as usize,
+            tokens_per_source: self.tokens_per_mb.round() as u64,
+            top_k: self.nominal_top_k.max(1) as usize,
+            draws: SPREAD_DRAWS,
+            seed: self.spread_seed,
+        };
+        // Rows that are permutations of one another (zipf's per-layer expert order) give the
+        // same factor: sampled once.
+        let mut seen: Vec<(Vec<u64>, f64)> = Vec::new();
+        shares
+            .chunks_exact(ne)
+            .map(|row| {
+                let mut key: Vec<u64> = row.iter().map(|x| x.to_bits()).collect();
+                key.sort_unstable();
+                if let Some((_, f)) = seen.iter().find(|(k, _)| *k == key) {
+                    return *f;
+                }
+                let f = pair_max_factor(row, &spec);
+                seen.push((key, f));
+                f
+            })
+            .collect()
     }
 
     /// Room for every rank's slot counts under the current placement (and the balanced case).
@@ -210,7 +273,8 @@ impl StepModel {
             self.load[r] = load;
             max_load = max_load.max(load);
         }
-        let mut out = self.routed_layer(knobs, fi, max_load);
+        let spread = self.pad_spread.get(ml).copied().unwrap_or(1.0);
+        let mut out = self.routed_layer(knobs, fi, max_load, spread);
         out.dropped = dropped;
         out.straggler_s = (out.f_s + out.b_s - self.cache[fi].balanced_s).max(0.0);
         out
@@ -224,18 +288,34 @@ impl StepModel {
     /// and without looped experts a rank's whole sum is remembered by its (load, largest expert)
     /// pair. All-to-alls of equal sizes (the same function of the loads) are priced once, and on
     /// a fat tree from the busiest rank (`max_load`, the largest of `self.load`) alone.
-    fn routed_layer(&mut self, knobs: Knobs, fi: usize, max_load: f64) -> Routed {
+    ///
+    /// Padded ops (`RoutedBy::MaxLocalExpert`) are sized on every rank by the group's one
+    /// capacity: the largest count of any rank's slot times `spread`, the layer's sampling
+    /// factor (Tutel all-reduces its dynamic capacity, MAX, over the group, `fast_dispatch.py`
+    /// L186-187, and one micro-batch's largest (source, expert) count sits above the largest
+    /// mean by the sampling spread, `routing::pair_max_factor`).
+    fn routed_layer(&mut self, knobs: Knobs, fi: usize, max_load: f64, spread: f64) -> Routed {
         let ep = self.plan.ep.max(1) as usize;
         let k = self.price_knobs(knobs);
         let mut out = Routed::default();
+        let width = self.counts.len() / ep.max(1);
+        let mut pad_m = 0.0f64;
+        let c = &self.cache[fi];
+        if c.ranks.by_max || !c.tables[1].ops.is_empty() || c.a2a.iter().any(|x| x.by_max) {
+            for r in 0..ep {
+                let counts = &self.counts[r * width..r * width + self.slots_of[r]];
+                pad_m = counts.iter().copied().fold(pad_m, f64::max);
+            }
+            pad_m *= spread;
+        }
         // Moved out of the cache while the scratch buffers are written (no allocation).
         let priced = std::mem::take(&mut self.cache[fi].priced);
         let mut tables = std::mem::take(&mut self.cache[fi].tables);
         let mut ranks = std::mem::take(&mut self.cache[fi].ranks);
         let (f_max, b_max) = if ranks.on {
-            self.rank_rows(&priced, &k, &mut tables, &mut ranks, &mut out)
+            self.rank_rows(&priced, &k, &mut tables, &mut ranks, pad_m, &mut out)
         } else {
-            self.rank_ops(&priced, &k, &mut tables, &mut out)
+            self.rank_ops(&priced, &k, &mut tables, pad_m, &mut out)
         };
         self.cache[fi].priced = priced;
         self.cache[fi].tables = tables;
@@ -250,21 +330,13 @@ impl StepModel {
         // A fat tree prices an all-to-all from the largest bytes any rank sends or receives
         // (`Fabric::all_to_all_s`); a torus also from their sum over the ranks, in rank order.
         let fat_tree = matches!(self.fabric.topology, Topology::FatTree(_));
-        // A padded all-to-all (Tutel) carries every rank's buffer at the group's one capacity,
-        // the largest expert count of any rank: the same bytes sent and received everywhere.
-        let width = self.counts.len() / ep.max(1);
-        let mut max_m = 0.0f64;
-        if a2a.iter().any(|x| x.by_max) {
-            for r in 0..ep {
-                let counts = &self.counts[r * width..r * width + self.slots_of[r]];
-                max_m = counts.iter().copied().fold(max_m, f64::max);
-            }
-        }
+        // A padded all-to-all (Tutel) carries every rank's buffer at the group's one capacity
+        // (`pad_m`): the same bytes sent and received everywhere.
         for j in 0..a2a.len() {
             let t = match a2a[j].same_as {
                 Some(s) => a2a[s].last_s,
                 None if a2a[j].by_max => {
-                    let b = a2a[j].recv_bytes(max_m);
+                    let b = a2a[j].recv_bytes(pad_m);
                     self.send[..ep].fill(b);
                     self.recv[..ep].fill(b);
                     price_all_to_all(
@@ -351,7 +423,8 @@ impl StepModel {
             self.load[r] = kept * epr as f64;
             load = load.max(self.load[r]);
         }
-        let c = self.routed_layer(knobs, fi, load);
+        // Balanced: no sampling spread either (the straggler time is measured against it).
+        let c = self.routed_layer(knobs, fi, load, 1.0);
         c.f_s + c.b_s
     }
 }

@@ -12,7 +12,8 @@ use crate::workload::step_ops::RoutedBy;
 
 impl StepModel {
     /// Every rank's routed ops from its row of the rank table (priced through the per-op
-    /// tables if new): the slowest rank's forward and backward [s]; adds each compute op's
+    /// tables if new; padded ops at `pad_m`, the group's capacity): the slowest rank's forward
+    /// and backward [s]; adds each compute op's
     /// dynamic energy and busy time to `out` in rank order, then list order (as
     /// [`Self::rank_ops`]), or, in groups of more than [`ROW_SUM_RANKS`], each rank's sums.
     pub(super) fn rank_rows(
@@ -21,20 +22,16 @@ impl StepModel {
         k: &PriceKnobs,
         tables: &mut [PriceTable; 3],
         ranks: &mut RankTable,
+        pad_m: f64,
         out: &mut Routed,
     ) -> (f64, f64) {
         let ep = self.plan.ep.max(1) as usize;
-        let width = self.counts.len() / ep;
         let (mut f_max, mut b_max) = (0.0f64, 0.0f64);
         let (mut dyn_j, mut busy_s) = (out.dyn_sum_j, out.busy_sum_s);
+        // Padded ops: the group's one capacity on every rank (`routed_layer`).
+        let m = if ranks.by_max { pad_m } else { 0.0 };
         for r in 0..ep {
             let load = if ranks.by_load { self.load[r] } else { 0.0 };
-            let m = if ranks.by_max {
-                let counts = &self.counts[r * width..r * width + self.slots_of[r]];
-                counts.iter().copied().fold(0.0, f64::max)
-            } else {
-                0.0
-            };
             let row = ranks
                 .rows
                 .row([load, m], |v| self.rank_row(priced, k, tables, load, m, v));
@@ -105,13 +102,15 @@ impl StepModel {
     }
 
     /// Every rank's routed ops priced op by op from the per-op tables (looped experts: the
-    /// template chain once per local slot at its count): the slowest rank's forward and backward
+    /// template chain once per local slot at its count; padded ops at `pad_m`, the group's
+    /// capacity): the slowest rank's forward and backward
     /// [s]; adds each compute op's dynamic energy and busy time to `out`.
     pub(super) fn rank_ops(
         &self,
         priced: &[RoutedOp],
         k: &PriceKnobs,
         tables: &mut [PriceTable; 3],
+        pad_m: f64,
         out: &mut Routed,
     ) -> (f64, f64) {
         let ep = self.plan.ep.max(1) as usize;
@@ -129,10 +128,7 @@ impl StepModel {
             };
             let max_row = match tables[1].ops.is_empty() {
                 true => 0,
-                false => {
-                    let m = counts.iter().copied().fold(0.0, f64::max);
-                    tables[1].row(m, fill(m))
-                }
+                false => tables[1].row(pad_m, fill(pad_m)),
             };
             let (mut rf, mut rb) = (0.0, 0.0);
             for p in priced {

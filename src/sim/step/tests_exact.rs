@@ -18,10 +18,15 @@ fn job_and_cluster(file: &str) -> (Job, Cluster) {
 }
 
 /// The routed part of one MoE layer priced as before any memo: every op re-sized with
-/// `Op::at_tokens` and priced afresh for every rank, every all-to-all priced on its own.
-fn reference_routed(sm: &StepModel, knobs: Knobs, fi: usize) -> Routed {
+/// `Op::at_tokens` and priced afresh for every rank, every all-to-all priced on its own; padded
+/// ops at the group's largest count times `spread` (the layer's sampling factor).
+fn reference_routed(sm: &StepModel, knobs: Knobs, fi: usize, spread: f64) -> Routed {
     let ep = sm.plan.ep.max(1) as usize;
     let width = sm.counts.len() / ep;
+    let pad_m = (0..ep)
+        .flat_map(|r| sm.counts[r * width..r * width + sm.slots_of[r]].iter())
+        .fold(0.0f64, |a, &b| a.max(b))
+        * spread;
     let k: PriceKnobs = sm.price_knobs(knobs);
     let idle = sm.acc.idle_w;
     let mut out = Routed::default();
@@ -55,7 +60,7 @@ fn reference_routed(sm: &StepModel, knobs: Knobs, fi: usize) -> Routed {
             };
             let t = match by {
                 RoutedBy::RankReceived => price(sm.load[r]),
-                RoutedBy::MaxLocalExpert => price(counts.iter().copied().fold(0.0, f64::max)),
+                RoutedBy::MaxLocalExpert => price(pad_m),
                 RoutedBy::LocalExpert(_) => counts.iter().map(|&c| price(c)).sum(),
             };
             if op.phase == Phase::Forward {
@@ -125,7 +130,8 @@ fn check_layers(job: &Job, cluster: &Cluster, choice: RoutingChoice, steps: u64)
         let fi = sm.fixed(knobs);
         for ml in 0..layers {
             let got = sm.moe_block(&shares[ml * e..(ml + 1) * e], ml, knobs, fi);
-            let want = reference_routed(&sm, knobs, fi);
+            let spread = sm.pad_spread.get(ml).copied().unwrap_or(1.0);
+            let want = reference_routed(&sm, knobs, fi, spread);
             if sm.plan.ep as usize <= super::memo::ROW_SUM_RANKS {
                 assert_eq!(
                     bits(&got),

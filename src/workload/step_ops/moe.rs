@@ -103,6 +103,25 @@ pub(super) fn moe_ffn(e: &mut Emit, c: &Ctx) {
     // one device-to-host sync per layer (notes Sec. 6a, `before_permutation_1` etc.).
     let padded_static = !dropless && c.cfg.expert_kernel == ExpertKernel::Padded;
     perm.host_syncs = u32::from(!padded_static);
+    if !padded_static && ep > 1 {
+        // The all-to-all's splits need every rank's per-expert counts: Megatron-core gathers
+        // `num_local_tokens_per_expert` (int64, one per expert) over the EP group before the
+        // host read (`MoEAlltoAllTokenDispatcher.preprocess`,
+        // `gather_from_sequence_parallel_region(.., group=ep_group)`); MegaBlocks exchanges the
+        // same counts with `all_to_all_single` before its `.cpu()` (megablocks commit 1647a0e,
+        // `layers/moe.py` L303-341, the paper's version). A few hundred bytes: latency-bound
+        // either way, priced as the gather. Forward only (the backward reuses the splits).
+        e.push(
+            Op::comm(
+                "moe.count_gather",
+                K::AllGather,
+                GroupKind::Ep,
+                ep,
+                ep as f64 * experts * 8.0,
+            ),
+            &[],
+        );
+    }
     e.mem(perm, 1.0);
     // Dispatch all-to-all of tokens and of their probs over EP.
     if ep > 1 {

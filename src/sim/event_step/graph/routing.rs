@@ -107,20 +107,25 @@ impl Graph {
                     )
             })
         });
-        if self.padded_a2a {
-            // Tutel pads every (source, expert) pair to one capacity, the largest count in the
-            // group (all-reduce MAX): each rank's all-to-all share is that of the largest
-            // expert, `M / ep` rows per local expert to every peer, whatever it was routed.
-            for ml in 0..nl {
-                let mut m = 0.0f64;
+        // Tutel pads every (source, expert) pair to one capacity, the largest count in the
+        // group (all-reduce MAX), lifted by the layer's sampling spread (as the fast path's
+        // `routed_layer`): every rank's padded ops are sized by it, and each rank's all-to-all
+        // share is that of the largest expert, `M / ep` rows per local expert to every peer,
+        // whatever it was routed.
+        self.pad_m.clear();
+        self.pad_m.resize(nl, 0.0);
+        for ml in 0..nl {
+            let mut m = 0.0f64;
+            for g in 0..gpus {
+                let k = g * nl + ml;
+                let slots =
+                    &self.slot_load[self.slot_off[k] as usize..self.slot_off[k + 1] as usize];
+                m = slots.iter().copied().fold(m, f64::max);
+            }
+            self.pad_m[ml] = m * input.pad_spread.get(ml).copied().unwrap_or(1.0);
+            if self.padded_a2a {
                 for g in 0..gpus {
-                    let k = g * nl + ml;
-                    let slots =
-                        &self.slot_load[self.slot_off[k] as usize..self.slot_off[k + 1] as usize];
-                    m = slots.iter().copied().fold(m, f64::max);
-                }
-                for g in 0..gpus {
-                    self.recv[g * nl + ml] = m;
+                    self.recv[g * nl + ml] = self.pad_m[ml];
                 }
             }
         }
@@ -188,7 +193,7 @@ impl Graph {
                             RoutedBy::LocalExpert(x) => {
                                 slots.get(x as usize).copied().unwrap_or(0.0)
                             }
-                            RoutedBy::MaxLocalExpert => slots.iter().copied().fold(0.0, f64::max),
+                            RoutedBy::MaxLocalExpert => self.pad_m[ml as usize],
                         }
                     }
                     _ => 0.0,
