@@ -1018,3 +1018,34 @@ fn a_ring_over_two_slices_runs_its_dcn_phase_alongside_the_in_slice_rings() {
     println!("{}", r.show());
     assert!(r.event_s <= r.fast_s * (1.0 + 1e-9), "{}", r.show());
 }
+
+#[test]
+fn an_einsum_moe_plan_agrees() {
+    // Why: the einsum layer (Mesh TF / GShard, `moe_impl = "einsum"`) sizes every op by its
+    // capacity, none by the routing, and its all-to-alls carry the whole padded buffer; both
+    // step models must price that list alike, with balanced and with skewed routing (which
+    // only drops tokens), on a pipelined plan with expert parallelism.
+    use crate::workload::step_ops::{ExpertKernel, MoeImpl};
+    let spec = Spec {
+        capacity_factor: Some(1.25),
+        ..two_stage_every_other(4, false, 4)
+    };
+    let einsum = |routing: Option<(Vec<f64>, String)>| {
+        let mut case = build(&spec, routing).unwrap_or_else(|| panic!("{spec:?} is a valid plan"));
+        case.job.moe_impl = MoeImpl::Einsum;
+        case.job.expert_kernel = ExpertKernel::Padded;
+        case.label = format!("{} einsum", case.label);
+        compare(&case)
+    };
+    let balanced = einsum(None);
+    let mut rng = ChaCha8Rng::seed_from_u64(0xe1_5a);
+    let hot = einsum(Some(shares(&mut rng, 3, spec.experts as usize)));
+    for r in [&balanced, &hot] {
+        println!("{}", r.show());
+        assert_eq!(r.contention.total(), 0, "{}", r.show());
+        assert!(r.worst() <= EXACT, "beyond {EXACT}: {}", r.show());
+    }
+    // Fixed sizes: the routing moves neither model's step.
+    assert_eq!(balanced.fast_s, hot.fast_s);
+    assert!((balanced.event_s / hot.event_s - 1.0).abs() < 1e-9);
+}

@@ -253,6 +253,13 @@ impl Validator<'_> {
         let framework = t.framework.unwrap_or_default();
         self.framework_fits(framework, t, &plan)?;
         let optimizer = t.optimizer.unwrap_or_default();
+        // The einsum layer's own activations (dispatch/combine tensors, padded slots) come out of
+        // the HBM the rest of the plan may use.
+        let einsum_bytes = if moe_impl == MoeImpl::Einsum {
+            einsum_stage_bytes(&model, &plan, einsum, framework)
+        } else {
+            0.0
+        };
         workload::check_fits_under(
             &model,
             &plan,
@@ -261,15 +268,23 @@ impl Validator<'_> {
                 t.fp8_recipe.unwrap_or_default(),
                 workload::MemoryStates::of(framework, optimizer == OptimizerKind::Adafactor),
             ),
-            cluster.accelerator.hbm_bytes,
+            cluster.accelerator.hbm_bytes - einsum_bytes,
         )
         .map_err(|e| {
             self.loc.invalid(
                 &format!("parallel.{which}"),
                 format!(
-                    "{e} on {} ({:.0} GiB HBM)",
+                    "{e} on {} ({:.0} GiB HBM{})",
                     cluster.accelerator.name,
-                    cluster.accelerator.hbm_bytes / (1u64 << 30) as f64
+                    cluster.accelerator.hbm_bytes / (1u64 << 30) as f64,
+                    if einsum_bytes != 0.0 {
+                        format!(
+                            ", less {:.1} GiB of the einsum MoE layer's dispatch/combine tensors and padded slots",
+                            einsum_bytes / (1u64 << 30) as f64
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
             )
         })?;
@@ -465,6 +480,33 @@ impl Validator<'_> {
             bias: m.bias.unwrap_or(false),
         })
     }
+}
+
+/// The einsum MoE layer's activations beyond `workload::memory`'s MoE count on the stage that
+/// keeps the most ([`workload::step_ops::einsum_activation_bytes`] per MoE layer and
+/// micro-batch): 1F1B keeps `min(pp - stage, micro-batches)` micro-batches in flight; under
+/// full recomputation only the layer being recomputed holds them [bytes].
+fn einsum_stage_bytes(
+    model: &workload::ModelSpec,
+    plan: &workload::ParallelPlan,
+    cfg: workload::step_ops::EinsumConfig,
+    framework: Framework,
+) -> f64 {
+    let per = workload::step_ops::einsum_activation_bytes(model, plan, cfg, framework);
+    if plan.recompute == workload::Recompute::Full {
+        return per.max(0.0);
+    }
+    let pp = plan.pp.max(1);
+    let mbs = plan.micro_batches().unwrap_or(pp).max(1);
+    (0..pp)
+        .map(|st| {
+            let moe = plan
+                .stage_layers(model.layers, st)
+                .filter(|&l| model.is_moe_layer(l))
+                .count() as f64;
+            moe * (pp - st).min(mbs) as f64 * per
+        })
+        .fold(f64::MIN, f64::max)
 }
 
 #[cfg(test)]

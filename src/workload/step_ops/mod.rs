@@ -22,7 +22,7 @@ mod tests_framework;
 pub use build::{optimizer_bytes_per_param, step_ops, uniform_expert_tokens, StageOps, StepOps};
 pub use fp8::Fp8ScaleUpdate;
 pub use layer::layer_forward_ops;
-pub use moe_einsum::{expert_capacity, split_into_groups, EinsumConfig};
+pub use moe_einsum::{einsum_activation_bytes, expert_capacity, split_into_groups, EinsumConfig};
 
 /// Kernel class: decides which efficiency curve prices the op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -88,17 +88,56 @@ pub fn expert_capacity(group: u64, cf: f64, experts: u32, min_capacity: u32) -> 
 /// Groups, group size and capacity of one device's micro-batch (`None` without a capacity
 /// factor: the einsum layer has none dropless; validation rejects that).
 pub(super) fn einsum_shape(c: &Ctx, moe: &MoeSpec) -> Option<(f64, f64, f64)> {
+    shape(c.t as u64, moe, c.cfg.einsum, c.cfg.framework)
+}
+
+/// [`einsum_shape`] for `tokens` per device under `framework`.
+fn shape(
+    tokens: u64,
+    moe: &MoeSpec,
+    cfg: EinsumConfig,
+    framework: Framework,
+) -> Option<(f64, f64, f64)> {
     let cf = moe.capacity_factor?;
     // Mesh TF splits the batch over cores; a TPU v2/v3 chip (one device here) has two.
-    let cores = if c.cfg.framework == Framework::MeshTensorflow {
+    let cores = if framework == Framework::MeshTensorflow {
         MESH_TF_CORES_PER_CHIP
     } else {
         1
     };
-    let cfg = c.cfg.einsum;
-    let (g, s) = split_into_groups(c.t as u64, cfg.group_size, cores);
+    let (g, s) = split_into_groups(tokens, cfg.group_size, cores);
     let cap = expert_capacity(s, cf, moe.experts, cfg.min_capacity);
     Some((g as f64, s as f64, cap as f64))
+}
+
+/// Activation bytes the einsum layer keeps for its backward beyond what
+/// `workload::memory` counts for an MoE layer (`k * cf` assignments per token), per MoE layer
+/// and micro-batch on one device: the dispatch and combine tensors (`2 G S E C` elements), the
+/// experts' inputs and activations over `G E C` slots instead of `k cf` per token, the expert
+/// outputs the combine einsum's backward reads, and the router's fp32 input and probabilities
+/// (`mtf.to_float(inputs)`, softmax output) [bytes]. Negative where the slots are fewer than
+/// `k cf` per token (top-2: Mesh TF's `cf` is per token).
+pub fn einsum_activation_bytes(
+    model: &crate::workload::ModelSpec,
+    plan: &crate::workload::ParallelPlan,
+    cfg: EinsumConfig,
+    framework: Framework,
+) -> f64 {
+    let Some(moe) = model.moe() else { return 0.0 };
+    let t = u64::from(plan.micro_batch_seqs) * u64::from(model.seq_len);
+    let Some((g, s, cap)) = shape(t, moe, cfg, framework) else {
+        return 0.0;
+    };
+    let p = plan.precision_bytes();
+    let (t, d, e) = (t as f64, f64::from(model.d_model), f64::from(moe.experts));
+    let slots = g * e * cap;
+    let counted = f64::from(moe.top_k) * moe.capacity_factor.unwrap_or(1.0) * t;
+    // memory.rs's per-assignment units: `2h + m f_e` 2-byte units (`m` = 6 SwiGLU, 4 GELU).
+    let per_slot = 2.0 * d + 2.0 * model.arch.act.matrices() * f64::from(moe.expert_ffn_hidden);
+    2.0 * p * g * s * e * cap
+        + (slots - counted) * per_slot * p / 2.0
+        + slots * d * p
+        + t * (d + e) * F32
 }
 
 /// The einsum MoE block of one layer (see the module doc), after its pre-norm.
