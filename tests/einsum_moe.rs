@@ -4,8 +4,8 @@
 //! capacity floor adds, and its all-to-alls of the whole padded buffer.
 
 use moesim::workload::step_ops::{
-    einsum_activation_bytes, expert_capacity, split_into_groups, step_ops, EinsumConfig, ExpertKernel, Framework,
-    GroupKind, KernelClass, MoeImpl, Op, OpsConfig, StepOps,
+    einsum_activation_bytes, expert_capacity, split_into_groups, step_ops, EinsumConfig,
+    ExpertKernel, Framework, GroupKind, KernelClass, MoeImpl, Op, OpsConfig, StepOps,
 };
 use moesim::workload::{
     Act, Arch, FfnKind, ModelSpec, MoeSpec, ParallelPlan, Precision, Recompute,
@@ -163,10 +163,7 @@ fn the_capacity_floor_pads_the_einsums_and_experts() {
         );
     }
     // G = 8 groups of 16, E = 8, C = 4: 256 slots.
-    assert_eq!(
-        flops(&pad, true, "moe.expert_fc1"),
-        2.0 * 256.0 * FE * D
-    );
+    assert_eq!(flops(&pad, true, "moe.expert_fc1"), 2.0 * 256.0 * FE * D);
     // The router does not change.
     assert_eq!(
         flops(&pad, true, "moe.router"),

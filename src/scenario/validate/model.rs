@@ -97,30 +97,31 @@ impl Validator<'_> {
             FfnKind::Dense
         };
         let moe_impl = m.moe_impl.unwrap_or_default();
-        let expert_kernel = match (moe_impl, m.expert_kernel) {
-            (MoeImpl::Megatron, ek) => ek.unwrap_or(ExpertKernel::Grouped),
-            // Tutel's experts are one batched matmul over the padded buffer (microsoft/tutel
-            // v0.2.0, `tutel/experts/ffn.py` L74-76): padded, whatever else is asked for.
-            // Mesh TF's experts are einsums over the `[E, G * C]` padded slots: batched too.
-            (MoeImpl::Tutel | MoeImpl::Einsum, None | Some(ExpertKernel::Padded)) => {
-                ExpertKernel::Padded
-            }
-            (imp @ (MoeImpl::Tutel | MoeImpl::Einsum), Some(other)) => {
-                let got = match other {
-                    ExpertKernel::Grouped => "grouped",
-                    ExpertKernel::Loop => "loop",
-                    ExpertKernel::Padded => "padded",
-                };
-                return Err(self.loc.invalid(
-                    &k("expert_kernel"),
-                    format!(
+        let expert_kernel =
+            match (moe_impl, m.expert_kernel) {
+                (MoeImpl::Megatron, ek) => ek.unwrap_or(ExpertKernel::Grouped),
+                // Tutel's experts are one batched matmul over the padded buffer (microsoft/tutel
+                // v0.2.0, `tutel/experts/ffn.py` L74-76): padded, whatever else is asked for.
+                // Mesh TF's experts are einsums over the `[E, G * C]` padded slots: batched too.
+                (MoeImpl::Tutel | MoeImpl::Einsum, None | Some(ExpertKernel::Padded)) => {
+                    ExpertKernel::Padded
+                }
+                (imp @ (MoeImpl::Tutel | MoeImpl::Einsum), Some(other)) => {
+                    let got = match other {
+                        ExpertKernel::Grouped => "grouped",
+                        ExpertKernel::Loop => "loop",
+                        ExpertKernel::Padded => "padded",
+                    };
+                    return Err(self.loc.invalid(
+                        &k("expert_kernel"),
+                        format!(
                         "moe_impl = \"{}\" runs its experts as a batched matmul over the padded \
                          buffer; expert_kernel must be \"padded\" (or left out), got \"{got}\"",
                         if imp == MoeImpl::Tutel { "tutel" } else { "einsum" }
                     ),
-                ));
-            }
-        };
+                    ));
+                }
+            };
         let einsum = self.einsum_config(which, m, moe_impl, &ffn)?;
         let model = ModelSpec {
             name: m.name.clone(),
@@ -913,7 +914,8 @@ mod tests {
                 1,
             )
         };
-        let parse = |s: &str| parse_scenario("s.toml", s, Path::new(".")).map_err(|e| e.to_string());
+        let parse =
+            |s: &str| parse_scenario("s.toml", s, Path::new(".")).map_err(|e| e.to_string());
         let s = parse(&einsum("moe_group_size = 512\nmoe_min_capacity = 1\n")).expect("valid");
         let cfg = s.moe.as_ref().expect("moe").ops_config();
         assert_eq!(cfg.moe_impl, MoeImpl::Einsum);
@@ -932,26 +934,33 @@ mod tests {
             EinsumConfig::default()
         );
         // Einsum without a capacity factor (dropless): no fixed slots to dispatch into.
-        let e = err(
-            MOE,
-            "expert_ffn_hidden = 2816\nmoe_impl = \"einsum\"\n",
-        );
+        let e = err(MOE, "expert_ffn_hidden = 2816\nmoe_impl = \"einsum\"\n");
         assert!(
-            e.contains("models.moe.capacity_factor") && e.contains("dropless") && e.contains("einsum"),
+            e.contains("models.moe.capacity_factor")
+                && e.contains("dropless")
+                && e.contains("einsum"),
             "{e}"
         );
         // Top-3: Mesh TF routes top-1 or top-2 only.
         let e = parse(&einsum("").replacen("top_k = 2", "top_k = 3", 1)).expect_err("top-3");
-        assert!(e.contains("models.moe.top_k") && e.contains("1 or 2"), "{e}");
+        assert!(
+            e.contains("models.moe.top_k") && e.contains("1 or 2"),
+            "{e}"
+        );
         // Grouped experts.
         let e = parse(&einsum("expert_kernel = \"grouped\"\n")).expect_err("grouped");
         assert!(
-            e.contains("models.moe.expert_kernel") && e.contains("einsum") && e.contains("\"padded\""),
+            e.contains("models.moe.expert_kernel")
+                && e.contains("einsum")
+                && e.contains("\"padded\""),
             "{e}"
         );
         // A group of zero tokens.
         let e = parse(&einsum("moe_group_size = 0\n")).expect_err("zero group");
-        assert!(e.contains("models.moe.moe_group_size") && e.contains("positive"), "{e}");
+        assert!(
+            e.contains("models.moe.moe_group_size") && e.contains("positive"),
+            "{e}"
+        );
         // The einsum keys without the einsum layer.
         let e = err(MOE, "expert_ffn_hidden = 2816\nmoe_group_size = 1024\n");
         assert!(
@@ -965,7 +974,10 @@ mod tests {
             1,
         );
         let e = parse(&s).expect_err("tp = 2 with einsum");
-        assert!(e.contains("parallel.moe.tp") && e.contains("tp must be 1"), "{e}");
+        assert!(
+            e.contains("parallel.moe.tp") && e.contains("tp must be 1"),
+            "{e}"
+        );
     }
 
     #[test]

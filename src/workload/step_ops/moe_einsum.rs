@@ -181,7 +181,12 @@ pub(super) fn einsum_moe_ffn(e: &mut Emit, c: &Ctx, moe: &MoeSpec) {
     );
     // top_1 (twice for top-2, between them `raw_gates * (1 - mask_1)`): indices only carry
     // no gradient; the gate values' gradient rides in the combine tensor's below.
-    let topk = Op::compute("moe.topk", K::TopK, te * k, k * te * F32 + k * t * 2.0 * F32);
+    let topk = Op::compute(
+        "moe.topk",
+        K::TopK,
+        te * k,
+        k * te * F32 + k * t * 2.0 * F32,
+    );
     e.push(topk, &[]);
     if moe.top_k > 1 {
         e.mem(
@@ -198,7 +203,12 @@ pub(super) fn einsum_moe_ffn(e: &mut Emit, c: &Ctx, moe: &MoeSpec) {
     // (backward: the gates' gradient broadcast back over the group).
     e.push(
         Op::compute("moe.aux_loss", K::Elementwise, 2.0 * te, 2.0 * te * F32),
-        &[Op::compute("moe.aux_loss", K::Elementwise, te, 2.0 * te * F32)],
+        &[Op::compute(
+            "moe.aux_loss",
+            K::Elementwise,
+            te,
+            2.0 * te * F32,
+        )],
     );
     // Position in expert, per slot: exclusive `cumsum` over the group (read + write), `*
     // mask` (2 reads + write), `less(position, C)` times the mask (2 reads + write), the
@@ -206,8 +216,13 @@ pub(super) fn einsum_moe_ffn(e: &mut Emit, c: &Ctx, moe: &MoeSpec) {
     // per-expert count (`reduce_sum` over the group, read) and its add (2 reads + write).
     let passes = 9.0 * k + 4.0 * (k - 1.0);
     e.push(
-        Op::compute("einsum.positions", K::Elementwise, 4.0 * k * te, passes * te * F32)
-            .launches(moe.top_k),
+        Op::compute(
+            "einsum.positions",
+            K::Elementwise,
+            4.0 * k * te,
+            passes * te * F32,
+        )
+        .launches(moe.top_k),
         &[],
     );
     // Combine tensor: gate x one-hot(expert) x one-hot(slot) per top-k slot in fp32 (top-2:
@@ -216,8 +231,13 @@ pub(super) fn einsum_moe_ffn(e: &mut Emit, c: &Ctx, moe: &MoeSpec) {
     // gradient (from the combine einsum) cast to fp32 and reduced to each slot's gate.
     let build = k * F32 + (k - 1.0) * 3.0 * F32 + (F32 + p) + 2.0 * p;
     e.push(
-        Op::compute("einsum.combine_tensor", K::Elementwise, 2.0 * k * gsec, build * gsec)
-            .launches(moe.top_k + 2),
+        Op::compute(
+            "einsum.combine_tensor",
+            K::Elementwise,
+            2.0 * k * gsec,
+            build * gsec,
+        )
+        .launches(moe.top_k + 2),
         &[Op::compute(
             "einsum.combine_tensor",
             K::Elementwise,
