@@ -71,7 +71,7 @@ impl Default for EinsumConfig {
 pub fn split_into_groups(tokens: u64, group_size: u32, cores: u32) -> (u64, u64) {
     let cores = u64::from(cores.max(1));
     let mut g = (tokens / u64::from(group_size.max(1))).max(1);
-    while g < tokens && (g % cores != 0 || tokens % g != 0) {
+    while g < tokens && (!g.is_multiple_of(cores) || !tokens.is_multiple_of(g)) {
         g += 1;
     }
     let g = g.min(tokens.max(1));
