@@ -122,6 +122,9 @@ pub struct Job {
     pub fp8_scale_update: Fp8ScaleUpdate,
     /// Which library's MoE layer the op list follows (`models.X.moe_impl`; MoE only).
     pub moe_impl: MoeImpl,
+    /// Groups and capacity of the einsum MoE layer (`models.X.moe_group_size`,
+    /// `models.X.moe_min_capacity`; `moe_impl = "einsum"` only).
+    pub einsum: crate::workload::step_ops::EinsumConfig,
     /// Format of the data-parallel gradient reduction (`training.grad_reduce_dtype`; None: the
     /// gradients' own precision).
     pub grad_reduce_dtype: Option<GradReduceDtype>,
@@ -151,6 +154,7 @@ impl Job {
             fp8_recipe: self.fp8_recipe,
             fp8_scale_update: self.fp8_scale_update,
             moe_impl: self.moe_impl,
+            einsum: self.einsum,
             grad_reduce_dtype: self.grad_reduce_dtype,
         }
     }

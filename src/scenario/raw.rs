@@ -183,8 +183,12 @@ pub struct RawModel {
     pub shared_experts: Option<i64>,
     pub moe_every: Option<i64>,
     pub expert_kernel: Option<ExpertKernel>,
-    /// `"megatron"` (default) or `"tutel"` (MoE only).
+    /// `"megatron"` (default), `"tutel"` or `"einsum"` (MoE only).
     pub moe_impl: Option<crate::workload::step_ops::MoeImpl>,
+    /// Tokens per routing group of the einsum MoE layer (Mesh TF `MoE1D.group_size`).
+    pub moe_group_size: Option<i64>,
+    /// Smallest expert capacity per group of the einsum MoE layer (`MoE1D.min_expert_capacity`).
+    pub moe_min_capacity: Option<i64>,
     pub head_dim: Option<i64>,
     pub mla: Option<RawMla>,
     pub first_dense_layers: Option<i64>,

@@ -90,6 +90,7 @@ pub(crate) fn job_of(
         fp8_recipe: Default::default(),
         fp8_scale_update: Default::default(),
         moe_impl: Default::default(),
+        einsum: Default::default(),
         grad_reduce_dtype: None,
         schedule,
     }

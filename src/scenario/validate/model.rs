@@ -84,6 +84,8 @@ impl Validator<'_> {
                 ("capacity_factor", m.capacity_factor.is_some()),
                 ("expert_ffn_hidden", m.expert_ffn_hidden.is_some()),
                 ("moe_impl", m.moe_impl.is_some()),
+                ("moe_group_size", m.moe_group_size.is_some()),
+                ("moe_min_capacity", m.moe_min_capacity.is_some()),
             ] {
                 if present {
                     return Err(self.loc.invalid(
@@ -95,26 +97,32 @@ impl Validator<'_> {
             FfnKind::Dense
         };
         let moe_impl = m.moe_impl.unwrap_or_default();
-        let expert_kernel = match (moe_impl, m.expert_kernel) {
-            (MoeImpl::Megatron, ek) => ek.unwrap_or(ExpertKernel::Grouped),
-            // Tutel's experts are one batched matmul over the padded buffer (microsoft/tutel
-            // v0.2.0, `tutel/experts/ffn.py` L74-76): padded, whatever else is asked for.
-            (MoeImpl::Tutel, None | Some(ExpertKernel::Padded)) => ExpertKernel::Padded,
-            (MoeImpl::Tutel, Some(other)) => {
-                let got = match other {
-                    ExpertKernel::Grouped => "grouped",
-                    ExpertKernel::Loop => "loop",
-                    ExpertKernel::Padded => "padded",
-                };
-                return Err(self.loc.invalid(
-                    &k("expert_kernel"),
-                    format!(
-                        "moe_impl = \"tutel\" runs its experts as a batched matmul over the padded \
-                         buffer; expert_kernel must be \"padded\" (or left out), got \"{got}\""
+        let expert_kernel =
+            match (moe_impl, m.expert_kernel) {
+                (MoeImpl::Megatron, ek) => ek.unwrap_or(ExpertKernel::Grouped),
+                // Tutel's experts are one batched matmul over the padded buffer (microsoft/tutel
+                // v0.2.0, `tutel/experts/ffn.py` L74-76): padded, whatever else is asked for.
+                // Mesh TF's experts are einsums over the `[E, G * C]` padded slots: batched too.
+                (MoeImpl::Tutel | MoeImpl::Einsum, None | Some(ExpertKernel::Padded)) => {
+                    ExpertKernel::Padded
+                }
+                (imp @ (MoeImpl::Tutel | MoeImpl::Einsum), Some(other)) => {
+                    let got = match other {
+                        ExpertKernel::Grouped => "grouped",
+                        ExpertKernel::Loop => "loop",
+                        ExpertKernel::Padded => "padded",
+                    };
+                    return Err(self.loc.invalid(
+                        &k("expert_kernel"),
+                        format!(
+                        "moe_impl = \"{}\" runs its experts as a batched matmul over the padded \
+                         buffer; expert_kernel must be \"padded\" (or left out), got \"{got}\"",
+                        if imp == MoeImpl::Tutel { "tutel" } else { "einsum" }
                     ),
-                ));
-            }
-        };
+                    ));
+                }
+            };
+        let einsum = self.einsum_config(which, m, moe_impl, &ffn)?;
         let model = ModelSpec {
             name: m.name.clone(),
             layers: self.count(&k("layers"), m.layers)?,
@@ -220,6 +228,17 @@ impl Validator<'_> {
                 .invalid(&format!("parallel.{which}"), e.to_string())
         })?;
         // The schedule first: DualPipe holds two stages' parameters per rank.
+        if moe_impl == MoeImpl::Einsum && plan.tp > 1 {
+            // Mesh TF's model-parallel MoE splits d_model / the hidden width over a second mesh
+            // dimension (`d_model_split`); the op list models the expert-parallel layout only.
+            return Err(self.loc.invalid(
+                &pk("tp"),
+                format!(
+                    "moe_impl = \"einsum\" is modelled without tensor parallelism; tp must be 1, got {}",
+                    plan.tp
+                ),
+            ));
+        }
         if moe_impl == MoeImpl::Tutel && plan.tp > 1 {
             // Tutel v0.2.0's layer routes every rank's whole token set over its group and shards
             // experts only when they are fewer than the ranks; the op list models tp = 1.
@@ -246,6 +265,13 @@ impl Validator<'_> {
         workload::step_ops::evolved_plan_fits(&model, &plan, framework, precision)
             .map_err(|e| self.loc.invalid(&k("block"), e.to_string()))?;
         let optimizer = t.optimizer.unwrap_or_default();
+        // The einsum layer's own activations (dispatch/combine tensors, padded slots) come out of
+        // the HBM the rest of the plan may use.
+        let einsum_bytes = if moe_impl == MoeImpl::Einsum {
+            einsum_stage_bytes(&model, &plan, einsum, framework)
+        } else {
+            0.0
+        };
         workload::check_fits_under(
             &model,
             &plan,
@@ -254,15 +280,23 @@ impl Validator<'_> {
                 t.fp8_recipe.unwrap_or_default(),
                 workload::MemoryStates::of(framework, optimizer == OptimizerKind::Adafactor),
             ),
-            cluster.accelerator.hbm_bytes,
+            cluster.accelerator.hbm_bytes - einsum_bytes,
         )
         .map_err(|e| {
             self.loc.invalid(
                 &format!("parallel.{which}"),
                 format!(
-                    "{e} on {} ({:.0} GiB HBM)",
+                    "{e} on {} ({:.0} GiB HBM{})",
                     cluster.accelerator.name,
-                    cluster.accelerator.hbm_bytes / (1u64 << 30) as f64
+                    cluster.accelerator.hbm_bytes / (1u64 << 30) as f64,
+                    if einsum_bytes != 0.0 {
+                        format!(
+                            ", less {:.1} GiB of the einsum MoE layer's dispatch/combine tensors and padded slots",
+                            einsum_bytes / (1u64 << 30) as f64
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
             )
         })?;
@@ -282,6 +316,7 @@ impl Validator<'_> {
             fp8_recipe: t.fp8_recipe.unwrap_or_default(),
             fp8_scale_update: t.fp8_scale_update.unwrap_or_default(),
             moe_impl,
+            einsum,
             grad_reduce_dtype: t.grad_reduce_dtype,
         })
     }
@@ -376,6 +411,59 @@ impl Validator<'_> {
                 }))
             }
         }
+    }
+
+    /// The einsum layer's groups and capacity (`moe_group_size`, `moe_min_capacity`): read with
+    /// `moe_impl = "einsum"` only, which needs a capacity factor (its slots per expert and
+    /// group are fixed) and top-1 or top-2 routing (Mesh TF's `_switch_gating`, `_top_2_gating`).
+    fn einsum_config(
+        &self,
+        which: &str,
+        m: &RawModel,
+        moe_impl: MoeImpl,
+        ffn: &FfnKind,
+    ) -> Result<workload::step_ops::EinsumConfig, ScenarioError> {
+        let k = |f: &str| format!("models.{which}.{f}");
+        let mut cfg = workload::step_ops::EinsumConfig::default();
+        if moe_impl != MoeImpl::Einsum {
+            for (f, present) in [
+                ("moe_group_size", m.moe_group_size.is_some()),
+                ("moe_min_capacity", m.moe_min_capacity.is_some()),
+            ] {
+                if present {
+                    return Err(self.loc.invalid(
+                        &k(f),
+                        "is read only by the einsum MoE layer; set moe_impl = \"einsum\" or remove it",
+                    ));
+                }
+            }
+            return Ok(cfg);
+        }
+        if let FfnKind::Moe(moe) = ffn {
+            if moe.capacity_factor.is_none() {
+                return Err(self.loc.invalid(
+                    &k("capacity_factor"),
+                    "moe_impl = \"einsum\" sends every expert a fixed number of slots per group; \
+                     capacity_factor must be a number > 0 (e.g. 1.25), not \"dropless\"",
+                ));
+            }
+            if moe.top_k > 2 {
+                return Err(self.loc.invalid(
+                    &k("top_k"),
+                    format!(
+                        "moe_impl = \"einsum\" routes top-1 (Switch) or top-2 (GShard); valid: 1 or 2, got {}",
+                        moe.top_k
+                    ),
+                ));
+            }
+        }
+        if let Some(v) = m.moe_group_size {
+            cfg.group_size = self.count(&k("moe_group_size"), v)?;
+        }
+        if let Some(v) = m.moe_min_capacity {
+            cfg.min_capacity = self.count(&k("moe_min_capacity"), v)?;
+        }
+        Ok(cfg)
     }
 
     /// A count that may be zero (`0..=u32::MAX`).
@@ -533,6 +621,33 @@ impl Validator<'_> {
             target_len,
         }))
     }
+}
+
+/// The einsum MoE layer's activations beyond `workload::memory`'s MoE count on the stage that
+/// keeps the most ([`workload::step_ops::einsum_activation_bytes`] per MoE layer and
+/// micro-batch): 1F1B keeps `min(pp - stage, micro-batches)` micro-batches in flight; under
+/// full recomputation only the layer being recomputed holds them [bytes].
+fn einsum_stage_bytes(
+    model: &workload::ModelSpec,
+    plan: &workload::ParallelPlan,
+    cfg: workload::step_ops::EinsumConfig,
+    framework: Framework,
+) -> f64 {
+    let per = workload::step_ops::einsum_activation_bytes(model, plan, cfg, framework);
+    if plan.recompute == workload::Recompute::Full {
+        return per.max(0.0);
+    }
+    let pp = plan.pp.max(1);
+    let mbs = plan.micro_batches().unwrap_or(pp).max(1);
+    (0..pp)
+        .map(|st| {
+            let moe = plan
+                .stage_layers(model.layers, st)
+                .filter(|&l| model.is_moe_layer(l))
+                .count() as f64;
+            moe * (pp - st).min(mbs) as f64 * per
+        })
+        .fold(f64::MIN, f64::max)
 }
 
 #[cfg(test)]
@@ -998,6 +1113,84 @@ mod tests {
             .map(|_| ())
             .expect_err("tp = 2 with tutel was accepted")
             .to_string();
+        assert!(
+            e.contains("parallel.moe.tp") && e.contains("tp must be 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn moe_impl_einsum_reaches_the_job_and_bad_combinations_are_named() {
+        use crate::hardware::ExpertKernel;
+        use crate::workload::step_ops::{EinsumConfig, MoeImpl};
+        let cf = "capacity_factor = \"dropless\"";
+        let einsum = |extra: &str| {
+            BASE.replacen(cf, "capacity_factor = 1.25", 1).replacen(
+                MOE,
+                &format!("expert_ffn_hidden = 2816\nmoe_impl = \"einsum\"\n{extra}"),
+                1,
+            )
+        };
+        let parse =
+            |s: &str| parse_scenario("s.toml", s, Path::new(".")).map_err(|e| e.to_string());
+        let s = parse(&einsum("moe_group_size = 512\nmoe_min_capacity = 1\n")).expect("valid");
+        let cfg = s.moe.as_ref().expect("moe").ops_config();
+        assert_eq!(cfg.moe_impl, MoeImpl::Einsum);
+        assert_eq!(cfg.expert_kernel, ExpertKernel::Padded);
+        assert_eq!(
+            cfg.einsum,
+            EinsumConfig {
+                group_size: 512,
+                min_capacity: 1
+            }
+        );
+        // Unset: Mesh TF's MoE1D defaults.
+        let s = parse(&einsum("")).expect("valid");
+        assert_eq!(
+            s.moe.as_ref().expect("moe").ops_config().einsum,
+            EinsumConfig::default()
+        );
+        // Einsum without a capacity factor (dropless): no fixed slots to dispatch into.
+        let e = err(MOE, "expert_ffn_hidden = 2816\nmoe_impl = \"einsum\"\n");
+        assert!(
+            e.contains("models.moe.capacity_factor")
+                && e.contains("dropless")
+                && e.contains("einsum"),
+            "{e}"
+        );
+        // Top-3: Mesh TF routes top-1 or top-2 only.
+        let e = parse(&einsum("").replacen("top_k = 2", "top_k = 3", 1)).expect_err("top-3");
+        assert!(
+            e.contains("models.moe.top_k") && e.contains("1 or 2"),
+            "{e}"
+        );
+        // Grouped experts.
+        let e = parse(&einsum("expert_kernel = \"grouped\"\n")).expect_err("grouped");
+        assert!(
+            e.contains("models.moe.expert_kernel")
+                && e.contains("einsum")
+                && e.contains("\"padded\""),
+            "{e}"
+        );
+        // A group of zero tokens.
+        let e = parse(&einsum("moe_group_size = 0\n")).expect_err("zero group");
+        assert!(
+            e.contains("models.moe.moe_group_size") && e.contains("positive"),
+            "{e}"
+        );
+        // The einsum keys without the einsum layer.
+        let e = err(MOE, "expert_ffn_hidden = 2816\nmoe_group_size = 1024\n");
+        assert!(
+            e.contains("models.moe.moe_group_size") && e.contains("moe_impl = \"einsum\""),
+            "{e}"
+        );
+        // Tensor parallelism.
+        let s = einsum("").replacen(
+            "dp = 8\ntp = 1\npp = 1\nep = 8",
+            "dp = 4\ntp = 2\npp = 1\nep = 4",
+            1,
+        );
+        let e = parse(&s).expect_err("tp = 2 with einsum");
         assert!(
             e.contains("parallel.moe.tp") && e.contains("tp must be 1"),
             "{e}"

@@ -139,6 +139,10 @@ struct Coll {
     to_experts: bool,
     /// Bytes per received assignment per TP rank (all-to-all).
     width: f64,
+    /// Bytes each member sends each peer in an all-to-all of a fixed size, whatever the
+    /// routing (a capacity-padded buffer: the einsum MoE layer, Tutel with a capacity factor);
+    /// 0 for a routed one (sized by `width`).
+    fixed_pair: f64,
     async_: bool,
     /// Pipeline send: receiving GPU, micro-batch, gradient (true) or activation.
     p2p: Option<(u32, u32, bool)>,

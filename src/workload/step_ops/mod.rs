@@ -14,6 +14,7 @@ mod enc_dec;
 mod fp8;
 mod layer;
 mod moe;
+mod moe_einsum;
 mod moe_tutel;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,7 @@ pub use build::{optimizer_bytes_per_param, step_ops, uniform_expert_tokens, Stag
 pub use evolved::{evolved_activation_bytes, evolved_plan_fits};
 pub use fp8::Fp8ScaleUpdate;
 pub use layer::layer_forward_ops;
+pub use moe_einsum::{einsum_activation_bytes, expert_capacity, split_into_groups, EinsumConfig};
 
 /// Kernel class: decides which efficiency curve prices the op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -497,6 +499,11 @@ pub enum MoeImpl {
     /// layer — encode/decode kernels into and out of that padded buffer, all-to-alls of the whole
     /// padded buffer, batched-matmul experts with separate bias adds (see `moe_tutel`).
     Tutel,
+    /// Mesh TensorFlow's `transformer_moe_layer_v1` (Switch Transformer; GShard's lingvo layer
+    /// dispatches the same way): fp32 routing, groups of tokens with a fixed capacity per
+    /// expert, dispatch and combine as one-hot einsums on the matrix units, all-to-alls of the
+    /// padded `[E, G, C, M]` buffer, einsum experts (see `moe_einsum`; needs a capacity factor).
+    Einsum,
 }
 
 /// Optimizer algorithm.
@@ -537,6 +544,8 @@ pub struct OpsConfig {
     pub fp8_scale_update: Fp8ScaleUpdate,
     /// MoE layer implementation (`models.X.moe_impl`).
     pub moe_impl: MoeImpl,
+    /// Groups and capacity of the einsum MoE layer (read under `MoeImpl::Einsum` only).
+    pub einsum: EinsumConfig,
     /// Format of the gradient reduction (`training.grad_reduce_dtype`; None: the gradient's
     /// own precision, see [`GradReduceDtype`]).
     pub grad_reduce_dtype: Option<GradReduceDtype>,
@@ -554,6 +563,7 @@ impl Default for OpsConfig {
             fp8_recipe: Fp8Recipe::default(),
             fp8_scale_update: Fp8ScaleUpdate::default(),
             moe_impl: MoeImpl::default(),
+            einsum: EinsumConfig::default(),
             grad_reduce_dtype: None,
         }
     }

@@ -27,8 +27,10 @@ const EAGER_UNPERMUTE_LAUNCHES: u32 = 2;
 pub(super) fn moe_ffn(e: &mut Emit, c: &Ctx) {
     let m = c.model;
     let Some(moe) = m.moe() else { return };
-    if c.cfg.moe_impl == MoeImpl::Tutel {
-        return super::moe_tutel::tutel_moe_ffn(e, c, moe);
+    match c.cfg.moe_impl {
+        MoeImpl::Tutel => return super::moe_tutel::tutel_moe_ffn(e, c, moe),
+        MoeImpl::Einsum => return super::moe_einsum::einsum_moe_ffn(e, c, moe),
+        MoeImpl::Megatron => {}
     }
     let (tp, p, d) = (c.tp, c.p, c.d);
     let tpu = c.plan.tp.max(1);

@@ -189,6 +189,7 @@ impl Sched<'_> {
         let base = c.issued as usize;
         let ml = g.moe_layer(c.layer);
         let bytes = |i: usize, j: usize| match ml {
+            _ if c.fixed_pair > 0.0 => f64::from(u8::from(i != j)) * c.fixed_pair,
             // Towards the experts `i` sends its tokens for `j`'s experts; back, the results of
             // `i`'s experts for `j`'s tokens.
             Some(ml) if c.to_experts => c.width * g.sent(ml, i, j),

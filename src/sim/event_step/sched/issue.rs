@@ -148,6 +148,15 @@ impl Sched<'_> {
             } if self.g.ep > 1 => comm_bytes_per_token * self.g.ep as f64 / (self.g.ep - 1) as f64,
             _ => 0.0,
         };
+        // A fixed-size all-to-all sends every peer the same share of its buffer.
+        let fixed_pair = match (op.load, op.comm) {
+            (crate::workload::step_ops::Load::Fixed, Some(c))
+                if op.class == KernelClass::AllToAll && c.size > 1 =>
+            {
+                c.bytes_per_rank / (c.size - 1) as f64
+            }
+            _ => 0.0,
+        };
         let dispatch = op.name.starts_with("moe.dispatch");
         self.colls.push(Coll {
             first,
@@ -165,6 +174,7 @@ impl Sched<'_> {
             phase: op.phase,
             to_experts: dispatch != (op.phase == Phase::Backward),
             width,
+            fixed_pair,
             async_,
             p2p,
             chunk: 0,

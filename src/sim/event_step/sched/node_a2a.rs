@@ -16,6 +16,7 @@ impl Sched<'_> {
     /// Bytes member `i` sends member `j` in all-to-all `c` (indices in the collective).
     pub(super) fn pair_bytes(&self, c: &Coll, ml: Option<usize>, i: usize, j: usize) -> f64 {
         match ml {
+            _ if c.fixed_pair > 0.0 => f64::from(u8::from(i != j)) * c.fixed_pair,
             // Towards the experts `i` sends its tokens for `j`'s experts; back, the results of
             // `i`'s experts for `j`'s tokens.
             Some(ml) if c.to_experts => c.width * self.g.sent(ml, i, j),
@@ -30,6 +31,10 @@ impl Sched<'_> {
         let (a, b) = (self.nodes[nb + s], self.nodes[nb + d]);
         if ml.is_none() {
             return 0.0;
+        }
+        if c.fixed_pair > 0.0 {
+            // Different nodes: every member pair exchanges the fixed share.
+            return f64::from(a.need) * f64::from(b.need) * c.fixed_pair;
         }
         if self.g.pairs.is_empty() {
             // One routing row per layer: `i` sends `j` `recv_j / ep`, whoever `i` is.

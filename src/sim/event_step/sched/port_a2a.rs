@@ -27,8 +27,15 @@ impl Sched<'_> {
         let g = self.g;
         let (first, n) = (c.first as usize, c.members as usize);
         let f = self.fabric;
-        let w = c.width / n as f64;
-        let recv = |x: usize| g.received(x, c.layer);
+        // A fixed-size all-to-all is a uniform one: every member "receives" 1 and sends each
+        // peer `fixed_pair` bytes per unit.
+        let fixed = c.fixed_pair > 0.0;
+        let w = if fixed {
+            c.fixed_pair
+        } else {
+            c.width / n as f64
+        };
+        let recv = |x: usize| if fixed { 1.0 } else { g.received(x, c.layer) };
         let total: f64 = (first..first + n).map(recv).sum();
         let nf = n as f64;
         // In one torus slice every peer is reached over the ICI (the host's chips too), not the
