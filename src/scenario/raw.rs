@@ -194,6 +194,12 @@ pub struct RawModel {
     pub norm: Option<NormKind>,
     pub router_score: Option<RouterScore>,
     pub bias: Option<bool>,
+    /// Residual-branch and embedding dropout rate, `[0, 1)`.
+    pub hidden_dropout: Option<f64>,
+    /// Attention-probability dropout rate, `[0, 1)`.
+    pub attention_dropout: Option<f64>,
+    /// `"rotary"` (default), `"learned"`, `"alibi"` or `"relative"`.
+    pub position: Option<crate::workload::arch::Position>,
     /// `[models.X.curriculum]` (MoE only).
     pub curriculum: Option<RawCurriculum>,
 }

@@ -3,6 +3,7 @@
 use super::super::raw::*;
 use super::super::*;
 use super::Validator;
+use crate::workload::arch::Position;
 use crate::workload::{self, Arch, FfnKind, MlaSpec, MoeSpec};
 
 impl Validator<'_> {
@@ -375,7 +376,27 @@ impl Validator<'_> {
                 "a dense model has no router; remove `router_score` (or move it to [models.moe])",
             ));
         }
+        let rate = |f: &str, v: Option<f64>| -> Result<f64, ScenarioError> {
+            match v {
+                None => Ok(0.0),
+                Some(r) if (0.0..1.0).contains(&r) => Ok(r),
+                Some(r) => Err(self.loc.invalid(
+                    &k(f),
+                    format!("must be a dropout rate in [0, 1) (0 = no dropout), got {r}"),
+                )),
+            }
+        };
+        let position = m.position.unwrap_or_default();
+        if mla.is_some() && position != Position::Rotary {
+            return Err(self.loc.invalid(
+                &k("position"),
+                "with [mla] the keys carry decoupled rotary dims (mla.qk_rope_head_dim); valid: \"rotary\", or leave it out",
+            ));
+        }
         Ok(Arch {
+            hidden_dropout: rate("hidden_dropout", m.hidden_dropout)?,
+            attention_dropout: rate("attention_dropout", m.attention_dropout)?,
+            position,
             head_dim: m
                 .head_dim
                 .map(|v| self.count(&k("head_dim"), v))
@@ -398,6 +419,7 @@ impl Validator<'_> {
 #[cfg(test)]
 mod tests {
     use crate::scenario::{parse_scenario, Scenario};
+    use crate::workload::arch::Position;
     use crate::workload::step_ops::{OptimizerKind, RouterKernel};
     use crate::workload::{Act, NormKind, Recompute, RouterScore};
     use std::path::Path;
@@ -536,6 +558,39 @@ mod tests {
         let e = err(MOE, "expert_ffn_hidden = 2816\nfirst_dense_layers = -1\n");
         assert!(
             e.contains("`models.moe.first_dense_layers`") && e.contains("≥ 0"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn dropout_rates_and_position_reach_the_model_and_bad_values_name_the_key() {
+        let sc = with(
+            MOE,
+            "expert_ffn_hidden = 2816\nhidden_dropout = 0.1\nattention_dropout = 0\nposition = \"learned\"\n",
+        )
+        .unwrap();
+        let moe = sc.moe.as_ref().expect("moe job");
+        let a = &moe.model.arch;
+        assert_eq!((a.hidden_dropout, a.attention_dropout), (0.1, 0.0));
+        assert_eq!(a.position, Position::Learned);
+        let e = err(MOE, "expert_ffn_hidden = 2816\nhidden_dropout = 1.0\n");
+        assert!(
+            e.starts_with("s.toml:36:1: `models.moe.hidden_dropout`") && e.contains("[0, 1)"),
+            "{e}"
+        );
+        let e = err(MOE, "expert_ffn_hidden = 2816\nattention_dropout = -0.1\n");
+        assert!(
+            e.contains("`models.moe.attention_dropout`") && e.contains("[0, 1)"),
+            "{e}"
+        );
+        let e = err(MOE, "expert_ffn_hidden = 2816\nposition = \"sinusoidal\"\n");
+        assert!(
+            e.contains("`models.moe.position`")
+                && e.contains("sinusoidal")
+                && e.contains("rotary")
+                && e.contains("learned")
+                && e.contains("alibi")
+                && e.contains("relative"),
             "{e}"
         );
     }

@@ -255,6 +255,9 @@ fn stage_ops(c: &Ctx, stage: u32) -> StageOps {
                 },
             );
         }
+        // Learned positions and the embedding dropout (model keys `position`, `hidden_dropout`).
+        super::positions::learned_input(&mut e, c);
+        super::dropout::embedding(&mut e, c);
         bwd.reverse();
         bwd_groups.push(bwd);
     }
@@ -429,7 +432,9 @@ fn per_step_ops(c: &Ctx, stage: u32, layers: &Range<u32>) -> Vec<Op> {
     let last = stage + 1 == pp;
     let mut other = 0.0; // embedding / head / final norm, not gathered per layer under ZeRO-3
     if stage == 0 {
-        other += v * d / tp;
+        // The learned position table is replicated over TP (Megatron-LM `position_embeddings`
+        // is a plain `torch.nn.Embedding`).
+        other += v * d / tp + model.position_params();
     }
     if last {
         if !(model.arch.tied_embeddings && stage == 0) {

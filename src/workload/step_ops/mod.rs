@@ -9,12 +9,16 @@
 
 mod build;
 mod deepspeed;
+mod dropout;
 mod fp8;
 mod layer;
 mod moe;
 mod moe_tutel;
+mod positions;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_arch;
 #[cfg(test)]
 mod tests_framework;
 
