@@ -196,6 +196,8 @@ pub struct RawModel {
     pub bias: Option<bool>,
     /// Residual-branch and embedding dropout rate, `[0, 1)`.
     pub hidden_dropout: Option<f64>,
+    /// Input-embedding dropout rate, `[0, 1)`; absent = `hidden_dropout`.
+    pub embedding_dropout: Option<f64>,
     /// Attention-probability dropout rate, `[0, 1)`.
     pub attention_dropout: Option<f64>,
     /// `"rotary"` (default), `"learned"`, `"alibi"` or `"relative"`.

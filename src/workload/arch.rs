@@ -126,9 +126,12 @@ pub struct Arch {
     /// negligible and not counted.
     pub bias: bool,
     /// Dropout rate on the residual branches (after the attention out-projection and after the
-    /// FFN) and on the input embedding, in `[0, 1)`; 0 = no dropout (Megatron-LM
+    /// FFN), in `[0, 1)`; 0 = no dropout (Megatron-LM
     /// `--hidden-dropout`, GPT-NeoX `hidden-dropout`, HF `resid_pdrop`).
     pub hidden_dropout: f64,
+    /// Dropout rate on the input embedding, in `[0, 1)` (Megatron-LM and GPT-NeoX apply the
+    /// hidden rate there; OPT none: Zhang et al. 2022, Sec. 2.2).
+    pub embedding_dropout: f64,
     /// Dropout rate on the attention probabilities, in `[0, 1)`; 0 = none (Megatron-LM
     /// `--attention-dropout`, GPT-NeoX `attention-dropout`, HF `attn_pdrop`).
     pub attention_dropout: f64,

@@ -186,6 +186,7 @@ impl ModelSpec {
         let a = &self.arch;
         for (field, rate) in [
             ("model.hidden_dropout", a.hidden_dropout),
+            ("model.embedding_dropout", a.embedding_dropout),
             ("model.attention_dropout", a.attention_dropout),
         ] {
             if !(0.0..1.0).contains(&rate) {

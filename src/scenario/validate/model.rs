@@ -393,8 +393,15 @@ impl Validator<'_> {
                 "with [mla] the keys carry decoupled rotary dims (mla.qk_rope_head_dim); valid: \"rotary\", or leave it out",
             ));
         }
+        let hidden_dropout = rate("hidden_dropout", m.hidden_dropout)?;
+        // Absent: the hidden rate, as Megatron-LM and GPT-NeoX apply it to the embedding.
+        let embedding_dropout = match m.embedding_dropout {
+            None => hidden_dropout,
+            v => rate("embedding_dropout", v)?,
+        };
         Ok(Arch {
-            hidden_dropout: rate("hidden_dropout", m.hidden_dropout)?,
+            hidden_dropout,
+            embedding_dropout,
             attention_dropout: rate("attention_dropout", m.attention_dropout)?,
             position,
             head_dim: m
@@ -572,6 +579,15 @@ mod tests {
         let moe = sc.moe.as_ref().expect("moe job");
         let a = &moe.model.arch;
         assert_eq!((a.hidden_dropout, a.attention_dropout), (0.1, 0.0));
+        assert_eq!(a.embedding_dropout, 0.1, "absent: the hidden rate");
+        let sc = with(
+            MOE,
+            "expert_ffn_hidden = 2816\nhidden_dropout = 0.1\nembedding_dropout = 0.0\n",
+        )
+        .unwrap();
+        assert_eq!(sc.moe.as_ref().unwrap().model.arch.embedding_dropout, 0.0);
+        let e = err(MOE, "expert_ffn_hidden = 2816\nembedding_dropout = 2\n");
+        assert!(e.contains("`models.moe.embedding_dropout`"), "{e}");
         assert_eq!(a.position, Position::Learned);
         let e = err(MOE, "expert_ffn_hidden = 2816\nhidden_dropout = 1.0\n");
         assert!(

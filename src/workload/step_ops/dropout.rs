@@ -66,11 +66,12 @@ pub(super) fn residual(e: &mut Emit, c: &Ctx, name: &'static str) {
     e.push(f, &[drop, acc]);
 }
 
-/// The embedding dropout (Megatron-LM `LanguageModelEmbedding.embedding_dropout`, the hidden
-/// rate; HF `embd_pdrop`): a stand-alone `nn.Dropout` over the sequence-sharded input (read,
-/// write, write the mask); backward reads the gradient and the mask, writes the gradient.
+/// The embedding dropout (`model.embedding_dropout`: Megatron-LM
+/// `LanguageModelEmbedding.embedding_dropout` at the hidden rate; HF `embd_pdrop`): a stand-alone
+/// `nn.Dropout` over the sequence-sharded input (read, write, write the mask); backward reads the
+/// gradient and the mask, writes the gradient.
 pub(super) fn embedding(e: &mut Emit, c: &Ctx) {
-    if !c.model.arch.has_hidden_dropout() {
+    if c.model.arch.embedding_dropout <= 0.0 {
         return;
     }
     let n = c.ts * c.d;

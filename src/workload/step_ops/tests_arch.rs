@@ -71,6 +71,7 @@ fn hidden_dropout_adds_the_mask_to_each_residual_and_a_mask_multiply_backward() 
     let on = ops(
         &dense(Arch {
             hidden_dropout: 0.1,
+            embedding_dropout: 0.1,
             ..Arch::default()
         }),
         1,
@@ -98,6 +99,17 @@ fn hidden_dropout_adds_the_mask_to_each_residual_and_a_mask_multiply_backward() 
     assert_eq!(df, 4.0 * N + 5.0 * N);
     let db = phase_bytes(&on, Phase::Backward) - phase_bytes(&off, Phase::Backward);
     assert_eq!(db, 4.0 * 5.0 * N + 5.0 * N);
+    // OPT: residual dropout, none on the embedding.
+    let opt = ops(
+        &dense(Arch {
+            hidden_dropout: 0.1,
+            ..Arch::default()
+        }),
+        1,
+        &cfg,
+    );
+    assert!(named(&opt, "embed.dropout", Phase::Forward).is_empty());
+    assert_eq!(named(&opt, "dropout.grad", Phase::Backward).len(), 4);
 }
 
 #[test]
@@ -304,6 +316,13 @@ fn bad_dropout_rates_and_mla_without_rotary_are_errors_naming_the_field() {
             ..Arch::default()
         }),
         "model.hidden_dropout"
+    );
+    assert_eq!(
+        field(Arch {
+            embedding_dropout: 1.5,
+            ..Arch::default()
+        }),
+        "model.embedding_dropout"
     );
     assert_eq!(
         field(Arch {
