@@ -200,6 +200,8 @@ pub struct RawModel {
     pub embedding_dropout: Option<f64>,
     /// Attention-probability dropout rate, `[0, 1)`.
     pub attention_dropout: Option<f64>,
+    /// Parallel attention + MLP block (dense models).
+    pub parallel_residual: Option<bool>,
     /// `"rotary"` (default), `"learned"`, `"alibi"` or `"relative"`.
     pub position: Option<crate::workload::arch::Position>,
     /// `[models.X.curriculum]` (MoE only).

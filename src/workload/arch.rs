@@ -137,6 +137,9 @@ pub struct Arch {
     pub attention_dropout: f64,
     /// Position-embedding kind.
     pub position: Position,
+    /// Attention and MLP read the same layer input and their outputs are summed by one TP
+    /// reduction (GPT-J, GPT-NeoX `gpt-j-residual`, PaLM, Falcon); dense FFN layers only.
+    pub parallel_residual: bool,
 }
 
 impl Arch {

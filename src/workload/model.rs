@@ -217,6 +217,13 @@ impl ModelSpec {
                 ),
             ));
         }
+        if a.parallel_residual && self.moe().is_some() {
+            return Err(invalid(
+                "model.parallel_residual",
+                true,
+                "must be false for an MoE model (the parallel block is built for dense FFN layers)",
+            ));
+        }
         if a.mla.is_some() && a.position != Position::Rotary {
             return Err(invalid(
                 "model.position",

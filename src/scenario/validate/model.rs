@@ -399,7 +399,14 @@ impl Validator<'_> {
             None => hidden_dropout,
             v => rate("embedding_dropout", v)?,
         };
+        if m.parallel_residual == Some(true) && m.experts.is_some() {
+            return Err(self.loc.invalid(
+                &k("parallel_residual"),
+                "the parallel attention + MLP block is built for dense FFN layers; valid: false, or leave it out (or move it to [models.dense])",
+            ));
+        }
         Ok(Arch {
+            parallel_residual: m.parallel_residual.unwrap_or(false),
             hidden_dropout,
             embedding_dropout,
             attention_dropout: rate("attention_dropout", m.attention_dropout)?,
@@ -586,6 +593,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(sc.moe.as_ref().unwrap().model.arch.embedding_dropout, 0.0);
+        let e = err(MOE, "expert_ffn_hidden = 2816\nparallel_residual = true\n");
+        assert!(
+            e.contains("`models.moe.parallel_residual`") && e.contains("dense"),
+            "{e}"
+        );
         let e = err(MOE, "expert_ffn_hidden = 2816\nembedding_dropout = 2\n");
         assert!(e.contains("`models.moe.embedding_dropout`"), "{e}");
         assert_eq!(a.position, Position::Learned);

@@ -330,14 +330,23 @@ pub(super) fn tp_exit(e: &mut Emit, c: &Ctx, name: &'static str, bytes: f64) {
 /// `positions`), the attention core (flash, or the unfused Megatron-LM core; with the position
 /// bias and attention dropout the model has), output projection, TP collectives, residual.
 pub(super) fn attention(e: &mut Emit, c: &Ctx) {
+    let (t, p, d) = (c.t, c.p, c.d);
+    norm(e, c, "attn.norm", c.ts, d);
+    tp_enter(e, c, "attn.tp_gather", t * d * p);
+    attention_inner(e, c);
+    tp_exit(e, c, "attn.tp_reduce", t * d * p);
+    residual(e, c, "attn.residual");
+}
+
+/// The attention block between its TP entry and exit: QKV (or MLA) projections, positions,
+/// the core, the output projection (its partial sums over TP).
+pub(super) fn attention_inner(e: &mut Emit, c: &Ctx) {
     let m = c.model;
     let (t, tp, p, d) = (c.t, c.tp, c.p, c.d);
     let h = m.heads as f64;
     let hl = h / tp;
     let dqk = m.qk_head_dim() as f64;
     let dv = m.v_head_dim() as f64;
-    norm(e, c, "attn.norm", c.ts, d);
-    tp_enter(e, c, "attn.tp_gather", t * d * p);
     let (kv_local, rope_elems) = match &m.arch.mla {
         None => {
             let kvh = m.kv_heads as f64 / tp;
@@ -416,8 +425,6 @@ pub(super) fn attention(e: &mut Emit, c: &Ctx) {
         }
     }
     e.linear(c, "attn.out", t, d, hl * dv, false);
-    tp_exit(e, c, "attn.tp_reduce", t * d * p);
-    residual(e, c, "attn.residual");
 }
 
 /// Layout copies around FlashAttention in GPT-NeoX 1.0 (`ParallelSelfAttention.forward` and
@@ -520,10 +527,18 @@ pub(super) fn act_op(c: &Ctx, name: &'static str, elems: f64) -> (Op, f64) {
 
 /// Dense FFN block of width `f` (full width; sharded over TP here).
 pub(super) fn dense_ffn(e: &mut Emit, c: &Ctx, f: f64) {
-    let (t, tp, p, d) = (c.t, c.tp, c.p, c.d);
-    let fl = f / tp;
+    let (t, p, d) = (c.t, c.p, c.d);
     norm(e, c, "ffn.norm", c.ts, d);
     tp_enter(e, c, "ffn.tp_gather", t * d * p);
+    dense_ffn_inner(e, c, f);
+    tp_exit(e, c, "ffn.tp_reduce", t * d * p);
+    residual(e, c, "ffn.residual");
+}
+
+/// The dense FFN between its TP entry and exit: fc1, activation, fc2 (partial sums over TP).
+pub(super) fn dense_ffn_inner(e: &mut Emit, c: &Ctx, f: f64) {
+    let (t, tp, d) = (c.t, c.tp, c.d);
+    let fl = f / tp;
     e.linear(
         c,
         "ffn.fc1",
@@ -535,8 +550,6 @@ pub(super) fn dense_ffn(e: &mut Emit, c: &Ctx, f: f64) {
     let (a, k) = act_op(c, "ffn.act", t * fl);
     e.mem(a, k);
     e.linear(c, "ffn.fc2", t, d, fl, false);
-    tp_exit(e, c, "ffn.tp_reduce", t * d * p);
-    residual(e, c, "ffn.residual");
 }
 
 /// Forward ops of `layer` for one micro-batch on one GPU (phase `Forward`), in launch order.
@@ -561,6 +574,11 @@ pub fn layer_forward_ops(
 /// Forward and backward ops of one layer.
 pub(super) fn emit_layer(e: &mut Emit, c: &Ctx, layer: u32) {
     super::fp8::scale_updates(e, c, c.model.is_moe_layer(layer));
+    if c.model.arch.parallel_residual {
+        // Validated: only dense FFN layers (ModelSpec::validate).
+        super::parallel::parallel_block(e, c, c.model.ffn_hidden as f64);
+        return;
+    }
     attention(e, c);
     if c.model.is_moe_layer(layer) {
         moe_ffn(e, c);

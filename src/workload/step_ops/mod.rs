@@ -14,6 +14,7 @@ mod fp8;
 mod layer;
 mod moe;
 mod moe_tutel;
+mod parallel;
 mod positions;
 #[cfg(test)]
 mod tests;

@@ -347,3 +347,70 @@ fn bad_dropout_rates_and_mla_without_rotary_are_errors_naming_the_field() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[test]
+fn parallel_residual_reduces_once_per_layer_forward_and_keeps_both_input_gradient_reductions() {
+    // GPT-NeoX `gpt_j_residual` at tp 2 without sequence parallelism.
+    let cfg = OpsConfig {
+        sequence_parallel: false,
+        ..OpsConfig::default()
+    };
+    let serial = dense(Arch {
+        bias: true,
+        ..Arch::default()
+    });
+    let par = dense(Arch {
+        bias: true,
+        parallel_residual: true,
+        ..Arch::default()
+    });
+    let count = |s: &StepOps, phase: Phase| {
+        s.stages[0]
+            .micro_batch()
+            .filter(|o| o.class == KernelClass::AllReduce && o.phase == phase && o.layer == Some(0))
+            .count()
+    };
+    let (s, p) = (ops(&serial, 2, &cfg), ops(&par, 2, &cfg));
+    assert_eq!(
+        (count(&s, Phase::Forward), count(&p, Phase::Forward)),
+        (2, 1)
+    );
+    assert_eq!(
+        (count(&s, Phase::Backward), count(&p, Phase::Backward)),
+        (2, 2)
+    );
+    // Element-wise passes over the 256 x 512 micro-batch (no dropout): attn + bias (read,
+    // write), mlp + bias + attn (read 2, write), the residual add (read 2, write); 2 B each.
+    let bytes = |name: &str| named(&p, name, Phase::Forward)[0].bytes;
+    assert_eq!(bytes("attn.bias_dropout"), 2.0 * N * 2.0);
+    assert_eq!(bytes("ffn.residual"), 3.0 * N * 2.0);
+    assert_eq!(bytes("par.residual"), 3.0 * N * 2.0);
+    assert!(named(&p, "attn.residual", Phase::Forward).is_empty());
+    // Both norms read the same layer input; the GEMMs are the serial block's.
+    assert_eq!(named(&p, "attn.norm", Phase::Forward).len(), 2);
+    let gemm_flops = |s: &StepOps| -> f64 {
+        s.stages[0]
+            .micro_batch()
+            .filter(|o| o.class == KernelClass::Gemm)
+            .map(|o| o.flops)
+            .sum()
+    };
+    assert_eq!(gemm_flops(&s), gemm_flops(&p));
+    // With dropout the branch outputs carry masks and their backward multiplies by them.
+    let pd = ops(
+        &dense(Arch {
+            bias: true,
+            parallel_residual: true,
+            hidden_dropout: 0.1,
+            ..Arch::default()
+        }),
+        2,
+        &cfg,
+    );
+    assert_eq!(named(&pd, "ffn.residual", Phase::Forward)[0].bytes, 7.0 * N);
+    assert_eq!(named(&pd, "dropout.grad", Phase::Backward).len(), 4);
+    // An MoE model is refused.
+    let mut m = super::super::model::presets::mixtral_8x7b();
+    m.arch.parallel_residual = true;
+    assert!(m.validate().is_err());
+}
