@@ -208,6 +208,16 @@ pub struct RawModel {
     pub encoder_layers: Option<i64>,
     /// Decoder (target) tokens per sequence of an encoder-decoder (`seq_len` is the input length).
     pub target_len: Option<i64>,
+    /// Residual-branch and embedding dropout rate, `[0, 1)`.
+    pub hidden_dropout: Option<f64>,
+    /// Input-embedding dropout rate, `[0, 1)`; absent = `hidden_dropout`.
+    pub embedding_dropout: Option<f64>,
+    /// Attention-probability dropout rate, `[0, 1)`.
+    pub attention_dropout: Option<f64>,
+    /// Parallel attention + MLP block (dense models).
+    pub parallel_residual: Option<bool>,
+    /// `"rotary"` (default), `"learned"`, `"alibi"` or `"relative"`.
+    pub position: Option<crate::workload::arch::Position>,
     /// `[models.X.curriculum]` (MoE only).
     pub curriculum: Option<RawCurriculum>,
 }

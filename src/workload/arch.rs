@@ -1,10 +1,11 @@
 //! Architecture keys beyond the basic widths: head width, MLA latent dims, leading dense layers,
 //! sliding-window attention, tied embeddings, FFN activation, norm kind, router score function,
-//! block kind (standard or Evolved Transformer).
+//! linear biases, dropout rates, the position-embedding kind, block kind (standard or Evolved
+//! Transformer) and encoder-decoder stacks.
 //!
 //! Every default keeps the behaviour the model had before these keys existed (RMSNorm, SwiGLU,
 //! `head_dim = d_model / heads`, full causal attention, untied embeddings, softmax router, no
-//! linear biases).
+//! linear biases, no dropout, rotary positions).
 
 /// Feed-forward activation: how many weight matrices an FFN (dense or expert) has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
@@ -65,6 +66,26 @@ pub enum RouterScore {
     Sigmoid,
 }
 
+/// How token positions enter the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Position {
+    /// Rotary embedding of queries and keys in every layer (Su et al. 2021, RoFormer; LLaMA,
+    /// GPT-NeoX/Pythia, Falcon, DeepSeek).
+    #[default]
+    Rotary,
+    /// A learned absolute position table (`seq_len x d_model`) added to the token embedding at
+    /// the input (GPT-2/3, Megatron-LM GPT `--position-embedding-type learned_absolute`, OPT,
+    /// StarCoder / GPT-BigCode `wpe`).
+    Learned,
+    /// ALiBi (Press et al. 2022): a per-head linear bias on the attention logits, added inside
+    /// the attention kernel (MPT, BLOOM).
+    Alibi,
+    /// T5's bucketed relative position bias (Raffel et al. 2020, Sec. 2.1): a `heads x s x s`
+    /// bias built once per step from a `buckets x heads` table and added to every layer's logits.
+    Relative,
+}
+
 /// Multi-head latent attention (DeepSeek-V2, arXiv:2405.04434, Sec. 2.1; DeepSeek-V3,
 /// arXiv:2412.19437, Sec. 2.1.1): queries and keys/values go through low-rank latents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,6 +126,21 @@ pub struct Arch {
     /// (one reduction per biased linear); the bias parameters themselves (`9 d` per layer) are
     /// negligible and not counted.
     pub bias: bool,
+    /// Dropout rate on the residual branches (after the attention out-projection and after the
+    /// FFN), in `[0, 1)`; 0 = no dropout (Megatron-LM
+    /// `--hidden-dropout`, GPT-NeoX `hidden-dropout`, HF `resid_pdrop`).
+    pub hidden_dropout: f64,
+    /// Dropout rate on the input embedding, in `[0, 1)` (Megatron-LM and GPT-NeoX apply the
+    /// hidden rate there; OPT none: Zhang et al. 2022, Sec. 2.2).
+    pub embedding_dropout: f64,
+    /// Dropout rate on the attention probabilities, in `[0, 1)`; 0 = none (Megatron-LM
+    /// `--attention-dropout`, GPT-NeoX `attention-dropout`, HF `attn_pdrop`).
+    pub attention_dropout: f64,
+    /// Position-embedding kind.
+    pub position: Position,
+    /// Attention and MLP read the same layer input and their outputs are summed by one TP
+    /// reduction (GPT-J, GPT-NeoX `gpt-j-residual`, PaLM, Falcon); dense FFN layers only.
+    pub parallel_residual: bool,
     /// What one layer (block) is: the standard pre-norm block, or an Evolved Transformer cell.
     pub block: Block,
     /// Encoder-decoder structure (T5-style; see [`super::enc_dec`]); `None` = decoder-only.
@@ -153,4 +189,16 @@ pub enum BlockKind {
     Standard,
     /// `"evolved-transformer"`.
     EvolvedTransformer,
+}
+
+impl Arch {
+    /// Whether the residual branches and the embedding apply dropout.
+    pub fn has_hidden_dropout(&self) -> bool {
+        self.hidden_dropout > 0.0
+    }
+
+    /// Whether the attention probabilities go through dropout.
+    pub fn has_attention_dropout(&self) -> bool {
+        self.attention_dropout > 0.0
+    }
 }

@@ -89,7 +89,9 @@ pub fn stage_params(model: &ModelSpec, plan: &ParallelPlan, stage: u32) -> Stage
     }
     let last = stage + 1 == plan.pp.max(1);
     if stage == 0 {
-        dense += v * d;
+        // The learned position table is replicated over TP (a plain `nn.Embedding` in
+        // Megatron-LM): times `tp` here, as `dense` is divided by `tp` below.
+        dense += v * d + model.position_params() * tp;
     }
     if last {
         // Tied embeddings: one matrix when stage 0 is also the last; with pp > 1 the last stage
@@ -114,10 +116,11 @@ pub fn stage_params(model: &ModelSpec, plan: &ParallelPlan, stage: u32) -> Stage
 /// divided by `t` with tensor + sequence parallelism. The `5*a*s^2*b` attention-score term is
 /// the eager (non-flash) kernel's: attention here is FlashAttention, which keeps no score
 /// matrix, only the fp32 log-sum-exp per query and head, `4*a*s*b` (Dao 2023, FlashAttention-2,
-/// Sec. 3.1.1). Generalised term by term: attention `3sbh` (QKV input, dropout mask)
+/// Sec. 3.1.1). Generalised term by term: attention `2sbh + sbh` (QKV input; the dropout mask,
+/// 1 byte, only with `hidden_dropout > 0`)
 /// `+ 2sb*q + 2sb*(k+v) + 2sb*o` (Q, K, V, attention output; `= 7sbh + 4sb*h_kv` for standard
 /// attention, GQA shrinks K and V), MLA also its latents `2sb*(q_lora + kv_lora + rope)`; two
-/// norms `4sbh`; MLP `3sbh + 6sbf` (SwiGLU; equals the paper's 19sbh at f = 8h/3) or
+/// norms `4sbh`; MLP `2sbh + sbh + 6sbf` (input, mask; SwiGLU; equals the paper's 19sbh at f = 8h/3) or
 /// `3sbh + 4sbf` (GELU, the paper's 19sbh at f = 4h); MoE MLP
 /// `3sbh + k*c*(2sbh + m*sb*f_e) + m*sb*f_e*shared` (`m` = 6 SwiGLU, 4 GELU) plus fp32 router
 /// logits `4sbE`, with `c` the capacity factor (1 if dropless). 2-byte terms scale with
@@ -155,7 +158,7 @@ pub fn activation_bytes_per_layer_under(
     let q = a * model.qk_head_dim() as f64;
     let kv = model.kv_heads as f64 * (model.qk_head_dim() + model.v_head_dim()) as f64;
     let o = a * model.v_head_dim() as f64;
-    let mut units = 3.0 * sb * h + 2.0 * sb * q + 2.0 * sb * kv + 2.0 * sb * o + 4.0 * sb * h;
+    let mut units = 2.0 * sb * h + 2.0 * sb * q + 2.0 * sb * kv + 2.0 * sb * o + 4.0 * sb * h;
     if let Some(m) = &model.arch.mla {
         units += 2.0 * sb * (m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim) as f64;
     }
@@ -179,14 +182,29 @@ pub fn activation_bytes_per_layer_under(
             let fe = m.expert_ffn_hidden as f64;
             let k = m.top_k as f64;
             let c = m.capacity_factor.unwrap_or(1.0);
-            units += 3.0 * sb * h
+            units += 2.0 * sb * h
                 + k * c * (2.0 * sb * h + mlp_units * sb * fe)
                 + mlp_units * sb * fe * m.shared_experts as f64;
             fp32 += 4.0 * sb * m.experts as f64;
         }
-        _ => units += 3.0 * sb * h + mlp_units * sb * model.ffn_hidden as f64,
+        _ => units += 2.0 * sb * h + mlp_units * sb * model.ffn_hidden as f64,
     }
-    (units * plan.precision_bytes() / 2.0 + fp32) / t
+    (units * plan.precision_bytes() / 2.0 + hidden_dropout_mask_bytes(model, plan) + fp32) / t
+}
+
+/// Bytes of the two hidden-dropout masks one layer keeps for its backward (after the attention
+/// and after the MLP; one byte per element, `step_ops::dropout::MASK_BYTES`), before the TP
+/// split: `2sbh` with `model.hidden_dropout > 0` (Korthikanti et al. 2022, Sec. 4.1: `sbh` each),
+/// else none: the same setting the step's `bias_dropout_add` ops read. Attention dropout keeps
+/// no mask here: FlashAttention regenerates it from the Philox seed and offset in its backward
+/// (flash-attention `dropout.h`); the unfused core's `as^2b` mask, like its score matrix, is
+/// not counted by this FlashAttention memory model.
+fn hidden_dropout_mask_bytes(model: &ModelSpec, plan: &ParallelPlan) -> f64 {
+    if model.arch.has_hidden_dropout() {
+        2.0 * model.seq_len as f64 * plan.micro_batch_seqs as f64 * model.d_model as f64
+    } else {
+        0.0
+    }
 }
 
 /// Activation bytes one layer keeps for its backward (as [`activation_bytes_per_layer`]) under
@@ -213,8 +231,10 @@ fn deepseek_fp8_activation_bytes(model: &ModelSpec, plan: &ParallelPlan, layer: 
     let (fp8, e5m6, bf16) = (1.0, 1.5, 2.0);
     // Attention: its linear input (norm output), dropout mask, Q K V, the out-projection input,
     // the two norms' inputs.
-    let mut bytes =
-        if norms_rc { 0.0 } else { fp8 * sb * h } + sb * h + e5m6 * sb * o + bf16 * 2.0 * sb * h;
+    let mut bytes = if norms_rc { 0.0 } else { fp8 * sb * h }
+        + hidden_dropout_mask_bytes(model, plan) / 2.0
+        + e5m6 * sb * o
+        + bf16 * 2.0 * sb * h;
     if !(norms_rc && model.arch.mla.is_some()) {
         bytes += bf16 * sb * (q + kv);
     }
@@ -229,7 +249,8 @@ fn deepseek_fp8_activation_bytes(model: &ModelSpec, plan: &ParallelPlan, layer: 
         4.0 * a * sb
     };
     // The MLP's linear input (norm output) and its dropout mask.
-    bytes += if norms_rc { 0.0 } else { fp8 * sb * h } + sb * h;
+    bytes +=
+        if norms_rc { 0.0 } else { fp8 * sb * h } + hidden_dropout_mask_bytes(model, plan) / 2.0;
     let act_in = model.arch.act.matrices() - 1.0; // activation inputs: 2 SwiGLU, 1 GELU
     match model.moe() {
         Some(m) if model.is_moe_layer(layer) => {
@@ -514,6 +535,8 @@ mod tests {
         // flash attention (no 5as^2b score term; + the 4as fp32 log-sum-exp, 0.09 % here).
         let mut m = llama2_7b();
         m.ffn_hidden = 8 * m.d_model / 3 + 1; // 10923: as close to 8h/3 as integers allow
+                                              // The paper counts two hidden-dropout masks (Megatron-LM's `--hidden-dropout 0.1`).
+        m.arch.hidden_dropout = 0.1;
         let (s, h, a) = (m.seq_len as f64, m.d_model as f64, m.heads as f64);
         let p = ParallelPlan {
             recompute: Recompute::None,
@@ -539,6 +562,15 @@ mod tests {
         };
         let got = stored_activation_bytes_per_layer(&m, &p, 0);
         assert!((got / (s * h * 2.0 / 4.0) - 1.0).abs() < 1e-12);
+        // Without dropout the two 1-byte masks (2sbh) are not kept: 32sbh (+ the log-sum-exp).
+        m.arch.hidden_dropout = 0.0;
+        let p = ParallelPlan {
+            recompute: Recompute::None,
+            tp: 1,
+            ..p
+        };
+        let got = activation_bytes_per_layer(&m, &p, 0);
+        assert!((got / (s * h * 32.0 + 4.0 * a * s) - 1.0).abs() < 1e-3);
     }
 
     #[test]
@@ -720,7 +752,8 @@ mod tests {
         // attention input 1 + mask 1 + out-proj input (E5M6) 1.5 + norm inputs 4 + Q, K, V
         // 2 x 3 (sbh), MLP input 1 + mask 1 (sbh), SwiGLU inputs 2 x 2 + down input 1 (sbf),
         // the fp32 log-sum-exp 4as.
-        let m = llama2_7b();
+        let mut m = llama2_7b();
+        m.arch.hidden_dropout = 0.1; // the two 1-byte masks counted below
         let p = ParallelPlan {
             recompute: Recompute::None,
             precision: crate::workload::Precision::Fp8,

@@ -1,6 +1,6 @@
 //! Transformer architecture description (dense or MoE), its validation, parameter counts and training FLOPs.
 
-use super::arch::Arch;
+use super::arch::{Arch, Position};
 use super::error::{invalid, WorkloadError};
 pub use super::model_evolved::{et_wide_heads, EtCell};
 
@@ -189,6 +189,19 @@ impl ModelSpec {
         if let Some(et) = a.block.et() {
             self.validate_et(et)?;
         }
+        for (field, rate) in [
+            ("model.hidden_dropout", a.hidden_dropout),
+            ("model.embedding_dropout", a.embedding_dropout),
+            ("model.attention_dropout", a.attention_dropout),
+        ] {
+            if !(0.0..1.0).contains(&rate) {
+                return Err(invalid(
+                    field,
+                    rate,
+                    "must be a dropout rate in [0, 1) (0 = no dropout)",
+                ));
+            }
+        }
         if a.head_dim == Some(0) {
             return Err(invalid("model.head_dim", 0, "must be at least 1"));
         }
@@ -207,6 +220,20 @@ impl ModelSpec {
                     "must be below model.layers = {} (an MoE model needs MoE layers)",
                     self.layers
                 ),
+            ));
+        }
+        if a.parallel_residual && self.moe().is_some() {
+            return Err(invalid(
+                "model.parallel_residual",
+                true,
+                "must be false for an MoE model (the parallel block is built for dense FFN layers)",
+            ));
+        }
+        if a.mla.is_some() && a.position != Position::Rotary {
+            return Err(invalid(
+                "model.position",
+                format!("{:?}", a.position).to_lowercase(),
+                "must be rotary with MLA (its keys carry decoupled rotary dims)",
             ));
         }
         if let Some(m) = &a.mla {
@@ -339,10 +366,23 @@ impl ModelSpec {
             .map_or(0.0, |m| self.d_model as f64 * m.experts as f64)
     }
 
-    /// Embedding + LM head (unless tied) + final norm parameters.
+    /// Embedding + LM head (unless tied) + learned position table + final norm parameters.
     pub fn embedding_params(&self) -> f64 {
         let copies = if self.arch.tied_embeddings { 1.0 } else { 2.0 };
-        copies * self.vocab as f64 * self.d_model as f64 + self.final_norm_params()
+        copies * self.vocab as f64 * self.d_model as f64
+            + self.position_params()
+            + self.final_norm_params()
+    }
+
+    /// Parameters of the position embedding that live with the input embedding (on the first
+    /// pipeline stage): the learned absolute table, `seq_len x d_model` (GPT-3's 2048 x 12288 =
+    /// 25.2M); 0 for rotary and ALiBi (no parameters). T5's relative bias table (`32 buckets x
+    /// heads`, Raffel et al. 2020 Sec. 2.1) is under a thousand parameters and not counted.
+    pub fn position_params(&self) -> f64 {
+        match self.arch.position {
+            Position::Learned => self.seq_len as f64 * self.d_model as f64,
+            Position::Rotary | Position::Alibi | Position::Relative => 0.0,
+        }
     }
 
     /// Final norm parameters (`d_model` gains; LayerNorm also biases), one per stack (an

@@ -3,6 +3,7 @@
 use super::super::raw::*;
 use super::super::*;
 use super::Validator;
+use crate::workload::arch::Position;
 use crate::workload::{self, Arch, Block, BlockKind, EtSpec, FfnKind, MlaSpec, MoeSpec};
 
 impl Validator<'_> {
@@ -532,7 +533,41 @@ impl Validator<'_> {
                 "the Evolved Transformer stack carries its encoder as `et_encoder_cells` (same length as the decoder); remove `encoder_layers`/`target_len` or use block = \"standard\"",
             ));
         }
+        let rate = |f: &str, v: Option<f64>| -> Result<f64, ScenarioError> {
+            match v {
+                None => Ok(0.0),
+                Some(r) if (0.0..1.0).contains(&r) => Ok(r),
+                Some(r) => Err(self.loc.invalid(
+                    &k(f),
+                    format!("must be a dropout rate in [0, 1) (0 = no dropout), got {r}"),
+                )),
+            }
+        };
+        let position = m.position.unwrap_or_default();
+        if mla.is_some() && position != Position::Rotary {
+            return Err(self.loc.invalid(
+                &k("position"),
+                "with [mla] the keys carry decoupled rotary dims (mla.qk_rope_head_dim); valid: \"rotary\", or leave it out",
+            ));
+        }
+        let hidden_dropout = rate("hidden_dropout", m.hidden_dropout)?;
+        // Absent: the hidden rate, as Megatron-LM and GPT-NeoX apply it to the embedding.
+        let embedding_dropout = match m.embedding_dropout {
+            None => hidden_dropout,
+            v => rate("embedding_dropout", v)?,
+        };
+        if m.parallel_residual == Some(true) && m.experts.is_some() {
+            return Err(self.loc.invalid(
+                &k("parallel_residual"),
+                "the parallel attention + MLP block is built for dense FFN layers; valid: false, or leave it out (or move it to [models.dense])",
+            ));
+        }
         Ok(Arch {
+            parallel_residual: m.parallel_residual.unwrap_or(false),
+            hidden_dropout,
+            embedding_dropout,
+            attention_dropout: rate("attention_dropout", m.attention_dropout)?,
+            position,
             block,
             head_dim: m
                 .head_dim
@@ -653,6 +688,7 @@ fn einsum_stage_bytes(
 #[cfg(test)]
 mod tests {
     use crate::scenario::{parse_scenario, Scenario};
+    use crate::workload::arch::Position;
     use crate::workload::step_ops::{OptimizerKind, RouterKernel};
     use crate::workload::{Act, Block, EtSpec, NormKind, Recompute, RouterScore};
     use std::path::Path;
@@ -868,6 +904,53 @@ mod tests {
         let e = err(MOE, "expert_ffn_hidden = 2816\nfirst_dense_layers = -1\n");
         assert!(
             e.contains("`models.moe.first_dense_layers`") && e.contains("≥ 0"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn dropout_rates_and_position_reach_the_model_and_bad_values_name_the_key() {
+        let sc = with(
+            MOE,
+            "expert_ffn_hidden = 2816\nhidden_dropout = 0.1\nattention_dropout = 0\nposition = \"learned\"\n",
+        )
+        .unwrap();
+        let moe = sc.moe.as_ref().expect("moe job");
+        let a = &moe.model.arch;
+        assert_eq!((a.hidden_dropout, a.attention_dropout), (0.1, 0.0));
+        assert_eq!(a.embedding_dropout, 0.1, "absent: the hidden rate");
+        let sc = with(
+            MOE,
+            "expert_ffn_hidden = 2816\nhidden_dropout = 0.1\nembedding_dropout = 0.0\n",
+        )
+        .unwrap();
+        assert_eq!(sc.moe.as_ref().unwrap().model.arch.embedding_dropout, 0.0);
+        let e = err(MOE, "expert_ffn_hidden = 2816\nparallel_residual = true\n");
+        assert!(
+            e.contains("`models.moe.parallel_residual`") && e.contains("dense"),
+            "{e}"
+        );
+        let e = err(MOE, "expert_ffn_hidden = 2816\nembedding_dropout = 2\n");
+        assert!(e.contains("`models.moe.embedding_dropout`"), "{e}");
+        assert_eq!(a.position, Position::Learned);
+        let e = err(MOE, "expert_ffn_hidden = 2816\nhidden_dropout = 1.0\n");
+        assert!(
+            e.starts_with("s.toml:36:1: `models.moe.hidden_dropout`") && e.contains("[0, 1)"),
+            "{e}"
+        );
+        let e = err(MOE, "expert_ffn_hidden = 2816\nattention_dropout = -0.1\n");
+        assert!(
+            e.contains("`models.moe.attention_dropout`") && e.contains("[0, 1)"),
+            "{e}"
+        );
+        let e = err(MOE, "expert_ffn_hidden = 2816\nposition = \"sinusoidal\"\n");
+        assert!(
+            e.contains("`models.moe.position`")
+                && e.contains("sinusoidal")
+                && e.contains("rotary")
+                && e.contains("learned")
+                && e.contains("alibi")
+                && e.contains("relative"),
             "{e}"
         );
     }

@@ -266,7 +266,11 @@ fn stage_ops(c: &Ctx, stacks: Option<&Stacks>, stage: u32) -> StageOps {
             bwd: &mut bwd,
             layer: None,
         };
-        emit_embedding(&mut e, stacks.map_or(c, |s| &s.enc));
+        let ec = stacks.map_or(c, |s| &s.enc);
+        emit_embedding(&mut e, ec);
+        // Learned positions and the embedding dropout (model keys `position`, `hidden_dropout`).
+        super::positions::learned_input(&mut e, ec);
+        super::dropout::embedding(&mut e, ec);
         bwd.reverse();
         bwd_groups.push(bwd);
     }
@@ -458,7 +462,9 @@ fn per_step_ops(c: &Ctx, stage: u32, layers: &Range<u32>) -> Vec<Op> {
     let last = stage + 1 == pp;
     let mut other = 0.0; // embedding / head / final norm, not gathered per layer under ZeRO-3
     if stage == 0 {
-        other += v * d / tp;
+        // The learned position table is replicated over TP (Megatron-LM `position_embeddings`
+        // is a plain `torch.nn.Embedding`).
+        other += v * d / tp + model.position_params();
     }
     if last {
         if !(model.arch.tied_embeddings && stage == 0) {

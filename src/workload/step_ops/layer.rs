@@ -8,6 +8,7 @@ use super::super::arch::{Act, NormKind};
 use super::super::model::ModelSpec;
 use super::super::plan::ParallelPlan;
 use super::super::precision::Precision;
+use super::dropout::MASK_BYTES;
 use super::moe::moe_ffn;
 use super::{
     AttentionKernel, Fp8Recipe, Framework, Grad, GroupKind, KernelClass as K, Load, Op, OpsConfig,
@@ -303,11 +304,10 @@ pub(super) fn norm(e: &mut Emit, c: &Ctx, name: &'static str, rows: f64, width: 
     );
 }
 
-/// Residual add over the sequence-sharded tokens (2 reads, 1 write; backward: the gradient
-/// accumulation at the branch point, same traffic).
+/// Residual add over the sequence-sharded tokens, with the hidden dropout when the model has it
+/// (see [`super::dropout::residual`]).
 pub(super) fn residual(e: &mut Emit, c: &Ctx, name: &'static str) {
-    let n = c.ts * c.d;
-    e.mem(Op::compute(name, K::Elementwise, n, 3.0 * n * c.p), 1.0);
+    super::dropout::residual(e, c, name);
 }
 
 /// Entering a tensor-parallel region: all-gather of the sequence shards (backward:
@@ -349,17 +349,27 @@ pub(super) fn tp_exit(e: &mut Emit, c: &Ctx, name: &'static str, bytes: f64) {
     }
 }
 
-/// Attention block: norm, QKV (or MLA projections), rotary, the attention core (flash, or the
-/// unfused Megatron-LM core), output projection, TP collectives, residual.
+/// Attention block: norm, QKV (or MLA projections), rotary (or no per-layer position op; see
+/// `positions`), the attention core (flash, or the unfused Megatron-LM core; with the position
+/// bias and attention dropout the model has), output projection, TP collectives, residual.
 pub(super) fn attention(e: &mut Emit, c: &Ctx) {
+    let (t, p, d) = (c.t, c.p, c.d);
+    norm(e, c, "attn.norm", c.ts, d);
+    tp_enter(e, c, "attn.tp_gather", t * d * p);
+    attention_inner(e, c);
+    tp_exit(e, c, "attn.tp_reduce", t * d * p);
+    residual(e, c, "attn.residual");
+}
+
+/// The attention block between its TP entry and exit: QKV (or MLA) projections, positions,
+/// the core, the output projection (its partial sums over TP).
+pub(super) fn attention_inner(e: &mut Emit, c: &Ctx) {
     let m = c.model;
     let (t, tp, p, d) = (c.t, c.tp, c.p, c.d);
     let h = m.heads as f64;
     let hl = h / tp;
     let dqk = m.qk_head_dim() as f64;
     let dv = m.v_head_dim() as f64;
-    norm(e, c, "attn.norm", c.ts, d);
-    tp_enter(e, c, "attn.tp_gather", t * d * p);
     let (kv_local, rope_elems) = match &m.arch.mla {
         None => {
             let kvh = m.kv_heads as f64 / tp;
@@ -391,21 +401,9 @@ pub(super) fn attention(e: &mut Emit, c: &Ctx) {
             (hl, t * (hl + 1.0) * rope)
         }
     };
-    // Rotary embedding of the query and key parts (read + write; backward the same).
-    e.mem(
-        Op::compute(
-            "attn.rotary",
-            K::Elementwise,
-            3.0 * rope_elems,
-            2.0 * rope_elems * p,
-        )
-        .launches(2),
-        1.0,
-    );
+    super::positions::rotary(e, c, rope_elems);
     core(e, c, kv_local, dqk, dv, c.span);
     e.linear(c, "attn.out", t, d, hl * dv, false);
-    tp_exit(e, c, "attn.tp_reduce", t * d * p);
-    residual(e, c, "attn.residual");
 }
 
 /// The attention core (scores, softmax, context) over `span`: the unfused Megatron-LM core, or
@@ -433,6 +431,8 @@ pub(super) fn core(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64, span
     let t = b * s;
     let r = span.kv / span.q;
     let io = t * (hl * dqk + kv_local * (dqk + dv) * r + hl * dv) * p + 4.0 * t * hl;
+    let inst = b * hl;
+    let (bias_f, bias_b) = super::positions::flash_bias_bytes(c, inst);
     // The shape records the (sequence x head) instances in `groups`: the attention efficiency
     // curve is priced on the work per instance.
     let f = Op {
@@ -440,19 +440,26 @@ pub(super) fn core(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64, span
             m: s,
             n: span.keys_mean,
             k: dqk + dv,
-            groups: (b * hl).max(1.0) as u32,
+            groups: inst.max(1.0) as u32,
         }),
-        ..Op::compute("attn.flash", class, flops, io)
+        ..Op::compute("attn.flash", class, flops, io + bias_f)
     };
     let bw = Op {
         flops: 2.5 * flops,
-        bytes: 2.0 * io,
+        bytes: 2.0 * io + bias_b,
         ..f.clone()
     };
     if c.cfg.framework == Framework::GptNeox {
         neox_layout_ops(e, c, kv_local, dqk, dv, span);
     }
-    e.push(f, &[bw]);
+    match super::positions::relative_bias_grad(c, inst) {
+        Some(g) => e.push(f, &[bw, g]),
+        None => e.push(f, &[bw]),
+    }
+    // Attention dropout inside the kernel: Philox work per computed score element.
+    if let Some((rf, rb)) = super::dropout::flash_rng(c, b * s * span.keys_mean * hl) {
+        e.push(rf, &[rb]);
+    }
 }
 
 /// Layout copies around FlashAttention in GPT-NeoX 1.0 (`ParallelSelfAttention.forward` and
@@ -483,21 +490,18 @@ fn neox_layout_ops(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64, span
     e.push(f, &[b]);
 }
 
-/// Bytes per score element of the attention-dropout mask (PyTorch `nn.Dropout` keeps a
-/// one-byte bool mask; Korthikanti et al. 2022, Sec. 4.1 counts it as `a s^2 b` bytes).
-const DROPOUT_MASK_BYTES: f64 = 1.0;
-
 /// The pre-FlashAttention attention core of Megatron-LM (`CoreAttention`): every op moves the
 /// full `s x s` score matrix of each local head through HBM. Forward: batched QK^T (baddbmm,
 /// writes the scores), the fused scale + causal-mask + softmax kernel (reads scores, writes
 /// probabilities; Narayanan et al. 2021, Sec. 4.2: "two custom kernels to enable the fusion of
-/// scale, mask, and softmax"), attention dropout (Megatron-LM `--attention-dropout`, default
-/// 0.1: reads, writes, and stores its mask), batched PV (reads the probabilities). The causal
+/// scale, mask, and softmax"), attention dropout when `model.attention_dropout > 0`
+/// (Megatron-LM `--attention-dropout`, default 0.1: reads, writes, and stores its mask), batched PV (reads the probabilities). The causal
 /// mask does not shrink the work: both GEMMs compute the full square and the softmax writes
 /// it whole. Backward: dP = dO V^T (writes a score-sized gradient), dV = P^T dO (reads P),
 /// dropout and softmax backward, dQ = dS K and dK = dS^T Q (each reads dS). Per layer these
-/// are the `5 a s^2 b` bytes of Korthikanti et al. 2022 (Sec. 4.1: scores and softmax output
-/// 2 bytes each, dropout mask 1 byte per element) written once and re-read.
+/// are (with attention dropout) the `5 a s^2 b` bytes of Korthikanti et al. 2022 (Sec. 4.1:
+/// scores and softmax output 2 bytes each, dropout mask 1 byte per element) written once and
+/// re-read.
 fn unfused_core(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64, span: Span) {
     let m = c.model;
     let p = c.p;
@@ -517,21 +521,26 @@ fn unfused_core(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64, span: S
     let d_q = gemm("attn.core.scores", 2.0 * n * dqk, n * p + k + q);
     let d_k = gemm("attn.core.scores", 2.0 * n * dqk, n * p + q + k);
     e.push(scores, &[d_q, d_k]);
+    // ALiBi / T5 bias on the logits (before the softmax).
+    super::positions::unfused_bias(e, c, n, b * hl);
     // Softmax: read scores, write probabilities; backward reads dP' and P, writes dS.
     e.mem(
         Op::compute("attn.core.softmax", K::Elementwise, 5.0 * n, 2.0 * n * p),
         1.5,
     );
-    // Dropout: read P, write P' and the mask; backward reads dP' and the mask, writes dP.
-    e.mem(
-        Op::compute(
-            "attn.core.dropout",
-            K::Elementwise,
-            n,
-            (2.0 * p + DROPOUT_MASK_BYTES) * n,
-        ),
-        1.0,
-    );
+    // Dropout (`attention_dropout > 0`): read P, write P' and the mask; backward reads dP' and
+    // the mask, writes dP. Without it the probabilities go straight to the context GEMM.
+    if m.arch.has_attention_dropout() {
+        e.mem(
+            Op::compute(
+                "attn.core.dropout",
+                K::Elementwise,
+                n,
+                (2.0 * p + MASK_BYTES) * n,
+            ),
+            1.0,
+        );
+    }
     let context = gemm("attn.core.context", 2.0 * n * dv, n * p + v + o);
     let d_p = gemm("attn.core.context", 2.0 * n * dv, n * p + o + v);
     let d_v = gemm("attn.core.context", 2.0 * n * dv, n * p + o + v);
@@ -556,10 +565,18 @@ pub(super) fn act_op(c: &Ctx, name: &'static str, elems: f64) -> (Op, f64) {
 
 /// Dense FFN block of width `f` (full width; sharded over TP here).
 pub(super) fn dense_ffn(e: &mut Emit, c: &Ctx, f: f64) {
-    let (t, tp, p, d) = (c.t, c.tp, c.p, c.d);
-    let fl = f / tp;
+    let (t, p, d) = (c.t, c.p, c.d);
     norm(e, c, "ffn.norm", c.ts, d);
     tp_enter(e, c, "ffn.tp_gather", t * d * p);
+    dense_ffn_inner(e, c, f);
+    tp_exit(e, c, "ffn.tp_reduce", t * d * p);
+    residual(e, c, "ffn.residual");
+}
+
+/// The dense FFN between its TP entry and exit: fc1, activation, fc2 (partial sums over TP).
+pub(super) fn dense_ffn_inner(e: &mut Emit, c: &Ctx, f: f64) {
+    let (t, tp, d) = (c.t, c.tp, c.d);
+    let fl = f / tp;
     e.linear(
         c,
         "ffn.fc1",
@@ -571,8 +588,6 @@ pub(super) fn dense_ffn(e: &mut Emit, c: &Ctx, f: f64) {
     let (a, k) = act_op(c, "ffn.act", t * fl);
     e.mem(a, k);
     e.linear(c, "ffn.fc2", t, d, fl, false);
-    tp_exit(e, c, "ffn.tp_reduce", t * d * p);
-    residual(e, c, "ffn.residual");
 }
 
 /// Forward ops of `layer` for one micro-batch on one GPU (phase `Forward`), in launch order.
@@ -606,6 +621,11 @@ pub(super) fn emit_layer(e: &mut Emit, c: &Ctx, layer: u32) {
         return super::evolved::emit_cell(e, c, layer);
     }
     super::fp8::scale_updates(e, c, c.model.is_moe_layer(layer));
+    if c.model.arch.parallel_residual {
+        // Validated: only dense FFN layers (ModelSpec::validate).
+        super::parallel::parallel_block(e, c, c.model.ffn_hidden as f64);
+        return;
+    }
     attention(e, c);
     if let Some(x) = c.cross {
         super::enc_dec::cross_attention(e, c, layer, x);

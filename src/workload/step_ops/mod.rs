@@ -9,17 +9,22 @@
 
 mod build;
 mod deepspeed;
-mod evolved;
+mod dropout;
 mod enc_dec;
+mod evolved;
 mod fp8;
 mod layer;
 mod moe;
 mod moe_einsum;
 mod moe_tutel;
+mod parallel;
+mod positions;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_evolved;
+#[cfg(test)]
+mod tests_arch;
 #[cfg(test)]
 mod tests_framework;
 

@@ -563,10 +563,12 @@ fn pipeline_stages_split_layers_and_send_boundaries() {
 // bytes of Korthikanti et al. 2022, Sec. 4.1. Selective recompute replays all four core ops.
 #[test]
 fn unfused_attention_core_matches_hand_count_and_is_recomputed_selectively() {
-    let m = ModelSpec {
+    let mut m = ModelSpec {
         ffn: FfnKind::Dense,
         ..small()
     };
+    // Megatron-LM's default `--attention-dropout 0.1`, which the 5as^2b count assumes.
+    m.arch.attention_dropout = 0.1;
     let cfg = OpsConfig {
         attention_kernel: AttentionKernel::Unfused,
         ..OpsConfig::default()
