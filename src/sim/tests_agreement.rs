@@ -1018,3 +1018,75 @@ fn a_ring_over_two_slices_runs_its_dcn_phase_alongside_the_in_slice_rings() {
     println!("{}", r.show());
     assert!(r.event_s <= r.fast_s * (1.0 + 1e-9), "{}", r.show());
 }
+
+/// `spec` as a Tutel job (`moe_impl = "tutel"` with its padded expert kernel, as scenario
+/// validation sets it; Tutel v0.2.0 runs without tensor parallelism, so `spec.tp` must be 1).
+fn tutel_case(spec: &Spec, routing: Option<(Vec<f64>, String)>) -> Case {
+    let mut case = build(spec, routing).unwrap_or_else(|| panic!("{spec:?} is a valid plan"));
+    case.job.moe_impl = crate::workload::step_ops::MoeImpl::Tutel;
+    case.job.expert_kernel = crate::workload::step_ops::ExpertKernel::Padded;
+    case.label.push_str(" tutel");
+    case
+}
+
+#[test]
+fn tutel_moe_layers_agree() {
+    // Why: Tutel's layer (`step_ops/moe_tutel.rs`) runs ops no other plan has — the dynamic-
+    // capacity all-reduce (MAX) and its host read every layer and micro-batch, int64 routing
+    // masks, the padded encode/decode and all-to-alls sized at the group's largest (rank,
+    // expert) count — and the fast path (`step/moe.rs`) and the event level each size them;
+    // no agreement test held the two together. Balanced and skewed routing (the skew makes the
+    // largest count, not the mean, size the padded ops), one and two pipeline stages (a node
+    // per stage: sends on the NICs, all-to-alls on NVLink), dynamic capacity as the MegaBlocks
+    // cases run it. Not held: a fixed `capacity_factor` (Tutel pads every expert to the
+    // capacity): the fast path pads, the event level's op records size the routed ops at the
+    // received load (`complete.rs`), +2.5 % time / +1.6 % energy at 1.25 on the first plan.
+    let one_stage = Spec {
+        layers: 4,
+        d_model: 1024,
+        experts: 8,
+        tp: 1,
+        dp: 4,
+        pp: 1,
+        ep: 4,
+        m: 2,
+        seq_len: 512,
+        top_k: 2,
+        capacity_factor: None,
+        moe_every: 1,
+        first_dense: 0,
+        mbs: 2,
+        zero: 0,
+        recompute: Recompute::None,
+        v: 1,
+        ovl_ep: false,
+        ovl_dp: false,
+        gpn: 8,
+    };
+    let specs = [
+        one_stage.clone(),
+        Spec {
+            ep: 2,
+            ..one_stage.clone()
+        },
+        Spec {
+            pp: 2,
+            m: 4,
+            gpn: 4,
+            ..one_stage
+        },
+    ];
+    let row = [0.30, 0.20, 0.10, 0.10, 0.10, 0.10, 0.05, 0.05];
+    for spec in &specs {
+        let skewed = (
+            row.repeat(spec.layers as usize),
+            "skewed 0.30..0.05".to_string(),
+        );
+        for routing in [None, Some(skewed)] {
+            let r = compare(&tutel_case(spec, routing));
+            println!("{}", r.show());
+            assert_eq!(r.contention.total(), 0, "{}", r.show());
+            assert!(r.worst() <= TOLERANCE, "beyond {TOLERANCE}: {}", r.show());
+        }
+    }
+}
