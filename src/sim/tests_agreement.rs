@@ -1043,25 +1043,12 @@ fn tutel_moe_layers_agree() {
     // received load (`complete.rs`), +2.5 % time / +1.6 % energy at 1.25 on the first plan.
     let one_stage = Spec {
         layers: 4,
-        d_model: 1024,
         experts: 8,
-        tp: 1,
-        dp: 4,
         pp: 1,
-        ep: 4,
-        m: 2,
-        seq_len: 512,
-        top_k: 2,
-        capacity_factor: None,
         moe_every: 1,
-        first_dense: 0,
-        mbs: 2,
         zero: 0,
-        recompute: Recompute::None,
-        v: 1,
-        ovl_ep: false,
-        ovl_dp: false,
         gpn: 8,
+        ..two_stage_every_other(2, false, 4)
     };
     let specs = [
         one_stage.clone(),
