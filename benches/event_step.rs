@@ -11,23 +11,18 @@ use moesim::scenario::RoutingChoice;
 use moesim::sim::event_step::{EventStepInput, EventStepModel, Overlap};
 use moesim::sim::Knobs;
 use moesim::workload::step_ops::OpsConfig;
-use moesim::workload::{Arch, FfnKind, ModelSpec, MoeSpec, ParallelPlan, Precision, Recompute};
+use moesim::workload::{presets, FfnKind, ModelSpec, MoeSpec, ParallelPlan, Precision, Recompute};
 use std::time::Instant;
 
 const GPUS: u32 = 1024;
 const LAYERS: u32 = 16;
 
-/// The MoE above on `gpus` GPUs (8 per node), one expert per GPU.
+/// The MoE above on `gpus` GPUs (8 per node), one expert per GPU: Mixtral 8x7B's attention,
+/// width and vocabulary over 16 layers of `gpus` small experts.
 fn input_on(gpus: u32) -> EventStepInput {
     let model = ModelSpec {
         name: "moe-1024".into(),
         layers: LAYERS,
-        d_model: 4096,
-        heads: 32,
-        kv_heads: 8,
-        seq_len: 4096,
-        vocab: 32000,
-        ffn_hidden: 14336,
         ffn: FfnKind::Moe(MoeSpec {
             experts: gpus,
             top_k: 2,
@@ -36,7 +31,7 @@ fn input_on(gpus: u32) -> EventStepInput {
             shared_experts: 0,
             moe_every: 1,
         }),
-        arch: Arch::default(),
+        ..presets::mixtral_8x7b()
     };
     let plan = ParallelPlan {
         dp: gpus,

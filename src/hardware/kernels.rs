@@ -49,13 +49,9 @@ pub fn experts_fwd_bwd(
                 total = total.then(mm.times(EXPERT_MATMULS_FWD_BWD));
                 total = total.then(swiglu_elementwise(acc, c * ffn, bpe, power_limit_w));
             }
-            // One host synchronisation per layer: the GPU drains and idles for a launch.
-            let sync = KernelCost {
-                time_s: acc.launch_overhead_s,
-                energy_j: acc.idle_w * acc.launch_overhead_s,
-                clock_factor: 1.0,
-            };
-            total = total.then(sync);
+            // One host synchronisation per layer (the host reads the per-expert counts before
+            // it issues the loop), priced as every host sync is.
+            total = total.then(acc.host_syncs(1));
         }
         ExpertKernel::Grouped => {
             let tokens: f64 = counts.iter().map(|&c| kept(c)).sum();

@@ -321,7 +321,7 @@ impl Accelerator {
             t_memory_s,
             compute_work_j,
             memory_work_j,
-            active_w: self.power.sm_active_coef_w.unwrap_or(0.0) * fill,
+            active_w: self.power.sm_active_coef_w * fill,
         };
         let limit = self.effective_power_limit_w(power_limit_w);
         let op = demand.operate(self.idle_w, limit, &self.power);

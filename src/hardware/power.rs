@@ -24,9 +24,10 @@ pub struct PowerModel {
     pub mem_coef_w: f64,
     /// Dynamic power of all SMs occupied by a running kernel at maximum clock, whatever its FLOP
     /// rate [W]. Absent in preset files written before it existed: then 0, the earlier model in
-    /// which power followed FLOP utilisation alone (those files' coefficients were fitted so).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sm_active_coef_w: Option<f64>,
+    /// which power followed FLOP utilisation alone (those files' coefficients were fitted so);
+    /// 0 is not written out, so such a file round-trips as it was.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sm_active_coef_w: f64,
     /// Exponent of dynamic power in clock [dimensionless].
     pub gamma: f64,
     /// Lowest clock the power controller may select [fraction of max clock].
@@ -47,11 +48,16 @@ impl PowerModel {
             tensor_coef_w: self.tensor_coef_w * factor,
             simt_coef_w: self.simt_coef_w * factor,
             mem_coef_w: self.mem_coef_w * factor,
-            sm_active_coef_w: self.sm_active_coef_w.map(|w| w * factor),
+            sm_active_coef_w: self.sm_active_coef_w * factor,
             spin_coef_w: self.spin_coef_w.map(|w| w * factor),
             ..self.clone()
         }
     }
+}
+
+/// Whether a coefficient is 0 (serde: an absent key reads as 0, so 0 is not written).
+fn is_zero(w: &f64) -> bool {
+    *w == 0.0
 }
 
 /// Work description of one kernel at maximum clock, used to solve for the clock under a limit.
@@ -228,7 +234,7 @@ mod tests {
             tensor_coef_w: 1000.0,
             simt_coef_w: 800.0,
             mem_coef_w: 400.0,
-            sm_active_coef_w: Some(150.0),
+            sm_active_coef_w: 150.0,
             gamma: 2.0,
             min_clock_factor: 0.2,
             spin_coef_w: Some(40.0),

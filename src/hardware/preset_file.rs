@@ -80,6 +80,7 @@ fn check(a: &Accelerator, path: &str) -> Result<(), HardwareError> {
         ("launch_overhead_s", a.launch_overhead_s, NonNegative),
         ("power.simt_coef_w", p.simt_coef_w, NonNegative),
         ("power.mem_coef_w", p.mem_coef_w, NonNegative),
+        ("power.sm_active_coef_w", p.sm_active_coef_w, NonNegative),
         ("efficiency.max_eff", e.max_eff, Fraction),
         ("efficiency.mem_eff", e.mem_eff, Fraction),
         ("efficiency.index_mem_eff", e.index_mem_eff, Fraction),
@@ -305,6 +306,29 @@ mod tests {
         assert_eq!(old.power.spin_coef_w, None);
         assert!((old.spin_w() - a.spin_w()).abs() < 1e-9);
         assert!(a.spin_w() > a.idle_w && a.spin_w() < a.tdp_w);
+    }
+
+    #[test]
+    fn sm_activity_power_is_checked_and_reads_as_zero_when_absent() {
+        let a = presets().remove(0);
+        assert!(a.power.sm_active_coef_w > 0.0, "{}", a.key);
+        let text = preset_to_toml(&a, "t");
+        let line = format!("sm_active_coef_w = {:?}\n", a.power.sm_active_coef_w);
+        assert!(text.contains(&line), "{text}");
+        let msg = parse_preset("g.toml", &text.replace(&line, "sm_active_coef_w = -3.0\n"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            msg.contains("g.toml") && msg.contains("power.sm_active_coef_w") && msg.contains("≥ 0"),
+            "{msg}"
+        );
+        // A file written before the key existed loads with no SM-activity term, and a preset
+        // without one (the TPUs') is written without the key.
+        let old = parse_preset("old.toml", &text.replace(&line, ""))
+            .expect("a preset without sm_active_coef_w loads");
+        assert_eq!(old.power.sm_active_coef_w, 0.0);
+        assert!(!preset_to_toml(&old, "t").contains("sm_active_coef_w"));
     }
 
     #[test]

@@ -111,7 +111,7 @@ fn h100_power() -> PowerModel {
         tensor_coef_w: H100_TENSOR_COEF_W,
         simt_coef_w: H100_SIMT_COEF_W,
         mem_coef_w: H100_MEM_COEF_W,
-        sm_active_coef_w: Some(H100_SM_ACTIVE_COEF_W),
+        sm_active_coef_w: H100_SM_ACTIVE_COEF_W,
         gamma: H100_GAMMA,
         min_clock_factor: MIN_CLOCK_FACTOR,
         spin_coef_w: Some(H100_SPIN_COEF_W),
@@ -155,7 +155,7 @@ fn tpu_from_measured_power(mut a: Accelerator) -> Accelerator {
     let tensor = (a.tdp_w - a.idle_w) / max_eff;
     a.power = h100_power().scaled(tensor / H100_TENSOR_COEF_W);
     // The measured max is matched by the tensor term alone: no separate SM-activity term.
-    a.power.sm_active_coef_w = None;
+    a.power.sm_active_coef_w = 0.0;
     a.sources.push(TPU_EFFICIENCY_SOURCE.into());
     a.sources.push(format!(
         "dynamic power: tensor coefficient {tensor:.0} W = (max {:.0} W - min {:.0} W measured) / max efficiency {max_eff}, so a peak-efficiency GEMM at full clock draws the measured max (derived); SIMT/memory/spin coefficients in the H100 fit's ratios to its tensor coefficient (ASSUMED)",

@@ -122,15 +122,22 @@ impl Accelerator {
         };
         let mut c = one.times(n);
         if op.host_syncs > 0 {
-            let t = op.host_syncs as f64 * self.launch_overhead_s;
-            c = c.then(KernelCost {
-                time_s: t,
-                // The drained GPU waits on the host with its clock held high: spin, not idle.
-                energy_j: t * self.spin_w(),
-                clock_factor: 1.0,
-            });
+            c = c.then(self.host_syncs(op.host_syncs));
         }
         PricedOp::from_cost(c)
+    }
+
+    /// `n` host synchronisations (the host reads a device value and only then issues the next
+    /// launch): a launch overhead each, the drained GPU waiting on the host with its clock held
+    /// high, so at spin power, not idle ([`Accelerator::spin_w`]). The one rule for every host
+    /// sync: an op's `host_syncs` and the loop-issued experts' per-layer sync (`kernels`).
+    pub(crate) fn host_syncs(&self, n: u32) -> KernelCost {
+        let t = f64::from(n) * self.launch_overhead_s;
+        KernelCost {
+            time_s: t,
+            energy_j: t * self.spin_w(),
+            clock_factor: 1.0,
+        }
     }
 }
 

@@ -136,7 +136,7 @@ fn power_curve_fits_the_measured_rows_and_predicts_held_out_ones() {
     let fitted = power_fit(&data, attn);
     let shipped = h100();
     assert!(
-        (fitted.sm_active_coef_w - shipped.power.sm_active_coef_w.unwrap_or(0.0)).abs()
+        (fitted.sm_active_coef_w - shipped.power.sm_active_coef_w).abs()
             <= 0.01 * fitted.sm_active_coef_w,
         "shipped preset is not the fit: {fitted:?}"
     );

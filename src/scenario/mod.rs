@@ -134,11 +134,13 @@ pub struct Job {
 }
 
 impl Job {
-    /// What the job keeps per parameter (`training.framework`, `training.optimizer`).
+    /// What the job keeps per parameter (`training.framework`, `training.optimizer`,
+    /// `training.grad_reduce_dtype`).
     pub fn memory_states(&self) -> crate::workload::MemoryStates {
         crate::workload::MemoryStates::of(
             self.framework,
             self.optimizer == OptimizerKind::Adafactor,
+            self.grad_reduce_dtype,
         )
     }
 

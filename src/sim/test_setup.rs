@@ -95,3 +95,30 @@ pub(crate) fn job_of(
         schedule,
     }
 }
+
+/// The result of strategy `kind` in `res`; panics naming the kind if the run has none.
+pub(crate) fn strategy_of(
+    res: &super::Results,
+    kind: crate::scenario::StrategyKind,
+) -> &super::StrategyResult {
+    res.strategies
+        .iter()
+        .find(|r| r.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind:?} result"))
+}
+
+/// The planner's inputs over `prepared`'s grid and PUE for `setup`: effective tokens counted,
+/// forecast stream 3, no `[cost]` table (the plan tests' fixed set).
+pub(crate) fn plan_inputs<'a>(
+    setup: &'a RunSetup,
+    prepared: &'a super::prepare::Prepared,
+) -> super::plan::PlanInputs<'a> {
+    super::plan::PlanInputs {
+        setup,
+        grid: &prepared.grid,
+        pue: &prepared.pue,
+        count_effective: true,
+        forecast_seed: 3,
+        cost: None,
+    }
+}

@@ -11,6 +11,7 @@ use crate::workload::FfnKind;
 use std::path::Path;
 
 use super::test_setup::shipped_scenario as scenario_from;
+use super::test_setup::strategy_of;
 
 /// One step by the fast path and by the event-level step (which prices and schedules the op
 /// list on its own): within 2 % where no two transfers share a port (issue 12), and never more
@@ -235,16 +236,8 @@ fn circadian_meets_a_feasible_deadline_and_saves_carbon_on_a_varying_grid() {
         &[("start =", "compare = \"tokens\"\nstart =")],
     );
     let res = simulate(&s).unwrap();
-    let moe = res
-        .strategies
-        .iter()
-        .find(|r| r.kind == StrategyKind::Moe)
-        .unwrap();
-    let circ = res
-        .strategies
-        .iter()
-        .find(|r| r.kind == StrategyKind::Circadian)
-        .unwrap();
+    let moe = strategy_of(&res, StrategyKind::Moe);
+    let circ = strategy_of(&res, StrategyKind::Circadian);
     assert_eq!(circ.deadline_met(), Some(true));
     assert!(circ.outcome.totals.co2_kg < moe.outcome.totals.co2_kg);
     assert!(circ.outcome.wall_s > moe.outcome.wall_s);
@@ -263,11 +256,7 @@ fn circadian_with_a_tight_deadline_runs_full_speed_and_still_meets_it() {
         &[("deadline_hours = 120", "deadline_hours = 53")],
     );
     let res = simulate(&s).unwrap();
-    let circ = res
-        .strategies
-        .iter()
-        .find(|r| r.kind == StrategyKind::Circadian)
-        .unwrap();
+    let circ = strategy_of(&res, StrategyKind::Circadian);
     assert_eq!(
         circ.deadline_met(),
         Some(true),
@@ -311,16 +300,8 @@ fn circadian_on_a_flat_grid_changes_nothing_and_saves_nothing() {
         Err(e) => panic!("{e}"),
     };
     let res = simulate(&s).unwrap();
-    let moe = res
-        .strategies
-        .iter()
-        .find(|r| r.kind == StrategyKind::Moe)
-        .unwrap();
-    let circ = res
-        .strategies
-        .iter()
-        .find(|r| r.kind == StrategyKind::Circadian)
-        .unwrap();
+    let moe = strategy_of(&res, StrategyKind::Moe);
+    let circ = strategy_of(&res, StrategyKind::Circadian);
     assert_eq!(circ.outcome.mode_s[1] + circ.outcome.mode_s[2], 0.0);
     assert!(
         (circ.outcome.totals.co2_kg - moe.outcome.totals.co2_kg).abs() / moe.outcome.totals.co2_kg
@@ -335,11 +316,7 @@ fn circadian_on_a_flat_grid_changes_nothing_and_saves_nothing() {
     );
     let s = parse_scenario("flat.toml", &text, &dirp).unwrap();
     let res = simulate(&s).unwrap();
-    let circ = res
-        .strategies
-        .iter()
-        .find(|r| r.kind == StrategyKind::Circadian)
-        .unwrap();
+    let circ = strategy_of(&res, StrategyKind::Circadian);
     assert_eq!(circ.outcome.mode_s[2], 0.0, "{:?}", circ.outcome.mode_s);
 }
 
@@ -624,11 +601,7 @@ fn a_load_objective_follows_the_grid_load_and_needs_a_load_series() {
         &[("objective = \"co2\"", "objective = \"load\"")],
     );
     let r = simulate(&s).unwrap();
-    let circ = r
-        .strategies
-        .iter()
-        .find(|x| x.kind == StrategyKind::Circadian)
-        .unwrap();
+    let circ = strategy_of(&r, StrategyKind::Circadian);
     assert_eq!(circ.deadline_met(), Some(true));
     let s = scenario_from(
         "seed_comparison.toml",
@@ -664,11 +637,7 @@ fn noisy_top_k_routing_runs_from_a_scenario_and_is_described() {
         ],
     );
     let r = simulate(&s).unwrap();
-    let moe = r
-        .strategies
-        .iter()
-        .find(|x| x.kind == StrategyKind::Moe)
-        .unwrap();
+    let moe = strategy_of(&r, StrategyKind::Moe);
     assert!(
         moe.routing.as_deref().unwrap_or("").contains("noisy top-2"),
         "{:?}",

@@ -1,6 +1,7 @@
 //! Tests of the `[cost]` table in a run: the terms against whole-run quantities, and the planner's cost objective, tax and hints.
 
 use super::cost::{hook_policy, planner_grid};
+use super::test_setup::strategy_of;
 use super::*;
 use crate::cost::{CostInputs, Hint, HintUse};
 use crate::scenario::Objective;
@@ -74,11 +75,7 @@ fn each_cost_term_is_its_whole_run_quantity_times_its_rate_and_the_terms_sum_to_
             assert!(close(c.total(), rows), "{} vs {rows}", c.total());
         }
         // Released nodes are not taxed: circadian's paused hours fall out of its taxed hours.
-        let circ = res
-            .strategies
-            .iter()
-            .find(|r| r.kind == StrategyKind::Circadian)
-            .unwrap();
+        let circ = strategy_of(&res, StrategyKind::Circadian);
         let paused_h = circ.outcome.mode_s[2] / 3600.0;
         assert!(paused_h > 1.0, "the planner never paused: {paused_h} h");
         let wall_gpu_h = circ.outcome.wall_s / 3600.0 * 8.0;

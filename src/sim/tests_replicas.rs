@@ -2,7 +2,8 @@
 //! same global batch on fewer replicas, priced by the step model at that plan; the planner rating it
 //! (and a top-k that follows the hour) with the run's own functions.
 
-use super::plan::{self, Mechanisms, PlanInputs};
+use super::plan::{self, Mechanisms};
+use super::test_setup::{plan_inputs, strategy_of};
 use super::*;
 use crate::scenario::Cluster;
 use crate::strategy::{Mode, Policy, Rates};
@@ -32,14 +33,7 @@ fn circadian_plan(s: &Scenario) -> (plan::Plan, StepModel, Option<Router>) {
     let job = s.moe.as_ref().unwrap();
     let (sm, router) = models_for(s, job, &prepared.trace, 1).unwrap();
     let setup = RunSetup::of_cluster(s, &sm, 1e9, true);
-    let inputs = PlanInputs {
-        setup: &setup,
-        grid: &prepared.grid,
-        pue: &prepared.pue,
-        count_effective: true,
-        forecast_seed: 3,
-        cost: None,
-    };
+    let inputs = plan_inputs(&setup, &prepared);
     let p = plan::plan_for(
         s,
         StrategyKind::Circadian,
@@ -142,14 +136,7 @@ fn the_attribution_switches_replica_throttling_with_the_batch() {
         network_w: 0.0,
         ..RunSetup::of_cluster(&s, &sm, 1e9, true)
     };
-    let inputs = PlanInputs {
-        setup: &setup,
-        grid: &prepared.grid,
-        pue: &prepared.pue,
-        count_effective: true,
-        forecast_seed: 3,
-        cost: None,
-    };
+    let inputs = plan_inputs(&setup, &prepared);
     let off = plan::plan_for(&s, StrategyKind::Circadian, &sm, &router, &inputs, on).unwrap();
     assert!(off.replicas.is_none());
     assert_eq!(off.throttled.micro_batches, off.full.micro_batches);
@@ -228,11 +215,7 @@ fn a_run_on_fewer_replicas_trains_the_same_tokens_to_the_same_loss_and_the_plann
         "{r:?}"
     );
     let res = simulate(&dear).unwrap();
-    let circ = res
-        .strategies
-        .iter()
-        .find(|x| x.kind == StrategyKind::Circadian)
-        .unwrap();
+    let circ = strategy_of(&res, StrategyKind::Circadian);
     assert_eq!(circ.outcome.mode_s[Mode::Throttled as usize], 0.0);
 }
 

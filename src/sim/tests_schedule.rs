@@ -2,7 +2,8 @@
 //! threshold, blocks never straddle a change, steps and communication follow the batch, the quality
 //! law's effective tokens follow the critical batch, and the planner sees the schedule's mean.
 
-use super::plan::{self, Mechanisms, PlanInputs};
+use super::plan::{self, Mechanisms};
+use super::test_setup::{plan_inputs, strategy_of};
 use super::*;
 use crate::strategy::Policy;
 
@@ -158,11 +159,10 @@ fn a_dense_strategy_ignores_the_moe_curriculum() {
     let with = simulate(&scenario(&[(a, &b)])).unwrap();
     let without = simulate(&scenario(&[])).unwrap();
     let dense = |r: &Results| {
-        r.strategies
-            .iter()
-            .find(|x| x.kind == StrategyKind::Dense)
-            .map(|x| x.outcome.totals.facility_j)
-            .unwrap()
+        strategy_of(r, StrategyKind::Dense)
+            .outcome
+            .totals
+            .facility_j
     };
     assert_eq!(dense(&with), dense(&without));
 }
@@ -179,14 +179,7 @@ fn the_planner_rates_a_mode_at_the_mean_of_the_schedules_phases() {
         schedules: plan::schedules_for(&s, StrategyKind::Circadian, job, &sm, 1e9),
         ..RunSetup::of_cluster(&s, &sm, 1e9, true)
     };
-    let inputs = PlanInputs {
-        setup: &setup,
-        grid: &prepared.grid,
-        pue: &prepared.pue,
-        count_effective: true,
-        forecast_seed: 3,
-        cost: None,
-    };
+    let inputs = plan_inputs(&setup, &prepared);
     let p = plan::plan_for(
         &s,
         StrategyKind::Circadian,
@@ -237,11 +230,7 @@ fn a_smaller_circadian_throttled_batch_is_charged_by_the_critical_batch() {
         .is_none());
     // Over the run the circadian effective tokens exceed the token-weighted top-k rule alone.
     let r = simulate(&s).unwrap();
-    let c = r
-        .strategies
-        .iter()
-        .find(|x| x.kind == StrategyKind::Circadian)
-        .unwrap();
+    let c = strategy_of(&r, StrategyKind::Circadian);
     assert!(c.outcome.mode_s[1] > 0.0, "no throttled hour");
     let top_k_rule = c.outcome.sums.token_top_k / 2.0;
     assert!(

@@ -4,7 +4,7 @@ use super::error::{invalid, WorkloadError};
 use super::model::ModelSpec;
 use super::plan::{ParallelPlan, PipelineKind, Recompute};
 use super::precision::Precision;
-use super::step_ops::{Fp8Recipe, Framework};
+use super::step_ops::{Fp8Recipe, Framework, GradReduceDtype};
 
 /// Bytes in one GiB.
 pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -34,7 +34,7 @@ const FP32_VARIABLES_ADAFACTOR_OPT_BYTES: f64 = 0.0;
 pub struct MemoryBreakdown {
     /// Compute-precision weights [bytes].
     pub weights_bytes: f64,
-    /// Compute-precision gradients [bytes].
+    /// Gradients: compute precision, fp32 under an fp32 reduction or fp32 variables [bytes].
     pub grads_bytes: f64,
     /// Optimizer states (fp32 master, m, v) [bytes].
     pub optimizer_bytes: f64,
@@ -332,6 +332,16 @@ pub enum MemoryStates {
     /// compute precision, 12 B/param fp32 master + m + v (8 B when training in fp32).
     #[default]
     MixedAdam,
+    /// As `MixedAdam`, with the gradients accumulated and reduced in fp32
+    /// (`training.grad_reduce_dtype = "fp32"` under Megatron-LM: `accumulate_allreduce_grads_in_fp32`,
+    /// `grad_reduce_in_fp32` in Megatron-Core): the contiguous gradient buffer is fp32 and each
+    /// compute-precision `.grad` is added into its `main_grad` view and freed as soon as it is
+    /// computed (`megatron/core/distributed/distributed_data_parallel.py`: `param.main_grad.add_(
+    /// param.grad.data); param.grad = None`), so 4 B/param of gradients in place of 2 — Megatron-LM's
+    /// own count, `docs/user-guide/features/dist_optimizer.md`: "bf16 parameters, fp32
+    /// gradients" 18 B/param (6 + 12/d with the distributed optimizer) against 16 for bf16
+    /// gradients (2 + 2 + 12, ZeRO). The distributed optimizer does not shard the buffer (ZeRO 2 does).
+    MixedAdamFp32Grads,
     /// fp32 variables (Mesh TensorFlow, TF 1.x `TPUEstimator`): fp32 weights and gradients;
     /// Adafactor factored without momentum (`adafactor = true`) or Adam's m and v.
     Fp32Variables {
@@ -341,10 +351,20 @@ pub enum MemoryStates {
 }
 
 impl MemoryStates {
-    /// The states of a job with optimizer `adafactor` under `framework`.
-    pub fn of(framework: Framework, adafactor: bool) -> MemoryStates {
+    /// The states of a job with optimizer `adafactor` under `framework`, its gradients reduced
+    /// in `grad_reduce` (`training.grad_reduce_dtype`; None: their own format). Only Megatron-LM
+    /// keeps an fp32 gradient buffer for an fp32 reduction: DeepSpeed's (`gpt-neox`) casts each
+    /// bucket to fp32 just for its all-reduce (`fp32_allreduce`, a bucket-sized transient), and
+    /// fp32 variables have fp32 gradients anyway.
+    pub fn of(
+        framework: Framework,
+        adafactor: bool,
+        grad_reduce: Option<GradReduceDtype>,
+    ) -> MemoryStates {
         if framework.fp32_variables() {
             MemoryStates::Fp32Variables { adafactor }
+        } else if framework == Framework::Megatron && grad_reduce == Some(GradReduceDtype::Fp32) {
+            MemoryStates::MixedAdamFp32Grads
         } else {
             MemoryStates::MixedAdam
         }
@@ -371,16 +391,26 @@ pub fn memory_per_gpu_under(
     let dp = plan.dp.max(1) as f64;
     let edp = (plan.dp.max(1) / plan.ep.max(1)).max(1) as f64;
     let (p, opt) = match states {
-        MemoryStates::MixedAdam if plan.precision_bytes() >= 4.0 => {
+        MemoryStates::MixedAdam | MemoryStates::MixedAdamFp32Grads
+            if plan.precision_bytes() >= 4.0 =>
+        {
             (plan.precision_bytes(), ADAM_FP32_OPT_BYTES_PER_PARAM)
         }
-        MemoryStates::MixedAdam => (plan.precision_bytes(), ADAM_MIXED_OPT_BYTES_PER_PARAM),
+        MemoryStates::MixedAdam | MemoryStates::MixedAdamFp32Grads => {
+            (plan.precision_bytes(), ADAM_MIXED_OPT_BYTES_PER_PARAM)
+        }
         MemoryStates::Fp32Variables { adafactor: true } => {
             (FP32_BYTES, FP32_VARIABLES_ADAFACTOR_OPT_BYTES)
         }
         MemoryStates::Fp32Variables { adafactor: false } => {
             (FP32_BYTES, ADAM_FP32_OPT_BYTES_PER_PARAM)
         }
+    };
+    // Bytes per parameter of the gradients.
+    let g = if states == MemoryStates::MixedAdamFp32Grads {
+        FP32_BYTES.max(p)
+    } else {
+        p
     };
     let shard = |stage_at_least: u8, n: f64| {
         if plan.zero_stage >= stage_at_least {
@@ -429,7 +459,7 @@ pub fn memory_per_gpu_under(
             stage_params(model, plan, stage)
         };
         let weights = p * (sp.dense / shard(3, dp) + sp.expert / shard(3, edp));
-        let grads = p * (sp.dense / shard(2, dp) + sp.expert / shard(2, edp));
+        let grads = g * (sp.dense / shard(2, dp) + sp.expert / shard(2, edp));
         let optimizer = opt * (sp.dense / shard(1, dp) + sp.expert / shard(1, edp));
         let mut acts = if dual {
             let half = (micro_batches / 2).max(1);
@@ -634,9 +664,43 @@ mod tests {
         );
         assert_eq!(mixed.activations_bytes, ada.activations_bytes);
         assert_eq!(
-            MemoryStates::of(Framework::Megatron, true),
+            MemoryStates::of(Framework::Megatron, true, None),
             MemoryStates::MixedAdam
         );
+    }
+
+    /// Megatron-LM with the gradients reduced in fp32 keeps an fp32 gradient buffer: 2 + 4 + 12
+    /// = 18 B/param (its dist_optimizer.md table), 6 + 12/d under the distributed optimizer
+    /// (ZeRO 1); DeepSpeed's transient fp32 cast and bf16 reductions keep 2 B gradients.
+    #[test]
+    fn an_fp32_gradient_reduction_keeps_fp32_gradients_under_megatron() {
+        let m = llama2_7b();
+        let n = m.params_total();
+        let per_param = |zero: u8, states| {
+            let b = memory_per_gpu_under(
+                &m,
+                &plan(8, 1, 1, zero),
+                PipelineKind::OneFOneB,
+                (Fp8Recipe::default(), states),
+            );
+            (b.weights_bytes + b.grads_bytes + b.optimizer_bytes) / n
+        };
+        let fp32_grads = MemoryStates::of(Framework::Megatron, false, Some(GradReduceDtype::Fp32));
+        assert_eq!(fp32_grads, MemoryStates::MixedAdamFp32Grads);
+        assert!((per_param(0, fp32_grads) - 18.0).abs() < 1e-9);
+        assert!((per_param(1, fp32_grads) - (6.0 + 12.0 / 8.0)).abs() < 1e-9);
+        assert!((per_param(0, MemoryStates::MixedAdam) - 16.0).abs() < 1e-9);
+        for (framework, dtype) in [
+            (Framework::Megatron, Some(GradReduceDtype::Bf16)),
+            (Framework::Megatron, None),
+            (Framework::GptNeox, Some(GradReduceDtype::Fp32)),
+        ] {
+            assert_eq!(
+                MemoryStates::of(framework, false, dtype),
+                MemoryStates::MixedAdam,
+                "{framework:?} {dtype:?}"
+            );
+        }
     }
 
     #[test]

@@ -343,7 +343,7 @@ pub fn apply_micro_fit(acc: &mut Accelerator, f: &MicroFit) {
     acc.power.tensor_coef_w = f.tensor_coef_w;
     acc.power.simt_coef_w = f.simt_coef_w;
     acc.power.mem_coef_w = f.mem_coef_w;
-    acc.power.sm_active_coef_w = Some(f.sm_active_coef_w);
+    acc.power.sm_active_coef_w = f.sm_active_coef_w;
     acc.power.gamma = f.gamma;
 }
 

@@ -37,9 +37,7 @@ const COEFFICIENTS: [(&str, Coefficient); 17] = [
     ("power.tensor_coef_w", |a| a.power.tensor_coef_w),
     ("power.simt_coef_w", |a| a.power.simt_coef_w),
     ("power.mem_coef_w", |a| a.power.mem_coef_w),
-    ("power.sm_active_coef_w", |a| {
-        a.power.sm_active_coef_w.unwrap_or(0.0)
-    }),
+    ("power.sm_active_coef_w", |a| a.power.sm_active_coef_w),
     ("power.gamma", |a| a.power.gamma),
 ];
 

@@ -279,7 +279,11 @@ impl Validator<'_> {
             (
                 schedule.pipeline,
                 t.fp8_recipe.unwrap_or_default(),
-                workload::MemoryStates::of(framework, optimizer == OptimizerKind::Adafactor),
+                workload::MemoryStates::of(
+                    framework,
+                    optimizer == OptimizerKind::Adafactor,
+                    t.grad_reduce_dtype,
+                ),
             ),
             cluster.accelerator.hbm_bytes - einsum_bytes,
         )
@@ -1340,6 +1344,10 @@ mod tests {
         assert_eq!(
             s.moe.as_ref().expect("moe").ops_config().grad_reduce_dtype,
             Some(crate::workload::step_ops::GradReduceDtype::Fp32)
+        );
+        assert_eq!(
+            s.moe.as_ref().expect("moe").memory_states(),
+            crate::workload::MemoryStates::MixedAdamFp32Grads
         );
         let s = with("recompute = false", "recompute = false").expect("valid");
         assert_eq!(

@@ -4,10 +4,12 @@
 //!
 //! `workload::step_ops` lists every op of the step; `Accelerator::price` and
 //! `network::price_comm` price each once per knob setting ([`fixed`]); the routed ops (expert
-//! GEMMs, dispatch/combine) are re-priced each step at each rank's routing load ([`moe`]); the
-//! pipeline schedule (1F1B, interleaved, combined) and the overlap settings put them on a
-//! critical path ([`pipe`], [`schedule`], [`overlap`]), ZeRO-3's gathers and reduce-scatters on
-//! each stage's own stream ([`zero3`]).
+//! GEMMs, dispatch/combine) are re-priced each step at each rank's routing load ([`moe`]) as
+//! the step walks its stages ([`stages`]); the pipeline schedule (1F1B, interleaved, combined)
+//! and the overlap settings put them on a critical path ([`pipe`], [`schedule`], [`overlap`]),
+//! ZeRO-3's gathers and reduce-scatters on each stage's own stream ([`zero3`]); the gradient
+//! sync, parameter gather and optimizer follow ([`drain`]), and [`account`] adds up the step's
+//! time and energy.
 
 use crate::hardware::Accelerator;
 use crate::network::{Fabric, Group};
@@ -16,6 +18,8 @@ use crate::scenario::{Cluster, Job, RoutingChoice};
 use crate::workload::step_ops::{OpsConfig, StepOps};
 use crate::workload::{FfnKind, ModelSpec, ParallelPlan, Schedule, WorkloadError};
 
+mod account;
+mod drain;
 pub(crate) mod dualpipe;
 mod fixed;
 mod memo;
@@ -26,6 +30,7 @@ mod phases;
 mod pipe;
 mod ranks;
 mod schedule;
+mod stages;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -360,82 +365,9 @@ impl StepModel {
     pub fn step_block(&mut self, shares: &[f64], knobs: Knobs, steps: u64) -> StepCost {
         let fi = self.fixed(knobs);
         let migration_s = self.maybe_rebalance(shares, steps);
-        let pp = self.plan.pp as usize;
-        let ep = self.plan.ep.max(1) as f64;
-        let idle = self.acc.idle_w;
         let mb = knobs.micro_batches.max(1) as f64;
-        self.stage_f.clear();
-        self.stage_b.clear();
-        let mut gpu_dyn_j = 0.0;
-        let mut busy_gpu_s = 0.0; // summed over all GPUs
-        let mut dropped = 0.0;
-        // Router, straggler and communication time per stage and micro-batch, to be put on the critical path.
-        self.stage_x.clear();
-        self.layer_fb.clear();
-        self.halves.clear();
-        let gpus_per_stage = (self.plan.dp * self.plan.tp) as f64;
-        let e = self.experts;
-        for s in 0..pp {
-            let x = self.cache[fi].extra[s];
-            let (mut f_s, mut b_s) = (x.f_s, x.b_s);
-            let (mut dyn_gpu, mut busy) = (x.dyn_j, x.busy_s);
-            let (mut router_s, mut straggler_s, mut comm_s) = (x.router_s, 0.0, x.comm_s);
-            let range = self.stage_layers[s].clone();
-            for l in range {
-                let l = l as usize;
-                let c = self.cache[fi].layers[l];
-                let seg = self.cache[fi].seg[l];
-                let mut half = (
-                    overlap::Half {
-                        c: [c.f_s, 0.0, 0.0],
-                        ..Default::default()
-                    },
-                    overlap::Half {
-                        c: [c.b_s, 0.0, 0.0],
-                        ..Default::default()
-                    },
-                );
-                f_s += c.f_s;
-                b_s += c.b_s;
-                let b_before = b_s - c.b_s;
-                let f_before = f_s - c.f_s;
-                dyn_gpu += c.dyn_j;
-                busy += c.busy_s;
-                router_s += c.router_s;
-                comm_s += c.comm_s;
-                if let Some(ml) = self.moe_layer_of[l] {
-                    let row = &shares[ml * e..(ml + 1) * e];
-                    let r = self.moe_block(row, ml, knobs, fi);
-                    if self.combined || self.dual.is_some() {
-                        // Compute runs around the dispatch and the combine, the routed ones at
-                        // the slowest rank.
-                        let h = |k: usize| overlap::Half {
-                            n: 2,
-                            c: [seg[k][0], seg[k][1] + r.mid[k], seg[k][2]],
-                            a: [r.a2a[2 * k], r.a2a[2 * k + 1]],
-                        };
-                        half = (h(0), h(1));
-                    } else {
-                        half.0.c[0] += r.f_s;
-                        half.1.c[0] += r.b_s;
-                    }
-                    f_s += r.f_s;
-                    b_s += r.b_s;
-                    dyn_gpu += r.dyn_sum_j / ep;
-                    busy += r.busy_sum_s / ep;
-                    dropped += r.dropped;
-                    straggler_s += r.straggler_s;
-                    comm_s += r.comm_s;
-                }
-                self.layer_fb.push((f_s - f_before, b_s - b_before));
-                self.halves.push(half);
-            }
-            self.stage_x.push([router_s, straggler_s, comm_s]);
-            self.stage_f.push(f_s);
-            self.stage_b.push(b_s);
-            gpu_dyn_j += dyn_gpu * mb * gpus_per_stage;
-            busy_gpu_s += busy * mb * gpus_per_stage;
-        }
+        // Each stage's forward/backward of one micro-batch under this step's routing.
+        let walk = self.walk_stages(shares, knobs, fi, mb);
         // DeepSeek's DualPipe: its makespan, exposed gradient sync and optimizer (`dualpipe`).
         let dual = self.dual.is_some().then(|| {
             let t = self.dualpipe_pipe(fi, mb as u32);
@@ -445,159 +377,18 @@ impl StepModel {
             Some((t, _, _)) => t,
             None => self.pipeline_s(fi, mb as u32),
         };
-        let f = &self.cache[fi];
-        let v = self.schedule.virtual_stages;
-        let hops = &f.hops;
-        let z3 = !f.z3.is_empty();
-        let combined = self.combined;
-        // Each stage syncs its gradients after its own last backward, bucket by bucket under
-        // the backward with `overlap_grad_sync` (Megatron-LM `--overlap-grad-reduce`); the
-        // optimizer waits for the last stage (`schedule::stage_synced_s`).
-        let vu = v.max(1) as usize;
-        let has_ends = combined || pp > 1 || z3;
-        let m = mb as usize;
-        // How long after the pipeline's end the last stage is done with its sync.
-        let mut exposed_dp = 0.0f64;
-        for s in (0..pp).filter(|_| dual.is_none()) {
-            // The stage's backward send (to stage s - 1; from stage 0 to the last, interleaved).
-            let bhop = hops[(s + pp - 1) % pp];
-            let (stage_end, _) = if has_ends {
-                schedule::last_backward_end(&self.pipe_ends, (vu, m), s, 0, bhop)
-            } else {
-                (pipe, pipe)
-            };
-            let chunk = |c: usize| {
-                let r = if vu == 1 {
-                    self.stage_layers[s].clone()
-                } else {
-                    self.chunk_layers[c * pp + s].clone()
-                };
-                let bwd_end = if has_ends {
-                    schedule::last_backward_end(&self.pipe_ends, (vu, m), s, c, bhop).1
-                } else {
-                    pipe
-                };
-                schedule::ChunkDrain {
-                    bwd_end,
-                    layers: &self.layer_fb[r.start as usize..r.end as usize],
-                    sync: f.chunk_sync[s * vu + c],
-                }
-            };
-            let drain = if z3 {
-                self.z3_streams[s].free - stage_end
-            } else {
-                f64::NEG_INFINITY
-            };
-            let t = schedule::stage_synced_s(
-                stage_end,
-                vu,
-                chunk,
-                self.schedule.overlap_grad_sync,
-                drain,
-            );
-            exposed_dp = exposed_dp.max((stage_end - pipe) + t);
-        }
-        // Under DualPipe every stage is held, synced and updated on two ranks.
-        // With `overlap_param_gather` the parameter all-gathers run under the first forward
-        // (`param_gather`); only what that forward leaves exposed is on the step.
-        let gather_shown = if self.schedule.overlap_param_gather && dual.is_none() {
-            self.exposed_param_gather_s(f, mb as usize)
-        } else {
-            f.param_gather_s
-        };
-        let (opt_s, opt_copies) = match dual {
-            Some((_, sync, opt)) => {
-                exposed_dp = sync;
-                (opt, 2.0)
-            }
-            None if self.schedule.overlap_param_gather => (f.opt_update_s + gather_shown, 1.0),
-            None => (f.opt_s, 1.0),
-        };
-        let time_s = pipe + exposed_dp + opt_s + migration_s;
-        // Time the compute waited for ZeRO-3 gathers, on the stage that waited most.
-        let z3_wait_s = if z3 {
-            self.z3_streams.iter().map(|z| z.wait_s).fold(0.0, f64::max)
-        } else {
-            0.0
-        };
-        gpu_dyn_j += opt_copies * f.opt_dyn_j;
-        busy_gpu_s += opt_copies * f.opt_busy_gpu_s;
-        let gpus = self.gpus as f64;
-        let waiting_s = (gpus * time_s - busy_gpu_s).max(0.0);
-        let replicas = self.plan.dp as f64 / ep;
-        let moe_layers = self.moe_layers() as f64;
-        // On the pipeline's critical path every stage counts once and the slowest stage m-1 more times.
-        let slowest = (0..pp)
-            .max_by(|&a, &b| {
-                (self.stage_f[a] + self.stage_b[a]).total_cmp(&(self.stage_f[b] + self.stage_b[b]))
-            })
-            .unwrap_or(0);
-        let mut crit = [0.0; 3];
-        for (k, c) in crit.iter_mut().enumerate() {
-            *c = self.stage_x.iter().map(|x| x[k]).sum::<f64>()
-                + (mb - 1.0) * self.stage_x[slowest][k];
-        }
-        // A waiting GPU (bubble, straggler wait, communication) spins in a collective or a
-        // synchronisation with its clock held high: it draws `spin_w`, not idle (see presets.rs).
-        let spin = self.acc.spin_w();
-        let gpu_energy_j = gpus * idle * time_s + gpu_dyn_j + (spin - idle) * waiting_s;
-        let phases = StepPhases::split(&phases::SplitInputs {
-            pipe_s: pipe,
-            pipe_comm_s: crit[2] + z3_wait_s,
-            sync_s: exposed_dp,
-            opt_s,
-            opt_dyn_j: opt_copies * f.opt_dyn_j,
-            opt_busy_gpu_s: opt_copies * f.opt_busy_gpu_s,
-            migration_s,
-            gpu_energy_j,
-            gpus,
-            idle_w: idle,
-            spin_w: spin,
-        });
-        StepCost {
-            time_s,
-            gpu_energy_j,
-            waiting_energy_j: spin * waiting_s,
-            tokens: mb * self.plan.dp as f64 * self.tokens_per_mb,
-            assignments: self.assignments_per_layer(knobs.top_k) * moe_layers * mb * replicas,
-            dropped: dropped * mb * replicas,
-            router_s: crit[0],
-            straggler_s: crit[1],
-            comm_s: crit[2] + z3_wait_s + exposed_dp + gather_shown + migration_s,
-            phases,
-        }
-    }
-
-    /// The parameter all-gathers the first forward of the step leaves exposed, on the stage
-    /// that shows most of them beyond its pipeline warm-up (stage `s` starts its first forward
-    /// after stages `0..s` ran theirs, time its own gathers run in) [s].
-    fn exposed_param_gather_s(&self, f: &Fixed, m: usize) -> f64 {
-        let pp = self.plan.pp.max(1) as usize;
-        let vu = self.schedule.virtual_stages.max(1) as usize;
-        let warm = pp.min(m.max(1)) - 1;
-        let mut slack = 0.0;
-        let mut worst = 0.0f64;
-        for s in 0..pp {
-            let range = |c: usize| {
-                let r = if vu == 1 {
-                    self.stage_layers[s].clone()
-                } else {
-                    self.chunk_layers[c * pp + s].clone()
-                };
-                &self.layer_fb[r.start as usize..r.end as usize]
-            };
-            let chunks = (0..vu).map(|c| {
-                let fb = range(c);
-                param_gather::ChunkGather {
-                    gather_s: f.chunk_sync[s * vu + c].gather_s,
-                    layer_fb: fb,
-                    to_next_s: warm as f64 * fb.iter().map(|x| x.0).sum::<f64>(),
-                }
-            });
-            worst = worst.max(param_gather::exposed_gather_s(chunks) - slack);
-            slack += range(0).iter().map(|x| x.0).sum::<f64>();
-        }
-        worst.max(0.0)
+        let tail = self.tail(fi, pipe, mb, dual.map(|(_, sync, opt)| (sync, opt)));
+        self.account(
+            knobs,
+            account::Parts {
+                fi,
+                mb,
+                walk,
+                pipe,
+                tail,
+                migration_s,
+            },
+        )
     }
 
     /// Time of the data-parallel gradient synchronisation and the pipeline p2p transfer for `knobs` [s].

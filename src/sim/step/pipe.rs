@@ -57,47 +57,44 @@ impl StepModel {
             } else {
                 f64::NAN
             }
-        } else if pp > 1 && v > 1 && self.chunk_layers.len() == pp * v as usize {
-            // Each chunk's passes from its own layers: the embedding rides on the first
-            // virtual stage, the head and loss on the last.
-            let vu = v as usize;
-            self.chunk_f.clear();
-            self.chunk_f.resize(pp * vu, 0.0);
-            self.chunk_b.clear();
-            self.chunk_b.resize(pp * vu, 0.0);
-            for (vs, r) in self.chunk_layers.iter().enumerate() {
-                let k = (vs % pp) * vu + vs / pp;
-                for l in r.clone() {
-                    let (lf, lb) = self.layer_fb[l as usize];
-                    self.chunk_f[k] += lf;
-                    self.chunk_b[k] += lb;
+        } else if pp > 1 {
+            // Plain 1F1B is the one-chunk case: each stage's passes are its whole stage.
+            let interleaved = v > 1 && self.chunk_layers.len() == pp * v as usize;
+            let vu = if interleaved { v as usize } else { 1 };
+            if interleaved {
+                // Each chunk's passes from its own layers: the embedding rides on the first
+                // virtual stage, the head and loss on the last.
+                self.chunk_f.clear();
+                self.chunk_f.resize(pp * vu, 0.0);
+                self.chunk_b.clear();
+                self.chunk_b.resize(pp * vu, 0.0);
+                for (vs, r) in self.chunk_layers.iter().enumerate() {
+                    let k = (vs % pp) * vu + vs / pp;
+                    for l in r.clone() {
+                        let (lf, lb) = self.layer_fb[l as usize];
+                        self.chunk_f[k] += lf;
+                        self.chunk_b[k] += lb;
+                    }
                 }
+                let (x0, xl) = (f.extra[0], f.extra[pp - 1]);
+                self.chunk_f[0] += x0.f_s;
+                self.chunk_b[0] += x0.b_s;
+                self.chunk_f[pp * vu - 1] += xl.f_s;
+                self.chunk_b[pp * vu - 1] += xl.b_s;
             }
-            let (x0, xl) = (f.extra[0], f.extra[pp - 1]);
-            self.chunk_f[0] += x0.f_s;
-            self.chunk_b[0] += x0.b_s;
-            self.chunk_f[pp * vu - 1] += xl.f_s;
-            self.chunk_b[pp * vu - 1] += xl.b_s;
-            let (cf, cb) = (&self.chunk_f, &self.chunk_b);
+            let (cf, cb) = if interleaved {
+                (&self.chunk_f, &self.chunk_b)
+            } else {
+                (&self.stage_f, &self.stage_b)
+            };
             schedule::passes_by(
                 pp,
-                v,
+                vu as u32,
                 mb,
                 |b| hops[b],
                 &mut self.pipe_ends,
                 false,
                 |s, (b, _, c), _, t| t + if b { cb[s * vu + c] } else { cf[s * vu + c] },
-            )
-        } else if pp > 1 {
-            let (sf, sb) = (&self.stage_f, &self.stage_b);
-            schedule::passes_by(
-                pp,
-                1,
-                mb,
-                |b| hops[b],
-                &mut self.pipe_ends,
-                false,
-                |s, (b, _, _), _, t| t + if b { sb[s] } else { sf[s] },
             )
         } else {
             schedule::pipeline_interleaved_s(&self.stage_f, &self.stage_b, mb, 0.0, v)

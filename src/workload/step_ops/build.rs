@@ -142,38 +142,49 @@ fn zero3_ops(c: &Ctx, sp: StageParams, dp: u32, edp: u32) -> (Vec<Op>, Vec<Op>, 
     let p = c.p;
     let mut gather = Vec::new();
     let mut scatter = Vec::new();
-    for (group, size, n) in [
-        (GroupKind::Dp, dp, sp.dense),
-        (GroupKind::ExpertDp, edp, sp.expert),
-    ] {
-        if size > 1 && n > 0.0 {
-            gather.push(Op::comm(
-                "zero3.param_gather",
-                K::AllGather,
-                group,
-                size,
-                n * p,
-            ));
-            scatter.push(Op::comm(
-                "zero3.grad_scatter",
-                K::ReduceScatter,
-                group,
-                size,
-                n * grad_reduce_bytes(c),
-            ));
-        }
+    for (group, size, n) in grad_groups(dp, edp, sp.dense, sp.expert) {
+        gather.push(Op::comm(
+            "zero3.param_gather",
+            K::AllGather,
+            group,
+            size,
+            n * p,
+        ));
+        scatter.push(Op::comm(
+            "zero3.grad_scatter",
+            K::ReduceScatter,
+            group,
+            size,
+            n * grad_reduce_bytes(c),
+        ));
     }
     (gather.clone(), gather, scatter)
 }
 
-/// Bytes per element of the gradient reductions: `training.grad_reduce_dtype`, else the
-/// gradient's own precision.
 /// Bytes per element of a gradient reduction: the scenario's `grad_reduce_dtype` if set, else
 /// the gradients' own format (fp32 where the framework keeps fp32 variables).
 fn grad_reduce_bytes(c: &Ctx) -> f64 {
     c.cfg
         .grad_reduce_dtype
         .map_or(c.cfg.framework.grad_sync_bytes(c.p), |d| d.bytes())
+}
+
+/// The data-parallel groups a stage's gradients are reduced and its parameters gathered over,
+/// each with its parameters on this GPU: the dense ones over the `dp` data-parallel ranks, the
+/// experts over the `edp` expert-data-parallel ranks; a group of one rank or without
+/// parameters has nothing to sync and is left out.
+pub(super) fn grad_groups(
+    dp: u32,
+    edp: u32,
+    dense: f64,
+    expert: f64,
+) -> impl Iterator<Item = (GroupKind, u32, f64)> {
+    [
+        (GroupKind::Dp, dp, dense),
+        (GroupKind::ExpertDp, edp, expert),
+    ]
+    .into_iter()
+    .filter(|&(_, size, n)| size > 1 && n > 0.0)
 }
 
 fn with(mut ops: Vec<Op>, phase: Phase, layer: Option<u32>) -> Vec<Op> {
@@ -500,17 +511,12 @@ fn per_step_ops(c: &Ctx, stage: u32, layers: &Range<u32>) -> Vec<Op> {
     // ZeRO 0: all-reduce; ZeRO 1/2: reduce-scatter the gradients and all-gather the updated
     // parameters (Megatron distributed optimizer, notes Sec. 6c); ZeRO 3: gradients were
     // reduce-scattered per layer, only the non-layer parameters remain.
-    for (group, size, n) in [
-        (GroupKind::Dp, dp, if z >= 3 { other } else { dense }),
-        (
-            GroupKind::ExpertDp,
-            edp,
-            if z >= 3 { 0.0 } else { sp.expert },
-        ),
-    ] {
-        if size <= 1 || n <= 0.0 {
-            continue;
-        }
+    let (dense_synced, expert_synced) = if z >= 3 {
+        (other, 0.0)
+    } else {
+        (dense, sp.expert)
+    };
+    for (group, size, n) in grad_groups(dp, edp, dense_synced, expert_synced) {
         let class = if z == 0 {
             K::AllReduce
         } else {
@@ -553,15 +559,10 @@ fn per_step_ops(c: &Ctx, stage: u32, layers: &Range<u32>) -> Vec<Op> {
         ops.push(cast);
     }
     if (1..=2).contains(&z) {
-        for (group, size, n) in [
-            (GroupKind::Dp, dp, dense),
-            (GroupKind::ExpertDp, edp, sp.expert),
-        ] {
-            if size > 1 && n > 0.0 {
-                let mut g = Op::comm("dp.param_gather", K::AllGather, group, size, n * p);
-                g.phase = Phase::Optimizer;
-                ops.push(g);
-            }
+        for (group, size, n) in grad_groups(dp, edp, dense, sp.expert) {
+            let mut g = Op::comm("dp.param_gather", K::AllGather, group, size, n * p);
+            g.phase = Phase::Optimizer;
+            ops.push(g);
         }
     }
     ops

@@ -24,6 +24,7 @@
 //! at the local shard only; these ops replace it for `framework = "gpt-neox"`, `zero_stage = 1`.
 
 use super::super::arch::NormKind;
+use super::build::grad_groups;
 use super::layer::Ctx;
 use super::{GroupKind, KernelClass as K, Op, Phase};
 
@@ -106,16 +107,11 @@ pub(super) fn zero1_step_ops(
             Phase::Backward,
         );
     }
-    for (group, size, m) in [
-        (GroupKind::Dp, dp, dense),
-        (GroupKind::ExpertDp, edp, expert),
-    ] {
-        if size > 1 && m > 0.0 {
-            push(
-                Op::comm("dp.grad_sync", K::AllReduce, group, size, m * p),
-                Phase::Backward,
-            );
-        }
+    for (group, size, m) in grad_groups(dp, edp, dense, expert) {
+        push(
+            Op::comm("dp.grad_sync", K::AllReduce, group, size, m * p),
+            Phase::Backward,
+        );
     }
     // Overflow check and gradient norm over every local gradient, tensor by tensor, each with
     // a host read; one more host read each for the reduced flag and norm.
@@ -157,17 +153,12 @@ pub(super) fn zero1_step_ops(
     // the dp outputs out of it ("Copy the flattened output tensors to the outputs"): read and
     // write every local parameter once more, dp launches per interval.
     let mut gathered = false;
-    for (group, size, m) in [
-        (GroupKind::Dp, dp, dense),
-        (GroupKind::ExpertDp, edp, expert),
-    ] {
-        if size > 1 && m > 0.0 {
-            push(
-                Op::comm("dp.param_gather", K::AllGather, group, size, m * p),
-                Phase::Optimizer,
-            );
-            gathered = true;
-        }
+    for (group, size, m) in grad_groups(dp, edp, dense, expert) {
+        push(
+            Op::comm("dp.param_gather", K::AllGather, group, size, m * p),
+            Phase::Optimizer,
+        );
+        gathered = true;
     }
     if gathered {
         push(
