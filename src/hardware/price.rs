@@ -4,9 +4,11 @@
 //! Communication ops are priced by `network::price_comm`; the step model (fast path and event
 //! level) only adds and schedules these prices.
 
+use super::fp8_curve::fp8_gemm_eff;
 use super::{Accelerator, KernelCost, Precision};
 use crate::workload::step_ops::{
-    step_ops, ExpertKernel, KernelClass, Load, Op, OpsConfig, RoutedBy, RouterKernel,
+    gemm_runs_in_fp8, step_ops, ExpertKernel, KernelClass, Load, Op, OpsConfig, RoutedBy,
+    RouterKernel,
 };
 use crate::workload::{Arch, FfnKind, ModelSpec, MoeSpec, ParallelPlan, Recompute};
 
@@ -83,7 +85,7 @@ impl Accelerator {
         }
         let n = op.launches.max(1) as f64;
         let (flops, bytes) = (op.flops / n, op.bytes / n);
-        let (pl, prec) = (k.power_limit_w, k.precision);
+        let (pl, prec) = (k.power_limit_w, op_precision(op, k.precision));
         let one = match op.class {
             KernelClass::Gemm | KernelClass::GroupedGemm => {
                 let scale = match op.load {
@@ -93,7 +95,20 @@ impl Accelerator {
                     } => self.efficiency.loop_gemm_eff_scale,
                     _ => 1.0,
                 };
-                self.kernel_scaled(flops, bytes, flops, scale, prec, pl)
+                match op.gemm {
+                    Some(g) if self.peak_flops.effective(prec) == Precision::Fp8 => {
+                        let (eff, fill) = fp8_gemm_eff(
+                            &self.efficiency,
+                            flops,
+                            g.m * g.n / n,
+                            scale,
+                            self.peak_flops_for(Precision::Fp8),
+                            self.hbm_bw_bytes_per_s,
+                        );
+                        self.kernel_filled(flops, bytes, eff, fill, prec, pl)
+                    }
+                    _ => self.kernel_scaled(flops, bytes, flops, scale, prec, pl),
+                }
             }
             KernelClass::FlashAttention | KernelClass::FlashAttention1 => {
                 // The op's GEMM shape counts (sequence x head) instances in `groups`.
@@ -131,6 +146,20 @@ impl Accelerator {
             });
         }
         PricedOp::from_cost(c)
+    }
+}
+
+/// Precision `op` computes in when the step runs at `step`: under FP8 only the GEMMs an FP8
+/// recipe quantises ([`gemm_runs_in_fp8`]: linear layers, not the LM head, the MoE gate or the
+/// attention core) use the FP8 peak and the FP8 GEMM curve (`fp8_curve`); everything else runs
+/// in bf16, the activation precision of Transformer Engine in the MLPerf rounds and of
+/// DeepSeek-V3's recipe. Until 2026-12-02 every op of an FP8 step, flash attention included,
+/// was priced at the FP8 peak.
+pub fn op_precision(op: &Op, step: Precision) -> Precision {
+    if step == Precision::Fp8 && !gemm_runs_in_fp8(op) {
+        Precision::Bf16
+    } else {
+        step
     }
 }
 

@@ -91,3 +91,22 @@ pub(super) fn scale_updates(e: &mut Emit, c: &Ctx, moe_layer: bool) {
     let op = Op::compute("fp8.scale_update", K::Elementwise, 0.0, 0.0).launches(per * modules);
     e.push(op.clone(), &[op]);
 }
+
+/// GEMMs that stay in the higher precision under an FP8 recipe: the LM head and the MoE gate.
+/// Transformer Engine runs FP8 only inside its own modules (`Linear`, `LayerNormLinear`,
+/// `LayerNormMLP`, grouped expert linears), and Megatron/NeMo build the output layer and the
+/// router as plain PyTorch/Megatron linears in bf16; DeepSeek-V3 keeps "the embedding module, the
+/// output head, MoE gating modules, normalization operators, and attention operators" in
+/// BF16/FP32 (DeepSeek-V3 report, arXiv:2412.19437, Sec. 3.3.1). The attention core (flash or
+/// unfused score/context matmuls, which carry no GEMM shape) is in that list too.
+pub const HIGHER_PRECISION_GEMMS: [&str; 2] = ["head.logits", "moe.router"];
+
+/// Whether `op` runs its matmul in FP8 when the step's precision is FP8: a shaped GEMM (a
+/// linear layer's forward, input-gradient or weight-gradient GEMM, dense or grouped) that is not
+/// in [`HIGHER_PRECISION_GEMMS`]. Everything else (attention, norms, elementwise) runs in the
+/// recipe's higher precision.
+pub fn gemm_runs_in_fp8(op: &Op) -> bool {
+    matches!(op.class, K::Gemm | K::GroupedGemm)
+        && op.gemm.is_some()
+        && !HIGHER_PRECISION_GEMMS.contains(&op.name)
+}

@@ -19,7 +19,7 @@ mod tests;
 mod tests_framework;
 
 pub use build::{optimizer_bytes_per_param, step_ops, uniform_expert_tokens, StageOps, StepOps};
-pub use fp8::Fp8ScaleUpdate;
+pub use fp8::{gemm_runs_in_fp8, Fp8ScaleUpdate, HIGHER_PRECISION_GEMMS};
 pub use layer::layer_forward_ops;
 
 /// Kernel class: decides which efficiency curve prices the op.
