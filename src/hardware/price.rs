@@ -378,6 +378,43 @@ mod tests {
         );
     }
 
+    // Under FP8 only the linear layers' GEMMs run in FP8 (at the FP8 curve of `fp8_curve`):
+    // flash attention, the LM head and the MoE gate price exactly as at bf16; a linear layer's
+    // GEMM runs faster than at bf16 but slower than the FLOP-only curve at the FP8 peak (its
+    // bf16 output epilogue), and on a device without FP8 (A100) it is the bf16 price.
+    #[test]
+    fn fp8_steps_run_only_linear_gemms_in_fp8() {
+        use crate::workload::step_ops::GemmShape;
+        let a = preset("h100").expect("h100");
+        let at = |p| PriceKnobs {
+            power_limit_w: 0.0,
+            precision: p,
+        };
+        let (fp8, bf16) = (at(Precision::Fp8), at(Precision::Bf16));
+        let (m, n, k) = (2048.0, 12288.0, 12288.0);
+        let linear = Op::gemm("ffn.fc1", m, n, k, 1.0);
+        let head = Op::gemm("head.logits", m, n, k, 2.0);
+        let router = Op::gemm("moe.router", m, 64.0, k, 2.0);
+        let mut flash = Op::compute("attn.flash", KernelClass::FlashAttention, 9e10, 1e8);
+        flash.gemm = Some(GemmShape {
+            m: 2048.0,
+            n: 2048.0,
+            k: 128.0,
+            groups: 24,
+        });
+        for op in [&head, &router, &flash] {
+            assert_eq!(a.price(op, &fp8), a.price(op, &bf16), "{}", op.name);
+            assert_eq!(op_precision(op, Precision::Fp8), Precision::Bf16);
+        }
+        assert_eq!(op_precision(&linear, Precision::Fp8), Precision::Fp8);
+        let t8 = a.price(&linear, &fp8).time_s;
+        let t16 = a.price(&linear, &bf16).time_s;
+        let flop_only = a.kernel(linear.flops, linear.bytes, Precision::Fp8, 0.0).time_s;
+        assert!(t8 < 0.65 * t16 && t8 > flop_only * 1.02, "{t8} {t16} {flop_only}");
+        let a100 = preset("a100").expect("a100");
+        assert_eq!(a100.price(&linear, &fp8), a100.price(&linear, &bf16));
+    }
+
     #[test]
     fn communication_ops_price_as_zero_here() {
         let a = preset("h100").expect("h100");
