@@ -20,7 +20,7 @@ use crate::hardware::{Accelerator, ExpertKernel, Precision};
 use crate::network::Fabric;
 pub use crate::routing::{RoutingChoice, RoutingSource, RoutingSpec};
 use crate::workload::step_ops::{
-    AttentionKernel, Fp8Recipe, Fp8ScaleUpdate, Framework, GradReduceDtype, MoeImpl, OpsConfig,
+    AttentionKernel, Fp8AmaxReduce, Fp8Recipe, Fp8ScaleUpdate, Framework, GradReduceDtype, MoeImpl, OpsConfig,
     OptimizerKind, RouterKernel,
 };
 use crate::workload::{ModelSpec, ParallelPlan};
@@ -120,6 +120,8 @@ pub struct Job {
     pub fp8_recipe: Fp8Recipe,
     /// Transformer Engine's amax/scale update granularity (`training.fp8_scale_update`).
     pub fp8_scale_update: Fp8ScaleUpdate,
+    /// Transformer Engine's amax all-reduce (`training.fp8_amax_reduce`).
+    pub fp8_amax_reduce: Fp8AmaxReduce,
     /// Which library's MoE layer the op list follows (`models.X.moe_impl`; MoE only).
     pub moe_impl: MoeImpl,
     /// Format of the data-parallel gradient reduction (`training.grad_reduce_dtype`; None: the
@@ -150,6 +152,7 @@ impl Job {
             framework: self.framework,
             fp8_recipe: self.fp8_recipe,
             fp8_scale_update: self.fp8_scale_update,
+            fp8_amax_reduce: self.fp8_amax_reduce,
             moe_impl: self.moe_impl,
             grad_reduce_dtype: self.grad_reduce_dtype,
         }

@@ -558,11 +558,15 @@ pub fn layer_forward_ops(
 
 /// Forward and backward ops of one layer.
 pub(super) fn emit_layer(e: &mut Emit, c: &Ctx, layer: u32) {
-    super::fp8::scale_updates(e, c, c.model.is_moe_layer(layer));
+    use super::fp8::{amax_reductions, RegionEnd};
+    let moe = c.model.is_moe_layer(layer);
+    amax_reductions(e, c, moe, RegionEnd::Backward);
+    super::fp8::scale_updates(e, c, moe);
     attention(e, c);
-    if c.model.is_moe_layer(layer) {
+    if moe {
         moe_ffn(e, c);
     } else {
         dense_ffn(e, c, c.model.ffn_hidden as f64);
     }
+    amax_reductions(e, c, moe, RegionEnd::Forward);
 }

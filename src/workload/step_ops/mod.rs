@@ -19,7 +19,7 @@ mod tests;
 mod tests_framework;
 
 pub use build::{optimizer_bytes_per_param, step_ops, uniform_expert_tokens, StageOps, StepOps};
-pub use fp8::{gemm_runs_in_fp8, Fp8ScaleUpdate, HIGHER_PRECISION_GEMMS};
+pub use fp8::{gemm_runs_in_fp8, Fp8AmaxReduce, Fp8ScaleUpdate, HIGHER_PRECISION_GEMMS};
 pub use layer::layer_forward_ops;
 
 /// Kernel class: decides which efficiency curve prices the op.
@@ -530,6 +530,9 @@ pub struct OpsConfig {
     /// Transformer Engine's amax/scale update granularity (`training.fp8_scale_update`; only
     /// read under FP8 precision with the Transformer Engine recipe).
     pub fp8_scale_update: Fp8ScaleUpdate,
+    /// Transformer Engine's amax all-reduce at each FP8 region's end (`training.fp8_amax_reduce`;
+    /// only read under FP8 precision with the Transformer Engine recipe).
+    pub fp8_amax_reduce: Fp8AmaxReduce,
     /// MoE layer implementation (`models.X.moe_impl`).
     pub moe_impl: MoeImpl,
     /// Format of the gradient reduction (`training.grad_reduce_dtype`; None: the gradient's
@@ -548,6 +551,7 @@ impl Default for OpsConfig {
             framework: Framework::default(),
             fp8_recipe: Fp8Recipe::default(),
             fp8_scale_update: Fp8ScaleUpdate::default(),
+            fp8_amax_reduce: Fp8AmaxReduce::default(),
             moe_impl: MoeImpl::default(),
             grad_reduce_dtype: None,
         }
