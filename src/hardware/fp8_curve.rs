@@ -68,7 +68,12 @@ pub fn fp8_gemm_eff(
     } else {
         1.0
     };
-    if !(flops > 0.0) || !(out_elems > 0.0) || !(hbm_bw > 0.0) || !(peak_fp8 > 0.0) {
+    // NaN and non-positive sizes take the size curve alone.
+    let positive = |x: f64| x > 0.0;
+    if ![flops, out_elems, hbm_bw, peak_fp8]
+        .into_iter()
+        .all(positive)
+    {
         return (main, fill);
     }
     let t_out = FP8_OUTPUT_BYTES / (hbm_bw * FP8_EPILOGUE_BW_FRACTION);
@@ -143,14 +148,8 @@ mod tests {
         let peak = a.peak_flops.fp8.expect("fp8");
         let time = |m: f64, n: f64, k: f64| {
             let flops = 2.0 * m * n * k;
-            let (eff, fill) = fp8_gemm_eff(
-                &a.efficiency,
-                flops,
-                m * n,
-                1.0,
-                peak,
-                a.hbm_bw_bytes_per_s,
-            );
+            let (eff, fill) =
+                fp8_gemm_eff(&a.efficiency, flops, m * n, 1.0, peak, a.hbm_bw_bytes_per_s);
             let bytes = m * k + k * n + 2.0 * m * n;
             a.kernel_filled(flops, bytes, eff, fill, Precision::Fp8, 0.0)
                 .time_s

@@ -409,8 +409,13 @@ mod tests {
         assert_eq!(op_precision(&linear, Precision::Fp8), Precision::Fp8);
         let t8 = a.price(&linear, &fp8).time_s;
         let t16 = a.price(&linear, &bf16).time_s;
-        let flop_only = a.kernel(linear.flops, linear.bytes, Precision::Fp8, 0.0).time_s;
-        assert!(t8 < 0.65 * t16 && t8 > flop_only * 1.02, "{t8} {t16} {flop_only}");
+        let flop_only = a
+            .kernel(linear.flops, linear.bytes, Precision::Fp8, 0.0)
+            .time_s;
+        assert!(
+            t8 < 0.65 * t16 && t8 > flop_only * 1.02,
+            "{t8} {t16} {flop_only}"
+        );
         let a100 = preset("a100").expect("a100");
         assert_eq!(a100.price(&linear, &fp8), a100.price(&linear, &bf16));
     }

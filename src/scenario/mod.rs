@@ -20,8 +20,8 @@ use crate::hardware::{Accelerator, ExpertKernel, Precision};
 use crate::network::Fabric;
 pub use crate::routing::{RoutingChoice, RoutingSource, RoutingSpec};
 use crate::workload::step_ops::{
-    AttentionKernel, Fp8AmaxReduce, Fp8Recipe, Fp8ScaleUpdate, Framework, GradReduceDtype, MoeImpl, OpsConfig,
-    OptimizerKind, RouterKernel,
+    AttentionKernel, Fp8AmaxReduce, Fp8Recipe, Fp8ScaleUpdate, Framework, GradReduceDtype, MoeImpl,
+    OpsConfig, OptimizerKind, RouterKernel,
 };
 use crate::workload::{ModelSpec, ParallelPlan};
 use std::path::{Path, PathBuf};

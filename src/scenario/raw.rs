@@ -5,8 +5,8 @@ use crate::grid::{CiKind, CiUnit, GridFormat, MarginalKind, SourceKind, StampAt}
 use crate::hardware::ExpertKernel;
 use crate::routing::RouterKind;
 use crate::workload::step_ops::{
-    AttentionKernel, Fp8AmaxReduce, Fp8Recipe, Fp8ScaleUpdate, Framework, GradReduceDtype, OptimizerKind,
-    RouterKernel,
+    AttentionKernel, Fp8AmaxReduce, Fp8Recipe, Fp8ScaleUpdate, Framework, GradReduceDtype,
+    OptimizerKind, RouterKernel,
 };
 use crate::workload::{Act, NormKind, RouterScore};
 use serde::Deserialize;

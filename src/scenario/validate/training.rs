@@ -390,7 +390,10 @@ mod tests {
         );
         let ds = format!("{}\nfp8_recipe = \"deepseek\"", key("tp_dp"));
         let e = with(&[fp8, ("recompute = false", ds.as_str())]).expect_err("accepted");
-        assert!(e.contains("fp8_amax_reduce") && e.contains("deepseek"), "{e}");
+        assert!(
+            e.contains("fp8_amax_reduce") && e.contains("deepseek"),
+            "{e}"
+        );
         let e = with(&[fp8, ("recompute = false", key("dp").as_str())]).expect_err("accepted");
         assert!(
             e.contains("tp_dp") && e.contains("tp_async") && e.contains("none"),
