@@ -8,6 +8,7 @@
 
 pub mod calibrate;
 mod efficiency;
+pub mod fp8_curve;
 pub mod kernels;
 mod power;
 pub mod preset_file;
@@ -283,7 +284,7 @@ impl Accelerator {
 
     /// [`Accelerator::kernel_at_eff`] on a fraction `fill` of the SMs (the SM-activity power
     /// term of [`PowerModel`] follows it). Allocation-free.
-    fn kernel_filled(
+    pub(crate) fn kernel_filled(
         &self,
         flops: f64,
         bytes: f64,

@@ -4,9 +4,11 @@
 //! Communication ops are priced by `network::price_comm`; the step model (fast path and event
 //! level) only adds and schedules these prices.
 
+use super::fp8_curve::fp8_gemm_eff;
 use super::{Accelerator, KernelCost, Precision};
 use crate::workload::step_ops::{
-    step_ops, ExpertKernel, KernelClass, Load, Op, OpsConfig, RoutedBy, RouterKernel,
+    gemm_runs_in_fp8, step_ops, ExpertKernel, KernelClass, Load, Op, OpsConfig, RoutedBy,
+    RouterKernel,
 };
 use crate::workload::{Arch, FfnKind, ModelSpec, MoeSpec, ParallelPlan, Recompute};
 
@@ -83,7 +85,7 @@ impl Accelerator {
         }
         let n = op.launches.max(1) as f64;
         let (flops, bytes) = (op.flops / n, op.bytes / n);
-        let (pl, prec) = (k.power_limit_w, k.precision);
+        let (pl, prec) = (k.power_limit_w, op_precision(op, k.precision));
         let one = match op.class {
             KernelClass::Gemm | KernelClass::GroupedGemm => {
                 let scale = match op.load {
@@ -93,7 +95,20 @@ impl Accelerator {
                     } => self.efficiency.loop_gemm_eff_scale,
                     _ => 1.0,
                 };
-                self.kernel_scaled(flops, bytes, flops, scale, prec, pl)
+                match op.gemm {
+                    Some(g) if self.peak_flops.effective(prec) == Precision::Fp8 => {
+                        let (eff, fill) = fp8_gemm_eff(
+                            &self.efficiency,
+                            flops,
+                            g.m * g.n / n,
+                            scale,
+                            self.peak_flops_for(Precision::Fp8),
+                            self.hbm_bw_bytes_per_s,
+                        );
+                        self.kernel_filled(flops, bytes, eff, fill, prec, pl)
+                    }
+                    _ => self.kernel_scaled(flops, bytes, flops, scale, prec, pl),
+                }
             }
             KernelClass::FlashAttention | KernelClass::FlashAttention1 => {
                 // The op's GEMM shape counts (sequence x head) instances in `groups`.
@@ -138,6 +153,20 @@ impl Accelerator {
             energy_j: t * self.spin_w(),
             clock_factor: 1.0,
         }
+    }
+}
+
+/// Precision `op` computes in when the step runs at `step`: under FP8 only the GEMMs an FP8
+/// recipe quantises ([`gemm_runs_in_fp8`]: linear layers, not the LM head, the MoE gate or the
+/// attention core) use the FP8 peak and the FP8 GEMM curve (`fp8_curve`); everything else runs
+/// in bf16, the activation precision of Transformer Engine in the MLPerf rounds and of
+/// DeepSeek-V3's recipe. Until 2026-12-02 every op of an FP8 step, flash attention included,
+/// was priced at the FP8 peak.
+pub fn op_precision(op: &Op, step: Precision) -> Precision {
+    if step == Precision::Fp8 && !gemm_runs_in_fp8(op) {
+        Precision::Bf16
+    } else {
+        step
     }
 }
 
@@ -354,6 +383,48 @@ mod tests {
             t_unfused >= bytes / a.hbm_bw_bytes_per_s,
             "{t_unfused} {bytes}"
         );
+    }
+
+    // Under FP8 only the linear layers' GEMMs run in FP8 (at the FP8 curve of `fp8_curve`):
+    // flash attention, the LM head and the MoE gate price exactly as at bf16; a linear layer's
+    // GEMM runs faster than at bf16 but slower than the FLOP-only curve at the FP8 peak (its
+    // bf16 output epilogue), and on a device without FP8 (A100) it is the bf16 price.
+    #[test]
+    fn fp8_steps_run_only_linear_gemms_in_fp8() {
+        use crate::workload::step_ops::GemmShape;
+        let a = preset("h100").expect("h100");
+        let at = |p| PriceKnobs {
+            power_limit_w: 0.0,
+            precision: p,
+        };
+        let (fp8, bf16) = (at(Precision::Fp8), at(Precision::Bf16));
+        let (m, n, k) = (2048.0, 12288.0, 12288.0);
+        let linear = Op::gemm("ffn.fc1", m, n, k, 1.0);
+        let head = Op::gemm("head.logits", m, n, k, 2.0);
+        let router = Op::gemm("moe.router", m, 64.0, k, 2.0);
+        let mut flash = Op::compute("attn.flash", KernelClass::FlashAttention, 9e10, 1e8);
+        flash.gemm = Some(GemmShape {
+            m: 2048.0,
+            n: 2048.0,
+            k: 128.0,
+            groups: 24,
+        });
+        for op in [&head, &router, &flash] {
+            assert_eq!(a.price(op, &fp8), a.price(op, &bf16), "{}", op.name);
+            assert_eq!(op_precision(op, Precision::Fp8), Precision::Bf16);
+        }
+        assert_eq!(op_precision(&linear, Precision::Fp8), Precision::Fp8);
+        let t8 = a.price(&linear, &fp8).time_s;
+        let t16 = a.price(&linear, &bf16).time_s;
+        let flop_only = a
+            .kernel(linear.flops, linear.bytes, Precision::Fp8, 0.0)
+            .time_s;
+        assert!(
+            t8 < 0.65 * t16 && t8 > flop_only * 1.02,
+            "{t8} {t16} {flop_only}"
+        );
+        let a100 = preset("a100").expect("a100");
+        assert_eq!(a100.price(&linear, &fp8), a100.price(&linear, &bf16));
     }
 
     #[test]

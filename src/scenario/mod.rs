@@ -20,8 +20,8 @@ use crate::hardware::{Accelerator, ExpertKernel, Precision};
 use crate::network::Fabric;
 pub use crate::routing::{RoutingChoice, RoutingSource, RoutingSpec};
 use crate::workload::step_ops::{
-    AttentionKernel, Fp8Recipe, Fp8ScaleUpdate, Framework, GradReduceDtype, MoeImpl, OpsConfig,
-    OptimizerKind, RouterKernel,
+    AttentionKernel, Fp8AmaxReduce, Fp8Recipe, Fp8ScaleUpdate, Framework, GradReduceDtype, MoeImpl,
+    OpsConfig, OptimizerKind, RouterKernel,
 };
 use crate::workload::{ModelSpec, ParallelPlan};
 use std::path::{Path, PathBuf};
@@ -120,6 +120,8 @@ pub struct Job {
     pub fp8_recipe: Fp8Recipe,
     /// Transformer Engine's amax/scale update granularity (`training.fp8_scale_update`).
     pub fp8_scale_update: Fp8ScaleUpdate,
+    /// Transformer Engine's amax all-reduce (`training.fp8_amax_reduce`).
+    pub fp8_amax_reduce: Fp8AmaxReduce,
     /// Which library's MoE layer the op list follows (`models.X.moe_impl`; MoE only).
     pub moe_impl: MoeImpl,
     /// Groups and capacity of the einsum MoE layer (`models.X.moe_group_size`,
@@ -155,6 +157,7 @@ impl Job {
             framework: self.framework,
             fp8_recipe: self.fp8_recipe,
             fp8_scale_update: self.fp8_scale_update,
+            fp8_amax_reduce: self.fp8_amax_reduce,
             moe_impl: self.moe_impl,
             einsum: self.einsum,
             grad_reduce_dtype: self.grad_reduce_dtype,

@@ -5,8 +5,8 @@ use crate::grid::{CiKind, CiUnit, GridFormat, MarginalKind, SourceKind, StampAt}
 use crate::hardware::ExpertKernel;
 use crate::routing::RouterKind;
 use crate::workload::step_ops::{
-    AttentionKernel, Fp8Recipe, Fp8ScaleUpdate, Framework, GradReduceDtype, OptimizerKind,
-    RouterKernel,
+    AttentionKernel, Fp8AmaxReduce, Fp8Recipe, Fp8ScaleUpdate, Framework, GradReduceDtype,
+    OptimizerKind, RouterKernel,
 };
 use crate::workload::{Act, NormKind, RouterScore};
 use serde::Deserialize;
@@ -100,6 +100,9 @@ pub struct RawTraining {
     /// `"fused"` (default, TE >= 1.6), `"per_module"` (TE 1.4-1.5) or `"per_module_jit"` (TE
     /// 0.x-1.3); only with `precision = "fp8"` and the Transformer Engine recipe.
     pub fp8_scale_update: Option<Fp8ScaleUpdate>,
+    /// `"none"` (default), `"tp_async"` or `"tp_dp"`: Transformer Engine's amax all-reduce;
+    /// only with `precision = "fp8"` and the Transformer Engine recipe.
+    pub fp8_amax_reduce: Option<Fp8AmaxReduce>,
     /// `"bf16"` or `"fp32"`: the gradient reduction's format (default: the gradients' own).
     pub grad_reduce_dtype: Option<GradReduceDtype>,
     pub optimizer: Option<OptimizerKind>,

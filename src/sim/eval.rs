@@ -80,6 +80,8 @@ fn forward_pass(job: &Job, cluster: &Cluster) -> Result<ForwardPass, WorkloadErr
     // (`prepare_forward`: `self.fp8 and self.training`): none in the evaluation's forward.
     let job = &Job {
         fp8_scale_update: crate::workload::step_ops::Fp8ScaleUpdate::Fused,
+        // Nor does it reduce amaxes: `prepare_forward` sets up the reduction only when training.
+        fp8_amax_reduce: crate::workload::step_ops::Fp8AmaxReduce::None,
         ..job.clone()
     };
     let mut model = StepModel::new(job, cluster)?;

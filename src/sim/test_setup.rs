@@ -89,6 +89,7 @@ pub(crate) fn job_of(
         framework: Default::default(),
         fp8_recipe: Default::default(),
         fp8_scale_update: Default::default(),
+        fp8_amax_reduce: Default::default(),
         moe_impl: Default::default(),
         einsum: Default::default(),
         grad_reduce_dtype: None,

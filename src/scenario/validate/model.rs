@@ -193,6 +193,22 @@ impl Validator<'_> {
                 ));
             }
         }
+        if let Some(u) = t.fp8_amax_reduce {
+            let recipe = t.fp8_recipe.unwrap_or_default();
+            if precision != Precision::Fp8
+                || recipe != crate::workload::step_ops::Fp8Recipe::TransformerEngine
+            {
+                return Err(self.loc.invalid(
+                    "training.fp8_amax_reduce",
+                    format!(
+                        "`{}` is Transformer Engine's FP8 amax all-reduce; it applies only with precision = \"fp8\" and fp8_recipe = \"transformer-engine\" (got precision \"{}\"{}); remove `fp8_amax_reduce`",
+                        u.as_str(),
+                        precision.as_str(),
+                        if precision == Precision::Fp8 { ", fp8_recipe \"deepseek\"" } else { "" }
+                    ),
+                ));
+            }
+        }
         if t.grad_reduce_dtype == Some(GradReduceDtype::Bf16)
             && matches!(
                 precision,
@@ -320,6 +336,7 @@ impl Validator<'_> {
             framework,
             fp8_recipe: t.fp8_recipe.unwrap_or_default(),
             fp8_scale_update: t.fp8_scale_update.unwrap_or_default(),
+            fp8_amax_reduce: t.fp8_amax_reduce.unwrap_or_default(),
             moe_impl,
             einsum,
             grad_reduce_dtype: t.grad_reduce_dtype,

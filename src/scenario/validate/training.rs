@@ -372,6 +372,35 @@ mod tests {
         assert!(e.contains("true or false"), "{e}");
     }
 
+    /// `fp8_amax_reduce` is Transformer Engine's: refused without FP8 or under the DeepSeek
+    /// recipe (naming the key and the precision), and an unknown value lists the valid ones.
+    #[test]
+    fn fp8_amax_reduce_needs_transformer_engine_fp8() {
+        let key = |v: &str| format!("recompute = false\nfp8_amax_reduce = \"{v}\"");
+        let e = with(&[("recompute = false", key("tp_dp").as_str())]).expect_err("accepted");
+        assert!(
+            e.contains("training.fp8_amax_reduce") && e.contains("precision \"bf16\""),
+            "{e}"
+        );
+        let fp8 = ("precision = \"bf16\"", "precision = \"fp8\"");
+        let s = with(&[fp8, ("recompute = false", key("tp_async").as_str())]).expect("valid");
+        assert_eq!(
+            s.dense.expect("dense").fp8_amax_reduce,
+            crate::workload::step_ops::Fp8AmaxReduce::TpAsync
+        );
+        let ds = format!("{}\nfp8_recipe = \"deepseek\"", key("tp_dp"));
+        let e = with(&[fp8, ("recompute = false", ds.as_str())]).expect_err("accepted");
+        assert!(
+            e.contains("fp8_amax_reduce") && e.contains("deepseek"),
+            "{e}"
+        );
+        let e = with(&[fp8, ("recompute = false", key("dp").as_str())]).expect_err("accepted");
+        assert!(
+            e.contains("tp_dp") && e.contains("tp_async") && e.contains("none"),
+            "{e}"
+        );
+    }
+
     /// `fp8_scale_update` is Transformer Engine's: refused without FP8 or under the DeepSeek
     /// recipe, and an unknown value lists the valid ones.
     #[test]

@@ -620,19 +620,23 @@ pub(super) fn emit_layer(e: &mut Emit, c: &Ctx, layer: u32) {
     if c.model.arch.block.et().is_some() {
         return super::evolved::emit_cell(e, c, layer);
     }
-    super::fp8::scale_updates(e, c, c.model.is_moe_layer(layer));
+    use super::fp8::{amax_reductions, RegionEnd};
+    let moe = c.model.is_moe_layer(layer);
+    amax_reductions(e, c, moe, RegionEnd::Backward);
+    super::fp8::scale_updates(e, c, moe);
     if c.model.arch.parallel_residual {
         // Validated: only dense FFN layers (ModelSpec::validate).
         super::parallel::parallel_block(e, c, c.model.ffn_hidden as f64);
-        return;
-    }
-    attention(e, c);
-    if let Some(x) = c.cross {
-        super::enc_dec::cross_attention(e, c, layer, x);
-    }
-    if c.model.is_moe_layer(layer) {
-        moe_ffn(e, c);
     } else {
-        dense_ffn(e, c, c.model.ffn_hidden as f64);
+        attention(e, c);
+        if let Some(x) = c.cross {
+            super::enc_dec::cross_attention(e, c, layer, x);
+        }
+        if moe {
+            moe_ffn(e, c);
+        } else {
+            dense_ffn(e, c, c.model.ffn_hidden as f64);
+        }
     }
+    amax_reductions(e, c, moe, RegionEnd::Forward);
 }

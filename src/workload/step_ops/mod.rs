@@ -30,7 +30,7 @@ mod tests_framework;
 
 pub use build::{optimizer_bytes_per_param, step_ops, uniform_expert_tokens, StageOps, StepOps};
 pub use evolved::{evolved_activation_bytes, evolved_plan_fits};
-pub use fp8::Fp8ScaleUpdate;
+pub use fp8::{gemm_runs_in_fp8, Fp8AmaxReduce, Fp8ScaleUpdate, HIGHER_PRECISION_GEMMS};
 pub use layer::layer_forward_ops;
 pub use moe_einsum::{einsum_activation_bytes, expert_capacity, split_into_groups, EinsumConfig};
 
@@ -547,6 +547,9 @@ pub struct OpsConfig {
     /// Transformer Engine's amax/scale update granularity (`training.fp8_scale_update`; only
     /// read under FP8 precision with the Transformer Engine recipe).
     pub fp8_scale_update: Fp8ScaleUpdate,
+    /// Transformer Engine's amax all-reduce at each FP8 region's end (`training.fp8_amax_reduce`;
+    /// only read under FP8 precision with the Transformer Engine recipe).
+    pub fp8_amax_reduce: Fp8AmaxReduce,
     /// MoE layer implementation (`models.X.moe_impl`).
     pub moe_impl: MoeImpl,
     /// Groups and capacity of the einsum MoE layer (read under `MoeImpl::Einsum` only).
@@ -567,6 +570,7 @@ impl Default for OpsConfig {
             framework: Framework::default(),
             fp8_recipe: Fp8Recipe::default(),
             fp8_scale_update: Fp8ScaleUpdate::default(),
+            fp8_amax_reduce: Fp8AmaxReduce::default(),
             moe_impl: MoeImpl::default(),
             einsum: EinsumConfig::default(),
             grad_reduce_dtype: None,

@@ -239,6 +239,63 @@ fn te_scale_updates_launch_per_module_and_pass() {
     }
 }
 
+/// Transformer Engine's amax all-reduce: under `tp_dp` (TE 0.8's default, MLPerf v3.0) one
+/// synchronous all-reduce over the `tp x dp` ranks per layer and pass, after the layer's last
+/// forward op and after its last backward op, each after a `torch.cat` launch; none under
+/// `tp_async` (MLPerf v3.1: TP group, asynchronous), `none`, bf16 or the DeepSeek recipe.
+#[test]
+fn te_amax_reduction_is_charged_per_layer_and_pass_only_when_synchronous_over_tp_dp() {
+    use super::{Comm, Fp8AmaxReduce, GroupKind};
+    let m = dense(true);
+    let with = |r: Fp8AmaxReduce, recipe: Fp8Recipe, p: Precision| {
+        let cfg = OpsConfig {
+            fp8_amax_reduce: r,
+            fp8_recipe: recipe,
+            ..OpsConfig::default()
+        };
+        let pl = ParallelPlan {
+            dp: 16,
+            global_batch_seqs: 32,
+            ..plan(p, 4)
+        };
+        step_ops(&m, &pl, &cfg).unwrap()
+    };
+    let te = Fp8Recipe::TransformerEngine;
+    let s = with(Fp8AmaxReduce::TpDp, te, Precision::Fp8);
+    for phase in [Phase::Forward, Phase::Backward] {
+        let ops = named(&s, "fp8.amax_reduce", phase);
+        assert_eq!(ops.len(), 2, "{phase:?}");
+        let per = if phase == Phase::Forward { 3.0 } else { 2.0 };
+        for o in &ops {
+            assert_eq!(o.class, KernelClass::AllReduce);
+            assert_eq!(
+                o.comm,
+                Some(Comm {
+                    group: GroupKind::Tp,
+                    size: 64,
+                    bytes_per_rank: 4.0 * 4.0 * per,
+                })
+            );
+        }
+        assert_eq!(named(&s, "fp8.amax_cat", phase).len(), 2);
+        // Each layer's pass ends with its reduction.
+        let list: Vec<&Op> = s.stages[0]
+            .micro_batch()
+            .filter(|o| o.phase == phase && o.layer == Some(0))
+            .collect();
+        assert_eq!(list.last().map(|o| o.name), Some("fp8.amax_reduce"));
+    }
+    for s in [
+        with(Fp8AmaxReduce::TpAsync, te, Precision::Fp8),
+        with(Fp8AmaxReduce::None, te, Precision::Fp8),
+        with(Fp8AmaxReduce::TpDp, te, Precision::Bf16),
+        with(Fp8AmaxReduce::TpDp, Fp8Recipe::Deepseek, Precision::Fp8),
+    ] {
+        assert!(named(&s, "fp8.amax_reduce", Phase::Forward).is_empty());
+        assert!(named(&s, "fp8.amax_reduce", Phase::Backward).is_empty());
+    }
+}
+
 /// `grad_reduce_dtype`: fp32 under bf16 doubles every gradient reduction (the data-parallel
 /// reduce-scatter, ZeRO-3's per-layer reduce-scatters), leaves the parameter all-gathers in bf16;
 /// unset keeps the gradients' own 2 bytes, as "bf16" does.
