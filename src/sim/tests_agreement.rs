@@ -970,13 +970,24 @@ fn torus_ring_collectives_agree_on_uncontended_tpu_plans() {
     // ring per dimension of the group's block on the chips' own ICI links, both ways round a
     // closed dimension, as `network::topology` prices it. Square and cubic blocks: every
     // dimension carries every phase position once, so the two agree.
+    // Also why: the event level counted a ring's latency steps once per slot of a 3-slot
+    // array (dimension 0's steps three times on a 1-D block), 9 % slower on a TP ring of 4;
+    // and it indexed past its torus links (a panic) when a pipeline send on a 4 x 8 slice
+    // routed through chips beyond the highest simulated one.
     let cases = [
         // Data-parallel gradient all-reduce over a 4 x 4 slice (a square block, both rings
         // closed), plain and under ZeRO-1's reduce-scatter + all-gather.
         (tpu_dense(16, 1, 0), [4, 4, 1]),
         (tpu_dense(16, 1, 1), [4, 4, 1]),
-        // Tensor parallelism on one ring of 4 and data parallelism across it.
-        (tpu_dense(4, 4, 0), [4, 4, 1]),
+        // Tensor parallelism on one ring of 4 (a 1-D block) and data parallelism across it,
+        // both stages in one slice of a non-square or cubic shape: the pipeline sends ride
+        // multi-hop ICI routes (on 4 x 8, stage 1's chip 16 reaches chip 0 through 20, 24, 28).
+        (tpu_dense(4, 4, 0), [4, 8, 1]),
+        (tpu_dense(4, 4, 0), [8, 4, 1]),
+        (tpu_dense(4, 4, 0), [4, 4, 2]),
+        (tpu_dense(4, 4, 0), [2, 8, 2]),
+        // Tensor parallelism over a dimension of 2 (one link), data parallelism a ring of 4.
+        (tpu_dense(4, 2, 0), [2, 8, 1]),
         // A 4 x 4 x 4 cube.
         (tpu_dense(64, 1, 0), [4, 4, 4]),
         // A pipelined MoE without expert parallelism (its experts' gradients on the same rings).
@@ -1014,7 +1025,14 @@ fn a_ring_over_two_slices_runs_its_dcn_phase_alongside_the_in_slice_rings() {
     // Why: the fast path adds the in-slice phase and the slices' shard ring over the DCN (XLA
     // issues them as separate collectives, its stated assumption); the event level's flows run
     // them at once on different links, so it is the faster where the DCN phase matters.
-    let r = on_torus(&tpu_dense(32, 1, 0), [4, 4, 1]);
-    println!("{}", r.show());
-    assert!(r.event_s <= r.fast_s * (1.0 + 1e-9), "{}", r.show());
+    // A data-parallel group of one rank per host is placed over both slices (2 x 2 ranks),
+    // though with pp 2 its ranks all sit in its stage's slice: the same overlap.
+    for (spec, dims) in [
+        (tpu_dense(32, 1, 0), [4, 4, 1]),
+        (tpu_dense(4, 4, 0), [4, 4, 1]),
+    ] {
+        let r = on_torus(&spec, dims);
+        println!("{}", r.show());
+        assert!(r.event_s <= r.fast_s * (1.0 + 1e-9), "{}", r.show());
+    }
 }

@@ -139,8 +139,18 @@ impl Paths {
         self.base_node = (n * 4) as u32;
         self.base_su = self.base_node + 4 * self.nodes;
         self.base_torus = self.base_su + if self.uplinks { 2 * sus } else { 0 };
+        // Links for every chip of the slices the simulated chips lie in, not only up to the
+        // highest simulated chip: a dimension-ordered route passes through chips between (and
+        // beyond) its ends — on a 4 x 8 slice chip 16 reaches chip 0 through chips 20, 24 and 28.
         let chips = match self.torus {
-            Some(_) => self.chip.iter().copied().max().map_or(0, |m| m + 1),
+            Some(t) => {
+                let slice = t.chips().max(1);
+                self.chip
+                    .iter()
+                    .copied()
+                    .max()
+                    .map_or(0, |m| (m / slice + 1) * slice)
+            }
             None => 0,
         };
         let total = self.base_torus as usize + 6 * chips as usize;
@@ -261,7 +271,7 @@ impl Paths {
                     ring.dims[i].0 += k * (a - 1.0) / reached * chunk;
                 }
             }
-            for &i in &active {
+            for &i in &active[..d] {
                 ring.dims[i].1 = if t.dims[i] == 2 {
                     3
                 } else if block[i] == t.dims[i] {
