@@ -269,7 +269,10 @@ fn torus_all_to_all_per_port_load_matches_dimension_ordered_routes_and_the_bisec
     let mut net = Net::default();
     net.reset_for(&g, &inp.fabric);
     let b = 64e6; // bytes each chip sends, spread evenly over the other 63
-    let (load, steps) = net.paths.torus_a2a_load(&f, n, per_host).unwrap();
+    let (load, steps) = net
+        .paths
+        .torus_a2a_load(&f, Group::strided(n, per_host, 1))
+        .unwrap();
     assert_eq!(steps, 2.0 * f64::from(k - 1));
     // Every pair's route, link by link: the busiest link per dimension and direction.
     let t = Torus { dims: [k, k, 1] };
