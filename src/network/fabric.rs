@@ -49,14 +49,20 @@ pub const SWITCH_RADIX: u32 = 64;
 /// losses per 64-port switch (8.6 W/port); no published typical figure was found.
 pub const DEFAULT_SWITCH_POWER_W_PER_PORT: f64 = 17.0;
 
-/// A communicator: `size` ranks, `ranks_per_node` of them in each node they occupy.
-/// Placement stride is the caller's business; ranks `i` are on node `i / ranks_per_node`.
+/// A communicator: `size` ranks, `ranks_per_node` of them in each node they occupy, and
+/// (where the caller knows it) how far apart its ranks are in the job's rank order; ranks `i`
+/// are on node `i / ranks_per_node`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Group {
     /// Number of ranks in the group.
     pub size: u32,
     /// Ranks of the group in each node (1 = one rank per node).
     pub ranks_per_node: u32,
+    /// Distance between consecutive ranks of the group in the job's rank order [ranks]
+    /// (Megatron-LM order: 1 for tensor parallelism, `tp` for data parallelism, `tp · dp` for
+    /// pipeline stages); 0 = not known. Only the torus placement reads it
+    /// ([`super::Torus::place`]): the group spans `size · stride` consecutive chips.
+    pub stride: u32,
 }
 
 impl Group {
@@ -65,6 +71,17 @@ impl Group {
         Group {
             size,
             ranks_per_node,
+            stride: 0,
+        }
+    }
+
+    /// A group of `size` ranks with `ranks_per_node` in each node, consecutive ranks `stride`
+    /// apart in the job's rank order.
+    pub fn strided(size: u32, ranks_per_node: u32, stride: u32) -> Self {
+        Group {
+            size,
+            ranks_per_node,
+            stride,
         }
     }
 
@@ -73,6 +90,7 @@ impl Group {
         Group {
             size,
             ranks_per_node: size,
+            stride: 1,
         }
     }
 

@@ -197,16 +197,22 @@ impl Torus {
         }
     }
 
-    /// Where a group sits. `ranks_per_host` below `chips_per_host` means its ranks are strided:
-    /// a group with one rank per host is taken to spread over the whole job (the outer mesh axis,
-    /// e.g. data parallelism), so it spans every slice; otherwise its footprint is
-    /// `size × chips_per_host / ranks_per_host` chips, laid out in consecutive slices.
+    /// Where a group sits. A group whose ranks are `stride` apart ([`Group::stride`]) spans
+    /// `size × stride` consecutive chips (a data-parallel group of a pipelined job stays in its
+    /// stage's chips, which may be one slice of several), laid out in consecutive slices; the
+    /// group's region is taken to start on a slice boundary when it is a slice or more. Without
+    /// a stride, `ranks_per_host` below `chips_per_host` means its ranks are strided: a group
+    /// with one rank per host is taken to spread over the whole job (the outer mesh axis), so
+    /// it spans every slice; otherwise its footprint is `size × chips_per_host /
+    /// ranks_per_host` chips.
     pub fn place(&self, g: Group, chips_per_host: u32, job_chips: u64) -> TorusPlacement {
         let n = g.size.max(1);
         let slice = self.chips().max(1);
         let job_slices = job_chips.div_ceil(slice).max(1);
         let r = g.ranks_per_node.clamp(1, n);
-        let footprint = if r == 1 && n > 1 {
+        let footprint = if g.stride >= 1 {
+            u64::from(n) * u64::from(g.stride)
+        } else if r == 1 && n > 1 {
             job_chips
         } else {
             u64::from(n) * u64::from(chips_per_host.max(r)) / u64::from(r)
@@ -445,5 +451,26 @@ mod tests {
         // One slice only: never more slices than the job has.
         let one = t.place(Group::new(512, 1), 4, 3072);
         assert_eq!(one.slices, 1);
+    }
+
+    #[test]
+    fn a_strided_group_spans_its_ranks_chips_not_the_whole_job() {
+        // Why: a data-parallel group of a job pipelined over 4 slices (Gopher: pp 4 across 4
+        // pods) has one rank per host but all its ranks in its stage's slice; placed over
+        // every slice, its in-pod gradient reduce-scatter was priced across the DCN.
+        let t = Torus { dims: [16, 16, 16] };
+        let job = 4 * 4096;
+        // tp 8, dp 512, pp 4: the DP group's ranks are 8 apart, 4096 chips, one slice.
+        let dp = t.place(Group::strided(512, 1, 8), 4, job);
+        assert_eq!((dp.slices, dp.per_slice, dp.block), (1, 512, [16, 16, 2]));
+        // The pipeline group (ranks tp x dp = 4096 apart): one rank in each slice.
+        let pp = t.place(Group::strided(4, 1, 4096), 4, job);
+        assert_eq!((pp.slices, pp.per_slice), (4, 1));
+        // A DP group over the whole job (pp 1, tp 8, dp 2048) still spans every slice.
+        let all = t.place(Group::strided(2048, 1, 8), 4, job);
+        assert_eq!((all.slices, all.per_slice), (4, 512));
+        // Contiguous ranks (TP): as without a stride.
+        let tp = t.place(Group::strided(16, 4, 1), 4, job);
+        assert_eq!(tp, t.place(Group::new(16, 4), 4, job));
     }
 }

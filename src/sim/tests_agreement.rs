@@ -971,13 +971,29 @@ fn torus_ring_collectives_agree_on_uncontended_tpu_plans() {
     // ring per dimension of the group's block on the chips' own ICI links, both ways round a
     // closed dimension, as `network::topology` prices it. Square and cubic blocks: every
     // dimension carries every phase position once, so the two agree.
+    // Also why: the event level counted a ring's latency steps once per slot of a 3-slot
+    // array (dimension 0's steps three times on a 1-D block), 9 % slower on a TP ring of 4;
+    // and it indexed past its torus links (a panic) when a pipeline send on a 4 x 8 slice
+    // routed through chips beyond the highest simulated one.
     let cases = [
         // Data-parallel gradient all-reduce over a 4 x 4 slice (a square block, both rings
         // closed), plain and under ZeRO-1's reduce-scatter + all-gather.
         (tpu_dense(16, 1, 0), [4, 4, 1]),
         (tpu_dense(16, 1, 1), [4, 4, 1]),
-        // Tensor parallelism on one ring of 4 and data parallelism across it.
+        // Tensor parallelism on one ring of 4 (a 1-D block) and data parallelism across it,
+        // both stages in one slice of a non-square or cubic shape: the pipeline sends ride
+        // multi-hop ICI routes (on 4 x 8, stage 1's chip 16 reaches chip 0 through 20, 24, 28).
+        (tpu_dense(4, 4, 0), [4, 8, 1]),
+        (tpu_dense(4, 4, 0), [8, 4, 1]),
+        (tpu_dense(4, 4, 0), [4, 4, 2]),
+        (tpu_dense(4, 4, 0), [2, 8, 2]),
+        // Tensor parallelism over a dimension of 2 (one link), data parallelism a ring of 4.
+        (tpu_dense(4, 2, 0), [2, 8, 1]),
+        // One stage per slice (as Gopher's pp 4 over 4 pods): the data-parallel group, one
+        // rank per host, stays in its stage's slice (placed by its rank stride `tp`), so its
+        // gradient all-reduce has no DCN phase at either level.
         (tpu_dense(4, 4, 0), [4, 4, 1]),
+        (tpu_dense(8, 4, 0), [4, 8, 1]),
         // A 4 x 4 x 4 cube.
         (tpu_dense(64, 1, 0), [4, 4, 4]),
         // A pipelined MoE without expert parallelism (its experts' gradients on the same rings).

@@ -139,8 +139,18 @@ impl Paths {
         self.base_node = (n * 4) as u32;
         self.base_su = self.base_node + 4 * self.nodes;
         self.base_torus = self.base_su + if self.uplinks { 2 * sus } else { 0 };
+        // Links for every chip of the slices the simulated chips lie in, not only up to the
+        // highest simulated chip: a dimension-ordered route passes through chips between (and
+        // beyond) its ends — on a 4 x 8 slice chip 16 reaches chip 0 through chips 20, 24 and 28.
         let chips = match self.torus {
-            Some(_) => self.chip.iter().copied().max().map_or(0, |m| m + 1),
+            Some(t) => {
+                let slice = t.chips().max(1);
+                self.chip
+                    .iter()
+                    .copied()
+                    .max()
+                    .map_or(0, |m| (m / slice + 1) * slice)
+            }
             None => 0,
         };
         let total = self.base_torus as usize + 6 * chips as usize;
@@ -223,23 +233,16 @@ impl Paths {
         false
     }
 
-    /// A ring collective of `size` ranks (`per_node` in a host) moving `k` times a `bytes`-byte
-    /// buffer's reduce-scatter (`k` = 2: an all-reduce) on the torus; None on a fat-tree.
-    pub fn torus_ring(
-        &self,
-        fabric: &Fabric,
-        size: u32,
-        per_node: u32,
-        bytes: f64,
-        k: f64,
-    ) -> Option<TorusRing> {
+    /// A ring collective of group `g` moving `k` times a `bytes`-byte buffer's reduce-scatter
+    /// (`k` = 2: an all-reduce) on the torus; None on a fat-tree.
+    pub fn torus_ring(&self, fabric: &Fabric, g: Group, bytes: f64, k: f64) -> Option<TorusRing> {
         let t = self.torus?;
         let mut ring = TorusRing::default();
-        if size <= 1 || bytes.is_nan() || bytes <= 0.0 {
+        if g.size <= 1 || bytes.is_nan() || bytes <= 0.0 {
             return Some(ring);
         }
         let job_chips = u64::from(fabric.nodes) * u64::from(fabric.gpus_per_node);
-        let p = t.place(Group::new(size, per_node), fabric.gpus_per_node, job_chips);
+        let p = t.place(g, fabric.gpus_per_node, job_chips);
         let block = p.block;
         // Active dimensions in order, without allocating (one call per collective launch).
         let mut active = [0usize; 3];
@@ -261,7 +264,7 @@ impl Paths {
                     ring.dims[i].0 += k * (a - 1.0) / reached * chunk;
                 }
             }
-            for &i in &active {
+            for &i in &active[..d] {
                 ring.dims[i].1 = if t.dims[i] == 2 {
                     3
                 } else if block[i] == t.dims[i] {
@@ -280,7 +283,7 @@ impl Paths {
         Some(ring)
     }
 
-    /// Per-link load of a uniform all-to-all over `size` ranks (`per_node` in a host) in one
+    /// Per-link load of a uniform all-to-all over group `g` in one
     /// torus slice, per chip out-link `dim * 2 + negative`, as a multiple of the bytes each
     /// chip sends; and the ring steps `Σ (a_d − 1)` (one ICI latency each). None on a fat-tree
     /// or when the group spans slices (its traffic then crosses the DCN).
@@ -293,15 +296,10 @@ impl Paths {
     /// positive way as [`Torus::route`]; `H ≈ a²/8` each way, the bisection bound `a·B/8` per
     /// link). On a line (a partial dimension) the middle links carry `⌊a/2⌋·⌈a/2⌉` pairs' hops
     /// each way; a dimension of 2 has one link per chip.
-    pub fn torus_a2a_load(
-        &self,
-        fabric: &Fabric,
-        size: u32,
-        per_node: u32,
-    ) -> Option<([f64; 6], f64)> {
+    pub fn torus_a2a_load(&self, fabric: &Fabric, g: Group) -> Option<([f64; 6], f64)> {
         let t = self.torus?;
         let job_chips = u64::from(fabric.nodes) * u64::from(fabric.gpus_per_node);
-        let p = t.place(Group::new(size, per_node), fabric.gpus_per_node, job_chips);
+        let p = t.place(g, fabric.gpus_per_node, job_chips);
         if p.slices > 1 || p.per_slice <= 1 {
             return None;
         }

@@ -109,6 +109,42 @@ fn torus_flows_cross_every_link_of_their_route_and_share_it() {
     assert_eq!(drain(&mut net, &[(0, 2), (4, 6)], bytes), vec![one, one]);
 }
 
+#[test]
+fn a_route_through_chips_past_the_highest_simulated_one_has_links_of_its_own() {
+    // Why: the torus links were sized to the highest simulated chip, but a dimension-ordered
+    // route passes through chips beyond it: on a 4 x 8 slice with dp 4, tp 4, pp 2 the
+    // simulated chips are 0 and 16, and 16 -> 0 goes round the 8-ring through 20, 24 and 28
+    // (it indexed past the links and panicked). Every chip of the slice now has its links.
+    let ici = link_preset("tpu-v4-ici").unwrap().link;
+    let dcn = link_preset("dcn-tpu").unwrap().link;
+    let f = Fabric::torus(ici, dcn, 4, 32, [4, 8, 1]).unwrap();
+    let mut inp = input(model(0), plan(4, 4, 2, 1, 1), 8);
+    inp.fabric = f;
+    inp.gpus_per_node = 4;
+    let g = Graph::new(&inp, knobs(&inp)).unwrap();
+    assert_eq!(g.gpus(), 2);
+    let mut net = Net::default();
+    net.reset_for(&g, &inp.fabric);
+    let bytes = 1e8;
+    let one = (bytes / (f.intra_bw_bytes_per_s() * 1e-9)).ceil() as u64;
+    let mut path = Vec::new();
+    for (a, b) in [(0, 1), (1, 0)] {
+        net.paths.gpu_to_gpu(a, b, &mut path);
+        assert_eq!(path.len(), 4, "{a} -> {b}: four hops along the 8-ring");
+        let mut ids = path.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 4, "{a} -> {b}: distinct links {path:?}");
+        // Each transfer alone runs at one ICI link's rate.
+        net.reset_for(&g, &inp.fabric);
+        assert_eq!(drain(&mut net, &[(a, b)], bytes), vec![one]);
+    }
+    // The two ways round use disjoint links (0 -> 16 through 4, 8, 12; back through 20, 24,
+    // 28): together each still runs at the full rate.
+    net.reset_for(&g, &inp.fabric);
+    assert_eq!(drain(&mut net, &[(0, 1), (1, 0)], bytes), vec![one, one]);
+}
+
 /// Shares per MoE layer (4 layers x `experts`): node 0's experts (the first `hot_experts`)
 /// take `hot` of the assignments between them, the rest spread evenly.
 fn node_skew(experts: usize, hot_experts: usize, hot: f64) -> Vec<f64> {
@@ -233,7 +269,10 @@ fn torus_all_to_all_per_port_load_matches_dimension_ordered_routes_and_the_bisec
     let mut net = Net::default();
     net.reset_for(&g, &inp.fabric);
     let b = 64e6; // bytes each chip sends, spread evenly over the other 63
-    let (load, steps) = net.paths.torus_a2a_load(&f, n, per_host).unwrap();
+    let (load, steps) = net
+        .paths
+        .torus_a2a_load(&f, Group::strided(n, per_host, 1))
+        .unwrap();
     assert_eq!(steps, 2.0 * f64::from(k - 1));
     // Every pair's route, link by link: the busiest link per dimension and direction.
     let t = Torus { dims: [k, k, 1] };

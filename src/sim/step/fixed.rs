@@ -294,10 +294,7 @@ impl StepModel {
         let hops: Vec<f64> = (0..pp)
             .map(|b| {
                 let crosses = (0..ranks).any(|d| node(b, d) != node((b + 1) % pp, d));
-                let group = crate::network::Group {
-                    size: 2,
-                    ranks_per_node: if crosses { 1 } else { 2 },
-                };
+                let group = crate::network::Group::new(2, if crosses { 1 } else { 2 });
                 send.map_or(0.0, |op| {
                     crate::network::price_comm(op, &self.fabric, group, self.acc.spin_w()).time_s
                 })

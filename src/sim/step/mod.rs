@@ -336,10 +336,7 @@ impl StepModel {
     fn group(&self, size: u32, stride: u32) -> Group {
         // Ranks of a group `stride` apart: how many share a node.
         let per_node = (self.gpus_per_node / stride.max(1)).max(1).min(size);
-        Group {
-            size,
-            ranks_per_node: per_node,
-        }
+        Group::strided(size, per_node, stride.max(1))
     }
 
     fn fixed(&mut self, knobs: Knobs) -> usize {

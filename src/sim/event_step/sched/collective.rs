@@ -55,7 +55,9 @@ impl Sched<'_> {
             };
             // On a torus: rings per dimension on the chips' ICI links, the DCN between slices
             // (`paths::TorusRing`).
-            if let Some(ring) = self.net.paths.torus_ring(&f, n, r, c.bytes, k) {
+            // The group's ranks `stride` apart, as the fast path places it (`Torus::place`).
+            let tg = Group::strided(n, r, stride.max(1));
+            if let Some(ring) = self.net.paths.torus_ring(&f, tg, c.bytes, k) {
                 let lat = if n > 1 {
                     let steps = base + ring.steps * ai + ring.dcn_steps * ae;
                     self.lat(c.launches as f64 * steps)

@@ -7,7 +7,7 @@
 use super::super::links::{link, Port};
 use super::super::paths::NodePort;
 use super::{Coll, Sched};
-use crate::network::COLLECTIVE_BASE_LATENCY_S;
+use crate::network::{Group, COLLECTIVE_BASE_LATENCY_S};
 
 impl Sched<'_> {
     /// Start the per-port flows of all-to-all `c` (id `id`). Every rank sends each peer the
@@ -43,7 +43,9 @@ impl Sched<'_> {
         // routes of a uniform exchange do (`Paths::torus_a2a_load`), and its inbound bytes its
         // host's ICI ejection.
         let per_node = (g.gpus_per_node / g.tp.max(1)).clamp(1, c.members);
-        if let Some((load, steps)) = self.net.paths.torus_a2a_load(&f, c.members, per_node) {
+        // Expert-parallel ranks are `tp` apart, as the fast path places them.
+        let tg = Group::strided(c.members, per_node, g.tp.max(1));
+        if let Some((load, steps)) = self.net.paths.torus_a2a_load(&f, tg) {
             let lat = self.lat(COLLECTIVE_BASE_LATENCY_S + steps * f.intra.latency_s);
             for x in first..first + n {
                 let r = recv(x);
