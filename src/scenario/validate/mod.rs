@@ -5,6 +5,7 @@ mod cluster;
 mod cost;
 mod grid;
 mod model;
+mod model_arch;
 pub(crate) mod power;
 mod routing;
 mod schedule;

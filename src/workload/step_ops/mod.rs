@@ -7,6 +7,7 @@
 //! [`Load::Routed`] description so the step model can re-size them from each step's routing
 //! loads ([`Op::at_tokens`]); their stored numbers are the uniform-routing (mean) case.
 
+mod attn_core;
 mod build;
 mod deepspeed;
 mod dropout;
@@ -22,9 +23,9 @@ mod positions;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_evolved;
-#[cfg(test)]
 mod tests_arch;
+#[cfg(test)]
+mod tests_evolved;
 #[cfg(test)]
 mod tests_framework;
 
