@@ -105,8 +105,13 @@ pub fn pair_max_factor(shares: &[f64], spec: &SpreadSpec) -> f64 {
         .iter()
         .filter(|x| x.is_finite())
         .fold(0.0f64, |a, &b| a.max(b));
-    let mean_max = spec.tokens_per_source as f64 * spec.top_k.max(1) as f64 * top / total;
-    if mean_max.is_nan() || mean_max <= 0.0 {
+    // A token picks an expert at most once, so the inclusion probability caps at 1 (as the draws do).
+    let inclusion = spec.top_k.max(1) as f64 * top / total;
+    if inclusion.is_nan() || inclusion <= 0.0 {
+        return 1.0;
+    }
+    let mean_max = spec.tokens_per_source as f64 * inclusion.min(1.0);
+    if mean_max <= 0.0 {
         return 1.0;
     }
     expected_pair_max(shares, spec) / mean_max

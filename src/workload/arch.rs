@@ -192,7 +192,7 @@ pub enum BlockKind {
 }
 
 impl Arch {
-    /// Whether the residual branches and the embedding apply dropout.
+    /// Whether the residual branches apply dropout (the embedding has `embedding_dropout`).
     pub fn has_hidden_dropout(&self) -> bool {
         self.hidden_dropout > 0.0
     }

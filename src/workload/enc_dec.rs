@@ -142,6 +142,13 @@ impl ModelSpec {
                 "must be at least 1 (tokens)",
             ));
         }
+        if self.arch.parallel_residual {
+            return Err(invalid(
+                "model.parallel_residual",
+                true,
+                "the parallel attention + MLP block is not built with the decoder's cross-attention; set parallel_residual = false or remove encoder_layers",
+            ));
+        }
         if self.moe().is_some() {
             return Err(invalid(
                 "model.encoder_layers",
@@ -235,6 +242,11 @@ fn cross_bytes(model: &ModelSpec, plan: &ParallelPlan, layer: u32) -> f64 {
     let q = a * model.head_dim() as f64;
     let kv = 2.0 * model.kv_heads as f64 * model.head_dim() as f64;
     let mut units = 5.0 * s_tg * b * h + 2.0 * s_tg * b * 2.0 * q + 2.0 * s_in * b * kv;
+    // The `s b h` of the 5 is the residual-dropout mask (1 byte), kept only with hidden dropout
+    // (as `memory::hidden_dropout_mask_bytes`).
+    if !model.arch.has_hidden_dropout() {
+        units -= s_tg * b * h;
+    }
     if layer == model.encoder_layers() {
         units += 2.0 * s_in * b * h;
     }
@@ -403,17 +415,18 @@ mod tests {
             activation_bytes_per_layer(&m, &plan, 0),
             activation_bytes_per_layer(&enc, &plan, 0)
         );
-        // Cross-attention of 3 targets over 6 inputs, d 8, q = kv-per-matrix = 8, bf16:
-        // 5 x 3 x 8 + 2 x 3 x (8 + 8) + 2 x 6 x 16 = 408 bytes, + the fp32 log-sum-exp
-        // 4 x 2 heads x 3 = 24; the first decoder block also the encoder output 2 x 6 x 8 = 96.
+        // Cross-attention of 3 targets over 6 inputs, d 8, q = kv-per-matrix = 8, bf16, no
+        // hidden dropout (so no 1-byte mask of 3 x 8): 4 x 3 x 8 + 2 x 3 x (8 + 8) + 2 x 6 x 16
+        // = 384 bytes, + the fp32 log-sum-exp 4 x 2 heads x 3 = 24; the first decoder block also
+        // the encoder output 2 x 6 x 8 = 96.
         let dec_block = activation_bytes_per_layer(&dec, &plan, 3);
         assert_eq!(
             activation_bytes_per_layer(&m, &plan, 3),
-            dec_block + 408.0 + 24.0
+            dec_block + 384.0 + 24.0
         );
         assert_eq!(
             activation_bytes_per_layer(&m, &plan, 2),
-            dec_block + 408.0 + 24.0 + 96.0
+            dec_block + 384.0 + 24.0 + 96.0
         );
         // Logits: fp32 over the 3 targets x vocab 10.
         let acts: f64 = (0..5)

@@ -56,6 +56,23 @@ impl ModelSpec {
         if a.head_dim.is_some() {
             return Err(refuse("`head_dim` (heads are d_model / heads wide)"));
         }
+        // The cells carry their own dropout sites (`et_dropout`) and T2T's sinusoidal timing
+        // signal; the standard block's keys would be silently unread.
+        if a.hidden_dropout > 0.0 || a.attention_dropout > 0.0 || a.embedding_dropout > 0.0 {
+            return Err(refuse(
+                "`hidden_dropout` / `attention_dropout` / `embedding_dropout` (their dropout sites take `et_dropout`)",
+            ));
+        }
+        if a.parallel_residual {
+            return Err(refuse(
+                "parallel attention + MLP block (`parallel_residual`)",
+            ));
+        }
+        if a.position != super::arch::Position::Rotary {
+            return Err(refuse(
+                "`position` kind (T2T adds a sinusoidal timing signal, charged with the embedding)",
+            ));
+        }
         if a.sliding_window.is_some() {
             return Err(refuse("sliding-window attention"));
         }

@@ -283,6 +283,20 @@ impl Validator<'_> {
         let optimizer = t.optimizer.unwrap_or_default();
         // The einsum layer's own activations (dispatch/combine tensors, padded slots) come out of
         // the HBM the rest of the plan may use.
+        if moe_impl == MoeImpl::Einsum && framework == Framework::MeshTensorflow {
+            // Mesh TF's `_split_into_groups` raises unless a chip's tokens split evenly over its
+            // cores (moe.py); moesim would otherwise fall back to one-token groups.
+            let cores = u64::from(workload::step_ops::MESH_TF_CORES_PER_CHIP);
+            let tokens = u64::from(plan.micro_batch_seqs) * u64::from(model.seq_len);
+            if !tokens.is_multiple_of(cores) {
+                return Err(self.loc.invalid(
+                    "training.micro_batch_seqs",
+                    format!(
+                        "the einsum MoE layer under framework = \"mesh-tensorflow\" splits a chip's {tokens} tokens per micro-batch over its {cores} cores (moe.py `_split_into_groups`); micro_batch_seqs x seq_len must be a multiple of {cores}"
+                    ),
+                ));
+            }
+        }
         let einsum_bytes = if moe_impl == MoeImpl::Einsum {
             einsum_stage_bytes(&model, &plan, einsum, framework)
         } else {
@@ -717,6 +731,18 @@ mod tests {
         );
         assert!(
             e.contains("`models.moe.head_dim`") && e.contains("mla"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_position_kind_other_than_rotary_with_mla_is_an_error() {
+        let e = err(
+            MOE,
+            "expert_ffn_hidden = 2816\nposition = \"learned\"\n[models.moe.mla]\nq_lora_rank = 0\nkv_lora_rank = 256\nqk_nope_head_dim = 64\nqk_rope_head_dim = 32\nv_head_dim = 64\n",
+        );
+        assert!(
+            e.contains("`models.moe.position`") && e.contains("rotary"),
             "{e}"
         );
     }
@@ -1199,5 +1225,54 @@ mod tests {
                 && e.contains("valid: pp = 1"),
             "{e}"
         );
+    }
+
+    // Review of session 9: key combinations that would be silently unread are refused, and
+    // every new key's bad values are named.
+    #[test]
+    fn unread_key_combinations_and_bad_values_of_the_new_keys_are_named() {
+        const DENSE_END: &str = "ffn_hidden = 2816\n\n[parallel.moe]";
+        let dense = |keys: &str| format!("ffn_hidden = 2816\n{keys}\n\n[parallel.moe]");
+        let e = err(
+            DENSE_END,
+            &dense("encoder_layers = 6\ntarget_len = 256\nparallel_residual = true"),
+        );
+        assert!(
+            e.contains("parallel_residual") && e.contains("cross-attention"),
+            "{e}"
+        );
+        const ET_END: &str = "vocab = 32000\nffn_hidden = 2816\n\n[parallel.moe]";
+        let et = |extra: &str| {
+            format!("vocab = 32000\nffn_hidden = 4096\nblock = \"evolved-transformer\"\n{extra}\n[parallel.moe]")
+        };
+        for (extra, word) in [
+            ("hidden_dropout = 0.1\n", "et_dropout"),
+            ("attention_dropout = 0.1\n", "et_dropout"),
+            ("parallel_residual = true\n", "parallel_residual"),
+            ("position = \"learned\"\n", "position"),
+        ] {
+            let e = err(ET_END, &et(extra));
+            assert!(
+                e.contains(word) && e.contains("evolved-transformer"),
+                "{extra}: {e}"
+            );
+        }
+        let e = err(ET_END, &et("et_encoder_cells = -1\n"));
+        assert!(e.contains("`models.dense.et_encoder_cells`"), "{e}");
+        // The einsum layer's capacity floor must be a count.
+        let cf = "capacity_factor = \"dropless\"";
+        let einsum = |extra: &str| {
+            BASE.replacen(cf, "capacity_factor = 1.25", 1).replacen(
+                MOE,
+                &format!("expert_ffn_hidden = 2816\nmoe_impl = \"einsum\"\n{extra}"),
+                1,
+            )
+        };
+        let parse =
+            |s: &str| parse_scenario("s.toml", s, Path::new(".")).map_err(|e| e.to_string());
+        for v in ["0", "-1"] {
+            let e = parse(&einsum(&format!("moe_min_capacity = {v}\n"))).expect_err(v);
+            assert!(e.contains("`models.moe.moe_min_capacity`"), "{v}: {e}");
+        }
     }
 }

@@ -308,6 +308,8 @@ fn stage_ops(c: &Ctx, stacks: Option<&Stacks>, stage: u32) -> StageOps {
                 let enc_end = model.encoder_layers();
                 if layer == enc_end {
                     emit_embedding(&mut e, &s.dec);
+                    super::positions::learned_input(&mut e, &s.dec);
+                    super::dropout::embedding(&mut e, &s.dec);
                 }
                 emit_layer(&mut e, s.of(model, layer), layer);
                 if layer + 1 == enc_end {

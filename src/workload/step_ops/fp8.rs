@@ -198,7 +198,13 @@ pub(super) fn scale_updates(e: &mut Emit, c: &Ctx, moe_layer: bool) {
 /// output head, MoE gating modules, normalization operators, and attention operators" in
 /// BF16/FP32 (DeepSeek-V3 report, arXiv:2412.19437, Sec. 3.3.1). The attention core (flash or
 /// unfused score/context matmuls, which carry no GEMM shape) is in that list too.
-pub const HIGHER_PRECISION_GEMMS: [&str; 2] = ["head.logits", "moe.router"];
+pub const HIGHER_PRECISION_GEMMS: [&str; 4] = [
+    "head.logits",
+    "moe.router",
+    // Mesh TF / GShard one-hot einsums: no FP8 recipe runs them (TE casts linear layers only).
+    "einsum.dispatch",
+    "einsum.combine",
+];
 
 /// Whether `op` runs its matmul in FP8 when the step's precision is FP8: a shaped GEMM (a
 /// linear layer's forward, input-gradient or weight-gradient GEMM, dense or grouped) that is not
