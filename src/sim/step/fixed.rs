@@ -155,17 +155,8 @@ impl StepModel {
     /// Ranks of a group of `kind` and `size` on the job's layout (Megatron order: tp fastest,
     /// then dp with the ep groups inside it, then pp).
     pub(super) fn group_of(&self, kind: GroupKind, size: u32) -> crate::network::Group {
-        let (tp, ep, dp) = (
-            self.plan.tp.max(1),
-            self.plan.ep.max(1),
-            self.plan.dp.max(1),
-        );
-        match kind {
-            GroupKind::Tp => self.group(size, 1),
-            GroupKind::Dp | GroupKind::Ep => self.group(size, tp),
-            GroupKind::ExpertDp => self.group(size, tp * ep),
-            GroupKind::Pp => self.group(size, tp * dp),
-        }
+        let stride = kind.rank_stride(self.plan.tp, self.plan.dp, self.plan.ep);
+        self.group(size, stride)
     }
 
     /// One op's price on one GPU: compute ops on the accelerator, communication on the fabric.

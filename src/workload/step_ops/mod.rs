@@ -122,6 +122,21 @@ pub enum GroupKind {
     Pp,
 }
 
+impl GroupKind {
+    /// Distance in ranks between neighbouring members of this group on the job's layout
+    /// (Megatron order: tp fastest, then dp with the ep groups inside it, then pp); degrees below
+    /// 1 count as 1. Both step models place groups by it.
+    pub fn rank_stride(self, tp: u32, dp: u32, ep: u32) -> u32 {
+        let (tp, dp, ep) = (tp.max(1), dp.max(1), ep.max(1));
+        match self {
+            GroupKind::Tp => 1,
+            GroupKind::Dp | GroupKind::Ep => tp,
+            GroupKind::ExpertDp => tp * ep,
+            GroupKind::Pp => tp * dp,
+        }
+    }
+}
+
 /// Collective or point-to-point transfer of a communication op.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Comm {

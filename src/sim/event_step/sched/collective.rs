@@ -7,7 +7,7 @@ use super::super::paths::TORUS_RING_FLOWS;
 use super::{Ev, Sched};
 use crate::engine::SimTime;
 use crate::network::{Collective, Group, COLLECTIVE_BASE_LATENCY_S};
-use crate::workload::step_ops::{GroupKind, KernelClass};
+use crate::workload::step_ops::KernelClass;
 
 impl Sched<'_> {
     /// All members arrived: start the collective's flows.
@@ -40,12 +40,7 @@ impl Sched<'_> {
             }
         } else {
             let g = self.g;
-            let stride = match c.group {
-                GroupKind::Tp => 1,
-                GroupKind::Dp | GroupKind::Ep => g.tp,
-                GroupKind::ExpertDp => g.tp * g.ep,
-                GroupKind::Pp => g.tp * g.dp,
-            };
+            let stride = c.group.rank_stride(g.tp, g.dp, g.ep);
             let n = c.size.max(1);
             let r = (g.gpus_per_node / stride.max(1)).clamp(1, n);
             let k = if c.class == KernelClass::AllReduce {

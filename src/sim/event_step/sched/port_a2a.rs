@@ -44,7 +44,11 @@ impl Sched<'_> {
         // host's ICI ejection.
         let per_node = (g.gpus_per_node / g.tp.max(1)).clamp(1, c.members);
         // Expert-parallel ranks are `tp` apart, as the fast path places them.
-        let tg = Group::strided(c.members, per_node, g.tp.max(1));
+        let tg = Group::strided(
+            c.members,
+            per_node,
+            crate::workload::step_ops::GroupKind::Ep.rank_stride(g.tp, g.dp, g.ep),
+        );
         if let Some((load, steps)) = self.net.paths.torus_a2a_load(&f, tg) {
             let lat = self.lat(COLLECTIVE_BASE_LATENCY_S + steps * f.intra.latency_s);
             for x in first..first + n {
