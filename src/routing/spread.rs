@@ -131,11 +131,12 @@ mod tests {
         }
     }
 
-    /// Exact E[max] of Multinomial(n, p) counts over one source, by enumerating every outcome.
-    fn exact_max(n: u64, p: &[f64]) -> f64 {
-        fn walk(n: u64, p: &[f64], prob: f64, best: u64, out: &mut f64) {
+    /// Exact distribution of the largest Multinomial(n, p) count over one source, by enumerating
+    /// every outcome: `pmf[k]` = P(max = k).
+    fn max_pmf(n: u64, p: &[f64]) -> Vec<f64> {
+        fn walk(n: u64, p: &[f64], prob: f64, best: u64, pmf: &mut [f64]) {
             if p.len() == 1 {
-                *out += prob * best.max(n) as f64;
+                pmf[best.max(n) as usize] += prob;
                 return;
             }
             let rest: f64 = p[1..].iter().sum();
@@ -147,12 +148,21 @@ mod tests {
                     c_nk *= (n - c + 1) as f64 / c as f64;
                 }
                 let pc = c_nk * q.powi(c as i32) * (1.0 - q).powi((n - c) as i32);
-                walk(n - c, &p[1..], prob * pc, best.max(c), out);
+                walk(n - c, &p[1..], prob * pc, best.max(c), pmf);
             }
         }
-        let mut out = 0.0;
-        walk(n, p, 1.0, 0, &mut out);
-        out
+        let mut pmf = vec![0.0; n as usize + 1];
+        walk(n, p, 1.0, 0, &mut pmf);
+        pmf
+    }
+
+    /// Exact E[max] of Multinomial(n, p) counts over one source.
+    fn exact_max(n: u64, p: &[f64]) -> f64 {
+        max_pmf(n, p)
+            .iter()
+            .enumerate()
+            .map(|(k, pk)| k as f64 * pk)
+            .sum()
     }
 
     #[test]
@@ -169,24 +179,7 @@ mod tests {
         let m = expected_pair_max(&p, &spec(1, 6, 200_000, 3));
         assert!((m - exact).abs() < 0.01 * exact, "{m} vs {exact}");
         // Over two independent sources: E[max] from the exact CDF of one source's max.
-        let mut cdf = vec![0.0; 7];
-        fn walk(n: u64, p: &[f64], prob: f64, best: u64, cdf: &mut [f64]) {
-            if p.len() == 1 {
-                cdf[best.max(n) as usize] += prob;
-                return;
-            }
-            let rest: f64 = p[1..].iter().sum();
-            let q = p[0] / (p[0] + rest);
-            let mut c_nk = 1.0;
-            for c in 0..=n {
-                if c > 0 {
-                    c_nk *= (n - c + 1) as f64 / c as f64;
-                }
-                let pc = c_nk * q.powi(c as i32) * (1.0 - q).powi((n - c) as i32);
-                walk(n - c, &p[1..], prob * pc, best.max(c), cdf);
-            }
-        }
-        walk(6, &p, 1.0, 0, &mut cdf);
+        let cdf = max_pmf(6, &p);
         let (mut acc, mut two) = (0.0, 0.0);
         for (x, pm) in cdf.iter().enumerate() {
             let below = acc;

@@ -274,7 +274,7 @@ pub(crate) fn full_recompute_input_elems(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::workload::arch::{Act, Arch};
     use crate::workload::model::FfnKind;

@@ -141,29 +141,17 @@ mod tests {
     use super::super::super::precision::Precision;
     use super::super::{step_ops, AttentionKernel, OpsConfig};
     use super::*;
-    use crate::workload::arch::{Act, Arch};
-    use crate::workload::model::FfnKind;
 
+    /// The tiny T5 of `workload::enc_dec`'s tests, untied, with `encoder_layers` encoder blocks
+    /// (0: the decoder-only model of the same widths).
     fn tiny(encoder_layers: u32) -> ModelSpec {
-        ModelSpec {
-            name: "tiny-t5".into(),
-            layers: 5,
-            d_model: 8,
-            heads: 2,
-            kv_heads: 2,
-            seq_len: 6,
-            vocab: 10,
-            ffn_hidden: 16,
-            ffn: FfnKind::Dense,
-            arch: Arch {
-                act: Act::Gelu,
-                enc_dec: (encoder_layers > 0).then_some(EncDecSpec {
-                    encoder_layers,
-                    target_len: 3,
-                }),
-                ..Arch::default()
-            },
-        }
+        let mut m = crate::workload::enc_dec::tests::tiny();
+        m.arch.tied_embeddings = false;
+        m.arch.enc_dec = (encoder_layers > 0).then_some(EncDecSpec {
+            encoder_layers,
+            target_len: 3,
+        });
+        m
     }
 
     fn plan(tp: u32) -> ParallelPlan {
