@@ -10,7 +10,7 @@ use crate::workload::step_ops::{
     gemm_runs_in_fp8, step_ops, ExpertKernel, KernelClass, Load, Op, OpsConfig, RoutedBy,
     RouterKernel,
 };
-use crate::workload::{Arch, FfnKind, ModelSpec, MoeSpec, ParallelPlan, Recompute};
+use crate::workload::{Arch, FfnKind, ModelSpec, MoeSpec, ParallelPlan};
 
 /// What a price depends on besides the op: the strategy's power limit and the compute precision.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -218,18 +218,10 @@ fn moe_layer_shape(
         }),
         arch: Arch::default(),
     };
-    let plan = ParallelPlan {
-        dp: 1,
-        tp: 1,
-        pp: 1,
-        ep: 1,
-        micro_batch_seqs: 1,
-        global_batch_seqs: 1,
-        zero_stage: 0,
-        recompute: Recompute::None,
-        precision: crate::workload::Precision::Bf16,
-    };
-    (model, plan)
+    (
+        model,
+        ParallelPlan::single_gpu(crate::workload::Precision::Bf16),
+    )
 }
 
 /// Router and token permutation of one MoE layer of the measured shape (see

@@ -399,17 +399,7 @@ pub(crate) mod tests {
     fn activation_memory_by_hand() {
         use crate::workload::memory::{activation_bytes_per_layer, memory_per_gpu};
         let m = tiny();
-        let plan = ParallelPlan {
-            dp: 1,
-            tp: 1,
-            pp: 1,
-            ep: 1,
-            micro_batch_seqs: 1,
-            global_batch_seqs: 1,
-            zero_stage: 0,
-            recompute: crate::workload::Recompute::None,
-            precision: crate::workload::Precision::Bf16,
-        };
+        let plan = ParallelPlan::single_gpu(crate::workload::Precision::Bf16);
         let (enc, dec) = (m.stack_view(true), m.stack_view(false));
         assert_eq!(
             activation_bytes_per_layer(&m, &plan, 0),
@@ -442,15 +432,9 @@ pub(crate) mod tests {
     fn pipeline_parallelism_is_refused() {
         let m = tiny();
         let plan = ParallelPlan {
-            dp: 1,
-            tp: 1,
             pp: 2,
-            ep: 1,
-            micro_batch_seqs: 1,
             global_batch_seqs: 4,
-            zero_stage: 0,
-            recompute: crate::workload::Recompute::None,
-            precision: crate::workload::Precision::Bf16,
+            ..ParallelPlan::single_gpu(crate::workload::Precision::Bf16)
         };
         let e = check_plan(&m, &plan).expect_err("pp 2 accepted");
         assert!(e.to_string().contains("valid: pp = 1"), "{e}");

@@ -80,6 +80,22 @@ pub struct ParallelPlan {
 }
 
 impl ParallelPlan {
+    /// One GPU (dp = tp = pp = ep = 1) training one sequence per micro-batch and per step, no
+    /// ZeRO, no recomputation, in `precision`: the plan of a single-device measurement or test.
+    pub fn single_gpu(precision: super::Precision) -> Self {
+        ParallelPlan {
+            dp: 1,
+            tp: 1,
+            pp: 1,
+            ep: 1,
+            micro_batch_seqs: 1,
+            global_batch_seqs: 1,
+            zero_stage: 0,
+            recompute: Recompute::None,
+            precision,
+        }
+    }
+
     /// Bytes per weight/activation element in the compute precision (2 = bf16/fp16).
     pub fn precision_bytes(&self) -> f64 {
         self.precision.bytes_per_element()
@@ -519,6 +535,25 @@ mod tests {
             WorkloadError::InvalidField { field, .. } => field,
             other => panic!("unexpected error {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_single_gpu_plan_is_one_gpu_one_micro_batch_and_every_layer() {
+        let m = llama2_7b();
+        let p = ParallelPlan::single_gpu(crate::workload::Precision::Fp16);
+        p.validate(&m, 1).unwrap();
+        assert_eq!((p.gpus(), p.micro_batches().unwrap()), (1, 1));
+        assert_eq!(p.stage_layers(m.layers, 0), 0..m.layers);
+        assert_eq!((p.zero_stage, p.recompute), (0, Recompute::None));
+        assert_eq!(p.precision_bytes(), 2.0);
+        assert!(matches!(
+            p.validate(&m, 2),
+            Err(WorkloadError::GpuCountMismatch {
+                product: 1,
+                available: 2,
+                ..
+            })
+        ));
     }
 
     #[test]

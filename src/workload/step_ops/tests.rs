@@ -8,6 +8,7 @@ use super::super::memory::{
 use super::super::model::presets::{deepseek_v3, llama2_7b, mixtral_8x7b};
 use super::super::model::{FfnKind, ModelSpec, MoeSpec};
 use super::super::plan::{ParallelPlan, Recompute};
+use super::super::precision::Precision;
 use super::*;
 
 /// d_model 512, 4 layers (1 and 3 MoE), 8 heads / 2 KV heads (head_dim 64), seq 128,
@@ -36,15 +37,9 @@ fn small() -> ModelSpec {
 
 fn plan1() -> ParallelPlan {
     ParallelPlan {
-        dp: 1,
-        tp: 1,
-        pp: 1,
-        ep: 1,
         micro_batch_seqs: 2,
         global_batch_seqs: 2,
-        zero_stage: 0,
-        recompute: Recompute::None,
-        precision: crate::workload::Precision::Bf16,
+        ..ParallelPlan::single_gpu(Precision::Bf16)
     }
 }
 
@@ -138,22 +133,8 @@ fn forward_flops_agree_with_flops_per_token_train_up_to_causal_attention() {
     // the flash kernel computes the causal `(s + 1) / 2` on average.
     for (m, p) in [
         (small(), plan1()),
-        (
-            llama2_7b(),
-            ParallelPlan {
-                micro_batch_seqs: 1,
-                global_batch_seqs: 1,
-                ..plan1()
-            },
-        ),
-        (
-            mixtral_8x7b(),
-            ParallelPlan {
-                micro_batch_seqs: 1,
-                global_batch_seqs: 1,
-                ..plan1()
-            },
-        ),
+        (llama2_7b(), ParallelPlan::single_gpu(Precision::Bf16)),
+        (mixtral_8x7b(), ParallelPlan::single_gpu(Precision::Bf16)),
     ] {
         let s = ops(&m, &p);
         let t = p.micro_batch_seqs as f64 * m.seq_len as f64;
@@ -307,9 +288,8 @@ fn deepseek_v3_mla_counts_match_published_671b_total_37b_active() {
     let p = ParallelPlan {
         dp: 8,
         ep: 8,
-        micro_batch_seqs: 1,
         global_batch_seqs: 8,
-        ..plan1()
+        ..ParallelPlan::single_gpu(Precision::Bf16)
     };
     let s = ops(&m, &p);
     let t = m.seq_len as f64;
@@ -342,9 +322,8 @@ fn routed_ops_resize_with_the_routing_load() {
         dp: 8,
         tp: 2,
         ep: 8,
-        micro_batch_seqs: 1,
         global_batch_seqs: 8,
-        ..plan1()
+        ..ParallelPlan::single_gpu(Precision::Bf16)
     };
     let s = ops(&m, &p);
     let (recv, per_expert) = uniform_expert_tokens(&m, &p);
@@ -385,11 +364,7 @@ fn routed_ops_resize_with_the_routing_load() {
 #[test]
 fn router_and_expert_kernel_launch_counts() {
     let m = mixtral_8x7b();
-    let p = ParallelPlan {
-        micro_batch_seqs: 1,
-        global_batch_seqs: 1,
-        ..plan1()
-    };
+    let p = ParallelPlan::single_gpu(Precision::Bf16);
     let launches = |cfg: OpsConfig, name_prefix: &str| -> u32 {
         let s = step_ops(&m, &p, &cfg).unwrap();
         s.stages[0]
@@ -429,9 +404,7 @@ fn tensor_parallel_collectives_follow_sequence_parallelism() {
     let m = llama2_7b();
     let p = ParallelPlan {
         tp: 4,
-        micro_batch_seqs: 1,
-        global_batch_seqs: 1,
-        ..plan1()
+        ..ParallelPlan::single_gpu(Precision::Bf16)
     };
     let count = |cfg: OpsConfig, class: KernelClass| {
         let s = step_ops(&m, &p, &cfg).unwrap();
@@ -459,9 +432,8 @@ fn zero_stages_and_optimizer_traffic() {
         let p = ParallelPlan {
             dp: 8,
             zero_stage: zero,
-            micro_batch_seqs: 1,
             global_batch_seqs: 8,
-            ..plan1()
+            ..ParallelPlan::single_gpu(Precision::Bf16)
         };
         ops(&m, &p)
     };
@@ -514,9 +486,8 @@ fn pipeline_stages_split_layers_and_send_boundaries() {
     let m = llama2_7b();
     let p = ParallelPlan {
         pp: 4,
-        micro_batch_seqs: 1,
         global_batch_seqs: 8,
-        ..plan1()
+        ..ParallelPlan::single_gpu(Precision::Bf16)
     };
     let s = ops(&m, &p);
     assert_eq!(s.micro_batches, 8);
@@ -639,9 +610,8 @@ fn pipeline_sends_are_split_over_tensor_parallel_ranks() {
     let p = ParallelPlan {
         tp: 2,
         pp: 2,
-        micro_batch_seqs: 1,
         global_batch_seqs: 2,
-        ..plan1()
+        ..ParallelPlan::single_gpu(Precision::Bf16)
     };
     let full = m.seq_len as f64 * m.d_model as f64 * 2.0;
     for sp in [false, true] {

@@ -3,7 +3,7 @@
 
 use super::super::arch::{Arch, Block, EtSpec, NormKind};
 use super::super::model::{FfnKind, ModelSpec};
-use super::super::plan::{ParallelPlan, Recompute};
+use super::super::plan::ParallelPlan;
 use super::super::precision::Precision;
 use super::KernelClass as K;
 use super::*;
@@ -34,15 +34,9 @@ fn et(layers: u32, d: u32, heads: u32, seq: u32, enc: u32, dropout: f64) -> Mode
 
 fn plan(mb: u32) -> ParallelPlan {
     ParallelPlan {
-        dp: 1,
-        tp: 1,
-        pp: 1,
-        ep: 1,
         micro_batch_seqs: mb,
         global_batch_seqs: mb,
-        zero_stage: 0,
-        recompute: Recompute::None,
-        precision: Precision::Bf16,
+        ..ParallelPlan::single_gpu(Precision::Bf16)
     }
 }
 
