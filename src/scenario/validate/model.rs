@@ -449,11 +449,15 @@ mod tests {
 
     const BASE: &str = include_str!("../../../scenarios/single_node.toml");
 
+    /// A whole scenario text parsed as `s.toml`; an error as its message.
+    fn parse(text: &str) -> Result<Scenario, String> {
+        parse_scenario("s.toml", text, Path::new(".")).map_err(|e| e.to_string())
+    }
+
     /// The shipped one-node scenario with `from` replaced by `to`.
     fn with(from: &str, to: &str) -> Result<Scenario, String> {
         assert!(BASE.contains(from), "{from}");
-        parse_scenario("s.toml", &BASE.replacen(from, to, 1), Path::new("."))
-            .map_err(|e| e.to_string())
+        parse(&BASE.replacen(from, to, 1))
     }
 
     fn err(from: &str, to: &str) -> String {
@@ -464,6 +468,20 @@ mod tests {
     }
 
     const MOE: &str = "expert_ffn_hidden = 2816\n";
+
+    /// DeepSeek-style MLA dims for the MoE model, appended after its other keys.
+    const MLA: &str = "[models.moe.mla]\nq_lora_rank = 0\nkv_lora_rank = 256\nqk_nope_head_dim = 64\nqk_rope_head_dim = 32\nv_head_dim = 64\n";
+
+    /// The shipped scenario with its MoE model on Mesh TF's einsum layer (capacity factor 1.25)
+    /// and the `[models.moe]` keys `extra`.
+    fn einsum(extra: &str) -> String {
+        BASE.replacen(
+            "capacity_factor = \"dropless\"",
+            "capacity_factor = 1.25",
+            1,
+        )
+        .replacen(MOE, &format!("{MOE}moe_impl = \"einsum\"\n{extra}"), 1)
+    }
 
     // Every new key reaches the domain types; absent keys keep today's model.
     #[test]
@@ -516,11 +534,7 @@ mod tests {
 
     #[test]
     fn mla_dims_are_read() {
-        let s = with(
-            MOE,
-            "expert_ffn_hidden = 2816\n[models.moe.mla]\nq_lora_rank = 0\nkv_lora_rank = 256\nqk_nope_head_dim = 64\nqk_rope_head_dim = 32\nv_head_dim = 64\n",
-        )
-        .expect("valid");
+        let s = with(MOE, &format!("{MOE}{MLA}")).expect("valid");
         let m = s.moe.as_ref().expect("moe").model.arch.mla.expect("mla");
         assert_eq!(
             (m.kv_lora_rank, m.qk_rope_head_dim, m.q_lora_rank),
@@ -608,10 +622,7 @@ mod tests {
             "[parallel.dense]\ndp = 4\ntp = 2",
             1,
         );
-        let e = parse_scenario("s.toml", &base, Path::new("."))
-            .map(|_| ())
-            .expect_err("tp 2");
-        let e = e.to_string();
+        let e = parse(&base).map(|_| ()).expect_err("tp 2");
         assert!(
             e.contains("`models.dense.block`") && e.contains("plan.tp"),
             "{e}"
@@ -725,10 +736,7 @@ mod tests {
 
     #[test]
     fn head_dim_with_mla_is_an_error() {
-        let e = err(
-            MOE,
-            "expert_ffn_hidden = 2816\nhead_dim = 64\n[models.moe.mla]\nq_lora_rank = 0\nkv_lora_rank = 256\nqk_nope_head_dim = 64\nqk_rope_head_dim = 32\nv_head_dim = 64\n",
-        );
+        let e = err(MOE, &format!("{MOE}head_dim = 64\n{MLA}"));
         assert!(
             e.contains("`models.moe.head_dim`") && e.contains("mla"),
             "{e}"
@@ -737,10 +745,7 @@ mod tests {
 
     #[test]
     fn a_position_kind_other_than_rotary_with_mla_is_an_error() {
-        let e = err(
-            MOE,
-            "expert_ffn_hidden = 2816\nposition = \"learned\"\n[models.moe.mla]\nq_lora_rank = 0\nkv_lora_rank = 256\nqk_nope_head_dim = 64\nqk_rope_head_dim = 32\nv_head_dim = 64\n",
-        );
+        let e = err(MOE, &format!("{MOE}position = \"learned\"\n{MLA}"));
         assert!(
             e.contains("`models.moe.position`") && e.contains("rotary"),
             "{e}"
@@ -749,15 +754,11 @@ mod tests {
 
     #[test]
     fn bad_mla_dims_name_the_key() {
-        let e = err(
-            MOE,
-            "expert_ffn_hidden = 2816\n[models.moe.mla]\nq_lora_rank = 0\nkv_lora_rank = 0\nqk_nope_head_dim = 64\nqk_rope_head_dim = 32\nv_head_dim = 64\n",
-        );
+        let zero_rank = MLA.replacen("kv_lora_rank = 256", "kv_lora_rank = 0", 1);
+        let e = err(MOE, &format!("{MOE}{zero_rank}"));
         assert!(e.contains("`models.moe.mla.kv_lora_rank`"), "{e}");
-        let e = err(
-            MOE,
-            "expert_ffn_hidden = 2816\n[models.moe.mla]\nkv_lora_rank = 256\nqk_nope_head_dim = 64\nqk_rope_head_dim = 32\nv_head_dim = 64\n",
-        );
+        let no_q_rank = MLA.replacen("q_lora_rank = 0\n", "", 1);
+        let e = err(MOE, &format!("{MOE}{no_q_rank}"));
         assert!(e.contains("q_lora_rank"), "{e}");
     }
 
@@ -830,10 +831,9 @@ mod tests {
                 "[parallel.dense]\ndp = 4\ntp = 2",
                 1,
             );
-        let e = parse_scenario("s.toml", &text, Path::new("."))
+        let e = parse(&text)
             .map(|_| ())
             .expect_err("tp 2 under tpu-estimator");
-        let e = e.to_string();
         assert!(
             e.contains("`training.framework`")
                 && e.contains("tp = 2")
@@ -958,10 +958,9 @@ mod tests {
             "dp = 4\ntp = 2\npp = 1\nep = 4",
             1,
         );
-        let e = parse_scenario("s.toml", &s, Path::new("."))
+        let e = parse(&s)
             .map(|_| ())
-            .expect_err("tp = 2 with tutel was accepted")
-            .to_string();
+            .expect_err("tp = 2 with tutel was accepted");
         assert!(
             e.contains("parallel.moe.tp") && e.contains("tp must be 1"),
             "{e}"
@@ -972,16 +971,6 @@ mod tests {
     fn moe_impl_einsum_reaches_the_job_and_bad_combinations_are_named() {
         use crate::hardware::ExpertKernel;
         use crate::workload::step_ops::{EinsumConfig, MoeImpl};
-        let cf = "capacity_factor = \"dropless\"";
-        let einsum = |extra: &str| {
-            BASE.replacen(cf, "capacity_factor = 1.25", 1).replacen(
-                MOE,
-                &format!("expert_ffn_hidden = 2816\nmoe_impl = \"einsum\"\n{extra}"),
-                1,
-            )
-        };
-        let parse =
-            |s: &str| parse_scenario("s.toml", s, Path::new(".")).map_err(|e| e.to_string());
         let s = parse(&einsum("moe_group_size = 512\nmoe_min_capacity = 1\n")).expect("valid");
         let cfg = s.moe.as_ref().expect("moe").ops_config();
         assert_eq!(cfg.moe_impl, MoeImpl::Einsum);
@@ -1215,10 +1204,7 @@ mod tests {
                 "[parallel.dense]\ndp = 4\ntp = 1\npp = 2",
                 1,
             );
-        let e = parse_scenario("s.toml", &text, Path::new("."))
-            .map(|_| ())
-            .expect_err("pp 2 accepted")
-            .to_string();
+        let e = parse(&text).map(|_| ()).expect_err("pp 2 accepted");
         assert!(
             e.starts_with("s.toml:")
                 && e.contains("`parallel.dense.pp`")
@@ -1260,16 +1246,6 @@ mod tests {
         let e = err(ET_END, &et("et_encoder_cells = -1\n"));
         assert!(e.contains("`models.dense.et_encoder_cells`"), "{e}");
         // The einsum layer's capacity floor must be a count.
-        let cf = "capacity_factor = \"dropless\"";
-        let einsum = |extra: &str| {
-            BASE.replacen(cf, "capacity_factor = 1.25", 1).replacen(
-                MOE,
-                &format!("expert_ffn_hidden = 2816\nmoe_impl = \"einsum\"\n{extra}"),
-                1,
-            )
-        };
-        let parse =
-            |s: &str| parse_scenario("s.toml", s, Path::new(".")).map_err(|e| e.to_string());
         for v in ["0", "-1"] {
             let e = parse(&einsum(&format!("moe_min_capacity = {v}\n"))).expect_err(v);
             assert!(e.contains("`models.moe.moe_min_capacity`"), "{v}: {e}");
