@@ -8,7 +8,8 @@
 
 use super::super::model::ModelSpec;
 use super::super::plan::ParallelPlan;
-use super::layer::{core, norm, residual, tp_enter, tp_exit, Ctx, Emit, Span};
+use super::dropout::residual;
+use super::layer::{core, norm, tp_enter, tp_exit, Ctx, Emit, Span};
 use super::{Framework, KernelClass as K, Op, OpsConfig, Phase};
 
 /// The two stacks' views of an encoder-decoder (decoder-only models of each stack's length),

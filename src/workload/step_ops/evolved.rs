@@ -17,8 +17,8 @@ use super::super::error::{invalid, WorkloadError};
 use super::super::model::{et_wide_heads, ModelSpec};
 use super::super::plan::{ParallelPlan, Recompute};
 use super::super::precision::Precision;
-use super::dropout::MASK_BYTES;
-use super::layer::{gemm_grads, norm, residual, Ctx, Emit};
+use super::dropout::{residual, MASK_BYTES};
+use super::layer::{gemm_grads, norm, Ctx, Emit};
 use super::{AttentionKernel, Framework, GemmShape, KernelClass as K, Op, Phase};
 
 /// Refuse the plans the Evolved Transformer op list does not model. `Ok` for standard blocks.

@@ -9,6 +9,7 @@ use super::super::model::ModelSpec;
 use super::super::plan::ParallelPlan;
 use super::super::precision::Precision;
 pub(super) use super::attn_core::core;
+use super::dropout::residual;
 use super::moe::moe_ffn;
 use super::{Fp8Recipe, Grad, GroupKind, KernelClass as K, Load, Op, OpsConfig, Phase, RoutedBy};
 
@@ -299,12 +300,6 @@ pub(super) fn norm(e: &mut Emit, c: &Ctx, name: &'static str, rows: f64, width: 
         Op::compute(name, K::Norm, norm_flops_per_elem(kind) * n, 2.0 * n * c.p),
         1.5,
     );
-}
-
-/// Residual add over the sequence-sharded tokens, with the hidden dropout when the model has it
-/// (see [`super::dropout::residual`]).
-pub(super) fn residual(e: &mut Emit, c: &Ctx, name: &'static str) {
-    super::dropout::residual(e, c, name);
 }
 
 /// Entering a tensor-parallel region: all-gather of the sequence shards (backward:

@@ -2,7 +2,8 @@
 //! collectives, routed experts (grouped, looped or padded), shared experts, unpermute.
 
 use super::super::arch::RouterScore;
-use super::layer::{act_op, gemm_grads, norm, residual, routed, tp_enter, tp_exit, Ctx, Emit};
+use super::dropout::residual;
+use super::layer::{act_op, gemm_grads, norm, routed, tp_enter, tp_exit, Ctx, Emit};
 use super::{ExpertKernel, GroupKind, KernelClass as K, Load, MoeImpl, Op, RoutedBy, RouterKernel};
 
 /// Launches of an eager MoE router forward (HF Transformers / Megatron-LM without router

@@ -28,7 +28,8 @@
 //! All sizes are fixed by the capacity: tokens over it are dropped, so the routing changes
 //! no op (`Load::Fixed` throughout).
 
-use super::layer::{act_op, norm, residual, Ctx, Emit};
+use super::dropout::residual;
+use super::layer::{act_op, norm, Ctx, Emit};
 use super::moe::{grouped_gemm, push_gemm};
 use super::{Framework, GroupKind, KernelClass as K, Op, MESH_TF_CORES_PER_CHIP};
 use crate::workload::MoeSpec;

@@ -18,7 +18,8 @@
 //!   (`experts/ffn.py` L74-76);
 //! - the combine gathers each token's row back out of the padded buffer (`GatingDecoder`).
 
-use super::layer::{act_op, norm, residual, routed, Ctx, Emit};
+use super::dropout::residual;
+use super::layer::{act_op, norm, routed, Ctx, Emit};
 use super::moe::{grouped_gemm, push_gemm, scale_routed};
 use super::{GroupKind, KernelClass as K, Op, RoutedBy};
 use crate::workload::{MoeSpec, Precision};
