@@ -172,11 +172,12 @@ pub(crate) fn with_legend_below<DB: DrawingBackend>(
 }
 
 /// A vertical colour bar for a heatmap in `area`: the viridis scale from `lo` (bottom) to `hi`
-/// (top), `label` (with its unit) beside the ticks, tick text from `fmt`.
+/// (top), about `labels` ticks with text from `fmt`, `label` (with its unit) beside them.
 pub(crate) fn colour_bar<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     lo: f64,
     hi: f64,
+    labels: usize,
     label: &str,
     fmt: &dyn Fn(&f64) -> String,
     reverse: bool,
@@ -191,7 +192,7 @@ pub(crate) fn colour_bar<DB: DrawingBackend>(
     cb.configure_mesh()
         .disable_mesh()
         .disable_x_axis()
-        .y_labels(5)
+        .y_labels(labels)
         .y_label_formatter(fmt)
         .y_desc(label)
         .label_style(font(13))

@@ -1,6 +1,8 @@
 //! Routing plots of a trace: expert-load heatmap (experts × steps) per layer, and load imbalance over training.
 
-use super::draw::{font, render, tick, viridis, with_legend_below, DrawErr, Entry, Figure, Mark};
+use super::draw::{
+    colour_bar, font, render, tick, viridis, with_legend_below, DrawErr, Entry, Figure, Mark,
+};
 use super::plots_data::PlotError;
 use crate::routing::{imbalance, RoutingTrace};
 use plotters::coord::Shift;
@@ -95,37 +97,22 @@ impl Figure for Heatmap<'_> {
             chart.draw_series(cells)?;
         }
         // Colour bar.
-        let mut cb = ChartBuilder::on(&bar)
-            .margin_top(40)
-            .margin_bottom(40)
-            .margin_right(10)
-            .y_label_area_size(95)
-            .build_cartesian_2d(0.0..1.0, -LOG2_SPAN..LOG2_SPAN)?;
-        cb.configure_mesh()
-            .disable_mesh()
-            .disable_x_axis()
-            .y_labels(2 * LOG2_SPAN as usize + 1)
-            .y_label_formatter(&|v| {
+        colour_bar(
+            &bar,
+            -LOG2_SPAN,
+            LOG2_SPAN,
+            2 * LOG2_SPAN as usize + 1,
+            "load / mean",
+            &|v| {
                 let r = 2f64.powf(*v);
                 if r >= 1.0 {
                     format!("{r:.0}×")
                 } else {
                     format!("1/{:.0}", 1.0 / r)
                 }
-            })
-            .y_desc("load / mean")
-            .label_style(font(13))
-            .axis_desc_style(font(14))
-            .draw()?;
-        let n = 64;
-        cb.draw_series((0..n).map(|i| {
-            let a = -LOG2_SPAN + 2.0 * LOG2_SPAN * i as f64 / n as f64;
-            let b = -LOG2_SPAN + 2.0 * LOG2_SPAN * (i + 1) as f64 / n as f64;
-            Rectangle::new(
-                [(0.0, a), (1.0, b)],
-                viridis(i as f64 / (n - 1) as f64).filled(),
-            )
-        }))?;
+            },
+            false,
+        )?;
         Ok(())
     }
 }

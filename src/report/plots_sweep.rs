@@ -240,6 +240,7 @@ impl Figure for Heat<'_> {
             &bar,
             lo,
             lo + span,
+            5,
             "emissions [kg CO2e]",
             &|v| short_num(*v),
             true,
