@@ -138,7 +138,6 @@ pub(super) fn encoder_final_norm(e: &mut Emit, enc: &Ctx) {
 #[cfg(test)]
 mod tests {
     use super::super::super::enc_dec::EncDecSpec;
-    use super::super::super::plan::Recompute;
     use super::super::super::precision::Precision;
     use super::super::{step_ops, AttentionKernel, OpsConfig};
     use super::*;
@@ -155,17 +154,11 @@ mod tests {
         m
     }
 
+    /// The step_ops fixture's plan at `tp`, two micro-batches per step.
     fn plan(tp: u32) -> ParallelPlan {
         ParallelPlan {
-            dp: 1,
-            tp,
-            pp: 1,
-            ep: 1,
-            micro_batch_seqs: 2,
             global_batch_seqs: 4,
-            zero_stage: 0,
-            recompute: Recompute::None,
-            precision: Precision::Bf16,
+            ..super::super::tests_fixture::plan(Precision::Bf16, tp)
         }
     }
 

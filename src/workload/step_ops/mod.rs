@@ -27,6 +27,8 @@ mod tests_arch;
 #[cfg(test)]
 mod tests_evolved;
 #[cfg(test)]
+mod tests_fixture;
+#[cfg(test)]
 mod tests_framework;
 
 pub use build::{optimizer_bytes_per_param, step_ops, uniform_expert_tokens, StageOps, StepOps};

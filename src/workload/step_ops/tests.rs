@@ -35,12 +35,9 @@ fn small() -> ModelSpec {
     }
 }
 
+/// The fixture's one-GPU plan: one micro-batch of 2 sequences.
 fn plan1() -> ParallelPlan {
-    ParallelPlan {
-        micro_batch_seqs: 2,
-        global_batch_seqs: 2,
-        ..ParallelPlan::single_gpu(Precision::Bf16)
-    }
+    super::tests_fixture::plan(Precision::Bf16, 1)
 }
 
 fn ops(m: &ModelSpec, p: &ParallelPlan) -> StepOps {
@@ -169,7 +166,7 @@ fn forward_flops_agree_with_flops_per_token_train_up_to_causal_attention() {
 #[test]
 fn memory_and_ops_read_the_same_recompute_setting() {
     let m = small();
-    let base = ParallelPlan { dp: 1, ..plan1() };
+    let base = plan1();
     let fwd_layer = |s: &StepOps| -> f64 {
         s.stages[0]
             .forward

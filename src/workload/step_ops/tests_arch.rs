@@ -1,56 +1,16 @@
 //! Tests of the dropout and position-embedding ops against hand counts on a small model, and of
 //! the memory model keeping exactly the masks the forward writes.
 
-use super::super::arch::{Act, Arch, NormKind, Position};
+use super::super::arch::{Arch, Position};
 use super::super::memory::activation_bytes_per_layer;
-use super::super::model::{FfnKind, ModelSpec};
-use super::super::plan::{ParallelPlan, Recompute};
+use super::super::model::ModelSpec;
+use super::super::plan::Recompute;
 use super::super::precision::Precision;
+use super::tests_fixture::{dense, named, plan};
 use super::*;
 
-/// Dense d 512, 2 layers, 8 heads of 64, seq 128, vocab 1000, GELU FFN 2048, LayerNorm.
-fn dense(arch: Arch) -> ModelSpec {
-    ModelSpec {
-        name: "dense".into(),
-        layers: 2,
-        d_model: 512,
-        heads: 8,
-        kv_heads: 8,
-        seq_len: 128,
-        vocab: 1000,
-        ffn_hidden: 2048,
-        ffn: FfnKind::Dense,
-        arch: Arch {
-            act: Act::Gelu,
-            norm: NormKind::LayerNorm,
-            ..arch
-        },
-    }
-}
-
-fn plan(tp: u32) -> ParallelPlan {
-    ParallelPlan {
-        dp: 1,
-        tp,
-        pp: 1,
-        ep: 1,
-        micro_batch_seqs: 2,
-        global_batch_seqs: 2,
-        zero_stage: 0,
-        recompute: Recompute::None,
-        precision: Precision::Bf16,
-    }
-}
-
 fn ops(m: &ModelSpec, tp: u32, cfg: &OpsConfig) -> StepOps {
-    step_ops(m, &plan(tp), cfg).unwrap()
-}
-
-fn named<'a>(s: &'a StepOps, name: &str, phase: Phase) -> Vec<&'a Op> {
-    s.stages[0]
-        .micro_batch()
-        .filter(|o| o.name == name && o.phase == phase)
-        .collect()
+    step_ops(m, &plan(Precision::Bf16, tp), cfg).unwrap()
 }
 
 fn phase_bytes(s: &StepOps, phase: Phase) -> f64 {
@@ -124,7 +84,7 @@ fn memory_keeps_exactly_the_hidden_masks_the_forward_writes() {
         hidden_dropout: 0.1,
         ..Arch::default()
     });
-    let p = plan(2);
+    let p = plan(Precision::Bf16, 2);
     let mem = activation_bytes_per_layer(&on, &p, 0) - activation_bytes_per_layer(&off, &p, 0);
     let fwd_masks = |m: &ModelSpec| -> f64 {
         step_ops(m, &p, &cfg).unwrap().stages[0]
@@ -287,7 +247,7 @@ fn alibi_and_relative_bias_ride_in_the_attention_kernel() {
         attention_kernel: AttentionKernel::Unfused,
         ..OpsConfig::default()
     };
-    let mut p = plan(1);
+    let mut p = plan(Precision::Bf16, 1);
     p.recompute = Recompute::Selective;
     let s = step_ops(
         &dense(Arch {

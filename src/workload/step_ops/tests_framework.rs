@@ -2,52 +2,19 @@
 //! FlashAttention, linear-bias gradients, Transformer Engine's FP8 casts, and the gradient
 //! reduction's format.
 
-use super::super::arch::{Act, Arch, NormKind};
-use super::super::model::{FfnKind, ModelSpec};
+use super::super::arch::{Arch, NormKind};
+use super::super::model::ModelSpec;
 use super::super::plan::{ParallelPlan, Recompute};
 use super::super::precision::Precision;
+use super::tests_fixture::{named, plan};
 use super::*;
 
-/// Dense d 512, 2 layers, 8 heads of 64, seq 128, vocab 1000, GELU FFN 2048, LayerNorm.
+/// The fixture's dense model, with or without linear biases.
 fn dense(bias: bool) -> ModelSpec {
-    ModelSpec {
-        name: "dense".into(),
-        layers: 2,
-        d_model: 512,
-        heads: 8,
-        kv_heads: 8,
-        seq_len: 128,
-        vocab: 1000,
-        ffn_hidden: 2048,
-        ffn: FfnKind::Dense,
-        arch: Arch {
-            act: Act::Gelu,
-            norm: NormKind::LayerNorm,
-            bias,
-            ..Arch::default()
-        },
-    }
-}
-
-fn plan(precision: Precision, tp: u32) -> ParallelPlan {
-    ParallelPlan {
-        dp: 1,
-        tp,
-        pp: 1,
-        ep: 1,
-        micro_batch_seqs: 2,
-        global_batch_seqs: 2,
-        zero_stage: 0,
-        recompute: Recompute::None,
-        precision,
-    }
-}
-
-fn named<'a>(s: &'a StepOps, name: &str, phase: Phase) -> Vec<&'a Op> {
-    s.stages[0]
-        .micro_batch()
-        .filter(|o| o.name == name && o.phase == phase)
-        .collect()
+    super::tests_fixture::dense(Arch {
+        bias,
+        ..Arch::default()
+    })
 }
 
 #[test]
