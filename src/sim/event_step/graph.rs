@@ -10,7 +10,7 @@ use crate::hardware::PriceKnobs;
 use crate::routing::{Placement, PlacementPolicy};
 use crate::scenario::RoutingChoice;
 use crate::sim::Knobs;
-use crate::workload::step_ops::{step_ops, Op, Phase, StageOps};
+use crate::workload::step_ops::{step_ops, KernelClass, Load, Op, Phase, RoutedBy, StageOps};
 use crate::workload::{FfnKind, ModelSpec, MoeSpec, ParallelPlan, PipelineKind, Recompute};
 
 mod order;
@@ -170,8 +170,12 @@ pub(super) struct Graph {
     /// `recv[j] / ep`.
     pub pairs: Vec<f64>,
     /// The all-to-alls carry a buffer padded to the group's largest expert count (Tutel,
-    /// `RoutedBy::MaxLocalExpert`): every rank sends every other the same bytes.
+    /// `RoutedBy::MaxLocalExpert`): every rank sends every other the same bytes. Set once from
+    /// the op lists (they do not change with the routing).
     pub padded_a2a: bool,
+    /// Some op (compute or all-to-all) is sized by the group's largest expert count: only then
+    /// does `set_routing` work out `pad_m` (a pass over every GPU's slots per MoE layer).
+    pub padded: bool,
     /// Per MoE layer: the group's padded capacity per local expert (its largest slot load times
     /// the layer's sampling factor, `EventStepInput::pad_spread`), what padded ops are sized by.
     pub pad_m: Vec<f64>,
@@ -475,6 +479,21 @@ impl Graph {
             .collect();
         let tokens = plan.micro_batch_seqs as f64 * model.seq_len as f64;
         let assignments = tokens * ep as f64 * top_k as f64;
+        let by_max = |o: &Op| {
+            matches!(
+                o.load,
+                Load::Routed {
+                    by: RoutedBy::MaxLocalExpert,
+                    ..
+                }
+            )
+        };
+        let padded = stages.iter().any(|st| st.ops.iter().any(by_max));
+        let padded_a2a = stages.iter().any(|st| {
+            st.ops
+                .iter()
+                .any(|o| o.class == KernelClass::AllToAll && by_max(o))
+        });
         let mut routed_base = Vec::with_capacity(stages.len());
         let mut acc_base = 0;
         for st in &stages {
@@ -510,7 +529,8 @@ impl Graph {
             dropped: 0.0,
             price_knobs,
             pairs: Vec::new(),
-            padded_a2a: false,
+            padded_a2a,
+            padded,
             pad_m: Vec::new(),
             pair_flow_max: PAIR_FLOW_MAX,
             node_pairs: false,
