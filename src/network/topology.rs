@@ -261,6 +261,8 @@ impl Torus {
         }
         let chunk = bytes / d as f64;
         let mut slowest = 0.0_f64;
+        // Time each dimension's links are busy with all the chunks' phases on it.
+        let mut on_dim = [0.0_f64; 3];
         for j in 0..d {
             let mut reached = 1.0;
             let mut t = 0.0;
@@ -268,12 +270,20 @@ impl Torus {
                 let i = dims[(j + p) % d];
                 let a = f64::from(block[i]);
                 reached *= a;
-                t += (a - 1.0) / reached * chunk / self.dim_bw(block, i, link);
+                let phase = (a - 1.0) / reached * chunk / self.dim_bw(block, i, link);
+                t += phase;
+                on_dim[i] += phase;
             }
             slowest = slowest.max(t);
         }
+        // The chunks run at once, so a dimension's links carry every chunk's phase on it: on a
+        // block of unequal sides the rotated chunks' phases on the longer dimension add up to
+        // more than any one chunk's path (on [2, 4], the 4-line carries 3/4 + 3/8 of a chunk,
+        // a chunk's path 7/8), and the links' rate, not the slowest chunk, bounds the ring.
+        // Equal on a cube (every dimension carries every phase position once).
+        let busiest = on_dim.iter().copied().fold(0.0_f64, f64::max);
         let steps: f64 = dims.iter().map(|&i| f64::from(block[i]) - 1.0).sum();
-        slowest + steps * link.latency_s
+        slowest.max(busiest) + steps * link.latency_s
     }
 
     /// All-to-all within one slice over `block` [s], without the launch latency: the larger of
@@ -373,12 +383,29 @@ mod tests {
     /// 1/2·h/45e9 + 3/8·h/90e9, h = B/2; B is slower.
     #[test]
     fn uneven_block_takes_the_slowest_chunk() {
+        // (Dimension 0's links carry 3/4 + 3/8 of h at 90e9, dimension 1's 1/8 + 1/2 at 45e9:
+        // both less than chunk B's path, which binds here.)
         let t = Torus { dims: [4, 4, 4] };
         let h: f64 = 1e9 / 2.0;
         let a: f64 = 0.75 * h / 90e9 + 0.125 * h / 45e9;
         let b = 0.5 * h / 45e9 + 0.375 * h / 90e9;
         let got = t.reduce_scatter_in_slice_s(1e9, [4, 2, 1], &ICI);
         assert!(close(got, a.max(b) + 4e-6), "{got}");
+    }
+
+    /// Uneven block [2, 4, 1] on a 2 × 8 slice (as a data-parallel group of 8 with tp 2): a
+    /// dimension of 2 (one link) and a line of 4 (one link's rate). Each chunk's path is
+    /// 1/2 + 3/8 = 3/4 + 1/8 = 7/8 of h = B/2, but the 4-line carries 3/8 + 3/4 = 9/8 of h:
+    /// the line's links bind, not the slowest chunk.
+    #[test]
+    fn uneven_block_is_bound_by_its_busiest_dimensions_links() {
+        let t = Torus { dims: [2, 8, 1] };
+        let h: f64 = 1e9 / 2.0;
+        let chunk = 0.875 * h / 45e9;
+        let line = 1.125 * h / 45e9;
+        let got = t.reduce_scatter_in_slice_s(1e9, [2, 4, 1], &ICI);
+        assert!(close(got, line + 4e-6), "{got} vs {}", line + 4e-6);
+        assert!(got > chunk + 4e-6 * 1.0001);
     }
 
     /// Uniform all-to-all on a closed ring of 8: bisection L·n·a / (4(n−1)·2·link) =

@@ -213,3 +213,26 @@ fn a_plan_without_padded_ops_skips_the_padded_capacity() {
     assert!(g.padded && g.padded_a2a);
     assert!(g.pad_m.iter().all(|&m| m > 0.0), "{:?}", g.pad_m);
 }
+
+#[test]
+fn overlapped_param_gathers_with_combined_passes_are_refused_by_name() {
+    // Why: combined 1F1B passes run merged op lists with no per-layer forward start to hold a
+    // parameter-gather bucket at; the event level names the two settings instead of running
+    // the gathers where no framework does.
+    let mut inp = input(model(8), plan(4, 1, 1, 4, 2), 1);
+    inp.overlap.ep_comm = true;
+    inp.overlap.param_gather = true;
+    let k = crate::sim::test_setup::knobs(inp.accelerator.tdp_w, 2, 2);
+    match Graph::new(&inp, k) {
+        Err(EventStepError::Plan(m)) => {
+            assert!(
+                m.contains("overlap_param_gather") && m.contains("overlap_ep_comm"),
+                "{m}"
+            )
+        }
+        other => panic!("accepted: {:?}", other.map(|g| g.gpus())),
+    }
+    // Either alone runs.
+    inp.overlap.ep_comm = false;
+    assert!(Graph::new(&inp, k).is_ok());
+}
