@@ -1,12 +1,13 @@
 //! The distributed optimizer's parameter all-gathers under the next step's first forward
 //! (`training.overlap_param_gather`): one bucket per layer, in forward order across the chunks.
 //!
-//! Megatron-LM's distributed optimizer with `--overlap-param-gather` (NVIDIA/Megatron-LM
-//! `megatron/core/distributed/distributed_data_parallel.py` `_make_forward_pre_hook`, and
-//! `param_and_grad_buffer.py` `start_param_sync` / `finish_param_sync`; 2024) dispatches only
-//! the first bucket's all-gather after the optimizer step; each module's forward pre-hook waits
-//! for its own bucket's all-gather and dispatches the next one's (`next_param_gather_bucket_group`,
-//! buckets in forward order across the model chunks). So bucket `k + 1` gathers while layer `k`
+//! Megatron-LM's distributed optimizer with `--overlap-param-gather` (NVIDIA/Megatron-LM at
+//! d98e8a6, `megatron/core/distributed/distributed_data_parallel.py` L517-551
+//! `_make_forward_pre_hook`, L369-378 each bucket group's `next_param_gather_bucket_group` in
+//! forward order across the model chunks; `param_and_grad_buffer.py` L538-573
+//! `finish_param_sync`: wait for this bucket's all-gather, then `start_param_sync` of the next)
+//! dispatches only the first bucket's all-gather after the optimizer step; each module's
+//! forward pre-hook waits for its own bucket's all-gather and dispatches the next one's. So bucket `k + 1` gathers while layer `k`
 //! computes its first forward, and a layer waits for its bucket. As the fast path
 //! (`sim::step::param_gather`): one bucket per layer of a chunk, each `1 / layers` of the
 //! chunk's gathers; the first bucket of the step's first chunk is requested at the step's start
