@@ -139,9 +139,17 @@ impl Torus {
 
     /// The dimension-ordered route from chip `a` to chip `b` of one slice (the ICI's routing:
     /// dimension 0 first, then 1, then 2; along each, the shorter way round the ring through
-    /// the wrap-around link, ties the positive way): `hop(chip, dim, negative)` for every link
-    /// crossed, the link leaving `chip` along `dim`. A dimension of 2 has one link each way
-    /// between its two chips, reported as positive. Returns the hop count.
+    /// the wrap-around link): `hop(chip, dim, negative)` for every link crossed, the link
+    /// leaving `chip` along `dim`. A dimension of 2 has one link each way between its two
+    /// chips, reported as positive. Returns the hop count.
+    ///
+    /// Ties (half-way round an even ring) go the positive way from a chip at an even
+    /// coordinate along that dimension, the negative way from an odd one: the half-way pairs
+    /// then load both directions alike (exactly when half the ring is even, as on rings of 4,
+    /// 8, 16), as the published TPU all-to-all cost takes them (every link of a bidirectional
+    /// ring equally loaded: an all-to-all costs a quarter of an all-gather, Austin et al. 2025,
+    /// "How to Scale Your Model", Part 3 "Sharded Matrices"). All ties one way loaded the
+    /// positive links with every half-way pair: 1.5x the balanced load on a ring of 4.
     pub fn route(&self, a: u64, b: u64, mut hop: impl FnMut(u64, usize, bool)) -> u32 {
         let mut at = self.coords(a);
         let to = self.coords(b);
@@ -152,7 +160,8 @@ impl Torus {
                 continue;
             }
             let fwd = (to[d] + n - at[d]) % n;
-            let (neg, steps) = if n == 2 || fwd <= n - fwd {
+            let tie_neg = fwd == n - fwd && at[d] % 2 == 1;
+            let (neg, steps) = if n == 2 || (fwd <= n - fwd && !tie_neg) {
                 (false, fwd)
             } else {
                 (true, n - fwd)
@@ -434,8 +443,8 @@ mod tests {
         let a = t.chip_at([0, 0, 0]);
         let b = t.chip_at([3, 2, 1]);
         let hops = t.route(a, b, |c, d, neg| links.push((t.coords(c), d, neg)));
-        // x: 0 -> 3 is one hop back through the wrap-around; y: 0 -> 2 two hops (tie: +);
-        // z: one hop.
+        // x: 0 -> 3 is one hop back through the wrap-around; y: 0 -> 2 two hops (tie, from an
+        // even coordinate: +); z: one hop.
         assert_eq!(hops, 4);
         assert_eq!(
             links,
@@ -446,6 +455,12 @@ mod tests {
                 ([3, 2, 0], 2, false),
             ]
         );
+        // A tie from an odd coordinate goes the negative way (y: 1 -> 3 through 0).
+        let mut odd = Vec::new();
+        t.route(t.chip_at([0, 1, 0]), t.chip_at([0, 3, 0]), |c, d, neg| {
+            odd.push((t.coords(c), d, neg))
+        });
+        assert_eq!(odd, vec![([0, 1, 0], 1, true), ([0, 0, 0], 1, true)]);
         // Every pair: hops = torus distance, the same both ways.
         let dist = |x: u32, y: u32, n: u32| {
             let f = (y + n - x) % n;

@@ -1168,18 +1168,18 @@ fn an_einsum_moe_plan_agrees() {
         assert_eq!(r.contention.total(), 0, "{}", r.show());
         assert!(r.worst() <= EXACT, "beyond {EXACT}: {}", r.show());
     }
-    // On a torus the two models already part on the Megatron-LM flow's all-to-alls (the fast
-    // path -3.9 % on this plan, 2026-12-02: the ICI all-to-all, not this layer); the einsum
-    // layer's fixed all-to-alls may add no more than a point to that gap.
+    // On a torus: the two models parted on the Megatron-LM flow's all-to-alls (the fast path
+    // -3.8 % on this plan, 2026-12-02) while the event level sent every half-way pair of the
+    // ring of 4 the positive way (1.5x the balanced link load, `Torus::route`); and the fast
+    // path priced the einsum layer's fixed all-to-alls from one rank's bytes, the others as
+    // sending nothing (the bisection bound cut by the group size: `uniform_all_to_all_s`).
+    // Both layers now agree there too.
     let (tpu, tpu_megatron) = (run(None, true, true), run(None, true, false));
     println!("{}\n{}", tpu.show(), tpu_megatron.show());
-    assert_eq!(tpu.contention.total(), 0, "{}", tpu.show());
-    assert!(
-        tpu.worst() <= tpu_megatron.worst() + 0.01,
-        "{}\n{}",
-        tpu.show(),
-        tpu_megatron.show()
-    );
+    for r in [&tpu, &tpu_megatron] {
+        assert_eq!(r.contention.total(), 0, "{}", r.show());
+        assert!(r.worst() <= EXACT, "beyond {EXACT}: {}", r.show());
+    }
     // Fixed sizes: the routing moves neither model's step.
     assert_eq!(balanced.fast_s, hot.fast_s);
     assert!((balanced.event_s / hot.event_s - 1.0).abs() < 1e-9);

@@ -10,7 +10,7 @@ use crate::hardware::PriceKnobs;
 use crate::routing::{Placement, PlacementPolicy};
 use crate::scenario::RoutingChoice;
 use crate::sim::Knobs;
-use crate::workload::step_ops::{step_ops, KernelClass, Load, Op, Phase, RoutedBy, StageOps};
+use crate::workload::step_ops::{step_ops, Op, Phase, StageOps};
 use crate::workload::{FfnKind, ModelSpec, MoeSpec, ParallelPlan, PipelineKind, Recompute};
 
 mod order;
@@ -500,21 +500,7 @@ impl Graph {
             .collect();
         let tokens = plan.micro_batch_seqs as f64 * model.seq_len as f64;
         let assignments = tokens * ep as f64 * top_k as f64;
-        let by_max = |o: &Op| {
-            matches!(
-                o.load,
-                Load::Routed {
-                    by: RoutedBy::MaxLocalExpert,
-                    ..
-                }
-            )
-        };
-        let padded = stages.iter().any(|st| st.ops.iter().any(by_max));
-        let padded_a2a = stages.iter().any(|st| {
-            st.ops
-                .iter()
-                .any(|o| o.class == KernelClass::AllToAll && by_max(o))
-        });
+        let (padded, padded_a2a) = routing::padded(&stages);
         let mut routed_base = Vec::with_capacity(stages.len());
         let mut acc_base = 0;
         for st in &stages {

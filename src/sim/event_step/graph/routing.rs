@@ -224,3 +224,25 @@ impl Graph {
         }
     }
 }
+
+/// Whether some op of `stages` is sized by the group's largest expert count (Tutel's padded
+/// buffer, `RoutedBy::MaxLocalExpert`), and whether an all-to-all is: set once per graph (the
+/// op lists do not change with the routing).
+pub(super) fn padded(stages: &[super::Stage]) -> (bool, bool) {
+    let by_max = |o: &crate::workload::step_ops::Op| {
+        matches!(
+            o.load,
+            Load::Routed {
+                by: RoutedBy::MaxLocalExpert,
+                ..
+            }
+        )
+    };
+    let any = stages.iter().any(|st| st.ops.iter().any(by_max));
+    let a2a = stages.iter().any(|st| {
+        st.ops
+            .iter()
+            .any(|o| o.class == crate::workload::step_ops::KernelClass::AllToAll && by_max(o))
+    });
+    (any, a2a)
+}
