@@ -38,7 +38,7 @@ pub fn price_comm(op: &Op, fabric: &Fabric, group: Group, spin_w: f64) -> Priced
         KernelClass::AllReduce => fabric.all_reduce_s(bytes, group),
         KernelClass::AllGather => fabric.all_gather_s(bytes, group),
         KernelClass::ReduceScatter => fabric.reduce_scatter_s(bytes, group),
-        KernelClass::AllToAll => fabric.all_to_all_s(&[bytes], &[bytes], group),
+        KernelClass::AllToAll => fabric.uniform_all_to_all_s(bytes, group),
         KernelClass::SendRecv => fabric.p2p_s(bytes, group.ranks_per_node < 2),
         _ => 0.0,
     };

@@ -139,9 +139,17 @@ impl Torus {
 
     /// The dimension-ordered route from chip `a` to chip `b` of one slice (the ICI's routing:
     /// dimension 0 first, then 1, then 2; along each, the shorter way round the ring through
-    /// the wrap-around link, ties the positive way): `hop(chip, dim, negative)` for every link
-    /// crossed, the link leaving `chip` along `dim`. A dimension of 2 has one link each way
-    /// between its two chips, reported as positive. Returns the hop count.
+    /// the wrap-around link): `hop(chip, dim, negative)` for every link crossed, the link
+    /// leaving `chip` along `dim`. A dimension of 2 has one link each way between its two
+    /// chips, reported as positive. Returns the hop count.
+    ///
+    /// Ties (half-way round an even ring) go the positive way from a chip at an even
+    /// coordinate along that dimension, the negative way from an odd one: the half-way pairs
+    /// then load both directions alike (exactly when half the ring is even, as on rings of 4,
+    /// 8, 16), as the published TPU all-to-all cost takes them (every link of a bidirectional
+    /// ring equally loaded: an all-to-all costs a quarter of an all-gather, Austin et al. 2025,
+    /// "How to Scale Your Model", Part 3 "Sharded Matrices"). All ties one way loaded the
+    /// positive links with every half-way pair: 1.5x the balanced load on a ring of 4.
     pub fn route(&self, a: u64, b: u64, mut hop: impl FnMut(u64, usize, bool)) -> u32 {
         let mut at = self.coords(a);
         let to = self.coords(b);
@@ -152,7 +160,8 @@ impl Torus {
                 continue;
             }
             let fwd = (to[d] + n - at[d]) % n;
-            let (neg, steps) = if n == 2 || fwd <= n - fwd {
+            let tie_neg = fwd == n - fwd && at[d] % 2 == 1;
+            let (neg, steps) = if n == 2 || (fwd <= n - fwd && !tie_neg) {
                 (false, fwd)
             } else {
                 (true, n - fwd)
@@ -261,6 +270,8 @@ impl Torus {
         }
         let chunk = bytes / d as f64;
         let mut slowest = 0.0_f64;
+        // Time each dimension's links are busy with all the chunks' phases on it.
+        let mut on_dim = [0.0_f64; 3];
         for j in 0..d {
             let mut reached = 1.0;
             let mut t = 0.0;
@@ -268,12 +279,20 @@ impl Torus {
                 let i = dims[(j + p) % d];
                 let a = f64::from(block[i]);
                 reached *= a;
-                t += (a - 1.0) / reached * chunk / self.dim_bw(block, i, link);
+                let phase = (a - 1.0) / reached * chunk / self.dim_bw(block, i, link);
+                t += phase;
+                on_dim[i] += phase;
             }
             slowest = slowest.max(t);
         }
+        // The chunks run at once, so a dimension's links carry every chunk's phase on it: on a
+        // block of unequal sides the rotated chunks' phases on the longer dimension add up to
+        // more than any one chunk's path (on [2, 4], the 4-line carries 3/4 + 3/8 of a chunk,
+        // a chunk's path 7/8), and the links' rate, not the slowest chunk, bounds the ring.
+        // Equal on a cube (every dimension carries every phase position once).
+        let busiest = on_dim.iter().copied().fold(0.0_f64, f64::max);
         let steps: f64 = dims.iter().map(|&i| f64::from(block[i]) - 1.0).sum();
-        slowest + steps * link.latency_s
+        slowest.max(busiest) + steps * link.latency_s
     }
 
     /// All-to-all within one slice over `block` [s], without the launch latency: the larger of
@@ -373,12 +392,29 @@ mod tests {
     /// 1/2·h/45e9 + 3/8·h/90e9, h = B/2; B is slower.
     #[test]
     fn uneven_block_takes_the_slowest_chunk() {
+        // (Dimension 0's links carry 3/4 + 3/8 of h at 90e9, dimension 1's 1/8 + 1/2 at 45e9:
+        // both less than chunk B's path, which binds here.)
         let t = Torus { dims: [4, 4, 4] };
         let h: f64 = 1e9 / 2.0;
         let a: f64 = 0.75 * h / 90e9 + 0.125 * h / 45e9;
         let b = 0.5 * h / 45e9 + 0.375 * h / 90e9;
         let got = t.reduce_scatter_in_slice_s(1e9, [4, 2, 1], &ICI);
         assert!(close(got, a.max(b) + 4e-6), "{got}");
+    }
+
+    /// Uneven block [2, 4, 1] on a 2 × 8 slice (as a data-parallel group of 8 with tp 2): a
+    /// dimension of 2 (one link) and a line of 4 (one link's rate). Each chunk's path is
+    /// 1/2 + 3/8 = 3/4 + 1/8 = 7/8 of h = B/2, but the 4-line carries 3/8 + 3/4 = 9/8 of h:
+    /// the line's links bind, not the slowest chunk.
+    #[test]
+    fn uneven_block_is_bound_by_its_busiest_dimensions_links() {
+        let t = Torus { dims: [2, 8, 1] };
+        let h: f64 = 1e9 / 2.0;
+        let chunk = 0.875 * h / 45e9;
+        let line = 1.125 * h / 45e9;
+        let got = t.reduce_scatter_in_slice_s(1e9, [2, 4, 1], &ICI);
+        assert!(close(got, line + 4e-6), "{got} vs {}", line + 4e-6);
+        assert!(got > chunk + 4e-6 * 1.0001);
     }
 
     /// Uniform all-to-all on a closed ring of 8: bisection L·n·a / (4(n−1)·2·link) =
@@ -407,8 +443,8 @@ mod tests {
         let a = t.chip_at([0, 0, 0]);
         let b = t.chip_at([3, 2, 1]);
         let hops = t.route(a, b, |c, d, neg| links.push((t.coords(c), d, neg)));
-        // x: 0 -> 3 is one hop back through the wrap-around; y: 0 -> 2 two hops (tie: +);
-        // z: one hop.
+        // x: 0 -> 3 is one hop back through the wrap-around; y: 0 -> 2 two hops (tie, from an
+        // even coordinate: +); z: one hop.
         assert_eq!(hops, 4);
         assert_eq!(
             links,
@@ -419,6 +455,12 @@ mod tests {
                 ([3, 2, 0], 2, false),
             ]
         );
+        // A tie from an odd coordinate goes the negative way (y: 1 -> 3 through 0).
+        let mut odd = Vec::new();
+        t.route(t.chip_at([0, 1, 0]), t.chip_at([0, 3, 0]), |c, d, neg| {
+            odd.push((t.coords(c), d, neg))
+        });
+        assert_eq!(odd, vec![([0, 1, 0], 1, true), ([0, 0, 0], 1, true)]);
         // Every pair: hops = torus distance, the same both ways.
         let dist = |x: u32, y: u32, n: u32| {
             let f = (y + n - x) % n;

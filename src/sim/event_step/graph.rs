@@ -14,7 +14,10 @@ use crate::workload::step_ops::{step_ops, Op, Phase, StageOps};
 use crate::workload::{FfnKind, ModelSpec, MoeSpec, ParallelPlan, PipelineKind, Recompute};
 
 mod order;
+mod param_gather;
 mod routing;
+
+pub(super) use param_gather::ParamGather;
 
 pub(super) use order::{dualpipe, interleaved, one_f_one_b, PassTable};
 
@@ -101,6 +104,9 @@ pub(super) struct Stage {
     pub groups: Vec<(u32, u32)>,
     /// For each op of `ops`: the gather group it starts, or [`NONE`].
     pub group_at: Vec<u32>,
+    /// The distributed optimizer's parameter-gather buckets under the first forward
+    /// (`overlap_param_gather`; empty otherwise).
+    pub pg: ParamGather,
 }
 
 impl Stage {
@@ -170,8 +176,12 @@ pub(super) struct Graph {
     /// `recv[j] / ep`.
     pub pairs: Vec<f64>,
     /// The all-to-alls carry a buffer padded to the group's largest expert count (Tutel,
-    /// `RoutedBy::MaxLocalExpert`): every rank sends every other the same bytes.
+    /// `RoutedBy::MaxLocalExpert`): every rank sends every other the same bytes. Set once from
+    /// the op lists (they do not change with the routing).
     pub padded_a2a: bool,
+    /// Some op (compute or all-to-all) is sized by the group's largest expert count: only then
+    /// does `set_routing` work out `pad_m` (a pass over every GPU's slots per MoE layer).
+    pub padded: bool,
     /// Per MoE layer: the group's padded capacity per local expert (its largest slot load times
     /// the layer's sampling factor, `EventStepInput::pad_spread`), what padded ops are sized by.
     pub pad_m: Vec<f64>,
@@ -246,11 +256,6 @@ impl Graph {
                 model.layers
             )));
         }
-        if input.overlap.param_gather {
-            return Err(EventStepError::Plan(
-                "overlap_param_gather (the parameter all-gather under the next forward) is modelled by the fast path only; run this scenario without --event-level, or set training.overlap_param_gather = false to compare the levels".into(),
-            ));
-        }
         // Interleaving: the model is cut into `pp * v` virtual stages of contiguous layers;
         // stage `s` holds virtual stages `s, s + pp, ...` (Megatron-LM's model chunks). The op
         // lists of a virtual stage are those of a `pp * v`-stage pipeline (sends at its
@@ -285,6 +290,13 @@ impl Graph {
                 plan.zero_stage, plan.recompute
             )));
         }
+        if combine && input.overlap.param_gather {
+            // The combined passes' merged op lists have no per-layer forward start to hook the
+            // parameter-gather buckets on.
+            return Err(EventStepError::Plan(
+                "overlap_param_gather with overlap_ep_comm (combined 1F1B) is modelled by the fast path only; run this scenario without --event-level, or set one of them to false to compare the levels".into(),
+            ));
+        }
         let price_knobs = PriceKnobs {
             power_limit_w: knobs.power_limit_w,
             precision: plan.precision,
@@ -306,6 +318,7 @@ impl Graph {
                 // the chunks' syncs first, then their optimizer-phase ops.
                 let mut opt_ops = Vec::new();
                 let mut chunks = Vec::with_capacity(v as usize);
+                let mut opt_rng = Vec::with_capacity(v as usize);
                 for c in 0..v {
                     let vs = match (dual, c) {
                         (false, _) => (c * pp + s) as usize,
@@ -331,6 +344,7 @@ impl Graph {
                     let b0 = all.len() as u32;
                     all.extend(st.backward);
                     let p0 = per_step.len() as u32;
+                    let o0 = opt_ops.len() as u32;
                     for o in st.per_step {
                         if o.phase == Phase::Optimizer {
                             opt_ops.push(o);
@@ -347,8 +361,18 @@ impl Graph {
                         last: vs + 1 == nvs as usize,
                         groups: [(0, 0); 2],
                     });
+                    opt_rng.push((o0, opt_ops.len() as u32));
                 }
+                let base = per_step.len() as u32;
                 per_step.extend(opt_ops);
+                // Under DualPipe the fast path keeps the gathers after the optimizer too.
+                let pg = if input.overlap.param_gather && !dual {
+                    let opt: Vec<(u32, u32)> =
+                        opt_rng.iter().map(|&(a, b)| (base + a, base + b)).collect();
+                    ParamGather::new(&all, &chunks, &per_step, &opt)
+                } else {
+                    ParamGather::default()
+                };
                 let fixed = all
                     .iter()
                     .chain(per_step.iter())
@@ -445,6 +469,7 @@ impl Graph {
                     sends,
                     groups,
                     group_at,
+                    pg,
                 }
             })
             .collect::<Vec<_>>();
@@ -475,6 +500,7 @@ impl Graph {
             .collect();
         let tokens = plan.micro_batch_seqs as f64 * model.seq_len as f64;
         let assignments = tokens * ep as f64 * top_k as f64;
+        let (padded, padded_a2a) = routing::padded(&stages);
         let mut routed_base = Vec::with_capacity(stages.len());
         let mut acc_base = 0;
         for st in &stages {
@@ -510,7 +536,8 @@ impl Graph {
             dropped: 0.0,
             price_knobs,
             pairs: Vec::new(),
-            padded_a2a: false,
+            padded_a2a,
+            padded,
             pad_m: Vec::new(),
             pair_flow_max: PAIR_FLOW_MAX,
             node_pairs: false,

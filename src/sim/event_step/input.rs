@@ -18,8 +18,8 @@ pub struct Overlap {
     /// (Megatron-LM `--overlap-moe-expert-parallel-comm`).
     pub ep_comm: bool,
     /// The distributed optimizer's parameter all-gather under the next forward
-    /// (`training.overlap_param_gather`): modelled by the fast path only; the event level
-    /// refuses it (`Graph::new`) rather than charge the gathers exposed.
+    /// (`training.overlap_param_gather`): a bucket per layer gathered ahead of the step's
+    /// first forward through it (`graph::ParamGather`), instead of after the optimizer.
     pub param_gather: bool,
 }
 

@@ -292,9 +292,9 @@ impl Paths {
     /// dimension-`d` link, and by translation symmetry each chip's out-link carries the same
     /// share: a source sends `B / (n − 1)` to each of the `n / a` chips at offset `o` along `d`,
     /// which crosses `h(o)` links, so a link carries `B · n · H / ((n − 1) · a)` with `H` the
-    /// hop sum of the offsets routed its way (on a closed ring the shorter way round, ties the
-    /// positive way as [`Torus::route`]; `H ≈ a²/8` each way, the bisection bound `a·B/8` per
-    /// link). On a line (a partial dimension) the middle links carry `⌊a/2⌋·⌈a/2⌉` pairs' hops
+    /// hop sum of the offsets routed its way (on a closed ring the shorter way round, the
+    /// half-way pairs half each way as [`Torus::route`] splits them; `H = a²/8` each way on an
+    /// even ring, the bisection bound `a·B/8` per link). On a line (a partial dimension) the middle links carry `⌊a/2⌋·⌈a/2⌉` pairs' hops
     /// each way; a dimension of 2 has one link per chip.
     pub fn torus_a2a_load(&self, fabric: &Fabric, g: Group) -> Option<([f64; 6], f64)> {
         let t = self.torus?;
@@ -316,16 +316,20 @@ impl Paths {
             if t.dims[d] == 2 {
                 load[2 * d] = per;
             } else if a == t.dims[d] {
-                let (mut pos, mut neg) = (0u32, 0u32);
+                // Half-way pairs split over both ways (`Torus::route`'s parity rule).
+                let (mut pos, mut neg) = (0.0f64, 0.0f64);
                 for o in 1..a {
-                    if o <= a - o {
-                        pos += o;
+                    if o == a - o {
+                        pos += f64::from(o) / 2.0;
+                        neg += f64::from(o) / 2.0;
+                    } else if o < a - o {
+                        pos += f64::from(o);
                     } else {
-                        neg += a - o;
+                        neg += f64::from(a - o);
                     }
                 }
-                load[2 * d] = per * f64::from(pos);
-                load[2 * d + 1] = per * f64::from(neg);
+                load[2 * d] = per * pos;
+                load[2 * d + 1] = per * neg;
             } else {
                 let mid = f64::from(a / 2) * f64::from(a.div_ceil(2));
                 load[2 * d] = per * mid;

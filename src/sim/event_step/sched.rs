@@ -97,6 +97,10 @@ struct Gpu {
     /// The last two requested groups and the gather count that completes each.
     marks: [(u32, u32, u32); 2],
     requests: u32,
+    /// `overlap_param_gather`: the next parameter-gather bucket to request on the ZeRO-3
+    /// stream, and the next one the first forward waits for (`Stage::pg`).
+    pg_next: u32,
+    pg_seen: u32,
     /// All-to-all stream (combined 1F1B): all-to-alls to issue in order (op index, backward?,
     /// micro-batch, model chunk), one in flight; counts issued and completed over the step, the
     /// count at the current pass's start and the count a blocked GPU waits for.
@@ -285,6 +289,8 @@ impl<'a> Sched<'a> {
                     z3_wait: 0,
                     marks: [(NONE, NONE, 0); 2],
                     requests: 0,
+                    pg_next: 0,
+                    pg_seen: 0,
                     epq: VecDeque::new(),
                     ep_active: false,
                     ep_issued: 0,
@@ -327,6 +333,13 @@ impl<'a> Sched<'a> {
         for gi in 0..self.gpus.len() {
             let st = &self.g.stages[self.stage_of(gi)];
             self.gpus[gi].pf = next_group(st, 0, None).unwrap_or((st.order.len() as u32, 0));
+        }
+        // The first parameter-gather bucket goes out as the step starts (the previous step's
+        // optimizer has just ended).
+        for gi in 0..self.gpus.len() {
+            if self.g.stages[self.stage_of(gi)].pg.on() {
+                self.request_pg(gi, 0, 0, out);
+            }
         }
         for gi in 0..self.gpus.len() {
             self.advance(gi, 0, out);

@@ -148,3 +148,91 @@ fn every_op_runs_in_combined_1f1b_passes() {
         bad.join("\n")
     );
 }
+
+#[test]
+fn a_padded_ops_record_carries_the_padded_rows_it_was_priced_at() {
+    // Why: a Tutel expert GEMM (dynamic capacity) runs over `E_local x capacity` rows, the
+    // group's largest (rank, expert) count per local expert; its price was sized so, but its
+    // record took the rank's received load (all its experts' tokens) as that count, 8x the
+    // FLOPs here on one rank of 8 experts, and insensitive to the skew that sizes the buffer.
+    use crate::workload::step_ops::{ExpertKernel, MoeImpl};
+    let mut inp = input(model(8), plan(1, 1, 1, 1, 2), 1);
+    inp.ops_config.moe_impl = MoeImpl::Tutel;
+    inp.ops_config.expert_kernel = ExpertKernel::Padded;
+    let k = crate::sim::test_setup::knobs(inp.accelerator.tdp_w, 2, 2);
+    let g = Graph::new(&inp, k).unwrap();
+    assert!(
+        g.padded,
+        "a Tutel plan with dynamic capacity pads its expert ops"
+    );
+    let fc1 = g.stages[0]
+        .ops
+        .iter()
+        .find(|o| o.name == "moe.expert_fc1" && o.phase == Phase::Forward)
+        .expect("Tutel's expert GEMM")
+        .clone();
+    let flops_of = |shares: &[f64]| {
+        let r = event_step(&inp, shares, k, true).unwrap();
+        let x = r
+            .records
+            .iter()
+            .find(|x| x.name == "moe.expert_fc1" && x.phase == Phase::Forward)
+            .expect("a record of the expert GEMM");
+        x.flops
+    };
+    let layers = inp.model.moe_layers() as usize;
+    // Balanced: every expert's count is the mean, so the padded rows are the op list's own.
+    let balanced = flops_of(&vec![1.0 / 8.0; layers * 8]);
+    assert!(
+        (balanced / fc1.flops - 1.0).abs() < 1e-9,
+        "{balanced} vs {}",
+        fc1.flops
+    );
+    // Skewed: the largest expert (0.30 of the assignments) sets every expert's rows.
+    let row = [0.30, 0.20, 0.10, 0.10, 0.10, 0.10, 0.05, 0.05];
+    let skewed = flops_of(&row.repeat(layers));
+    assert!(
+        (skewed / balanced - 0.30 * 8.0).abs() < 1e-9,
+        "{skewed} vs {balanced}"
+    );
+}
+
+#[test]
+fn a_plan_without_padded_ops_skips_the_padded_capacity() {
+    // Why: the padded capacity (`Graph::pad_m`) is a pass over every GPU's slots per MoE layer
+    // and step; only plans with ops sized by it (Tutel's dynamic capacity) need it.
+    let inp = input(model(8), plan(4, 1, 1, 4, 2), 1);
+    let k = crate::sim::test_setup::knobs(inp.accelerator.tdp_w, 2, 2);
+    let g = Graph::new(&inp, k).unwrap();
+    assert!(!g.padded && !g.padded_a2a);
+    assert!(g.pad_m.iter().all(|&m| m == 0.0), "{:?}", g.pad_m);
+    let mut tutel = inp.clone();
+    tutel.ops_config.moe_impl = crate::workload::step_ops::MoeImpl::Tutel;
+    tutel.ops_config.expert_kernel = crate::workload::step_ops::ExpertKernel::Padded;
+    let g = Graph::new(&tutel, k).unwrap();
+    assert!(g.padded && g.padded_a2a);
+    assert!(g.pad_m.iter().all(|&m| m > 0.0), "{:?}", g.pad_m);
+}
+
+#[test]
+fn overlapped_param_gathers_with_combined_passes_are_refused_by_name() {
+    // Why: combined 1F1B passes run merged op lists with no per-layer forward start to hold a
+    // parameter-gather bucket at; the event level names the two settings instead of running
+    // the gathers where no framework does.
+    let mut inp = input(model(8), plan(4, 1, 1, 4, 2), 1);
+    inp.overlap.ep_comm = true;
+    inp.overlap.param_gather = true;
+    let k = crate::sim::test_setup::knobs(inp.accelerator.tdp_w, 2, 2);
+    match Graph::new(&inp, k) {
+        Err(EventStepError::Plan(m)) => {
+            assert!(
+                m.contains("overlap_param_gather") && m.contains("overlap_ep_comm"),
+                "{m}"
+            )
+        }
+        other => panic!("accepted: {:?}", other.map(|g| g.gpus())),
+    }
+    // Either alone runs.
+    inp.overlap.ep_comm = false;
+    assert!(Graph::new(&inp, k).is_ok());
+}

@@ -216,20 +216,30 @@ fn overlapped_param_gather_leaves_the_first_bucket_on_the_step() {
     assert!(on.comm_s < off.comm_s);
 }
 
-/// The event level does not model `overlap_param_gather`: it refuses it by name instead of
-/// charging the gathers exposed behind the fast path's back.
+/// The event level runs `overlap_param_gather` too (its buckets on a side stream under the first
+/// forward): it takes the scenario and hides the gathers as the fast path does.
 #[test]
-fn the_event_level_refuses_overlapped_param_gathers() {
-    use crate::sim::event_step::{EventStepError, EventStepInput, EventStepModel};
+fn the_event_level_hides_overlapped_param_gathers_too() {
+    use crate::sim::event_step::{EventStepInput, EventStepModel};
     let s = scenario();
-    let mut job = s.dense.clone().expect("job");
-    job.schedule.overlap_param_gather = true;
-    let knobs = StepModel::new(&job, &s.cluster)
-        .expect("op list")
-        .full_knobs();
-    let mut ev = EventStepModel::new(EventStepInput::from_job(&job, &s.cluster));
-    match ev.step(&[], knobs, false) {
-        Err(EventStepError::Plan(m)) => assert!(m.contains("overlap_param_gather"), "{m}"),
-        other => panic!("accepted: {:?}", other.map(|e| e.time_s)),
-    }
+    let time = |on: bool| {
+        let mut job = s.dense.clone().expect("job");
+        job.schedule.overlap_param_gather = on;
+        let mut sm = StepModel::new(&job, &s.cluster).expect("op list");
+        let knobs = sm.full_knobs();
+        let fast = sm.step(&[], knobs).time_s;
+        let mut ev = EventStepModel::new(EventStepInput::from_job(&job, &s.cluster));
+        let event = ev
+            .step(&[], knobs, false)
+            .expect("the event level runs it")
+            .time_s;
+        (fast, event)
+    };
+    let ((fast_off, ev_off), (fast_on, ev_on)) = (time(false), time(true));
+    let (saved_fast, saved_ev) = (fast_off - fast_on, ev_off - ev_on);
+    assert!(saved_ev > 0.0, "{ev_off} -> {ev_on}");
+    assert!(
+        (saved_ev - saved_fast).abs() <= 0.02 * fast_off,
+        "saved {saved_ev} s at event level, {saved_fast} s on the fast path"
+    );
 }

@@ -95,37 +95,28 @@ impl Graph {
             }
         }
         self.slot_off.push(self.slot_load.len() as u32);
-        self.padded_a2a = self.stages.iter().any(|st| {
-            st.ops.iter().any(|o| {
-                o.class == crate::workload::step_ops::KernelClass::AllToAll
-                    && matches!(
-                        o.load,
-                        Load::Routed {
-                            by: RoutedBy::MaxLocalExpert,
-                            ..
-                        }
-                    )
-            })
-        });
         // Tutel pads every (source, expert) pair to one capacity, the largest count in the
         // group (all-reduce MAX), lifted by the layer's sampling spread (as the fast path's
         // `routed_layer`): every rank's padded ops are sized by it, and each rank's all-to-all
         // share is that of the largest expert, `M / ep` rows per local expert to every peer,
-        // whatever it was routed.
+        // whatever it was routed. Only plans with padded ops read it (`Graph::padded`); the
+        // others keep it at 0 and skip the pass over every GPU's slots.
         self.pad_m.clear();
         self.pad_m.resize(nl, 0.0);
-        for ml in 0..nl {
-            let mut m = 0.0f64;
-            for g in 0..gpus {
-                let k = g * nl + ml;
-                let slots =
-                    &self.slot_load[self.slot_off[k] as usize..self.slot_off[k + 1] as usize];
-                m = slots.iter().copied().fold(m, f64::max);
-            }
-            self.pad_m[ml] = m * input.pad_spread.get(ml).copied().unwrap_or(1.0);
-            if self.padded_a2a {
+        if self.padded {
+            for ml in 0..nl {
+                let mut m = 0.0f64;
                 for g in 0..gpus {
-                    self.recv[g * nl + ml] = self.pad_m[ml];
+                    let k = g * nl + ml;
+                    let slots =
+                        &self.slot_load[self.slot_off[k] as usize..self.slot_off[k + 1] as usize];
+                    m = slots.iter().copied().fold(m, f64::max);
+                }
+                self.pad_m[ml] = m * input.pad_spread.get(ml).copied().unwrap_or(1.0);
+                if self.padded_a2a {
+                    for g in 0..gpus {
+                        self.recv[g * nl + ml] = self.pad_m[ml];
+                    }
                 }
             }
         }
@@ -176,31 +167,39 @@ impl Graph {
     }
 
     fn price_routed(&mut self, input: &EventStepInput) {
-        let nl = self.moe_layers as usize;
         self.routed_price.clear();
         for g in 0..self.gpus() {
             let st = &self.stages[g / self.ep as usize];
             for &i in &st.routed {
                 let op = &st.ops[i as usize];
-                let ml = op.layer.and_then(|l| self.moe_of[l as usize]);
-                let tokens = match (ml, op.load) {
-                    (Some(ml), Load::Routed { by, .. }) => {
-                        let k = g * nl + ml as usize;
-                        let slots = &self.slot_load
-                            [self.slot_off[k] as usize..self.slot_off[k + 1] as usize];
-                        match by {
-                            RoutedBy::RankReceived => self.recv[k],
-                            RoutedBy::LocalExpert(x) => {
-                                slots.get(x as usize).copied().unwrap_or(0.0)
-                            }
-                            RoutedBy::MaxLocalExpert => self.pad_m[ml as usize],
-                        }
-                    }
-                    _ => 0.0,
-                };
+                let tokens = self.routed_tokens(g, op);
                 let p = price(&input.accelerator, &op.at_tokens(tokens), &self.price_knobs);
                 self.routed_price.push(p);
             }
+        }
+    }
+
+    /// The token count routed op `op` runs at on GPU `g` (what `Op::at_tokens` takes): the
+    /// rank's received load, one local expert's, or the group's padded capacity per local
+    /// expert (`RoutedBy::MaxLocalExpert`, Tutel's dynamic capacity); 0 outside an MoE layer.
+    /// Its price and its record (FLOPs, bytes) are both sized by it.
+    pub fn routed_tokens(&self, g: usize, op: &crate::workload::step_ops::Op) -> f64 {
+        let nl = self.moe_layers as usize;
+        let ml = op.layer.and_then(|l| self.moe_of[l as usize]);
+        match (ml, op.load) {
+            (Some(ml), Load::Routed { by, .. }) => {
+                let k = g * nl + ml as usize;
+                match by {
+                    RoutedBy::RankReceived => self.recv[k],
+                    RoutedBy::LocalExpert(x) => self.slot_load
+                        [self.slot_off[k] as usize..self.slot_off[k + 1] as usize]
+                        .get(x as usize)
+                        .copied()
+                        .unwrap_or(0.0),
+                    RoutedBy::MaxLocalExpert => self.pad_m[ml as usize],
+                }
+            }
+            _ => 0.0,
         }
     }
 
@@ -224,4 +223,26 @@ impl Graph {
             None => 0.0,
         }
     }
+}
+
+/// Whether some op of `stages` is sized by the group's largest expert count (Tutel's padded
+/// buffer, `RoutedBy::MaxLocalExpert`), and whether an all-to-all is: set once per graph (the
+/// op lists do not change with the routing).
+pub(super) fn padded(stages: &[super::Stage]) -> (bool, bool) {
+    let by_max = |o: &crate::workload::step_ops::Op| {
+        matches!(
+            o.load,
+            Load::Routed {
+                by: RoutedBy::MaxLocalExpert,
+                ..
+            }
+        )
+    };
+    let any = stages.iter().any(|st| st.ops.iter().any(by_max));
+    let a2a = stages.iter().any(|st| {
+        st.ops
+            .iter()
+            .any(|o| o.class == crate::workload::step_ops::KernelClass::AllToAll && by_max(o))
+    });
+    (any, a2a)
 }

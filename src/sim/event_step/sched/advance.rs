@@ -52,6 +52,21 @@ impl Sched<'_> {
                     self.gpus[gi].op += 1;
                     continue;
                 }
+                let k = st.pg.at.get(i).copied().unwrap_or(NONE);
+                if k != NONE && !pass.bwd && pass.mb == 0 && k >= self.gpus[gi].pg_seen {
+                    // `overlap_param_gather`: the first forward through this layer waits for
+                    // its bucket's gathers, then requests the next bucket's.
+                    self.request_pg(gi, k, now, out);
+                    // Buckets are requested in order: through bucket `k`, `buckets[k].1` gathers.
+                    let need = st.pg.buckets[k as usize].1;
+                    if self.gpus[gi].gathers_done < need {
+                        self.gpus[gi].z3_wait = need;
+                        self.block(gi, Block::Z3, now);
+                        return;
+                    }
+                    self.gpus[gi].pg_seen = k + 1;
+                    self.request_pg(gi, k + 1, now, out);
+                }
                 let grp = st.group_at[i];
                 if grp != NONE {
                     // ZeRO-3: this layer's gathers were requested a layer ahead (or now, for
@@ -130,6 +145,11 @@ impl Sched<'_> {
                 self.gpus[gi].end = now;
                 return;
             };
+            if st.pg.on() && op.name == "dp.param_gather" {
+                // Gathered in buckets under the first forward instead (`Stage::pg`).
+                self.gpus[gi].op += 1;
+                continue;
+            }
             if self.overlap.grad_sync && op.name == "dp.grad_sync" {
                 self.gpus[gi].op += 1;
                 continue;

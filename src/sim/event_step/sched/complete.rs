@@ -201,9 +201,10 @@ impl Sched<'_> {
             } else {
                 &st.per_step[i - n]
             };
-            // A routed op's FLOPs and bytes at this GPU's load.
+            // A routed op's FLOPs and bytes at the tokens it was priced at (a padded op at the
+            // group's capacity, not at this GPU's received load).
             let (flops, bytes) = if i < n && st.routed_slot[i] != NONE {
-                let o = op.at_tokens(g.received(gi, op.layer));
+                let o = op.at_tokens(g.routed_tokens(gi, op));
                 (o.flops, o.bytes)
             } else {
                 (op.flops, op.bytes)

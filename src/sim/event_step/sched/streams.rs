@@ -30,6 +30,23 @@ impl Sched<'_> {
         self.next_z3(gi, now, out);
     }
 
+    /// Request the parameter-gather buckets of GPU `gi` up to bucket `k` (`Stage::pg`, in
+    /// order) on its ZeRO-3 stream (the distributed optimizer's gathers run on their own
+    /// stream, as ZeRO-3's, and never in a plan with ZeRO-3's).
+    pub(super) fn request_pg(&mut self, gi: usize, k: u32, now: u64, out: &mut Vec<(SimTime, Ev)>) {
+        let st = &self.g.stages[self.stage_of(gi)];
+        let x = &mut self.gpus[gi];
+        while x.pg_next <= k && (x.pg_next as usize) < st.pg.buckets.len() {
+            let (a, b) = st.pg.buckets[x.pg_next as usize];
+            for j in a..b {
+                x.z3q.push_back((PARAM_GATHER | j, 0));
+            }
+            x.gathers_req += b - a;
+            x.pg_next += 1;
+        }
+        self.next_z3(gi, now, out);
+    }
+
     /// Issue the next collective of GPU `gi`'s ZeRO-3 stream if it is free.
     pub(super) fn next_z3(&mut self, gi: usize, now: u64, out: &mut Vec<(SimTime, Ev)>) {
         if self.gpus[gi].z3_active {
@@ -47,6 +64,13 @@ impl Sched<'_> {
             let (j, bytes) = self.buckets[s][c as usize][k as usize];
             let op = &g.stages[s].per_step[j as usize];
             self.issue_on(gi, op, bytes, ONCE, Stream::Z3(2), now, out);
+            return;
+        }
+        if i & PARAM_GATHER != 0 {
+            // A parameter-gather bucket's share of one of the stage's `dp.param_gather` ops.
+            let (j, bytes) = g.stages[s].pg.ops[(i & !PARAM_GATHER) as usize];
+            let op = &g.stages[s].per_step[j as usize];
+            self.issue_on(gi, op, bytes, ONCE, Stream::Z3(1), now, out);
             return;
         }
         let op = &g.stages[s].ops[i as usize];
@@ -98,6 +122,10 @@ impl Sched<'_> {
 /// Marks a ZeRO-3 stream entry as a gradient bucket (chunk << 16 | bucket) instead of an op of
 /// the stage list.
 pub(super) const BUCKET: u32 = 1 << 31;
+
+/// Marks a ZeRO-3 stream entry as a parameter-gather bucket's all-gather (an index of
+/// `ParamGather::ops`) under `overlap_param_gather`.
+pub(super) const PARAM_GATHER: u32 = 1 << 30;
 
 /// The ZeRO-3 gather group after group `after` of pass `item` (the first of pass `item` if
 /// None) in program order: `(pass, group)`, or None if no pass after has one.
