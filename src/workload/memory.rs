@@ -786,7 +786,11 @@ mod tests {
                 Some(GradReduceDtype::Bf16),
                 MemoryStates::MixedAdamMainGradCopy,
             ),
-            (Framework::Megatron, None, MemoryStates::MixedAdamMainGradCopy),
+            (
+                Framework::Megatron,
+                None,
+                MemoryStates::MixedAdamMainGradCopy,
+            ),
             (
                 Framework::GptNeox,
                 Some(GradReduceDtype::Fp32),
@@ -822,7 +826,12 @@ mod tests {
                 ..plan(8, 1, 1, zero)
             };
             let states = MemoryStates::of(Framework::Megatron, false, grad_reduce);
-            memory_per_gpu_under(&m, &p, PipelineKind::OneFOneB, (Fp8Recipe::default(), states))
+            memory_per_gpu_under(
+                &m,
+                &p,
+                PipelineKind::OneFOneB,
+                (Fp8Recipe::default(), states),
+            )
         };
         let per_param = |b: &MemoryBreakdown| {
             (b.weights_bytes + b.grads_bytes + b.optimizer_bytes + b.step_transient_bytes) / n
@@ -830,15 +839,28 @@ mod tests {
         let fp32 = Some(GradReduceDtype::Fp32);
         for (precision, grad_reduce, plain, dist) in [
             (Precision::Fp16, None, 20.0, 4.0 + 16.0 / d),
-            (Precision::Bf16, Some(GradReduceDtype::Bf16), 20.0, 4.0 + 16.0 / d),
+            (
+                Precision::Bf16,
+                Some(GradReduceDtype::Bf16),
+                20.0,
+                4.0 + 16.0 / d,
+            ),
             (Precision::Bf16, fp32, 18.0, 6.0 + 12.0 / d),
             (Precision::Fp16, fp32, 18.0, 6.0 + 12.0 / d),
             (Precision::Fp32, None, 16.0, 8.0 + 8.0 / d),
         ] {
             let b = at(precision, 0, grad_reduce);
-            assert!((per_param(&b) - plain).abs() < 1e-9, "{precision:?} {grad_reduce:?}: {}", per_param(&b));
+            assert!(
+                (per_param(&b) - plain).abs() < 1e-9,
+                "{precision:?} {grad_reduce:?}: {}",
+                per_param(&b)
+            );
             let b = at(precision, 1, grad_reduce);
-            assert!((per_param(&b) - dist).abs() < 1e-9, "{precision:?} {grad_reduce:?} dist: {}", per_param(&b));
+            assert!(
+                (per_param(&b) - dist).abs() < 1e-9,
+                "{precision:?} {grad_reduce:?} dist: {}",
+                per_param(&b)
+            );
         }
         // The copy (4 B/param, 27 GB here) and the activations of one 4096-token micro-batch
         // (selective recompute, about 18 GB) never coexist: the peak takes the copy.

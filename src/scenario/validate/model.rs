@@ -1243,7 +1243,9 @@ mod tests {
                 &dense(&format!("parallel_residual = true\nparallel_norms = {v}")),
             );
             assert!(
-                e.contains("`models.dense.parallel_norms`") && e.contains("must be 1") && e.contains(v),
+                e.contains("`models.dense.parallel_norms`")
+                    && e.contains("must be 1")
+                    && e.contains(v),
                 "{v}: {e}"
             );
         }
@@ -1257,7 +1259,14 @@ mod tests {
             assert_eq!(d.model.arch.parallel_shared_norm, shared, "{v}");
         }
         let s = with(DENSE_END, &dense("parallel_residual = true")).expect("valid");
-        assert!(!s.dense.as_ref().expect("dense").model.arch.parallel_shared_norm);
+        assert!(
+            !s.dense
+                .as_ref()
+                .expect("dense")
+                .model
+                .arch
+                .parallel_shared_norm
+        );
     }
 
     // Review of session 9: key combinations that would be silently unread are refused, and
