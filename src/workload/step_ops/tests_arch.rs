@@ -464,10 +464,11 @@ fn a_shared_parallel_norm_runs_one_norm_and_enters_tp_once() {
             .sum()
     };
     assert_eq!(gemm_flops(&a), gemm_flops(&b));
-    // One norm's parameters per layer fewer: d gains (RMSNorm, the default).
+    // One norm's parameters per layer fewer: d per parameter of a channel (LayerNorm: gain and
+    // bias).
     assert_eq!(
         two.norm_params_per_layer() - one.norm_params_per_layer(),
-        512.0
+        512.0 * two.arch.norm.params_per_channel()
     );
     // With sequence parallelism the shared input is all-gathered once (GPT-NeoX's: twice).
     let sp = OpsConfig::default();
