@@ -219,6 +219,9 @@ pub struct RawModel {
     pub attention_dropout: Option<f64>,
     /// Parallel attention + MLP block (dense models).
     pub parallel_residual: Option<bool>,
+    /// Norms of the parallel block: 1 (one LayerNorm shared by both branches, PaLM) or 2 (one
+    /// per branch, GPT-NeoX, Falcon-40B/180B; the default); only with `parallel_residual = true`.
+    pub parallel_norms: Option<i64>,
     /// `"rotary"` (default), `"learned"`, `"alibi"` or `"relative"`.
     pub position: Option<crate::workload::arch::Position>,
     /// `[models.X.curriculum]` (MoE only).

@@ -141,6 +141,13 @@ pub struct Arch {
     /// Attention and MLP read the same layer input and their outputs are summed by one TP
     /// reduction (GPT-J, GPT-NeoX `gpt-j-residual`, PaLM, Falcon); dense FFN layers only.
     pub parallel_residual: bool,
+    /// The parallel block's two branches read ONE shared norm's output (`models.X.parallel_norms
+    /// = 1`: PaLM, Chowdhery et al. 2022 Sec. 2, `y = x + MLP(LayerNorm(x)) + Attention(LayerNorm(x))`,
+    /// its two input projections fused); false: one norm per branch (`parallel_norms = 2`, the
+    /// default: GPT-NeoX `input_layernorm` + `post_attention_layernorm` under `gpt_j_residual`,
+    /// HF Falcon `ln_attn` + `ln_mlp` with `new_decoder_architecture`). Read only with
+    /// `parallel_residual`.
+    pub parallel_shared_norm: bool,
     /// What one layer (block) is: the standard pre-norm block, or an Evolved Transformer cell.
     pub block: Block,
     /// Encoder-decoder structure (T5-style; see [`super::enc_dec`]); `None` = decoder-only.

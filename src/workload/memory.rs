@@ -17,6 +17,8 @@ pub const ADAM_FP32_OPT_BYTES_PER_PARAM: f64 = 8.0;
 
 /// Bytes per parameter of fp32 weights or gradients (TF's float32 variables).
 const FP32_BYTES: f64 = 4.0;
+/// Bytes per parameter of bf16 weights or gradients.
+const BF16_BYTES: f64 = 2.0;
 
 /// Optimizer state bytes per parameter under a framework with fp32 variables
 /// ([`Framework::fp32_variables`]: Mesh TensorFlow, TF 1.x `TPUEstimator`): their runs use
@@ -40,15 +42,27 @@ pub struct MemoryBreakdown {
     pub optimizer_bytes: f64,
     /// Activations kept for backward, all in-flight micro-batches [bytes].
     pub activations_bytes: f64,
-    /// Sum of the above [bytes].
+    /// Memory that lives only during the optimizer step, when the activations are freed: the
+    /// fp32 copy of 16-bit gradients Megatron-LM's optimizer makes ([`MemoryStates::MixedAdamMainGradCopy`]) [bytes].
+    pub step_transient_bytes: f64,
+    /// Peak: weights + gradients + optimizer states + the larger of the activations and the
+    /// step's transient memory [bytes].
     pub total_bytes: f64,
 }
 
 impl MemoryBreakdown {
     /// One-line description in GiB.
     pub fn describe(&self) -> String {
+        let step = if self.step_transient_bytes > 0.0 {
+            format!(
+                " (at the optimizer step instead: fp32 gradient copy {:.1} GiB)",
+                self.step_transient_bytes / GIB
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "weights {:.1} GiB + grads {:.1} GiB + optimizer {:.1} GiB + activations {:.1} GiB = {:.1} GiB",
+            "weights {:.1} GiB + grads {:.1} GiB + optimizer {:.1} GiB + activations {:.1} GiB{step} = {:.1} GiB",
             self.weights_bytes / GIB,
             self.grads_bytes / GIB,
             self.optimizer_bytes / GIB,
@@ -189,6 +203,15 @@ pub fn activation_bytes_per_layer_under(
         }
         _ => units += 2.0 * sb * h + mlp_units * sb * model.ffn_hidden as f64,
     }
+    if model.arch.parallel_residual {
+        // The parallel block (dense only): both norms read the layer input, one tensor kept
+        // once (the serial block's second norm reads the mid-block residual: `4sbh` above).
+        units -= 2.0 * sb * h;
+        // One shared norm (PaLM): its output is both the QKV and the MLP input, kept once.
+        if model.arch.parallel_shared_norm && plan.recompute != Recompute::NormsUpProj {
+            units -= 2.0 * sb * h;
+        }
+    }
     (units * plan.precision_bytes() / 2.0 + hidden_dropout_mask_bytes(model, plan) + fp32) / t
 }
 
@@ -309,7 +332,9 @@ pub fn stored_activation_bytes_per_layer_under(
 }
 
 /// Per-GPU memory for the stage that needs the most. Mixed-precision Adam: weights and grads
-/// in `precision_bytes`, 12 B/param fp32 master+m+v (8 B if `precision_bytes >= 4`); ZeRO 1
+/// in `precision_bytes` (bf16 under Transformer Engine FP8), 12 B/param fp32 master+m+v (8 B if
+/// `precision_bytes >= 4`), and Megatron-LM's step-time fp32 gradient copy
+/// ([`MemoryStates::MixedAdamMainGradCopy`]); ZeRO 1
 /// shards optimizer states, 2 also gradients, 3 also weights, over the data-parallel replicas of
 /// each parameter (`dp` for non-expert, `dp/ep` for expert parameters). Under 1F1B, stage `i`
 /// keeps `min(pp - i, micro_batches)` micro-batches of activations in flight (what
@@ -342,6 +367,20 @@ pub enum MemoryStates {
     /// gradients" 18 B/param (6 + 12/d with the distributed optimizer) against 16 for bf16
     /// gradients (2 + 2 + 12, ZeRO). The distributed optimizer does not shard the buffer (ZeRO 2 does).
     MixedAdamFp32Grads,
+    /// Megatron-LM mixed precision with a 16-bit gradient buffer (fp16 training, or bf16 with
+    /// the gradients reduced in bf16: `grad_reduce_dtype` unset or "bf16"): as `MixedAdam`, plus
+    /// the fp32 copy of the gradients the optimizer makes at its step
+    /// (`Float16OptimizerWithFloat16Params._copy_model_grads_to_main_grads`: `main_param.grad =
+    /// model_param.main_grad.float()`; the distributed optimizer's `shard_main_param.grad =
+    /// shard_model_grad.float()`, its shard only; NVIDIA/Megatron-LM `megatron/core/optimizer/`,
+    /// read 2026-12-02): 4 B/param, 4/d under the distributed optimizer (ZeRO 1) — the
+    /// `docs/source/api-guide/dist_optimizer.md` table's "fp16 parameters, fp16 gradients" 20
+    /// B/param (4 + 16/d distributed). The copy is freed by `zero_grad(set_to_none=True)` at
+    /// the start of the next `train_step`, before any forward ("the space used by this field can
+    /// be safely deallocated at this point"), so it never coexists with the activations: it
+    /// counts in the peak as [`MemoryBreakdown::step_transient_bytes`]. With fp32 gradients
+    /// (`MixedAdamFp32Grads`) `.float()` returns the buffer itself: no copy.
+    MixedAdamMainGradCopy,
     /// fp32 variables (Mesh TensorFlow, TF 1.x `TPUEstimator`): fp32 weights and gradients;
     /// Adafactor factored without momentum (`adafactor = true`) or Adam's m and v.
     Fp32Variables {
@@ -353,7 +392,8 @@ pub enum MemoryStates {
 impl MemoryStates {
     /// The states of a job with optimizer `adafactor` under `framework`, its gradients reduced
     /// in `grad_reduce` (`training.grad_reduce_dtype`; None: their own format). Only Megatron-LM
-    /// keeps an fp32 gradient buffer for an fp32 reduction: DeepSpeed's (`gpt-neox`) casts each
+    /// keeps an fp32 gradient buffer for an fp32 reduction (and an fp32 copy at the optimizer
+    /// step of a 16-bit one): DeepSpeed's (`gpt-neox`) casts each
     /// bucket to fp32 just for its all-reduce (`fp32_allreduce`, a bucket-sized transient), and
     /// fp32 variables have fp32 gradients anyway.
     pub fn of(
@@ -365,6 +405,8 @@ impl MemoryStates {
             MemoryStates::Fp32Variables { adafactor }
         } else if framework == Framework::Megatron && grad_reduce == Some(GradReduceDtype::Fp32) {
             MemoryStates::MixedAdamFp32Grads
+        } else if framework == Framework::Megatron {
+            MemoryStates::MixedAdamMainGradCopy
         } else {
             MemoryStates::MixedAdam
         }
@@ -390,21 +432,40 @@ pub fn memory_per_gpu_under(
     let pp = plan.pp.max(1);
     let dp = plan.dp.max(1) as f64;
     let edp = (plan.dp.max(1) / plan.ep.max(1)).max(1) as f64;
+    let mixed = matches!(
+        states,
+        MemoryStates::MixedAdam
+            | MemoryStates::MixedAdamFp32Grads
+            | MemoryStates::MixedAdamMainGradCopy
+    );
     let (p, opt) = match states {
-        MemoryStates::MixedAdam | MemoryStates::MixedAdamFp32Grads
-            if plan.precision_bytes() >= 4.0 =>
-        {
+        _ if mixed && plan.precision_bytes() >= 4.0 => {
             (plan.precision_bytes(), ADAM_FP32_OPT_BYTES_PER_PARAM)
         }
-        MemoryStates::MixedAdam | MemoryStates::MixedAdamFp32Grads => {
-            (plan.precision_bytes(), ADAM_MIXED_OPT_BYTES_PER_PARAM)
+        // Transformer Engine's FP8 keeps the parameters and their gradients in bf16 (only GEMM
+        // inputs are cast to FP8, the weights once per step: `Fp8Recipe::TransformerEngine`).
+        _ if mixed
+            && plan.precision == Precision::Fp8
+            && recipe == Fp8Recipe::TransformerEngine =>
+        {
+            (BF16_BYTES, ADAM_MIXED_OPT_BYTES_PER_PARAM)
         }
+        _ if mixed => (plan.precision_bytes(), ADAM_MIXED_OPT_BYTES_PER_PARAM),
         MemoryStates::Fp32Variables { adafactor: true } => {
             (FP32_BYTES, FP32_VARIABLES_ADAFACTOR_OPT_BYTES)
         }
         MemoryStates::Fp32Variables { adafactor: false } => {
             (FP32_BYTES, ADAM_FP32_OPT_BYTES_PER_PARAM)
         }
+        // Unreachable: every mixed variant matched above.
+        _ => (plan.precision_bytes(), ADAM_MIXED_OPT_BYTES_PER_PARAM),
+    };
+    // Bytes per parameter of the fp32 gradient copy made at the optimizer step (16-bit
+    // gradients under Megatron-LM only; none when training in fp32).
+    let copy = if states == MemoryStates::MixedAdamMainGradCopy && p < FP32_BYTES {
+        FP32_BYTES
+    } else {
+        0.0
     };
     // Bytes per parameter of the gradients.
     let g = if states == MemoryStates::MixedAdamFp32Grads {
@@ -461,6 +522,8 @@ pub fn memory_per_gpu_under(
         let weights = p * (sp.dense / shard(3, dp) + sp.expert / shard(3, edp));
         let grads = g * (sp.dense / shard(2, dp) + sp.expert / shard(2, edp));
         let optimizer = opt * (sp.dense / shard(1, dp) + sp.expert / shard(1, edp));
+        // Sharded as the main parameters it is the gradient of.
+        let step = copy * (sp.dense / shard(1, dp) + sp.expert / shard(1, edp));
         let mut acts = if dual {
             let half = (micro_batches / 2).max(1);
             (pp - near).min(half) as f64 * per_mb(near)
@@ -478,7 +541,8 @@ pub fn memory_per_gpu_under(
             grads_bytes: grads,
             optimizer_bytes: optimizer,
             activations_bytes: acts,
-            total_bytes: weights + grads + optimizer + acts,
+            step_transient_bytes: step,
+            total_bytes: weights + grads + optimizer + acts.max(step),
         };
         if worst.as_ref().is_none_or(|w| m.total_bytes > w.total_bytes) {
             worst = Some(m);
@@ -489,6 +553,7 @@ pub fn memory_per_gpu_under(
         grads_bytes: 0.0,
         optimizer_bytes: 0.0,
         activations_bytes: 0.0,
+        step_transient_bytes: 0.0,
         total_bytes: 0.0,
     })
 }
@@ -604,6 +669,27 @@ mod tests {
     }
 
     #[test]
+    fn the_parallel_block_keeps_its_shared_input_once() {
+        // Serial 32sbh (no dropout, the Korthikanti model above); the parallel block's two
+        // norms read one input (-2sbh: 30sbh); one shared norm also has one output for both
+        // branches (-2sbh more: 28sbh). The fp32 log-sum-exp 4as is common to all three.
+        let mut m = llama2_7b();
+        m.ffn_hidden = 8 * m.d_model / 3 + 1;
+        let (s, h, a) = (m.seq_len as f64, m.d_model as f64, m.heads as f64);
+        let p = ParallelPlan {
+            recompute: Recompute::None,
+            ..plan(1, 1, 1, 0)
+        };
+        let per = |m: &ModelSpec| (activation_bytes_per_layer(m, &p, 0) - 4.0 * a * s) / (s * h);
+        let serial = per(&m);
+        assert!((serial - 32.0).abs() < 1e-2, "{serial}");
+        m.arch.parallel_residual = true;
+        assert!((serial - per(&m) - 2.0).abs() < 1e-9, "{}", per(&m));
+        m.arch.parallel_shared_norm = true;
+        assert!((serial - per(&m) - 4.0).abs() < 1e-9, "{}", per(&m));
+    }
+
+    #[test]
     fn dense_70b_on_8x80gb_dp8_does_not_fit_and_says_by_how_much() {
         let m = llama2_70b();
         let e = check_fits(&m, &plan(8, 1, 1, 0), H100_HBM_BYTES).unwrap_err();
@@ -665,6 +751,10 @@ mod tests {
         assert_eq!(mixed.activations_bytes, ada.activations_bytes);
         assert_eq!(
             MemoryStates::of(Framework::Megatron, true, None),
+            MemoryStates::MixedAdamMainGradCopy
+        );
+        assert_eq!(
+            MemoryStates::of(Framework::GptNeox, true, None),
             MemoryStates::MixedAdam
         );
     }
@@ -690,17 +780,107 @@ mod tests {
         assert!((per_param(0, fp32_grads) - 18.0).abs() < 1e-9);
         assert!((per_param(1, fp32_grads) - (6.0 + 12.0 / 8.0)).abs() < 1e-9);
         assert!((per_param(0, MemoryStates::MixedAdam) - 16.0).abs() < 1e-9);
-        for (framework, dtype) in [
-            (Framework::Megatron, Some(GradReduceDtype::Bf16)),
-            (Framework::Megatron, None),
-            (Framework::GptNeox, Some(GradReduceDtype::Fp32)),
+        for (framework, dtype, states) in [
+            (
+                Framework::Megatron,
+                Some(GradReduceDtype::Bf16),
+                MemoryStates::MixedAdamMainGradCopy,
+            ),
+            (
+                Framework::Megatron,
+                None,
+                MemoryStates::MixedAdamMainGradCopy,
+            ),
+            (
+                Framework::GptNeox,
+                Some(GradReduceDtype::Fp32),
+                MemoryStates::MixedAdam,
+            ),
+            (Framework::GptNeox, None, MemoryStates::MixedAdam),
         ] {
             assert_eq!(
                 MemoryStates::of(framework, false, dtype),
-                MemoryStates::MixedAdam,
+                states,
                 "{framework:?} {dtype:?}"
             );
         }
+    }
+
+    /// Megatron-LM's bytes per parameter, `docs/source/api-guide/dist_optimizer.md` (d = data
+    /// parallel size), counted by hand:
+    /// - fp16 params + fp16 grads: 2 + 2 + fp32 grad copy 4 + master 4 + Adam m, v 8 = 20;
+    ///   distributed 2 + 2 + (4 + 4 + 8)/d = 4 + 16/d;
+    /// - bf16 params + fp32 grads: 2 + 4 + 4 + 8 = 18; distributed 6 + 12/d;
+    /// - fp32 params + fp32 grads: 4 + 4 + 8 = 16; distributed 8 + 8/d.
+    ///
+    /// The fp32 copy of 16-bit gradients exists only at the optimizer step: the peak holds it
+    /// or the activations, whichever is larger.
+    #[test]
+    fn megatron_bytes_per_param_match_its_distributed_optimizer_table() {
+        let m = llama2_7b();
+        let n = m.params_total();
+        let d = 8.0;
+        let at = |precision: Precision, zero: u8, grad_reduce| {
+            let p = ParallelPlan {
+                precision,
+                ..plan(8, 1, 1, zero)
+            };
+            let states = MemoryStates::of(Framework::Megatron, false, grad_reduce);
+            memory_per_gpu_under(
+                &m,
+                &p,
+                PipelineKind::OneFOneB,
+                (Fp8Recipe::default(), states),
+            )
+        };
+        let per_param = |b: &MemoryBreakdown| {
+            (b.weights_bytes + b.grads_bytes + b.optimizer_bytes + b.step_transient_bytes) / n
+        };
+        let fp32 = Some(GradReduceDtype::Fp32);
+        for (precision, grad_reduce, plain, dist) in [
+            (Precision::Fp16, None, 20.0, 4.0 + 16.0 / d),
+            (
+                Precision::Bf16,
+                Some(GradReduceDtype::Bf16),
+                20.0,
+                4.0 + 16.0 / d,
+            ),
+            (Precision::Bf16, fp32, 18.0, 6.0 + 12.0 / d),
+            (Precision::Fp16, fp32, 18.0, 6.0 + 12.0 / d),
+            (Precision::Fp32, None, 16.0, 8.0 + 8.0 / d),
+        ] {
+            let b = at(precision, 0, grad_reduce);
+            assert!(
+                (per_param(&b) - plain).abs() < 1e-9,
+                "{precision:?} {grad_reduce:?}: {}",
+                per_param(&b)
+            );
+            let b = at(precision, 1, grad_reduce);
+            assert!(
+                (per_param(&b) - dist).abs() < 1e-9,
+                "{precision:?} {grad_reduce:?} dist: {}",
+                per_param(&b)
+            );
+        }
+        // The copy (4 B/param, 27 GB here) and the activations of one 4096-token micro-batch
+        // (selective recompute, about 18 GB) never coexist: the peak takes the copy.
+        let b = at(Precision::Fp16, 0, None);
+        assert!((b.step_transient_bytes / n - 4.0).abs() < 1e-9);
+        assert!(b.step_transient_bytes > b.activations_bytes);
+        let states = b.weights_bytes + b.grads_bytes + b.optimizer_bytes;
+        assert!((b.total_bytes - (states + b.step_transient_bytes)).abs() < 1.0);
+        assert!(b.describe().contains("optimizer step"));
+        // Under the distributed optimizer over 8 ranks the copy (0.5 B/param) hides under them.
+        let b = at(Precision::Fp16, 1, None);
+        assert!(b.step_transient_bytes < b.activations_bytes);
+        let states = b.weights_bytes + b.grads_bytes + b.optimizer_bytes;
+        assert!((b.total_bytes - (states + b.activations_bytes)).abs() < 1.0);
+        // fp32 gradients: no copy, no transient.
+        assert_eq!(at(Precision::Bf16, 0, fp32).step_transient_bytes, 0.0);
+        // FP8 under Transformer Engine: bf16 parameters and gradients, as bf16 training (20 B).
+        let b = at(Precision::Fp8, 0, None);
+        assert!((per_param(&b) - 20.0).abs() < 1e-9, "{}", per_param(&b));
+        assert!((b.weights_bytes / n - 2.0).abs() < 1e-9);
     }
 
     #[test]

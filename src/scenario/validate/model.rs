@@ -1213,6 +1213,48 @@ mod tests {
         );
     }
 
+    // `parallel_norms` counts the parallel block's norms: 1 or 2, and only with the block.
+    #[test]
+    fn parallel_norms_is_one_or_two_and_needs_the_parallel_block() {
+        const DENSE_END: &str = "ffn_hidden = 2816\n\n[parallel.moe]";
+        let dense = |keys: &str| format!("ffn_hidden = 2816\n{keys}\n\n[parallel.moe]");
+        let e = err(DENSE_END, &dense("parallel_norms = 1"));
+        assert!(
+            e.contains("`models.dense.parallel_norms`") && e.contains("parallel_residual = true"),
+            "{e}"
+        );
+        for v in ["0", "3", "-1"] {
+            let e = err(
+                DENSE_END,
+                &dense(&format!("parallel_residual = true\nparallel_norms = {v}")),
+            );
+            assert!(
+                e.contains("`models.dense.parallel_norms`")
+                    && e.contains("must be 1")
+                    && e.contains(v),
+                "{v}: {e}"
+            );
+        }
+        for (v, shared) in [("1", true), ("2", false)] {
+            let s = with(
+                DENSE_END,
+                &dense(&format!("parallel_residual = true\nparallel_norms = {v}")),
+            )
+            .expect("valid");
+            let d = s.dense.as_ref().expect("dense");
+            assert_eq!(d.model.arch.parallel_shared_norm, shared, "{v}");
+        }
+        let s = with(DENSE_END, &dense("parallel_residual = true")).expect("valid");
+        assert!(
+            !s.dense
+                .as_ref()
+                .expect("dense")
+                .model
+                .arch
+                .parallel_shared_norm
+        );
+    }
+
     // Review of session 9: key combinations that would be silently unread are refused, and
     // every new key's bad values are named.
     #[test]

@@ -193,8 +193,27 @@ impl Validator<'_> {
                 "the parallel attention + MLP block is built for dense FFN layers; valid: false, or leave it out (or move it to [models.dense])",
             ));
         }
+        let parallel_residual = m.parallel_residual.unwrap_or(false);
+        let parallel_shared_norm = match m.parallel_norms {
+            None => false,
+            Some(_) if !parallel_residual => {
+                return Err(self.loc.invalid(
+                    &k("parallel_norms"),
+                    "counts the norms of the parallel attention + MLP block; set parallel_residual = true or remove `parallel_norms`",
+                ));
+            }
+            Some(1) => true,
+            Some(2) => false,
+            Some(v) => {
+                return Err(self.loc.invalid(
+                    &k("parallel_norms"),
+                    format!("must be 1 (one norm shared by attention and MLP, PaLM) or 2 (one per branch, GPT-NeoX), got {v}"),
+                ));
+            }
+        };
         Ok(Arch {
-            parallel_residual: m.parallel_residual.unwrap_or(false),
+            parallel_residual,
+            parallel_shared_norm,
             hidden_dropout,
             embedding_dropout,
             attention_dropout: rate("attention_dropout", m.attention_dropout)?,

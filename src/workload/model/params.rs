@@ -52,14 +52,20 @@ impl ModelSpec {
         }
     }
 
-    /// Norm parameters of one layer: two norms of `d_model` (gains; LayerNorm also biases), plus
-    /// MLA's latent norms (`q_lora_rank + kv_lora_rank`).
+    /// Norm parameters of one layer: two norms of `d_model` (gains; LayerNorm also biases; one
+    /// in a parallel block with a shared norm, `arch.parallel_shared_norm`), plus MLA's latent
+    /// norms (`q_lora_rank + kv_lora_rank`).
     pub fn norm_params_per_layer(&self) -> f64 {
         let latent = self
             .arch
             .mla
             .map_or(0.0, |m| (m.q_lora_rank + m.kv_lora_rank) as f64);
-        (2.0 * self.d_model as f64 + latent) * self.arch.norm.params_per_channel()
+        let norms = if self.arch.parallel_residual && self.arch.parallel_shared_norm {
+            1.0
+        } else {
+            2.0
+        };
+        (norms * self.d_model as f64 + latent) * self.arch.norm.params_per_channel()
     }
 
     /// Parameters of a dense FFN layer (SwiGLU 3 or GELU 2 matrices of `d x ffn_hidden`).

@@ -222,7 +222,9 @@ pub fn step_ops(
 }
 
 /// Vocab-parallel embedding of `c`'s tokens: look up T rows (masked to this TP rank's vocab
-/// shard), then reduce over TP; backward scatter-adds the rows into the embedding gradient.
+/// shard), then reduce over TP (reduce-scatter with sequence parallelism, except with learned
+/// positions: all-reduce, see `positions::sp_scatter_after_add`); backward scatter-adds the rows
+/// into the embedding gradient.
 fn emit_embedding(e: &mut Emit, c: &Ctx) {
     let (p, d, t) = (c.p, c.d, c.t);
     let tp = c.plan.tp.max(1);
@@ -233,7 +235,7 @@ fn emit_embedding(e: &mut Emit, c: &Ctx) {
     };
     e.push(look, &[grad]);
     if tp > 1 {
-        let (f, b) = if c.ts < t {
+        let (f, b) = if c.ts < t && !super::positions::sp_scatter_after_add(c) {
             (K::ReduceScatter, K::AllGather)
         } else {
             (K::AllReduce, K::AllReduce)

@@ -18,13 +18,25 @@ use super::{KernelClass as K, Op};
 /// reduce-scatter with sequence parallelism) where the serial block has two; the residual add.
 /// Backward: the reduction's backward (none, or an all-gather), the adds' gradient copies,
 /// each branch's input-gradient all-reduce (reduce-scatter with SP), and the two norm backwards.
+///
+/// With one shared norm (`arch.parallel_shared_norm`, PaLM: Chowdhery et al. 2022 Sec. 2, `y = x
+/// + MLP(LayerNorm(x)) + Attention(LayerNorm(x))`, "the MLP and Attention input matrix
+/// multiplications can be fused"): one norm, and the normalised input enters TP once for both
+/// branches (one all-gather with SP; backward one reduction of the fused projection's input
+/// gradient, which sums both branches' in its accumulation: no separate add).
 pub(super) fn parallel_block(e: &mut Emit, c: &Ctx, ffn_hidden: f64) {
     let (t, p, d) = (c.t, c.p, c.d);
     let drop = c.model.arch.has_hidden_dropout();
     let mask = if drop { MASK_BYTES } else { 0.0 };
-    norm(e, c, "attn.norm", c.ts, d);
-    norm(e, c, "ffn.norm", c.ts, d);
-    tp_enter(e, c, "attn.tp_gather", t * d * p);
+    let shared = c.model.arch.parallel_shared_norm;
+    if shared {
+        norm(e, c, "par.norm", c.ts, d);
+        tp_enter(e, c, "par.tp_gather", t * d * p);
+    } else {
+        norm(e, c, "attn.norm", c.ts, d);
+        norm(e, c, "ffn.norm", c.ts, d);
+        tp_enter(e, c, "attn.tp_gather", t * d * p);
+    }
     attention_inner(e, c);
     let n = t * d;
     // Backward of a dropout: the gradient times the mask (read both, write); none without one.
@@ -41,7 +53,9 @@ pub(super) fn parallel_block(e: &mut Emit, c: &Ctx, ffn_hidden: f64) {
         let f = Op::compute("attn.bias_dropout", K::Elementwise, n, (2.0 * p + mask) * n);
         e.push(f, bwd);
     }
-    tp_enter(e, c, "ffn.tp_gather", t * d * p);
+    if !shared {
+        tp_enter(e, c, "ffn.tp_gather", t * d * p);
+    }
     dense_ffn_inner(e, c, ffn_hidden);
     // mlp + bias, dropout, + the attention branch (read 2, write, mask).
     let f = Op::compute("ffn.residual", K::Elementwise, n, (3.0 * p + mask) * n);

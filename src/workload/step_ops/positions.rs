@@ -3,7 +3,7 @@
 
 use super::super::arch::Position;
 use super::layer::{Ctx, Emit};
-use super::{KernelClass as K, Op};
+use super::{GroupKind, KernelClass as K, Op};
 
 /// Rotary embedding of `elems` query and key elements (read + write; backward the same), two
 /// launches (queries, keys); nothing for the other kinds (MLA is always rotary).
@@ -26,7 +26,8 @@ pub(super) fn rotary(e: &mut Emit, c: &Ctx, elems: f64) {
 /// Learned absolute positions at the input (Megatron-LM `LanguageModelEmbedding.forward`:
 /// `position_embeddings(position_ids)` then `words_embeddings + position_embeddings`), over the
 /// micro-batch's tokens (the add precedes the scatter to sequence-parallel shards): the lookup
-/// (gather `t` rows of the `seq_len x d` table, write them) and the add (2 reads, 1 write).
+/// (gather `t` rows of the `seq_len x d` table, write them) and the add (2 reads, 1 write);
+/// with sequence parallelism then the scatter ([`sp_scatter_after_add`]).
 /// Backward: the add passes the gradient through; `embedding_dense_backward` scatter-adds the
 /// `t` gradient rows into the table's gradient (read the rows, read-modify-write the table rows),
 /// as the word embedding's.
@@ -45,6 +46,37 @@ pub(super) fn learned_input(e: &mut Emit, c: &Ctx) {
         Op::compute("embed.position_add", K::Elementwise, n, 3.0 * n * c.p),
         &[],
     );
+    if sp_scatter_after_add(c) {
+        // `scatter_to_sequence_parallel_region`: forward this rank's slice (a view), cloned
+        // (`clone_scatter_output_in_embedding`, default True: "Clone to facilitate GC"; read +
+        // write the slice); backward `_gather_along_first_dim` of the slice gradients.
+        let ns = c.ts * c.d;
+        let gather = Op::comm(
+            "embed.sp_gather",
+            K::AllGather,
+            GroupKind::Tp,
+            c.plan.tp,
+            c.t * c.d * c.tpw,
+        );
+        e.push(
+            Op::compute("embed.sp_clone", K::Elementwise, 0.0, 2.0 * ns * c.p),
+            &[gather],
+        );
+    }
+}
+
+/// Whether the embedding output is all-reduced over TP and then scattered to the
+/// sequence-parallel shards, rather than reduce-scattered: Megatron-Core
+/// `LanguageModelEmbedding` sets `reduce_scatter_embeddings` only without learned absolute
+/// positions (`not add_position_embedding and num_tokentypes <= 0 and sequence_parallel`), so
+/// with them `VocabParallelEmbedding` all-reduces the full `[s, b, h]` output
+/// (`reduce_from_tensor_model_parallel_region`, backward: identity), the position rows are added
+/// on every rank, and `forward` then calls `scatter_to_sequence_parallel_region` (the legacy
+/// `megatron/model/language_model.py` `Embedding.forward` does the same under
+/// `sequence_parallel`). NVIDIA/Megatron-LM `megatron/core/models/common/embeddings/
+/// language_model_embedding.py`, read 2026-12-02.
+pub(super) fn sp_scatter_after_add(c: &Ctx) -> bool {
+    c.model.arch.position == Position::Learned && c.ts < c.t
 }
 
 /// Extra HBM bytes a fused (flash) attention kernel moves for the position bias over `inst`

@@ -374,3 +374,139 @@ fn parallel_residual_reduces_once_per_layer_forward_and_keeps_both_input_gradien
     m.arch.parallel_residual = true;
     assert!(m.validate().is_err());
 }
+
+#[test]
+fn a_shared_parallel_norm_runs_one_norm_and_enters_tp_once() {
+    // PaLM's parallel block (`parallel_norms = 1`) against GPT-NeoX's two norms, at tp 2
+    // without sequence parallelism: the normalised input enters TP once, so the backward
+    // all-reduces one input gradient per layer instead of two; the forward reduction and the
+    // GEMMs are unchanged.
+    let cfg = OpsConfig {
+        sequence_parallel: false,
+        ..OpsConfig::default()
+    };
+    let two = dense(Arch {
+        parallel_residual: true,
+        ..Arch::default()
+    });
+    let one = dense(Arch {
+        parallel_residual: true,
+        parallel_shared_norm: true,
+        ..Arch::default()
+    });
+    let (a, b) = (ops(&two, 2, &cfg), ops(&one, 2, &cfg));
+    let count = |s: &StepOps, class: KernelClass, phase: Phase| {
+        s.stages[0]
+            .micro_batch()
+            .filter(|o| o.class == class && o.phase == phase && o.layer == Some(0))
+            .count()
+    };
+    assert_eq!(
+        (
+            count(&a, KernelClass::AllReduce, Phase::Backward),
+            count(&b, KernelClass::AllReduce, Phase::Backward)
+        ),
+        (2, 1)
+    );
+    assert_eq!(count(&b, KernelClass::AllReduce, Phase::Forward), 1);
+    assert_eq!(
+        (
+            count(&a, KernelClass::Norm, Phase::Forward),
+            count(&b, KernelClass::Norm, Phase::Forward)
+        ),
+        (2, 1)
+    );
+    let gemm_flops = |s: &StepOps| -> f64 {
+        s.stages[0]
+            .micro_batch()
+            .filter(|o| o.class == KernelClass::Gemm)
+            .map(|o| o.flops)
+            .sum()
+    };
+    assert_eq!(gemm_flops(&a), gemm_flops(&b));
+    // One norm's parameters per layer fewer: d per parameter of a channel (LayerNorm: gain and
+    // bias).
+    assert_eq!(
+        two.norm_params_per_layer() - one.norm_params_per_layer(),
+        512.0 * two.arch.norm.params_per_channel()
+    );
+    // With sequence parallelism the shared input is all-gathered once (GPT-NeoX's: twice).
+    let sp = OpsConfig::default();
+    let (a, b) = (ops(&two, 2, &sp), ops(&one, 2, &sp));
+    assert_eq!(
+        (
+            count(&a, KernelClass::AllGather, Phase::Forward),
+            count(&b, KernelClass::AllGather, Phase::Forward)
+        ),
+        (2, 1)
+    );
+}
+
+#[test]
+fn learned_positions_under_sequence_parallelism_all_reduce_then_scatter() {
+    // tp 2 with sequence parallelism (the default config): rotary reduce-scatters the word
+    // embedding (backward all-gather); learned positions all-reduce it (backward nothing), add
+    // the positions over all 256 x 512 elements, then keep and clone this rank's half (read +
+    // write 2 B) with an all-gather of the gradient in the backward (Megatron-Core
+    // `LanguageModelEmbedding`).
+    let cfg = OpsConfig::default();
+    let rot = ops(&dense(Arch::default()), 2, &cfg);
+    let learned = ops(
+        &dense(Arch {
+            position: Position::Learned,
+            ..Arch::default()
+        }),
+        2,
+        &cfg,
+    );
+    let emb = |s: &StepOps, name: &str, ph: Phase| -> Vec<KernelClass> {
+        named(s, name, ph).iter().map(|o| o.class).collect()
+    };
+    assert_eq!(
+        emb(&rot, "embed.tp_reduce", Phase::Forward),
+        vec![KernelClass::ReduceScatter]
+    );
+    assert_eq!(
+        emb(&rot, "embed.tp_reduce", Phase::Backward),
+        vec![KernelClass::AllGather]
+    );
+    assert_eq!(
+        emb(&learned, "embed.tp_reduce", Phase::Forward),
+        vec![KernelClass::AllReduce]
+    );
+    assert!(emb(&learned, "embed.tp_reduce", Phase::Backward).is_empty());
+    let ar = named(&learned, "embed.tp_reduce", Phase::Forward)[0];
+    let rs = named(&rot, "embed.tp_reduce", Phase::Forward)[0];
+    assert_eq!(ar.comm, rs.comm);
+    assert_eq!(
+        named(&learned, "embed.position_add", Phase::Forward)[0].bytes,
+        3.0 * N * 2.0
+    );
+    assert_eq!(
+        named(&learned, "embed.sp_clone", Phase::Forward)[0].bytes,
+        2.0 * (N / 2.0) * 2.0
+    );
+    assert_eq!(
+        emb(&learned, "embed.sp_gather", Phase::Backward),
+        vec![KernelClass::AllGather]
+    );
+    assert!(named(&rot, "embed.sp_clone", Phase::Forward).is_empty());
+    // Without sequence parallelism the embedding all-reduces either way and nothing scatters.
+    let no_sp = OpsConfig {
+        sequence_parallel: false,
+        ..OpsConfig::default()
+    };
+    let l = ops(
+        &dense(Arch {
+            position: Position::Learned,
+            ..Arch::default()
+        }),
+        2,
+        &no_sp,
+    );
+    assert!(named(&l, "embed.sp_clone", Phase::Forward).is_empty());
+    assert_eq!(
+        emb(&l, "embed.tp_reduce", Phase::Forward),
+        vec![KernelClass::AllReduce]
+    );
+}
