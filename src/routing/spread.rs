@@ -284,7 +284,10 @@ mod tests {
         assert_eq!(first.to_bits(), again.to_bits());
         // Another seed is another key, not the cached number.
         let other = cached_pair_max_factor(&row, &spec(8, 1024, 64, 22));
-        assert_eq!(other.to_bits(), pair_max_factor(&row, &spec(8, 1024, 64, 22)).to_bits());
+        assert_eq!(
+            other.to_bits(),
+            pair_max_factor(&row, &spec(8, 1024, 64, 22)).to_bits()
+        );
         assert_ne!(other.to_bits(), first.to_bits());
     }
 

@@ -1247,7 +1247,8 @@ fn megablocks_moe_layers_agree() {
             "skewed 0.30..0.05".to_string(),
         );
         for routing in [None, Some(skewed)] {
-            let mut case = build(spec, routing).unwrap_or_else(|| panic!("{spec:?} is a valid plan"));
+            let mut case =
+                build(spec, routing).unwrap_or_else(|| panic!("{spec:?} is a valid plan"));
             case.job.moe_impl = crate::workload::step_ops::MoeImpl::Megablocks;
             case.job.expert_kernel = crate::workload::step_ops::ExpertKernel::Grouped;
             case.label.push_str(" megablocks");

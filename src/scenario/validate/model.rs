@@ -966,7 +966,11 @@ mod tests {
                 && e.contains("\"padded\""),
             "{e}"
         );
-        let s = BASE.replacen(MOE, "expert_ffn_hidden = 2816\nmoe_impl = \"megablocks\"\n", 1);
+        let s = BASE.replacen(
+            MOE,
+            "expert_ffn_hidden = 2816\nmoe_impl = \"megablocks\"\n",
+            1,
+        );
         let s = s.replacen(
             "dp = 8\ntp = 1\npp = 1\nep = 8",
             "dp = 4\ntp = 2\npp = 1\nep = 4",

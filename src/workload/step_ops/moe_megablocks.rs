@@ -31,13 +31,20 @@ use crate::workload::MoeSpec;
 /// Rows of one block of MegaBlocks' block-sparse expert products (`dmoe.py`: `self.blocking =
 /// 128`): each local expert's rows are rounded up to a multiple of it.
 pub(super) const BLOCK_ROWS: f64 = 128.0;
-/// Launches of `ops.sort` (`cub::DeviceRadixSort::SortPairs` over expert ids of at most 8 bits:
-/// one digit pass of upsweep, scan and downsweep; CUB `dispatch_radix_sort.cuh`).
-const SORT_LAUNCHES: u32 = 3;
-/// Launches of `ops.histogram` (`cub::DeviceHistogram::HistogramEven`: init and sweep kernels).
-const HISTOGRAM_LAUNCHES: u32 = 2;
-/// Launches of `ops.inclusive_cumsum` (`cub::DeviceScan::InclusiveSum`: init and scan kernels).
-const CUMSUM_LAUNCHES: u32 = 2;
+/// Host calls of `ops.sort`, `ops.histogram` and `ops.inclusive_cumsum`: one each. Each is one
+/// Python call into MegaBlocks' C++ extension that runs its CUB device function there
+/// (`csrc/sort.h`: `cub::DeviceRadixSort::SortPairs`, upsweep, scan and downsweep of one digit
+/// pass for at most 8 bits of expert id; `csrc/histogram.h`: `cub::DeviceHistogram::HistogramEven`,
+/// init and sweep; `csrc/cumsum.h`: `cub::DeviceScan::InclusiveSum`, init and scan). A launch here
+/// is what the host floor `launch_overhead_s` measures, one eager call from Python (21.3 us, our
+/// H100 `micro.csv`); the 2-3 kernels the C++ side launches back to back within it take a few us
+/// of host time each (3.8 us per kernel on a stream, NVIDIA "Getting Started with CUDA Graphs",
+/// 2019, notes/hardware_constants.md Sec. 6d), inside that floor.
+const SORT_LAUNCHES: u32 = 1;
+/// See [`SORT_LAUNCHES`].
+const HISTOGRAM_LAUNCHES: u32 = 1;
+/// See [`SORT_LAUNCHES`].
+const CUMSUM_LAUNCHES: u32 = 1;
 /// Bytes of an int32 index or count.
 const I32: f64 = 4.0;
 
@@ -98,8 +105,13 @@ pub(super) fn megablocks_moe_ffn(e: &mut Emit, c: &Ctx, moe: &MoeSpec) {
     // values int32), histogram, inclusive cumsum of the counts.
     let bins_launches = passes * (1 + SORT_LAUNCHES + HISTOGRAM_LAUNCHES + CUMSUM_LAUNCHES);
     e.push(
-        Op::compute("megablocks.bins", K::Elementwise, 0.0, tk * (8.0 + 6.0 * I32))
-            .launches(bins_launches),
+        Op::compute(
+            "megablocks.bins",
+            K::Elementwise,
+            0.0,
+            tk * (8.0 + 6.0 * I32),
+        )
+        .launches(bins_launches),
         &[],
     );
     if ep > 1 {
@@ -130,14 +142,19 @@ pub(super) fn megablocks_moe_ffn(e: &mut Emit, c: &Ctx, moe: &MoeSpec) {
         // bins (L336-375): cumsum, `arange`, `remainder`, `ops.replicate` (one int32 per
         // received assignment), sort, `sum`, cumsum. No gradient.
         let mut read = Op::compute("megablocks.count_read", K::Elementwise, 0.0, 4.0 * experts)
-            .launches(passes);
+            .launches(2 * passes);
         read.host_syncs = 2 * passes;
         e.push(read, &[]);
         let setup = passes * (CUMSUM_LAUNCHES + 3 + SORT_LAUNCHES + 1 + CUMSUM_LAUNCHES);
         e.push(
             routed(
-                Op::compute("megablocks.recv_bins", K::Elementwise, 0.0, recv * 5.0 * I32)
-                    .launches(setup),
+                Op::compute(
+                    "megablocks.recv_bins",
+                    K::Elementwise,
+                    0.0,
+                    recv * 5.0 * I32,
+                )
+                .launches(setup),
                 RoutedBy::RankReceived,
                 recv,
             ),
@@ -164,8 +181,13 @@ pub(super) fn megablocks_moe_ffn(e: &mut Emit, c: &Ctx, moe: &MoeSpec) {
     // gather, cast, zeros, histogram, cumsum, cat). No gradient but for the gather.
     let pad = el * expected_block_padding(recv / el);
     e.push(
-        Op::compute("megablocks.padded_bins", K::Elementwise, 0.0, 8.0 * el * I32)
-            .launches(passes * (3 + CUMSUM_LAUNCHES)),
+        Op::compute(
+            "megablocks.padded_bins",
+            K::Elementwise,
+            0.0,
+            8.0 * el * I32,
+        )
+        .launches(passes * (3 + CUMSUM_LAUNCHES)),
         &[],
     );
     let moved = |rows: f64| 2.0 * rows * d * p + rows * 3.0 * I32;
@@ -184,8 +206,13 @@ pub(super) fn megablocks_moe_ffn(e: &mut Emit, c: &Ctx, moe: &MoeSpec) {
     let blocks = (recv + pad) / BLOCK_ROWS * (fe / BLOCK_ROWS);
     e.push(
         routed_padded(
-            Op::compute("megablocks.topology", K::Elementwise, 0.0, blocks * 10.0 * I32)
-                .launches(passes * (4 + SORT_LAUNCHES + 4 + HISTOGRAM_LAUNCHES + CUMSUM_LAUNCHES)),
+            Op::compute(
+                "megablocks.topology",
+                K::Elementwise,
+                0.0,
+                blocks * 10.0 * I32,
+            )
+            .launches(passes * (4 + SORT_LAUNCHES + 3 + HISTOGRAM_LAUNCHES + CUMSUM_LAUNCHES + 1)),
             recv,
             pad,
         ),
@@ -196,8 +223,16 @@ pub(super) fn megablocks_moe_ffn(e: &mut Emit, c: &Ctx, moe: &MoeSpec) {
     // al. 2023, Fig. 9), priced as the grouped GEMM.
     let fc1 = c.model.arch.act.fc1_matrices() * fe;
     let rows = recv + pad;
-    let mut f1 = routed_padded(grouped_gemm("moe.expert_fc1", rows, fc1, d, el, p), recv, pad);
-    let mut f2 = routed_padded(grouped_gemm("moe.expert_fc2", rows, d, fe, el, p), recv, pad);
+    let mut f1 = routed_padded(
+        grouped_gemm("moe.expert_fc1", rows, fc1, d, el, p),
+        recv,
+        pad,
+    );
+    let mut f2 = routed_padded(
+        grouped_gemm("moe.expert_fc2", rows, d, fe, el, p),
+        recv,
+        pad,
+    );
     f1.launches = passes;
     f2.launches = passes;
     push_gemm(e, f1, p);
@@ -233,7 +268,12 @@ pub(super) fn megablocks_moe_ffn(e: &mut Emit, c: &Ctx, moe: &MoeSpec) {
     unperm.host_syncs = passes;
     e.push(unperm_fwd, &[unperm]);
     e.push(
-        Op::compute("megablocks.weight", K::Elementwise, tk * d, (2.0 * tk * d + tk) * p),
+        Op::compute(
+            "megablocks.weight",
+            K::Elementwise,
+            tk * d,
+            (2.0 * tk * d + tk) * p,
+        ),
         &[Op::compute(
             "megablocks.weight",
             K::Elementwise,
@@ -327,11 +367,19 @@ mod tests {
         let pad = 2.0 * 63.5;
         let n = Arch::default().act.fc1_matrices() * 512.0;
         let want = 2.0 * (1024.0 + pad) * n * 256.0;
-        assert!((fc1.flops - want).abs() < 1e-6 * want, "{} vs {want}", fc1.flops);
+        assert!(
+            (fc1.flops - want).abs() < 1e-6 * want,
+            "{} vs {want}",
+            fc1.flops
+        );
         // At twice the load the padding is the same offset, not twice it.
         let at = fc1.at_tokens(2048.0);
         let want2 = 2.0 * (2048.0 + pad) * n * 256.0;
-        assert!((at.flops - want2).abs() < 1e-6 * want2, "{} vs {want2}", at.flops);
+        assert!(
+            (at.flops - want2).abs() < 1e-6 * want2,
+            "{} vs {want2}",
+            at.flops
+        );
         // Fewer rows than a block per expert: the rest of the block.
         assert_eq!(expected_block_padding(100.0), 28.0);
         assert_eq!(expected_block_padding(1000.0), 63.5);
