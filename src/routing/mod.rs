@@ -19,7 +19,9 @@ mod trace_spill;
 pub use placement::{Placement, PlacementPolicy};
 pub use replay::{PastEnd, TraceReplay};
 pub use spec::{RouterKind, RoutingChoice, RoutingSource, RoutingSpec};
-pub use spread::{expected_pair_max, pair_max_factor, SpreadSpec, SPREAD_DRAWS};
+pub use spread::{
+    cached_pair_max_factor, expected_pair_max, pair_max_factor, SpreadSpec, SPREAD_DRAWS,
+};
 pub use stats::{imbalance, stats_text, trace_stats, Imbalance, TraceStats};
 pub use synth::{synth_trace, synthesize, SynthError, SynthSpec, DEFAULT_SAMPLE_TOKENS};
 pub use synthetic::{Collapse, Router, RouterModel};

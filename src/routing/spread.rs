@@ -14,6 +14,8 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Binomial, Distribution};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 /// Monte Carlo draws of one micro-batch: the standard error of the expected maximum is the
 /// maximum's standard deviation over `sqrt(draws)` (about 1/32 of it), below 1 % of the
@@ -115,6 +117,51 @@ pub fn pair_max_factor(shares: &[f64], spec: &SpreadSpec) -> f64 {
         return 1.0;
     }
     expected_pair_max(shares, spec) / mean_max
+}
+
+/// What one sampled factor depends on: the row's shares sorted (as bits; the factor does not
+/// depend on the experts' order) and every field of the spec.
+type SpreadKey = (Vec<u64>, usize, u64, usize, usize, u64);
+
+/// Factors sampled so far in this process, by row and spec: every step model of a run (the
+/// throttled replicas' narrower plans, each strategy's and each agreement index's model) that
+/// asks for the same row and spec reads the one Monte Carlo back. The factor is a pure function
+/// of its key, so what is cached cannot change any output, on any thread count.
+fn spread_memo() -> &'static Mutex<HashMap<SpreadKey, f64>> {
+    static MEMO: OnceLock<Mutex<HashMap<SpreadKey, f64>>> = OnceLock::new();
+    MEMO.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// [`pair_max_factor`] of `shares`, sampled once per process for each distinct (sorted row,
+/// spec) and read back after (plan time; the Monte Carlo is ~0.5 M binomial draws a row).
+pub fn cached_pair_max_factor(shares: &[f64], spec: &SpreadSpec) -> f64 {
+    let mut row: Vec<u64> = shares.iter().map(|x| x.to_bits()).collect();
+    row.sort_unstable();
+    let key = (
+        row,
+        spec.sources,
+        spec.tokens_per_source,
+        spec.top_k,
+        spec.draws,
+        spec.seed,
+    );
+    // A poisoned lock only means another thread panicked mid-insert of a pure value: the map
+    // is still valid, so it is used as it is.
+    let hit = spread_memo()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .copied();
+    if let Some(f) = hit {
+        return f;
+    }
+    // Sampled outside the lock (two threads may both sample a new row: the same number).
+    let f = pair_max_factor(shares, spec);
+    spread_memo()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, f);
+    f
 }
 
 #[cfg(test)]
@@ -224,6 +271,24 @@ mod tests {
         // At 16 tokens per pair the largest of 512 counts is far above the mean (about +3 sd).
         let f = pair_max_factor(&row, &spec(8, 1024, 1024, 5));
         assert!(f > 1.6 && f < 2.0, "{f}");
+    }
+
+    #[test]
+    fn the_cached_factor_is_the_sampled_one_for_any_order_of_the_row() {
+        let s = spec(8, 1024, 64, 21);
+        let row = [4.0, 1.0, 2.0, 3.0, 0.5];
+        let direct = pair_max_factor(&row, &s);
+        let first = cached_pair_max_factor(&row, &s);
+        let again = cached_pair_max_factor(&[0.5, 3.0, 2.0, 1.0, 4.0], &s);
+        assert_eq!(direct.to_bits(), first.to_bits());
+        assert_eq!(first.to_bits(), again.to_bits());
+        // Another seed is another key, not the cached number.
+        let other = cached_pair_max_factor(&row, &spec(8, 1024, 64, 22));
+        assert_eq!(
+            other.to_bits(),
+            pair_max_factor(&row, &spec(8, 1024, 64, 22)).to_bits()
+        );
+        assert_ne!(other.to_bits(), first.to_bits());
     }
 
     #[test]

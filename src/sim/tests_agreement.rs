@@ -1311,3 +1311,52 @@ fn overlapped_param_gathers_agree() {
         assert!(rows[1].fast_s < rows[0].fast_s, "{}", rows[1].show());
     }
 }
+
+#[test]
+fn megablocks_moe_layers_agree() {
+    // Why: MegaBlocks' dMoE (`step_ops/moe_megablocks.rs`) has ops no other plan has — host
+    // reads in its padded gathers (forward and, from the padded scatters, backward), the
+    // receive-side bins sized by each rank's load, and expert ops over block-padded rows (a
+    // fixed padding offset on top of the routed load) — which the fast path and the event
+    // level each size from the loads. Balanced and skewed routing, one and two stages, ep 8 and 2.
+    let one_stage = Spec {
+        layers: 4,
+        experts: 8,
+        pp: 1,
+        moe_every: 1,
+        zero: 0,
+        gpn: 8,
+        ..two_stage_every_other(2, false, 4)
+    };
+    let specs = [
+        one_stage.clone(),
+        Spec {
+            ep: 2,
+            ..one_stage.clone()
+        },
+        Spec {
+            pp: 2,
+            m: 4,
+            gpn: 4,
+            ..one_stage
+        },
+    ];
+    let row = [0.30, 0.20, 0.10, 0.10, 0.10, 0.10, 0.05, 0.05];
+    for spec in &specs {
+        let skewed = (
+            row.repeat(spec.layers as usize),
+            "skewed 0.30..0.05".to_string(),
+        );
+        for routing in [None, Some(skewed)] {
+            let mut case =
+                build(spec, routing).unwrap_or_else(|| panic!("{spec:?} is a valid plan"));
+            case.job.moe_impl = crate::workload::step_ops::MoeImpl::Megablocks;
+            case.job.expert_kernel = crate::workload::step_ops::ExpertKernel::Grouped;
+            case.label.push_str(" megablocks");
+            let r = compare(&case);
+            println!("{}", r.show());
+            assert_eq!(r.contention.total(), 0, "{}", r.show());
+            assert!(r.worst() <= TOLERANCE, "beyond {TOLERANCE}: {}", r.show());
+        }
+    }
+}

@@ -100,6 +100,24 @@ impl Validator<'_> {
         let expert_kernel =
             match (moe_impl, m.expert_kernel) {
                 (MoeImpl::Megatron, ek) => ek.unwrap_or(ExpertKernel::Grouped),
+                // MegaBlocks' dMoE: block-sparse products over the block-padded rows
+                // (megablocks commit 1647a0e, `layers/dmoe.py`), priced as the grouped GEMM.
+                (MoeImpl::Megablocks, None | Some(ExpertKernel::Grouped)) => ExpertKernel::Grouped,
+                (MoeImpl::Megablocks, Some(other)) => {
+                    let got = match other {
+                        ExpertKernel::Grouped => "grouped",
+                        ExpertKernel::Loop => "loop",
+                        ExpertKernel::Padded => "padded",
+                    };
+                    return Err(self.loc.invalid(
+                        &k("expert_kernel"),
+                        format!(
+                            "moe_impl = \"megablocks\" runs its experts as block-sparse products \
+                             over the block-padded rows; expert_kernel must be \"grouped\" (or \
+                             left out), got \"{got}\""
+                        ),
+                    ));
+                }
                 // Tutel's experts are one batched matmul over the padded buffer (microsoft/tutel
                 // v0.2.0, `tutel/experts/ffn.py` L74-76): padded, whatever else is asked for.
                 // Mesh TF's experts are einsums over the `[E, G * C]` padded slots: batched too.
@@ -262,6 +280,17 @@ impl Validator<'_> {
                 &pk("tp"),
                 format!(
                     "moe_impl = \"tutel\" is modelled without tensor parallelism; tp must be 1, got {}",
+                    plan.tp
+                ),
+            ));
+        }
+        if moe_impl == MoeImpl::Megablocks && plan.tp > 1 {
+            // MegaBlocks 1647a0e's dMoE slices its expert weights over expert parallelism only
+            // (`create_expert_weights`); the op list models tp = 1.
+            return Err(self.loc.invalid(
+                &pk("tp"),
+                format!(
+                    "moe_impl = \"megablocks\" is modelled without tensor parallelism; tp must be 1, got {}",
                     plan.tp
                 ),
             ));
@@ -915,6 +944,44 @@ mod tests {
         );
         assert!(
             e.contains("`training.framework`") && e.contains("megatron") && e.contains("gpt-neox"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn moe_impl_megablocks_reaches_the_job_with_grouped_experts_and_bad_values_are_named() {
+        use crate::hardware::ExpertKernel;
+        use crate::workload::step_ops::MoeImpl;
+        let s = with(MOE, "expert_ffn_hidden = 2816\nmoe_impl = \"megablocks\"\n").expect("valid");
+        let cfg = s.moe.as_ref().expect("moe").ops_config();
+        assert_eq!(cfg.moe_impl, MoeImpl::Megablocks);
+        assert_eq!(cfg.expert_kernel, ExpertKernel::Grouped);
+        let e = err(
+            MOE,
+            "expert_ffn_hidden = 2816\nmoe_impl = \"megablocks\"\nexpert_kernel = \"padded\"\n",
+        );
+        assert!(
+            e.contains("models.moe.expert_kernel")
+                && e.contains("\"grouped\"")
+                && e.contains("\"padded\""),
+            "{e}"
+        );
+        let s = BASE.replacen(
+            MOE,
+            "expert_ffn_hidden = 2816\nmoe_impl = \"megablocks\"\n",
+            1,
+        );
+        let s = s.replacen(
+            "dp = 8\ntp = 1\npp = 1\nep = 8",
+            "dp = 4\ntp = 2\npp = 1\nep = 4",
+            1,
+        );
+        let e = parse_scenario("s.toml", &s, Path::new("."))
+            .map(|_| ())
+            .expect_err("tp = 2 with megablocks was accepted")
+            .to_string();
+        assert!(
+            e.contains("parallel.moe.tp") && e.contains("megablocks") && e.contains("tp must be 1"),
             "{e}"
         );
     }

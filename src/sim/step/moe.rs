@@ -3,7 +3,9 @@
 
 use super::{Knobs, StepModel};
 use crate::network::{price_all_to_all, Topology};
-use crate::routing::{pair_max_factor, Placement, PlacementPolicy, SpreadSpec, SPREAD_DRAWS};
+use crate::routing::{
+    cached_pair_max_factor, Placement, PlacementPolicy, SpreadSpec, SPREAD_DRAWS,
+};
 use crate::scenario::RoutingChoice;
 use crate::workload::step_ops::{KernelClass, Load, Op, Phase, RoutedBy};
 use crate::workload::FfnKind;
@@ -46,7 +48,7 @@ impl StepModel {
     }
 
     /// The padded-capacity factors of `shares` (the expected loads, layers × experts): a seeded
-    /// Monte Carlo per distinct row (`routing::pair_max_factor`), at plan time. Only plans with
+    /// Monte Carlo per distinct row (`routing::cached_pair_max_factor`), at plan time. Only plans with
     /// ops padded to the largest count (Tutel's dynamic capacity) need it.
     fn sample_pad_spread(&self, shares: &[f64]) -> Vec<f64> {
         let padded = self.ops.stages.iter().any(|st| {
@@ -72,20 +74,11 @@ impl StepModel {
             seed: self.spread_seed,
         };
         // Rows that are permutations of one another (zipf's per-layer expert order) give the
-        // same factor: sampled once.
-        let mut seen: Vec<(Vec<u64>, f64)> = Vec::new();
+        // same factor, and every step model asking for the same row and spec (throttled
+        // replicas, other strategies) reads it back: sampled once per process.
         shares
             .chunks_exact(ne)
-            .map(|row| {
-                let mut key: Vec<u64> = row.iter().map(|x| x.to_bits()).collect();
-                key.sort_unstable();
-                if let Some((_, f)) = seen.iter().find(|(k, _)| *k == key) {
-                    return *f;
-                }
-                let f = pair_max_factor(row, &spec);
-                seen.push((key, f));
-                f
-            })
+            .map(|row| cached_pair_max_factor(row, &spec))
             .collect()
     }
 

@@ -17,6 +17,7 @@ mod fp8;
 mod layer;
 mod moe;
 mod moe_einsum;
+mod moe_megablocks;
 mod moe_tutel;
 mod parallel;
 mod positions;
@@ -513,9 +514,15 @@ pub enum ExpertKernel {
 pub enum MoeImpl {
     /// Megatron-LM's `MoEAlltoAllTokenDispatcher` token flow (permute, all-to-all of the routed
     /// tokens, grouped / looped / padded experts, unpermute): the default, also what the
-    /// MegaBlocks dMoE runs (sort, all-to-all of the routed tokens, block-sparse experts).
+    /// MegaBlocks dMoE ran before it had its own variant (`Megablocks`).
     #[default]
     Megatron,
+    /// MegaBlocks' dMoE (stanford-futuredata/megablocks commit 1647a0e, `layers/moe.py`,
+    /// `layers/dmoe.py`): CUB sort/histogram/cumsum bins, no probs all-to-all (the weights scale
+    /// the tokens after the local un-permute), host reads of the counts and of each padded
+    /// gather's row count, block-sparse experts over rows rounded up to 128 per expert, the
+    /// sparse topology built every micro-batch (see `moe_megablocks`).
+    Megablocks,
     /// Tutel's `MOELayer` (microsoft/tutel v0.2.0, `tutel/impls/moe_layer.py`,
     /// `fast_dispatch.py`): one-hot/cumsum routing, a capacity padded per (rank, expert) —
     /// dropless: the largest count, all-reduced (MAX) over the group and read on the host every

@@ -31,6 +31,9 @@ pub(super) fn moe_ffn(e: &mut Emit, c: &Ctx) {
     match c.cfg.moe_impl {
         MoeImpl::Tutel => return super::moe_tutel::tutel_moe_ffn(e, c, moe),
         MoeImpl::Einsum => return super::moe_einsum::einsum_moe_ffn(e, c, moe),
+        MoeImpl::Megablocks => {
+            return super::moe_megablocks::megablocks_moe_ffn(e, c, moe);
+        }
         MoeImpl::Megatron => {}
     }
     let (tp, p, d) = (c.tp, c.p, c.d);
