@@ -573,6 +573,8 @@ mod tests_eval;
 #[cfg(test)]
 mod tests_replicas;
 #[cfg(test)]
+mod tests_positions;
+#[cfg(test)]
 mod tests_schedule;
 #[cfg(test)]
 mod tests_waveform;
