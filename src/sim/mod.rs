@@ -571,9 +571,9 @@ mod tests_equal;
 #[cfg(test)]
 mod tests_eval;
 #[cfg(test)]
-mod tests_replicas;
-#[cfg(test)]
 mod tests_positions;
+#[cfg(test)]
+mod tests_replicas;
 #[cfg(test)]
 mod tests_schedule;
 #[cfg(test)]

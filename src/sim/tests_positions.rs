@@ -39,5 +39,8 @@ fn transformer_xl_positions_agree_between_the_fast_path_and_the_event_level() {
     }
     // Transformer-XL's projection, second score term and shift cost more than T5's bias, on
     // both levels.
-    assert!(steps[1].0 > steps[0].0 && steps[1].1 > steps[0].1, "{steps:?}");
+    assert!(
+        steps[1].0 > steps[0].0 && steps[1].1 > steps[0].1,
+        "{steps:?}"
+    );
 }

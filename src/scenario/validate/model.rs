@@ -711,7 +711,11 @@ mod tests {
 
     #[test]
     fn transformer_xl_positions_reach_the_model_and_bad_combinations_name_the_key() {
-        let s = with(MOE, "expert_ffn_hidden = 2816\nposition = \"transformer-xl\"\n").unwrap();
+        let s = with(
+            MOE,
+            "expert_ffn_hidden = 2816\nposition = \"transformer-xl\"\n",
+        )
+        .unwrap();
         let moe = s.moe.as_ref().expect("moe job");
         assert_eq!(moe.model.arch.position, Position::TransformerXl);
         let e = err(MOE, "expert_ffn_hidden = 2816\nposition = \"sinusoidal\"\n");

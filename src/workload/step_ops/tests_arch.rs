@@ -460,7 +460,11 @@ fn transformer_xl_projects_the_encodings_scores_them_and_shifts_them_in_every_la
     assert_eq!(bd[0].flops, 2.0 * n * 64.0);
     assert_eq!(bd[0].bytes, q * p + s * w * p + n * p);
     let dbd = named(&x, "attn.core.pos_scores", Phase::Backward);
-    assert_eq!(dbd.len(), 4, "the query and the encoding gradients of each layer");
+    assert_eq!(
+        dbd.len(),
+        4,
+        "the query and the encoding gradients of each layer"
+    );
     for o in dbd {
         assert_eq!(o.flops, 2.0 * n * 64.0);
         assert_eq!(o.bytes, n * p + q * p + s * w * p);
@@ -499,8 +503,14 @@ fn transformer_xl_projects_the_encodings_scores_them_and_shifts_them_in_every_la
     let mut pl = plan(1);
     pl.recompute = Recompute::Selective;
     let sel = step_ops(&txl(), &pl, &cfg).unwrap();
-    assert_eq!(named(&sel, "attn.core.pos_scores", Phase::Recompute).len(), 2);
-    assert_eq!(named(&sel, "attn.core.rel_shift", Phase::Recompute).len(), 2);
+    assert_eq!(
+        named(&sel, "attn.core.pos_scores", Phase::Recompute).len(),
+        2
+    );
+    assert_eq!(
+        named(&sel, "attn.core.rel_shift", Phase::Recompute).len(),
+        2
+    );
     assert!(named(&sel, "attn.pos_proj", Phase::Recompute).is_empty());
     pl.recompute = Recompute::Full;
     let full = step_ops(&txl(), &pl, &cfg).unwrap();
