@@ -571,6 +571,8 @@ mod tests_equal;
 #[cfg(test)]
 mod tests_eval;
 #[cfg(test)]
+mod tests_positions;
+#[cfg(test)]
 mod tests_replicas;
 #[cfg(test)]
 mod tests_schedule;

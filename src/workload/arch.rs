@@ -84,6 +84,27 @@ pub enum Position {
     /// T5's bucketed relative position bias (Raffel et al. 2020, Sec. 2.1): a `heads x s x s`
     /// bias built once per step from a `buckets x heads` table and added to every layer's logits.
     Relative,
+    /// Transformer-XL's relative attention (Dai et al. 2019, arXiv:1901.02860, Sec. 3.3; Gopher,
+    /// Rae et al. 2021 Sec. 2): every layer projects the sinusoid table of relative distances
+    /// with its own `d_model x heads*head_dim` matrix `W_r`, adds the learned biases `u`, `v`
+    /// to the queries, and scores queries against the projected positions (a second
+    /// `s x s` score term per head) which a relative shift aligns before it joins the
+    /// content scores (kimiyoung/transformer-xl `tf/model.py` `rel_multihead_attn`).
+    #[serde(rename = "transformer-xl")]
+    TransformerXl,
+}
+
+impl Position {
+    /// The scenario spelling of the kind (`model.position`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Position::Rotary => "rotary",
+            Position::Learned => "learned",
+            Position::Alibi => "alibi",
+            Position::Relative => "relative",
+            Position::TransformerXl => "transformer-xl",
+        }
+    }
 }
 
 /// Multi-head latent attention (DeepSeek-V2, arXiv:2405.04434, Sec. 2.1; DeepSeek-V3,

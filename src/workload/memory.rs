@@ -137,8 +137,9 @@ pub fn stage_params(model: &ModelSpec, plan: &ParallelPlan, stage: u32) -> Stage
 /// norms `4sbh`; MLP `2sbh + sbh + 6sbf` (input, mask; SwiGLU; equals the paper's 19sbh at f = 8h/3) or
 /// `3sbh + 4sbf` (GELU, the paper's 19sbh at f = 4h); MoE MLP
 /// `3sbh + k*c*(2sbh + m*sb*f_e) + m*sb*f_e*shared` (`m` = 6 SwiGLU, 4 GELU) plus fp32 router
-/// logits `4sbE`, with `c` the capacity factor (1 if dropless). 2-byte terms scale with
-/// `precision_bytes / 2`.
+/// logits `4sbE`, with `c` the capacity factor (1 if dropless); Transformer-XL positions add
+/// `2sb*q + 2s*q` (the position term's inputs) and, except under selective recompute, the
+/// shifted position scores `2as^2b`. 2-byte terms scale with `precision_bytes / 2`.
 pub fn activation_bytes_per_layer(model: &ModelSpec, plan: &ParallelPlan, layer: u32) -> f64 {
     activation_bytes_per_layer_under(model, plan, layer, Fp8Recipe::TransformerEngine)
 }
@@ -175,6 +176,16 @@ pub fn activation_bytes_per_layer_under(
     let mut units = 2.0 * sb * h + 2.0 * sb * q + 2.0 * sb * kv + 2.0 * sb * o + 4.0 * sb * h;
     if let Some(m) = &model.arch.mla {
         units += 2.0 * sb * (m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim) as f64;
+    }
+    if model.arch.position == super::arch::Position::TransformerXl {
+        // Transformer-XL (`step_ops::positions::transformer_xl`): the position term's inputs
+        // `rr_head_q` (sb x q) and `r_head_k` (s x q, shared by the batch) for its backward
+        // einsums, and, unless selective recompute replays the score-sized ops, the shifted
+        // position scores `a s^2 b` that the attention backward reads as its bias.
+        units += 2.0 * sb * q + 2.0 * s * q;
+        if plan.recompute != Recompute::Selective {
+            units += 2.0 * a * s * sb;
+        }
     }
     let mlp_units = 2.0 * model.arch.act.matrices();
     let mut fp32 = if plan.recompute == Recompute::Selective {

@@ -6,6 +6,7 @@ mod error;
 pub mod memory;
 pub mod model;
 mod model_evolved;
+mod model_positions;
 pub mod plan;
 pub mod precision;
 pub mod step_ops;

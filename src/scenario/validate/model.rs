@@ -750,6 +750,36 @@ mod tests {
     }
 
     #[test]
+    fn transformer_xl_positions_reach_the_model_and_bad_combinations_name_the_key() {
+        let s = with(
+            MOE,
+            "expert_ffn_hidden = 2816\nposition = \"transformer-xl\"\n",
+        )
+        .unwrap();
+        let moe = s.moe.as_ref().expect("moe job");
+        assert_eq!(moe.model.arch.position, Position::TransformerXl);
+        let e = err(MOE, "expert_ffn_hidden = 2816\nposition = \"sinusoidal\"\n");
+        assert!(e.contains("transformer-xl"), "{e}");
+        let e = err(
+            MOE,
+            "expert_ffn_hidden = 2816\nposition = \"transformer-xl\"\nsliding_window = 512\n",
+        );
+        assert!(
+            e.starts_with("s.toml:37:1: `models.moe.sliding_window`")
+                && e.contains("transformer-xl"),
+            "{e}"
+        );
+        let e = err(
+            "ffn_hidden = 2816\n\n[parallel.moe]",
+            "ffn_hidden = 2816\nposition = \"transformer-xl\"\nencoder_layers = 6\ntarget_len = 256\n\n[parallel.moe]",
+        );
+        assert!(
+            e.starts_with("s.toml:45:1: `models.dense.position`") && e.contains("decoder-only"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn zero_head_dim_and_window_are_errors() {
         let e = err(MOE, "expert_ffn_hidden = 2816\nhead_dim = 0\n");
         assert!(

@@ -181,6 +181,20 @@ impl Validator<'_> {
                 "with [mla] the keys carry decoupled rotary dims (mla.qk_rope_head_dim); valid: \"rotary\", or leave it out",
             ));
         }
+        if position == Position::TransformerXl {
+            if enc_dec.is_some() {
+                return Err(self.loc.invalid(
+                    &k("position"),
+                    "\"transformer-xl\" is built for a decoder-only stack (its relative term has no encoder or cross-attention form here); valid with encoder_layers: \"rotary\", \"learned\", \"alibi\", \"relative\"",
+                ));
+            }
+            if m.sliding_window.is_some() {
+                return Err(self.loc.invalid(
+                    &k("sliding_window"),
+                    "position = \"transformer-xl\" scores every key of the sequence against the relative encodings; remove sliding_window or use another position kind",
+                ));
+            }
+        }
         let hidden_dropout = rate("hidden_dropout", m.hidden_dropout)?;
         // Absent: the hidden rate, as Megatron-LM and GPT-NeoX apply it to the embedding.
         let embedding_dropout = match m.embedding_dropout {

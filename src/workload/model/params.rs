@@ -16,6 +16,7 @@ impl ModelSpec {
                     self.dense_ffn_params()
                 };
                 self.attn_params_per_layer()
+                    + self.position_params_per_layer()
                     + self.norm_params_per_layer()
                     + self.cross_params(layer)
                     + ffn
@@ -102,7 +103,9 @@ impl ModelSpec {
     pub fn position_params(&self) -> f64 {
         match self.arch.position {
             Position::Learned => self.seq_len as f64 * self.d_model as f64,
-            Position::Rotary | Position::Alibi | Position::Relative => 0.0,
+            Position::Rotary | Position::Alibi | Position::Relative | Position::TransformerXl => {
+                0.0
+            }
         }
     }
 
@@ -132,7 +135,9 @@ impl ModelSpec {
             return (0..self.layers).map(|l| self.layer_dense_params(l)).sum();
         }
         let mut p = self.layers as f64
-            * (self.attn_params_per_layer() + self.norm_params_per_layer())
+            * (self.attn_params_per_layer()
+                + self.position_params_per_layer()
+                + self.norm_params_per_layer())
             + self.dense_layers() as f64 * self.dense_ffn_params()
             + self.cross_params_total();
         if let Some(m) = self.moe() {
@@ -154,7 +159,9 @@ impl ModelSpec {
             return self.params_total();
         }
         let mut p = self.layers as f64
-            * (self.attn_params_per_layer() + self.norm_params_per_layer())
+            * (self.attn_params_per_layer()
+                + self.position_params_per_layer()
+                + self.norm_params_per_layer())
             + self.dense_layers() as f64 * self.dense_ffn_params()
             + self.cross_params_total()
             + self.embedding_params();
@@ -191,7 +198,8 @@ impl ModelSpec {
                 .sum::<f64>();
             return 3.0 * (cells + 2.0 * self.vocab as f64 * d);
         }
-        let mut matmul = self.layers as f64 * self.attn_params_per_layer()
+        let mut matmul = self.layers as f64
+            * (self.attn_params_per_layer() + self.rel_proj_weights())
             + self.dense_layers() as f64 * self.dense_ffn_params()
             + self.vocab as f64 * d;
         if let Some(m) = self.moe() {

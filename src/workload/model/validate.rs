@@ -131,9 +131,26 @@ impl ModelSpec {
         if a.mla.is_some() && a.position != Position::Rotary {
             return Err(invalid(
                 "model.position",
-                format!("{:?}", a.position).to_lowercase(),
+                a.position.name(),
                 "must be rotary with MLA (its keys carry decoupled rotary dims)",
             ));
+        }
+        if a.position == Position::TransformerXl {
+            // The relative term is built here for a decoder-only stack over its full causal span.
+            if a.enc_dec.is_some() {
+                return Err(invalid(
+                    "model.position",
+                    a.position.name(),
+                    "must not be transformer-xl for an encoder-decoder (its relative term is built for a decoder-only stack); valid: rotary, learned, alibi, relative",
+                ));
+            }
+            if let Some(w) = a.sliding_window {
+                return Err(invalid(
+                    "model.sliding_window",
+                    w,
+                    "must be absent with position = transformer-xl (its relative term scores every key of the sequence)",
+                ));
+            }
         }
         if let Some(m) = &a.mla {
             let dims: [(&'static str, u32); 3] = [

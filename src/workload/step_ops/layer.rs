@@ -394,6 +394,7 @@ pub(super) fn attention_inner(e: &mut Emit, c: &Ctx) {
         }
     };
     super::positions::rotary(e, c, rope_elems);
+    super::positions::transformer_xl(e, c, dqk, c.span);
     core(e, c, kv_local, dqk, dv, c.span);
     e.linear(c, "attn.out", t, d, hl * dv, false);
 }

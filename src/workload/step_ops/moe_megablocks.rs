@@ -23,7 +23,8 @@
 //!   rounded up to blocks of 128 (`dmoe.py`: `self.blocking = 128`, `ops.round_up`), with the
 //!   sparse topology and its transpose built on the device every micro-batch.
 
-use super::layer::{act_op, norm, residual, routed, Ctx, Emit};
+use super::dropout::residual;
+use super::layer::{act_op, norm, routed, Ctx, Emit};
 use super::moe::{grouped_gemm, push_gemm};
 use super::{GroupKind, KernelClass as K, Load, Op, RoutedBy};
 use crate::workload::MoeSpec;

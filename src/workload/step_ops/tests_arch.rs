@@ -1,10 +1,10 @@
 //! Tests of the dropout and position-embedding ops against hand counts on a small model, and of
 //! the memory model keeping exactly the masks the forward writes.
 
-use super::super::arch::{Arch, Position};
+use super::super::arch::{Act, Arch, NormKind, Position};
 use super::super::memory::activation_bytes_per_layer;
-use super::super::model::ModelSpec;
-use super::super::plan::Recompute;
+use super::super::model::{FfnKind, ModelSpec};
+use super::super::plan::{ParallelPlan, Recompute};
 use super::super::precision::Precision;
 use super::tests_fixture::{dense, named, plan};
 use super::*;
@@ -509,4 +509,204 @@ fn learned_positions_under_sequence_parallelism_all_reduce_then_scatter() {
         emb(&l, "embed.tp_reduce", Phase::Forward),
         vec![KernelClass::AllReduce]
     );
+}
+
+/// The small dense model with Transformer-XL positions.
+fn txl() -> ModelSpec {
+    dense(Arch {
+        position: Position::TransformerXl,
+        ..Arch::default()
+    })
+}
+
+#[test]
+fn transformer_xl_projects_the_encodings_scores_them_and_shifts_them_in_every_layer() {
+    let cfg = OpsConfig::default();
+    let base = ops(&dense(Arch::default()), 1, &cfg);
+    let x = ops(&txl(), 1, &cfg);
+    // 2 sequences of 128 tokens (klen = s = 128), 8 heads of 64 = 512 wide, d 512, bf16.
+    let (s, w, d, p) = (128.0, 512.0, 512.0, 2.0);
+    let inst = 2.0 * 8.0;
+    let n = inst * s * s;
+    // W_r: the 128 x 512 sinusoid table times the 512 x 512 projection, once per layer and
+    // micro-batch (not per sequence).
+    let proj = named(&x, "attn.pos_proj", Phase::Forward);
+    assert_eq!(proj.len(), 2, "one per layer");
+    assert_eq!(proj[0].flops, 2.0 * s * w * d);
+    assert_eq!(proj[0].bytes, p * (s * d + d * w + s * w));
+    // Backward: the weight gradient alone (the table is a constant of the positions).
+    let dproj = named(&x, "attn.pos_proj", Phase::Backward);
+    assert_eq!(dproj.len(), 2);
+    assert_eq!(dproj[0].grad, Some(Grad::Weight));
+    assert_eq!(dproj[0].flops, 2.0 * s * w * d);
+    // u, v: read the 256 x 512 queries, write both biased copies; backward reads both
+    // gradients, writes the query gradient and the two 512-wide fp32 bias gradients.
+    let q = 2.0 * s * w;
+    assert_eq!(
+        named(&x, "attn.pos_qbias", Phase::Forward)[0].bytes,
+        3.0 * q * p
+    );
+    assert_eq!(
+        named(&x, "attn.pos_qbias", Phase::Backward)[0].bytes,
+        3.0 * q * p + 2.0 * 4.0 * w
+    );
+    // BD: every (query, key) pair of the 16 instances, 64 deep, written to HBM.
+    let bd = named(&x, "attn.core.pos_scores", Phase::Forward);
+    assert_eq!(bd.len(), 2);
+    assert_eq!(bd[0].flops, 2.0 * n * 64.0);
+    assert_eq!(bd[0].bytes, q * p + s * w * p + n * p);
+    let dbd = named(&x, "attn.core.pos_scores", Phase::Backward);
+    assert_eq!(
+        dbd.len(),
+        4,
+        "the query and the encoding gradients of each layer"
+    );
+    for o in dbd {
+        assert_eq!(o.flops, 2.0 * n * 64.0);
+        assert_eq!(o.bytes, n * p + q * p + s * w * p);
+    }
+    // The relative shift copies the scores forward and their gradient backward.
+    for phase in [Phase::Forward, Phase::Backward] {
+        let sh = named(&x, "attn.core.rel_shift", phase);
+        assert_eq!(sh.len(), 2);
+        assert_eq!(sh[0].bytes, 2.0 * n * p);
+    }
+    // The flash kernel reads the shifted scores as its bias and writes their gradient; no
+    // T5 bias reduction, no rotary.
+    let flash = |st: &StepOps, ph: Phase| named(st, "attn.flash", ph)[0].bytes;
+    assert_eq!(
+        flash(&x, Phase::Forward) - flash(&base, Phase::Forward),
+        n * p
+    );
+    assert_eq!(
+        flash(&x, Phase::Backward) - flash(&base, Phase::Backward),
+        2.0 * n * p
+    );
+    assert!(named(&x, "attn.pos_bias_grad", Phase::Backward).is_empty());
+    assert!(named(&x, "attn.rotary", Phase::Forward).is_empty());
+    // tp 2: each rank projects and scores its 4 heads.
+    let x2 = ops(&txl(), 2, &cfg);
+    assert_eq!(
+        named(&x2, "attn.pos_proj", Phase::Forward)[0].flops,
+        s * w * d
+    );
+    assert_eq!(
+        named(&x2, "attn.core.pos_scores", Phase::Forward)[0].flops,
+        n * 64.0
+    );
+    // Selective recompute replays the score-sized ops with the core, not the projection; full
+    // recompute replays all of them.
+    let mut pl = plan(Precision::Bf16, 1);
+    pl.recompute = Recompute::Selective;
+    let sel = step_ops(&txl(), &pl, &cfg).unwrap();
+    assert_eq!(
+        named(&sel, "attn.core.pos_scores", Phase::Recompute).len(),
+        2
+    );
+    assert_eq!(
+        named(&sel, "attn.core.rel_shift", Phase::Recompute).len(),
+        2
+    );
+    assert!(named(&sel, "attn.pos_proj", Phase::Recompute).is_empty());
+    pl.recompute = Recompute::Full;
+    let full = step_ops(&txl(), &pl, &cfg).unwrap();
+    assert_eq!(named(&full, "attn.pos_proj", Phase::Recompute).len(), 2);
+    // Unfused core: `(AC + BD) * scale` reads both score terms and writes the sum; its
+    // backward hands the same gradient to both (no op).
+    let unfused = OpsConfig {
+        attention_kernel: AttentionKernel::Unfused,
+        ..OpsConfig::default()
+    };
+    let u = ops(&txl(), 1, &unfused);
+    assert_eq!(
+        named(&u, "attn.core.pos_bias", Phase::Forward)[0].bytes,
+        3.0 * n * p
+    );
+    assert!(named(&u, "attn.core.pos_bias", Phase::Backward).is_empty());
+    assert!(named(&u, "attn.pos_bias_grad", Phase::Backward).is_empty());
+}
+
+#[test]
+fn transformer_xl_parameters_flops_and_memory_count_its_projection_and_stored_terms() {
+    let (rot, x) = (dense(Arch::default()), txl());
+    // W_r (512 x 512) and u, v (8 x 64 each) in each of the 2 layers.
+    let w = 512.0;
+    assert_eq!(
+        x.params_total() - rot.params_total(),
+        2.0 * (512.0 * w + 2.0 * w)
+    );
+    // The model FLOPs count W_r as a matmul weight per token (6N), as PaLM's MFU does.
+    assert_eq!(
+        x.flops_per_token_train() - rot.flops_per_token_train(),
+        3.0 * 2.0 * 2.0 * 512.0 * w
+    );
+    // Gopher (Rae et al. 2021 Table 1): 80 layers, d 16,384, 128 heads of 128, ffn 4d,
+    // vocab 32,000: "280B" with W_r in every layer (258B without).
+    let gopher = ModelSpec {
+        name: "gopher".into(),
+        layers: 80,
+        d_model: 16384,
+        heads: 128,
+        kv_heads: 128,
+        seq_len: 2048,
+        vocab: 32000,
+        ffn_hidden: 65536,
+        ffn: FfnKind::Dense,
+        arch: Arch {
+            position: Position::TransformerXl,
+            act: Act::Gelu,
+            norm: NormKind::RmsNorm,
+            ..Arch::default()
+        },
+    };
+    let billions = gopher.params_total() / 1e9;
+    assert!((billions - 280.0).abs() < 1.0, "{billions} B");
+    // Memory at tp 2: the position term's inputs (rr_head_q, r_head_k) always, the shifted
+    // scores unless selective recompute replays them; 2-byte units.
+    let (s, b, a, q) = (128.0, 2.0, 8.0, 512.0);
+    let extra = |pl: &ParallelPlan| {
+        activation_bytes_per_layer(&x, pl, 0) - activation_bytes_per_layer(&rot, pl, 0)
+    };
+    let mut pl = plan(Precision::Bf16, 2);
+    assert_eq!(
+        extra(&pl),
+        (2.0 * s * b * q + 2.0 * s * q + 2.0 * a * s * s * b) / 2.0
+    );
+    pl.recompute = Recompute::Selective;
+    assert_eq!(extra(&pl), (2.0 * s * b * q + 2.0 * s * q) / 2.0);
+}
+
+#[test]
+fn transformer_xl_with_an_encoder_or_a_window_is_an_error_naming_the_field() {
+    let field = |a: Arch| match dense(a).validate() {
+        Err(super::super::error::WorkloadError::InvalidField { field, .. }) => field,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(
+        field(Arch {
+            position: Position::TransformerXl,
+            sliding_window: Some(64),
+            ..Arch::default()
+        }),
+        "model.sliding_window"
+    );
+    assert_eq!(
+        field(Arch {
+            position: Position::TransformerXl,
+            enc_dec: Some(super::super::EncDecSpec {
+                encoder_layers: 1,
+                target_len: 64,
+            }),
+            ..Arch::default()
+        }),
+        "model.position"
+    );
+    // The same window with T5's relative bias is fine.
+    assert!(dense(Arch {
+        position: Position::Relative,
+        sliding_window: Some(64),
+        ..Arch::default()
+    })
+    .validate()
+    .is_ok());
 }
