@@ -56,13 +56,6 @@ impl ModelSpec {
         if a.head_dim.is_some() {
             return Err(refuse("`head_dim` (heads are d_model / heads wide)"));
         }
-        // The cells carry their own dropout sites (`et_dropout`) and T2T's sinusoidal timing
-        // signal; the standard block's keys would be silently unread.
-        if a.hidden_dropout > 0.0 || a.attention_dropout > 0.0 || a.embedding_dropout > 0.0 {
-            return Err(refuse(
-                "`hidden_dropout` / `attention_dropout` / `embedding_dropout` (their dropout sites take `et_dropout`)",
-            ));
-        }
         if a.parallel_residual {
             return Err(refuse(
                 "parallel attention + MLP block (`parallel_residual`)",
@@ -111,13 +104,6 @@ impl ModelSpec {
                     "must be below model.layers = {} (the decoder cells follow the encoder cells)",
                     self.layers
                 ),
-            ));
-        }
-        if !(0.0..1.0).contains(&et.dropout) {
-            return Err(invalid(
-                "model.et_dropout",
-                et.dropout,
-                "must be a rate in [0, 1) (Meena: 0.1)",
             ));
         }
         Ok(())

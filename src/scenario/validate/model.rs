@@ -547,14 +547,20 @@ mod tests {
         let et = |extra: &str| {
             format!("vocab = 32000\nffn_hidden = 4096\nblock = \"evolved-transformer\"\n{extra}\n[parallel.moe]")
         };
-        let s = with(DENSE, &et("et_encoder_cells = 1\net_dropout = 0.1\n")).expect("valid");
+        let s = with(
+            DENSE,
+            &et("et_encoder_cells = 1\nhidden_dropout = 0.1\nattention_dropout = 0.1\n"),
+        )
+        .expect("valid");
         let a = &s.dense.as_ref().expect("dense job").model.arch;
         assert_eq!(
             a.block,
-            Block::EvolvedTransformer(EtSpec {
-                encoder_cells: 1,
-                dropout: 0.1
-            })
+            Block::EvolvedTransformer(EtSpec { encoder_cells: 1 })
+        );
+        // The cells read the standard dropout keys (the embedded inputs at the hidden rate).
+        assert_eq!(
+            (a.hidden_dropout, a.attention_dropout, a.embedding_dropout),
+            (0.1, 0.1, 0.1)
         );
         assert_eq!(a.norm, NormKind::LayerNorm, "T2T's layer norm by default");
         let e = err(
@@ -580,9 +586,22 @@ mod tests {
         );
         let e = err(DENSE, &et("act = \"gelu\"\n"));
         assert!(e.contains("`models.dense.act`"), "{e}");
-        let e = err(DENSE, &et("et_dropout = 1.5\n"));
+        // The retired key names its replacements, with its rate, under either block.
+        for toml in [
+            et("et_dropout = 0.1\n"),
+            DENSE.replacen("\n\n", "\net_dropout = 0.1\n\n", 1),
+        ] {
+            let e = err(DENSE, &toml);
+            assert!(
+                e.contains("`models.dense.et_dropout`")
+                    && e.contains("hidden_dropout = 0.1")
+                    && e.contains("attention_dropout = 0.1"),
+                "{e}"
+            );
+        }
+        let e = err(DENSE, &et("hidden_dropout = 1.5\n"));
         assert!(
-            e.contains("`models.dense.et_dropout`") && e.contains("[0, 1)"),
+            e.contains("`models.dense.hidden_dropout`") && e.contains("[0, 1)"),
             "{e}"
         );
         let e = err(DENSE, &et("et_encoder_cells = 12\n"));
@@ -1246,8 +1265,6 @@ mod tests {
             format!("vocab = 32000\nffn_hidden = 4096\nblock = \"evolved-transformer\"\n{extra}\n[parallel.moe]")
         };
         for (extra, word) in [
-            ("hidden_dropout = 0.1\n", "et_dropout"),
-            ("attention_dropout = 0.1\n", "et_dropout"),
             ("parallel_residual = true\n", "parallel_residual"),
             ("position = \"learned\"\n", "position"),
         ] {

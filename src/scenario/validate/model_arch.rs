@@ -8,40 +8,32 @@ use crate::workload::arch::Position;
 use crate::workload::{self, Arch, Block, BlockKind, EtSpec, FfnKind, MlaSpec};
 
 impl Validator<'_> {
-    /// `block`, `et_encoder_cells`, `et_dropout` of `[models.X]`.
+    /// `block` and `et_encoder_cells` of `[models.X]`; the retired `et_dropout` is refused with
+    /// its replacement named (the cells read the arch keys `hidden_dropout`, `attention_dropout`).
     pub(super) fn block(&self, which: &str, m: &RawModel) -> Result<Block, ScenarioError> {
         let k = |f: &str| format!("models.{which}.{f}");
+        if let Some(rate) = m.et_dropout {
+            return Err(self.loc.invalid(
+                &k("et_dropout"),
+                format!("is retired: the Evolved Transformer cells read the standard keys; replace it by `hidden_dropout = {rate}` (T2T layer_prepostprocess_dropout: branch outputs, hiddens, embedded inputs) and `attention_dropout = {rate}` (T2T attention_dropout)"),
+            ));
+        }
         match m.block.unwrap_or(BlockKind::Standard) {
             BlockKind::Standard => {
-                for (f, present) in [
-                    ("et_encoder_cells", m.et_encoder_cells.is_some()),
-                    ("et_dropout", m.et_dropout.is_some()),
-                ] {
-                    if present {
-                        return Err(self.loc.invalid(
-                            &k(f),
-                            "applies only with block = \"evolved-transformer\"; remove it or set the block",
-                        ));
-                    }
+                if m.et_encoder_cells.is_some() {
+                    return Err(self.loc.invalid(
+                        &k("et_encoder_cells"),
+                        "applies only with block = \"evolved-transformer\"; remove it or set the block",
+                    ));
                 }
                 Ok(Block::Standard)
             }
-            BlockKind::EvolvedTransformer => {
-                let dropout = m.et_dropout.unwrap_or(0.0);
-                if !(0.0..1.0).contains(&dropout) {
-                    return Err(self.loc.invalid(
-                        &k("et_dropout"),
-                        format!("must be a rate in [0, 1) (Meena: 0.1), got {dropout}"),
-                    ));
-                }
-                Ok(Block::EvolvedTransformer(EtSpec {
-                    encoder_cells: match m.et_encoder_cells {
-                        Some(n) => self.count0(&k("et_encoder_cells"), n)?,
-                        None => 0,
-                    },
-                    dropout,
-                }))
-            }
+            BlockKind::EvolvedTransformer => Ok(Block::EvolvedTransformer(EtSpec {
+                encoder_cells: match m.et_encoder_cells {
+                    Some(n) => self.count0(&k("et_encoder_cells"), n)?,
+                    None => 0,
+                },
+            })),
         }
     }
 
