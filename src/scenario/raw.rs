@@ -203,7 +203,8 @@ pub struct RawModel {
     pub bias: Option<bool>,
     /// `"standard"` (default) or `"evolved-transformer"`.
     pub block: Option<crate::workload::BlockKind>,
-    /// Leading Evolved Transformer encoder cells (with `block = "evolved-transformer"`).
+    /// Retired key (was the Evolved Transformer's encoder cells): read only to refuse it with
+    /// its replacement, `encoder_layers`.
     pub et_encoder_cells: Option<i64>,
     /// Retired key (was the Evolved Transformer cells' dropout rate): read only to refuse it
     /// with its replacement, `hidden_dropout` + `attention_dropout`.

@@ -165,7 +165,7 @@ pub enum Block {
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct EtSpec {
     /// Leading layers that are ET encoder cells over the same `seq_len` tokens
-    /// (`models.X.et_encoder_cells`); the later layers are decoder cells, which then also attend
+    /// (`models.X.encoder_layers`); the later layers are decoder cells, which then also attend
     /// to the last encoder cell's output (T2T's two attend-to-encoder branches). 0: a
     /// decoder-only stack of decoder cells without those branches.
     pub encoder_cells: u32,

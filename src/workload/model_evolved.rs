@@ -98,7 +98,7 @@ impl ModelSpec {
         }
         if et.encoder_cells >= self.layers {
             return Err(invalid(
-                "model.et_encoder_cells",
+                "model.encoder_layers",
                 et.encoder_cells,
                 format!(
                     "must be below model.layers = {} (the decoder cells follow the encoder cells)",
@@ -110,7 +110,7 @@ impl ModelSpec {
     }
 
     /// Weight shapes of `layer` if the model's blocks are Evolved Transformer cells: an encoder
-    /// cell for the first `et_encoder_cells` layers, else a decoder cell (with its two
+    /// cell for the first `encoder_layers` layers, else a decoder cell (with its two
     /// attend-to-encoder branches when there are encoder cells). Read from Tensor2Tensor
     /// `models/evolved_transformer.py` (`evolved_transformer_encoder` / `_decoder`), `d` =
     /// d_model, attention key/value channels = `d` (T2T default), projections without bias

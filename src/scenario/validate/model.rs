@@ -549,7 +549,7 @@ mod tests {
         };
         let s = with(
             DENSE,
-            &et("et_encoder_cells = 1\nhidden_dropout = 0.1\nattention_dropout = 0.1\n"),
+            &et("encoder_layers = 1\nhidden_dropout = 0.1\nattention_dropout = 0.1\n"),
         )
         .expect("valid");
         let a = &s.dense.as_ref().expect("dense job").model.arch;
@@ -571,12 +571,27 @@ mod tests {
             e.contains("`models.dense.block`") && e.contains("evolved-transformer"),
             "{e}"
         );
-        let e = err(
-            DENSE,
-            "vocab = 32000\nffn_hidden = 2816\net_encoder_cells = 1\n\n[parallel.moe]",
+        // The retired encoder-cell key names its replacement, under either block.
+        for toml in [
+            et("et_encoder_cells = 1\n"),
+            DENSE.replacen("\n\n", "\net_encoder_cells = 1\n\n", 1),
+        ] {
+            let e = err(DENSE, &toml);
+            assert!(
+                e.contains("`models.dense.et_encoder_cells`") && e.contains("encoder_layers = 1"),
+                "{e}"
+            );
+        }
+        // The cells run encoder and decoder on seq_len each: target_len may only repeat it.
+        let s = with(DENSE, &et("encoder_layers = 1\ntarget_len = 1024\n")).expect("valid");
+        let a = &s.dense.as_ref().expect("dense job").model.arch;
+        assert_eq!(
+            a.block,
+            Block::EvolvedTransformer(EtSpec { encoder_cells: 1 })
         );
+        let e = err(DENSE, &et("encoder_layers = 1\ntarget_len = 128\n"));
         assert!(
-            e.contains("`models.dense.et_encoder_cells`") && e.contains("evolved-transformer"),
+            e.contains("`models.dense.target_len`") && e.contains("target_len = 1024"),
             "{e}"
         );
         let e = err(DENSE, &et("norm = \"rmsnorm\"\n"));
@@ -604,9 +619,9 @@ mod tests {
             e.contains("`models.dense.hidden_dropout`") && e.contains("[0, 1)"),
             "{e}"
         );
-        let e = err(DENSE, &et("et_encoder_cells = 12\n"));
+        let e = err(DENSE, &et("encoder_layers = 12\n"));
         assert!(
-            e.contains("model.et_encoder_cells") && e.contains("below model.layers"),
+            e.contains("model.encoder_layers") && e.contains("below model.layers"),
             "{e}"
         );
         let e = err(
@@ -1274,8 +1289,8 @@ mod tests {
                 "{extra}: {e}"
             );
         }
-        let e = err(ET_END, &et("et_encoder_cells = -1\n"));
-        assert!(e.contains("`models.dense.et_encoder_cells`"), "{e}");
+        let e = err(ET_END, &et("encoder_layers = -1\n"));
+        assert!(e.contains("`models.dense.encoder_layers`"), "{e}");
         // The einsum layer's capacity floor must be a count.
         let cf = "capacity_factor = \"dropless\"";
         let einsum = |extra: &str| {

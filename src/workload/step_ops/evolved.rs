@@ -43,7 +43,7 @@ pub fn evolved_plan_fits(
         return Err(invalid(
             "plan.pp",
             plan.pp,
-            "with et_encoder_cells > 0 every decoder cell reads the encoder output, which a pipeline would have to send to every stage (not modelled); valid: pp = 1",
+            "with encoder_layers > 0 every decoder cell reads the encoder output, which a pipeline would have to send to every stage (not modelled); valid: pp = 1",
         ));
     }
     if precision == Precision::Fp8 {
@@ -64,7 +64,7 @@ pub fn evolved_plan_fits(
 }
 
 /// Forward and backward ops of Evolved Transformer cell `layer` (an encoder cell for the first
-/// `et_encoder_cells` layers, else a decoder cell).
+/// `encoder_layers` layers, else a decoder cell).
 pub(super) fn emit_cell(e: &mut Emit, c: &Ctx, layer: u32) {
     let Some(cell) = c.model.et_cell(layer) else {
         return;

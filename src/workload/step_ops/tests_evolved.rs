@@ -270,6 +270,6 @@ fn evolved_transformer_refuses_what_it_does_not_model() {
     assert_eq!(check(&|m| m.arch.sliding_window = Some(8)), "model.block");
     assert_eq!(
         check(&|m| m.arch.block = Block::EvolvedTransformer(EtSpec { encoder_cells: 3 })),
-        "model.et_encoder_cells"
+        "model.encoder_layers"
     );
 }
