@@ -203,9 +203,11 @@ pub struct RawModel {
     pub bias: Option<bool>,
     /// `"standard"` (default) or `"evolved-transformer"`.
     pub block: Option<crate::workload::BlockKind>,
-    /// Leading Evolved Transformer encoder cells (with `block = "evolved-transformer"`).
+    /// Retired key (was the Evolved Transformer's encoder cells): read only to refuse it with
+    /// its replacement, `encoder_layers`.
     pub et_encoder_cells: Option<i64>,
-    /// Dropout rate of the Evolved Transformer cells (with `block = "evolved-transformer"`).
+    /// Retired key (was the Evolved Transformer cells' dropout rate): read only to refuse it
+    /// with its replacement, `hidden_dropout` + `attention_dropout`.
     pub et_dropout: Option<f64>,
     /// Encoder blocks of an encoder-decoder (counted in `layers`); 0 or absent: decoder-only.
     pub encoder_layers: Option<i64>,

@@ -149,13 +149,16 @@ pub struct Arch {
     pub bias: bool,
     /// Dropout rate on the residual branches (after the attention out-projection and after the
     /// FFN), in `[0, 1)`; 0 = no dropout (Megatron-LM
-    /// `--hidden-dropout`, GPT-NeoX `hidden-dropout`, HF `resid_pdrop`).
+    /// `--hidden-dropout`, GPT-NeoX `hidden-dropout`, HF `resid_pdrop`). Under
+    /// [`Block::EvolvedTransformer`]: T2T's `layer_prepostprocess_dropout`, the rate of every
+    /// cell branch's output, the branch and FFN hiddens and the embedded inputs.
     pub hidden_dropout: f64,
     /// Dropout rate on the input embedding, in `[0, 1)` (Megatron-LM and GPT-NeoX apply the
     /// hidden rate there; OPT none: Zhang et al. 2022, Sec. 2.2).
     pub embedding_dropout: f64,
     /// Dropout rate on the attention probabilities, in `[0, 1)`; 0 = none (Megatron-LM
-    /// `--attention-dropout`, GPT-NeoX `attention-dropout`, HF `attn_pdrop`).
+    /// `--attention-dropout`, GPT-NeoX `attention-dropout`, HF `attn_pdrop`; T2T
+    /// `attention_dropout` under the Evolved Transformer).
     pub attention_dropout: f64,
     /// Position-embedding kind.
     pub position: Position,
@@ -190,13 +193,10 @@ pub enum Block {
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct EtSpec {
     /// Leading layers that are ET encoder cells over the same `seq_len` tokens
-    /// (`models.X.et_encoder_cells`); the later layers are decoder cells, which then also attend
+    /// (`models.X.encoder_layers`); the later layers are decoder cells, which then also attend
     /// to the last encoder cell's output (T2T's two attend-to-encoder branches). 0: a
     /// decoder-only stack of decoder cells without those branches.
     pub encoder_cells: u32,
-    /// Dropout rate of the cells' T2T dropout sites (`layer_prepostprocess_dropout` and
-    /// `attention_dropout`; `models.X.et_dropout`); 0 = no dropout kernels.
-    pub dropout: f64,
 }
 
 impl Block {

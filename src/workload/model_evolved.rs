@@ -56,13 +56,6 @@ impl ModelSpec {
         if a.head_dim.is_some() {
             return Err(refuse("`head_dim` (heads are d_model / heads wide)"));
         }
-        // The cells carry their own dropout sites (`et_dropout`) and T2T's sinusoidal timing
-        // signal; the standard block's keys would be silently unread.
-        if a.hidden_dropout > 0.0 || a.attention_dropout > 0.0 || a.embedding_dropout > 0.0 {
-            return Err(refuse(
-                "`hidden_dropout` / `attention_dropout` / `embedding_dropout` (their dropout sites take `et_dropout`)",
-            ));
-        }
         if a.parallel_residual {
             return Err(refuse(
                 "parallel attention + MLP block (`parallel_residual`)",
@@ -105,7 +98,7 @@ impl ModelSpec {
         }
         if et.encoder_cells >= self.layers {
             return Err(invalid(
-                "model.et_encoder_cells",
+                "model.encoder_layers",
                 et.encoder_cells,
                 format!(
                     "must be below model.layers = {} (the decoder cells follow the encoder cells)",
@@ -113,18 +106,11 @@ impl ModelSpec {
                 ),
             ));
         }
-        if !(0.0..1.0).contains(&et.dropout) {
-            return Err(invalid(
-                "model.et_dropout",
-                et.dropout,
-                "must be a rate in [0, 1) (Meena: 0.1)",
-            ));
-        }
         Ok(())
     }
 
     /// Weight shapes of `layer` if the model's blocks are Evolved Transformer cells: an encoder
-    /// cell for the first `et_encoder_cells` layers, else a decoder cell (with its two
+    /// cell for the first `encoder_layers` layers, else a decoder cell (with its two
     /// attend-to-encoder branches when there are encoder cells). Read from Tensor2Tensor
     /// `models/evolved_transformer.py` (`evolved_transformer_encoder` / `_decoder`), `d` =
     /// d_model, attention key/value channels = `d` (T2T default), projections without bias

@@ -590,14 +590,20 @@ mod tests {
         let et = |extra: &str| {
             format!("vocab = 32000\nffn_hidden = 4096\nblock = \"evolved-transformer\"\n{extra}\n[parallel.moe]")
         };
-        let s = with(DENSE, &et("et_encoder_cells = 1\net_dropout = 0.1\n")).expect("valid");
+        let s = with(
+            DENSE,
+            &et("encoder_layers = 1\nhidden_dropout = 0.1\nattention_dropout = 0.1\n"),
+        )
+        .expect("valid");
         let a = &s.dense.as_ref().expect("dense job").model.arch;
         assert_eq!(
             a.block,
-            Block::EvolvedTransformer(EtSpec {
-                encoder_cells: 1,
-                dropout: 0.1
-            })
+            Block::EvolvedTransformer(EtSpec { encoder_cells: 1 })
+        );
+        // The cells read the standard dropout keys (the embedded inputs at the hidden rate).
+        assert_eq!(
+            (a.hidden_dropout, a.attention_dropout, a.embedding_dropout),
+            (0.1, 0.1, 0.1)
         );
         assert_eq!(a.norm, NormKind::LayerNorm, "T2T's layer norm by default");
         let e = err(
@@ -608,12 +614,27 @@ mod tests {
             e.contains("`models.dense.block`") && e.contains("evolved-transformer"),
             "{e}"
         );
-        let e = err(
-            DENSE,
-            "vocab = 32000\nffn_hidden = 2816\net_encoder_cells = 1\n\n[parallel.moe]",
+        // The retired encoder-cell key names its replacement, under either block.
+        for toml in [
+            et("et_encoder_cells = 1\n"),
+            DENSE.replacen("\n\n", "\net_encoder_cells = 1\n\n", 1),
+        ] {
+            let e = err(DENSE, &toml);
+            assert!(
+                e.contains("`models.dense.et_encoder_cells`") && e.contains("encoder_layers = 1"),
+                "{e}"
+            );
+        }
+        // The cells run encoder and decoder on seq_len each: target_len may only repeat it.
+        let s = with(DENSE, &et("encoder_layers = 1\ntarget_len = 1024\n")).expect("valid");
+        let a = &s.dense.as_ref().expect("dense job").model.arch;
+        assert_eq!(
+            a.block,
+            Block::EvolvedTransformer(EtSpec { encoder_cells: 1 })
         );
+        let e = err(DENSE, &et("encoder_layers = 1\ntarget_len = 128\n"));
         assert!(
-            e.contains("`models.dense.et_encoder_cells`") && e.contains("evolved-transformer"),
+            e.contains("`models.dense.target_len`") && e.contains("target_len = 1024"),
             "{e}"
         );
         let e = err(DENSE, &et("norm = \"rmsnorm\"\n"));
@@ -623,14 +644,27 @@ mod tests {
         );
         let e = err(DENSE, &et("act = \"gelu\"\n"));
         assert!(e.contains("`models.dense.act`"), "{e}");
-        let e = err(DENSE, &et("et_dropout = 1.5\n"));
+        // The retired key names its replacements, with its rate, under either block.
+        for toml in [
+            et("et_dropout = 0.1\n"),
+            DENSE.replacen("\n\n", "\net_dropout = 0.1\n\n", 1),
+        ] {
+            let e = err(DENSE, &toml);
+            assert!(
+                e.contains("`models.dense.et_dropout`")
+                    && e.contains("hidden_dropout = 0.1")
+                    && e.contains("attention_dropout = 0.1"),
+                "{e}"
+            );
+        }
+        let e = err(DENSE, &et("hidden_dropout = 1.5\n"));
         assert!(
-            e.contains("`models.dense.et_dropout`") && e.contains("[0, 1)"),
+            e.contains("`models.dense.hidden_dropout`") && e.contains("[0, 1)"),
             "{e}"
         );
-        let e = err(DENSE, &et("et_encoder_cells = 12\n"));
+        let e = err(DENSE, &et("encoder_layers = 12\n"));
         assert!(
-            e.contains("model.et_encoder_cells") && e.contains("below model.layers"),
+            e.contains("model.encoder_layers") && e.contains("below model.layers"),
             "{e}"
         );
         let e = err(
@@ -1371,8 +1405,6 @@ mod tests {
             format!("vocab = 32000\nffn_hidden = 4096\nblock = \"evolved-transformer\"\n{extra}\n[parallel.moe]")
         };
         for (extra, word) in [
-            ("hidden_dropout = 0.1\n", "et_dropout"),
-            ("attention_dropout = 0.1\n", "et_dropout"),
             ("parallel_residual = true\n", "parallel_residual"),
             ("position = \"learned\"\n", "position"),
         ] {
@@ -1382,8 +1414,8 @@ mod tests {
                 "{extra}: {e}"
             );
         }
-        let e = err(ET_END, &et("et_encoder_cells = -1\n"));
-        assert!(e.contains("`models.dense.et_encoder_cells`"), "{e}");
+        let e = err(ET_END, &et("encoder_layers = -1\n"));
+        assert!(e.contains("`models.dense.encoder_layers`"), "{e}");
         // The einsum layer's capacity floor must be a count.
         for v in ["0", "-1"] {
             let e = parse(&einsum(&format!("moe_min_capacity = {v}\n"))).expect_err(v);

@@ -8,38 +8,40 @@ use crate::workload::arch::Position;
 use crate::workload::{self, Arch, Block, BlockKind, EtSpec, FfnKind, MlaSpec};
 
 impl Validator<'_> {
-    /// `block`, `et_encoder_cells`, `et_dropout` of `[models.X]`.
+    /// `block` of `[models.X]`; under the Evolved Transformer its encoder cells are the
+    /// encoder-decoder key `encoder_layers` (their encoder and decoder run on `seq_len` each, so
+    /// `target_len`, when given, must equal it). The retired `et_dropout` / `et_encoder_cells`
+    /// are refused with their replacements named.
     pub(super) fn block(&self, which: &str, m: &RawModel) -> Result<Block, ScenarioError> {
         let k = |f: &str| format!("models.{which}.{f}");
+        if let Some(rate) = m.et_dropout {
+            return Err(self.loc.invalid(
+                &k("et_dropout"),
+                format!("is retired: the Evolved Transformer cells read the standard keys; replace it by `hidden_dropout = {rate}` (T2T layer_prepostprocess_dropout: branch outputs, hiddens, embedded inputs) and `attention_dropout = {rate}` (T2T attention_dropout)"),
+            ));
+        }
+        if let Some(n) = m.et_encoder_cells {
+            return Err(self.loc.invalid(
+                &k("et_encoder_cells"),
+                format!("is retired: the Evolved Transformer's encoder cells are the encoder-decoder key; replace it by `encoder_layers = {n}`"),
+            ));
+        }
         match m.block.unwrap_or(BlockKind::Standard) {
-            BlockKind::Standard => {
-                for (f, present) in [
-                    ("et_encoder_cells", m.et_encoder_cells.is_some()),
-                    ("et_dropout", m.et_dropout.is_some()),
-                ] {
-                    if present {
+            BlockKind::Standard => Ok(Block::Standard),
+            BlockKind::EvolvedTransformer => {
+                if let Some(t) = m.target_len {
+                    if t != m.seq_len {
                         return Err(self.loc.invalid(
-                            &k(f),
-                            "applies only with block = \"evolved-transformer\"; remove it or set the block",
+                            &k("target_len"),
+                            format!("the Evolved Transformer stack runs its encoder and decoder cells on seq_len = {} tokens each (Meena: 128 and 128); set target_len = {} or remove it, got {t}", m.seq_len, m.seq_len),
                         ));
                     }
                 }
-                Ok(Block::Standard)
-            }
-            BlockKind::EvolvedTransformer => {
-                let dropout = m.et_dropout.unwrap_or(0.0);
-                if !(0.0..1.0).contains(&dropout) {
-                    return Err(self.loc.invalid(
-                        &k("et_dropout"),
-                        format!("must be a rate in [0, 1) (Meena: 0.1), got {dropout}"),
-                    ));
-                }
                 Ok(Block::EvolvedTransformer(EtSpec {
-                    encoder_cells: match m.et_encoder_cells {
-                        Some(n) => self.count0(&k("et_encoder_cells"), n)?,
+                    encoder_cells: match m.encoder_layers {
+                        Some(n) => self.count0(&k("encoder_layers"), n)?,
                         None => 0,
                     },
-                    dropout,
                 }))
             }
         }
@@ -157,13 +159,12 @@ impl Validator<'_> {
                 "the Evolved Transformer cells fix their activations (GLU, ReLU, swish: evolved_transformer.py); remove `act`",
             ));
         }
-        let enc_dec = self.enc_dec(which, m, mla.is_some())?;
-        if et && enc_dec.is_some() {
-            return Err(self.loc.invalid(
-                &k("encoder_layers"),
-                "the Evolved Transformer stack carries its encoder as `et_encoder_cells` (same length as the decoder); remove `encoder_layers`/`target_len` or use block = \"standard\"",
-            ));
-        }
+        // The Evolved Transformer stack carries its encoder cells itself (`block`).
+        let enc_dec = if et {
+            None
+        } else {
+            self.enc_dec(which, m, mla.is_some())?
+        };
         let rate = |f: &str, v: Option<f64>| -> Result<f64, ScenarioError> {
             match v {
                 None => Ok(0.0),

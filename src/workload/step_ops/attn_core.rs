@@ -9,12 +9,25 @@ use super::{AttentionKernel, Framework, KernelClass as K, Op};
 /// The attention core (scores, softmax, context) over `span`: the unfused Megatron-LM core, or
 /// FlashAttention (with GPT-NeoX's layout copies around it).
 pub(super) fn core(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64, span: Span) {
+    core_heads(e, c, c.model.heads as f64 / c.tp, kv_local, dqk, dv, span);
+}
+
+/// [`core`] over `hl` local query heads (the model's `heads / tp` for the standard block; the
+/// Evolved Transformer's wide branch has its own count).
+pub(super) fn core_heads(
+    e: &mut Emit,
+    c: &Ctx,
+    hl: f64,
+    kv_local: f64,
+    dqk: f64,
+    dv: f64,
+    span: Span,
+) {
     if c.cfg.attention_kernel == AttentionKernel::Unfused {
-        unfused_core(e, c, kv_local, dqk, dv, span);
+        unfused_core(e, c, hl, (kv_local, dqk, dv), span);
         return;
     }
     let p = c.p;
-    let hl = c.model.heads as f64 / c.tp;
     // FlashAttention: QK^T and PV over the attended (causal, windowed) keys; FA2 Sec. 4.1
     // convention (causal counts the computed half). Backward 2.5x forward (FA2 Sec. 4.1:
     // 5 matmuls backward vs 2 forward, due to recomputation) = notes Sec. 6e.
@@ -50,7 +63,7 @@ pub(super) fn core(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64, span
         ..f.clone()
     };
     if c.cfg.framework == Framework::GptNeox {
-        neox_layout_ops(e, c, kv_local, dqk, dv, span);
+        neox_layout_ops(e, c, hl, (kv_local, dqk, dv), span);
     }
     match super::positions::relative_bias_grad(c, inst) {
         Some(g) => e.push(f, &[bw, g]),
@@ -73,8 +86,8 @@ pub(super) fn core(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64, span
 /// backward (`torch.split` -> one cat: `2 (q + k + v)`), 1 launch. The partial rotary (25 % of
 /// each head in Pythia) and the `torch.cat` that re-joins the rotated part are left to the
 /// full-width `attn.rotary` op, whose forward + backward traffic is within a few % of theirs.
-fn neox_layout_ops(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64, span: Span) {
-    let hl = c.model.heads as f64 / c.tp;
+fn neox_layout_ops(e: &mut Emit, c: &Ctx, hl: f64, kv: (f64, f64, f64), span: Span) {
+    let (kv_local, dqk, dv) = kv;
     let b = c.plan.micro_batch_seqs as f64;
     let (tq, tkv) = (b * span.q, b * span.kv);
     let qkv = tq * hl * dqk + tkv * kv_local * (dqk + dv);
@@ -102,10 +115,10 @@ fn neox_layout_ops(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64, span
 /// are (with attention dropout) the `5 a s^2 b` bytes of Korthikanti et al. 2022 (Sec. 4.1:
 /// scores and softmax output 2 bytes each, dropout mask 1 byte per element) written once and
 /// re-read.
-fn unfused_core(e: &mut Emit, c: &Ctx, kv_local: f64, dqk: f64, dv: f64, span: Span) {
+fn unfused_core(e: &mut Emit, c: &Ctx, hl: f64, kv: (f64, f64, f64), span: Span) {
+    let (kv_local, dqk, dv) = kv;
     let m = c.model;
     let p = c.p;
-    let hl = m.heads as f64 / c.tp;
     let b = c.plan.micro_batch_seqs as f64;
     // Query rows and key rows of the micro-batch (the same for self-attention).
     let (t, tk) = (b * span.q, b * span.kv);

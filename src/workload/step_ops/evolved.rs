@@ -17,9 +17,10 @@ use super::super::error::{invalid, WorkloadError};
 use super::super::model::{et_wide_heads, ModelSpec};
 use super::super::plan::{ParallelPlan, Recompute};
 use super::super::precision::Precision;
+use super::attn_core::core_heads;
 use super::dropout::{residual, MASK_BYTES};
-use super::layer::{gemm_grads, norm, Ctx, Emit};
-use super::{AttentionKernel, Framework, GemmShape, KernelClass as K, Op, Phase};
+use super::layer::{gemm_grads, norm, Ctx, Emit, Span};
+use super::{Framework, KernelClass as K, Op, Phase};
 
 /// Refuse the plans the Evolved Transformer op list does not model. `Ok` for standard blocks.
 pub fn evolved_plan_fits(
@@ -42,7 +43,7 @@ pub fn evolved_plan_fits(
         return Err(invalid(
             "plan.pp",
             plan.pp,
-            "with et_encoder_cells > 0 every decoder cell reads the encoder output, which a pipeline would have to send to every stage (not modelled); valid: pp = 1",
+            "with encoder_layers > 0 every decoder cell reads the encoder output, which a pipeline would have to send to every stage (not modelled); valid: pp = 1",
         ));
     }
     if precision == Precision::Fp8 {
@@ -63,7 +64,7 @@ pub fn evolved_plan_fits(
 }
 
 /// Forward and backward ops of Evolved Transformer cell `layer` (an encoder cell for the first
-/// `et_encoder_cells` layers, else a decoder cell).
+/// `encoder_layers` layers, else a decoder cell).
 pub(super) fn emit_cell(e: &mut Emit, c: &Ctx, layer: u32) {
     let Some(cell) = c.model.et_cell(layer) else {
         return;
@@ -75,17 +76,11 @@ pub(super) fn emit_cell(e: &mut Emit, c: &Ctx, layer: u32) {
     }
 }
 
-/// Dropout rate of the cells' branch outputs and FFN hidden (T2T `layer_prepostprocess_dropout`).
-/// `models.X.et_dropout`: the cells' own key (the standard block's `hidden_dropout` /
-/// `attention_dropout` are refused under this block; folding them into one key is next work).
+/// Dropout rate of the cells' branch outputs and hiddens (T2T `layer_prepostprocess_dropout`):
+/// the arch key `hidden_dropout`. The attention probabilities' rate is `attention_dropout`, read
+/// by the shared attention core.
 fn dropout_rate(c: &Ctx) -> f64 {
-    c.model.arch.block.et().map_or(0.0, |s| s.dropout)
-}
-
-/// Dropout rate of the attention probabilities (T2T `attention_dropout`): the same key as
-/// [`dropout_rate`] (T2T trains Meena with one rate for both).
-fn attention_dropout_rate(c: &Ctx) -> f64 {
-    dropout_rate(c)
+    c.model.arch.hidden_dropout
 }
 
 /// A streamed element-wise op over `elems` elements reading `reads` and writing `writes`
@@ -170,15 +165,29 @@ fn separable(e: &mut Emit, c: &Ctx, names: (&'static str, &'static str), io: (f6
 
 /// T2T `common_attention.multihead_attention` with `heads` heads over `d` key/value channels:
 /// q, k, v projections (`compute_attention_component`, no bias; k and v from the encoder output
-/// for an attend-to-encoder branch, as many tokens as the decoder here), the
-/// `dot_product_attention` core, the output projection. An attend-to-encoder branch's backward
-/// adds its gradient into the encoder output's.
+/// for an attend-to-encoder branch, as many tokens as the decoder here), the attention core
+/// (`step_ops::attn_core`, the standard block's: T2T's `dot_product_attention` under
+/// `attention_kernel = "unfused"`, its dropout at `attention_dropout`), the output projection.
+/// An attend-to-encoder branch's backward adds its gradient into the encoder output's.
 fn attention(e: &mut Emit, c: &Ctx, heads: f64, cross: bool, causal: bool) {
     let (t, d) = (c.t, c.d);
     dense(e, c, "et.attn.q", (t, d, d), false);
     dense(e, c, "et.attn.k", (t, d, d), false);
     dense(e, c, "et.attn.v", (t, d, d), false);
-    core(e, c, heads, causal);
+    // Self-attention over the cell's own tokens (causal in the decoder); the encoder and the
+    // attend-to-encoder branches see every key (the encoder runs on as many tokens).
+    let s = c.model.seq_len as f64;
+    let span = if causal {
+        c.span
+    } else {
+        Span {
+            q: s,
+            kv: s,
+            keys_mean: s,
+        }
+    };
+    let dh = d / heads;
+    core_heads(e, c, heads, heads, dh, dh, span);
     dense(e, c, "et.attn.out", (t, d, d), false);
     if cross {
         let mut g = Op::compute(
@@ -190,66 +199,6 @@ fn attention(e: &mut Emit, c: &Ctx, heads: f64, cross: bool, causal: bool) {
         g.layer = e.layer;
         g.phase = Phase::Backward;
         e.bwd.push(g);
-    }
-}
-
-/// The attention core: FlashAttention-style fused kernels, or T2T's `dot_product_attention`
-/// (`attention_kernel = "unfused"`): a batched QK^T matmul writing every score, bias add +
-/// softmax, attention dropout, a batched PV matmul (op names as the standard block's unfused core
-/// so selective recompute replays them).
-fn core(e: &mut Emit, c: &Ctx, heads: f64, causal: bool) {
-    let (t, p, d) = (c.t, c.p, c.d);
-    let b = c.plan.micro_batch_seqs as f64;
-    let s = c.model.seq_len as f64;
-    let dh = d / heads;
-    if c.cfg.attention_kernel == AttentionKernel::Unfused {
-        let n = b * heads * s * s;
-        let x = t * d * p; // one of q, k, v, o
-        let g =
-            |name: &'static str, flops: f64, bytes: f64| Op::compute(name, K::Gemm, flops, bytes);
-        let scores = g("attn.core.scores", 2.0 * n * dh, n * p + 2.0 * x);
-        e.push(scores.clone(), &[scores.clone(), scores]);
-        e.mem(
-            Op::compute("attn.core.softmax", K::Elementwise, 5.0 * n, 2.0 * n * p),
-            1.5,
-        );
-        if attention_dropout_rate(c) > 0.0 {
-            e.mem(
-                Op::compute(
-                    "attn.core.dropout",
-                    K::Elementwise,
-                    n,
-                    (2.0 * p + MASK_BYTES) * n,
-                ),
-                1.0,
-            );
-        }
-        let context = g("attn.core.context", 2.0 * n * dh, n * p + 2.0 * x);
-        e.push(context.clone(), &[context.clone(), context]);
-    } else {
-        let keys = if causal { (s + 1.0) / 2.0 } else { s };
-        let flops = 2.0 * b * s * keys * heads * 2.0 * dh;
-        let io = 4.0 * t * d * p + 4.0 * t * heads;
-        let class = if c.cfg.attention_kernel == AttentionKernel::Flash1 {
-            K::FlashAttention1
-        } else {
-            K::FlashAttention
-        };
-        let f = Op {
-            gemm: Some(GemmShape {
-                m: s,
-                n: keys,
-                k: 2.0 * dh,
-                groups: (b * heads).max(1.0) as u32,
-            }),
-            ..Op::compute("attn.flash", class, flops, io)
-        };
-        let bw = Op {
-            flops: 2.5 * flops,
-            bytes: 2.0 * io,
-            ..f.clone()
-        };
-        e.push(f, &[bw]);
     }
 }
 
@@ -265,6 +214,9 @@ fn encoder_cell(e: &mut Emit, c: &Ctx, layer: u32) {
             ..look.clone()
         };
         e.push(look, &[grad]);
+        // T2T `transformer_encode`: the embedded inputs' dropout at
+        // `layer_prepostprocess_dropout` (the targets' is the stack input's, `build`).
+        super::dropout::embedding(e, c);
     }
     // Gated linear unit: values * sigmoid(gates), two d x d dense layers.
     norm(e, c, "et.glu.norm", t, d);
@@ -387,7 +339,6 @@ fn decoder_cell(e: &mut Emit, c: &Ctx, cross: bool) {
 /// under selective recompute). Full recompute keeps the cell input only (the caller's rule).
 pub fn evolved_activation_bytes(model: &ModelSpec, plan: &ParallelPlan, layer: u32) -> Option<f64> {
     let cell = model.et_cell(layer)?;
-    let et = model.arch.block.et()?;
     let sb = model.seq_len as f64 * plan.micro_batch_seqs as f64;
     let d = model.d_model as f64;
     let h = model.heads as f64;
@@ -434,7 +385,7 @@ pub fn evolved_activation_bytes(model: &ModelSpec, plan: &ParallelPlan, layer: u
             lse(et_wide_heads(model.heads) as f64 + h * (1.0 + 2.0 * x)),
         )
     };
-    let masks = if et.dropout > 0.0 {
+    let masks = if model.arch.has_hidden_dropout() {
         MASK_BYTES * dropped * d
     } else {
         0.0

@@ -23,10 +23,11 @@ fn et(layers: u32, d: u32, heads: u32, seq: u32, enc: u32, dropout: f64) -> Mode
         arch: Arch {
             norm: NormKind::LayerNorm,
             tied_embeddings: true,
-            block: Block::EvolvedTransformer(EtSpec {
-                encoder_cells: enc,
-                dropout,
-            }),
+            block: Block::EvolvedTransformer(EtSpec { encoder_cells: enc }),
+            // Meena's one rate for T2T's layer_prepostprocess and attention dropout.
+            hidden_dropout: dropout,
+            embedding_dropout: dropout,
+            attention_dropout: dropout,
             ..Arch::default()
         },
     }
@@ -262,10 +263,7 @@ fn evolved_transformer_refuses_what_it_does_not_model() {
     assert_eq!(check(&|m| m.arch.norm = NormKind::RmsNorm), "model.block");
     assert_eq!(check(&|m| m.arch.sliding_window = Some(8)), "model.block");
     assert_eq!(
-        check(&|m| m.arch.block = Block::EvolvedTransformer(EtSpec {
-            encoder_cells: 3,
-            dropout: 0.0
-        })),
-        "model.et_encoder_cells"
+        check(&|m| m.arch.block = Block::EvolvedTransformer(EtSpec { encoder_cells: 3 })),
+        "model.encoder_layers"
     );
 }
