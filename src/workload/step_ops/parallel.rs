@@ -19,8 +19,8 @@ use super::{KernelClass as K, Op};
 /// Backward: the reduction's backward (none, or an all-gather), the adds' gradient copies,
 /// each branch's input-gradient all-reduce (reduce-scatter with SP), and the two norm backwards.
 ///
-/// With one shared norm (`arch.parallel_shared_norm`, PaLM: Chowdhery et al. 2022 Sec. 2, `y = x
-/// + MLP(LayerNorm(x)) + Attention(LayerNorm(x))`, "the MLP and Attention input matrix
+/// With one shared norm (`arch.parallel_shared_norm`, PaLM: Chowdhery et al. 2022 Sec. 2,
+/// `y = x + MLP(LayerNorm(x)) + Attention(LayerNorm(x))`, "the MLP and Attention input matrix
 /// multiplications can be fused"): one norm, and the normalised input enters TP once for both
 /// branches (one all-gather with SP; backward one reduction of the fused projection's input
 /// gradient, which sums both branches' in its accumulation: no separate add).
