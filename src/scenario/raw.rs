@@ -186,7 +186,7 @@ pub struct RawModel {
     pub shared_experts: Option<i64>,
     pub moe_every: Option<i64>,
     pub expert_kernel: Option<ExpertKernel>,
-    /// `"megatron"` (default), `"tutel"` or `"einsum"` (MoE only).
+    /// `"megatron"` (default), `"tutel"`, `"megablocks"` or `"einsum"` (MoE only).
     pub moe_impl: Option<crate::workload::step_ops::MoeImpl>,
     /// Tokens per routing group of the einsum MoE layer (Mesh TF `MoE1D.group_size`).
     pub moe_group_size: Option<i64>,

@@ -97,6 +97,26 @@ impl Validator<'_> {
             FfnKind::Dense
         };
         let moe_impl = m.moe_impl.unwrap_or_default();
+        if let (MoeImpl::Megablocks, FfnKind::Moe(spec)) = (moe_impl, &ffn) {
+            // MegaBlocks' dMoE is dropless by construction and has no shared experts
+            // (megablocks 1647a0e `layers/dmoe.py`); a capacity or shared experts would be read by
+            // the routing replay and the parameter count but not by its op list.
+            if spec.capacity_factor.is_some() {
+                return Err(self.loc.invalid(
+                    &k("capacity_factor"),
+                    "moe_impl = \"megablocks\" is dropless by construction; capacity_factor must be \"dropless\"",
+                ));
+            }
+            if spec.shared_experts > 0 {
+                return Err(self.loc.invalid(
+                    &k("shared_experts"),
+                    format!(
+                        "moe_impl = \"megablocks\" has no shared experts; shared_experts must be 0 (or left out), got {}",
+                        spec.shared_experts
+                    ),
+                ));
+            }
+        }
         let expert_kernel =
             match (moe_impl, m.expert_kernel) {
                 (MoeImpl::Megatron, ek) => ek.unwrap_or(ExpertKernel::Grouped),
@@ -1046,6 +1066,23 @@ mod tests {
             .to_string();
         assert!(
             e.contains("parallel.moe.tp") && e.contains("megablocks") && e.contains("tp must be 1"),
+            "{e}"
+        );
+        // Dropless by construction, no shared experts: a capacity or shared experts are refused.
+        let e = err(
+            "capacity_factor = \"dropless\"",
+            "capacity_factor = 1.25\nmoe_impl = \"megablocks\"",
+        );
+        assert!(
+            e.contains("models.moe.capacity_factor") && e.contains("\"dropless\""),
+            "{e}"
+        );
+        let e = err(
+            MOE,
+            "expert_ffn_hidden = 2816\nmoe_impl = \"megablocks\"\nshared_experts = 1\n",
+        );
+        assert!(
+            e.contains("models.moe.shared_experts") && e.contains("got 1"),
             "{e}"
         );
     }
