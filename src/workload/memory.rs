@@ -443,33 +443,26 @@ pub fn memory_per_gpu_under(
     let pp = plan.pp.max(1);
     let dp = plan.dp.max(1) as f64;
     let edp = (plan.dp.max(1) / plan.ep.max(1)).max(1) as f64;
-    let mixed = matches!(
-        states,
-        MemoryStates::MixedAdam
-            | MemoryStates::MixedAdamFp32Grads
-            | MemoryStates::MixedAdamMainGradCopy
-    );
     let (p, opt) = match states {
-        _ if mixed && plan.precision_bytes() >= 4.0 => {
-            (plan.precision_bytes(), ADAM_FP32_OPT_BYTES_PER_PARAM)
+        MemoryStates::MixedAdam
+        | MemoryStates::MixedAdamFp32Grads
+        | MemoryStates::MixedAdamMainGradCopy => {
+            if plan.precision_bytes() >= 4.0 {
+                (plan.precision_bytes(), ADAM_FP32_OPT_BYTES_PER_PARAM)
+            } else if plan.precision == Precision::Fp8 && recipe == Fp8Recipe::TransformerEngine {
+                // Transformer Engine's FP8 keeps the parameters and their gradients in bf16
+                // (only GEMM inputs are cast to FP8, the weights once per step).
+                (BF16_BYTES, ADAM_MIXED_OPT_BYTES_PER_PARAM)
+            } else {
+                (plan.precision_bytes(), ADAM_MIXED_OPT_BYTES_PER_PARAM)
+            }
         }
-        // Transformer Engine's FP8 keeps the parameters and their gradients in bf16 (only GEMM
-        // inputs are cast to FP8, the weights once per step: `Fp8Recipe::TransformerEngine`).
-        _ if mixed
-            && plan.precision == Precision::Fp8
-            && recipe == Fp8Recipe::TransformerEngine =>
-        {
-            (BF16_BYTES, ADAM_MIXED_OPT_BYTES_PER_PARAM)
-        }
-        _ if mixed => (plan.precision_bytes(), ADAM_MIXED_OPT_BYTES_PER_PARAM),
         MemoryStates::Fp32Variables { adafactor: true } => {
             (FP32_BYTES, FP32_VARIABLES_ADAFACTOR_OPT_BYTES)
         }
         MemoryStates::Fp32Variables { adafactor: false } => {
             (FP32_BYTES, ADAM_FP32_OPT_BYTES_PER_PARAM)
         }
-        // Unreachable: every mixed variant matched above.
-        _ => (plan.precision_bytes(), ADAM_MIXED_OPT_BYTES_PER_PARAM),
     };
     // Bytes per parameter of the fp32 gradient copy made at the optimizer step (16-bit
     // gradients under Megatron-LM only; none when training in fp32).
