@@ -134,15 +134,7 @@ pub(super) fn moe_ffn(e: &mut Emit, c: &Ctx) {
         // Under FP8 the tokens are cast before dispatch and cross in FP8 (`c.pg`; DeepSeek-V3,
         // arXiv:2412.19437, Sec. 3.3.2); the combine returns bf16 (`p`).
         for (name, width) in [("moe.dispatch", d * c.pg), ("moe.dispatch_probs", 4.0)] {
-            let op = Op::comm(
-                name,
-                K::AllToAll,
-                GroupKind::Ep,
-                ep,
-                recv / tp * width * a2a_share,
-            );
-            let op = routed(op, RoutedBy::RankReceived, recv);
-            e.push(op.clone(), &[op]);
+            routed_all_to_all(e, name, ep, recv / tp * width * a2a_share, recv);
         }
     }
     // Expert-TP exchange of the received tokens: a collective forward, its mirror in backward.
@@ -184,18 +176,7 @@ pub(super) fn moe_ffn(e: &mut Emit, c: &Ctx) {
         tp_exchange(e, "moe.tp_reduce", K::ReduceScatter, K::AllGather);
     }
     if ep > 1 {
-        let op = routed(
-            Op::comm(
-                "moe.combine",
-                K::AllToAll,
-                GroupKind::Ep,
-                ep,
-                recv / tp * d * p * a2a_share,
-            ),
-            RoutedBy::RankReceived,
-            recv,
-        );
-        e.push(op.clone(), &[op]);
+        routed_all_to_all(e, "moe.combine", ep, recv / tp * d * p * a2a_share, recv);
     }
     // Shared experts: a dense FFN on all tokens of the TP group, with its own TP collectives.
     if moe.shared_experts > 0 {
@@ -218,6 +199,18 @@ pub(super) fn moe_ffn(e: &mut Emit, c: &Ctx) {
     un.launches = if fused { 1 } else { EAGER_UNPERMUTE_LAUNCHES };
     e.mem(un, 1.0);
     residual(e, c, "moe.residual");
+}
+
+/// A token all-to-all over the expert-parallel group of `ep` ranks, `bytes` [B] sent per rank at
+/// uniform routing, resized by the rank's received load (`recv` assignments at uniform routing);
+/// its backward is the same exchange reversed.
+pub(super) fn routed_all_to_all(e: &mut Emit, name: &'static str, ep: u32, bytes: f64, recv: f64) {
+    let op = routed(
+        Op::comm(name, K::AllToAll, GroupKind::Ep, ep, bytes),
+        RoutedBy::RankReceived,
+        recv,
+    );
+    e.push(op.clone(), &[op]);
 }
 
 /// Token-expert assignments one GPU's experts receive per micro-batch under uniform routing,

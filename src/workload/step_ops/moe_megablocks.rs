@@ -25,7 +25,7 @@
 
 use super::dropout::residual;
 use super::layer::{act_op, norm, routed, Ctx, Emit};
-use super::moe::{grouped_gemm, push_gemm};
+use super::moe::{grouped_gemm, push_gemm, routed_all_to_all};
 use super::{GroupKind, KernelClass as K, Load, Op, RoutedBy};
 use crate::workload::MoeSpec;
 
@@ -162,18 +162,7 @@ pub(super) fn megablocks_moe_ffn(e: &mut Emit, c: &Ctx, moe: &MoeSpec) {
             &[],
         );
         // Tokens only: the weights stay here (no probs all-to-all).
-        let op = routed(
-            Op::comm(
-                "moe.dispatch",
-                K::AllToAll,
-                GroupKind::Ep,
-                ep,
-                recv * d * p * a2a_share,
-            ),
-            RoutedBy::RankReceived,
-            recv,
-        );
-        e.push(op.clone(), &[op]);
+        routed_all_to_all(e, "moe.dispatch", ep, recv * d * p * a2a_share, recv);
     }
     // `dMoE.permute_and_compute` (dmoe.py L161-183): round the counts up to blocks (`round_up`:
     // add, div, mul) and cumsum them, gather the received rows into the block-padded layout
@@ -248,18 +237,7 @@ pub(super) fn megablocks_moe_ffn(e: &mut Emit, c: &Ctx, moe: &MoeSpec) {
     unsort_fwd.host_syncs = 0;
     e.push(unsort_fwd, &[unsort]);
     if ep > 1 {
-        let op = routed(
-            Op::comm(
-                "moe.combine",
-                K::AllToAll,
-                GroupKind::Ep,
-                ep,
-                recv * d * p * a2a_share,
-            ),
-            RoutedBy::RankReceived,
-            recv,
-        );
-        e.push(op.clone(), &[op]);
+        routed_all_to_all(e, "moe.combine", ep, recv * d * p * a2a_share, recv);
     }
     // Local un-permute (`ops.padded_scatter(x, indices, bin_ids, bins, bins)`, L411); backward
     // its `padded_gather` with the host read. Then the weights (`x * expert_weights`): forward
